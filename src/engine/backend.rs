@@ -1,0 +1,87 @@
+//! The one interface the console (and any other client) uses to reach an engine.
+//!
+//! In-process now (`engine::Engine` implements it); a control-socket client can implement it
+//! later without the console changing.
+
+use indexmap::IndexMap;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::spec::StepId;
+use crate::store::{ApprovalRecord, Event, LogLine, RunId, RunRecord, StepOutput, StepRecord};
+
+/// What a client asks of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Stop scheduling and freeze running processes.
+    Pause(RunId),
+    /// Continue a paused run, or resume an interrupted one.
+    Resume(RunId),
+    /// Stop everything of the run.
+    Cancel(RunId),
+    /// Decide a gate.
+    Decide {
+        /// The run.
+        run: RunId,
+        /// The gated step.
+        step: StepId,
+        /// Approve or reject.
+        approved: bool,
+        /// Who decides.
+        by: String,
+        /// Why.
+        comment: Option<String>,
+        /// Edited inputs.
+        inputs: IndexMap<String, String>,
+    },
+    /// Re-run the failed, cancelled and skipped steps of a finished run.
+    Retry(RunId),
+}
+
+/// A request to start a workflow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartRequest {
+    /// The workflow's source text.
+    pub source: String,
+    /// Where it came from (for relative paths and messages).
+    pub path: Option<std::path::PathBuf>,
+    /// Params given (strings from the command line or a form; JSON values from tools).
+    pub params: IndexMap<String, Value>,
+}
+
+/// Everything about one run, for a detail view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDetail {
+    /// The run.
+    pub run: RunRecord,
+    /// Its steps, in workflow order.
+    pub steps: Vec<StepRecord>,
+    /// Its gates, decided or not.
+    pub approvals: Vec<ApprovalRecord>,
+}
+
+/// The engine, as a client sees it. Calls are quick: they read the store or queue a command.
+pub trait Backend: Send + Sync {
+    /// Every run in the store, newest first.
+    fn runs(&self) -> anyhow::Result<Vec<RunRecord>>;
+    /// One run with its steps and gates.
+    fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail>;
+    /// A step's stored output.
+    fn step_output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>>;
+    /// Log lines of a run (of one step if given) with `seq > after`, at most `limit`.
+    fn logs(
+        &self,
+        run: &RunId,
+        step: Option<&StepId>,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>>;
+    /// The run's history.
+    fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>>;
+    /// Validate and start a workflow; returns the new run's id.
+    fn start(&self, request: StartRequest) -> anyhow::Result<RunId>;
+    /// Queue a command; its effects arrive as Events.
+    fn send(&self, command: Command) -> anyhow::Result<()>;
+    /// Live Events from now on. A lagging receiver should reload from the store.
+    fn subscribe(&self) -> broadcast::Receiver<Event>;
+}

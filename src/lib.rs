@@ -1,0 +1,12 @@
+//! baton: a terminal console and durable engine for workflows of shell commands, HTTP calls,
+//! LLM agents and human approval gates. See `DESIGN.md` for the map of the parts.
+
+pub mod agents;
+pub mod cli;
+pub mod engine;
+pub mod planner;
+pub mod providers;
+pub mod spec;
+pub mod steps;
+pub mod store;
+pub mod tui;

@@ -1,0 +1,397 @@
+//! The typed workflow model: what a checked workflow file means, independent of how it was written.
+//!
+//! The parser (`parse.rs`) turns YAML/JSON (including AutomatosX-style keys) into these types;
+//! the validator and the engine only ever see these.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use super::duration::Dur;
+
+/// A step's id, unique within its workflow.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StepId(pub String);
+
+impl StepId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for StepId {
+    fn from(s: &str) -> Self {
+        StepId(s.to_string())
+    }
+}
+
+/// Where something was written: 1-based line and column in the workflow file (0 when unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Pos {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub col: u32,
+}
+
+impl Pos {
+    /// A position that was not recorded.
+    pub const UNKNOWN: Pos = Pos { line: 0, col: 0 };
+}
+
+/// A whole checked workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workflow {
+    /// Name shown in lists and logs.
+    pub name: String,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Free-form version string (AutomatosX files carry one).
+    pub version: Option<String>,
+    /// Declared parameters, in file order.
+    pub params: IndexMap<String, ParamSpec>,
+    /// Environment for every step.
+    pub env: IndexMap<String, String>,
+    /// Defaults every step inherits.
+    pub defaults: Defaults,
+    /// How many steps of one run may run at once (`None`: the engine's default).
+    pub concurrency: Option<usize>,
+    /// Workflow-local agent profiles.
+    pub agents: IndexMap<String, AgentProfileSpec>,
+    /// The steps, in file order.
+    pub steps: Vec<Step>,
+    /// The file it came from, when it came from a file.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+impl Workflow {
+    /// The step with this id.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id.0 == id)
+    }
+}
+
+/// A declared parameter.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ParamSpec {
+    /// The value used when none is given.
+    pub default: Option<serde_json::Value>,
+    /// The allowed values, when restricted.
+    pub r#enum: Option<Vec<serde_json::Value>>,
+    /// A value must be given (no default).
+    pub required: bool,
+    /// Shown in forms and `--help`.
+    pub description: Option<String>,
+    /// Pos of the parameter's key.
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+/// Defaults for every step of a workflow.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Defaults {
+    /// Time limit of one attempt.
+    pub timeout: Option<Dur>,
+    /// Retry policy.
+    pub retry: Option<RetryPolicy>,
+}
+
+/// How a failed attempt is retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 = no retry).
+    pub max_attempts: u32,
+    /// Delay before the second attempt.
+    pub initial: Dur,
+    /// Cap on the delay.
+    pub max: Dur,
+    /// Growth factor of the delay.
+    pub multiplier: f64,
+    /// Randomise each delay (full jitter between half and all of it).
+    pub jitter: bool,
+    /// Retry a shell step only on these exit codes (empty: any failure).
+    pub on_exit_codes: Vec<i32>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            initial: Dur(std::time::Duration::from_secs(1)),
+            max: Dur(std::time::Duration::from_secs(30)),
+            multiplier: 2.0,
+            jitter: true,
+            on_exit_codes: Vec::new(),
+        }
+    }
+}
+
+/// An agent profile defined in a workflow (or a user file).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AgentProfileSpec {
+    /// Display name.
+    pub name: Option<String>,
+    /// System prompt.
+    pub system: Option<String>,
+    /// Preferred provider name.
+    pub provider: Option<String>,
+    /// Preferred model.
+    pub model: Option<String>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// What it is good at (shown in `baton agents`, used by the planner).
+    pub capabilities: Vec<String>,
+}
+
+/// One step of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Unique id (`key` in AutomatosX files).
+    pub id: StepId,
+    /// Display name.
+    pub name: Option<String>,
+    /// What the step does.
+    pub kind: StepKind,
+    /// Steps that must finish first.
+    pub depends_on: Vec<StepId>,
+    /// A condition (minijinja expression); false skips the step.
+    pub when: Option<String>,
+    /// Retry policy (overrides the workflow default).
+    pub retry: Option<RetryPolicy>,
+    /// Time limit of one attempt (overrides the workflow default).
+    pub timeout: Option<Dur>,
+    /// A failure does not fail the run nor skip dependents.
+    pub continue_on_error: bool,
+    /// Reuse a previous result.
+    pub cache: Option<CacheSpec>,
+    /// Named mutex (templated); one holder at a time across runs.
+    pub lock: Option<String>,
+    /// At most this many starts per period, across runs.
+    pub rate_limit: Option<RateLimit>,
+    /// Extra environment (templated values).
+    pub env: IndexMap<String, String>,
+    /// Gate this step: show what it will do and wait for an operator before running it.
+    pub approve: bool,
+    /// False when running it twice is harmful: after a crash it waits for an operator.
+    pub idempotent: bool,
+    /// Named values derived from the step's result (templates over `output`, `stdout`, ...).
+    pub outputs: IndexMap<String, String>,
+    /// Where each field was written, for error messages.
+    #[serde(skip)]
+    pub pos: StepPos,
+}
+
+impl Step {
+    /// Name if given, else id.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id.0)
+    }
+}
+
+/// Positions of a step's parts in its file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepPos {
+    /// The step's mapping.
+    pub step: Pos,
+    /// The `id`/`key` value.
+    pub id: Pos,
+    /// Each entry of `depends_on`, in order.
+    pub depends_on: Vec<Pos>,
+    /// The `when` value.
+    pub when: Pos,
+    /// The value of the kind's main field (`run`, `prompt`, `url`, ...).
+    pub body: Pos,
+    /// Any other templated field, by key name.
+    pub fields: IndexMap<String, Pos>,
+}
+
+/// The kinds of step, by the key that names them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// `run:` a shell command.
+    Run(RunSpec),
+    /// `http:` a request.
+    Http(HttpSpec),
+    /// `agent:` + `prompt:` an LLM call.
+    Agent(AgentSpec),
+    /// `approval:` a human gate.
+    Approval(ApprovalSpec),
+    /// `transform:` a template or expression over the context.
+    Transform(TransformSpec),
+    /// `sleep:` wait.
+    Sleep(Dur),
+    /// `workflow:` a sub-workflow.
+    Workflow(SubWorkflowSpec),
+}
+
+impl StepKind {
+    /// The key that names this kind in a file.
+    pub fn key(&self) -> &'static str {
+        match self {
+            StepKind::Run(_) => "run",
+            StepKind::Http(_) => "http",
+            StepKind::Agent(_) => "agent",
+            StepKind::Approval(_) => "approval",
+            StepKind::Transform(_) => "transform",
+            StepKind::Sleep(_) => "sleep",
+            StepKind::Workflow(_) => "workflow",
+        }
+    }
+}
+
+/// A shell command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The command line (a template; interpolated values are shell-quoted).
+    pub command: String,
+    /// Shell to run it with (default `sh`; run as `<shell> -c <command>`).
+    pub shell: Option<String>,
+    /// Working directory (templated; relative to the workflow file's directory).
+    pub cwd: Option<String>,
+}
+
+/// An HTTP request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpSpec {
+    /// GET, POST, ...
+    pub method: String,
+    /// The URL (templated).
+    pub url: String,
+    /// Headers (templated values).
+    pub headers: IndexMap<String, String>,
+    /// Request body.
+    pub body: Option<HttpBody>,
+    /// Accepted status codes (empty: any 2xx).
+    pub expect: Vec<u16>,
+}
+
+/// A request body: JSON (templated strings inside) or raw text (a template).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpBody {
+    /// Sent as `application/json`.
+    Json(serde_json::Value),
+    /// Sent as is.
+    Text(String),
+}
+
+/// An LLM call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    /// Agent profile name (built-in, user or workflow-local).
+    pub agent: String,
+    /// The task (a template). From `action` in AutomatosX files.
+    pub prompt: String,
+    /// Provider override.
+    pub provider: Option<String>,
+    /// Model override.
+    pub model: Option<String>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Output token cap.
+    pub max_tokens: Option<u32>,
+    /// `text` (default) or `json`.
+    pub output: OutputFormat,
+    /// JSON schema the answer must satisfy (with `output: json`).
+    pub schema: Option<serde_json::Value>,
+}
+
+/// What an agent step must answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// Free text.
+    #[default]
+    Text,
+    /// A JSON value.
+    Json,
+}
+
+/// A human gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalSpec {
+    /// What to ask (a template).
+    pub prompt: String,
+    /// Values the approver may edit; they become the step's output.
+    pub inputs: IndexMap<String, ApprovalInput>,
+    /// How long to wait.
+    pub timeout: Option<Dur>,
+    /// What a timeout means.
+    pub on_timeout: OnTimeout,
+}
+
+/// One editable value of an approval.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ApprovalInput {
+    /// Initial value (a template).
+    pub default: Option<String>,
+    /// Shown beside the field.
+    pub description: Option<String>,
+    /// Allowed values.
+    pub r#enum: Option<Vec<String>>,
+}
+
+/// What an approval's timeout means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTimeout {
+    /// The gate is rejected (the step fails).
+    #[default]
+    Reject,
+    /// The gate is approved.
+    Approve,
+}
+
+/// A transform: a template rendered over the context, or an expression evaluated over it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransformSpec {
+    /// `transform: "{{ ... }}"` or `transform: { template: ... }`: renders text
+    /// (parsed as JSON when it is JSON).
+    Template(String),
+    /// `transform: { expr: ... }`: a minijinja expression whose value is the output.
+    Expr(String),
+    /// `transform: { value: ... }`: a JSON value whose strings are templates.
+    Value(serde_json::Value),
+}
+
+/// A sub-workflow call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubWorkflowSpec {
+    /// Path of the workflow file (relative to this file's directory).
+    pub path: String,
+    /// Params passed (templated values).
+    pub params: IndexMap<String, serde_json::Value>,
+}
+
+/// Reuse of a previous result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheSpec {
+    /// Cache key template (default: the rendered step definition).
+    pub key: Option<String>,
+    /// How long an entry stays valid (None: forever).
+    pub ttl: Option<Dur>,
+}
+
+/// At most `max` starts per `per`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// Bucket name shared across steps and runs (default: the step id).
+    pub key: Option<String>,
+    /// Starts allowed per period.
+    pub max: u32,
+    /// The period.
+    pub per: Dur,
+}

@@ -1,0 +1,440 @@
+//! What the store keeps: runs, steps, approvals, log lines and events, as plain serde records.
+//!
+//! These are also the shapes the engine reports in its Events and the console caches, so a
+//! console rebuilt from the store and one kept current by Events hold the same data.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::spec::StepId;
+
+/// Milliseconds since the Unix epoch (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Timestamp {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Timestamp(ms)
+    }
+
+    /// Milliseconds from `earlier` to `self` (0 if `earlier` is later).
+    pub fn millis_since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// `2026-11-22T02:17:39.123Z`.
+    pub fn rfc3339(self) -> String {
+        let secs = (self.0 / 1000) as i64;
+        let ms = self.0 % 1000;
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60
+        )
+    }
+
+    /// `02:17:39` (UTC), for log prefixes.
+    pub fn clock(self) -> String {
+        let rem = (self.0 / 1000) % 86_400;
+        format!("{:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
+    }
+}
+
+/// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A run's id: sortable by creation time, e.g. `r20261122-021739-k3f9`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub String);
+
+impl RunId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The life of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Created, not yet scheduled.
+    Pending,
+    /// Steps are being scheduled.
+    Running,
+    /// Scheduling stopped and processes frozen by an operator.
+    Paused,
+    /// Every step succeeded, was cached, or was skipped.
+    Succeeded,
+    /// A step failed (without `continue_on_error`), or a gate was rejected.
+    Failed,
+    /// Cancelled by an operator.
+    Cancelled,
+    /// Its owner process died mid-run; `baton resume` continues it.
+    Interrupted,
+}
+
+impl RunState {
+    /// No more transitions will happen without an operator.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunState::Succeeded | RunState::Failed | RunState::Cancelled
+        )
+    }
+
+    /// Running or paused: an owner is working on it.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            RunState::Pending | RunState::Running | RunState::Paused
+        )
+    }
+
+    /// Lower-case name, as in files and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Pending => "pending",
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The life of a step within a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Not started.
+    Pending,
+    /// An attempt is under way.
+    Running,
+    /// Waiting for the backoff delay before the next attempt.
+    Retrying,
+    /// Waiting for an operator's decision.
+    WaitingApproval,
+    /// Frozen by a pause.
+    Paused,
+    /// Finished well.
+    Succeeded,
+    /// Succeeded from the cache.
+    Cached,
+    /// Not run: its `when` was false or an upstream failed.
+    Skipped,
+    /// Finished badly.
+    Failed,
+    /// Stopped by a cancel.
+    Cancelled,
+}
+
+impl StepStatus {
+    /// Will not change again in this run (short of a retry).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Succeeded
+                | StepStatus::Cached
+                | StepStatus::Skipped
+                | StepStatus::Failed
+                | StepStatus::Cancelled
+        )
+    }
+
+    /// Lower-case name, as in files and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Retrying => "retrying",
+            StepStatus::WaitingApproval => "waiting_approval",
+            StepStatus::Paused => "paused",
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Cached => "cached",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Failed => "failed",
+            StepStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The process that owns (runs) a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// Its pid.
+    pub pid: u32,
+    /// When it started (distinguishes a reused pid).
+    pub started_at: Timestamp,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Its id.
+    pub id: RunId,
+    /// The workflow's name.
+    pub workflow: String,
+    /// The file it was started from, if any.
+    pub workflow_path: Option<String>,
+    /// The workflow's source text as it was at start (a resume re-reads this, not the file).
+    pub source: String,
+    /// Params as given, defaults filled in.
+    pub params: IndexMap<String, Value>,
+    /// Current state.
+    pub state: RunState,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Started (first scheduled).
+    pub started_at: Option<Timestamp>,
+    /// Reached a terminal state.
+    pub finished_at: Option<Timestamp>,
+    /// Who runs it now.
+    pub owner: Option<Owner>,
+    /// Why it failed, was cancelled or interrupted.
+    pub reason: Option<String>,
+    /// Steps in the workflow.
+    pub steps_total: u32,
+    /// Steps in a terminal state.
+    pub steps_done: u32,
+}
+
+/// Token and provider figures of an agent step.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// Provider that answered.
+    pub provider: Option<String>,
+    /// Model that answered.
+    pub model: Option<String>,
+    /// Prompt tokens.
+    pub tokens_in: Option<u64>,
+    /// Completion tokens.
+    pub tokens_out: Option<u64>,
+    /// Time to the whole answer.
+    pub latency_ms: Option<u64>,
+}
+
+/// A step's state within a run, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Which step.
+    pub step: StepId,
+    /// Current status.
+    pub status: StepStatus,
+    /// Attempt under way or last made (1-based; 0 before the first).
+    pub attempt: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// First attempt started.
+    pub started_at: Option<Timestamp>,
+    /// Reached a terminal status.
+    pub finished_at: Option<Timestamp>,
+    /// Time spent running (excludes time paused and waiting for approval).
+    pub duration_ms: Option<u64>,
+    /// Exit code of the last attempt of a shell step.
+    pub exit_code: Option<i32>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Why it was skipped.
+    pub skip_reason: Option<String>,
+    /// When the next attempt starts, while retrying.
+    pub retry_at: Option<Timestamp>,
+    /// Time spent waiting for an operator.
+    pub approval_wait_ms: u64,
+    /// LLM figures.
+    pub metrics: StepMetrics,
+}
+
+impl StepRecord {
+    /// A step that has not started.
+    pub fn pending(step: StepId, max_attempts: u32) -> StepRecord {
+        StepRecord {
+            step,
+            status: StepStatus::Pending,
+            attempt: 0,
+            max_attempts,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            exit_code: None,
+            error: None,
+            skip_reason: None,
+            retry_at: None,
+            approval_wait_ms: 0,
+            metrics: StepMetrics::default(),
+        }
+    }
+}
+
+/// A step's result, kept apart from its record (it can be large).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StepOutput {
+    /// Parsed JSON when the step produced JSON, else the text.
+    pub output: Value,
+    /// Captured stdout (shell steps), secrets redacted.
+    pub stdout: String,
+    /// Captured stderr (shell steps), secrets redacted.
+    pub stderr: String,
+    /// Named outputs (`outputs:`).
+    pub outputs: IndexMap<String, Value>,
+}
+
+/// Which stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// Process stdout, or an LLM's streamed tokens.
+    Stdout,
+    /// Process stderr.
+    Stderr,
+    /// baton's own note (retrying, fallback, ...).
+    System,
+}
+
+/// One captured log line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Per-run sequence number (gap-free, from 1).
+    pub seq: u64,
+    /// When it was captured.
+    pub ts: Timestamp,
+    /// Which step wrote it.
+    pub step: StepId,
+    /// Which stream.
+    pub stream: LogStream,
+    /// The text, without its newline, secrets redacted.
+    pub text: String,
+}
+
+/// An operator's (or a policy's) decision on a gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Approved or rejected.
+    pub approved: bool,
+    /// Who decided (`$USER@host`, `--approve-all`, `timeout`).
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+    /// Their comment.
+    pub comment: Option<String>,
+    /// The inputs as edited.
+    pub inputs: IndexMap<String, String>,
+}
+
+/// A gate waiting for, or past, a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// The run.
+    pub run: RunId,
+    /// The gated step.
+    pub step: StepId,
+    /// The rendered question.
+    pub prompt: String,
+    /// For `approve:` gates: exactly what will run (command line or request).
+    pub action: Option<String>,
+    /// Editable inputs with their initial values.
+    pub inputs: IndexMap<String, String>,
+    /// When it was asked.
+    pub requested_at: Timestamp,
+    /// When it times out.
+    pub deadline: Option<Timestamp>,
+    /// The decision, once made.
+    pub decision: Option<Decision>,
+}
+
+/// Something that happened to a run (the append-only history).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The run.
+    pub run: RunId,
+    /// When.
+    pub ts: Timestamp,
+    /// What.
+    pub kind: EventKind,
+}
+
+/// The kinds of things that happen to a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The run was created (the record as created).
+    RunCreated {
+        /// The record.
+        record: Box<RunRecord>,
+    },
+    /// The run changed state.
+    RunState {
+        /// New state.
+        state: RunState,
+        /// Why, when it says something.
+        reason: Option<String>,
+    },
+    /// A step changed status (the whole new record).
+    Step {
+        /// The record.
+        record: Box<StepRecord>,
+    },
+    /// A gate opened.
+    ApprovalRequested {
+        /// The request.
+        approval: Box<ApprovalRecord>,
+    },
+    /// A gate was decided.
+    ApprovalDecided {
+        /// The step.
+        step: StepId,
+        /// The decision.
+        decision: Decision,
+    },
+    /// A log line (sent live, stored in the log tree, not the event log).
+    Log {
+        /// The line.
+        line: LogLine,
+    },
+}
