@@ -1,5 +1,544 @@
-//! The durable store (sled): runs, steps, approvals, logs, outputs and the event log.
+//! The durable store (sled): runs, steps, approvals, logs, outputs, cache and the event log.
+//!
+//! One owner process opens it (see `lock.rs`). Everything is JSON in sled trees keyed so that a
+//! run's entries sit together (`run id` + `\0` + suffix) and scan in order. Writes that must
+//! survive a crash go through [`Store::flush`], which shares one fsync among concurrent callers.
 
+pub mod flush;
+pub mod lock;
 pub mod records;
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use flush::Flusher;
+pub use lock::OwnerLock;
 pub use records::*;
+
+use crate::spec::StepId;
+
+/// The layout version of the trees; bumped when a record changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// sled's page cache. Its 1 GiB default is far more than a console needs.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A cached step result.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CacheEntry {
+    /// The result.
+    pub output: StepOutput,
+    /// When it was stored.
+    pub stored_at: Timestamp,
+    /// The run that produced it.
+    pub run: RunId,
+}
+
+/// The open store. Cheap to clone (sled trees are reference-counted).
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    dir: PathBuf,
+    runs: sled::Tree,
+    steps: sled::Tree,
+    outputs: sled::Tree,
+    logs: sled::Tree,
+    events: sled::Tree,
+    approvals: sled::Tree,
+    cache: sled::Tree,
+    flusher: Flusher,
+    lock: std::sync::Arc<OwnerLock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish()
+    }
+}
+
+fn key(run: &RunId, suffix: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(run.0.len() + 1 + suffix.len());
+    k.extend_from_slice(run.0.as_bytes());
+    k.push(0);
+    k.extend_from_slice(suffix);
+    k
+}
+
+fn prefix(run: &RunId) -> Vec<u8> {
+    key(run, &[])
+}
+
+fn seq_key(run: &RunId, seq: u64) -> Vec<u8> {
+    key(run, &seq.to_be_bytes())
+}
+
+fn encode<T: Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {
+    serde_json::to_vec(value).context("cannot encode a record")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
+    serde_json::from_slice(bytes).with_context(|| {
+        format!("a stored {what} record is unreadable (written by another baton version?)")
+    })
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, taking the owner lock.
+    pub fn open(dir: &Path) -> anyhow::Result<Store> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        let lock = OwnerLock::acquire(dir)?;
+        let db_path = dir.join("db");
+        let db = sled::Config::new()
+            .path(&db_path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(Some(200))
+            .open()
+            .with_context(|| format!("cannot open the store at {}", db_path.display()))?;
+        let meta = db.open_tree("meta")?;
+        match meta.get("schema_version")? {
+            Some(v) => {
+                let found: u32 = decode(&v, "schema version")?;
+                if found != SCHEMA_VERSION {
+                    bail!(
+                        "the store at {} has schema version {found}, this baton reads version \
+                         {SCHEMA_VERSION}; use a matching baton or another `--data-dir`",
+                        dir.display()
+                    );
+                }
+            }
+            None => {
+                meta.insert("schema_version", encode(&SCHEMA_VERSION)?)?;
+                db.flush()?;
+            }
+        }
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .with_context(|| format!("cannot open the `{name}` tree in {}", dir.display()))
+        };
+        Ok(Store {
+            runs: tree("runs")?,
+            steps: tree("steps")?,
+            outputs: tree("outputs")?,
+            logs: tree("logs")?,
+            events: tree("events")?,
+            approvals: tree("approvals")?,
+            cache: tree("cache")?,
+            flusher: Flusher::new(db.clone()),
+            db,
+            dir: dir.to_path_buf(),
+            lock: std::sync::Arc::new(lock),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// This process, as the owner of the store.
+    pub fn owner(&self) -> Owner {
+        self.lock.owner.clone()
+    }
+
+    /// Makes every write so far durable; concurrent callers share one fsync.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        self.flusher.flush().await
+    }
+
+    /// Makes every write so far durable, from synchronous code.
+    pub fn flush_blocking(&self) -> anyhow::Result<()> {
+        self.db.flush().context("cannot flush the store")?;
+        Ok(())
+    }
+
+    // ---- runs ----
+
+    /// Writes a run record.
+    pub fn put_run(&self, run: &RunRecord) -> anyhow::Result<()> {
+        self.runs.insert(run.id.0.as_bytes(), encode(run)?)?;
+        Ok(())
+    }
+
+    /// Reads a run record.
+    pub fn run(&self, id: &RunId) -> anyhow::Result<Option<RunRecord>> {
+        match self.runs.get(id.0.as_bytes())? {
+            Some(v) => Ok(Some(decode(&v, "run")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every run, newest first.
+    pub fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
+        let mut out = Vec::new();
+        for item in self.runs.iter().rev() {
+            let (_, v) = item?;
+            out.push(decode(&v, "run")?);
+        }
+        Ok(out)
+    }
+
+    /// Finds a run by its id or a unique prefix of it.
+    pub fn resolve_run(&self, id_or_prefix: &str) -> anyhow::Result<RunId> {
+        if id_or_prefix.is_empty() {
+            bail!("give a run id (see `baton ls`)");
+        }
+        if self.runs.contains_key(id_or_prefix.as_bytes())? {
+            return Ok(RunId(id_or_prefix.to_string()));
+        }
+        let mut found = Vec::new();
+        for item in self.runs.scan_prefix(id_or_prefix.as_bytes()).keys() {
+            found.push(String::from_utf8_lossy(&item?).into_owned());
+            if found.len() > 5 {
+                break;
+            }
+        }
+        match found.len() {
+            0 => bail!(
+                "no run `{id_or_prefix}` in {} (see `baton ls`)",
+                self.dir.display()
+            ),
+            1 => Ok(RunId(found.remove(0))),
+            _ => bail!(
+                "`{id_or_prefix}` matches several runs ({}); give more of the id",
+                found.join(", ")
+            ),
+        }
+    }
+
+    // ---- steps ----
+
+    /// Writes a step record.
+    pub fn put_step(&self, run: &RunId, step: &StepRecord) -> anyhow::Result<()> {
+        self.steps
+            .insert(key(run, step.step.0.as_bytes()), encode(step)?)?;
+        Ok(())
+    }
+
+    /// Every step record of a run (in key order; callers order them by workflow).
+    pub fn steps(&self, run: &RunId) -> anyhow::Result<Vec<StepRecord>> {
+        let mut out = Vec::new();
+        for item in self.steps.scan_prefix(prefix(run)) {
+            let (_, v) = item?;
+            out.push(decode(&v, "step")?);
+        }
+        Ok(out)
+    }
+
+    /// Writes a step's output.
+    pub fn put_output(
+        &self,
+        run: &RunId,
+        step: &StepId,
+        output: &StepOutput,
+    ) -> anyhow::Result<()> {
+        self.outputs
+            .insert(key(run, step.0.as_bytes()), encode(output)?)?;
+        Ok(())
+    }
+
+    /// Reads a step's output.
+    pub fn output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>> {
+        match self.outputs.get(key(run, step.0.as_bytes()))? {
+            Some(v) => Ok(Some(decode(&v, "output")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes a step's output (before a retry re-runs it).
+    pub fn remove_output(&self, run: &RunId, step: &StepId) -> anyhow::Result<()> {
+        self.outputs.remove(key(run, step.0.as_bytes()))?;
+        Ok(())
+    }
+
+    // ---- approvals ----
+
+    /// Writes a gate.
+    pub fn put_approval(&self, approval: &ApprovalRecord) -> anyhow::Result<()> {
+        self.approvals.insert(
+            key(&approval.run, approval.step.0.as_bytes()),
+            encode(approval)?,
+        )?;
+        Ok(())
+    }
+
+    /// Every gate of a run.
+    pub fn approvals(&self, run: &RunId) -> anyhow::Result<Vec<ApprovalRecord>> {
+        let mut out = Vec::new();
+        for item in self.approvals.scan_prefix(prefix(run)) {
+            let (_, v) = item?;
+            out.push(decode(&v, "approval")?);
+        }
+        Ok(out)
+    }
+
+    /// One gate.
+    pub fn approval(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<ApprovalRecord>> {
+        match self.approvals.get(key(run, step.0.as_bytes()))? {
+            Some(v) => Ok(Some(decode(&v, "approval")?)),
+            None => Ok(None),
+        }
+    }
+
+    // ---- logs and events ----
+
+    /// Appends a log line (its `seq` is the caller's, gap-free per run).
+    pub fn put_log(&self, run: &RunId, line: &LogLine) -> anyhow::Result<()> {
+        self.logs.insert(seq_key(run, line.seq), encode(line)?)?;
+        Ok(())
+    }
+
+    /// Log lines with `seq > after`, of one step if given, at most `limit`.
+    pub fn logs(
+        &self,
+        run: &RunId,
+        step: Option<&StepId>,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>> {
+        let start = seq_key(run, after.saturating_add(1));
+        let end = seq_key(run, u64::MAX);
+        let mut out = Vec::new();
+        for item in self.logs.range(start..=end) {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = item?;
+            let line: LogLine = decode(&v, "log")?;
+            if step.is_none_or(|s| *s == line.step) {
+                out.push(line);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last `limit` log lines of a run (of one step if given), oldest first.
+    pub fn tail_logs(
+        &self,
+        run: &RunId,
+        step: Option<&StepId>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>> {
+        let mut out = Vec::new();
+        for item in self.logs.scan_prefix(prefix(run)).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = item?;
+            let line: LogLine = decode(&v, "log")?;
+            if step.is_none_or(|s| *s == line.step) {
+                out.push(line);
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The highest log seq of a run (0 when none).
+    pub fn last_log_seq(&self, run: &RunId) -> anyhow::Result<u64> {
+        last_seq(&self.logs, run)
+    }
+
+    /// Appends an event at `seq`.
+    pub fn put_event(&self, seq: u64, event: &Event) -> anyhow::Result<()> {
+        self.events
+            .insert(seq_key(&event.run, seq), encode(event)?)?;
+        Ok(())
+    }
+
+    /// The highest event seq of a run (0 when none).
+    pub fn last_event_seq(&self, run: &RunId) -> anyhow::Result<u64> {
+        last_seq(&self.events, run)
+    }
+
+    /// A run's history, oldest first.
+    pub fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {
+        let mut out = Vec::new();
+        for item in self.events.scan_prefix(prefix(run)) {
+            let (_, v) = item?;
+            out.push(decode(&v, "event")?);
+        }
+        Ok(out)
+    }
+
+    // ---- cache ----
+
+    /// A cached result, if one is stored under `key` and younger than `ttl`.
+    pub fn cached(
+        &self,
+        cache_key: &str,
+        ttl: Option<Duration>,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<CacheEntry>> {
+        let Some(v) = self.cache.get(cache_key.as_bytes())? else {
+            return Ok(None);
+        };
+        let entry: CacheEntry = decode(&v, "cache")?;
+        if let Some(ttl) = ttl
+            && now.millis_since(entry.stored_at) > ttl.as_millis() as u64
+        {
+            return Ok(None);
+        }
+        Ok(Some(entry))
+    }
+
+    /// Stores a result under `key`.
+    pub fn put_cached(&self, cache_key: &str, entry: &CacheEntry) -> anyhow::Result<()> {
+        self.cache.insert(cache_key.as_bytes(), encode(entry)?)?;
+        Ok(())
+    }
+
+    /// Drops every cache entry; returns how many.
+    pub fn clear_cache(&self) -> anyhow::Result<usize> {
+        let n = self.cache.len();
+        self.cache.clear()?;
+        Ok(n)
+    }
+
+    // ---- retention ----
+
+    /// Deletes runs that finished before `cutoff`, with everything stored about them.
+    /// Returns the ids deleted. Active and interrupted runs are kept.
+    pub fn gc(&self, cutoff: Timestamp) -> anyhow::Result<Vec<RunId>> {
+        let mut removed = Vec::new();
+        for run in self.runs()? {
+            let finished = run.finished_at.unwrap_or(run.created_at);
+            if run.state.is_terminal() && finished < cutoff {
+                let p = prefix(&run.id);
+                for tree in [
+                    &self.steps,
+                    &self.outputs,
+                    &self.logs,
+                    &self.events,
+                    &self.approvals,
+                ] {
+                    let mut batch = sled::Batch::default();
+                    for k in tree.scan_prefix(&p).keys() {
+                        batch.remove(k?);
+                    }
+                    tree.apply_batch(batch)?;
+                }
+                self.runs.remove(run.id.0.as_bytes())?;
+                removed.push(run.id);
+            }
+        }
+        self.flush_blocking()?;
+        Ok(removed)
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+fn last_seq(tree: &sled::Tree, run: &RunId) -> anyhow::Result<u64> {
+    match tree.scan_prefix(prefix(run)).keys().next_back() {
+        Some(k) => {
+            let k = k?;
+            let tail = &k[k.len().saturating_sub(8)..];
+            Ok(u64::from_be_bytes(tail.try_into().unwrap_or([0; 8])))
+        }
+        None => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, state: RunState) -> RunRecord {
+        RunRecord {
+            id: RunId(id.into()),
+            workflow: "w".into(),
+            workflow_path: None,
+            source: String::new(),
+            params: Default::default(),
+            state,
+            created_at: Timestamp(1000),
+            started_at: None,
+            finished_at: Some(Timestamp(2000)),
+            owner: None,
+            reason: None,
+            steps_total: 1,
+            steps_done: 0,
+        }
+    }
+
+    #[test]
+    fn a_run_prefix_resolves_only_when_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_run(&run("r1-aaa", RunState::Succeeded)).unwrap();
+        store.put_run(&run("r1-abb", RunState::Succeeded)).unwrap();
+        assert_eq!(store.resolve_run("r1-aa").unwrap().0, "r1-aaa");
+        let err = store.resolve_run("r1-a").unwrap_err().to_string();
+        assert!(err.contains("several runs"), "{err}");
+        let err = store.resolve_run("zz").unwrap_err().to_string();
+        assert!(err.contains("no run `zz`"), "{err}");
+    }
+
+    #[test]
+    fn logs_page_by_seq_and_filter_by_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let r = RunId("r".into());
+        for seq in 1..=10u64 {
+            let step = if seq % 2 == 0 { "even" } else { "odd" };
+            store
+                .put_log(
+                    &r,
+                    &LogLine {
+                        seq,
+                        ts: Timestamp(seq),
+                        step: StepId(step.into()),
+                        stream: LogStream::Stdout,
+                        text: format!("line {seq}"),
+                    },
+                )
+                .unwrap();
+        }
+        let page = store.logs(&r, None, 3, 4).unwrap();
+        assert_eq!(page.iter().map(|l| l.seq).collect::<Vec<_>>(), [4, 5, 6, 7]);
+        let even = store
+            .logs(&r, Some(&StepId("even".into())), 0, 100)
+            .unwrap();
+        assert_eq!(even.len(), 5);
+        assert_eq!(store.last_log_seq(&r).unwrap(), 10);
+        let tail = store.tail_logs(&r, None, 2).unwrap();
+        assert_eq!(tail.iter().map(|l| l.seq).collect::<Vec<_>>(), [9, 10]);
+    }
+
+    #[test]
+    fn gc_removes_old_finished_runs_and_keeps_interrupted_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_run(&run("old", RunState::Succeeded)).unwrap();
+        store.put_run(&run("stuck", RunState::Interrupted)).unwrap();
+        let r = RunId("old".into());
+        store
+            .put_step(&r, &StepRecord::pending(StepId("a".into()), 1))
+            .unwrap();
+        let removed = store.gc(Timestamp(5000)).unwrap();
+        assert_eq!(removed, vec![RunId("old".into())]);
+        assert!(store.run(&r).unwrap().is_none());
+        assert!(store.steps(&r).unwrap().is_empty());
+        assert!(store.run(&RunId("stuck".into())).unwrap().is_some());
+    }
+
+    #[test]
+    fn data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.put_run(&run("keep", RunState::Failed)).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.runs().unwrap().len(), 1);
+    }
+}
