@@ -3,3 +3,4 @@
 pub mod backend;
 
 pub use backend::{Backend, Command, RunDetail, StartRequest};
+pub mod policy;

@@ -1,0 +1,293 @@
+//! `run:` a shell command in its own process group, streaming stdout and stderr line by line.
+//!
+//! The group is what pause, cancel and timeouts act on, so grandchildren (a `sleep` started by
+//! a script) are frozen and killed with their parent.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::time::Instant;
+
+use super::{Attempt, AttemptResult, Control, Failure, LogSink, PausableDeadline, Success, output_value};
+use crate::store::LogStream;
+
+/// Longest line kept whole; longer ones are split so one runaway line cannot exhaust memory.
+const MAX_LINE: usize = 64 * 1024;
+/// Captured stdout/stderr kept for the step's output; the log keeps everything.
+const MAX_CAPTURE: usize = 8 * 1024 * 1024;
+
+/// A rendered shell command, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShellCommand {
+    /// The command line.
+    pub command: String,
+    /// The shell (`sh` by default).
+    pub shell: String,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+    /// Environment added to baton's own.
+    pub env: IndexMap<String, String>,
+}
+
+/// Sends `signal` to every process of the group `pgid`.
+pub fn signal_group(pgid: i32, signal: i32) -> bool {
+    if pgid <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe { libc::kill(-pgid, signal) == 0 }
+}
+
+/// Whether any process of the group is still alive.
+pub fn group_alive(pgid: i32) -> bool {
+    signal_group(pgid, 0)
+}
+
+/// Runs one attempt of the command.
+pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
+    let mut command = Command::new(&cmd.shell);
+    command
+        .arg("-c")
+        .arg(&cmd.command)
+        .envs(&cmd.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = &cmd.cwd {
+        command.current_dir(dir);
+    }
+    let mut child = command.spawn().map_err(|e| {
+        Failure::fatal(format!(
+            "cannot start `{}`{}: {e}",
+            cmd.shell,
+            cmd.cwd
+                .as_ref()
+                .map(|d| format!(" in {}", d.display()))
+                .unwrap_or_default()
+        ))
+    })?;
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let mut group = GroupGuard { pgid, done: false };
+
+    let out_reader = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(pump(s, LogStream::Stdout, attempt.log.clone())));
+    let err_reader = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(pump(s, LogStream::Stderr, attempt.log.clone())));
+
+    let mut clock = PausableDeadline::start(attempt.timeout, Instant::now());
+    let mut frozen = false;
+    let mut ended: Option<Ending> = None;
+    let status = loop {
+        let state = *attempt.control.borrow_and_update();
+        match state {
+            Control::Paused if !frozen && ended.is_none() => {
+                signal_group(pgid, libc::SIGSTOP);
+                clock.pause(Instant::now());
+                frozen = true;
+            }
+            Control::Running if frozen => {
+                signal_group(pgid, libc::SIGCONT);
+                clock.resume(Instant::now());
+                frozen = false;
+            }
+            Control::Cancelled if ended.is_none() => {
+                ended = Some(Ending::Cancelled);
+                terminate(pgid, frozen, attempt.grace);
+                frozen = false;
+            }
+            _ => {}
+        }
+        if ended.is_none() && clock.expired(Instant::now()) {
+            ended = Some(Ending::TimedOut);
+            terminate(pgid, frozen, attempt.grace);
+        }
+        let wake = if ended.is_some() { None } else { clock.expires_at(Instant::now()) };
+        tokio::select! {
+            status = child.wait() => break status,
+            changed = attempt.control.changed(), if ended.is_none() => {
+                if changed.is_err() {
+                    ended = Some(Ending::Cancelled);
+                    terminate(pgid, frozen, attempt.grace);
+                }
+            }
+            _ = sleep_until_opt(wake) => {}
+        }
+    };
+    // The leader is gone; stop whatever it left behind in its group.
+    if group_alive(pgid) {
+        terminate(pgid, false, attempt.grace);
+    }
+    group.done = true;
+    let stdout = collect(out_reader).await;
+    let stderr = collect(err_reader).await;
+
+    let status = status.map_err(|e| Failure::retryable(format!("cannot wait for the command: {e}")))?;
+    let code = status.code();
+    match ended {
+        Some(Ending::Cancelled) => Err(Failure {
+            stdout,
+            stderr,
+            exit_code: code,
+            ..Failure::cancelled()
+        }),
+        Some(Ending::TimedOut) => Err(Failure {
+            error: format!(
+                "timed out after {} of running time",
+                crate::spec::format_duration(attempt.timeout.unwrap_or_default())
+            ),
+            timed_out: true,
+            retryable: true,
+            exit_code: code,
+            stdout,
+            stderr,
+            cancelled: false,
+        }),
+        None if status.success() => Ok(Success {
+            output: output_value(&stdout),
+            stdout,
+            stderr,
+            exit_code: code,
+            metrics: Default::default(),
+        }),
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            let error = match (code, status.signal()) {
+                (Some(c), _) => format!("exited with code {c}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                (None, None) => "ended abnormally".to_string(),
+            };
+            Err(Failure {
+                error,
+                exit_code: code,
+                retryable: true,
+                stdout,
+                stderr,
+                timed_out: false,
+                cancelled: false,
+            })
+        }
+    }
+}
+
+enum Ending {
+    Cancelled,
+    TimedOut,
+}
+
+/// SIGTERM the group (SIGCONT first if frozen), then SIGKILL whatever is left after `grace`.
+fn terminate(pgid: i32, frozen: bool, grace: Duration) {
+    if frozen {
+        signal_group(pgid, libc::SIGCONT);
+    }
+    signal_group(pgid, libc::SIGTERM);
+    // SIGTERM can be ignored; the kill after the grace period cannot.
+    tokio::spawn(async move {
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if !group_alive(pgid) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20).min(grace)).await;
+        }
+        signal_group(pgid, libc::SIGKILL);
+    });
+}
+
+/// Kills the group if the attempt's future is dropped before the process ended.
+struct GroupGuard {
+    pgid: i32,
+    done: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            signal_group(self.pgid, libc::SIGCONT);
+            signal_group(self.pgid, libc::SIGKILL);
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn collect(reader: Option<tokio::task::JoinHandle<String>>) -> String {
+    let Some(handle) = reader else {
+        return String::new();
+    };
+    let abort = handle.abort_handle();
+    // A pipe can stay open in a process that escaped the group; do not wait for it forever.
+    match tokio::time::timeout(Duration::from_secs(2), handle).await {
+        Ok(Ok(text)) => text,
+        _ => {
+            abort.abort();
+            String::new()
+        }
+    }
+}
+
+/// Reads a stream line by line into the log, keeping a capped copy.
+async fn pump(stream: impl AsyncRead + Unpin, which: LogStream, log: LogSink) -> String {
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut captured = String::new();
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        buf.clear();
+        let n = match read_line_capped(&mut reader, &mut buf).await {
+            Ok(n) => n,
+            Err(_) => break,
+        };
+        if n == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let line = text.strip_suffix('\n').unwrap_or(&text);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        log(which, line);
+        if captured.len() < MAX_CAPTURE {
+            captured.push_str(line);
+            captured.push('\n');
+        }
+    }
+    captured
+}
+
+/// Like `read_until(b'\n')` but stops at `MAX_LINE` bytes.
+async fn read_line_capped<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(total);
+        }
+        let room = MAX_LINE - buf.len();
+        let window = &available[..available.len().min(room)];
+        let (used, done) = match window.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (window.len(), buf.len() + window.len() >= MAX_LINE),
+        };
+        buf.extend_from_slice(&window[..used]);
+        reader.consume(used);
+        total += used;
+        if done {
+            return Ok(total);
+        }
+    }
+}
