@@ -1,6 +1,482 @@
 //! The engine: schedules runs over their DAG, drives steps, records every transition.
+//!
+//! `Engine` is the in-process implementation of [`Backend`]. Each active run is a
+//! [`run::RunActor`] task on the tokio runtime; commands reach it over a channel.
 
 pub mod backend;
+pub mod context;
+pub mod pipeline;
+pub mod policy;
+pub mod run;
+pub mod shared;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, anyhow, bail};
+use indexmap::IndexMap;
+use tokio::sync::{broadcast, mpsc, watch};
 
 pub use backend::{Backend, Command, RunDetail, StartRequest};
-pub mod policy;
+pub use shared::{EngineConfig, EngineShared};
+
+use crate::spec::{StepId, Workflow};
+use crate::store::{
+    Decision, Event, EventKind, LogLine, RunId, RunRecord, RunState, StepOutput, StepRecord,
+    StepStatus, Store, Timestamp,
+};
+use run::{RunActor, RunMsg, WHEN_FALSE};
+
+struct RunHandle {
+    tx: mpsc::UnboundedSender<RunMsg>,
+    finished: watch::Receiver<Option<RunState>>,
+}
+
+/// The engine of one owner process.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<EngineShared>,
+    active: Arc<Mutex<HashMap<RunId, RunHandle>>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Engine {
+    /// Opens the engine on `store`, marking runs left active by a dead owner as interrupted.
+    pub fn open(store: Store, config: EngineConfig, runtime: tokio::runtime::Handle) -> anyhow::Result<Engine> {
+        let engine = Engine {
+            shared: Arc::new(EngineShared::new(store, config)),
+            active: Arc::new(Mutex::new(HashMap::new())),
+            runtime,
+        };
+        engine.recovery_sweep()?;
+        Ok(engine)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Holding the store's lock means every earlier owner is gone: their active runs are
+    /// interrupted, not running.
+    fn recovery_sweep(&self) -> anyhow::Result<Vec<RunId>> {
+        let store = &self.shared.store;
+        let mut swept = Vec::new();
+        for mut run in store.runs()? {
+            if !run.state.is_active() {
+                continue;
+            }
+            let who = run
+                .owner
+                .as_ref()
+                .map(|o| format!("its owner (pid {}) is gone", o.pid))
+                .unwrap_or_else(|| "its owner is gone".to_string());
+            let reason = format!("{who}; `baton resume {}` continues it", run.id);
+            run.state = RunState::Interrupted;
+            run.reason = Some(reason.clone());
+            store.put_run(&run)?;
+            let seq = store.last_event_seq(&run.id)? + 1;
+            store.put_event(
+                seq,
+                &Event {
+                    run: run.id.clone(),
+                    ts: Timestamp::now(),
+                    kind: EventKind::RunState {
+                        state: RunState::Interrupted,
+                        reason: Some(reason),
+                    },
+                },
+            )?;
+            swept.push(run.id);
+        }
+        if !swept.is_empty() {
+            store.flush_blocking()?;
+        }
+        Ok(swept)
+    }
+
+    fn known_agents(&self) -> Vec<String> {
+        self.shared.config.extra_agents.clone()
+    }
+
+    fn parse(&self, source: &str, path: Option<&Path>) -> anyhow::Result<Workflow> {
+        let origin = path.unwrap_or(Path::new("<workflow>"));
+        let wf = crate::spec::parse_str(source, origin).map_err(|d| anyhow!("{d}"))?;
+        let problems = crate::spec::check_agents(&wf, &self.known_agents());
+        if !problems.is_empty() {
+            bail!("{}", crate::spec::Diagnostics(problems));
+        }
+        Ok(wf)
+    }
+
+    fn new_run_id(&self) -> anyhow::Result<RunId> {
+        let mut jitter = policy::Jitter::from_entropy();
+        let now = Timestamp::now().rfc3339();
+        // 2026-11-22T02:17:39.123Z → 20261122-021739
+        let stamp: String = now[..19].chars().filter(|c| c.is_ascii_digit()).collect();
+        for _ in 0..16 {
+            let tag: String = (0..4)
+                .map(|_| {
+                    let alphabet = b"abcdefghjkmnpqrstvwxyz23456789";
+                    alphabet[(jitter.next_unit() * alphabet.len() as f64) as usize % alphabet.len()] as char
+                })
+                .collect();
+            let id = RunId(format!("r{}-{}-{tag}", &stamp[..8], &stamp[8..]));
+            if self.shared.store.run(&id)?.is_none() {
+                return Ok(id);
+            }
+        }
+        bail!("cannot find a free run id")
+    }
+
+    /// Validates the workflow, records a new run and starts it.
+    pub fn start_run(&self, request: StartRequest) -> anyhow::Result<RunId> {
+        let wf = self.parse(&request.source, request.path.as_deref())?;
+        let params = crate::spec::resolve_params(&wf, &request.params)
+            .map_err(|e| anyhow!("{}: {e}", request.path.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| wf.name.clone())))?;
+        let id = self.new_run_id()?;
+        let workdir = std::env::current_dir().ok().map(|d| d.display().to_string());
+        let run = RunRecord {
+            id: id.clone(),
+            workflow: wf.name.clone(),
+            workflow_path: request.path.as_ref().map(|p| p.display().to_string()),
+            source: request.source.clone(),
+            params,
+            workdir,
+            state: RunState::Pending,
+            created_at: Timestamp::now(),
+            started_at: None,
+            finished_at: None,
+            owner: Some(self.shared.store.owner()),
+            reason: None,
+            steps_total: wf.steps.len() as u32,
+            steps_done: 0,
+        };
+        let store = &self.shared.store;
+        store.put_run(&run)?;
+        store.put_event(
+            1,
+            &Event {
+                run: id.clone(),
+                ts: run.created_at,
+                kind: EventKind::RunCreated {
+                    record: Box::new(run.clone()),
+                },
+            },
+        )?;
+        store.flush_blocking()?;
+        let _ = self.shared.events.send(Event {
+            run: id.clone(),
+            ts: run.created_at,
+            kind: EventKind::RunCreated {
+                record: Box::new(run.clone()),
+            },
+        });
+        self.launch(Arc::new(wf), run, Vec::new())?;
+        Ok(id)
+    }
+
+    fn launch(&self, wf: Arc<Workflow>, run: RunRecord, steps: Vec<StepRecord>) -> anyhow::Result<()> {
+        let id = run.id.clone();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let actor = RunActor::restore(self.shared.clone(), wf, run, steps, rx, tx.clone())?;
+        let (done_tx, done_rx) = watch::channel(None);
+        {
+            let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            if active.contains_key(&id) {
+                bail!("run {id} is already active in this process");
+            }
+            active.insert(
+                id.clone(),
+                RunHandle {
+                    tx,
+                    finished: done_rx,
+                },
+            );
+        }
+        let active = self.active.clone();
+        self.runtime.spawn(async move {
+            let state = actor.run().await;
+            active.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            let _ = done_tx.send(Some(state));
+        });
+        Ok(())
+    }
+
+    /// Continues an interrupted (or paused-by-a-dead-owner) run: completed steps keep their
+    /// results, the rest run.
+    pub fn resume_run(&self, id: &RunId) -> anyhow::Result<()> {
+        if self.is_active(id) {
+            return self.to_actor(id, RunMsg::Resume);
+        }
+        let run = self.load(id)?;
+        match run.state {
+            RunState::Interrupted | RunState::Pending | RunState::Running | RunState::Paused => {}
+            s => bail!(
+                "run {id} is {s}; only an interrupted run can be resumed (use `baton retry {id}` to re-run its failed steps)"
+            ),
+        }
+        self.relaunch(run, |_| false)
+    }
+
+    /// Re-runs the failed, cancelled and upstream-skipped steps of a finished run.
+    pub fn retry_run(&self, id: &RunId) -> anyhow::Result<()> {
+        if self.is_active(id) {
+            bail!("run {id} is still active; wait for it to finish or cancel it first");
+        }
+        let run = self.load(id)?;
+        if !matches!(run.state, RunState::Failed | RunState::Cancelled | RunState::Interrupted) {
+            bail!("run {id} is {}; only a failed or cancelled run can be retried", run.state);
+        }
+        self.relaunch(run, |r| {
+            matches!(r.status, StepStatus::Failed | StepStatus::Cancelled)
+                || (r.status == StepStatus::Skipped
+                    && !r.skip_reason.as_deref().is_some_and(|s| s.starts_with(WHEN_FALSE)))
+        })
+    }
+
+    fn relaunch(&self, mut run: RunRecord, reset: impl Fn(&StepRecord) -> bool) -> anyhow::Result<()> {
+        let origin = run
+            .workflow_path
+            .clone()
+            .unwrap_or_else(|| "<workflow>".to_string());
+        let wf = crate::spec::parse_str(&run.source, Path::new(&origin))
+            .map_err(|d| anyhow!("run {}: its stored workflow no longer validates:\n{d}", run.id))?;
+        let mut steps = self.shared.store.steps(&run.id)?;
+        for rec in &mut steps {
+            if reset(rec) {
+                let max = rec.max_attempts;
+                let mut fresh = StepRecord::pending(rec.step.clone(), max);
+                fresh.index = rec.index;
+                *rec = fresh;
+                self.shared.store.remove_output(&run.id, &rec.step)?;
+            }
+        }
+        run.finished_at = None;
+        run.reason = None;
+        run.state = RunState::Pending;
+        self.launch(Arc::new(wf), run, steps)
+    }
+
+    fn load(&self, id: &RunId) -> anyhow::Result<RunRecord> {
+        self.shared
+            .store
+            .run(id)?
+            .ok_or_else(|| anyhow!("no run {id} in {}", self.shared.store.dir().display()))
+    }
+
+    /// Whether a run is active in this process.
+    pub fn is_active(&self, id: &RunId) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(id)
+    }
+
+    /// Runs active in this process.
+    pub fn active_runs(&self) -> Vec<RunId> {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn to_actor(&self, id: &RunId, msg: RunMsg) -> anyhow::Result<()> {
+        let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        let handle = active
+            .get(id)
+            .ok_or_else(|| anyhow!("run {id} is not active in this process"))?;
+        handle
+            .tx
+            .send(msg)
+            .map_err(|_| anyhow!("run {id} has just finished"))
+    }
+
+    /// Waits until a run active in this process ends; returns its final state.
+    pub async fn wait(&self, id: &RunId) -> Option<RunState> {
+        let rx = {
+            let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            active.get(id).map(|h| h.finished.clone())
+        };
+        match rx {
+            Some(mut rx) => {
+                let state = rx.wait_for(|s| s.is_some()).await.ok().and_then(|s| *s);
+                state.or_else(|| self.shared.store.run(id).ok().flatten().map(|r| r.state))
+            }
+            None => self.shared.store.run(id).ok().flatten().map(|r| r.state),
+        }
+    }
+
+    /// Stops every active run, leaving them interrupted (to resume later), and waits for them.
+    pub async fn interrupt_all(&self) {
+        let ids = self.active_runs();
+        for id in &ids {
+            let _ = self.to_actor(id, RunMsg::Interrupt);
+        }
+        for id in &ids {
+            self.wait(id).await;
+        }
+    }
+
+    /// Cancels every active run and waits for them.
+    pub async fn cancel_all(&self) {
+        let ids = self.active_runs();
+        for id in &ids {
+            let _ = self.to_actor(id, RunMsg::Cancel);
+        }
+        for id in &ids {
+            self.wait(id).await;
+        }
+    }
+
+    fn cancel_inactive(&self, id: &RunId) -> anyhow::Result<()> {
+        let mut run = self.load(id)?;
+        if run.state.is_terminal() {
+            bail!("run {id} has already ended ({})", run.state);
+        }
+        let store = &self.shared.store;
+        let now = Timestamp::now();
+        let mut seq = store.last_event_seq(id)?;
+        for mut rec in store.steps(id)? {
+            if !rec.status.is_terminal() {
+                rec.status = StepStatus::Cancelled;
+                rec.finished_at = Some(now);
+                store.put_step(id, &rec)?;
+            }
+        }
+        run.state = RunState::Cancelled;
+        run.finished_at = Some(now);
+        run.reason = Some("cancelled by an operator".into());
+        store.put_run(&run)?;
+        seq += 1;
+        let event = Event {
+            run: id.clone(),
+            ts: now,
+            kind: EventKind::RunState {
+                state: RunState::Cancelled,
+                reason: run.reason.clone(),
+            },
+        };
+        store.put_event(seq, &event)?;
+        store.flush_blocking()?;
+        let _ = self.shared.events.send(event);
+        Ok(())
+    }
+}
+
+impl Backend for Engine {
+    fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
+        self.shared.store.runs()
+    }
+
+    fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail> {
+        let store = &self.shared.store;
+        Ok(RunDetail {
+            run: self.load(run)?,
+            steps: store.steps(run)?,
+            approvals: store.approvals(run)?,
+        })
+    }
+
+    fn step_output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>> {
+        self.shared.store.output(run, step)
+    }
+
+    fn logs(&self, run: &RunId, step: Option<&StepId>, after: u64, limit: usize) -> anyhow::Result<Vec<LogLine>> {
+        self.shared.store.logs(run, step, after, limit)
+    }
+
+    fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {
+        self.shared.store.events(run)
+    }
+
+    fn start(&self, request: StartRequest) -> anyhow::Result<RunId> {
+        self.start_run(request)
+    }
+
+    fn send(&self, command: Command) -> anyhow::Result<()> {
+        match command {
+            Command::Pause(id) => self.to_actor(&id, RunMsg::Pause),
+            Command::Resume(id) => self.resume_run(&id),
+            Command::Cancel(id) => {
+                if self.is_active(&id) {
+                    self.to_actor(&id, RunMsg::Cancel)
+                } else {
+                    self.cancel_inactive(&id)
+                }
+            }
+            Command::Retry(id) => self.retry_run(&id),
+            Command::Decide {
+                run,
+                step,
+                approved,
+                by,
+                comment,
+                inputs,
+            } => {
+                let approval = self
+                    .shared
+                    .store
+                    .approval(&run, &step)?
+                    .ok_or_else(|| anyhow!("run {run} has no gate at step `{step}`"))?;
+                if approval.decision.is_some() {
+                    bail!("the gate at step `{step}` of run {run} is already decided");
+                }
+                if !self.is_active(&run) {
+                    bail!("run {run} is not running here; resume it first (`baton resume {run}`)");
+                }
+                let inputs: IndexMap<String, String> = approval
+                    .inputs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), inputs.get(k).cloned().unwrap_or_else(|| v.clone())))
+                    .collect();
+                self.to_actor(
+                    &run,
+                    RunMsg::Decide {
+                        step,
+                        decision: Decision {
+                            approved,
+                            by,
+                            at: Timestamp::now(),
+                            comment,
+                            inputs,
+                        },
+                    },
+                )
+            }
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+}
+
+/// Who is deciding, for the audit: `$USER@host`.
+pub fn operator_name() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "operator".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    match host {
+        Some(h) => format!("{user}@{h}"),
+        None => user,
+    }
+}
+
+/// Reads a workflow file into a start request.
+pub fn request_from_file(path: &Path, params: IndexMap<String, serde_json::Value>) -> anyhow::Result<StartRequest> {
+    let source = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the workflow file {}", path.display()))?;
+    Ok(StartRequest {
+        source,
+        path: Some(path.to_path_buf()),
+        params,
+    })
+}

@@ -215,11 +215,11 @@ impl Store {
     /// Writes a step record.
     pub fn put_step(&self, run: &RunId, step: &StepRecord) -> anyhow::Result<()> {
         self.steps
-            .insert(key(run, step.step.0.as_bytes()), encode(step)?)?;
+            .insert(key(run, &step.index.to_be_bytes()), encode(step)?)?;
         Ok(())
     }
 
-    /// Every step record of a run (in key order; callers order them by workflow).
+    /// Every step record of a run, in workflow order.
     pub fn steps(&self, run: &RunId) -> anyhow::Result<Vec<StepRecord>> {
         let mut out = Vec::new();
         for item in self.steps.scan_prefix(prefix(run)) {
@@ -458,6 +458,7 @@ mod tests {
             workflow_path: None,
             source: String::new(),
             params: Default::default(),
+            workdir: None,
             state,
             created_at: Timestamp(1000),
             started_at: None,

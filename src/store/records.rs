@@ -229,6 +229,9 @@ pub struct RunRecord {
     pub source: String,
     /// Params as given, defaults filled in.
     pub params: IndexMap<String, Value>,
+    /// The directory shell steps run in (where the run was started).
+    #[serde(default)]
+    pub workdir: Option<String>,
     /// Current state.
     pub state: RunState,
     /// Created.
@@ -267,6 +270,18 @@ pub struct StepMetrics {
 pub struct StepRecord {
     /// Which step.
     pub step: StepId,
+    /// Its position in the workflow (records are stored and listed in this order).
+    #[serde(default)]
+    pub index: u32,
+    /// Its DAG level (0: no dependencies).
+    #[serde(default)]
+    pub level: u32,
+    /// Its kind's key (`run`, `http`, `agent`, ...).
+    #[serde(default)]
+    pub kind: String,
+    /// Its dependencies.
+    #[serde(default)]
+    pub depends_on: Vec<StepId>,
     /// Current status.
     pub status: StepStatus,
     /// Attempt under way or last made (1-based; 0 before the first).
@@ -298,6 +313,10 @@ impl StepRecord {
     pub fn pending(step: StepId, max_attempts: u32) -> StepRecord {
         StepRecord {
             step,
+            index: 0,
+            level: 0,
+            kind: String::new(),
+            depends_on: Vec::new(),
             status: StepStatus::Pending,
             attempt: 0,
             max_attempts,

@@ -1,0 +1,168 @@
+//! The template context of a run, and the secret redaction applied to everything captured.
+//!
+//! Templates see `params`, `env`, `run` and `steps.<id>.{output, status, exit_code, stdout,
+//! stderr, duration_ms, attempts, outputs}` (see docs/workflow-language.md).
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value, json};
+
+use crate::spec::Workflow;
+use crate::store::{RunRecord, StepOutput, StepRecord};
+
+/// The context as a JSON object, built incrementally as steps finish.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    root: Map<String, Value>,
+}
+
+impl RunContext {
+    /// The context before any step ran.
+    pub fn new(wf: &Workflow, run: &RunRecord) -> RunContext {
+        let mut root = Map::new();
+        root.insert(
+            "params".into(),
+            Value::Object(run.params.clone().into_iter().collect()),
+        );
+        root.insert(
+            "env".into(),
+            Value::Object(
+                wf.env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+        );
+        root.insert(
+            "run".into(),
+            json!({
+                "id": run.id.0,
+                "workflow": run.workflow,
+                "started_at": run.started_at.unwrap_or(run.created_at).rfc3339(),
+            }),
+        );
+        root.insert("steps".into(), Value::Object(Map::new()));
+        RunContext { root }
+    }
+
+    /// Records what a step left behind (its record and, if it ran, its output).
+    pub fn set_step(&mut self, record: &StepRecord, output: Option<&StepOutput>) {
+        let entry = json!({
+            "status": record.status.as_str(),
+            "exit_code": record.exit_code,
+            "duration_ms": record.duration_ms,
+            "attempts": record.attempt,
+            "output": output.map(|o| o.output.clone()).unwrap_or(Value::Null),
+            "stdout": output.map(|o| o.stdout.clone()).unwrap_or_default(),
+            "stderr": output.map(|o| o.stderr.clone()).unwrap_or_default(),
+            "outputs": output
+                .map(|o| Value::Object(o.outputs.clone().into_iter().collect()))
+                .unwrap_or_else(|| Value::Object(Map::new())),
+        });
+        if let Some(Value::Object(steps)) = self.root.get_mut("steps") {
+            steps.insert(record.step.0.clone(), entry);
+        }
+    }
+
+    /// A snapshot for rendering.
+    pub fn value(&self) -> Value {
+        Value::Object(self.root.clone())
+    }
+}
+
+/// The context `outputs:` templates see: the run's context plus the step's own result.
+pub fn outputs_context(base: &Value, output: &Value, stdout: &str, stderr: &str, exit_code: Option<i32>) -> Value {
+    let mut v = base.clone();
+    if let Value::Object(map) = &mut v {
+        map.insert("output".into(), output.clone());
+        map.insert("stdout".into(), Value::String(stdout.to_string()));
+        map.insert("stderr".into(), Value::String(stderr.to_string()));
+        map.insert("exit_code".into(), json!(exit_code));
+    }
+    v
+}
+
+/// Replaces every known secret value in captured text with `***`.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// Redacts these values (ones shorter than 4 characters are ignored: too many false hits).
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Redactor {
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        // Longest first, so a secret that contains another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Redactor { secrets }
+    }
+
+    /// The text with secrets replaced.
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.secrets.iter().all(|s| !text.contains(s.as_str())) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            out = out.replace(s.as_str(), "***");
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
+    /// Redacts a step's output in place (strings inside JSON too).
+    pub fn redact_output(&self, output: &mut StepOutput) {
+        if self.secrets.is_empty() {
+            return;
+        }
+        output.stdout = self.redact(&output.stdout).into_owned();
+        output.stderr = self.redact(&output.stderr).into_owned();
+        redact_value(self, &mut output.output);
+        for v in output.outputs.values_mut() {
+            redact_value(self, v);
+        }
+    }
+}
+
+fn redact_value(r: &Redactor, v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(o) = r.redact(s) {
+                *s = o;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_value(r, i)),
+        Value::Object(map) => map.values_mut().for_each(|i| redact_value(r, i)),
+        _ => {}
+    }
+}
+
+/// Environment for a step: the workflow's, then the step's (values already rendered).
+pub fn merge_env(
+    workflow: &IndexMap<String, String>,
+    step: &IndexMap<String, String>,
+) -> IndexMap<String, String> {
+    let mut env = workflow.clone();
+    for (k, v) in step {
+        env.insert(k.clone(), v.clone());
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_replaces_every_secret_everywhere() {
+        let r = Redactor::new(["sk-secret-123".to_string(), "abc".to_string()]);
+        assert_eq!(r.redact("key=sk-secret-123 abc"), "key=*** abc");
+        let mut out = StepOutput {
+            output: json!({"k": ["sk-secret-123"]}),
+            stdout: "sk-secret-123\n".into(),
+            ..StepOutput::default()
+        };
+        r.redact_output(&mut out);
+        assert_eq!(out.output, json!({"k": ["***"]}));
+        assert_eq!(out.stdout, "***\n");
+    }
+}

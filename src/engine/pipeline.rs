@@ -1,0 +1,572 @@
+//! One step's way through the engine: render → gate (`approve:` or a post-crash re-run check)
+//! → cache → rate limit → lock → attempts with retry and timeout. The run actor records what
+//! this reports; this never writes to the store itself except through the log sink.
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::context::{merge_env, outputs_context};
+use super::policy::{Jitter, backoff_delay, may_retry};
+use super::shared::EngineShared;
+use crate::spec::template::Templates;
+use crate::spec::{HttpBody, OnTimeout, Step, StepKind, TransformSpec, Workflow};
+use crate::steps::http::HttpRequest;
+use crate::steps::shell::ShellCommand;
+use crate::steps::{self, Attempt, Control, Failure, LogSink, Success};
+use crate::store::{Decision, LogStream, StepOutput, Timestamp};
+
+/// What a step task tells its run actor.
+pub enum StepMsg {
+    /// Attempt `n` started.
+    Attempt {
+        /// Step index.
+        idx: usize,
+        /// Attempt number (1-based).
+        n: u32,
+    },
+    /// Attempt `n` failed; the next starts at `at`.
+    Retrying {
+        /// Step index.
+        idx: usize,
+        /// The attempt that failed.
+        n: u32,
+        /// When the next starts.
+        at: Timestamp,
+        /// Why it failed.
+        error: String,
+        /// Its exit code.
+        exit_code: Option<i32>,
+    },
+    /// The step waits for an operator.
+    Gate(Box<GateRequest>),
+    /// The step is over.
+    Done {
+        /// Step index.
+        idx: usize,
+        /// How it ended.
+        outcome: Outcome,
+    },
+}
+
+/// A gate the actor must open and answer.
+pub struct GateRequest {
+    /// Step index.
+    pub idx: usize,
+    /// The question.
+    pub prompt: String,
+    /// Exactly what will run, for `approve:` gates.
+    pub action: Option<String>,
+    /// Editable inputs and their initial values.
+    pub inputs: IndexMap<String, String>,
+    /// How long to wait.
+    pub timeout: Option<Duration>,
+    /// What a timeout means.
+    pub on_timeout: OnTimeout,
+    /// Where the decision goes.
+    pub reply: oneshot::Sender<Decision>,
+}
+
+/// How a step ended.
+pub enum Outcome {
+    /// It produced an output.
+    Succeeded {
+        /// The output, redacted.
+        output: StepOutput,
+        /// Exit code (shell).
+        exit_code: Option<i32>,
+        /// Came from the cache.
+        cached: bool,
+        /// LLM figures.
+        metrics: crate::store::StepMetrics,
+    },
+    /// It failed, or was cancelled.
+    Failed(Failure),
+}
+
+/// Everything a step task needs.
+pub struct StepJob {
+    /// Step index in the workflow.
+    pub idx: usize,
+    /// The workflow.
+    pub workflow: Arc<Workflow>,
+    /// The template context at the time the step became ready.
+    pub ctx: Value,
+    /// The run's working directory.
+    pub workdir: Option<PathBuf>,
+    /// Ask the operator before running (a non-idempotent step found running after a crash).
+    pub recovery_gate: bool,
+    /// Where to report.
+    pub tx: mpsc::UnboundedSender<StepMsg>,
+    /// Pause/resume/cancel.
+    pub control: watch::Receiver<Control>,
+    /// Where log lines go.
+    pub log: LogSink,
+    /// Engine-wide things: templates, locks, buckets, semaphore, store, config.
+    pub engine: Arc<EngineShared>,
+}
+
+impl StepJob {
+    fn step(&self) -> &Step {
+        &self.workflow.steps[self.idx]
+    }
+}
+
+/// Runs the step to its end and reports every transition on `job.tx`.
+pub async fn run_step(job: StepJob) {
+    let idx = job.idx;
+    let tx = job.tx.clone();
+    let outcome = drive(&job).await;
+    let _ = tx.send(StepMsg::Done { idx, outcome });
+}
+
+/// What a step will do, rendered.
+enum Prepared {
+    Shell(ShellCommand),
+    Http(HttpRequest),
+    Value(Value),
+    Sleep(Duration),
+    Approval {
+        prompt: String,
+        inputs: IndexMap<String, String>,
+        timeout: Option<Duration>,
+        on_timeout: OnTimeout,
+    },
+    Unsupported(String),
+}
+
+impl Prepared {
+    /// The exact action an approver sees.
+    fn describe(&self) -> Option<String> {
+        match self {
+            Prepared::Shell(c) => Some(format!("$ {}", c.command)),
+            Prepared::Http(r) => Some(match (&r.json, &r.text) {
+                (Some(j), _) => format!("{} {}\n{}", r.method, r.url, j),
+                (None, Some(t)) => format!("{} {}\n{}", r.method, r.url, t),
+                _ => format!("{} {}", r.method, r.url),
+            }),
+            Prepared::Value(v) => Some(format!("value: {v}")),
+            Prepared::Sleep(d) => Some(format!("sleep {}", crate::spec::format_duration(*d))),
+            Prepared::Approval { .. } | Prepared::Unsupported(_) => None,
+        }
+    }
+}
+
+async fn drive(job: &StepJob) -> Outcome {
+    let step = job.step();
+    let prepared = match prepare(job) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Failed(Failure::fatal(e)),
+    };
+    if let Prepared::Unsupported(msg) = &prepared {
+        return Outcome::Failed(Failure::fatal(msg.clone()));
+    }
+    if let Prepared::Approval {
+        prompt,
+        inputs,
+        timeout,
+        on_timeout,
+    } = &prepared
+    {
+        return match ask(job, prompt.clone(), None, inputs.clone(), *timeout, *on_timeout).await {
+            Some(d) if d.approved => Outcome::Succeeded {
+                output: StepOutput {
+                    output: json!({
+                        "approved": true,
+                        "by": d.by,
+                        "comment": d.comment,
+                        "inputs": d.inputs,
+                    }),
+                    outputs: IndexMap::new(),
+                    stdout: String::new(),
+                    stderr: String::new(),
+                },
+                exit_code: None,
+                cached: false,
+                metrics: Default::default(),
+            },
+            Some(d) => Outcome::Failed(rejected(&d)),
+            None => Outcome::Failed(Failure::cancelled()),
+        };
+    }
+    if job.recovery_gate {
+        let prompt = format!(
+            "Step `{}` was running when baton stopped. It is marked `idempotent: false`: \
+             running it again may repeat its effects. Run it again?",
+            step.id
+        );
+        match ask(job, prompt, prepared.describe(), IndexMap::new(), None, OnTimeout::Reject).await {
+            Some(d) if d.approved => {}
+            Some(d) => return Outcome::Failed(rejected(&d)),
+            None => return Outcome::Failed(Failure::cancelled()),
+        }
+    } else if step.approve {
+        let prompt = format!("Run step `{}`?", step.label());
+        match ask(job, prompt, prepared.describe(), IndexMap::new(), None, OnTimeout::Reject).await {
+            Some(d) if d.approved => {}
+            Some(d) => return Outcome::Failed(rejected(&d)),
+            None => return Outcome::Failed(Failure::cancelled()),
+        }
+    }
+
+    // Cache.
+    let cache_key = match &step.cache {
+        Some(c) => match cache_key(job, c.key.as_deref(), &prepared) {
+            Ok(k) => Some((k, c.ttl.map(|t| t.get()))),
+            Err(e) => return Outcome::Failed(Failure::fatal(e)),
+        },
+        None => None,
+    };
+    if let Some((key, ttl)) = &cache_key
+        && let Ok(Some(hit)) = job.engine.store.cached(key, *ttl, Timestamp::now())
+    {
+        (job.log)(
+            LogStream::System,
+            &format!("cache hit (stored by run {} at {})", hit.run, hit.stored_at.rfc3339()),
+        );
+        return Outcome::Succeeded {
+            output: hit.output,
+            exit_code: None,
+            cached: true,
+            metrics: Default::default(),
+        };
+    }
+
+    // Rate limit, then lock, then a global slot.
+    let mut control = job.control.clone();
+    if let Some(rl) = &step.rate_limit {
+        let key = rl.key.clone().unwrap_or_else(|| step.id.0.clone());
+        loop {
+            let wait = job.engine.take_token(&key, rl.max, rl.per.get());
+            let Err(wait) = wait else { break };
+            (job.log)(
+                LogStream::System,
+                &format!("rate limit `{key}`: waiting {} ms", wait.as_millis()),
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = steps::http::cancelled(&mut control) => return Outcome::Failed(Failure::cancelled()),
+            }
+        }
+    }
+    let _lock_guard = match &step.lock {
+        Some(name) => {
+            let name = match job.engine.templates.render(name, &job.ctx) {
+                Ok(n) => n,
+                Err(e) => return Outcome::Failed(Failure::fatal(format!("lock: {e}"))),
+            };
+            let lock = job.engine.lock(&name);
+            let guard = match lock.clone().try_lock_owned() {
+                Ok(g) => g,
+                Err(_) => {
+                    (job.log)(LogStream::System, &format!("waiting for lock `{name}`"));
+                    tokio::select! {
+                        g = lock.lock_owned() => g,
+                        _ = steps::http::cancelled(&mut control) => return Outcome::Failed(Failure::cancelled()),
+                    }
+                }
+            };
+            Some(guard)
+        }
+        None => None,
+    };
+    let _permit = tokio::select! {
+        p = job.engine.global.clone().acquire_owned() => match p {
+            Ok(p) => p,
+            Err(_) => return Outcome::Failed(Failure::cancelled()),
+        },
+        _ = steps::http::cancelled(&mut control) => return Outcome::Failed(Failure::cancelled()),
+    };
+
+    // Attempts.
+    let policy = job.workflow.effective_retry(step);
+    let timeout = job.workflow.effective_timeout(step);
+    let mut jitter = Jitter::from_entropy();
+    let mut n = 1;
+    let result = loop {
+        let _ = job.tx.send(StepMsg::Attempt { idx: job.idx, n });
+        let attempt = Attempt {
+            log: job.log.clone(),
+            control: job.control.clone(),
+            timeout,
+            grace: job.engine.config.grace,
+        };
+        let result = match &prepared {
+            Prepared::Shell(c) => steps::shell::run(c.clone(), attempt).await,
+            Prepared::Http(r) => steps::http::run(r.clone(), attempt).await,
+            Prepared::Sleep(d) => steps::sleep::run(*d, attempt).await,
+            Prepared::Value(v) => Ok(Success {
+                output: v.clone(),
+                ..Success::default()
+            }),
+            Prepared::Approval { .. } | Prepared::Unsupported(_) => {
+                Err(Failure::fatal("internal: not an executable step"))
+            }
+        };
+        match result {
+            Err(f) if !f.cancelled && may_retry(&policy, n, f.exit_code, f.retryable) => {
+                let delay = backoff_delay(&policy, n + 1, jitter.next_unit());
+                let at = Timestamp(Timestamp::now().0 + delay.as_millis() as u64);
+                (job.log)(
+                    LogStream::System,
+                    &format!(
+                        "attempt {n}/{} failed: {}; retrying in {}",
+                        policy.max_attempts,
+                        f.error,
+                        crate::spec::format_duration(delay)
+                    ),
+                );
+                let _ = job.tx.send(StepMsg::Retrying {
+                    idx: job.idx,
+                    n,
+                    at,
+                    error: f.error.clone(),
+                    exit_code: f.exit_code,
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = steps::http::cancelled(&mut control) => break Err(Failure::cancelled()),
+                }
+                n += 1;
+            }
+            other => break other,
+        }
+    };
+    match result {
+        Ok(success) => {
+            let mut output = StepOutput {
+                output: success.output,
+                stdout: success.stdout,
+                stderr: success.stderr,
+                outputs: IndexMap::new(),
+            };
+            if !step.outputs.is_empty() {
+                let ctx = outputs_context(
+                    &job.ctx,
+                    &output.output,
+                    &output.stdout,
+                    &output.stderr,
+                    success.exit_code,
+                );
+                for (name, tpl) in &step.outputs {
+                    match job.engine.templates.render(tpl, &ctx) {
+                        Ok(text) => {
+                            output.outputs.insert(name.clone(), steps::output_value(&text));
+                        }
+                        Err(e) => {
+                            return Outcome::Failed(Failure::fatal(format!("outputs.{name}: {e}")));
+                        }
+                    }
+                }
+            }
+            job.engine.redactor.redact_output(&mut output);
+            if let Some((key, _)) = cache_key {
+                let entry = crate::store::CacheEntry {
+                    output: output.clone(),
+                    stored_at: Timestamp::now(),
+                    run: job.engine_run_id(),
+                };
+                if let Err(e) = job.engine.store.put_cached(&key, &entry) {
+                    (job.log)(LogStream::System, &format!("cannot store in the cache: {e:#}"));
+                }
+            }
+            Outcome::Succeeded {
+                output,
+                exit_code: success.exit_code,
+                cached: false,
+                metrics: success.metrics,
+            }
+        }
+        Err(mut f) => {
+            f.stdout = job.engine.redactor.redact(&f.stdout).into_owned();
+            f.stderr = job.engine.redactor.redact(&f.stderr).into_owned();
+            Outcome::Failed(f)
+        }
+    }
+}
+
+impl StepJob {
+    fn engine_run_id(&self) -> crate::store::RunId {
+        let id = self
+            .ctx
+            .get("run")
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        crate::store::RunId(id.to_string())
+    }
+}
+
+fn rejected(d: &Decision) -> Failure {
+    Failure::fatal(match &d.comment {
+        Some(c) if !c.is_empty() => format!("rejected by {}: {c}", d.by),
+        _ => format!("rejected by {}", d.by),
+    })
+}
+
+/// Opens a gate through the actor and waits for its decision (`None`: cancelled).
+async fn ask(
+    job: &StepJob,
+    prompt: String,
+    action: Option<String>,
+    inputs: IndexMap<String, String>,
+    timeout: Option<Duration>,
+    on_timeout: OnTimeout,
+) -> Option<Decision> {
+    let (reply, rx) = oneshot::channel();
+    let request = GateRequest {
+        idx: job.idx,
+        prompt,
+        action,
+        inputs,
+        timeout,
+        on_timeout,
+        reply,
+    };
+    job.tx.send(StepMsg::Gate(Box::new(request))).ok()?;
+    rx.await.ok()
+}
+
+fn render_map(
+    t: &Templates,
+    map: &IndexMap<String, String>,
+    ctx: &Value,
+    what: &str,
+) -> Result<IndexMap<String, String>, String> {
+    map.iter()
+        .map(|(k, v)| {
+            t.render(v, ctx)
+                .map(|r| (k.clone(), r))
+                .map_err(|e| format!("{what}.{k}: {e}"))
+        })
+        .collect()
+}
+
+fn prepare(job: &StepJob) -> Result<Prepared, String> {
+    let t = &job.engine.templates;
+    let step = job.step();
+    let ctx = &job.ctx;
+    Ok(match &step.kind {
+        StepKind::Run(spec) => {
+            let command = t
+                .render_command(&spec.command, ctx)
+                .map_err(|e| format!("run: {e}"))?;
+            let wf_env = render_map(t, &job.workflow.env, ctx, "env")?;
+            let step_env = render_map(t, &step.env, ctx, "env")?;
+            let mut env = merge_env(&wf_env, &step_env);
+            if let Some(run) = ctx.get("run").and_then(|r| r.get("id")).and_then(Value::as_str) {
+                env.insert("BATON_RUN_ID".into(), run.to_string());
+            }
+            env.insert("BATON_STEP_ID".into(), step.id.0.clone());
+            let cwd = match &spec.cwd {
+                Some(c) => {
+                    let c = t.render(c, ctx).map_err(|e| format!("cwd: {e}"))?;
+                    let p = PathBuf::from(c);
+                    Some(match (&job.workdir, p.is_absolute()) {
+                        (Some(base), false) => base.join(p),
+                        _ => p,
+                    })
+                }
+                None => job.workdir.clone(),
+            };
+            Prepared::Shell(ShellCommand {
+                command,
+                shell: spec.shell.clone().unwrap_or_else(|| "sh".to_string()),
+                cwd,
+                env,
+            })
+        }
+        StepKind::Http(spec) => {
+            let url = t.render(&spec.url, ctx).map_err(|e| format!("url: {e}"))?;
+            let headers = render_map(t, &spec.headers, ctx, "headers")?;
+            let (json, text) = match &spec.body {
+                Some(HttpBody::Json(v)) => (
+                    Some(t.render_value(v, ctx).map_err(|e| format!("body: {e}"))?),
+                    None,
+                ),
+                Some(HttpBody::Text(s)) => (
+                    None,
+                    Some(t.render(s, ctx).map_err(|e| format!("body: {e}"))?),
+                ),
+                None => (None, None),
+            };
+            Prepared::Http(HttpRequest {
+                method: spec.method.clone(),
+                url,
+                headers,
+                json,
+                text,
+                expect: spec.expect.clone(),
+            })
+        }
+        StepKind::Transform(spec) => Prepared::Value(match spec {
+            TransformSpec::Template(tpl) => {
+                steps::output_value(&t.render(tpl, ctx).map_err(|e| format!("transform: {e}"))?)
+            }
+            TransformSpec::Expr(e) => t.eval_expr(e, ctx).map_err(|e| format!("transform: {e}"))?,
+            TransformSpec::Value(v) => t.render_value(v, ctx).map_err(|e| format!("transform: {e}"))?,
+        }),
+        StepKind::Sleep(d) => Prepared::Sleep(d.get()),
+        StepKind::Approval(spec) => {
+            let prompt = t
+                .render(&spec.prompt, ctx)
+                .map_err(|e| format!("approval.prompt: {e}"))?;
+            let mut inputs = IndexMap::new();
+            for (name, input) in &spec.inputs {
+                let value = match &input.default {
+                    Some(d) => t.render(d, ctx).map_err(|e| format!("inputs.{name}: {e}"))?,
+                    None => String::new(),
+                };
+                inputs.insert(name.clone(), value);
+            }
+            Prepared::Approval {
+                prompt,
+                inputs,
+                timeout: spec.timeout.map(|d| d.get()),
+                on_timeout: spec.on_timeout,
+            }
+        }
+        StepKind::Agent(_) => Prepared::Unsupported(
+            "`agent` steps are not supported by this build yet: the LLM providers land in a later \
+             release. Use a `run:` step that calls your model's CLI meanwhile."
+                .to_string(),
+        ),
+        StepKind::Workflow(_) => Prepared::Unsupported(
+            "`workflow` (sub-workflow) steps are not supported yet; inline the steps for now"
+                .to_string(),
+        ),
+    })
+}
+
+fn cache_key(job: &StepJob, key_tpl: Option<&str>, prepared: &Prepared) -> Result<String, String> {
+    let wf = &job.workflow.name;
+    let step = &job.step().id;
+    match key_tpl {
+        Some(tpl) => {
+            let k = job
+                .engine
+                .templates
+                .render(tpl, &job.ctx)
+                .map_err(|e| format!("cache.key: {e}"))?;
+            Ok(format!("{wf}/{step}/{k}"))
+        }
+        None => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            prepared.describe().hash(&mut h);
+            if let Prepared::Shell(c) = prepared {
+                c.env
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("BATON_"))
+                    .collect::<Vec<_>>()
+                    .hash(&mut h);
+                c.cwd.hash(&mut h);
+            }
+            Ok(format!("{wf}/{step}/{:016x}", h.finish()))
+        }
+    }
+}

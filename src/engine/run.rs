@@ -1,0 +1,767 @@
+//! The run actor: one task per active run, the only writer of that run's records.
+//!
+//! It schedules ready steps, records what their tasks report, opens and decides gates, and
+//! applies pause/resume/cancel. It handles messages in batches so that many steps finishing
+//! at once share one flush (see `commit`).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use indexmap::IndexMap;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::context::RunContext;
+use super::pipeline::{GateRequest, Outcome, StepJob, StepMsg, run_step};
+use super::shared::EngineShared;
+use crate::spec::dag::{Dag, Finish, ReadySet};
+use crate::spec::{OnTimeout, StepId, Workflow};
+use crate::steps::{Control, LogSink};
+use crate::store::{
+    ApprovalRecord, Decision, Event, EventKind, LogLine, LogStream, RunRecord, RunState,
+    StepOutput, StepRecord, StepStatus, Timestamp,
+};
+
+/// Prefix of the skip reason of a step whose `when` was false (dependents still run).
+pub const WHEN_FALSE: &str = "`when` was false";
+
+/// What a client or a timer asks of a run actor.
+#[derive(Debug)]
+pub enum RunMsg {
+    /// Freeze.
+    Pause,
+    /// Unfreeze.
+    Resume,
+    /// Stop everything; the run ends cancelled.
+    Cancel,
+    /// Stop everything; the run ends interrupted (to be resumed later).
+    Interrupt,
+    /// Decide a gate.
+    Decide {
+        /// The gated step.
+        step: StepId,
+        /// The decision.
+        decision: Decision,
+    },
+    /// A gate's timeout fired.
+    GateTimeout {
+        /// Step index.
+        idx: usize,
+        /// Which opening of the gate the timer was for.
+        requested_at: Timestamp,
+    },
+}
+
+struct PendingGate {
+    reply: oneshot::Sender<Decision>,
+    on_timeout: OnTimeout,
+    requested_at: Timestamp,
+}
+
+/// The state of one active run.
+pub struct RunActor {
+    engine: Arc<EngineShared>,
+    wf: Arc<Workflow>,
+    run: RunRecord,
+    records: Vec<StepRecord>,
+    index: HashMap<StepId, usize>,
+    ready: ReadySet,
+    ctx: RunContext,
+    inbox: mpsc::UnboundedReceiver<RunMsg>,
+    inbox_tx: mpsc::UnboundedSender<RunMsg>,
+    step_rx: mpsc::UnboundedReceiver<StepMsg>,
+    step_tx: mpsc::UnboundedSender<StepMsg>,
+    control: watch::Sender<Control>,
+    in_flight: usize,
+    concurrency: usize,
+    gates: HashMap<usize, PendingGate>,
+    held: Vec<StepMsg>,
+    event_seq: u64,
+    log_seq: Arc<AtomicU64>,
+    running_since: Vec<Option<Instant>>,
+    recovery: HashSet<usize>,
+    failed: Option<String>,
+    stop: Option<RunState>,
+    pending_events: Vec<Event>,
+    need_flush: bool,
+    workdir: Option<PathBuf>,
+}
+
+impl RunActor {
+    /// Prepares an actor for a run whose records are in the store (new, resumed or retried).
+    /// Terminal steps keep their results; the others start over, and non-idempotent steps that
+    /// were running ask the operator first.
+    pub fn restore(
+        engine: Arc<EngineShared>,
+        wf: Arc<Workflow>,
+        run: RunRecord,
+        stored: Vec<StepRecord>,
+        inbox: mpsc::UnboundedReceiver<RunMsg>,
+        inbox_tx: mpsc::UnboundedSender<RunMsg>,
+    ) -> anyhow::Result<RunActor> {
+        let dag = Dag::new(&wf);
+        let mut ready = ReadySet::new(&dag, &wf);
+        let mut ctx = RunContext::new(&wf, &run);
+        let by_id: HashMap<&str, &StepRecord> =
+            stored.iter().map(|r| (r.step.0.as_str(), r)).collect();
+        let mut records = Vec::with_capacity(wf.steps.len());
+        let mut recovery = HashSet::new();
+        for (i, step) in wf.steps.iter().enumerate() {
+            let max_attempts = wf.effective_retry(step).max_attempts;
+            let mut rec = match by_id.get(step.id.0.as_str()) {
+                Some(r) => (*r).clone(),
+                None => StepRecord::pending(step.id.clone(), max_attempts),
+            };
+            rec.index = i as u32;
+            rec.kind = step.kind.key().to_string();
+            rec.depends_on = step.depends_on.clone();
+            rec.level = dag.level_of(i) as u32;
+            match rec.status {
+                StepStatus::Succeeded | StepStatus::Cached => {
+                    let output = engine.store.output(&run.id, &step.id)?;
+                    ctx.set_step(&rec, output.as_ref());
+                    ready.restore(i, Finish::Succeeded);
+                }
+                StepStatus::Skipped => {
+                    ctx.set_step(&rec, None);
+                    let by_condition = rec
+                        .skip_reason
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with(WHEN_FALSE));
+                    ready.restore(
+                        i,
+                        if by_condition {
+                            Finish::SkippedByCondition
+                        } else {
+                            Finish::SkippedByUpstream
+                        },
+                    );
+                }
+                StepStatus::Failed => {
+                    ctx.set_step(&rec, engine.store.output(&run.id, &step.id)?.as_ref());
+                    ready.restore(i, Finish::Failed);
+                }
+                StepStatus::Cancelled => {
+                    ctx.set_step(&rec, None);
+                    ready.restore(i, Finish::Cancelled);
+                }
+                StepStatus::Running | StepStatus::Retrying | StepStatus::Paused => {
+                    if !step.idempotent {
+                        recovery.insert(i);
+                    }
+                    rec.status = StepStatus::Pending;
+                    rec.retry_at = None;
+                }
+                StepStatus::Pending | StepStatus::WaitingApproval => {
+                    rec.status = StepStatus::Pending;
+                }
+            }
+            records.push(rec);
+        }
+        let failed = records
+            .iter()
+            .zip(&wf.steps)
+            .find(|(r, s)| r.status == StepStatus::Failed && !s.continue_on_error)
+            .map(|(r, _)| format!("step `{}` failed", r.step));
+        let (step_tx, step_rx) = mpsc::unbounded_channel();
+        let (control, _) = watch::channel(Control::Running);
+        let event_seq = engine.store.last_event_seq(&run.id)?;
+        let log_seq = Arc::new(AtomicU64::new(engine.store.last_log_seq(&run.id)?));
+        let concurrency = wf
+            .concurrency
+            .unwrap_or(engine.config.run_concurrency)
+            .max(1);
+        let index = wf
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
+        let workdir = run.workdir.as_ref().map(PathBuf::from);
+        Ok(RunActor {
+            running_since: vec![None; wf.steps.len()],
+            engine,
+            wf,
+            run,
+            records,
+            index,
+            ready,
+            ctx,
+            inbox,
+            inbox_tx,
+            step_rx,
+            step_tx,
+            control,
+            in_flight: 0,
+            concurrency,
+            gates: HashMap::new(),
+            held: Vec::new(),
+            event_seq,
+            log_seq,
+            recovery,
+            failed,
+            stop: None,
+            pending_events: Vec::new(),
+            need_flush: false,
+            workdir,
+        })
+    }
+
+    /// Drives the run to its end; returns its final state.
+    pub async fn run(mut self) -> RunState {
+        for rec in self.records.clone() {
+            self.put_step(&rec);
+        }
+        self.run.owner = Some(self.engine.store.owner());
+        if self.run.started_at.is_none() {
+            self.run.started_at = Some(Timestamp::now());
+        }
+        self.set_run_state(RunState::Running, None);
+        self.need_flush = true;
+        loop {
+            if self.run.state == RunState::Running && self.stop.is_none() {
+                self.schedule();
+            }
+            self.commit().await;
+            if self.is_over() {
+                break;
+            }
+            tokio::select! {
+                Some(m) = self.inbox.recv() => self.on_control(m),
+                Some(m) = self.step_rx.recv() => self.on_step(m),
+            }
+            // Take whatever else has arrived, so one flush covers the whole batch.
+            for _ in 0..4096 {
+                match self.step_rx.try_recv() {
+                    Ok(m) => self.on_step(m),
+                    Err(_) => break,
+                }
+            }
+            while let Ok(m) = self.inbox.try_recv() {
+                self.on_control(m);
+            }
+        }
+        self.finish().await
+    }
+
+    fn is_over(&self) -> bool {
+        if self.in_flight > 0 {
+            return false;
+        }
+        if self.stop.is_some() {
+            return true;
+        }
+        if self.run.state == RunState::Paused {
+            return false;
+        }
+        self.records.iter().all(|r| r.status.is_terminal())
+    }
+
+    fn schedule(&mut self) {
+        if self.in_flight >= self.concurrency {
+            return;
+        }
+        let candidates = self.ready.ready();
+        for idx in candidates {
+            if self.in_flight >= self.concurrency {
+                break;
+            }
+            let step = &self.wf.steps[idx];
+            if let Some(expr) = &step.when {
+                match self.engine.templates.eval_when(expr, &self.ctx_value()) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.ready.start(idx);
+                        let reason = format!("{WHEN_FALSE}: {expr}");
+                        self.skip(idx, reason, Finish::SkippedByCondition);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.ready.start(idx);
+                        let rec = &mut self.records[idx];
+                        rec.status = StepStatus::Failed;
+                        rec.error = Some(format!("when: {e}"));
+                        rec.finished_at = Some(Timestamp::now());
+                        self.after_failure(idx, Finish::Failed);
+                        continue;
+                    }
+                }
+            }
+            self.ready.start(idx);
+            self.spawn(idx);
+        }
+    }
+
+    fn ctx_value(&self) -> serde_json::Value {
+        self.ctx.value()
+    }
+
+    fn spawn(&mut self, idx: usize) {
+        let now = Timestamp::now();
+        let rec = &mut self.records[idx];
+        rec.status = StepStatus::Running;
+        rec.started_at.get_or_insert(now);
+        rec.error = None;
+        rec.exit_code = None;
+        let rec = rec.clone();
+        self.put_step(&rec);
+        self.running_since[idx] = Some(Instant::now());
+        self.in_flight += 1;
+        let job = StepJob {
+            idx,
+            workflow: self.wf.clone(),
+            ctx: self.ctx_value(),
+            workdir: self.workdir.clone(),
+            recovery_gate: self.recovery.remove(&idx),
+            tx: self.step_tx.clone(),
+            control: self.control.subscribe(),
+            log: self.log_sink(&self.wf.steps[idx].id),
+            engine: self.engine.clone(),
+        };
+        tokio::spawn(run_step(job));
+    }
+
+    fn log_sink(&self, step: &StepId) -> LogSink {
+        let engine = self.engine.clone();
+        let run = self.run.id.clone();
+        let step = step.clone();
+        let seq = self.log_seq.clone();
+        Arc::new(move |stream: LogStream, text: &str| {
+            let line = LogLine {
+                seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
+                ts: Timestamp::now(),
+                step: step.clone(),
+                stream,
+                text: engine.redactor.redact(text).into_owned(),
+            };
+            if let Err(e) = engine.store.put_log(&run, &line) {
+                tracing::warn!("run {run}: cannot store a log line: {e:#}");
+            }
+            let _ = engine.events.send(Event {
+                run: run.clone(),
+                ts: line.ts,
+                kind: EventKind::Log { line },
+            });
+        })
+    }
+
+    fn system_log(&self, step: &StepId, text: &str) {
+        (self.log_sink(step))(LogStream::System, text);
+    }
+
+    fn on_step(&mut self, msg: StepMsg) {
+        match msg {
+            StepMsg::Attempt { idx, n } => {
+                let paused = self.run.state == RunState::Paused;
+                let rec = &mut self.records[idx];
+                rec.attempt = n;
+                rec.retry_at = None;
+                rec.status = if paused {
+                    StepStatus::Paused
+                } else {
+                    StepStatus::Running
+                };
+                self.running_since[idx].get_or_insert_with(Instant::now);
+                let rec = rec.clone();
+                self.put_step(&rec);
+            }
+            StepMsg::Retrying {
+                idx,
+                n: _,
+                at,
+                error,
+                exit_code,
+            } => {
+                self.stop_clock(idx);
+                let rec = &mut self.records[idx];
+                rec.status = StepStatus::Retrying;
+                rec.retry_at = Some(at);
+                rec.error = Some(error);
+                rec.exit_code = exit_code;
+                let rec = rec.clone();
+                self.put_step(&rec);
+            }
+            StepMsg::Gate(request) => self.open_gate(*request),
+            done @ StepMsg::Done { .. } if self.run.state == RunState::Paused => {
+                // Results that arrive while paused are held until resume.
+                self.held.push(done);
+            }
+            StepMsg::Done { idx, outcome } => self.on_done(idx, outcome),
+        }
+    }
+
+    fn stop_clock(&mut self, idx: usize) {
+        if let Some(since) = self.running_since[idx].take() {
+            let rec = &mut self.records[idx];
+            rec.duration_ms = Some(rec.duration_ms.unwrap_or(0) + since.elapsed().as_millis() as u64);
+        }
+    }
+
+    fn on_done(&mut self, idx: usize, outcome: Outcome) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.stop_clock(idx);
+        self.gates.remove(&idx);
+        let now = Timestamp::now();
+        match outcome {
+            Outcome::Succeeded {
+                output,
+                exit_code,
+                cached,
+                metrics,
+            } => {
+                let rec = &mut self.records[idx];
+                rec.status = if cached {
+                    StepStatus::Cached
+                } else {
+                    StepStatus::Succeeded
+                };
+                rec.exit_code = exit_code;
+                rec.error = None;
+                rec.retry_at = None;
+                rec.finished_at = Some(now);
+                rec.metrics = metrics;
+                let rec = rec.clone();
+                if let Err(e) = self.engine.store.put_output(&self.run.id, &rec.step, &output) {
+                    tracing::error!("run {}: cannot store the output of `{}`: {e:#}", self.run.id, rec.step);
+                }
+                self.ctx.set_step(&rec, Some(&output));
+                self.put_step(&rec);
+                let skipped = self.ready.finish(idx, Finish::Succeeded);
+                self.apply_skips(skipped);
+            }
+            Outcome::Failed(f) => {
+                let cancelled = f.cancelled;
+                let rec = &mut self.records[idx];
+                rec.status = if cancelled {
+                    StepStatus::Cancelled
+                } else {
+                    StepStatus::Failed
+                };
+                rec.error = Some(f.error.clone());
+                rec.exit_code = f.exit_code.or(rec.exit_code);
+                rec.retry_at = None;
+                rec.finished_at = Some(now);
+                let rec = rec.clone();
+                if !cancelled && (!f.stdout.is_empty() || !f.stderr.is_empty()) {
+                    let output = StepOutput {
+                        output: crate::steps::output_value(&f.stdout),
+                        stdout: f.stdout,
+                        stderr: f.stderr,
+                        outputs: IndexMap::new(),
+                    };
+                    let _ = self.engine.store.put_output(&self.run.id, &rec.step, &output);
+                    self.ctx.set_step(&rec, Some(&output));
+                } else {
+                    self.ctx.set_step(&rec, None);
+                }
+                self.system_log(&rec.step, &format!("failed: {}", f.error));
+                self.after_failure(
+                    idx,
+                    if cancelled {
+                        Finish::Cancelled
+                    } else {
+                        Finish::Failed
+                    },
+                );
+            }
+        }
+        self.need_flush = true;
+    }
+
+    fn after_failure(&mut self, idx: usize, finish: Finish) {
+        let rec = self.records[idx].clone();
+        self.put_step(&rec);
+        if finish == Finish::Failed && !self.wf.steps[idx].continue_on_error && self.failed.is_none() {
+            self.failed = Some(format!(
+                "step `{}` failed: {}",
+                rec.step,
+                rec.error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+        let skipped = self.ready.finish(idx, finish);
+        self.apply_skips(skipped);
+        self.need_flush = true;
+    }
+
+    fn skip(&mut self, idx: usize, reason: String, finish: Finish) {
+        let rec = &mut self.records[idx];
+        rec.status = StepStatus::Skipped;
+        rec.skip_reason = Some(reason);
+        rec.finished_at = Some(Timestamp::now());
+        let rec = rec.clone();
+        self.ctx.set_step(&rec, None);
+        self.put_step(&rec);
+        let more = self.ready.finish(idx, finish);
+        self.apply_skips(more);
+        self.need_flush = true;
+    }
+
+    fn apply_skips(&mut self, skipped: Vec<(usize, String)>) {
+        for (i, reason) in skipped {
+            let rec = &mut self.records[i];
+            rec.status = StepStatus::Skipped;
+            rec.skip_reason = Some(reason);
+            rec.finished_at = Some(Timestamp::now());
+            let rec = rec.clone();
+            self.ctx.set_step(&rec, None);
+            self.put_step(&rec);
+        }
+    }
+
+    fn open_gate(&mut self, req: GateRequest) {
+        let idx = req.idx;
+        self.stop_clock(idx);
+        let now = Timestamp::now();
+        let step = self.wf.steps[idx].id.clone();
+        let approval = ApprovalRecord {
+            run: self.run.id.clone(),
+            step: step.clone(),
+            prompt: req.prompt,
+            action: req.action,
+            inputs: req.inputs,
+            requested_at: now,
+            deadline: req
+                .timeout
+                .map(|t| Timestamp(now.0 + t.as_millis() as u64)),
+            decision: None,
+        };
+        if let Err(e) = self.engine.store.put_approval(&approval) {
+            tracing::error!("run {}: cannot store a gate: {e:#}", self.run.id);
+        }
+        if let Some(t) = req.timeout {
+            let tx = self.inbox_tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(t).await;
+                let _ = tx.send(RunMsg::GateTimeout {
+                    idx,
+                    requested_at: now,
+                });
+            });
+        }
+        self.gates.insert(
+            idx,
+            PendingGate {
+                reply: req.reply,
+                on_timeout: req.on_timeout,
+                requested_at: now,
+            },
+        );
+        let rec = &mut self.records[idx];
+        rec.status = StepStatus::WaitingApproval;
+        let rec = rec.clone();
+        self.put_step(&rec);
+        self.emit(EventKind::ApprovalRequested {
+            approval: Box::new(approval),
+        });
+        self.need_flush = true;
+    }
+
+    fn decide(&mut self, idx: usize, decision: Decision) {
+        let Some(gate) = self.gates.remove(&idx) else {
+            return;
+        };
+        let step = self.wf.steps[idx].id.clone();
+        if let Ok(Some(mut approval)) = self.engine.store.approval(&self.run.id, &step) {
+            approval.decision = Some(decision.clone());
+            let _ = self.engine.store.put_approval(&approval);
+        }
+        let wait = decision.at.millis_since(gate.requested_at);
+        let rec = &mut self.records[idx];
+        rec.approval_wait_ms += wait;
+        rec.status = StepStatus::Running;
+        let rec = rec.clone();
+        self.put_step(&rec);
+        self.running_since[idx] = Some(Instant::now());
+        self.system_log(
+            &step,
+            &format!(
+                "{} by {}{}",
+                if decision.approved { "approved" } else { "rejected" },
+                decision.by,
+                decision
+                    .comment
+                    .as_deref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
+            ),
+        );
+        self.emit(EventKind::ApprovalDecided {
+            step,
+            decision: decision.clone(),
+        });
+        self.need_flush = true;
+        let _ = gate.reply.send(decision);
+    }
+
+    fn on_control(&mut self, msg: RunMsg) {
+        match msg {
+            RunMsg::Pause if self.run.state == RunState::Running && self.stop.is_none() => {
+                self.control.send_replace(Control::Paused);
+                for i in 0..self.records.len() {
+                    if self.records[i].status == StepStatus::Running {
+                        self.stop_clock(i);
+                        self.records[i].status = StepStatus::Paused;
+                        let rec = self.records[i].clone();
+                        self.put_step(&rec);
+                    }
+                }
+                self.set_run_state(RunState::Paused, None);
+                self.need_flush = true;
+            }
+            RunMsg::Resume if self.run.state == RunState::Paused => {
+                self.control.send_replace(Control::Running);
+                for i in 0..self.records.len() {
+                    if self.records[i].status == StepStatus::Paused {
+                        self.records[i].status = StepStatus::Running;
+                        self.running_since[i] = Some(Instant::now());
+                        let rec = self.records[i].clone();
+                        self.put_step(&rec);
+                    }
+                }
+                self.set_run_state(RunState::Running, None);
+                self.need_flush = true;
+                for m in std::mem::take(&mut self.held) {
+                    self.on_step(m);
+                }
+            }
+            RunMsg::Cancel | RunMsg::Interrupt if self.stop.is_none() => {
+                let interrupt = matches!(msg, RunMsg::Interrupt);
+                self.stop = Some(if interrupt {
+                    RunState::Interrupted
+                } else {
+                    RunState::Cancelled
+                });
+                self.control.send_replace(Control::Cancelled);
+                // Dropping the reply channels ends the waiting gates as cancelled.
+                self.gates.clear();
+                if self.run.state == RunState::Paused {
+                    // Let held results land; nothing is frozen any more.
+                    self.run.state = RunState::Running;
+                    for m in std::mem::take(&mut self.held) {
+                        self.on_step(m);
+                    }
+                }
+            }
+            RunMsg::Decide { step, decision } => {
+                if let Some(&idx) = self.index.get(&step) {
+                    self.decide(idx, decision);
+                }
+            }
+            RunMsg::GateTimeout { idx, requested_at } => {
+                let Some(gate) = self.gates.get(&idx) else {
+                    return;
+                };
+                if gate.requested_at != requested_at {
+                    return;
+                }
+                let approved = gate.on_timeout == OnTimeout::Approve;
+                let decision = Decision {
+                    approved,
+                    by: "timeout".into(),
+                    at: Timestamp::now(),
+                    comment: Some(format!(
+                        "no decision in time; `on_timeout: {}`",
+                        if approved { "approve" } else { "reject" }
+                    )),
+                    inputs: IndexMap::new(),
+                };
+                self.decide(idx, decision);
+            }
+            _ => {}
+        }
+    }
+
+    async fn finish(mut self) -> RunState {
+        let final_state = match self.stop {
+            Some(RunState::Interrupted) => RunState::Interrupted,
+            Some(_) => RunState::Cancelled,
+            None if self.failed.is_some() => RunState::Failed,
+            None => RunState::Succeeded,
+        };
+        if final_state != RunState::Interrupted {
+            let now = Timestamp::now();
+            for i in 0..self.records.len() {
+                if !self.records[i].status.is_terminal() {
+                    self.records[i].status = StepStatus::Cancelled;
+                    self.records[i].finished_at = Some(now);
+                    let rec = self.records[i].clone();
+                    self.put_step(&rec);
+                }
+            }
+            self.run.finished_at = Some(now);
+        }
+        let reason = match final_state {
+            RunState::Failed => self.failed.clone(),
+            RunState::Cancelled => Some("cancelled by an operator".to_string()),
+            RunState::Interrupted => Some("stopped when baton quit; `baton resume` continues it".to_string()),
+            _ => None,
+        };
+        self.set_run_state(final_state, reason);
+        self.need_flush = true;
+        self.commit().await;
+        final_state
+    }
+
+    fn set_run_state(&mut self, state: RunState, reason: Option<String>) {
+        self.run.state = state;
+        self.run.reason = reason.clone();
+        self.run.steps_done = self
+            .records
+            .iter()
+            .filter(|r| r.status.is_terminal())
+            .count() as u32;
+        self.put_run();
+        self.emit(EventKind::RunState { state, reason });
+    }
+
+    fn put_run(&self) {
+        if let Err(e) = self.engine.store.put_run(&self.run) {
+            tracing::error!("run {}: cannot store the run: {e:#}", self.run.id);
+        }
+    }
+
+    fn put_step(&mut self, rec: &StepRecord) {
+        if let Err(e) = self.engine.store.put_step(&self.run.id, rec) {
+            tracing::error!("run {}: cannot store step `{}`: {e:#}", self.run.id, rec.step);
+        }
+        self.emit(EventKind::Step {
+            record: Box::new(rec.clone()),
+        });
+    }
+
+    fn emit(&mut self, kind: EventKind) {
+        self.event_seq += 1;
+        let event = Event {
+            run: self.run.id.clone(),
+            ts: Timestamp::now(),
+            kind,
+        };
+        if let Err(e) = self.engine.store.put_event(self.event_seq, &event) {
+            tracing::error!("run {}: cannot store an event: {e:#}", self.run.id);
+        }
+        self.pending_events.push(event);
+    }
+
+    /// Makes the batch durable when it must be, then tells the world.
+    async fn commit(&mut self) {
+        if self.pending_events.is_empty() && !self.need_flush {
+            return;
+        }
+        let done = self.records.iter().filter(|r| r.status.is_terminal()).count() as u32;
+        if done != self.run.steps_done {
+            self.run.steps_done = done;
+            self.put_run();
+        }
+        if self.need_flush {
+            if let Err(e) = self.engine.store.flush().await {
+                tracing::error!("run {}: {e:#}", self.run.id);
+            }
+            self.need_flush = false;
+        }
+        for e in self.pending_events.drain(..) {
+            let _ = self.engine.events.send(e);
+        }
+    }
+}

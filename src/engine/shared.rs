@@ -1,0 +1,94 @@
+//! What every run of one engine shares: the store, the event bus, the global concurrency limit,
+//! named locks, rate-limit buckets, templates and the secret redactor.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, broadcast};
+use tokio::time::Instant;
+
+use super::context::Redactor;
+use super::policy::RateBucket;
+use crate::spec::template::Templates;
+use crate::store::{Event, Store};
+
+/// How an engine behaves.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Steps running at once across all runs.
+    pub global_concurrency: usize,
+    /// Steps of one run at once when the workflow does not say.
+    pub run_concurrency: usize,
+    /// Time between SIGTERM and SIGKILL when cancelling.
+    pub grace: Duration,
+    /// Values to redact from everything captured (API keys, tokens).
+    pub secrets: Vec<String>,
+    /// Agent names known besides the built-in and workflow-local ones (user profiles).
+    pub extra_agents: Vec<String>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            global_concurrency: 256,
+            run_concurrency: 16,
+            grace: Duration::from_secs(5),
+            secrets: Vec::new(),
+            extra_agents: Vec::new(),
+        }
+    }
+}
+
+/// Engine-wide state shared by runs and step tasks.
+pub struct EngineShared {
+    /// The store.
+    pub store: Store,
+    /// Live events.
+    pub events: broadcast::Sender<Event>,
+    /// Templates (one environment for all).
+    pub templates: Templates,
+    /// Secret redaction.
+    pub redactor: Redactor,
+    /// Configuration.
+    pub config: EngineConfig,
+    /// The global step limit.
+    pub global: Arc<Semaphore>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    buckets: Mutex<HashMap<String, RateBucket>>,
+    epoch: Instant,
+}
+
+impl EngineShared {
+    /// Builds the shared state.
+    pub fn new(store: Store, config: EngineConfig) -> EngineShared {
+        let (events, _) = broadcast::channel(8192);
+        EngineShared {
+            store,
+            events,
+            templates: Templates::new(),
+            redactor: Redactor::new(config.secrets.clone()),
+            global: Arc::new(Semaphore::new(config.global_concurrency.max(1))),
+            config,
+            locks: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The named lock (created on first use).
+    pub fn lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(name.to_string()).or_default().clone()
+    }
+
+    /// Takes a start from the bucket `key`, or says how long to wait.
+    pub fn take_token(&self, key: &str, max: u32, per: Duration) -> Result<(), Duration> {
+        let now = self.epoch.elapsed();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets
+            .entry(key.to_string())
+            .or_insert_with(|| RateBucket::new(max, per, now))
+            .take(now)
+    }
+}
