@@ -1,11 +1,22 @@
 //! The command line: `baton` with no command opens the console.
 
+pub mod common;
+pub mod inspect;
+pub mod manage;
+pub mod run;
+
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 /// baton: run, watch and steer workflows of shell commands, HTTP calls, LLM agents and approvals.
 #[derive(Debug, Parser)]
-#[command(name = "baton", version, about)]
+#[command(name = "baton", version, about, long_about = None)]
 pub struct Cli {
+    /// Where runs are stored (default: $BATON_HOME, else the platform's data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
     /// The subcommand; none opens the console.
     #[command(subcommand)]
     pub command: Option<CliCommand>,
@@ -13,10 +24,47 @@ pub struct Cli {
 
 /// Every subcommand.
 #[derive(Debug, Subcommand)]
-pub enum CliCommand {}
+pub enum CliCommand {
+    /// Run a workflow headless, printing a line per transition.
+    Run(run::RunArgs),
+    /// List runs.
+    Ls(inspect::LsArgs),
+    /// Show a run: its steps, their states and outputs.
+    Show(inspect::ShowArgs),
+    /// Print a run's logs (of one step if given).
+    Logs(inspect::LogsArgs),
+    /// Continue an interrupted run; completed steps are not run again.
+    Resume(run::FollowArgs),
+    /// Re-run the failed, cancelled and skipped steps of a finished run.
+    Retry(run::FollowArgs),
+    /// Cancel an interrupted run (a run owned by a live process is cancelled from there).
+    Cancel(manage::CancelArgs),
+    /// Delete finished runs older than a given age.
+    Gc(manage::GcArgs),
+}
 
 /// Parses the arguments and runs the chosen command; returns the process exit code.
 pub fn main() -> i32 {
-    let _cli = Cli::parse();
-    0
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(CliCommand::Run(args)) => run::run(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Resume(args)) => run::resume(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Retry(args)) => run::retry(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Ls(args)) => inspect::ls(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Show(args)) => inspect::show(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Logs(args)) => inspect::logs(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Cancel(args)) => manage::cancel(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Gc(args)) => manage::gc(cli.data_dir.as_deref(), args),
+        None => {
+            eprintln!("baton: the console is not built yet; see `baton --help`");
+            Ok(2)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("baton: {e:#}");
+            2
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod run;
 pub mod shared;
+pub mod tail;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -264,6 +265,11 @@ impl Engine {
             .store
             .run(id)?
             .ok_or_else(|| anyhow!("no run {id} in {}", self.shared.store.dir().display()))
+    }
+
+    /// SIGKILLs every process of every running shell step at once (a second Ctrl-C).
+    pub fn kill_all_processes(&self) {
+        self.shared.groups.kill_all();
     }
 
     /// Whether a run is active in this process.

@@ -295,6 +295,7 @@ async fn drive(job: &StepJob) -> Outcome {
             control: job.control.clone(),
             timeout,
             grace: job.engine.config.grace,
+            groups: job.engine.groups.clone(),
         };
         let result = match &prepared {
             Prepared::Shell(c) => steps::shell::run(c.clone(), attempt).await,

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::context::RunContext;
 use super::pipeline::{GateRequest, Outcome, StepJob, StepMsg, run_step};
 use super::shared::EngineShared;
+use super::tail::{TailFile, TailRecord};
 use crate::spec::dag::{Dag, Finish, ReadySet};
 use crate::spec::{OnTimeout, StepId, Workflow};
 use crate::steps::{Control, LogSink};
@@ -87,6 +88,7 @@ pub struct RunActor {
     pending_events: Vec<Event>,
     need_flush: bool,
     workdir: Option<PathBuf>,
+    tail: Arc<TailFile>,
 }
 
 impl RunActor {
@@ -180,7 +182,9 @@ impl RunActor {
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
         let workdir = run.workdir.as_ref().map(PathBuf::from);
+        let tail = Arc::new(TailFile::open(&engine.store.tail_path(&run.id)));
         Ok(RunActor {
+            tail,
             running_since: vec![None; wf.steps.len()],
             engine,
             wf,
@@ -328,6 +332,7 @@ impl RunActor {
         let run = self.run.id.clone();
         let step = step.clone();
         let seq = self.log_seq.clone();
+        let tail = self.tail.clone();
         Arc::new(move |stream: LogStream, text: &str| {
             let line = LogLine {
                 seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
@@ -339,6 +344,7 @@ impl RunActor {
             if let Err(e) = engine.store.put_log(&run, &line) {
                 tracing::warn!("run {run}: cannot store a log line: {e:#}");
             }
+            tail.append(&TailRecord::Line(line.clone()));
             let _ = engine.events.send(Event {
                 run: run.clone(),
                 ts: line.ts,
@@ -701,6 +707,9 @@ impl RunActor {
         self.set_run_state(final_state, reason);
         self.need_flush = true;
         self.commit().await;
+        self.tail.append(&TailRecord::End {
+            state: final_state,
+        });
         final_state
     }
 

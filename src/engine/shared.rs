@@ -54,6 +54,8 @@ pub struct EngineShared {
     pub config: EngineConfig,
     /// The global step limit.
     pub global: Arc<Semaphore>,
+    /// Live shell process groups.
+    pub groups: Arc<crate::steps::shell::ProcessGroups>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     buckets: Mutex<HashMap<String, RateBucket>>,
     epoch: Instant,
@@ -69,6 +71,7 @@ impl EngineShared {
             templates: Templates::new(),
             redactor: Redactor::new(config.secrets.clone()),
             global: Arc::new(Semaphore::new(config.global_concurrency.max(1))),
+            groups: Arc::default(),
             config,
             locks: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),

@@ -41,6 +41,8 @@ pub struct Attempt {
     pub timeout: Option<Duration>,
     /// How long a cancelled process group gets between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// Registry of live process groups.
+    pub groups: Arc<shell::ProcessGroups>,
 }
 
 /// A successful attempt.

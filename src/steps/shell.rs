@@ -33,6 +33,29 @@ pub struct ShellCommand {
     pub env: IndexMap<String, String>,
 }
 
+/// The process groups of every shell step running in this process, so that a second Ctrl-C
+/// can kill them all at once.
+#[derive(Debug, Default)]
+pub struct ProcessGroups(std::sync::Mutex<std::collections::HashSet<i32>>);
+
+impl ProcessGroups {
+    fn insert(&self, pgid: i32) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(pgid);
+    }
+
+    fn remove(&self, pgid: i32) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&pgid);
+    }
+
+    /// SIGKILLs every group (after SIGCONT, in case one is frozen).
+    pub fn kill_all(&self) {
+        for &pgid in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            signal_group(pgid, libc::SIGCONT);
+            signal_group(pgid, libc::SIGKILL);
+        }
+    }
+}
+
 /// Sends `signal` to every process of the group `pgid`.
 pub fn signal_group(pgid: i32, signal: i32) -> bool {
     if pgid <= 0 {
@@ -73,7 +96,12 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
         ))
     })?;
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-    let mut group = GroupGuard { pgid, done: false };
+    attempt.groups.insert(pgid);
+    let mut group = GroupGuard {
+        pgid,
+        done: false,
+        groups: attempt.groups.clone(),
+    };
 
     let out_reader = child
         .stdout
@@ -207,10 +235,12 @@ fn terminate(pgid: i32, frozen: bool, grace: Duration) {
 struct GroupGuard {
     pgid: i32,
     done: bool,
+    groups: std::sync::Arc<ProcessGroups>,
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
+        self.groups.remove(self.pgid);
         if !self.done {
             signal_group(self.pgid, libc::SIGCONT);
             signal_group(self.pgid, libc::SIGKILL);

@@ -140,6 +140,12 @@ impl Store {
         &self.dir
     }
 
+    /// The live log file of a run, which other processes can follow while this one owns the
+    /// store (see `engine/tail.rs`). Readable without opening the store.
+    pub fn tail_path(&self, run: &RunId) -> PathBuf {
+        tail_dir(&self.dir).join(format!("{}.jsonl", run.0))
+    }
+
     /// This process, as the owner of the store.
     pub fn owner(&self) -> Owner {
         self.lock.owner.clone()
@@ -423,6 +429,7 @@ impl Store {
                     tree.apply_batch(batch)?;
                 }
                 self.runs.remove(run.id.0.as_bytes())?;
+                let _ = std::fs::remove_file(self.tail_path(&run.id));
                 removed.push(run.id);
             }
         }
@@ -434,6 +441,11 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// Where live log files of runs are kept, under a store directory.
+pub fn tail_dir(store_dir: &Path) -> PathBuf {
+    store_dir.join("tail")
 }
 
 fn last_seq(tree: &sled::Tree, run: &RunId) -> anyhow::Result<u64> {

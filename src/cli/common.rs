@@ -1,0 +1,77 @@
+//! What every command needs: the paths, the config file, the store, an engine on a runtime.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::config::{ConfigFile, Paths};
+use crate::engine::{Engine, EngineConfig};
+use crate::store::Store;
+
+/// An open store with its paths and config.
+pub struct Opened {
+    /// Where things live.
+    pub paths: Paths,
+    /// The config file.
+    pub config: ConfigFile,
+    /// The store (this process owns it now).
+    pub store: Store,
+}
+
+/// Resolves paths, reads the config and opens the store.
+pub fn open(data_dir: Option<&Path>) -> anyhow::Result<Opened> {
+    let paths = Paths::resolve(data_dir)?;
+    let config = ConfigFile::load(&paths.config_file())?;
+    let store = Store::open(&paths.store())?;
+    init_logging(&paths);
+    Ok(Opened {
+        paths,
+        config,
+        store,
+    })
+}
+
+/// baton's own diagnostics go to a daily file under the data dir (never to the terminal the
+/// console draws on). `BATON_LOG` sets the filter (default `info`).
+fn init_logging(paths: &Paths) {
+    let dir = paths.logs();
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let appender = tracing_appender::rolling::daily(&dir, "baton.log");
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(appender)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// A multi-threaded runtime for the engine.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("baton-engine")
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// An engine over the opened store.
+pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<Engine> {
+    let config: EngineConfig = opened.config.engine_config();
+    Engine::open(opened.store.clone(), config, rt.handle().clone())
+}
+
+/// Formats milliseconds for people: `850ms`, `12.3s`, `4m05s`, `2h03m`.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}

@@ -1,0 +1,291 @@
+//! `baton ls`, `baton show`, `baton logs`: read what the store holds.
+
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde_json::json;
+
+use super::common::{self, human_ms};
+use crate::config::Paths;
+use crate::engine::tail::TailRecord;
+use crate::spec::StepId;
+use crate::store::{LogLine, LogStream, RunRecord, StepStatus, tail_dir};
+
+/// `baton ls`.
+#[derive(Debug, Clone, Args)]
+pub struct LsArgs {
+    /// One JSON object per run, in an array.
+    #[arg(long)]
+    pub json: bool,
+    /// Show at most this many runs (newest first).
+    #[arg(long, short = 'n', default_value_t = 50)]
+    pub limit: usize,
+}
+
+/// `baton show`.
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// The run id (a unique prefix is enough).
+    pub run: String,
+    /// The run, its steps, gates and outputs as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `baton logs`.
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// The run id (a unique prefix is enough).
+    pub run: String,
+    /// Only this step's lines.
+    pub step: Option<String>,
+    /// Keep printing new lines until the run stops (works while another baton owns the store).
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Prefix each line with its time.
+    #[arg(long, short)]
+    pub timestamps: bool,
+}
+
+fn elapsed(run: &RunRecord) -> String {
+    match (run.started_at, run.finished_at) {
+        (Some(s), Some(f)) => human_ms(f.millis_since(s)),
+        (Some(s), None) if run.state.is_active() => {
+            human_ms(crate::store::Timestamp::now().millis_since(s))
+        }
+        _ => "-".into(),
+    }
+}
+
+/// `baton ls`.
+pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
+    let opened = common::open(data_dir)?;
+    let runs: Vec<RunRecord> = opened.store.runs()?.into_iter().take(args.limit).collect();
+    if args.json {
+        let rows: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "workflow": r.workflow, "state": r.state,
+                    "steps_done": r.steps_done, "steps_total": r.steps_total,
+                    "created_at": r.created_at.rfc3339(),
+                    "started_at": r.started_at.map(|t| t.rfc3339()),
+                    "finished_at": r.finished_at.map(|t| t.rfc3339()),
+                    "reason": r.reason,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    if runs.is_empty() {
+        println!("no runs yet; start one with `baton run workflows/demo.yaml`");
+        return Ok(0);
+    }
+    println!("{:<26} {:<12} {:<24} {:>9} {:>9}  CREATED", "RUN", "STATE", "WORKFLOW", "STEPS", "ELAPSED");
+    for r in &runs {
+        println!(
+            "{:<26} {:<12} {:<24} {:>9} {:>9}  {}",
+            r.id.0,
+            r.state.as_str(),
+            truncate(&r.workflow, 24),
+            format!("{}/{}", r.steps_done, r.steps_total),
+            elapsed(r),
+            r.created_at.rfc3339()[..19].replace('T', " "),
+        );
+    }
+    Ok(0)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// `baton show RUN`.
+pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
+    let opened = common::open(data_dir)?;
+    let store = &opened.store;
+    let id = store.resolve_run(&args.run)?;
+    let run = store.run(&id)?.context("the run vanished")?;
+    let steps = store.steps(&id)?;
+    let approvals = store.approvals(&id)?;
+    if args.json {
+        let steps_json: Vec<_> = steps
+            .iter()
+            .map(|s| {
+                let output = store.output(&id, &s.step).ok().flatten();
+                json!({"record": s, "output": output.map(|o| o.output), "outputs": store.output(&id, &s.step).ok().flatten().map(|o| o.outputs)})
+            })
+            .collect();
+        let mut run_json = serde_json::to_value(&run)?;
+        if let Some(obj) = run_json.as_object_mut() {
+            obj.remove("source");
+        }
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"run": run_json, "steps": steps_json, "approvals": approvals}))?
+        );
+        return Ok(0);
+    }
+    println!("run       {}", run.id);
+    println!("workflow  {}{}", run.workflow, run.workflow_path.as_deref().map(|p| format!(" ({p})")).unwrap_or_default());
+    println!("state     {}{}", run.state, run.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
+    println!("steps     {}/{} done, elapsed {}", run.steps_done, run.steps_total, elapsed(&run));
+    if !run.params.is_empty() {
+        let params: Vec<String> = run.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("params    {}", params.join(" "));
+    }
+    println!();
+    println!("{:<20} {:<17} {:>8} {:>9}  DETAIL", "STEP", "STATUS", "ATTEMPT", "TIME");
+    for s in &steps {
+        let detail = match s.status {
+            StepStatus::Failed => s.error.clone().unwrap_or_default(),
+            StepStatus::Skipped => s.skip_reason.clone().unwrap_or_default(),
+            StepStatus::Retrying => s.error.clone().unwrap_or_default(),
+            _ => {
+                let mut parts = Vec::new();
+                if let Some(c) = s.exit_code {
+                    parts.push(format!("exit {c}"));
+                }
+                if let Some(p) = &s.metrics.provider {
+                    parts.push(format!("{p}/{}", s.metrics.model.as_deref().unwrap_or("?")));
+                }
+                if let (Some(i), Some(o)) = (s.metrics.tokens_in, s.metrics.tokens_out) {
+                    parts.push(format!("tokens {i}→{o}"));
+                }
+                if s.approval_wait_ms > 0 {
+                    parts.push(format!("waited {} for approval", human_ms(s.approval_wait_ms)));
+                }
+                parts.join(", ")
+            }
+        };
+        println!(
+            "{:<20} {:<17} {:>8} {:>9}  {}",
+            truncate(&s.step.0, 20),
+            s.status.as_str(),
+            if s.attempt > 0 { format!("{}/{}", s.attempt, s.max_attempts) } else { "-".into() },
+            s.duration_ms.map(human_ms).unwrap_or_else(|| "-".into()),
+            detail
+        );
+    }
+    for a in &approvals {
+        println!();
+        println!("gate `{}`: {}", a.step, a.prompt);
+        match &a.decision {
+            Some(d) => println!(
+                "  {} by {} at {}{}",
+                if d.approved { "approved" } else { "rejected" },
+                d.by,
+                d.at.rfc3339(),
+                d.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+            ),
+            None => println!("  waiting since {}", a.requested_at.rfc3339()),
+        }
+    }
+    Ok(0)
+}
+
+fn print_line(line: &LogLine, all_steps: bool, timestamps: bool) {
+    let ts = if timestamps { format!("{} ", line.ts.rfc3339()) } else { String::new() };
+    let step = if all_steps { format!("{:<14} ", line.step.0) } else { String::new() };
+    let mark = match line.stream {
+        LogStream::Stdout => "│",
+        LogStream::Stderr => "!",
+        LogStream::System => "·",
+    };
+    println!("{ts}{step}{mark} {}", line.text);
+}
+
+/// `baton logs RUN [STEP] [--follow]`.
+pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
+    let step = args.step.as_deref().map(StepId::from);
+    match common::open(data_dir) {
+        Ok(opened) => {
+            // This process owns the store, so nobody is running the run: print and stop.
+            let id = opened.store.resolve_run(&args.run)?;
+            let mut after = 0;
+            loop {
+                let page = opened.store.logs(&id, step.as_ref(), after, 10_000)?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for line in &page {
+                    print_line(line, step.is_none(), args.timestamps);
+                }
+            }
+            if args.follow {
+                eprintln!("(run {id} is not running anywhere; nothing more will come)");
+            }
+            Ok(0)
+        }
+        Err(e) if args.follow && e.to_string().contains("is in use by") => {
+            let paths = Paths::resolve(data_dir)?;
+            let file = find_tail(&tail_dir(&paths.store()), &args.run)?;
+            follow_file(&file, step.as_ref(), args.timestamps)
+        }
+        Err(e) if e.to_string().contains("is in use by") => {
+            bail!("{e:#}\n(`baton logs --follow RUN` works while another baton owns the store)")
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn find_tail(dir: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) && name.ends_with(".jsonl") {
+            found.push(entry.path());
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => bail!("no live log for a run `{prefix}` in {}", dir.display()),
+        _ => bail!("`{prefix}` matches several runs; give more of the id"),
+    }
+}
+
+fn follow_file(path: &Path, step: Option<&StepId>, timestamps: bool) -> anyhow::Result<i32> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut pos = 0u64;
+    let mut partial = String::new();
+    loop {
+        file.seek(SeekFrom::Start(pos))?;
+        let mut reader = BufReader::new(&file);
+        loop {
+            let mut buf = String::new();
+            let n = reader.read_line(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            pos += n as u64;
+            if !buf.ends_with('\n') {
+                partial.push_str(&buf);
+                continue;
+            }
+            let text = if partial.is_empty() { buf } else { std::mem::take(&mut partial) + &buf };
+            match serde_json::from_str::<TailRecord>(text.trim_end()) {
+                Ok(TailRecord::Line(line)) => {
+                    if step.is_none_or(|s| *s == line.step) {
+                        print_line(&line, step.is_none(), timestamps);
+                    }
+                }
+                Ok(TailRecord::End { state }) => {
+                    eprintln!("(run {state})");
+                    return Ok(0);
+                }
+                Err(_) => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,394 @@
+//! `baton run`, `baton resume`, `baton retry`: drive a run in the foreground and print it.
+//!
+//! Exit codes: 0 the run succeeded; 1 it failed; 2 bad input (the workflow, a param, a flag);
+//! 3 it was cancelled; 4 it was interrupted (resume it later).
+
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indexmap::IndexMap;
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::common::{self, human_ms};
+use crate::engine::{Backend, Command, Engine, operator_name, request_from_file};
+use crate::store::{
+    ApprovalRecord, Event, EventKind, LogStream, RunId, RunState, StepRecord, StepStatus,
+};
+
+/// How to answer gates and what to print.
+#[derive(Debug, Clone, Args)]
+pub struct FollowOptions {
+    /// Print one JSON event per line instead of readable progress.
+    #[arg(long)]
+    pub json: bool,
+    /// Approve this step's gate without asking (repeatable); recorded in the audit.
+    #[arg(long = "approve", value_name = "STEP")]
+    pub approve: Vec<String>,
+    /// Approve every gate without asking; recorded in the audit.
+    #[arg(long)]
+    pub approve_all: bool,
+    /// Do not print the steps' output, only transitions.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `baton run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The workflow file (YAML or JSON).
+    pub file: PathBuf,
+    /// A parameter, `KEY=VALUE` (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    #[command(flatten)]
+    /// Output and gates.
+    pub follow: FollowOptions,
+}
+
+/// `baton resume` / `baton retry`.
+#[derive(Debug, Clone, Args)]
+pub struct FollowArgs {
+    /// The run id (a unique prefix is enough).
+    pub run: String,
+    #[command(flatten)]
+    /// Output and gates.
+    pub follow: FollowOptions,
+}
+
+/// Parses `KEY=VALUE` pairs.
+pub fn parse_params(pairs: &[String]) -> anyhow::Result<IndexMap<String, Value>> {
+    let mut out = IndexMap::new();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("`-p {pair}`: write parameters as KEY=VALUE, e.g. `-p env=prod`");
+        };
+        if k.trim().is_empty() {
+            bail!("`-p {pair}`: the parameter name is empty");
+        }
+        out.insert(k.trim().to_string(), Value::String(v.to_string()));
+    }
+    Ok(out)
+}
+
+/// `baton run FILE`.
+pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
+    let params = parse_params(&args.params)?;
+    let request = request_from_file(&args.file, params)?;
+    let opened = common::open(data_dir)?;
+    let rt = common::runtime()?;
+    let engine = common::engine(&opened, &rt)?;
+    let rx = engine.subscribe();
+    let id = match rt.block_on(async { engine.start_run(request) }) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return Ok(2);
+        }
+    };
+    follow(&rt, &engine, &id, rx, &args.follow)
+}
+
+/// `baton resume RUN`.
+pub fn resume(data_dir: Option<&Path>, args: FollowArgs) -> anyhow::Result<i32> {
+    let opened = common::open(data_dir)?;
+    let rt = common::runtime()?;
+    let engine = common::engine(&opened, &rt)?;
+    let id = opened.store.resolve_run(&args.run)?;
+    let rx = engine.subscribe();
+    rt.block_on(async { engine.resume_run(&id) })?;
+    follow(&rt, &engine, &id, rx, &args.follow)
+}
+
+/// `baton retry RUN`.
+pub fn retry(data_dir: Option<&Path>, args: FollowArgs) -> anyhow::Result<i32> {
+    let opened = common::open(data_dir)?;
+    let rt = common::runtime()?;
+    let engine = common::engine(&opened, &rt)?;
+    let id = opened.store.resolve_run(&args.run)?;
+    let rx = engine.subscribe();
+    rt.block_on(async { engine.retry_run(&id) })?;
+    follow(&rt, &engine, &id, rx, &args.follow)
+}
+
+fn exit_code(state: Option<RunState>) -> i32 {
+    match state {
+        Some(RunState::Succeeded) => 0,
+        Some(RunState::Failed) => 1,
+        Some(RunState::Cancelled) => 3,
+        _ => 4,
+    }
+}
+
+fn follow(
+    rt: &tokio::runtime::Runtime,
+    engine: &Engine,
+    id: &RunId,
+    mut rx: tokio::sync::broadcast::Receiver<Event>,
+    opts: &FollowOptions,
+) -> anyhow::Result<i32> {
+    let mut printer = Printer::new(opts, engine.store().run(id)?.map(|r| r.workflow));
+    if !opts.json {
+        if let Ok(detail) = engine.run_detail(id) {
+            printer.header(&detail.run.id, &detail.run.workflow, detail.run.steps_total);
+        }
+    }
+    let interactive = std::io::stdin().is_terminal();
+    rt.block_on(async {
+        let done = engine.wait(id);
+        tokio::pin!(done);
+        let mut interrupts = 0;
+        let final_state = loop {
+            tokio::select! {
+                state = &mut done => {
+                    // Print what is still queued, then stop.
+                    while let Ok(e) = rx.try_recv() {
+                        if e.run == *id { printer.print(&e); }
+                    }
+                    break state;
+                }
+                event = rx.recv() => match event {
+                    Ok(e) if e.run == *id => {
+                        printer.print(&e);
+                        if let EventKind::ApprovalRequested { approval } = &e.kind {
+                            answer_gate(engine, approval, opts, interactive, &mut printer).await;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => printer.note(&format!("({n} events not shown: output too fast)")),
+                    Err(RecvError::Closed) => {}
+                },
+                _ = tokio::signal::ctrl_c() => {
+                    interrupts += 1;
+                    if interrupts == 1 {
+                        printer.note("cancelling… (Ctrl-C again to kill at once)");
+                        let _ = engine.send(Command::Cancel(id.clone()));
+                    } else {
+                        engine.kill_all_processes();
+                        printer.note("killed");
+                        let _ = std::io::stdout().flush();
+                        std::process::exit(130);
+                    }
+                }
+            }
+        };
+        if !opts.json {
+            if let Ok(detail) = engine.run_detail(id) {
+                printer.footer(&detail.run);
+            }
+        }
+        Ok(exit_code(final_state))
+    })
+}
+
+async fn answer_gate(
+    engine: &Engine,
+    approval: &ApprovalRecord,
+    opts: &FollowOptions,
+    interactive: bool,
+    printer: &mut Printer,
+) {
+    let step = approval.step.clone();
+    let preapproved = opts.approve_all || opts.approve.iter().any(|s| *s == step.0);
+    let (approved, by, comment) = if preapproved {
+        let flag = if opts.approve_all {
+            "--approve-all".to_string()
+        } else {
+            format!("--approve {step}")
+        };
+        (true, format!("{} ({flag})", operator_name()), Some(format!("pre-approved with {flag}")))
+    } else if interactive && !opts.json {
+        let prompt = approval.prompt.clone();
+        let answer = tokio::task::spawn_blocking(move || ask_terminal(&prompt)).await;
+        match answer {
+            Ok(Ok((ok, comment))) => (ok, operator_name(), comment),
+            _ => (false, operator_name(), Some("could not read the answer".into())),
+        }
+    } else {
+        printer.note(&format!(
+            "gate `{step}` needs a decision and there is no terminal to ask on: rejecting. \
+             Pass `--approve {step}` or `--approve-all` to approve it without asking."
+        ));
+        (
+            false,
+            "baton run (no terminal)".to_string(),
+            Some(format!("no terminal to ask on; pass --approve {step} or --approve-all")),
+        )
+    };
+    let decided = engine.send(Command::Decide {
+        run: approval.run.clone(),
+        step,
+        approved,
+        by,
+        comment,
+        inputs: IndexMap::new(),
+    });
+    if let Err(e) = decided {
+        printer.note(&format!("cannot record the decision: {e:#}"));
+    }
+}
+
+fn ask_terminal(_prompt: &str) -> anyhow::Result<(bool, Option<String>)> {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stderr();
+    loop {
+        write!(out, "  approve? [y/n] ")?;
+        out.flush()?;
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line).context("cannot read the answer")? == 0 {
+            return Ok((false, Some("no answer (end of input)".into())));
+        }
+        match line.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => return Ok((true, None)),
+            "n" | "no" => {
+                write!(out, "  why (optional): ")?;
+                out.flush()?;
+                let mut why = String::new();
+                stdin.lock().read_line(&mut why)?;
+                let why = why.trim().to_string();
+                return Ok((false, (!why.is_empty()).then_some(why)));
+            }
+            _ => writeln!(out, "  answer y or n")?,
+        }
+    }
+}
+
+/// Prints events as readable lines or JSON.
+struct Printer {
+    json: bool,
+    quiet: bool,
+    color: bool,
+    last: HashMap<String, (StepStatus, u32)>,
+}
+
+impl Printer {
+    fn new(opts: &FollowOptions, _workflow: Option<String>) -> Printer {
+        Printer {
+            json: opts.json,
+            quiet: opts.quiet,
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            last: HashMap::new(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn header(&self, id: &RunId, workflow: &str, steps: u32) {
+        println!("{} {workflow} · {steps} steps", self.paint("1", &format!("run {id}")));
+    }
+
+    fn note(&self, text: &str) {
+        if self.json {
+            println!("{}", serde_json::json!({"type": "note", "text": text}));
+        } else {
+            println!("{}", self.paint("2", &format!("  {text}")));
+        }
+    }
+
+    fn footer(&self, run: &crate::store::RunRecord) {
+        let took = match (run.started_at, run.finished_at) {
+            (Some(s), Some(f)) => format!(" in {}", human_ms(f.millis_since(s))),
+            _ => String::new(),
+        };
+        let (code, word) = match run.state {
+            RunState::Succeeded => ("32;1", "succeeded"),
+            RunState::Failed => ("31;1", "failed"),
+            RunState::Cancelled => ("33;1", "cancelled"),
+            _ => ("33", run.state.as_str()),
+        };
+        let reason = run.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        println!("run {} {}{took}{reason}", run.id, self.paint(code, word));
+    }
+
+    fn print(&mut self, e: &Event) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(e) {
+                println!("{line}");
+            }
+            return;
+        }
+        match &e.kind {
+            EventKind::Step { record } => self.step(record),
+            EventKind::Log { line } if !self.quiet => {
+                let text = &line.text;
+                match line.stream {
+                    LogStream::Stdout => println!("  {:<14} │ {text}", line.step.0),
+                    LogStream::Stderr => println!("  {:<14} │ {}", line.step.0, self.paint("33", text)),
+                    LogStream::System => println!("  {:<14} · {}", line.step.0, self.paint("2", text)),
+                }
+            }
+            EventKind::ApprovalRequested { approval } => {
+                println!(
+                    "{} {:<14} {}",
+                    self.paint("35;1", "?"),
+                    approval.step.0,
+                    self.paint("35", &format!("waiting for approval: {}", approval.prompt))
+                );
+                if let Some(action) = &approval.action {
+                    for l in action.lines() {
+                        println!("    {l}");
+                    }
+                }
+                for (k, v) in &approval.inputs {
+                    println!("    {k} = {v}");
+                }
+            }
+            EventKind::ApprovalDecided { step, decision } => {
+                let word = if decision.approved { "approved" } else { "rejected" };
+                let comment = decision.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default();
+                println!("  {:<14} {word} by {}{comment}", step.0, decision.by);
+            }
+            EventKind::RunState { state: RunState::Paused, .. } => self.note("paused"),
+            _ => {}
+        }
+    }
+
+    fn step(&mut self, r: &StepRecord) {
+        let key = (r.status, r.attempt);
+        if self.last.get(&r.step.0) == Some(&key) {
+            return;
+        }
+        self.last.insert(r.step.0.clone(), key);
+        let id = &r.step.0;
+        let attempts = if r.max_attempts > 1 && r.attempt > 0 {
+            format!(" (attempt {}/{})", r.attempt, r.max_attempts)
+        } else {
+            String::new()
+        };
+        let took = r.duration_ms.map(|d| format!(" in {}", human_ms(d))).unwrap_or_default();
+        match r.status {
+            StepStatus::Running if r.attempt > 0 => {
+                println!("{} {id:<14} started{attempts}", self.paint("36", "▶"))
+            }
+            StepStatus::Retrying => println!(
+                "{} {id:<14} {}{attempts}; retrying at {}",
+                self.paint("33", "↻"),
+                r.error.as_deref().unwrap_or("failed"),
+                r.retry_at.map(|t| t.clock()).unwrap_or_default()
+            ),
+            StepStatus::Succeeded => println!("{} {id:<14} succeeded{took}", self.paint("32", "✓")),
+            StepStatus::Cached => println!("{} {id:<14} cached", self.paint("32", "✓")),
+            StepStatus::Skipped => println!(
+                "{} {id:<14} skipped: {}",
+                self.paint("2", "○"),
+                r.skip_reason.as_deref().unwrap_or("")
+            ),
+            StepStatus::Failed => println!(
+                "{} {id:<14} failed{took}: {}",
+                self.paint("31", "✗"),
+                r.error.as_deref().unwrap_or("")
+            ),
+            StepStatus::Cancelled => println!("{} {id:<14} cancelled", self.paint("33", "■")),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Configuration: the config file, the data/config/log directories, and the environment.
+//!
+//! Precedence: command-line flags, then environment (`BATON_HOME`, `BATON_CONFIG`), then the
+//! config file, then built-in defaults. Nothing here ever holds a secret's value; provider
+//! entries name the environment variable that holds the key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::engine::EngineConfig;
+use crate::spec::Dur;
+
+/// The config file (`config.toml` in the config dir).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Engine limits.
+    #[serde(default)]
+    pub engine: EngineSection,
+    /// Console settings (theme, bell, keys); read by the console.
+    #[serde(default)]
+    pub tui: Option<toml::Table>,
+    /// LLM providers.
+    #[serde(default)]
+    pub providers: Vec<toml::Table>,
+}
+
+/// `[engine]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// Steps running at once across all runs.
+    pub concurrency: Option<usize>,
+    /// Steps of one run at once when the workflow does not say.
+    pub run_concurrency: Option<usize>,
+    /// Time between SIGTERM and SIGKILL when cancelling.
+    pub grace: Option<Dur>,
+}
+
+/// Where things live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paths {
+    /// The store and logs.
+    pub data: PathBuf,
+    /// `config.toml`, `workflows/`, `agents/`, `themes/`.
+    pub config: PathBuf,
+}
+
+impl Paths {
+    /// Resolves the directories: `--data-dir`, else `BATON_HOME`, else the platform's data dir
+    /// (e.g. `~/.local/share/baton`); config from `BATON_CONFIG_DIR`, else the platform's.
+    pub fn resolve(data_dir: Option<&Path>) -> anyhow::Result<Paths> {
+        let dirs = directories::ProjectDirs::from("dev", "baton", "baton");
+        let home = std::env::var_os("BATON_HOME").map(PathBuf::from);
+        let data = match (data_dir, &home, &dirs) {
+            (Some(d), _, _) => d.to_path_buf(),
+            (None, Some(h), _) => h.clone(),
+            (None, None, Some(p)) => p.data_dir().to_path_buf(),
+            (None, None, None) => anyhow::bail!(
+                "cannot find a home directory for baton's data; set BATON_HOME or pass --data-dir"
+            ),
+        };
+        let config = match (std::env::var_os("BATON_CONFIG_DIR"), &home, &dirs) {
+            (Some(c), _, _) => PathBuf::from(c),
+            (None, Some(h), _) => h.join("config"),
+            (None, None, Some(p)) => p.config_dir().to_path_buf(),
+            (None, None, None) => data.join("config"),
+        };
+        Ok(Paths { data, config })
+    }
+
+    /// The store directory.
+    pub fn store(&self) -> PathBuf {
+        self.data.join("store")
+    }
+
+    /// baton's own log files.
+    pub fn logs(&self) -> PathBuf {
+        self.data.join("logs")
+    }
+
+    /// The config file.
+    pub fn config_file(&self) -> PathBuf {
+        self.config.join("config.toml")
+    }
+}
+
+impl ConfigFile {
+    /// Reads the config file; a missing file is the defaults.
+    pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read the config file {}", path.display()));
+            }
+        };
+        Self::parse(&text, path)
+    }
+
+    /// Parses config text; errors name the file, line and column.
+    pub fn parse(text: &str, path: &Path) -> anyhow::Result<ConfigFile> {
+        toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let before = &text[..s.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!(":{line}:{col}")
+                })
+                .unwrap_or_default();
+            anyhow::anyhow!("{}{at}: {}", path.display(), e.message())
+        })
+    }
+
+    /// The engine configuration this file asks for.
+    pub fn engine_config(&self) -> EngineConfig {
+        let d = EngineConfig::default();
+        EngineConfig {
+            global_concurrency: self.engine.concurrency.unwrap_or(d.global_concurrency),
+            run_concurrency: self.engine.run_concurrency.unwrap_or(d.run_concurrency),
+            grace: self.engine.grace.map(Dur::get).unwrap_or(d.grace),
+            ..d
+        }
+    }
+}
+
+/// The grace period used when none is configured.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_errors_name_file_line_and_column() {
+        let err = ConfigFile::parse("[engine]\nconcurrency = \"lots\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:2:15"), "{err}");
+        let err = ConfigFile::parse("[engin]\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("engin"), "{err}");
+    }
+
+    #[test]
+    fn engine_settings_override_defaults() {
+        let c = ConfigFile::parse("[engine]\ngrace = \"2s\"\nrun_concurrency = 3\n", Path::new("c"))
+            .unwrap();
+        let e = c.engine_config();
+        assert_eq!(e.grace, Duration::from_secs(2));
+        assert_eq!(e.run_concurrency, 3);
+    }
+}
