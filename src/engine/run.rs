@@ -104,7 +104,7 @@ impl RunActor {
         inbox_tx: mpsc::UnboundedSender<RunMsg>,
     ) -> anyhow::Result<RunActor> {
         let dag = Dag::new(&wf);
-        let mut ready = ReadySet::new(&dag, &wf);
+        let mut ready = ReadySet::for_workflow(&wf, &dag);
         let mut ctx = RunContext::new(&wf, &run);
         let by_id: HashMap<&str, &StepRecord> =
             stored.iter().map(|r| (r.step.0.as_str(), r)).collect();
@@ -119,12 +119,19 @@ impl RunActor {
             rec.index = i as u32;
             rec.kind = step.kind.key().to_string();
             rec.depends_on = step.depends_on.clone();
-            rec.level = dag.level_of(i) as u32;
+            rec.level = dag.level_of(i).unwrap_or(0) as u32;
             match rec.status {
                 StepStatus::Succeeded | StepStatus::Cached => {
                     let output = engine.store.output(&run.id, &step.id)?;
                     ctx.set_step(&rec, output.as_ref());
-                    ready.restore(i, Finish::Succeeded);
+                    ready.restore(
+                        i,
+                        if rec.status == StepStatus::Cached {
+                            Finish::Cached
+                        } else {
+                            Finish::Succeeded
+                        },
+                    );
                 }
                 StepStatus::Skipped => {
                     ctx.set_step(&rec, None);
@@ -135,9 +142,9 @@ impl RunActor {
                     ready.restore(
                         i,
                         if by_condition {
-                            Finish::SkippedByCondition
+                            Finish::Skipped
                         } else {
-                            Finish::SkippedByUpstream
+                            Finish::SkippedUpstream
                         },
                     );
                 }
@@ -161,6 +168,14 @@ impl RunActor {
                 }
             }
             records.push(rec);
+        }
+        // Steps a restored failure blocks, if the store was cut off before their skips landed.
+        for (i, reason) in ready.settle() {
+            let rec = &mut records[i];
+            rec.status = StepStatus::Skipped;
+            rec.skip_reason = Some(reason);
+            rec.finished_at = Some(Timestamp::now());
+            ctx.set_step(rec, None);
         }
         let failed = records
             .iter()
@@ -279,7 +294,7 @@ impl RunActor {
                     Ok(false) => {
                         self.ready.start(idx);
                         let reason = format!("{WHEN_FALSE}: {expr}");
-                        self.skip(idx, reason, Finish::SkippedByCondition);
+                        self.skip(idx, reason, Finish::Skipped);
                         continue;
                     }
                     Err(e) => {
@@ -417,6 +432,7 @@ impl RunActor {
                 cached,
                 metrics,
             } => {
+                let finish = if cached { Finish::Cached } else { Finish::Succeeded };
                 let rec = &mut self.records[idx];
                 rec.status = if cached {
                     StepStatus::Cached
@@ -434,7 +450,7 @@ impl RunActor {
                 }
                 self.ctx.set_step(&rec, Some(&output));
                 self.put_step(&rec);
-                let skipped = self.ready.finish(idx, Finish::Succeeded);
+                let skipped = self.ready.finish(idx, finish);
                 self.apply_skips(skipped);
             }
             Outcome::Failed(f) => {

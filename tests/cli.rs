@@ -1,0 +1,200 @@
+//! The headless command line, as a user runs it: exit codes, output, gates, ids, the lock.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn baton(data: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
+    c.arg("--data-dir").arg(data).stdin(Stdio::null()).env("NO_COLOR", "1");
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const GATED: &str = r#"
+name: gated
+steps:
+  - id: build
+    run: echo built
+  - id: gate
+    approval: "Ship it?"
+    depends_on: [build]
+  - id: ship
+    run: echo shipped
+    depends_on: [gate]
+"#;
+
+#[test]
+fn run_prints_progress_and_exits_zero_on_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join("gated.yaml");
+    std::fs::write(&wf, GATED).unwrap();
+    let out = baton(&dir.path().join("d"))
+        .arg("run")
+        .arg(&wf)
+        .arg("--approve-all")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("✓ build"), "{t}");
+    assert!(t.contains("built"), "{t}");
+    assert!(t.contains("approved by"), "{t}");
+    assert!(t.contains("--approve-all"), "{t}");
+    assert!(t.contains("succeeded"), "{t}");
+}
+
+#[test]
+fn a_gate_without_a_terminal_fails_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join("gated.yaml");
+    std::fs::write(&wf, GATED).unwrap();
+    let out = baton(&dir.path().join("d")).arg("run").arg(&wf).output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("--approve gate"), "{t}");
+    assert!(t.contains("no terminal"), "{t}");
+}
+
+#[test]
+fn json_mode_prints_one_event_per_line_and_the_run_can_be_inspected_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let wf = dir.path().join("gated.yaml");
+    std::fs::write(&wf, GATED).unwrap();
+    let out = baton(&data)
+        .arg("run")
+        .arg(&wf)
+        .args(["--json", "--approve", "gate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut run_id = None;
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["type"].is_string(), "{line}");
+        if let Some(id) = v["run"].as_str() {
+            run_id = Some(id.to_string());
+        }
+    }
+    let id = run_id.expect("events name their run");
+
+    let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(runs[0]["id"], id.as_str());
+    assert_eq!(runs[0]["state"], "succeeded");
+
+    let prefix = &id[..id.len() - 2];
+    let show = baton(&data).args(["show", prefix]).output().unwrap();
+    let t = text(&show);
+    assert!(show.status.success(), "{t}");
+    assert!(t.contains("approved by"), "{t}");
+    assert!(t.contains("--approve gate"), "{t}");
+
+    let logs = baton(&data).args(["logs", prefix, "build"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("built"), "{}", text(&logs));
+}
+
+#[test]
+fn bad_params_and_files_exit_two_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let out = baton(&data).args(["run", "nope.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("nope.yaml"), "{}", text(&out));
+    let wf = dir.path().join("gated.yaml");
+    std::fs::write(&wf, GATED).unwrap();
+    let out = baton(&data).arg("run").arg(&wf).args(["-p", "novalue"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("KEY=VALUE"), "{}", text(&out));
+}
+
+#[test]
+fn a_second_process_is_told_which_pid_holds_the_store_and_can_follow_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let wf = dir.path().join("slow.yaml");
+    std::fs::write(
+        &wf,
+        "name: slow\nsteps:\n  - id: tick\n    run: 'for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.1; done'\n",
+    )
+    .unwrap();
+    let mut owner = baton(&data)
+        .arg("run")
+        .arg(&wf)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the run to exist.
+    let tail_dir = data.join("store").join("tail");
+    let mut id = None;
+    for _ in 0..500 {
+        if let Ok(mut entries) = std::fs::read_dir(&tail_dir)
+            && let Some(Ok(e)) = entries.next()
+        {
+            id = Some(e.file_name().to_string_lossy().trim_end_matches(".jsonl").to_string());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let id = id.expect("the run started");
+    let ls = baton(&data).arg("ls").output().unwrap();
+    let t = text(&ls);
+    assert_eq!(ls.status.code(), Some(2), "{t}");
+    assert!(t.contains(&format!("baton process {}", owner.id())), "{t}");
+
+    let follow = baton(&data).args(["logs", "--follow", &id]).output().unwrap();
+    let t = String::from_utf8_lossy(&follow.stdout);
+    assert!(follow.status.success(), "{}", text(&follow));
+    assert!(t.contains("tick 1") && t.contains("tick 6"), "{t}");
+    assert_eq!(owner.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn ctrl_c_cancels_a_headless_run_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let wf = dir.path().join("long.yaml");
+    let pidfile = dir.path().join("pid");
+    std::fs::write(
+        &wf,
+        format!(
+            "name: long\nsteps:\n  - id: wait\n    run: 'sleep 60 & echo $! > {}; wait'\n",
+            pidfile.display()
+        ),
+    )
+    .unwrap();
+    let mut child = baton(&data)
+        .arg("run")
+        .arg(&wf)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pid = None;
+    for _ in 0..500 {
+        if let Ok(t) = std::fs::read_to_string(&pidfile)
+            && let Ok(p) = t.trim().parse::<i32>()
+        {
+            pid = Some(p);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let grandchild = pid.expect("the step started");
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cancelled"));
+    // SAFETY: probing a pid with signal 0.
+    let alive = unsafe { libc::kill(grandchild, 0) } == 0;
+    assert!(!alive || std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default().contains(") Z"));
+}

@@ -1,0 +1,237 @@
+//! Approvals, pause/resume and cancel, against real processes.
+
+#[path = "support/engine.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use baton::engine::{Backend, Command};
+use baton::store::{RunState, StepStatus};
+use harness::{Harness, alive, read_pid, state_of};
+use serde_json::json;
+
+const GATED: &str = r#"
+name: gated
+steps:
+  - id: gate
+    approval:
+      prompt: "Ship version {{ params.version }}?"
+      inputs:
+        note: { default: "v{{ params.version }}" }
+  - id: ship
+    run: echo shipped
+    depends_on: [gate]
+params:
+  version: { default: "1.0" }
+"#;
+
+#[test]
+fn an_approved_gate_lets_the_run_continue_and_records_who() {
+    let h = Harness::new();
+    let id = h.start(GATED);
+    let gate = h.wait_gate(&id, "gate");
+    assert_eq!(gate.prompt, "Ship version 1.0?");
+    assert_eq!(gate.inputs.get("note").map(String::as_str), Some("v1.0"));
+    h.decide(&id, "gate", true, Some("looks good"));
+    assert_eq!(h.wait(&id), RunState::Succeeded);
+    let out = h.output(&id, "gate");
+    assert_eq!(out["approved"], json!(true));
+    assert_eq!(out["by"], json!("tester"));
+    assert_eq!(out["inputs"]["note"], json!("v1.0"));
+    let detail = h.engine.run_detail(&id).unwrap();
+    let decision = detail.approvals[0].decision.clone().unwrap();
+    assert_eq!(decision.comment.as_deref(), Some("looks good"));
+    assert!(h.step(&id, "gate").approval_wait_ms <= decision.at.0);
+}
+
+#[test]
+fn a_rejected_gate_fails_the_step_and_skips_what_follows() {
+    let h = Harness::new();
+    let id = h.start(GATED);
+    h.wait_gate(&id, "gate");
+    h.decide(&id, "gate", false, Some("not today"));
+    assert_eq!(h.wait(&id), RunState::Failed);
+    let gate = h.step(&id, "gate");
+    assert_eq!(gate.error.as_deref(), Some("rejected by tester: not today"));
+    assert_eq!(h.step(&id, "ship").status, StepStatus::Skipped);
+}
+
+#[test]
+fn a_gate_that_times_out_follows_on_timeout() {
+    let h = Harness::new();
+    let (id, state) = h.run_to_end(
+        r#"
+name: timeouts
+steps:
+  - id: reject_me
+    approval: { prompt: "?", timeout: 50ms }
+  - id: approve_me
+    approval: { prompt: "?", timeout: 50ms, on_timeout: approve }
+"#,
+    );
+    assert_eq!(state, RunState::Failed);
+    let rejected = h.step(&id, "reject_me");
+    assert_eq!(rejected.status, StepStatus::Failed);
+    assert!(rejected.error.as_deref().unwrap().starts_with("rejected by timeout"));
+    assert_eq!(h.step(&id, "approve_me").status, StepStatus::Succeeded);
+}
+
+#[test]
+fn an_approve_gate_shows_the_exact_command_before_running_it() {
+    let h = Harness::new();
+    let marker = h.path("ran");
+    let yaml = format!(
+        r#"
+name: approve
+params:
+  target: {{ default: "prod east" }}
+steps:
+  - id: deploy
+    run: touch {} && echo deploying {{{{ params.target }}}}
+    approve: true
+"#,
+        marker.display()
+    );
+    let id = h.start(&yaml);
+    let gate = h.wait_gate(&id, "deploy");
+    let action = gate.action.unwrap();
+    assert!(action.starts_with("$ touch "), "{action}");
+    assert!(action.ends_with("echo deploying 'prod east'"), "{action}");
+    assert!(!marker.exists(), "the command ran before approval");
+    h.decide(&id, "deploy", true, None);
+    assert_eq!(h.wait(&id), RunState::Succeeded);
+    assert!(marker.exists());
+}
+
+#[test]
+fn pause_freezes_the_process_group_and_resume_continues_it() {
+    let h = Harness::new();
+    let pidfile = h.path("pid");
+    let ticks = h.path("ticks");
+    let yaml = format!(
+        r#"
+name: pausable
+steps:
+  - id: ticker
+    run: 'sh -c "while true; do echo x >> {t}; sleep 0.02; done" & echo $! > {p}; wait'
+"#,
+        t = ticks.display(),
+        p = pidfile.display()
+    );
+    let id = h.start(&yaml);
+    let child = read_pid(&pidfile);
+    h.wait_step(&id, "ticker", |r| r.status == StepStatus::Running);
+    h.engine.send(Command::Pause(id.clone())).unwrap();
+    h.wait_step(&id, "ticker", |r| r.status == StepStatus::Paused);
+    // The grandchild is stopped (state T) and makes no progress while paused.
+    for _ in 0..500 {
+        if state_of(child) == Some('T') {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(state_of(child), Some('T'));
+    let before = std::fs::read_to_string(&ticks).unwrap_or_default().len();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(std::fs::read_to_string(&ticks).unwrap_or_default().len(), before);
+    assert_eq!(h.engine.store().run(&id).unwrap().unwrap().state, RunState::Paused);
+
+    h.engine.send(Command::Resume(id.clone())).unwrap();
+    h.wait_step(&id, "ticker", |r| r.status == StepStatus::Running);
+    for _ in 0..500 {
+        if std::fs::read_to_string(&ticks).unwrap_or_default().len() > before {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(std::fs::read_to_string(&ticks).unwrap().len() > before, "no progress after resume");
+    h.engine.send(Command::Cancel(id.clone())).unwrap();
+    assert_eq!(h.wait(&id), RunState::Cancelled);
+}
+
+#[test]
+fn cancel_kills_a_process_tree_that_ignores_sigterm() {
+    let h = Harness::new();
+    let pidfile = h.path("pid");
+    let yaml = format!(
+        r#"
+name: stubborn
+steps:
+  - id: stubborn
+    run: 'trap "" TERM; sh -c "trap \"\" TERM; sleep 60" & echo $! > {}; while true; do sleep 1; done'
+  - id: later
+    run: echo never
+    depends_on: [stubborn]
+"#,
+        pidfile.display()
+    );
+    let id = h.start(&yaml);
+    let child = read_pid(&pidfile);
+    assert!(alive(child));
+    h.engine.send(Command::Cancel(id.clone())).unwrap();
+    assert_eq!(h.wait(&id), RunState::Cancelled);
+    for _ in 0..300 {
+        if !alive(child) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!alive(child), "grandchild {child} survived the cancel");
+    assert_eq!(h.step(&id, "stubborn").status, StepStatus::Cancelled);
+    assert_eq!(h.step(&id, "later").status, StepStatus::Cancelled);
+}
+
+#[test]
+fn cancelling_a_paused_run_still_kills_its_frozen_processes() {
+    let h = Harness::new();
+    let pidfile = h.path("pid");
+    let yaml = format!(
+        "name: frozen\nsteps:\n  - id: s\n    run: 'sleep 60 & echo $! > {}; wait'\n",
+        pidfile.display()
+    );
+    let id = h.start(&yaml);
+    let child = read_pid(&pidfile);
+    h.engine.send(Command::Pause(id.clone())).unwrap();
+    h.wait_step(&id, "s", |r| r.status == StepStatus::Paused);
+    h.engine.send(Command::Cancel(id.clone())).unwrap();
+    assert_eq!(h.wait(&id), RunState::Cancelled);
+    for _ in 0..300 {
+        if !alive(child) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("frozen child {child} survived");
+}
+
+#[test]
+fn retry_reruns_only_the_failed_and_skipped_steps() {
+    let h = Harness::new();
+    let flag = h.path("flag");
+    let log = h.path("log");
+    let yaml = format!(
+        r#"
+name: retry
+steps:
+  - id: first
+    run: echo first >> {log}
+  - id: second
+    run: 'echo second >> {log}; test -f {flag}'
+    depends_on: [first]
+  - id: third
+    run: echo third >> {log}
+    depends_on: [second]
+"#,
+        log = log.display(),
+        flag = flag.display()
+    );
+    let (id, state) = h.run_to_end(&yaml);
+    assert_eq!(state, RunState::Failed);
+    std::fs::write(&flag, "").unwrap();
+    h.engine.send(Command::Retry(id.clone())).unwrap();
+    assert_eq!(h.wait(&id), RunState::Succeeded);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "first\nsecond\nsecond\nthird\n"
+    );
+}

@@ -1,0 +1,320 @@
+//! The engine runs every step kind against real processes and a real HTTP server.
+
+#[path = "support/engine.rs"]
+mod harness;
+#[path = "support/http_server.rs"]
+mod http_server;
+
+use baton::store::{EventKind, RunState, StepStatus};
+use harness::Harness;
+use serde_json::json;
+
+#[test]
+fn shell_output_is_parsed_json_and_flows_downstream() {
+    let h = Harness::new();
+    let (id, state) = h.run_to_end(
+        r#"
+name: flow
+steps:
+  - id: produce
+    run: echo '{"version": "1.2.3", "count": 2}'
+  - id: consume
+    run: echo "v={{ steps.produce.output.version | raw }} n={{ steps.produce.output.count }}"
+    depends_on: [produce]
+"#,
+    );
+    assert_eq!(state, RunState::Succeeded);
+    assert_eq!(h.output(&id, "produce"), json!({"version": "1.2.3", "count": 2}));
+    assert_eq!(h.output(&id, "consume"), json!("v=1.2.3 n=2"));
+    let rec = h.step(&id, "consume");
+    assert_eq!(rec.exit_code, Some(0));
+    assert_eq!(rec.attempt, 1);
+}
+
+#[test]
+fn interpolated_params_stay_one_shell_argument() {
+    let h = Harness::new();
+    let marker = h.path("must-not-exist");
+    let yaml = r#"
+name: quoting
+params:
+  name: { default: x }
+steps:
+  - id: greet
+    run: printf '%s|' {{ params.name }}
+"#;
+    let evil = format!("a; touch {}", marker.display());
+    let id = h.start_with(yaml, &[("name", &evil)]);
+    assert_eq!(h.wait(&id), RunState::Succeeded);
+    assert_eq!(h.output(&id, "greet"), json!(format!("{evil}|")));
+    assert!(!marker.exists(), "the param was executed as a command");
+}
+
+#[test]
+fn env_and_working_directory_reach_the_process() {
+    let h = Harness::new();
+    std::fs::create_dir_all(h.path("sub")).unwrap();
+    let yaml = format!(
+        r#"
+name: envcwd
+env: {{ GREETING: hello }}
+steps:
+  - id: show
+    run: echo "$GREETING $TARGET $(pwd) $BATON_STEP_ID"
+    env: {{ TARGET: world }}
+    cwd: {}
+"#,
+        h.path("sub").display()
+    );
+    let (id, state) = h.run_to_end(&yaml);
+    assert_eq!(state, RunState::Succeeded);
+    let out = h.output(&id, "show");
+    let text = out.as_str().unwrap();
+    assert!(text.starts_with("hello world "), "{text}");
+    assert!(text.ends_with("/sub show"), "{text}");
+}
+
+#[test]
+fn stdout_and_stderr_stream_into_the_log_line_by_line() {
+    let h = Harness::new();
+    let (id, state) = h.run_to_end(
+        r#"
+name: logs
+steps:
+  - id: talk
+    run: "echo one; echo two >&2; printf 'three'"
+"#,
+    );
+    assert_eq!(state, RunState::Succeeded);
+    let lines = h.logs(&id, "talk");
+    for want in ["one", "two", "three"] {
+        assert!(lines.iter().any(|l| l == want), "{want} missing from {lines:?}");
+    }
+}
+
+#[test]
+fn a_failing_step_is_retried_until_it_succeeds() {
+    let h = Harness::new();
+    let counter = h.path("count");
+    let yaml = format!(
+        r#"
+name: flaky
+steps:
+  - id: flaky
+    run: 'n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; test $n -ge 3'
+    retry: {{ max_attempts: 4, initial: 10ms, max: 20ms, jitter: false }}
+"#,
+        c = counter.display()
+    );
+    let (id, state) = h.run_to_end(&yaml);
+    assert_eq!(state, RunState::Succeeded);
+    let rec = h.step(&id, "flaky");
+    assert_eq!(rec.attempt, 3);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "3");
+    let retried = h
+        .event_kinds(&id)
+        .into_iter()
+        .filter(|k| matches!(k, EventKind::Step { record } if record.status == StepStatus::Retrying))
+        .count();
+    assert_eq!(retried, 2);
+}
+
+#[test]
+fn retry_only_on_the_chosen_exit_codes() {
+    let h = Harness::new();
+    let (id, state) = h.run_to_end(
+        r#"
+name: codes
+steps:
+  - id: fatal
+    run: exit 2
+    retry: { max_attempts: 5, initial: 10ms, on_exit_codes: [75] }
+"#,
+    );
+    assert_eq!(state, RunState::Failed);
+    let rec = h.step(&id, "fatal");
+    assert_eq!(rec.attempt, 1);
+    assert_eq!(rec.exit_code, Some(2));
+    assert_eq!(rec.error.as_deref(), Some("exited with code 2"));
+}
+
+#[test]
+fn a_step_over_its_timeout_is_killed_and_fails() {
+    let h = Harness::new();
+    let pidfile = h.path("pid");
+    let yaml = format!(
+        r#"
+name: slow
+steps:
+  - id: slow
+    run: 'sleep 30 & echo $! > {}; wait'
+    timeout: 300ms
+"#,
+        pidfile.display()
+    );
+    let (id, state) = h.run_to_end(&yaml);
+    assert_eq!(state, RunState::Failed);
+    let rec = h.step(&id, "slow");
+    assert!(rec.error.as_deref().unwrap().contains("timed out"), "{rec:?}");
+    let pid = harness::read_pid(&pidfile);
+    for _ in 0..200 {
+        if !harness::alive(pid) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the grandchild {pid} survived the timeout");
+}
+
+#[test]
+fn continue_on_error_lets_dependents_run_and_the_run_succeed() {
+    let h = Harness::new();
+    let (id, state) = h.run_to_end(
+        r#"
+name: coe
+steps:
+  - id: optional
+    run: exit 1
+    continue_on_error: true
+  - id: after
+    run: echo ran
+    depends_on: [optional]
+"#,
+    );
+    assert_eq!(state, RunState::Succeeded);
+    assert_eq!(h.step(&id, "optional").status, StepStatus::Failed);
+    assert_eq!(h.step(&id, "after").status, StepStatus::Succeeded);
+}
+
+#[test]
+fn a_failure_skips_its_dependents_with_the_reason_and_spares_other_branches() {
+    let h = Harness::new();
+    let (id, state) = h.run_to_end(
+        r#"
+name: skip
+steps:
+  - id: build
+    run: exit 3
+  - id: test
+    run: echo test
+    depends_on: [build]
+  - id: deploy
+    run: echo deploy
+    depends_on: [test]
+  - id: lint
+    run: echo lint
+"#,
+    );
+    assert_eq!(state, RunState::Failed);
+    let test = h.step(&id, "test");
+    assert_eq!(test.status, StepStatus::Skipped);
+    assert!(test.skip_reason.as_deref().unwrap().contains("build"), "{test:?}");
+    assert_eq!(h.step(&id, "deploy").status, StepStatus::Skipped);
+    assert_eq!(h.step(&id, "lint").status, StepStatus::Succeeded);
+    let run = h.engine.store().run(&id).unwrap().unwrap();
+    assert!(run.reason.as_deref().unwrap().contains("build"), "{run:?}");
+}
+
+#[test]
+fn a_false_when_skips_the_step_but_not_its_dependents() {
+    let h = Harness::new();
+    let (id, state) = h.run_to_end(
+        r#"
+name: when
+params:
+  env: { default: staging }
+steps:
+  - id: prod_only
+    run: echo prod
+    when: params.env == "prod"
+  - id: always
+    run: echo always
+    depends_on: [prod_only]
+"#,
+    );
+    assert_eq!(state, RunState::Succeeded);
+    let skipped = h.step(&id, "prod_only");
+    assert_eq!(skipped.status, StepStatus::Skipped);
+    assert!(skipped.skip_reason.as_deref().unwrap().contains("when"), "{skipped:?}");
+    assert_eq!(h.step(&id, "always").status, StepStatus::Succeeded);
+}
+
+#[test]
+fn http_steps_send_the_request_and_parse_the_answer() {
+    let server = http_server::serve(|method, path, body| match (method, path) {
+        ("GET", "/status") => (200, r#"{"healthy": true, "version": "2.0"}"#.into()),
+        ("POST", "/deploy") => (201, format!(r#"{{"received": {body}}}"#)),
+        _ => (404, r#"{"error": "no such thing"}"#.into()),
+    });
+    let h = Harness::new();
+    let yaml = format!(
+        r#"
+name: http
+steps:
+  - id: status
+    http: {{ url: "{base}/status" }}
+  - id: deploy
+    http:
+      method: POST
+      url: "{base}/deploy"
+      headers: {{ x-version: "{{{{ steps.status.output.version }}}}" }}
+      body: {{ version: "{{{{ steps.status.output.version }}}}" }}
+      expect: [201]
+    depends_on: [status]
+  - id: missing
+    http: {{ url: "{base}/nope" }}
+"#,
+        base = server.base
+    );
+    let (id, state) = h.run_to_end(&yaml);
+    assert_eq!(state, RunState::Failed);
+    assert_eq!(h.output(&id, "status"), json!({"healthy": true, "version": "2.0"}));
+    assert_eq!(h.output(&id, "deploy"), json!({"received": {"version": "2.0"}}));
+    let missing = h.step(&id, "missing");
+    assert_eq!(missing.status, StepStatus::Failed);
+    assert!(missing.error.as_deref().unwrap().contains("answered 404"), "{missing:?}");
+    let seen = server.seen.lock().unwrap();
+    let post = seen.iter().find(|s| s.method == "POST").unwrap();
+    assert!(post.headers.contains(&("x-version".into(), "2.0".into())));
+}
+
+#[test]
+fn transform_and_sleep_steps_produce_values() {
+    let h = Harness::new();
+    let (id, state) = h.run_to_end(
+        r#"
+name: transform
+params:
+  n: { default: 3 }
+steps:
+  - id: pause
+    sleep: 20ms
+  - id: doubled
+    transform: { expr: "params.n * 2" }
+    depends_on: [pause]
+  - id: summary
+    transform: '{"total": {{ steps.doubled.output + 1 }}}'
+    depends_on: [doubled]
+"#,
+    );
+    assert_eq!(state, RunState::Succeeded);
+    assert_eq!(h.output(&id, "doubled"), json!(6));
+    assert_eq!(h.output(&id, "summary"), json!({"total": 7}));
+}
+
+#[test]
+fn agent_and_sub_workflow_steps_fail_clearly_until_supported() {
+    let h = Harness::new();
+    let (id, state) = h.run_to_end(
+        r#"
+name: unsupported
+steps:
+  - id: ask
+    agent: writer
+    prompt: Write a haiku
+"#,
+    );
+    assert_eq!(state, RunState::Failed);
+    let rec = h.step(&id, "ask");
+    assert!(rec.error.as_deref().unwrap().contains("not supported"), "{rec:?}");
+}

@@ -1,0 +1,186 @@
+//! A test harness: an engine on a temporary store, and helpers to start runs and wait for them.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use baton::engine::{Backend, Command, Engine, EngineConfig, StartRequest};
+use baton::spec::StepId;
+use baton::store::{ApprovalRecord, EventKind, RunId, RunState, StepRecord, StepStatus, Store};
+use indexmap::IndexMap;
+use serde_json::Value;
+
+/// An engine over a store in a temp dir, with a short cancel grace period.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+    pub engine: Engine,
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        Harness::with(EngineConfig {
+            grace: Duration::from_millis(300),
+            ..EngineConfig::default()
+        })
+    }
+
+    pub fn with(config: EngineConfig) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let engine = Engine::open(store, config, rt.handle().clone()).unwrap();
+        Harness { dir, rt, engine }
+    }
+
+    /// A path inside the temp dir.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn start(&self, yaml: &str) -> RunId {
+        self.start_with(yaml, &[])
+    }
+
+    pub fn start_with(&self, yaml: &str, params: &[(&str, &str)]) -> RunId {
+        let params: IndexMap<String, Value> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        let _guard = self.rt.enter();
+        self.engine
+            .start(StartRequest {
+                source: yaml.to_string(),
+                path: Some(Path::new("test.yaml").to_path_buf()),
+                params,
+            })
+            .unwrap_or_else(|e| panic!("start failed: {e:#}"))
+    }
+
+    /// Waits for the run to end (the test's own timeout guards against a hang).
+    pub fn wait(&self, id: &RunId) -> RunState {
+        self.rt
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(60), self.engine.wait(id)).await
+            })
+            .expect("the run did not end within 60 s")
+            .expect("the run has a state")
+    }
+
+    pub fn run_to_end(&self, yaml: &str) -> (RunId, RunState) {
+        let id = self.start(yaml);
+        let state = self.wait(&id);
+        (id, state)
+    }
+
+    pub fn step(&self, id: &RunId, step: &str) -> StepRecord {
+        self.engine
+            .run_detail(id)
+            .unwrap()
+            .steps
+            .into_iter()
+            .find(|s| s.step.0 == step)
+            .unwrap_or_else(|| panic!("no step {step}"))
+    }
+
+    pub fn output(&self, id: &RunId, step: &str) -> Value {
+        self.engine
+            .step_output(id, &StepId::from(step))
+            .unwrap()
+            .map(|o| o.output)
+            .unwrap_or(Value::Null)
+    }
+
+    /// Waits until `cond` holds for the step's record.
+    pub fn wait_step(&self, id: &RunId, step: &str, cond: impl Fn(&StepRecord) -> bool) -> StepRecord {
+        for _ in 0..3000 {
+            let rec = self.step(id, step);
+            if cond(&rec) {
+                return rec;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("step {step} never reached the expected state: {:?}", self.step(id, step));
+    }
+
+    /// Waits until the step's gate is open and returns it.
+    pub fn wait_gate(&self, id: &RunId, step: &str) -> ApprovalRecord {
+        self.wait_step(id, step, |r| r.status == StepStatus::WaitingApproval);
+        self.engine
+            .run_detail(id)
+            .unwrap()
+            .approvals
+            .into_iter()
+            .find(|a| a.step.0 == step && a.decision.is_none())
+            .expect("an open gate")
+    }
+
+    pub fn decide(&self, id: &RunId, step: &str, approved: bool, comment: Option<&str>) {
+        self.engine
+            .send(Command::Decide {
+                run: id.clone(),
+                step: StepId::from(step),
+                approved,
+                by: "tester".into(),
+                comment: comment.map(str::to_string),
+                inputs: IndexMap::new(),
+            })
+            .unwrap();
+    }
+
+    pub fn logs(&self, id: &RunId, step: &str) -> Vec<String> {
+        self.engine
+            .logs(id, Some(&StepId::from(step)), 0, 100_000)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.text)
+            .collect()
+    }
+
+    pub fn event_kinds(&self, id: &RunId) -> Vec<EventKind> {
+        self.engine
+            .events(id)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => process_state(&stat) != Some('Z'),
+        Err(_) => false,
+    }
+}
+
+/// The state letter of `/proc/PID/stat` (R, S, T, Z, ...).
+pub fn process_state(stat: &str) -> Option<char> {
+    let after = stat.rfind(')')?;
+    stat[after + 1..].trim_start().chars().next()
+}
+
+/// The state letter of a live process.
+pub fn state_of(pid: i32) -> Option<char> {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| process_state(&s))
+}
+
+/// Reads a pid written by a step, waiting for the file to appear.
+pub fn read_pid(path: &Path) -> i32 {
+    for _ in 0..3000 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no pid in {}", path.display());
+}
