@@ -1,5 +1,8 @@
 //! The command line: `baton` with no command opens the console.
 
+pub mod graph;
+pub mod validate;
+
 use clap::{Parser, Subcommand};
 
 /// baton: run, watch and steer workflows of shell commands, HTTP calls, LLM agents and approvals.
@@ -13,10 +16,19 @@ pub struct Cli {
 
 /// Every subcommand.
 #[derive(Debug, Subcommand)]
-pub enum CliCommand {}
+pub enum CliCommand {
+    /// Check workflow files: every problem with file:line:col and a hint (exit 1 if any).
+    Validate(validate::ValidateArgs),
+    /// Show a workflow's levels (steps that can run together) and dependency edges.
+    Graph(graph::GraphArgs),
+}
 
 /// Parses the arguments and runs the chosen command; returns the process exit code.
 pub fn main() -> i32 {
-    let _cli = Cli::parse();
-    0
+    let cli = Cli::parse();
+    match cli.command {
+        Some(CliCommand::Validate(args)) => validate::run(args),
+        Some(CliCommand::Graph(args)) => graph::run(args),
+        None => 0,
+    }
 }

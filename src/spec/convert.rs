@@ -7,11 +7,22 @@ use super::convert_step::convert_step;
 use super::duration::Dur;
 use super::node::{Node, Value};
 use super::reader::{Reader, Table};
-use super::types::{AgentProfileSpec, Defaults, ParamSpec, RetryPolicy, Workflow};
+use super::types::{AgentProfileSpec, Defaults, ParamSpec, Pos, RetryPolicy, Workflow};
+
+/// Places of workflow-level parts that the typed model does not keep.
+#[derive(Debug, Default)]
+pub struct Places {
+    /// Each workflow-level `env` value.
+    pub env: IndexMap<String, Pos>,
+}
 
 /// Converts a whole document; problems go to `r`. Returns a workflow even when some parts were
 /// wrong (they are left out), so that later checks can still run; the caller decides.
-pub fn convert_workflow(r: &mut Reader<'_>, root: &Node, default_name: &str) -> Option<Workflow> {
+pub fn convert_workflow(
+    r: &mut Reader<'_>,
+    root: &Node,
+    default_name: &str,
+) -> Option<(Workflow, Places)> {
     let Value::Map(entries) = &root.value else {
         r.error(
             root.pos,
@@ -23,7 +34,7 @@ pub fn convert_workflow(r: &mut Reader<'_>, root: &Node, default_name: &str) -> 
         );
         return None;
     };
-    let mut t = Table::new(entries, root.pos);
+    let mut t = Table::new(entries);
 
     let name = t
         .get(r, "name", &[])
@@ -39,9 +50,9 @@ pub fn convert_workflow(r: &mut Reader<'_>, root: &Node, default_name: &str) -> 
         .get(r, "params", &["parameters"])
         .map(|n| convert_params(r, n))
         .unwrap_or_default();
-    let env = t
+    let (env, env_places) = t
         .get(r, "env", &[])
-        .map(|n| r.string_map(n, "env", "env: { RUST_LOG: info }").0)
+        .map(|n| r.string_map(n, "env", "env: { RUST_LOG: info }"))
         .unwrap_or_default();
     let defaults = t
         .get(r, "defaults", &[])
@@ -90,7 +101,7 @@ pub fn convert_workflow(r: &mut Reader<'_>, root: &Node, default_name: &str) -> 
     }
     t.finish(r, "the workflow");
 
-    Some(Workflow {
+    let wf = Workflow {
         name,
         description,
         version,
@@ -101,7 +112,8 @@ pub fn convert_workflow(r: &mut Reader<'_>, root: &Node, default_name: &str) -> 
         agents,
         steps,
         source: None,
-    })
+    };
+    Some((wf, Places { env: env_places }))
 }
 
 fn convert_params(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, ParamSpec> {
@@ -128,7 +140,7 @@ fn convert_params(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, ParamSpec
         };
         match &value.value {
             Value::Map(fields) => {
-                let mut t = Table::new(fields, value.pos);
+                let mut t = Table::new(fields);
                 let what = format!("params.{}", key.name);
                 spec.default = t.get(r, "default", &[]).map(|n| n.value.to_json());
                 if let Some(n) = t.get(r, "enum", &["choices"]) {
@@ -175,7 +187,7 @@ fn convert_defaults(r: &mut Reader<'_>, node: &Node) -> Defaults {
     let Some(entries) = r.map(node, "defaults", "defaults: { timeout: 10m }") else {
         return defaults;
     };
-    let mut t = Table::new(entries, node.pos);
+    let mut t = Table::new(entries);
     defaults.timeout = read_timeout(r, &mut t, "defaults.timeout");
     defaults.retry = read_retry(r, &mut t, "defaults.retry", &RetryPolicy::default());
     t.finish(r, "`defaults`");
@@ -253,7 +265,7 @@ fn convert_retry(
             })
         }
         Value::Map(entries) => {
-            let mut t = Table::new(entries, node.pos);
+            let mut t = Table::new(entries);
             let mut p = base.clone();
             if let Some(n) = t.get(r, "max_attempts", &["maxAttempts", "attempts"]) {
                 if let Some(v) = r.int(n, &format!("{what}.max_attempts"), 1, 1000) {
@@ -334,7 +346,7 @@ fn convert_agents(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, AgentProf
         match &value.value {
             Value::Str(s) => profile.system = Some(s.clone()),
             Value::Map(fields) => {
-                let mut t = Table::new(fields, value.pos);
+                let mut t = Table::new(fields);
                 profile.name = t
                     .get(r, "name", &["displayName", "display_name"])
                     .and_then(|n| r.string(n, &format!("{what}.name"), "name: Reviewer"));

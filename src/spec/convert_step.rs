@@ -61,7 +61,7 @@ pub fn convert_step(
         );
         return None;
     };
-    let mut t = Table::new(entries, node.pos);
+    let mut t = Table::new(entries);
     let mut pos = StepPos {
         step: node.pos,
         ..StepPos::default()
@@ -402,7 +402,7 @@ fn convert_http(r: &mut Reader<'_>, node: &Node, pos: &mut StepPos) -> Option<Ht
             expect: Vec::new(),
         }),
         Value::Map(entries) => {
-            let mut t = Table::new(entries, node.pos);
+            let mut t = Table::new(entries);
             let method = match t.get(r, "method", &[]) {
                 Some(n) => {
                     let m = r
@@ -513,7 +513,7 @@ fn convert_approval(
             on_timeout: OnTimeout::Reject,
         }),
         Value::Map(entries) => {
-            let mut t = Table::new(entries, node.pos);
+            let mut t = Table::new(entries);
             let prompt = match t.get(r, "prompt", &["message"]) {
                 Some(n) => {
                     pos.body = n.pos;
@@ -586,7 +586,7 @@ fn convert_approval(
 fn convert_input(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<ApprovalInput> {
     match &node.value {
         Value::Map(fields) => {
-            let mut t = Table::new(fields, node.pos);
+            let mut t = Table::new(fields);
             let default = t
                 .get(r, "default", &[])
                 .and_then(|n| r.string(n, &format!("{what}.default"), "default: ok"));
@@ -633,7 +633,7 @@ fn convert_transform(r: &mut Reader<'_>, node: &Node) -> Option<TransformSpec> {
     match &node.value {
         Value::Str(s) => Some(TransformSpec::Template(s.clone())),
         Value::Map(entries) => {
-            let mut t = Table::new(entries, node.pos);
+            let mut t = Table::new(entries);
             let template = t.take(r, "template", &[]);
             let expr = t.take(r, "expr", &["expression"]);
             let value = t.take(r, "value", &[]);
@@ -692,7 +692,7 @@ fn convert_sub_workflow(
             params: IndexMap::new(),
         }),
         Value::Map(entries) => {
-            let mut t = Table::new(entries, node.pos);
+            let mut t = Table::new(entries);
             let path = match t.get(r, "path", &["file", "uses"]) {
                 Some(n) => {
                     pos.body = n.pos;
@@ -741,7 +741,7 @@ fn convert_cache(r: &mut Reader<'_>, node: &Node, pos: &mut StepPos) -> Option<C
         }),
         Value::Bool(false) | Value::Null => None,
         Value::Map(entries) => {
-            let mut t = Table::new(entries, node.pos);
+            let mut t = Table::new(entries);
             let key = t.get(r, "key", &[]).and_then(|n| {
                 pos.fields.insert("cache.key".into(), n.pos);
                 r.non_empty_string(n, "cache.key", "key: build-{{ params.rev }}")
@@ -784,7 +784,7 @@ fn convert_rate_limit(r: &mut Reader<'_>, node: &Node, pos: &mut StepPos) -> Opt
             }
         },
         Value::Map(entries) => {
-            let mut t = Table::new(entries, node.pos);
+            let mut t = Table::new(entries);
             let key = t.get(r, "key", &[]).and_then(|n| {
                 pos.fields.insert("rate_limit.key".into(), n.pos);
                 r.non_empty_string(n, "rate_limit.key", "key: github-api")

@@ -235,19 +235,16 @@ pub struct Table<'n> {
     taken: Vec<bool>,
     asked: Vec<&'static str>,
     canonical: Vec<&'static str>,
-    /// The mapping's own place.
-    pub pos: Pos,
 }
 
 impl<'n> Table<'n> {
     /// A table over a mapping's entries.
-    pub fn new(entries: &'n [(Key, Node)], pos: Pos) -> Table<'n> {
+    pub fn new(entries: &'n [(Key, Node)]) -> Table<'n> {
         Table {
             entries,
             taken: vec![false; entries.len()],
             asked: Vec::new(),
             canonical: Vec::new(),
-            pos,
         }
     }
 
