@@ -1,9 +1,11 @@
 //! The command line: `baton` with no command opens the console.
 
 pub mod common;
+pub mod graph;
 pub mod inspect;
 pub mod manage;
 pub mod run;
+pub mod validate;
 
 use std::path::PathBuf;
 
@@ -41,6 +43,10 @@ pub enum CliCommand {
     Cancel(manage::CancelArgs),
     /// Delete finished runs older than a given age.
     Gc(manage::GcArgs),
+    /// Check workflow files: every problem with file:line:col and a hint (exit 1 if any).
+    Validate(validate::ValidateArgs),
+    /// Show a workflow's levels (steps that can run together) and dependency edges.
+    Graph(graph::GraphArgs),
 }
 
 /// Parses the arguments and runs the chosen command; returns the process exit code.
@@ -55,6 +61,8 @@ pub fn main() -> i32 {
         Some(CliCommand::Logs(args)) => inspect::logs(cli.data_dir.as_deref(), args),
         Some(CliCommand::Cancel(args)) => manage::cancel(cli.data_dir.as_deref(), args),
         Some(CliCommand::Gc(args)) => manage::gc(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Validate(args)) => Ok(validate::run(args)),
+        Some(CliCommand::Graph(args)) => Ok(graph::run(args)),
         None => {
             eprintln!("baton: the console is not built yet; see `baton --help`");
             Ok(2)

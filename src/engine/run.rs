@@ -17,7 +17,7 @@ use super::context::RunContext;
 use super::pipeline::{GateRequest, Outcome, StepJob, StepMsg, run_step};
 use super::shared::EngineShared;
 use super::tail::{TailFile, TailRecord};
-use crate::spec::dag::{Dag, Finish, ReadySet};
+use crate::spec::{Dag, Finish, ReadySet};
 use crate::spec::{OnTimeout, StepId, Workflow};
 use crate::steps::{Control, LogSink};
 use crate::store::{

@@ -1,8 +1,129 @@
 //! The workflow language: types, parsing (YAML/JSON with line:col errors), validation, the DAG,
 //! templates and `when:` expressions.
+//!
+//! Entry points: [`load_file`] and [`parse_str`] (parse + validate, every problem at once),
+//! [`check_agents`] (agent names against the known profiles), [`resolve_params`] (one run's
+//! params), [`Dag`] and [`ReadySet`] (scheduling), [`Templates`] (rendering). The language itself
+//! is described in `docs/workflow-language.md`.
 
+mod convert;
+mod convert_step;
+pub mod dag;
+pub mod diag;
 pub mod duration;
+pub mod node;
+pub mod params;
+mod reader;
+pub mod ready;
+pub mod template;
 pub mod types;
+pub mod validate;
 
+use std::path::Path;
+
+pub use convert_step::KIND_KEYS;
+pub use dag::Dag;
+pub use diag::{Diagnostic, Diagnostics};
 pub use duration::{Dur, DurationError, format_duration, parse_duration};
+pub use params::resolve_params;
+pub use ready::{Finish, ReadySet};
+pub use template::{Reference, TemplateError, Templates, shell_quote};
 pub use types::*;
+
+use diag::Source;
+use node::Format;
+
+/// Parses and validates a workflow written in `text`. `origin` names it in diagnostics, picks
+/// the format (`.json` → JSON, anything else → YAML) and becomes `Workflow::source`.
+///
+/// Agent names are not checked here (user profiles are not known to this module); call
+/// [`check_agents`] for that.
+pub fn parse_str(text: &str, origin: &Path) -> Result<Workflow, Diagnostics> {
+    parse_with(text, origin, &Templates::new())
+}
+
+/// [`parse_str`] with a template engine the caller already built (saves building one per file).
+pub fn parse_with(
+    text: &str,
+    origin: &Path,
+    templates: &Templates,
+) -> Result<Workflow, Diagnostics> {
+    let file = origin.display().to_string();
+    let src = Source::new(&file, text);
+    let root = node::read(&src, Format::of_path(origin)).map_err(Diagnostics::from)?;
+    let default_name = origin
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("workflow");
+    let mut r = reader::Reader::new(&src);
+    let converted = convert::convert_workflow(&mut r, &root, default_name);
+    let mut diags = std::mem::take(&mut r.diags);
+    let Some((mut wf, places)) = converted else {
+        return Err(sorted(diags));
+    };
+    validate::validate(&wf, &places.env, &src, templates, &mut diags);
+    if !diags.is_empty() {
+        return Err(sorted(diags));
+    }
+    wf.source = Some(origin.to_path_buf());
+    Ok(wf)
+}
+
+fn sorted(diags: Vec<Diagnostic>) -> Diagnostics {
+    let mut d = Diagnostics(diags);
+    d.sort();
+    d
+}
+
+/// Reads and parses a workflow file; an unreadable file is a diagnostic too.
+pub fn load_file(path: &Path) -> Result<Workflow, Diagnostics> {
+    load_file_with(path, &Templates::new())
+}
+
+/// [`load_file`] with a template engine the caller already built.
+pub fn load_file_with(path: &Path, templates: &Templates) -> Result<Workflow, Diagnostics> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_with(&text, path, templates),
+        Err(e) => {
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "check the path; workflow files usually live in `workflows/`"
+                }
+                std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+                std::io::ErrorKind::InvalidData => "a workflow file must be UTF-8 text",
+                _ => "check that the path is a readable file",
+            };
+            Err(Diagnostic::whole_file(
+                path.display().to_string(),
+                format!("cannot read the file: {e}"),
+            )
+            .with_hint(hint)
+            .into())
+        }
+    }
+}
+
+/// Agent steps whose agent no profile defines: not a built-in
+/// (`crate::agents::builtin_names()`), not under the workflow's `agents:`, not in `extra_known`
+/// (the caller's user profiles). Snippets are read from `wf.source` when there are problems.
+pub fn check_agents(wf: &Workflow, extra_known: &[String]) -> Vec<Diagnostic> {
+    let file = wf
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| wf.name.clone());
+    let empty = Source::new(&file, "");
+    let diags = validate::check_agents(wf, extra_known, &empty);
+    if diags.is_empty() {
+        return diags;
+    }
+    match wf
+        .source
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+    {
+        Some(text) => validate::check_agents(wf, extra_known, &Source::new(&file, &text)),
+        None => diags,
+    }
+}

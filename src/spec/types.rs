@@ -395,3 +395,20 @@ pub struct RateLimit {
     /// The period.
     pub per: Dur,
 }
+
+impl Workflow {
+    /// The retry policy of `step`: its own, else the workflow's `defaults.retry`, else one
+    /// attempt.
+    pub fn effective_retry(&self, step: &Step) -> RetryPolicy {
+        step.retry
+            .clone()
+            .or_else(|| self.defaults.retry.clone())
+            .unwrap_or_default()
+    }
+
+    /// The time limit of one attempt of `step`: its own, else the workflow's
+    /// `defaults.timeout`, else none.
+    pub fn effective_timeout(&self, step: &Step) -> Option<std::time::Duration> {
+        step.timeout.or(self.defaults.timeout).map(Dur::get)
+    }
+}

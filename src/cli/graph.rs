@@ -1,0 +1,90 @@
+//! `baton graph FILE`: a workflow's steps as topological levels and dependency edges.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::spec::{self, Dag, Workflow};
+
+/// Show a workflow's plan: the levels (steps that can run together) and the edges.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The workflow file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print Graphviz `dot` instead of text.
+    #[arg(long)]
+    pub dot: bool,
+}
+
+/// Prints the graph; returns the exit code (1 when the file is invalid).
+pub fn run(args: GraphArgs) -> i32 {
+    match spec::load_file(&args.file) {
+        Ok(wf) => {
+            let dag = Dag::new(&wf);
+            let text = if args.dot {
+                dot(&wf, &dag)
+            } else {
+                text(&wf, &dag)
+            };
+            print!("{text}");
+            0
+        }
+        Err(diags) => {
+            eprint!("{diags}");
+            1
+        }
+    }
+}
+
+/// The plan as text: a header, one line per level, then the edges.
+pub fn text(wf: &Workflow, dag: &Dag) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} steps, {} levels",
+        wf.name,
+        wf.steps.len(),
+        dag.levels().len()
+    );
+    for (n, level) in dag.levels().iter().enumerate() {
+        let names: Vec<String> = level
+            .iter()
+            .map(|&i| {
+                let s = &wf.steps[i];
+                format!("{} ({})", s.id, s.kind.key())
+            })
+            .collect();
+        let _ = writeln!(out, "level {n}: {}", names.join(", "));
+    }
+    let edges = dag.edges();
+    if !edges.is_empty() {
+        let _ = writeln!(out, "edges:");
+        for (from, to) in edges {
+            let _ = writeln!(out, "  {} → {}", dag.id(from), dag.id(to));
+        }
+    }
+    out
+}
+
+/// The plan as Graphviz `dot`.
+pub fn dot(wf: &Workflow, dag: &Dag) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph {} {{", quote(&wf.name));
+    let _ = writeln!(out, "  rankdir=LR;");
+    for s in &wf.steps {
+        let _ = writeln!(
+            out,
+            "  {} [label={}];",
+            quote(s.id.as_str()),
+            quote(&format!("{}\\n{}", s.id, s.kind.key()))
+        );
+    }
+    for (from, to) in dag.edges() {
+        let _ = writeln!(out, "  {} -> {};", quote(dag.id(from)), quote(dag.id(to)));
+    }
+    let _ = writeln!(out, "}}");
+    out
+}

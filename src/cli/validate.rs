@@ -1,0 +1,110 @@
+//! `baton validate FILE...`: parse and check workflow files; exit 0 when all are valid.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::spec::{self, Diagnostic, Templates};
+
+/// Check workflow files and report every problem with file:line:col and a hint.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Workflow files (YAML, or JSON with a `.json` extension).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print one JSON document for tools instead of text:
+    /// `{"valid": bool, "files": [{"file", "valid", "name", "steps", "diagnostics": [...]}]}`.
+    #[arg(long)]
+    pub json: bool,
+    /// Also accept this agent name (e.g. a profile defined elsewhere); repeatable.
+    #[arg(long = "agent", value_name = "NAME")]
+    pub agents: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct FileReport {
+    file: String,
+    valid: bool,
+    name: Option<String>,
+    steps: Option<usize>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    valid: bool,
+    files: Vec<FileReport>,
+}
+
+/// Checks every file; returns the exit code (0 all valid, 1 otherwise).
+pub fn run(args: ValidateArgs) -> i32 {
+    let templates = Templates::new();
+    let mut reports = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        let file = path.display().to_string();
+        let report = match spec::load_file_with(path, &templates) {
+            Ok(wf) => {
+                let problems = spec::check_agents(&wf, &args.agents);
+                FileReport {
+                    file,
+                    valid: problems.is_empty(),
+                    name: Some(wf.name.clone()),
+                    steps: Some(wf.steps.len()),
+                    diagnostics: problems,
+                }
+            }
+            Err(diags) => FileReport {
+                file,
+                valid: false,
+                name: None,
+                steps: None,
+                diagnostics: diags.0,
+            },
+        };
+        reports.push(report);
+    }
+    let valid = reports.iter().all(|r| r.valid);
+    let report = Report {
+        valid,
+        files: reports,
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: cannot write the JSON report: {e}");
+                return 2;
+            }
+        }
+    } else {
+        print_human(&report);
+    }
+    if valid { 0 } else { 1 }
+}
+
+fn print_human(report: &Report) {
+    let mut problems = 0;
+    for r in &report.files {
+        if r.valid {
+            println!(
+                "ok: {} ({}, {} steps)",
+                r.file,
+                r.name.as_deref().unwrap_or("?"),
+                r.steps.unwrap_or(0)
+            );
+        } else {
+            for d in &r.diagnostics {
+                eprintln!("{d}");
+            }
+            problems += r.diagnostics.len();
+        }
+    }
+    let bad = report.files.iter().filter(|r| !r.valid).count();
+    if bad > 0 {
+        eprintln!(
+            "{bad} of {} file(s) invalid, {problems} problem(s)",
+            report.files.len()
+        );
+    }
+}

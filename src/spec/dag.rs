@@ -1,0 +1,295 @@
+//! The dependency graph of a workflow: edges, topological levels (the batches that can run
+//! together) and transitive upstream sets. Indices are positions in `Workflow::steps`.
+
+use std::collections::HashMap;
+
+use super::types::Workflow;
+
+/// The steps' dependency graph, built once per workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Dag {
+    ids: Vec<String>,
+    index: HashMap<String, usize>,
+    deps: Vec<Vec<usize>>,
+    dependents: Vec<Vec<usize>>,
+    levels: Vec<Vec<usize>>,
+    level_of: Vec<Option<usize>>,
+}
+
+impl Dag {
+    /// Builds the graph. Meant for a validated workflow; unknown dependencies and repeated
+    /// entries are ignored, and steps on a cycle get no level.
+    pub fn new(wf: &Workflow) -> Dag {
+        let n = wf.steps.len();
+        let mut index = HashMap::with_capacity(n);
+        for (i, s) in wf.steps.iter().enumerate() {
+            index.entry(s.id.0.clone()).or_insert(i);
+        }
+        let mut deps = vec![Vec::new(); n];
+        let mut dependents = vec![Vec::new(); n];
+        for (i, s) in wf.steps.iter().enumerate() {
+            for d in &s.depends_on {
+                if let Some(&j) = index.get(d.as_str()) {
+                    if !deps[i].contains(&j) {
+                        deps[i].push(j);
+                        dependents[j].push(i);
+                    }
+                }
+            }
+        }
+        let (levels, level_of) = levels_of(&deps, &dependents);
+        Dag {
+            ids: wf.steps.iter().map(|s| s.id.0.clone()).collect(),
+            index,
+            deps,
+            dependents,
+            levels,
+            level_of,
+        }
+    }
+
+    /// Number of steps.
+    pub fn len(&self) -> usize {
+        self.deps.len()
+    }
+
+    /// True when there are no steps.
+    pub fn is_empty(&self) -> bool {
+        self.deps.is_empty()
+    }
+
+    /// The id of step `i`.
+    pub fn id(&self, i: usize) -> &str {
+        &self.ids[i]
+    }
+
+    /// The index of the step with this id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    /// Topological levels: level 0 has no dependencies; every step's dependencies are on
+    /// earlier levels. Within a level, steps are in file order.
+    pub fn levels(&self) -> &[Vec<usize>] {
+        &self.levels
+    }
+
+    /// The level of step `i` (`None` when it is on a cycle).
+    pub fn level_of(&self, i: usize) -> Option<usize> {
+        self.level_of.get(i).copied().flatten()
+    }
+
+    /// The direct dependencies of step `i`.
+    pub fn deps(&self, i: usize) -> &[usize] {
+        &self.deps[i]
+    }
+
+    /// The steps that depend directly on step `i`.
+    pub fn dependents(&self, i: usize) -> &[usize] {
+        &self.dependents[i]
+    }
+
+    /// Every step that `i` depends on, directly or not, in ascending index order.
+    pub fn upstream(&self, i: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.len()];
+        let mut stack: Vec<usize> = self.deps[i].clone();
+        let mut out = Vec::new();
+        while let Some(j) = stack.pop() {
+            if std::mem::replace(&mut seen[j], true) {
+                continue;
+            }
+            out.push(j);
+            stack.extend(self.deps[j].iter().copied().filter(|k| !seen[*k]));
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Every edge as `(dependency, dependent)`, in file order of the dependents.
+    pub fn edges(&self) -> Vec<(usize, usize)> {
+        self.deps
+            .iter()
+            .enumerate()
+            .flat_map(|(i, ds)| ds.iter().map(move |&d| (d, i)))
+            .collect()
+    }
+
+    /// One cycle per group of steps that wait for each other, each as a path of indices that
+    /// starts and ends on the same step (`[a, b, a]`: a depends on b, b on a); self-loops are
+    /// `[a, a]`.
+    pub fn cycles(&self) -> Vec<Vec<usize>> {
+        // Steps without a level are on a cycle or downstream of one. Trim the downstream ones
+        // (nothing unlevelled depends on them), so the search below starts only from steps that
+        // are on a cycle or between two.
+        let n = self.len();
+        let unlevelled: Vec<bool> = (0..n).map(|i| self.level_of[i].is_none()).collect();
+        let mut waiting: Vec<usize> = (0..n)
+            .map(|i| {
+                self.dependents[i]
+                    .iter()
+                    .filter(|&&d| unlevelled[d])
+                    .count()
+            })
+            .collect();
+        let mut alive = unlevelled.clone();
+        let mut stack: Vec<usize> = (0..n).filter(|&i| alive[i] && waiting[i] == 0).collect();
+        while let Some(i) = stack.pop() {
+            alive[i] = false;
+            for &d in &self.deps[i] {
+                if alive[d] {
+                    waiting[d] -= 1;
+                    if waiting[d] == 0 {
+                        stack.push(d);
+                    }
+                }
+            }
+        }
+        let on_cycle: Vec<usize> = (0..n).filter(|&i| alive[i]).collect();
+        if on_cycle.is_empty() {
+            return Vec::new();
+        }
+        let mut reported = vec![false; self.len()];
+        let mut out = Vec::new();
+        for &start in &on_cycle {
+            if reported[start] {
+                continue;
+            }
+            if let Some(path) = self.cycle_through(start) {
+                for &p in &path {
+                    reported[p] = true;
+                }
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    /// A shortest dependency path from `start` back to itself, if there is one.
+    fn cycle_through(&self, start: usize) -> Option<Vec<usize>> {
+        let mut parent: Vec<Option<usize>> = vec![None; self.len()];
+        let mut queue = std::collections::VecDeque::new();
+        queue.push_back(start);
+        let mut seen = vec![false; self.len()];
+        while let Some(u) = queue.pop_front() {
+            for &v in &self.deps[u] {
+                if v == start {
+                    let mut path = vec![start];
+                    let mut cur = u;
+                    while cur != start {
+                        path.push(cur);
+                        cur = parent[cur]?;
+                    }
+                    path.push(start);
+                    // Read as "depends on": `a → b → a` means a waits for b, b for a.
+                    path.reverse();
+                    return Some(path);
+                }
+                if !seen[v] {
+                    seen[v] = true;
+                    parent[v] = Some(u);
+                    queue.push_back(v);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Kahn's algorithm, level by level; O(steps + edges).
+fn levels_of(
+    deps: &[Vec<usize>],
+    dependents: &[Vec<usize>],
+) -> (Vec<Vec<usize>>, Vec<Option<usize>>) {
+    let n = deps.len();
+    let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut level_of = vec![None; n];
+    let mut levels = Vec::new();
+    let mut current: Vec<usize> = (0..n).filter(|&i| remaining[i] == 0).collect();
+    while !current.is_empty() {
+        let mut next = Vec::new();
+        for &i in &current {
+            level_of[i] = Some(levels.len());
+            for &d in &dependents[i] {
+                remaining[d] -= 1;
+                if remaining[d] == 0 {
+                    next.push(d);
+                }
+            }
+        }
+        next.sort_unstable();
+        levels.push(current);
+        current = next;
+    }
+    (levels, level_of)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::spec::types::*;
+    use indexmap::IndexMap;
+
+    pub(crate) fn wf(edges: &[(&str, &[&str])]) -> Workflow {
+        Workflow {
+            name: "t".into(),
+            description: None,
+            version: None,
+            params: IndexMap::new(),
+            env: IndexMap::new(),
+            defaults: Defaults::default(),
+            concurrency: None,
+            agents: IndexMap::new(),
+            steps: edges
+                .iter()
+                .map(|(id, deps)| Step {
+                    id: StepId::from(*id),
+                    name: None,
+                    kind: StepKind::Sleep(crate::spec::Dur::default()),
+                    depends_on: deps.iter().map(|d| StepId::from(*d)).collect(),
+                    when: None,
+                    retry: None,
+                    timeout: None,
+                    continue_on_error: false,
+                    cache: None,
+                    lock: None,
+                    rate_limit: None,
+                    env: IndexMap::new(),
+                    approve: false,
+                    idempotent: true,
+                    outputs: IndexMap::new(),
+                    pos: StepPos::default(),
+                })
+                .collect(),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn levels_group_steps_that_can_run_together() {
+        let dag = Dag::new(&wf(&[
+            ("a", &[]),
+            ("b", &[]),
+            ("c", &["a", "b"]),
+            ("d", &["a"]),
+            ("e", &["c", "d"]),
+        ]));
+        assert_eq!(dag.levels(), &[vec![0, 1], vec![2, 3], vec![4]]);
+        assert_eq!(dag.deps(2), &[0, 1]);
+        assert_eq!(dag.dependents(0), &[2, 3]);
+        assert_eq!(dag.upstream(4), vec![0, 1, 2, 3]);
+        assert_eq!(dag.upstream(0), Vec::<usize>::new());
+        assert!(dag.cycles().is_empty());
+    }
+
+    #[test]
+    fn cycles_are_found_as_paths() {
+        let dag = Dag::new(&wf(&[
+            ("build", &["test"]),
+            ("test", &["build"]),
+            ("x", &["x"]),
+        ]));
+        let cycles = dag.cycles();
+        assert_eq!(cycles, vec![vec![0, 1, 0], vec![2, 2]]);
+        assert!(dag.levels().is_empty());
+    }
+}

@@ -1,0 +1,316 @@
+//! Typed reads from the node tree: each helper reads one value, reports a wrong type or a bad
+//! value at its own place (with a hint), and carries on, so one pass finds every problem.
+
+use indexmap::IndexMap;
+
+use super::diag::{Diagnostic, Source, did_you_mean};
+use super::duration::{Dur, parse_duration};
+use super::node::{Key, Node, Value};
+use super::types::Pos;
+
+/// Collects problems while the tree is converted.
+pub struct Reader<'s> {
+    /// The file being read.
+    pub src: &'s Source<'s>,
+    /// Problems found so far.
+    pub diags: Vec<Diagnostic>,
+}
+
+impl<'s> Reader<'s> {
+    /// A reader over `src` with no problems yet.
+    pub fn new(src: &'s Source<'s>) -> Reader<'s> {
+        Reader {
+            src,
+            diags: Vec::new(),
+        }
+    }
+
+    /// Records a problem at `pos`.
+    pub fn error(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
+        self.diags
+            .push(Diagnostic::at(self.src, pos, message).with_hint_opt(hint));
+    }
+
+    fn wrong_type(&mut self, node: &Node, what: &str, expected: &str, example: &str) {
+        self.error(
+            node.pos,
+            format!(
+                "`{what}` must be {expected}, not {}",
+                node.value.type_name()
+            ),
+            Some(format!("write it like `{example}`")),
+        );
+    }
+
+    /// Text; numbers and booleans are taken as written (`version: 1.2` is the text `1.2`).
+    pub fn string(&mut self, node: &Node, what: &str, example: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::UInt(u) => Some(u.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => {
+                self.wrong_type(node, what, "text", example);
+                None
+            }
+        }
+    }
+
+    /// Text that must not be empty.
+    pub fn non_empty_string(&mut self, node: &Node, what: &str, example: &str) -> Option<String> {
+        let s = self.string(node, what, example)?;
+        if s.trim().is_empty() {
+            self.error(
+                node.pos,
+                format!("`{what}` is empty"),
+                Some(format!("write it like `{example}`")),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    /// `true` or `false`.
+    pub fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match &node.value {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.wrong_type(node, what, "true or false", &format!("{what}: true"));
+                None
+            }
+        }
+    }
+
+    /// A whole number between `min` and `max`.
+    pub fn int(&mut self, node: &Node, what: &str, min: i64, max: i64) -> Option<i64> {
+        let v = match &node.value {
+            Value::Int(i) => *i,
+            Value::UInt(_) => i64::MAX,
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => *f as i64,
+            _ => {
+                self.wrong_type(
+                    node,
+                    what,
+                    "a whole number",
+                    &format!("{what}: {}", min.max(1)),
+                );
+                return None;
+            }
+        };
+        if v < min || v > max {
+            let range = if max == i64::MAX {
+                format!("at least {min}")
+            } else {
+                format!("between {min} and {max}")
+            };
+            self.error(
+                node.pos,
+                format!("`{what}` is {v}; it must be {range}"),
+                None,
+            );
+            return None;
+        }
+        Some(v)
+    }
+
+    /// A number between `min` and `max`.
+    pub fn float(&mut self, node: &Node, what: &str, min: f64, max: f64) -> Option<f64> {
+        let v = match &node.value {
+            Value::Int(i) => *i as f64,
+            Value::UInt(u) => *u as f64,
+            Value::Float(f) => *f,
+            _ => {
+                self.wrong_type(node, what, "a number", &format!("{what}: {min}"));
+                return None;
+            }
+        };
+        if !(min..=max).contains(&v) {
+            self.error(
+                node.pos,
+                format!("`{what}` is {v}; it must be between {min} and {max}"),
+                None,
+            );
+            return None;
+        }
+        Some(v)
+    }
+
+    /// A duration like `30s` (a bare `0` is zero).
+    pub fn duration(&mut self, node: &Node, what: &str) -> Option<Dur> {
+        match &node.value {
+            Value::Str(s) => match parse_duration(s) {
+                Ok(d) => Some(Dur(d)),
+                Err(e) => {
+                    self.error(
+                        node.pos,
+                        format!("`{what}` is not a valid duration"),
+                        Some(e.to_string()),
+                    );
+                    None
+                }
+            },
+            Value::Int(0) => Some(Dur::default()),
+            Value::Int(n) => {
+                self.error(
+                    node.pos,
+                    format!("`{what}` is the number {n} without a unit"),
+                    Some(format!(
+                        "add a unit: `{n}s` for seconds, `{n}ms` for milliseconds, `{n}m` for minutes"
+                    )),
+                );
+                None
+            }
+            _ => {
+                self.wrong_type(node, what, "a duration", &format!("{what}: 30s"));
+                None
+            }
+        }
+    }
+
+    /// A list of text; a single text is a list of one. Returns each item with its place.
+    pub fn string_list(
+        &mut self,
+        node: &Node,
+        what: &str,
+        example: &str,
+    ) -> Option<Vec<(String, Pos)>> {
+        match &node.value {
+            Value::Seq(items) => Some(
+                items
+                    .iter()
+                    .filter_map(|n| self.string(n, what, example).map(|s| (s, n.pos)))
+                    .collect(),
+            ),
+            Value::Null => Some(Vec::new()),
+            _ => self
+                .string(node, what, example)
+                .map(|s| vec![(s, node.pos)]),
+        }
+    }
+
+    /// A mapping's entries.
+    pub fn map<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        example: &str,
+    ) -> Option<&'n [(Key, Node)]> {
+        match &node.value {
+            Value::Map(entries) => Some(entries),
+            Value::Null => Some(&[]),
+            _ => {
+                self.wrong_type(node, what, "a mapping", example);
+                None
+            }
+        }
+    }
+
+    /// A mapping of text to text (numbers and booleans taken as written); each value's place is
+    /// returned beside it.
+    pub fn string_map(
+        &mut self,
+        node: &Node,
+        what: &str,
+        example: &str,
+    ) -> (IndexMap<String, String>, IndexMap<String, Pos>) {
+        let mut out = IndexMap::new();
+        let mut places = IndexMap::new();
+        if let Some(entries) = self.map(node, what, example) {
+            for (k, v) in entries {
+                let item = format!("{what}.{}", k.name);
+                if let Some(s) = self.string(v, &item, example) {
+                    out.insert(k.name.clone(), s);
+                    places.insert(k.name.clone(), v.pos);
+                }
+            }
+        }
+        (out, places)
+    }
+}
+
+/// The keys of one mapping, taken one by one; whatever is left at the end is an unknown key.
+pub struct Table<'n> {
+    entries: &'n [(Key, Node)],
+    taken: Vec<bool>,
+    asked: Vec<&'static str>,
+    canonical: Vec<&'static str>,
+}
+
+impl<'n> Table<'n> {
+    /// A table over a mapping's entries.
+    pub fn new(entries: &'n [(Key, Node)]) -> Table<'n> {
+        Table {
+            entries,
+            taken: vec![false; entries.len()],
+            asked: Vec::new(),
+            canonical: Vec::new(),
+        }
+    }
+
+    /// Takes the key named `name` or one of its `aliases`. Two spellings of the same key at
+    /// once is an error (reported at the second).
+    pub fn take(
+        &mut self,
+        r: &mut Reader<'_>,
+        name: &'static str,
+        aliases: &[&'static str],
+    ) -> Option<(&'n Key, &'n Node)> {
+        self.asked.push(name);
+        self.asked.extend_from_slice(aliases);
+        self.canonical.push(name);
+        let mut found: Option<(&'n Key, &'n Node)> = None;
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if k.name == name || aliases.contains(&k.name.as_str()) {
+                self.taken[i] = true;
+                match found {
+                    None => found = Some((k, v)),
+                    Some((first, _)) => r.error(
+                        k.pos,
+                        format!(
+                            "`{}` and `{}` are two spellings of the same key",
+                            first.name, k.name
+                        ),
+                        Some(format!("keep only one; `{name}` is the usual spelling")),
+                    ),
+                }
+            }
+        }
+        found
+    }
+
+    /// Takes a key; only the value.
+    pub fn get(
+        &mut self,
+        r: &mut Reader<'_>,
+        name: &'static str,
+        aliases: &[&'static str],
+    ) -> Option<&'n Node> {
+        self.take(r, name, aliases).map(|(_, v)| v)
+    }
+
+    /// Is this key present (without taking it)?
+    pub fn has(&self, name: &str) -> Option<&'n Key> {
+        self.entries.iter().map(|(k, _)| k).find(|k| k.name == name)
+    }
+
+    /// Reports every key nobody took as unknown, with the closest known key as a hint.
+    pub fn finish(self, r: &mut Reader<'_>, context: &str) {
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            if self.taken[i] {
+                continue;
+            }
+            let hint = did_you_mean(&k.name, self.asked.iter().copied()).or_else(|| {
+                let mut known: Vec<&str> = self.canonical.clone();
+                known.sort_unstable();
+                known.dedup();
+                Some(format!("known keys here: {}", known.join(", ")))
+            });
+            r.error(
+                k.pos,
+                format!("unknown key `{}` in {context}", k.name),
+                hint,
+            );
+        }
+    }
+}

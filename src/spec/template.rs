@@ -1,0 +1,758 @@
+//! Templates and `when:` expressions (minijinja, strict undefined).
+//!
+//! One [`Templates`] is built once and reused. Values interpolated into a `run:` command are
+//! shell-quoted (POSIX single quotes) unless the expression ends in `| raw`. Strings without `{{`
+//! or `{%` are returned as they are, without compiling anything.
+//!
+//! The context the engine passes is JSON:
+//! `{params: {...}, env: {...}, run: {id, started_at}, steps: {<id>: {output, status, exit_code,
+//! stdout, stderr, duration_ms, attempts, outputs}}}` (see `docs/workflow-language.md`).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use minijinja::value::{Object, Value as MjValue};
+use minijinja::{Environment, Error as MjError, ErrorKind, UndefinedBehavior};
+use serde_json::Value as Json;
+
+/// Why a template or expression did not compile or render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    /// What went wrong, naming the undefined variable when that was the cause.
+    pub message: String,
+    /// The 1-based line inside the template, when known.
+    pub line: Option<usize>,
+}
+
+impl TemplateError {
+    fn new(message: impl Into<String>) -> TemplateError {
+        TemplateError {
+            message: message.into(),
+            line: None,
+        }
+    }
+}
+
+/// A variable a template reads: `steps.build.output.risk` is root `steps`, path
+/// `[build, output, risk]`. Only the statically known part of the path is kept.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Reference {
+    /// The top-level name (`params`, `steps`, `env`, `run`, ...).
+    pub root: String,
+    /// Attribute names after the root.
+    pub path: Vec<String>,
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.root)?;
+        for p in &self.path {
+            write!(f, ".{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The template engine: two minijinja environments (plain text, and shell commands) built once.
+pub struct Templates {
+    plain: Environment<'static>,
+    shell: Environment<'static>,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Templates")
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates::new()
+    }
+}
+
+/// True when `s` contains template syntax (`{{`, `{%` or `{#`).
+pub fn has_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// Quotes `s` for a POSIX shell: left as is when it is a plain word (letters, digits and
+/// `_@%+=:,./-`), otherwise wrapped in single quotes with each `'` written as `'\''`.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
+    if plain {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Text marked by `| raw`: written into a command as is.
+#[derive(Debug)]
+struct RawText(String);
+
+impl Object for RawText {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a value reads as text: strings as they are, `none` as nothing, lists and maps as JSON.
+fn text_of(value: &MjValue) -> String {
+    if let Some(raw) = value.downcast_object_ref::<RawText>() {
+        return raw.0.clone();
+    }
+    if let Some(s) = value.as_str() {
+        return s.to_string();
+    }
+    if value.is_none() {
+        return String::new();
+    }
+    match value.kind() {
+        minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map => {
+            serde_json::to_string(value).unwrap_or_else(|_| value.to_string())
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// A JSON value as a minijinja value.
+fn mj(v: &Json) -> MjValue {
+    MjValue::from(minijinja::value::Serde(v))
+}
+
+fn fromjson(s: &str) -> Result<MjValue, MjError> {
+    serde_json::from_str::<Json>(s)
+        .map(|v| mj(&v))
+        .map_err(|e| MjError::new(ErrorKind::InvalidOperation, format!("not JSON: {e}")))
+}
+
+fn base_env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A template's last newline belongs to it (block scalars end in one).
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
+    env.set_recursion_limit(100);
+    env.add_filter("raw", |v: MjValue| {
+        MjValue::from_object(RawText(text_of(&v)))
+    });
+    env.add_filter("quote", |v: MjValue| {
+        MjValue::from_object(RawText(shell_quote(&text_of(&v))))
+    });
+    env.add_filter("fromjson", |s: String| fromjson(&s));
+    // `tojson` from minijinja marks its output safe for HTML; here it is plain text, so a
+    // command still quotes it.
+    env.add_filter("tojson", |v: MjValue| {
+        serde_json::to_string(&v).map_err(|e| {
+            MjError::new(
+                ErrorKind::InvalidOperation,
+                format!("cannot write JSON: {e}"),
+            )
+        })
+    });
+    env
+}
+
+impl Templates {
+    /// Builds the environments (filters `raw`, `quote`, `fromjson`, `tojson` and the builtins).
+    pub fn new() -> Templates {
+        let mut plain = base_env();
+        plain.set_formatter(|out, _state, value| {
+            out.write_str(&text_of(value)).map_err(MjError::from)
+        });
+        let mut shell = base_env();
+        shell.set_formatter(|out, _state, value| {
+            let text = if value.downcast_object_ref::<RawText>().is_some() {
+                text_of(value)
+            } else {
+                shell_quote(&text_of(value))
+            };
+            out.write_str(&text).map_err(MjError::from)
+        });
+        // `safe` means the same as `raw` in a command.
+        shell.add_filter("safe", |v: MjValue| {
+            MjValue::from_object(RawText(text_of(&v)))
+        });
+        Templates { plain, shell }
+    }
+
+    /// Renders a text template (prompts, URLs, env values, ...).
+    pub fn render(&self, tpl: &str, ctx: &Json) -> Result<String, TemplateError> {
+        if !has_template(tpl) {
+            return Ok(tpl.to_string());
+        }
+        render_in(&self.plain, tpl, ctx)
+    }
+
+    /// Renders a `run:` command: every interpolated value is shell-quoted unless it ends in
+    /// `| raw`.
+    pub fn render_command(&self, tpl: &str, ctx: &Json) -> Result<String, TemplateError> {
+        if !has_template(tpl) {
+            return Ok(tpl.to_string());
+        }
+        render_in(&self.shell, tpl, ctx)
+    }
+
+    /// Renders every string inside a JSON value. A string that is exactly one `{{ expr }}` keeps
+    /// the expression's type (a number stays a number, a list a list).
+    pub fn render_value(&self, value: &Json, ctx: &Json) -> Result<Json, TemplateError> {
+        match value {
+            Json::String(s) => {
+                if !has_template(s) {
+                    return Ok(value.clone());
+                }
+                if let Some(expr) = sole_expression(s) {
+                    return self.eval_expr(expr, ctx);
+                }
+                self.render(s, ctx).map(Json::String)
+            }
+            Json::Array(items) => items
+                .iter()
+                .map(|i| self.render_value(i, ctx))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Json::Array),
+            Json::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                for (k, v) in map {
+                    out.insert(k.clone(), self.render_value(v, ctx)?);
+                }
+                Ok(Json::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Evaluates a `when:` condition (an expression, optionally wrapped in `{{ }}`) to true/false.
+    pub fn eval_when(&self, expr: &str, ctx: &Json) -> Result<bool, TemplateError> {
+        let expr = strip_braces(expr);
+        let compiled = self
+            .plain
+            .compile_expression(expr)
+            .map_err(|e| compile_error(&e))?;
+        let root = mj(ctx);
+        compiled
+            .eval(root)
+            .map(|v| v.is_true())
+            .map_err(|e| runtime_error(&e, &self.expr_refs(expr), ctx))
+    }
+
+    /// Evaluates an expression (`transform: { expr: ... }`) to a JSON value.
+    pub fn eval_expr(&self, expr: &str, ctx: &Json) -> Result<Json, TemplateError> {
+        let expr = strip_braces(expr);
+        let compiled = self
+            .plain
+            .compile_expression(expr)
+            .map_err(|e| compile_error(&e))?;
+        let root = mj(ctx);
+        let value = compiled
+            .eval(root)
+            .map_err(|e| runtime_error(&e, &self.expr_refs(expr), ctx))?;
+        to_json(&value)
+    }
+
+    /// Checks that a template compiles and returns the variables it reads.
+    pub fn template_references(&self, tpl: &str) -> Result<Vec<Reference>, TemplateError> {
+        if !has_template(tpl) {
+            return Ok(Vec::new());
+        }
+        let compiled = self
+            .plain
+            .template_from_str(tpl)
+            .map_err(|e| compile_error(&e))?;
+        let nested = compiled.undeclared_variables(true);
+        Ok(collect_references(
+            nested,
+            &subscript_regions(tpl),
+            &self.plain,
+        ))
+    }
+
+    /// Checks that an expression (`when:`, `expr:`) compiles and returns the variables it reads.
+    pub fn expression_references(&self, expr: &str) -> Result<Vec<Reference>, TemplateError> {
+        let expr = strip_braces(expr);
+        let compiled = self
+            .plain
+            .compile_expression(expr)
+            .map_err(|e| compile_error(&e))?;
+        let nested = compiled.undeclared_variables(true);
+        Ok(collect_references(nested, &[expr], &self.plain))
+    }
+
+    fn expr_refs(&self, expr: &str) -> Vec<Reference> {
+        self.expression_references(expr).unwrap_or_default()
+    }
+
+    fn tpl_refs(&self, tpl: &str) -> Vec<Reference> {
+        self.template_references(tpl).unwrap_or_default()
+    }
+}
+
+fn render_in(env: &Environment<'static>, tpl: &str, ctx: &Json) -> Result<String, TemplateError> {
+    let compiled = env.template_from_str(tpl).map_err(|e| compile_error(&e))?;
+    compiled.render(mj(ctx)).map_err(|e| {
+        // Only on failure: find which variable was missing, for the message.
+        let refs = Templates::new().tpl_refs(tpl);
+        runtime_error(&e, &refs, ctx)
+    })
+}
+
+fn to_json(value: &MjValue) -> Result<Json, TemplateError> {
+    if value.is_undefined() {
+        return Err(TemplateError::new("the expression is undefined"));
+    }
+    if let Some(raw) = value.downcast_object_ref::<RawText>() {
+        return Ok(Json::String(raw.0.clone()));
+    }
+    serde_json::to_value(value)
+        .map_err(|e| TemplateError::new(format!("the value cannot be turned into JSON: {e}")))
+}
+
+/// `{{ expr }}` (with optional `-` whitespace markers) → `expr`; anything else as is.
+fn strip_braces(s: &str) -> &str {
+    sole_expression(s).unwrap_or(s.trim())
+}
+
+/// The expression inside a string that is exactly one `{{ ... }}`.
+fn sole_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    Some(inner.trim())
+}
+
+fn compile_error(e: &MjError) -> TemplateError {
+    let detail = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
+    TemplateError {
+        message: format!("{}: {detail}", e.kind()),
+        line: e.line(),
+    }
+}
+
+fn runtime_error(e: &MjError, refs: &[Reference], ctx: &Json) -> TemplateError {
+    if e.kind() == ErrorKind::UndefinedError {
+        for r in refs {
+            if let Some(why) = missing(r, ctx) {
+                return TemplateError {
+                    message: why,
+                    line: e.line(),
+                };
+            }
+        }
+    }
+    let detail = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
+    TemplateError {
+        message: format!("{}: {detail}", e.kind()),
+        line: e.line(),
+    }
+}
+
+/// Why `r` is not in `ctx`, if it is not.
+fn missing(r: &Reference, ctx: &Json) -> Option<String> {
+    let mut cur = match ctx.get(&r.root) {
+        Some(v) => v,
+        None => {
+            let roots: Vec<&str> = ctx
+                .as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            return Some(format!(
+                "`{}` is undefined (templates see: {})",
+                r.root,
+                roots.join(", ")
+            ));
+        }
+    };
+    let mut walked = r.root.clone();
+    for part in &r.path {
+        match cur {
+            Json::Object(map) => match map.get(part) {
+                Some(v) => cur = v,
+                None => {
+                    let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                    keys.truncate(20);
+                    let known = if keys.is_empty() {
+                        "it is empty".to_string()
+                    } else {
+                        format!("it has: {}", keys.join(", "))
+                    };
+                    return Some(format!(
+                        "`{walked}.{part}` is undefined: `{walked}` has no `{part}` ({known})"
+                    ));
+                }
+            },
+            Json::Array(items) => match part.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                Some(v) => cur = v,
+                None => {
+                    return Some(format!(
+                        "`{walked}.{part}` is undefined: `{walked}` is a list"
+                    ));
+                }
+            },
+            other => {
+                let what = match other {
+                    Json::Null => "null",
+                    Json::Bool(_) => "a boolean",
+                    Json::Number(_) => "a number",
+                    _ => "text",
+                };
+                return Some(format!(
+                    "`{walked}.{part}` is undefined: `{walked}` is {what}, not a mapping"
+                ));
+            }
+        }
+        walked.push('.');
+        walked.push_str(part);
+    }
+    None
+}
+
+/// The parts of a template inside `{{ }}` and `{% %}`.
+fn subscript_regions(tpl: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = tpl;
+    while let Some(start) = rest.find(['{']) {
+        let after = &rest[start..];
+        let close = if after.starts_with("{{") {
+            "}}"
+        } else if after.starts_with("{%") {
+            "%}"
+        } else {
+            rest = &rest[start + 1..];
+            continue;
+        };
+        match after[2..].find(close) {
+            Some(end) => {
+                out.push(&after[2..2 + end]);
+                rest = &after[2 + end + 2..];
+            }
+            None => {
+                out.push(&after[2..]);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Merges minijinja's dotted paths with the `name["key"]` subscripts it does not follow, and
+/// drops the environment's own globals (`range`, `dict`, ...).
+fn collect_references(
+    nested: std::collections::HashSet<String>,
+    regions: &[&str],
+    env: &Environment<'static>,
+) -> Vec<Reference> {
+    let globals: BTreeSet<&str> = env.globals().map(|(k, _)| k).collect();
+    let mut out: BTreeSet<Reference> = BTreeSet::new();
+    for dotted in nested {
+        let mut parts = dotted.split('.').map(str::to_string);
+        let Some(root) = parts.next() else { continue };
+        if globals.contains(root.as_str()) {
+            continue;
+        }
+        out.insert(Reference {
+            root,
+            path: parts.collect(),
+        });
+    }
+    for region in regions {
+        for r in scan_subscripts(region) {
+            // A bare `steps` from minijinja is made more precise by the subscript path.
+            out.remove(&Reference {
+                root: r.root.clone(),
+                path: Vec::new(),
+            });
+            out.insert(r);
+        }
+    }
+    // Drop a path that is a prefix of another (keep the longest).
+    let all: Vec<Reference> = out.into_iter().collect();
+    all.iter()
+        .filter(|a| {
+            !all.iter().any(|b| {
+                b.root == a.root && b.path.len() > a.path.len() && b.path.starts_with(&a.path)
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Finds `name["key"]...` and `name['key'].attr...` chains in expression text.
+fn scan_subscripts(text: &str) -> Vec<Reference> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !(bytes[i].is_ascii_alphabetic() || bytes[i] == b'_')
+            || (i > 0
+                && (bytes[i - 1].is_ascii_alphanumeric()
+                    || bytes[i - 1] == b'_'
+                    || bytes[i - 1] == b'.'))
+        {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+            i += 1;
+        }
+        let root = &text[start..i];
+        let mut path = Vec::new();
+        let mut j = i;
+        loop {
+            if text[j..].starts_with('.') {
+                let s = j + 1;
+                let mut e = s;
+                while e < bytes.len() && (bytes[e].is_ascii_alphanumeric() || bytes[e] == b'_') {
+                    e += 1;
+                }
+                if e == s {
+                    break;
+                }
+                path.push(text[s..e].to_string());
+                j = e;
+            } else if let Some((key, end)) = quoted_subscript(text, j) {
+                path.push(key);
+                j = end;
+            } else {
+                break;
+            }
+        }
+        // Only chains that contain a subscript are news; plain dotted paths minijinja reports.
+        if text[i..j].contains('[') {
+            out.push(Reference {
+                root: root.to_string(),
+                path,
+            });
+        }
+        i = j.max(i + 1);
+    }
+    out
+}
+
+/// `["key"]` or `['key']` at `at`: the key and the index after `]`.
+fn quoted_subscript(text: &str, at: usize) -> Option<(String, usize)> {
+    let rest = text.get(at..)?;
+    let rest_trim = rest.strip_prefix('[')?;
+    let quote = rest_trim
+        .chars()
+        .next()
+        .filter(|c| *c == '"' || *c == '\'')?;
+    let body = &rest_trim[1..];
+    let end = body.find(quote)?;
+    let key = &body[..end];
+    let after = body[end + 1..].strip_prefix(']')?;
+    Some((key.to_string(), text.len() - after.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> Json {
+        json!({
+            "params": {"env": "staging", "msg": "hi; rm -rf ~", "n": 3, "tags": ["a", "b"]},
+            "env": {"HOME": "/root"},
+            "run": {"id": "r1", "started_at": "2024-01-01T00:00:00Z"},
+            "steps": {
+                "build": {"output": {"risk": "low", "count": 2}, "status": "succeeded", "exit_code": 0,
+                          "stdout": "ok\n", "stderr": "", "duration_ms": 5, "attempts": 1, "outputs": {}},
+                "run-tests": {"output": "passed", "status": "succeeded"}
+            }
+        })
+    }
+
+    #[test]
+    fn plain_strings_come_back_untouched() {
+        let t = Templates::new();
+        assert_eq!(t.render("echo hello", &ctx()).unwrap(), "echo hello");
+        assert_eq!(t.render_command("a } b { c", &ctx()).unwrap(), "a } b { c");
+    }
+
+    #[test]
+    fn render_reads_params_steps_and_renders_maps_as_json() {
+        let t = Templates::new();
+        assert_eq!(
+            t.render(
+                "deploy {{ params.env }} risk={{ steps.build.output.risk }}",
+                &ctx()
+            )
+            .unwrap(),
+            "deploy staging risk=low"
+        );
+        assert_eq!(
+            t.render("{{ params.tags }}", &ctx()).unwrap(),
+            r#"["a","b"]"#
+        );
+        assert_eq!(
+            t.render("{{ steps['run-tests'].output }}", &ctx()).unwrap(),
+            "passed"
+        );
+    }
+
+    #[test]
+    fn commands_quote_interpolated_values_so_they_stay_one_argument() {
+        let t = Templates::new();
+        assert_eq!(
+            t.render_command("echo {{ params.msg }}", &ctx()).unwrap(),
+            "echo 'hi; rm -rf ~'"
+        );
+        assert_eq!(
+            t.render_command("echo {{ params.env }}", &ctx()).unwrap(),
+            "echo staging"
+        );
+        assert_eq!(
+            t.render_command("echo {{ \"it's\" }}", &ctx()).unwrap(),
+            r"echo 'it'\''s'"
+        );
+        assert_eq!(
+            t.render_command("echo {{ '' }}", &ctx()).unwrap(),
+            "echo ''"
+        );
+    }
+
+    #[test]
+    fn raw_opts_out_of_quoting_and_tojson_does_not() {
+        let t = Templates::new();
+        assert_eq!(
+            t.render_command("echo {{ params.msg | raw }}", &ctx())
+                .unwrap(),
+            "echo hi; rm -rf ~"
+        );
+        assert_eq!(
+            t.render_command("echo {{ params.tags | tojson }}", &ctx())
+                .unwrap(),
+            r#"echo '["a","b"]'"#
+        );
+        assert_eq!(
+            t.render_command("echo {{ params.msg | safe }}", &ctx())
+                .unwrap(),
+            "echo hi; rm -rf ~"
+        );
+    }
+
+    #[test]
+    fn undefined_variables_are_named_in_the_error() {
+        let t = Templates::new();
+        let e = t
+            .render("{{ steps.build.output.nope }}", &ctx())
+            .unwrap_err();
+        assert!(
+            e.message.contains("`steps.build.output.nope` is undefined"),
+            "{e}"
+        );
+        assert!(e.message.contains("risk"), "{e}");
+        let e = t.render("{{ params.missing }}", &ctx()).unwrap_err();
+        assert!(e.message.contains("`params.missing`"), "{e}");
+        let e = t
+            .eval_when("steps.deploy.status == 'ok'", &ctx())
+            .unwrap_err();
+        assert!(e.message.contains("`steps.deploy` is undefined"), "{e}");
+    }
+
+    #[test]
+    fn when_conditions_evaluate_with_or_without_braces() {
+        let t = Templates::new();
+        assert!(
+            t.eval_when("steps.build.output.risk != 'high'", &ctx())
+                .unwrap()
+        );
+        assert!(!t.eval_when("{{ params.env == 'prod' }}", &ctx()).unwrap());
+        assert!(
+            t.eval_when("params.n > 2 and 'a' in params.tags", &ctx())
+                .unwrap()
+        );
+        assert!(t.eval_when("params.nope is not defined", &ctx()).unwrap());
+        assert!(t.eval_when("params.nope | default(true)", &ctx()).unwrap());
+    }
+
+    #[test]
+    fn expressions_and_values_keep_their_types() {
+        let t = Templates::new();
+        assert_eq!(
+            t.eval_expr("steps.build.output.count + 1", &ctx()).unwrap(),
+            json!(3)
+        );
+        let v = json!({"n": "{{ params.n }}", "s": "env={{ params.env }}", "l": ["{{ params.tags }}", 1]});
+        assert_eq!(
+            t.render_value(&v, &ctx()).unwrap(),
+            json!({"n": 3, "s": "env=staging", "l": [["a", "b"], 1]})
+        );
+    }
+
+    #[test]
+    fn fromjson_parses_text() {
+        let t = Templates::new();
+        assert_eq!(
+            t.eval_expr("'{\"a\": [1]}' | fromjson", &ctx()).unwrap(),
+            json!({"a": [1]})
+        );
+    }
+
+    #[test]
+    fn syntax_errors_say_what_and_where() {
+        let t = Templates::new();
+        let e = t.render("line1\n{{ params.env ", &ctx()).unwrap_err();
+        assert!(e.message.starts_with("syntax error"), "{e}");
+        assert_eq!(e.line, Some(2));
+        assert!(t.expression_references("a ==").is_err());
+    }
+
+    #[test]
+    fn references_follow_dots_and_subscripts_but_not_locals_or_globals() {
+        let t = Templates::new();
+        let refs = t
+            .template_references(
+                "{% for x in steps.a.output %}{{ x }}{% endfor %}{{ steps[\"b-c\"].stdout }} {{ range(3) }} {{ params.p }}",
+            )
+            .unwrap();
+        let shown: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            shown,
+            vec!["params.p", "steps.a.output", "steps.b-c.stdout"]
+        );
+        let refs = t
+            .expression_references("steps['x'].output.ok and params.y")
+            .unwrap();
+        let shown: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
+        assert_eq!(shown, vec!["params.y", "steps.x.output.ok"]);
+    }
+
+    #[test]
+    fn shell_quote_leaves_plain_words_alone() {
+        assert_eq!(shell_quote("abc-1.2/x"), "abc-1.2/x");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("$(x)"), "'$(x)'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

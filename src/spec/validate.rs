@@ -1,0 +1,633 @@
+//! Checks on a converted workflow, all in one pass: step ids, dependencies, cycles, templates
+//! (they must compile and may read only params that exist and steps that are upstream), `when:`
+//! expressions, params and agent names.
+
+use std::collections::HashMap;
+
+use super::dag::Dag;
+use super::diag::{Diagnostic, Source, did_you_mean};
+use super::template::{Reference, Templates};
+use super::types::{HttpBody, Pos, Step, StepKind, TransformSpec, Workflow};
+
+/// The fields of a step result that templates may read as `steps.<id>.<field>`.
+pub const STEP_FIELDS: [&str; 8] = [
+    "output",
+    "status",
+    "exit_code",
+    "stdout",
+    "stderr",
+    "duration_ms",
+    "attempts",
+    "outputs",
+];
+
+/// The roots every step template sees.
+pub const ROOTS: [&str; 4] = ["params", "env", "run", "steps"];
+
+/// Names minijinja defines itself inside templates.
+const TEMPLATE_LOCALS: [&str; 2] = ["loop", "caller"];
+
+/// How a templated field is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A text template.
+    Template,
+    /// An expression (`when:`, `transform.expr`).
+    Expr,
+    /// A template that also sees the step's own result (`outputs:`).
+    Outputs,
+}
+
+/// One templated text of a step, with where it was written.
+struct Field<'w> {
+    label: String,
+    text: &'w str,
+    pos: Pos,
+    mode: Mode,
+}
+
+/// Every check; problems are appended to `out`.
+///
+/// `env_pos` holds where each workflow-level `env` value was written.
+pub fn validate(
+    wf: &Workflow,
+    env_pos: &indexmap::IndexMap<String, Pos>,
+    src: &Source<'_>,
+    templates: &Templates,
+    out: &mut Vec<Diagnostic>,
+) {
+    check_params(wf, src, out);
+    let ids_ok = check_ids(wf, src, out);
+    check_dependencies(wf, src, out);
+    let dag = Dag::new(wf);
+    for cycle in dag.cycles() {
+        let path: Vec<&str> = cycle.iter().map(|&i| dag.id(i)).collect();
+        let first = &wf.steps[cycle[0]];
+        let at = first
+            .depends_on
+            .iter()
+            .position(|d| Some(d.as_str()) == path.get(1).copied())
+            .and_then(|k| first.pos.depends_on.get(k).copied())
+            .unwrap_or(first.pos.id);
+        out.push(
+            Diagnostic::at(src, at, format!("dependency cycle: {}", path.join(" → ")))
+                .with_hint("each arrow reads \"depends on\"; remove one of these dependencies"),
+        );
+    }
+    let upstream = Upstream::new(&dag);
+    let index: HashMap<&str, usize> = if ids_ok {
+        wf.steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect()
+    } else {
+        // With duplicate ids, the first of each name is the one references resolve to.
+        let mut m = HashMap::new();
+        for (i, s) in wf.steps.iter().enumerate() {
+            m.entry(s.id.as_str()).or_insert(i);
+        }
+        m
+    };
+    for (name, value) in &wf.env {
+        let pos = env_pos.get(name).copied().unwrap_or(Pos::UNKNOWN);
+        let here = format!("workflow `env.{name}`");
+        match templates.template_references(value) {
+            Err(e) => out.push(
+                Diagnostic::at(
+                    src,
+                    pos,
+                    format!("the template in {here} does not compile: {}", e.message),
+                )
+                .with_hint("check the `{{ ... }}` and `{% ... %}` pairs"),
+            ),
+            Ok(refs) => {
+                for r in refs {
+                    if r.root == "steps" {
+                        out.push(
+                            Diagnostic::at(src, pos, format!("{here} reads `{r}`"))
+                                .with_hint("workflow env is set before any step runs; move it to the step's own `env:`"),
+                        );
+                    } else {
+                        check_root(wf, src, pos, &here, &r, &["params", "env", "run"], out);
+                    }
+                }
+            }
+        }
+    }
+    for (i, step) in wf.steps.iter().enumerate() {
+        for field in fields(step) {
+            let refs = match field.mode {
+                Mode::Expr => templates.expression_references(field.text),
+                Mode::Template | Mode::Outputs => templates.template_references(field.text),
+            };
+            match refs {
+                Err(e) => {
+                    let line = e
+                        .line
+                        .filter(|l| *l > 1)
+                        .map(|l| format!(" (line {l} of the template)"))
+                        .unwrap_or_default();
+                    let what = if field.mode == Mode::Expr {
+                        "expression"
+                    } else {
+                        "template"
+                    };
+                    out.push(
+                        Diagnostic::at(
+                            src,
+                            field.pos,
+                            format!(
+                                "the {what} in `{}` of step `{}` does not compile: {}{line}",
+                                field.label, step.id, e.message
+                            ),
+                        )
+                        .with_hint(if field.mode == Mode::Expr {
+                            "write an expression like `steps.test.status == \"succeeded\"` (no `{{ }}` needed)"
+                        } else {
+                            "check the `{{ ... }}` and `{% ... %}` pairs; quote the whole value in YAML"
+                        }),
+                    );
+                }
+                Ok(refs) => {
+                    for r in refs {
+                        check_reference(wf, src, &index, &upstream, i, &field, &r, out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Agent names that no profile defines: built-in (`crate::agents::builtin_names()`),
+/// workflow-local (`agents:`) or `extra_known` (e.g. the user's profile files).
+pub fn check_agents(wf: &Workflow, extra_known: &[String], src: &Source<'_>) -> Vec<Diagnostic> {
+    let builtin = crate::agents::builtin_names();
+    let mut out = Vec::new();
+    for step in &wf.steps {
+        let StepKind::Agent(a) = &step.kind else {
+            continue;
+        };
+        let known = builtin.contains(&a.agent.as_str())
+            || wf.agents.contains_key(&a.agent)
+            || extra_known.iter().any(|k| k == &a.agent);
+        if known {
+            continue;
+        }
+        let candidates = builtin
+            .iter()
+            .copied()
+            .chain(wf.agents.keys().map(String::as_str))
+            .chain(extra_known.iter().map(String::as_str));
+        let hint = did_you_mean(&a.agent, candidates).unwrap_or_else(|| {
+            "define it under `agents:` in this file, add a profile file, or use a built-in one \
+             (`baton agents` lists them)"
+                .to_string()
+        });
+        let pos = step
+            .pos
+            .fields
+            .get("agent")
+            .copied()
+            .unwrap_or(step.pos.body);
+        out.push(
+            Diagnostic::at(
+                src,
+                pos,
+                format!(
+                    "step `{}` uses agent `{}`, which no profile defines",
+                    step.id, a.agent
+                ),
+            )
+            .with_hint(hint),
+        );
+    }
+    out
+}
+
+fn check_params(wf: &Workflow, src: &Source<'_>, out: &mut Vec<Diagnostic>) {
+    for (name, p) in &wf.params {
+        if p.required && p.default.is_some() {
+            out.push(
+                Diagnostic::at(
+                    src,
+                    p.pos,
+                    format!("param `{name}` is required and has a default"),
+                )
+                .with_hint("a default makes it optional: remove `required: true` or the default"),
+            );
+        }
+        if let (Some(choices), Some(default)) = (&p.r#enum, &p.default) {
+            if !choices.contains(default) {
+                let shown: Vec<String> = choices.iter().map(json_text).collect();
+                out.push(
+                    Diagnostic::at(
+                        src,
+                        p.pos,
+                        format!(
+                            "the default {} of param `{name}` is not one of its `enum` values",
+                            json_text(default)
+                        ),
+                    )
+                    .with_hint(format!("use one of: {}", shown.join(", "))),
+                );
+            }
+        }
+    }
+}
+
+/// A JSON value as a person reads it: text without quotes.
+pub fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => format!("`{s}`"),
+        other => format!("`{other}`"),
+    }
+}
+
+/// Reports repeated ids; true when there are none.
+fn check_ids(wf: &Workflow, src: &Source<'_>, out: &mut Vec<Diagnostic>) -> bool {
+    let mut first: HashMap<&str, &Step> = HashMap::with_capacity(wf.steps.len());
+    let mut ok = true;
+    for step in &wf.steps {
+        if let Some(prev) = first.get(step.id.as_str()) {
+            ok = false;
+            out.push(
+                Diagnostic::at(src, step.pos.id, format!("duplicate step id `{}`", step.id)).with_hint(format!(
+                    "the first step with this id is at line {}; ids must be unique — rename one",
+                    prev.pos.id.line
+                )),
+            );
+        } else {
+            first.insert(step.id.as_str(), step);
+        }
+    }
+    ok
+}
+
+fn check_dependencies(wf: &Workflow, src: &Source<'_>, out: &mut Vec<Diagnostic>) {
+    let ids: std::collections::HashSet<&str> = wf.steps.iter().map(|s| s.id.as_str()).collect();
+    for step in &wf.steps {
+        for (k, dep) in step.depends_on.iter().enumerate() {
+            let pos = step.pos.depends_on.get(k).copied().unwrap_or(step.pos.id);
+            if step.depends_on[..k].contains(dep) {
+                out.push(
+                    Diagnostic::at(
+                        src,
+                        pos,
+                        format!("step `{}` lists `{dep}` twice in `depends_on`", step.id),
+                    )
+                    .with_hint("remove the repeated entry"),
+                );
+            } else if dep == &step.id {
+                out.push(
+                    Diagnostic::at(src, pos, format!("dependency cycle: {0} → {0}", step.id))
+                        .with_hint("a step cannot depend on itself; remove it from `depends_on`"),
+                );
+            } else if !ids.contains(dep.as_str()) {
+                let hint = did_you_mean(dep.as_str(), wf.steps.iter().map(|s| s.id.as_str()))
+                    .unwrap_or_else(|| "depend on the `id` of a step of this workflow".into());
+                out.push(
+                    Diagnostic::at(
+                        src,
+                        pos,
+                        format!("step `{}` depends on `{dep}`, which is not a step", step.id),
+                    )
+                    .with_hint(hint),
+                );
+            }
+        }
+    }
+}
+
+fn add<'w>(
+    out: &mut Vec<Field<'w>>,
+    label: impl Into<String>,
+    text: &'w str,
+    pos: Pos,
+    mode: Mode,
+) {
+    out.push(Field {
+        label: label.into(),
+        text,
+        pos,
+        mode,
+    });
+}
+
+/// Every templated text of a step, with its place.
+fn fields(step: &Step) -> Vec<Field<'_>> {
+    use Mode::{Expr, Outputs, Template};
+    let p = &step.pos;
+    let at = |key: &str| p.fields.get(key).copied().unwrap_or(p.body);
+    let mut out = Vec::new();
+    if let Some(w) = &step.when {
+        add(&mut out, "when", w, p.when, Expr);
+    }
+    match &step.kind {
+        StepKind::Run(r) => {
+            add(&mut out, "run", &r.command, p.body, Template);
+            if let Some(cwd) = &r.cwd {
+                add(&mut out, "cwd", cwd, at("cwd"), Template);
+            }
+        }
+        StepKind::Http(h) => {
+            add(&mut out, "http.url", &h.url, p.body, Template);
+            for (k, v) in &h.headers {
+                add(
+                    &mut out,
+                    format!("http.headers.{k}"),
+                    v,
+                    at(&format!("headers.{k}")),
+                    Template,
+                );
+            }
+            match &h.body {
+                Some(HttpBody::Text(t)) => add(&mut out, "http.body", t, at("body"), Template),
+                Some(HttpBody::Json(v)) => json_strings(v, "http.body", at("body"), &mut out),
+                None => {}
+            }
+        }
+        StepKind::Agent(a) => add(&mut out, "prompt", &a.prompt, p.body, Template),
+        StepKind::Approval(a) => {
+            add(&mut out, "approval.prompt", &a.prompt, p.body, Template);
+            for (k, input) in &a.inputs {
+                if let Some(d) = &input.default {
+                    add(
+                        &mut out,
+                        format!("approval.inputs.{k}"),
+                        d,
+                        at(&format!("inputs.{k}")),
+                        Template,
+                    );
+                }
+            }
+        }
+        StepKind::Transform(t) => match t {
+            TransformSpec::Template(s) => add(&mut out, "transform", s, p.body, Template),
+            TransformSpec::Expr(s) => add(&mut out, "transform.expr", s, p.body, Expr),
+            TransformSpec::Value(v) => json_strings(v, "transform.value", p.body, &mut out),
+        },
+        StepKind::Sleep(_) => {}
+        StepKind::Workflow(w) => {
+            add(&mut out, "workflow.path", &w.path, p.body, Template);
+            for (k, v) in &w.params {
+                json_strings(
+                    v,
+                    &format!("workflow.params.{k}"),
+                    at(&format!("params.{k}")),
+                    &mut out,
+                );
+            }
+        }
+    }
+    if let Some(lock) = &step.lock {
+        add(&mut out, "lock", lock, at("lock"), Template);
+    }
+    if let Some(key) = step.cache.as_ref().and_then(|c| c.key.as_ref()) {
+        add(&mut out, "cache.key", key, at("cache.key"), Template);
+    }
+    if let Some(key) = step.rate_limit.as_ref().and_then(|r| r.key.as_ref()) {
+        add(
+            &mut out,
+            "rate_limit.key",
+            key,
+            at("rate_limit.key"),
+            Template,
+        );
+    }
+    for (k, v) in &step.env {
+        add(
+            &mut out,
+            format!("env.{k}"),
+            v,
+            at(&format!("env.{k}")),
+            Template,
+        );
+    }
+    for (k, v) in &step.outputs {
+        add(
+            &mut out,
+            format!("outputs.{k}"),
+            v,
+            at(&format!("outputs.{k}")),
+            Outputs,
+        );
+    }
+    out
+}
+
+fn json_strings<'w>(v: &'w serde_json::Value, label: &str, pos: Pos, out: &mut Vec<Field<'w>>) {
+    match v {
+        serde_json::Value::String(s) => {
+            if super::template::has_template(s) {
+                out.push(Field {
+                    label: label.to_string(),
+                    text: s,
+                    pos,
+                    mode: Mode::Template,
+                });
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for i in items {
+                json_strings(i, label, pos, out);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, i) in map {
+                json_strings(i, &format!("{label}.{k}"), pos, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Which steps are upstream of which: bitsets in topological order (O(edges × steps / 64)),
+/// or a graph search per question for very large workflows and steps on a cycle.
+struct Upstream<'d> {
+    dag: &'d Dag,
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl<'d> Upstream<'d> {
+    const BITSET_LIMIT: usize = 20_000;
+
+    fn new(dag: &'d Dag) -> Upstream<'d> {
+        let n = dag.len();
+        if n > Self::BITSET_LIMIT {
+            return Upstream {
+                dag,
+                words: 0,
+                bits: Vec::new(),
+            };
+        }
+        let words = n.div_ceil(64);
+        let mut bits = vec![0u64; n * words];
+        for level in dag.levels() {
+            for &i in level {
+                for &d in dag.deps(i) {
+                    for w in 0..words {
+                        bits[i * words + w] |= bits[d * words + w];
+                    }
+                    bits[i * words + d / 64] |= 1 << (d % 64);
+                }
+            }
+        }
+        Upstream { dag, words, bits }
+    }
+
+    /// Is `j` upstream of `i`?
+    fn contains(&self, i: usize, j: usize) -> bool {
+        if self.words > 0 && self.dag.level_of(i).is_some() {
+            return self.bits[i * self.words + j / 64] & (1 << (j % 64)) != 0;
+        }
+        self.dag.upstream(i).binary_search(&j).is_ok()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_reference(
+    wf: &Workflow,
+    src: &Source<'_>,
+    index: &HashMap<&str, usize>,
+    upstream: &Upstream<'_>,
+    i: usize,
+    field: &Field<'_>,
+    r: &Reference,
+    out: &mut Vec<Diagnostic>,
+) {
+    let step = &wf.steps[i];
+    let here = format!("`{}` of step `{}`", field.label, step.id);
+    if field.mode == Mode::Outputs && STEP_FIELDS.contains(&r.root.as_str()) {
+        return;
+    }
+    if r.root != "steps" {
+        let mut roots: Vec<&str> = ROOTS.to_vec();
+        if field.mode == Mode::Outputs {
+            roots.extend(STEP_FIELDS);
+        }
+        check_root(wf, src, field.pos, &here, r, &roots, out);
+        return;
+    }
+    let Some(target) = r.path.first() else {
+        return; // `steps` as a whole (e.g. iterated): nothing to check statically.
+    };
+    let Some(&j) = index.get(target.as_str()) else {
+        let hint = did_you_mean(target, wf.steps.iter().map(|s| s.id.as_str()))
+            .unwrap_or_else(|| "read the result of a step of this workflow by its `id`".into());
+        out.push(
+            Diagnostic::at(
+                src,
+                field.pos,
+                format!("{here} reads `{r}`, but there is no step `{target}`"),
+            )
+            .with_hint(hint),
+        );
+        return;
+    };
+    if j == i {
+        let hint = if field.mode == Mode::Outputs {
+            "inside `outputs:` read this step's own result as `output`, `stdout`, ..."
+        } else {
+            "a step cannot read its own result; move this to a later step"
+        };
+        out.push(
+            Diagnostic::at(src, field.pos, format!("{here} reads its own result `{r}`"))
+                .with_hint(hint),
+        );
+        return;
+    }
+    if !upstream.contains(i, j) {
+        out.push(
+            Diagnostic::at(
+                src,
+                field.pos,
+                format!("{here} reads `{r}`, but `{target}` is not upstream of `{}`", step.id),
+            )
+            .with_hint(format!(
+                "add `{target}` to `depends_on` of `{}` (directly or through a step that depends on it)",
+                step.id
+            )),
+        );
+        return;
+    }
+    let Some(attr) = r.path.get(1) else {
+        return;
+    };
+    if !STEP_FIELDS.contains(&attr.as_str()) {
+        let hint = did_you_mean(attr, STEP_FIELDS)
+            .unwrap_or_else(|| format!("a step result has: {}", STEP_FIELDS.join(", ")));
+        out.push(
+            Diagnostic::at(
+                src,
+                field.pos,
+                format!("{here} reads `{r}`, but a step result has no `{attr}`"),
+            )
+            .with_hint(hint),
+        );
+        return;
+    }
+    if attr == "outputs" {
+        if let Some(name) = r.path.get(2) {
+            let declared = &wf.steps[j].outputs;
+            if !declared.contains_key(name) {
+                let hint = did_you_mean(name, declared.keys().map(String::as_str))
+                    .unwrap_or_else(|| format!("declare it under `outputs:` of step `{target}`"));
+                out.push(
+                    Diagnostic::at(
+                        src,
+                        field.pos,
+                        format!(
+                            "{here} reads `{r}`, but step `{target}` declares no output `{name}`"
+                        ),
+                    )
+                    .with_hint(hint),
+                );
+            }
+        }
+    }
+}
+
+fn check_root(
+    wf: &Workflow,
+    src: &Source<'_>,
+    pos: Pos,
+    here: &str,
+    r: &Reference,
+    roots: &[&str],
+    out: &mut Vec<Diagnostic>,
+) {
+    if TEMPLATE_LOCALS.contains(&r.root.as_str()) {
+        return;
+    }
+    if !roots.contains(&r.root.as_str()) {
+        let hint = did_you_mean(&r.root, roots.iter().copied())
+            .unwrap_or_else(|| format!("templates see: {}", roots.join(", ")));
+        out.push(
+            Diagnostic::at(
+                src,
+                pos,
+                format!("{here} reads `{r}`, which is not defined"),
+            )
+            .with_hint(hint),
+        );
+        return;
+    }
+    if r.root == "params" {
+        if let Some(name) = r.path.first() {
+            if !wf.params.contains_key(name) {
+                let hint = did_you_mean(name, wf.params.keys().map(String::as_str))
+                    .unwrap_or_else(|| format!("declare it under `params:`, e.g. `params: {{ {name}: {{ default: ... }} }}`"));
+                out.push(
+                    Diagnostic::at(
+                        src,
+                        pos,
+                        format!("{here} reads `params.{name}`, but there is no param `{name}`"),
+                    )
+                    .with_hint(hint),
+                );
+            }
+        }
+    }
+}
