@@ -17,7 +17,7 @@ fn shell_output_is_parsed_json_and_flows_downstream() {
 name: flow
 steps:
   - id: produce
-    run: echo '{"version": "1.2.3", "count": 2}'
+    run: "echo '{\"version\": \"1.2.3\", \"count\": 2}'"
   - id: consume
     run: echo "v={{ steps.produce.output.version | raw }} n={{ steps.produce.output.count }}"
     depends_on: [produce]

@@ -182,6 +182,7 @@ impl Engine {
         let id = run.id.clone();
         let (tx, rx) = mpsc::unbounded_channel();
         let actor = RunActor::restore(self.shared.clone(), wf, run, steps, rx, tx.clone())?;
+        actor.persist_steps()?;
         let (done_tx, done_rx) = watch::channel(None);
         {
             let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());

@@ -228,6 +228,14 @@ impl RunActor {
         })
     }
 
+    /// Writes every step record as the run starts, so readers see the whole run at once.
+    pub fn persist_steps(&self) -> anyhow::Result<()> {
+        for rec in &self.records {
+            self.engine.store.put_step(&self.run.id, rec)?;
+        }
+        Ok(())
+    }
+
     /// Drives the run to its end; returns its final state.
     pub async fn run(mut self) -> RunState {
         for rec in self.records.clone() {
@@ -242,6 +250,7 @@ impl RunActor {
         loop {
             if self.run.state == RunState::Running && self.stop.is_none() {
                 self.schedule();
+                self.unstick();
             }
             self.commit().await;
             if self.is_over() {
@@ -279,37 +288,69 @@ impl RunActor {
     }
 
     fn schedule(&mut self) {
-        if self.in_flight >= self.concurrency {
-            return;
-        }
-        let candidates = self.ready.ready();
-        for idx in candidates {
+        // A skipped step can make others ready at once, so go round until nothing changes.
+        loop {
             if self.in_flight >= self.concurrency {
-                break;
+                return;
             }
-            let step = &self.wf.steps[idx];
-            if let Some(expr) = &step.when {
-                match self.engine.templates.eval_when(expr, &self.ctx_value()) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        self.ready.start(idx);
-                        let reason = format!("{WHEN_FALSE}: {expr}");
-                        self.skip(idx, reason, Finish::Skipped);
-                        continue;
-                    }
-                    Err(e) => {
-                        self.ready.start(idx);
-                        let rec = &mut self.records[idx];
-                        rec.status = StepStatus::Failed;
-                        rec.error = Some(format!("when: {e}"));
-                        rec.finished_at = Some(Timestamp::now());
-                        self.after_failure(idx, Finish::Failed);
-                        continue;
+            let candidates = self.ready.ready();
+            if candidates.is_empty() {
+                return;
+            }
+            let mut progressed = false;
+            for idx in candidates {
+                if self.in_flight >= self.concurrency {
+                    break;
+                }
+                progressed = true;
+                let step = &self.wf.steps[idx];
+                if let Some(expr) = &step.when {
+                    match self.engine.templates.eval_when(expr, &self.ctx_value()) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            self.ready.start(idx);
+                            let reason = format!("{WHEN_FALSE}: {expr}");
+                            self.skip(idx, reason, Finish::Skipped);
+                            continue;
+                        }
+                        Err(e) => {
+                            self.ready.start(idx);
+                            let rec = &mut self.records[idx];
+                            rec.status = StepStatus::Failed;
+                            rec.error = Some(format!("when: {e}"));
+                            rec.finished_at = Some(Timestamp::now());
+                            self.after_failure(idx, Finish::Failed);
+                            continue;
+                        }
                     }
                 }
+                self.ready.start(idx);
+                self.spawn(idx);
             }
-            self.ready.start(idx);
-            self.spawn(idx);
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Nothing runs, nothing is ready, yet steps are pending: report instead of hanging.
+    fn unstick(&mut self) {
+        if self.in_flight > 0 || self.stop.is_some() || self.run.state != RunState::Running {
+            return;
+        }
+        if !self.ready.ready().is_empty() {
+            return;
+        }
+        let stuck: Vec<usize> = (0..self.records.len())
+            .filter(|&i| !self.records[i].status.is_terminal())
+            .collect();
+        for i in stuck {
+            tracing::error!("run {}: step `{}` can never start", self.run.id, self.records[i].step);
+            let rec = &mut self.records[i];
+            rec.status = StepStatus::Skipped;
+            rec.skip_reason = Some("its dependencies can never be satisfied".into());
+            let rec = rec.clone();
+            self.put_step(&rec);
         }
     }
 
@@ -521,6 +562,10 @@ impl RunActor {
     }
 
     fn apply_skips(&mut self, skipped: Vec<(usize, String)>) {
+        if self.stop.is_some() {
+            // A cancel or interrupt: what did not run is cancelled (or left to resume), not skipped.
+            return;
+        }
         for (i, reason) in skipped {
             let rec = &mut self.records[i];
             rec.status = StepStatus::Skipped;
