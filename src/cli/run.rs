@@ -82,6 +82,7 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
     let rx = engine.subscribe();
+    let sigint = interrupt_signal(&rt)?;
     let id = match rt.block_on(async { engine.start_run(request) }) {
         Ok(id) => id,
         Err(e) => {
@@ -89,7 +90,14 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    follow(&rt, &engine, &id, rx, &args.follow)
+    follow(&rt, &engine, &id, rx, sigint, &args.follow)
+}
+
+/// Ctrl-C handling, installed before the run starts so no interrupt kills us uncleanly.
+fn interrupt_signal(rt: &tokio::runtime::Runtime) -> anyhow::Result<tokio::signal::unix::Signal> {
+    let _guard = rt.enter();
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot install the Ctrl-C handler")
 }
 
 /// `baton resume RUN`.
@@ -99,8 +107,9 @@ pub fn resume(data_dir: Option<&Path>, args: FollowArgs) -> anyhow::Result<i32> 
     let engine = common::engine(&opened, &rt)?;
     let id = opened.store.resolve_run(&args.run)?;
     let rx = engine.subscribe();
+    let sigint = interrupt_signal(&rt)?;
     rt.block_on(async { engine.resume_run(&id) })?;
-    follow(&rt, &engine, &id, rx, &args.follow)
+    follow(&rt, &engine, &id, rx, sigint, &args.follow)
 }
 
 /// `baton retry RUN`.
@@ -110,8 +119,9 @@ pub fn retry(data_dir: Option<&Path>, args: FollowArgs) -> anyhow::Result<i32> {
     let engine = common::engine(&opened, &rt)?;
     let id = opened.store.resolve_run(&args.run)?;
     let rx = engine.subscribe();
+    let sigint = interrupt_signal(&rt)?;
     rt.block_on(async { engine.retry_run(&id) })?;
-    follow(&rt, &engine, &id, rx, &args.follow)
+    follow(&rt, &engine, &id, rx, sigint, &args.follow)
 }
 
 fn exit_code(state: Option<RunState>) -> i32 {
@@ -128,6 +138,7 @@ fn follow(
     engine: &Engine,
     id: &RunId,
     mut rx: tokio::sync::broadcast::Receiver<Event>,
+    mut sigint: tokio::signal::unix::Signal,
     opts: &FollowOptions,
 ) -> anyhow::Result<i32> {
     let mut printer = Printer::new(opts, engine.store().run(id)?.map(|r| r.workflow));
@@ -161,7 +172,7 @@ fn follow(
                     Err(RecvError::Lagged(n)) => printer.note(&format!("({n} events not shown: output too fast)")),
                     Err(RecvError::Closed) => {}
                 },
-                _ = tokio::signal::ctrl_c() => {
+                _ = sigint.recv() => {
                     interrupts += 1;
                     if interrupts == 1 {
                         printer.note("cancelling… (Ctrl-C again to kill at once)");

@@ -416,7 +416,8 @@ pub struct Event {
     pub run: RunId,
     /// When.
     pub ts: Timestamp,
-    /// What.
+    /// What (its fields sit beside `run` and `ts`, tagged by `type`).
+    #[serde(flatten)]
     pub kind: EventKind,
 }
 
