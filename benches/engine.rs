@@ -22,7 +22,9 @@ fn chain(n: usize) -> String {
 fn fan_out(n: usize) -> String {
     let mut y = String::from("name: fan\nconcurrency: 5000\nsteps:\n");
     for i in 0..n {
-        y.push_str(&format!("  - id: s{i}\n    transform: {{ expr: \"{i} * 2\" }}\n"));
+        y.push_str(&format!(
+            "  - id: s{i}\n    transform: {{ expr: \"{i} * 2\" }}\n"
+        ));
     }
     y
 }
@@ -43,10 +45,17 @@ struct Bench {
 
 fn bench_engine(config: EngineConfig) -> Bench {
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let store = Store::open(dir.path()).unwrap();
     let engine = Engine::open(store, config, rt.handle().clone()).unwrap();
-    Bench { _dir: dir, rt, engine }
+    Bench {
+        _dir: dir,
+        rt,
+        engine,
+    }
 }
 
 fn run_once(b: &Bench, yaml: &str) -> Duration {
@@ -54,7 +63,11 @@ fn run_once(b: &Bench, yaml: &str) -> Duration {
     let _g = b.rt.enter();
     let id = b
         .engine
-        .start(StartRequest { source: yaml.to_string(), path: None, params: Default::default() })
+        .start(StartRequest {
+            source: yaml.to_string(),
+            path: None,
+            params: Default::default(),
+        })
         .unwrap();
     let state = b.rt.block_on(b.engine.wait(&id));
     assert_eq!(state, Some(RunState::Succeeded));
@@ -77,7 +90,10 @@ fn engine_overhead(c: &mut Criterion) {
 }
 
 fn cancel_latency(c: &mut Criterion) {
-    let b = bench_engine(EngineConfig { grace: Duration::from_secs(5), ..EngineConfig::default() });
+    let b = bench_engine(EngineConfig {
+        grace: Duration::from_secs(5),
+        ..EngineConfig::default()
+    });
     let yaml = sleepers(100);
     let mut g = c.benchmark_group("cancel");
     g.sample_size(10);
@@ -88,7 +104,11 @@ fn cancel_latency(c: &mut Criterion) {
                 let _g = b.rt.enter();
                 let id = b
                     .engine
-                    .start(StartRequest { source: yaml.clone(), path: None, params: Default::default() })
+                    .start(StartRequest {
+                        source: yaml.clone(),
+                        path: None,
+                        params: Default::default(),
+                    })
                     .unwrap();
                 // Wait until all 100 are running.
                 loop {

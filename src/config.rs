@@ -95,7 +95,8 @@ impl ConfigFile {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot read the config file {}", path.display()));
+                return Err(e)
+                    .with_context(|| format!("cannot read the config file {}", path.display()));
             }
         };
         Self::parse(&text, path)
@@ -150,8 +151,11 @@ mod tests {
 
     #[test]
     fn engine_settings_override_defaults() {
-        let c = ConfigFile::parse("[engine]\ngrace = \"2s\"\nrun_concurrency = 3\n", Path::new("c"))
-            .unwrap();
+        let c = ConfigFile::parse(
+            "[engine]\ngrace = \"2s\"\nrun_concurrency = 3\n",
+            Path::new("c"),
+        )
+        .unwrap();
         let e = c.engine_config();
         assert_eq!(e.grace, Duration::from_secs(2));
         assert_eq!(e.run_concurrency, 3);

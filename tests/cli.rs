@@ -6,7 +6,10 @@ use std::time::Duration;
 
 fn baton(data: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
-    c.arg("--data-dir").arg(data).stdin(Stdio::null()).env("NO_COLOR", "1");
+    c.arg("--data-dir")
+        .arg(data)
+        .stdin(Stdio::null())
+        .env("NO_COLOR", "1");
     c
 }
 
@@ -56,7 +59,11 @@ fn a_gate_without_a_terminal_fails_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let wf = dir.path().join("gated.yaml");
     std::fs::write(&wf, GATED).unwrap();
-    let out = baton(&dir.path().join("d")).arg("run").arg(&wf).output().unwrap();
+    let out = baton(&dir.path().join("d"))
+        .arg("run")
+        .arg(&wf)
+        .output()
+        .unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("--approve gate"), "{t}");
@@ -79,7 +86,8 @@ fn json_mode_prints_one_event_per_line_and_the_run_can_be_inspected_by_prefix() 
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut run_id = None;
     for line in stdout.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(v["type"].is_string(), "{line}");
         if let Some(id) = v["run"].as_str() {
             run_id = Some(id.to_string());
@@ -99,8 +107,15 @@ fn json_mode_prints_one_event_per_line_and_the_run_can_be_inspected_by_prefix() 
     assert!(t.contains("approved by"), "{t}");
     assert!(t.contains("--approve gate"), "{t}");
 
-    let logs = baton(&data).args(["logs", prefix, "build"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&logs.stdout).contains("built"), "{}", text(&logs));
+    let logs = baton(&data)
+        .args(["logs", prefix, "build"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains("built"),
+        "{}",
+        text(&logs)
+    );
 }
 
 #[test]
@@ -112,7 +127,12 @@ fn bad_params_and_files_exit_two_with_a_clear_message() {
     assert!(text(&out).contains("nope.yaml"), "{}", text(&out));
     let wf = dir.path().join("gated.yaml");
     std::fs::write(&wf, GATED).unwrap();
-    let out = baton(&data).arg("run").arg(&wf).args(["-p", "novalue"]).output().unwrap();
+    let out = baton(&data)
+        .arg("run")
+        .arg(&wf)
+        .args(["-p", "novalue"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("KEY=VALUE"), "{}", text(&out));
 }
@@ -140,7 +160,12 @@ fn a_second_process_is_told_which_pid_holds_the_store_and_can_follow_logs() {
         if let Ok(mut entries) = std::fs::read_dir(&tail_dir)
             && let Some(Ok(e)) = entries.next()
         {
-            id = Some(e.file_name().to_string_lossy().trim_end_matches(".jsonl").to_string());
+            id = Some(
+                e.file_name()
+                    .to_string_lossy()
+                    .trim_end_matches(".jsonl")
+                    .to_string(),
+            );
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -151,7 +176,10 @@ fn a_second_process_is_told_which_pid_holds_the_store_and_can_follow_logs() {
     assert_eq!(ls.status.code(), Some(2), "{t}");
     assert!(t.contains(&format!("baton process {}", owner.id())), "{t}");
 
-    let follow = baton(&data).args(["logs", "--follow", &id]).output().unwrap();
+    let follow = baton(&data)
+        .args(["logs", "--follow", &id])
+        .output()
+        .unwrap();
     let t = String::from_utf8_lossy(&follow.stdout);
     assert!(follow.status.success(), "{}", text(&follow));
     assert!(t.contains("tick 1") && t.contains("tick 6"), "{t}");
@@ -172,7 +200,7 @@ fn ctrl_c_cancels_a_headless_run_cleanly() {
         ),
     )
     .unwrap();
-    let mut child = baton(&data)
+    let child = baton(&data)
         .arg("run")
         .arg(&wf)
         .stdout(Stdio::piped())
@@ -196,5 +224,10 @@ fn ctrl_c_cancels_a_headless_run_cleanly() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("cancelled"));
     // SAFETY: probing a pid with signal 0.
     let alive = unsafe { libc::kill(grandchild, 0) } == 0;
-    assert!(!alive || std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default().contains(") Z"));
+    assert!(
+        !alive
+            || std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+                .unwrap_or_default()
+                .contains(") Z")
+    );
 }

@@ -72,7 +72,13 @@ steps:
     assert_eq!(state, RunState::Failed);
     let rejected = h.step(&id, "reject_me");
     assert_eq!(rejected.status, StepStatus::Failed);
-    assert!(rejected.error.as_deref().unwrap().starts_with("rejected by timeout"));
+    assert!(
+        rejected
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("rejected by timeout")
+    );
     assert_eq!(h.step(&id, "approve_me").status, StepStatus::Succeeded);
 }
 
@@ -133,8 +139,14 @@ steps:
     assert_eq!(state_of(child), Some('T'));
     let before = std::fs::read_to_string(&ticks).unwrap_or_default().len();
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(std::fs::read_to_string(&ticks).unwrap_or_default().len(), before);
-    assert_eq!(h.engine.store().run(&id).unwrap().unwrap().state, RunState::Paused);
+    assert_eq!(
+        std::fs::read_to_string(&ticks).unwrap_or_default().len(),
+        before
+    );
+    assert_eq!(
+        h.engine.store().run(&id).unwrap().unwrap().state,
+        RunState::Paused
+    );
 
     h.engine.send(Command::Resume(id.clone())).unwrap();
     h.wait_step(&id, "ticker", |r| r.status == StepStatus::Running);
@@ -144,7 +156,10 @@ steps:
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(std::fs::read_to_string(&ticks).unwrap().len() > before, "no progress after resume");
+    assert!(
+        std::fs::read_to_string(&ticks).unwrap().len() > before,
+        "no progress after resume"
+    );
     h.engine.send(Command::Cancel(id.clone())).unwrap();
     assert_eq!(h.wait(&id), RunState::Cancelled);
 }

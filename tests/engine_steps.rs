@@ -24,7 +24,10 @@ steps:
 "#,
     );
     assert_eq!(state, RunState::Succeeded);
-    assert_eq!(h.output(&id, "produce"), json!({"version": "1.2.3", "count": 2}));
+    assert_eq!(
+        h.output(&id, "produce"),
+        json!({"version": "1.2.3", "count": 2})
+    );
     assert_eq!(h.output(&id, "consume"), json!("v=1.2.3 n=2"));
     let rec = h.step(&id, "consume");
     assert_eq!(rec.exit_code, Some(0));
@@ -88,7 +91,10 @@ steps:
     assert_eq!(state, RunState::Succeeded);
     let lines = h.logs(&id, "talk");
     for want in ["one", "two", "three"] {
-        assert!(lines.iter().any(|l| l == want), "{want} missing from {lines:?}");
+        assert!(
+            lines.iter().any(|l| l == want),
+            "{want} missing from {lines:?}"
+        );
     }
 }
 
@@ -114,7 +120,9 @@ steps:
     let retried = h
         .event_kinds(&id)
         .into_iter()
-        .filter(|k| matches!(k, EventKind::Step { record } if record.status == StepStatus::Retrying))
+        .filter(
+            |k| matches!(k, EventKind::Step { record } if record.status == StepStatus::Retrying),
+        )
         .count();
     assert_eq!(retried, 2);
 }
@@ -155,7 +163,10 @@ steps:
     let (id, state) = h.run_to_end(&yaml);
     assert_eq!(state, RunState::Failed);
     let rec = h.step(&id, "slow");
-    assert!(rec.error.as_deref().unwrap().contains("timed out"), "{rec:?}");
+    assert!(
+        rec.error.as_deref().unwrap().contains("timed out"),
+        "{rec:?}"
+    );
     let pid = harness::read_pid(&pidfile);
     for _ in 0..200 {
         if !harness::alive(pid) {
@@ -208,7 +219,10 @@ steps:
     assert_eq!(state, RunState::Failed);
     let test = h.step(&id, "test");
     assert_eq!(test.status, StepStatus::Skipped);
-    assert!(test.skip_reason.as_deref().unwrap().contains("build"), "{test:?}");
+    assert!(
+        test.skip_reason.as_deref().unwrap().contains("build"),
+        "{test:?}"
+    );
     assert_eq!(h.step(&id, "deploy").status, StepStatus::Skipped);
     assert_eq!(h.step(&id, "lint").status, StepStatus::Succeeded);
     let run = h.engine.store().run(&id).unwrap().unwrap();
@@ -235,7 +249,10 @@ steps:
     assert_eq!(state, RunState::Succeeded);
     let skipped = h.step(&id, "prod_only");
     assert_eq!(skipped.status, StepStatus::Skipped);
-    assert!(skipped.skip_reason.as_deref().unwrap().contains("when"), "{skipped:?}");
+    assert!(
+        skipped.skip_reason.as_deref().unwrap().contains("when"),
+        "{skipped:?}"
+    );
     assert_eq!(h.step(&id, "always").status, StepStatus::Succeeded);
 }
 
@@ -268,11 +285,20 @@ steps:
     );
     let (id, state) = h.run_to_end(&yaml);
     assert_eq!(state, RunState::Failed);
-    assert_eq!(h.output(&id, "status"), json!({"healthy": true, "version": "2.0"}));
-    assert_eq!(h.output(&id, "deploy"), json!({"received": {"version": "2.0"}}));
+    assert_eq!(
+        h.output(&id, "status"),
+        json!({"healthy": true, "version": "2.0"})
+    );
+    assert_eq!(
+        h.output(&id, "deploy"),
+        json!({"received": {"version": "2.0"}})
+    );
     let missing = h.step(&id, "missing");
     assert_eq!(missing.status, StepStatus::Failed);
-    assert!(missing.error.as_deref().unwrap().contains("answered 404"), "{missing:?}");
+    assert!(
+        missing.error.as_deref().unwrap().contains("answered 404"),
+        "{missing:?}"
+    );
     let seen = server.seen.lock().unwrap();
     let post = seen.iter().find(|s| s.method == "POST").unwrap();
     assert!(post.headers.contains(&("x-version".into(), "2.0".into())));
@@ -316,5 +342,8 @@ steps:
     );
     assert_eq!(state, RunState::Failed);
     let rec = h.step(&id, "ask");
-    assert!(rec.error.as_deref().unwrap().contains("not supported"), "{rec:?}");
+    assert!(
+        rec.error.as_deref().unwrap().contains("not supported"),
+        "{rec:?}"
+    );
 }

@@ -85,7 +85,10 @@ pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
         println!("no runs yet; start one with `baton run workflows/demo.yaml`");
         return Ok(0);
     }
-    println!("{:<26} {:<12} {:<24} {:>9} {:>9}  CREATED", "RUN", "STATE", "WORKFLOW", "STEPS", "ELAPSED");
+    println!(
+        "{:<26} {:<12} {:<24} {:>9} {:>9}  CREATED",
+        "RUN", "STATE", "WORKFLOW", "STEPS", "ELAPSED"
+    );
     for r in &runs {
         println!(
             "{:<26} {:<12} {:<24} {:>9} {:>9}  {}",
@@ -132,20 +135,44 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
         }
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"run": run_json, "steps": steps_json, "approvals": approvals}))?
+            serde_json::to_string_pretty(
+                &json!({"run": run_json, "steps": steps_json, "approvals": approvals})
+            )?
         );
         return Ok(0);
     }
     println!("run       {}", run.id);
-    println!("workflow  {}{}", run.workflow, run.workflow_path.as_deref().map(|p| format!(" ({p})")).unwrap_or_default());
-    println!("state     {}{}", run.state, run.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
-    println!("steps     {}/{} done, elapsed {}", run.steps_done, run.steps_total, elapsed(&run));
+    println!(
+        "workflow  {}{}",
+        run.workflow,
+        run.workflow_path
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "state     {}{}",
+        run.state,
+        run.reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "steps     {}/{} done, elapsed {}",
+        run.steps_done,
+        run.steps_total,
+        elapsed(&run)
+    );
     if !run.params.is_empty() {
         let params: Vec<String> = run.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("params    {}", params.join(" "));
     }
     println!();
-    println!("{:<20} {:<17} {:>8} {:>9}  DETAIL", "STEP", "STATUS", "ATTEMPT", "TIME");
+    println!(
+        "{:<20} {:<17} {:>8} {:>9}  DETAIL",
+        "STEP", "STATUS", "ATTEMPT", "TIME"
+    );
     for s in &steps {
         let detail = match s.status {
             StepStatus::Failed => s.error.clone().unwrap_or_default(),
@@ -163,7 +190,10 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
                     parts.push(format!("tokens {i}→{o}"));
                 }
                 if s.approval_wait_ms > 0 {
-                    parts.push(format!("waited {} for approval", human_ms(s.approval_wait_ms)));
+                    parts.push(format!(
+                        "waited {} for approval",
+                        human_ms(s.approval_wait_ms)
+                    ));
                 }
                 parts.join(", ")
             }
@@ -172,7 +202,11 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
             "{:<20} {:<17} {:>8} {:>9}  {}",
             truncate(&s.step.0, 20),
             s.status.as_str(),
-            if s.attempt > 0 { format!("{}/{}", s.attempt, s.max_attempts) } else { "-".into() },
+            if s.attempt > 0 {
+                format!("{}/{}", s.attempt, s.max_attempts)
+            } else {
+                "-".into()
+            },
             s.duration_ms.map(human_ms).unwrap_or_else(|| "-".into()),
             detail
         );
@@ -186,7 +220,10 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
                 if d.approved { "approved" } else { "rejected" },
                 d.by,
                 d.at.rfc3339(),
-                d.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+                d.comment
+                    .as_deref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
             ),
             None => println!("  waiting since {}", a.requested_at.rfc3339()),
         }
@@ -195,8 +232,16 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
 }
 
 fn print_line(line: &LogLine, all_steps: bool, timestamps: bool) {
-    let ts = if timestamps { format!("{} ", line.ts.rfc3339()) } else { String::new() };
-    let step = if all_steps { format!("{:<14} ", line.step.0) } else { String::new() };
+    let ts = if timestamps {
+        format!("{} ", line.ts.rfc3339())
+    } else {
+        String::new()
+    };
+    let step = if all_steps {
+        format!("{:<14} ", line.step.0)
+    } else {
+        String::new()
+    };
     let mark = match line.stream {
         LogStream::Stdout => "│",
         LogStream::Stderr => "!",
@@ -240,7 +285,8 @@ pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
 
 fn find_tail(dir: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
     let mut found = Vec::new();
-    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(prefix) && name.ends_with(".jsonl") {
@@ -255,7 +301,8 @@ fn find_tail(dir: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
 }
 
 fn follow_file(path: &Path, step: Option<&StepId>, timestamps: bool) -> anyhow::Result<i32> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut pos = 0u64;
     let mut partial = String::new();
     loop {
@@ -272,7 +319,11 @@ fn follow_file(path: &Path, step: Option<&StepId>, timestamps: bool) -> anyhow::
                 partial.push_str(&buf);
                 continue;
             }
-            let text = if partial.is_empty() { buf } else { std::mem::take(&mut partial) + &buf };
+            let text = if partial.is_empty() {
+                buf
+            } else {
+                std::mem::take(&mut partial) + &buf
+            };
             match serde_json::from_str::<TailRecord>(text.trim_end()) {
                 Ok(TailRecord::Line(line)) => {
                     if step.is_none_or(|s| *s == line.step) {

@@ -42,9 +42,17 @@ pub fn cancel(data_dir: Option<&Path>, args: CancelArgs) -> anyhow::Result<i32> 
 pub fn gc(data_dir: Option<&Path>, args: GcArgs) -> anyhow::Result<i32> {
     let opened = common::open(data_dir)?;
     let before = opened.store.size_on_disk();
-    let cutoff = Timestamp(Timestamp::now().0.saturating_sub(args.older_than.get().as_millis() as u64));
+    let cutoff = Timestamp(
+        Timestamp::now()
+            .0
+            .saturating_sub(args.older_than.get().as_millis() as u64),
+    );
     let removed = opened.store.gc(cutoff)?;
-    println!("deleted {} run(s) finished before {}", removed.len(), cutoff.rfc3339());
+    println!(
+        "deleted {} run(s) finished before {}",
+        removed.len(),
+        cutoff.rfc3339()
+    );
     if args.clear_cache {
         println!("dropped {} cache entries", opened.store.clear_cache()?);
     }

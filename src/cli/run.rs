@@ -203,20 +203,28 @@ async fn answer_gate(
     printer: &mut Printer,
 ) {
     let step = approval.step.clone();
-    let preapproved = opts.approve_all || opts.approve.iter().any(|s| *s == step.0);
+    let preapproved = opts.approve_all || opts.approve.contains(&step.0);
     let (approved, by, comment) = if preapproved {
         let flag = if opts.approve_all {
             "--approve-all".to_string()
         } else {
             format!("--approve {step}")
         };
-        (true, format!("{} ({flag})", operator_name()), Some(format!("pre-approved with {flag}")))
+        (
+            true,
+            format!("{} ({flag})", operator_name()),
+            Some(format!("pre-approved with {flag}")),
+        )
     } else if interactive && !opts.json {
         let prompt = approval.prompt.clone();
         let answer = tokio::task::spawn_blocking(move || ask_terminal(&prompt)).await;
         match answer {
             Ok(Ok((ok, comment))) => (ok, operator_name(), comment),
-            _ => (false, operator_name(), Some("could not read the answer".into())),
+            _ => (
+                false,
+                operator_name(),
+                Some("could not read the answer".into()),
+            ),
         }
     } else {
         printer.note(&format!(
@@ -226,7 +234,9 @@ async fn answer_gate(
         (
             false,
             "baton run (no terminal)".to_string(),
-            Some(format!("no terminal to ask on; pass --approve {step} or --approve-all")),
+            Some(format!(
+                "no terminal to ask on; pass --approve {step} or --approve-all"
+            )),
         )
     };
     let decided = engine.send(Command::Decide {
@@ -249,7 +259,12 @@ fn ask_terminal(_prompt: &str) -> anyhow::Result<(bool, Option<String>)> {
         write!(out, "  approve? [y/n] ")?;
         out.flush()?;
         let mut line = String::new();
-        if stdin.lock().read_line(&mut line).context("cannot read the answer")? == 0 {
+        if stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the answer")?
+            == 0
+        {
             return Ok((false, Some("no answer (end of input)".into())));
         }
         match line.trim().to_ascii_lowercase().as_str() {
@@ -294,7 +309,10 @@ impl Printer {
     }
 
     fn header(&self, id: &RunId, workflow: &str, steps: u32) {
-        println!("{} {workflow} · {steps} steps", self.paint("1", &format!("run {id}")));
+        println!(
+            "{} {workflow} · {steps} steps",
+            self.paint("1", &format!("run {id}"))
+        );
     }
 
     fn note(&self, text: &str) {
@@ -316,7 +334,11 @@ impl Printer {
             RunState::Cancelled => ("33;1", "cancelled"),
             _ => ("33", run.state.as_str()),
         };
-        let reason = run.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        let reason = run
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
         println!("run {} {}{took}{reason}", run.id, self.paint(code, word));
     }
 
@@ -333,8 +355,12 @@ impl Printer {
                 let text = &line.text;
                 match line.stream {
                     LogStream::Stdout => println!("  {:<14} │ {text}", line.step.0),
-                    LogStream::Stderr => println!("  {:<14} │ {}", line.step.0, self.paint("33", text)),
-                    LogStream::System => println!("  {:<14} · {}", line.step.0, self.paint("2", text)),
+                    LogStream::Stderr => {
+                        println!("  {:<14} │ {}", line.step.0, self.paint("33", text))
+                    }
+                    LogStream::System => {
+                        println!("  {:<14} · {}", line.step.0, self.paint("2", text))
+                    }
                 }
             }
             EventKind::ApprovalRequested { approval } => {
@@ -354,11 +380,22 @@ impl Printer {
                 }
             }
             EventKind::ApprovalDecided { step, decision } => {
-                let word = if decision.approved { "approved" } else { "rejected" };
-                let comment = decision.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default();
+                let word = if decision.approved {
+                    "approved"
+                } else {
+                    "rejected"
+                };
+                let comment = decision
+                    .comment
+                    .as_deref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default();
                 println!("  {:<14} {word} by {}{comment}", step.0, decision.by);
             }
-            EventKind::RunState { state: RunState::Paused, .. } => self.note("paused"),
+            EventKind::RunState {
+                state: RunState::Paused,
+                ..
+            } => self.note("paused"),
             _ => {}
         }
     }
@@ -375,7 +412,10 @@ impl Printer {
         } else {
             String::new()
         };
-        let took = r.duration_ms.map(|d| format!(" in {}", human_ms(d))).unwrap_or_default();
+        let took = r
+            .duration_ms
+            .map(|d| format!(" in {}", human_ms(d)))
+            .unwrap_or_default();
         match r.status {
             StepStatus::Running if r.attempt > 0 => {
                 println!("{} {id:<14} started{attempts}", self.paint("36", "▶"))

@@ -10,9 +10,13 @@ use crate::spec::Workflow;
 use crate::store::{RunRecord, StepOutput, StepRecord};
 
 /// The context as a JSON object, built incrementally as steps finish.
+///
+/// A step is handed only the results its templates read (see `spec::referenced_steps`), so
+/// the cost of preparing a step does not grow with the size of the run.
 #[derive(Debug, Clone)]
 pub struct RunContext {
     root: Map<String, Value>,
+    steps: Map<String, Value>,
 }
 
 impl RunContext {
@@ -40,8 +44,10 @@ impl RunContext {
                 "started_at": run.started_at.unwrap_or(run.created_at).rfc3339(),
             }),
         );
-        root.insert("steps".into(), Value::Object(Map::new()));
-        RunContext { root }
+        RunContext {
+            root,
+            steps: Map::new(),
+        }
     }
 
     /// Records what a step left behind (its record and, if it ran, its output).
@@ -58,19 +64,32 @@ impl RunContext {
                 .map(|o| Value::Object(o.outputs.clone().into_iter().collect()))
                 .unwrap_or_else(|| Value::Object(Map::new())),
         });
-        if let Some(Value::Object(steps)) = self.root.get_mut("steps") {
-            steps.insert(record.step.0.clone(), entry);
-        }
+        self.steps.insert(record.step.0.clone(), entry);
     }
 
-    /// A snapshot for rendering.
-    pub fn value(&self) -> Value {
-        Value::Object(self.root.clone())
+    /// A snapshot for rendering that shows the `only` steps (every step when `None`).
+    pub fn value(&self, only: Option<&std::collections::BTreeSet<String>>) -> Value {
+        let mut root = self.root.clone();
+        let steps = match only {
+            None => self.steps.clone(),
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| self.steps.get(id).map(|v| (id.clone(), v.clone())))
+                .collect(),
+        };
+        root.insert("steps".into(), Value::Object(steps));
+        Value::Object(root)
     }
 }
 
 /// The context `outputs:` templates see: the run's context plus the step's own result.
-pub fn outputs_context(base: &Value, output: &Value, stdout: &str, stderr: &str, exit_code: Option<i32>) -> Value {
+pub fn outputs_context(
+    base: &Value,
+    output: &Value,
+    stdout: &str,
+    stderr: &str,
+    exit_code: Option<i32>,
+) -> Value {
     let mut v = base.clone();
     if let Value::Object(map) = &mut v {
         map.insert("output".into(), output.clone());

@@ -44,7 +44,11 @@ pub struct Engine {
 
 impl Engine {
     /// Opens the engine on `store`, marking runs left active by a dead owner as interrupted.
-    pub fn open(store: Store, config: EngineConfig, runtime: tokio::runtime::Handle) -> anyhow::Result<Engine> {
+    pub fn open(
+        store: Store,
+        config: EngineConfig,
+        runtime: tokio::runtime::Handle,
+    ) -> anyhow::Result<Engine> {
         let engine = Engine {
             shared: Arc::new(EngineShared::new(store, config)),
             active: Arc::new(Mutex::new(HashMap::new())),
@@ -120,7 +124,8 @@ impl Engine {
             let tag: String = (0..4)
                 .map(|_| {
                     let alphabet = b"abcdefghjkmnpqrstvwxyz23456789";
-                    alphabet[(jitter.next_unit() * alphabet.len() as f64) as usize % alphabet.len()] as char
+                    alphabet[(jitter.next_unit() * alphabet.len() as f64) as usize % alphabet.len()]
+                        as char
                 })
                 .collect();
             let id = RunId(format!("r{}-{}-{tag}", &stamp[..8], &stamp[8..]));
@@ -134,10 +139,20 @@ impl Engine {
     /// Validates the workflow, records a new run and starts it.
     pub fn start_run(&self, request: StartRequest) -> anyhow::Result<RunId> {
         let wf = self.parse(&request.source, request.path.as_deref())?;
-        let params = crate::spec::resolve_params(&wf, &request.params)
-            .map_err(|e| anyhow!("{}: {e}", request.path.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| wf.name.clone())))?;
+        let params = crate::spec::resolve_params(&wf, &request.params).map_err(|e| {
+            anyhow!(
+                "{}: {e}",
+                request
+                    .path
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| wf.name.clone())
+            )
+        })?;
         let id = self.new_run_id()?;
-        let workdir = std::env::current_dir().ok().map(|d| d.display().to_string());
+        let workdir = std::env::current_dir()
+            .ok()
+            .map(|d| d.display().to_string());
         let run = RunRecord {
             id: id.clone(),
             workflow: wf.name.clone(),
@@ -178,7 +193,12 @@ impl Engine {
         Ok(id)
     }
 
-    fn launch(&self, wf: Arc<Workflow>, run: RunRecord, steps: Vec<StepRecord>) -> anyhow::Result<()> {
+    fn launch(
+        &self,
+        wf: Arc<Workflow>,
+        run: RunRecord,
+        steps: Vec<StepRecord>,
+    ) -> anyhow::Result<()> {
         let id = run.id.clone();
         let (tx, rx) = mpsc::unbounded_channel();
         let actor = RunActor::restore(self.shared.clone(), wf, run, steps, rx, tx.clone())?;
@@ -228,23 +248,40 @@ impl Engine {
             bail!("run {id} is still active; wait for it to finish or cancel it first");
         }
         let run = self.load(id)?;
-        if !matches!(run.state, RunState::Failed | RunState::Cancelled | RunState::Interrupted) {
-            bail!("run {id} is {}; only a failed or cancelled run can be retried", run.state);
+        if !matches!(
+            run.state,
+            RunState::Failed | RunState::Cancelled | RunState::Interrupted
+        ) {
+            bail!(
+                "run {id} is {}; only a failed or cancelled run can be retried",
+                run.state
+            );
         }
         self.relaunch(run, |r| {
             matches!(r.status, StepStatus::Failed | StepStatus::Cancelled)
                 || (r.status == StepStatus::Skipped
-                    && !r.skip_reason.as_deref().is_some_and(|s| s.starts_with(WHEN_FALSE)))
+                    && !r
+                        .skip_reason
+                        .as_deref()
+                        .is_some_and(|s| s.starts_with(WHEN_FALSE)))
         })
     }
 
-    fn relaunch(&self, mut run: RunRecord, reset: impl Fn(&StepRecord) -> bool) -> anyhow::Result<()> {
+    fn relaunch(
+        &self,
+        mut run: RunRecord,
+        reset: impl Fn(&StepRecord) -> bool,
+    ) -> anyhow::Result<()> {
         let origin = run
             .workflow_path
             .clone()
             .unwrap_or_else(|| "<workflow>".to_string());
-        let wf = crate::spec::parse_str(&run.source, Path::new(&origin))
-            .map_err(|d| anyhow!("run {}: its stored workflow no longer validates:\n{d}", run.id))?;
+        let wf = crate::spec::parse_str(&run.source, Path::new(&origin)).map_err(|d| {
+            anyhow!(
+                "run {}: its stored workflow no longer validates:\n{d}",
+                run.id
+            )
+        })?;
         let mut steps = self.shared.store.steps(&run.id)?;
         for rec in &mut steps {
             if reset(rec) {
@@ -392,7 +429,13 @@ impl Backend for Engine {
         self.shared.store.output(run, step)
     }
 
-    fn logs(&self, run: &RunId, step: Option<&StepId>, after: u64, limit: usize) -> anyhow::Result<Vec<LogLine>> {
+    fn logs(
+        &self,
+        run: &RunId,
+        step: Option<&StepId>,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>> {
         self.shared.store.logs(run, step, after, limit)
     }
 
@@ -438,7 +481,12 @@ impl Backend for Engine {
                 let inputs: IndexMap<String, String> = approval
                     .inputs
                     .iter()
-                    .map(|(k, v)| (k.clone(), inputs.get(k).cloned().unwrap_or_else(|| v.clone())))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            inputs.get(k).cloned().unwrap_or_else(|| v.clone()),
+                        )
+                    })
                     .collect();
                 self.to_actor(
                     &run,
@@ -478,7 +526,10 @@ pub fn operator_name() -> String {
 }
 
 /// Reads a workflow file into a start request.
-pub fn request_from_file(path: &Path, params: IndexMap<String, serde_json::Value>) -> anyhow::Result<StartRequest> {
+pub fn request_from_file(
+    path: &Path,
+    params: IndexMap<String, serde_json::Value>,
+) -> anyhow::Result<StartRequest> {
     let source = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the workflow file {}", path.display()))?;
     Ok(StartRequest {

@@ -50,7 +50,7 @@ pub enum StepMsg {
         /// Step index.
         idx: usize,
         /// How it ended.
-        outcome: Outcome,
+        outcome: Box<Outcome>,
     },
 }
 
@@ -122,7 +122,10 @@ pub async fn run_step(job: StepJob) {
     let idx = job.idx;
     let tx = job.tx.clone();
     let outcome = drive(&job).await;
-    let _ = tx.send(StepMsg::Done { idx, outcome });
+    let _ = tx.send(StepMsg::Done {
+        idx,
+        outcome: Box::new(outcome),
+    });
 }
 
 /// What a step will do, rendered.
@@ -173,7 +176,16 @@ async fn drive(job: &StepJob) -> Outcome {
         on_timeout,
     } = &prepared
     {
-        return match ask(job, prompt.clone(), None, inputs.clone(), *timeout, *on_timeout).await {
+        return match ask(
+            job,
+            prompt.clone(),
+            None,
+            inputs.clone(),
+            *timeout,
+            *on_timeout,
+        )
+        .await
+        {
             Some(d) if d.approved => Outcome::Succeeded {
                 output: StepOutput {
                     output: json!({
@@ -200,14 +212,32 @@ async fn drive(job: &StepJob) -> Outcome {
              running it again may repeat its effects. Run it again?",
             step.id
         );
-        match ask(job, prompt, prepared.describe(), IndexMap::new(), None, OnTimeout::Reject).await {
+        match ask(
+            job,
+            prompt,
+            prepared.describe(),
+            IndexMap::new(),
+            None,
+            OnTimeout::Reject,
+        )
+        .await
+        {
             Some(d) if d.approved => {}
             Some(d) => return Outcome::Failed(rejected(&d)),
             None => return Outcome::Failed(Failure::cancelled()),
         }
     } else if step.approve {
         let prompt = format!("Run step `{}`?", step.label());
-        match ask(job, prompt, prepared.describe(), IndexMap::new(), None, OnTimeout::Reject).await {
+        match ask(
+            job,
+            prompt,
+            prepared.describe(),
+            IndexMap::new(),
+            None,
+            OnTimeout::Reject,
+        )
+        .await
+        {
             Some(d) if d.approved => {}
             Some(d) => return Outcome::Failed(rejected(&d)),
             None => return Outcome::Failed(Failure::cancelled()),
@@ -227,7 +257,11 @@ async fn drive(job: &StepJob) -> Outcome {
     {
         (job.log)(
             LogStream::System,
-            &format!("cache hit (stored by run {} at {})", hit.run, hit.stored_at.rfc3339()),
+            &format!(
+                "cache hit (stored by run {} at {})",
+                hit.run,
+                hit.stored_at.rfc3339()
+            ),
         );
         return Outcome::Succeeded {
             output: hit.output,
@@ -357,7 +391,9 @@ async fn drive(job: &StepJob) -> Outcome {
                 for (name, tpl) in &step.outputs {
                     match job.engine.templates.render(tpl, &ctx) {
                         Ok(text) => {
-                            output.outputs.insert(name.clone(), steps::output_value(&text));
+                            output
+                                .outputs
+                                .insert(name.clone(), steps::output_value(&text));
                         }
                         Err(e) => {
                             return Outcome::Failed(Failure::fatal(format!("outputs.{name}: {e}")));
@@ -373,7 +409,10 @@ async fn drive(job: &StepJob) -> Outcome {
                     run: job.engine_run_id(),
                 };
                 if let Err(e) = job.engine.store.put_cached(&key, &entry) {
-                    (job.log)(LogStream::System, &format!("cannot store in the cache: {e:#}"));
+                    (job.log)(
+                        LogStream::System,
+                        &format!("cannot store in the cache: {e:#}"),
+                    );
                 }
             }
             Outcome::Succeeded {
@@ -460,7 +499,11 @@ fn prepare(job: &StepJob) -> Result<Prepared, String> {
             let wf_env = render_map(t, &job.workflow.env, ctx, "env")?;
             let step_env = render_map(t, &step.env, ctx, "env")?;
             let mut env = merge_env(&wf_env, &step_env);
-            if let Some(run) = ctx.get("run").and_then(|r| r.get("id")).and_then(Value::as_str) {
+            if let Some(run) = ctx
+                .get("run")
+                .and_then(|r| r.get("id"))
+                .and_then(Value::as_str)
+            {
                 env.insert("BATON_RUN_ID".into(), run.to_string());
             }
             env.insert("BATON_STEP_ID".into(), step.id.0.clone());
@@ -510,7 +553,9 @@ fn prepare(job: &StepJob) -> Result<Prepared, String> {
                 steps::output_value(&t.render(tpl, ctx).map_err(|e| format!("transform: {e}"))?)
             }
             TransformSpec::Expr(e) => t.eval_expr(e, ctx).map_err(|e| format!("transform: {e}"))?,
-            TransformSpec::Value(v) => t.render_value(v, ctx).map_err(|e| format!("transform: {e}"))?,
+            TransformSpec::Value(v) => t
+                .render_value(v, ctx)
+                .map_err(|e| format!("transform: {e}"))?,
         }),
         StepKind::Sleep(d) => Prepared::Sleep(d.get()),
         StepKind::Approval(spec) => {
@@ -520,7 +565,9 @@ fn prepare(job: &StepJob) -> Result<Prepared, String> {
             let mut inputs = IndexMap::new();
             for (name, input) in &spec.inputs {
                 let value = match &input.default {
-                    Some(d) => t.render(d, ctx).map_err(|e| format!("inputs.{name}: {e}"))?,
+                    Some(d) => t
+                        .render(d, ctx)
+                        .map_err(|e| format!("inputs.{name}: {e}"))?,
                     None => String::new(),
                 };
                 inputs.insert(name.clone(), value);

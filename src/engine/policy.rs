@@ -27,7 +27,12 @@ pub fn backoff_delay(policy: &RetryPolicy, next_attempt: u32, unit: f64) -> Dura
 }
 
 /// Whether a failed attempt may be retried under `policy`.
-pub fn may_retry(policy: &RetryPolicy, attempt: u32, exit_code: Option<i32>, retryable: bool) -> bool {
+pub fn may_retry(
+    policy: &RetryPolicy,
+    attempt: u32,
+    exit_code: Option<i32>,
+    retryable: bool,
+) -> bool {
     if !retryable || attempt >= policy.max_attempts {
         return false;
     }
@@ -51,7 +56,11 @@ impl RateBucket {
     pub fn new(max: u32, per: Duration, now: Duration) -> RateBucket {
         RateBucket {
             max: f64::from(max.max(1)),
-            per: if per.is_zero() { Duration::from_millis(1) } else { per },
+            per: if per.is_zero() {
+                Duration::from_millis(1)
+            } else {
+                per
+            },
             tokens: f64::from(max.max(1)),
             last: now,
         }
@@ -116,7 +125,9 @@ mod tests {
     #[test]
     fn backoff_grows_exponentially_up_to_the_cap() {
         let p = policy(false);
-        let d: Vec<u64> = (2..=6).map(|n| backoff_delay(&p, n, 0.0).as_secs()).collect();
+        let d: Vec<u64> = (2..=6)
+            .map(|n| backoff_delay(&p, n, 0.0).as_secs())
+            .collect();
         assert_eq!(d, [1, 2, 4, 5, 5]);
     }
 

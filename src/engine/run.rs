@@ -89,6 +89,8 @@ pub struct RunActor {
     need_flush: bool,
     workdir: Option<PathBuf>,
     tail: Arc<TailFile>,
+    /// Per step: the steps its templates read (`None`: all).
+    refs: Vec<Option<std::collections::BTreeSet<String>>>,
 }
 
 impl RunActor {
@@ -98,11 +100,13 @@ impl RunActor {
     pub fn restore(
         engine: Arc<EngineShared>,
         wf: Arc<Workflow>,
-        run: RunRecord,
+        mut run: RunRecord,
         stored: Vec<StepRecord>,
         inbox: mpsc::UnboundedReceiver<RunMsg>,
         inbox_tx: mpsc::UnboundedSender<RunMsg>,
     ) -> anyhow::Result<RunActor> {
+        // The source is stored already; the actor rewrites its record often and needs no copy.
+        run.source = String::new();
         let dag = Dag::new(&wf);
         let mut ready = ReadySet::for_workflow(&wf, &dag);
         let mut ctx = RunContext::new(&wf, &run);
@@ -198,7 +202,13 @@ impl RunActor {
             .collect();
         let workdir = run.workdir.as_ref().map(PathBuf::from);
         let tail = Arc::new(TailFile::open(&engine.store.tail_path(&run.id)));
+        let refs = wf
+            .steps
+            .iter()
+            .map(|s| crate::spec::referenced_steps(&wf, s, &engine.templates))
+            .collect();
         Ok(RunActor {
+            refs,
             tail,
             running_since: vec![None; wf.steps.len()],
             engine,
@@ -305,7 +315,7 @@ impl RunActor {
                 progressed = true;
                 let step = &self.wf.steps[idx];
                 if let Some(expr) = &step.when {
-                    match self.engine.templates.eval_when(expr, &self.ctx_value()) {
+                    match self.engine.templates.eval_when(expr, &self.ctx_value(idx)) {
                         Ok(true) => {}
                         Ok(false) => {
                             self.ready.start(idx);
@@ -345,7 +355,11 @@ impl RunActor {
             .filter(|&i| !self.records[i].status.is_terminal())
             .collect();
         for i in stuck {
-            tracing::error!("run {}: step `{}` can never start", self.run.id, self.records[i].step);
+            tracing::error!(
+                "run {}: step `{}` can never start",
+                self.run.id,
+                self.records[i].step
+            );
             let rec = &mut self.records[i];
             rec.status = StepStatus::Skipped;
             rec.skip_reason = Some("its dependencies can never be satisfied".into());
@@ -354,8 +368,8 @@ impl RunActor {
         }
     }
 
-    fn ctx_value(&self) -> serde_json::Value {
-        self.ctx.value()
+    fn ctx_value(&self, idx: usize) -> serde_json::Value {
+        self.ctx.value(self.refs[idx].as_ref())
     }
 
     fn spawn(&mut self, idx: usize) {
@@ -372,7 +386,7 @@ impl RunActor {
         let job = StepJob {
             idx,
             workflow: self.wf.clone(),
-            ctx: self.ctx_value(),
+            ctx: self.ctx_value(idx),
             workdir: self.workdir.clone(),
             recovery_gate: self.recovery.remove(&idx),
             tx: self.step_tx.clone(),
@@ -450,14 +464,15 @@ impl RunActor {
                 // Results that arrive while paused are held until resume.
                 self.held.push(done);
             }
-            StepMsg::Done { idx, outcome } => self.on_done(idx, outcome),
+            StepMsg::Done { idx, outcome } => self.on_done(idx, *outcome),
         }
     }
 
     fn stop_clock(&mut self, idx: usize) {
         if let Some(since) = self.running_since[idx].take() {
             let rec = &mut self.records[idx];
-            rec.duration_ms = Some(rec.duration_ms.unwrap_or(0) + since.elapsed().as_millis() as u64);
+            rec.duration_ms =
+                Some(rec.duration_ms.unwrap_or(0) + since.elapsed().as_millis() as u64);
         }
     }
 
@@ -473,7 +488,11 @@ impl RunActor {
                 cached,
                 metrics,
             } => {
-                let finish = if cached { Finish::Cached } else { Finish::Succeeded };
+                let finish = if cached {
+                    Finish::Cached
+                } else {
+                    Finish::Succeeded
+                };
                 let rec = &mut self.records[idx];
                 rec.status = if cached {
                     StepStatus::Cached
@@ -486,8 +505,16 @@ impl RunActor {
                 rec.finished_at = Some(now);
                 rec.metrics = metrics;
                 let rec = rec.clone();
-                if let Err(e) = self.engine.store.put_output(&self.run.id, &rec.step, &output) {
-                    tracing::error!("run {}: cannot store the output of `{}`: {e:#}", self.run.id, rec.step);
+                if let Err(e) = self
+                    .engine
+                    .store
+                    .put_output(&self.run.id, &rec.step, &output)
+                {
+                    tracing::error!(
+                        "run {}: cannot store the output of `{}`: {e:#}",
+                        self.run.id,
+                        rec.step
+                    );
                 }
                 self.ctx.set_step(&rec, Some(&output));
                 self.put_step(&rec);
@@ -514,7 +541,10 @@ impl RunActor {
                         stderr: f.stderr,
                         outputs: IndexMap::new(),
                     };
-                    let _ = self.engine.store.put_output(&self.run.id, &rec.step, &output);
+                    let _ = self
+                        .engine
+                        .store
+                        .put_output(&self.run.id, &rec.step, &output);
                     self.ctx.set_step(&rec, Some(&output));
                 } else {
                     self.ctx.set_step(&rec, None);
@@ -536,7 +566,10 @@ impl RunActor {
     fn after_failure(&mut self, idx: usize, finish: Finish) {
         let rec = self.records[idx].clone();
         self.put_step(&rec);
-        if finish == Finish::Failed && !self.wf.steps[idx].continue_on_error && self.failed.is_none() {
+        if finish == Finish::Failed
+            && !self.wf.steps[idx].continue_on_error
+            && self.failed.is_none()
+        {
             self.failed = Some(format!(
                 "step `{}` failed: {}",
                 rec.step,
@@ -589,9 +622,7 @@ impl RunActor {
             action: req.action,
             inputs: req.inputs,
             requested_at: now,
-            deadline: req
-                .timeout
-                .map(|t| Timestamp(now.0 + t.as_millis() as u64)),
+            deadline: req.timeout.map(|t| Timestamp(now.0 + t.as_millis() as u64)),
             decision: None,
         };
         if let Err(e) = self.engine.store.put_approval(&approval) {
@@ -645,7 +676,11 @@ impl RunActor {
             &step,
             &format!(
                 "{} by {}{}",
-                if decision.approved { "approved" } else { "rejected" },
+                if decision.approved {
+                    "approved"
+                } else {
+                    "rejected"
+                },
                 decision.by,
                 decision
                     .comment
@@ -762,15 +797,15 @@ impl RunActor {
         let reason = match final_state {
             RunState::Failed => self.failed.clone(),
             RunState::Cancelled => Some("cancelled by an operator".to_string()),
-            RunState::Interrupted => Some("stopped when baton quit; `baton resume` continues it".to_string()),
+            RunState::Interrupted => {
+                Some("stopped when baton quit; `baton resume` continues it".to_string())
+            }
             _ => None,
         };
         self.set_run_state(final_state, reason);
         self.need_flush = true;
         self.commit().await;
-        self.tail.append(&TailRecord::End {
-            state: final_state,
-        });
+        self.tail.append(&TailRecord::End { state: final_state });
         final_state
     }
 
@@ -794,7 +829,11 @@ impl RunActor {
 
     fn put_step(&mut self, rec: &StepRecord) {
         if let Err(e) = self.engine.store.put_step(&self.run.id, rec) {
-            tracing::error!("run {}: cannot store step `{}`: {e:#}", self.run.id, rec.step);
+            tracing::error!(
+                "run {}: cannot store step `{}`: {e:#}",
+                self.run.id,
+                rec.step
+            );
         }
         self.emit(EventKind::Step {
             record: Box::new(rec.clone()),
@@ -819,7 +858,11 @@ impl RunActor {
         if self.pending_events.is_empty() && !self.need_flush {
             return;
         }
-        let done = self.records.iter().filter(|r| r.status.is_terminal()).count() as u32;
+        let done = self
+            .records
+            .iter()
+            .filter(|r| r.status.is_terminal())
+            .count() as u32;
         if done != self.run.steps_done {
             self.run.steps_done = done;
             self.put_run();

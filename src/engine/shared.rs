@@ -64,7 +64,7 @@ pub struct EngineShared {
 impl EngineShared {
     /// Builds the shared state.
     pub fn new(store: Store, config: EngineConfig) -> EngineShared {
-        let (events, _) = broadcast::channel(8192);
+        let (events, _) = broadcast::channel(1024);
         EngineShared {
             store,
             events,

@@ -105,16 +105,12 @@ pub fn format_duration(d: Duration) -> String {
     if ms == 0 {
         return "0s".to_string();
     }
-    if ms < 1000 || ms % 1000 != 0 {
-        if ms < 60_000 {
-            return if ms % 1000 == 0 {
-                format!("{}s", ms / 1000)
-            } else if ms < 1000 {
-                format!("{ms}ms")
-            } else {
-                format!("{:.1}s", ms as f64 / 1000.0)
-            };
-        }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    if ms % 1000 != 0 && ms < 60_000 {
+        let frac = format!("{:03}", ms % 1000);
+        return format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'));
     }
     let mut secs = d.as_secs();
     let mut out = String::new();

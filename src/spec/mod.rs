@@ -29,6 +29,7 @@ pub use params::resolve_params;
 pub use ready::{Finish, ReadySet};
 pub use template::{Reference, TemplateError, Templates, shell_quote};
 pub use types::*;
+pub use validate::referenced_steps;
 
 use diag::Source;
 use node::Format;

@@ -418,15 +418,13 @@ fn fields(step: &Step) -> Vec<Field<'_>> {
 
 fn json_strings<'w>(v: &'w serde_json::Value, label: &str, pos: Pos, out: &mut Vec<Field<'w>>) {
     match v {
-        serde_json::Value::String(s) => {
-            if super::template::has_template(s) {
-                out.push(Field {
-                    label: label.to_string(),
-                    text: s,
-                    pos,
-                    mode: Mode::Template,
-                });
-            }
+        serde_json::Value::String(s) if super::template::has_template(s) => {
+            out.push(Field {
+                label: label.to_string(),
+                text: s,
+                pos,
+                mode: Mode::Template,
+            });
         }
         serde_json::Value::Array(items) => {
             for i in items {
@@ -630,4 +628,32 @@ fn check_root(
             }
         }
     }
+}
+
+/// The steps whose results a step's templates read (`steps.<id>…`), so the engine can hand it
+/// only those. `None` when a template reads `steps` as a whole (then it must see every step).
+pub fn referenced_steps(
+    wf: &crate::spec::Workflow,
+    step: &Step,
+    templates: &Templates,
+) -> Option<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    let workflow_env = wf.env.values().map(|v| (v.as_str(), Mode::Template));
+    let own = fields(step).into_iter().map(|f| (f.text, f.mode));
+    for (text, mode) in own.chain(workflow_env) {
+        let refs = match mode {
+            Mode::Expr => templates.expression_references(text),
+            Mode::Template | Mode::Outputs => templates.template_references(text),
+        }
+        .unwrap_or_default();
+        for r in refs.into_iter().filter(|r| r.root == "steps") {
+            match r.path.first() {
+                Some(id) => {
+                    out.insert(id.clone());
+                }
+                None => return None,
+            }
+        }
+    }
+    Some(out)
 }

@@ -12,7 +12,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use super::{Attempt, AttemptResult, Control, Failure, LogSink, PausableDeadline, Success, output_value};
+use super::{
+    Attempt, AttemptResult, Control, Failure, LogSink, PausableDeadline, Success, output_value,
+};
 use crate::store::LogStream;
 
 /// Longest line kept whole; longer ones are split so one runaway line cannot exhaust memory.
@@ -40,11 +42,17 @@ pub struct ProcessGroups(std::sync::Mutex<std::collections::HashSet<i32>>);
 
 impl ProcessGroups {
     fn insert(&self, pgid: i32) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(pgid);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pgid);
     }
 
     fn remove(&self, pgid: i32) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&pgid);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&pgid);
     }
 
     /// SIGKILLs every group (after SIGCONT, in case one is frozen).
@@ -139,7 +147,11 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
             ended = Some(Ending::TimedOut);
             terminate(pgid, frozen, attempt.grace);
         }
-        let wake = if ended.is_some() { None } else { clock.expires_at(Instant::now()) };
+        let wake = if ended.is_some() {
+            None
+        } else {
+            clock.expires_at(Instant::now())
+        };
         tokio::select! {
             status = child.wait() => break status,
             changed = attempt.control.changed(), if ended.is_none() => {
@@ -159,7 +171,8 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
     let stdout = collect(out_reader).await;
     let stderr = collect(err_reader).await;
 
-    let status = status.map_err(|e| Failure::retryable(format!("cannot wait for the command: {e}")))?;
+    let status =
+        status.map_err(|e| Failure::retryable(format!("cannot wait for the command: {e}")))?;
     let code = status.code();
     match ended {
         Some(Ending::Cancelled) => Err(Failure {

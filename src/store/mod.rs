@@ -25,7 +25,7 @@ use crate::spec::StepId;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// sled's page cache. Its 1 GiB default is far more than a console needs.
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+const CACHE_BYTES: u64 = 2 * 1024 * 1024;
 
 /// A cached step result.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -44,6 +44,7 @@ pub struct Store {
     db: sled::Db,
     dir: PathBuf,
     runs: sled::Tree,
+    sources: sled::Tree,
     steps: sled::Tree,
     outputs: sled::Tree,
     logs: sled::Tree,
@@ -122,6 +123,7 @@ impl Store {
         };
         Ok(Store {
             runs: tree("runs")?,
+            sources: tree("sources")?,
             steps: tree("steps")?,
             outputs: tree("outputs")?,
             logs: tree("logs")?,
@@ -164,18 +166,35 @@ impl Store {
 
     // ---- runs ----
 
-    /// Writes a run record.
+    /// Writes a run record. Its workflow source is stored once, apart (records are rewritten
+    /// at every step; the source never changes).
     pub fn put_run(&self, run: &RunRecord) -> anyhow::Result<()> {
-        self.runs.insert(run.id.0.as_bytes(), encode(run)?)?;
+        if run.source.is_empty() {
+            self.runs.insert(run.id.0.as_bytes(), encode(run)?)?;
+            return Ok(());
+        }
+        if !self.sources.contains_key(run.id.0.as_bytes())? {
+            self.sources
+                .insert(run.id.0.as_bytes(), run.source.as_bytes())?;
+        }
+        let slim = RunRecord {
+            source: String::new(),
+            ..run.clone()
+        };
+        self.runs.insert(run.id.0.as_bytes(), encode(&slim)?)?;
         Ok(())
     }
 
-    /// Reads a run record.
+    /// Reads a run record, with its workflow source.
     pub fn run(&self, id: &RunId) -> anyhow::Result<Option<RunRecord>> {
-        match self.runs.get(id.0.as_bytes())? {
-            Some(v) => Ok(Some(decode(&v, "run")?)),
-            None => Ok(None),
+        let Some(v) = self.runs.get(id.0.as_bytes())? else {
+            return Ok(None);
+        };
+        let mut run: RunRecord = decode(&v, "run")?;
+        if let Some(src) = self.sources.get(id.0.as_bytes())? {
+            run.source = String::from_utf8_lossy(&src).into_owned();
         }
+        Ok(Some(run))
     }
 
     /// Every run, newest first.
@@ -429,6 +448,7 @@ impl Store {
                     tree.apply_batch(batch)?;
                 }
                 self.runs.remove(run.id.0.as_bytes())?;
+                self.sources.remove(run.id.0.as_bytes())?;
                 let _ = std::fs::remove_file(self.tail_path(&run.id));
                 removed.push(run.id);
             }

@@ -226,6 +226,8 @@ pub struct RunRecord {
     /// The file it was started from, if any.
     pub workflow_path: Option<String>,
     /// The workflow's source text as it was at start (a resume re-reads this, not the file).
+    /// Stored once, apart from the record: filled by `Store::run`, empty in `Store::runs`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
     /// Params as given, defaults filled in.
     pub params: IndexMap<String, Value>,

@@ -96,7 +96,12 @@ impl Harness {
     }
 
     /// Waits until `cond` holds for the step's record.
-    pub fn wait_step(&self, id: &RunId, step: &str, cond: impl Fn(&StepRecord) -> bool) -> StepRecord {
+    pub fn wait_step(
+        &self,
+        id: &RunId,
+        step: &str,
+        cond: impl Fn(&StepRecord) -> bool,
+    ) -> StepRecord {
         for _ in 0..3000 {
             let rec = self.step(id, step);
             if cond(&rec) {
@@ -104,7 +109,10 @@ impl Harness {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("step {step} never reached the expected state: {:?}", self.step(id, step));
+        panic!(
+            "step {step} never reached the expected state: {:?}",
+            self.step(id, step)
+        );
     }
 
     /// Waits until the step's gate is open and returns it.

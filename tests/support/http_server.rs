@@ -21,7 +21,9 @@ pub struct TestServer {
 }
 
 /// Starts a server whose answer for each request is `route(method, path, body) -> (status, body)`.
-pub fn serve(route: impl Fn(&str, &str, &str) -> (u16, String) + Send + Sync + 'static) -> TestServer {
+pub fn serve(
+    route: impl Fn(&str, &str, &str) -> (u16, String) + Send + Sync + 'static,
+) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -63,7 +65,12 @@ pub fn serve(route: impl Fn(&str, &str, &str) -> (u16, String) + Send + Sync + '
                 let _ = reader.read_exact(&mut body);
                 let body = String::from_utf8_lossy(&body).into_owned();
                 let (status, answer) = route(&method, &path, &body);
-                seen.lock().unwrap().push(Seen { method, path, headers, body });
+                seen.lock().unwrap().push(Seen {
+                    method,
+                    path,
+                    headers,
+                    body,
+                });
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
