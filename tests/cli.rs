@@ -231,3 +231,58 @@ fn ctrl_c_cancels_a_headless_run_cleanly() {
                 .contains(") Z")
     );
 }
+
+#[test]
+fn a_non_idempotent_step_caught_running_by_a_crash_waits_for_an_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let wf = dir.path().join("once.yaml");
+    let log = dir.path().join("log");
+    let flag = dir.path().join("flag");
+    std::fs::write(
+        &wf,
+        format!(
+            "name: once\nsteps:\n  - id: charge\n    idempotent: false\n    run: 'echo charge >> {log}; if [ ! -f {flag} ]; then touch {flag}; sleep 60; fi'\n",
+            log = log.display(),
+            flag = flag.display()
+        ),
+    )
+    .unwrap();
+    let mut owner = baton(&data)
+        .arg("run")
+        .arg(&wf)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if flag.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(flag.exists(), "the step never started");
+    // Give the store's flush of the spawned process a moment, then crash.
+    std::thread::sleep(Duration::from_millis(300));
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+
+    let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(runs[0]["state"], "interrupted", "{runs}");
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+
+    // Without a terminal or --approve, the operator's decision is "no": it is not run again.
+    let out = baton(&data).args(["resume", &id]).output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("idempotent: false"), "{t}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "charge\n");
+
+    // Approved explicitly, a retry runs it again.
+    let out = baton(&data)
+        .args(["retry", &id, "--approve", "charge"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "charge\ncharge\n");
+}

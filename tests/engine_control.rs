@@ -34,14 +34,43 @@ fn an_approved_gate_lets_the_run_continue_and_records_who() {
     assert_eq!(gate.inputs.get("note").map(String::as_str), Some("v1.0"));
     h.decide(&id, "gate", true, Some("looks good"));
     assert_eq!(h.wait(&id), RunState::Succeeded);
-    let out = h.output(&id, "gate");
-    assert_eq!(out["approved"], json!(true));
-    assert_eq!(out["by"], json!("tester"));
-    assert_eq!(out["inputs"]["note"], json!("v1.0"));
+    assert_eq!(h.output(&id, "gate"), json!({"note": "v1.0"}));
     let detail = h.engine.run_detail(&id).unwrap();
     let decision = detail.approvals[0].decision.clone().unwrap();
+    assert!(decision.approved);
+    assert_eq!(decision.by, "tester");
     assert_eq!(decision.comment.as_deref(), Some("looks good"));
     assert!(h.step(&id, "gate").approval_wait_ms <= decision.at.0);
+}
+
+#[test]
+fn edited_inputs_become_the_gate_output_and_reach_later_steps() {
+    let h = Harness::new();
+    let id = h.start(GATED);
+    h.wait_gate(&id, "gate");
+    let mut inputs = indexmap::IndexMap::new();
+    inputs.insert("note".to_string(), "edited by hand".to_string());
+    inputs.insert("unknown".to_string(), "ignored".to_string());
+    h.engine
+        .send(Command::Decide {
+            run: id.clone(),
+            step: baton::spec::StepId::from("gate"),
+            approved: true,
+            by: "tester".into(),
+            comment: None,
+            inputs,
+        })
+        .unwrap();
+    assert_eq!(h.wait(&id), RunState::Succeeded);
+    assert_eq!(h.output(&id, "gate"), json!({"note": "edited by hand"}));
+    let decision = h.engine.run_detail(&id).unwrap().approvals[0]
+        .decision
+        .clone()
+        .unwrap();
+    assert_eq!(
+        decision.inputs.get("note").map(String::as_str),
+        Some("edited by hand")
+    );
 }
 
 #[test]
@@ -248,5 +277,48 @@ steps:
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         "first\nsecond\nsecond\nthird\n"
+    );
+}
+
+#[test]
+fn an_interrupted_run_resumes_and_reruns_only_what_had_not_finished() {
+    let h = Harness::new();
+    let log = h.path("log");
+    let pidfile = h.path("pid");
+    let yaml = format!(
+        r#"
+name: interrupted
+steps:
+  - id: done_first
+    run: echo done_first >> {log}
+  - id: long
+    run: 'echo long >> {log}; if [ ! -f {pid} ]; then echo $$ > {pid}; sleep 60; fi'
+    depends_on: [done_first]
+  - id: last
+    run: echo last >> {log}
+    depends_on: [long]
+"#,
+        log = log.display(),
+        pid = pidfile.display()
+    );
+    let id = h.start(&yaml);
+    let pid = read_pid(&pidfile);
+    h.rt.block_on(h.engine.interrupt_all());
+    assert_eq!(
+        h.engine.store().run(&id).unwrap().unwrap().state,
+        RunState::Interrupted
+    );
+    for _ in 0..300 {
+        if !alive(pid) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!alive(pid), "the interrupted step's process survived");
+    h.engine.send(Command::Resume(id.clone())).unwrap();
+    assert_eq!(h.wait(&id), RunState::Succeeded);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "done_first\nlong\nlong\nlast\n"
     );
 }

@@ -43,7 +43,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the engine on `store`, marking runs left active by a dead owner as interrupted.
+    /// Opens the engine on `store` (which has already marked runs of dead owners interrupted).
     pub fn open(
         store: Store,
         config: EngineConfig,
@@ -54,51 +54,12 @@ impl Engine {
             active: Arc::new(Mutex::new(HashMap::new())),
             runtime,
         };
-        engine.recovery_sweep()?;
         Ok(engine)
     }
 
     /// The store.
     pub fn store(&self) -> &Store {
         &self.shared.store
-    }
-
-    /// Holding the store's lock means every earlier owner is gone: their active runs are
-    /// interrupted, not running.
-    fn recovery_sweep(&self) -> anyhow::Result<Vec<RunId>> {
-        let store = &self.shared.store;
-        let mut swept = Vec::new();
-        for mut run in store.runs()? {
-            if !run.state.is_active() {
-                continue;
-            }
-            let who = run
-                .owner
-                .as_ref()
-                .map(|o| format!("its owner (pid {}) is gone", o.pid))
-                .unwrap_or_else(|| "its owner is gone".to_string());
-            let reason = format!("{who}; `baton resume {}` continues it", run.id);
-            run.state = RunState::Interrupted;
-            run.reason = Some(reason.clone());
-            store.put_run(&run)?;
-            let seq = store.last_event_seq(&run.id)? + 1;
-            store.put_event(
-                seq,
-                &Event {
-                    run: run.id.clone(),
-                    ts: Timestamp::now(),
-                    kind: EventKind::RunState {
-                        state: RunState::Interrupted,
-                        reason: Some(reason),
-                    },
-                },
-            )?;
-            swept.push(run.id);
-        }
-        if !swept.is_empty() {
-            store.flush_blocking()?;
-        }
-        Ok(swept)
     }
 
     fn known_agents(&self) -> Vec<String> {

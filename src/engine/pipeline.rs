@@ -43,6 +43,13 @@ pub enum StepMsg {
         /// Its exit code.
         exit_code: Option<i32>,
     },
+    /// A shell attempt's process group started.
+    Spawned {
+        /// Step index.
+        idx: usize,
+        /// Its pid (= process group id).
+        pid: u32,
+    },
     /// The step waits for an operator.
     Gate(Box<GateRequest>),
     /// The step is over.
@@ -186,14 +193,10 @@ async fn drive(job: &StepJob) -> Outcome {
         )
         .await
         {
+            // The (possibly edited) inputs are the output; who decided is in the audit.
             Some(d) if d.approved => Outcome::Succeeded {
                 output: StepOutput {
-                    output: json!({
-                        "approved": true,
-                        "by": d.by,
-                        "comment": d.comment,
-                        "inputs": d.inputs,
-                    }),
+                    output: json!(d.inputs),
                     outputs: IndexMap::new(),
                     stdout: String::new(),
                     stderr: String::new(),
@@ -330,6 +333,13 @@ async fn drive(job: &StepJob) -> Outcome {
             timeout,
             grace: job.engine.config.grace,
             groups: job.engine.groups.clone(),
+            spawned: {
+                let tx = job.tx.clone();
+                let idx = job.idx;
+                Arc::new(move |pid| {
+                    let _ = tx.send(StepMsg::Spawned { idx, pid });
+                })
+            },
         };
         let result = match &prepared {
             Prepared::Shell(c) => steps::shell::run(c.clone(), attempt).await,

@@ -161,6 +161,15 @@ impl RunActor {
                     ready.restore(i, Finish::Cancelled);
                 }
                 StepStatus::Running | StepStatus::Retrying | StepStatus::Paused => {
+                    if let Some((pid, spawned_at)) = rec.process.take()
+                        && crate::steps::shell::kill_leftover_group(pid, spawned_at)
+                    {
+                        tracing::warn!(
+                            "run {}: stopped process group {pid} of step `{}` left by the previous owner",
+                            run.id,
+                            step.id
+                        );
+                    }
                     if !step.idempotent {
                         recovery.insert(i);
                     }
@@ -459,6 +468,14 @@ impl RunActor {
                 let rec = rec.clone();
                 self.put_step(&rec);
             }
+            StepMsg::Spawned { idx, pid } => {
+                let rec = &mut self.records[idx];
+                rec.process = Some((pid, Timestamp::now()));
+                let rec = rec.clone();
+                self.put_step(&rec);
+                // Durable, so that after a crash the next owner can stop this group.
+                self.need_flush = true;
+            }
             StepMsg::Gate(request) => self.open_gate(*request),
             done @ StepMsg::Done { .. } if self.run.state == RunState::Paused => {
                 // Results that arrive while paused are held until resume.
@@ -478,6 +495,7 @@ impl RunActor {
 
     fn on_done(&mut self, idx: usize, outcome: Outcome) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.records[idx].process = None;
         self.stop_clock(idx);
         self.gates.remove(&idx);
         let now = Timestamp::now();
@@ -520,6 +538,14 @@ impl RunActor {
                 self.put_step(&rec);
                 let skipped = self.ready.finish(idx, finish);
                 self.apply_skips(skipped);
+            }
+            Outcome::Failed(f) if f.cancelled && self.stop == Some(RunState::Interrupted) => {
+                // Stopped by an interrupt: it runs again when the run is resumed.
+                let rec = &mut self.records[idx];
+                rec.status = StepStatus::Pending;
+                rec.retry_at = None;
+                let rec = rec.clone();
+                self.put_step(&rec);
             }
             Outcome::Failed(f) => {
                 let cancelled = f.cancelled;

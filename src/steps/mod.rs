@@ -43,6 +43,8 @@ pub struct Attempt {
     pub grace: Duration,
     /// Registry of live process groups.
     pub groups: Arc<shell::ProcessGroups>,
+    /// Told the pid (= process group) of a spawned shell attempt.
+    pub spawned: Arc<dyn Fn(u32) + Send + Sync>,
 }
 
 /// A successful attempt.

@@ -121,7 +121,7 @@ impl Store {
             db.open_tree(name)
                 .with_context(|| format!("cannot open the `{name}` tree in {}", dir.display()))
         };
-        Ok(Store {
+        let store = Store {
             runs: tree("runs")?,
             sources: tree("sources")?,
             steps: tree("steps")?,
@@ -134,7 +134,9 @@ impl Store {
             db,
             dir: dir.to_path_buf(),
             lock: std::sync::Arc::new(lock),
-        })
+        };
+        store.sweep_interrupted()?;
+        Ok(store)
     }
 
     /// The data directory.
@@ -233,6 +235,44 @@ impl Store {
                 found.join(", ")
             ),
         }
+    }
+
+    /// Marks runs left active by an owner that is gone as interrupted, with an event saying
+    /// why. Holding the store's lock proves every earlier owner is gone, so this runs at every
+    /// open: `baton ls` after a crash already shows the truth.
+    pub fn sweep_interrupted(&self) -> anyhow::Result<Vec<RunId>> {
+        let mut swept = Vec::new();
+        for mut run in self.runs()? {
+            if !run.state.is_active() {
+                continue;
+            }
+            let who = run
+                .owner
+                .as_ref()
+                .map(|o| format!("its owner (pid {}) is gone", o.pid))
+                .unwrap_or_else(|| "its owner is gone".to_string());
+            let reason = format!("{who}; `baton resume {}` continues it", run.id);
+            run.state = RunState::Interrupted;
+            run.reason = Some(reason.clone());
+            self.put_run(&run)?;
+            let seq = self.last_event_seq(&run.id)? + 1;
+            self.put_event(
+                seq,
+                &Event {
+                    run: run.id.clone(),
+                    ts: Timestamp::now(),
+                    kind: EventKind::RunState {
+                        state: RunState::Interrupted,
+                        reason: Some(reason),
+                    },
+                },
+            )?;
+            swept.push(run.id);
+        }
+        if !swept.is_empty() {
+            self.flush_blocking()?;
+        }
+        Ok(swept)
     }
 
     // ---- steps ----

@@ -304,6 +304,10 @@ pub struct StepRecord {
     pub skip_reason: Option<String>,
     /// When the next attempt starts, while retrying.
     pub retry_at: Option<Timestamp>,
+    /// Process group of the running shell attempt, and when it was spawned (so a later owner
+    /// can stop what a crashed one left behind, and not a stranger that reused the pid).
+    #[serde(default)]
+    pub process: Option<(u32, Timestamp)>,
     /// Time spent waiting for an operator.
     pub approval_wait_ms: u64,
     /// LLM figures.
@@ -329,6 +333,7 @@ impl StepRecord {
             error: None,
             skip_reason: None,
             retry_at: None,
+            process: None,
             approval_wait_ms: 0,
             metrics: StepMetrics::default(),
         }
