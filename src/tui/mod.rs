@@ -16,6 +16,8 @@ pub mod logs;
 pub mod modal;
 pub mod modal_keys;
 pub mod model;
+pub mod runner;
+pub mod terminal;
 pub mod text;
 pub mod theme;
 pub mod view;
@@ -23,6 +25,7 @@ pub mod workflows;
 
 pub use app::App;
 pub use config::TuiConfig;
+pub use runner::{TuiOptions, run};
 
 /// What the operator chose when leaving the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,4 +38,7 @@ pub enum TuiExit {
     LeaveInterrupted,
     /// Left with runs active and asked to cancel them (the caller sends the cancels).
     CancelRuns,
+    /// SIGTERM or SIGHUP arrived (the terminal is restored); treat active runs as left
+    /// interrupted.
+    Signal(i32),
 }
