@@ -2,7 +2,7 @@
 //! palette and the start-a-run form. Only their state lives here; keys are handled in
 //! `action.rs` and drawing in `view/modal.rs`.
 
-use tui_textarea::TextArea;
+use tui_textarea::{CursorMove, TextArea};
 
 use crate::spec::StepId;
 use crate::store::{ApprovalRecord, RunId};
@@ -73,7 +73,7 @@ impl ApprovalModal {
                 } else {
                     value.lines().map(str::to_string).collect()
                 };
-                (name.clone(), TextArea::new(lines))
+                (name.clone(), editor_at_end(lines))
             })
             .collect();
         ApprovalModal {
@@ -142,7 +142,7 @@ impl StartForm {
                 FormField {
                     name: name.clone(),
                     param: param.clone(),
-                    editor: TextArea::new(initial.lines().map(str::to_string).collect()),
+                    editor: editor_at_end(initial.lines().map(str::to_string).collect()),
                 }
             })
             .collect();
@@ -173,4 +173,12 @@ impl StartForm {
             .map(|f| f.name.clone())
             .collect()
     }
+}
+
+/// A text editor holding `lines`, the cursor after the last character (so typing appends).
+fn editor_at_end(lines: Vec<String>) -> TextArea<'static> {
+    let mut editor = TextArea::new(lines);
+    editor.move_cursor(CursorMove::Bottom);
+    editor.move_cursor(CursorMove::End);
+    editor
 }

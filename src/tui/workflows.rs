@@ -99,11 +99,13 @@ pub fn read_entry(path: &Path) -> WorkflowEntry {
                 .collect(),
             error: None,
         },
-        Err(e) => failed(format!(
-            "{}: {}",
-            path.display(),
-            first_line(&e.to_string())
-        )),
+        Err(e) => {
+            let file = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            failed(format!("{file}: {}", first_line(&e.to_string())))
+        }
     }
 }
 

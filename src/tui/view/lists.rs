@@ -113,7 +113,7 @@ pub fn workflows(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
                 Cell::from(Span::styled(w.name.clone(), theme.accent())),
                 Cell::from(about),
                 Cell::from(Span::styled(params, theme.muted())),
-                Cell::from(Span::styled(w.path.display().to_string(), theme.muted())),
+                Cell::from(Span::styled(short_path(&w.path), theme.muted())),
             ])
             .style(row_style(i == model.workflows_selected, theme))
         });
@@ -129,4 +129,16 @@ pub fn workflows(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     )
     .header(header);
     frame.render_widget(table, inner);
+}
+
+/// `workflows/release.yaml`: the file and its directory, enough to tell the two lists apart.
+fn short_path(path: &std::path::Path) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match path.parent().and_then(|p| p.file_name()) {
+        Some(dir) => format!("{}/{file}", dir.to_string_lossy()),
+        None => file,
+    }
 }
