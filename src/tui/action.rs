@@ -419,13 +419,14 @@ impl App {
         };
         let mut target = top as isize + delta;
         if target < 0 {
-            let before = ring.len();
+            let old_first = ring.first_seq();
             if self.fetch_older() {
                 let added = self
                     .model
                     .detail
                     .as_ref()
-                    .map(|d| d.shown_ring().len().saturating_sub(before))
+                    .zip(old_first)
+                    .map(|(d, first)| d.shown_ring().index_of_seq(first))
                     .unwrap_or(0);
                 target += added as isize;
             }

@@ -228,6 +228,31 @@ pub(crate) fn scroll_offset(selected: usize, rows: usize, len: usize) -> usize {
     selected.saturating_sub(rows / 2).min(len - rows)
 }
 
+/// `text` cut (with `…`) or padded with spaces to exactly `width` columns.
+pub(crate) fn fit(text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = String::with_capacity(width);
+    let mut used = 0;
+    let total: usize = text.chars().map(|c| c.width().unwrap_or(0)).sum();
+    if total <= width {
+        out.push_str(text);
+        used = total;
+    } else if width > 0 {
+        for c in text.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width - 1 {
+                break;
+            }
+            out.push(c);
+            used += w;
+        }
+        out.push('…');
+        used += 1;
+    }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,29 +281,4 @@ mod tests {
             }
         }
     }
-}
-
-/// `text` cut (with `…`) or padded with spaces to exactly `width` columns.
-pub(crate) fn fit(text: &str, width: usize) -> String {
-    use unicode_width::UnicodeWidthChar;
-    let mut out = String::with_capacity(width);
-    let mut used = 0;
-    let total: usize = text.chars().map(|c| c.width().unwrap_or(0)).sum();
-    if total <= width {
-        out.push_str(text);
-        used = total;
-    } else if width > 0 {
-        for c in text.chars() {
-            let w = c.width().unwrap_or(0);
-            if used + w > width - 1 {
-                break;
-            }
-            out.push(c);
-            used += w;
-        }
-        out.push('…');
-        used += 1;
-    }
-    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
-    out
 }
