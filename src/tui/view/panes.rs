@@ -233,7 +233,10 @@ pub fn events(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &
             let style = row_style(focused && i == d.events_selected, theme);
             Line::from(vec![
                 Span::styled(format!("{} ", e.ts.clock()), theme.muted().patch(style)),
-                Span::styled(text, icon_style.patch(style)),
+                Span::styled(
+                    crate::tui::text::strip_ansi(&text).into_owned(),
+                    icon_style.patch(style),
+                ),
             ])
         })
         .collect();
