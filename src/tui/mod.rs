@@ -1,1 +1,44 @@
-//! tui (see DESIGN.md).
+//! The operator console: a terminal UI over a [`Backend`] — runs, workflows, a run's step tree
+//! with logs, context, metrics and history, approval prompts, and keyboard control.
+//!
+//! State (`model`) is kept apart from drawing (`view`); keys become actions (`keymap`,
+//! `action`) and actions become engine `Command`s. [`run`] owns the terminal and the loop.
+
+pub mod action;
+pub mod app;
+pub mod clipboard;
+pub mod config;
+pub mod dag;
+pub mod frame;
+pub mod json_tree;
+pub mod keymap;
+pub mod logs;
+pub mod modal;
+pub mod modal_keys;
+pub mod model;
+pub mod runner;
+pub mod terminal;
+pub mod text;
+pub mod theme;
+pub mod view;
+pub mod workflows;
+
+pub use app::App;
+pub use config::TuiConfig;
+pub use runner::{TuiOptions, run};
+
+/// What the operator chose when leaving the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TuiExit {
+    /// Left with no run active.
+    Quit,
+    /// Left with runs active and asked to wait for them to finish.
+    WaitForRuns,
+    /// Left with runs active and asked to leave them interrupted (resumable later).
+    LeaveInterrupted,
+    /// Left with runs active and asked to cancel them (the caller sends the cancels).
+    CancelRuns,
+    /// SIGTERM or SIGHUP arrived (the terminal is restored); treat active runs as left
+    /// interrupted.
+    Signal(i32),
+}

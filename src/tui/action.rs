@@ -1,0 +1,619 @@
+//! Keys become [`Action`]s through the keymap (the first bound action that applies where the
+//! operator is wins), and actions become model changes or `Command`s to the engine.
+//! Overlays take their keys first (see `modal_keys.rs`).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+
+use crate::engine::Command;
+use crate::store::RunState;
+
+use super::TuiExit;
+use super::app::App;
+use super::clipboard;
+use super::json_tree;
+use super::keymap::{Action, Key};
+use super::logs::LogSearch;
+use super::modal::{Confirm, Modal, StartForm};
+use super::model::{InputTarget, LineInput, Pane, Screen, Tab};
+use super::view;
+
+impl App {
+    /// Handles one key press; returns whether the screen may have changed.
+    pub fn handle_key(&mut self, event: KeyEvent) -> bool {
+        if event.kind == KeyEventKind::Release {
+            return false;
+        }
+        let key = Key::from_event(&event);
+        if !self.model.modals.is_empty() {
+            self.modal_key(key, event);
+            return true;
+        }
+        if self.model.input.is_some() {
+            self.input_key(event.code);
+            return true;
+        }
+        let action = self.keymap.actions(key).find(|a| self.applies(*a));
+        match action {
+            Some(action) => {
+                self.model.status = None;
+                self.perform(action);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `action` means something where the operator is.
+    pub fn applies(&self, action: Action) -> bool {
+        let m = &self.model;
+        let detail = m.screen == Screen::Detail && m.detail.is_some();
+        let tab = m.detail.as_ref().map(|d| (d.pane, d.tab));
+        let logs_tab = detail && tab.is_some_and(|(_, t)| t == Tab::Logs);
+        match action {
+            Action::NextMatch | Action::PrevMatch => {
+                logs_tab
+                    && m.detail
+                        .as_ref()
+                        .is_some_and(|d| d.log_view.search.is_some())
+            }
+            Action::Collapse | Action::Expand => detail && tab == Some((Pane::Tab, Tab::Context)),
+            Action::NextTab | Action::PrevTab | Action::NextPane => detail,
+            Action::Follow | Action::Wrap | Action::Timestamps | Action::LogScope => logs_tab,
+            Action::Filter => m.screen == Screen::Runs || logs_tab,
+            Action::PauseResume | Action::Cancel | Action::Retry => {
+                m.screen != Screen::Workflows && m.selected_run().is_some()
+            }
+            Action::Approve | Action::Reject | Action::Later => false,
+            Action::Back => m.screen != Screen::Runs || !m.runs_filter.is_empty(),
+            _ => true,
+        }
+    }
+
+    /// Carries out an action.
+    pub fn perform(&mut self, action: Action) {
+        match action {
+            Action::Quit => self.quit(),
+            Action::Help => self.model.modals.push(Modal::Help { offset: 0 }),
+            Action::Palette => self.model.modals.push(Modal::Palette(LineInput::default())),
+            Action::Back => self.back(),
+            Action::Open => self.open(),
+            Action::NextPane => {
+                if let Some(d) = self.model.detail.as_mut() {
+                    d.pane = match d.pane {
+                        Pane::Tree => Pane::Tab,
+                        Pane::Tab => Pane::Tree,
+                    };
+                }
+            }
+            Action::Filter => self.start_input(),
+            Action::Follow => {
+                let follow = self.model.detail.as_mut().map(|d| {
+                    d.log_view.follow = !d.log_view.follow;
+                    d.log_view.follow
+                });
+                if follow == Some(true) {
+                    self.reattach_log();
+                }
+            }
+            Action::Wrap => {
+                if let Some(d) = self.model.detail.as_mut() {
+                    d.log_view.wrap = !d.log_view.wrap;
+                }
+            }
+            Action::Timestamps => {
+                if let Some(d) = self.model.detail.as_mut() {
+                    d.log_view.timestamps = !d.log_view.timestamps;
+                }
+            }
+            Action::LogScope => {
+                if let Some(d) = self.model.detail.as_mut() {
+                    d.log_view.selected_step_only = !d.log_view.selected_step_only;
+                    d.log_view.follow = true;
+                }
+                self.ensure_step_ring();
+                self.rerun_search();
+            }
+            Action::Copy => self.copy(),
+            Action::PauseResume => self.pause_resume(),
+            Action::Cancel => self.cancel(),
+            Action::Approval => {
+                if self.model.approvals.is_empty() {
+                    self.note("no approval is pending".into());
+                } else {
+                    self.show_next_approval();
+                }
+            }
+            Action::NewRun => {
+                self.reload_workflows();
+                self.model.screen = Screen::Workflows;
+            }
+            Action::Retry => self.retry(),
+            Action::NextMatch | Action::PrevMatch => {
+                if let Some(search) = self
+                    .model
+                    .detail
+                    .as_mut()
+                    .and_then(|d| d.log_view.search.as_mut())
+                {
+                    if action == Action::NextMatch {
+                        search.next();
+                    } else {
+                        search.prev();
+                    }
+                }
+                self.show_current_hit();
+            }
+            Action::NextTab => self.switch_tab(1),
+            Action::PrevTab => self.switch_tab(-1),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-(self.page() as isize)),
+            Action::PageDown => self.move_by(self.page() as isize),
+            Action::Top => self.move_by(isize::MIN / 2),
+            Action::Bottom => self.move_by(isize::MAX / 2),
+            Action::Collapse => self.fold(true),
+            Action::Expand => self.fold(false),
+            Action::Approve | Action::Reject | Action::Later => {}
+        }
+    }
+
+    /// `q`: close at once when nothing runs; else ask what to do with the active runs.
+    pub fn quit(&mut self) {
+        let active = self.model.active_runs().len();
+        if active == 0 {
+            self.exit = Some(TuiExit::Quit);
+        } else {
+            self.model
+                .modals
+                .push(Modal::Confirm(Confirm::Quit { active }));
+        }
+    }
+
+    fn back(&mut self) {
+        match self.model.screen {
+            Screen::Detail | Screen::Workflows => self.model.screen = Screen::Runs,
+            Screen::Runs => {
+                self.model.runs_filter.clear();
+                self.model.runs_selected = 0;
+            }
+        }
+    }
+
+    fn open(&mut self) {
+        match self.model.screen {
+            Screen::Runs => {
+                if let Some(run) = self.model.selected_run().map(|r| r.id.clone()) {
+                    self.open_run(&run);
+                }
+            }
+            Screen::Workflows => {
+                let Some(entry) = self
+                    .model
+                    .workflows
+                    .get(self.model.workflows_selected)
+                    .cloned()
+                else {
+                    return;
+                };
+                match &entry.error {
+                    Some(e) => self.error(e.clone()),
+                    None => self
+                        .model
+                        .modals
+                        .push(Modal::StartForm(StartForm::new(entry))),
+                }
+            }
+            Screen::Detail => {
+                let Some(d) = self.model.detail.as_mut() else {
+                    return;
+                };
+                match (d.pane, d.tab) {
+                    (Pane::Tree, _) => {
+                        d.pane = Pane::Tab;
+                        d.log_view.selected_step_only = true;
+                        d.log_view.follow = true;
+                        self.ensure_step_ring();
+                    }
+                    (Pane::Tab, Tab::Context) => {
+                        let Some(row) = self.context_row() else {
+                            return;
+                        };
+                        if row.container {
+                            if let Some(d) = self.model.detail.as_mut() {
+                                d.context_folds.set(&row.path, !row.folded);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn start_input(&mut self) {
+        match self.model.screen {
+            Screen::Runs => {
+                let text = self.model.runs_filter.clone();
+                self.model.input = Some((InputTarget::RunsFilter, LineInput { text }));
+            }
+            _ => {
+                let text = self
+                    .model
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.log_view.search.as_ref())
+                    .map(|s| s.query.clone())
+                    .unwrap_or_default();
+                self.model.input = Some((InputTarget::LogSearch, LineInput { text }));
+            }
+        }
+    }
+
+    /// Keys while a filter or search is typed: live update, `enter` keeps, `esc` clears.
+    fn input_key(&mut self, code: KeyCode) {
+        let Some((target, mut input)) = self.model.input.take() else {
+            return;
+        };
+        let keep_open = match code {
+            KeyCode::Enter => false,
+            KeyCode::Esc => {
+                input.text.clear();
+                false
+            }
+            other => {
+                input.edit(other);
+                true
+            }
+        };
+        match target {
+            InputTarget::RunsFilter => {
+                self.model.runs_filter = input.text.clone();
+                self.model.runs_selected = 0;
+            }
+            InputTarget::LogSearch => {
+                if let Some(d) = self.model.detail.as_mut() {
+                    d.log_view.search = if input.text.is_empty() {
+                        None
+                    } else {
+                        Some(LogSearch::run(&input.text, d.shown_ring().iter()))
+                    };
+                }
+                self.show_current_hit();
+            }
+        }
+        if keep_open {
+            self.model.input = Some((target, input));
+        }
+    }
+
+    fn pause_resume(&mut self) {
+        let Some(run) = self.model.selected_run() else {
+            return;
+        };
+        let (id, state) = (run.id.clone(), run.state);
+        let command = match state {
+            RunState::Running | RunState::Pending => Command::Pause(id.clone()),
+            RunState::Paused | RunState::Interrupted => Command::Resume(id.clone()),
+            _ => {
+                self.note(format!("run {id} is {state}: nothing to pause or resume"));
+                return;
+            }
+        };
+        let verb = if matches!(command, Command::Pause(_)) {
+            "pausing"
+        } else {
+            "resuming"
+        };
+        match self.backend.send(command) {
+            Ok(()) => self.note(format!("{verb} run {id}")),
+            Err(e) => self.error(format!("cannot pause/resume run {id}: {e:#}")),
+        }
+    }
+
+    fn cancel(&mut self) {
+        let Some(run) = self.model.selected_run() else {
+            return;
+        };
+        if run.state.is_terminal() {
+            let text = format!("run {} is already {}", run.id, run.state);
+            self.note(text);
+            return;
+        }
+        let confirm = Confirm::CancelRun {
+            run: run.id.clone(),
+            workflow: run.workflow.clone(),
+        };
+        self.model.modals.push(Modal::Confirm(confirm));
+    }
+
+    fn retry(&mut self) {
+        let Some(run) = self.model.selected_run() else {
+            return;
+        };
+        let (id, state) = (run.id.clone(), run.state);
+        if !matches!(state, RunState::Failed | RunState::Cancelled) {
+            self.note(format!(
+                "run {id} is {state}: only failed or cancelled runs can be retried"
+            ));
+            return;
+        }
+        match self.backend.send(Command::Retry(id.clone())) {
+            Ok(()) => self.note(format!("retrying the failed steps of run {id}")),
+            Err(e) => self.error(format!("cannot retry run {id}: {e:#}")),
+        }
+    }
+
+    fn switch_tab(&mut self, delta: isize) {
+        let Some(d) = self.model.detail.as_mut() else {
+            return;
+        };
+        d.tab = d.tab.shifted(delta);
+        match d.tab {
+            Tab::Context if d.context.is_none() => self.load_context(),
+            Tab::Events if d.events.is_none() => self.load_events(),
+            _ => {}
+        }
+    }
+
+    /// Rows a page moves: the height of the main pane.
+    fn page(&self) -> usize {
+        view::content_rows(self.viewport).max(1)
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        match self.model.screen {
+            Screen::Runs => {
+                let len = self.model.filtered_runs().len();
+                self.model.runs_selected = shift(self.model.runs_selected, delta, len);
+            }
+            Screen::Workflows => {
+                let len = self.model.workflows.len();
+                self.model.workflows_selected = shift(self.model.workflows_selected, delta, len);
+            }
+            Screen::Detail => {
+                let Some(d) = self.model.detail.as_mut() else {
+                    return;
+                };
+                match (d.pane, d.tab) {
+                    (Pane::Tree, _) => {
+                        d.selected_row = shift(d.selected_row, delta, d.rows.len());
+                        if d.log_view.selected_step_only {
+                            d.log_view.follow = true;
+                            self.ensure_step_ring();
+                        }
+                    }
+                    (Pane::Tab, Tab::Logs) => self.scroll_logs(delta),
+                    (Pane::Tab, Tab::Context) => {
+                        let len = d
+                            .context
+                            .as_ref()
+                            .map(|c| json_tree::rows(c, &d.context_folds).len())
+                            .unwrap_or(0);
+                        d.context_selected = shift(d.context_selected, delta, len);
+                    }
+                    (Pane::Tab, Tab::Metrics) => {
+                        d.metrics_offset = shift(d.metrics_offset, delta, d.steps.len());
+                    }
+                    (Pane::Tab, Tab::Events) => {
+                        let len = d.events.as_ref().map(Vec::len).unwrap_or(0);
+                        d.events_selected = shift(d.events_selected, delta, len);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scrolls the log pane; reaching the top fetches older lines from the store, reaching the
+    /// bottom follows again.
+    fn scroll_logs(&mut self, delta: isize) {
+        let rows = view::log_rows(self.viewport);
+        let Some(d) = self.model.detail.as_ref() else {
+            return;
+        };
+        let ring = d.shown_ring();
+        let max_top = ring.len().saturating_sub(rows);
+        let top = if d.log_view.follow {
+            max_top
+        } else {
+            ring.index_of_seq(d.log_view.top_seq).min(max_top)
+        };
+        let mut target = top as isize + delta;
+        if target < 0 {
+            let old_first = ring.first_seq();
+            if self.fetch_older() {
+                let added = self
+                    .model
+                    .detail
+                    .as_ref()
+                    .zip(old_first)
+                    .map(|(d, first)| d.shown_ring().index_of_seq(first))
+                    .unwrap_or(0);
+                target += added as isize;
+            }
+            target = target.max(0);
+        }
+        let Some(d) = self.model.detail.as_mut() else {
+            return;
+        };
+        let ring = d.shown_ring();
+        let max_top = ring.len().saturating_sub(rows);
+        if delta > 0 && target as usize >= max_top {
+            d.log_view.follow = true;
+            self.reattach_log();
+            return;
+        }
+        let seq = ring.get(target as usize).map(|l| l.seq);
+        if let Some(seq) = seq {
+            d.log_view.follow = false;
+            d.log_view.top_seq = seq;
+        }
+    }
+
+    /// Following again: if a scroll-back pushed the newest lines out, load the tail.
+    fn reattach_log(&mut self) {
+        let detached = self
+            .model
+            .detail
+            .as_ref()
+            .is_some_and(|d| d.shown_ring().newer_in_store);
+        if detached {
+            self.reload_log_tail();
+        }
+    }
+
+    /// Scrolls so the current search hit is in the middle of the pane.
+    fn show_current_hit(&mut self) {
+        let rows = view::log_rows(self.viewport);
+        let Some(d) = self.model.detail.as_mut() else {
+            return;
+        };
+        let Some(seq) = d
+            .log_view
+            .search
+            .as_ref()
+            .and_then(|s| s.current_hit())
+            .map(|h| h.seq)
+        else {
+            return;
+        };
+        let ring = d.shown_ring();
+        let index = ring.index_of_seq(seq);
+        let top = index.saturating_sub(rows / 2);
+        if let Some(line) = ring.get(top) {
+            d.log_view.top_seq = line.seq;
+            d.log_view.follow = false;
+        }
+    }
+
+    fn context_row(&self) -> Option<json_tree::JsonRow> {
+        let d = self.model.detail.as_ref()?;
+        let rows = json_tree::rows(d.context.as_ref()?, &d.context_folds);
+        rows.into_iter().nth(d.context_selected)
+    }
+
+    fn fold(&mut self, folded: bool) {
+        let Some(row) = self.context_row() else {
+            return;
+        };
+        if let Some(d) = self.model.detail.as_mut() {
+            if row.container {
+                d.context_folds.set(&row.path, folded);
+            } else if folded && row.depth > 0 {
+                // Folding a leaf folds its parent and selects it.
+                if let Some((parent, _)) = row.path.rsplit_once('/') {
+                    d.context_folds.set(parent, true);
+                    let rows = d
+                        .context
+                        .as_ref()
+                        .map(|c| json_tree::rows(c, &d.context_folds))
+                        .unwrap_or_default();
+                    if let Some(i) = rows.iter().position(|r| r.path == parent) {
+                        d.context_selected = i;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `y`: copies what is selected (run id, step output, visible log lines, JSON node, event).
+    fn copy(&mut self) {
+        let text = self.copy_text();
+        match text {
+            Some(text) if !text.is_empty() => {
+                let bytes = text.len();
+                self.terminal_output.push(clipboard::osc52(&text));
+                self.note(format!("copied {bytes} bytes to the clipboard"));
+            }
+            _ => self.note("nothing to copy here".into()),
+        }
+    }
+
+    fn copy_text(&mut self) -> Option<String> {
+        match self.model.screen {
+            Screen::Runs => self.model.selected_run().map(|r| r.id.0.clone()),
+            Screen::Workflows => self
+                .model
+                .workflows
+                .get(self.model.workflows_selected)
+                .map(|w| w.path.display().to_string()),
+            Screen::Detail => {
+                let rows = view::log_rows(self.viewport);
+                let d = self.model.detail.as_ref()?;
+                match (d.pane, d.tab) {
+                    (Pane::Tree, _) => {
+                        let step = d.selected_step()?.step.clone();
+                        match self.backend.step_output(&d.run.id, &step) {
+                            Ok(Some(out)) => Some(match out.output {
+                                serde_json::Value::String(s) => s,
+                                other => serde_json::to_string_pretty(&other).ok()?,
+                            }),
+                            Ok(None) => None,
+                            Err(e) => {
+                                let run = d.run.id.clone();
+                                self.error(format!(
+                                    "cannot read the output of {run}/{step}: {e:#}"
+                                ));
+                                None
+                            }
+                        }
+                    }
+                    (Pane::Tab, Tab::Logs) => {
+                        let ring = d.shown_ring();
+                        if let Some(hit) = d.log_view.search.as_ref().and_then(|s| s.current_hit())
+                        {
+                            let i = ring.index_of_seq(hit.seq);
+                            return ring.get(i).map(|l| l.plain().into_owned());
+                        }
+                        let end = if d.log_view.follow {
+                            ring.len()
+                        } else {
+                            (ring.index_of_seq(d.log_view.top_seq) + rows).min(ring.len())
+                        };
+                        let start = end.saturating_sub(rows);
+                        let lines: Vec<String> = (start..end)
+                            .filter_map(|i| ring.get(i).map(|l| l.plain().into_owned()))
+                            .collect();
+                        Some(lines.join("\n"))
+                    }
+                    (Pane::Tab, Tab::Context) => {
+                        let row = self.context_row()?;
+                        let d = self.model.detail.as_ref()?;
+                        let value = json_tree::value_at(d.context.as_ref()?, &row.path)?;
+                        serde_json::to_string_pretty(value).ok()
+                    }
+                    (Pane::Tab, Tab::Metrics) => {
+                        let step = d.steps.get(d.metrics_offset)?;
+                        serde_json::to_string_pretty(step).ok()
+                    }
+                    (Pane::Tab, Tab::Events) => {
+                        let event = d.events.as_ref()?.get(d.events_selected)?;
+                        serde_json::to_string(event).ok()
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `index` moved by `delta` within `0..len`.
+fn shift(index: usize, delta: isize, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let moved = index as isize + delta.clamp(-(len as isize), len as isize);
+    moved.clamp(0, len as isize - 1) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shift;
+
+    #[test]
+    fn selection_moves_stay_in_bounds() {
+        assert_eq!(shift(0, -1, 5), 0);
+        assert_eq!(shift(3, 10, 5), 4);
+        assert_eq!(shift(2, isize::MIN / 2, 5), 0);
+        assert_eq!(shift(2, isize::MAX / 2, 5), 4);
+        assert_eq!(shift(7, 1, 0), 0);
+    }
+}

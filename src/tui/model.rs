@@ -1,0 +1,494 @@
+//! The console's state, apart from drawing: the runs list, the open run's detail (steps, tree,
+//! log rings, context, events), pending approvals, modals, filters. A cache of the store kept
+//! current by Events; [`Model::apply`] folds one Event in without touching the engine.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::engine::RunDetail;
+use crate::spec::StepId;
+use crate::store::{
+    ApprovalRecord, Event, EventKind, RunId, RunRecord, RunState, StepRecord, Timestamp,
+};
+
+use super::dag;
+use super::json_tree::Folds;
+use super::logs::{LogEntry, LogRing, LogView};
+use super::modal::Modal;
+use super::workflows::WorkflowEntry;
+
+/// The top-level views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// Every run.
+    Runs,
+    /// Workflow files to start.
+    Workflows,
+    /// One run: step tree and tabs.
+    Detail,
+}
+
+/// The panes of the run detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// The step tree.
+    Tree,
+    /// The tab content.
+    Tab,
+}
+
+/// The tabs of the run detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// Streaming output.
+    Logs,
+    /// Params and step outputs as JSON.
+    Context,
+    /// Durations, retries, waits, tokens.
+    Metrics,
+    /// The run's history.
+    Events,
+}
+
+impl Tab {
+    /// Every tab, in order.
+    pub const ALL: [Tab; 4] = [Tab::Logs, Tab::Context, Tab::Metrics, Tab::Events];
+
+    /// Its title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Logs => "Logs",
+            Tab::Context => "Context",
+            Tab::Metrics => "Metrics",
+            Tab::Events => "Events",
+        }
+    }
+
+    /// The tab `delta` places away (wrapping).
+    pub fn shifted(self, delta: isize) -> Tab {
+        let i = Tab::ALL.iter().position(|t| *t == self).unwrap_or(0) as isize;
+        Tab::ALL[(i + delta).rem_euclid(Tab::ALL.len() as isize) as usize]
+    }
+}
+
+/// A one-line text being typed (filter, search, palette, comment).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LineInput {
+    /// The text so far.
+    pub text: String,
+}
+
+impl LineInput {
+    /// Applies a typed character or backspace; returns whether the text changed.
+    pub fn edit(&mut self, code: crossterm::event::KeyCode) -> bool {
+        match code {
+            crossterm::event::KeyCode::Char(c) => {
+                self.text.push(c);
+                true
+            }
+            crossterm::event::KeyCode::Backspace => self.text.pop().is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// What a line being typed is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputTarget {
+    /// The runs filter.
+    RunsFilter,
+    /// The log search.
+    LogSearch,
+}
+
+/// A message in the status line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// What to say.
+    pub text: String,
+    /// Whether it reports a failure.
+    pub error: bool,
+}
+
+/// The open run.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    /// The run record.
+    pub run: RunRecord,
+    /// Its steps, in workflow order.
+    pub steps: Vec<StepRecord>,
+    /// Its gates.
+    pub approvals: Vec<ApprovalRecord>,
+    /// Step id → index in `steps`.
+    pub index: HashMap<StepId, usize>,
+    /// DAG level of each step (by index in `steps`).
+    pub levels: Vec<usize>,
+    /// Step indices in tree order (by level, then workflow order).
+    pub rows: Vec<usize>,
+    /// Selected row of the tree.
+    pub selected_row: usize,
+    /// Focused pane.
+    pub pane: Pane,
+    /// Shown tab.
+    pub tab: Tab,
+    /// Every step's lines.
+    pub logs_all: LogRing,
+    /// Per-step lines, for the steps whose log was viewed.
+    pub logs_step: HashMap<StepId, LogRing>,
+    /// How the log pane shows lines.
+    pub log_view: LogView,
+    /// Params and step outputs (`{params, steps: {id: output}}`), loaded with the Context tab.
+    pub context: Option<Value>,
+    /// Folded nodes of the context tree.
+    pub context_folds: Folds,
+    /// Selected row of the context tree.
+    pub context_selected: usize,
+    /// The run's history, loaded with the Events tab.
+    pub events: Option<Vec<Event>>,
+    /// Selected row of the events list.
+    pub events_selected: usize,
+    /// First row shown of the metrics list.
+    pub metrics_offset: usize,
+}
+
+impl Detail {
+    /// A detail view of `detail`, with levels computed from the run's source.
+    pub fn new(detail: RunDetail) -> Detail {
+        let deps = dag::dependencies_from_source(&detail.run.source);
+        let levels_by_id = dag::levels(&deps);
+        let mut d = Detail {
+            run: detail.run,
+            steps: detail.steps,
+            approvals: detail.approvals,
+            index: HashMap::new(),
+            levels: Vec::new(),
+            rows: Vec::new(),
+            selected_row: 0,
+            pane: Pane::Tree,
+            tab: Tab::Logs,
+            logs_all: LogRing::default(),
+            logs_step: HashMap::new(),
+            log_view: LogView::default(),
+            context: None,
+            context_folds: Folds::default(),
+            context_selected: 0,
+            events: None,
+            events_selected: 0,
+            metrics_offset: 0,
+        };
+        d.reindex(&levels_by_id);
+        d
+    }
+
+    fn reindex(&mut self, levels_by_id: &HashMap<StepId, usize>) {
+        self.index = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.step.clone(), i))
+            .collect();
+        self.levels = self
+            .steps
+            .iter()
+            .map(|s| levels_by_id.get(&s.step).copied().unwrap_or(0))
+            .collect();
+        let mut rows: Vec<usize> = (0..self.steps.len()).collect();
+        rows.sort_by_key(|&i| (self.levels[i], i));
+        self.rows = rows;
+        self.selected_row = self.selected_row.min(self.rows.len().saturating_sub(1));
+    }
+
+    /// The selected step's record.
+    pub fn selected_step(&self) -> Option<&StepRecord> {
+        self.rows
+            .get(self.selected_row)
+            .and_then(|&i| self.steps.get(i))
+    }
+
+    /// The ring the log pane shows (the selected step's when scoped and loaded, else all).
+    pub fn shown_ring(&self) -> &LogRing {
+        if self.log_view.selected_step_only
+            && let Some(step) = self.selected_step()
+            && let Some(ring) = self.logs_step.get(&step.step)
+        {
+            return ring;
+        }
+        &self.logs_all
+    }
+
+    /// Replaces a step's record (adding it when new).
+    pub fn put_step(&mut self, record: StepRecord) {
+        match self.index.get(&record.step) {
+            Some(&i) => self.steps[i] = record,
+            None => {
+                let levels: HashMap<StepId, usize> = self
+                    .steps
+                    .iter()
+                    .zip(&self.levels)
+                    .map(|(s, l)| (s.step.clone(), *l))
+                    .collect();
+                self.steps.push(record);
+                self.reindex(&levels);
+            }
+        }
+        self.run.steps_done = self.steps.iter().filter(|s| s.status.is_terminal()).count() as u32;
+        self.run.steps_total = self.run.steps_total.max(self.steps.len() as u32);
+    }
+
+    /// Adds a live log line to the rings (and to the search when it lands in the shown ring).
+    pub fn push_log(&mut self, entry: LogEntry) {
+        let entry = Arc::new(entry);
+        let shown_step = if self.log_view.selected_step_only {
+            self.selected_step()
+                .map(|s| s.step.clone())
+                .filter(|id| self.logs_step.contains_key(id))
+        } else {
+            None
+        };
+        let mut added_to_shown = false;
+        if let Some(ring) = self.logs_step.get_mut(&entry.step) {
+            let before = ring.last_seq();
+            ring.push(entry.clone());
+            if shown_step.as_ref() == Some(&entry.step) {
+                added_to_shown = ring.last_seq() != before;
+            }
+        }
+        let before = self.logs_all.last_seq();
+        self.logs_all.push(entry.clone());
+        if shown_step.is_none() {
+            added_to_shown = self.logs_all.last_seq() != before;
+        }
+        if added_to_shown {
+            let first = self.shown_ring().first_seq();
+            if let Some(search) = self.log_view.search.as_mut() {
+                search.extend(std::iter::once(&entry));
+                if let Some(first) = first {
+                    search.forget_before(first);
+                }
+            }
+        }
+    }
+}
+
+/// Everything the console shows.
+pub struct Model {
+    /// The current view.
+    pub screen: Screen,
+    /// Every run, newest first.
+    pub runs: Vec<RunRecord>,
+    /// Selected row of the (filtered) runs list.
+    pub runs_selected: usize,
+    /// The runs filter (`/`).
+    pub runs_filter: String,
+    /// Workflow files.
+    pub workflows: Vec<WorkflowEntry>,
+    /// Selected workflow.
+    pub workflows_selected: usize,
+    /// The open run.
+    pub detail: Option<Detail>,
+    /// Undecided gates of every run, oldest first.
+    pub approvals: Vec<ApprovalRecord>,
+    /// Open overlays, the top one last.
+    pub modals: Vec<Modal>,
+    /// A line being typed and what for.
+    pub input: Option<(InputTarget, LineInput)>,
+    /// The last message.
+    pub status: Option<Status>,
+    /// The time used for clocks (set by the event loop before each frame).
+    pub now: Timestamp,
+    /// The theme's name (shown in help).
+    pub theme_name: String,
+}
+
+/// What folding an Event in changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Applied {
+    /// Something on screen may have changed.
+    pub changed: bool,
+    /// A new gate is waiting (ring the bell, show the modal).
+    pub approval_arrived: bool,
+    /// The run's record should be reloaded (its counters changed in the store).
+    pub refresh: Option<RunId>,
+}
+
+impl Model {
+    /// An empty model.
+    pub fn new(now: Timestamp) -> Model {
+        Model {
+            screen: Screen::Runs,
+            runs: Vec::new(),
+            runs_selected: 0,
+            runs_filter: String::new(),
+            workflows: Vec::new(),
+            workflows_selected: 0,
+            detail: None,
+            approvals: Vec::new(),
+            modals: Vec::new(),
+            input: None,
+            status: None,
+            now,
+            theme_name: String::new(),
+        }
+    }
+
+    /// Runs that pass the filter, as indices into `runs`.
+    pub fn filtered_runs(&self) -> Vec<usize> {
+        let filter = self.runs_filter.as_str();
+        self.runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                filter.is_empty()
+                    || super::text::contains(&r.workflow, filter)
+                    || super::text::contains(r.id.as_str(), filter)
+                    || super::text::contains(r.state.as_str(), filter)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The run selected in the list, or the open run in the detail view.
+    pub fn selected_run(&self) -> Option<&RunRecord> {
+        if self.screen == Screen::Detail
+            && let Some(d) = &self.detail
+        {
+            return Some(&d.run);
+        }
+        let rows = self.filtered_runs();
+        rows.get(self.runs_selected).and_then(|&i| self.runs.get(i))
+    }
+
+    /// Runs an owner is working on (pending, running, paused).
+    pub fn active_runs(&self) -> Vec<RunId> {
+        self.runs
+            .iter()
+            .filter(|r| r.state.is_active())
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// Whether any clock on screen is running (the screen then redraws once a second).
+    pub fn clock_running(&self) -> bool {
+        match self.screen {
+            Screen::Runs => self.runs.iter().any(|r| r.state == RunState::Running),
+            Screen::Detail => self
+                .detail
+                .as_ref()
+                .is_some_and(|d| d.run.state == RunState::Running),
+            Screen::Workflows => false,
+        }
+    }
+
+    /// Puts a run record in the list (replacing the one with its id).
+    pub fn put_run(&mut self, record: RunRecord) {
+        if let Some(d) = self.detail.as_mut()
+            && d.run.id == record.id
+        {
+            let (done, total) = (d.run.steps_done, d.run.steps_total);
+            d.run = record.clone();
+            if !d.steps.is_empty() {
+                d.run.steps_done = done.max(d.run.steps_done);
+                d.run.steps_total = total.max(d.run.steps_total);
+            }
+        }
+        match self.runs.iter_mut().find(|r| r.id == record.id) {
+            Some(slot) => *slot = record,
+            None => {
+                let at = self.runs.partition_point(|r| r.id > record.id);
+                self.runs.insert(at, record);
+            }
+        }
+    }
+
+    /// Queues a gate if undecided and not queued yet; returns whether it was added.
+    pub fn queue_approval(&mut self, approval: ApprovalRecord) -> bool {
+        if approval.decision.is_some()
+            || self
+                .approvals
+                .iter()
+                .any(|a| a.run == approval.run && a.step == approval.step)
+        {
+            return false;
+        }
+        self.approvals.push(approval);
+        true
+    }
+
+    /// Folds one Event in.
+    pub fn apply(&mut self, event: &Event) -> Applied {
+        let mut applied = Applied {
+            changed: true,
+            ..Applied::default()
+        };
+        let in_detail = self.detail.as_ref().is_some_and(|d| d.run.id == event.run);
+        match &event.kind {
+            EventKind::RunCreated { record } => self.put_run((**record).clone()),
+            EventKind::RunState { state, reason } => {
+                for run in self.runs.iter_mut().filter(|r| r.id == event.run) {
+                    set_run_state(run, *state, reason, event.ts);
+                }
+                if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
+                    set_run_state(&mut d.run, *state, reason, event.ts);
+                }
+                applied.refresh = Some(event.run.clone());
+            }
+            EventKind::Step { record } => {
+                if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
+                    d.put_step((**record).clone());
+                    let (done, total) = (d.run.steps_done, d.run.steps_total);
+                    for run in self.runs.iter_mut().filter(|r| r.id == event.run) {
+                        run.steps_done = done;
+                        run.steps_total = total;
+                    }
+                } else if record.status.is_terminal() {
+                    applied.refresh = Some(event.run.clone());
+                }
+            }
+            EventKind::ApprovalRequested { approval } => {
+                if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
+                    d.approvals.retain(|a| a.step != approval.step);
+                    d.approvals.push((**approval).clone());
+                }
+                applied.approval_arrived = self.queue_approval((**approval).clone());
+            }
+            EventKind::ApprovalDecided { step, decision } => {
+                self.approvals
+                    .retain(|a| !(a.run == event.run && a.step == *step));
+                self.modals.retain(|m| !m.is_approval_for(&event.run, step));
+                if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
+                    for a in d.approvals.iter_mut().filter(|a| a.step == *step) {
+                        a.decision = Some(decision.clone());
+                    }
+                }
+            }
+            EventKind::Log { line } => {
+                applied.changed = in_detail;
+                if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
+                    d.push_log(LogEntry::from_line(line));
+                }
+            }
+        }
+        if let Some(d) = self.detail.as_mut().filter(|_| in_detail)
+            && !matches!(event.kind, EventKind::Log { .. })
+            && let Some(events) = d.events.as_mut()
+        {
+            events.push(event.clone());
+        }
+        applied
+    }
+}
+
+fn set_run_state(run: &mut RunRecord, state: RunState, reason: &Option<String>, at: Timestamp) {
+    run.state = state;
+    if reason.is_some() {
+        run.reason = reason.clone();
+    }
+    if state == RunState::Running && run.started_at.is_none() {
+        run.started_at = Some(at);
+    }
+    if state.is_terminal() {
+        run.finished_at = Some(at);
+    }
+}

@@ -1,0 +1,247 @@
+//! The event loop: one channel gathers keys (an input thread), engine Events (a thread
+//! forwarding the broadcast) and signals; the loop sleeps on it, drains every message that has
+//! arrived, and draws once — only when something changed, at most 60 times a second, and once
+//! a second while a running clock is on screen. Idle, it sleeps without waking.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossterm::event::{self, Event as TermEvent};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::engine::Backend;
+use crate::store::{Event, Timestamp};
+
+use super::TuiExit;
+use super::app::App;
+use super::config::TuiConfig;
+use super::frame::{CLOCK_INTERVAL, FrameLimiter, wait_time};
+use super::keymap::Keymap;
+use super::terminal::{SignalWatch, TerminalGuard};
+use super::theme::Theme;
+
+/// Messages buffered between the helper threads and the loop before they wait (a flood of
+/// Events beyond this makes the broadcast lag, and the console reloads from the store).
+const CHANNEL_CAPACITY: usize = 8192;
+
+/// Most messages handled before a frame is drawn, so a flood cannot starve the screen.
+const MAX_BATCH: usize = 20_000;
+
+/// How often the input thread checks whether the console is closing.
+const INPUT_POLL: Duration = Duration::from_millis(200);
+
+/// How the console is set up.
+#[derive(Debug, Clone, Default)]
+pub struct TuiOptions {
+    /// The `[tui]` table of the config file.
+    pub config: TuiConfig,
+    /// `--theme` (a name or a path); wins over the config's theme.
+    pub theme: Option<String>,
+    /// Directories whose workflow files the Workflows view lists (`./workflows`, the config
+    /// directory's `workflows/`).
+    pub workflow_dirs: Vec<PathBuf>,
+}
+
+enum Msg {
+    Input(TermEvent),
+    InputEnded(Option<String>),
+    Engine(Box<Event>),
+    Lagged,
+    EngineClosed,
+    Signal(i32),
+}
+
+/// Opens the console on the calling thread until the operator quits; returns their choice.
+/// The terminal is restored on every way out (return, error, panic, SIGTERM/SIGHUP).
+pub fn run(backend: Arc<dyn Backend>, options: TuiOptions) -> anyhow::Result<TuiExit> {
+    let keymap = Keymap::with_overrides(&options.config.keys)?;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let choice = options.theme.as_deref().or(options.config.theme.as_deref());
+    let theme = Theme::load(choice, no_color)?;
+    let events = backend.subscribe();
+    let mut app = App::new(
+        backend,
+        keymap,
+        theme,
+        options.config.bell(),
+        options.workflow_dirs,
+        Timestamp::now(),
+    );
+
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(CHANNEL_CAPACITY);
+    let signals = SignalWatch::install(tx.clone(), Msg::Signal)?;
+    let mut guard = TerminalGuard::enter()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let input = spawn_input(tx.clone(), stop.clone())?;
+    spawn_forwarder(tx, events)?;
+
+    let outcome = event_loop(&mut app, &mut guard, &rx);
+
+    stop.store(true, Ordering::SeqCst);
+    drop(rx);
+    let _ = input.join();
+    drop(guard);
+    drop(signals);
+    outcome
+}
+
+fn event_loop(
+    app: &mut App,
+    guard: &mut TerminalGuard,
+    rx: &Receiver<Msg>,
+) -> anyhow::Result<TuiExit> {
+    let mut limiter = FrameLimiter::default();
+    let mut dirty = true;
+    let mut next_clock: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if next_clock.is_some_and(|at| now >= at) {
+            dirty = true;
+        }
+        if dirty && limiter.ready(now) {
+            app.model.now = Timestamp::now();
+            guard
+                .terminal
+                .draw(|frame| app.draw(frame))
+                .context("cannot draw to the terminal")?;
+            for text in std::mem::take(&mut app.terminal_output) {
+                guard.write_raw(&text);
+            }
+            limiter.drawn(now);
+            dirty = false;
+            next_clock = app.model.clock_running().then(|| now + CLOCK_INTERVAL);
+        }
+        if let Some(exit) = app.exit {
+            return Ok(exit);
+        }
+        let first = match wait_time(&limiter, dirty, next_clock, Instant::now()) {
+            Some(wait) => match rx.recv_timeout(wait) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return Ok(TuiExit::LeaveInterrupted),
+            },
+            None => match rx.recv() {
+                Ok(msg) => Some(msg),
+                Err(_) => return Ok(TuiExit::LeaveInterrupted),
+            },
+        };
+        let mut handled = 0;
+        let mut need_reload = false;
+        let mut next = first;
+        while let Some(msg) = next {
+            match msg {
+                Msg::Input(TermEvent::Key(key)) => dirty |= app.handle_key(key),
+                Msg::Input(TermEvent::Resize(..)) => dirty = true,
+                Msg::Input(_) => {}
+                Msg::InputEnded(reason) => {
+                    let reason = reason.unwrap_or_else(|| "the input thread stopped".into());
+                    anyhow::bail!("cannot read the terminal's input: {reason}");
+                }
+                Msg::Engine(event) => dirty |= app.apply_event(&event),
+                Msg::Lagged => need_reload = true,
+                Msg::EngineClosed => {
+                    app.error(
+                        "the engine stopped sending events; showing the store as it was".into(),
+                    );
+                    dirty = true;
+                }
+                Msg::Signal(signal) => return Ok(TuiExit::Signal(signal)),
+            }
+            if app.exit.is_some() {
+                break;
+            }
+            handled += 1;
+            next = if handled < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(msg) => Some(msg),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => return Ok(TuiExit::LeaveInterrupted),
+                }
+            } else {
+                None
+            };
+        }
+        if need_reload {
+            app.reload();
+            dirty = true;
+        }
+    }
+}
+
+/// Tells the loop the input thread ended, however it ended (even by panic).
+struct InputEnded {
+    tx: SyncSender<Msg>,
+    reason: Option<String>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for InputEnded {
+    fn drop(&mut self) {
+        if !self.stop.load(Ordering::SeqCst) {
+            let _ = self.tx.try_send(Msg::InputEnded(self.reason.take()));
+        }
+    }
+}
+
+fn spawn_input(tx: SyncSender<Msg>, stop: Arc<AtomicBool>) -> anyhow::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("baton-tui-input".into())
+        .spawn(move || {
+            let mut ended = InputEnded {
+                tx: tx.clone(),
+                reason: None,
+                stop: stop.clone(),
+            };
+            while !stop.load(Ordering::SeqCst) {
+                match event::poll(INPUT_POLL) {
+                    Ok(false) => {}
+                    Ok(true) => match event::read() {
+                        Ok(ev) => {
+                            if tx.send(Msg::Input(ev)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            ended.reason = Some(e.to_string());
+                            return;
+                        }
+                    },
+                    Err(e) => {
+                        ended.reason = Some(e.to_string());
+                        return;
+                    }
+                }
+            }
+        })
+        .context("cannot start the input thread")
+}
+
+fn spawn_forwarder(
+    tx: SyncSender<Msg>,
+    mut events: tokio::sync::broadcast::Receiver<Event>,
+) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("baton-tui-events".into())
+        .spawn(move || {
+            loop {
+                let msg = match events.blocking_recv() {
+                    Ok(event) => Msg::Engine(Box::new(event)),
+                    Err(RecvError::Lagged(_)) => Msg::Lagged,
+                    Err(RecvError::Closed) => {
+                        let _ = tx.send(Msg::EngineClosed);
+                        return;
+                    }
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the event thread")?;
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! The terminal's setup and its guaranteed restore: raw mode and the alternate screen on entry;
+//! on exit, on panic (a chained panic hook) and on SIGTERM/SIGHUP (a self-pipe the event loop
+//! reads) the terminal is put back as it was.
+
+use std::io::{Stdout, Write};
+use std::os::fd::RawFd;
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use crossterm::cursor::Show;
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+/// Whether the terminal is in the console's mode (so restoring twice is harmless).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static PANIC_HOOK: Once = Once::new();
+
+/// Owns the terminal in console mode; dropping it restores the terminal.
+pub struct TerminalGuard {
+    /// The ratatui terminal.
+    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    /// Enters raw mode and the alternate screen, and makes sure a panic restores them.
+    pub fn enter() -> anyhow::Result<TerminalGuard> {
+        install_panic_hook();
+        enable_raw_mode()
+            .context("cannot switch the terminal to raw mode (is stdin a terminal?)")?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        let mut stdout = std::io::stdout();
+        if let Err(e) = execute!(stdout, EnterAlternateScreen) {
+            restore();
+            return Err(e).context("cannot switch to the terminal's alternate screen");
+        }
+        match Terminal::new(CrosstermBackend::new(stdout)) {
+            Ok(mut terminal) => {
+                let _ = terminal.hide_cursor();
+                let _ = terminal.clear();
+                Ok(TerminalGuard { terminal })
+            }
+            Err(e) => {
+                restore();
+                Err(e).context("cannot set up the terminal")
+            }
+        }
+    }
+
+    /// Writes raw escape sequences (bell, OSC 52) after a frame.
+    pub fn write_raw(&mut self, text: &str) {
+        let out = self.terminal.backend_mut();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Puts the terminal back: main screen, cursor shown, cooked mode. Safe to call many times and
+/// from a panic hook.
+pub fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let mut stdout = std::io::stdout();
+        let _ = execute!(stdout, LeaveAlternateScreen, Show);
+        let _ = disable_raw_mode();
+        let _ = stdout.flush();
+    }
+}
+
+fn install_panic_hook() {
+    PANIC_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+    });
+}
+
+/// The write end of the self-pipe, read by the signal handler (-1 when none).
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::SeqCst);
+    if fd >= 0 {
+        let byte = signal as u8;
+        // SAFETY: write(2) is async-signal-safe; the buffer is one valid byte.
+        unsafe {
+            libc::write(fd, (&byte as *const u8).cast(), 1);
+        }
+    }
+}
+
+/// SIGTERM and SIGHUP delivered as messages while the console runs; dropping it puts the
+/// previous handlers back.
+pub struct SignalWatch {
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+    read_fd: RawFd,
+    write_fd: RawFd,
+    reader: Option<JoinHandle<()>>,
+}
+
+/// The signals that end the console (the terminal is restored first).
+pub const WATCHED_SIGNALS: [libc::c_int; 2] = [libc::SIGTERM, libc::SIGHUP];
+
+impl SignalWatch {
+    /// Installs the handlers; each signal received is sent as `message(signal)` on `tx`.
+    /// A second identical signal gets the default action (SA_RESETHAND), so a stuck console can
+    /// still be killed.
+    pub fn install<M: Send + 'static>(
+        tx: SyncSender<M>,
+        message: fn(i32) -> M,
+    ) -> anyhow::Result<SignalWatch> {
+        let mut fds = [0 as RawFd; 2];
+        // SAFETY: fds is a valid array of two ints.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("cannot create the signal pipe");
+        }
+        let (read_fd, write_fd) = (fds[0], fds[1]);
+        // SAFETY: write_fd is a descriptor we own; making it non-blocking keeps the handler from
+        // ever blocking.
+        unsafe {
+            let flags = libc::fcntl(write_fd, libc::F_GETFL);
+            libc::fcntl(write_fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+        SIGNAL_PIPE.store(write_fd, Ordering::SeqCst);
+        let mut previous = Vec::new();
+        for signal in WATCHED_SIGNALS {
+            // SAFETY: zeroed sigaction is a valid starting value; the handler is an extern "C"
+            // fn that only does async-signal-safe work.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+                action.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, &action, &mut old) == 0 {
+                    previous.push((signal, old));
+                }
+            }
+        }
+        let reader = std::thread::Builder::new()
+            .name("baton-tui-signals".into())
+            .spawn(move || {
+                let mut byte = 0u8;
+                loop {
+                    // SAFETY: reading one byte into a valid buffer from a descriptor we own.
+                    let n = unsafe { libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) };
+                    if n == 1 {
+                        if tx.send(message(i32::from(byte))).is_err() {
+                            break;
+                        }
+                    } else if n == 0
+                        || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+                    {
+                        break;
+                    }
+                }
+            })
+            .context("cannot start the signal thread")?;
+        Ok(SignalWatch {
+            previous,
+            read_fd,
+            write_fd,
+            reader: Some(reader),
+        })
+    }
+}
+
+impl Drop for SignalWatch {
+    fn drop(&mut self) {
+        for (signal, old) in &self.previous {
+            // SAFETY: restoring the action saved by `install`.
+            unsafe {
+                libc::sigaction(*signal, old, std::ptr::null_mut());
+            }
+        }
+        SIGNAL_PIPE.store(-1, Ordering::SeqCst);
+        // SAFETY: closing descriptors we own; closing the write end ends the reader with EOF.
+        unsafe {
+            libc::close(self.write_fd);
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        // SAFETY: as above; the reader has finished with it.
+        unsafe {
+            libc::close(self.read_fd);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The run detail: the step tree (by DAG level) on the left, the tabs on the right.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Tabs};
+
+use super::{fit, format_ms, gauge, logs, panes, run_elapsed, scroll_offset};
+use crate::store::{StepRecord, StepStatus, Timestamp};
+use crate::tui::model::{Detail, Pane, Tab};
+use crate::tui::theme::{Theme, run_icon, step_icon};
+
+/// The tree and tab areas of a body.
+fn split(body: Rect) -> (Rect, Rect) {
+    let tree_width = (body.width * 2 / 5).clamp(24, 48);
+    let [tree, right] =
+        Layout::horizontal([Constraint::Length(tree_width), Constraint::Min(10)]).areas(body);
+    (tree, right)
+}
+
+/// The tab content area (with its border) of a body.
+pub fn content_area(body: Rect) -> Rect {
+    let (_, right) = split(body);
+    Rect {
+        y: right.y + 1,
+        height: right.height.saturating_sub(1),
+        ..right
+    }
+}
+
+/// Draws the detail view of a run.
+pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &Theme) {
+    let (tree, right) = split(area);
+    draw_tree(frame, tree, d, now, theme);
+    let tabs_line = Rect { height: 1, ..right };
+    let titles: Vec<Line> = Tab::ALL
+        .iter()
+        .map(|t| Line::from(format!(" {} ", t.title())))
+        .collect();
+    let selected = Tab::ALL.iter().position(|t| *t == d.tab).unwrap_or(0);
+    let tabs = Tabs::new(titles)
+        .select(selected)
+        .style(theme.muted())
+        .highlight_style(theme.selection())
+        .divider("│")
+        .padding("", "");
+    frame.render_widget(tabs, tabs_line);
+    let content = content_area(area);
+    let focused = d.pane == Pane::Tab;
+    match d.tab {
+        Tab::Logs => logs::draw(frame, content, d, focused, theme),
+        Tab::Context => panes::context(frame, content, d, focused, theme),
+        Tab::Metrics => panes::metrics(frame, content, d, focused, theme),
+        Tab::Events => panes::events(frame, content, d, focused, theme),
+    }
+}
+
+fn draw_tree(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &Theme) {
+    let run = &d.run;
+    let elapsed = run_elapsed(run, now).map(format_ms).unwrap_or_default();
+    let title = Line::from(vec![
+        Span::styled(format!(" {} ", run_icon(run.state)), theme.run(run.state)),
+        Span::styled(format!("{} ", run.state), theme.run(run.state)),
+        Span::styled(format!("{elapsed} "), theme.muted()),
+    ]);
+    let block = Block::bordered()
+        .title(title)
+        .title_bottom(Span::styled(
+            format!(" {} ", gauge(run.steps_done, run.steps_total, 10)),
+            theme.bar(),
+        ))
+        .border_style(theme.border(d.pane == Pane::Tree));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let rows = inner.height as usize;
+    let width = inner.width as usize;
+    let offset = scroll_offset(d.selected_row, rows, d.rows.len());
+    let mut lines = Vec::with_capacity(rows);
+    for (row, &i) in d.rows.iter().enumerate().skip(offset).take(rows) {
+        let Some(step) = d.steps.get(i) else { continue };
+        let level = d.levels.get(i).copied().unwrap_or(0);
+        let first_of_level = row == 0
+            || d.rows
+                .get(row - 1)
+                .and_then(|&p| d.levels.get(p))
+                .is_none_or(|&l| l != level);
+        let label = if first_of_level {
+            format!("L{level:<2}")
+        } else {
+            "   ".to_string()
+        };
+        let info = step_info(step, now);
+        let id_width = width.saturating_sub(3 + 2 + 1 + info.chars().count().min(width / 2));
+        let mut spans = vec![
+            Span::styled(label, theme.muted()),
+            Span::styled(
+                format!("{} ", step_icon(step.status)),
+                theme.step(step.status),
+            ),
+            Span::raw(fit(&step.step.0, id_width)),
+            Span::raw(" "),
+            Span::styled(
+                fit(&info, width.saturating_sub(3 + 2 + id_width + 1)),
+                if step.status == StepStatus::Skipped || step.status == StepStatus::Pending {
+                    theme.muted()
+                } else {
+                    theme.step(step.status)
+                },
+            ),
+        ];
+        if row == d.selected_row {
+            let style = theme.selection();
+            for s in &mut spans {
+                s.style = s.style.patch(style);
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    if d.rows.is_empty() {
+        lines.push(Line::styled("no steps", theme.muted()));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Duration, attempt and why, in a few columns.
+fn step_info(step: &StepRecord, now: Timestamp) -> String {
+    let attempt = if step.max_attempts > 1 && step.attempt > 0 {
+        format!(" {}/{}", step.attempt, step.max_attempts)
+    } else {
+        String::new()
+    };
+    match step.status {
+        StepStatus::Skipped => step
+            .skip_reason
+            .clone()
+            .map(|r| format!("skipped: {r}"))
+            .unwrap_or_else(|| "skipped".into()),
+        StepStatus::WaitingApproval => "awaiting approval".into(),
+        StepStatus::Pending => String::new(),
+        StepStatus::Retrying => {
+            let wait = step
+                .retry_at
+                .map(|at| format!(" in {}", format_ms(at.millis_since(now))))
+                .unwrap_or_default();
+            format!("retry{wait}{attempt}")
+        }
+        StepStatus::Running | StepStatus::Paused => {
+            let ms = step
+                .duration_ms
+                .or_else(|| step.started_at.map(|s| now.millis_since(s)))
+                .unwrap_or(0);
+            format!("{}{attempt}", format_ms(ms))
+        }
+        StepStatus::Failed => {
+            let code = step
+                .exit_code
+                .map(|c| format!(" exit {c}"))
+                .unwrap_or_default();
+            format!(
+                "{}{code}{attempt}",
+                step.duration_ms.map(format_ms).unwrap_or_default()
+            )
+        }
+        _ => format!(
+            "{}{attempt}",
+            step.duration_ms.map(format_ms).unwrap_or_default()
+        ),
+    }
+}

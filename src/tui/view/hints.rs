@@ -1,0 +1,145 @@
+//! The key hint bar: the keys that do something where the operator is, generated from the
+//! keymap so remapped keys show as remapped.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::tui::keymap::{Action, Keymap};
+use crate::tui::modal::{ApprovalFocus, Confirm, Modal};
+use crate::tui::model::{Model, Pane, Screen, Tab};
+use crate::tui::theme::Theme;
+
+/// Draws the hints for the current place.
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, keymap: &Keymap) {
+    let pairs = hints(model, keymap);
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    for (key, label) in pairs {
+        let width = key.chars().count() + label.chars().count() + 3;
+        if used + width > area.width as usize {
+            break;
+        }
+        used += width;
+        spans.push(Span::styled(format!(" {key}"), theme.accent()));
+        spans.push(Span::styled(format!(" {label} "), theme.muted()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
+    let bound =
+        |action: Action, label: &str| keymap.primary(action).map(|k| (k, label.to_string()));
+    let fixed = |key: &str, label: &str| Some((key.to_string(), label.to_string()));
+    let list: Vec<Option<(String, String)>> = if let Some(top) = model.modals.last() {
+        match top {
+            Modal::Approval(a) => match a.focus {
+                ApprovalFocus::Choices => vec![
+                    bound(Action::Approve, "approve"),
+                    bound(Action::Reject, "reject"),
+                    bound(Action::Later, "later"),
+                    (!a.inputs.is_empty())
+                        .then(|| bound(Action::NextPane, "edit inputs"))
+                        .flatten(),
+                ],
+                ApprovalFocus::Input(_) => vec![fixed("tab", "next input"), fixed("esc", "done")],
+                ApprovalFocus::Comment => vec![fixed("enter", "reject"), fixed("esc", "back")],
+            },
+            Modal::Confirm(Confirm::CancelRun { .. }) => vec![
+                bound(Action::Approve, "yes, cancel"),
+                bound(Action::Reject, "no"),
+            ],
+            Modal::Confirm(Confirm::Quit { .. }) => vec![
+                fixed("w", "wait"),
+                fixed("l", "leave interrupted"),
+                fixed("c", "cancel them"),
+                fixed("esc", "stay"),
+            ],
+            Modal::Help { .. } => vec![bound(Action::Down, "scroll"), fixed("esc", "close")],
+            Modal::Palette(_) => vec![fixed("enter", "run"), fixed("esc", "close")],
+            Modal::StartForm(_) => vec![
+                fixed("ctrl-s", "start"),
+                fixed("tab", "next field"),
+                fixed("esc", "cancel"),
+            ],
+        }
+    } else if model.input.is_some() {
+        vec![fixed("enter", "keep"), fixed("esc", "clear")]
+    } else {
+        let approvals = (!model.approvals.is_empty())
+            .then(|| bound(Action::Approval, "approval"))
+            .flatten();
+        match model.screen {
+            Screen::Runs => vec![
+                approvals,
+                bound(Action::Open, "open"),
+                bound(Action::Filter, "filter"),
+                bound(Action::PauseResume, "pause/resume"),
+                bound(Action::Cancel, "cancel"),
+                bound(Action::NewRun, "new"),
+                bound(Action::Retry, "retry"),
+                bound(Action::Palette, "cmd"),
+                bound(Action::Help, "help"),
+                bound(Action::Quit, "quit"),
+            ],
+            Screen::Workflows => vec![
+                approvals,
+                bound(Action::Open, "start"),
+                bound(Action::Back, "back"),
+                bound(Action::Palette, "cmd"),
+                bound(Action::Help, "help"),
+                bound(Action::Quit, "quit"),
+            ],
+            Screen::Detail => {
+                let (pane, tab, searching) = model
+                    .detail
+                    .as_ref()
+                    .map(|d| (d.pane, d.tab, d.log_view.search.is_some()))
+                    .unwrap_or((Pane::Tree, Tab::Logs, false));
+                let mut v = vec![approvals];
+                match (pane, tab) {
+                    (Pane::Tree, _) => v.extend([
+                        bound(Action::Open, "step log"),
+                        bound(Action::NextPane, "pane"),
+                        bound(Action::NextTab, "tab"),
+                        bound(Action::PauseResume, "pause/resume"),
+                        bound(Action::Cancel, "cancel"),
+                        bound(Action::Retry, "retry"),
+                        bound(Action::Copy, "copy output"),
+                    ]),
+                    (Pane::Tab, Tab::Logs) => v.extend([
+                        bound(Action::Filter, "search"),
+                        searching
+                            .then(|| bound(Action::NextMatch, "next"))
+                            .flatten(),
+                        bound(Action::Follow, "follow"),
+                        bound(Action::Wrap, "wrap"),
+                        bound(Action::Timestamps, "time"),
+                        bound(Action::LogScope, "step/all"),
+                        bound(Action::Copy, "copy"),
+                        bound(Action::NextPane, "pane"),
+                    ]),
+                    (Pane::Tab, Tab::Context) => v.extend([
+                        bound(Action::Open, "fold"),
+                        bound(Action::Copy, "copy"),
+                        bound(Action::NextTab, "tab"),
+                        bound(Action::NextPane, "pane"),
+                    ]),
+                    (Pane::Tab, _) => v.extend([
+                        bound(Action::Copy, "copy"),
+                        bound(Action::NextTab, "tab"),
+                        bound(Action::NextPane, "pane"),
+                    ]),
+                }
+                v.extend([
+                    bound(Action::Back, "back"),
+                    bound(Action::Help, "help"),
+                    bound(Action::Quit, "quit"),
+                ]);
+                v
+            }
+        }
+    };
+    list.into_iter().flatten().collect()
+}

@@ -1,0 +1,144 @@
+//! The Runs and Workflows views: tables that draw only their visible rows.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
+
+use super::{format_ms, gauge, row_style, run_elapsed, scroll_offset};
+use crate::tui::model::Model;
+use crate::tui::theme::{Theme, run_icon};
+
+/// Every run, newest first, with state, progress and elapsed time.
+pub fn runs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
+    let shown = model.filtered_runs();
+    let mut title = format!(" Runs ({}) ", shown.len());
+    if !model.runs_filter.is_empty() {
+        title.push_str(&format!("filter: {} ", model.runs_filter));
+    }
+    let block = Block::bordered()
+        .title(Span::styled(title, theme.accent()))
+        .border_style(theme.border(true));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if shown.is_empty() {
+        let text = if model.runs.is_empty() {
+            "No runs yet. Press n to start one from a workflow file."
+        } else {
+            "No run matches the filter (esc clears it)."
+        };
+        frame.render_widget(Paragraph::new(Line::styled(text, theme.muted())), inner);
+        return;
+    }
+    let rows_fit = inner.height.saturating_sub(1) as usize;
+    let offset = scroll_offset(model.runs_selected, rows_fit, shown.len());
+    let rows = shown
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(rows_fit)
+        .filter_map(|(row, &i)| model.runs.get(i).map(|r| (row, r)))
+        .map(|(row, run)| {
+            let elapsed = run_elapsed(run, model.now)
+                .map(format_ms)
+                .unwrap_or_else(|| "-".into());
+            let state = match &run.reason {
+                Some(reason) if !run.state.is_active() => format!("{}: {reason}", run.state),
+                _ => run.state.to_string(),
+            };
+            Row::new(vec![
+                Cell::from(Span::styled(run_icon(run.state), theme.run(run.state))),
+                Cell::from(run.workflow.clone()),
+                Cell::from(Span::styled(
+                    gauge(run.steps_done, run.steps_total, 8),
+                    theme.bar(),
+                )),
+                Cell::from(elapsed),
+                Cell::from(Span::styled(state, theme.run(run.state))),
+                Cell::from(Span::styled(run.id.0.clone(), theme.muted())),
+            ])
+            .style(row_style(row == model.runs_selected, theme))
+        });
+    let header =
+        Row::new(["", "workflow", "progress", "elapsed", "state", "run"]).style(theme.muted());
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(1),
+            Constraint::Fill(2),
+            Constraint::Length(16),
+            Constraint::Length(7),
+            Constraint::Fill(2),
+            Constraint::Fill(2),
+        ],
+    )
+    .header(header);
+    frame.render_widget(table, inner);
+}
+
+/// Workflow files with their descriptions.
+pub fn workflows(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
+    let block = Block::bordered()
+        .title(Span::styled(
+            format!(" Workflows ({}) — enter to start ", model.workflows.len()),
+            theme.accent(),
+        ))
+        .border_style(theme.border(true));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if model.workflows.is_empty() {
+        let text = "No workflow files found in ./workflows or the config directory's workflows/.";
+        frame.render_widget(Paragraph::new(Line::styled(text, theme.muted())), inner);
+        return;
+    }
+    let rows_fit = inner.height.saturating_sub(1) as usize;
+    let offset = scroll_offset(model.workflows_selected, rows_fit, model.workflows.len());
+    let rows = model
+        .workflows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(rows_fit)
+        .map(|(i, w)| {
+            let about = match &w.error {
+                Some(e) => Span::styled(format!("✗ {e}"), theme.error()),
+                None => Span::raw(w.description.clone().unwrap_or_default()),
+            };
+            let params = if w.params.is_empty() {
+                String::new()
+            } else {
+                w.params.keys().cloned().collect::<Vec<_>>().join(", ")
+            };
+            Row::new(vec![
+                Cell::from(Span::styled(w.name.clone(), theme.accent())),
+                Cell::from(about),
+                Cell::from(Span::styled(params, theme.muted())),
+                Cell::from(Span::styled(short_path(&w.path), theme.muted())),
+            ])
+            .style(row_style(i == model.workflows_selected, theme))
+        });
+    let header = Row::new(["name", "description", "params", "file"]).style(theme.muted());
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Fill(2),
+            Constraint::Fill(4),
+            Constraint::Fill(2),
+            Constraint::Fill(3),
+        ],
+    )
+    .header(header);
+    frame.render_widget(table, inner);
+}
+
+/// `workflows/release.yaml`: the file and its directory, enough to tell the two lists apart.
+fn short_path(path: &std::path::Path) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match path.parent().and_then(|p| p.file_name()) {
+        Some(dir) => format!("{}/{file}", dir.to_string_lossy()),
+        None => file,
+    }
+}

@@ -1,0 +1,284 @@
+//! Drawing, purely from the model: header, the current view, the status line, the key hints
+//! (generated from the keymap) and the overlays. Nothing here changes state.
+
+mod detail;
+mod hints;
+mod lists;
+mod logs;
+mod modal;
+mod panes;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+
+use super::keymap::Keymap;
+use super::model::{InputTarget, Model, Screen};
+use super::theme::Theme;
+use crate::store::{RunRecord, RunState, Timestamp};
+
+/// Narrowest usable terminal.
+pub const MIN_WIDTH: u16 = 60;
+/// Shortest usable terminal.
+pub const MIN_HEIGHT: u16 = 16;
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, keymap: &Keymap) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, theme);
+        return;
+    }
+    let [header, body, status, hint_bar] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, header, model, theme, keymap);
+    match model.screen {
+        Screen::Runs => lists::runs(frame, body, model, theme),
+        Screen::Workflows => lists::workflows(frame, body, model, theme),
+        Screen::Detail => match &model.detail {
+            Some(d) => detail::draw(frame, body, d, model.now, theme),
+            None => lists::runs(frame, body, model, theme),
+        },
+    }
+    draw_status(frame, status, model, theme);
+    hints::draw(frame, hint_bar, model, theme, keymap);
+    for m in &model.modals {
+        modal::draw(frame, area, m, model, theme, keymap);
+    }
+}
+
+/// The body area of a screen of `area`.
+fn body(area: Rect) -> Rect {
+    Rect {
+        y: area.y + 1,
+        height: area.height.saturating_sub(3),
+        ..area
+    }
+}
+
+/// Rows of the main list or tab content in a screen of `area` (for paging).
+pub fn content_rows(area: Rect) -> usize {
+    body(area).height.saturating_sub(3) as usize
+}
+
+/// Rows of the log pane in a screen of `area`.
+pub fn log_rows(area: Rect) -> usize {
+    detail::content_area(body(area)).height.saturating_sub(2) as usize
+}
+
+fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let lines = vec![
+        Line::styled("Terminal too small", theme.error()),
+        Line::styled(
+            format!(
+                "{}×{} — baton needs at least {MIN_WIDTH}×{MIN_HEIGHT}",
+                area.width, area.height
+            ),
+            theme.text(),
+        ),
+        Line::styled("enlarge the window, or press q to quit", theme.muted()),
+    ];
+    let height = (lines.len() as u16).min(area.height);
+    let y = area.y + area.height.saturating_sub(height) / 2;
+    let rect = Rect::new(area.x, y, area.width, height);
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).centered(), rect);
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, keymap: &Keymap) {
+    let view = match model.screen {
+        Screen::Runs => "Runs".to_string(),
+        Screen::Workflows => "Workflows".to_string(),
+        Screen::Detail => model
+            .detail
+            .as_ref()
+            .map(|d| format!("{} · {}", d.run.workflow, d.run.id))
+            .unwrap_or_else(|| "Runs".into()),
+    };
+    let running = model
+        .runs
+        .iter()
+        .filter(|r| r.state == RunState::Running)
+        .count();
+    let mut spans = vec![
+        Span::styled(
+            " baton ",
+            theme.header().add_modifier(ratatui::style::Modifier::BOLD),
+        ),
+        Span::styled(format!(" {view} "), theme.header()),
+        Span::styled(format!("│ {running} running "), theme.header()),
+    ];
+    if !model.approvals.is_empty() {
+        let key = keymap
+            .primary(super::keymap::Action::Approval)
+            .unwrap_or_default();
+        spans.push(Span::styled(
+            format!("│ ⚑ {} approval(s) pending ({key}) ", model.approvals.len()),
+            theme.header().patch(theme.warning()),
+        ));
+    }
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    spans.push(Span::styled(
+        " ".repeat((area.width as usize).saturating_sub(used)),
+        theme.header(),
+    ));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_status(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
+    let line = if let Some((target, input)) = &model.input {
+        let label = match target {
+            InputTarget::RunsFilter => "filter",
+            InputTarget::LogSearch => "search",
+        };
+        let mut spans = vec![
+            Span::styled(format!("{label}: /"), theme.accent()),
+            Span::styled(input.text.clone(), theme.text()),
+            Span::styled("▏", theme.accent()),
+        ];
+        if *target == InputTarget::LogSearch
+            && let Some(s) = model
+                .detail
+                .as_ref()
+                .and_then(|d| d.log_view.search.as_ref())
+        {
+            spans.push(Span::styled(format!("  {}", s.position()), theme.muted()));
+        }
+        Line::from(spans)
+    } else if let Some(status) = &model.status {
+        let style = if status.error {
+            theme.error()
+        } else {
+            theme.ok()
+        };
+        Line::styled(status.text.clone(), style)
+    } else {
+        Line::default()
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A rectangle of at most `width`×`height` centred in `area`.
+pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+/// `850ms`, `3.2s`, `1m05s`, `2h03m`.
+pub fn format_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+/// How long a run has been going (or went).
+pub fn run_elapsed(run: &RunRecord, now: Timestamp) -> Option<u64> {
+    let start = run.started_at?;
+    let end = run.finished_at.unwrap_or(now);
+    Some(end.millis_since(start))
+}
+
+/// `[██████░░░░] 6/10`.
+pub(crate) fn gauge(done: u32, total: u32, width: usize) -> String {
+    let filled = if total == 0 {
+        0
+    } else {
+        (done.min(total) as usize * width) / total as usize
+    };
+    format!(
+        "{}{} {done}/{total}",
+        "█".repeat(filled),
+        "░".repeat(width - filled)
+    )
+}
+
+/// A style that is `selected`'s when selected.
+pub(crate) fn row_style(selected: bool, theme: &Theme) -> Style {
+    if selected {
+        theme.selection()
+    } else {
+        Style::default()
+    }
+}
+
+/// First row to show so `selected` stays visible (centred when it can be) in `rows` rows.
+pub(crate) fn scroll_offset(selected: usize, rows: usize, len: usize) -> usize {
+    if rows == 0 || len <= rows {
+        return 0;
+    }
+    selected.saturating_sub(rows / 2).min(len - rows)
+}
+
+/// `text` cut (with `…`) or padded with spaces to exactly `width` columns.
+pub(crate) fn fit(text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = String::with_capacity(width);
+    let mut used = 0;
+    let total: usize = text.chars().map(|c| c.width().unwrap_or(0)).sum();
+    if total <= width {
+        out.push_str(text);
+        used = total;
+    } else if width > 0 {
+        for c in text.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width - 1 {
+                break;
+            }
+            out.push(c);
+            used += w;
+        }
+        out.push('…');
+        used += 1;
+    }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_ms(850), "850ms");
+        assert_eq!(format_ms(3_210), "3.2s");
+        assert_eq!(format_ms(65_000), "1m05s");
+        assert_eq!(format_ms(7_380_000), "2h03m");
+    }
+
+    #[test]
+    fn gauges_fill_in_proportion() {
+        assert_eq!(gauge(5, 10, 4), "██░░ 5/10");
+        assert_eq!(gauge(0, 0, 3), "░░░ 0/0");
+        assert_eq!(gauge(12, 10, 2), "██ 12/10");
+    }
+
+    #[test]
+    fn scrolling_keeps_the_selection_visible() {
+        for len in [0usize, 5, 100] {
+            for selected in 0..len {
+                let off = scroll_offset(selected, 10, len);
+                assert!(off <= selected && selected < off + 10, "{selected} {off}");
+            }
+        }
+    }
+}

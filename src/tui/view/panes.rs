@@ -1,0 +1,244 @@
+//! The Context (foldable JSON), Metrics (duration bars, retries, waits, tokens) and Events
+//! (history) tabs.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::{fit, format_ms, row_style, scroll_offset};
+use crate::store::{EventKind, StepStatus};
+use crate::tui::json_tree;
+use crate::tui::model::Detail;
+use crate::tui::theme::{Theme, run_icon, step_icon};
+
+fn pane<'a>(title: &str, focused: bool, theme: &Theme) -> Block<'a> {
+    Block::bordered()
+        .title(Span::styled(format!(" {title} "), theme.accent()))
+        .border_style(theme.border(focused))
+}
+
+/// Params and step outputs as a JSON tree.
+pub fn context(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &Theme) {
+    let block = pane("Context — params and step outputs", focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(root) = &d.context else {
+        frame.render_widget(
+            Paragraph::new(Line::styled("loading…", theme.muted())),
+            inner,
+        );
+        return;
+    };
+    let rows = json_tree::rows(root, &d.context_folds);
+    let height = inner.height as usize;
+    let offset = scroll_offset(d.context_selected, height, rows.len());
+    let lines: Vec<Line> = rows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, row)| {
+            let marker = match (row.container, row.folded) {
+                (true, true) => "▸ ",
+                (true, false) => "▾ ",
+                _ => "  ",
+            };
+            let selected = i == d.context_selected && focused;
+            let style = row_style(selected, theme);
+            Line::from(vec![
+                Span::raw("  ".repeat(row.depth)),
+                Span::styled(marker, theme.muted()),
+                Span::styled(format!("{}: ", row.key), theme.accent().patch(style)),
+                Span::styled(
+                    row.text.clone(),
+                    if row.container {
+                        theme.muted()
+                    } else {
+                        theme.text()
+                    }
+                    .patch(style),
+                ),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Durations per step as bars, retries, approval waits, tokens, and totals.
+pub fn metrics(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &Theme) {
+    let block = pane("Metrics", focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let total_ms: u64 = d.steps.iter().filter_map(|s| s.duration_ms).sum();
+    let retries: u32 = d.steps.iter().map(|s| s.attempt.saturating_sub(1)).sum();
+    let waited: u64 = d.steps.iter().map(|s| s.approval_wait_ms).sum();
+    let tokens_in: u64 = d.steps.iter().filter_map(|s| s.metrics.tokens_in).sum();
+    let tokens_out: u64 = d.steps.iter().filter_map(|s| s.metrics.tokens_out).sum();
+    let failed = d
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Failed)
+        .count();
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("steps ", theme.muted()),
+            Span::raw(format!("{} ", d.steps.len())),
+            Span::styled("time ", theme.muted()),
+            Span::raw(format!("{} ", format_ms(total_ms))),
+            Span::styled("retries ", theme.muted()),
+            Span::raw(format!("{retries} ")),
+            Span::styled("failed ", theme.muted()),
+            Span::raw(format!("{failed} ")),
+            Span::styled("approval wait ", theme.muted()),
+            Span::raw(format_ms(waited)),
+        ]),
+        Line::from(vec![
+            Span::styled("tokens in ", theme.muted()),
+            Span::raw(format!("{tokens_in} ")),
+            Span::styled("out ", theme.muted()),
+            Span::raw(format!("{tokens_out}")),
+        ]),
+    ];
+    let width = inner.width as usize;
+    let id_width = 14.min(width / 4);
+    let bar_width = width.saturating_sub(id_width + 2 + 8 + 24);
+    let max_ms = d
+        .steps
+        .iter()
+        .filter_map(|s| s.duration_ms)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let rows = (inner.height as usize).saturating_sub(lines.len());
+    let offset = d
+        .metrics_offset
+        .min(d.steps.len().saturating_sub(rows.max(1)));
+    for (i, step) in d.steps.iter().enumerate().skip(offset).take(rows) {
+        let ms = step.duration_ms.unwrap_or(0);
+        let filled = ((ms as u128 * bar_width as u128) / max_ms as u128) as usize;
+        let mut extra = Vec::new();
+        if step.attempt > 1 {
+            extra.push(format!("{} retries", step.attempt - 1));
+        }
+        if step.approval_wait_ms > 0 {
+            extra.push(format!("waited {}", format_ms(step.approval_wait_ms)));
+        }
+        if let (Some(a), Some(b)) = (step.metrics.tokens_in, step.metrics.tokens_out) {
+            extra.push(format!("{a}→{b} tok"));
+        }
+        if let Some(p) = &step.metrics.provider {
+            extra.push(p.clone());
+        }
+        let style = row_style(focused && i == d.metrics_offset, theme);
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{} ", step_icon(step.status)),
+                theme.step(step.status),
+            ),
+            Span::styled(fit(&step.step.0, id_width), style),
+            Span::raw(" "),
+            Span::styled("█".repeat(filled), theme.bar()),
+            Span::raw(" ".repeat(bar_width - filled.min(bar_width))),
+            Span::raw(format!(
+                " {:>7} ",
+                step.duration_ms
+                    .map(format_ms)
+                    .unwrap_or_else(|| "-".into())
+            )),
+            Span::styled(extra.join(" · "), theme.muted()),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The run's history.
+pub fn events(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &Theme) {
+    let block = pane("Events", focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(events) = &d.events else {
+        frame.render_widget(
+            Paragraph::new(Line::styled("loading…", theme.muted())),
+            inner,
+        );
+        return;
+    };
+    let height = inner.height as usize;
+    let offset = scroll_offset(d.events_selected, height, events.len());
+    let lines: Vec<Line> = events
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, e)| {
+            let (icon_style, text) = match &e.kind {
+                EventKind::RunCreated { record } => {
+                    (theme.muted(), format!("run created ({})", record.workflow))
+                }
+                EventKind::RunState { state, reason } => (
+                    theme.run(*state),
+                    format!(
+                        "{} run {state}{}",
+                        run_icon(*state),
+                        reason
+                            .as_ref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    ),
+                ),
+                EventKind::Step { record } => (
+                    theme.step(record.status),
+                    format!(
+                        "{} {} {}{}",
+                        step_icon(record.status),
+                        record.step,
+                        record.status,
+                        record
+                            .error
+                            .as_ref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    ),
+                ),
+                EventKind::ApprovalRequested { approval } => (
+                    theme.warning(),
+                    format!("⚑ {} approval requested", approval.step),
+                ),
+                EventKind::ApprovalDecided { step, decision } => (
+                    if decision.approved {
+                        theme.ok()
+                    } else {
+                        theme.error()
+                    },
+                    format!(
+                        "⚑ {step} {} by {}{}",
+                        if decision.approved {
+                            "approved"
+                        } else {
+                            "rejected"
+                        },
+                        decision.by,
+                        decision
+                            .comment
+                            .as_ref()
+                            .map(|c| format!(": {c}"))
+                            .unwrap_or_default()
+                    ),
+                ),
+                EventKind::Log { line } => {
+                    (theme.muted(), format!("log {}: {}", line.step, line.text))
+                }
+            };
+            let style = row_style(focused && i == d.events_selected, theme);
+            Line::from(vec![
+                Span::styled(format!("{} ", e.ts.clock()), theme.muted().patch(style)),
+                Span::styled(
+                    crate::tui::text::strip_ansi(&text).into_owned(),
+                    icon_style.patch(style),
+                ),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,131 @@
+//! A test double of the engine: runs, steps, gates, logs, outputs and events held in memory,
+//! commands recorded, Events sent on a real broadcast channel. Only for tests.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use baton::engine::{Backend, Command, RunDetail, StartRequest};
+use baton::spec::StepId;
+use baton::store::{Event, LogLine, RunId, RunRecord, StepOutput};
+use tokio::sync::broadcast;
+
+/// What the double holds.
+#[derive(Default)]
+pub struct Store {
+    pub runs: Vec<RunRecord>,
+    pub details: HashMap<RunId, RunDetail>,
+    pub outputs: HashMap<(RunId, StepId), StepOutput>,
+    pub logs: HashMap<RunId, Vec<LogLine>>,
+    pub events: HashMap<RunId, Vec<Event>>,
+    pub sent: Vec<Command>,
+    pub started: Vec<StartRequest>,
+}
+
+/// The in-memory Backend.
+pub struct MemoryBackend {
+    pub store: Mutex<Store>,
+    pub events: broadcast::Sender<Event>,
+}
+
+impl MemoryBackend {
+    pub fn new(store: Store) -> MemoryBackend {
+        let (events, _) = broadcast::channel(1024);
+        MemoryBackend {
+            store: Mutex::new(store),
+            events,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        match self.store.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Commands received so far.
+    pub fn sent(&self) -> Vec<Command> {
+        self.lock().sent.clone()
+    }
+
+    /// Start requests received so far.
+    pub fn started(&self) -> Vec<StartRequest> {
+        self.lock().started.clone()
+    }
+
+    /// How many `logs` calls read a line older than `seq` (scroll-back fetches).
+    pub fn log_count(&self, run: &RunId) -> usize {
+        self.lock().logs.get(run).map(Vec::len).unwrap_or(0)
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
+        Ok(self.lock().runs.clone())
+    }
+
+    fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail> {
+        let store = self.lock();
+        let mut detail = store
+            .details
+            .get(run)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no run {run}"))?;
+        if let Some(r) = store.runs.iter().find(|r| r.id == *run) {
+            detail.run = r.clone();
+        }
+        Ok(detail)
+    }
+
+    fn step_output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>> {
+        Ok(self
+            .lock()
+            .outputs
+            .get(&(run.clone(), step.clone()))
+            .cloned())
+    }
+
+    fn logs(
+        &self,
+        run: &RunId,
+        step: Option<&StepId>,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>> {
+        let store = self.lock();
+        Ok(store
+            .logs
+            .get(run)
+            .map(|lines| {
+                let start = lines.partition_point(|l| l.seq <= after);
+                lines[start..]
+                    .iter()
+                    .filter(|l| step.is_none_or(|s| l.step == *s))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {
+        Ok(self.lock().events.get(run).cloned().unwrap_or_default())
+    }
+
+    fn start(&self, request: StartRequest) -> anyhow::Result<RunId> {
+        let mut store = self.lock();
+        store.started.push(request);
+        Ok(RunId(format!("r-started-{}", store.started.len())))
+    }
+
+    fn send(&self, command: Command) -> anyhow::Result<()> {
+        self.lock().sent.push(command);
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,357 @@
+//! Keys become engine commands: approvals, pause/resume, cancel with confirmation, retry,
+//! quitting with active runs, remapped keys, live Events, log search and scroll-back.
+
+#[path = "support/console.rs"]
+mod console;
+#[path = "support/fixture.rs"]
+mod fixture;
+#[path = "support/memory_backend.rs"]
+mod memory_backend;
+
+use baton::engine::Command;
+use baton::spec::StepId;
+use baton::store::{Event, EventKind, LogStream, RunId, RunState};
+use baton::tui::TuiExit;
+use baton::tui::config::KeyBinding;
+use baton::tui::keymap::Keymap;
+use baton::tui::modal::Modal;
+use baton::tui::model::Screen;
+use console::Console;
+use crossterm::event::KeyCode;
+use indexmap::IndexMap;
+
+fn release() -> RunId {
+    RunId("r-0004".into())
+}
+
+#[test]
+fn y_approves_the_gate_with_the_edited_inputs() {
+    let mut c = Console::new();
+    c.key(KeyCode::Tab)
+        .chars(" today")
+        .key(KeyCode::Esc)
+        .chars("y");
+    let sent = c.backend.sent();
+    let Some(Command::Decide {
+        run,
+        step,
+        approved,
+        by,
+        comment,
+        inputs,
+    }) = sent.first()
+    else {
+        panic!("expected a decision, got {sent:?}");
+    };
+    assert_eq!((run, step), (&release(), &StepId::from("gate")));
+    assert!(approved);
+    assert_eq!(by, "tester@host");
+    assert_eq!(comment, &None);
+    assert_eq!(inputs["note"], "ship it today");
+    assert!(c.app.model.modals.is_empty());
+    assert!(c.app.model.approvals.is_empty());
+}
+
+#[test]
+fn n_rejects_with_the_comment_typed() {
+    let mut c = Console::new();
+    c.chars("n").chars("too risky").key(KeyCode::Enter);
+    let sent = c.backend.sent();
+    assert!(matches!(
+        sent.first(),
+        Some(Command::Decide { approved: false, comment: Some(text), .. }) if text == "too risky"
+    ));
+}
+
+#[test]
+fn esc_puts_the_decision_off_and_a_reopens_it() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc);
+    assert!(c.app.model.modals.is_empty());
+    assert_eq!(c.app.model.approvals.len(), 1);
+    assert!(c.backend.sent().is_empty());
+    c.chars("a");
+    assert!(matches!(
+        c.app.model.modals.last(),
+        Some(Modal::Approval(_))
+    ));
+}
+
+#[test]
+fn an_approval_event_rings_the_bell_and_queues_behind_the_open_one() {
+    let mut c = Console::new();
+    let mut second = fixture::gate_approval();
+    second.step = StepId::from("deploy");
+    let event = Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::ApprovalRequested {
+            approval: Box::new(second),
+        },
+    };
+    assert!(c.app.apply_event(&event));
+    assert_eq!(c.app.terminal_output, vec!["\x07".to_string()]);
+    assert_eq!(c.app.model.approvals.len(), 2);
+    assert_eq!(c.app.model.modals.len(), 1, "the second waits in the queue");
+    c.chars("y");
+    assert!(
+        matches!(c.app.model.modals.last(), Some(Modal::Approval(a)) if a.step == StepId::from("deploy"))
+    );
+    assert!(c.screen(80, 24).contains("1 of 1"));
+}
+
+#[test]
+fn a_decided_event_closes_the_prompt_decided_elsewhere() {
+    let mut c = Console::new();
+    let decision = baton::store::Decision {
+        approved: true,
+        by: "someone@else".into(),
+        at: fixture::NOW,
+        comment: None,
+        inputs: IndexMap::new(),
+    };
+    let event = Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::ApprovalDecided {
+            step: StepId::from("gate"),
+            decision,
+        },
+    };
+    c.app.apply_event(&event);
+    assert!(c.app.model.modals.is_empty());
+    assert!(c.app.model.approvals.is_empty());
+}
+
+#[test]
+fn space_pauses_a_running_run_and_resumes_a_paused_one() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).chars(" ").key(KeyCode::Down).chars(" ");
+    assert_eq!(
+        c.backend.sent(),
+        vec![
+            Command::Pause(release()),
+            Command::Resume(RunId("r-0003".into()))
+        ]
+    );
+}
+
+#[test]
+fn cancel_is_sent_only_after_confirmation() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).chars("c");
+    assert!(c.backend.sent().is_empty());
+    c.chars("n");
+    assert!(c.backend.sent().is_empty());
+    c.chars("c").chars("y");
+    assert_eq!(c.backend.sent(), vec![Command::Cancel(release())]);
+}
+
+#[test]
+fn retry_is_sent_for_failed_runs_only() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).chars("R");
+    assert!(c.backend.sent().is_empty());
+    c.key(KeyCode::Down).key(KeyCode::Down).chars("R");
+    assert_eq!(
+        c.backend.sent(),
+        vec![Command::Retry(RunId("r-0002".into()))]
+    );
+}
+
+#[test]
+fn quitting_with_active_runs_asks_and_reports_the_choice() {
+    for (key, exit) in [
+        ('w', TuiExit::WaitForRuns),
+        ('l', TuiExit::LeaveInterrupted),
+        ('c', TuiExit::CancelRuns),
+    ] {
+        let mut c = Console::new();
+        c.key(KeyCode::Esc).chars("q");
+        assert_eq!(c.app.exit, None);
+        c.chars(&key.to_string());
+        assert_eq!(c.app.exit, Some(exit));
+    }
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).chars("q").key(KeyCode::Esc);
+    assert_eq!(c.app.exit, None);
+    assert!(c.app.model.modals.is_empty());
+}
+
+#[test]
+fn remapped_keys_replace_the_defaults_and_show_in_hints() {
+    let mut overrides = IndexMap::new();
+    overrides.insert("cancel".to_string(), KeyBinding::One("X".into()));
+    let keymap = Keymap::with_overrides(&overrides).expect("a keymap");
+    let mut c = Console::with_keymap(keymap);
+    c.key(KeyCode::Esc).chars("c");
+    assert!(c.app.model.modals.is_empty());
+    c.chars("X");
+    assert!(matches!(c.app.model.modals.last(), Some(Modal::Confirm(_))));
+    c.key(KeyCode::Esc);
+    assert!(c.screen(100, 24).contains("X cancel"));
+}
+
+#[test]
+fn live_log_events_stream_into_the_open_run_and_step_events_replace_records() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).key(KeyCode::Enter);
+    let line = fixture::line(
+        11,
+        "review",
+        LogStream::Stdout,
+        "streamed \x1b[33mlive\x1b[0m line",
+    );
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::Log { line },
+    });
+    let mut review = fixture::step("review", baton::store::StepStatus::Succeeded, Some(15_000));
+    review.attempt = 2;
+    review.max_attempts = 3;
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::Step {
+            record: Box::new(review),
+        },
+    });
+    let screen = c.screen(100, 30);
+    assert!(screen.contains("[review] streamed live line"), "{screen}");
+    assert!(screen.contains("✓ review"), "{screen}");
+    assert_eq!(c.app.model.runs[0].steps_done, 4);
+}
+
+#[test]
+fn run_state_events_update_the_list() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc);
+    // The engine writes the store before it sends the Event.
+    if let Ok(mut store) = c.backend.store.lock() {
+        store.runs[0].state = RunState::Paused;
+    }
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::RunState {
+            state: RunState::Paused,
+            reason: None,
+        },
+    });
+    assert_eq!(c.app.model.runs[0].state, RunState::Paused);
+}
+
+#[test]
+fn log_search_moves_between_hits_with_n_and_shift_n() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc)
+        .key(KeyCode::Enter)
+        .key(KeyCode::Tab)
+        .chars("/test")
+        .key(KeyCode::Enter);
+    let position = |c: &Console| {
+        c.app
+            .model
+            .detail
+            .as_ref()
+            .and_then(|d| d.log_view.search.as_ref())
+            .map(|s| s.position())
+    };
+    assert_eq!(position(&c).as_deref(), Some("4 of 4"));
+    c.chars("n");
+    assert_eq!(position(&c).as_deref(), Some("1 of 4"));
+    c.chars("N").chars("N");
+    assert_eq!(position(&c).as_deref(), Some("3 of 4"));
+    assert!(
+        !c.app
+            .model
+            .detail
+            .as_ref()
+            .is_some_and(|d| d.log_view.follow)
+    );
+}
+
+#[test]
+fn scrolling_above_the_ring_fetches_older_lines_from_the_store() {
+    let mut c = Console::new();
+    {
+        let mut store = c.backend.store.lock().expect("the store");
+        let lines: Vec<_> = (1..=12_500)
+            .map(|seq| {
+                fixture::line(
+                    seq,
+                    if seq % 2 == 0 { "test" } else { "diff" },
+                    LogStream::Stdout,
+                    &format!("line {seq}"),
+                )
+            })
+            .collect();
+        store.logs.insert(release(), lines);
+    }
+    c.key(KeyCode::Esc).key(KeyCode::Enter);
+    let first = |c: &Console| {
+        c.app
+            .model
+            .detail
+            .as_ref()
+            .and_then(|d| d.logs_all.first_seq())
+    };
+    assert_eq!(first(&c), Some(2_501));
+    c.key(KeyCode::Tab).key(KeyCode::Home);
+    assert!(first(&c).is_some_and(|f| f < 2_501), "{:?}", first(&c));
+    assert!(c.screen(100, 30).contains("line 2001"));
+    c.key(KeyCode::End);
+    assert!(c.screen(100, 30).contains("line 12500"));
+}
+
+#[test]
+fn start_form_starts_the_workflow_with_the_typed_params() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc)
+        .chars("n")
+        .key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Enter);
+    c.key(KeyCode::Tab)
+        .chars("first line")
+        .key(KeyCode::Enter)
+        .chars("second")
+        .ctrl('s');
+    let started = c.backend.started();
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].params["env"], serde_json::json!("staging"));
+    assert_eq!(
+        started[0].params["notes"],
+        serde_json::json!("first line\nsecond")
+    );
+    assert!(started[0].source.contains("name: release"));
+    assert!(c.app.model.modals.is_empty());
+}
+
+#[test]
+fn palette_switches_views_and_themes_and_reports_unknown_commands() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).chars(":workflows").key(KeyCode::Enter);
+    assert_eq!(c.app.model.screen, Screen::Workflows);
+    c.chars(":theme light").key(KeyCode::Enter);
+    assert_eq!(c.app.theme.name, "light");
+    c.chars(":frobnicate").key(KeyCode::Enter);
+    assert!(
+        c.app
+            .model
+            .status
+            .as_ref()
+            .is_some_and(|s| s.error && s.text.contains("unknown command `:frobnicate`"))
+    );
+}
+
+#[test]
+fn y_copies_with_osc52() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).chars("y");
+    assert_eq!(
+        c.app.terminal_output,
+        vec![baton::tui::clipboard::osc52("r-0004")]
+    );
+}
