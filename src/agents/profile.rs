@@ -66,6 +66,36 @@ something you need is missing, say what and state your assumption. Lead with the
 it concise.";
 
 impl AgentProfile {
+    /// Everything about the profile, for `baton agents NAME`.
+    pub fn describe(&self) -> String {
+        let or_default = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+        let mut out = format!("{} — {}\n", self.name, self.display_name);
+        if let Some(d) = &self.description {
+            out.push_str(&format!("{d}\n"));
+        }
+        out.push_str(&format!("source:       {}\n", self.source));
+        out.push_str(&format!(
+            "provider:     {}\n",
+            or_default(&self.provider, "(router priority)")
+        ));
+        out.push_str(&format!(
+            "model:        {}\n",
+            or_default(&self.model, "(the provider's)")
+        ));
+        out.push_str(&format!(
+            "temperature:  {}\n",
+            self.temperature
+                .map_or("(the provider's default)".to_string(), |t| t.to_string())
+        ));
+        out.push_str(&format!(
+            "capabilities: {}\n\n",
+            self.capabilities.join(", ")
+        ));
+        out.push_str(&self.system);
+        out.push('\n');
+        out
+    }
+
     fn builtin(b: &super::builtin::Builtin) -> Self {
         AgentProfile {
             name: b.name.to_string(),
@@ -401,5 +431,15 @@ mod tests {
             && l.contains("built-in")
             && l.contains("threat modeling")));
         assert_eq!(t.lines().count(), 21);
+    }
+
+    #[test]
+    fn describe_shows_the_whole_prompt_and_preferences() {
+        let c = AgentCatalog::builtin();
+        let d = c.get("writer").unwrap().describe();
+        assert!(d.starts_with("writer — Technical writer\n"));
+        assert!(d.contains("source:       built-in"));
+        assert!(d.contains("provider:     (router priority)"));
+        assert!(d.ends_with(&format!("{}\n", c.get("writer").unwrap().system)));
     }
 }
