@@ -389,3 +389,44 @@ async fn no_providers_and_unknown_providers_say_what_to_do() {
     let e = call(&r, &route).await.0.unwrap_err().to_string();
     assert_eq!(e, "no provider named `claude`; configured: a");
 }
+
+#[tokio::test]
+async fn the_listing_shows_health_and_the_test_reports_latency_or_the_exact_error() {
+    use baton::providers::report::{probe_table, providers_table, test_providers};
+    let (a, b) = (FakeLlm::start().await, FakeLlm::start().await);
+    b.set_default(Reply::Overloaded);
+    let mut pa = prioritised(&a, "a", ProviderKind::Openai, 1);
+    pa.api_key_env = Some("A_KEY".into());
+    let pb = prioritised(&b, "b", ProviderKind::Anthropic, 2);
+    let env = |name: &str| (name == "A_KEY").then(|| "sk-listing-secret-42".to_string());
+    let r = Router::from_config(&[pa, pb], &env).unwrap();
+
+    let before = providers_table(&r.statuses());
+    assert!(before.starts_with("NAME  KIND"), "{before}");
+    assert!(
+        before.contains("$A_KEY") && before.contains("closed (no calls yet)"),
+        "{before}"
+    );
+
+    let outcomes = test_providers(&r, &[]).await;
+    let table = probe_table(&outcomes);
+    assert!(outcomes[0].result.is_ok(), "{table}");
+    assert_eq!(
+        outcomes[1].result,
+        Err("b: HTTP 529 overloaded: Overloaded (request id req_fake)".to_string())
+    );
+    assert!(
+        table.contains("a     ok in ") && table.contains("(fake-model): \"ok\""),
+        "{table}"
+    );
+    assert_eq!(
+        (a.hits(), b.hits()),
+        (1, 1),
+        "a test is one attempt, no retries"
+    );
+
+    let after = providers_table(&r.statuses());
+    assert!(after.contains("closed, 0% errors of 1"), "{after}");
+    assert!(after.contains("closed, 100% errors of 1"), "{after}");
+    assert!(!after.contains("sk-listing-secret-42") && !table.contains("sk-listing-secret-42"));
+}

@@ -182,6 +182,12 @@ impl Router {
         )
     }
 
+    /// The router for a config file's `[[providers]]`: those entries when there are any,
+    /// else the providers discovered from `env` (see [`super::config::effective`]).
+    pub fn from_config(configured: &[ProviderConfig], env: Env<'_>) -> Result<Router, String> {
+        Self::new(&super::config::effective(configured, env), env)
+    }
+
     /// Like [`Router::new`] with explicit settings and clock.
     pub fn with_policy(
         providers: &[ProviderConfig],
