@@ -201,10 +201,7 @@ mod tests {
             parse_duration("10y"),
             Err(DurationError::UnknownUnit { .. })
         ));
-        assert!(matches!(
-            parse_duration("abc"),
-            Err(DurationError::Malformed(_))
-        ));
+        assert!(matches!(parse_duration("abc"), Err(DurationError::Malformed(_))));
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
     }
 
