@@ -1,9 +1,11 @@
 //! The command line: `baton` with no command opens the console.
 
+pub mod agents;
 pub mod common;
 pub mod graph;
 pub mod inspect;
 pub mod manage;
+pub mod providers;
 pub mod run;
 pub mod validate;
 

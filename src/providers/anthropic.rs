@@ -1,0 +1,281 @@
+//! Anthropic Messages (`POST {base}/v1/messages`), with named SSE events when streaming.
+//!
+//! Structured output uses the portable form from the reference: one tool, `emit`, whose
+//! `input_schema` is the requested schema, forced with `tool_choice`. The answer is the tool
+//! input; streamed, it arrives as `input_json_delta` pieces, which are passed on as text.
+
+use serde_json::{Value, json};
+
+use super::config::{ProviderConfig, ProviderKind};
+use super::error::{ErrorKind, error_detail};
+use super::sse::SseDecoder;
+use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamParser, Usage, WireError};
+
+/// `max_tokens` is required by this API; used when the request sets none.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// The name of the forced tool that carries structured output.
+pub const EMIT_TOOL: &str = "emit";
+
+/// The request URL and JSON body.
+pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (String, Value) {
+    let base = cfg.base_url();
+    let base = base.strip_suffix("/v1").unwrap_or(&base);
+    let messages: Vec<Value> = req
+        .messages
+        .iter()
+        .map(|m| {
+            let role = match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            json!({"role": role, "content": m.content})
+        })
+        .collect();
+    let mut body = json!({
+        "model": model,
+        "max_tokens": req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "messages": messages,
+    });
+    if let Some(system) = &req.system {
+        body["system"] = json!(system);
+    }
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
+    if !req.stop.is_empty() {
+        body["stop_sequences"] = json!(req.stop);
+    }
+    if req.stream {
+        body["stream"] = json!(true);
+    }
+    // A tool's input must be an object; other schemas rely on the prompt's instructions.
+    if let ResponseFormat::JsonSchema(schema) = &req.format
+        && schema.get("type").and_then(Value::as_str) == Some("object")
+    {
+        body["tools"] = json!([{
+            "name": EMIT_TOOL,
+            "description": "Record the answer. Call this exactly once with the complete answer.",
+            "input_schema": schema,
+        }]);
+        body["tool_choice"] = json!({"type": "tool", "name": EMIT_TOOL});
+    }
+    (format!("{base}/v1/messages"), body)
+}
+
+fn in_band_error(v: &Value) -> Option<WireError> {
+    (v.get("type").and_then(Value::as_str) == Some("error")).then(|| {
+        let d = error_detail(ProviderKind::Anthropic, v);
+        WireError::new(
+            d.typed_kind.unwrap_or(ErrorKind::Server),
+            d.message.unwrap_or_else(|| v.to_string()),
+        )
+    })
+}
+
+/// Reads a complete answer.
+pub(crate) fn parse_response(v: &Value) -> Result<Parsed, WireError> {
+    if let Some(e) = in_band_error(v) {
+        return Err(e);
+    }
+    let blocks = v
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| WireError::new(ErrorKind::Decode, "the answer has no content array"))?;
+    let tool_input = blocks
+        .iter()
+        .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+        .and_then(|b| b.get("input"));
+    let text = match tool_input {
+        Some(input) => input.to_string(),
+        None => blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect(),
+    };
+    let u = v.get("usage");
+    Ok(Parsed {
+        text,
+        usage: Usage {
+            input_tokens: u
+                .and_then(|u| u.get("input_tokens"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            output_tokens: u
+                .and_then(|u| u.get("output_tokens"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        },
+        finish_reason: v
+            .get("stop_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        model: v.get("model").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+/// The streaming parser: `message_start` … `message_stop`.
+#[derive(Default)]
+pub(crate) struct AnthropicStream {
+    sse: SseDecoder,
+    end: Parsed,
+    done: bool,
+}
+
+impl AnthropicStream {
+    fn event(&mut self, data: &str, out: &mut Vec<String>) -> Result<(), WireError> {
+        if self.done || data.trim().is_empty() {
+            return Ok(());
+        }
+        let v: Value = serde_json::from_str(data)
+            .map_err(|e| WireError::bad_json("a stream event", &e, data))?;
+        if let Some(e) = in_band_error(&v) {
+            return Err(e);
+        }
+        match v.get("type").and_then(Value::as_str).unwrap_or("") {
+            "message_start" => {
+                let m = v.get("message");
+                self.end.model = m
+                    .and_then(|m| m.get("model"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if let Some(u) = m.and_then(|m| m.get("usage")) {
+                    self.end.usage.input_tokens =
+                        u.get("input_tokens").and_then(Value::as_u64).unwrap_or(0);
+                    self.end.usage.output_tokens =
+                        u.get("output_tokens").and_then(Value::as_u64).unwrap_or(0);
+                }
+            }
+            "content_block_delta" => {
+                let delta = v.get("delta");
+                let piece = match delta.and_then(|d| d.get("type")).and_then(Value::as_str) {
+                    Some("text_delta") => delta.and_then(|d| d.get("text")),
+                    Some("input_json_delta") => delta.and_then(|d| d.get("partial_json")),
+                    _ => None,
+                };
+                if let Some(t) = piece.and_then(Value::as_str)
+                    && !t.is_empty()
+                {
+                    out.push(t.to_string());
+                }
+            }
+            "message_delta" => {
+                if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.end.finish_reason = Some(r.to_string());
+                }
+                // Cumulative: replace, never add.
+                if let Some(n) = v.pointer("/usage/output_tokens").and_then(Value::as_u64) {
+                    self.end.usage.output_tokens = n;
+                }
+                if let Some(n) = v.pointer("/usage/input_tokens").and_then(Value::as_u64) {
+                    self.end.usage.input_tokens = n;
+                }
+            }
+            "message_stop" => self.done = true,
+            // ping, content_block_start/stop and future event types carry nothing we need.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl StreamParser for AnthropicStream {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), WireError> {
+        for ev in self.sse.push(bytes) {
+            self.event(&ev.data, out)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<String>) -> Result<Parsed, WireError> {
+        for ev in self.sse.finish() {
+            self.event(&ev.data, out)?;
+        }
+        if !self.done {
+            return Err(WireError::early_eof("event: message_stop"));
+        }
+        Ok(std::mem::take(&mut self.end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_schema_becomes_a_forced_emit_tool() {
+        let cfg = ProviderConfig::new("a", ProviderKind::Anthropic);
+        let schema = json!({"type":"object","properties":{"risk":{"enum":["low"]}}});
+        let req = ChatRequest {
+            format: ResponseFormat::JsonSchema(schema.clone()),
+            ..ChatRequest::new(Some("sys".into()), "hi")
+        };
+        let (url, body) = request(&cfg, "claude", &req);
+        assert_eq!(url, "https://api.anthropic.com/v1/messages");
+        assert_eq!(body["max_tokens"], DEFAULT_MAX_TOKENS);
+        assert_eq!(body["system"], "sys");
+        assert_eq!(body["tools"][0]["input_schema"], schema);
+        assert_eq!(body["tool_choice"]["name"], EMIT_TOOL);
+    }
+
+    #[test]
+    fn a_tool_use_answer_is_returned_as_json_text() {
+        let p = parse_response(&json!({
+            "content":[{"type":"tool_use","id":"t","name":"emit","input":{"risk":"low"}}],
+            "stop_reason":"tool_use","usage":{"input_tokens":5,"output_tokens":7}
+        }))
+        .unwrap();
+        assert_eq!(p.text, r#"{"risk":"low"}"#);
+        assert_eq!(
+            p.usage,
+            Usage {
+                input_tokens: 5,
+                output_tokens: 7
+            }
+        );
+    }
+
+    #[test]
+    fn the_stream_reads_text_and_tool_deltas_and_cumulative_usage() {
+        let mut s = AnthropicStream::default();
+        let mut out = Vec::new();
+        let body = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"c\",\"usage\":{\"input_tokens\":11,\"output_tokens\":1}}}\n\n\
+            event: ping\ndata: {\"type\":\"ping\"}\n\n\
+            event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n\
+            event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\"\"}}\n\n\
+            event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n\
+            event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{},\"usage\":{\"output_tokens\":6}}\n\n\
+            event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        s.feed(body.as_bytes(), &mut out).unwrap();
+        let end = s.finish(&mut out).unwrap();
+        assert_eq!(out, ["Hi", "{\"a\""]);
+        assert_eq!(
+            end.usage,
+            Usage {
+                input_tokens: 11,
+                output_tokens: 6
+            }
+        );
+        assert_eq!(end.finish_reason.as_deref(), Some("end_turn"));
+    }
+
+    #[test]
+    fn an_error_event_and_a_missing_message_stop_are_errors() {
+        let mut s = AnthropicStream::default();
+        let err = s
+            .feed(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", &mut Vec::new())
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Overloaded);
+        let mut s = AnthropicStream::default();
+        s.feed(
+            b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n",
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.finish(&mut Vec::new()).unwrap_err().kind,
+            ErrorKind::Transport
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! Ollama `/api/chat`: NDJSON when streaming (which is Ollama's default, so the flag is always
+//! sent explicitly).
+
+use serde_json::{Value, json};
+
+use super::config::ProviderConfig;
+use super::error::ErrorKind;
+use super::ndjson::NdjsonDecoder;
+use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamParser, Usage, WireError};
+
+/// The request URL and JSON body.
+pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (String, Value) {
+    let mut messages = Vec::new();
+    if let Some(system) = &req.system {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    for m in &req.messages {
+        let role = match m.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        messages.push(json!({"role": role, "content": m.content}));
+    }
+    let mut body = json!({"model": model, "messages": messages, "stream": req.stream});
+    let mut options = serde_json::Map::new();
+    if let Some(t) = req.temperature {
+        options.insert("temperature".into(), json!(t));
+    }
+    if let Some(n) = req.max_tokens {
+        options.insert("num_predict".into(), json!(n));
+    }
+    if !req.stop.is_empty() {
+        options.insert("stop".into(), json!(req.stop));
+    }
+    if !options.is_empty() {
+        body["options"] = Value::Object(options);
+    }
+    match &req.format {
+        ResponseFormat::Text => {}
+        ResponseFormat::Json => body["format"] = json!("json"),
+        ResponseFormat::JsonSchema(schema) => body["format"] = schema.clone(),
+    }
+    (format!("{}/api/chat", cfg.base_url()), body)
+}
+
+fn in_band_error(v: &Value) -> Option<WireError> {
+    let message = v.get("error")?;
+    let text = message
+        .as_str()
+        .map_or_else(|| message.to_string(), str::to_string);
+    Some(WireError::new(ErrorKind::Server, text))
+}
+
+fn read_object(v: &Value) -> Result<Parsed, WireError> {
+    if let Some(e) = in_band_error(v) {
+        return Err(e);
+    }
+    Ok(Parsed {
+        text: v
+            .pointer("/message/content")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        usage: Usage {
+            input_tokens: v
+                .get("prompt_eval_count")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            output_tokens: v.get("eval_count").and_then(Value::as_u64).unwrap_or(0),
+        },
+        finish_reason: v
+            .get("done_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        model: v.get("model").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+/// Reads a complete answer.
+pub(crate) fn parse_response(v: &Value) -> Result<Parsed, WireError> {
+    if v.get("message").is_none() && v.get("error").is_none() {
+        return Err(WireError::new(
+            ErrorKind::Decode,
+            "the answer has no message",
+        ));
+    }
+    read_object(v)
+}
+
+/// The streaming parser: one object a line; the last has `"done": true`.
+#[derive(Default)]
+pub(crate) struct OllamaStream {
+    lines: NdjsonDecoder,
+    end: Parsed,
+    done: bool,
+}
+
+impl OllamaStream {
+    fn line(&mut self, line: &str, out: &mut Vec<String>) -> Result<(), WireError> {
+        if self.done {
+            return Ok(());
+        }
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| WireError::bad_json("a stream line", &e, line))?;
+        let p = read_object(&v)?;
+        if !p.text.is_empty() {
+            out.push(p.text);
+        }
+        if v.get("done").and_then(Value::as_bool) == Some(true) {
+            self.done = true;
+            self.end = Parsed {
+                text: String::new(),
+                ..p
+            };
+        }
+        Ok(())
+    }
+}
+
+impl StreamParser for OllamaStream {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), WireError> {
+        for line in self.lines.push(bytes) {
+            self.line(&line, out)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<String>) -> Result<Parsed, WireError> {
+        for line in self.lines.finish() {
+            self.line(&line, out)?;
+        }
+        if !self.done {
+            return Err(WireError::early_eof("a line with \"done\": true"));
+        }
+        Ok(std::mem::take(&mut self.end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::config::ProviderKind;
+
+    #[test]
+    fn the_request_always_states_stream_and_carries_the_schema_as_format() {
+        let cfg = ProviderConfig::new("o", ProviderKind::Ollama);
+        let req = ChatRequest {
+            format: ResponseFormat::JsonSchema(json!({"type":"object"})),
+            max_tokens: Some(7),
+            ..ChatRequest::new(Some("s".into()), "hi")
+        };
+        let (url, body) = request(&cfg, "llama", &req);
+        assert_eq!(url, "http://127.0.0.1:11434/api/chat");
+        assert_eq!(body["stream"], false);
+        assert_eq!(body["format"]["type"], "object");
+        assert_eq!(body["options"]["num_predict"], 7);
+    }
+
+    #[test]
+    fn the_stream_reads_lines_counts_and_errors() {
+        let mut s = OllamaStream::default();
+        let mut out = Vec::new();
+        s.feed(b"{\"message\":{\"content\":\"He\"},\"done\":false}\n{\"message\":{\"content\":\"y\"},\"do", &mut out)
+            .unwrap();
+        s.feed(b"ne\":false}\n{\"message\":{\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\",\"prompt_eval_count\":4,\"eval_count\":2}\n", &mut out)
+            .unwrap();
+        let end = s.finish(&mut out).unwrap();
+        assert_eq!(out, ["He", "y"]);
+        assert_eq!(
+            end.usage,
+            Usage {
+                input_tokens: 4,
+                output_tokens: 2
+            }
+        );
+        let mut s = OllamaStream::default();
+        let e = s
+            .feed(b"{\"error\":\"out of memory\"}\n", &mut Vec::new())
+            .unwrap_err();
+        assert_eq!(e.message, "out of memory");
+        let mut s = OllamaStream::default();
+        s.feed(
+            b"{\"message\":{\"content\":\"x\"},\"done\":false}\n",
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.finish(&mut Vec::new()).unwrap_err().kind,
+            ErrorKind::Transport
+        );
+    }
+}
