@@ -4,11 +4,9 @@
 //! config file, then built-in defaults. Nothing here ever holds a secret's value; provider
 //! entries name the environment variable that holds the key.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use anyhow::Context;
 use serde::Deserialize;
+use std::path::{Path, PathBuf};
 
 use crate::engine::EngineConfig;
 use crate::spec::Dur;
@@ -20,12 +18,12 @@ pub struct ConfigFile {
     /// Engine limits.
     #[serde(default)]
     pub engine: EngineSection,
-    /// Console settings (theme, bell, keys); read by the console.
+    /// Console settings (theme, bell, keys).
     #[serde(default)]
-    pub tui: Option<toml::Table>,
-    /// LLM providers.
+    pub tui: crate::tui::config::TuiConfig,
+    /// LLM providers (none: discovered from the environment).
     #[serde(default)]
-    pub providers: Vec<toml::Table>,
+    pub providers: Vec<crate::providers::ProviderConfig>,
 }
 
 /// `[engine]` in the config file.
@@ -86,6 +84,16 @@ impl Paths {
     pub fn config_file(&self) -> PathBuf {
         self.config.join("config.toml")
     }
+
+    /// User agent profiles.
+    pub fn agents_dir(&self) -> PathBuf {
+        self.config.join("agents")
+    }
+
+    /// User workflows listed by the console.
+    pub fn workflows_dir(&self) -> PathBuf {
+        self.config.join("workflows")
+    }
 }
 
 impl ConfigFile {
@@ -129,9 +137,6 @@ impl ConfigFile {
         }
     }
 }
-
-/// The grace period used when none is configured.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

@@ -329,7 +329,7 @@ steps:
 }
 
 #[test]
-fn agent_and_sub_workflow_steps_fail_clearly_until_supported() {
+fn an_agent_step_without_providers_fails_with_a_hint() {
     let h = Harness::new();
     let (id, state) = h.run_to_end(
         r#"

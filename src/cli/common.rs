@@ -2,10 +2,15 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 
+use crate::agents::{AgentCatalog, ProfileSource};
 use crate::config::{ConfigFile, Paths};
 use crate::engine::{Engine, EngineConfig};
+use crate::providers::Router;
+use crate::steps::agent::LlmRuntime;
 use crate::store::Store;
 
 /// An open store with its paths and config.
@@ -57,9 +62,25 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// An engine over the opened store.
+/// An engine over the opened store, with the LLM providers and agent profiles of the config
+/// (or discovered from the environment). Problems in user profile files are warnings.
 pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<Engine> {
-    let config: EngineConfig = opened.config.engine_config();
+    let mut config: EngineConfig = opened.config.engine_config();
+    let env = &crate::providers::process_env;
+    let (catalog, problems) = AgentCatalog::load(Some(&opened.paths.agents_dir()));
+    for p in problems {
+        eprintln!("warning: {p}");
+    }
+    config.extra_agents = catalog
+        .iter()
+        .filter(|p| p.source != ProfileSource::Builtin)
+        .map(|p| p.name.clone())
+        .collect();
+    config.secrets = crate::providers::secrets(&opened.config.providers, env);
+    config.llm = Some(Arc::new(LlmRuntime {
+        router: Router::from_config(&opened.config.providers, env),
+        catalog,
+    }));
     Engine::open(opened.store.clone(), config, rt.handle().clone())
 }
 

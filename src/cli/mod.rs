@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod common;
+pub mod console;
 pub mod graph;
 pub mod inspect;
 pub mod manage;
@@ -20,6 +21,10 @@ pub struct Cli {
     /// Where runs are stored (default: $BATON_HOME, else the platform's data directory).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// The console's colour theme: dark, light, high-contrast, monochrome, or a TOML file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub theme: Option<String>,
 
     /// The subcommand; none opens the console.
     #[command(subcommand)]
@@ -49,6 +54,21 @@ pub enum CliCommand {
     Validate(validate::ValidateArgs),
     /// Show a workflow's levels (steps that can run together) and dependency edges.
     Graph(graph::GraphArgs),
+    /// List the LLM providers (configured or found in the environment) with their health.
+    Providers(providers::ProvidersArgs),
+    /// List the agent profiles (built-in and yours), or show one.
+    Agents(agents::AgentsArgs),
+}
+
+/// Runs a command that needs the config but not the store (so it works while another baton
+/// owns the store).
+fn with_config(
+    data_dir: Option<&std::path::Path>,
+    f: impl FnOnce(&crate::config::Paths, &crate::config::ConfigFile) -> i32,
+) -> anyhow::Result<i32> {
+    let paths = crate::config::Paths::resolve(data_dir)?;
+    let config = crate::config::ConfigFile::load(&paths.config_file())?;
+    Ok(f(&paths, &config))
 }
 
 /// Parses the arguments and runs the chosen command; returns the process exit code.
@@ -65,10 +85,13 @@ pub fn main() -> i32 {
         Some(CliCommand::Gc(args)) => manage::gc(cli.data_dir.as_deref(), args),
         Some(CliCommand::Validate(args)) => Ok(validate::run(args)),
         Some(CliCommand::Graph(args)) => Ok(graph::run(args)),
-        None => {
-            eprintln!("baton: the console is not built yet; see `baton --help`");
-            Ok(2)
-        }
+        Some(CliCommand::Providers(args)) => with_config(cli.data_dir.as_deref(), |_, config| {
+            providers::run_providers(&args, &config.providers, &crate::providers::process_env)
+        }),
+        Some(CliCommand::Agents(args)) => with_config(cli.data_dir.as_deref(), |paths, _| {
+            agents::run_agents(&args, Some(&paths.agents_dir()))
+        }),
+        None => console::open(cli.data_dir.as_deref(), cli.theme),
     };
     match result {
         Ok(code) => code,

@@ -141,6 +141,10 @@ enum Prepared {
     Http(HttpRequest),
     Value(Value),
     Sleep(Duration),
+    Agent {
+        spec: crate::spec::AgentSpec,
+        prompt: String,
+    },
     Approval {
         prompt: String,
         inputs: IndexMap<String, String>,
@@ -162,6 +166,7 @@ impl Prepared {
             }),
             Prepared::Value(v) => Some(format!("value: {v}")),
             Prepared::Sleep(d) => Some(format!("sleep {}", crate::spec::format_duration(*d))),
+            Prepared::Agent { spec, prompt } => Some(format!("agent {}: {prompt}", spec.agent)),
             Prepared::Approval { .. } | Prepared::Unsupported(_) => None,
         }
     }
@@ -345,6 +350,16 @@ async fn drive(job: &StepJob) -> Outcome {
             Prepared::Shell(c) => steps::shell::run(c.clone(), attempt).await,
             Prepared::Http(r) => steps::http::run(r.clone(), attempt).await,
             Prepared::Sleep(d) => steps::sleep::run(*d, attempt).await,
+            Prepared::Agent { spec, prompt } => {
+                let llm = job.engine.config.llm.clone();
+                let catalog = llm
+                    .as_ref()
+                    .map(|l| l.catalog.with_workflow(&job.workflow.agents))
+                    .unwrap_or_else(|| {
+                        crate::agents::AgentCatalog::builtin().with_workflow(&job.workflow.agents)
+                    });
+                steps::agent::run(llm, &catalog, spec, prompt.clone(), attempt).await
+            }
             Prepared::Value(v) => Ok(Success {
                 output: v.clone(),
                 ..Success::default()
@@ -589,11 +604,12 @@ fn prepare(job: &StepJob) -> Result<Prepared, String> {
                 on_timeout: spec.on_timeout,
             }
         }
-        StepKind::Agent(_) => Prepared::Unsupported(
-            "`agent` steps are not supported by this build yet: the LLM providers land in a later \
-             release. Use a `run:` step that calls your model's CLI meanwhile."
-                .to_string(),
-        ),
+        StepKind::Agent(spec) => Prepared::Agent {
+            spec: spec.clone(),
+            prompt: t
+                .render(&spec.prompt, ctx)
+                .map_err(|e| format!("prompt: {e}"))?,
+        },
         StepKind::Workflow(_) => Prepared::Unsupported(
             "`workflow` (sub-workflow) steps are not supported yet; inline the steps for now"
                 .to_string(),

@@ -26,6 +26,8 @@ pub struct EngineConfig {
     pub secrets: Vec<String>,
     /// Agent names known besides the built-in and workflow-local ones (user profiles).
     pub extra_agents: Vec<String>,
+    /// Providers and profiles for `agent` steps (`None`: agent steps fail with a hint).
+    pub llm: Option<Arc<crate::steps::agent::LlmRuntime>>,
 }
 
 impl Default for EngineConfig {
@@ -36,6 +38,7 @@ impl Default for EngineConfig {
             grace: Duration::from_secs(5),
             secrets: Vec::new(),
             extra_agents: Vec::new(),
+            llm: None,
         }
     }
 }

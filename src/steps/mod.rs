@@ -1,6 +1,7 @@
 //! Step executors, one file per kind. The engine's pipeline (`engine/pipeline.rs`) decides when a
 //! step runs, retries and records it; an executor only performs one attempt.
 
+pub mod agent;
 pub mod clock;
 pub mod http;
 pub mod shell;

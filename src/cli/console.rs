@@ -1,0 +1,59 @@
+//! `baton` with no command: the console, with the engine running behind it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::common;
+use crate::engine::Backend;
+use crate::tui::{TuiExit, TuiOptions};
+
+/// Opens the console; when it closes, does what the operator chose for active runs.
+pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i32> {
+    let opened = common::open(data_dir)?;
+    let rt = common::runtime()?;
+    let engine = common::engine(&opened, &rt)?;
+    let options = TuiOptions {
+        config: opened.config.tui.clone(),
+        theme,
+        workflow_dirs: vec![PathBuf::from("workflows"), opened.paths.workflows_dir()],
+    };
+    let backend: Arc<dyn Backend> = Arc::new(engine.clone());
+    let exit = {
+        let _guard = rt.enter();
+        crate::tui::run(backend, options)?
+    };
+    let active = engine.active_runs();
+    match exit {
+        TuiExit::Quit => {}
+        TuiExit::WaitForRuns => {
+            eprintln!(
+                "waiting for {} run(s) to finish (Ctrl-C leaves them interrupted)…",
+                active.len()
+            );
+            rt.block_on(async {
+                let all = async {
+                    for id in &active {
+                        engine.wait(id).await;
+                    }
+                };
+                tokio::select! {
+                    _ = all => {}
+                    _ = tokio::signal::ctrl_c() => engine.interrupt_all().await,
+                }
+            });
+        }
+        TuiExit::LeaveInterrupted | TuiExit::Signal(_) => {
+            rt.block_on(engine.interrupt_all());
+            for id in &active {
+                eprintln!("run {id} left interrupted; `baton resume {id}` continues it");
+            }
+        }
+        TuiExit::CancelRuns => {
+            rt.block_on(engine.cancel_all());
+            for id in &active {
+                eprintln!("run {id} cancelled");
+            }
+        }
+    }
+    Ok(0)
+}

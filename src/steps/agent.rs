@@ -1,0 +1,147 @@
+//! `agent:` an LLM call through the provider router, its tokens streamed into the step's log.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::{Attempt, AttemptResult, Failure, Success};
+use crate::agents::{AgentCatalog, AgentRequest, run_agent};
+use crate::providers::{RouteEvent, Router};
+use crate::spec::AgentSpec;
+use crate::store::{LogStream, StepMetrics};
+
+/// What agent steps need: the router and the profiles. Built once per engine.
+pub struct LlmRuntime {
+    /// The router, or why there is none (no provider configured, a bad entry).
+    pub router: Result<Router, String>,
+    /// Built-in and user profiles (a workflow's own are added per run).
+    pub catalog: AgentCatalog,
+}
+
+impl std::fmt::Debug for LlmRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmRuntime")
+            .field("router", &self.router.as_ref().map(|_| "ready"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turns streamed text into whole log lines; a restart discards the partial line.
+struct LineBuffer {
+    pending: String,
+}
+
+impl LineBuffer {
+    fn push(&mut self, text: &str, log: &super::LogSink) {
+        self.pending.push_str(text);
+        while let Some(i) = self.pending.find('\n') {
+            let line: String = self.pending.drain(..=i).collect();
+            log(LogStream::Stdout, line.trim_end_matches(['\n', '\r']));
+        }
+    }
+
+    fn finish(&mut self, log: &super::LogSink) {
+        if !self.pending.is_empty() {
+            log(LogStream::Stdout, &std::mem::take(&mut self.pending));
+        }
+    }
+}
+
+/// Runs one attempt of an agent step with an already rendered prompt.
+pub async fn run(
+    llm: Option<Arc<LlmRuntime>>,
+    catalog: &AgentCatalog,
+    spec: &AgentSpec,
+    prompt: String,
+    mut attempt: Attempt,
+) -> AttemptResult {
+    let Some(llm) = llm else {
+        return Err(Failure::fatal(no_provider_hint(
+            "no LLM runtime in this engine",
+        )));
+    };
+    let router = match &llm.router {
+        Ok(r) => r,
+        Err(e) => return Err(Failure::fatal(no_provider_hint(e))),
+    };
+    let profile = catalog.get(&spec.agent).map_err(Failure::fatal)?;
+    let request = AgentRequest::from_spec(spec, prompt);
+    let log = attempt.log.clone();
+    let mut lines = LineBuffer {
+        pending: String::new(),
+    };
+    let started = Instant::now();
+    let call = async {
+        let mut sink = |event: RouteEvent| match event {
+            RouteEvent::Text(t) => lines.push(&t, &log),
+            RouteEvent::Note(n) => log(LogStream::System, &n),
+            RouteEvent::Restart { provider, reason } => {
+                lines.pending.clear();
+                log(
+                    LogStream::System,
+                    &format!(
+                        "{provider} failed after its answer began ({reason}); its partial answer above is discarded"
+                    ),
+                );
+            }
+        };
+        run_agent(router, profile, request, &mut sink).await
+    };
+    let timeout = attempt.timeout;
+    let result = tokio::select! {
+        r = call => r,
+        _ = super::http::cancelled(&mut attempt.control) => return Err(Failure::cancelled()),
+        _ = sleep_opt(timeout) => {
+            let mut f = Failure::retryable(format!(
+                "timed out after {}",
+                crate::spec::format_duration(timeout.unwrap_or_default())
+            ));
+            f.timed_out = true;
+            return Err(f);
+        }
+    };
+    lines.finish(&attempt.log);
+    match result {
+        Ok(answer) => {
+            attempt.log.as_ref()(
+                LogStream::System,
+                &format!(
+                    "answered by {}/{} in {} ms, {} → {} tokens",
+                    answer.provider,
+                    answer.model,
+                    answer.latency_ms,
+                    answer.tokens_in,
+                    answer.tokens_out
+                ),
+            );
+            Ok(Success {
+                output: answer.output,
+                stdout: answer.text,
+                stderr: String::new(),
+                exit_code: None,
+                metrics: StepMetrics {
+                    provider: Some(answer.provider),
+                    model: Some(answer.model),
+                    tokens_in: Some(answer.tokens_in),
+                    tokens_out: Some(answer.tokens_out),
+                    latency_ms: Some(started.elapsed().as_millis() as u64),
+                },
+            })
+        }
+        Err(e) => Err(Failure::retryable(e.to_string())),
+    }
+}
+
+fn no_provider_hint(why: &str) -> String {
+    format!(
+        "cannot call a model: {why}. Set OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or \
+         OLLAMA_HOST, or add [[providers]] to config.toml (see `baton providers`)"
+    )
+}
+
+async fn sleep_opt(d: Option<std::time::Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
