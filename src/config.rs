@@ -162,7 +162,7 @@ mod tests {
         )
         .unwrap();
         let e = c.engine_config();
-        assert_eq!(e.grace, Duration::from_secs(2));
+        assert_eq!(e.grace, std::time::Duration::from_secs(2));
         assert_eq!(e.run_concurrency, 3);
     }
 }

@@ -342,8 +342,7 @@ steps:
     );
     assert_eq!(state, RunState::Failed);
     let rec = h.step(&id, "ask");
-    assert!(
-        rec.error.as_deref().unwrap().contains("not supported"),
-        "{rec:?}"
-    );
+    let error = rec.error.as_deref().unwrap();
+    assert!(error.contains("cannot call a model"), "{rec:?}");
+    assert!(error.contains("OPENAI_API_KEY"), "{rec:?}");
 }
