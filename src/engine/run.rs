@@ -85,7 +85,12 @@ pub struct RunActor {
     recovery: HashSet<usize>,
     failed: Option<String>,
     stop: Option<RunState>,
-    pending_events: Vec<Event>,
+    pending_events: Vec<(u64, Event)>,
+    /// Steps whose records changed since the last commit (written once each, at commit).
+    dirty: std::collections::BTreeSet<usize>,
+    /// Which records were terminal at the last commit, and how many.
+    terminal: Vec<bool>,
+    done: usize,
     need_flush: bool,
     workdir: Option<PathBuf>,
     tail: Arc<TailFile>,
@@ -216,7 +221,12 @@ impl RunActor {
             .iter()
             .map(|s| crate::spec::referenced_steps(&wf, s, &engine.templates))
             .collect();
+        let terminal: Vec<bool> = records.iter().map(|r| r.status.is_terminal()).collect();
+        let done = terminal.iter().filter(|t| **t).count();
         Ok(RunActor {
+            dirty: std::collections::BTreeSet::new(),
+            terminal,
+            done,
             refs,
             tail,
             running_since: vec![None; wf.steps.len()],
@@ -257,9 +267,6 @@ impl RunActor {
 
     /// Drives the run to its end; returns its final state.
     pub async fn run(mut self) -> RunState {
-        for rec in self.records.clone() {
-            self.put_step(&rec);
-        }
         self.run.owner = Some(self.engine.store.owner());
         if self.run.started_at.is_none() {
             self.run.started_at = Some(Timestamp::now());
@@ -303,7 +310,7 @@ impl RunActor {
         if self.run.state == RunState::Paused {
             return false;
         }
-        self.records.iter().all(|r| r.status.is_terminal())
+        self.done == self.records.len()
     }
 
     fn schedule(&mut self) {
@@ -854,13 +861,7 @@ impl RunActor {
     }
 
     fn put_step(&mut self, rec: &StepRecord) {
-        if let Err(e) = self.engine.store.put_step(&self.run.id, rec) {
-            tracing::error!(
-                "run {}: cannot store step `{}`: {e:#}",
-                self.run.id,
-                rec.step
-            );
-        }
+        self.dirty.insert(rec.index as usize);
         self.emit(EventKind::Step {
             record: Box::new(rec.clone()),
         });
@@ -873,33 +874,45 @@ impl RunActor {
             ts: Timestamp::now(),
             kind,
         };
-        if let Err(e) = self.engine.store.put_event(self.event_seq, &event) {
-            tracing::error!("run {}: cannot store an event: {e:#}", self.run.id);
-        }
-        self.pending_events.push(event);
+        self.pending_events.push((self.event_seq, event));
     }
 
-    /// Makes the batch durable when it must be, then tells the world.
+    /// Writes the batch (each changed step once, the events in order), makes it durable when it
+    /// must be, then tells the world.
     async fn commit(&mut self) {
-        if self.pending_events.is_empty() && !self.need_flush {
+        if self.pending_events.is_empty() && self.dirty.is_empty() && !self.need_flush {
             return;
         }
-        let done = self
-            .records
-            .iter()
-            .filter(|r| r.status.is_terminal())
-            .count() as u32;
-        if done != self.run.steps_done {
-            self.run.steps_done = done;
+        let store = &self.engine.store;
+        for &i in &self.dirty {
+            let now = self.records[i].status.is_terminal();
+            if now != self.terminal[i] {
+                self.terminal[i] = now;
+                if now {
+                    self.done += 1;
+                } else {
+                    self.done -= 1;
+                }
+            }
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        if let Err(e) = store.put_steps(&self.run.id, dirty.iter().map(|&i| &self.records[i])) {
+            tracing::error!("run {}: cannot store step records: {e:#}", self.run.id);
+        }
+        if let Err(e) = store.put_events(&self.pending_events) {
+            tracing::error!("run {}: cannot store events: {e:#}", self.run.id);
+        }
+        if self.done as u32 != self.run.steps_done {
+            self.run.steps_done = self.done as u32;
             self.put_run();
         }
         if self.need_flush {
-            if let Err(e) = self.engine.store.flush().await {
+            if let Err(e) = store.flush().await {
                 tracing::error!("run {}: {e:#}", self.run.id);
             }
             self.need_flush = false;
         }
-        for e in self.pending_events.drain(..) {
+        for (_, e) in self.pending_events.drain(..) {
             let _ = self.engine.events.send(e);
         }
     }

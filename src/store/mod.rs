@@ -284,6 +284,20 @@ impl Store {
         Ok(())
     }
 
+    /// Writes several step records at once.
+    pub fn put_steps<'a>(
+        &self,
+        run: &RunId,
+        steps: impl IntoIterator<Item = &'a StepRecord>,
+    ) -> anyhow::Result<()> {
+        let mut batch = sled::Batch::default();
+        for step in steps {
+            batch.insert(key(run, &step.index.to_be_bytes()), encode(step)?);
+        }
+        self.steps.apply_batch(batch)?;
+        Ok(())
+    }
+
     /// Every step record of a run, in workflow order.
     pub fn steps(&self, run: &RunId) -> anyhow::Result<Vec<StepRecord>> {
         let mut out = Vec::new();
@@ -412,6 +426,19 @@ impl Store {
     pub fn put_event(&self, seq: u64, event: &Event) -> anyhow::Result<()> {
         self.events
             .insert(seq_key(&event.run, seq), encode(event)?)?;
+        Ok(())
+    }
+
+    /// Appends several events (each with its seq).
+    pub fn put_events(&self, events: &[(u64, Event)]) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (seq, event) in events {
+            batch.insert(seq_key(&event.run, *seq), encode(event)?);
+        }
+        self.events.apply_batch(batch)?;
         Ok(())
     }
 
