@@ -61,6 +61,7 @@ pub fn convert_step(
         );
         return None;
     };
+    let problems_before = r.diags.len();
     let mut t = Table::new(entries);
     let mut pos = StepPos {
         step: node.pos,
@@ -235,10 +236,22 @@ pub fn convert_step(
         }
     };
 
+    // A step whose kind is broken is kept with a stand-in kind, so that its id still counts for
+    // other steps' `depends_on` and templates (no cascade of "no such step"); the recorded
+    // problem makes the whole parse fail, so the stand-in never reaches the engine.
+    let kind = match kind {
+        Some(kind) => kind,
+        None => {
+            if r.diags.len() == problems_before {
+                r.error(node.pos, format!("{context} could not be read"), None);
+            }
+            StepKind::Sleep(Dur::default())
+        }
+    };
     Some(Step {
         id: StepId(id?),
         name,
-        kind: kind?,
+        kind,
         depends_on,
         when,
         retry,

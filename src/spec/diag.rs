@@ -74,10 +74,10 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error: {}", self.message)?;
-        writeln!(f, "  --> {}", self.location())?;
+        let number = self.line.to_string();
+        let gutter = " ".repeat(number.len());
+        writeln!(f, "{gutter}--> {}", self.location())?;
         if let Some(snippet) = &self.snippet {
-            let number = self.line.to_string();
-            let gutter = " ".repeat(number.len());
             writeln!(f, "{gutter} |")?;
             writeln!(f, "{number} | {snippet}")?;
             // Keep tabs in the padding so the caret lines up under tab-indented text.
@@ -89,7 +89,7 @@ impl fmt::Display for Diagnostic {
             writeln!(f, "{gutter} | {pad}^")?;
         }
         if let Some(hint) = &self.hint {
-            writeln!(f, "  = hint: {hint}")?;
+            writeln!(f, "{gutter} = hint: {hint}")?;
         }
         Ok(())
     }
@@ -306,10 +306,10 @@ mod tests {
             .with_hint("did you mean `run`?");
         let text = d.to_string();
         assert!(text.contains("error: unknown key `rn`"), "{text}");
-        assert!(text.contains("--> wf.yaml:3:5"), "{text}");
+        assert!(text.contains("\n --> wf.yaml:3:5"), "{text}");
         assert!(text.contains("3 |     rn: echo"), "{text}");
         assert!(text.contains("  |     ^"), "{text}");
-        assert!(text.contains("= hint: did you mean `run`?"), "{text}");
+        assert!(text.contains("\n  = hint: did you mean `run`?"), "{text}");
     }
 
     #[test]
