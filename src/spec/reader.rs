@@ -243,8 +243,8 @@ impl<'n> Table<'n> {
         Table {
             entries,
             taken: vec![false; entries.len()],
-            asked: Vec::new(),
-            canonical: Vec::new(),
+            asked: Vec::with_capacity(48),
+            canonical: Vec::with_capacity(32),
         }
     }
 

@@ -59,6 +59,8 @@ impl fmt::Display for Reference {
 pub struct Templates {
     plain: Environment<'static>,
     shell: Environment<'static>,
+    /// Names the environment defines (`range`, `dict`, ...), which templates may use freely.
+    globals: BTreeSet<String>,
 }
 
 impl fmt::Debug for Templates {
@@ -194,7 +196,12 @@ impl Templates {
         shell.add_filter("safe", |v: MjValue| {
             MjValue::from_object(RawText(text_of(&v)))
         });
-        Templates { plain, shell }
+        let globals = plain.globals().map(|(k, _)| k.to_string()).collect();
+        Templates {
+            plain,
+            shell,
+            globals,
+        }
     }
 
     /// Renders a text template (prompts, URLs, env values, ...).
@@ -202,7 +209,7 @@ impl Templates {
         if !has_template(tpl) {
             return Ok(tpl.to_string());
         }
-        render_in(&self.plain, tpl, ctx)
+        self.render_in(&self.plain, tpl, ctx)
     }
 
     /// Renders a `run:` command: every interpolated value is shell-quoted unless it ends in
@@ -211,7 +218,7 @@ impl Templates {
         if !has_template(tpl) {
             return Ok(tpl.to_string());
         }
-        render_in(&self.shell, tpl, ctx)
+        self.render_in(&self.shell, tpl, ctx)
     }
 
     /// Renders every string inside a JSON value. A string that is exactly one `{{ expr }}` keeps
@@ -276,6 +283,14 @@ impl Templates {
         if !has_template(tpl) {
             return Ok(Vec::new());
         }
+        if let Some(refs) = simple_references(tpl) {
+            return Ok(dedupe(refs, &self.globals));
+        }
+        self.full_template_references(tpl)
+    }
+
+    /// [`Templates::template_references`] through minijinja's compiler, always.
+    fn full_template_references(&self, tpl: &str) -> Result<Vec<Reference>, TemplateError> {
         let compiled = self
             .plain
             .template_from_str(tpl)
@@ -284,7 +299,7 @@ impl Templates {
         Ok(collect_references(
             nested,
             &subscript_regions(tpl),
-            &self.plain,
+            &self.globals,
         ))
     }
 
@@ -296,7 +311,20 @@ impl Templates {
             .compile_expression(expr)
             .map_err(|e| compile_error(&e))?;
         let nested = compiled.undeclared_variables(true);
-        Ok(collect_references(nested, &[expr], &self.plain))
+        Ok(collect_references(nested, &[expr], &self.globals))
+    }
+
+    fn render_in(
+        &self,
+        env: &Environment<'static>,
+        tpl: &str,
+        ctx: &Json,
+    ) -> Result<String, TemplateError> {
+        let compiled = env.template_from_str(tpl).map_err(|e| compile_error(&e))?;
+        compiled
+            .render(mj(ctx))
+            // Only on failure: find which variable was missing, for the message.
+            .map_err(|e| runtime_error(&e, &self.tpl_refs(tpl), ctx))
     }
 
     fn expr_refs(&self, expr: &str) -> Vec<Reference> {
@@ -306,15 +334,6 @@ impl Templates {
     fn tpl_refs(&self, tpl: &str) -> Vec<Reference> {
         self.template_references(tpl).unwrap_or_default()
     }
-}
-
-fn render_in(env: &Environment<'static>, tpl: &str, ctx: &Json) -> Result<String, TemplateError> {
-    let compiled = env.template_from_str(tpl).map_err(|e| compile_error(&e))?;
-    compiled.render(mj(ctx)).map_err(|e| {
-        // Only on failure: find which variable was missing, for the message.
-        let refs = Templates::new().tpl_refs(tpl);
-        runtime_error(&e, &refs, ctx)
-    })
 }
 
 fn to_json(value: &MjValue) -> Result<Json, TemplateError> {
@@ -469,40 +488,44 @@ fn subscript_regions(tpl: &str) -> Vec<&str> {
 fn collect_references(
     nested: std::collections::HashSet<String>,
     regions: &[&str],
-    env: &Environment<'static>,
+    globals: &BTreeSet<String>,
 ) -> Vec<Reference> {
-    let globals: BTreeSet<&str> = env.globals().map(|(k, _)| k).collect();
-    let mut out: BTreeSet<Reference> = BTreeSet::new();
+    let mut out: Vec<Reference> = Vec::with_capacity(nested.len());
     for dotted in nested {
         let mut parts = dotted.split('.').map(str::to_string);
         let Some(root) = parts.next() else { continue };
-        if globals.contains(root.as_str()) {
-            continue;
-        }
-        out.insert(Reference {
+        out.push(Reference {
             root,
             path: parts.collect(),
         });
     }
+    // minijinja reports `steps["a-b"].x` as a bare `steps`; the scan adds the precise path,
+    // and `dedupe` drops the bare prefix.
     for region in regions {
-        for r in scan_subscripts(region) {
-            // A bare `steps` from minijinja is made more precise by the subscript path.
-            out.remove(&Reference {
-                root: r.root.clone(),
-                path: Vec::new(),
-            });
-            out.insert(r);
-        }
+        out.extend(scan_subscripts(region));
     }
-    // Drop a path that is a prefix of another (keep the longest).
-    let all: Vec<Reference> = out.into_iter().collect();
-    all.iter()
-        .filter(|a| {
+    dedupe(out, globals)
+}
+
+/// Drops globals, repeats, and a path that is a prefix of another (keeps the longest).
+fn dedupe(refs: Vec<Reference>, globals: &BTreeSet<String>) -> Vec<Reference> {
+    let mut all: Vec<Reference> = refs
+        .into_iter()
+        .filter(|r| !globals.contains(&r.root))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    let keep: Vec<bool> = all
+        .iter()
+        .map(|a| {
             !all.iter().any(|b| {
                 b.root == a.root && b.path.len() > a.path.len() && b.path.starts_with(&a.path)
             })
         })
-        .cloned()
+        .collect();
+    all.into_iter()
+        .zip(keep)
+        .filter_map(|(r, k)| k.then_some(r))
         .collect()
 }
 
@@ -572,6 +595,176 @@ fn quoted_subscript(text: &str, at: usize) -> Option<(String, usize)> {
     let key = &body[..end];
     let after = body[end + 1..].strip_prefix(']')?;
     Some((key.to_string(), text.len() - after.len()))
+}
+
+/// The fast path of [`Templates::template_references`]: when every tag of `tpl` is a plain
+/// `{{ path | filter(literal, ...) }}`, the template certainly compiles and its references are
+/// the paths, so minijinja's compiler (two parses) is not needed. `None` for anything else
+/// (statements, comments, operators, calls, unusual literals): the caller then asks minijinja.
+fn simple_references(tpl: &str) -> Option<Vec<Reference>> {
+    if tpl.contains("{%") || tpl.contains("{#") {
+        return None;
+    }
+    let mut refs = Vec::new();
+    let mut rest = tpl;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        let mut inner = &after[..end];
+        inner = inner.strip_prefix('-').unwrap_or(inner);
+        inner = inner.strip_suffix('-').unwrap_or(inner);
+        if inner.contains("{{") {
+            return None;
+        }
+        refs.push(simple_expression(inner)?);
+        rest = &after[end + 2..];
+    }
+    Some(refs)
+}
+
+/// Words that are not variables in an expression.
+const KEYWORDS: [&str; 15] = [
+    "true", "false", "none", "True", "False", "None", "not", "and", "or", "in", "is", "if", "else",
+    "loop", "self",
+];
+
+/// `path (| filter (args)?)*` → the path; `None` for any other shape.
+fn simple_expression(text: &str) -> Option<Reference> {
+    let mut c = Cursor {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    c.ws();
+    let root = c.ident()?;
+    if KEYWORDS.contains(&root) {
+        return None;
+    }
+    let mut path = Vec::new();
+    loop {
+        if c.eat(b'.') {
+            path.push(c.ident()?.to_string());
+        } else if c.peek() == Some(b'[') {
+            c.i += 1;
+            path.push(c.string()?.to_string());
+            if !c.eat(b']') {
+                return None;
+            }
+        } else {
+            break;
+        }
+    }
+    c.ws();
+    while c.eat(b'|') {
+        c.ws();
+        let filter = c.ident()?;
+        if KEYWORDS.contains(&filter) {
+            return None;
+        }
+        c.ws();
+        if c.eat(b'(') {
+            c.ws();
+            if !c.eat(b')') {
+                loop {
+                    c.literal()?;
+                    c.ws();
+                    if c.eat(b')') {
+                        break;
+                    }
+                    if !c.eat(b',') {
+                        return None;
+                    }
+                    c.ws();
+                }
+            }
+            c.ws();
+        }
+    }
+    (c.i == c.s.len()).then(|| Reference {
+        root: root.to_string(),
+        path,
+    })
+}
+
+struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+    fn ident(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        match self.peek() {
+            Some(b) if b.is_ascii_alphabetic() || b == b'_' => self.i += 1,
+            _ => return None,
+        }
+        while matches!(self.peek(), Some(b) if b.is_ascii_alphanumeric() || b == b'_') {
+            self.i += 1;
+        }
+        std::str::from_utf8(&self.s[start..self.i]).ok()
+    }
+    /// A quoted string without escapes.
+    fn string(&mut self) -> Option<&'a str> {
+        let quote = self.peek().filter(|q| *q == b'"' || *q == b'\'')?;
+        let start = self.i + 1;
+        let len = self.s[start..]
+            .iter()
+            .position(|b| *b == quote || *b == b'\\')?;
+        if self.s[start + len] != quote {
+            return None;
+        }
+        self.i = start + len + 1;
+        std::str::from_utf8(&self.s[start..start + len]).ok()
+    }
+    /// A string, a plain decimal number, `true`, `false` or `none`.
+    fn literal(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' | b'\'' => self.string().map(|_| ()),
+            b'-' | b'0'..=b'9' => {
+                self.eat(b'-');
+                let digits = self.i;
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.i += 1;
+                }
+                if self.i == digits {
+                    return None;
+                }
+                if self.eat(b'.') {
+                    let frac = self.i;
+                    while matches!(self.peek(), Some(b'0'..=b'9')) {
+                        self.i += 1;
+                    }
+                    if self.i == frac {
+                        return None;
+                    }
+                }
+                // `1.e3`, `1e3`, `0x1`, `1_000`... are left to minijinja.
+                match self.peek() {
+                    Some(b) if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' => None,
+                    _ => Some(()),
+                }
+            }
+            _ => match self.ident()? {
+                "true" | "false" | "none" => Some(()),
+                _ => None,
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -746,6 +939,39 @@ mod tests {
             .unwrap();
         let shown: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
         assert_eq!(shown, vec!["params.y", "steps.x.output.ok"]);
+    }
+
+    #[test]
+    fn the_fast_reference_path_agrees_with_minijinja() {
+        let t = Templates::new();
+        for tpl in [
+            "echo {{ params.env }} {{ steps['a-b'].stdout | trim }}",
+            "{{- steps.x.output.items | join(', ') -}} and {{ run.id|upper }}",
+            "{{ steps[\"x\"][\"output\"] | default('n/a') | replace('a', \"b\") }}",
+            "{{ params.n | round(2) }} {{ params.t | default(none) }} {{ range }}",
+            "{{ steps.a.outputs.v }}{{ steps.a.outputs }}",
+        ] {
+            let fast = simple_references(tpl).map(|r| dedupe(r, &t.globals));
+            assert!(fast.is_some(), "{tpl}");
+            assert_eq!(
+                fast.unwrap(),
+                t.full_template_references(tpl).unwrap(),
+                "{tpl}"
+            );
+        }
+        for tpl in [
+            "{{ a + b }}",
+            "{% if x %}y{% endif %}",
+            "{{ x | f(y) }}",
+            "{{ x['a\\'b'] }}",
+            "{{ true }}",
+            "{{ x }",
+            "{{ 1 }}",
+            "{{ x | f(1e3) }}",
+            "{{ a.b( ) }}",
+        ] {
+            assert_eq!(simple_references(tpl), None, "{tpl}");
+        }
     }
 
     #[test]

@@ -418,15 +418,13 @@ fn fields(step: &Step) -> Vec<Field<'_>> {
 
 fn json_strings<'w>(v: &'w serde_json::Value, label: &str, pos: Pos, out: &mut Vec<Field<'w>>) {
     match v {
-        serde_json::Value::String(s) => {
-            if super::template::has_template(s) {
-                out.push(Field {
-                    label: label.to_string(),
-                    text: s,
-                    pos,
-                    mode: Mode::Template,
-                });
-            }
+        serde_json::Value::String(s) if super::template::has_template(s) => {
+            out.push(Field {
+                label: label.to_string(),
+                text: s,
+                pos,
+                mode: Mode::Template,
+            });
         }
         serde_json::Value::Array(items) => {
             for i in items {
