@@ -40,6 +40,39 @@ fn every_example_workflow_validates_including_its_agents() {
     }
 }
 
+/// The example commands are valid `sh` (checked with `sh -n`, templates replaced by a word).
+#[test]
+fn every_example_run_command_is_valid_shell() {
+    for path in workflow_files() {
+        let wf = spec::load_file(&path).unwrap_or_else(|d| panic!("{d}"));
+        for step in &wf.steps {
+            let spec::StepKind::Run(run) = &step.kind else {
+                continue;
+            };
+            let mut text = String::new();
+            let mut rest = run.command.as_str();
+            while let Some(start) = rest.find("{{") {
+                text.push_str(&rest[..start]);
+                text.push_str("WORD");
+                rest = rest[start..]
+                    .find("}}")
+                    .map_or("", |end| &rest[start + end + 2..]);
+            }
+            text.push_str(rest);
+            let status = Command::new("sh")
+                .args(["-n", "-c", &text])
+                .status()
+                .expect("sh runs");
+            assert!(
+                status.success(),
+                "{} step `{}`: `sh -n` rejects:\n{text}",
+                path.display(),
+                step.id
+            );
+        }
+    }
+}
+
 #[test]
 fn the_required_examples_exist() {
     let names: Vec<String> = workflow_files()
@@ -73,6 +106,33 @@ fn the_demo_runs_three_shell_steps_in_parallel_then_a_transform_and_a_gate() {
     assert_eq!(kinds(0), vec!["run", "run", "run"]);
     assert_eq!(kinds(1), vec!["transform"]);
     assert_eq!(kinds(2), vec!["approval"]);
+}
+
+/// Every ```yaml block of the language reference that looks like a whole workflow (has
+/// `steps:` at the start of a line) validates, so the docs stay in step with the code.
+#[test]
+fn the_whole_workflows_in_the_language_reference_validate() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/workflow-language.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/workflow-language.md is readable");
+    let mut checked = 0;
+    for (n, block) in doc.split("```yaml\n").skip(1).enumerate() {
+        let Some(end) = block.find("```") else {
+            continue;
+        };
+        let text = &block[..end];
+        if !text.lines().any(|l| l.starts_with("steps:")) {
+            continue;
+        }
+        let name = format!("docs-block-{n}.yaml");
+        if let Err(d) = spec::parse_str(text, Path::new(&name)) {
+            panic!("a workflow in the docs is invalid:\n{text}\n{d}");
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "expected whole workflows in the docs, found {checked}"
+    );
 }
 
 fn baton(args: &[&str]) -> (i32, String, String) {
