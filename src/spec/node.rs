@@ -122,7 +122,7 @@ pub fn read(src: &Source<'_>, format: Format) -> Result<Node, Diagnostic> {
             .with_hint("a workflow needs at least `name:` and `steps:`"));
     }
     match format {
-        Format::Yaml => read_yaml(src, src.text),
+        Format::Yaml => read_yaml(src, src.text, format),
         Format::Json => {
             // serde_json gives the clearer message for JSON syntax errors.
             if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(src.text) {
@@ -142,9 +142,9 @@ pub fn read(src: &Source<'_>, format: Format) -> Result<Node, Diagnostic> {
             // column where it was.
             if src.text.contains('\t') {
                 let untabbed = src.text.replace('\t', " ");
-                read_yaml(src, &untabbed)
+                read_yaml(src, &untabbed, format)
             } else {
-                read_yaml(src, src.text)
+                read_yaml(src, src.text, format)
             }
         }
     }
@@ -157,7 +157,7 @@ fn strip_json_position(message: &str) -> String {
     }
 }
 
-fn read_yaml(src: &Source<'_>, text: &str) -> Result<Node, Diagnostic> {
+fn read_yaml(src: &Source<'_>, text: &str, format: Format) -> Result<Node, Diagnostic> {
     let mut options = ParserOptions::default();
     options.emit_comments = false;
     let mut b = Builder {
@@ -165,6 +165,7 @@ fn read_yaml(src: &Source<'_>, text: &str) -> Result<Node, Diagnostic> {
         parser: Parser::new_from_str_with_options(text, options),
         anchors: HashMap::new(),
         nodes: 0,
+        format,
     };
     b.document()
 }
@@ -185,6 +186,7 @@ struct Builder<'s, 't> {
     parser: Parser<'t, StrInput<'t>>,
     anchors: HashMap<usize, Node>,
     nodes: usize,
+    format: Format,
 }
 
 impl<'t> Builder<'_, 't> {
@@ -198,8 +200,22 @@ impl<'t> Builder<'_, 't> {
                 } else {
                     message
                 };
-                Err(Diagnostic::at(self.src, pos_of(e.marker()), format!("YAML syntax error: {message}"))
-                    .with_hint("check the indentation (spaces, not tabs) and quoting at or just before this place"))
+                let (label, hint) = match self.format {
+                    Format::Yaml => (
+                        "YAML",
+                        "check the indentation (spaces, not tabs) and quoting at or just before this place",
+                    ),
+                    Format::Json => (
+                        "JSON",
+                        "the document is nested too deeply or is not plain JSON",
+                    ),
+                };
+                Err(Diagnostic::at(
+                    self.src,
+                    pos_of(e.marker()),
+                    format!("{label} syntax error: {message}"),
+                )
+                .with_hint(hint))
             }
             None => Err(Diagnostic::whole_file(
                 self.src.file,
