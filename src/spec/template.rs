@@ -975,6 +975,18 @@ mod tests {
     }
 
     #[test]
+    fn one_engine_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Templates>();
+        let t = std::sync::Arc::new(Templates::new());
+        let t2 = t.clone();
+        let out = std::thread::spawn(move || t2.render("{{ params.env }}", &ctx()))
+            .join()
+            .unwrap();
+        assert_eq!(out.unwrap(), "staging");
+    }
+
+    #[test]
     fn shell_quote_leaves_plain_words_alone() {
         assert_eq!(shell_quote("abc-1.2/x"), "abc-1.2/x");
         assert_eq!(shell_quote("a b"), "'a b'");
