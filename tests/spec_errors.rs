@@ -424,3 +424,26 @@ fn diagnostics_serialise_for_tools() {
     assert_eq!(first["snippet"], "    rn: echo");
     assert!(first["message"].as_str().unwrap().contains("rn"));
 }
+
+#[test]
+fn every_diagnostic_carries_a_place_a_snippet_and_a_hint() {
+    let broken = [
+        "name: x\nsteps:\n  - id: a\n    run: [echo\n",
+        "name: x\nconcurrency: 0\nsteps:\n  - { id: a, run: echo, retry: 0, timeout: 5 }\n",
+        "name: x\nparams: { e: { enum: [] } }\nsteps:\n  - { id: a, sleep: 1x, rate_limit: 5/0s }\n",
+        "name: x\nsteps:\n  - { id: a, agent: writer, prompt: p, temperature: 9, output: yaml }\n",
+        "name: x\nsteps:\n  - { id: a, http: { method: FETCH } }\n  - { id: a, transform: { expr: '1', value: 2 } }\n",
+        "name: x\nsteps:\n  - { id: a, run: echo, depends_on: [a, b, b] }\n  - { id: b, approval: { on_timeout: maybe } }\n",
+    ];
+    for text in broken {
+        let d = errors(text);
+        for e in &d {
+            assert!(e.line > 0 && e.col > 0, "no place: {e}");
+            assert!(e.snippet.is_some(), "no snippet: {e}");
+            assert!(
+                e.hint.as_deref().is_some_and(|h| !h.is_empty()),
+                "no hint: {e}"
+            );
+        }
+    }
+}

@@ -243,7 +243,11 @@ pub fn convert_step(
         Some(kind) => kind,
         None => {
             if r.diags.len() == problems_before {
-                r.error(node.pos, format!("{context} could not be read"), None);
+                r.error(
+                    node.pos,
+                    format!("{context} could not be read"),
+                    Some("check the step's kind key and its value".into()),
+                );
             }
             StepKind::Sleep(Dur::default())
         }
@@ -376,7 +380,9 @@ fn convert_kind(
                         r.error(
                             n.pos,
                             format!("`output` is `{other}`; it must be `text` or `json`"),
-                            super::diag::did_you_mean(other, ["text", "json"]),
+                            super::diag::did_you_mean(other, ["text", "json"]).or_else(|| {
+                                Some("write `output: json` or leave it out for text".into())
+                            }),
                         );
                         OutputFormat::Text
                     }
@@ -563,7 +569,9 @@ fn convert_approval(
                         r.error(
                             n.pos,
                             format!("`on_timeout` is `{other}`; it must be `reject` or `approve`"),
-                            super::diag::did_you_mean(other, ["reject", "approve"]),
+                            super::diag::did_you_mean(other, ["reject", "approve"]).or_else(|| {
+                                Some("write `on_timeout: reject` or `on_timeout: approve`".into())
+                            }),
                         );
                         OnTimeout::Reject
                     }
@@ -827,7 +835,11 @@ fn convert_rate_limit(r: &mut Reader<'_>, node: &Node, pos: &mut StepPos) -> Opt
             t.finish(r, "`rate_limit`");
             if let Some(Dur(d)) = per {
                 if d.is_zero() {
-                    r.error(node.pos, "`rate_limit.per` must be longer than zero", None);
+                    r.error(
+                        node.pos,
+                        "`rate_limit.per` must be longer than zero",
+                        Some("write a period like `per: 1m`".into()),
+                    );
                     return None;
                 }
             }

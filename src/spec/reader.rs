@@ -107,7 +107,7 @@ impl<'s> Reader<'s> {
             self.error(
                 node.pos,
                 format!("`{what}` is {v}; it must be {range}"),
-                None,
+                Some(format!("write a number {range}")),
             );
             return None;
         }
@@ -129,7 +129,7 @@ impl<'s> Reader<'s> {
             self.error(
                 node.pos,
                 format!("`{what}` is {v}; it must be between {min} and {max}"),
-                None,
+                Some(format!("write a number between {min} and {max}")),
             );
             return None;
         }
