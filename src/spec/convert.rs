@@ -147,7 +147,11 @@ fn convert_params(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, ParamSpec
                     match &n.value {
                         Value::Seq(items) => {
                             if items.is_empty() {
-                                r.error(n.pos, format!("`{what}.enum` is empty"), None);
+                                r.error(
+                                    n.pos,
+                                    format!("`{what}.enum` is empty"),
+                                    Some("list the allowed values, e.g. `enum: [staging, prod]`, or remove `enum`".into()),
+                                );
                             }
                             spec.r#enum = Some(items.iter().map(|i| i.value.to_json()).collect());
                         }

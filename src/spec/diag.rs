@@ -74,25 +74,53 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error: {}", self.message)?;
-        writeln!(f, "  --> {}", self.location())?;
+        let number = self.line.to_string();
+        let gutter = " ".repeat(number.len());
+        writeln!(f, "{gutter}--> {}", self.location())?;
         if let Some(snippet) = &self.snippet {
-            let number = self.line.to_string();
-            let gutter = " ".repeat(number.len());
+            let (shown, caret_at) = crop(snippet, self.col.saturating_sub(1) as usize);
             writeln!(f, "{gutter} |")?;
-            writeln!(f, "{number} | {snippet}")?;
+            writeln!(f, "{number} | {shown}")?;
             // Keep tabs in the padding so the caret lines up under tab-indented text.
-            let pad: String = snippet
+            let pad: String = shown
                 .chars()
-                .take(self.col.saturating_sub(1) as usize)
+                .take(caret_at)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             writeln!(f, "{gutter} | {pad}^")?;
         }
         if let Some(hint) = &self.hint {
-            writeln!(f, "  = hint: {hint}")?;
+            writeln!(f, "{gutter} = hint: {hint}")?;
         }
         Ok(())
     }
+}
+
+/// Longest source line shown whole; longer ones are cut to a window around the column.
+const SNIPPET_WIDTH: usize = 100;
+
+/// The part of `line` to show and the caret's character index in it.
+fn crop(line: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= SNIPPET_WIDTH {
+        return (line.to_string(), col);
+    }
+    let half = SNIPPET_WIDTH / 2;
+    let start = col
+        .saturating_sub(half)
+        .min(chars.len().saturating_sub(SNIPPET_WIDTH));
+    let end = (start + SNIPPET_WIDTH).min(chars.len());
+    let mut shown = String::new();
+    let mut caret = col - start.min(col);
+    if start > 0 {
+        shown.push('…');
+        caret += 1;
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, caret)
 }
 
 /// Every problem found in one file (or several), in file order.
@@ -306,10 +334,22 @@ mod tests {
             .with_hint("did you mean `run`?");
         let text = d.to_string();
         assert!(text.contains("error: unknown key `rn`"), "{text}");
-        assert!(text.contains("--> wf.yaml:3:5"), "{text}");
+        assert!(text.contains("\n --> wf.yaml:3:5"), "{text}");
         assert!(text.contains("3 |     rn: echo"), "{text}");
         assert!(text.contains("  |     ^"), "{text}");
-        assert!(text.contains("= hint: did you mean `run`?"), "{text}");
+        assert!(text.contains("\n  = hint: did you mean `run`?"), "{text}");
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        let line = format!("{}X{}", "a".repeat(300), "b".repeat(300));
+        let src = Source::new("f", &line);
+        let text = Diagnostic::at(&src, Pos { line: 1, col: 301 }, "here").to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[3].chars().count() < 120, "{text}");
+        let shown: Vec<char> = lines[3].chars().collect();
+        let caret = lines[4].chars().position(|c| c == '^').unwrap();
+        assert_eq!(shown[caret], 'X', "{text}");
     }
 
     #[test]

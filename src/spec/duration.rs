@@ -99,7 +99,8 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     Ok(total)
 }
 
-/// Formats a duration in the same human form `parse_duration` reads (`1h30m`, `250ms`).
+/// Formats a duration in the same human form `parse_duration` reads (`1h30m`, `250ms`, `1.5s`),
+/// exact to the millisecond.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
@@ -108,17 +109,20 @@ pub fn format_duration(d: Duration) -> String {
     if ms < 1000 {
         return format!("{ms}ms");
     }
-    if ms % 1000 != 0 && ms < 60_000 {
-        let frac = format!("{:03}", ms % 1000);
-        return format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'));
+    if ms < 60_000 && ms % 1000 != 0 {
+        let text = format!("{}.{:03}", ms / 1000, ms % 1000);
+        return format!("{}s", text.trim_end_matches('0'));
     }
-    let mut secs = d.as_secs();
+    let mut secs = ms / 1000;
     let mut out = String::new();
-    for (unit, size) in [("d", 86_400u64), ("h", 3600), ("m", 60), ("s", 1)] {
+    for (unit, size) in [("d", 86_400u128), ("h", 3600), ("m", 60), ("s", 1)] {
         if secs >= size {
             out.push_str(&format!("{}{unit}", secs / size));
             secs %= size;
         }
+    }
+    if ms % 1000 != 0 {
+        out.push_str(&format!("{}ms", ms % 1000));
     }
     out
 }
@@ -206,9 +210,20 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for s in ["250ms", "30s", "10m", "1h30m", "2d", "1.5s"] {
+        for s in [
+            "250ms",
+            "30s",
+            "10m",
+            "1h30m",
+            "2d",
+            "1.5s",
+            "1.234s",
+            "1m1s500ms",
+            "1d1ms",
+        ] {
             let d = parse_duration(s).unwrap();
             assert_eq!(parse_duration(&format_duration(d)).unwrap(), d, "{s}");
+            assert_eq!(format_duration(d), s);
         }
     }
 }

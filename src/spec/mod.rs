@@ -7,6 +7,7 @@
 //! is described in `docs/workflow-language.md`.
 
 mod convert;
+mod convert_parts;
 mod convert_step;
 pub mod dag;
 pub mod diag;
@@ -15,6 +16,7 @@ pub mod node;
 pub mod params;
 mod reader;
 pub mod ready;
+pub mod refs;
 pub mod template;
 pub mod types;
 pub mod validate;

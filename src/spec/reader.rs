@@ -107,7 +107,7 @@ impl<'s> Reader<'s> {
             self.error(
                 node.pos,
                 format!("`{what}` is {v}; it must be {range}"),
-                None,
+                Some(format!("write a number {range}")),
             );
             return None;
         }
@@ -129,7 +129,7 @@ impl<'s> Reader<'s> {
             self.error(
                 node.pos,
                 format!("`{what}` is {v}; it must be between {min} and {max}"),
-                None,
+                Some(format!("write a number between {min} and {max}")),
             );
             return None;
         }
@@ -235,6 +235,14 @@ pub struct Table<'n> {
     taken: Vec<bool>,
     asked: Vec<&'static str>,
     canonical: Vec<&'static str>,
+    /// A 64-bit filter of the entries' names, so most absent keys are ruled out without
+    /// comparing strings.
+    filter: u64,
+}
+
+fn filter_bit(name: &str) -> u64 {
+    let first = name.as_bytes().first().copied().unwrap_or(0) as usize;
+    1 << ((name.len() * 7 + first) % 64)
 }
 
 impl<'n> Table<'n> {
@@ -243,8 +251,9 @@ impl<'n> Table<'n> {
         Table {
             entries,
             taken: vec![false; entries.len()],
-            asked: Vec::new(),
-            canonical: Vec::new(),
+            asked: Vec::with_capacity(48),
+            canonical: Vec::with_capacity(32),
+            filter: entries.iter().fold(0, |f, (k, _)| f | filter_bit(&k.name)),
         }
     }
 
@@ -259,6 +268,11 @@ impl<'n> Table<'n> {
         self.asked.push(name);
         self.asked.extend_from_slice(aliases);
         self.canonical.push(name);
+        if self.filter & filter_bit(name) == 0
+            && aliases.iter().all(|a| self.filter & filter_bit(a) == 0)
+        {
+            return None;
+        }
         let mut found: Option<(&'n Key, &'n Node)> = None;
         for (i, (k, v)) in self.entries.iter().enumerate() {
             if k.name == name || aliases.contains(&k.name.as_str()) {

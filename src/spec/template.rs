@@ -9,6 +9,9 @@
 //! stdout, stderr, duration_ms, attempts, outputs}}}` (see `docs/workflow-language.md`).
 
 use std::collections::BTreeSet;
+
+pub use super::refs::Reference;
+use super::refs::{collect_references, dedupe, simple_references, subscript_regions};
 use std::fmt;
 use std::sync::Arc;
 
@@ -35,30 +38,12 @@ impl TemplateError {
     }
 }
 
-/// A variable a template reads: `steps.build.output.risk` is root `steps`, path
-/// `[build, output, risk]`. Only the statically known part of the path is kept.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Reference {
-    /// The top-level name (`params`, `steps`, `env`, `run`, ...).
-    pub root: String,
-    /// Attribute names after the root.
-    pub path: Vec<String>,
-}
-
-impl fmt::Display for Reference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.root)?;
-        for p in &self.path {
-            write!(f, ".{p}")?;
-        }
-        Ok(())
-    }
-}
-
 /// The template engine: two minijinja environments (plain text, and shell commands) built once.
 pub struct Templates {
     plain: Environment<'static>,
     shell: Environment<'static>,
+    /// Names the environment defines (`range`, `dict`, ...), which templates may use freely.
+    globals: BTreeSet<String>,
 }
 
 impl fmt::Debug for Templates {
@@ -194,7 +179,12 @@ impl Templates {
         shell.add_filter("safe", |v: MjValue| {
             MjValue::from_object(RawText(text_of(&v)))
         });
-        Templates { plain, shell }
+        let globals = plain.globals().map(|(k, _)| k.to_string()).collect();
+        Templates {
+            plain,
+            shell,
+            globals,
+        }
     }
 
     /// Renders a text template (prompts, URLs, env values, ...).
@@ -202,7 +192,7 @@ impl Templates {
         if !has_template(tpl) {
             return Ok(tpl.to_string());
         }
-        render_in(&self.plain, tpl, ctx)
+        self.render_in(&self.plain, tpl, ctx)
     }
 
     /// Renders a `run:` command: every interpolated value is shell-quoted unless it ends in
@@ -211,7 +201,7 @@ impl Templates {
         if !has_template(tpl) {
             return Ok(tpl.to_string());
         }
-        render_in(&self.shell, tpl, ctx)
+        self.render_in(&self.shell, tpl, ctx)
     }
 
     /// Renders every string inside a JSON value. A string that is exactly one `{{ expr }}` keeps
@@ -276,6 +266,14 @@ impl Templates {
         if !has_template(tpl) {
             return Ok(Vec::new());
         }
+        if let Some(refs) = simple_references(tpl) {
+            return Ok(dedupe(refs, &self.globals));
+        }
+        self.full_template_references(tpl)
+    }
+
+    /// [`Templates::template_references`] through minijinja's compiler, always.
+    fn full_template_references(&self, tpl: &str) -> Result<Vec<Reference>, TemplateError> {
         let compiled = self
             .plain
             .template_from_str(tpl)
@@ -284,7 +282,7 @@ impl Templates {
         Ok(collect_references(
             nested,
             &subscript_regions(tpl),
-            &self.plain,
+            &self.globals,
         ))
     }
 
@@ -296,7 +294,20 @@ impl Templates {
             .compile_expression(expr)
             .map_err(|e| compile_error(&e))?;
         let nested = compiled.undeclared_variables(true);
-        Ok(collect_references(nested, &[expr], &self.plain))
+        Ok(collect_references(nested, &[expr], &self.globals))
+    }
+
+    fn render_in(
+        &self,
+        env: &Environment<'static>,
+        tpl: &str,
+        ctx: &Json,
+    ) -> Result<String, TemplateError> {
+        let compiled = env.template_from_str(tpl).map_err(|e| compile_error(&e))?;
+        compiled
+            .render(mj(ctx))
+            // Only on failure: find which variable was missing, for the message.
+            .map_err(|e| runtime_error(&e, &self.tpl_refs(tpl), ctx))
     }
 
     fn expr_refs(&self, expr: &str) -> Vec<Reference> {
@@ -306,15 +317,6 @@ impl Templates {
     fn tpl_refs(&self, tpl: &str) -> Vec<Reference> {
         self.template_references(tpl).unwrap_or_default()
     }
-}
-
-fn render_in(env: &Environment<'static>, tpl: &str, ctx: &Json) -> Result<String, TemplateError> {
-    let compiled = env.template_from_str(tpl).map_err(|e| compile_error(&e))?;
-    compiled.render(mj(ctx)).map_err(|e| {
-        // Only on failure: find which variable was missing, for the message.
-        let refs = Templates::new().tpl_refs(tpl);
-        runtime_error(&e, &refs, ctx)
-    })
 }
 
 fn to_json(value: &MjValue) -> Result<Json, TemplateError> {
@@ -434,144 +436,6 @@ fn missing(r: &Reference, ctx: &Json) -> Option<String> {
         walked.push_str(part);
     }
     None
-}
-
-/// The parts of a template inside `{{ }}` and `{% %}`.
-fn subscript_regions(tpl: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = tpl;
-    while let Some(start) = rest.find(['{']) {
-        let after = &rest[start..];
-        let close = if after.starts_with("{{") {
-            "}}"
-        } else if after.starts_with("{%") {
-            "%}"
-        } else {
-            rest = &rest[start + 1..];
-            continue;
-        };
-        match after[2..].find(close) {
-            Some(end) => {
-                out.push(&after[2..2 + end]);
-                rest = &after[2 + end + 2..];
-            }
-            None => {
-                out.push(&after[2..]);
-                break;
-            }
-        }
-    }
-    out
-}
-
-/// Merges minijinja's dotted paths with the `name["key"]` subscripts it does not follow, and
-/// drops the environment's own globals (`range`, `dict`, ...).
-fn collect_references(
-    nested: std::collections::HashSet<String>,
-    regions: &[&str],
-    env: &Environment<'static>,
-) -> Vec<Reference> {
-    let globals: BTreeSet<&str> = env.globals().map(|(k, _)| k).collect();
-    let mut out: BTreeSet<Reference> = BTreeSet::new();
-    for dotted in nested {
-        let mut parts = dotted.split('.').map(str::to_string);
-        let Some(root) = parts.next() else { continue };
-        if globals.contains(root.as_str()) {
-            continue;
-        }
-        out.insert(Reference {
-            root,
-            path: parts.collect(),
-        });
-    }
-    for region in regions {
-        for r in scan_subscripts(region) {
-            // A bare `steps` from minijinja is made more precise by the subscript path.
-            out.remove(&Reference {
-                root: r.root.clone(),
-                path: Vec::new(),
-            });
-            out.insert(r);
-        }
-    }
-    // Drop a path that is a prefix of another (keep the longest).
-    let all: Vec<Reference> = out.into_iter().collect();
-    all.iter()
-        .filter(|a| {
-            !all.iter().any(|b| {
-                b.root == a.root && b.path.len() > a.path.len() && b.path.starts_with(&a.path)
-            })
-        })
-        .cloned()
-        .collect()
-}
-
-/// Finds `name["key"]...` and `name['key'].attr...` chains in expression text.
-fn scan_subscripts(text: &str) -> Vec<Reference> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if !(bytes[i].is_ascii_alphabetic() || bytes[i] == b'_')
-            || (i > 0
-                && (bytes[i - 1].is_ascii_alphanumeric()
-                    || bytes[i - 1] == b'_'
-                    || bytes[i - 1] == b'.'))
-        {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-            i += 1;
-        }
-        let root = &text[start..i];
-        let mut path = Vec::new();
-        let mut j = i;
-        loop {
-            if text[j..].starts_with('.') {
-                let s = j + 1;
-                let mut e = s;
-                while e < bytes.len() && (bytes[e].is_ascii_alphanumeric() || bytes[e] == b'_') {
-                    e += 1;
-                }
-                if e == s {
-                    break;
-                }
-                path.push(text[s..e].to_string());
-                j = e;
-            } else if let Some((key, end)) = quoted_subscript(text, j) {
-                path.push(key);
-                j = end;
-            } else {
-                break;
-            }
-        }
-        // Only chains that contain a subscript are news; plain dotted paths minijinja reports.
-        if text[i..j].contains('[') {
-            out.push(Reference {
-                root: root.to_string(),
-                path,
-            });
-        }
-        i = j.max(i + 1);
-    }
-    out
-}
-
-/// `["key"]` or `['key']` at `at`: the key and the index after `]`.
-fn quoted_subscript(text: &str, at: usize) -> Option<(String, usize)> {
-    let rest = text.get(at..)?;
-    let rest_trim = rest.strip_prefix('[')?;
-    let quote = rest_trim
-        .chars()
-        .next()
-        .filter(|c| *c == '"' || *c == '\'')?;
-    let body = &rest_trim[1..];
-    let end = body.find(quote)?;
-    let key = &body[..end];
-    let after = body[end + 1..].strip_prefix(']')?;
-    Some((key.to_string(), text.len() - after.len()))
 }
 
 #[cfg(test)]
@@ -746,6 +610,51 @@ mod tests {
             .unwrap();
         let shown: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
         assert_eq!(shown, vec!["params.y", "steps.x.output.ok"]);
+    }
+
+    #[test]
+    fn the_fast_reference_path_agrees_with_minijinja() {
+        let t = Templates::new();
+        for tpl in [
+            "echo {{ params.env }} {{ steps['a-b'].stdout | trim }}",
+            "{{- steps.x.output.items | join(', ') -}} and {{ run.id|upper }}",
+            "{{ steps[\"x\"][\"output\"] | default('n/a') | replace('a', \"b\") }}",
+            "{{ params.n | round(2) }} {{ params.t | default(none) }} {{ range }}",
+            "{{ steps.a.outputs.v }}{{ steps.a.outputs }}",
+        ] {
+            let fast = simple_references(tpl).map(|r| dedupe(r, &t.globals));
+            assert!(fast.is_some(), "{tpl}");
+            assert_eq!(
+                fast.unwrap(),
+                t.full_template_references(tpl).unwrap(),
+                "{tpl}"
+            );
+        }
+        for tpl in [
+            "{{ a + b }}",
+            "{% if x %}y{% endif %}",
+            "{{ x | f(y) }}",
+            "{{ x['a\\'b'] }}",
+            "{{ true }}",
+            "{{ x }",
+            "{{ 1 }}",
+            "{{ x | f(1e3) }}",
+            "{{ a.b( ) }}",
+        ] {
+            assert_eq!(simple_references(tpl), None, "{tpl}");
+        }
+    }
+
+    #[test]
+    fn one_engine_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Templates>();
+        let t = std::sync::Arc::new(Templates::new());
+        let t2 = t.clone();
+        let out = std::thread::spawn(move || t2.render("{{ params.env }}", &ctx()))
+            .join()
+            .unwrap();
+        assert_eq!(out.unwrap(), "staging");
     }
 
     #[test]

@@ -210,9 +210,12 @@ pub struct StepPos {
     pub depends_on: Vec<Pos>,
     /// The `when` value.
     pub when: Pos,
-    /// The value of the kind's main field (`run`, `prompt`, `url`, ...).
+    /// The value of the kind's main field (`run`, `prompt`/`action`, `http.url`,
+    /// `approval.prompt`, `transform`, `workflow.path`, `sleep`).
     pub body: Pos,
-    /// Any other templated field, by key name.
+    /// Any other templated field, by key name: `agent`, `cwd`, `lock`, `cache.key`,
+    /// `rate_limit.key`, `body` (http), `env.NAME`, `outputs.NAME`, `headers.NAME`,
+    /// `inputs.NAME` (approval), `params.NAME` (workflow).
     pub fields: IndexMap<String, Pos>,
 }
 

@@ -24,6 +24,31 @@ pub const STEP_FIELDS: [&str; 8] = [
 /// The roots every step template sees.
 pub const ROOTS: [&str; 4] = ["params", "env", "run", "steps"];
 
+/// The roots an `outputs:` template sees: the usual ones and the step's own result.
+const OUTPUT_ROOTS: [&str; 12] = [
+    "params",
+    "env",
+    "run",
+    "steps",
+    "output",
+    "status",
+    "exit_code",
+    "stdout",
+    "stderr",
+    "duration_ms",
+    "attempts",
+    "outputs",
+];
+
+/// "`run` of step `build`", written only when a message needs it.
+struct Here<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for Here<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` of step `{}`", self.0, self.1)
+    }
+}
+
 /// Names minijinja defines itself inside templates.
 const TEMPLATE_LOCALS: [&str; 2] = ["loop", "caller"];
 
@@ -40,7 +65,7 @@ enum Mode {
 
 /// One templated text of a step, with where it was written.
 struct Field<'w> {
-    label: String,
+    label: std::borrow::Cow<'static, str>,
     text: &'w str,
     pos: Pos,
     mode: Mode,
@@ -301,7 +326,7 @@ fn check_dependencies(wf: &Workflow, src: &Source<'_>, out: &mut Vec<Diagnostic>
 
 fn add<'w>(
     out: &mut Vec<Field<'w>>,
-    label: impl Into<String>,
+    label: impl Into<std::borrow::Cow<'static, str>>,
     text: &'w str,
     pos: Pos,
     mode: Mode,
@@ -420,7 +445,7 @@ fn json_strings<'w>(v: &'w serde_json::Value, label: &str, pos: Pos, out: &mut V
     match v {
         serde_json::Value::String(s) if super::template::has_template(s) => {
             out.push(Field {
-                label: label.to_string(),
+                label: label.to_string().into(),
                 text: s,
                 pos,
                 mode: Mode::Template,
@@ -496,16 +521,17 @@ fn check_reference(
     out: &mut Vec<Diagnostic>,
 ) {
     let step = &wf.steps[i];
-    let here = format!("`{}` of step `{}`", field.label, step.id);
+    let here = Here(&field.label, step.id.as_str());
     if field.mode == Mode::Outputs && STEP_FIELDS.contains(&r.root.as_str()) {
         return;
     }
     if r.root != "steps" {
-        let mut roots: Vec<&str> = ROOTS.to_vec();
-        if field.mode == Mode::Outputs {
-            roots.extend(STEP_FIELDS);
-        }
-        check_root(wf, src, field.pos, &here, r, &roots, out);
+        let roots: &[&str] = if field.mode == Mode::Outputs {
+            &OUTPUT_ROOTS
+        } else {
+            &ROOTS
+        };
+        check_root(wf, src, field.pos, &here, r, roots, out);
         return;
     }
     let Some(target) = r.path.first() else {
@@ -591,7 +617,7 @@ fn check_root(
     wf: &Workflow,
     src: &Source<'_>,
     pos: Pos,
-    here: &str,
+    here: &dyn std::fmt::Display,
     r: &Reference,
     roots: &[&str],
     out: &mut Vec<Diagnostic>,

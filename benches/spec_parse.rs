@@ -1,0 +1,74 @@
+//! Parsing and validating a generated 1,000-step workflow (target: well under 10 ms), and the
+//! scheduler's ready set over a 5,000-step one.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use baton::spec::{self, Dag, Finish, ReadySet, Templates};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// `n` steps in layers of 10: each step depends on two steps of the layer before and reads one
+/// of them in a template; every fifth step has a `when:`.
+fn generated(n: usize) -> String {
+    let mut text = String::from(
+        "name: generated\nparams:\n  env: { default: staging, enum: [staging, prod] }\ndefaults:\n  timeout: 5m\n  retry: { max_attempts: 2, initial: 1s }\nsteps:\n",
+    );
+    for i in 0..n {
+        text.push_str(&format!("  - id: step-{i}\n"));
+        if i >= 10 {
+            let a = i - 10;
+            let b = i - 9 + (i + 3) % 9;
+            text.push_str(&format!("    depends_on: [step-{a}, step-{b}]\n"));
+            text.push_str(&format!(
+                "    run: echo {{{{ params.env }}}} {{{{ steps['step-{a}'].stdout | trim }}}}\n"
+            ));
+        } else {
+            text.push_str(&format!("    run: echo start {i} {{{{ params.env }}}}\n"));
+        }
+        if i % 5 == 0 {
+            text.push_str("    when: params.env != \"prod\"\n");
+        }
+        if i % 7 == 0 {
+            text.push_str("    retry: 3\n    timeout: 30s\n");
+        }
+    }
+    text
+}
+
+fn bench(c: &mut Criterion) {
+    let text = generated(1000);
+    let templates = Templates::new();
+    if let Err(d) = spec::parse_with(&text, Path::new("generated.yaml"), &templates) {
+        panic!("the generated workflow is invalid:\n{d}");
+    }
+    c.bench_function("parse+validate 1000 steps", |b| {
+        b.iter(|| spec::parse_with(black_box(&text), Path::new("generated.yaml"), &templates))
+    });
+
+    let big = generated(5000);
+    let wf = match spec::parse_with(&big, Path::new("big.yaml"), &templates) {
+        Ok(wf) => wf,
+        Err(d) => panic!("{d}"),
+    };
+    c.bench_function("dag+ready set, full run of 5000 steps", |b| {
+        b.iter(|| {
+            let dag = Dag::new(&wf);
+            let mut rs = ReadySet::for_workflow(&wf, &dag);
+            while let Some(i) = rs.next_ready() {
+                rs.start(i);
+                rs.finish(
+                    i,
+                    if i % 97 == 0 {
+                        Finish::Failed
+                    } else {
+                        Finish::Succeeded
+                    },
+                );
+            }
+            black_box(rs.is_done())
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

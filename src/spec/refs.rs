@@ -1,0 +1,338 @@
+//! Which variables a template or expression reads, found without running it: minijinja's own
+//! analysis (dotted paths), a scan for `name["key"]` subscripts it does not follow, and a fast
+//! path that reads plain `{{ path | filter }}` templates without compiling them at all.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A variable a template reads: `steps.build.output.risk` is root `steps`, path
+/// `[build, output, risk]`. Only the statically known part of the path is kept.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Reference {
+    /// The top-level name (`params`, `steps`, `env`, `run`, ...).
+    pub root: String,
+    /// Attribute names after the root.
+    pub path: Vec<String>,
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.root)?;
+        for p in &self.path {
+            write!(f, ".{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The parts of a template inside `{{ }}` and `{% %}`.
+pub(super) fn subscript_regions(tpl: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = tpl;
+    while let Some(start) = rest.find(['{']) {
+        let after = &rest[start..];
+        let close = if after.starts_with("{{") {
+            "}}"
+        } else if after.starts_with("{%") {
+            "%}"
+        } else {
+            rest = &rest[start + 1..];
+            continue;
+        };
+        match after[2..].find(close) {
+            Some(end) => {
+                out.push(&after[2..2 + end]);
+                rest = &after[2 + end + 2..];
+            }
+            None => {
+                out.push(&after[2..]);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Merges minijinja's dotted paths with the `name["key"]` subscripts it does not follow, and
+/// drops the environment's own globals (`range`, `dict`, ...).
+pub(super) fn collect_references(
+    nested: std::collections::HashSet<String>,
+    regions: &[&str],
+    globals: &BTreeSet<String>,
+) -> Vec<Reference> {
+    let mut out: Vec<Reference> = Vec::with_capacity(nested.len());
+    for dotted in nested {
+        let mut parts = dotted.split('.').map(str::to_string);
+        let Some(root) = parts.next() else { continue };
+        out.push(Reference {
+            root,
+            path: parts.collect(),
+        });
+    }
+    // minijinja reports `steps["a-b"].x` as a bare `steps`; the scan adds the precise path,
+    // and `dedupe` drops the bare prefix.
+    for region in regions {
+        out.extend(scan_subscripts(region));
+    }
+    dedupe(out, globals)
+}
+
+/// Drops globals, repeats, and a path that is a prefix of another (keeps the longest).
+pub(super) fn dedupe(refs: Vec<Reference>, globals: &BTreeSet<String>) -> Vec<Reference> {
+    let mut all: Vec<Reference> = refs
+        .into_iter()
+        .filter(|r| !globals.contains(&r.root))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    let keep: Vec<bool> = all
+        .iter()
+        .map(|a| {
+            !all.iter().any(|b| {
+                b.root == a.root && b.path.len() > a.path.len() && b.path.starts_with(&a.path)
+            })
+        })
+        .collect();
+    all.into_iter()
+        .zip(keep)
+        .filter_map(|(r, k)| k.then_some(r))
+        .collect()
+}
+
+/// Finds `name["key"]...` and `name['key'].attr...` chains in expression text.
+fn scan_subscripts(text: &str) -> Vec<Reference> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !(bytes[i].is_ascii_alphabetic() || bytes[i] == b'_')
+            || (i > 0
+                && (bytes[i - 1].is_ascii_alphanumeric()
+                    || bytes[i - 1] == b'_'
+                    || bytes[i - 1] == b'.'))
+        {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+            i += 1;
+        }
+        let root = &text[start..i];
+        let mut path = Vec::new();
+        let mut j = i;
+        loop {
+            if text[j..].starts_with('.') {
+                let s = j + 1;
+                let mut e = s;
+                while e < bytes.len() && (bytes[e].is_ascii_alphanumeric() || bytes[e] == b'_') {
+                    e += 1;
+                }
+                if e == s {
+                    break;
+                }
+                path.push(text[s..e].to_string());
+                j = e;
+            } else if let Some((key, end)) = quoted_subscript(text, j) {
+                path.push(key);
+                j = end;
+            } else {
+                break;
+            }
+        }
+        // Only chains that contain a subscript are news; plain dotted paths minijinja reports.
+        if text[i..j].contains('[') {
+            out.push(Reference {
+                root: root.to_string(),
+                path,
+            });
+        }
+        i = j.max(i + 1);
+    }
+    out
+}
+
+/// `["key"]` or `['key']` at `at`: the key and the index after `]`.
+fn quoted_subscript(text: &str, at: usize) -> Option<(String, usize)> {
+    let rest = text.get(at..)?;
+    let rest_trim = rest.strip_prefix('[')?;
+    let quote = rest_trim
+        .chars()
+        .next()
+        .filter(|c| *c == '"' || *c == '\'')?;
+    let body = &rest_trim[1..];
+    let end = body.find(quote)?;
+    let key = &body[..end];
+    let after = body[end + 1..].strip_prefix(']')?;
+    Some((key.to_string(), text.len() - after.len()))
+}
+
+/// The fast path of [`Templates::template_references`]: when every tag of `tpl` is a plain
+/// `{{ path | filter(literal, ...) }}`, the template certainly compiles and its references are
+/// the paths, so minijinja's compiler (two parses) is not needed. `None` for anything else
+/// (statements, comments, operators, calls, unusual literals): the caller then asks minijinja.
+pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference>> {
+    if tpl.contains("{%") || tpl.contains("{#") {
+        return None;
+    }
+    let mut refs = Vec::new();
+    let mut rest = tpl;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        let mut inner = &after[..end];
+        inner = inner.strip_prefix('-').unwrap_or(inner);
+        inner = inner.strip_suffix('-').unwrap_or(inner);
+        if inner.contains("{{") {
+            return None;
+        }
+        refs.push(simple_expression(inner)?);
+        rest = &after[end + 2..];
+    }
+    Some(refs)
+}
+
+/// Words that are not variables in an expression.
+const KEYWORDS: [&str; 15] = [
+    "true", "false", "none", "True", "False", "None", "not", "and", "or", "in", "is", "if", "else",
+    "loop", "self",
+];
+
+/// `path (| filter (args)?)*` → the path; `None` for any other shape.
+fn simple_expression(text: &str) -> Option<Reference> {
+    let mut c = Cursor {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    c.ws();
+    let root = c.ident()?;
+    if KEYWORDS.contains(&root) {
+        return None;
+    }
+    let mut path = Vec::new();
+    loop {
+        if c.eat(b'.') {
+            path.push(c.ident()?.to_string());
+        } else if c.peek() == Some(b'[') {
+            c.i += 1;
+            path.push(c.string()?.to_string());
+            if !c.eat(b']') {
+                return None;
+            }
+        } else {
+            break;
+        }
+    }
+    c.ws();
+    while c.eat(b'|') {
+        c.ws();
+        let filter = c.ident()?;
+        if KEYWORDS.contains(&filter) {
+            return None;
+        }
+        c.ws();
+        if c.eat(b'(') {
+            c.ws();
+            if !c.eat(b')') {
+                loop {
+                    c.literal()?;
+                    c.ws();
+                    if c.eat(b')') {
+                        break;
+                    }
+                    if !c.eat(b',') {
+                        return None;
+                    }
+                    c.ws();
+                }
+            }
+            c.ws();
+        }
+    }
+    (c.i == c.s.len()).then(|| Reference {
+        root: root.to_string(),
+        path,
+    })
+}
+
+struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+    fn ident(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        match self.peek() {
+            Some(b) if b.is_ascii_alphabetic() || b == b'_' => self.i += 1,
+            _ => return None,
+        }
+        while matches!(self.peek(), Some(b) if b.is_ascii_alphanumeric() || b == b'_') {
+            self.i += 1;
+        }
+        std::str::from_utf8(&self.s[start..self.i]).ok()
+    }
+    /// A quoted string without escapes.
+    fn string(&mut self) -> Option<&'a str> {
+        let quote = self.peek().filter(|q| *q == b'"' || *q == b'\'')?;
+        let start = self.i + 1;
+        let len = self.s[start..]
+            .iter()
+            .position(|b| *b == quote || *b == b'\\')?;
+        if self.s[start + len] != quote {
+            return None;
+        }
+        self.i = start + len + 1;
+        std::str::from_utf8(&self.s[start..start + len]).ok()
+    }
+    /// A string, a plain decimal number, `true`, `false` or `none`.
+    fn literal(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' | b'\'' => self.string().map(|_| ()),
+            b'-' | b'0'..=b'9' => {
+                self.eat(b'-');
+                let digits = self.i;
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.i += 1;
+                }
+                if self.i == digits {
+                    return None;
+                }
+                if self.eat(b'.') {
+                    let frac = self.i;
+                    while matches!(self.peek(), Some(b'0'..=b'9')) {
+                        self.i += 1;
+                    }
+                    if self.i == frac {
+                        return None;
+                    }
+                }
+                // `1.e3`, `1e3`, `0x1`, `1_000`... are left to minijinja.
+                match self.peek() {
+                    Some(b) if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' => None,
+                    _ => Some(()),
+                }
+            }
+            _ => match self.ident()? {
+                "true" | "false" | "none" => Some(()),
+                _ => None,
+            },
+        }
+    }
+}
