@@ -390,13 +390,12 @@ impl RunActor {
 
     fn spawn(&mut self, idx: usize) {
         let now = Timestamp::now();
+        // Recorded (and announced) when its first attempt reports in, right after.
         let rec = &mut self.records[idx];
         rec.status = StepStatus::Running;
         rec.started_at.get_or_insert(now);
         rec.error = None;
         rec.exit_code = None;
-        let rec = rec.clone();
-        self.put_step(&rec);
         self.running_since[idx] = Some(Instant::now());
         self.in_flight += 1;
         let job = StepJob {

@@ -267,7 +267,18 @@ pub struct StepMetrics {
     pub latency_ms: Option<u64>,
 }
 
-/// A step's state within a run, as stored.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl StepMetrics {
+    /// No figure recorded (not an agent step).
+    pub fn is_empty(&self) -> bool {
+        *self == StepMetrics::default()
+    }
+}
+
+/// A step's state within a run, as stored (fields without a value are left out of the JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     /// Which step.
@@ -282,7 +293,7 @@ pub struct StepRecord {
     #[serde(default)]
     pub kind: String,
     /// Its dependencies.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<StepId>,
     /// Current status.
     pub status: StepStatus,
@@ -291,26 +302,35 @@ pub struct StepRecord {
     /// Attempts allowed.
     pub max_attempts: u32,
     /// First attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
     /// Reached a terminal status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Timestamp>,
     /// Time spent running (excludes time paused and waiting for approval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     /// Exit code of the last attempt of a shell step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Why it was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<String>,
     /// When the next attempt starts, while retrying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<Timestamp>,
     /// Process group of the running shell attempt, and when it was spawned (so a later owner
     /// can stop what a crashed one left behind, and not a stranger that reused the pid).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<(u32, Timestamp)>,
     /// Time spent waiting for an operator.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub approval_wait_ms: u64,
     /// LLM figures.
+    #[serde(default, skip_serializing_if = "StepMetrics::is_empty")]
     pub metrics: StepMetrics,
 }
 
