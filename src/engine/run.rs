@@ -86,6 +86,8 @@ pub struct RunActor {
     failed: Option<String>,
     stop: Option<RunState>,
     pending_events: Vec<(u64, Event)>,
+    /// Flushes under way, each with the events that wait for it.
+    durable: std::collections::VecDeque<(crate::store::FlushTicket, Vec<Event>)>,
     /// Steps whose records changed since the last commit (written once each, at commit).
     dirty: std::collections::BTreeSet<usize>,
     /// Which records were terminal at the last commit, and how many.
@@ -225,6 +227,7 @@ impl RunActor {
         let done = terminal.iter().filter(|t| **t).count();
         Ok(RunActor {
             dirty: std::collections::BTreeSet::new(),
+            durable: std::collections::VecDeque::new(),
             terminal,
             done,
             refs,
@@ -278,13 +281,27 @@ impl RunActor {
                 self.schedule();
                 self.unstick();
             }
-            self.commit().await;
+            self.commit();
             if self.is_over() {
                 break;
             }
-            tokio::select! {
-                Some(m) = self.inbox.recv() => self.on_control(m),
-                Some(m) = self.step_rx.recv() => self.on_step(m),
+            let wake = {
+                let flushing = self.durable.front_mut().map(|(ticket, _)| ticket);
+                tokio::select! {
+                    Some(m) = self.inbox.recv() => Wake::Control(m),
+                    Some(m) = self.step_rx.recv() => Wake::Step(m),
+                    r = async {
+                        match flushing {
+                            Some(ticket) => ticket.await,
+                            None => std::future::pending().await,
+                        }
+                    } => Wake::Flushed(r),
+                }
+            };
+            match wake {
+                Wake::Control(m) => self.on_control(m),
+                Wake::Step(m) => self.on_step(m),
+                Wake::Flushed(r) => self.flushed(r),
             }
             // Take whatever else has arrived, so one flush covers the whole batch.
             for _ in 0..4096 {
@@ -301,7 +318,7 @@ impl RunActor {
     }
 
     fn is_over(&self) -> bool {
-        if self.in_flight > 0 {
+        if self.in_flight > 0 || !self.durable.is_empty() {
             return false;
         }
         if self.stop.is_some() {
@@ -836,7 +853,7 @@ impl RunActor {
         };
         self.set_run_state(final_state, reason);
         self.need_flush = true;
-        self.commit().await;
+        self.drain().await;
         self.tail.append(&TailRecord::End { state: final_state });
         final_state
     }
@@ -876,9 +893,11 @@ impl RunActor {
         self.pending_events.push((self.event_seq, event));
     }
 
-    /// Writes the batch (each changed step once, the events in order), makes it durable when it
-    /// must be, then tells the world.
-    async fn commit(&mut self) {
+    /// Writes the batch (each changed step once, the events in order) and, when it must
+    /// survive a crash, asks for a flush without waiting for it. Events go out only once
+    /// everything before them is durable, in order; the run meanwhile goes on scheduling (a
+    /// crash before the flush re-runs the step: at least once, never lost).
+    fn commit(&mut self) {
         if self.pending_events.is_empty() && self.dirty.is_empty() && !self.need_flush {
             return;
         }
@@ -905,14 +924,45 @@ impl RunActor {
             self.run.steps_done = self.done as u32;
             self.put_run();
         }
+        let events: Vec<Event> = self.pending_events.drain(..).map(|(_, e)| e).collect();
         if self.need_flush {
-            if let Err(e) = store.flush().await {
-                tracing::error!("run {}: {e:#}", self.run.id);
-            }
             self.need_flush = false;
-        }
-        for (_, e) in self.pending_events.drain(..) {
-            let _ = self.engine.events.send(e);
+            self.durable.push_back((store.request_flush(), events));
+        } else if let Some((_, waiting)) = self.durable.back_mut() {
+            // Not durable themselves, but they must not overtake events that wait for a flush.
+            waiting.extend(events);
+        } else {
+            for e in events {
+                let _ = self.engine.events.send(e);
+            }
         }
     }
+
+    /// The oldest flush finished: its events may go out.
+    fn flushed(&mut self, result: anyhow::Result<()>) {
+        if let Err(e) = result {
+            tracing::error!("run {}: {e:#}", self.run.id);
+        }
+        if let Some((_, events)) = self.durable.pop_front() {
+            for e in events {
+                let _ = self.engine.events.send(e);
+            }
+        }
+    }
+
+    /// Commits and waits for every flush under way.
+    async fn drain(&mut self) {
+        self.commit();
+        while let Some((ticket, _)) = self.durable.front_mut() {
+            let r = ticket.await;
+            self.flushed(r);
+        }
+    }
+}
+
+/// What woke the run actor.
+enum Wake {
+    Control(RunMsg),
+    Step(StepMsg),
+    Flushed(anyhow::Result<()>),
 }

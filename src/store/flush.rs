@@ -72,16 +72,41 @@ impl Flusher {
 
     /// Waits until every write made before this call is on disk.
     pub async fn flush(&self) -> anyhow::Result<()> {
+        self.request().await
+    }
+
+    /// Asks for every write made before this call to be made durable, without waiting: the
+    /// returned ticket resolves when it is. Tickets resolve in the order they were asked for.
+    pub fn request(&self) -> FlushTicket {
         let (tx, rx) = oneshot::channel();
         let sent = match self.inner.tx.lock() {
             Ok(guard) => guard.as_ref().is_some_and(|sender| sender.send(tx).is_ok()),
             Err(_) => false,
         };
-        if !sent {
-            return Err(anyhow!("the store's flush thread has stopped"));
+        FlushTicket {
+            rx: sent.then_some(rx),
         }
-        rx.await
-            .map_err(|_| anyhow!("the store's flush thread has stopped"))?
-            .map_err(|e| anyhow!("cannot flush the store: {e}"))
+    }
+}
+
+/// A flush under way; await it for the result.
+pub struct FlushTicket {
+    rx: Option<oneshot::Receiver<Result<(), String>>>,
+}
+
+impl std::future::Future for FlushTicket {
+    type Output = anyhow::Result<()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(rx) = self.rx.as_mut() else {
+            return std::task::Poll::Ready(Err(anyhow!("the store's flush thread has stopped")));
+        };
+        std::pin::Pin::new(rx).poll(cx).map(|r| {
+            r.map_err(|_| anyhow!("the store's flush thread has stopped"))?
+                .map_err(|e| anyhow!("cannot flush the store: {e}"))
+        })
     }
 }

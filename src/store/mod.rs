@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use flush::Flusher;
+pub use flush::{FlushTicket, Flusher};
 pub use lock::OwnerLock;
 pub use records::*;
 
@@ -158,6 +158,11 @@ impl Store {
     /// Makes every write so far durable; concurrent callers share one fsync.
     pub async fn flush(&self) -> anyhow::Result<()> {
         self.flusher.flush().await
+    }
+
+    /// Starts making every write so far durable; the ticket resolves when it is.
+    pub fn request_flush(&self) -> FlushTicket {
+        self.flusher.request()
     }
 
     /// Makes every write so far durable, from synchronous code.
