@@ -40,12 +40,23 @@ struct Report {
 /// Checks every file; returns the exit code (0 all valid, 1 otherwise).
 pub fn run(args: ValidateArgs) -> i32 {
     let templates = Templates::new();
+    // The user's own profiles (config dir `agents/`) count as known agents too.
+    let mut known = args.agents.clone();
+    if let Ok(paths) = crate::config::Paths::resolve(None) {
+        let (catalog, _) = crate::agents::AgentCatalog::load(Some(&paths.agents_dir()));
+        known.extend(
+            catalog
+                .iter()
+                .filter(|p| p.source != crate::agents::ProfileSource::Builtin)
+                .map(|p| p.name.clone()),
+        );
+    }
     let mut reports = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let file = path.display().to_string();
         let report = match spec::load_file_with(path, &templates) {
             Ok(wf) => {
-                let problems = spec::check_agents(&wf, &args.agents);
+                let problems = spec::check_agents(&wf, &known);
                 FileReport {
                     file,
                     valid: problems.is_empty(),
