@@ -131,5 +131,29 @@ fn cancel_latency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engine_overhead, cancel_latency);
+/// What the per-step figures are compared with, measured in the same run: one durable write
+/// (a record inserted and flushed, i.e. the fsync a finishing step needs), and one tokio task
+/// spawned and joined.
+fn baselines(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().path(dir.path()).open().unwrap();
+    let tree = db.open_tree("t").unwrap();
+    let mut g = c.benchmark_group("baseline");
+    g.sample_size(20);
+    let mut n = 0u64;
+    g.bench_function("sled_insert_and_flush", |bench| {
+        bench.iter(|| {
+            n += 1;
+            tree.insert(n.to_be_bytes(), &[0u8; 300][..]).unwrap();
+            db.flush().unwrap();
+        })
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    g.bench_function("tokio_spawn_and_join", |bench| {
+        bench.iter(|| rt.block_on(async { tokio::spawn(async { 1 }).await.unwrap() }))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, baselines, engine_overhead, cancel_latency);
 criterion_main!(benches);
