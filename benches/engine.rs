@@ -148,7 +148,10 @@ fn baselines(c: &mut Criterion) {
             db.flush().unwrap();
         })
     });
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     g.bench_function("tokio_spawn_and_join", |bench| {
         bench.iter(|| rt.block_on(async { tokio::spawn(async { 1 }).await.unwrap() }))
     });

@@ -46,16 +46,18 @@ fn bench(c: &mut Criterion) {
     });
     // Baselines in the same run: the same document read into a plain value, with no
     // positions, no typed model and no checks.
-    c.bench_function("baseline: serde-saphyr YAML to a JSON value, 1000 steps", |b| {
-        b.iter(|| serde_saphyr::from_str::<serde_json::Value>(black_box(&text)))
-    });
+    c.bench_function(
+        "baseline: serde-saphyr YAML to a JSON value, 1000 steps",
+        |b| b.iter(|| serde_saphyr::from_str::<serde_json::Value>(black_box(&text))),
+    );
     let json = serde_json::to_string(
         &serde_saphyr::from_str::<serde_json::Value>(&text).expect("the generated YAML reads"),
     )
     .expect("a value serialises");
-    c.bench_function("baseline: serde_json to a value, same workflow as JSON", |b| {
-        b.iter(|| serde_json::from_str::<serde_json::Value>(black_box(&json)))
-    });
+    c.bench_function(
+        "baseline: serde_json to a value, same workflow as JSON",
+        |b| b.iter(|| serde_json::from_str::<serde_json::Value>(black_box(&json))),
+    );
 
     let big = generated(5000);
     let wf = match spec::parse_with(&big, Path::new("big.yaml"), &templates) {

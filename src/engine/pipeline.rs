@@ -214,32 +214,24 @@ async fn drive(job: &StepJob) -> Outcome {
             None => Outcome::Failed(Failure::cancelled()),
         };
     }
-    if job.recovery_gate {
-        let prompt = format!(
+    // Ask before running: after a crash caught a non-idempotent step running, or `approve:`.
+    let gate_prompt = if job.recovery_gate {
+        Some(format!(
             "Step `{}` was running when baton stopped. It is marked `idempotent: false`: \
              running it again may repeat its effects. Run it again?",
             step.id
-        );
-        match ask(
-            job,
-            prompt,
-            prepared.describe(),
-            IndexMap::new(),
-            None,
-            OnTimeout::Reject,
-        )
-        .await
-        {
-            Some(d) if d.approved => {}
-            Some(d) => return Outcome::Failed(rejected(&d)),
-            None => return Outcome::Failed(Failure::cancelled()),
-        }
+        ))
     } else if step.approve {
-        let prompt = format!("Run step `{}`?", step.label());
+        Some(format!("Run step `{}`?", step.label()))
+    } else {
+        None
+    };
+    if let Some(prompt) = gate_prompt {
+        let action = prepared.describe();
         match ask(
             job,
             prompt,
-            prepared.describe(),
+            action,
             IndexMap::new(),
             None,
             OnTimeout::Reject,

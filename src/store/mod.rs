@@ -305,12 +305,7 @@ impl Store {
 
     /// Every step record of a run, in workflow order.
     pub fn steps(&self, run: &RunId) -> anyhow::Result<Vec<StepRecord>> {
-        let mut out = Vec::new();
-        for item in self.steps.scan_prefix(prefix(run)) {
-            let (_, v) = item?;
-            out.push(decode(&v, "step")?);
-        }
-        Ok(out)
+        scan_run(&self.steps, run, "step")
     }
 
     /// Writes a step's output.
@@ -352,12 +347,7 @@ impl Store {
 
     /// Every gate of a run.
     pub fn approvals(&self, run: &RunId) -> anyhow::Result<Vec<ApprovalRecord>> {
-        let mut out = Vec::new();
-        for item in self.approvals.scan_prefix(prefix(run)) {
-            let (_, v) = item?;
-            out.push(decode(&v, "approval")?);
-        }
-        Ok(out)
+        scan_run(&self.approvals, run, "approval")
     }
 
     /// One gate.
@@ -454,12 +444,7 @@ impl Store {
 
     /// A run's history, oldest first.
     pub fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {
-        let mut out = Vec::new();
-        for item in self.events.scan_prefix(prefix(run)) {
-            let (_, v) = item?;
-            out.push(decode(&v, "event")?);
-        }
-        Ok(out)
+        scan_run(&self.events, run, "event")
     }
 
     // ---- cache ----
@@ -538,6 +523,17 @@ impl Store {
 /// Where live log files of runs are kept, under a store directory.
 pub fn tail_dir(store_dir: &Path) -> PathBuf {
     store_dir.join("tail")
+}
+
+/// Every record a tree holds for a run, in key order.
+fn scan_run<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    run: &RunId,
+    what: &str,
+) -> anyhow::Result<Vec<T>> {
+    tree.scan_prefix(prefix(run))
+        .map(|item| decode(&item?.1, what))
+        .collect()
 }
 
 fn last_seq(tree: &sled::Tree, run: &RunId) -> anyhow::Result<u64> {
