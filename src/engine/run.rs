@@ -86,6 +86,8 @@ pub struct RunActor {
     failed: Option<String>,
     stop: Option<RunState>,
     pending_events: Vec<(u64, Event)>,
+    /// Step outputs to write at the next commit.
+    outputs: Vec<(StepId, StepOutput)>,
     /// Flushes under way, each with the events that wait for it.
     durable: std::collections::VecDeque<(crate::store::FlushTicket, Vec<Event>)>,
     /// Steps whose records changed since the last commit (written once each, at commit).
@@ -227,6 +229,7 @@ impl RunActor {
         let done = terminal.iter().filter(|t| **t).count();
         Ok(RunActor {
             dirty: std::collections::BTreeSet::new(),
+            outputs: Vec::new(),
             durable: std::collections::VecDeque::new(),
             terminal,
             done,
@@ -546,18 +549,8 @@ impl RunActor {
                 rec.finished_at = Some(now);
                 rec.metrics = metrics;
                 let rec = rec.clone();
-                if let Err(e) = self
-                    .engine
-                    .store
-                    .put_output(&self.run.id, &rec.step, &output)
-                {
-                    tracing::error!(
-                        "run {}: cannot store the output of `{}`: {e:#}",
-                        self.run.id,
-                        rec.step
-                    );
-                }
                 self.ctx.set_step(&rec, Some(&output));
+                self.outputs.push((rec.step.clone(), output));
                 self.put_step(&rec);
                 let skipped = self.ready.finish(idx, finish);
                 self.apply_skips(skipped);
@@ -590,11 +583,8 @@ impl RunActor {
                         stderr: f.stderr,
                         outputs: IndexMap::new(),
                     };
-                    let _ = self
-                        .engine
-                        .store
-                        .put_output(&self.run.id, &rec.step, &output);
                     self.ctx.set_step(&rec, Some(&output));
+                    self.outputs.push((rec.step.clone(), output));
                 } else {
                     self.ctx.set_step(&rec, None);
                 }
@@ -898,7 +888,11 @@ impl RunActor {
     /// everything before them is durable, in order; the run meanwhile goes on scheduling (a
     /// crash before the flush re-runs the step: at least once, never lost).
     fn commit(&mut self) {
-        if self.pending_events.is_empty() && self.dirty.is_empty() && !self.need_flush {
+        if self.pending_events.is_empty()
+            && self.dirty.is_empty()
+            && self.outputs.is_empty()
+            && !self.need_flush
+        {
             return;
         }
         let store = &self.engine.store;
@@ -914,6 +908,10 @@ impl RunActor {
             }
         }
         let dirty = std::mem::take(&mut self.dirty);
+        if let Err(e) = store.put_outputs(&self.run.id, &self.outputs) {
+            tracing::error!("run {}: cannot store step outputs: {e:#}", self.run.id);
+        }
+        self.outputs.clear();
         if let Err(e) = store.put_steps(&self.run.id, dirty.iter().map(|&i| &self.records[i])) {
             tracing::error!("run {}: cannot store step records: {e:#}", self.run.id);
         }

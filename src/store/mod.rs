@@ -320,6 +320,19 @@ impl Store {
         Ok(())
     }
 
+    /// Writes several steps' outputs at once.
+    pub fn put_outputs(&self, run: &RunId, outputs: &[(StepId, StepOutput)]) -> anyhow::Result<()> {
+        if outputs.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (step, output) in outputs {
+            batch.insert(key(run, step.0.as_bytes()), encode(output)?);
+        }
+        self.outputs.apply_batch(batch)?;
+        Ok(())
+    }
+
     /// Reads a step's output.
     pub fn output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>> {
         match self.outputs.get(key(run, step.0.as_bytes()))? {
