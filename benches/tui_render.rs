@@ -23,13 +23,6 @@ const LINES: u64 = 100_000;
 const NOW: Timestamp = Timestamp(1_790_000_000_000);
 
 fn big_model() -> Model {
-    let mut source = String::from("name: big\nsteps:\n");
-    for i in 0..STEPS {
-        source.push_str(&format!("  - id: s{i}\n    run: work {i}\n"));
-        if i >= 100 {
-            source.push_str(&format!("    depends_on: [s{}]\n", i - 100));
-        }
-    }
     let steps: Vec<StepRecord> = (0..STEPS)
         .map(|i| {
             let mut s = StepRecord::pending(StepId(format!("s{i}")), 3);
@@ -39,6 +32,13 @@ fn big_model() -> Model {
                 2 => StepStatus::Failed,
                 _ => StepStatus::Pending,
             };
+            // Chains of 100: step i waits for step i - 100.
+            s.index = i as u32;
+            s.level = (i / 100) as u32;
+            s.kind = "run".into();
+            if i >= 100 {
+                s.depends_on = vec![StepId(format!("s{}", i - 100))];
+            }
             s.attempt = 1;
             s.duration_ms = Some((i as u64 * 37) % 5000);
             s
@@ -48,7 +48,7 @@ fn big_model() -> Model {
         id: RunId("r-big".into()),
         workflow: "big".into(),
         workflow_path: None,
-        source,
+        source: String::new(),
         params: IndexMap::new(),
         workdir: None,
         state: RunState::Running,

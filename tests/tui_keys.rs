@@ -330,6 +330,113 @@ fn start_form_starts_the_workflow_with_the_typed_params() {
 }
 
 #[test]
+fn start_form_shows_the_params_problems_and_starts_nothing() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc)
+        .chars("n")
+        .key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Enter);
+    // Replace `staging` with a value outside the enum.
+    for _ in 0.."staging".len() {
+        c.key(KeyCode::Backspace);
+    }
+    c.chars("qa").ctrl('s');
+    assert!(c.backend.started().is_empty());
+    let Some(Modal::StartForm(form)) = c.app.model.modals.last() else {
+        panic!("the form stays open");
+    };
+    let error = form.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("param `env`") && error.contains("staging"),
+        "{error}"
+    );
+    let screen = c.screen(100, 30);
+    assert!(
+        screen.contains("param `env` is") && screen.contains("qa"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn start_form_of_a_file_that_stopped_validating_shows_its_first_problem() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc)
+        .chars("n")
+        .key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Enter);
+    let Some(Modal::StartForm(form)) = c.app.model.modals.last() else {
+        panic!("the form is open");
+    };
+    let path = form.workflow.path.clone();
+    std::fs::write(
+        &path,
+        "name: release\nsteps:\n  - id: a\n    run: echo\n    depends_on: [gone]\n",
+    )
+    .expect("the file is rewritten");
+    c.ctrl('s');
+    assert!(c.backend.started().is_empty());
+    let Some(Modal::StartForm(form)) = c.app.model.modals.last() else {
+        panic!("the form stays open");
+    };
+    let error = form.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("release.yaml:5:") && error.contains("gone"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_resumed_steps_clock_adds_its_new_stint_to_the_time_it_ran_before() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).key(KeyCode::Enter);
+    let mut review = fixture::step("review", baton::store::StepStatus::Paused, Some(40_000));
+    review.attempt = 1;
+    review.level = 1;
+    review.index = 2;
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::ms_ago(30_000),
+        kind: EventKind::Step {
+            record: Box::new(review.clone()),
+        },
+    });
+    review.status = baton::store::StepStatus::Running;
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::ms_ago(5_000),
+        kind: EventKind::Step {
+            record: Box::new(review),
+        },
+    });
+    // 40 s before the pause, 5 s since the resume.
+    let screen = c.screen(100, 30);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("● review"))
+        .unwrap_or_default();
+    assert!(row.contains("45.0s"), "{screen}");
+}
+
+#[test]
+fn the_step_tree_follows_the_levels_the_engine_recorded_and_names_the_dependencies() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).key(KeyCode::Enter);
+    // Rows: test, diff (L0), review, notify (L1), gate (L2), deploy (L3).
+    c.key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Down);
+    let screen = c.screen(100, 30);
+    assert!(screen.contains("│L2 ⚑ gate"), "{screen}");
+    assert!(
+        screen.contains("gate · approval · after test, review"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn palette_switches_views_and_themes_and_reports_unknown_commands() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars(":workflows").key(KeyCode::Enter);
