@@ -437,6 +437,39 @@ fn the_step_tree_follows_the_levels_the_engine_recorded_and_names_the_dependenci
 }
 
 #[test]
+fn steps_caught_mid_way_by_an_interruption_show_as_interrupted_not_running() {
+    let mut c = Console::new();
+    // The engine writes the store before it sends the Event.
+    if let Ok(mut store) = c.backend.store.lock() {
+        store.runs[0].state = RunState::Interrupted;
+    }
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::RunState {
+            state: RunState::Interrupted,
+            reason: Some("its owner stopped".into()),
+        },
+    });
+    c.key(KeyCode::Esc).key(KeyCode::Enter);
+    let screen = c.screen(100, 30);
+    let row = |step: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!(" {step} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("review").contains("↯ review") && row("review").contains("interrupted"),
+        "{screen}"
+    );
+    assert!(row("gate").contains("↯ gate"), "{screen}");
+    assert!(row("test").contains("✓ test"), "{screen}");
+    assert!(row("deploy").contains("○ deploy"), "{screen}");
+}
+
+#[test]
 fn palette_switches_views_and_themes_and_reports_unknown_commands() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars(":workflows").key(KeyCode::Enter);

@@ -105,7 +105,7 @@ pub fn gate_approval() -> ApprovalRecord {
         run: RunId("r-0004".into()),
         step: StepId::from("gate"),
         prompt: "Deploy to prod? risk=low".into(),
-        action: Some("./deploy.sh prod --confirm".into()),
+        action: Some("$ ./deploy.sh prod --confirm".into()),
         inputs,
         requested_at: ms_ago(5_000),
         deadline: Some(Timestamp(NOW.0 + 3_600_000)),

@@ -103,23 +103,38 @@ fn draw_tree(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &
         } else {
             "   ".to_string()
         };
-        let info = step_info(step, d.running_since.get(&step.step).copied(), now);
-        let id_width = width.saturating_sub(3 + 2 + 1 + info.chars().count().min(width / 2));
-        let mut spans = vec![
-            Span::styled(label, theme.muted()),
-            Span::styled(
-                format!("{} ", step_icon(step.status)),
-                theme.step(step.status),
-            ),
-            Span::raw(fit(&step.step.0, id_width)),
-            Span::raw(" "),
-            Span::styled(
-                fit(&info, width.saturating_sub(3 + 2 + id_width + 1)),
+        // A step caught mid-way when its owner died (or the run ended) is not running any
+        // more, whatever its last record says: it runs again on resume.
+        let stranded = !run.state.is_active()
+            && !step.status.is_terminal()
+            && step.status != StepStatus::Pending;
+        let (icon, icon_style, info, info_style) = if stranded {
+            let style = theme.run(run.state);
+            (run_icon(run.state), style, run.state.to_string(), style)
+        } else {
+            let info = step_info(step, d.running_since.get(&step.step).copied(), now);
+            let info_style =
                 if step.status == StepStatus::Skipped || step.status == StepStatus::Pending {
                     theme.muted()
                 } else {
                     theme.step(step.status)
-                },
+                };
+            (
+                step_icon(step.status),
+                theme.step(step.status),
+                info,
+                info_style,
+            )
+        };
+        let id_width = width.saturating_sub(3 + 2 + 1 + info.chars().count().min(width / 2));
+        let mut spans = vec![
+            Span::styled(label, theme.muted()),
+            Span::styled(format!("{icon} "), icon_style),
+            Span::raw(fit(&step.step.0, id_width)),
+            Span::raw(" "),
+            Span::styled(
+                fit(&info, width.saturating_sub(3 + 2 + id_width + 1)),
+                info_style,
             ),
         ];
         if row == d.selected_row {

@@ -70,8 +70,9 @@ pub fn runs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             Constraint::Fill(2),
             Constraint::Length(16),
             Constraint::Length(7),
-            Constraint::Fill(2),
-            Constraint::Fill(2),
+            Constraint::Fill(3),
+            // Run ids are 21 characters; their tail is what tells two runs apart.
+            Constraint::Length(21),
         ],
     )
     .header(header);

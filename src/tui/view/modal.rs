@@ -95,12 +95,12 @@ fn approval(
     }
     if let Some(action) = record.and_then(|r| r.action.as_deref()) {
         lines.push(Line::default());
-        for (i, l) in action.lines().enumerate() {
+        // The engine words the action itself (`$ command`, `POST url` and body, …).
+        for l in action.lines() {
             let plain = text::strip_ansi(l).into_owned();
             wrapped_rows += (plain.chars().count() + 2).div_ceil(inner_width);
-            let prefix = if i == 0 { "$ " } else { "  " };
             lines.push(Line::from(vec![
-                Span::styled(prefix, theme.accent()),
+                Span::styled("  ", theme.accent()),
                 Span::styled(plain, theme.warning()),
             ]));
         }
