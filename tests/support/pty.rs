@@ -295,3 +295,25 @@ pub fn descendants(pid: u32) -> Vec<(u32, char, String)> {
     }
     found
 }
+
+/// CPU time a process's live threads have used, in nanoseconds (the first field of each
+/// `/proc/PID/task/TID/schedstat`): finer than [`cpu_ticks`]' 10 ms ticks.
+pub fn cpu_nanos(pid: u32) -> anyhow::Result<u64> {
+    let dir = format!("/proc/{pid}/task");
+    let mut total = 0u64;
+    for task in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let path = task?.path().join("schedstat");
+        // A thread may end between the listing and the read.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let ns: u64 = text
+            .split_whitespace()
+            .next()
+            .context("an empty schedstat")?
+            .parse()
+            .with_context(|| format!("reading {}", path.display()))?;
+        total += ns;
+    }
+    Ok(total)
+}
