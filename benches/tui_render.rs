@@ -6,7 +6,6 @@
 //! `cargo bench --bench tui_render -- idle` runs only that part.
 
 #[path = "../tests/support/pty.rs"]
-#[allow(dead_code)]
 mod pty;
 
 use std::hint::black_box;
