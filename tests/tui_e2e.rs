@@ -234,6 +234,7 @@ fn operator_starts_approves_pauses_resumes_cancels_and_quits_in_the_real_console
         .expect("the run finishes once approved");
     pty.wait_for("[ship] shipping to staging", WAIT)
         .expect("the step after the gate ran");
+    capture(&pty, "succeeded");
     assert!(!screen.contains("Approval needed"), "{screen}");
     for step in ["build", "gate", "ship"] {
         assert!(tree_row(&screen, step).contains('✓'), "{step}: {screen}");
@@ -260,6 +261,7 @@ fn operator_starts_approves_pauses_resumes_cancels_and_quits_in_the_real_console
         })
         .expect("the pause on screen");
     assert!(screen.contains("long · r"), "{screen}");
+    capture(&pty, "paused");
     let deadline = std::time::Instant::now() + WAIT;
     while !child_in_state(console, "sleep", |s| s == 'T') {
         assert!(
@@ -286,10 +288,27 @@ fn operator_starts_approves_pauses_resumes_cancels_and_quits_in_the_real_console
 
     pty.send("c").expect("typing");
     pty.wait_for("Cancel run?", WAIT).expect("the confirmation");
+    pty.send("\x1b").expect("typing");
+    pty.wait_until("the confirmation gone", WAIT, |s| {
+        !s.contains("Cancel run?")
+    })
+    .expect("esc keeps the run");
+    pty.send("\x1b").expect("typing");
+    pty.wait_for("Runs (2)", WAIT).expect("the runs view");
+    capture(&pty, "runs");
+    // The newest run, selected at the top of the list, is the long one.
+    pty.send("c").expect("typing");
+    pty.wait_for("Cancel run?", WAIT).expect("the confirmation");
     pty.send("y").expect("typing");
+    pty.wait_until("the cancelled run in the list", WAIT, |s| {
+        s.lines()
+            .any(|l| l.contains("■ long") && l.contains("cancelled"))
+    })
+    .expect("the run cancelled");
+    pty.send("\r").expect("typing");
     let screen = pty
         .wait_for("■ cancelled", WAIT)
-        .expect("the run cancelled");
+        .expect("the cancelled run open");
     assert!(tree_row(&screen, "nap").contains('■'), "{screen}");
     wait_gone(sleep);
 
