@@ -470,6 +470,30 @@ fn steps_caught_mid_way_by_an_interruption_show_as_interrupted_not_running() {
 }
 
 #[test]
+fn a_run_that_stops_with_a_gate_pending_takes_its_prompt_and_count_away() {
+    let mut c = Console::new();
+    assert!(matches!(
+        c.app.model.modals.last(),
+        Some(Modal::Approval(_))
+    ));
+    if let Ok(mut store) = c.backend.store.lock() {
+        store.runs[0].state = RunState::Cancelled;
+    }
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::RunState {
+            state: RunState::Cancelled,
+            reason: Some("cancelled by an operator".into()),
+        },
+    });
+    assert!(c.app.model.modals.is_empty());
+    assert!(c.app.model.approvals.is_empty());
+    let screen = c.screen(100, 30);
+    assert!(!screen.contains("approval(s) pending"), "{screen}");
+}
+
+#[test]
 fn palette_switches_views_and_themes_and_reports_unknown_commands() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars(":workflows").key(KeyCode::Enter);

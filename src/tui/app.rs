@@ -86,7 +86,7 @@ impl App {
             .model
             .runs
             .iter()
-            .filter(|r| !r.state.is_terminal())
+            .filter(|r| r.state.is_active())
             .map(|r| r.id.clone())
             .collect();
         for run in candidates {
@@ -112,6 +112,9 @@ impl App {
                 Ok(record) => self.model.put_run(record),
                 Err(e) => self.error(format!("cannot read run {run}: {e:#}")),
             }
+        }
+        if applied.gates_closed {
+            self.show_next_approval();
         }
         if applied.approval_arrived {
             if self.bell {

@@ -305,6 +305,8 @@ pub struct Applied {
     pub approval_arrived: bool,
     /// The run's record should be reloaded (its counters changed in the store).
     pub refresh: Option<RunId>,
+    /// A run stopped with gates pending: they were dropped (show the next queued one).
+    pub gates_closed: bool,
 }
 
 impl Model {
@@ -428,6 +430,13 @@ impl Model {
                 }
                 if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
                     set_run_state(&mut d.run, *state, reason, event.ts);
+                }
+                if !state.is_active() {
+                    // Its gates can no longer be decided here (a resume asks them again).
+                    self.approvals.retain(|a| a.run != event.run);
+                    self.modals
+                        .retain(|m| !matches!(m, Modal::Approval(a) if a.run == event.run));
+                    applied.gates_closed = true;
                 }
                 applied.refresh = Some(event.run.clone());
             }
