@@ -80,12 +80,24 @@ impl Place {
         self.console_in(CommandBuilder::new(env!("CARGO_BIN_EXE_baton")))
     }
 
-    /// The console in a session of its own (`setsid -w`): the terminal is its input and
-    /// output but not its controlling terminal, so a hang-up sends it no signal at all.
+    /// The console in a session of its own (`setsid`): the terminal is its input and output
+    /// but not its controlling terminal, so a hang-up sends it no signal at all. A shell
+    /// between them writes the console's exit code to `exit-code` in the temp dir.
     fn console_without_hang_up_signal(&self) -> Pty {
         let mut cmd = CommandBuilder::new("setsid");
-        cmd.args(["-w", env!("CARGO_BIN_EXE_baton")]);
+        let script = format!(
+            "\"$0\" \"$@\"; echo $? > '{}'",
+            self.dir.path().join("exit-code").display()
+        );
+        cmd.args(["-w", "sh", "-c", &script, env!("CARGO_BIN_EXE_baton")]);
         self.console_in(cmd)
+    }
+
+    /// The exit code the console under [`Place::console_without_hang_up_signal`] left.
+    fn exit_code_file(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("exit-code"))
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     fn console_in(&self, mut cmd: CommandBuilder) -> Pty {
@@ -416,7 +428,7 @@ fn a_terminal_that_hangs_up_without_a_signal_ends_the_console_and_leaves_its_run
         .into_iter()
         .find(|(_, _, name)| name == "baton")
         .map(|(pid, _, _)| pid)
-        .expect("the console under setsid");
+        .expect("the console under setsid and sh");
     let sleep = sleep_under(console);
     // Paused, nothing on screen ticks: no redraw would find the terminal gone.
     pty.send(" ").expect("typing");
@@ -424,6 +436,16 @@ fn a_terminal_that_hangs_up_without_a_signal_ends_the_console_and_leaves_its_run
     pty.hang_up();
     // No SIGHUP comes: the console must notice the dead terminal by itself.
     wait_gone(console);
+    let deadline = std::time::Instant::now() + WAIT;
+    while place.exit_code_file().is_none_or(|c| c.is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "no exit code written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        place.exit_code_file().as_deref(),
+        Some("0"),
+        "the console's exit code"
+    );
     wait_gone(sleep);
     let long = place.run_of("long");
     let show: Value = serde_json::from_str(&place.baton(&["show", "--json", &long])).expect("JSON");

@@ -79,7 +79,7 @@ impl App {
     /// Rebuilds the cache from the store (at start, and when Events were missed).
     pub fn reload(&mut self) {
         match self.backend.runs() {
-            Ok(runs) => self.model.runs = runs,
+            Ok(runs) => self.model.set_runs(runs),
             Err(e) => self.error(format!("cannot list runs: {e:#}")),
         }
         let candidates: Vec<RunId> = self

@@ -261,7 +261,7 @@ impl App {
             Ok(run) => {
                 self.note(format!("started run {run} of {}", form.workflow.name));
                 if let Ok(runs) = self.backend.runs() {
-                    self.model.runs = runs;
+                    self.model.set_runs(runs);
                 }
                 self.open_run(&run);
                 None

@@ -395,10 +395,17 @@ impl Model {
         match self.runs.iter_mut().find(|r| r.id == record.id) {
             Some(slot) => *slot = record,
             None => {
-                let at = self.runs.partition_point(|r| r.id > record.id);
+                let key = newest_first(&record);
+                let at = self.runs.partition_point(|r| newest_first(r) < key);
                 self.runs.insert(at, record);
             }
         }
+    }
+
+    /// Replaces the list (as the store gives it) and orders it newest first.
+    pub fn set_runs(&mut self, mut runs: Vec<RunRecord>) {
+        runs.sort_by_key(|r| newest_first(r));
+        self.runs = runs;
     }
 
     /// Queues a gate if undecided and not queued yet; returns whether it was added.
@@ -496,6 +503,15 @@ impl Model {
         }
         applied
     }
+}
+
+/// The sort key of the runs list: newest first by creation time — run ids made in the same
+/// second end in a random tag, so they alone do not tell which came first.
+fn newest_first(run: &RunRecord) -> (std::cmp::Reverse<Timestamp>, std::cmp::Reverse<RunId>) {
+    (
+        std::cmp::Reverse(run.created_at),
+        std::cmp::Reverse(run.id.clone()),
+    )
 }
 
 fn set_run_state(run: &mut RunRecord, state: RunState, reason: &Option<String>, at: Timestamp) {

@@ -94,6 +94,9 @@ pub fn run(backend: Arc<dyn Backend>, options: TuiOptions) -> anyhow::Result<Tui
     if input.is_finished() {
         let _ = input.join();
     }
+    // Before the terminal is let go: ratatui reports a failure to show the cursor with
+    // `eprintln!`, which panics when stderr is a terminal that hung up.
+    super::terminal::detach_from_dead_terminal();
     drop(guard);
     drop(signals);
     outcome
@@ -152,6 +155,9 @@ fn event_loop(
                 Msg::Input(TermEvent::Key(key)) => dirty |= app.handle_key(key),
                 Msg::Input(TermEvent::Resize(..)) => dirty = true,
                 Msg::Input(_) => {}
+                Msg::InputEnded(_) if super::terminal::hung_up() => {
+                    return Ok(TuiExit::Signal(libc::SIGHUP));
+                }
                 Msg::InputEnded(reason) => {
                     let reason = reason.unwrap_or_else(|| "the input thread stopped".into());
                     anyhow::bail!("cannot read the terminal's input: {reason}");

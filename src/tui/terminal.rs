@@ -78,6 +78,53 @@ pub fn restore() {
     }
 }
 
+/// Whether the terminal on stdin has hung up (the SSH session or window is gone). (A hung-up
+/// terminal no longer passes `isatty`: its descriptor answers every request with EIO.)
+pub fn hung_up() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout only checks.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// The device a descriptor refers to, when it is a character device (a terminal).
+fn char_device(fd: RawFd) -> Option<libc::dev_t> {
+    // SAFETY: fstat fills the zeroed struct for a descriptor we only inspect.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR)
+            .then_some(st.st_rdev)
+    }
+}
+
+/// Points stdout and stderr at `/dev/null` when they are the terminal that hung up, so what is
+/// printed on the way out (which nobody can see any more) does not fail — `eprintln!` panics on
+/// a write error.
+pub fn detach_from_dead_terminal() {
+    if !hung_up() {
+        return;
+    }
+    let Some(tty) = char_device(libc::STDIN_FILENO) else {
+        return;
+    };
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        if char_device(fd) == Some(tty) {
+            // SAFETY: replaces a standard descriptor with a duplicate of one we own (the
+            // duplicate stays open when `null` is dropped).
+            unsafe {
+                libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd);
+            }
+        }
+    }
+}
+
 fn install_panic_hook() {
     PANIC_HOOK.call_once(|| {
         let previous = std::panic::take_hook();
