@@ -404,7 +404,7 @@ impl Model {
 
     /// Replaces the list (as the store gives it) and orders it newest first.
     pub fn set_runs(&mut self, mut runs: Vec<RunRecord>) {
-        runs.sort_by_key(|r| newest_first(r));
+        runs.sort_by_key(newest_first);
         self.runs = runs;
     }
 
