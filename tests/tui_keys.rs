@@ -494,6 +494,39 @@ fn a_run_that_stops_with_a_gate_pending_takes_its_prompt_and_count_away() {
 }
 
 #[test]
+fn runs_are_listed_newest_first_even_when_made_in_the_same_second() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc);
+    // Ids of one second differ only by a random tag: `-ytrc` sorts above `-yr9a`.
+    let mut first = fixture::run("r20261122-031643-ytrc", "gated", RunState::Running, 0, 3, 0);
+    first.created_at = fixture::ms_ago(0);
+    let mut second = fixture::run("r20261122-031643-yr9a", "long", RunState::Pending, 0, 2, 0);
+    second.created_at = baton::store::Timestamp(fixture::NOW.0 + 400);
+    for record in [first, second] {
+        c.app.apply_event(&Event {
+            run: record.id.clone(),
+            ts: record.created_at,
+            kind: EventKind::RunCreated {
+                record: Box::new(record),
+            },
+        });
+    }
+    let order: Vec<&str> = c
+        .app
+        .model
+        .runs
+        .iter()
+        .map(|r| r.workflow.as_str())
+        .collect();
+    assert_eq!(order[..2], ["long", "gated"]);
+    c.chars("c");
+    assert!(matches!(
+        c.app.model.modals.last(),
+        Some(Modal::Confirm(baton::tui::modal::Confirm::CancelRun { workflow, .. })) if workflow == "long"
+    ));
+}
+
+#[test]
 fn palette_switches_views_and_themes_and_reports_unknown_commands() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars(":workflows").key(KeyCode::Enter);
