@@ -330,6 +330,203 @@ fn start_form_starts_the_workflow_with_the_typed_params() {
 }
 
 #[test]
+fn start_form_shows_the_params_problems_and_starts_nothing() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc)
+        .chars("n")
+        .key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Enter);
+    // Replace `staging` with a value outside the enum.
+    for _ in 0.."staging".len() {
+        c.key(KeyCode::Backspace);
+    }
+    c.chars("qa").ctrl('s');
+    assert!(c.backend.started().is_empty());
+    let Some(Modal::StartForm(form)) = c.app.model.modals.last() else {
+        panic!("the form stays open");
+    };
+    let error = form.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("param `env`") && error.contains("staging"),
+        "{error}"
+    );
+    let screen = c.screen(100, 30);
+    assert!(
+        screen.contains("param `env` is") && screen.contains("qa"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn start_form_of_a_file_that_stopped_validating_shows_its_first_problem() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc)
+        .chars("n")
+        .key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Enter);
+    let Some(Modal::StartForm(form)) = c.app.model.modals.last() else {
+        panic!("the form is open");
+    };
+    let path = form.workflow.path.clone();
+    std::fs::write(
+        &path,
+        "name: release\nsteps:\n  - id: a\n    run: echo\n    depends_on: [gone]\n",
+    )
+    .expect("the file is rewritten");
+    c.ctrl('s');
+    assert!(c.backend.started().is_empty());
+    let Some(Modal::StartForm(form)) = c.app.model.modals.last() else {
+        panic!("the form stays open");
+    };
+    let error = form.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("release.yaml:5:") && error.contains("gone"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_resumed_steps_clock_adds_its_new_stint_to_the_time_it_ran_before() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).key(KeyCode::Enter);
+    let mut review = fixture::step("review", baton::store::StepStatus::Paused, Some(40_000));
+    review.attempt = 1;
+    review.level = 1;
+    review.index = 2;
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::ms_ago(30_000),
+        kind: EventKind::Step {
+            record: Box::new(review.clone()),
+        },
+    });
+    review.status = baton::store::StepStatus::Running;
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::ms_ago(5_000),
+        kind: EventKind::Step {
+            record: Box::new(review),
+        },
+    });
+    // 40 s before the pause, 5 s since the resume.
+    let screen = c.screen(100, 30);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("● review"))
+        .unwrap_or_default();
+    assert!(row.contains("45.0s"), "{screen}");
+}
+
+#[test]
+fn the_step_tree_follows_the_levels_the_engine_recorded_and_names_the_dependencies() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).key(KeyCode::Enter);
+    // Rows: test, diff (L0), review, notify (L1), gate (L2), deploy (L3).
+    c.key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Down);
+    let screen = c.screen(100, 30);
+    assert!(screen.contains("│L2 ⚑ gate"), "{screen}");
+    assert!(
+        screen.contains("gate · approval · after test, review"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn steps_caught_mid_way_by_an_interruption_show_as_interrupted_not_running() {
+    let mut c = Console::new();
+    // The engine writes the store before it sends the Event.
+    if let Ok(mut store) = c.backend.store.lock() {
+        store.runs[0].state = RunState::Interrupted;
+    }
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::RunState {
+            state: RunState::Interrupted,
+            reason: Some("its owner stopped".into()),
+        },
+    });
+    c.key(KeyCode::Esc).key(KeyCode::Enter);
+    let screen = c.screen(100, 30);
+    let row = |step: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!(" {step} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("review").contains("↯ review") && row("review").contains("interrupted"),
+        "{screen}"
+    );
+    assert!(row("gate").contains("↯ gate"), "{screen}");
+    assert!(row("test").contains("✓ test"), "{screen}");
+    assert!(row("deploy").contains("○ deploy"), "{screen}");
+}
+
+#[test]
+fn a_run_that_stops_with_a_gate_pending_takes_its_prompt_and_count_away() {
+    let mut c = Console::new();
+    assert!(matches!(
+        c.app.model.modals.last(),
+        Some(Modal::Approval(_))
+    ));
+    if let Ok(mut store) = c.backend.store.lock() {
+        store.runs[0].state = RunState::Cancelled;
+    }
+    c.app.apply_event(&Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::RunState {
+            state: RunState::Cancelled,
+            reason: Some("cancelled by an operator".into()),
+        },
+    });
+    assert!(c.app.model.modals.is_empty());
+    assert!(c.app.model.approvals.is_empty());
+    let screen = c.screen(100, 30);
+    assert!(!screen.contains("approval(s) pending"), "{screen}");
+}
+
+#[test]
+fn runs_are_listed_newest_first_even_when_made_in_the_same_second() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc);
+    // Ids of one second differ only by a random tag: `-ytrc` sorts above `-yr9a`.
+    let mut first = fixture::run("r20261122-031643-ytrc", "gated", RunState::Running, 0, 3, 0);
+    first.created_at = fixture::ms_ago(0);
+    let mut second = fixture::run("r20261122-031643-yr9a", "long", RunState::Pending, 0, 2, 0);
+    second.created_at = baton::store::Timestamp(fixture::NOW.0 + 400);
+    for record in [first, second] {
+        c.app.apply_event(&Event {
+            run: record.id.clone(),
+            ts: record.created_at,
+            kind: EventKind::RunCreated {
+                record: Box::new(record),
+            },
+        });
+    }
+    let order: Vec<&str> = c
+        .app
+        .model
+        .runs
+        .iter()
+        .map(|r| r.workflow.as_str())
+        .collect();
+    assert_eq!(order[..2], ["long", "gated"]);
+    c.chars("c");
+    assert!(matches!(
+        c.app.model.modals.last(),
+        Some(Modal::Confirm(baton::tui::modal::Confirm::CancelRun { workflow, .. })) if workflow == "long"
+    ));
+}
+
+#[test]
 fn palette_switches_views_and_themes_and_reports_unknown_commands() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars(":workflows").key(KeyCode::Enter);
@@ -353,5 +550,17 @@ fn y_copies_with_osc52() {
     assert_eq!(
         c.app.terminal_output,
         vec![baton::tui::clipboard::osc52("r-0004")]
+    );
+}
+
+#[test]
+fn the_readme_key_list_is_the_keymap() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console.md");
+    let docs = std::fs::read_to_string(&path).expect("docs/console.md");
+    let table = Keymap::default().markdown_table();
+    assert!(
+        docs.contains(&table),
+        "{} lists other keys than the keymap; paste this table there:\n{table}",
+        path.display()
     );
 }

@@ -62,8 +62,10 @@ pub struct RunDetail {
 
 /// The engine, as a client sees it. Calls are quick: they read the store or queue a command.
 pub trait Backend: Send + Sync {
-    /// Every run in the store, newest first.
+    /// Every run in the store, newest first (`source` left empty; [`Backend::run`] fills it).
     fn runs(&self) -> anyhow::Result<Vec<RunRecord>>;
+    /// One run's record, its workflow `source` filled; an error when the store has no such run.
+    fn run(&self, id: &RunId) -> anyhow::Result<RunRecord>;
     /// One run with its steps and gates.
     fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail>;
     /// A step's stored output.
@@ -74,6 +76,13 @@ pub trait Backend: Send + Sync {
         run: &RunId,
         step: Option<&StepId>,
         after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>>;
+    /// The newest `limit` log lines of a run (of one step if given), oldest first.
+    fn tail_logs(
+        &self,
+        run: &RunId,
+        step: Option<&StepId>,
         limit: usize,
     ) -> anyhow::Result<Vec<LogLine>>;
     /// The run's history.

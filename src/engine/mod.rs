@@ -377,6 +377,10 @@ impl Backend for Engine {
         self.shared.store.runs()
     }
 
+    fn run(&self, id: &RunId) -> anyhow::Result<RunRecord> {
+        self.load(id)
+    }
+
     fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail> {
         let store = &self.shared.store;
         Ok(RunDetail {
@@ -398,6 +402,15 @@ impl Backend for Engine {
         limit: usize,
     ) -> anyhow::Result<Vec<LogLine>> {
         self.shared.store.logs(run, step, after, limit)
+    }
+
+    fn tail_logs(
+        &self,
+        run: &RunId,
+        step: Option<&StepId>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>> {
+        self.shared.store.tail_logs(run, step, limit)
     }
 
     fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {

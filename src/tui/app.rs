@@ -79,14 +79,14 @@ impl App {
     /// Rebuilds the cache from the store (at start, and when Events were missed).
     pub fn reload(&mut self) {
         match self.backend.runs() {
-            Ok(runs) => self.model.runs = runs,
+            Ok(runs) => self.model.set_runs(runs),
             Err(e) => self.error(format!("cannot list runs: {e:#}")),
         }
         let candidates: Vec<RunId> = self
             .model
             .runs
             .iter()
-            .filter(|r| !r.state.is_terminal())
+            .filter(|r| r.state.is_active())
             .map(|r| r.id.clone())
             .collect();
         for run in candidates {
@@ -108,10 +108,13 @@ impl App {
     pub fn apply_event(&mut self, event: &Event) -> bool {
         let applied = self.model.apply(event);
         if let Some(run) = applied.refresh {
-            match self.backend.run_detail(&run) {
-                Ok(detail) => self.model.put_run(detail.run),
+            match self.backend.run(&run) {
+                Ok(record) => self.model.put_run(record),
                 Err(e) => self.error(format!("cannot read run {run}: {e:#}")),
             }
+        }
+        if applied.gates_closed {
+            self.show_next_approval();
         }
         if applied.approval_arrived {
             if self.bell {
@@ -397,44 +400,19 @@ fn entries(lines: &[LogLine]) -> Vec<Arc<LogEntry>> {
         .collect()
 }
 
-/// The newest sequence number of the run's (or step's) log, found by bisecting `logs` — the
-/// Backend has no "tail" query.
-fn last_seq(backend: &dyn Backend, run: &RunId, step: Option<&StepId>) -> anyhow::Result<u64> {
-    if backend.logs(run, step, 0, 1)?.is_empty() {
-        return Ok(0);
-    }
-    // Invariant: a line exists after `lo`; none after `hi`.
-    let mut lo = 0u64;
-    let mut hi = 1u64;
-    while !backend.logs(run, step, hi, 1)?.is_empty() {
-        lo = hi;
-        hi = hi.saturating_mul(2);
-        if hi == u64::MAX {
-            break;
-        }
-    }
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if backend.logs(run, step, mid, 1)?.is_empty() {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    Ok(hi)
-}
-
 /// The newest lines (up to the ring's capacity) and whether older ones exist.
 pub(crate) fn load_tail(
     backend: &dyn Backend,
     run: &RunId,
     step: Option<&StepId>,
 ) -> anyhow::Result<(Vec<LogLine>, bool)> {
-    let last = last_seq(backend, run, step)?;
-    if last == 0 {
-        return Ok((Vec::new(), false));
+    // One line more than the ring holds tells whether older lines exist.
+    let mut lines = backend.tail_logs(run, step, RING_CAPACITY + 1)?;
+    let older = lines.len() > RING_CAPACITY;
+    if older {
+        lines.remove(0);
     }
-    fetch_before(backend, run, step, last + 1, RING_CAPACITY)
+    Ok((lines, older))
 }
 
 /// Up to `want` lines with `seq < before` (the newest of them) and whether older ones exist.

@@ -384,6 +384,28 @@ impl Keymap {
         }
     }
 
+    /// Every action as a Markdown table (keys, what it does, its `[tui.keys]` name), in help
+    /// order: the key list of the README is this table.
+    pub fn markdown_table(&self) -> String {
+        let mut out = String::from("| keys | action | `[tui.keys]` name |\n|---|---|---|\n");
+        for action in Action::all() {
+            let keys = match self.bindings.get(&action) {
+                Some(keys) if !keys.is_empty() => keys
+                    .iter()
+                    .map(|k| format!("`{}`", k.to_string().replace('|', "\\|")))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => "(unbound)".to_string(),
+            };
+            out.push_str(&format!(
+                "| {keys} | {} | `{}` |\n",
+                action.description(),
+                action.name()
+            ));
+        }
+        out
+    }
+
     /// The first key of `action`, as shown in the hint bar.
     pub fn primary(&self, action: Action) -> Option<String> {
         self.bindings

@@ -8,7 +8,6 @@ pub mod action;
 pub mod app;
 pub mod clipboard;
 pub mod config;
-pub mod dag;
 pub mod frame;
 pub mod json_tree;
 pub mod keymap;

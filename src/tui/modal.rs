@@ -8,7 +8,8 @@ use crate::spec::StepId;
 use crate::store::{ApprovalRecord, RunId};
 
 use super::model::LineInput;
-use super::workflows::{ParamEntry, WorkflowEntry};
+use super::workflows::WorkflowEntry;
+use crate::spec::ParamSpec;
 
 /// One overlay.
 #[derive(Debug)]
@@ -112,7 +113,7 @@ pub struct StartForm {
     pub fields: Vec<FormField>,
     /// Focused field.
     pub focus: usize,
-    /// Why the last start failed.
+    /// Why the last start failed (one problem a line).
     pub error: Option<String>,
 }
 
@@ -122,7 +123,7 @@ pub struct FormField {
     /// The param's name.
     pub name: String,
     /// Its declaration.
-    pub param: ParamEntry,
+    pub param: ParamSpec,
     /// The value being typed (multi-line allowed).
     pub editor: TextArea<'static>,
 }
@@ -160,17 +161,6 @@ impl StartForm {
             .iter()
             .map(|f| (f.name.clone(), f.editor.lines().join("\n")))
             .filter(|(_, v)| !v.is_empty())
-            .collect()
-    }
-
-    /// Required params left empty.
-    pub fn missing(&self) -> Vec<String> {
-        let given = self.values();
-        self.fields
-            .iter()
-            .filter(|f| f.param.required && f.param.default.is_none())
-            .filter(|f| !given.iter().any(|(n, _)| *n == f.name))
-            .map(|f| f.name.clone())
             .collect()
     }
 }

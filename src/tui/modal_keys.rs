@@ -224,16 +224,10 @@ impl App {
         Some(Modal::StartForm(form))
     }
 
-    /// Starts the form's workflow; opens the new run.
+    /// Starts the form's workflow; opens the new run. The file is read and validated again
+    /// (it may have changed since it was listed) and the params are resolved the way the engine
+    /// will resolve them, so problems show in the form, one a line.
     fn submit(&mut self, mut form: StartForm) -> Option<Modal> {
-        let missing = form.missing();
-        if !missing.is_empty() {
-            form.error = Some(format!(
-                "fill in the required params: {}",
-                missing.join(", ")
-            ));
-            return Some(Modal::StartForm(form));
-        }
         let path = form.workflow.path.clone();
         let source = match std::fs::read_to_string(&path) {
             Ok(s) => s,
@@ -242,11 +236,22 @@ impl App {
                 return Some(Modal::StartForm(form));
             }
         };
-        let params = form
+        let wf = match crate::spec::parse_str(&source, &path) {
+            Ok(wf) => wf,
+            Err(diags) => {
+                form.error = Some(super::workflows::summary(diags.iter(), diags.len()));
+                return Some(Modal::StartForm(form));
+            }
+        };
+        let params: IndexMap<String, Value> = form
             .values()
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))
             .collect();
+        if let Err(problems) = crate::spec::resolve_params(&wf, &params) {
+            form.error = Some(problems);
+            return Some(Modal::StartForm(form));
+        }
         let request = StartRequest {
             source,
             path: Some(path),
@@ -256,7 +261,7 @@ impl App {
             Ok(run) => {
                 self.note(format!("started run {run} of {}", form.workflow.name));
                 if let Ok(runs) = self.backend.runs() {
-                    self.model.runs = runs;
+                    self.model.set_runs(runs);
                 }
                 self.open_run(&run);
                 None

@@ -10,10 +10,9 @@ use serde_json::Value;
 use crate::engine::RunDetail;
 use crate::spec::StepId;
 use crate::store::{
-    ApprovalRecord, Event, EventKind, RunId, RunRecord, RunState, StepRecord, Timestamp,
+    ApprovalRecord, Event, EventKind, RunId, RunRecord, RunState, StepRecord, StepStatus, Timestamp,
 };
 
-use super::dag;
 use super::json_tree::Folds;
 use super::logs::{LogEntry, LogRing, LogView};
 use super::modal::Modal;
@@ -123,9 +122,10 @@ pub struct Detail {
     pub approvals: Vec<ApprovalRecord>,
     /// Step id → index in `steps`.
     pub index: HashMap<StepId, usize>,
-    /// DAG level of each step (by index in `steps`).
-    pub levels: Vec<usize>,
-    /// Step indices in tree order (by level, then workflow order).
+    /// When each running step's current stint began (from the Event that made it running), so
+    /// its clock runs on after a resume; steps loaded running fall back to their start.
+    pub running_since: HashMap<StepId, Timestamp>,
+    /// Step indices in tree order (by DAG level, then workflow order).
     pub rows: Vec<usize>,
     /// Selected row of the tree.
     pub selected_row: usize,
@@ -154,16 +154,14 @@ pub struct Detail {
 }
 
 impl Detail {
-    /// A detail view of `detail`, with levels computed from the run's source.
+    /// A detail view of `detail`; the tree follows the DAG levels the engine recorded.
     pub fn new(detail: RunDetail) -> Detail {
-        let deps = dag::dependencies_from_source(&detail.run.source);
-        let levels_by_id = dag::levels(&deps);
         let mut d = Detail {
             run: detail.run,
             steps: detail.steps,
             approvals: detail.approvals,
             index: HashMap::new(),
-            levels: Vec::new(),
+            running_since: HashMap::new(),
             rows: Vec::new(),
             selected_row: 0,
             pane: Pane::Tree,
@@ -178,24 +176,19 @@ impl Detail {
             events_selected: 0,
             metrics_offset: 0,
         };
-        d.reindex(&levels_by_id);
+        d.reindex();
         d
     }
 
-    fn reindex(&mut self, levels_by_id: &HashMap<StepId, usize>) {
+    fn reindex(&mut self) {
         self.index = self
             .steps
             .iter()
             .enumerate()
             .map(|(i, s)| (s.step.clone(), i))
             .collect();
-        self.levels = self
-            .steps
-            .iter()
-            .map(|s| levels_by_id.get(&s.step).copied().unwrap_or(0))
-            .collect();
         let mut rows: Vec<usize> = (0..self.steps.len()).collect();
-        rows.sort_by_key(|&i| (self.levels[i], i));
+        rows.sort_by_key(|&i| (self.steps[i].level, self.steps[i].index, i));
         self.rows = rows;
         self.selected_row = self.selected_row.min(self.rows.len().saturating_sub(1));
     }
@@ -221,16 +214,17 @@ impl Detail {
     /// Replaces a step's record (adding it when new).
     pub fn put_step(&mut self, record: StepRecord) {
         match self.index.get(&record.step) {
-            Some(&i) => self.steps[i] = record,
+            Some(&i) => {
+                let moved =
+                    (self.steps[i].level, self.steps[i].index) != (record.level, record.index);
+                self.steps[i] = record;
+                if moved {
+                    self.reindex();
+                }
+            }
             None => {
-                let levels: HashMap<StepId, usize> = self
-                    .steps
-                    .iter()
-                    .zip(&self.levels)
-                    .map(|(s, l)| (s.step.clone(), *l))
-                    .collect();
                 self.steps.push(record);
-                self.reindex(&levels);
+                self.reindex();
             }
         }
         self.run.steps_done = self.steps.iter().filter(|s| s.status.is_terminal()).count() as u32;
@@ -311,6 +305,8 @@ pub struct Applied {
     pub approval_arrived: bool,
     /// The run's record should be reloaded (its counters changed in the store).
     pub refresh: Option<RunId>,
+    /// A run stopped with gates pending: they were dropped (show the next queued one).
+    pub gates_closed: bool,
 }
 
 impl Model {
@@ -393,13 +389,23 @@ impl Model {
                 d.run.steps_total = total.max(d.run.steps_total);
             }
         }
+        // The list does not need the workflow's source (the detail keeps it).
+        let mut record = record;
+        record.source = String::new();
         match self.runs.iter_mut().find(|r| r.id == record.id) {
             Some(slot) => *slot = record,
             None => {
-                let at = self.runs.partition_point(|r| r.id > record.id);
+                let key = newest_first(&record);
+                let at = self.runs.partition_point(|r| newest_first(r) < key);
                 self.runs.insert(at, record);
             }
         }
+    }
+
+    /// Replaces the list (as the store gives it) and orders it newest first.
+    pub fn set_runs(&mut self, mut runs: Vec<RunRecord>) {
+        runs.sort_by_key(newest_first);
+        self.runs = runs;
     }
 
     /// Queues a gate if undecided and not queued yet; returns whether it was added.
@@ -432,10 +438,29 @@ impl Model {
                 if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
                     set_run_state(&mut d.run, *state, reason, event.ts);
                 }
+                if !state.is_active() {
+                    // Its gates can no longer be decided here (a resume asks them again).
+                    self.approvals.retain(|a| a.run != event.run);
+                    self.modals
+                        .retain(|m| !matches!(m, Modal::Approval(a) if a.run == event.run));
+                    applied.gates_closed = true;
+                }
                 applied.refresh = Some(event.run.clone());
             }
             EventKind::Step { record } => {
                 if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
+                    if record.status == StepStatus::Running {
+                        let was_running = d
+                            .index
+                            .get(&record.step)
+                            .and_then(|&i| d.steps.get(i))
+                            .is_some_and(|s| s.status == StepStatus::Running);
+                        if !was_running {
+                            d.running_since.insert(record.step.clone(), event.ts);
+                        }
+                    } else {
+                        d.running_since.remove(&record.step);
+                    }
                     d.put_step((**record).clone());
                     let (done, total) = (d.run.steps_done, d.run.steps_total);
                     for run in self.runs.iter_mut().filter(|r| r.id == event.run) {
@@ -478,6 +503,15 @@ impl Model {
         }
         applied
     }
+}
+
+/// The sort key of the runs list: newest first by creation time — run ids made in the same
+/// second end in a random tag, so they alone do not tell which came first.
+fn newest_first(run: &RunRecord) -> (std::cmp::Reverse<Timestamp>, std::cmp::Reverse<RunId>) {
+    (
+        std::cmp::Reverse(run.created_at),
+        std::cmp::Reverse(run.id.clone()),
+    )
 }
 
 fn set_run_state(run: &mut RunRecord, state: RunState, reason: &Option<String>, at: Timestamp) {

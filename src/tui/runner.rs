@@ -84,7 +84,19 @@ pub fn run(backend: Arc<dyn Backend>, options: TuiOptions) -> anyhow::Result<Tui
 
     stop.store(true, Ordering::SeqCst);
     drop(rx);
-    let _ = input.join();
+    // The input thread sees `stop` within INPUT_POLL — unless the terminal hung up, where
+    // crossterm spins inside its read and never returns: then it is left behind (the process
+    // is about to end).
+    let deadline = Instant::now() + INPUT_POLL * 5;
+    while !input.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if input.is_finished() {
+        let _ = input.join();
+    }
+    // Before the terminal is let go: ratatui reports a failure to show the cursor with
+    // `eprintln!`, which panics when stderr is a terminal that hung up.
+    super::terminal::detach_from_dead_terminal();
     drop(guard);
     drop(signals);
     outcome
@@ -105,10 +117,15 @@ fn event_loop(
         }
         if dirty && limiter.ready(now) {
             app.model.now = Timestamp::now();
-            guard
-                .terminal
-                .draw(|frame| app.draw(frame))
-                .context("cannot draw to the terminal")?;
+            if let Err(e) = guard.terminal.draw(|frame| app.draw(frame)) {
+                // A terminal that went away is a hang-up, whether or not a SIGHUP comes.
+                if matches!(e.raw_os_error(), Some(libc::EIO) | Some(libc::ENXIO))
+                    || e.kind() == std::io::ErrorKind::BrokenPipe
+                {
+                    return Ok(TuiExit::Signal(libc::SIGHUP));
+                }
+                return Err(e).context("cannot draw to the terminal");
+            }
             for text in std::mem::take(&mut app.terminal_output) {
                 guard.write_raw(&text);
             }
@@ -138,6 +155,9 @@ fn event_loop(
                 Msg::Input(TermEvent::Key(key)) => dirty |= app.handle_key(key),
                 Msg::Input(TermEvent::Resize(..)) => dirty = true,
                 Msg::Input(_) => {}
+                Msg::InputEnded(_) if super::terminal::hung_up() => {
+                    return Ok(TuiExit::Signal(libc::SIGHUP));
+                }
                 Msg::InputEnded(reason) => {
                     let reason = reason.unwrap_or_else(|| "the input thread stopped".into());
                     anyhow::bail!("cannot read the terminal's input: {reason}");

@@ -1,6 +1,6 @@
 //! The terminal's setup and its guaranteed restore: raw mode and the alternate screen on entry;
-//! on exit, on panic (a chained panic hook) and on SIGTERM/SIGHUP (a self-pipe the event loop
-//! reads) the terminal is put back as it was.
+//! on exit, on panic (a chained panic hook), on SIGTERM/SIGHUP (a self-pipe the event loop
+//! reads) and when the terminal hangs up, the terminal is put back as it was.
 
 use std::io::{Stdout, Write};
 use std::os::fd::RawFd;
@@ -78,6 +78,53 @@ pub fn restore() {
     }
 }
 
+/// Whether the terminal on stdin has hung up (the SSH session or window is gone). (A hung-up
+/// terminal no longer passes `isatty`: its descriptor answers every request with EIO.)
+pub fn hung_up() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout only checks.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// The device a descriptor refers to, when it is a character device (a terminal).
+fn char_device(fd: RawFd) -> Option<libc::dev_t> {
+    // SAFETY: fstat fills the zeroed struct for a descriptor we only inspect.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR)
+            .then_some(st.st_rdev)
+    }
+}
+
+/// Points stdout and stderr at `/dev/null` when they are the terminal that hung up, so what is
+/// printed on the way out (which nobody can see any more) does not fail — `eprintln!` panics on
+/// a write error.
+pub fn detach_from_dead_terminal() {
+    if !hung_up() {
+        return;
+    }
+    let Some(tty) = char_device(libc::STDIN_FILENO) else {
+        return;
+    };
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        if char_device(fd) == Some(tty) {
+            // SAFETY: replaces a standard descriptor with a duplicate of one we own (the
+            // duplicate stays open when `null` is dropped).
+            unsafe {
+                libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd);
+            }
+        }
+    }
+}
+
 fn install_panic_hook() {
     PANIC_HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -150,24 +197,14 @@ impl SignalWatch {
                 }
             }
         }
+        // The terminal's input, watched for a hang-up (the SSH session or the terminal window
+        // went away without a signal reaching us): crossterm then spins on the dead terminal
+        // instead of reporting it, so the hang-up is reported here, as a SIGHUP.
+        // SAFETY: isatty only inspects the descriptor.
+        let tty = (unsafe { libc::isatty(libc::STDIN_FILENO) } == 1).then_some(libc::STDIN_FILENO);
         let reader = std::thread::Builder::new()
             .name("baton-tui-signals".into())
-            .spawn(move || {
-                let mut byte = 0u8;
-                loop {
-                    // SAFETY: reading one byte into a valid buffer from a descriptor we own.
-                    let n = unsafe { libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) };
-                    if n == 1 {
-                        if tx.send(message(i32::from(byte))).is_err() {
-                            break;
-                        }
-                    } else if n == 0
-                        || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
-                    {
-                        break;
-                    }
-                }
-            })
+            .spawn(move || watch(read_fd, tty, &tx, message))
             .context("cannot start the signal thread")?;
         Ok(SignalWatch {
             previous,
@@ -175,6 +212,55 @@ impl SignalWatch {
             write_fd,
             reader: Some(reader),
         })
+    }
+}
+
+/// Sleeps in poll(2) on the signal pipe and the terminal (no wake-ups while idle); sends
+/// `message(signal)` for each signal, and `message(SIGHUP)` once when the terminal hangs up.
+fn watch<M>(read_fd: RawFd, mut tty: Option<RawFd>, tx: &SyncSender<M>, message: fn(i32) -> M) {
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: read_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                // A negative descriptor is ignored by poll(2).
+                fd: tty.unwrap_or(-1),
+                // No events asked: poll still reports POLLHUP and POLLERR, which is all we want.
+                events: 0,
+                revents: 0,
+            },
+        ];
+        // SAFETY: fds is a valid array of two pollfd; -1 waits without a time limit.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        if fds[1].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            tty = None;
+            if tx.send(message(libc::SIGHUP)).is_err() {
+                return;
+            }
+        }
+        if fds[0].revents != 0 {
+            let mut byte = 0u8;
+            // SAFETY: reading one byte into a valid buffer from a descriptor we own.
+            let n = unsafe { libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) };
+            if n == 1 {
+                if tx.send(message(i32::from(byte))).is_err() {
+                    return;
+                }
+            } else if n == 0
+                || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+            {
+                return;
+            }
+        }
     }
 }
 

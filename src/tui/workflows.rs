@@ -1,55 +1,33 @@
 //! The workflow files the console offers to start: `*.yaml`, `*.yml` and `*.json` in the
-//! configured directories, with their name, description and declared params.
+//! configured directories, read and validated by the spec module, with their name, description
+//! and declared params — or, for a file that does not validate, its first problem.
 
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
-use serde::Deserialize;
-use serde_json::Value;
+
+use crate::spec::{Diagnostic, ParamSpec, Templates};
 
 /// A workflow file as listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowEntry {
     /// The file.
     pub path: PathBuf,
-    /// The workflow's name (the file stem when the file has none or cannot be read).
+    /// The workflow's name (the file stem when the file does not validate).
     pub name: String,
     /// Its description, if any.
     pub description: Option<String>,
     /// Declared params, in file order.
-    pub params: IndexMap<String, ParamEntry>,
-    /// Why the file could not be read, if it could not.
+    pub params: IndexMap<String, ParamSpec>,
+    /// The first problem found in the file (`file:line:col: message`), and how many there are,
+    /// when it does not validate.
     pub error: Option<String>,
 }
 
-/// A declared param, as the start form needs it.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-pub struct ParamEntry {
-    /// Value used when none is given.
-    #[serde(default)]
-    pub default: Option<Value>,
-    /// Allowed values.
-    #[serde(default, rename = "enum")]
-    pub choices: Option<Vec<Value>>,
-    /// Must be given.
-    #[serde(default)]
-    pub required: bool,
-    /// Shown beside the field.
-    #[serde(default)]
-    pub description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Head {
-    name: Option<String>,
-    description: Option<String>,
-    #[serde(default)]
-    params: IndexMap<String, Option<ParamEntry>>,
-}
-
 /// Lists the workflow files of `dirs` (missing directories are skipped), sorted by name within
-/// each directory; unreadable files are listed with their error.
+/// each directory; files that do not validate are listed with their first problem.
 pub fn list(dirs: &[PathBuf]) -> Vec<WorkflowEntry> {
+    let templates = Templates::new();
     let mut entries = Vec::new();
     for dir in dirs {
         let Ok(read) = std::fs::read_dir(dir) else {
@@ -65,52 +43,55 @@ pub fn list(dirs: &[PathBuf]) -> Vec<WorkflowEntry> {
             })
             .collect();
         paths.sort();
-        entries.extend(paths.iter().map(|p| read_entry(p)));
+        entries.extend(paths.iter().map(|p| read_entry(p, &templates)));
     }
     entries
 }
 
-/// Reads one workflow file's head.
-pub fn read_entry(path: &Path) -> WorkflowEntry {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let failed = |error: String| WorkflowEntry {
-        path: path.to_path_buf(),
-        name: stem.clone(),
-        description: None,
-        params: IndexMap::new(),
-        error: Some(error),
-    };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => return failed(format!("cannot read {}: {e}", path.display())),
-    };
-    match serde_saphyr::from_str::<Head>(&text) {
-        Ok(head) => WorkflowEntry {
+/// Reads and validates one workflow file.
+pub fn read_entry(path: &Path, templates: &Templates) -> WorkflowEntry {
+    match crate::spec::load_file_with(path, templates) {
+        Ok(wf) => WorkflowEntry {
             path: path.to_path_buf(),
-            name: head.name.unwrap_or_else(|| stem.clone()),
-            description: head.description,
-            params: head
-                .params
-                .into_iter()
-                .map(|(k, v)| (k, v.unwrap_or_default()))
-                .collect(),
+            name: wf.name,
+            description: wf.description,
+            params: wf.params,
             error: None,
         },
-        Err(e) => {
-            let file = path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            failed(format!("{file}: {}", first_line(&e.to_string())))
-        }
+        Err(diags) => WorkflowEntry {
+            path: path.to_path_buf(),
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            description: None,
+            params: IndexMap::new(),
+            error: Some(summary(diags.iter(), diags.len())),
+        },
     }
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
+/// `release.yaml:3:7: message (+2 more, `baton validate` lists them)` — the first problem on
+/// one line (the file by its name: the lists show its directory), for lists and forms.
+pub fn summary<'a>(mut diags: impl Iterator<Item = &'a Diagnostic>, count: usize) -> String {
+    let Some(first) = diags.next() else {
+        return "the workflow does not validate".into();
+    };
+    let file = Path::new(&first.file)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| first.file.clone());
+    let place = if first.line == 0 {
+        file
+    } else {
+        format!("{file}:{}:{}", first.line, first.col.max(1))
+    };
+    let more = if count > 1 {
+        format!(" (+{} more, `baton validate` lists them)", count - 1)
+    } else {
+        String::new()
+    };
+    format!("{place}: {}{more}", first.message)
 }
 
 #[cfg(test)]
@@ -118,25 +99,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_workflow_files_with_descriptions_and_params() {
+    fn lists_valid_files_with_descriptions_and_params_and_invalid_ones_with_their_problem() {
         let Ok(dir) = tempfile::tempdir() else { return };
         let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).is_ok();
         assert!(write(
             "release.yaml",
-            "name: release\ndescription: Ship it\nparams:\n  env: { default: staging, enum: [staging, prod] }\n  note:\nsteps: []\n"
+            "name: release\ndescription: Ship it\nparams:\n  env: { default: staging, enum: [staging, prod] }\n  note: {}\nsteps:\n  - id: a\n    run: echo {{ params.env }}\n"
         ));
         assert!(write("broken.yml", "name: [unclosed\n"));
+        assert!(write(
+            "dangling.yaml",
+            "name: dangling\nsteps:\n  - id: a\n    run: echo a\n    depends_on: [nowhere]\n"
+        ));
         assert!(write("notes.txt", "not a workflow"));
         let entries = list(&[dir.path().to_path_buf(), dir.path().join("missing")]);
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].name, "broken");
-        assert!(entries[0].error.is_some());
-        assert_eq!(entries[1].name, "release");
-        assert_eq!(entries[1].description.as_deref(), Some("Ship it"));
-        assert_eq!(
-            entries[1].params["env"].default,
-            Some(Value::String("staging".into()))
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["broken", "dangling", "release"]);
+        let broken = entries[0].error.as_deref().unwrap_or_default();
+        assert!(broken.contains("broken.yml:1:"), "{broken}");
+        let dangling = entries[1].error.as_deref().unwrap_or_default();
+        assert!(
+            dangling.contains("dangling.yaml:5:") && dangling.contains("nowhere"),
+            "{dangling}"
         );
-        assert!(entries[1].params.contains_key("note"));
+        assert_eq!(entries[2].error, None);
+        assert_eq!(entries[2].description.as_deref(), Some("Ship it"));
+        assert_eq!(
+            entries[2].params["env"].default,
+            Some(serde_json::Value::String("staging".into()))
+        );
+        assert!(entries[2].params.contains_key("note"));
     }
 }

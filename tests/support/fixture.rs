@@ -105,7 +105,7 @@ pub fn gate_approval() -> ApprovalRecord {
         run: RunId("r-0004".into()),
         step: StepId::from("gate"),
         prompt: "Deploy to prod? risk=low".into(),
-        action: Some("./deploy.sh prod --confirm".into()),
+        action: Some("$ ./deploy.sh prod --confirm".into()),
         inputs,
         requested_at: ms_ago(5_000),
         deadline: Some(Timestamp(NOW.0 + 3_600_000)),
@@ -130,12 +130,9 @@ pub fn store() -> Store {
         7_200_000,
     );
     let docs = run("r-0001", "docs", RunState::Succeeded, 2, 2, 90_000_000);
-    store.runs = vec![
-        release.clone(),
-        ingest.clone(),
-        nightly.clone(),
-        docs.clone(),
-    ];
+    let mut listed = release.clone();
+    listed.source.clear();
+    store.runs = vec![listed, ingest.clone(), nightly.clone(), docs.clone()];
 
     let mut review = step("review", StepStatus::Running, None);
     review.attempt = 2;
@@ -152,7 +149,7 @@ pub fn store() -> Store {
     gate.approval_wait_ms = 5_000;
     let mut notify = step("notify", StepStatus::Skipped, None);
     notify.skip_reason = Some("when was false".into());
-    let steps = vec![
+    let mut steps = vec![
         step("test", StepStatus::Succeeded, Some(3_200)),
         step("diff", StepStatus::Succeeded, Some(120)),
         review,
@@ -160,6 +157,21 @@ pub fn store() -> Store {
         step("deploy", StepStatus::Pending, None),
         notify,
     ];
+    // As the engine records them: position, DAG level, kind and dependencies.
+    let shape: [(u32, &str, &[&str]); 6] = [
+        (0, "run", &[]),
+        (0, "run", &[]),
+        (1, "agent", &["diff"]),
+        (2, "approval", &["test", "review"]),
+        (3, "run", &["gate"]),
+        (1, "run", &["test"]),
+    ];
+    for (i, (step, (level, kind, deps))) in steps.iter_mut().zip(shape).enumerate() {
+        step.index = i as u32;
+        step.level = level;
+        step.kind = kind.into();
+        step.depends_on = deps.iter().map(|d| StepId::from(*d)).collect();
+    }
     store.details.insert(
         release.id.clone(),
         RunDetail {
@@ -171,6 +183,10 @@ pub fn store() -> Store {
     let mut failed_dump = step("dump", StepStatus::Failed, Some(800));
     failed_dump.exit_code = Some(2);
     failed_dump.error = Some("exit 2".into());
+    failed_dump.index = 1;
+    failed_dump.level = 1;
+    failed_dump.kind = "run".into();
+    failed_dump.depends_on = vec![StepId::from("prepare")];
     store.details.insert(
         nightly.id.clone(),
         RunDetail {

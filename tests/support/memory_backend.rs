@@ -66,6 +66,20 @@ impl Backend for MemoryBackend {
         Ok(self.lock().runs.clone())
     }
 
+    fn run(&self, id: &RunId) -> anyhow::Result<RunRecord> {
+        let store = self.lock();
+        let mut record = store
+            .runs
+            .iter()
+            .find(|r| r.id == *id)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no run {id}"))?;
+        if let Some(detail) = store.details.get(id) {
+            record.source = detail.run.source.clone();
+        }
+        Ok(record)
+    }
+
     fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail> {
         let store = self.lock();
         let mut detail = store
@@ -74,7 +88,9 @@ impl Backend for MemoryBackend {
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("no run {run}"))?;
         if let Some(r) = store.runs.iter().find(|r| r.id == *run) {
+            let source = std::mem::take(&mut detail.run.source);
             detail.run = r.clone();
+            detail.run.source = source;
         }
         Ok(detail)
     }
@@ -108,6 +124,30 @@ impl Backend for MemoryBackend {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    fn tail_logs(
+        &self,
+        run: &RunId,
+        step: Option<&StepId>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>> {
+        let store = self.lock();
+        let mut lines: Vec<LogLine> = store
+            .logs
+            .get(run)
+            .map(|lines| {
+                lines
+                    .iter()
+                    .rev()
+                    .filter(|l| step.is_none_or(|s| l.step == *s))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        lines.reverse();
+        Ok(lines)
     }
 
     fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {

@@ -70,42 +70,71 @@ fn draw_tree(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &
             theme.bar(),
         ))
         .border_style(theme.border(d.pane == Pane::Tree));
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
     frame.render_widget(block, area);
+    // The selected step's kind and what it waits for, on the tree's last row.
+    if let Some(about) = d.selected_step().and_then(step_about)
+        && inner.height >= 4
+    {
+        inner.height -= 1;
+        let row = Rect::new(inner.x, inner.y + inner.height, inner.width, 1);
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                fit(&about, inner.width as usize),
+                theme.muted(),
+            )),
+            row,
+        );
+    }
     let rows = inner.height as usize;
     let width = inner.width as usize;
     let offset = scroll_offset(d.selected_row, rows, d.rows.len());
     let mut lines = Vec::with_capacity(rows);
     for (row, &i) in d.rows.iter().enumerate().skip(offset).take(rows) {
         let Some(step) = d.steps.get(i) else { continue };
-        let level = d.levels.get(i).copied().unwrap_or(0);
+        let level = step.level;
         let first_of_level = row == 0
             || d.rows
                 .get(row - 1)
-                .and_then(|&p| d.levels.get(p))
-                .is_none_or(|&l| l != level);
+                .and_then(|&p| d.steps.get(p))
+                .is_none_or(|p| p.level != level);
         let label = if first_of_level {
             format!("L{level:<2}")
         } else {
             "   ".to_string()
         };
-        let info = step_info(step, now);
-        let id_width = width.saturating_sub(3 + 2 + 1 + info.chars().count().min(width / 2));
-        let mut spans = vec![
-            Span::styled(label, theme.muted()),
-            Span::styled(
-                format!("{} ", step_icon(step.status)),
-                theme.step(step.status),
-            ),
-            Span::raw(fit(&step.step.0, id_width)),
-            Span::raw(" "),
-            Span::styled(
-                fit(&info, width.saturating_sub(3 + 2 + id_width + 1)),
+        // A step caught mid-way when its owner died (or the run ended) is not running any
+        // more, whatever its last record says: it runs again on resume.
+        let stranded = !run.state.is_active()
+            && !step.status.is_terminal()
+            && step.status != StepStatus::Pending;
+        let (icon, icon_style, info, info_style) = if stranded {
+            let style = theme.run(run.state);
+            (run_icon(run.state), style, run.state.to_string(), style)
+        } else {
+            let info = step_info(step, d.running_since.get(&step.step).copied(), now);
+            let info_style =
                 if step.status == StepStatus::Skipped || step.status == StepStatus::Pending {
                     theme.muted()
                 } else {
                     theme.step(step.status)
-                },
+                };
+            (
+                step_icon(step.status),
+                theme.step(step.status),
+                info,
+                info_style,
+            )
+        };
+        let id_width = width.saturating_sub(3 + 2 + 1 + info.chars().count().min(width / 2));
+        let mut spans = vec![
+            Span::styled(label, theme.muted()),
+            Span::styled(format!("{icon} "), icon_style),
+            Span::raw(fit(&step.step.0, id_width)),
+            Span::raw(" "),
+            Span::styled(
+                fit(&info, width.saturating_sub(3 + 2 + id_width + 1)),
+                info_style,
             ),
         ];
         if row == d.selected_row {
@@ -122,8 +151,25 @@ fn draw_tree(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-/// Duration, attempt and why, in a few columns.
-fn step_info(step: &StepRecord, now: Timestamp) -> String {
+/// `approval · after test, review` for the selected step.
+fn step_about(step: &StepRecord) -> Option<String> {
+    let deps: Vec<&str> = step.depends_on.iter().map(|d| d.0.as_str()).collect();
+    match (step.kind.is_empty(), deps.is_empty()) {
+        (true, true) => None,
+        (false, true) => Some(format!("{} · {} · no dependencies", step.step, step.kind)),
+        (true, false) => Some(format!("{} · after {}", step.step, deps.join(", "))),
+        (false, false) => Some(format!(
+            "{} · {} · after {}",
+            step.step,
+            step.kind,
+            deps.join(", ")
+        )),
+    }
+}
+
+/// Duration, attempt and why, in a few columns. A running step's clock is the time it ran
+/// before (`duration_ms`, kept across pauses) plus its current stint, from `since`.
+fn step_info(step: &StepRecord, since: Option<Timestamp>, now: Timestamp) -> String {
     let attempt = if step.max_attempts > 1 && step.attempt > 0 {
         format!(" {}/{}", step.attempt, step.max_attempts)
     } else {
@@ -144,13 +190,15 @@ fn step_info(step: &StepRecord, now: Timestamp) -> String {
                 .unwrap_or_default();
             format!("retry{wait}{attempt}")
         }
-        StepStatus::Running | StepStatus::Paused => {
-            let ms = step
-                .duration_ms
-                .or_else(|| step.started_at.map(|s| now.millis_since(s)))
-                .unwrap_or(0);
+        StepStatus::Running => {
+            let ms = match (since, step.duration_ms) {
+                (Some(since), before) => before.unwrap_or(0) + now.millis_since(since),
+                (None, None) => step.started_at.map(|s| now.millis_since(s)).unwrap_or(0),
+                (None, Some(before)) => before,
+            };
             format!("{}{attempt}", format_ms(ms))
         }
+        StepStatus::Paused => format!("{}{attempt}", format_ms(step.duration_ms.unwrap_or(0))),
         StepStatus::Failed => {
             let code = step
                 .exit_code

@@ -3,11 +3,13 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
+use serde_json::Value;
 
 use super::{format_ms, gauge, row_style, run_elapsed, scroll_offset};
 use crate::tui::model::Model;
 use crate::tui::theme::{Theme, run_icon};
+use crate::tui::workflows::WorkflowEntry;
 
 /// Every run, newest first, with state, progress and elapsed time.
 pub fn runs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
@@ -68,8 +70,9 @@ pub fn runs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             Constraint::Fill(2),
             Constraint::Length(16),
             Constraint::Length(7),
-            Constraint::Fill(2),
-            Constraint::Fill(2),
+            Constraint::Fill(3),
+            // Run ids are 21 characters; their tail is what tells two runs apart.
+            Constraint::Length(21),
         ],
     )
     .header(header);
@@ -84,12 +87,22 @@ pub fn workflows(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             theme.accent(),
         ))
         .border_style(theme.border(true));
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
     frame.render_widget(block, area);
     if model.workflows.is_empty() {
         let text = "No workflow files found in ./workflows or the config directory's workflows/.";
         frame.render_widget(Paragraph::new(Line::styled(text, theme.muted())), inner);
         return;
+    }
+    // The selected file in full on the last rows: its problem, or its path and params.
+    if let Some(w) = model.workflows.get(model.workflows_selected)
+        && inner.height >= 6
+    {
+        let about = workflow_about(w, inner.width as usize, theme);
+        let rows = (about.len() as u16).min(inner.height / 3);
+        inner.height -= rows;
+        let rect = Rect::new(inner.x, inner.y + inner.height, inner.width, rows);
+        frame.render_widget(Paragraph::new(about).wrap(Wrap { trim: false }), rect);
     }
     let rows_fit = inner.height.saturating_sub(1) as usize;
     let offset = scroll_offset(model.workflows_selected, rows_fit, model.workflows.len());
@@ -129,6 +142,45 @@ pub fn workflows(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     )
     .header(header);
     frame.render_widget(table, inner);
+}
+
+/// The selected workflow in full: its problem (wrapped over two rows), or its description and
+/// params with their defaults.
+fn workflow_about<'a>(w: &WorkflowEntry, width: usize, theme: &Theme) -> Vec<Line<'a>> {
+    let mut lines = vec![Line::styled("─".repeat(width), theme.border(false))];
+    match &w.error {
+        Some(e) => {
+            lines.push(Line::styled(format!("✗ {e}"), theme.error()));
+            lines.push(Line::default());
+        }
+        None => {
+            let params: Vec<String> = w
+                .params
+                .iter()
+                .map(|(name, p)| match &p.default {
+                    Some(Value::String(s)) => format!("{name}={s}"),
+                    Some(v) => format!("{name}={v}"),
+                    None if p.required => format!("{name} (required)"),
+                    None => name.clone(),
+                })
+                .collect();
+            lines.push(Line::styled(
+                w.description
+                    .clone()
+                    .unwrap_or_else(|| "no description".into()),
+                theme.text(),
+            ));
+            lines.push(Line::styled(
+                if params.is_empty() {
+                    "no params".to_string()
+                } else {
+                    format!("params: {}", params.join("  "))
+                },
+                theme.muted(),
+            ));
+        }
+    }
+    lines
 }
 
 /// `workflows/release.yaml`: the file and its directory, enough to tell the two lists apart.

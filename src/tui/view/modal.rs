@@ -95,12 +95,12 @@ fn approval(
     }
     if let Some(action) = record.and_then(|r| r.action.as_deref()) {
         lines.push(Line::default());
-        for (i, l) in action.lines().enumerate() {
+        // The engine words the action itself (`$ command`, `POST url` and body, …).
+        for l in action.lines() {
             let plain = text::strip_ansi(l).into_owned();
             wrapped_rows += (plain.chars().count() + 2).div_ceil(inner_width);
-            let prefix = if i == 0 { "$ " } else { "  " };
             lines.push(Line::from(vec![
-                Span::styled(prefix, theme.accent()),
+                Span::styled("  ", theme.accent()),
                 Span::styled(plain, theme.warning()),
             ]));
         }
@@ -385,7 +385,13 @@ fn start_form(frame: &mut Frame, area: Rect, form: &StartForm, theme: &Theme) {
         .iter()
         .map(|f| 1 + (f.editor.lines().len() as u16).clamp(1, 5))
         .sum();
-    let height = (field_rows + 6).min(area.height);
+    // The problems of the last try, one a line (a few at most), replace the key line.
+    let footer_rows = form
+        .error
+        .as_ref()
+        .map(|e| (e.lines().count() as u16).clamp(1, 4))
+        .unwrap_or(1);
+    let height = (field_rows + 5 + footer_rows).min(area.height);
     let rect = centered(area, 72, height);
     frame.render_widget(Clear, rect);
     let block = frame_block(format!(" Start {} ", form.workflow.name), theme);
@@ -413,7 +419,7 @@ fn start_form(frame: &mut Frame, area: Rect, form: &StartForm, theme: &Theme) {
         );
     }
     for (i, field) in form.fields.iter().enumerate() {
-        if y >= bottom.saturating_sub(1) {
+        if y >= bottom.saturating_sub(footer_rows) {
             break;
         }
         let focused = i == form.focus;
@@ -432,7 +438,7 @@ fn start_form(frame: &mut Frame, area: Rect, form: &StartForm, theme: &Theme) {
         if let Some(about) = &field.param.description {
             spans.push(Span::styled(format!("  {about}"), theme.muted()));
         }
-        if let Some(choices) = &field.param.choices {
+        if let Some(choices) = &field.param.r#enum {
             let list: Vec<String> = choices
                 .iter()
                 .map(|c| {
@@ -453,7 +459,7 @@ fn start_form(frame: &mut Frame, area: Rect, form: &StartForm, theme: &Theme) {
         y += 1;
         let rows = (field.editor.lines().len() as u16)
             .clamp(1, 5)
-            .min(bottom.saturating_sub(y + 1));
+            .min(bottom.saturating_sub(y + footer_rows));
         if rows == 0 {
             break;
         }
@@ -471,17 +477,22 @@ fn start_form(frame: &mut Frame, area: Rect, form: &StartForm, theme: &Theme) {
         }
         y += rows;
     }
-    let footer = match &form.error {
-        Some(e) => Line::styled(e.clone(), theme.error()),
-        None => Line::styled(
+    let footer: Vec<Line> = match &form.error {
+        Some(e) => e
+            .lines()
+            .take(footer_rows as usize)
+            .map(|l| Line::styled(l.to_string(), theme.error()))
+            .collect(),
+        None => vec![Line::styled(
             "ctrl-s start · tab next field · enter new line · esc cancel",
             theme.muted(),
-        ),
+        )],
     };
-    if inner.height > 0 {
+    let rows = footer_rows.min(inner.height);
+    if rows > 0 {
         frame.render_widget(
-            Paragraph::new(footer).wrap(Wrap { trim: true }),
-            Rect::new(inner.x, bottom - 1, inner.width, 1),
+            Paragraph::new(footer),
+            Rect::new(inner.x, bottom - rows, inner.width, rows),
         );
     }
 }

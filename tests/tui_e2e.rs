@@ -1,0 +1,453 @@
+//! The real `baton` binary in a pseudo-terminal, over a real store in a temp dir: start a gated
+//! run from the Workflows view and approve it with `y`; start a long run, pause it with `space`
+//! (the screen, the frozen process and the store agree), resume it, cancel it with `c`; quit
+//! with `q` and find the terminal restored. Also: an idle console uses (almost) no CPU, and a
+//! terminal that hangs up ends the console with its runs left interrupted.
+//!
+//! Every wait is "until the screen says so", with a generous limit: nothing here depends on how
+//! fast the machine is. Set `BATON_CONSOLE_CAPTURE=DIR` to keep text captures of the screens.
+
+#[path = "support/pty.rs"]
+mod pty;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use baton::store::{EventKind, RunId, RunState, StepStatus, Store};
+use portable_pty::CommandBuilder;
+use pty::Pty;
+use serde_json::Value;
+
+/// Long enough for a loaded 2-core machine building other things at the same time.
+const WAIT: Duration = Duration::from_secs(90);
+
+const GATED: &str = r#"name: gated
+description: Build, wait for a human, ship
+params:
+  target: { default: staging, enum: [staging, prod], description: where to ship }
+steps:
+  - id: build
+    run: for i in 1 2 3; do echo "building part $i"; done
+  - id: gate
+    approval:
+      prompt: "Ship the build to {{ params.target }}?"
+    depends_on: [build]
+  - id: ship
+    run: echo shipping to {{ params.target }}
+    depends_on: [gate]
+"#;
+
+const LONG: &str = r#"name: long
+description: Sleeps for half a minute
+steps:
+  - id: nap
+    run: echo napping; sleep 30; echo woke
+  - id: after
+    run: echo after the nap
+    depends_on: [nap]
+"#;
+
+const DOWN: &str = "\x1b[B";
+const CTRL_S: &str = "\x13";
+
+/// A working directory with `workflows/`, a data dir and a config dir, all temporary.
+struct Place {
+    dir: tempfile::TempDir,
+}
+
+impl Place {
+    fn new() -> Place {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let workflows = dir.path().join("work/workflows");
+        std::fs::create_dir_all(&workflows).expect("a workflows dir");
+        std::fs::create_dir_all(dir.path().join("config")).expect("a config dir");
+        std::fs::write(workflows.join("gated.yaml"), GATED).expect("a workflow file");
+        std::fs::write(workflows.join("long.yaml"), LONG).expect("a workflow file");
+        Place { dir }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// `baton --data-dir DATA` in a 100×30 xterm, colours on.
+    fn console(&self) -> Pty {
+        self.console_in(CommandBuilder::new(env!("CARGO_BIN_EXE_baton")))
+    }
+
+    /// The console in a session of its own (`setsid`): the terminal is its input and output
+    /// but not its controlling terminal, so a hang-up sends it no signal at all. A shell
+    /// between them writes the console's exit code to `exit-code` in the temp dir.
+    fn console_without_hang_up_signal(&self) -> Pty {
+        let mut cmd = CommandBuilder::new("setsid");
+        let script = format!(
+            "\"$0\" \"$@\"; echo $? > '{}'",
+            self.dir.path().join("exit-code").display()
+        );
+        cmd.args(["-w", "sh", "-c", &script, env!("CARGO_BIN_EXE_baton")]);
+        self.console_in(cmd)
+    }
+
+    /// The exit code the console under [`Place::console_without_hang_up_signal`] left.
+    fn exit_code_file(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("exit-code"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    fn console_in(&self, mut cmd: CommandBuilder) -> Pty {
+        cmd.arg("--data-dir");
+        cmd.arg(self.data());
+        cmd.cwd(self.work());
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        cmd.env("BATON_CONFIG_DIR", self.dir.path().join("config"));
+        cmd.env("USER", "tester");
+        Pty::spawn(cmd, 100, 30).expect("the console in a pty")
+    }
+
+    /// Runs a headless `baton` command on the same store; its stdout.
+    fn baton(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .env("BATON_CONFIG_DIR", self.dir.path().join("config"))
+            .current_dir(self.work())
+            .output()
+            .expect("baton runs");
+        assert!(
+            out.status.success(),
+            "baton {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The id of the (only) run of `workflow`, from `baton ls --json`.
+    fn run_of(&self, workflow: &str) -> String {
+        let runs: Value = serde_json::from_str(&self.baton(&["ls", "--json"])).expect("JSON");
+        let ids: Vec<&str> = runs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["workflow"] == workflow)
+            .filter_map(|r| r["id"].as_str())
+            .collect();
+        assert_eq!(ids.len(), 1, "one run of {workflow}: {runs}");
+        ids[0].to_string()
+    }
+}
+
+/// Keeps a text capture of the screen when `BATON_CONSOLE_CAPTURE` names a directory.
+fn capture(pty: &Pty, name: &str) {
+    if let Some(dir) = std::env::var_os("BATON_CONSOLE_CAPTURE") {
+        let path = Path::new(&dir).join(format!("{name}.txt"));
+        let _ = std::fs::write(path, pty.rows().join("\n") + "\n");
+    }
+}
+
+/// Whether some process under the console runs `name` in state `state` (`T`: stopped).
+fn child_in_state(console: u32, name: &str, state: impl Fn(char) -> bool) -> bool {
+    pty::descendants(console)
+        .iter()
+        .any(|(_, s, n)| n == name && state(*s))
+}
+
+/// The pid of the `sleep` under the console, once there is one.
+fn sleep_under(console: u32) -> u32 {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some((pid, _, _)) = pty::descendants(console)
+            .into_iter()
+            .find(|(_, _, n)| n == "sleep")
+        {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step's sleep never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a process is gone (or dead, waiting to be reaped).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
+
+/// Waits until `pid` is gone.
+fn wait_gone(pid: u32) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !gone(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} is still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The row of the step tree that shows `step`.
+fn tree_row<'s>(screen: &'s str, step: &str) -> &'s str {
+    screen
+        .lines()
+        .find(|l| l.starts_with('│') && l.contains(&format!(" {step} ")))
+        .unwrap_or_default()
+}
+
+#[test]
+fn operator_starts_approves_pauses_resumes_cancels_and_quits_in_the_real_console() {
+    let place = Place::new();
+    let mut pty = place.console();
+    pty.wait_for("No runs yet", WAIT)
+        .expect("the empty runs view");
+    assert!(
+        pty.alternate_screen(),
+        "the console uses the alternate screen"
+    );
+    assert!(pty.cursor_hidden(), "the console hides the cursor");
+
+    // The gated workflow, from the Workflows view, through its params form.
+    pty.send("n").expect("typing");
+    pty.wait_for("Workflows (2)", WAIT)
+        .expect("the workflows view");
+    pty.wait_for("Build, wait for a human, ship", WAIT)
+        .expect("the workflow's description");
+    capture(&pty, "workflows");
+    pty.send("\r").expect("typing");
+    pty.wait_for("Start gated", WAIT).expect("the params form");
+    pty.wait_for("where to ship", WAIT)
+        .expect("the param's description");
+    pty.send(CTRL_S).expect("typing");
+    let screen = pty
+        .wait_for("Approval needed", WAIT)
+        .expect("the approval modal, when the run reaches its gate");
+    assert!(screen.contains("Ship the build to staging?"), "{screen}");
+    assert!(screen.contains("gated · r"), "the run is open: {screen}");
+    pty.wait_for("[build] building part 3", WAIT)
+        .expect("the build step's output streamed into the log");
+    capture(&pty, "approval");
+    pty.send("y").expect("typing");
+    let screen = pty
+        .wait_for("✓ succeeded", WAIT)
+        .expect("the run finishes once approved");
+    pty.wait_for("[ship] shipping to staging", WAIT)
+        .expect("the step after the gate ran");
+    capture(&pty, "succeeded");
+    assert!(!screen.contains("Approval needed"), "{screen}");
+    for step in ["build", "gate", "ship"] {
+        assert!(tree_row(&screen, step).contains('✓'), "{step}: {screen}");
+    }
+
+    // The long workflow: pause, resume, cancel.
+    pty.send("n").expect("typing");
+    pty.wait_for("Workflows (2)", WAIT)
+        .expect("the workflows view");
+    pty.send(DOWN).expect("typing");
+    pty.send("\r").expect("typing");
+    pty.wait_for("Start long", WAIT).expect("the start form");
+    pty.send("\r").expect("typing");
+    pty.wait_for("[nap] napping", WAIT)
+        .expect("the long step started");
+    let console = pty.pid().expect("the console's pid");
+    let sleep = sleep_under(console);
+    capture(&pty, "run-detail");
+
+    pty.send(" ").expect("typing");
+    let screen = pty
+        .wait_until("a paused run and step", WAIT, |s| {
+            s.contains("‖ paused") && tree_row(s, "nap").contains('‖')
+        })
+        .expect("the pause on screen");
+    assert!(screen.contains("long · r"), "{screen}");
+    capture(&pty, "paused");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !child_in_state(console, "sleep", |s| s == 'T') {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the paused step's process was not stopped: {:?}",
+            pty::descendants(console)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    pty.send(" ").expect("typing");
+    pty.wait_until("a running run and step", WAIT, |s| {
+        s.contains("● running") && !s.contains("‖ paused") && tree_row(s, "nap").contains('●')
+    })
+    .expect("the resume on screen");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !child_in_state(console, "sleep", |s| s != 'T') {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resumed step's process is still stopped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    pty.send("c").expect("typing");
+    pty.wait_for("Cancel run?", WAIT).expect("the confirmation");
+    pty.send("\x1b").expect("typing");
+    pty.wait_until("the confirmation gone", WAIT, |s| {
+        !s.contains("Cancel run?")
+    })
+    .expect("esc keeps the run");
+    pty.send("\x1b").expect("typing");
+    pty.wait_for("Runs (2)", WAIT).expect("the runs view");
+    capture(&pty, "runs");
+    // The newest run, selected at the top of the list, is the long one.
+    pty.send("c").expect("typing");
+    pty.wait_for("Cancel run?", WAIT).expect("the confirmation");
+    pty.send("y").expect("typing");
+    pty.wait_until("the cancelled run in the list", WAIT, |s| {
+        s.lines()
+            .any(|l| l.contains("■ long") && l.contains("cancelled"))
+    })
+    .expect("the run cancelled");
+    pty.send("\r").expect("typing");
+    let screen = pty
+        .wait_for("■ cancelled", WAIT)
+        .expect("the cancelled run open");
+    assert!(tree_row(&screen, "nap").contains('■'), "{screen}");
+    wait_gone(sleep);
+
+    // Quit; should a run still count as active, leave it interrupted.
+    pty.send("q").expect("typing");
+    let exited = loop {
+        if let Some(code) = pty.exit_code() {
+            break code;
+        }
+        if pty.screen().contains("still active") {
+            pty.send("l").expect("typing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(pty.wait_exit(WAIT).expect("the console ends"));
+    assert_eq!(exited, 0, "exit code");
+    assert!(!pty.alternate_screen(), "the main screen is back");
+    assert!(!pty.cursor_hidden(), "the cursor is shown again");
+
+    // The store, read by the headless commands, agrees with what the screen showed.
+    let gated = place.run_of("gated");
+    let show: Value =
+        serde_json::from_str(&place.baton(&["show", "--json", &gated])).expect("JSON");
+    assert_eq!(show["run"]["state"], "succeeded", "{show}");
+    assert_eq!(show["approvals"][0]["decision"]["approved"], true, "{show}");
+    assert_eq!(show["approvals"][0]["prompt"], "Ship the build to staging?");
+    let statuses: Vec<&str> = show["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["record"]["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["succeeded", "succeeded", "succeeded"], "{show}");
+
+    let long = place.run_of("long");
+    let show: Value = serde_json::from_str(&place.baton(&["show", "--json", &long])).expect("JSON");
+    assert_eq!(show["run"]["state"], "cancelled", "{show}");
+
+    // Its history: paused, running again, cancelled, in that order; the step paused with it.
+    let store = Store::open(&place.data().join("store")).expect("the store, now free");
+    let events = store.events(&RunId(long)).expect("the history");
+    let states: Vec<RunState> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::RunState { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect();
+    let paused = states.iter().position(|s| *s == RunState::Paused);
+    let resumed = paused.and_then(|p| {
+        states[p..]
+            .iter()
+            .position(|s| *s == RunState::Running)
+            .map(|i| p + i)
+    });
+    let cancelled = states.iter().rposition(|s| *s == RunState::Cancelled);
+    assert!(
+        matches!((paused, resumed, cancelled), (Some(p), Some(r), Some(c)) if p < r && r < c),
+        "{states:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            &e.kind,
+            EventKind::Step { record } if record.step.0 == "nap" && record.status == StepStatus::Paused
+        )),
+        "the step was recorded paused"
+    );
+}
+
+#[test]
+fn an_idle_console_uses_almost_no_cpu() {
+    let place = Place::new();
+    let pty = place.console();
+    pty.wait_for("No runs yet", WAIT).expect("the runs view");
+    let pid = pty.pid().expect("the console's pid");
+    // Let start-up work (store open, first frame) settle before measuring.
+    std::thread::sleep(Duration::from_secs(1));
+    let before = pty::cpu_ticks(pid).expect("CPU time");
+    std::thread::sleep(Duration::from_secs(3));
+    let after = pty::cpu_ticks(pid).expect("CPU time");
+    // 3 s of wall time is 300 ticks at USER_HZ=100 per core; idle means next to none.
+    assert!(
+        after - before < 20,
+        "the idle console used {} CPU ticks in 3 s",
+        after - before
+    );
+}
+
+#[test]
+fn a_terminal_that_hangs_up_without_a_signal_ends_the_console_and_leaves_its_run_interrupted() {
+    let place = Place::new();
+    let mut pty = place.console_without_hang_up_signal();
+    pty.wait_for("No runs yet", WAIT).expect("the runs view");
+    pty.send("n").expect("typing");
+    pty.wait_for("Workflows (2)", WAIT)
+        .expect("the workflows view");
+    pty.send(DOWN).expect("typing");
+    pty.send("\r").expect("typing");
+    pty.wait_for("Start long", WAIT).expect("the start form");
+    pty.send("\r").expect("typing");
+    pty.wait_for("[nap] napping", WAIT)
+        .expect("the long step started");
+    let setsid = pty.pid().expect("setsid's pid");
+    let console = pty::descendants(setsid)
+        .into_iter()
+        .find(|(_, _, name)| name == "baton")
+        .map(|(pid, _, _)| pid)
+        .expect("the console under setsid and sh");
+    let sleep = sleep_under(console);
+    // Paused, nothing on screen ticks: no redraw would find the terminal gone.
+    pty.send(" ").expect("typing");
+    pty.wait_for("‖ paused", WAIT).expect("the pause");
+    pty.hang_up();
+    // No SIGHUP comes: the console must notice the dead terminal by itself.
+    wait_gone(console);
+    let deadline = std::time::Instant::now() + WAIT;
+    while place.exit_code_file().is_none_or(|c| c.is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "no exit code written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        place.exit_code_file().as_deref(),
+        Some("0"),
+        "the console's exit code"
+    );
+    wait_gone(sleep);
+    let long = place.run_of("long");
+    let show: Value = serde_json::from_str(&place.baton(&["show", "--json", &long])).expect("JSON");
+    assert_eq!(show["run"]["state"], "interrupted", "{show}");
+}
