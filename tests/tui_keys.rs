@@ -555,12 +555,14 @@ fn y_copies_with_osc52() {
 
 #[test]
 fn the_readme_key_list_is_the_keymap() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console.md");
-    let docs = std::fs::read_to_string(&path).expect("docs/console.md");
     let table = Keymap::default().markdown_table();
-    assert!(
-        docs.contains(&table),
-        "{} lists other keys than the keymap; paste this table there:\n{table}",
-        path.display()
-    );
+    for doc in ["README.md", "docs/console.md"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
+        let text = std::fs::read_to_string(&path).expect("the doc exists");
+        assert!(
+            text.contains(&table),
+            "{} lists other keys than the keymap; paste this table there:\n{table}",
+            path.display()
+        );
+    }
 }

@@ -20,7 +20,16 @@ pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i3
     let backend: Arc<dyn Backend> = Arc::new(engine.clone());
     let exit = {
         let _guard = rt.enter();
-        crate::tui::run(backend, options)?
+        crate::tui::run(backend, options)
+    };
+    let exit = match exit {
+        Ok(exit) => exit,
+        Err(e) => {
+            // The console failed (the terminal is already restored): stop the runs it owned
+            // cleanly, resumable, before reporting.
+            rt.block_on(engine.interrupt_all());
+            return Err(e);
+        }
     };
     let active = engine.active_runs();
     match exit {

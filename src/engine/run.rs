@@ -821,6 +821,9 @@ impl RunActor {
             None if self.failed.is_some() => RunState::Failed,
             None => RunState::Succeeded,
         };
+        // An interrupted run keeps its unfinished steps for the resume; it still records when
+        // it stopped (a resume clears it).
+        self.run.finished_at = Some(Timestamp::now());
         if final_state != RunState::Interrupted {
             let now = Timestamp::now();
             for i in 0..self.records.len() {

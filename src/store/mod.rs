@@ -259,6 +259,8 @@ impl Store {
             let reason = format!("{who}; `baton resume {}` continues it", run.id);
             run.state = RunState::Interrupted;
             run.reason = Some(reason.clone());
+            // When it stopped is not known; the sweep is an upper bound (a resume clears it).
+            run.finished_at.get_or_insert_with(Timestamp::now);
             self.put_run(&run)?;
             let seq = self.last_event_seq(&run.id)? + 1;
             self.put_event(
