@@ -86,6 +86,8 @@ pub struct RunActor {
     failed: Option<String>,
     stop: Option<RunState>,
     pending_events: Vec<(u64, Event)>,
+    /// When the run record was last written.
+    run_written: Instant,
     /// Step outputs to write at the next commit.
     outputs: Vec<(StepId, StepOutput)>,
     /// Flushes under way, each with the events that wait for it.
@@ -230,6 +232,7 @@ impl RunActor {
         Ok(RunActor {
             dirty: std::collections::BTreeSet::new(),
             outputs: Vec::new(),
+            run_written: Instant::now(),
             durable: std::collections::VecDeque::new(),
             terminal,
             done,
@@ -863,7 +866,8 @@ impl RunActor {
         self.emit(EventKind::RunState { state, reason });
     }
 
-    fn put_run(&self) {
+    fn put_run(&mut self) {
+        self.run_written = Instant::now();
         if let Err(e) = self.engine.store.put_run(&self.run) {
             tracing::error!("run {}: cannot store the run: {e:#}", self.run.id);
         }
@@ -898,7 +902,6 @@ impl RunActor {
         {
             return;
         }
-        let store = &self.engine.store;
         for &i in &self.dirty {
             let now = self.records[i].status.is_terminal();
             if now != self.terminal[i] {
@@ -911,24 +914,32 @@ impl RunActor {
             }
         }
         let dirty = std::mem::take(&mut self.dirty);
-        if let Err(e) = store.put_outputs(&self.run.id, &self.outputs) {
-            tracing::error!("run {}: cannot store step outputs: {e:#}", self.run.id);
+        let written = self.engine.store.commit(
+            &self.run.id,
+            dirty.iter().map(|&i| &self.records[i]),
+            &self.outputs,
+            &self.pending_events,
+        );
+        if let Err(e) = written {
+            tracing::error!(
+                "run {}: cannot store a batch of transitions: {e:#}",
+                self.run.id
+            );
         }
         self.outputs.clear();
-        if let Err(e) = store.put_steps(&self.run.id, dirty.iter().map(|&i| &self.records[i])) {
-            tracing::error!("run {}: cannot store step records: {e:#}", self.run.id);
-        }
-        if let Err(e) = store.put_events(&self.pending_events) {
-            tracing::error!("run {}: cannot store events: {e:#}", self.run.id);
-        }
-        if self.done as u32 != self.run.steps_done {
+        // The record's progress count is for lists; step records are the truth, so rewrite it
+        // at most a few times a second (and always when the run's state changes).
+        if self.done as u32 != self.run.steps_done
+            && self.run_written.elapsed() >= std::time::Duration::from_millis(250)
+        {
             self.run.steps_done = self.done as u32;
             self.put_run();
         }
         let events: Vec<Event> = self.pending_events.drain(..).map(|(_, e)| e).collect();
         if self.need_flush {
             self.need_flush = false;
-            self.durable.push_back((store.request_flush(), events));
+            let ticket = self.engine.store.request_flush();
+            self.durable.push_back((ticket, events));
         } else if let Some((_, waiting)) = self.durable.back_mut() {
             // Not durable themselves, but they must not overtake events that wait for a flush.
             waiting.extend(events);

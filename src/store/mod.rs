@@ -45,10 +45,9 @@ pub struct Store {
     dir: PathBuf,
     runs: sled::Tree,
     sources: sled::Tree,
-    steps: sled::Tree,
-    outputs: sled::Tree,
+    /// Steps, outputs and events of every run, under tagged keys (see [`Part`]).
+    data: sled::Tree,
     logs: sled::Tree,
-    events: sled::Tree,
     approvals: sled::Tree,
     cache: sled::Tree,
     flusher: Flusher,
@@ -75,6 +74,24 @@ fn prefix(run: &RunId) -> Vec<u8> {
 
 fn seq_key(run: &RunId, seq: u64) -> Vec<u8> {
     key(run, &seq.to_be_bytes())
+}
+
+/// What a key of the `data` tree holds. A run's steps, outputs and events live in one tree so
+/// that the engine writes a whole batch of transitions as one sled operation.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Step = b's' as isize,
+    Output = b'o' as isize,
+    Event = b'e' as isize,
+}
+
+fn part_key(run: &RunId, part: Part, suffix: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(run.0.len() + 2 + suffix.len());
+    k.extend_from_slice(run.0.as_bytes());
+    k.push(0);
+    k.push(part as u8);
+    k.extend_from_slice(suffix);
+    k
 }
 
 fn encode<T: Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {
@@ -124,10 +141,8 @@ impl Store {
         let store = Store {
             runs: tree("runs")?,
             sources: tree("sources")?,
-            steps: tree("steps")?,
-            outputs: tree("outputs")?,
+            data: tree("data")?,
             logs: tree("logs")?,
-            events: tree("events")?,
             approvals: tree("approvals")?,
             cache: tree("cache")?,
             flusher: Flusher::new(db.clone()),
@@ -286,58 +301,24 @@ impl Store {
 
     /// Writes a step record.
     pub fn put_step(&self, run: &RunId, step: &StepRecord) -> anyhow::Result<()> {
-        self.steps
-            .insert(key(run, &step.index.to_be_bytes()), encode(step)?)?;
-        Ok(())
-    }
-
-    /// Writes several step records at once.
-    pub fn put_steps<'a>(
-        &self,
-        run: &RunId,
-        steps: impl IntoIterator<Item = &'a StepRecord>,
-    ) -> anyhow::Result<()> {
-        let mut batch = sled::Batch::default();
-        for step in steps {
-            batch.insert(key(run, &step.index.to_be_bytes()), encode(step)?);
-        }
-        self.steps.apply_batch(batch)?;
+        self.data.insert(
+            part_key(run, Part::Step, &step.index.to_be_bytes()),
+            encode(step)?,
+        )?;
         Ok(())
     }
 
     /// Every step record of a run, in workflow order.
     pub fn steps(&self, run: &RunId) -> anyhow::Result<Vec<StepRecord>> {
-        scan_run(&self.steps, run, "step")
-    }
-
-    /// Writes a step's output.
-    pub fn put_output(
-        &self,
-        run: &RunId,
-        step: &StepId,
-        output: &StepOutput,
-    ) -> anyhow::Result<()> {
-        self.outputs
-            .insert(key(run, step.0.as_bytes()), encode(output)?)?;
-        Ok(())
-    }
-
-    /// Writes several steps' outputs at once.
-    pub fn put_outputs(&self, run: &RunId, outputs: &[(StepId, StepOutput)]) -> anyhow::Result<()> {
-        if outputs.is_empty() {
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
-        for (step, output) in outputs {
-            batch.insert(key(run, step.0.as_bytes()), encode(output)?);
-        }
-        self.outputs.apply_batch(batch)?;
-        Ok(())
+        scan_run(&self.data, part_key(run, Part::Step, &[]), "step")
     }
 
     /// Reads a step's output.
     pub fn output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>> {
-        match self.outputs.get(key(run, step.0.as_bytes()))? {
+        match self
+            .data
+            .get(part_key(run, Part::Output, step.0.as_bytes()))?
+        {
             Some(v) => Ok(Some(decode(&v, "output")?)),
             None => Ok(None),
         }
@@ -345,7 +326,8 @@ impl Store {
 
     /// Removes a step's output (before a retry re-runs it).
     pub fn remove_output(&self, run: &RunId, step: &StepId) -> anyhow::Result<()> {
-        self.outputs.remove(key(run, step.0.as_bytes()))?;
+        self.data
+            .remove(part_key(run, Part::Output, step.0.as_bytes()))?;
         Ok(())
     }
 
@@ -362,7 +344,7 @@ impl Store {
 
     /// Every gate of a run.
     pub fn approvals(&self, run: &RunId) -> anyhow::Result<Vec<ApprovalRecord>> {
-        scan_run(&self.approvals, run, "approval")
+        scan_run(&self.approvals, prefix(run), "approval")
     }
 
     /// One gate.
@@ -429,37 +411,64 @@ impl Store {
 
     /// The highest log seq of a run (0 when none).
     pub fn last_log_seq(&self, run: &RunId) -> anyhow::Result<u64> {
-        last_seq(&self.logs, run)
+        last_seq(&self.logs, prefix(run))
     }
 
     /// Appends an event at `seq`.
     pub fn put_event(&self, seq: u64, event: &Event) -> anyhow::Result<()> {
-        self.events
-            .insert(seq_key(&event.run, seq), encode(event)?)?;
+        self.data.insert(
+            part_key(&event.run, Part::Event, &seq.to_be_bytes()),
+            encode(event)?,
+        )?;
         Ok(())
     }
 
-    /// Appends several events (each with its seq).
-    pub fn put_events(&self, events: &[(u64, Event)]) -> anyhow::Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
+    /// Writes a batch of a run's transitions — step records, outputs and events (each with
+    /// its seq) — as one atomic sled operation.
+    pub fn commit<'a>(
+        &self,
+        run: &RunId,
+        steps: impl IntoIterator<Item = &'a StepRecord>,
+        outputs: &[(StepId, StepOutput)],
+        events: &[(u64, Event)],
+    ) -> anyhow::Result<()> {
         let mut batch = sled::Batch::default();
-        for (seq, event) in events {
-            batch.insert(seq_key(&event.run, *seq), encode(event)?);
+        let mut any = false;
+        for step in steps {
+            batch.insert(
+                part_key(run, Part::Step, &step.index.to_be_bytes()),
+                encode(step)?,
+            );
+            any = true;
         }
-        self.events.apply_batch(batch)?;
+        for (step, output) in outputs {
+            batch.insert(
+                part_key(run, Part::Output, step.0.as_bytes()),
+                encode(output)?,
+            );
+            any = true;
+        }
+        for (seq, event) in events {
+            batch.insert(
+                part_key(&event.run, Part::Event, &seq.to_be_bytes()),
+                encode(event)?,
+            );
+            any = true;
+        }
+        if any {
+            self.data.apply_batch(batch)?;
+        }
         Ok(())
     }
 
     /// The highest event seq of a run (0 when none).
     pub fn last_event_seq(&self, run: &RunId) -> anyhow::Result<u64> {
-        last_seq(&self.events, run)
+        last_seq(&self.data, part_key(run, Part::Event, &[]))
     }
 
     /// A run's history, oldest first.
     pub fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {
-        scan_run(&self.events, run, "event")
+        scan_run(&self.data, part_key(run, Part::Event, &[]), "event")
     }
 
     // ---- cache ----
@@ -506,13 +515,7 @@ impl Store {
             let finished = run.finished_at.unwrap_or(run.created_at);
             if run.state.is_terminal() && finished < cutoff {
                 let p = prefix(&run.id);
-                for tree in [
-                    &self.steps,
-                    &self.outputs,
-                    &self.logs,
-                    &self.events,
-                    &self.approvals,
-                ] {
+                for tree in [&self.data, &self.logs, &self.approvals] {
                     let mut batch = sled::Batch::default();
                     for k in tree.scan_prefix(&p).keys() {
                         batch.remove(k?);
@@ -543,16 +546,16 @@ pub fn tail_dir(store_dir: &Path) -> PathBuf {
 /// Every record a tree holds for a run, in key order.
 fn scan_run<T: DeserializeOwned>(
     tree: &sled::Tree,
-    run: &RunId,
+    prefix: Vec<u8>,
     what: &str,
 ) -> anyhow::Result<Vec<T>> {
-    tree.scan_prefix(prefix(run))
+    tree.scan_prefix(prefix)
         .map(|item| decode(&item?.1, what))
         .collect()
 }
 
-fn last_seq(tree: &sled::Tree, run: &RunId) -> anyhow::Result<u64> {
-    match tree.scan_prefix(prefix(run)).keys().next_back() {
+fn last_seq(tree: &sled::Tree, prefix: Vec<u8>) -> anyhow::Result<u64> {
+    match tree.scan_prefix(prefix).keys().next_back() {
         Some(k) => {
             let k = k?;
             let tail = &k[k.len().saturating_sub(8)..];
