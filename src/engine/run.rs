@@ -268,10 +268,9 @@ impl RunActor {
 
     /// Writes every step record as the run starts, so readers see the whole run at once.
     pub fn persist_steps(&self) -> anyhow::Result<()> {
-        for rec in &self.records {
-            self.engine.store.put_step(&self.run.id, rec)?;
-        }
-        Ok(())
+        self.engine
+            .store
+            .commit(&self.run.id, &self.records, &[], &[])
     }
 
     /// Drives the run to its end; returns its final state.
