@@ -418,13 +418,13 @@ impl Store {
     pub fn put_event(&self, seq: u64, event: &Event) -> anyhow::Result<()> {
         self.data.insert(
             part_key(&event.run, Part::Event, &seq.to_be_bytes()),
-            encode(event)?,
+            encode(&[event])?,
         )?;
         Ok(())
     }
 
     /// Writes a batch of a run's transitions — step records, outputs and events (each with
-    /// its seq) — as one atomic sled operation.
+    /// its seq, consecutive) — as one atomic sled operation.
     pub fn commit<'a>(
         &self,
         run: &RunId,
@@ -448,10 +448,13 @@ impl Store {
             );
             any = true;
         }
-        for (seq, event) in events {
+        // The events of a batch are stored as one chunk, keyed by the seq of its last event
+        // (chunks follow each other without gaps): far fewer keys than one per event.
+        if let Some((last, _)) = events.last() {
+            let chunk: Vec<&Event> = events.iter().map(|(_, e)| e).collect();
             batch.insert(
-                part_key(&event.run, Part::Event, &seq.to_be_bytes()),
-                encode(event)?,
+                part_key(run, Part::Event, &last.to_be_bytes()),
+                encode(&chunk)?,
             );
             any = true;
         }
@@ -468,7 +471,9 @@ impl Store {
 
     /// A run's history, oldest first.
     pub fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {
-        scan_run(&self.data, part_key(run, Part::Event, &[]), "event")
+        let chunks: Vec<Vec<Event>> =
+            scan_run(&self.data, part_key(run, Part::Event, &[]), "event")?;
+        Ok(chunks.into_iter().flatten().collect())
     }
 
     // ---- cache ----
