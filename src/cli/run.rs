@@ -379,7 +379,8 @@ impl Printer {
                     println!("    {k} = {v}");
                 }
             }
-            EventKind::ApprovalDecided { step, decision } => {
+            // Without --quiet the step's log line already says who decided.
+            EventKind::ApprovalDecided { step, decision } if self.quiet => {
                 let word = if decision.approved {
                     "approved"
                 } else {
