@@ -84,15 +84,5 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
     Engine::open(opened.store.clone(), config, rt.handle().clone())
 }
 
-/// Formats milliseconds for people: `850ms`, `12.3s`, `4m05s`, `2h03m`.
-pub fn human_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else if ms < 3_600_000 {
-        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
-    } else {
-        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
-    }
-}
+/// Elapsed times for people (`850ms`, `3.2s`, `1m05s`, `2h03m`).
+pub use crate::spec::format_elapsed_ms as human_ms;

@@ -102,25 +102,27 @@ fn interrupt_signal(rt: &tokio::runtime::Runtime) -> anyhow::Result<tokio::signa
 
 /// `baton resume RUN`.
 pub fn resume(data_dir: Option<&Path>, args: FollowArgs) -> anyhow::Result<i32> {
-    let opened = common::open(data_dir)?;
-    let rt = common::runtime()?;
-    let engine = common::engine(&opened, &rt)?;
-    let id = opened.store.resolve_run(&args.run)?;
-    let rx = engine.subscribe();
-    let sigint = interrupt_signal(&rt)?;
-    rt.block_on(async { engine.resume_run(&id) })?;
-    follow(&rt, &engine, &id, rx, sigint, &args.follow)
+    continue_run(data_dir, args, Engine::resume_run)
 }
 
 /// `baton retry RUN`.
 pub fn retry(data_dir: Option<&Path>, args: FollowArgs) -> anyhow::Result<i32> {
+    continue_run(data_dir, args, Engine::retry_run)
+}
+
+/// Starts an existing run again (`how`: resume or retry) and follows it.
+fn continue_run(
+    data_dir: Option<&Path>,
+    args: FollowArgs,
+    how: fn(&Engine, &RunId) -> anyhow::Result<()>,
+) -> anyhow::Result<i32> {
     let opened = common::open(data_dir)?;
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
     let id = opened.store.resolve_run(&args.run)?;
     let rx = engine.subscribe();
     let sigint = interrupt_signal(&rt)?;
-    rt.block_on(async { engine.retry_run(&id) })?;
+    rt.block_on(async { how(&engine, &id) })?;
     follow(&rt, &engine, &id, rx, sigint, &args.follow)
 }
 

@@ -127,6 +127,19 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// An elapsed time for people, to a sensible precision: `850ms`, `3.2s`, `1m05s`, `2h03m`.
+pub fn format_elapsed_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
 impl FromStr for Dur {
     type Err = DurationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

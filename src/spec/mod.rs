@@ -26,7 +26,7 @@ use std::path::Path;
 pub use convert_step::KIND_KEYS;
 pub use dag::Dag;
 pub use diag::{Diagnostic, Diagnostics};
-pub use duration::{Dur, DurationError, format_duration, parse_duration};
+pub use duration::{Dur, DurationError, format_duration, format_elapsed_ms, parse_duration};
 pub use params::resolve_params;
 pub use ready::{Finish, ReadySet};
 pub use template::{Reference, TemplateError, Templates, shell_quote};

@@ -177,18 +177,8 @@ pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     )
 }
 
-/// `850ms`, `3.2s`, `1m05s`, `2h03m`.
-pub fn format_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else if ms < 3_600_000 {
-        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
-    } else {
-        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
-    }
-}
+/// Elapsed times for people (`850ms`, `3.2s`, `1m05s`, `2h03m`).
+pub use crate::spec::format_elapsed_ms as format_ms;
 
 /// How long a run has been going (or went).
 pub fn run_elapsed(run: &RunRecord, now: Timestamp) -> Option<u64> {
