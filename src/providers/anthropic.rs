@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::config::{ProviderConfig, ProviderKind};
 use super::error::{ErrorKind, error_detail};
 use super::sse::SseDecoder;
-use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamParser, Usage, WireError};
+use super::types::Framing;
+use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamFamily, Usage, WireError};
 
 /// `max_tokens` is required by this API; used when the request sets none.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -180,28 +181,26 @@ impl AnthropicStream {
     }
 }
 
-impl StreamParser for AnthropicStream {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), WireError> {
-        for ev in self.sse.push(bytes) {
-            self.event(&ev.data, out)?;
-        }
-        Ok(())
+impl StreamFamily for AnthropicStream {
+    const TERMINATOR: &'static str = "event: message_stop";
+
+    fn parts(&mut self) -> (&mut dyn Framing, &mut Parsed) {
+        (&mut self.sse, &mut self.end)
     }
 
-    fn finish(&mut self, out: &mut Vec<String>) -> Result<Parsed, WireError> {
-        for ev in self.sse.finish() {
-            self.event(&ev.data, out)?;
-        }
-        if !self.done {
-            return Err(WireError::early_eof("event: message_stop"));
-        }
-        Ok(std::mem::take(&mut self.end))
+    fn message(&mut self, data: &str, out: &mut Vec<String>) -> Result<(), WireError> {
+        AnthropicStream::event(self, data, out)
+    }
+
+    fn complete(&self) -> bool {
+        self.done
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::types::StreamParser;
 
     #[test]
     fn an_object_schema_becomes_a_forced_emit_tool() {

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use super::config::{ProviderConfig, ProviderKind};
 use super::error::{ErrorKind, error_detail};
 use super::sse::SseDecoder;
-use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamParser, Usage, WireError};
+use super::types::Framing;
+use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamFamily, Usage, WireError};
 
 /// The request URL and JSON body.
 pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (String, Value) {
@@ -171,28 +172,26 @@ impl GeminiStream {
     }
 }
 
-impl StreamParser for GeminiStream {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), WireError> {
-        for ev in self.sse.push(bytes) {
-            self.event(&ev.data, out)?;
-        }
-        Ok(())
+impl StreamFamily for GeminiStream {
+    const TERMINATOR: &'static str = "a chunk with finishReason";
+
+    fn parts(&mut self) -> (&mut dyn Framing, &mut Parsed) {
+        (&mut self.sse, &mut self.end)
     }
 
-    fn finish(&mut self, out: &mut Vec<String>) -> Result<Parsed, WireError> {
-        for ev in self.sse.finish() {
-            self.event(&ev.data, out)?;
-        }
-        if !self.saw_finish {
-            return Err(WireError::early_eof("a chunk with finishReason"));
-        }
-        Ok(std::mem::take(&mut self.end))
+    fn message(&mut self, data: &str, out: &mut Vec<String>) -> Result<(), WireError> {
+        GeminiStream::event(self, data, out)
+    }
+
+    fn complete(&self) -> bool {
+        self.saw_finish
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::types::StreamParser;
 
     #[test]
     fn a_schema_request_sets_mime_type_and_json_schema() {

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use super::config::ProviderConfig;
 use super::error::ErrorKind;
 use super::ndjson::NdjsonDecoder;
-use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamParser, Usage, WireError};
+use super::types::Framing;
+use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamFamily, Usage, WireError};
 
 /// The request URL and JSON body.
 pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (String, Value) {
@@ -117,22 +118,19 @@ impl OllamaStream {
     }
 }
 
-impl StreamParser for OllamaStream {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), WireError> {
-        for line in self.lines.push(bytes) {
-            self.line(&line, out)?;
-        }
-        Ok(())
+impl StreamFamily for OllamaStream {
+    const TERMINATOR: &'static str = r#"a line with "done": true"#;
+
+    fn parts(&mut self) -> (&mut dyn Framing, &mut Parsed) {
+        (&mut self.lines, &mut self.end)
     }
 
-    fn finish(&mut self, out: &mut Vec<String>) -> Result<Parsed, WireError> {
-        for line in self.lines.finish() {
-            self.line(&line, out)?;
-        }
-        if !self.done {
-            return Err(WireError::early_eof("a line with \"done\": true"));
-        }
-        Ok(std::mem::take(&mut self.end))
+    fn message(&mut self, data: &str, out: &mut Vec<String>) -> Result<(), WireError> {
+        OllamaStream::line(self, data, out)
+    }
+
+    fn complete(&self) -> bool {
+        self.done
     }
 }
 
@@ -140,6 +138,7 @@ impl StreamParser for OllamaStream {
 mod tests {
     use super::*;
     use crate::providers::config::ProviderKind;
+    use crate::providers::types::StreamParser;
 
     #[test]
     fn the_request_always_states_stream_and_carries_the_schema_as_format() {

@@ -7,7 +7,8 @@ use super::config::ProviderConfig;
 use super::config::ProviderKind;
 use super::error::{ErrorKind, error_detail};
 use super::sse::SseDecoder;
-use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamParser, Usage, WireError};
+use super::types::Framing;
+use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamFamily, Usage, WireError};
 
 /// The request URL and JSON body.
 pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (String, Value) {
@@ -191,22 +192,19 @@ impl OpenaiStream {
     }
 }
 
-impl StreamParser for OpenaiStream {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), WireError> {
-        for ev in self.sse.push(bytes) {
-            self.event(&ev.data, out)?;
-        }
-        Ok(())
+impl StreamFamily for OpenaiStream {
+    const TERMINATOR: &'static str = "data: [DONE]";
+
+    fn parts(&mut self) -> (&mut dyn Framing, &mut Parsed) {
+        (&mut self.sse, &mut self.end)
     }
 
-    fn finish(&mut self, out: &mut Vec<String>) -> Result<Parsed, WireError> {
-        for ev in self.sse.finish() {
-            self.event(&ev.data, out)?;
-        }
-        if !self.done {
-            return Err(WireError::early_eof("data: [DONE]"));
-        }
-        Ok(std::mem::take(&mut self.end))
+    fn message(&mut self, data: &str, out: &mut Vec<String>) -> Result<(), WireError> {
+        OpenaiStream::event(self, data, out)
+    }
+
+    fn complete(&self) -> bool {
+        self.done
     }
 }
 
@@ -214,6 +212,7 @@ impl StreamParser for OpenaiStream {
 mod tests {
     use super::*;
     use crate::providers::types::Message;
+    use crate::providers::types::StreamParser;
 
     #[test]
     fn a_schema_request_uses_json_schema_response_format() {

@@ -171,3 +171,64 @@ pub(crate) trait StreamParser: Send {
     /// The body ended: flushes what is left and checks the stream was complete.
     fn finish(&mut self, out: &mut Vec<String>) -> Result<Parsed, WireError>;
 }
+
+/// How a body is cut into messages: SSE events (their `data`) or NDJSON lines.
+pub(crate) trait Framing: Send {
+    /// The messages a chunk completed.
+    fn messages(&mut self, chunk: &[u8]) -> Vec<String>;
+    /// The messages left when the body ends.
+    fn rest(&mut self) -> Vec<String>;
+}
+
+impl Framing for super::sse::SseDecoder {
+    fn messages(&mut self, chunk: &[u8]) -> Vec<String> {
+        self.push(chunk).into_iter().map(|ev| ev.data).collect()
+    }
+
+    fn rest(&mut self) -> Vec<String> {
+        self.finish().into_iter().map(|ev| ev.data).collect()
+    }
+}
+
+impl Framing for super::ndjson::NdjsonDecoder {
+    fn messages(&mut self, chunk: &[u8]) -> Vec<String> {
+        self.push(chunk)
+    }
+
+    fn rest(&mut self) -> Vec<String> {
+        self.finish()
+    }
+}
+
+/// What one family's stream messages mean. Feeding and the end-of-stream check are shared
+/// (the blanket [`StreamParser`] impl), so a family only says how a message reads and how a
+/// complete stream ends.
+pub(crate) trait StreamFamily: Send {
+    /// What ends a complete stream, named in the early-EOF error.
+    const TERMINATOR: &'static str;
+    /// The framer and the result being built.
+    fn parts(&mut self) -> (&mut dyn Framing, &mut Parsed);
+    /// Reads one message, pushing any text delta onto `out`.
+    fn message(&mut self, data: &str, out: &mut Vec<String>) -> Result<(), WireError>;
+    /// Whether the terminal message arrived.
+    fn complete(&self) -> bool;
+}
+
+impl<T: StreamFamily> StreamParser for T {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), WireError> {
+        for m in self.parts().0.messages(bytes) {
+            self.message(&m, out)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<String>) -> Result<Parsed, WireError> {
+        for m in self.parts().0.rest() {
+            self.message(&m, out)?;
+        }
+        if !self.complete() {
+            return Err(WireError::early_eof(T::TERMINATOR));
+        }
+        Ok(std::mem::take(self.parts().1))
+    }
+}
