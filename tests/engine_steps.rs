@@ -63,7 +63,7 @@ name: envcwd
 env: {{ GREETING: hello }}
 steps:
   - id: show
-    run: echo "$GREETING $TARGET $(pwd) $BATON_STEP_ID"
+    run: echo "$GREETING $TARGET $(pwd) $BATON_STEP_ID $BATON_RUN_ID"
     env: {{ TARGET: world }}
     cwd: {}
 "#,
@@ -74,7 +74,7 @@ steps:
     let out = h.output(&id, "show");
     let text = out.as_str().unwrap();
     assert!(text.starts_with("hello world "), "{text}");
-    assert!(text.ends_with("/sub show"), "{text}");
+    assert!(text.ends_with(&format!("/sub show {id}")), "{text}");
 }
 
 #[test]

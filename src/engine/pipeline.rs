@@ -98,6 +98,8 @@ pub enum Outcome {
 
 /// Everything a step task needs.
 pub struct StepJob {
+    /// The run it belongs to.
+    pub run: crate::store::RunId,
     /// Step index in the workflow.
     pub idx: usize,
     /// The workflow.
@@ -423,7 +425,7 @@ async fn drive(job: &StepJob) -> Outcome {
                 let entry = crate::store::CacheEntry {
                     output: output.clone(),
                     stored_at: Timestamp::now(),
-                    run: job.engine_run_id(),
+                    run: job.run.clone(),
                 };
                 if let Err(e) = job.engine.store.put_cached(&key, &entry) {
                     (job.log)(
@@ -444,18 +446,6 @@ async fn drive(job: &StepJob) -> Outcome {
             f.stderr = job.engine.redactor.redact(&f.stderr).into_owned();
             Outcome::Failed(f)
         }
-    }
-}
-
-impl StepJob {
-    fn engine_run_id(&self) -> crate::store::RunId {
-        let id = self
-            .ctx
-            .get("run")
-            .and_then(|r| r.get("id"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        crate::store::RunId(id.to_string())
     }
 }
 
@@ -516,13 +506,7 @@ fn prepare(job: &StepJob) -> Result<Prepared, String> {
             let wf_env = render_map(t, &job.workflow.env, ctx, "env")?;
             let step_env = render_map(t, &step.env, ctx, "env")?;
             let mut env = merge_env(&wf_env, &step_env);
-            if let Some(run) = ctx
-                .get("run")
-                .and_then(|r| r.get("id"))
-                .and_then(Value::as_str)
-            {
-                env.insert("BATON_RUN_ID".into(), run.to_string());
-            }
+            env.insert("BATON_RUN_ID".into(), job.run.0.clone());
             env.insert("BATON_STEP_ID".into(), step.id.0.clone());
             let cwd = match &spec.cwd {
                 Some(c) => {

@@ -421,6 +421,7 @@ impl RunActor {
         self.running_since[idx] = Some(Instant::now());
         self.in_flight += 1;
         let job = StepJob {
+            run: self.run.id.clone(),
             idx,
             workflow: self.wf.clone(),
             ctx: self.ctx_value(idx),
