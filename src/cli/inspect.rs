@@ -119,14 +119,15 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
     let store = &opened.store;
     let id = store.resolve_run(&args.run)?;
     let run = store.run(&id)?.context("the run vanished")?;
-    let steps = store.steps(&id)?;
+    let table = store.step_table(&run)?;
+    let steps = &table.steps;
     let approvals = store.approvals(&id)?;
     if args.json {
         let steps_json: Vec<_> = steps
             .iter()
             .map(|s| {
-                let output = store.output(&id, &s.step).ok().flatten();
-                json!({"record": s, "output": output.map(|o| o.output), "outputs": store.output(&id, &s.step).ok().flatten().map(|o| o.outputs)})
+                let output = table.outputs.get(&s.step);
+                json!({"record": s, "output": output.map(|o| &o.output), "outputs": output.map(|o| &o.outputs)})
             })
             .collect();
         let mut run_json = serde_json::to_value(&run)?;
@@ -173,7 +174,7 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
         "{:<20} {:<17} {:>8} {:>9}  DETAIL",
         "STEP", "STATUS", "ATTEMPT", "TIME"
     );
-    for s in &steps {
+    for s in steps {
         let detail = match s.status {
             StepStatus::Failed => s.error.clone().unwrap_or_default(),
             StepStatus::Skipped => s.skip_reason.clone().unwrap_or_default(),

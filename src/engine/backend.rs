@@ -70,6 +70,11 @@ pub trait Backend: Send + Sync {
     fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail>;
     /// A step's stored output.
     fn step_output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>>;
+    /// Every stored output of a run's steps.
+    fn step_outputs(
+        &self,
+        run: &RunId,
+    ) -> anyhow::Result<std::collections::HashMap<StepId, StepOutput>>;
     /// Log lines of a run (of one step if given) with `seq > after`, at most `limit`.
     fn logs(
         &self,

@@ -25,7 +25,7 @@ pub use shared::{EngineConfig, EngineShared};
 use crate::spec::{StepId, Workflow};
 use crate::store::{
     Decision, Event, EventKind, LogLine, RunId, RunRecord, RunState, StepOutput, StepRecord,
-    StepStatus, Store, Timestamp,
+    StepStatus, StepTable, Store, Timestamp,
 };
 use run::{RunActor, RunMsg, WHEN_FALSE};
 
@@ -132,38 +132,29 @@ impl Engine {
         };
         let store = &self.shared.store;
         store.put_run(&run)?;
-        store.put_event(
-            1,
-            &Event {
-                run: id.clone(),
-                ts: run.created_at,
-                kind: EventKind::RunCreated {
-                    record: Box::new(run.clone()),
-                },
-            },
+        // The history keeps the record without its source (stored once, apart).
+        let created = store.append(
+            &id,
+            vec![EventKind::RunCreated {
+                record: Box::new(RunRecord {
+                    source: String::new(),
+                    ..run.clone()
+                }),
+            }],
+            &[],
         )?;
         store.flush_blocking()?;
-        let _ = self.shared.events.send(Event {
-            run: id.clone(),
-            ts: run.created_at,
-            kind: EventKind::RunCreated {
-                record: Box::new(run.clone()),
-            },
-        });
-        self.launch(Arc::new(wf), run, Vec::new())?;
+        for event in created {
+            let _ = self.shared.events.send(event);
+        }
+        self.launch(Arc::new(wf), run, StepTable::default())?;
         Ok(id)
     }
 
-    fn launch(
-        &self,
-        wf: Arc<Workflow>,
-        run: RunRecord,
-        steps: Vec<StepRecord>,
-    ) -> anyhow::Result<()> {
+    fn launch(&self, wf: Arc<Workflow>, run: RunRecord, stored: StepTable) -> anyhow::Result<()> {
         let id = run.id.clone();
         let (tx, rx) = mpsc::unbounded_channel();
-        let actor = RunActor::restore(self.shared.clone(), wf, run, steps, rx, tx.clone())?;
-        actor.persist_steps()?;
+        let actor = RunActor::restore(self.shared.clone(), wf, run, stored, rx, tx.clone())?;
         let (done_tx, done_rx) = watch::channel(None);
         {
             let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
@@ -243,20 +234,30 @@ impl Engine {
                 run.id
             )
         })?;
-        let mut steps = self.shared.store.steps(&run.id)?;
-        for rec in &mut steps {
+        let mut stored = self.shared.store.replay(&run.id)?;
+        let dag = crate::spec::Dag::new(&wf);
+        let mut reset_events = Vec::new();
+        let mut removed = Vec::new();
+        for rec in &mut stored.steps {
             if reset(rec) {
-                let max = rec.max_attempts;
-                let mut fresh = StepRecord::pending(rec.step.clone(), max);
-                fresh.index = rec.index;
-                *rec = fresh;
-                self.shared.store.remove_output(&run.id, &rec.step)?;
+                let Some(i) = wf.steps.iter().position(|s| s.id == rec.step) else {
+                    continue;
+                };
+                *rec = StepRecord::planned(&wf, &dag, i);
+                if stored.outputs.remove(&rec.step).is_some() {
+                    removed.push((rec.step.clone(), None));
+                }
+                reset_events.push(EventKind::Step {
+                    record: Box::new(rec.clone()),
+                });
             }
         }
+        // The reset is history too: a replay after it sees the steps pending again.
+        self.shared.store.append(&run.id, reset_events, &removed)?;
         run.finished_at = None;
         run.reason = None;
         run.state = RunState::Pending;
-        self.launch(Arc::new(wf), run, steps)
+        self.launch(Arc::new(wf), run, stored)
     }
 
     fn load(&self, id: &RunId) -> anyhow::Result<RunRecord> {
@@ -344,30 +345,30 @@ impl Engine {
         }
         let store = &self.shared.store;
         let now = Timestamp::now();
-        let mut seq = store.last_event_seq(id)?;
-        for mut rec in store.steps(id)? {
+        let mut kinds = Vec::new();
+        for mut rec in store.step_table(&run)?.steps {
             if !rec.status.is_terminal() {
                 rec.status = StepStatus::Cancelled;
                 rec.finished_at = Some(now);
-                store.put_step(id, &rec)?;
+                kinds.push(EventKind::Step {
+                    record: Box::new(rec),
+                });
             }
         }
         run.state = RunState::Cancelled;
         run.finished_at = Some(now);
         run.reason = Some("cancelled by an operator".into());
+        run.steps_done = run.steps_total;
         store.put_run(&run)?;
-        seq += 1;
-        let event = Event {
-            run: id.clone(),
-            ts: now,
-            kind: EventKind::RunState {
-                state: RunState::Cancelled,
-                reason: run.reason.clone(),
-            },
-        };
-        store.put_event(seq, &event)?;
+        kinds.push(EventKind::RunState {
+            state: RunState::Cancelled,
+            reason: run.reason.clone(),
+        });
+        let events = store.append(id, kinds, &[])?;
         store.flush_blocking()?;
-        let _ = self.shared.events.send(event);
+        for event in events {
+            let _ = self.shared.events.send(event);
+        }
         Ok(())
     }
 }
@@ -383,15 +384,20 @@ impl Backend for Engine {
 
     fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail> {
         let store = &self.shared.store;
+        let run = self.load(run)?;
         Ok(RunDetail {
-            run: self.load(run)?,
-            steps: store.steps(run)?,
-            approvals: store.approvals(run)?,
+            steps: store.step_table(&run)?.steps,
+            approvals: store.approvals(&run.id)?,
+            run,
         })
     }
 
     fn step_output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>> {
         self.shared.store.output(run, step)
+    }
+
+    fn step_outputs(&self, run: &RunId) -> anyhow::Result<HashMap<StepId, StepOutput>> {
+        Ok(self.shared.store.replay(run)?.outputs)
     }
 
     fn logs(

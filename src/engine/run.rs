@@ -22,7 +22,7 @@ use crate::spec::{OnTimeout, StepId, Workflow};
 use crate::steps::{Control, LogSink};
 use crate::store::{
     ApprovalRecord, Decision, Event, EventKind, LogLine, LogStream, RunRecord, RunState,
-    StepOutput, StepRecord, StepStatus, Timestamp,
+    StepOutput, StepRecord, StepStatus, StepTable, Timestamp,
 };
 
 /// Prefix of the skip reason of a step whose `when` was false (dependents still run).
@@ -89,7 +89,7 @@ pub struct RunActor {
     /// When the run record was last written.
     run_written: Instant,
     /// Step outputs to write at the next commit.
-    outputs: Vec<(StepId, StepOutput)>,
+    outputs: Vec<(StepId, Option<StepOutput>)>,
     /// Flushes under way, each with the events that wait for it.
     durable: std::collections::VecDeque<(crate::store::FlushTicket, Vec<Event>)>,
     /// Steps whose records changed since the last commit (written once each, at commit).
@@ -112,7 +112,7 @@ impl RunActor {
         engine: Arc<EngineShared>,
         wf: Arc<Workflow>,
         mut run: RunRecord,
-        stored: Vec<StepRecord>,
+        stored: StepTable,
         inbox: mpsc::UnboundedReceiver<RunMsg>,
         inbox_tx: mpsc::UnboundedSender<RunMsg>,
     ) -> anyhow::Result<RunActor> {
@@ -121,24 +121,32 @@ impl RunActor {
         let dag = Dag::new(&wf);
         let mut ready = ReadySet::for_workflow(&wf, &dag);
         let mut ctx = RunContext::new(&wf, &run);
-        let by_id: HashMap<&str, &StepRecord> =
-            stored.iter().map(|r| (r.step.0.as_str(), r)).collect();
+        let StepTable {
+            steps: stored,
+            outputs,
+        } = stored;
+        let mut by_id: HashMap<StepId, StepRecord> =
+            stored.into_iter().map(|r| (r.step.clone(), r)).collect();
         let mut records = Vec::with_capacity(wf.steps.len());
         let mut recovery = HashSet::new();
+        // Records that restoring changes: the history must say so.
+        let mut changed = Vec::new();
         for (i, step) in wf.steps.iter().enumerate() {
-            let max_attempts = wf.effective_retry(step).max_attempts;
-            let mut rec = match by_id.get(step.id.0.as_str()) {
-                Some(r) => (*r).clone(),
-                None => StepRecord::pending(step.id.clone(), max_attempts),
+            let planned = StepRecord::planned(&wf, &dag, i);
+            let before = by_id.remove(&step.id);
+            let mut rec = match &before {
+                Some(r) => StepRecord {
+                    index: planned.index,
+                    level: planned.level,
+                    kind: planned.kind,
+                    depends_on: planned.depends_on,
+                    ..r.clone()
+                },
+                None => planned,
             };
-            rec.index = i as u32;
-            rec.kind = step.kind.key().to_string();
-            rec.depends_on = step.depends_on.clone();
-            rec.level = dag.level_of(i).unwrap_or(0) as u32;
             match rec.status {
                 StepStatus::Succeeded | StepStatus::Cached => {
-                    let output = engine.store.output(&run.id, &step.id)?;
-                    ctx.set_step(&rec, output.as_ref());
+                    ctx.set_step(&rec, outputs.get(&step.id));
                     ready.restore(
                         i,
                         if rec.status == StepStatus::Cached {
@@ -164,7 +172,7 @@ impl RunActor {
                     );
                 }
                 StepStatus::Failed => {
-                    ctx.set_step(&rec, engine.store.output(&run.id, &step.id)?.as_ref());
+                    ctx.set_step(&rec, outputs.get(&step.id));
                     ready.restore(i, Finish::Failed);
                 }
                 StepStatus::Cancelled => {
@@ -191,6 +199,9 @@ impl RunActor {
                     rec.status = StepStatus::Pending;
                 }
             }
+            if before.is_some_and(|b| b != rec) {
+                changed.push(i);
+            }
             records.push(rec);
         }
         // Steps a restored failure blocks, if the store was cut off before their skips landed.
@@ -200,6 +211,7 @@ impl RunActor {
             rec.skip_reason = Some(reason);
             rec.finished_at = Some(Timestamp::now());
             ctx.set_step(rec, None);
+            changed.push(i);
         }
         let failed = records
             .iter()
@@ -229,7 +241,7 @@ impl RunActor {
             .collect();
         let terminal: Vec<bool> = records.iter().map(|r| r.status.is_terminal()).collect();
         let done = terminal.iter().filter(|t| **t).count();
-        Ok(RunActor {
+        let mut actor = RunActor {
             dirty: std::collections::BTreeSet::new(),
             outputs: Vec::new(),
             run_written: Instant::now(),
@@ -263,14 +275,12 @@ impl RunActor {
             pending_events: Vec::new(),
             need_flush: false,
             workdir,
-        })
-    }
-
-    /// Writes every step record as the run starts, so readers see the whole run at once.
-    pub fn persist_steps(&self) -> anyhow::Result<()> {
-        self.engine
-            .store
-            .commit(&self.run.id, &self.records, &[], &[])
+        };
+        for i in changed {
+            let rec = actor.records[i].clone();
+            actor.put_step(&rec);
+        }
+        Ok(actor)
     }
 
     /// Drives the run to its end; returns its final state.
@@ -553,7 +563,7 @@ impl RunActor {
                 rec.metrics = metrics;
                 let rec = rec.clone();
                 self.ctx.set_step(&rec, Some(&output));
-                self.outputs.push((rec.step.clone(), output));
+                self.outputs.push((rec.step.clone(), Some(output)));
                 self.put_step(&rec);
                 let skipped = self.ready.finish(idx, finish);
                 self.apply_skips(skipped);
@@ -587,7 +597,7 @@ impl RunActor {
                         outputs: IndexMap::new(),
                     };
                     self.ctx.set_step(&rec, Some(&output));
-                    self.outputs.push((rec.step.clone(), output));
+                    self.outputs.push((rec.step.clone(), Some(output)));
                 } else {
                     self.ctx.set_step(&rec, None);
                 }
@@ -913,13 +923,11 @@ impl RunActor {
                 }
             }
         }
-        let dirty = std::mem::take(&mut self.dirty);
-        let written = self.engine.store.commit(
-            &self.run.id,
-            dirty.iter().map(|&i| &self.records[i]),
-            &self.outputs,
-            &self.pending_events,
-        );
+        self.dirty.clear();
+        let written = self
+            .engine
+            .store
+            .commit(&self.run.id, &self.outputs, &self.pending_events);
         if let Err(e) = written {
             tracing::error!(
                 "run {}: cannot store a batch of transitions: {e:#}",

@@ -358,6 +358,18 @@ impl StepRecord {
             metrics: StepMetrics::default(),
         }
     }
+
+    /// Step `i` of `wf` before it starts: its place in the workflow and in the DAG.
+    pub fn planned(wf: &crate::spec::Workflow, dag: &crate::spec::Dag, i: usize) -> StepRecord {
+        let step = &wf.steps[i];
+        StepRecord {
+            index: i as u32,
+            level: dag.level_of(i).unwrap_or(0) as u32,
+            kind: step.kind.key().to_string(),
+            depends_on: step.depends_on.clone(),
+            ..StepRecord::pending(step.id.clone(), wf.effective_retry(step).max_attempts)
+        }
+    }
 }
 
 /// A step's result, kept apart from its record (it can be large).
@@ -366,10 +378,13 @@ pub struct StepOutput {
     /// Parsed JSON when the step produced JSON, else the text.
     pub output: Value,
     /// Captured stdout (shell steps), secrets redacted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stdout: String,
     /// Captured stderr (shell steps), secrets redacted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stderr: String,
     /// Named outputs (`outputs:`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub outputs: IndexMap<String, Value>,
 }
 

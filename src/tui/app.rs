@@ -308,32 +308,30 @@ impl App {
         let params: Map<String, Value> = d.run.params.clone().into_iter().collect();
         let mut steps = Map::new();
         let mut failure = None;
+        let mut stored = match self.backend.step_outputs(&run) {
+            Ok(outputs) => outputs,
+            Err(e) => {
+                failure = Some(format!("cannot read the outputs of {run}: {e:#}"));
+                Default::default()
+            }
+        };
         for step in &d.steps {
-            match self.backend.step_output(&run, &step.step) {
-                Ok(Some(output)) => {
-                    let mut entry = Map::new();
-                    entry.insert("output".into(), output.output);
-                    if !output.outputs.is_empty() {
-                        entry.insert(
-                            "outputs".into(),
-                            Value::Object(output.outputs.into_iter().collect()),
-                        );
-                    }
-                    if !output.stdout.is_empty() {
-                        entry.insert("stdout".into(), Value::String(output.stdout));
-                    }
-                    if !output.stderr.is_empty() {
-                        entry.insert("stderr".into(), Value::String(output.stderr));
-                    }
-                    steps.insert(step.step.0.clone(), Value::Object(entry));
+            if let Some(output) = stored.remove(&step.step) {
+                let mut entry = Map::new();
+                entry.insert("output".into(), output.output);
+                if !output.outputs.is_empty() {
+                    entry.insert(
+                        "outputs".into(),
+                        Value::Object(output.outputs.into_iter().collect()),
+                    );
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    failure = Some(format!(
-                        "cannot read the output of {run}/{}: {e:#}",
-                        step.step
-                    ))
+                if !output.stdout.is_empty() {
+                    entry.insert("stdout".into(), Value::String(output.stdout));
                 }
+                if !output.stderr.is_empty() {
+                    entry.insert("stderr".into(), Value::String(output.stderr));
+                }
+                steps.insert(step.step.0.clone(), Value::Object(entry));
             }
         }
         let mut root = Map::new();

@@ -103,6 +103,16 @@ impl Backend for MemoryBackend {
             .cloned())
     }
 
+    fn step_outputs(&self, run: &RunId) -> anyhow::Result<HashMap<StepId, StepOutput>> {
+        Ok(self
+            .lock()
+            .outputs
+            .iter()
+            .filter(|((r, _), _)| r == run)
+            .map(|((_, s), o)| (s.clone(), o.clone()))
+            .collect())
+    }
+
     fn logs(
         &self,
         run: &RunId,
