@@ -328,6 +328,37 @@ steps:
     assert_eq!(h.output(&id, "summary"), json!({"total": 7}));
 }
 
+/// Each step is handed only the results its templates read; one that reads `steps` as a
+/// whole sees every finished step, and a `when:` sees what it reads.
+#[test]
+fn a_step_sees_the_results_it_reads_and_all_of_them_when_it_reads_steps_whole() {
+    let h = Harness::new();
+    let (id, state) = h.run_to_end(
+        r#"
+name: reads
+steps:
+  - id: a
+    transform: { expr: "1" }
+  - id: b
+    transform: { expr: "2" }
+  - id: only-b
+    transform: { expr: "steps.b.output * 10" }
+    depends_on: [a, b]
+  - id: whole
+    transform: { expr: "steps | length" }
+    depends_on: [a, b, only-b]
+  - id: gated
+    transform: { expr: "'ran'" }
+    when: "steps.whole.output == 3"
+    depends_on: [whole]
+"#,
+    );
+    assert_eq!(state, RunState::Succeeded);
+    assert_eq!(h.output(&id, "only-b"), json!(20));
+    assert_eq!(h.output(&id, "whole"), json!(3));
+    assert_eq!(h.output(&id, "gated"), json!("ran"));
+}
+
 #[test]
 fn an_agent_step_without_providers_fails_with_a_hint() {
     let h = Harness::new();

@@ -357,3 +357,42 @@ fn the_name_defaults_to_the_file_stem() {
     .unwrap();
     assert_eq!(wf.name, "nightly");
 }
+
+/// Validation records which steps' results each step's templates read, so the engine hands a
+/// step only those (`None`: it reads `steps` as a whole).
+#[test]
+fn validation_records_the_steps_each_step_reads() {
+    let wf = spec::parse_str(
+        r#"
+name: reads
+steps:
+  - id: a
+    run: echo a
+  - id: b
+    run: "echo {{ steps.a.stdout }} {{ steps['a'].output }}"
+    when: "steps.a.status == 'succeeded'"
+    depends_on: [a]
+  - id: c
+    transform: { expr: "steps | length" }
+    depends_on: [b]
+  - id: d
+    approval: { prompt: "ok {{ steps.b.output }}?" }
+    depends_on: [b]
+"#,
+        Path::new("reads.yaml"),
+    )
+    .unwrap();
+    let reads: Vec<Option<Vec<&str>>> = wf
+        .steps
+        .iter()
+        .map(|s| {
+            s.reads
+                .as_ref()
+                .map(|r| r.iter().map(String::as_str).collect())
+        })
+        .collect();
+    assert_eq!(
+        reads,
+        [Some(vec![]), Some(vec!["a"]), None, Some(vec!["b"])]
+    );
+}

@@ -3,6 +3,9 @@
 //! Templates see `params`, `env`, `run` and `steps.<id>.{output, status, exit_code, stdout,
 //! stderr, duration_ms, attempts, outputs}` (see docs/workflow-language.md).
 
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
@@ -11,12 +14,16 @@ use crate::store::{RunRecord, StepOutput, StepRecord};
 
 /// The context as a JSON object, built incrementally as steps finish.
 ///
-/// A step is handed only the results its templates read (see `spec::referenced_steps`), so
+/// A step is handed only the results its templates read (`Step::reads`, found at validation), so
 /// the cost of preparing a step does not grow with the size of the run.
 #[derive(Debug, Clone)]
 pub struct RunContext {
     root: Map<String, Value>,
     steps: Map<String, Value>,
+    /// The steps some template reads (`None`: any may be read); only these are kept.
+    wanted: Option<HashSet<String>>,
+    /// The context of a step that reads no step's results, shared by all such steps.
+    bare: Arc<Value>,
 }
 
 impl RunContext {
@@ -44,14 +51,27 @@ impl RunContext {
                 "started_at": run.started_at.unwrap_or(run.created_at).rfc3339(),
             }),
         );
+        let wanted = wf.steps.iter().try_fold(HashSet::new(), |mut all, s| {
+            all.extend(s.reads.as_ref()?.iter().cloned());
+            Some(all)
+        });
+        let mut bare = root.clone();
+        bare.insert("steps".into(), Value::Object(Map::new()));
         RunContext {
             root,
             steps: Map::new(),
+            wanted,
+            bare: Arc::new(Value::Object(bare)),
         }
     }
 
     /// Records what a step left behind (its record and, if it ran, its output).
     pub fn set_step(&mut self, record: &StepRecord, output: Option<&StepOutput>) {
+        if let Some(wanted) = &self.wanted
+            && !wanted.contains(&record.step.0)
+        {
+            return;
+        }
         let entry = json!({
             "status": record.status.as_str(),
             "exit_code": record.exit_code,
@@ -68,7 +88,10 @@ impl RunContext {
     }
 
     /// A snapshot for rendering that shows the `only` steps (every step when `None`).
-    pub fn value(&self, only: Option<&std::collections::BTreeSet<String>>) -> Value {
+    pub fn value(&self, only: Option<&BTreeSet<String>>) -> Arc<Value> {
+        if only.is_some_and(|ids| ids.is_empty()) {
+            return self.bare.clone();
+        }
         let mut root = self.root.clone();
         let steps = match only {
             None => self.steps.clone(),
@@ -78,7 +101,7 @@ impl RunContext {
                 .collect(),
         };
         root.insert("steps".into(), Value::Object(steps));
-        Value::Object(root)
+        Arc::new(Value::Object(root))
     }
 }
 

@@ -105,7 +105,7 @@ pub struct StepJob {
     /// The workflow.
     pub workflow: Arc<Workflow>,
     /// The template context at the time the step became ready.
-    pub ctx: Value,
+    pub ctx: Arc<Value>,
     /// The run's working directory.
     pub workdir: Option<PathBuf>,
     /// Ask the operator before running (a non-idempotent step found running after a crash).

@@ -100,8 +100,6 @@ pub struct RunActor {
     need_flush: bool,
     workdir: Option<PathBuf>,
     tail: Arc<TailFile>,
-    /// Per step: the steps its templates read (`None`: all).
-    refs: Vec<Option<std::collections::BTreeSet<String>>>,
 }
 
 impl RunActor {
@@ -234,11 +232,6 @@ impl RunActor {
             .collect();
         let workdir = run.workdir.as_ref().map(PathBuf::from);
         let tail = Arc::new(TailFile::open(&engine.store.tail_path(&run.id)));
-        let refs = wf
-            .steps
-            .iter()
-            .map(|s| crate::spec::referenced_steps(&wf, s, &engine.templates))
-            .collect();
         let terminal: Vec<bool> = records.iter().map(|r| r.status.is_terminal()).collect();
         let done = terminal.iter().filter(|t| **t).count();
         let mut actor = RunActor {
@@ -248,7 +241,6 @@ impl RunActor {
             durable: std::collections::VecDeque::new(),
             terminal,
             done,
-            refs,
             tail,
             running_since: vec![None; wf.steps.len()],
             engine,
@@ -416,8 +408,8 @@ impl RunActor {
         }
     }
 
-    fn ctx_value(&self, idx: usize) -> serde_json::Value {
-        self.ctx.value(self.refs[idx].as_ref())
+    fn ctx_value(&self, idx: usize) -> Arc<serde_json::Value> {
+        self.ctx.value(self.wf.steps[idx].reads.as_ref())
     }
 
     fn spawn(&mut self, idx: usize) {

@@ -267,6 +267,7 @@ pub fn convert_step(
         approve,
         idempotent,
         outputs,
+        reads: None,
         pos,
     })
 }

@@ -257,6 +257,7 @@ pub(crate) mod tests {
                     approve: false,
                     idempotent: true,
                     outputs: IndexMap::new(),
+                    reads: None,
                     pos: StepPos::default(),
                 })
                 .collect(),

@@ -31,7 +31,6 @@ pub use params::resolve_params;
 pub use ready::{Finish, ReadySet};
 pub use template::{Reference, TemplateError, Templates, shell_quote};
 pub use types::*;
-pub use validate::referenced_steps;
 
 use diag::Source;
 use node::Format;
@@ -65,9 +64,12 @@ pub fn parse_with(
     let Some((mut wf, places)) = converted else {
         return Err(sorted(diags));
     };
-    validate::validate(&wf, &places.env, &src, templates, &mut diags);
+    let reads = validate::validate(&wf, &places.env, &src, templates, &mut diags);
     if !diags.is_empty() {
         return Err(sorted(diags));
+    }
+    for (step, reads) in wf.steps.iter_mut().zip(reads) {
+        step.reads = reads;
     }
     wf.source = Some(origin.to_path_buf());
     Ok(wf)

@@ -187,6 +187,10 @@ pub struct Step {
     pub idempotent: bool,
     /// Named values derived from the step's result (templates over `output`, `stdout`, ...).
     pub outputs: IndexMap<String, String>,
+    /// The steps whose results its templates read, found at validation (`None`: it may read
+    /// any, e.g. `steps` as a whole, or the workflow was not validated).
+    #[serde(skip)]
+    pub reads: Option<std::collections::BTreeSet<String>>,
     /// Where each field was written, for error messages.
     #[serde(skip)]
     pub pos: StepPos,

@@ -80,7 +80,7 @@ pub fn validate(
     src: &Source<'_>,
     templates: &Templates,
     out: &mut Vec<Diagnostic>,
-) {
+) -> Vec<Option<std::collections::BTreeSet<String>>> {
     check_params(wf, src, out);
     let ids_ok = check_ids(wf, src, out);
     check_dependencies(wf, src, out);
@@ -140,7 +140,9 @@ pub fn validate(
             }
         }
     }
+    let mut reads = Vec::with_capacity(wf.steps.len());
     for (i, step) in wf.steps.iter().enumerate() {
+        let mut read = Some(std::collections::BTreeSet::new());
         for field in fields(step) {
             let refs = match field.mode {
                 Mode::Expr => templates.expression_references(field.text),
@@ -177,11 +179,22 @@ pub fn validate(
                 Ok(refs) => {
                     for r in refs {
                         check_reference(wf, src, &index, &upstream, i, &field, &r, out);
+                        if r.root == "steps" {
+                            match (r.path.first(), &mut read) {
+                                (Some(id), Some(set)) => {
+                                    set.insert(id.clone());
+                                }
+                                (None, _) => read = None,
+                                (Some(_), None) => {}
+                            }
+                        }
                     }
                 }
             }
         }
+        reads.push(read);
     }
+    reads
 }
 
 /// Agent names that no profile defines: built-in (`crate::agents::builtin_names()`),
@@ -654,32 +667,4 @@ fn check_root(
             }
         }
     }
-}
-
-/// The steps whose results a step's templates read (`steps.<id>…`), so the engine can hand it
-/// only those. `None` when a template reads `steps` as a whole (then it must see every step).
-pub fn referenced_steps(
-    wf: &crate::spec::Workflow,
-    step: &Step,
-    templates: &Templates,
-) -> Option<std::collections::BTreeSet<String>> {
-    let mut out = std::collections::BTreeSet::new();
-    let workflow_env = wf.env.values().map(|v| (v.as_str(), Mode::Template));
-    let own = fields(step).into_iter().map(|f| (f.text, f.mode));
-    for (text, mode) in own.chain(workflow_env) {
-        let refs = match mode {
-            Mode::Expr => templates.expression_references(text),
-            Mode::Template | Mode::Outputs => templates.template_references(text),
-        }
-        .unwrap_or_default();
-        for r in refs.into_iter().filter(|r| r.root == "steps") {
-            match r.path.first() {
-                Some(id) => {
-                    out.insert(id.clone());
-                }
-                None => return None,
-            }
-        }
-    }
-    Some(out)
 }
