@@ -5,7 +5,6 @@ pub mod agents;
 pub mod cli;
 pub mod config;
 pub mod engine;
-pub mod planner;
 pub mod providers;
 pub mod spec;
 pub mod steps;

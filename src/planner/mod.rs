@@ -1,1 +1,0 @@
-//! planner (see DESIGN.md).
