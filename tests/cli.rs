@@ -234,7 +234,7 @@ fn a_non_idempotent_step_caught_running_by_a_crash_waits_for_an_operator() {
     std::fs::write(
         &wf,
         format!(
-            "name: once\nsteps:\n  - id: charge\n    idempotent: false\n    run: 'echo charge >> {log}; if [ ! -f {flag} ]; then touch {flag}; sleep 60; fi'\n",
+            "name: once\nsteps:\n  - id: first\n    run: 'true'\n  - id: charge\n    depends_on: [first]\n    idempotent: false\n    run: 'echo charge >> {log}; if [ ! -f {flag} ]; then touch {flag}; sleep 60; fi'\n",
             log = log.display(),
             flag = flag.display()
         ),
@@ -261,6 +261,8 @@ fn a_non_idempotent_step_caught_running_by_a_crash_waits_for_an_operator() {
     let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
     let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
     assert_eq!(runs[0]["state"], "interrupted", "{runs}");
+    // The count of finished steps comes from the journal, not the record's lagging copy.
+    assert_eq!(runs[0]["steps_done"], 1, "{runs}");
     let id = runs[0]["id"].as_str().unwrap().to_string();
 
     // Without a terminal or --approve, the operator's decision is "no": it is not run again.

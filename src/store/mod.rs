@@ -373,6 +373,13 @@ impl Store {
             let reason = format!("{who}; `baton resume {}` continues it", run.id);
             run.state = RunState::Interrupted;
             run.reason = Some(reason.clone());
+            // The record's progress count lags its steps; the journal is exact.
+            run.steps_done = self
+                .replay(&run.id)?
+                .steps
+                .iter()
+                .filter(|s| s.status.is_terminal())
+                .count() as u32;
             // When it stopped is not known; the sweep is an upper bound (a resume clears it).
             run.finished_at.get_or_insert_with(Timestamp::now);
             self.put_run(&run)?;
