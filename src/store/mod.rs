@@ -920,20 +920,23 @@ mod tests {
         assert!(err.to_string().contains("without an event"), "{err}");
     }
 
+    /// A bare sled database in a store directory, marked with a schema version.
+    fn raw_db_of_version(dir: &Path, version: u32) -> sled::Db {
+        let db = sled::Config::new().path(dir.join("db")).open().unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", encode(&version).unwrap())
+            .unwrap();
+        db
+    }
+
     /// A store written by schema 1: a key per step record and per output, bare event arrays.
     #[test]
     fn a_schema_1_store_is_migrated_at_open_without_losing_anything() {
         let dir = tempfile::tempdir().unwrap();
         let r = RunId("old-run".into());
         {
-            let db = sled::Config::new()
-                .path(dir.path().join("db"))
-                .open()
-                .unwrap();
-            db.open_tree("meta")
-                .unwrap()
-                .insert("schema_version", encode(&1u32).unwrap())
-                .unwrap();
+            let db = raw_db_of_version(dir.path(), 1);
             db.open_tree("runs")
                 .unwrap()
                 .insert(
@@ -1014,17 +1017,7 @@ mod tests {
     #[test]
     fn a_store_from_a_newer_baton_is_refused_with_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let db = sled::Config::new()
-                .path(dir.path().join("db"))
-                .open()
-                .unwrap();
-            db.open_tree("meta")
-                .unwrap()
-                .insert("schema_version", encode(&99u32).unwrap())
-                .unwrap();
-            db.flush().unwrap();
-        }
+        raw_db_of_version(dir.path(), 99).flush().unwrap();
         let err = Store::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("schema version 99"), "{err}");
         assert!(err.contains("--data-dir"), "{err}");
