@@ -92,7 +92,8 @@ pub struct RunActor {
     outputs: Vec<(StepId, Option<StepOutput>)>,
     /// Flushes under way, each with the events that wait for it.
     durable: std::collections::VecDeque<(crate::store::FlushTicket, Vec<Event>)>,
-    /// Steps whose records changed since the last commit (written once each, at commit).
+    /// Steps whose records changed since the last commit (their events carry the records;
+    /// this set keeps the count of finished steps).
     dirty: std::collections::BTreeSet<usize>,
     /// Which records were terminal at the last commit, and how many.
     terminal: Vec<bool>,

@@ -225,6 +225,8 @@ impl Store {
                 outputs.push((step, Some(decode::<StepOutput>(&v, "output")?)));
                 old_keys.push(k);
             }
+            let with_output: std::collections::HashSet<StepId> =
+                outputs.iter().map(|(s, _)| s.clone()).collect();
             let mut kinds = Vec::new();
             for item in self
                 .data
@@ -232,8 +234,8 @@ impl Store {
             {
                 let (k, v) = item?;
                 let record: StepRecord = decode(&v, "step")?;
-                let has_output = outputs.iter().any(|(s, _)| *s == record.step);
-                if has_output || replayed.get(&record.step) != Some(&record) {
+                if with_output.contains(&record.step) || replayed.get(&record.step) != Some(&record)
+                {
                     kinds.push(EventKind::Step {
                         record: Box::new(record),
                     });
@@ -452,14 +454,6 @@ impl Store {
             }
         }
         Ok(table)
-    }
-
-    /// Every step record of a run in workflow order, planned ones included.
-    pub fn steps(&self, run: &RunId) -> anyhow::Result<Vec<StepRecord>> {
-        match self.run(run)? {
-            Some(record) => Ok(self.step_table(&record)?.steps),
-            None => Ok(Vec::new()),
-        }
     }
 
     /// Reads a step's output.
