@@ -109,6 +109,41 @@ fn json_mode_prints_one_event_per_line_and_the_run_can_be_inspected_by_prefix() 
     assert!(show.status.success(), "{t}");
     assert!(t.contains("approved by"), "{t}");
     assert!(t.contains("--approve gate"), "{t}");
+    assert!(!t.contains("history"), "the history only when asked: {t}");
+
+    // The history, as text and as JSON: created, the gate opened and decided, the end.
+    let show = baton(&data)
+        .args(["show", prefix, "--events"])
+        .output()
+        .unwrap();
+    let t = text(&show);
+    assert!(show.status.success(), "{t}");
+    let history = &t[t.find("history (UTC)").expect("a history section")..];
+    let order: Vec<usize> = [
+        "run created (gated)",
+        "build succeeded",
+        "gate approval requested",
+        "gate approved by",
+        "ship succeeded",
+        "run succeeded",
+    ]
+    .iter()
+    .map(|what| {
+        history
+            .find(what)
+            .unwrap_or_else(|| panic!("{what}: {history}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{history}");
+    let show = baton(&data)
+        .args(["show", prefix, "--json", "--events"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let events = v["events"].as_array().expect("events in the JSON");
+    assert_eq!(events[0]["type"], "run_created");
+    assert_eq!(events.last().unwrap()["type"], "run_state");
+    assert_eq!(events.last().unwrap()["state"], "succeeded");
 
     let logs = baton(&data)
         .args(["logs", prefix, "build"])

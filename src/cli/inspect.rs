@@ -33,6 +33,9 @@ pub struct ShowArgs {
     /// The run, its steps, gates and outputs as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also the run's history: every transition, gate and decision, oldest first.
+    #[arg(long)]
+    pub events: bool,
 }
 
 /// `baton logs`.
@@ -134,12 +137,11 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
         if let Some(obj) = run_json.as_object_mut() {
             obj.remove("source");
         }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({"run": run_json, "steps": steps_json, "approvals": approvals})
-            )?
-        );
+        let mut shown = json!({"run": run_json, "steps": steps_json, "approvals": approvals});
+        if args.events {
+            shown["events"] = serde_json::to_value(store.events(&id)?)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(0);
     }
     println!("run       {}", run.id);
@@ -161,7 +163,7 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
     );
     println!(
         "steps     {}/{} done, elapsed {}",
-        run.steps_done,
+        steps.iter().filter(|s| s.status.is_terminal()).count(),
         run.steps_total,
         elapsed(&run)
     );
@@ -227,6 +229,18 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
                     .unwrap_or_default()
             ),
             None => println!("  waiting since {}", a.requested_at.rfc3339()),
+        }
+    }
+    if args.events {
+        println!();
+        println!("history (UTC)");
+        for e in store.events(&id)? {
+            let at = e.ts.rfc3339();
+            println!(
+                "  {}  {}",
+                &at[..at.len() - 1].replace('T', " "),
+                e.kind.describe()
+            );
         }
     }
     Ok(0)

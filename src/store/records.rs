@@ -451,6 +451,86 @@ pub struct ApprovalRecord {
     pub decision: Option<Decision>,
 }
 
+impl EventKind {
+    /// What happened, in one line of plain text, for histories (`baton show --events`, the
+    /// console's Events tab, which puts its icons in front).
+    pub fn describe(&self) -> String {
+        match self {
+            EventKind::RunCreated { record } => format!("run created ({})", record.workflow),
+            EventKind::RunState { state, reason } => format!(
+                "run {state}{}",
+                reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+            EventKind::Step { record } => describe_step(record),
+            EventKind::ApprovalRequested { approval } => {
+                format!("{} approval requested", approval.step)
+            }
+            EventKind::ApprovalDecided { step, decision } => format!(
+                "{step} {} by {}{}",
+                if decision.approved {
+                    "approved"
+                } else {
+                    "rejected"
+                },
+                decision.by,
+                decision
+                    .comment
+                    .as_ref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
+            ),
+            EventKind::Log { line } => format!("log {}: {}", line.step, line.text),
+        }
+    }
+}
+
+fn describe_step(record: &StepRecord) -> String {
+    let status = match record.status {
+        StepStatus::WaitingApproval => "awaiting approval".to_string(),
+        other => other.to_string(),
+    };
+    let mut parts = vec![format!("{} {status}", record.step)];
+    let active = matches!(
+        record.status,
+        StepStatus::Running | StepStatus::Paused | StepStatus::Retrying
+    );
+    if active && record.attempt > 0 {
+        parts.push(format!(
+            "attempt {}/{}",
+            record.attempt, record.max_attempts
+        ));
+    }
+    if active && let Some((pid, _)) = record.process {
+        parts.push(format!("pid {pid}"));
+    }
+    if record.status == StepStatus::Retrying
+        && let Some(at) = record.retry_at
+    {
+        parts.push(format!("next at {}", at.clock()));
+    }
+    if record.status.is_terminal() {
+        if let Some(code) = record.exit_code {
+            parts.push(format!("exit {code}"));
+        }
+        if let Some(ms) = record.duration_ms {
+            parts.push(crate::spec::format_elapsed_ms(ms));
+        }
+    }
+    let mut text = parts.join(" · ");
+    let why = match record.status {
+        StepStatus::Skipped => record.skip_reason.as_ref(),
+        StepStatus::Failed | StepStatus::Retrying | StepStatus::Cancelled => record.error.as_ref(),
+        _ => None,
+    };
+    if let Some(why) = why {
+        text.push_str(&format!(": {why}"));
+    }
+    text
+}
+
 /// Something that happened to a run (the append-only history).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::{fit, format_ms, row_style, scroll_offset};
-use crate::store::{EventKind, StepRecord, StepStatus};
+use crate::store::{EventKind, StepStatus};
 use crate::tui::json_tree;
 use crate::tui::model::Detail;
 use crate::tui::theme::{Theme, run_icon, step_icon};
@@ -155,54 +155,6 @@ pub fn metrics(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: 
 /// `● build running · attempt 1/3 · pid 4242`, `✗ test failed · exit 2 · 1.2s: tests failed`:
 /// what a step's record says at this point of the history (one status can be recorded several
 /// times — started, attempt made, process spawned — and the details tell them apart).
-fn step_event(record: &StepRecord) -> String {
-    let status = match record.status {
-        StepStatus::WaitingApproval => "awaiting approval".to_string(),
-        other => other.to_string(),
-    };
-    let mut parts = vec![format!(
-        "{} {} {status}",
-        step_icon(record.status),
-        record.step
-    )];
-    let active = matches!(
-        record.status,
-        StepStatus::Running | StepStatus::Paused | StepStatus::Retrying
-    );
-    if active && record.attempt > 0 {
-        parts.push(format!(
-            "attempt {}/{}",
-            record.attempt, record.max_attempts
-        ));
-    }
-    if active && let Some((pid, _)) = record.process {
-        parts.push(format!("pid {pid}"));
-    }
-    if record.status == StepStatus::Retrying
-        && let Some(at) = record.retry_at
-    {
-        parts.push(format!("next at {}", at.clock()));
-    }
-    if record.status.is_terminal() {
-        if let Some(code) = record.exit_code {
-            parts.push(format!("exit {code}"));
-        }
-        if let Some(ms) = record.duration_ms {
-            parts.push(format_ms(ms));
-        }
-    }
-    let mut text = parts.join(" · ");
-    let why = match record.status {
-        StepStatus::Skipped => record.skip_reason.as_ref(),
-        StepStatus::Failed | StepStatus::Retrying | StepStatus::Cancelled => record.error.as_ref(),
-        _ => None,
-    };
-    if let Some(why) = why {
-        text.push_str(&format!(": {why}"));
-    }
-    text
-}
-
 /// The run's history.
 pub fn events(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &Theme) {
     let block = pane("Events", focused, theme);
@@ -223,57 +175,33 @@ pub fn events(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &
         .skip(offset)
         .take(height)
         .map(|(i, e)| {
-            let (icon_style, text) = match &e.kind {
-                EventKind::RunCreated { record } => {
-                    (theme.muted(), format!("run created ({})", record.workflow))
+            let (style_of_kind, icon) = match &e.kind {
+                EventKind::RunCreated { .. } | EventKind::Log { .. } => (theme.muted(), None),
+                EventKind::RunState { state, .. } => (theme.run(*state), Some(run_icon(*state))),
+                EventKind::Step { record } => {
+                    (theme.step(record.status), Some(step_icon(record.status)))
                 }
-                EventKind::RunState { state, reason } => (
-                    theme.run(*state),
-                    format!(
-                        "{} run {state}{}",
-                        run_icon(*state),
-                        reason
-                            .as_ref()
-                            .map(|r| format!(": {r}"))
-                            .unwrap_or_default()
-                    ),
-                ),
-                EventKind::Step { record } => (theme.step(record.status), step_event(record)),
-                EventKind::ApprovalRequested { approval } => (
-                    theme.warning(),
-                    format!("⚑ {} approval requested", approval.step),
-                ),
-                EventKind::ApprovalDecided { step, decision } => (
+                EventKind::ApprovalRequested { .. } => (theme.warning(), Some("⚑")),
+                EventKind::ApprovalDecided { decision, .. } => (
                     if decision.approved {
                         theme.ok()
                     } else {
                         theme.error()
                     },
-                    format!(
-                        "⚑ {step} {} by {}{}",
-                        if decision.approved {
-                            "approved"
-                        } else {
-                            "rejected"
-                        },
-                        decision.by,
-                        decision
-                            .comment
-                            .as_ref()
-                            .map(|c| format!(": {c}"))
-                            .unwrap_or_default()
-                    ),
+                    Some("⚑"),
                 ),
-                EventKind::Log { line } => {
-                    (theme.muted(), format!("log {}: {}", line.step, line.text))
-                }
+            };
+            let described = e.kind.describe();
+            let text = match icon {
+                Some(icon) => format!("{icon} {described}"),
+                None => described,
             };
             let style = row_style(focused && i == d.events_selected, theme);
             Line::from(vec![
                 Span::styled(format!("{} ", e.ts.clock()), theme.muted().patch(style)),
                 Span::styled(
                     crate::tui::text::strip_ansi(&text).into_owned(),
-                    icon_style.patch(style),
+                    style_of_kind.patch(style),
                 ),
             ])
         })
