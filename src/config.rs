@@ -36,6 +36,46 @@ pub struct EngineSection {
     pub run_concurrency: Option<usize>,
     /// Time between SIGTERM and SIGKILL when cancelling.
     pub grace: Option<Dur>,
+    /// How long finished runs are kept (default 30 days); `"forever"` keeps them all.
+    pub retention: Option<Retention>,
+}
+
+/// How long finished runs are kept: they are deleted, with their logs and history, when an
+/// engine starts (`baton run`, the console, `resume`, ...) and they ended longer ago than this.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Retention {
+    /// Never delete a run automatically (`baton gc` still does).
+    Forever,
+    /// Delete runs that finished longer ago than this.
+    For(Dur),
+}
+
+impl Retention {
+    /// The default: 30 days.
+    pub const DEFAULT: Retention = Retention::For(Dur(std::time::Duration::from_secs(30 * 86_400)));
+
+    /// The age past which a finished run is deleted, if any.
+    pub fn max_age(self) -> Option<std::time::Duration> {
+        match self {
+            Retention::Forever => None,
+            Retention::For(d) if d.get().is_zero() => None,
+            Retention::For(d) => Some(d.get()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if matches!(text.as_str(), "forever" | "never" | "off") {
+            return Ok(Retention::Forever);
+        }
+        text.parse::<Dur>().map(Retention::For).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{e}; `retention` takes an age like \"30d\" or \"12h\", or \"forever\""
+            ))
+        })
+    }
 }
 
 /// Where things live.
@@ -126,6 +166,11 @@ impl ConfigFile {
         })
     }
 
+    /// How long finished runs are kept.
+    pub fn retention(&self) -> Retention {
+        self.engine.retention.unwrap_or(Retention::DEFAULT)
+    }
+
     /// The engine configuration this file asks for.
     pub fn engine_config(&self) -> EngineConfig {
         let d = EngineConfig::default();
@@ -152,6 +197,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("engin"), "{err}");
+    }
+
+    #[test]
+    fn retention_defaults_to_thirty_days_and_takes_an_age_or_forever() {
+        let none = ConfigFile::parse("", Path::new("c")).unwrap();
+        assert_eq!(
+            none.retention().max_age(),
+            Some(std::time::Duration::from_secs(30 * 86_400))
+        );
+        let week = ConfigFile::parse("[engine]\nretention = \"7d\"\n", Path::new("c")).unwrap();
+        assert_eq!(
+            week.retention().max_age(),
+            Some(std::time::Duration::from_secs(7 * 86_400))
+        );
+        let all = ConfigFile::parse("[engine]\nretention = \"forever\"\n", Path::new("c")).unwrap();
+        assert_eq!(all.retention().max_age(), None);
+        let err = ConfigFile::parse("[engine]\nretention = \"soon\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:2:13"), "{err}");
+        assert!(err.contains("forever"), "{err}");
     }
 
     #[test]

@@ -315,3 +315,85 @@ fn a_non_idempotent_step_caught_running_by_a_crash_waits_for_an_operator() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "charge\ncharge\n");
 }
+
+/// Finished runs older than `[engine] retention` (30 days unless set) are deleted when an
+/// engine starts; interrupted runs are kept, and `"forever"` keeps everything.
+#[test]
+fn old_finished_runs_are_deleted_by_retention_when_an_engine_starts() {
+    use baton::store::{RunId, RunRecord, RunState, Store, Timestamp};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let day = 86_400_000;
+    let now = Timestamp::now().0;
+    {
+        // `--data-dir` holds the store in `store/` beside baton's logs.
+        let store = Store::open(&data.join("store")).unwrap();
+        for (id, state, age_days) in [
+            ("r-old-done", RunState::Succeeded, 40),
+            ("r-old-stuck", RunState::Interrupted, 40),
+            ("r-recent", RunState::Failed, 10),
+        ] {
+            store
+                .put_run(&RunRecord {
+                    id: RunId(id.into()),
+                    workflow: "w".into(),
+                    workflow_path: None,
+                    source: String::new(),
+                    params: Default::default(),
+                    workdir: None,
+                    state,
+                    created_at: Timestamp(now - age_days * day - 1000),
+                    started_at: None,
+                    finished_at: Some(Timestamp(now - age_days * day)),
+                    owner: None,
+                    reason: None,
+                    steps_total: 0,
+                    steps_done: 0,
+                })
+                .unwrap();
+        }
+        store.flush_blocking().unwrap();
+    }
+    let wf = dir.path().join("quick.yaml");
+    std::fs::write(&wf, "name: quick\nsteps:\n  - id: a\n    run: 'true'\n").unwrap();
+    let ids = |data: &Path| -> Vec<String> {
+        let ls = baton(data).args(["ls", "--json"]).output().unwrap();
+        let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    std::fs::write(
+        config.join("config.toml"),
+        "[engine]\nretention = \"forever\"\n",
+    )
+    .unwrap();
+    let out = baton(&data)
+        .env("BATON_CONFIG_DIR", &config)
+        .arg("run")
+        .arg(&wf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let kept = ids(&data);
+    assert!(kept.contains(&"r-old-done".to_string()), "{kept:?}");
+
+    std::fs::remove_file(config.join("config.toml")).unwrap();
+    let out = baton(&data)
+        .env("BATON_CONFIG_DIR", &config)
+        .arg("run")
+        .arg(&wf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let left = ids(&data);
+    assert!(!left.contains(&"r-old-done".to_string()), "{left:?}");
+    assert!(left.contains(&"r-old-stuck".to_string()), "{left:?}");
+    assert!(left.contains(&"r-recent".to_string()), "{left:?}");
+    assert_eq!(left.len(), 4, "the two new runs too: {left:?}");
+}

@@ -11,7 +11,7 @@ use crate::config::{ConfigFile, Paths};
 use crate::engine::{Engine, EngineConfig};
 use crate::providers::Router;
 use crate::steps::agent::LlmRuntime;
-use crate::store::Store;
+use crate::store::{Store, Timestamp};
 
 /// An open store with its paths and config.
 pub struct Opened {
@@ -65,6 +65,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// An engine over the opened store, with the LLM providers and agent profiles of the config
 /// (or discovered from the environment). Problems in user profile files are warnings.
 pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<Engine> {
+    apply_retention(opened);
     let mut config: EngineConfig = opened.config.engine_config();
     let env = &crate::providers::process_env;
     let (catalog, problems) = AgentCatalog::load(Some(&opened.paths.agents_dir()));
@@ -82,6 +83,28 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
         catalog,
     }));
     Engine::open(opened.store.clone(), config, rt.handle().clone())
+}
+
+/// Deletes the runs that finished longer ago than `[engine] retention` (30 days unless set).
+/// A failure is logged: it must not stop the work the command was started for.
+fn apply_retention(opened: &Opened) {
+    let Some(age) = opened.config.retention().max_age() else {
+        return;
+    };
+    let cutoff = Timestamp(
+        Timestamp::now()
+            .0
+            .saturating_sub(age.as_millis().min(u64::MAX as u128) as u64),
+    );
+    match opened.store.gc(cutoff) {
+        Ok(removed) if !removed.is_empty() => tracing::info!(
+            "retention: deleted {} run(s) finished before {}",
+            removed.len(),
+            cutoff.rfc3339()
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("retention: cannot delete old runs: {e:#}"),
+    }
 }
 
 /// Elapsed times for people (`850ms`, `3.2s`, `1m05s`, `2h03m`).

@@ -701,7 +701,9 @@ impl Store {
                 removed.push(run.id);
             }
         }
-        self.flush_blocking()?;
+        if !removed.is_empty() {
+            self.flush_blocking()?;
+        }
         Ok(removed)
     }
 
