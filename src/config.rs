@@ -115,6 +115,11 @@ impl Paths {
         self.data.join("store")
     }
 
+    /// LLM provider health remembered between processes (see `providers/health_file.rs`).
+    pub fn provider_health(&self) -> PathBuf {
+        self.data.join("providers.json")
+    }
+
     /// baton's own log files.
     pub fn logs(&self) -> PathBuf {
         self.data.join("logs")

@@ -430,3 +430,68 @@ async fn the_listing_shows_health_and_the_test_reports_latency_or_the_exact_erro
     assert!(after.contains("closed, 100% errors of 1"), "{after}");
     assert!(!after.contains("sk-listing-secret-42") && !table.contains("sk-listing-secret-42"));
 }
+
+/// Health outlives the process: the next router starts from the last calls an earlier one
+/// made (a breaker still open is still open), and `baton providers` shows them.
+#[tokio::test]
+async fn health_is_remembered_in_the_data_dir_for_the_next_process() {
+    use baton::providers::HealthFile;
+    use baton::providers::report::{providers_table, test_providers};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.json");
+    let (a, b) = (FakeLlm::start().await, FakeLlm::start().await);
+    a.set_default(Reply::ServerError);
+    b.set_default(Reply::Text("from b".into()));
+    let configs = [
+        prioritised(&a, "a", ProviderKind::Openai, 1),
+        prioritised(&b, "b", ProviderKind::Openai, 2),
+    ];
+
+    // The first process: three failed probes of `a` open its breaker; `b` answers.
+    {
+        let first = Router::new(&configs, &|_| None)
+            .unwrap()
+            .remembering(HealthFile::new(&file));
+        for _ in 0..3 {
+            test_providers(&first, &["a".to_string()]).await;
+        }
+        test_providers(&first, &["b".to_string()]).await;
+    }
+    let hits_on_a = a.hits();
+    assert_eq!(hits_on_a, 3);
+
+    // The next process starts with `a` open: a chat goes straight to `b`.
+    let next = Router::new(&configs, &|_| None)
+        .unwrap()
+        .remembering(HealthFile::new(&file));
+    let table = providers_table(&next.statuses());
+    let line = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {table}"))
+            .to_string()
+    };
+    assert!(line("a ").contains("open"), "{table}");
+    assert!(
+        line("a ").contains("failed 3 times in a row, last ")
+            && line("a ").contains(" ago: HTTP 500 (server error)"),
+        "{table}"
+    );
+    assert!(
+        line("b ").contains("closed") && line("b ").contains("ok "),
+        "{table}"
+    );
+    assert!(!table.contains("no calls yet"), "{table}");
+    let (result, _) = call(&next, &Route::default()).await;
+    assert_eq!(result.unwrap(), "b: from b");
+    assert_eq!(
+        a.hits(),
+        hits_on_a,
+        "the open breaker kept `a` from being called"
+    );
+
+    // Without a file, nothing is remembered.
+    let fresh = Router::new(&configs, &|_| None).unwrap();
+    assert!(providers_table(&fresh.statuses()).contains("closed (no calls yet)"));
+}

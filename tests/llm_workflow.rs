@@ -118,6 +118,13 @@ async fn the_code_review_example_runs_end_to_end_against_a_fake_provider() {
     let mut files = Vec::new();
     all_bytes_under(&data, &mut files);
     assert!(!files.is_empty());
+    // The provider's health is remembered for the next process, without the key.
+    let remembered = files
+        .iter()
+        .find(|(path, _)| path.ends_with("providers.json"))
+        .expect("the provider health file");
+    let health: serde_json::Value = serde_json::from_slice(&remembered.1).unwrap();
+    assert_eq!(health["providers"]["fake"]["ok"], true, "{health}");
     for (path, bytes) in files {
         assert!(
             !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),

@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::agents::{AgentCatalog, ProfileSource};
 use crate::config::{ConfigFile, Paths};
 use crate::engine::{Engine, EngineConfig};
-use crate::providers::Router;
+use crate::providers::{HealthFile, Router};
 use crate::steps::agent::LlmRuntime;
 use crate::store::{Store, Timestamp};
 
@@ -79,7 +79,8 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
         .collect();
     config.secrets = crate::providers::secrets(&opened.config.providers, env);
     config.llm = Some(Arc::new(LlmRuntime {
-        router: Router::from_config(&opened.config.providers, env),
+        router: Router::from_config(&opened.config.providers, env)
+            .map(|r| r.remembering(HealthFile::new(opened.paths.provider_health()))),
         catalog,
     }));
     Engine::open(opened.store.clone(), config, rt.handle().clone())

@@ -85,9 +85,16 @@ pub fn main() -> i32 {
         Some(CliCommand::Gc(args)) => manage::gc(cli.data_dir.as_deref(), args),
         Some(CliCommand::Validate(args)) => Ok(validate::run(args)),
         Some(CliCommand::Graph(args)) => Ok(graph::run(args)),
-        Some(CliCommand::Providers(args)) => with_config(cli.data_dir.as_deref(), |_, config| {
-            providers::run_providers(&args, &config.providers, &crate::providers::process_env)
-        }),
+        Some(CliCommand::Providers(args)) => {
+            with_config(cli.data_dir.as_deref(), |paths, config| {
+                providers::run_providers(
+                    &args,
+                    &config.providers,
+                    &crate::providers::process_env,
+                    Some(&paths.provider_health()),
+                )
+            })
+        }
         Some(CliCommand::Agents(args)) => with_config(cli.data_dir.as_deref(), |paths, _| {
             agents::run_agents(&args, Some(&paths.agents_dir()))
         }),

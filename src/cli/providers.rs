@@ -3,7 +3,9 @@
 
 use clap::{Args, Subcommand};
 
-use crate::providers::{self, Env, ProviderConfig, Router, report};
+use std::path::Path;
+
+use crate::providers::{self, Env, HealthFile, ProviderConfig, Router, report};
 
 /// Arguments of `baton providers`.
 #[derive(Debug, Clone, Args)]
@@ -24,13 +26,22 @@ pub enum ProvidersCommand {
 }
 
 /// Runs `baton providers [test]` over `configured` (the config file's `[[providers]]`; the
-/// providers discovered from `env` when it has none). Prints to stdout; returns the exit code:
-/// 0 when everything listed or tested is fine, 1 when a test failed, 2 on a usage or
-/// configuration error. Safe to call from inside or outside a tokio runtime.
-pub fn run_providers(args: &ProvidersArgs, configured: &[ProviderConfig], env: Env<'_>) -> i32 {
+/// providers discovered from `env` when it has none), with the health remembered in
+/// `health_file` if given. Prints to stdout; returns the exit code: 0 when everything listed
+/// or tested is fine, 1 when a test failed, 2 on a usage or configuration error. Safe to call
+/// from inside or outside a tokio runtime.
+pub fn run_providers(
+    args: &ProvidersArgs,
+    configured: &[ProviderConfig],
+    env: Env<'_>,
+    health_file: Option<&Path>,
+) -> i32 {
     let list = providers::effective(configured, env);
     let router = match Router::new(&list, env) {
-        Ok(r) => r,
+        Ok(r) => match health_file {
+            Some(path) => r.remembering(HealthFile::new(path)),
+            None => r,
+        },
         Err(e) => {
             eprintln!("baton providers: {e}");
             return 2;

@@ -88,6 +88,29 @@ pub struct HealthSnapshot {
     pub consecutive_failures: u32,
 }
 
+/// What one process tells the next about a provider: its last call and the breaker after it
+/// (see `health_file.rs`). Times are wall-clock milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LastCall {
+    /// When the call ended.
+    pub at: u64,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// Why it failed: the error's class and status (never the provider's words, which could
+    /// quote a request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The latency average after it, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Failures in a row after it.
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// While the breaker is open: when it lets a probe through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_until: Option<u64>,
+}
+
 /// One provider's health.
 #[derive(Debug, Clone)]
 pub struct Health {
@@ -107,6 +130,35 @@ impl Health {
             consecutive_failures: 0,
             outcomes: VecDeque::new(),
             latency_ms: None,
+        }
+    }
+
+    /// Takes over what an earlier process saw: failures in a row, the latency average, and a
+    /// breaker still open (it stays open for what is left of its time).
+    pub fn resume_from(&mut self, last: &LastCall, now: Instant, now_ms: u64) {
+        self.consecutive_failures = last.consecutive_failures;
+        self.latency_ms = last.latency_ms.map(|ms| ms as f64);
+        if let Some(until) = last.open_until.filter(|&u| u > now_ms) {
+            let left = Duration::from_millis(until - now_ms).min(self.policy.open_for);
+            self.breaker = Breaker::Open { until: now + left };
+        }
+    }
+
+    /// What to tell the next process after a call that ended at `now` (`now_ms` on the wall
+    /// clock); `error` is why it failed, if it did.
+    pub fn last_call(&self, now: Instant, now_ms: u64, error: Option<String>) -> LastCall {
+        LastCall {
+            at: now_ms,
+            ok: error.is_none(),
+            error,
+            latency_ms: self.latency_ms.map(|ms| ms.max(0.0).round() as u64),
+            consecutive_failures: self.consecutive_failures,
+            open_until: match self.breaker {
+                Breaker::Open { until } if until > now => {
+                    Some(now_ms + (until - now).as_millis() as u64)
+                }
+                _ => None,
+            },
         }
     }
 
@@ -223,6 +275,30 @@ mod tests {
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn an_open_breaker_and_its_failures_carry_over_to_the_next_process() {
+        let t0 = Instant::now();
+        let mut before = Health::new(HealthPolicy::default());
+        for _ in 0..3 {
+            before.record_failure(t0);
+        }
+        let last = before.last_call(t0, 1_000_000, Some("auth (HTTP 401)".into()));
+        assert_eq!(last.open_until, Some(1_030_000));
+        assert_eq!(last.consecutive_failures, 3);
+        assert!(!last.ok);
+        // Ten seconds later, in another process: still open for twenty more.
+        let t1 = Instant::now();
+        let mut after = Health::new(HealthPolicy::default());
+        after.resume_from(&last, t1, 1_010_000);
+        assert_eq!(after.admit(t1), Admission::Refused { retry_in: secs(20) });
+        assert_eq!(after.admit(t1 + secs(20)), Admission::Probe);
+        // Once its time has passed, the breaker starts closed.
+        let mut later = Health::new(HealthPolicy::default());
+        later.resume_from(&last, t1, 1_040_000);
+        assert_eq!(later.admit(t1), Admission::Allowed);
+        assert_eq!(later.snapshot(t1).consecutive_failures, 3);
     }
 
     #[test]

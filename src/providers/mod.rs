@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 mod gemini;
 pub mod health;
+pub mod health_file;
 pub mod ndjson;
 mod ollama;
 mod openai;
@@ -26,7 +27,8 @@ pub use config::{
     ApiKey, Env, ProviderConfig, ProviderKind, discover, effective, process_env, redact, secrets,
 };
 pub use error::{ErrorKind, ProviderError};
-pub use health::{Admission, Health, HealthPolicy, HealthSnapshot};
+pub use health::{Admission, Health, HealthPolicy, HealthSnapshot, LastCall};
+pub use health_file::HealthFile;
 pub use router::{
     Clock, ProviderStatus, Route, RouteError, RouteEvent, Router, RouterPolicy, TokioClock,
 };

@@ -49,7 +49,11 @@ fn health_cell(s: &ProviderStatus) -> String {
     }
     let h = &s.health;
     if h.samples == 0 {
-        return format!("{} (no calls yet)", h.state);
+        return if s.last_call.is_some() {
+            h.state.to_string()
+        } else {
+            format!("{} (no calls yet)", h.state)
+        };
     }
     let latency = h
         .latency
@@ -61,6 +65,21 @@ fn health_cell(s: &ProviderStatus) -> String {
         h.error_rate * 100.0,
         h.samples
     )
+}
+
+/// The last call any process made, from the health file: `ok 2m05s ago`,
+/// `failed 12s ago: HTTP 401 (auth)`, `failed 3 times in a row, last 4s ago: timed out`.
+fn last_call_cell(s: &ProviderStatus) -> String {
+    let Some(last) = &s.last_call else {
+        return "-".to_string();
+    };
+    let ago =
+        crate::spec::format_elapsed_ms(crate::store::Timestamp::now().0.saturating_sub(last.at));
+    match (&last.error, last.consecutive_failures) {
+        (None, _) => format!("ok {ago} ago"),
+        (Some(e), n) if n > 1 => format!("failed {n} times in a row, last {ago} ago: {e}"),
+        (Some(e), _) => format!("failed {ago} ago: {e}"),
+    }
 }
 
 fn round_ms(d: Duration) -> Duration {
@@ -82,6 +101,7 @@ pub fn providers_table(statuses: &[ProviderStatus]) -> String {
         "PRIORITY".into(),
         "KEY".into(),
         "HEALTH".into(),
+        "LAST CALL".into(),
     ]];
     for s in statuses {
         rows.push(vec![
@@ -94,6 +114,7 @@ pub fn providers_table(statuses: &[ProviderStatus]) -> String {
                 .as_ref()
                 .map_or("-".to_string(), |v| format!("${v}")),
             health_cell(s),
+            last_call_cell(s),
         ]);
     }
     columns(&rows)

@@ -14,7 +14,8 @@ use tokio::time::Instant;
 use super::client::{ProviderClient, show};
 use super::config::{Env, ProviderConfig, ProviderKind};
 use super::error::{ErrorKind, ProviderError};
-use super::health::{Admission, Health, HealthPolicy, HealthSnapshot};
+use super::health::{Admission, Health, HealthPolicy, HealthSnapshot, LastCall};
+use super::health_file::HealthFile;
 use super::ratelimit::TokenBucket;
 use super::types::{ChatRequest, ChatResponse};
 
@@ -130,6 +131,8 @@ pub struct ProviderStatus {
     pub problem: Option<String>,
     /// Health now.
     pub health: HealthSnapshot,
+    /// The last call any process made to it, as remembered (see [`Router::remembering`]).
+    pub last_call: Option<LastCall>,
 }
 
 struct SlotState {
@@ -156,6 +159,8 @@ pub struct Router {
     policy: RouterPolicy,
     clock: Arc<dyn Clock>,
     seed: AtomicU64,
+    /// Where health is remembered between processes, if anywhere.
+    memory: Option<HealthFile>,
 }
 
 impl std::fmt::Debug for Router {
@@ -225,7 +230,24 @@ impl Router {
             policy,
             clock,
             seed: AtomicU64::new(seed),
+            memory: None,
         })
+    }
+
+    /// Remembers provider health in `file` between processes: each provider starts from what
+    /// an earlier process saw last (its failures in a row, a breaker still open), and every
+    /// call's outcome is written there.
+    pub fn remembering(mut self, file: HealthFile) -> Router {
+        let seen = file.read();
+        let now = self.clock.now();
+        let now_ms = wall_ms();
+        for slot in &self.slots {
+            if let Some(last) = seen.get(slot.client.name()) {
+                slot.state().health.resume_from(last, now, now_ms);
+            }
+        }
+        self.memory = Some(file);
+        self
     }
 
     /// The clients, in priority order.
@@ -252,6 +274,11 @@ impl Router {
     /// Every provider with its health, in priority order.
     pub fn statuses(&self) -> Vec<ProviderStatus> {
         let now = self.clock.now();
+        let remembered = self
+            .memory
+            .as_ref()
+            .map(HealthFile::read)
+            .unwrap_or_default();
         self.slots
             .iter()
             .map(|s| {
@@ -265,6 +292,7 @@ impl Router {
                     key_env: c.key_env().map(str::to_string),
                     problem: s.client.key_problem().map(str::to_string),
                     health: s.state().health.snapshot(now),
+                    last_call: remembered.get(c.name.as_str()).cloned(),
                 }
             })
             .collect()
@@ -292,10 +320,22 @@ impl Router {
     fn record(&self, slot: &Slot, result: &Result<ChatResponse, ProviderError>) {
         let now = self.clock.now();
         let mut state = slot.state();
-        match result {
-            Ok(resp) => state.health.record_success(now, resp.latency),
-            Err(e) if e.kind == ErrorKind::BadRequest => {}
-            Err(_) => state.health.record_failure(now),
+        let error = match result {
+            Ok(resp) => {
+                state.health.record_success(now, resp.latency);
+                None
+            }
+            // The request's fault, not the provider's: its health is untouched.
+            Err(e) if e.kind == ErrorKind::BadRequest => return,
+            Err(e) => {
+                state.health.record_failure(now);
+                Some(brief(e))
+            }
+        };
+        let last = state.health.last_call(now, wall_ms(), error);
+        drop(state);
+        if let Some(memory) = &self.memory {
+            memory.record(slot.client.name(), last);
         }
     }
 
@@ -540,6 +580,11 @@ impl Router {
 /// A delay rounded to milliseconds, for messages.
 fn round(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64)
+}
+
+/// Milliseconds since the Unix epoch, for what outlives this process.
+fn wall_ms() -> u64 {
+    crate::store::Timestamp::now().0
 }
 
 /// The short cause of a retry: `HTTP 429`, `timed out`, `overloaded`.
