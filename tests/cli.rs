@@ -71,6 +71,8 @@ fn a_gate_without_a_terminal_fails_with_a_hint() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("--approve gate"), "{t}");
     assert!(t.contains("no terminal"), "{t}");
+    // Said as the decision, the step's failure and the run's end; not more.
+    assert_eq!(t.matches("pass --approve gate").count(), 3, "{t}");
 }
 
 #[test]

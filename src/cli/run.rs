@@ -229,10 +229,7 @@ async fn answer_gate(
             ),
         }
     } else {
-        printer.note(&format!(
-            "gate `{step}` needs a decision and there is no terminal to ask on: rejecting. \
-             Pass `--approve {step}` or `--approve-all` to approve it without asking."
-        ));
+        // The decision's log line says it all, with what to pass next time.
         (
             false,
             "baton run (no terminal)".to_string(),
@@ -360,6 +357,8 @@ impl Printer {
                     LogStream::Stderr => {
                         println!("  {:<14} │ {}", line.step.0, self.paint("33", text))
                     }
+                    // The step's ✗ line that follows says it too.
+                    LogStream::System if text.starts_with("failed: ") => {}
                     LogStream::System => {
                         println!("  {:<14} · {}", line.step.0, self.paint("2", text))
                     }
