@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod providers;
 pub mod spec;

@@ -211,9 +211,13 @@ fn a_second_process_is_told_which_pid_holds_the_store_and_can_follow_logs() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let id = id.expect("the run started");
-    let ls = baton(&data).arg("ls").output().unwrap();
-    let t = text(&ls);
-    assert_eq!(ls.status.code(), Some(2), "{t}");
+    // What needs the store itself is told who has it.
+    let gc = baton(&data)
+        .args(["gc", "--older-than", "30d"])
+        .output()
+        .unwrap();
+    let t = text(&gc);
+    assert_eq!(gc.status.code(), Some(2), "{t}");
     assert!(t.contains(&format!("baton process {}", owner.id())), "{t}");
 
     let follow = baton(&data)
@@ -398,4 +402,98 @@ fn old_finished_runs_are_deleted_by_retention_when_an_engine_starts() {
     assert!(left.contains(&"r-old-stuck".to_string()), "{left:?}");
     assert!(left.contains(&"r-recent".to_string()), "{left:?}");
     assert_eq!(left.len(), 4, "the two new runs too: {left:?}");
+}
+
+/// While one baton owns the store, `ls`, `show`, `logs` and `cancel` from another shell ask
+/// it over its control socket.
+#[test]
+fn other_invocations_ask_the_owner_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let wf = dir.path().join("long.yaml");
+    std::fs::write(
+        &wf,
+        "name: long\nsteps:\n  - id: hello\n    run: echo hello from the owner\n  - id: wait\n    run: sleep 60\n    depends_on: [hello]\n  - id: never\n    run: echo never\n    depends_on: [wait]\n",
+    )
+    .unwrap();
+    let mut owner = baton(&data)
+        .arg("run")
+        .arg(&wf)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = data.join("store").join("control.sock");
+    // Wait until the owner answers and `wait` runs.
+    let mut runs = serde_json::Value::Null;
+    for _ in 0..500 {
+        if socket.exists() {
+            let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
+            if ls.status.success() {
+                runs = serde_json::from_slice(&ls.stdout).unwrap();
+                let show = baton(&data)
+                    .args(["show", runs[0]["id"].as_str().unwrap_or("-"), "--json"])
+                    .output()
+                    .unwrap();
+                let detail: serde_json::Value =
+                    serde_json::from_slice(&show.stdout).unwrap_or_default();
+                if detail["steps"][1]["record"]["status"] == "running" {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(runs[0]["state"], "running", "{runs}");
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let prefix = &id[..id.len() - 2];
+
+    let show = baton(&data)
+        .args(["show", prefix, "--events"])
+        .output()
+        .unwrap();
+    let t = text(&show);
+    assert!(show.status.success(), "{t}");
+    assert!(t.contains("hello                succeeded"), "{t}");
+    assert!(t.contains("wait                 running"), "{t}");
+    assert!(t.contains("never                pending"), "{t}");
+    assert!(t.contains("run created (long)"), "{t}");
+
+    let logs = baton(&data)
+        .args(["logs", prefix, "hello"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains("hello from the owner"),
+        "{}",
+        text(&logs)
+    );
+
+    let cancel = baton(&data).args(["cancel", prefix]).output().unwrap();
+    let t = text(&cancel);
+    assert!(cancel.status.success(), "{t}");
+    assert!(
+        t.contains(&format!(
+            "run {id} cancelled (by baton process {})",
+            owner.id()
+        )),
+        "{t}"
+    );
+    assert_eq!(
+        owner.wait().unwrap().code(),
+        Some(3),
+        "the owner's run was cancelled"
+    );
+    assert!(
+        !socket.exists(),
+        "the owner removed its socket on the way out"
+    );
+
+    // With nobody owning the store, the same commands open it themselves.
+    let show = baton(&data)
+        .args(["show", prefix, "--json"])
+        .output()
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(detail["run"]["state"], "cancelled");
+    assert_eq!(detail["steps"][2]["record"]["status"], "cancelled");
 }

@@ -8,10 +8,14 @@ use anyhow::Context;
 
 use crate::agents::{AgentCatalog, ProfileSource};
 use crate::config::{ConfigFile, Paths};
+use crate::control::{self, Client, Request};
 use crate::engine::{Engine, EngineConfig};
 use crate::providers::{HealthFile, Router};
+use crate::spec::StepId;
 use crate::steps::agent::LlmRuntime;
-use crate::store::{Store, Timestamp};
+use crate::store::{
+    ApprovalRecord, Event, LogLine, RunId, RunRecord, StepTable, Store, StoreInUse, Timestamp,
+};
 
 /// An open store with its paths and config.
 pub struct Opened {
@@ -34,6 +38,115 @@ pub fn open(data_dir: Option<&Path>) -> anyhow::Result<Opened> {
         config,
         store,
     })
+}
+
+/// The store, or, while another baton owns it, a line to that baton (see `crate::control`).
+pub enum Access {
+    /// This process opened the store.
+    Own(Box<Opened>),
+    /// Another process owns it and answers on its control socket.
+    Ask(Client),
+}
+
+/// Opens the store; when another live baton holds it and listens, asks that one instead.
+pub fn open_or_ask(data_dir: Option<&Path>) -> anyhow::Result<Access> {
+    match open(data_dir) {
+        Ok(opened) => Ok(Access::Own(Box::new(opened))),
+        Err(e) => {
+            let Some(in_use) = e.downcast_ref::<StoreInUse>() else {
+                return Err(e);
+            };
+            match Client::connect(&in_use.dir, in_use.pid) {
+                Some(client) => Ok(Access::Ask(client)),
+                None => Err(e),
+            }
+        }
+    }
+}
+
+impl Access {
+    /// Every run, newest first.
+    pub fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
+        match self {
+            Access::Own(o) => o.store.runs(),
+            Access::Ask(c) => c.call(&Request::Runs),
+        }
+    }
+
+    /// The run an id or a unique prefix names.
+    pub fn resolve_run(&self, id_or_prefix: &str) -> anyhow::Result<RunId> {
+        match self {
+            Access::Own(o) => o.store.resolve_run(id_or_prefix),
+            Access::Ask(c) => c.call(&Request::Resolve {
+                run: id_or_prefix.to_string(),
+            }),
+        }
+    }
+
+    /// One run's record, with its workflow source.
+    pub fn run(&self, id: &RunId) -> anyhow::Result<Option<RunRecord>> {
+        match self {
+            Access::Own(o) => o.store.run(id),
+            Access::Ask(c) => c.call(&Request::Run { run: id.clone() }),
+        }
+    }
+
+    /// One run's steps (planned ones included) and outputs.
+    pub fn step_table(&self, run: &RunRecord) -> anyhow::Result<StepTable> {
+        match self {
+            Access::Own(o) => o.store.step_table(run),
+            Access::Ask(c) => c.call(&Request::Steps {
+                run: run.id.clone(),
+            }),
+        }
+    }
+
+    /// One run's gates.
+    pub fn approvals(&self, id: &RunId) -> anyhow::Result<Vec<ApprovalRecord>> {
+        match self {
+            Access::Own(o) => o.store.approvals(id),
+            Access::Ask(c) => c.call(&Request::Approvals { run: id.clone() }),
+        }
+    }
+
+    /// One run's history.
+    pub fn events(&self, id: &RunId) -> anyhow::Result<Vec<Event>> {
+        match self {
+            Access::Own(o) => o.store.events(id),
+            Access::Ask(c) => c.call(&Request::Events { run: id.clone() }),
+        }
+    }
+
+    /// Log lines of a run (of one step if given) with `seq > after`, at most `limit`.
+    pub fn logs(
+        &self,
+        id: &RunId,
+        step: Option<&StepId>,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>> {
+        match self {
+            Access::Own(o) => o.store.logs(id, step, after, limit),
+            Access::Ask(c) => c.call(&Request::Logs {
+                run: id.clone(),
+                step: step.cloned(),
+                after,
+                limit,
+            }),
+        }
+    }
+}
+
+/// Answers other invocations on the store's control socket while the returned guard lives.
+/// Without it they would only be told the store is in use, so a failure is a warning.
+pub fn serve(engine: &Engine, rt: &tokio::runtime::Runtime) -> Option<control::Server> {
+    match control::serve(engine.clone(), rt.handle()) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            tracing::warn!("no control socket: {e:#}");
+            None
+        }
+    }
 }
 
 /// baton's own diagnostics go to a daily file under the data dir (never to the terminal the

@@ -12,6 +12,8 @@ pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i3
     let opened = common::open(data_dir)?;
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
+    // Other invocations (`baton ls`, `show`, `logs`, `cancel`) ask this console meanwhile.
+    let _control = common::serve(&engine, &rt);
     let options = TuiOptions {
         config: opened.config.tui.clone(),
         theme,

@@ -8,11 +8,11 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::json;
 
-use super::common::{self, human_ms};
+use super::common::{self, Access, human_ms};
 use crate::config::Paths;
 use crate::engine::tail::TailRecord;
 use crate::spec::StepId;
-use crate::store::{LogLine, LogStream, RunRecord, StepStatus, tail_dir};
+use crate::store::{LogLine, LogStream, RunRecord, StepStatus, StoreInUse, tail_dir};
 
 /// `baton ls`.
 #[derive(Debug, Clone, Args)]
@@ -65,8 +65,8 @@ fn elapsed(run: &RunRecord) -> String {
 
 /// `baton ls`.
 pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
-    let opened = common::open(data_dir)?;
-    let runs: Vec<RunRecord> = opened.store.runs()?.into_iter().take(args.limit).collect();
+    let access = common::open_or_ask(data_dir)?;
+    let runs: Vec<RunRecord> = access.runs()?.into_iter().take(args.limit).collect();
     if args.json {
         let rows: Vec<_> = runs
             .iter()
@@ -118,8 +118,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// `baton show RUN`.
 pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
-    let opened = common::open(data_dir)?;
-    let store = &opened.store;
+    let store = common::open_or_ask(data_dir)?;
     let id = store.resolve_run(&args.run)?;
     let run = store.run(&id)?.context("the run vanished")?;
     let table = store.step_table(&run)?;
@@ -268,34 +267,42 @@ fn print_line(line: &LogLine, all_steps: bool, timestamps: bool) {
 /// `baton logs RUN [STEP] [--follow]`.
 pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
     let step = args.step.as_deref().map(StepId::from);
-    match common::open(data_dir) {
-        Ok(opened) => {
-            // This process owns the store, so nobody is running the run: print and stop.
-            let id = opened.store.resolve_run(&args.run)?;
-            let mut after = 0;
-            loop {
-                let page = opened.store.logs(&id, step.as_ref(), after, 10_000)?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for line in &page {
-                    print_line(line, step.is_none(), args.timestamps);
-                }
-            }
-            if args.follow {
-                eprintln!("(run {id} is not running anywhere; nothing more will come)");
-            }
-            Ok(0)
+    let store = match common::open_or_ask(data_dir) {
+        // Another baton runs it: follow its live log file, which says when the run ends.
+        Ok(Access::Ask(_)) if args.follow => return follow_live(data_dir, &args, step.as_ref()),
+        Err(e) if args.follow && e.downcast_ref::<StoreInUse>().is_some() => {
+            return follow_live(data_dir, &args, step.as_ref());
         }
-        Err(e) if args.follow && e.to_string().contains("is in use by") => {
-            let paths = Paths::resolve(data_dir)?;
-            let file = find_tail(&tail_dir(&paths.store()), &args.run)?;
-            follow_file(&file, step.as_ref(), args.timestamps)
-        }
-        Err(e) if e.to_string().contains("is in use by") => {
+        Err(e) if e.downcast_ref::<StoreInUse>().is_some() => {
             bail!("{e:#}\n(`baton logs --follow RUN` works while another baton owns the store)")
         }
-        Err(e) => Err(e),
+        other => other?,
+    };
+    let id = store.resolve_run(&args.run)?;
+    let mut after = 0;
+    loop {
+        let page = store.logs(&id, step.as_ref(), after, 10_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for line in &page {
+            print_line(line, step.is_none(), args.timestamps);
+        }
     }
+    if args.follow {
+        // This process could open the store, so nobody is running the run.
+        eprintln!("(run {id} is not running anywhere; nothing more will come)");
+    }
+    Ok(0)
+}
+
+fn follow_live(
+    data_dir: Option<&Path>,
+    args: &LogsArgs,
+    step: Option<&StepId>,
+) -> anyhow::Result<i32> {
+    let paths = Paths::resolve(data_dir)?;
+    let file = find_tail(&tail_dir(&paths.store()), &args.run)?;
+    follow_file(&file, step, args.timestamps)
 }
 
 fn find_tail(dir: &Path, prefix: &str) -> anyhow::Result<PathBuf> {

@@ -1,13 +1,14 @@
-//! `baton cancel` and `baton gc`.
+//! `baton cancel` (here, or by asking the baton that owns the store) and `baton gc`.
 
 use std::path::Path;
 
 use clap::Args;
 
-use super::common;
+use super::common::{self, Access};
+use crate::control::{Client, Request};
 use crate::engine::{Backend, Command};
 use crate::spec::Dur;
-use crate::store::Timestamp;
+use crate::store::{RunId, RunRecord, Timestamp};
 
 /// `baton cancel`.
 #[derive(Debug, Clone, Args)]
@@ -29,12 +30,45 @@ pub struct GcArgs {
 
 /// `baton cancel RUN`.
 pub fn cancel(data_dir: Option<&Path>, args: CancelArgs) -> anyhow::Result<i32> {
-    let opened = common::open(data_dir)?;
+    let opened = match common::open_or_ask(data_dir)? {
+        Access::Own(opened) => opened,
+        Access::Ask(owner) => return cancel_in_owner(data_dir, &owner, &args.run),
+    };
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
     let id = opened.store.resolve_run(&args.run)?;
     engine.send(Command::Cancel(id.clone()))?;
     println!("run {id} cancelled");
+    Ok(0)
+}
+
+/// Asks the baton that owns the store to cancel a run, and waits (a while) until it has. An
+/// owner that was only running that run exits with it; then the store says how it ended.
+fn cancel_in_owner(data_dir: Option<&Path>, owner: &Client, run: &str) -> anyhow::Result<i32> {
+    let id: RunId = owner.call(&Request::Resolve {
+        run: run.to_string(),
+    })?;
+    owner.call::<serde_json::Value>(&Request::Cancel { run: id.clone() })?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let state = match owner.call::<Option<RunRecord>>(&Request::Run { run: id.clone() }) {
+            Ok(record) => record.map(|r| r.state),
+            Err(_) => match common::open_or_ask(data_dir)? {
+                Access::Own(opened) => opened.store.run(&id)?.map(|r| r.state),
+                Access::Ask(_) => None,
+            },
+        };
+        if state.is_none_or(|s| s.is_terminal()) {
+            println!(
+                "run {id} {} (by {})",
+                state.map_or("cancelled".to_string(), |s| s.to_string()),
+                owner.owner()
+            );
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    println!("run {id}: {} is still stopping it", owner.owner());
     Ok(0)
 }
 

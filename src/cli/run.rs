@@ -81,6 +81,7 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let opened = common::open(data_dir)?;
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
+    let _control = common::serve(&engine, &rt);
     let rx = engine.subscribe();
     let sigint = interrupt_signal(&rt)?;
     let id = match rt.block_on(async { engine.start_run(request) }) {
@@ -119,6 +120,7 @@ fn continue_run(
     let opened = common::open(data_dir)?;
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
+    let _control = common::serve(&engine, &rt);
     let id = opened.store.resolve_run(&args.run)?;
     let rx = engine.subscribe();
     let sigint = interrupt_signal(&rt)?;

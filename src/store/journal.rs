@@ -52,7 +52,7 @@ fn decode_chunk(bytes: &[u8]) -> anyhow::Result<Chunk> {
 }
 
 /// What a run's journal says about its steps.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct StepTable {
     /// The last record of every step that has one, in workflow order.
     pub steps: Vec<StepRecord>,

@@ -9,9 +9,26 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use super::records::{Owner, Timestamp};
+
+/// Another live process owns the store. Commands that only read or send a command then ask
+/// that process instead (see `crate::control`).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the store at {} is in use by {}; close it (or `kill {}`), or give this one its own store \
+     with `--data-dir DIR`",
+    dir.display(),
+    pid.map_or("another baton process".to_string(), |p| format!("baton process {p}")),
+    pid.map_or("PID".to_string(), |p| p.to_string())
+)]
+pub struct StoreInUse {
+    /// The store directory.
+    pub dir: PathBuf,
+    /// The owner's pid, when its lock file says.
+    pub pid: Option<u32>,
+}
 
 /// Holds the data directory's owner lock until dropped.
 #[derive(Debug)]
@@ -41,16 +58,14 @@ impl OwnerLock {
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
             if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                let who = match holder.split_whitespace().next() {
-                    Some(pid) => format!("baton process {pid}"),
-                    None => "another baton process".to_string(),
-                };
-                bail!(
-                    "the store at {} is in use by {who}; close it (or `kill {}`), \
-                     or give this one its own store with `--data-dir DIR`",
-                    dir.display(),
-                    holder.split_whitespace().next().unwrap_or("PID"),
-                );
+                return Err(StoreInUse {
+                    dir: dir.to_path_buf(),
+                    pid: holder
+                        .split_whitespace()
+                        .next()
+                        .and_then(|p| p.parse().ok()),
+                }
+                .into());
             }
             return Err(err).with_context(|| format!("cannot lock {}", path.display()));
         }

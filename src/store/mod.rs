@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 pub use flush::{FlushTicket, Flusher};
 pub use journal::StepTable;
-pub use lock::OwnerLock;
+pub use lock::{OwnerLock, StoreInUse};
 pub use records::*;
 
 use crate::spec::StepId;

@@ -1,0 +1,234 @@
+//! The control socket: while one baton owns the store, other invocations ask it.
+//!
+//! sled lets one process open the store. That process (a console, `baton run`, `resume`,
+//! `retry`) listens on `control.sock` in the store directory, and `baton ls`, `show`, `logs`
+//! and `cancel` started meanwhile send it one request each: a line of JSON, answered by a line
+//! of JSON. Only the lock holder serves, so a socket file left by a dead owner is replaced by
+//! the next one, and a client that finds nobody listening reports the lock error it started
+//! from. The socket is made readable and writable by its user only.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+use crate::engine::{Backend, Command, Engine};
+use crate::spec::StepId;
+use crate::store::RunId;
+
+/// A request is one line; longer ones are refused.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+/// How long a client waits for the owner's answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The socket of a store directory.
+pub fn socket_path(store_dir: &Path) -> PathBuf {
+    store_dir.join("control.sock")
+}
+
+/// What a client asks of the owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Every run, newest first.
+    Runs,
+    /// The run an id or a unique prefix names.
+    Resolve {
+        /// Id or prefix.
+        run: String,
+    },
+    /// One run's record, with its workflow source.
+    Run {
+        /// The run.
+        run: RunId,
+    },
+    /// One run's steps (planned ones included) and outputs.
+    Steps {
+        /// The run.
+        run: RunId,
+    },
+    /// One run's gates.
+    Approvals {
+        /// The run.
+        run: RunId,
+    },
+    /// One run's history.
+    Events {
+        /// The run.
+        run: RunId,
+    },
+    /// Log lines after `after`, at most `limit`.
+    Logs {
+        /// The run.
+        run: RunId,
+        /// Only this step's lines.
+        step: Option<StepId>,
+        /// Lines with a greater seq.
+        after: u64,
+        /// At most this many.
+        limit: usize,
+    },
+    /// Cancel a run.
+    Cancel {
+        /// The run.
+        run: RunId,
+    },
+}
+
+/// The owner's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Reply {
+    Ok(Value),
+    Error(String),
+}
+
+/// Listens while it lives; dropping it stops listening and removes the socket file.
+#[derive(Debug)]
+pub struct Server {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Starts answering requests for `engine`'s store on `rt`. Call it only while holding the
+/// store (an opened `Store` is the proof): any socket file already there is a dead owner's.
+pub fn serve(engine: Engine, rt: &tokio::runtime::Handle) -> anyhow::Result<Server> {
+    let path = socket_path(engine.store().dir());
+    let _ = std::fs::remove_file(&path);
+    let std_listener = std::os::unix::net::UnixListener::bind(&path)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {}", path.display()))?;
+    std_listener.set_nonblocking(true)?;
+    let listener = {
+        let _in_runtime = rt.enter();
+        tokio::net::UnixListener::from_std(std_listener)?
+    };
+    let task = rt.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                if let Err(e) = answer(stream, engine).await {
+                    tracing::warn!("control socket: {e:#}");
+                }
+            });
+        }
+    });
+    Ok(Server { path, task })
+}
+
+async fn answer(stream: tokio::net::UnixStream, engine: Engine) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    tokio::io::BufReader::new(read.take(MAX_REQUEST))
+        .read_line(&mut line)
+        .await?;
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Ok(request) => match tokio::task::spawn_blocking(move || handle(&engine, request)).await {
+            Ok(Ok(value)) => Reply::Ok(value),
+            Ok(Err(e)) => Reply::Error(format!("{e:#}")),
+            Err(e) => Reply::Error(format!("the request failed: {e}")),
+        },
+        Err(e) => Reply::Error(format!("not a request this baton understands: {e}")),
+    };
+    let mut out = serde_json::to_vec(&reply)?;
+    out.push(b'\n');
+    write.write_all(&out).await?;
+    write.shutdown().await?;
+    Ok(())
+}
+
+fn handle(engine: &Engine, request: Request) -> anyhow::Result<Value> {
+    let store = engine.store();
+    let value = match request {
+        Request::Runs => serde_json::to_value(store.runs()?)?,
+        Request::Resolve { run } => serde_json::to_value(store.resolve_run(&run)?)?,
+        Request::Run { run } => serde_json::to_value(store.run(&run)?)?,
+        Request::Steps { run } => {
+            let record = store
+                .run(&run)?
+                .ok_or_else(|| anyhow!("no run {run} in {}", store.dir().display()))?;
+            serde_json::to_value(store.step_table(&record)?)?
+        }
+        Request::Approvals { run } => serde_json::to_value(store.approvals(&run)?)?,
+        Request::Events { run } => serde_json::to_value(store.events(&run)?)?,
+        Request::Logs {
+            run,
+            step,
+            after,
+            limit,
+        } => serde_json::to_value(store.logs(&run, step.as_ref(), after, limit.min(10_000))?)?,
+        Request::Cancel { run } => {
+            engine.send(Command::Cancel(run))?;
+            Value::Null
+        }
+    };
+    Ok(value)
+}
+
+/// A line to the process that owns a store.
+#[derive(Debug, Clone)]
+pub struct Client {
+    path: PathBuf,
+    pid: Option<u32>,
+}
+
+impl Client {
+    /// The owner of the store in `store_dir`, if one is listening; `pid` is the lock file's.
+    pub fn connect(store_dir: &Path, pid: Option<u32>) -> Option<Client> {
+        let path = socket_path(store_dir);
+        UnixStream::connect(&path).ok()?;
+        Some(Client { path, pid })
+    }
+
+    /// Who answers, for messages.
+    pub fn owner(&self) -> String {
+        self.pid
+            .map_or("the baton that owns the store".into(), |p| {
+                format!("baton process {p}")
+            })
+    }
+
+    /// Sends one request and decodes the answer.
+    pub fn call<T: DeserializeOwned>(&self, request: &Request) -> anyhow::Result<T> {
+        let mut stream = UnixStream::connect(&self.path)
+            .with_context(|| format!("cannot reach {} at {}", self.owner(), self.path.display()))?;
+        stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+        stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+        let mut line = serde_json::to_vec(request)?;
+        line.push(b'\n');
+        stream.write_all(&line)?;
+        let mut answer = String::new();
+        BufReader::new(stream)
+            .read_line(&mut answer)
+            .with_context(|| format!("no answer from {}", self.owner()))?;
+        if answer.is_empty() {
+            bail!("{} closed the connection without an answer", self.owner());
+        }
+        match serde_json::from_str::<Reply>(&answer)
+            .with_context(|| format!("an answer from {} is unreadable", self.owner()))?
+        {
+            Reply::Ok(value) => serde_json::from_value(value)
+                .with_context(|| format!("an answer from {} is unreadable", self.owner())),
+            Reply::Error(e) => bail!("{e} (answered by {})", self.owner()),
+        }
+    }
+}
