@@ -16,6 +16,16 @@ fn baton(data: &Path) -> Command {
     c
 }
 
+/// `baton run FILE` in the background: the process that owns the store while it runs.
+fn start_owner(data: &Path, wf: &Path) -> std::process::Child {
+    baton(data)
+        .arg("run")
+        .arg(wf)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -187,12 +197,7 @@ fn a_second_process_is_told_which_pid_holds_the_store_and_can_follow_logs() {
         "name: slow\nsteps:\n  - id: tick\n    run: 'for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.1; done'\n",
     )
     .unwrap();
-    let mut owner = baton(&data)
-        .arg("run")
-        .arg(&wf)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut owner = start_owner(&data, &wf);
     // Wait for the run to exist.
     let tail_dir = data.join("store").join("tail");
     let mut id = None;
@@ -281,12 +286,7 @@ fn a_non_idempotent_step_caught_running_by_a_crash_waits_for_an_operator() {
         ),
     )
     .unwrap();
-    let mut owner = baton(&data)
-        .arg("run")
-        .arg(&wf)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut owner = start_owner(&data, &wf);
     for _ in 0..500 {
         if flag.exists() {
             break;
@@ -416,12 +416,7 @@ fn other_invocations_ask_the_owner_while_it_runs() {
         "name: long\nsteps:\n  - id: hello\n    run: echo hello from the owner\n  - id: wait\n    run: sleep 60\n    depends_on: [hello]\n  - id: never\n    run: echo never\n    depends_on: [wait]\n",
     )
     .unwrap();
-    let mut owner = baton(&data)
-        .arg("run")
-        .arg(&wf)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut owner = start_owner(&data, &wf);
     let socket = data.join("store").join("control.sock");
     // Wait until the owner answers and `wait` runs.
     let mut runs = serde_json::Value::Null;

@@ -219,7 +219,7 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
         match &a.decision {
             Some(d) => println!(
                 "  {} by {} at {}{}",
-                if d.approved { "approved" } else { "rejected" },
+                d.verb(),
                 d.by,
                 d.at.rfc3339(),
                 d.comment

@@ -384,17 +384,7 @@ impl Printer {
             }
             // Without --quiet the step's log line already says who decided.
             EventKind::ApprovalDecided { step, decision } if self.quiet => {
-                let word = if decision.approved {
-                    "approved"
-                } else {
-                    "rejected"
-                };
-                let comment = decision
-                    .comment
-                    .as_deref()
-                    .map(|c| format!(": {c}"))
-                    .unwrap_or_default();
-                println!("  {:<14} {word} by {}{comment}", step.0, decision.by);
+                println!("  {:<14} {}", step.0, decision.summary());
             }
             EventKind::RunState {
                 state: RunState::Paused,

@@ -717,23 +717,7 @@ impl RunActor {
         let rec = rec.clone();
         self.put_step(&rec);
         self.running_since[idx] = Some(Instant::now());
-        self.system_log(
-            &step,
-            &format!(
-                "{} by {}{}",
-                if decision.approved {
-                    "approved"
-                } else {
-                    "rejected"
-                },
-                decision.by,
-                decision
-                    .comment
-                    .as_deref()
-                    .map(|c| format!(": {c}"))
-                    .unwrap_or_default()
-            ),
-        );
+        self.system_log(&step, &decision.summary());
         self.emit(EventKind::ApprovalDecided {
             step,
             decision: decision.clone(),

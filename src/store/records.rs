@@ -430,6 +430,30 @@ pub struct Decision {
     pub inputs: IndexMap<String, String>,
 }
 
+impl Decision {
+    /// `approved` or `rejected`.
+    pub fn verb(&self) -> &'static str {
+        if self.approved {
+            "approved"
+        } else {
+            "rejected"
+        }
+    }
+
+    /// `approved by ann@ops: looks good`, for logs and histories.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} by {}{}",
+            self.verb(),
+            self.by,
+            self.comment
+                .as_deref()
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
 /// A gate waiting for, or past, a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalRecord {
@@ -468,20 +492,9 @@ impl EventKind {
             EventKind::ApprovalRequested { approval } => {
                 format!("{} approval requested", approval.step)
             }
-            EventKind::ApprovalDecided { step, decision } => format!(
-                "{step} {} by {}{}",
-                if decision.approved {
-                    "approved"
-                } else {
-                    "rejected"
-                },
-                decision.by,
-                decision
-                    .comment
-                    .as_ref()
-                    .map(|c| format!(": {c}"))
-                    .unwrap_or_default()
-            ),
+            EventKind::ApprovalDecided { step, decision } => {
+                format!("{step} {}", decision.summary())
+            }
             EventKind::Log { line } => format!("log {}: {}", line.step, line.text),
         }
     }
