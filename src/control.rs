@@ -3,9 +3,11 @@
 //! sled lets one process open the store. That process (a console, `baton run`, `resume`,
 //! `retry`) listens on `control.sock` in the store directory, and `baton ls`, `show`, `logs`
 //! and `cancel` started meanwhile send it one request each: a line of JSON, answered by a line
-//! of JSON. Only the lock holder serves, so a socket file left by a dead owner is replaced by
-//! the next one, and a client that finds nobody listening reports the lock error it started
-//! from. The socket is made readable and writable by its user only.
+//! of JSON. A console opened meanwhile attaches through [`Remote`], a [`Backend`] whose Events
+//! come as a stream of lines on a connection of their own. Only the lock holder serves, so a
+//! socket file left by a dead owner is replaced by the next one, and a client that finds nobody
+//! listening reports the lock error it started from. The socket is made readable and writable
+//! by its user only.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -19,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
-use crate::engine::{Backend, Command, Engine};
+use crate::engine::{Backend, Command, Engine, Feed, RunDetail, StartRequest, Subscription};
 use crate::spec::StepId;
-use crate::store::RunId;
+use crate::store::{Event, LogLine, RunId, RunRecord, StepOutput};
 
 /// A request is one line; longer ones are refused.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -81,6 +83,48 @@ pub enum Request {
         /// The run.
         run: RunId,
     },
+    /// A run with its steps and gates, for a detail view.
+    Detail {
+        /// The run.
+        run: RunId,
+    },
+    /// A step's output.
+    Output {
+        /// The run.
+        run: RunId,
+        /// The step.
+        step: StepId,
+    },
+    /// The newest log lines.
+    TailLogs {
+        /// The run.
+        run: RunId,
+        /// Only this step's lines.
+        step: Option<StepId>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// Start a workflow.
+    Start {
+        /// What to start.
+        request: StartRequest,
+    },
+    /// Pause, resume, cancel, decide or retry.
+    Send {
+        /// The command.
+        command: Command,
+    },
+    /// Every Event from now on, a line each (`{"event": …}`, or `{"lagged": n}` when some were
+    /// missed), until the client hangs up.
+    Subscribe,
+}
+
+/// What the owner streams to a subscriber.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Streamed {
+    Event(Box<Event>),
+    Lagged(u64),
 }
 
 /// The owner's answer.
@@ -105,9 +149,19 @@ impl Drop for Server {
     }
 }
 
+/// What kind of owner answers, which decides what it takes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// A console: it runs whatever it is asked to, as long as it is open.
+    Console,
+    /// A headless `baton run`, `resume` or `retry`: it ends with its run, so it takes no new
+    /// runs (a start, a retry, the resume of an interrupted run).
+    Headless,
+}
+
 /// Starts answering requests for `engine`'s store on `rt`. Call it only while holding the
 /// store (an opened `Store` is the proof): any socket file already there is a dead owner's.
-pub fn serve(engine: Engine, rt: &tokio::runtime::Handle) -> anyhow::Result<Server> {
+pub fn serve(engine: Engine, owner: Owner, rt: &tokio::runtime::Handle) -> anyhow::Result<Server> {
     let path = socket_path(engine.store().dir());
     let _ = std::fs::remove_file(&path);
     let std_listener = std::os::unix::net::UnixListener::bind(&path)
@@ -126,7 +180,7 @@ pub fn serve(engine: Engine, rt: &tokio::runtime::Handle) -> anyhow::Result<Serv
             };
             let engine = engine.clone();
             tokio::spawn(async move {
-                if let Err(e) = answer(stream, engine).await {
+                if let Err(e) = answer(stream, engine, owner).await {
                     tracing::warn!("control socket: {e:#}");
                 }
             });
@@ -135,18 +189,25 @@ pub fn serve(engine: Engine, rt: &tokio::runtime::Handle) -> anyhow::Result<Serv
     Ok(Server { path, task })
 }
 
-async fn answer(stream: tokio::net::UnixStream, engine: Engine) -> anyhow::Result<()> {
+async fn answer(
+    stream: tokio::net::UnixStream,
+    engine: Engine,
+    owner: Owner,
+) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     tokio::io::BufReader::new(read.take(MAX_REQUEST))
         .read_line(&mut line)
         .await?;
     let reply = match serde_json::from_str::<Request>(&line) {
-        Ok(request) => match tokio::task::spawn_blocking(move || handle(&engine, request)).await {
-            Ok(Ok(value)) => Reply::Ok(value),
-            Ok(Err(e)) => Reply::Error(format!("{e:#}")),
-            Err(e) => Reply::Error(format!("the request failed: {e}")),
-        },
+        Ok(Request::Subscribe) => return stream_events(engine, write).await,
+        Ok(request) => {
+            match tokio::task::spawn_blocking(move || handle(&engine, owner, request)).await {
+                Ok(Ok(value)) => Reply::Ok(value),
+                Ok(Err(e)) => Reply::Error(format!("{e:#}")),
+                Err(e) => Reply::Error(format!("the request failed: {e}")),
+            }
+        }
         Err(e) => Reply::Error(format!("not a request this baton understands: {e}")),
     };
     let mut out = serde_json::to_vec(&reply)?;
@@ -156,8 +217,37 @@ async fn answer(stream: tokio::net::UnixStream, engine: Engine) -> anyhow::Resul
     Ok(())
 }
 
-fn handle(engine: &Engine, request: Request) -> anyhow::Result<Value> {
+/// Streams every Event to a subscriber until it hangs up (or this owner ends).
+async fn stream_events(
+    engine: Engine,
+    mut write: tokio::net::unix::OwnedWriteHalf,
+) -> anyhow::Result<()> {
+    let mut events = engine.live_events();
+    drop(engine);
+    loop {
+        let item = match events.recv().await {
+            Ok(event) => Streamed::Event(Box::new(event)),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => Streamed::Lagged(n),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+        };
+        let mut line = serde_json::to_vec(&item)?;
+        line.push(b'\n');
+        if write.write_all(&line).await.is_err() {
+            // The subscriber hung up.
+            return Ok(());
+        }
+    }
+}
+
+fn handle(engine: &Engine, owner: Owner, request: Request) -> anyhow::Result<Value> {
     let store = engine.store();
+    let headless = |what: &str| {
+        anyhow!(
+            "baton process {} is a headless run that ends with its run, so it does not {what}; \
+             do it once that run is over, or from a console",
+            std::process::id()
+        )
+    };
     let value = match request {
         Request::Runs => serde_json::to_value(store.runs()?)?,
         Request::Resolve { run } => serde_json::to_value(store.resolve_run(&run)?)?,
@@ -180,6 +270,29 @@ fn handle(engine: &Engine, request: Request) -> anyhow::Result<Value> {
             engine.send(Command::Cancel(run))?;
             Value::Null
         }
+        Request::Detail { run } => serde_json::to_value(engine.run_detail(&run)?)?,
+        Request::Output { run, step } => serde_json::to_value(store.output(&run, &step)?)?,
+        Request::TailLogs { run, step, limit } => {
+            serde_json::to_value(store.tail_logs(&run, step.as_ref(), limit.min(10_000))?)?
+        }
+        Request::Start { .. } if owner == Owner::Headless => {
+            return Err(headless("start new runs"));
+        }
+        Request::Start { request } => serde_json::to_value(engine.start(request)?)?,
+        Request::Send { command } => {
+            match &command {
+                Command::Retry(_) if owner == Owner::Headless => {
+                    return Err(headless("retry runs"));
+                }
+                Command::Resume(run) if owner == Owner::Headless && !engine.is_active(run) => {
+                    return Err(headless("resume interrupted runs"));
+                }
+                _ => {}
+            }
+            engine.send(command)?;
+            Value::Null
+        }
+        Request::Subscribe => bail!("a subscription is a connection of its own"),
     };
     Ok(value)
 }
@@ -207,6 +320,17 @@ impl Client {
             })
     }
 
+    /// Sends a request whose answer is a stream, and hands over the connection (no timeout:
+    /// a quiet stream is not a dead one).
+    fn open_stream(&self, request: &Request) -> anyhow::Result<UnixStream> {
+        let mut stream = UnixStream::connect(&self.path)
+            .with_context(|| format!("cannot reach {} at {}", self.owner(), self.path.display()))?;
+        let mut line = serde_json::to_vec(request)?;
+        line.push(b'\n');
+        stream.write_all(&line)?;
+        Ok(stream)
+    }
+
     /// Sends one request and decodes the answer.
     pub fn call<T: DeserializeOwned>(&self, request: &Request) -> anyhow::Result<T> {
         let mut stream = UnixStream::connect(&self.path)
@@ -230,5 +354,120 @@ impl Client {
                 .with_context(|| format!("an answer from {} is unreadable", self.owner())),
             Reply::Error(e) => bail!("{e} (answered by {})", self.owner()),
         }
+    }
+}
+
+/// A [`Backend`] over another process's control socket: the console attached to the baton
+/// that owns the store.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    client: Client,
+}
+
+impl Remote {
+    /// The owner behind `client`.
+    pub fn new(client: Client) -> Remote {
+        Remote { client }
+    }
+}
+
+impl Backend for Remote {
+    fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
+        self.client.call(&Request::Runs)
+    }
+
+    fn run(&self, id: &RunId) -> anyhow::Result<RunRecord> {
+        self.client
+            .call::<Option<RunRecord>>(&Request::Run { run: id.clone() })?
+            .ok_or_else(|| anyhow!("no run {id} (asked {})", self.client.owner()))
+    }
+
+    fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail> {
+        self.client.call(&Request::Detail { run: run.clone() })
+    }
+
+    fn step_output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>> {
+        self.client.call(&Request::Output {
+            run: run.clone(),
+            step: step.clone(),
+        })
+    }
+
+    fn step_outputs(
+        &self,
+        run: &RunId,
+    ) -> anyhow::Result<std::collections::HashMap<StepId, StepOutput>> {
+        let table: crate::store::StepTable =
+            self.client.call(&Request::Steps { run: run.clone() })?;
+        Ok(table.outputs)
+    }
+
+    fn logs(
+        &self,
+        run: &RunId,
+        step: Option<&StepId>,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>> {
+        self.client.call(&Request::Logs {
+            run: run.clone(),
+            step: step.cloned(),
+            after,
+            limit,
+        })
+    }
+
+    fn tail_logs(
+        &self,
+        run: &RunId,
+        step: Option<&StepId>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<LogLine>> {
+        self.client.call(&Request::TailLogs {
+            run: run.clone(),
+            step: step.cloned(),
+            limit,
+        })
+    }
+
+    fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {
+        self.client.call(&Request::Events { run: run.clone() })
+    }
+
+    fn start(&self, request: StartRequest) -> anyhow::Result<RunId> {
+        self.client.call(&Request::Start { request })
+    }
+
+    fn send(&self, command: Command) -> anyhow::Result<()> {
+        self.client
+            .call::<Value>(&Request::Send { command })
+            .map(|_| ())
+    }
+
+    fn subscribe(&self) -> Subscription {
+        let stream = match self.client.open_stream(&Request::Subscribe) {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!("cannot subscribe to {}: {e:#}", self.client.owner());
+                return Subscription::new(|| Feed::Closed);
+            }
+        };
+        let mut lines = BufReader::new(stream);
+        Subscription::new(move || {
+            let mut line = String::new();
+            match lines.read_line(&mut line) {
+                Ok(0) | Err(_) => Feed::Closed,
+                Ok(_) => match serde_json::from_str::<Streamed>(&line) {
+                    Ok(Streamed::Event(event)) => Feed::Event(event),
+                    Ok(Streamed::Lagged(_)) => Feed::Lagged,
+                    // A line this baton cannot read: reload rather than guess.
+                    Err(_) => Feed::Lagged,
+                },
+            }
+        })
+    }
+
+    fn attached_to(&self) -> Option<String> {
+        Some(self.client.owner())
     }
 }

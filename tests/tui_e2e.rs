@@ -451,3 +451,80 @@ fn a_terminal_that_hangs_up_without_a_signal_ends_the_console_and_leaves_its_run
     let show: Value = serde_json::from_str(&place.baton(&["show", "--json", &long])).expect("JSON");
     assert_eq!(show["run"]["state"], "interrupted", "{show}");
 }
+
+/// A console opened while a headless `baton run` owns the store attaches to it: it shows the
+/// run live, pauses and resumes it there, and quitting leaves the run running in its owner.
+#[test]
+fn a_console_attaches_to_a_headless_run_and_detaches_without_stopping_it() {
+    let place = Place::new();
+    let mut owner = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("--data-dir")
+        .arg(place.data())
+        .args(["run", "workflows/long.yaml"])
+        .env("BATON_CONFIG_DIR", place.dir.path().join("config"))
+        .current_dir(place.work())
+        .stdout(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("the headless owner");
+    let socket = place.data().join("store").join("control.sock");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the owner never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let mut pty = place.console();
+    let screen = pty
+        .wait_for(&format!("attached to baton process {}", owner.id()), WAIT)
+        .expect("the console says whose engine it shows");
+    assert!(screen.contains("long"), "{screen}");
+    pty.wait_for("running", WAIT)
+        .expect("the owner's run, live");
+    capture(&pty, "attached");
+
+    // Paused from the console, in the owner: its `sleep` is stopped.
+    pty.send(" ").expect("typing");
+    pty.wait_for("paused", WAIT)
+        .expect("the pause, as the owner reports it");
+    let sleep = sleep_under(owner.id());
+    let frozen = std::time::Instant::now() + WAIT;
+    while !child_in_state(owner.id(), "sleep", |s| s == 'T') {
+        assert!(
+            std::time::Instant::now() < frozen,
+            "the owner's sleep was not stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pty.send(" ").expect("typing");
+    pty.wait_until("the resume", WAIT, |s| !s.contains("paused"))
+        .expect("resumed");
+
+    // Quitting asks nothing: the run belongs to the owner and goes on there.
+    pty.send("q").expect("typing");
+    assert!(
+        pty.wait_exit(WAIT).expect("the console exits"),
+        "exit code 0"
+    );
+    assert!(
+        pty.screen()
+            .contains(&format!("detached from baton process {}", owner.id())),
+        "{}",
+        pty.screen()
+    );
+    assert!(
+        owner.try_wait().expect("the owner").is_none(),
+        "the owner runs on"
+    );
+    assert!(!gone(sleep), "its step runs on");
+    let long = place.run_of("long");
+    let show: Value = serde_json::from_str(&place.baton(&["show", "--json", &long])).expect("JSON");
+    assert_eq!(show["run"]["state"], "running", "{show}");
+
+    place.baton(&["cancel", &long]);
+    assert_eq!(owner.wait().expect("the owner ends").code(), Some(3));
+    wait_gone(sleep);
+}

@@ -139,8 +139,12 @@ impl Access {
 
 /// Answers other invocations on the store's control socket while the returned guard lives.
 /// Without it they would only be told the store is in use, so a failure is a warning.
-pub fn serve(engine: &Engine, rt: &tokio::runtime::Runtime) -> Option<control::Server> {
-    match control::serve(engine.clone(), rt.handle()) {
+pub fn serve(
+    engine: &Engine,
+    owner: control::Owner,
+    rt: &tokio::runtime::Runtime,
+) -> Option<control::Server> {
+    match control::serve(engine.clone(), owner, rt.handle()) {
         Ok(server) => Some(server),
         Err(e) => {
             tracing::warn!("no control socket: {e:#}");

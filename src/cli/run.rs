@@ -81,8 +81,8 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let opened = common::open(data_dir)?;
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
-    let _control = common::serve(&engine, &rt);
-    let rx = engine.subscribe();
+    let _control = common::serve(&engine, crate::control::Owner::Headless, &rt);
+    let rx = engine.live_events();
     let sigint = interrupt_signal(&rt)?;
     let id = match rt.block_on(async { engine.start_run(request) }) {
         Ok(id) => id,
@@ -120,9 +120,9 @@ fn continue_run(
     let opened = common::open(data_dir)?;
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
-    let _control = common::serve(&engine, &rt);
+    let _control = common::serve(&engine, crate::control::Owner::Headless, &rt);
     let id = opened.store.resolve_run(&args.run)?;
-    let rx = engine.subscribe();
+    let rx = engine.live_events();
     let sigint = interrupt_signal(&rt)?;
     rt.block_on(async { how(&engine, &id) })?;
     follow(&rt, &engine, &id, rx, sigint, &args.follow)

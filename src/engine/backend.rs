@@ -1,7 +1,8 @@
 //! The one interface the console (and any other client) uses to reach an engine.
 //!
-//! In-process now (`engine::Engine` implements it); a control-socket client can implement it
-//! later without the console changing.
+//! `engine::Engine` implements it in the process that owns the store; `control::Remote`
+//! implements it over the owner's control socket, so the console attaches to another baton
+//! without changing.
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -11,7 +12,7 @@ use crate::spec::StepId;
 use crate::store::{ApprovalRecord, Event, LogLine, RunId, RunRecord, StepOutput, StepRecord};
 
 /// What a client asks of a run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// Stop scheduling and freeze running processes.
     Pause(RunId),
@@ -39,7 +40,7 @@ pub enum Command {
 }
 
 /// A request to start a workflow.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StartRequest {
     /// The workflow's source text.
     pub source: String,
@@ -50,7 +51,7 @@ pub struct StartRequest {
 }
 
 /// Everything about one run, for a detail view.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunDetail {
     /// The run.
     pub run: RunRecord,
@@ -58,6 +59,47 @@ pub struct RunDetail {
     pub steps: Vec<StepRecord>,
     /// Its gates, decided or not.
     pub approvals: Vec<ApprovalRecord>,
+}
+
+/// What a subscription delivers next.
+#[derive(Debug)]
+pub enum Feed {
+    /// Something happened.
+    Event(Box<Event>),
+    /// Events were missed (the subscriber was too slow): reload from the store.
+    Lagged,
+    /// No more events will come.
+    Closed,
+}
+
+/// Live Events, read with a blocking call (the console reads them on a thread of its own).
+pub struct Subscription(Box<dyn FnMut() -> Feed + Send>);
+
+impl Subscription {
+    /// A subscription that asks `next` for each item.
+    pub fn new(next: impl FnMut() -> Feed + Send + 'static) -> Subscription {
+        Subscription(Box::new(next))
+    }
+
+    /// The Events of an in-process broadcast channel.
+    pub fn of_broadcast(mut rx: broadcast::Receiver<Event>) -> Subscription {
+        Subscription::new(move || match rx.blocking_recv() {
+            Ok(event) => Feed::Event(Box::new(event)),
+            Err(broadcast::error::RecvError::Lagged(_)) => Feed::Lagged,
+            Err(broadcast::error::RecvError::Closed) => Feed::Closed,
+        })
+    }
+
+    /// Waits for the next item.
+    pub fn next_blocking(&mut self) -> Feed {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Subscription")
+    }
 }
 
 /// The engine, as a client sees it. Calls are quick: they read the store or queue a command.
@@ -96,6 +138,11 @@ pub trait Backend: Send + Sync {
     fn start(&self, request: StartRequest) -> anyhow::Result<RunId>;
     /// Queue a command; its effects arrive as Events.
     fn send(&self, command: Command) -> anyhow::Result<()>;
-    /// Live Events from now on. A lagging receiver should reload from the store.
-    fn subscribe(&self) -> broadcast::Receiver<Event>;
+    /// Live Events from now on. After [`Feed::Lagged`], reload from the store.
+    fn subscribe(&self) -> Subscription;
+    /// The other process whose engine this is (`baton process 4242`), when the console is
+    /// attached to one: quitting then leaves its runs running there.
+    fn attached_to(&self) -> Option<String> {
+        None
+    }
 }

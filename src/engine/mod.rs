@@ -19,7 +19,7 @@ use anyhow::{Context, anyhow, bail};
 use indexmap::IndexMap;
 use tokio::sync::{broadcast, mpsc, watch};
 
-pub use backend::{Backend, Command, RunDetail, StartRequest};
+pub use backend::{Backend, Command, Feed, RunDetail, StartRequest, Subscription};
 pub use shared::{EngineConfig, EngineShared};
 
 use crate::spec::{StepId, Workflow};
@@ -267,6 +267,11 @@ impl Engine {
             .ok_or_else(|| anyhow!("no run {id} in {}", self.shared.store.dir().display()))
     }
 
+    /// Live Events from now on, every run's.
+    pub fn live_events(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
     /// SIGKILLs every process of every running shell step at once (a second Ctrl-C).
     pub fn kill_all_processes(&self) {
         self.shared.groups.kill_all();
@@ -485,8 +490,8 @@ impl Backend for Engine {
         }
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.shared.events.subscribe()
+    fn subscribe(&self) -> Subscription {
+        Subscription::of_broadcast(self.live_events())
     }
 }
 

@@ -157,10 +157,11 @@ impl App {
         }
     }
 
-    /// `q`: close at once when nothing runs; else ask what to do with the active runs.
+    /// `q`: close at once when nothing runs (or the runs belong to the baton this console is
+    /// attached to); else ask what to do with the active runs.
     pub fn quit(&mut self) {
         let active = self.model.active_runs().len();
-        if active == 0 {
+        if active == 0 || self.backend.attached_to().is_some() {
             self.exit = Some(TuiExit::Quit);
         } else {
             self.model

@@ -72,6 +72,11 @@ impl App {
         };
         app.reload();
         app.model.workflows = workflows::list(&app.workflow_dirs);
+        if let Some(owner) = app.backend.attached_to() {
+            app.note(format!(
+                "attached to {owner}, which owns the store: its runs go on when you quit"
+            ));
+        }
         app.show_next_approval();
         app
     }

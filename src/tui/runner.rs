@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossterm::event::{self, Event as TermEvent};
-use tokio::sync::broadcast::error::RecvError;
 
-use crate::engine::Backend;
+use crate::engine::{Backend, Feed, Subscription};
 use crate::store::{Event, Timestamp};
 
 use super::TuiExit;
@@ -165,9 +164,15 @@ fn event_loop(
                 Msg::Engine(event) => dirty |= app.apply_event(&event),
                 Msg::Lagged => need_reload = true,
                 Msg::EngineClosed => {
-                    app.error(
-                        "the engine stopped sending events; showing the store as it was".into(),
-                    );
+                    let text = match app.backend.attached_to() {
+                        Some(owner) => format!(
+                            "{owner} has exited; quit and open `baton` again to own the store"
+                        ),
+                        None => {
+                            "the engine stopped sending events; showing the store as it was".into()
+                        }
+                    };
+                    app.error(text);
                     dirty = true;
                 }
                 Msg::Signal(signal) => return Ok(TuiExit::Signal(signal)),
@@ -241,18 +246,15 @@ fn spawn_input(tx: SyncSender<Msg>, stop: Arc<AtomicBool>) -> anyhow::Result<Joi
         .context("cannot start the input thread")
 }
 
-fn spawn_forwarder(
-    tx: SyncSender<Msg>,
-    mut events: tokio::sync::broadcast::Receiver<Event>,
-) -> anyhow::Result<()> {
+fn spawn_forwarder(tx: SyncSender<Msg>, mut events: Subscription) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("baton-tui-events".into())
         .spawn(move || {
             loop {
-                let msg = match events.blocking_recv() {
-                    Ok(event) => Msg::Engine(Box::new(event)),
-                    Err(RecvError::Lagged(_)) => Msg::Lagged,
-                    Err(RecvError::Closed) => {
+                let msg = match events.next_blocking() {
+                    Feed::Event(event) => Msg::Engine(event),
+                    Feed::Lagged => Msg::Lagged,
+                    Feed::Closed => {
                         let _ = tx.send(Msg::EngineClosed);
                         return;
                     }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use baton::engine::{Backend, Command, RunDetail, StartRequest};
+use baton::engine::{Backend, Command, RunDetail, StartRequest, Subscription};
 use baton::spec::StepId;
 use baton::store::{Event, LogLine, RunId, RunRecord, StepOutput};
 use tokio::sync::broadcast;
@@ -175,7 +175,7 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+    fn subscribe(&self) -> Subscription {
+        Subscription::of_broadcast(self.events.subscribe())
     }
 }
