@@ -49,18 +49,25 @@ pub enum Access {
 }
 
 /// Opens the store; when another live baton holds it and listens, asks that one instead.
+/// An owner on its way out has stopped listening but still holds the store for a moment, so
+/// a held store with nobody listening is tried again for a little while.
 pub fn open_or_ask(data_dir: Option<&Path>) -> anyhow::Result<Access> {
-    match open(data_dir) {
-        Ok(opened) => Ok(Access::Own(Box::new(opened))),
-        Err(e) => {
-            let Some(in_use) = e.downcast_ref::<StoreInUse>() else {
-                return Err(e);
-            };
-            match Client::connect(&in_use.dir, in_use.pid) {
-                Some(client) => Ok(Access::Ask(client)),
-                None => Err(e),
-            }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let e = match open(data_dir) {
+            Ok(opened) => return Ok(Access::Own(Box::new(opened))),
+            Err(e) => e,
+        };
+        let Some(in_use) = e.downcast_ref::<StoreInUse>() else {
+            return Err(e);
+        };
+        if let Some(client) = Client::connect(&in_use.dir, in_use.pid) {
+            return Ok(Access::Ask(client));
         }
+        if std::time::Instant::now() >= deadline {
+            return Err(e);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

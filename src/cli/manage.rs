@@ -53,9 +53,12 @@ fn cancel_in_owner(data_dir: Option<&Path>, owner: &Client, run: &str) -> anyhow
     while std::time::Instant::now() < deadline {
         let state = match owner.call::<Option<RunRecord>>(&Request::Run { run: id.clone() }) {
             Ok(record) => record.map(|r| r.state),
+            // The owner has gone (it ended with the run, most likely): the store tells.
             Err(_) => match common::open_or_ask(data_dir)? {
                 Access::Own(opened) => opened.store.run(&id)?.map(|r| r.state),
-                Access::Ask(_) => None,
+                Access::Ask(next) => next
+                    .call::<Option<RunRecord>>(&Request::Run { run: id.clone() })?
+                    .map(|r| r.state),
             },
         };
         if state.is_none_or(|s| s.is_terminal()) {
