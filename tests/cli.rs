@@ -431,7 +431,10 @@ fn other_invocations_ask_the_owner_while_it_runs() {
                     .unwrap();
                 let detail: serde_json::Value =
                     serde_json::from_slice(&show.stdout).unwrap_or_default();
-                if detail["steps"][1]["record"]["status"] == "running" {
+                // `ls` read the run a moment before `show` did: both must say it runs.
+                if runs[0]["state"] == "running"
+                    && detail["steps"][1]["record"]["status"] == "running"
+                {
                     break;
                 }
             }
