@@ -495,3 +495,89 @@ fn other_invocations_ask_the_owner_while_it_runs() {
     assert_eq!(detail["run"]["state"], "cancelled");
     assert_eq!(detail["steps"][2]["record"]["status"], "cancelled");
 }
+
+/// A headless run started with `--wait-for-gates` (say by cron, with no terminal) holds its
+/// gates open; `baton approve` or `baton reject` from another shell decides them.
+#[test]
+fn a_headless_run_waits_at_its_gate_for_approve_or_reject_from_another_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join("gated.yaml");
+    std::fs::write(&wf, GATED).unwrap();
+    for approve in [true, false] {
+        let data = dir.path().join(if approve { "yes" } else { "no" });
+        let owner = baton(&data)
+            .arg("run")
+            .arg(&wf)
+            .arg("--wait-for-gates")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the gate is open.
+        let mut id = String::new();
+        for _ in 0..500 {
+            let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
+            if let Ok(runs) = serde_json::from_slice::<serde_json::Value>(&ls.stdout)
+                && let Some(run) = runs[0]["id"].as_str()
+            {
+                let show = baton(&data).args(["show", run, "--json"]).output().unwrap();
+                let detail: serde_json::Value =
+                    serde_json::from_slice(&show.stdout).unwrap_or_default();
+                if detail["steps"][1]["record"]["status"] == "waiting_approval" {
+                    id = run.to_string();
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!id.is_empty(), "the gate never opened");
+
+        // A step that has no gate, and a gate that is not this one, are refused with the list.
+        let wrong = baton(&data)
+            .args(["approve", &id, "build"])
+            .output()
+            .unwrap();
+        let t = text(&wrong);
+        assert_eq!(wrong.status.code(), Some(2), "{t}");
+        assert!(t.contains("no gate `build`; waiting: gate"), "{t}");
+
+        let (verb, past) = if approve {
+            ("approve", "approved")
+        } else {
+            ("reject", "rejected")
+        };
+        let decided = baton(&data)
+            .args([verb, &id, "gate", "-m", "checked the diff"])
+            .output()
+            .unwrap();
+        let t = text(&decided);
+        assert!(decided.status.success(), "{t}");
+        assert!(
+            t.contains(&format!("gate `gate` of run {id} {past} by ")),
+            "{t}"
+        );
+
+        let out = owner.wait_with_output().unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            printed.contains(&format!("baton approve {id} gate")),
+            "{printed}"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(if approve { 0 } else { 1 }),
+            "{printed}"
+        );
+        let show = baton(&data)
+            .args(["show", &id, "--events"])
+            .output()
+            .unwrap();
+        let t = text(&show);
+        assert!(t.contains(&format!("gate {past} by ")), "{t}");
+        assert!(t.contains(": checked the diff"), "{t}");
+        // Once the run is over, nobody is waiting.
+        let again = baton(&data).args([verb, &id, "gate"]).output().unwrap();
+        let t = text(&again);
+        assert_eq!(again.status.code(), Some(2), "{t}");
+        assert!(t.contains("not running anywhere"), "{t}");
+    }
+}

@@ -48,6 +48,28 @@ pub enum Access {
     Ask(Client),
 }
 
+/// Opens the store to own it (`run`, `resume`, `retry`, `gc`). A baton that owns it (and so
+/// listens on its socket) is reported at once; any other holder is a reader (`baton ls`, …)
+/// that lets go within moments, so it is waited for a little while.
+pub fn open_to_own(data_dir: Option<&Path>) -> anyhow::Result<Opened> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let e = match open(data_dir) {
+            Ok(opened) => return Ok(opened),
+            Err(e) => e,
+        };
+        let Some(in_use) = e.downcast_ref::<StoreInUse>() else {
+            return Err(e);
+        };
+        if std::time::Instant::now() >= deadline
+            || Client::connect(&in_use.dir, in_use.pid).is_some()
+        {
+            return Err(e);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Opens the store; when another live baton holds it and listens, asks that one instead.
 /// An owner on its way out has stopped listening but still holds the store for a moment, so
 /// a held store with nobody listening is tried again for a little while.

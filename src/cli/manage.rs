@@ -1,20 +1,96 @@
-//! `baton cancel` (here, or by asking the baton that owns the store) and `baton gc`.
+//! `baton cancel` (here, or by asking the baton that owns the store), `baton approve` and
+//! `baton reject` (asking the baton that runs the gate), and `baton gc`.
 
 use std::path::Path;
 
 use clap::Args;
 
 use super::common::{self, Access};
+use anyhow::bail;
+
 use crate::control::{Client, Request};
-use crate::engine::{Backend, Command};
-use crate::spec::Dur;
-use crate::store::{RunId, RunRecord, Timestamp};
+use crate::engine::{Backend, Command, operator_name};
+use crate::spec::{Dur, StepId};
+use crate::store::{ApprovalRecord, RunId, RunRecord, Timestamp};
 
 /// `baton cancel`.
 #[derive(Debug, Clone, Args)]
 pub struct CancelArgs {
     /// The run id (a unique prefix is enough).
     pub run: String,
+}
+
+/// `baton approve` / `baton reject`.
+#[derive(Debug, Clone, Args)]
+pub struct DecideArgs {
+    /// The run id (a unique prefix is enough).
+    pub run: String,
+    /// The gated step.
+    pub step: String,
+    /// Why; recorded in the audit with who decided and when.
+    #[arg(long, short = 'm')]
+    pub comment: Option<String>,
+}
+
+/// Decides a waiting gate of a run that another baton is running.
+pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyhow::Result<i32> {
+    let owner = match common::open_or_ask(data_dir)? {
+        Access::Ask(owner) => owner,
+        Access::Own(opened) => {
+            let id = opened.store.resolve_run(&args.run)?;
+            bail!(
+                "run {id} is not running anywhere, so no gate of it is waiting; `baton resume \
+                 {id}` continues it and opens its gate again"
+            );
+        }
+    };
+    let id: RunId = owner.call(&Request::Resolve {
+        run: args.run.clone(),
+    })?;
+    let gates: Vec<ApprovalRecord> = owner.call(&Request::Approvals { run: id.clone() })?;
+    let waiting: Vec<&str> = gates
+        .iter()
+        .filter(|g| g.decision.is_none())
+        .map(|g| g.step.0.as_str())
+        .collect();
+    match gates.iter().rev().find(|g| g.step.0 == args.step) {
+        Some(gate) if gate.decision.is_none() => {}
+        Some(gate) => {
+            let d = gate
+                .decision
+                .as_ref()
+                .map(|d| d.summary())
+                .unwrap_or_default();
+            bail!("the gate `{}` of run {id} was already {d}", args.step);
+        }
+        None => bail!(
+            "run {id} has no gate `{}`; {}",
+            args.step,
+            if waiting.is_empty() {
+                "none of its gates is waiting".to_string()
+            } else {
+                format!("waiting: {}", waiting.join(", "))
+            }
+        ),
+    }
+    let by = operator_name();
+    owner.call::<serde_json::Value>(&Request::Send {
+        command: Command::Decide {
+            run: id.clone(),
+            step: StepId(args.step.clone()),
+            approved,
+            by: by.clone(),
+            comment: args.comment,
+            inputs: Default::default(),
+        },
+    })?;
+    println!(
+        "gate `{}` of run {id} {} by {by} (sent to {})",
+        args.step,
+        if approved { "approved" } else { "rejected" },
+        owner.owner()
+    );
+    Ok(0)
 }
 
 /// `baton gc`.
@@ -77,7 +153,7 @@ fn cancel_in_owner(data_dir: Option<&Path>, owner: &Client, run: &str) -> anyhow
 
 /// `baton gc --older-than AGE`.
 pub fn gc(data_dir: Option<&Path>, args: GcArgs) -> anyhow::Result<i32> {
-    let opened = common::open(data_dir)?;
+    let opened = common::open_to_own(data_dir)?;
     let before = opened.store.size_on_disk();
     let cutoff = Timestamp(
         Timestamp::now()

@@ -46,8 +46,12 @@ pub enum CliCommand {
     Resume(run::FollowArgs),
     /// Re-run the failed, cancelled and skipped steps of a finished run.
     Retry(run::FollowArgs),
-    /// Cancel an interrupted run (a run owned by a live process is cancelled from there).
+    /// Cancel a run (one another baton is running is cancelled there).
     Cancel(manage::CancelArgs),
+    /// Approve a waiting gate of a run another baton is running (`run --wait-for-gates`).
+    Approve(manage::DecideArgs),
+    /// Reject a waiting gate of a run another baton is running.
+    Reject(manage::DecideArgs),
     /// Delete finished runs older than a given age.
     Gc(manage::GcArgs),
     /// Check workflow files: every problem with file:line:col and a hint (exit 1 if any).
@@ -82,6 +86,8 @@ pub fn main() -> i32 {
         Some(CliCommand::Show(args)) => inspect::show(cli.data_dir.as_deref(), args),
         Some(CliCommand::Logs(args)) => inspect::logs(cli.data_dir.as_deref(), args),
         Some(CliCommand::Cancel(args)) => manage::cancel(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Approve(args)) => manage::decide(cli.data_dir.as_deref(), args, true),
+        Some(CliCommand::Reject(args)) => manage::decide(cli.data_dir.as_deref(), args, false),
         Some(CliCommand::Gc(args)) => manage::gc(cli.data_dir.as_deref(), args),
         Some(CliCommand::Validate(args)) => Ok(validate::run(args)),
         Some(CliCommand::Graph(args)) => Ok(graph::run(args)),

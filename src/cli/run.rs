@@ -31,6 +31,11 @@ pub struct FollowOptions {
     /// Approve every gate without asking; recorded in the audit.
     #[arg(long)]
     pub approve_all: bool,
+    /// Let gates wait for a decision from another shell (`baton approve RUN STEP`, `baton
+    /// reject`, or a console attached to this run) instead of asking here or, without a
+    /// terminal, rejecting them.
+    #[arg(long)]
+    pub wait_for_gates: bool,
     /// Do not print the steps' output, only transitions.
     #[arg(long, short)]
     pub quiet: bool,
@@ -78,7 +83,7 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<IndexMap<String, Value>>
 pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let params = parse_params(&args.params)?;
     let request = request_from_file(&args.file, params)?;
-    let opened = common::open(data_dir)?;
+    let opened = common::open_to_own(data_dir)?;
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
     let _control = common::serve(&engine, crate::control::Owner::Headless, &rt);
@@ -117,7 +122,7 @@ fn continue_run(
     args: FollowArgs,
     how: fn(&Engine, &RunId) -> anyhow::Result<()>,
 ) -> anyhow::Result<i32> {
-    let opened = common::open(data_dir)?;
+    let opened = common::open_to_own(data_dir)?;
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
     let _control = common::serve(&engine, crate::control::Owner::Headless, &rt);
@@ -219,6 +224,13 @@ async fn answer_gate(
             format!("{} ({flag})", operator_name()),
             Some(format!("pre-approved with {flag}")),
         )
+    } else if opts.wait_for_gates {
+        printer.note(&format!(
+            "gate `{step}` waits for a decision: `baton approve {run} {step}` or `baton reject \
+             {run} {step}` from another shell, or a console attached to this run",
+            run = approval.run
+        ));
+        return;
     } else if interactive && !opts.json {
         let prompt = approval.prompt.clone();
         let answer = tokio::task::spawn_blocking(move || ask_terminal(&prompt)).await;
