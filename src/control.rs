@@ -10,7 +10,7 @@
 //! by its user only.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -163,11 +163,7 @@ pub enum Owner {
 /// store (an opened `Store` is the proof): any socket file already there is a dead owner's.
 pub fn serve(engine: Engine, owner: Owner, rt: &tokio::runtime::Handle) -> anyhow::Result<Server> {
     let path = socket_path(engine.store().dir());
-    let _ = std::fs::remove_file(&path);
-    let std_listener = std::os::unix::net::UnixListener::bind(&path)
-        .with_context(|| format!("cannot listen on {}", path.display()))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot restrict {}", path.display()))?;
+    let std_listener = bind_private(&path)?;
     std_listener.set_nonblocking(true)?;
     let listener = {
         let _in_runtime = rt.enter();
@@ -187,6 +183,29 @@ pub fn serve(engine: Engine, owner: Owner, rt: &tokio::runtime::Handle) -> anyho
         }
     });
     Ok(Server { path, task })
+}
+
+/// Binds the socket where only its user can reach it from the first instant: in a fresh
+/// directory of mode 0700, made 0600, then renamed into place (over a dead owner's).
+fn bind_private(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    let dir = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let bound = (|| {
+        let inner = dir.join("control.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&inner)
+            .with_context(|| format!("cannot listen on {}", inner.display()))?;
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", inner.display()))?;
+        std::fs::rename(&inner, path)
+            .with_context(|| format!("cannot move the socket to {}", path.display()))?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    bound
 }
 
 async fn answer(
