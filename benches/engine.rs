@@ -67,6 +67,7 @@ fn run_once(b: &Bench, yaml: &str) -> Duration {
             source: yaml.to_string(),
             path: None,
             params: Default::default(),
+            workdir: None,
         })
         .unwrap();
     let state = b.rt.block_on(b.engine.wait(&id));
@@ -108,6 +109,7 @@ fn cancel_latency(c: &mut Criterion) {
                         source: yaml.clone(),
                         path: None,
                         params: Default::default(),
+                        workdir: None,
                     })
                     .unwrap();
                 // Wait until all 100 are running.

@@ -119,10 +119,11 @@ pub enum Request {
     Subscribe,
 }
 
-/// What the owner streams to a subscriber.
+/// What the owner streams to a subscriber: `ready` first, once nothing more can be missed.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Streamed {
+    Ready,
     Event(Box<Event>),
     Lagged(u64),
 }
@@ -243,6 +244,9 @@ async fn stream_events(
 ) -> anyhow::Result<()> {
     let mut events = engine.live_events();
     drop(engine);
+    let mut ready = serde_json::to_vec(&Streamed::Ready)?;
+    ready.push(b'\n');
+    write.write_all(&ready).await?;
     loop {
         let item = match events.recv().await {
             Ok(event) => Streamed::Event(Box::new(event)),
@@ -388,6 +392,11 @@ impl Remote {
     pub fn new(client: Client) -> Remote {
         Remote { client }
     }
+
+    /// The line to the owner, for requests beyond the [`Backend`] ones.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
 }
 
 impl Backend for Remote {
@@ -453,7 +462,12 @@ impl Backend for Remote {
         self.client.call(&Request::Events { run: run.clone() })
     }
 
-    fn start(&self, request: StartRequest) -> anyhow::Result<RunId> {
+    fn start(&self, mut request: StartRequest) -> anyhow::Result<RunId> {
+        // The steps run where this user is, as they would in a baton of their own.
+        if let Ok(here) = std::env::current_dir() {
+            request.workdir.get_or_insert_with(|| here.clone());
+            request.path = request.path.map(|p| here.join(p));
+        }
         self.client.call(&Request::Start { request })
     }
 
@@ -472,6 +486,18 @@ impl Backend for Remote {
             }
         };
         let mut lines = BufReader::new(stream);
+        // Events from here on are all delivered: a request sent after this sees its effects.
+        let mut first = String::new();
+        if !matches!(
+            lines
+                .read_line(&mut first)
+                .ok()
+                .and_then(|_| serde_json::from_str(&first).ok()),
+            Some(Streamed::Ready)
+        ) {
+            tracing::warn!("{} did not start the subscription", self.client.owner());
+            return Subscription::new(|| Feed::Closed);
+        }
         Subscription::new(move || {
             let mut line = String::new();
             match lines.read_line(&mut line) {
@@ -480,7 +506,7 @@ impl Backend for Remote {
                     Ok(Streamed::Event(event)) => Feed::Event(event),
                     Ok(Streamed::Lagged(_)) => Feed::Lagged,
                     // A line this baton cannot read: reload rather than guess.
-                    Err(_) => Feed::Lagged,
+                    Ok(Streamed::Ready) | Err(_) => Feed::Lagged,
                 },
             }
         })

@@ -61,6 +61,7 @@ fn an_attached_console_sees_the_owners_runs_live_and_steers_them() {
             source: GATED.into(),
             path: None,
             params: Default::default(),
+            workdir: None,
         })
         .unwrap();
     wait_for(
@@ -133,6 +134,7 @@ fn a_headless_owner_takes_no_new_runs_but_is_cancelled_from_outside() {
             source: GATED.into(),
             path: None,
             params: Default::default(),
+            workdir: None,
         })
         .unwrap_err()
         .to_string();
@@ -172,4 +174,84 @@ fn the_socket_goes_with_its_server_and_nobody_answers_after() {
     drop(server);
     assert!(!socket.exists());
     assert!(Client::connect(&h.path("store"), None).is_none());
+}
+
+fn baton_cli(h: &Harness, cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("--data-dir")
+        .arg(h.dir.path())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `baton run`, `retry` and friends started while a console owns the store run in that
+/// console, followed here as if they ran here (gates, output, exit code), in the caller's
+/// directory.
+#[test]
+fn headless_commands_run_in_the_console_that_owns_the_store() {
+    let h = Harness::new();
+    let _server = baton::control::serve(h.engine.clone(), Owner::Console, h.rt.handle()).unwrap();
+    let here = h.path("here");
+    std::fs::create_dir_all(&here).unwrap();
+    let flag = h.path("flag");
+    std::fs::write(
+        here.join("wf.yaml"),
+        format!(
+            "name: remote\nsteps:\n  - id: where\n    run: pwd\n  - id: gate\n    approval: \"Go on?\"\n    depends_on: [where]\n  - id: flaky\n    run: test -f {}\n    depends_on: [gate]\n",
+            flag.display()
+        ),
+    )
+    .unwrap();
+    let out = baton_cli(&h, &here, &["run", "wf.yaml", "--approve", "gate"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "the flaky step fails: {t}");
+    assert!(
+        t.contains(&format!("running in baton process {}", std::process::id())),
+        "{t}"
+    );
+    assert!(t.contains("✓ where"), "its progress is printed here: {t}");
+    assert!(
+        t.contains("approved by"),
+        "its gate was answered from here: {t}"
+    );
+    let run = h.engine.runs().unwrap()[0].clone();
+    assert_eq!(run.state, RunState::Failed);
+    assert_eq!(
+        run.workdir.as_deref(),
+        Some(here.canonicalize().unwrap().to_str().unwrap())
+    );
+    assert_eq!(
+        h.output(&run.id, "where"),
+        serde_json::json!(here.canonicalize().unwrap().display().to_string())
+    );
+
+    std::fs::write(&flag, "").unwrap();
+    let out = baton_cli(&h, &here, &["retry", &run.id.0]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(h.engine.run(&run.id).unwrap().state, RunState::Succeeded);
+}
+
+#[test]
+fn a_headless_owner_turns_a_new_run_away_with_why() {
+    let h = Harness::new();
+    let _server = baton::control::serve(h.engine.clone(), Owner::Headless, h.rt.handle()).unwrap();
+    let wf = h.path("wf.yaml");
+    std::fs::write(&wf, "name: x\nsteps:\n  - id: a\n    run: 'true'\n").unwrap();
+    let out = baton_cli(&h, h.dir.path(), &["run", wf.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("does not start new runs"), "{t}");
+    assert!(h.engine.runs().unwrap().is_empty());
 }

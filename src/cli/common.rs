@@ -70,6 +70,12 @@ pub fn open_to_own(data_dir: Option<&Path>) -> anyhow::Result<Opened> {
     }
 }
 
+/// The baton that owns the store, when `e` says the store is in use and that baton listens.
+pub fn listening_owner(e: &anyhow::Error) -> Option<Client> {
+    let in_use = e.downcast_ref::<StoreInUse>()?;
+    Client::connect(&in_use.dir, in_use.pid)
+}
+
 /// Opens the store; when another live baton holds it and listens, asks that one instead.
 /// An owner on its way out has stopped listening but still holds the store for a moment, so
 /// a held store with nobody listening is tried again for a little while.

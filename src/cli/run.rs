@@ -13,8 +13,13 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
+use tokio::sync::mpsc::UnboundedReceiver;
+
 use super::common::{self, human_ms};
-use crate::engine::{Backend, Command, Engine, operator_name, request_from_file};
+use crate::control::{Client, Owner, Remote, Request};
+use crate::engine::{
+    Backend, Command, Engine, Feed, Subscription, operator_name, request_from_file,
+};
 use crate::store::{
     ApprovalRecord, Event, EventKind, LogStream, RunId, RunState, StepRecord, StepStatus,
 };
@@ -79,15 +84,23 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<IndexMap<String, Value>>
     Ok(out)
 }
 
-/// `baton run FILE`.
+/// `baton run FILE`: in this process, or, while a console owns the store, in that console.
 pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let params = parse_params(&args.params)?;
     let request = request_from_file(&args.file, params)?;
-    let opened = common::open_to_own(data_dir)?;
+    let opened = match common::open_to_own(data_dir) {
+        Ok(opened) => opened,
+        Err(e) => {
+            let Some(owner) = common::listening_owner(&e) else {
+                return Err(e);
+            };
+            return drive_in_owner(owner, &args.follow, |remote| remote.start(request));
+        }
+    };
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
-    let _control = common::serve(&engine, crate::control::Owner::Headless, &rt);
-    let rx = engine.live_events();
+    let _control = common::serve(&engine, Owner::Headless, &rt);
+    let feed = local_feed(&rt, engine.live_events());
     let sigint = interrupt_signal(&rt)?;
     let id = match rt.block_on(async { engine.start_run(request) }) {
         Ok(id) => id,
@@ -96,7 +109,7 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    follow(&rt, &engine, &id, rx, sigint, &args.follow)
+    follow_here(&rt, &engine, &id, feed, sigint, &args.follow)
 }
 
 /// Ctrl-C handling, installed before the run starts so no interrupt kills us uncleanly.
@@ -108,29 +121,149 @@ fn interrupt_signal(rt: &tokio::runtime::Runtime) -> anyhow::Result<tokio::signa
 
 /// `baton resume RUN`.
 pub fn resume(data_dir: Option<&Path>, args: FollowArgs) -> anyhow::Result<i32> {
-    continue_run(data_dir, args, Engine::resume_run)
+    continue_run(data_dir, args, Engine::resume_run, Command::Resume)
 }
 
 /// `baton retry RUN`.
 pub fn retry(data_dir: Option<&Path>, args: FollowArgs) -> anyhow::Result<i32> {
-    continue_run(data_dir, args, Engine::retry_run)
+    continue_run(data_dir, args, Engine::retry_run, Command::Retry)
 }
 
-/// Starts an existing run again (`how`: resume or retry) and follows it.
+/// Starts an existing run again (resume or retry: `here` in this process, or the `there`
+/// command in the console that owns the store) and follows it.
 fn continue_run(
     data_dir: Option<&Path>,
     args: FollowArgs,
-    how: fn(&Engine, &RunId) -> anyhow::Result<()>,
+    here: fn(&Engine, &RunId) -> anyhow::Result<()>,
+    there: fn(RunId) -> Command,
 ) -> anyhow::Result<i32> {
-    let opened = common::open_to_own(data_dir)?;
+    let opened = match common::open_to_own(data_dir) {
+        Ok(opened) => opened,
+        Err(e) => {
+            let Some(owner) = common::listening_owner(&e) else {
+                return Err(e);
+            };
+            return drive_in_owner(owner, &args.follow, |remote| {
+                let id: RunId = remote.client().call(&Request::Resolve {
+                    run: args.run.clone(),
+                })?;
+                remote.send(there(id.clone()))?;
+                Ok(id)
+            });
+        }
+    };
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
-    let _control = common::serve(&engine, crate::control::Owner::Headless, &rt);
+    let _control = common::serve(&engine, Owner::Headless, &rt);
     let id = opened.store.resolve_run(&args.run)?;
-    let rx = engine.live_events();
+    let feed = local_feed(&rt, engine.live_events());
     let sigint = interrupt_signal(&rt)?;
-    rt.block_on(async { how(&engine, &id) })?;
-    follow(&rt, &engine, &id, rx, sigint, &args.follow)
+    rt.block_on(async { here(&engine, &id) })?;
+    follow_here(&rt, &engine, &id, feed, sigint, &args.follow)
+}
+
+/// Drives a run in the baton that owns the store (`begin` starts or restarts it there) and
+/// follows it over the control socket, as if it ran here.
+fn drive_in_owner(
+    owner: Client,
+    opts: &FollowOptions,
+    begin: impl FnOnce(&Remote) -> anyhow::Result<RunId>,
+) -> anyhow::Result<i32> {
+    let rt = common::runtime()?;
+    let who = owner.owner();
+    let remote = Remote::new(owner);
+    // Subscribed before the run begins: none of its Events is missed.
+    let feed = remote_feed(remote.subscribe());
+    let sigint = interrupt_signal(&rt)?;
+    let id = match begin(&remote) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return Ok(2);
+        }
+    };
+    let poller = remote.clone();
+    let run = id.clone();
+    // The stream may miss the end (a lag, the owner gone): the record says it too.
+    let done = async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let (remote, run) = (poller.clone(), run.clone());
+            match tokio::task::spawn_blocking(move || remote.run(&run)).await {
+                Ok(Ok(record)) if record.state.is_terminal() => return Some(record.state),
+                Ok(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    };
+    if !opts.json {
+        eprintln!("(running in {who}, which owns the store)");
+    }
+    follow(&rt, &remote, &id, feed, done, sigint, opts, &|printer| {
+        printer.note(&format!(
+            "left; the run goes on stopping in {who} (`baton show {id}`)"
+        ));
+    })
+}
+
+/// Follows a run of this process's engine.
+fn follow_here(
+    rt: &tokio::runtime::Runtime,
+    engine: &Engine,
+    id: &RunId,
+    feed: UnboundedReceiver<Feed>,
+    sigint: tokio::signal::unix::Signal,
+    opts: &FollowOptions,
+) -> anyhow::Result<i32> {
+    follow(
+        rt,
+        engine,
+        id,
+        feed,
+        engine.wait(id),
+        sigint,
+        opts,
+        &|printer| {
+            engine.kill_all_processes();
+            printer.note("killed");
+        },
+    )
+}
+
+/// The Events of this process's engine, as a feed.
+fn local_feed(
+    rt: &tokio::runtime::Runtime,
+    mut events: tokio::sync::broadcast::Receiver<Event>,
+) -> UnboundedReceiver<Feed> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    rt.spawn(async move {
+        loop {
+            let item = match events.recv().await {
+                Ok(event) => Feed::Event(Box::new(event)),
+                Err(RecvError::Lagged(_)) => Feed::Lagged,
+                Err(RecvError::Closed) => return,
+            };
+            if tx.send(item).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Another process's Events, as a feed.
+fn remote_feed(mut subscription: Subscription) -> UnboundedReceiver<Feed> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        loop {
+            let item = subscription.next_blocking();
+            let closed = matches!(item, Feed::Closed);
+            if tx.send(item).is_err() || closed {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 fn exit_code(state: Option<RunState>) -> i32 {
@@ -142,53 +275,59 @@ fn exit_code(state: Option<RunState>) -> i32 {
     }
 }
 
+/// Prints a run's transitions until `done` says how it ended, answering its gates. The first
+/// Ctrl-C cancels the run; a second calls `give_up` and exits at once.
+#[allow(clippy::too_many_arguments)]
 fn follow(
     rt: &tokio::runtime::Runtime,
-    engine: &Engine,
+    backend: &dyn Backend,
     id: &RunId,
-    mut rx: tokio::sync::broadcast::Receiver<Event>,
+    mut feed: UnboundedReceiver<Feed>,
+    done: impl std::future::Future<Output = Option<RunState>>,
     mut sigint: tokio::signal::unix::Signal,
     opts: &FollowOptions,
+    give_up: &dyn Fn(&mut Printer),
 ) -> anyhow::Result<i32> {
-    let mut printer = Printer::new(opts, engine.store().run(id)?.map(|r| r.workflow));
+    let mut printer = Printer::new(opts, backend.run(id).ok().map(|r| r.workflow));
     if !opts.json {
-        if let Ok(detail) = engine.run_detail(id) {
+        if let Ok(detail) = backend.run_detail(id) {
             printer.header(&detail.run.id, &detail.run.workflow, detail.run.steps_total);
         }
     }
     let interactive = std::io::stdin().is_terminal();
     rt.block_on(async {
-        let done = engine.wait(id);
         tokio::pin!(done);
         let mut interrupts = 0;
+        let mut streaming = true;
         let final_state = loop {
             tokio::select! {
                 state = &mut done => {
                     // Print what is still queued, then stop.
-                    while let Ok(e) = rx.try_recv() {
-                        if e.run == *id { printer.print(&e); }
+                    while let Ok(item) = feed.try_recv() {
+                        if let Feed::Event(e) = item && e.run == *id {
+                            printer.print(&e);
+                        }
                     }
                     break state;
                 }
-                event = rx.recv() => match event {
-                    Ok(e) if e.run == *id => {
+                item = feed.recv(), if streaming => match item {
+                    Some(Feed::Event(e)) if e.run == *id => {
                         printer.print(&e);
                         if let EventKind::ApprovalRequested { approval } = &e.kind {
-                            answer_gate(engine, approval, opts, interactive, &mut printer).await;
+                            answer_gate(backend, approval, opts, interactive, &mut printer).await;
                         }
                     }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(n)) => printer.note(&format!("({n} events not shown: output too fast)")),
-                    Err(RecvError::Closed) => {}
+                    Some(Feed::Event(_)) => {}
+                    Some(Feed::Lagged) => printer.note("(some events not shown: output too fast)"),
+                    Some(Feed::Closed) | None => streaming = false,
                 },
                 _ = sigint.recv() => {
                     interrupts += 1;
                     if interrupts == 1 {
-                        printer.note("cancelling… (Ctrl-C again to kill at once)");
-                        let _ = engine.send(Command::Cancel(id.clone()));
+                        printer.note("cancelling… (Ctrl-C again to leave at once)");
+                        let _ = backend.send(Command::Cancel(id.clone()));
                     } else {
-                        engine.kill_all_processes();
-                        printer.note("killed");
+                        give_up(&mut printer);
                         let _ = std::io::stdout().flush();
                         std::process::exit(130);
                     }
@@ -196,8 +335,11 @@ fn follow(
             }
         };
         if !opts.json {
-            if let Ok(detail) = engine.run_detail(id) {
-                printer.footer(&detail.run);
+            match backend.run(id) {
+                Ok(run) => printer.footer(&run),
+                Err(_) => printer.note(&format!(
+                    "the baton running it has gone; `baton show {id}` tells how it ended"
+                )),
             }
         }
         Ok(exit_code(final_state))
@@ -205,7 +347,7 @@ fn follow(
 }
 
 async fn answer_gate(
-    engine: &Engine,
+    backend: &dyn Backend,
     approval: &ApprovalRecord,
     opts: &FollowOptions,
     interactive: bool,
@@ -252,7 +394,7 @@ async fn answer_gate(
             )),
         )
     };
-    let decided = engine.send(Command::Decide {
+    let decided = backend.send(Command::Decide {
         run: approval.run.clone(),
         step,
         approved,

@@ -48,6 +48,10 @@ pub struct StartRequest {
     pub path: Option<std::path::PathBuf>,
     /// Params given (strings from the command line or a form; JSON values from tools).
     pub params: IndexMap<String, Value>,
+    /// Where its steps run (`None`: the engine's current directory). A client of another
+    /// process's engine sends its own, so relative paths mean what its user meant.
+    #[serde(default)]
+    pub workdir: Option<std::path::PathBuf>,
 }
 
 /// Everything about one run, for a detail view.

@@ -111,8 +111,10 @@ impl Engine {
             )
         })?;
         let id = self.new_run_id()?;
-        let workdir = std::env::current_dir()
-            .ok()
+        let workdir = request
+            .workdir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
             .map(|d| d.display().to_string());
         let run = RunRecord {
             id: id.clone(),
@@ -521,5 +523,6 @@ pub fn request_from_file(
         source,
         path: Some(path.to_path_buf()),
         params,
+        workdir: None,
     })
 }

@@ -256,6 +256,7 @@ impl App {
             source,
             path: Some(path),
             params,
+            workdir: None,
         };
         match self.backend.start(request) {
             Ok(run) => {

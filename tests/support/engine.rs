@@ -57,6 +57,7 @@ impl Harness {
                 source: yaml.to_string(),
                 path: Some(Path::new("test.yaml").to_path_buf()),
                 params,
+                workdir: None,
             })
             .unwrap_or_else(|e| panic!("start failed: {e:#}"))
     }
