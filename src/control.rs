@@ -172,8 +172,14 @@ pub fn serve(engine: Engine, owner: Owner, rt: &tokio::runtime::Handle) -> anyho
     };
     let task = rt.spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, say: try again soon rather than spin.
+                    tracing::warn!("control socket: cannot accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let engine = engine.clone();
             tokio::spawn(async move {
