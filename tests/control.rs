@@ -255,3 +255,34 @@ fn a_headless_owner_turns_a_new_run_away_with_why() {
     assert!(t.contains("does not start new runs"), "{t}");
     assert!(h.engine.runs().unwrap().is_empty());
 }
+
+/// Whatever arrives on the socket gets an answer that says what went wrong, and the owner
+/// keeps serving.
+#[test]
+fn a_request_the_owner_cannot_read_is_answered_with_why() {
+    use std::io::{BufRead, BufReader, Write};
+    let h = Harness::new();
+    let _server = baton::control::serve(h.engine.clone(), Owner::Console, h.rt.handle()).unwrap();
+    let socket = baton::control::socket_path(&h.path("store"));
+    for garbage in ["hello\n", "{\"op\": \"launch_missiles\"}\n", "\n"] {
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        stream.write_all(garbage.as_bytes()).unwrap();
+        let mut answer = String::new();
+        BufReader::new(stream).read_line(&mut answer).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not a request this baton understands")),
+            "{garbage:?}: {answer}"
+        );
+    }
+    // A run the owner does not know is an error naming it, not a crash.
+    let remote = attach(&h);
+    let err = remote
+        .run_detail(&baton::store::RunId("r-nope".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("r-nope"), "{err}");
+    assert!(remote.runs().unwrap().is_empty(), "still serving");
+}
