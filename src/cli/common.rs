@@ -238,7 +238,8 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
     Engine::open(opened.store.clone(), config, rt.handle().clone())
 }
 
-/// Deletes the runs that finished longer ago than `[engine] retention` (30 days unless set).
+/// Deletes the runs that finished, and the cached step results stored, longer ago than
+/// `[engine] retention` (30 days unless set).
 /// A failure is logged: it must not stop the work the command was started for.
 fn apply_retention(opened: &Opened) {
     let Some(age) = opened.config.retention().max_age() else {
@@ -257,6 +258,9 @@ fn apply_retention(opened: &Opened) {
         ),
         Ok(_) => {}
         Err(e) => tracing::warn!("retention: cannot delete old runs: {e:#}"),
+    }
+    if let Err(e) = opened.store.prune_cache(cutoff) {
+        tracing::warn!("retention: cannot prune the step cache: {e:#}");
     }
 }
 

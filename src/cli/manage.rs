@@ -168,6 +168,11 @@ pub fn gc(data_dir: Option<&Path>, args: GcArgs) -> anyhow::Result<i32> {
     );
     if args.clear_cache {
         println!("dropped {} cache entries", opened.store.clear_cache()?);
+    } else {
+        let pruned = opened.store.prune_cache(cutoff)?;
+        if pruned > 0 {
+            println!("dropped {pruned} cache entries stored before then");
+        }
     }
     let after = opened.store.size_on_disk();
     println!("store size {} KiB → {} KiB", before / 1024, after / 1024);

@@ -414,6 +414,25 @@ impl Store {
         Ok(n)
     }
 
+    /// Drops the cache entries stored before `cutoff` (and any unreadable one); returns how
+    /// many. An entry's own `ttl` decides whether it is used; this bounds what is kept.
+    pub fn prune_cache(&self, cutoff: Timestamp) -> anyhow::Result<usize> {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for item in self.cache.iter() {
+            let (k, v) = item?;
+            let stale = decode::<CacheEntry>(&v, "cache").map_or(true, |e| e.stored_at < cutoff);
+            if stale {
+                batch.remove(k);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.cache.apply_batch(batch)?;
+        }
+        Ok(n)
+    }
+
     // ---- retention ----
 
     /// Deletes runs that finished before `cutoff`, with everything stored about them.
@@ -585,6 +604,37 @@ mod tests {
         let err = Store::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("schema version 99"), "{err}");
         assert!(err.contains("--data-dir"), "{err}");
+    }
+
+    #[test]
+    fn pruning_the_cache_drops_only_entries_older_than_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for (key, at) in [("old", 1_000), ("new", 9_000)] {
+            store
+                .put_cached(
+                    key,
+                    &CacheEntry {
+                        output: StepOutput::default(),
+                        stored_at: Timestamp(at),
+                        run: RunId("r".into()),
+                    },
+                )
+                .unwrap();
+        }
+        assert_eq!(store.prune_cache(Timestamp(5_000)).unwrap(), 1);
+        assert!(
+            store
+                .cached("old", None, Timestamp(10_000))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .cached("new", None, Timestamp(10_000))
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
