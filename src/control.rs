@@ -153,7 +153,7 @@ impl Drop for Server {
 /// What kind of owner answers, which decides what it takes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {
-    /// A console: it runs whatever it is asked to, as long as it is open.
+    /// A console or `baton serve`: it runs whatever it is asked to while it lives.
     Console,
     /// A headless `baton run`, `resume` or `retry`: it ends with its run, so it takes no new
     /// runs (a start, a retry, the resume of an interrupted run).
@@ -273,7 +273,7 @@ fn handle(engine: &Engine, owner: Owner, request: Request) -> anyhow::Result<Val
     let headless = |what: &str| {
         anyhow!(
             "baton process {} is a headless run that ends with its run, so it does not {what}; \
-             do it once that run is over, or from a console",
+             do it once that run is over, or from a console or `baton serve`",
             std::process::id()
         )
     };

@@ -581,3 +581,93 @@ fn a_headless_run_waits_at_its_gate_for_approve_or_reject_from_another_shell() {
         assert!(t.contains("not running anywhere"), "{t}");
     }
 }
+
+/// `baton serve` owns the store with no console: `baton run` typed elsewhere runs in it and is
+/// followed there; SIGTERM stops it and leaves what was running interrupted, resumable.
+#[test]
+fn serve_runs_what_other_invocations_start_until_it_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let quick = dir.path().join("quick.yaml");
+    std::fs::write(
+        &quick,
+        "name: quick\nsteps:\n  - id: a\n    run: echo quick\n",
+    )
+    .unwrap();
+    let long = dir.path().join("long.yaml");
+    std::fs::write(
+        &long,
+        "name: long\nsteps:\n  - id: nap\n    run: sleep 60\n",
+    )
+    .unwrap();
+    let daemon = baton(&data)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = data.join("store").join("control.sock");
+    for _ in 0..500 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(socket.exists(), "the daemon never listened");
+
+    let out = baton(&data).arg("run").arg(&quick).output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(&format!("running in baton process {}", daemon.id())),
+        "{t}"
+    );
+    assert!(t.contains("quick"), "{t}");
+
+    // A long run, followed from a shell that then goes away; the daemon keeps it.
+    let mut follower = baton(&data)
+        .arg("run")
+        .arg(&long)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = false;
+    for _ in 0..500 {
+        let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
+        let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap_or_default();
+        if runs.as_array().is_some_and(|r| {
+            r.iter()
+                .any(|r| r["workflow"] == "long" && r["state"] == "running")
+        }) {
+            running = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(running, "the long run never started in the daemon");
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+
+    // SIGTERM: the daemon stops, and the run it had is interrupted, not lost.
+    // SAFETY: kill(2) on the daemon we spawned.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let out = daemon.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("left interrupted"), "{said}");
+    let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    let states: Vec<(&str, &str)> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["workflow"].as_str().unwrap(),
+                r["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(states.contains(&("quick", "succeeded")), "{states:?}");
+    assert!(states.contains(&("long", "interrupted")), "{states:?}");
+}

@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod manage;
 pub mod providers;
 pub mod run;
+pub mod serve;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ pub enum CliCommand {
     Approve(manage::DecideArgs),
     /// Reject a waiting gate of a run another baton is running.
     Reject(manage::DecideArgs),
+    /// Own the store without a console: consoles attach to it, `baton run` runs in it, until
+    /// SIGINT or SIGTERM (active runs are then left interrupted).
+    Serve,
     /// Delete finished runs older than a given age.
     Gc(manage::GcArgs),
     /// Check workflow files: every problem with file:line:col and a hint (exit 1 if any).
@@ -89,6 +93,7 @@ pub fn main() -> i32 {
         Some(CliCommand::Approve(args)) => manage::decide(cli.data_dir.as_deref(), args, true),
         Some(CliCommand::Reject(args)) => manage::decide(cli.data_dir.as_deref(), args, false),
         Some(CliCommand::Gc(args)) => manage::gc(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Serve) => serve::serve(cli.data_dir.as_deref()),
         Some(CliCommand::Validate(args)) => Ok(validate::run(args)),
         Some(CliCommand::Graph(args)) => Ok(graph::run(args)),
         Some(CliCommand::Providers(args)) => {

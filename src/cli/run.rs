@@ -100,7 +100,7 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
     let _control = common::serve(&engine, Owner::Headless, &rt);
-    let feed = local_feed(&rt, engine.live_events());
+    let feed = Source::Here(engine.live_events());
     let sigint = interrupt_signal(&rt)?;
     let id = match rt.block_on(async { engine.start_run(request) }) {
         Ok(id) => id,
@@ -156,7 +156,7 @@ fn continue_run(
     let engine = common::engine(&opened, &rt)?;
     let _control = common::serve(&engine, Owner::Headless, &rt);
     let id = opened.store.resolve_run(&args.run)?;
-    let feed = local_feed(&rt, engine.live_events());
+    let feed = Source::Here(engine.live_events());
     let sigint = interrupt_signal(&rt)?;
     rt.block_on(async { here(&engine, &id) })?;
     follow_here(&rt, &engine, &id, feed, sigint, &args.follow)
@@ -173,7 +173,7 @@ fn drive_in_owner(
     let who = owner.owner();
     let remote = Remote::new(owner);
     // Subscribed before the run begins: none of its Events is missed.
-    let feed = remote_feed(remote.subscribe());
+    let feed = Source::there(remote.subscribe());
     let sigint = interrupt_signal(&rt)?;
     let id = match begin(&remote) {
         Ok(id) => id,
@@ -211,7 +211,7 @@ fn follow_here(
     rt: &tokio::runtime::Runtime,
     engine: &Engine,
     id: &RunId,
-    feed: UnboundedReceiver<Feed>,
+    feed: Source,
     sigint: tokio::signal::unix::Signal,
     opts: &FollowOptions,
 ) -> anyhow::Result<i32> {
@@ -230,40 +230,73 @@ fn follow_here(
     )
 }
 
-/// The Events of this process's engine, as a feed.
-fn local_feed(
-    rt: &tokio::runtime::Runtime,
-    mut events: tokio::sync::broadcast::Receiver<Event>,
-) -> UnboundedReceiver<Feed> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    rt.spawn(async move {
-        loop {
-            let item = match events.recv().await {
-                Ok(event) => Feed::Event(Box::new(event)),
-                Err(RecvError::Lagged(_)) => Feed::Lagged,
-                Err(RecvError::Closed) => return,
-            };
-            if tx.send(item).is_err() {
-                return;
-            }
-        }
-    });
-    rx
+/// Where a followed run's Events come from.
+enum Source {
+    /// This process's engine. Its run has broadcast every Event before it counts as ended.
+    Here(tokio::sync::broadcast::Receiver<Event>),
+    /// Another process, over its socket (read on a thread of its own).
+    There(UnboundedReceiver<Feed>),
 }
 
-/// Another process's Events, as a feed.
-fn remote_feed(mut subscription: Subscription) -> UnboundedReceiver<Feed> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        loop {
-            let item = subscription.next_blocking();
-            let closed = matches!(item, Feed::Closed);
-            if tx.send(item).is_err() || closed {
-                return;
+impl Source {
+    /// Another process's Events.
+    fn there(mut subscription: Subscription) -> Source {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            loop {
+                let item = subscription.next_blocking();
+                let closed = matches!(item, Feed::Closed);
+                if tx.send(item).is_err() || closed {
+                    return;
+                }
+            }
+        });
+        Source::There(rx)
+    }
+
+    async fn recv(&mut self) -> Feed {
+        match self {
+            Source::Here(rx) => match rx.recv().await {
+                Ok(event) => Feed::Event(Box::new(event)),
+                Err(RecvError::Lagged(_)) => Feed::Lagged,
+                Err(RecvError::Closed) => Feed::Closed,
+            },
+            Source::There(rx) => rx.recv().await.unwrap_or(Feed::Closed),
+        }
+    }
+
+    /// What is left once the run has ended. From another process the last Events may still
+    /// be on their way: unless its final state came already (`ended`), they are waited for
+    /// until it comes (or 2 s pass).
+    async fn rest(&mut self, run: &RunId, ended: bool) -> Vec<Event> {
+        let mut out = Vec::new();
+        match self {
+            Source::Here(rx) => {
+                while let Ok(e) = rx.try_recv() {
+                    out.push(e);
+                }
+            }
+            Source::There(rx) if ended => {
+                while let Ok(Feed::Event(e)) = rx.try_recv() {
+                    out.push(*e);
+                }
+            }
+            Source::There(rx) => {
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+                while let Ok(Some(Feed::Event(e))) =
+                    tokio::time::timeout_at(deadline, rx.recv()).await
+                {
+                    let last = e.run == *run
+                        && matches!(&e.kind, EventKind::RunState { state, .. } if state.is_terminal());
+                    out.push(*e);
+                    if last {
+                        break;
+                    }
+                }
             }
         }
-    });
-    rx
+        out
+    }
 }
 
 fn exit_code(state: Option<RunState>) -> i32 {
@@ -282,7 +315,7 @@ fn follow(
     rt: &tokio::runtime::Runtime,
     backend: &dyn Backend,
     id: &RunId,
-    mut feed: UnboundedReceiver<Feed>,
+    mut feed: Source,
     done: impl std::future::Future<Output = Option<RunState>>,
     mut sigint: tokio::signal::unix::Signal,
     opts: &FollowOptions,
@@ -299,27 +332,29 @@ fn follow(
         tokio::pin!(done);
         let mut interrupts = 0;
         let mut streaming = true;
+        let mut ended = false;
         let final_state = loop {
             tokio::select! {
                 state = &mut done => {
-                    // Print what is still queued, then stop.
-                    while let Ok(item) = feed.try_recv() {
-                        if let Feed::Event(e) = item && e.run == *id {
+                    // Print what is still on its way, then stop.
+                    for e in feed.rest(id, ended).await {
+                        if e.run == *id {
                             printer.print(&e);
                         }
                     }
                     break state;
                 }
                 item = feed.recv(), if streaming => match item {
-                    Some(Feed::Event(e)) if e.run == *id => {
+                    Feed::Event(e) if e.run == *id => {
+                        ended |= matches!(&e.kind, EventKind::RunState { state, .. } if state.is_terminal());
                         printer.print(&e);
                         if let EventKind::ApprovalRequested { approval } = &e.kind {
                             answer_gate(backend, approval, opts, interactive, &mut printer).await;
                         }
                     }
-                    Some(Feed::Event(_)) => {}
-                    Some(Feed::Lagged) => printer.note("(some events not shown: output too fast)"),
-                    Some(Feed::Closed) | None => streaming = false,
+                    Feed::Event(_) => {}
+                    Feed::Lagged => printer.note("(some events not shown: output too fast)"),
+                    Feed::Closed => streaming = false,
                 },
                 _ = sigint.recv() => {
                     interrupts += 1;
