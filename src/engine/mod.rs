@@ -259,6 +259,8 @@ impl Engine {
         run.finished_at = None;
         run.reason = None;
         run.state = RunState::Pending;
+        // Readers (a follower polling the record) see it under way from now, not its old end.
+        self.shared.store.put_run(&run)?;
         self.launch(Arc::new(wf), run, stored)
     }
 
