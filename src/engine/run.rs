@@ -205,11 +205,8 @@ impl RunActor {
         }
         // Steps a restored failure blocks, if the store was cut off before their skips landed.
         for (i, reason) in ready.settle() {
-            let rec = &mut records[i];
-            rec.status = StepStatus::Skipped;
-            rec.skip_reason = Some(reason);
-            rec.finished_at = Some(Timestamp::now());
-            ctx.set_step(rec, None);
+            records[i].mark_skipped(reason);
+            ctx.set_step(&records[i], None);
             changed.push(i);
         }
         let failed = records
@@ -401,11 +398,7 @@ impl RunActor {
                 self.run.id,
                 self.records[i].step
             );
-            let rec = &mut self.records[i];
-            rec.status = StepStatus::Skipped;
-            rec.skip_reason = Some("its dependencies can never be satisfied".into());
-            let rec = rec.clone();
-            self.put_step(&rec);
+            self.record_skip(i, "its dependencies can never be satisfied".into());
         }
     }
 
@@ -626,14 +619,16 @@ impl RunActor {
         self.need_flush = true;
     }
 
-    fn skip(&mut self, idx: usize, reason: String, finish: Finish) {
-        let rec = &mut self.records[idx];
-        rec.status = StepStatus::Skipped;
-        rec.skip_reason = Some(reason);
-        rec.finished_at = Some(Timestamp::now());
-        let rec = rec.clone();
+    /// Records step `i` as skipped (its record, its place in the context, its Event).
+    fn record_skip(&mut self, i: usize, reason: String) {
+        self.records[i].mark_skipped(reason);
+        let rec = self.records[i].clone();
         self.ctx.set_step(&rec, None);
         self.put_step(&rec);
+    }
+
+    fn skip(&mut self, idx: usize, reason: String, finish: Finish) {
+        self.record_skip(idx, reason);
         let more = self.ready.finish(idx, finish);
         self.apply_skips(more);
         self.need_flush = true;
@@ -645,13 +640,7 @@ impl RunActor {
             return;
         }
         for (i, reason) in skipped {
-            let rec = &mut self.records[i];
-            rec.status = StepStatus::Skipped;
-            rec.skip_reason = Some(reason);
-            rec.finished_at = Some(Timestamp::now());
-            let rec = rec.clone();
-            self.ctx.set_step(&rec, None);
-            self.put_step(&rec);
+            self.record_skip(i, reason);
         }
     }
 

@@ -359,6 +359,13 @@ impl StepRecord {
         }
     }
 
+    /// Ends the step as skipped, saying why.
+    pub fn mark_skipped(&mut self, reason: String) {
+        self.status = StepStatus::Skipped;
+        self.skip_reason = Some(reason);
+        self.finished_at = Some(Timestamp::now());
+    }
+
     /// Step `i` of `wf` before it starts: its place in the workflow and in the DAG.
     pub fn planned(wf: &crate::spec::Workflow, dag: &crate::spec::Dag, i: usize) -> StepRecord {
         let step = &wf.steps[i];
