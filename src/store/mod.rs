@@ -339,18 +339,7 @@ impl Store {
     ) -> anyhow::Result<Vec<LogLine>> {
         let start = seq_key(run, after.saturating_add(1));
         let end = seq_key(run, u64::MAX);
-        let mut out = Vec::new();
-        for item in self.logs.range(start..=end) {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, v) = item?;
-            let line: LogLine = decode(&v, "log")?;
-            if step.is_none_or(|s| *s == line.step) {
-                out.push(line);
-            }
-        }
-        Ok(out)
+        take_lines(self.logs.range(start..=end), step, limit)
     }
 
     /// The last `limit` log lines of a run (of one step if given), oldest first.
@@ -360,17 +349,7 @@ impl Store {
         step: Option<&StepId>,
         limit: usize,
     ) -> anyhow::Result<Vec<LogLine>> {
-        let mut out = Vec::new();
-        for item in self.logs.scan_prefix(prefix(run)).rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, v) = item?;
-            let line: LogLine = decode(&v, "log")?;
-            if step.is_none_or(|s| *s == line.step) {
-                out.push(line);
-            }
-        }
+        let mut out = take_lines(self.logs.scan_prefix(prefix(run)).rev(), step, limit)?;
         out.reverse();
         Ok(out)
     }
@@ -471,6 +450,25 @@ impl Store {
 /// Where live log files of runs are kept, under a store directory.
 pub fn tail_dir(store_dir: &Path) -> PathBuf {
     store_dir.join("tail")
+}
+
+/// The first `limit` log lines `items` yields (of one step if given).
+fn take_lines(
+    items: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    step: Option<&StepId>,
+    limit: usize,
+) -> anyhow::Result<Vec<LogLine>> {
+    let mut out = Vec::new();
+    for item in items {
+        if out.len() >= limit {
+            break;
+        }
+        let line: LogLine = decode(&item?.1, "log")?;
+        if step.is_none_or(|s| *s == line.step) {
+            out.push(line);
+        }
+    }
+    Ok(out)
 }
 
 /// Every record a tree holds for a run, in key order.
