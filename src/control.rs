@@ -341,6 +341,11 @@ impl Client {
         Some(Client { path, pid })
     }
 
+    /// The owner's pid, as its lock file says.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
     /// Who answers, for messages.
     pub fn owner(&self) -> String {
         self.pid

@@ -671,3 +671,19 @@ fn serve_runs_what_other_invocations_start_until_it_is_stopped() {
     assert!(states.contains(&("quick", "succeeded")), "{states:?}");
     assert!(states.contains(&("long", "interrupted")), "{states:?}");
 }
+
+/// A reader holding the store for a moment (`baton ls` in a monitoring loop, say) does not make
+/// a `baton run` started at that instant fail: it waits for the store.
+#[test]
+fn a_run_waits_for_a_reader_that_holds_the_store_for_a_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let wf = dir.path().join("quick.yaml");
+    std::fs::write(&wf, "name: quick\nsteps:\n  - id: a\n    run: echo quick\n").unwrap();
+    let reader = baton::store::Store::open(&data.join("store")).unwrap();
+    let run = baton(&data).arg("run").arg(&wf).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(reader);
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -48,39 +48,14 @@ pub enum Access {
     Ask(Client),
 }
 
-/// Opens the store to own it (`run`, `resume`, `retry`, `gc`). A baton that owns it (and so
-/// listens on its socket) is reported at once; any other holder is a reader (`baton ls`, …)
-/// that lets go within moments, so it is waited for a little while.
-pub fn open_to_own(data_dir: Option<&Path>) -> anyhow::Result<Opened> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let e = match open(data_dir) {
-            Ok(opened) => return Ok(opened),
-            Err(e) => e,
-        };
-        let Some(in_use) = e.downcast_ref::<StoreInUse>() else {
-            return Err(e);
-        };
-        if std::time::Instant::now() >= deadline
-            || Client::connect(&in_use.dir, in_use.pid).is_some()
-        {
-            return Err(e);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
+/// How long a store held by someone who does not answer on its socket is waited for: a
+/// reader (`baton ls`, …) lets go within moments, and an owner on its way out has stopped
+/// listening but still holds the store for a moment.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The baton that owns the store, when `e` says the store is in use and that baton listens.
-pub fn listening_owner(e: &anyhow::Error) -> Option<Client> {
-    let in_use = e.downcast_ref::<StoreInUse>()?;
-    Client::connect(&in_use.dir, in_use.pid)
-}
-
-/// Opens the store; when another live baton holds it and listens, asks that one instead.
-/// An owner on its way out has stopped listening but still holds the store for a moment, so
-/// a held store with nobody listening is tried again for a little while.
+/// Opens the store; when another live baton owns it and listens, a line to that one instead.
 pub fn open_or_ask(data_dir: Option<&Path>) -> anyhow::Result<Access> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         let e = match open(data_dir) {
             Ok(opened) => return Ok(Access::Own(Box::new(opened))),
@@ -95,7 +70,19 @@ pub fn open_or_ask(data_dir: Option<&Path>) -> anyhow::Result<Access> {
         if std::time::Instant::now() >= deadline {
             return Err(e);
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Opens the store for work that needs it here (`gc`, `serve`); says who has it otherwise.
+pub fn open_to_own(data_dir: Option<&Path>) -> anyhow::Result<Opened> {
+    match open_or_ask(data_dir)? {
+        Access::Own(opened) => Ok(*opened),
+        Access::Ask(owner) => Err(StoreInUse {
+            dir: Paths::resolve(data_dir)?.store(),
+            pid: owner.pid(),
+        }
+        .into()),
     }
 }
 

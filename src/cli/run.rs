@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::common::{self, human_ms};
+use super::common::{self, Access, human_ms};
 use crate::control::{Client, Owner, Remote, Request};
 use crate::engine::{
     Backend, Command, Engine, Feed, Subscription, operator_name, request_from_file,
@@ -88,12 +88,9 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<IndexMap<String, Value>>
 pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let params = parse_params(&args.params)?;
     let request = request_from_file(&args.file, params)?;
-    let opened = match common::open_to_own(data_dir) {
-        Ok(opened) => opened,
-        Err(e) => {
-            let Some(owner) = common::listening_owner(&e) else {
-                return Err(e);
-            };
+    let opened = match common::open_or_ask(data_dir)? {
+        Access::Own(opened) => opened,
+        Access::Ask(owner) => {
             return drive_in_owner(owner, &args.follow, |remote| remote.start(request));
         }
     };
@@ -137,12 +134,9 @@ fn continue_run(
     here: fn(&Engine, &RunId) -> anyhow::Result<()>,
     there: fn(RunId) -> Command,
 ) -> anyhow::Result<i32> {
-    let opened = match common::open_to_own(data_dir) {
-        Ok(opened) => opened,
-        Err(e) => {
-            let Some(owner) = common::listening_owner(&e) else {
-                return Err(e);
-            };
+    let opened = match common::open_or_ask(data_dir)? {
+        Access::Own(opened) => opened,
+        Access::Ask(owner) => {
             return drive_in_owner(owner, &args.follow, |remote| {
                 let id: RunId = remote.client().call(&Request::Resolve {
                     run: args.run.clone(),
