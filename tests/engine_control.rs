@@ -273,6 +273,9 @@ steps:
     assert_eq!(state, RunState::Failed);
     std::fs::write(&flag, "").unwrap();
     h.engine.send(Command::Retry(id.clone())).unwrap();
+    // From the moment the retry is accepted, the record says the run is under way again (a
+    // follower polling it must not read its old end).
+    assert_ne!(h.engine.run(&id).unwrap().state, RunState::Failed);
     assert_eq!(h.wait(&id), RunState::Succeeded);
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
