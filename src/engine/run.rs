@@ -92,10 +92,7 @@ pub struct RunActor {
     outputs: Vec<(StepId, Option<StepOutput>)>,
     /// Flushes under way, each with the events that wait for it.
     durable: std::collections::VecDeque<(crate::store::FlushTicket, Vec<Event>)>,
-    /// Steps whose records changed since the last commit (their events carry the records;
-    /// this set keeps the count of finished steps).
-    dirty: std::collections::BTreeSet<usize>,
-    /// Which records were terminal at the last commit, and how many.
+    /// Which steps' recorded states are terminal, and how many.
     terminal: Vec<bool>,
     done: usize,
     need_flush: bool,
@@ -233,7 +230,6 @@ impl RunActor {
         let terminal: Vec<bool> = records.iter().map(|r| r.status.is_terminal()).collect();
         let done = terminal.iter().filter(|t| **t).count();
         let mut actor = RunActor {
-            dirty: std::collections::BTreeSet::new(),
             outputs: Vec::new(),
             run_written: Instant::now(),
             durable: std::collections::VecDeque::new(),
@@ -849,8 +845,18 @@ impl RunActor {
         }
     }
 
+    /// Records a step's new state: its Event carries the record to the journal.
     fn put_step(&mut self, rec: &StepRecord) {
-        self.dirty.insert(rec.index as usize);
+        let i = rec.index as usize;
+        let now = rec.status.is_terminal();
+        if now != self.terminal[i] {
+            self.terminal[i] = now;
+            if now {
+                self.done += 1;
+            } else {
+                self.done -= 1;
+            }
+        }
         self.emit(EventKind::Step {
             record: Box::new(rec.clone()),
         });
@@ -866,30 +872,14 @@ impl RunActor {
         self.pending_events.push((self.event_seq, event));
     }
 
-    /// Writes the batch (each changed step once, the events in order) and, when it must
+    /// Writes the batch (the events in order, with the outputs) and, when it must
     /// survive a crash, asks for a flush without waiting for it. Events go out only once
     /// everything before them is durable, in order; the run meanwhile goes on scheduling (a
     /// crash before the flush re-runs the step: at least once, never lost).
     fn commit(&mut self) {
-        if self.pending_events.is_empty()
-            && self.dirty.is_empty()
-            && self.outputs.is_empty()
-            && !self.need_flush
-        {
+        if self.pending_events.is_empty() && self.outputs.is_empty() && !self.need_flush {
             return;
         }
-        for &i in &self.dirty {
-            let now = self.records[i].status.is_terminal();
-            if now != self.terminal[i] {
-                self.terminal[i] = now;
-                if now {
-                    self.done += 1;
-                } else {
-                    self.done -= 1;
-                }
-            }
-        }
-        self.dirty.clear();
         let written = self
             .engine
             .store
