@@ -340,10 +340,12 @@ async fn drive(job: &StepJob) -> Outcome {
                 })
             },
         };
+        // The executors' futures are boxed: inline, the largest of them would size every step's
+        // task (5.4 KiB; 1.4 KiB boxed), which a 5,000-wide fan-out holds 5,000 of at once.
         let result = match &prepared {
-            Prepared::Shell(c) => steps::shell::run(c.clone(), attempt).await,
-            Prepared::Http(r) => steps::http::run(r.clone(), attempt).await,
-            Prepared::Sleep(d) => steps::sleep::run(*d, attempt).await,
+            Prepared::Shell(c) => Box::pin(steps::shell::run(c.clone(), attempt)).await,
+            Prepared::Http(r) => Box::pin(steps::http::run(r.clone(), attempt)).await,
+            Prepared::Sleep(d) => Box::pin(steps::sleep::run(*d, attempt)).await,
             Prepared::Agent { spec, prompt } => {
                 let llm = job.engine.config.llm.clone();
                 let catalog = llm
@@ -352,7 +354,14 @@ async fn drive(job: &StepJob) -> Outcome {
                     .unwrap_or_else(|| {
                         crate::agents::AgentCatalog::builtin().with_workflow(&job.workflow.agents)
                     });
-                steps::agent::run(llm, &catalog, spec, prompt.clone(), attempt).await
+                Box::pin(steps::agent::run(
+                    llm,
+                    &catalog,
+                    spec,
+                    prompt.clone(),
+                    attempt,
+                ))
+                .await
             }
             Prepared::Value(v) => Ok(Success {
                 output: v.clone(),
