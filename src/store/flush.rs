@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use tokio::sync::oneshot;
@@ -21,7 +22,14 @@ type Waiter = oneshot::Sender<Result<(), String>>;
 struct Inner {
     tx: Mutex<Option<mpsc::Sender<Waiter>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Told when the thread has let go of the database (closing it).
+    closed: Mutex<Option<mpsc::Receiver<()>>>,
 }
+
+/// How long dropping the store waits for sled to close. sled 0.34 can hang in the flush it
+/// makes when the database is dropped (spacejam/sled#1412); everything that had to be durable
+/// was flushed already, so after this the thread is left behind rather than the process hung.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(10);
 
 impl Drop for Inner {
     /// Stops the thread and waits for it, so the database is closed when the store is dropped
@@ -30,10 +38,26 @@ impl Drop for Inner {
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
         }
-        if let Ok(mut thread) = self.thread.lock()
-            && let Some(handle) = thread.take()
-        {
-            let _ = handle.join();
+        let closed = self
+            .closed
+            .lock()
+            .ok()
+            .and_then(|mut c| c.take())
+            .map(|c| c.recv_timeout(CLOSE_PATIENCE));
+        let Ok(mut thread) = self.thread.lock() else {
+            return;
+        };
+        match closed {
+            Some(Err(mpsc::RecvTimeoutError::Timeout)) => {
+                tracing::error!(
+                    "the store did not close within {CLOSE_PATIENCE:?} (a sled hang); leaving it"
+                );
+            }
+            _ => {
+                if let Some(handle) = thread.take() {
+                    let _ = handle.join();
+                }
+            }
         }
     }
 }
@@ -42,6 +66,7 @@ impl Flusher {
     /// Starts the flushing thread for `db`; it ends when every `Flusher` clone is dropped.
     pub fn new(db: sled::Db) -> Flusher {
         let (tx, rx) = mpsc::channel::<Waiter>();
+        let (closed_tx, closed_rx) = mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("baton-flush".into())
             .spawn(move || {
@@ -54,6 +79,8 @@ impl Flusher {
                         let _ = w.send(result.clone());
                     }
                 }
+                drop(db);
+                let _ = closed_tx.send(());
             });
         let thread = match spawned {
             Ok(handle) => Some(handle),
@@ -65,6 +92,7 @@ impl Flusher {
         Flusher {
             inner: Arc::new(Inner {
                 tx: Mutex::new(Some(tx)),
+                closed: Mutex::new(thread.as_ref().map(|_| closed_rx)),
                 thread: Mutex::new(thread),
             }),
         }
