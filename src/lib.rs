@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod engine;
 pub mod providers;
+pub mod sanitize;
 pub mod spec;
 pub mod steps;
 pub mod store;

@@ -253,3 +253,53 @@ fn apply_retention(opened: &Opened) {
 
 /// Elapsed times for people (`850ms`, `3.2s`, `1m05s`, `2h03m`).
 pub use crate::spec::format_elapsed_ms as human_ms;
+
+/// How stored and step-provided text is printed: through the one sanitiser
+/// (`crate::sanitize`), colours kept only on a colour terminal; `--raw` prints it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown {
+    raw: bool,
+    colour: bool,
+}
+
+impl Shown {
+    /// For standard output (`raw`: bytes as they are, for pipes).
+    pub fn stdout(raw: bool) -> Shown {
+        use std::io::IsTerminal;
+        Shown {
+            raw,
+            colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    /// For messages on standard error: never raw, never coloured.
+    pub fn stderr() -> Shown {
+        Shown {
+            raw: false,
+            colour: false,
+        }
+    }
+
+    /// Whether baton's own colours may be used.
+    pub fn colour(&self) -> bool {
+        self.colour && !self.raw
+    }
+
+    /// `text` safe for the terminal.
+    pub fn text<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.raw {
+            std::borrow::Cow::Borrowed(text)
+        } else {
+            crate::sanitize::escape(text, self.colour)
+        }
+    }
+
+    /// JSON text with DEL and C1 characters escaped too (serde_json escapes the rest).
+    pub fn json(&self, json: String) -> String {
+        if self.raw {
+            json
+        } else {
+            crate::sanitize::json_safe(json)
+        }
+    }
+}

@@ -28,11 +28,14 @@ pub fn run(args: GraphArgs) -> i32 {
             } else {
                 text(&wf, &dag)
             };
-            print!("{text}");
+            print!("{}", super::common::Shown::stdout(false).text(&text));
             0
         }
         Err(diags) => {
-            eprint!("{diags}");
+            eprint!(
+                "{}",
+                super::common::Shown::stderr().text(&diags.to_string())
+            );
             1
         }
     }

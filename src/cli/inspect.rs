@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::json;
 
-use super::common::{self, Access, human_ms};
+use super::common::{self, Access, Shown, human_ms};
 use crate::config::Paths;
 use crate::engine::tail::TailRecord;
 use crate::spec::StepId;
@@ -51,6 +51,10 @@ pub struct LogsArgs {
     /// Prefix each line with its time.
     #[arg(long, short)]
     pub timestamps: bool,
+    /// Print the lines as they were captured, escape sequences included (for pipes); by
+    /// default everything but colours is shown escaped (`^[]52;…`).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 fn elapsed(run: &RunRecord) -> String {
@@ -67,6 +71,7 @@ fn elapsed(run: &RunRecord) -> String {
 pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
     let access = common::open_or_ask(data_dir)?;
     let runs: Vec<RunRecord> = access.runs()?.into_iter().take(args.limit).collect();
+    let shown = Shown::stdout(false);
     if args.json {
         let rows: Vec<_> = runs
             .iter()
@@ -81,7 +86,7 @@ pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!("{}", shown.json(serde_json::to_string_pretty(&rows)?));
         return Ok(0);
     }
     if runs.is_empty() {
@@ -97,7 +102,7 @@ pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
             "{:<26} {:<12} {:<24} {:>9} {:>9}  {}",
             r.id.0,
             r.state.as_str(),
-            truncate(&r.workflow, 24),
+            truncate(&shown.text(&r.workflow), 24),
             format!("{}/{}", r.steps_done, r.steps_total),
             elapsed(r),
             r.created_at.rfc3339()[..19].replace('T', " "),
@@ -124,6 +129,7 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
     let table = store.step_table(&run)?;
     let steps = &table.steps;
     let approvals = store.approvals(&id)?;
+    let safe = Shown::stdout(false);
     if args.json {
         let steps_json: Vec<_> = steps
             .iter()
@@ -140,16 +146,51 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
         if args.events {
             shown["events"] = serde_json::to_value(store.events(&id)?)?;
         }
-        println!("{}", serde_json::to_string_pretty(&shown)?);
+        println!("{}", safe.json(serde_json::to_string_pretty(&shown)?));
         return Ok(0);
     }
+    print_run(&run, steps, &safe);
+    for a in &approvals {
+        println!();
+        println!("gate `{}`: {}", a.step, safe.text(&a.prompt));
+        match &a.decision {
+            Some(d) => println!(
+                "  {} by {} at {}{}",
+                d.verb(),
+                safe.text(&d.by),
+                d.at.rfc3339(),
+                d.comment
+                    .as_deref()
+                    .map(|c| format!(": {}", safe.text(c)))
+                    .unwrap_or_default()
+            ),
+            None => println!("  waiting since {}", a.requested_at.rfc3339()),
+        }
+    }
+    if args.events {
+        println!();
+        println!("history (UTC)");
+        for e in store.events(&id)? {
+            let at = e.ts.rfc3339();
+            println!(
+                "  {}  {}",
+                &at[..at.len() - 1].replace('T', " "),
+                safe.text(&e.kind.describe())
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// The run's summary and its step table.
+fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) {
     println!("run       {}", run.id);
     println!(
         "workflow  {}{}",
-        run.workflow,
+        safe.text(&run.workflow),
         run.workflow_path
             .as_deref()
-            .map(|p| format!(" ({p})"))
+            .map(|p| format!(" ({})", safe.text(p)))
             .unwrap_or_default()
     );
     println!(
@@ -157,18 +198,18 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
         run.state,
         run.reason
             .as_deref()
-            .map(|r| format!(": {r}"))
+            .map(|r| format!(": {}", safe.text(r)))
             .unwrap_or_default()
     );
     println!(
         "steps     {}/{} done, elapsed {}",
         steps.iter().filter(|s| s.status.is_terminal()).count(),
         run.steps_total,
-        elapsed(&run)
+        elapsed(run)
     );
     if !run.params.is_empty() {
         let params: Vec<String> = run.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("params    {}", params.join(" "));
+        println!("params    {}", safe.text(&params.join(" ")));
     }
     println!();
     println!(
@@ -210,42 +251,12 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
                 "-".into()
             },
             s.duration_ms.map(human_ms).unwrap_or_else(|| "-".into()),
-            detail
+            safe.text(&detail)
         );
     }
-    for a in &approvals {
-        println!();
-        println!("gate `{}`: {}", a.step, a.prompt);
-        match &a.decision {
-            Some(d) => println!(
-                "  {} by {} at {}{}",
-                d.verb(),
-                d.by,
-                d.at.rfc3339(),
-                d.comment
-                    .as_deref()
-                    .map(|c| format!(": {c}"))
-                    .unwrap_or_default()
-            ),
-            None => println!("  waiting since {}", a.requested_at.rfc3339()),
-        }
-    }
-    if args.events {
-        println!();
-        println!("history (UTC)");
-        for e in store.events(&id)? {
-            let at = e.ts.rfc3339();
-            println!(
-                "  {}  {}",
-                &at[..at.len() - 1].replace('T', " "),
-                e.kind.describe()
-            );
-        }
-    }
-    Ok(0)
 }
 
-fn print_line(line: &LogLine, all_steps: bool, timestamps: bool) {
+fn print_line(line: &LogLine, all_steps: bool, timestamps: bool, shown: &Shown) {
     let ts = if timestamps {
         format!("{} ", line.ts.rfc3339())
     } else {
@@ -261,7 +272,7 @@ fn print_line(line: &LogLine, all_steps: bool, timestamps: bool) {
         LogStream::Stderr => "!",
         LogStream::System => "·",
     };
-    println!("{ts}{step}{mark} {}", line.text);
+    println!("{ts}{step}{mark} {}", shown.text(&line.text));
 }
 
 /// `baton logs RUN [STEP] [--follow]`.
@@ -279,13 +290,14 @@ pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
         other => other?,
     };
     let id = store.resolve_run(&args.run)?;
+    let shown = Shown::stdout(args.raw);
     let mut after = 0;
     loop {
         let page = store.logs(&id, step.as_ref(), after, 10_000)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for line in &page {
-            print_line(line, step.is_none(), args.timestamps);
+            print_line(line, step.is_none(), args.timestamps, &shown);
         }
     }
     if args.follow {
@@ -302,7 +314,7 @@ fn follow_live(
 ) -> anyhow::Result<i32> {
     let paths = Paths::resolve(data_dir)?;
     let file = find_tail(&tail_dir(&paths.store()), &args.run)?;
-    follow_file(&file, step, args.timestamps)
+    follow_file(&file, step, args.timestamps, &Shown::stdout(args.raw))
 }
 
 fn find_tail(dir: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
@@ -322,7 +334,12 @@ fn find_tail(dir: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
-fn follow_file(path: &Path, step: Option<&StepId>, timestamps: bool) -> anyhow::Result<i32> {
+fn follow_file(
+    path: &Path,
+    step: Option<&StepId>,
+    timestamps: bool,
+    shown: &Shown,
+) -> anyhow::Result<i32> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut pos = 0u64;
@@ -349,7 +366,7 @@ fn follow_file(path: &Path, step: Option<&StepId>, timestamps: bool) -> anyhow::
             match serde_json::from_str::<TailRecord>(text.trim_end()) {
                 Ok(TailRecord::Line(line)) => {
                     if step.is_none_or(|s| *s == line.step) {
-                        print_line(&line, step.is_none(), timestamps);
+                        print_line(&line, step.is_none(), timestamps, shown);
                     }
                 }
                 Ok(TailRecord::End { state }) => {

@@ -114,7 +114,7 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("baton: {e:#}");
+            eprintln!("baton: {}", common::Shown::stderr().text(&format!("{e:#}")));
             2
         }
     }

@@ -44,6 +44,10 @@ pub struct FollowOptions {
     /// Do not print the steps' output, only transitions.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the steps' output as it is, escape sequences included (for pipes); by default
+    /// everything but colours is shown escaped (`^[]52;…`).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 /// `baton run`.
@@ -102,7 +106,7 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let id = match rt.block_on(async { engine.start_run(request) }) {
         Ok(id) => id,
         Err(e) => {
-            eprintln!("{e:#}");
+            eprintln!("{}", common::Shown::stderr().text(&format!("{e:#}")));
             return Ok(2);
         }
     };
@@ -172,7 +176,7 @@ fn drive_in_owner(
     let id = match begin(&remote) {
         Ok(id) => id,
         Err(e) => {
-            eprintln!("{e:#}");
+            eprintln!("{}", common::Shown::stderr().text(&format!("{e:#}")));
             return Ok(2);
         }
     };
@@ -471,15 +475,18 @@ struct Printer {
     json: bool,
     quiet: bool,
     color: bool,
+    shown: common::Shown,
     last: HashMap<String, (StepStatus, u32)>,
 }
 
 impl Printer {
     fn new(opts: &FollowOptions, _workflow: Option<String>) -> Printer {
+        let shown = common::Shown::stdout(opts.raw);
         Printer {
             json: opts.json,
             quiet: opts.quiet,
-            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            color: shown.colour(),
+            shown,
             last: HashMap::new(),
         }
     }
@@ -492,18 +499,25 @@ impl Printer {
         }
     }
 
+    /// Text from the workflow, a step or the store, safe for the terminal.
+    fn safe<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        self.shown.text(text)
+    }
+
     fn header(&self, id: &RunId, workflow: &str, steps: u32) {
         println!(
-            "{} {workflow} · {steps} steps",
-            self.paint("1", &format!("run {id}"))
+            "{} {} · {steps} steps",
+            self.paint("1", &format!("run {id}")),
+            self.safe(workflow)
         );
     }
 
     fn note(&self, text: &str) {
         if self.json {
-            println!("{}", serde_json::json!({"type": "note", "text": text}));
+            let json = serde_json::json!({"type": "note", "text": text}).to_string();
+            println!("{}", self.shown.json(json));
         } else {
-            println!("{}", self.paint("2", &format!("  {text}")));
+            println!("{}", self.paint("2", &format!("  {}", self.safe(text))));
         }
     }
 
@@ -521,7 +535,7 @@ impl Printer {
         let reason = run
             .reason
             .as_deref()
-            .map(|r| format!(": {r}"))
+            .map(|r| format!(": {}", self.safe(r)))
             .unwrap_or_default();
         println!("run {} {}{took}{reason}", run.id, self.paint(code, word));
     }
@@ -529,14 +543,14 @@ impl Printer {
     fn print(&mut self, e: &Event) {
         if self.json {
             if let Ok(line) = serde_json::to_string(e) {
-                println!("{line}");
+                println!("{}", self.shown.json(line));
             }
             return;
         }
         match &e.kind {
             EventKind::Step { record } => self.step(record),
             EventKind::Log { line } if !self.quiet => {
-                let text = &line.text;
+                let text = &*self.safe(&line.text);
                 match line.stream {
                     LogStream::Stdout => println!("  {:<14} │ {text}", line.step.0),
                     LogStream::Stderr => {
@@ -554,20 +568,23 @@ impl Printer {
                     "{} {:<14} {}",
                     self.paint("35;1", "?"),
                     approval.step.0,
-                    self.paint("35", &format!("waiting for approval: {}", approval.prompt))
+                    self.paint(
+                        "35",
+                        &format!("waiting for approval: {}", self.safe(&approval.prompt))
+                    )
                 );
                 if let Some(action) = &approval.action {
                     for l in action.lines() {
-                        println!("    {l}");
+                        println!("    {}", self.safe(l));
                     }
                 }
                 for (k, v) in &approval.inputs {
-                    println!("    {k} = {v}");
+                    println!("    {} = {}", self.safe(k), self.safe(v));
                 }
             }
             // Without --quiet the step's log line already says who decided.
             EventKind::ApprovalDecided { step, decision } if self.quiet => {
-                println!("  {:<14} {}", step.0, decision.summary());
+                println!("  {:<14} {}", step.0, self.safe(&decision.summary()));
             }
             EventKind::RunState {
                 state: RunState::Paused,
@@ -600,7 +617,7 @@ impl Printer {
             StepStatus::Retrying => println!(
                 "{} {id:<14} {}{attempts}; retrying at {}",
                 self.paint("33", "↻"),
-                r.error.as_deref().unwrap_or("failed"),
+                self.safe(r.error.as_deref().unwrap_or("failed")),
                 r.retry_at.map(|t| t.clock()).unwrap_or_default()
             ),
             StepStatus::Succeeded => println!("{} {id:<14} succeeded{took}", self.paint("32", "✓")),
@@ -608,12 +625,12 @@ impl Printer {
             StepStatus::Skipped => println!(
                 "{} {id:<14} skipped: {}",
                 self.paint("2", "○"),
-                r.skip_reason.as_deref().unwrap_or("")
+                self.safe(r.skip_reason.as_deref().unwrap_or(""))
             ),
             StepStatus::Failed => println!(
                 "{} {id:<14} failed{took}: {}",
                 self.paint("31", "✗"),
-                r.error.as_deref().unwrap_or("")
+                self.safe(r.error.as_deref().unwrap_or(""))
             ),
             StepStatus::Cancelled => println!("{} {id:<14} cancelled", self.paint("33", "■")),
             _ => {}

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
+use super::common::Shown;
 use crate::spec::{self, Diagnostic, Templates};
 
 /// Check workflow files and report every problem with file:line:col and a hint.
@@ -82,7 +83,7 @@ pub fn run(args: ValidateArgs) -> i32 {
     };
     if args.json {
         match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => println!("{}", Shown::stdout(false).json(text)),
             Err(e) => {
                 eprintln!("error: cannot write the JSON report: {e}");
                 return 2;
@@ -95,18 +96,19 @@ pub fn run(args: ValidateArgs) -> i32 {
 }
 
 fn print_human(report: &Report) {
+    let (out, err) = (Shown::stdout(false), Shown::stderr());
     let mut problems = 0;
     for r in &report.files {
         if r.valid {
             println!(
                 "ok: {} ({}, {} steps)",
-                r.file,
-                r.name.as_deref().unwrap_or("?"),
+                out.text(&r.file),
+                out.text(r.name.as_deref().unwrap_or("?")),
                 r.steps.unwrap_or(0)
             );
         } else {
             for d in &r.diagnostics {
-                eprintln!("{d}");
+                eprintln!("{}", err.text(&d.to_string()));
             }
             problems += r.diagnostics.len();
         }

@@ -518,7 +518,10 @@ impl App {
 
     /// `y`: copies what is selected (run id, step output, visible log lines, JSON node, event).
     fn copy(&mut self) {
-        let text = self.copy_text();
+        // Pasted into a shell, escape sequences in copied output would act there.
+        let text = self
+            .copy_text()
+            .map(|t| crate::sanitize::strip(&t).into_owned());
         match text {
             Some(text) if !text.is_empty() => {
                 let bytes = text.len();

@@ -1,5 +1,6 @@
 //! Log text made safe to draw: `\r` progress lines collapsed, very long lines cut on a char
-//! boundary, ANSI SGR colours parsed into styles (other escape sequences dropped), and plain-text
+//! boundary, ANSI SGR colours parsed into styles (other escape sequences dropped, by the one sanitiser in
+//! `crate::sanitize`), and plain-text
 //! search that yields byte ranges for highlighting.
 //!
 //! Everything here is pure and allocation-light: it runs on every captured line.
@@ -8,6 +9,8 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use ratatui::style::{Color, Modifier, Style};
+
+use crate::sanitize::{self, Piece};
 
 /// Lines longer than this (in bytes, after `\r` collapse) are cut, keeping a note of how much.
 pub const MAX_LINE_BYTES: usize = 4096;
@@ -53,17 +56,17 @@ pub fn prepare_line(raw: &str) -> String {
 
 /// Whether `text` holds an escape sequence or control character that parsing would change.
 pub fn needs_parsing(text: &str) -> bool {
-    text.bytes().any(|b| b < 0x20 || b == 0x7f)
+    text.contains('\t') || sanitize::needs_sanitising(text)
 }
 
 /// Splits a line into styled segments, interpreting SGR (`ESC [ ... m`) and dropping every
-/// other escape sequence and control character. Tabs become spaces.
+/// other escape sequence and control character (see `crate::sanitize`). Tabs become spaces.
 pub fn parse_ansi(text: &str) -> Vec<Segment> {
     let mut segments = Vec::new();
     let mut style = Style::default();
     let mut current = String::new();
-    scan(text, |piece| match piece {
-        Piece::Text(t) => current.push_str(t),
+    sanitize::scan(text, |piece| match piece {
+        Piece::Text(t) => push_text(&mut current, t),
         Piece::Sgr(params) => {
             let next = apply_sgr(style, params);
             if next != style {
@@ -76,6 +79,7 @@ pub fn parse_ansi(text: &str) -> Vec<Segment> {
                 style = next;
             }
         }
+        Piece::Control(_) => {}
     });
     if !current.is_empty() {
         segments.push(Segment {
@@ -92,87 +96,23 @@ pub fn strip_ansi(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
-    scan(text, |piece| {
+    sanitize::scan(text, |piece| {
         if let Piece::Text(t) = piece {
-            out.push_str(t)
+            push_text(&mut out, t)
         }
     });
     Cow::Owned(out)
 }
 
-enum Piece<'a> {
-    Text(&'a str),
-    Sgr(&'a str),
-}
-
-/// Walks `text`, reporting printable runs and SGR parameter strings.
-fn scan<'a>(text: &'a str, mut emit: impl FnMut(Piece<'a>)) {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    let mut start = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b >= 0x20 && b != 0x7f {
-            i += 1;
-            continue;
-        }
-        if start < i {
-            emit(Piece::Text(&text[start..i]));
-        }
-        if b == b'\t' {
-            emit(Piece::Text(TAB));
-            i += 1;
-        } else if b == 0x1b {
-            i = skip_escape(text, i, &mut emit);
+/// Appends printable text for a cell: tabs expanded, newlines dropped (a line is drawn as one).
+fn push_text(out: &mut String, text: &str) {
+    for part in text.split_inclusive(['\t', '\n']) {
+        if let Some(p) = part.strip_suffix('\t') {
+            out.push_str(p);
+            out.push_str(TAB);
         } else {
-            i += 1;
+            out.push_str(part.strip_suffix('\n').unwrap_or(part));
         }
-        start = i;
-    }
-    if start < bytes.len() {
-        emit(Piece::Text(&text[start..]));
-    }
-}
-
-/// Skips the escape sequence at `at` (an ESC byte), emitting it if it is SGR; returns the index
-/// after it. An unfinished sequence swallows the rest of the line.
-fn skip_escape<'a>(text: &'a str, at: usize, emit: &mut impl FnMut(Piece<'a>)) -> usize {
-    let bytes = text.as_bytes();
-    let Some(&kind) = bytes.get(at + 1) else {
-        return bytes.len();
-    };
-    match kind {
-        b'[' => {
-            // CSI: parameter and intermediate bytes, then one final byte in 0x40..=0x7e.
-            let mut j = at + 2;
-            while j < bytes.len() && !(0x40..=0x7e).contains(&bytes[j]) {
-                j += 1;
-            }
-            if j >= bytes.len() {
-                return bytes.len();
-            }
-            if bytes[j] == b'm' {
-                emit(Piece::Sgr(&text[at + 2..j]));
-            }
-            j + 1
-        }
-        b']' | b'P' | b'_' | b'^' => {
-            // OSC / DCS / APC / PM: up to BEL or ST (ESC \).
-            let mut j = at + 2;
-            while j < bytes.len() {
-                if bytes[j] == 0x07 {
-                    return j + 1;
-                }
-                if bytes[j] == 0x1b && bytes.get(j + 1) == Some(&b'\\') {
-                    return j + 2;
-                }
-                j += 1;
-            }
-            bytes.len()
-        }
-        // Two-byte escapes (ESC 7, ESC =, ...); never split a multi-byte char.
-        k if k.is_ascii() => at + 2,
-        _ => at + 1,
     }
 }
 

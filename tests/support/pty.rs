@@ -22,6 +22,8 @@ pub struct Pty {
     // newline and ^D into the program).
     writer: Option<File>,
     parser: Arc<Mutex<vt100::Parser>>,
+    /// Every byte the program wrote, as it came.
+    raw: Arc<Mutex<Vec<u8>>>,
     reader: Option<JoinHandle<()>>,
     stop_reading: Arc<AtomicBool>,
     master: Option<Box<dyn MasterPty + Send>>,
@@ -56,15 +58,18 @@ impl Pty {
         let cols = std::num::NonZeroU16::new(cols).context("a terminal needs columns")?;
         let parser = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
         let stop_reading = Arc::new(AtomicBool::new(false));
+        let raw = Arc::new(Mutex::new(Vec::new()));
         let reader = {
             let sink = parser.clone();
+            let bytes = raw.clone();
             let stop = stop_reading.clone();
-            std::thread::spawn(move || read_screen(read_fd, &sink, &stop))
+            std::thread::spawn(move || read_screen(read_fd, &sink, &bytes, &stop))
         };
         Ok(Pty {
             child,
             writer: Some(writer),
             parser,
+            raw,
             reader: Some(reader),
             stop_reading,
             master: Some(pair.master),
@@ -78,6 +83,11 @@ impl Pty {
             .write_all(keys.as_bytes())
             .context("typing into the pty")?;
         writer.flush().context("typing into the pty")
+    }
+
+    /// Every byte the program has written to the terminal so far.
+    pub fn raw(&self) -> Vec<u8> {
+        self.raw.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// The screen's text now.
@@ -213,7 +223,7 @@ impl Drop for Pty {
 }
 
 /// Feeds what the program writes to the vt100 parser until the terminal closes or `stop`.
-fn read_screen(fd: OwnedFd, sink: &Mutex<vt100::Parser>, stop: &AtomicBool) {
+fn read_screen(fd: OwnedFd, sink: &Mutex<vt100::Parser>, raw: &Mutex<Vec<u8>>, stop: &AtomicBool) {
     let mut file = File::from(fd);
     let mut buf = [0u8; 8192];
     while !stop.load(Ordering::SeqCst) {
@@ -234,6 +244,9 @@ fn read_screen(fd: OwnedFd, sink: &Mutex<vt100::Parser>, stop: &AtomicBool) {
             Ok(n) => {
                 if let Ok(mut p) = sink.lock() {
                     p.process(&buf[..n]);
+                }
+                if let Ok(mut r) = raw.lock() {
+                    r.extend_from_slice(&buf[..n]);
                 }
             }
         }
