@@ -1,6 +1,6 @@
-//! The template context of a run, and the secret redaction applied to everything captured.
+//! The template context of a run, and the secret masking of a step's output.
 //!
-//! Templates see `params`, `env`, `run` and `steps.<id>.{output, status, exit_code, stdout,
+//! Templates see `params`, `env`, `secrets`, `run` and `steps.<id>.{output, status, exit_code, stdout,
 //! stderr, duration_ms, attempts, outputs}` (see docs/workflow-language.md).
 
 use std::collections::{BTreeSet, HashSet};
@@ -9,6 +9,8 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
+use super::secrets::RunSecrets;
+use crate::secrets::Redactor;
 use crate::spec::Workflow;
 use crate::store::{RunRecord, StepOutput, StepRecord};
 
@@ -28,8 +30,20 @@ pub struct RunContext {
 
 impl RunContext {
     /// The context before any step ran.
-    pub fn new(wf: &Workflow, run: &RunRecord) -> RunContext {
+    pub fn new(wf: &Workflow, run: &RunRecord, secrets: &RunSecrets) -> RunContext {
         let mut root = Map::new();
+        // Only what the workflow declared (`secrets:`, `env_file:`), never the process's
+        // environment; this context is never stored or shown.
+        root.insert(
+            "secrets".into(),
+            Value::Object(
+                secrets
+                    .0
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+        );
         root.insert(
             "params".into(),
             Value::Object(run.params.clone().into_iter().collect()),
@@ -123,45 +137,13 @@ pub fn outputs_context(
     v
 }
 
-/// Replaces every known secret value in captured text with `***`.
-#[derive(Debug, Clone, Default)]
-pub struct Redactor {
-    secrets: Vec<String>,
-}
-
-impl Redactor {
-    /// Redacts these values (ones shorter than 4 characters are ignored: too many false hits).
-    pub fn new(secrets: impl IntoIterator<Item = String>) -> Redactor {
-        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
-        // Longest first, so a secret that contains another is replaced whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        Redactor { secrets }
-    }
-
-    /// The text with secrets replaced.
-    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        if self.secrets.iter().all(|s| !text.contains(s.as_str())) {
-            return std::borrow::Cow::Borrowed(text);
-        }
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            out = out.replace(s.as_str(), "***");
-        }
-        std::borrow::Cow::Owned(out)
-    }
-
-    /// Redacts a step's output in place (strings inside JSON too).
-    pub fn redact_output(&self, output: &mut StepOutput) {
-        if self.secrets.is_empty() {
-            return;
-        }
-        output.stdout = self.redact(&output.stdout).into_owned();
-        output.stderr = self.redact(&output.stderr).into_owned();
-        redact_value(self, &mut output.output);
-        for v in output.outputs.values_mut() {
-            redact_value(self, v);
-        }
+/// Masks the run's secrets in a step's output in place (strings inside JSON too).
+pub fn redact_output(r: &Redactor, output: &mut StepOutput) {
+    output.stdout = r.redact(&output.stdout).into_owned();
+    output.stderr = r.redact(&output.stderr).into_owned();
+    redact_value(r, &mut output.output);
+    for v in output.outputs.values_mut() {
+        redact_value(r, v);
     }
 }
 
@@ -197,13 +179,12 @@ mod tests {
     #[test]
     fn redaction_replaces_every_secret_everywhere() {
         let r = Redactor::new(["sk-secret-123".to_string(), "abc".to_string()]);
-        assert_eq!(r.redact("key=sk-secret-123 abc"), "key=*** abc");
         let mut out = StepOutput {
             output: json!({"k": ["sk-secret-123"]}),
             stdout: "sk-secret-123\n".into(),
             ..StepOutput::default()
         };
-        r.redact_output(&mut out);
+        redact_output(&r, &mut out);
         assert_eq!(out.output, json!({"k": ["***"]}));
         assert_eq!(out.stdout, "***\n");
     }

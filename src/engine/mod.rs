@@ -8,6 +8,7 @@ pub mod context;
 pub mod pipeline;
 pub mod policy;
 pub mod run;
+pub mod secrets;
 pub mod shared;
 pub mod tail;
 
@@ -28,6 +29,7 @@ use crate::store::{
     StepStatus, StepTable, Store, Timestamp,
 };
 use run::{RunActor, RunMsg, WHEN_FALSE};
+use secrets::RunSecrets;
 
 struct RunHandle {
     tx: mpsc::UnboundedSender<RunMsg>,
@@ -116,6 +118,14 @@ impl Engine {
             .clone()
             .or_else(|| std::env::current_dir().ok())
             .map(|d| d.display().to_string());
+        let path = request.path.as_ref().map(|p| p.display().to_string());
+        let secrets = RunSecrets::resolve(
+            &wf,
+            path.as_deref(),
+            &request.source,
+            workdir.as_deref(),
+            &crate::providers::process_env,
+        )?;
         let run = RunRecord {
             id: id.clone(),
             workflow: wf.name.clone(),
@@ -149,14 +159,27 @@ impl Engine {
         for event in created {
             let _ = self.shared.events.send(event);
         }
-        self.launch(Arc::new(wf), run, StepTable::default())?;
+        self.launch(Arc::new(wf), run, StepTable::default(), secrets)?;
         Ok(id)
     }
 
-    fn launch(&self, wf: Arc<Workflow>, run: RunRecord, stored: StepTable) -> anyhow::Result<()> {
+    fn launch(
+        &self,
+        wf: Arc<Workflow>,
+        run: RunRecord,
+        stored: StepTable,
+        secrets: RunSecrets,
+    ) -> anyhow::Result<()> {
         let id = run.id.clone();
         let (tx, rx) = mpsc::unbounded_channel();
-        let actor = RunActor::restore(self.shared.clone(), wf, run, stored, rx, tx.clone())?;
+        let actor = RunActor::restore(
+            self.shared.clone(),
+            wf,
+            run,
+            stored,
+            secrets,
+            (rx, tx.clone()),
+        )?;
         let (done_tx, done_rx) = watch::channel(None);
         {
             let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
@@ -236,6 +259,14 @@ impl Engine {
                 run.id
             )
         })?;
+        let secrets = RunSecrets::resolve(
+            &wf,
+            run.workflow_path.as_deref(),
+            &run.source,
+            run.workdir.as_deref(),
+            &crate::providers::process_env,
+        )
+        .map_err(|e| anyhow!("run {}: {e:#}", run.id))?;
         let mut stored = self.shared.store.replay(&run.id)?;
         let dag = crate::spec::Dag::new(&wf);
         let mut reset_events = Vec::new();
@@ -261,7 +292,7 @@ impl Engine {
         run.state = RunState::Pending;
         // Readers (a follower polling the record) see it under way from now, not its old end.
         self.shared.store.put_run(&run)?;
-        self.launch(Arc::new(wf), run, stored)
+        self.launch(Arc::new(wf), run, stored, secrets)
     }
 
     fn load(&self, id: &RunId) -> anyhow::Result<RunRecord> {

@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::context::{merge_env, outputs_context};
+use super::context::{merge_env, outputs_context, redact_output};
 use super::policy::{Jitter, backoff_delay, may_retry};
 use super::shared::EngineShared;
 use crate::spec::template::Templates;
@@ -116,6 +116,8 @@ pub struct StepJob {
     pub control: watch::Receiver<Control>,
     /// Where log lines go.
     pub log: LogSink,
+    /// The run's secrets, masked in everything this reports.
+    pub redactor: Arc<crate::secrets::Redactor>,
     /// Engine-wide things: templates, locks, buckets, semaphore, store, config.
     pub engine: Arc<EngineShared>,
 }
@@ -388,7 +390,7 @@ async fn drive(job: &StepJob) -> Outcome {
                     idx: job.idx,
                     n,
                     at,
-                    error: f.error.clone(),
+                    error: job.redactor.redact(&f.error).into_owned(),
                     exit_code: f.exit_code,
                 });
                 tokio::select! {
@@ -408,6 +410,9 @@ async fn drive(job: &StepJob) -> Outcome {
                 stderr: success.stderr,
                 outputs: IndexMap::new(),
             };
+            // Masked before `outputs:` see it: a transform (`| upper`, `| b64encode`) of a
+            // secret would no longer look like the secret.
+            redact_output(&job.redactor, &mut output);
             if !step.outputs.is_empty() {
                 let ctx = outputs_context(
                     &job.ctx,
@@ -429,7 +434,7 @@ async fn drive(job: &StepJob) -> Outcome {
                     }
                 }
             }
-            job.engine.redactor.redact_output(&mut output);
+            redact_output(&job.redactor, &mut output);
             if let Some((key, _)) = cache_key {
                 let entry = crate::store::CacheEntry {
                     output: output.clone(),
@@ -451,8 +456,10 @@ async fn drive(job: &StepJob) -> Outcome {
             }
         }
         Err(mut f) => {
-            f.stdout = job.engine.redactor.redact(&f.stdout).into_owned();
-            f.stderr = job.engine.redactor.redact(&f.stderr).into_owned();
+            let r = &job.redactor;
+            f.stdout = r.redact(&f.stdout).into_owned();
+            f.stderr = r.redact(&f.stderr).into_owned();
+            f.error = r.redact(&f.error).into_owned();
             Outcome::Failed(f)
         }
     }

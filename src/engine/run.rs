@@ -15,8 +15,10 @@ use tokio::time::Instant;
 
 use super::context::RunContext;
 use super::pipeline::{GateRequest, Outcome, StepJob, StepMsg, run_step};
+use super::secrets::RunSecrets;
 use super::shared::EngineShared;
 use super::tail::{TailFile, TailRecord};
+use crate::secrets::{Redactor, StreamMask};
 use crate::spec::{Dag, Finish, ReadySet};
 use crate::spec::{OnTimeout, StepId, Workflow};
 use crate::steps::{Control, LogSink};
@@ -98,6 +100,8 @@ pub struct RunActor {
     need_flush: bool,
     workdir: Option<PathBuf>,
     tail: Arc<TailFile>,
+    /// The engine's secrets and this run's: applied to everything before it is recorded.
+    redactor: Arc<Redactor>,
 }
 
 impl RunActor {
@@ -109,14 +113,18 @@ impl RunActor {
         wf: Arc<Workflow>,
         mut run: RunRecord,
         stored: StepTable,
-        inbox: mpsc::UnboundedReceiver<RunMsg>,
-        inbox_tx: mpsc::UnboundedSender<RunMsg>,
+        secrets: RunSecrets,
+        (inbox, inbox_tx): (
+            mpsc::UnboundedReceiver<RunMsg>,
+            mpsc::UnboundedSender<RunMsg>,
+        ),
     ) -> anyhow::Result<RunActor> {
         // The source is stored already; the actor rewrites its record often and needs no copy.
         run.source = String::new();
         let dag = Dag::new(&wf);
         let mut ready = ReadySet::for_workflow(&wf, &dag);
-        let mut ctx = RunContext::new(&wf, &run);
+        let mut ctx = RunContext::new(&wf, &run, &secrets);
+        let redactor = Arc::new(engine.redactor.with(secrets.0.into_values()));
         let StepTable {
             steps: stored,
             outputs,
@@ -230,6 +238,7 @@ impl RunActor {
         let terminal: Vec<bool> = records.iter().map(|r| r.status.is_terminal()).collect();
         let done = terminal.iter().filter(|t| **t).count();
         let mut actor = RunActor {
+            redactor,
             outputs: Vec::new(),
             run_written: Instant::now(),
             durable: std::collections::VecDeque::new(),
@@ -422,6 +431,7 @@ impl RunActor {
             tx: self.step_tx.clone(),
             control: self.control.subscribe(),
             log: self.log_sink(&self.wf.steps[idx].id),
+            redactor: self.redactor.clone(),
             engine: self.engine.clone(),
         };
         tokio::spawn(run_step(job));
@@ -433,13 +443,26 @@ impl RunActor {
         let step = step.clone();
         let seq = self.log_seq.clone();
         let tail = self.tail.clone();
+        let redactor = self.redactor.clone();
+        // Per stream, what the last line left open: a secret cut by a line break is masked on
+        // both sides of it.
+        let masks: std::sync::Mutex<[StreamMask; 3]> = Default::default();
         Arc::new(move |stream: LogStream, text: &str| {
+            let text = {
+                let mut masks = masks.lock().unwrap_or_else(|e| e.into_inner());
+                let i = match stream {
+                    LogStream::Stdout => 0,
+                    LogStream::Stderr => 1,
+                    LogStream::System => 2,
+                };
+                redactor.mask_line(&mut masks[i], text).into_owned()
+            };
             let line = LogLine {
                 seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
                 ts: Timestamp::now(),
                 step: step.clone(),
                 stream,
-                text: engine.redactor.redact(text).into_owned(),
+                text,
             };
             if let Err(e) = engine.store.put_log(&run, &line) {
                 tracing::warn!("run {run}: cannot store a log line: {e:#}");
@@ -645,12 +668,17 @@ impl RunActor {
         self.stop_clock(idx);
         let now = Timestamp::now();
         let step = self.wf.steps[idx].id.clone();
+        let r = &self.redactor;
         let approval = ApprovalRecord {
             run: self.run.id.clone(),
             step: step.clone(),
-            prompt: req.prompt,
-            action: req.action,
-            inputs: req.inputs,
+            prompt: r.redact(&req.prompt).into_owned(),
+            action: req.action.map(|a| r.redact(&a).into_owned()),
+            inputs: req
+                .inputs
+                .into_iter()
+                .map(|(k, v)| (k, r.redact(&v).into_owned()))
+                .collect(),
             requested_at: now,
             deadline: req.timeout.map(|t| Timestamp(now.0 + t.as_millis() as u64)),
             decision: None,

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, broadcast};
 use tokio::time::Instant;
 
-use super::context::Redactor;
 use super::policy::RateBucket;
+use crate::secrets::Redactor;
 use crate::spec::template::Templates;
 use crate::store::{Event, Store};
 

@@ -277,16 +277,11 @@ impl fmt::Display for ApiKey {
     }
 }
 
-/// Replaces every occurrence of each secret in `text` by `***`.
+/// Replaces every occurrence of each secret in `text` (in any of its forms) by `***`.
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets {
-        // Very short values would blank out ordinary words; real keys are long.
-        if secret.len() >= 6 && out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), "***");
-        }
-    }
-    out
+    crate::secrets::Redactor::new(secrets.iter().cloned())
+        .redact(text)
+        .into_owned()
 }
 
 /// Providers found from the conventional variables, for when the config file has none:
@@ -377,9 +372,25 @@ pub fn effective(configured: &[ProviderConfig], env: Env<'_>) -> Vec<ProviderCon
     list
 }
 
-/// The key values of these providers that are set in `env`, for redacting captured output.
+/// The variables that conventionally hold provider keys ([`discover`] reads them).
+pub const KEY_VARS: [&str; 6] = [
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "OLLAMA_API_KEY",
+];
+
+/// The key values to mask in captured output: every conventional key variable set in `env`
+/// (used or not, config file or not: a step can print any of them) and the keys of these
+/// providers.
 pub fn secrets(providers: &[ProviderConfig], env: Env<'_>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<String> = KEY_VARS
+        .iter()
+        .filter_map(|v| env(v))
+        .filter(|v| !v.trim().is_empty())
+        .collect();
     for p in providers {
         if let Ok(Some(key)) = p.resolve_key(env) {
             let value = key.expose().to_string();
@@ -508,6 +519,11 @@ mod tests {
         let key = p.resolve_key(&env).unwrap().unwrap();
         assert_eq!(format!("{key:?} {key}"), "*** ***");
         assert_eq!(secrets(&[p], &env), vec!["sk-very-secret-1".to_string()]);
+        // Every key variable counts, whether or not a configured provider uses it.
+        let env = env_of(&[("GEMINI_API_KEY", "gm-key-1"), ("MY_KEY", "custom-1")]);
+        let mut custom = ProviderConfig::new("mine", ProviderKind::Openai);
+        custom.api_key_env = Some("MY_KEY".into());
+        assert_eq!(secrets(&[custom], &env), ["gm-key-1", "custom-1"]);
         assert_eq!(
             redact("bad key sk-very-secret-1!", &["sk-very-secret-1".into()]),
             "bad key ***!"

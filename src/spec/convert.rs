@@ -54,6 +54,15 @@ pub fn convert_workflow(
         .get(r, "env", &[])
         .map(|n| r.string_map(n, "env", "env: { RUST_LOG: info }"))
         .unwrap_or_default();
+    let secrets = t
+        .get(r, "secrets", &[])
+        .and_then(|n| r.string_list(n, "secrets", "secrets: [DEPLOY_TOKEN]"))
+        .unwrap_or_default();
+    let secrets = secret_names(r, secrets);
+    let env_file = t.get(r, "env_file", &["envFile"]).and_then(|n| {
+        r.non_empty_string(n, "env_file", "env_file: .env")
+            .map(|s| (s, n.pos))
+    });
     let defaults = t
         .get(r, "defaults", &[])
         .map(|n| convert_defaults(r, n))
@@ -107,6 +116,8 @@ pub fn convert_workflow(
         version,
         params,
         env,
+        secrets,
+        env_file,
         defaults,
         concurrency,
         agents,
@@ -114,6 +125,32 @@ pub fn convert_workflow(
         source: None,
     };
     Some((wf, Places { env: env_places }))
+}
+
+/// `secrets:` entries must be environment variable names.
+fn secret_names(r: &mut Reader<'_>, names: Vec<(String, Pos)>) -> IndexMap<String, Pos> {
+    let mut out = IndexMap::new();
+    for (name, pos) in names {
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if valid {
+            out.insert(name, pos);
+        } else {
+            r.error(
+                pos,
+                format!("`{name}` in `secrets` is not an environment variable name"),
+                Some(
+                    "name the variable that holds the secret, e.g. `secrets: [DEPLOY_TOKEN]`, \
+                     never the value itself"
+                        .into(),
+                ),
+            );
+        }
+    }
+    out
 }
 
 fn convert_params(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, ParamSpec> {

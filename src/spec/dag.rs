@@ -236,6 +236,8 @@ pub(crate) mod tests {
             version: None,
             params: IndexMap::new(),
             env: IndexMap::new(),
+            secrets: IndexMap::new(),
+            env_file: None,
             defaults: Defaults::default(),
             concurrency: None,
             agents: IndexMap::new(),

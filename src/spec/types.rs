@@ -62,6 +62,12 @@ pub struct Workflow {
     pub params: IndexMap<String, ParamSpec>,
     /// Environment for every step.
     pub env: IndexMap<String, String>,
+    /// Environment variables whose values are secrets (`secrets: [DEPLOY_TOKEN]`), each with
+    /// where it was named; read at run start, masked everywhere, seen by templates only as
+    /// `secrets.NAME`.
+    pub secrets: IndexMap<String, Pos>,
+    /// A dotenv file of secrets (`env_file: .env`), relative to the workflow file.
+    pub env_file: Option<(String, Pos)>,
     /// Defaults every step inherits.
     pub defaults: Defaults,
     /// How many steps of one run may run at once (`None`: the engine's default).

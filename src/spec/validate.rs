@@ -22,7 +22,7 @@ pub const STEP_FIELDS: [&str; 8] = [
 ];
 
 /// The roots every step template sees.
-pub const ROOTS: [&str; 4] = ["params", "env", "run", "steps"];
+pub const ROOTS: [&str; 5] = ["params", "env", "run", "steps", "secrets"];
 
 /// The roots an `outputs:` template sees: the usual ones and the step's own result.
 const OUTPUT_ROOTS: [&str; 12] = [
@@ -134,7 +134,8 @@ pub fn validate(
                                 .with_hint("workflow env is set before any step runs; move it to the step's own `env:`"),
                         );
                     } else {
-                        check_root(wf, src, pos, &here, &r, &["params", "env", "run"], out);
+                        let roots = ["params", "env", "run", "secrets"];
+                        check_root(wf, src, pos, &here, &r, &roots, out);
                     }
                 }
             }
@@ -651,6 +652,9 @@ fn check_root(
         );
         return;
     }
+    if r.root == "secrets" {
+        check_secret(wf, src, pos, here, r, out);
+    }
     if r.root == "params" {
         if let Some(name) = r.path.first() {
             if !wf.params.contains_key(name) {
@@ -667,4 +671,36 @@ fn check_root(
             }
         }
     }
+}
+
+/// `secrets.NAME` must name a secret the workflow declares (or may come from its `env_file`).
+fn check_secret(
+    wf: &Workflow,
+    src: &Source<'_>,
+    pos: Pos,
+    here: &dyn std::fmt::Display,
+    r: &Reference,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(name) = r.path.first() else {
+        out.push(
+            Diagnostic::at(src, pos, format!("{here} reads all of `secrets`"))
+                .with_hint("read one secret by name, e.g. `{{ secrets.DEPLOY_TOKEN }}`"),
+        );
+        return;
+    };
+    if wf.secrets.contains_key(name) || wf.env_file.is_some() {
+        return;
+    }
+    let hint = did_you_mean(name, wf.secrets.keys().map(String::as_str)).unwrap_or_else(|| {
+        format!("declare it: `secrets: [{name}]` (read from the environment) or `env_file: .env`")
+    });
+    out.push(
+        Diagnostic::at(
+            src,
+            pos,
+            format!("{here} reads `secrets.{name}`, but the workflow declares no secret `{name}`"),
+        )
+        .with_hint(hint),
+    );
 }
