@@ -447,3 +447,19 @@ fn every_diagnostic_carries_a_place_a_snippet_and_a_hint() {
         }
     }
 }
+
+#[test]
+fn secrets_are_env_var_names_and_templates_read_only_declared_ones() {
+    let d = errors(
+        "name: x\nsecrets: [DEPLOY_TOKEN, \"sk-live-123\"]\nsteps:\n  - id: a\n    run: ./deploy\n    env:\n      T: \"{{ secrets.DEPLOY_TOKN }}\"\n      U: \"{{ secrets.OTHER }}\"\n",
+    );
+    let e = at(&d, "wf.yaml", 2, 25, "is not an environment variable name");
+    assert!(hint(e).contains("never the value itself"), "{e}");
+    let e = at(&d, "wf.yaml", 7, 10, "declares no secret `DEPLOY_TOKN`");
+    assert!(hint(e).contains("DEPLOY_TOKEN"), "{e}");
+    let e = at(&d, "wf.yaml", 8, 10, "declares no secret `OTHER`");
+    assert!(hint(e).contains("secrets: [OTHER]"), "{e}");
+    // With an env_file the names are known only when the run starts.
+    let ok = "name: x\nenv_file: .env\nsteps:\n  - id: a\n    run: ./deploy\n    env:\n      T: \"{{ secrets.ANY }}\"\n";
+    assert!(spec::parse_str(ok, Path::new("wf.yaml")).is_ok());
+}
