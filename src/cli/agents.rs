@@ -1,5 +1,6 @@
 //! `baton agents`: the agent profiles in effect (built-in and user files), or one in full.
 
+use super::common::Shown;
 use std::path::Path;
 
 use clap::Args;
@@ -19,12 +20,12 @@ pub struct AgentsArgs {
 pub fn run_agents(args: &AgentsArgs, agents_dir: Option<&Path>) -> i32 {
     let (catalog, problems) = AgentCatalog::load(agents_dir);
     for p in &problems {
-        eprintln!("warning: {p}");
+        eprintln!("warning: {}", Shown::stderr().text(&p.to_string()));
     }
     match &args.name {
-        None => print!("{}", catalog.table()),
+        None => print!("{}", Shown::stdout(false).text(&catalog.table())),
         Some(name) => match catalog.get(name) {
-            Ok(profile) => print!("{}", profile.describe()),
+            Ok(profile) => print!("{}", Shown::stdout(false).text(&profile.describe())),
             Err(e) => {
                 eprintln!("baton agents: {e}");
                 return 2;

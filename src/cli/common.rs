@@ -209,7 +209,7 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
     let env = &crate::providers::process_env;
     let (catalog, problems) = AgentCatalog::load(Some(&opened.paths.agents_dir()));
     for p in problems {
-        eprintln!("warning: {p}");
+        eprintln!("warning: {}", Shown::stderr().text(&p.to_string()));
     }
     config.extra_agents = catalog
         .iter()

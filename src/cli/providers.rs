@@ -1,6 +1,7 @@
 //! `baton providers` (list providers with their health; never a key) and
 //! `baton providers test` (send each a tiny request; report latency or the exact error).
 
+use super::common::Shown;
 use clap::{Args, Subcommand};
 
 use std::path::Path;
@@ -49,7 +50,10 @@ pub fn run_providers(
     };
     match &args.command {
         None => {
-            print!("{}", report::providers_table(&router.statuses()));
+            print!(
+                "{}",
+                Shown::stdout(false).text(&report::providers_table(&router.statuses()))
+            );
             0
         }
         Some(ProvidersCommand::Test { names }) => {
@@ -81,7 +85,10 @@ pub fn run_providers(
                     return 2;
                 }
             };
-            print!("{}", report::probe_table(&outcomes));
+            print!(
+                "{}",
+                Shown::stdout(false).text(&report::probe_table(&outcomes))
+            );
             if outcomes.iter().all(|o| o.result.is_ok()) {
                 0
             } else {

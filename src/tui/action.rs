@@ -518,10 +518,7 @@ impl App {
 
     /// `y`: copies what is selected (run id, step output, visible log lines, JSON node, event).
     fn copy(&mut self) {
-        // Pasted into a shell, escape sequences in copied output would act there.
-        let text = self
-            .copy_text()
-            .map(|t| crate::sanitize::strip(&t).into_owned());
+        let text = self.copy_text();
         match text {
             Some(text) if !text.is_empty() => {
                 let bytes = text.len();
