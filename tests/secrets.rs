@@ -4,6 +4,8 @@
 //! transformed by `outputs:`, base64- and URL-encoded, and sent as an http URL's user-info;
 //! then every byte under the data dir and everything printed is searched for each of them.
 
+#[path = "support/fake_llm.rs"]
+mod fake_llm;
 #[path = "support/http_server.rs"]
 mod http_server;
 
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use baton::encoding::{base64, percent};
+use fake_llm::{FakeLlm, Reply};
 
 /// A provider key found only in the environment.
 const OPENAI_KEY: &str = "sk-proj-zeroconfig-4f9a2c7e1b";
@@ -214,4 +217,69 @@ fn a_secret_missing_from_the_environment_stops_the_run_before_it_starts() {
     assert!(err.contains("`DEPLOY_TOKEN` is not set"), "{err}");
     let ls = place.baton(&["ls", "--json"]);
     assert_eq!(String::from_utf8_lossy(&ls.stdout).trim(), "[]");
+}
+
+const AGENT_WORKFLOW: &str = r#"name: agentic
+env_file: secrets.env
+steps:
+  - id: ask
+    agent: devops
+    prompt: "Deploy with {{ secrets.FILE_TOKEN }} and report."
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_answer_holding_secrets_is_masked_with_a_key_only_in_the_environment() {
+    let fake = FakeLlm::start().await;
+    let (a, b) = FILE_TOKEN.split_at(8);
+    fake.set_default(Reply::Text(format!(
+        "used {OPENAI_KEY} and {a}\n{b}; encoded {}",
+        base64(format!("key={OPENAI_KEY}").as_bytes())
+    )));
+    let place = Place::new("127.0.0.1:9");
+    std::fs::write(place.dir.path().join("agentic.yaml"), AGENT_WORKFLOW).expect("a workflow");
+    let file = place.dir.path().join("agentic.yaml").display().to_string();
+    let base = format!("{}/v1", fake.url());
+    let (data, config) = (place.data(), place.dir.path().join("config"));
+    let run = move |args: Vec<String>| {
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(&args)
+            .env("BATON_CONFIG_DIR", &config)
+            .env("OPENAI_API_KEY", OPENAI_KEY)
+            .env("OPENAI_BASE_URL", &base)
+            .env("DEPLOY_TOKEN", DEPLOY_TOKEN)
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("GEMINI_API_KEY")
+            .env_remove("GOOGLE_API_KEY")
+            .env_remove("OLLAMA_HOST")
+            .output()
+            .expect("baton runs")
+    };
+    let outs = tokio::task::spawn_blocking(move || {
+        let out = run(vec!["run".into(), file]);
+        let show = run(vec!["show".into(), "r".into(), "--json".into()]);
+        let logs = run(vec!["logs".into(), "r".into()]);
+        vec![out, show, logs]
+    })
+    .await
+    .expect("baton ran");
+    assert!(
+        outs[0].status.success(),
+        "{:?}",
+        String::from_utf8_lossy(&outs[0].stderr)
+    );
+    assert_eq!(fake.hits(), 1, "the agent asked the provider once");
+    let shown = String::from_utf8_lossy(&outs[1].stdout);
+    assert!(shown.contains("used *** and ***"), "{shown}");
+    for (i, out) in outs.iter().enumerate() {
+        assert_clean(&out.stdout, &format!("printed output #{i}"));
+        assert_clean(&out.stderr, &format!("printed errors #{i}"));
+    }
+    let mut all = Vec::new();
+    files(&place.data(), &mut all);
+    for path in all {
+        let bytes = std::fs::read(&path).expect("a readable file");
+        assert_clean(&bytes, &path.display().to_string());
+    }
 }
