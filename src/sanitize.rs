@@ -5,7 +5,8 @@
 //! would act on (other escape sequences, C0 and C1 control characters, DEL). The console turns
 //! SGR into styles and drops the rest (`tui/text.rs`); the command line keeps SGR only on a
 //! colour terminal and shows the rest escaped, `cat -v` style (`^[]52;c;…^G`), so it is visible
-//! and inert ([`escape`]). JSON output escapes what serde_json leaves raw ([`json_safe`]).
+//! and inert ([`escape`]). JSON output escapes what serde_json leaves raw ([`json_safe`]); a
+//! line that redraws itself with `\r` shows what a terminal would finally show ([`collapse_cr`]).
 
 use std::borrow::Cow;
 
@@ -165,6 +166,16 @@ fn push_visible(out: &mut String, c: char) {
             out.push(char::from(b'@' + (code - 0x80) as u8));
         }
         _ => out.push(c),
+    }
+}
+
+/// Keeps only what a terminal would finally show of a line that redraws itself with `\r`:
+/// the last non-empty segment (a trailing `\r`, as in CRLF text, is ignored).
+pub fn collapse_cr(line: &str) -> &str {
+    let trimmed = line.trim_end_matches('\r');
+    match trimmed.rsplit('\r').find(|segment| !segment.is_empty()) {
+        Some(segment) => segment,
+        None => trimmed,
     }
 }
 

@@ -294,6 +294,16 @@ impl Shown {
         }
     }
 
+    /// A captured log line safe for the terminal: a line that redraws itself with `\r` (a
+    /// progress bar) shows what a terminal would finally show, as in the console.
+    pub fn line<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.raw {
+            std::borrow::Cow::Borrowed(text)
+        } else {
+            crate::sanitize::escape(crate::sanitize::collapse_cr(text), self.colour)
+        }
+    }
+
     /// JSON text with DEL and C1 characters escaped too (serde_json escapes the rest).
     pub fn json(&self, json: String) -> String {
         if self.raw {

@@ -272,7 +272,7 @@ fn print_line(line: &LogLine, all_steps: bool, timestamps: bool, shown: &Shown) 
         LogStream::Stderr => "!",
         LogStream::System => "·",
     };
-    println!("{ts}{step}{mark} {}", shown.text(&line.text));
+    println!("{ts}{step}{mark} {}", shown.line(&line.text));
 }
 
 /// `baton logs RUN [STEP] [--follow]`.

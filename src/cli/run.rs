@@ -550,7 +550,7 @@ impl Printer {
         match &e.kind {
             EventKind::Step { record } => self.step(record),
             EventKind::Log { line } if !self.quiet => {
-                let text = &*self.safe(&line.text);
+                let text = &*self.shown.line(&line.text);
                 match line.stream {
                     LogStream::Stdout => println!("  {:<14} │ {text}", line.step.0),
                     LogStream::Stderr => {

@@ -27,15 +27,7 @@ pub struct Segment {
     pub style: Style,
 }
 
-/// Keeps only what a terminal would finally show of a line that redraws itself with `\r`:
-/// the last non-empty segment (a trailing `\r`, as in CRLF text, is ignored).
-pub fn collapse_cr(line: &str) -> &str {
-    let trimmed = line.trim_end_matches('\r');
-    match trimmed.rsplit('\r').find(|segment| !segment.is_empty()) {
-        Some(segment) => segment,
-        None => trimmed,
-    }
-}
+pub use crate::sanitize::collapse_cr;
 
 /// Cuts `line` to at most `max_bytes` on a char boundary, noting how many bytes were dropped.
 pub fn truncate_line(line: &str, max_bytes: usize) -> Cow<'_, str> {
