@@ -17,6 +17,8 @@ pub mod params;
 mod reader;
 pub mod ready;
 pub mod refs;
+pub mod shell_lex;
+pub mod shell_quote;
 pub mod template;
 pub mod types;
 pub mod validate;
@@ -29,7 +31,8 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use duration::{Dur, DurationError, format_duration, format_elapsed_ms, parse_duration};
 pub use params::resolve_params;
 pub use ready::{Finish, ReadySet};
-pub use template::{Reference, TemplateError, Templates, shell_quote};
+pub use shell_quote::shell_quote;
+pub use template::{Reference, TemplateError, Templates};
 pub use types::*;
 
 use diag::Source;

@@ -12,6 +12,8 @@ use std::collections::BTreeSet;
 
 pub use super::refs::Reference;
 use super::refs::{collect_references, dedupe, simple_references, subscript_regions};
+use super::shell_lex::marker;
+use super::shell_quote::{fill, shell_quote};
 use std::fmt;
 use std::sync::Arc;
 
@@ -63,26 +65,34 @@ pub fn has_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
-/// Quotes `s` for a POSIX shell: left as is when it is a plain word (letters, digits and
-/// `_@%+=:,./-`), otherwise wrapped in single quotes with each `'` written as `'\''`.
-pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
-    if plain {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
+/// How many instructions one template or expression may run (minijinja's fuel): a loop over
+/// every line of a large output fits many times over; a runaway loop stops in about a second.
+pub const FUEL: u64 = 20_000_000;
+
+/// Most bytes one template may write.
+pub const MAX_OUTPUT: usize = 64 << 20;
+
+/// The values a command template wrote, in order (marker `N` is value `N`).
+#[derive(Default)]
+struct CommandValues(Vec<String>);
+
+/// A buffer that refuses to grow past [`MAX_OUTPUT`].
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_OUTPUT {
+            return Err(std::io::Error::other(format!(
+                "the template's output passed {} MiB",
+                MAX_OUTPUT >> 20
+            )));
         }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
     }
-    out.push('\'');
-    out
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Text marked by `| raw`: written into a command as is.
@@ -139,11 +149,14 @@ fn base_env() -> Environment<'static> {
         env.set_syntax(syntax);
     }
     env.set_recursion_limit(100);
+    env.set_fuel(Some(FUEL));
     env.add_filter("raw", |v: MjValue| {
         MjValue::from_object(RawText(text_of(&v)))
     });
+    // Text quoted for a shell word; in a command it is then quoted again for its place, so it
+    // reaches a second shell (`ssh host {{ cmd | quote }}`) as one word.
     env.add_filter("quote", |v: MjValue| {
-        MjValue::from_object(RawText(shell_quote(&text_of(&v))))
+        MjValue::from(shell_quote(&text_of(&v)))
     });
     env.add_filter("fromjson", |s: String| fromjson(&s));
     // `tojson` from minijinja marks its output safe for HTML; here it is plain text, so a
@@ -167,13 +180,15 @@ impl Templates {
             out.write_str(&text_of(value)).map_err(MjError::from)
         });
         let mut shell = base_env();
-        shell.set_formatter(|out, _state, value| {
-            let text = if value.downcast_object_ref::<RawText>().is_some() {
-                text_of(value)
-            } else {
-                shell_quote(&text_of(value))
-            };
-            out.write_str(&text).map_err(MjError::from)
+        // Each value becomes a marker; `render_command` quotes it once its place is known.
+        shell.set_formatter(|out, state, value| {
+            if value.downcast_object_ref::<RawText>().is_some() {
+                return out.write_str(&text_of(value)).map_err(MjError::from);
+            }
+            let values = state.get_or_insert_extension(CommandValues::default());
+            let n = values.0.len();
+            values.0.push(text_of(value));
+            out.write_str(&marker(n)).map_err(MjError::from)
         });
         // `safe` means the same as `raw` in a command.
         shell.add_filter("safe", |v: MjValue| {
@@ -195,13 +210,14 @@ impl Templates {
         self.render_in(&self.plain, tpl, ctx)
     }
 
-    /// Renders a `run:` command: every interpolated value is shell-quoted unless it ends in
-    /// `| raw`.
+    /// Renders a `run:` command: every interpolated value is quoted for the place it lands in
+    /// (bare word, `"…"`, `'…'`, heredoc, ...; see `shell_lex.rs`) unless it ends in `| raw`.
     pub fn render_command(&self, tpl: &str, ctx: &Json) -> Result<String, TemplateError> {
         if !has_template(tpl) {
             return Ok(tpl.to_string());
         }
-        self.render_in(&self.shell, tpl, ctx)
+        let (text, values) = self.render_captured(&self.shell, tpl, ctx)?;
+        fill(&text, &values).map_err(|e| TemplateError::new(e.to_string()))
     }
 
     /// Renders every string inside a JSON value. A string that is exactly one `{{ expr }}` keeps
@@ -303,11 +319,33 @@ impl Templates {
         tpl: &str,
         ctx: &Json,
     ) -> Result<String, TemplateError> {
+        self.render_captured(env, tpl, ctx).map(|(text, _)| text)
+    }
+
+    /// Renders into a buffer of at most [`MAX_OUTPUT`] bytes; also returns the values a command
+    /// template recorded.
+    fn render_captured(
+        &self,
+        env: &Environment<'static>,
+        tpl: &str,
+        ctx: &Json,
+    ) -> Result<(String, Vec<String>), TemplateError> {
         let compiled = env.template_from_str(tpl).map_err(|e| compile_error(&e))?;
-        compiled
-            .render(mj(ctx))
+        let mut out = Capped(Vec::new());
+        let mut captured = compiled
+            .render_captured_to(mj(ctx), &mut out)
             // Only on failure: find which variable was missing, for the message.
-            .map_err(|e| runtime_error(&e, &self.tpl_refs(tpl), ctx))
+            .map_err(|e| runtime_error(&e, &self.tpl_refs(tpl), ctx))?;
+        let values = captured.with_state_mut(|state| {
+            state
+                .get_extension_mut::<CommandValues>()
+                .map(|v| std::mem::take(&mut v.0))
+                .unwrap_or_default()
+        });
+        drop(captured);
+        let text = String::from_utf8(out.0)
+            .map_err(|_| TemplateError::new("the template wrote text that is not UTF-8"))?;
+        Ok((text, values))
     }
 
     fn expr_refs(&self, expr: &str) -> Vec<Reference> {
@@ -368,9 +406,20 @@ fn runtime_error(e: &MjError, refs: &[Reference], ctx: &Json) -> TemplateError {
             }
         }
     }
-    let detail = e
-        .detail()
-        .map(str::to_string)
+    if e.kind() == ErrorKind::OutOfFuel {
+        return TemplateError {
+            message: format!(
+                "the template used its whole budget of {FUEL} instructions (a loop that runs too \
+                 long?); make it do less work"
+            ),
+            line: e.line(),
+        };
+    }
+    // A write error is the output cap; its own message says so.
+    let detail = std::error::Error::source(e)
+        .filter(|_| e.kind() == ErrorKind::WriteFailure)
+        .map(|s| s.to_string())
+        .or_else(|| e.detail().map(str::to_string))
         .unwrap_or_else(|| e.kind().to_string());
     TemplateError {
         message: format!("{}: {detail}", e.kind()),
