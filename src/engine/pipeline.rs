@@ -178,9 +178,15 @@ impl Prepared {
 
 async fn drive(job: &StepJob) -> Outcome {
     let step = job.step();
-    let prepared = match prepare(job) {
-        Ok(p) => p,
-        Err(e) => return Outcome::Failed(Failure::fatal(e)),
+    let input = RenderInput::of(job);
+    let rendered = off_worker(job, "its templates", move || render_step(&input)).await;
+    let Rendered {
+        prepared,
+        lock,
+        cache_key,
+    } = match rendered {
+        Ok(r) => r,
+        Err(f) => return Outcome::Failed(f),
     };
     if let Prepared::Unsupported(msg) = &prepared {
         return Outcome::Failed(Failure::fatal(msg.clone()));
@@ -249,13 +255,8 @@ async fn drive(job: &StepJob) -> Outcome {
     }
 
     // Cache.
-    let cache_key = match &step.cache {
-        Some(c) => match cache_key(job, c.key.as_deref(), &prepared) {
-            Ok(k) => Some((k, c.ttl.map(|t| t.get()))),
-            Err(e) => return Outcome::Failed(Failure::fatal(e)),
-        },
-        None => None,
-    };
+    let cache_key =
+        cache_key.map(|k| (k, step.cache.as_ref().and_then(|c| c.ttl.map(|t| t.get()))));
     if let Some((key, ttl)) = &cache_key
         && let Ok(Some(hit)) = job.engine.store.cached(key, *ttl, Timestamp::now())
     {
@@ -292,12 +293,8 @@ async fn drive(job: &StepJob) -> Outcome {
             }
         }
     }
-    let _lock_guard = match &step.lock {
+    let _lock_guard = match lock {
         Some(name) => {
-            let name = match job.engine.templates.render(name, &job.ctx) {
-                Ok(n) => n,
-                Err(e) => return Outcome::Failed(Failure::fatal(format!("lock: {e}"))),
-            };
             let lock = job.engine.lock(&name);
             let guard = match lock.clone().try_lock_owned() {
                 Ok(g) => g,
@@ -421,17 +418,16 @@ async fn drive(job: &StepJob) -> Outcome {
                     &output.stderr,
                     success.exit_code,
                 );
-                for (name, tpl) in &step.outputs {
-                    match job.engine.templates.render(tpl, &ctx) {
-                        Ok(text) => {
-                            output
-                                .outputs
-                                .insert(name.clone(), steps::output_value(&text));
-                        }
-                        Err(e) => {
-                            return Outcome::Failed(Failure::fatal(format!("outputs.{name}: {e}")));
-                        }
-                    }
+                let engine = job.engine.clone();
+                let workflow = job.workflow.clone();
+                let idx = job.idx;
+                let rendered = off_worker(job, "`outputs:`", move || {
+                    render_outputs(&engine.templates, &workflow.steps[idx], &ctx)
+                })
+                .await;
+                match rendered {
+                    Ok(outputs) => output.outputs = outputs,
+                    Err(f) => return Outcome::Failed(f),
                 }
             }
             redact_output(&job.redactor, &mut output);
@@ -510,7 +506,113 @@ fn render_map(
         .collect()
 }
 
-fn prepare(job: &StepJob) -> Result<Prepared, String> {
+/// What a step task hands to the blocking thread that renders its templates.
+struct RenderInput {
+    engine: Arc<EngineShared>,
+    workflow: Arc<Workflow>,
+    idx: usize,
+    ctx: Arc<Value>,
+    run: crate::store::RunId,
+    workdir: Option<PathBuf>,
+}
+
+impl RenderInput {
+    fn of(job: &StepJob) -> RenderInput {
+        RenderInput {
+            engine: job.engine.clone(),
+            workflow: job.workflow.clone(),
+            idx: job.idx,
+            ctx: job.ctx.clone(),
+            run: job.run.clone(),
+            workdir: job.workdir.clone(),
+        }
+    }
+
+    fn step(&self) -> &Step {
+        &self.workflow.steps[self.idx]
+    }
+}
+
+/// Everything a step renders before it runs.
+struct Rendered {
+    prepared: Prepared,
+    lock: Option<String>,
+    cache_key: Option<String>,
+}
+
+fn render_step(job: &RenderInput) -> Result<Rendered, String> {
+    let step = job.step();
+    let prepared = prepare(job)?;
+    let lock = match &step.lock {
+        Some(name) => Some(
+            job.engine
+                .templates
+                .render(name, &job.ctx)
+                .map_err(|e| format!("lock: {e}"))?,
+        ),
+        None => None,
+    };
+    let cache_key = match &step.cache {
+        Some(c) => Some(cache_key(job, c.key.as_deref(), &prepared)?),
+        None => None,
+    };
+    Ok(Rendered {
+        prepared,
+        lock,
+        cache_key,
+    })
+}
+
+fn render_outputs(
+    t: &Templates,
+    step: &Step,
+    ctx: &Value,
+) -> Result<IndexMap<String, Value>, String> {
+    let mut outputs = IndexMap::with_capacity(step.outputs.len());
+    for (name, tpl) in &step.outputs {
+        let text = t
+            .render(tpl, ctx)
+            .map_err(|e| format!("outputs.{name}: {e}"))?;
+        outputs.insert(name.clone(), steps::output_value(&text));
+    }
+    Ok(outputs)
+}
+
+/// Runs `render` on a blocking thread, so a slow template never holds an async worker; cancel
+/// and the step's `timeout:` end the wait at once (the thread itself stops when the template's
+/// fuel runs out).
+async fn off_worker<T: Send + 'static>(
+    job: &StepJob,
+    what: &str,
+    render: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, Failure> {
+    let task = tokio::task::spawn_blocking(render);
+    let mut control = job.control.clone();
+    let timeout = job.workflow.effective_timeout(job.step());
+    let deadline = async {
+        match timeout {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = task => match r {
+            Ok(r) => r.map_err(Failure::fatal),
+            Err(e) => Err(Failure::fatal(format!("rendering {what} stopped: {e}"))),
+        },
+        _ = steps::http::cancelled(&mut control) => Err(Failure::cancelled()),
+        _ = deadline => Err(Failure {
+            error: format!(
+                "timed out after {} while rendering {what}",
+                crate::spec::format_duration(timeout.unwrap_or_default())
+            ),
+            timed_out: true,
+            ..Failure::default()
+        }),
+    }
+}
+
+fn prepare(job: &RenderInput) -> Result<Prepared, String> {
     let t = &job.engine.templates;
     let step = job.step();
     let ctx = &job.ctx;
@@ -609,7 +711,11 @@ fn prepare(job: &StepJob) -> Result<Prepared, String> {
     })
 }
 
-fn cache_key(job: &StepJob, key_tpl: Option<&str>, prepared: &Prepared) -> Result<String, String> {
+fn cache_key(
+    job: &RenderInput,
+    key_tpl: Option<&str>,
+    prepared: &Prepared,
+) -> Result<String, String> {
     let wf = &job.workflow.name;
     let step = &job.step().id;
     match key_tpl {

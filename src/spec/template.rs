@@ -66,8 +66,8 @@ pub fn has_template(s: &str) -> bool {
 }
 
 /// How many instructions one template or expression may run (minijinja's fuel): a loop over
-/// every line of a large output fits many times over; a runaway loop stops in about a second.
-pub const FUEL: u64 = 20_000_000;
+/// 100,000 lines of a step's output fits; a runaway loop stops within a second or two.
+pub const FUEL: u64 = 1_000_000;
 
 /// Most bytes one template may write.
 pub const MAX_OUTPUT: usize = 64 << 20;
@@ -712,5 +712,33 @@ mod tests {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("$(x)"), "'$(x)'");
         assert_eq!(shell_quote(""), "''");
+    }
+}
+
+#[cfg(test)]
+mod fuel_tests {
+    use super::*;
+
+    #[test]
+    fn a_runaway_loop_stops_at_its_fuel_budget() {
+        let t = Templates::new();
+        let tpl = "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}";
+        for e in [
+            t.render_command(tpl, &serde_json::json!({})).unwrap_err(),
+            t.render(tpl, &serde_json::json!({})).unwrap_err(),
+        ] {
+            assert!(
+                e.message.contains("whole budget of 1000000 instructions"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn output_stops_at_its_cap() {
+        let t = Templates::new();
+        let tpl = "{% for i in range(1000) %}{{ 'x' * 100000 }}{% endfor %}";
+        let e = t.render(tpl, &serde_json::json!({})).unwrap_err();
+        assert!(e.message.contains("passed 64 MiB"), "{e}");
     }
 }
