@@ -30,6 +30,8 @@ struct FileReport {
     name: Option<String>,
     steps: Option<usize>,
     diagnostics: Vec<Diagnostic>,
+    /// Notes on a valid file: each `| raw` in a `run` command.
+    notes: Vec<Diagnostic>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +66,7 @@ pub fn run(args: ValidateArgs) -> i32 {
                     name: Some(wf.name.clone()),
                     steps: Some(wf.steps.len()),
                     diagnostics: problems,
+                    notes: spec::notes(&wf),
                 }
             }
             Err(diags) => FileReport {
@@ -72,6 +75,7 @@ pub fn run(args: ValidateArgs) -> i32 {
                 name: None,
                 steps: None,
                 diagnostics: diags.0,
+                notes: Vec::new(),
             },
         };
         reports.push(report);
@@ -99,6 +103,9 @@ fn print_human(report: &Report) {
     let (out, err) = (Shown::stdout(false), Shown::stderr());
     let mut problems = 0;
     for r in &report.files {
+        for n in &r.notes {
+            eprintln!("{n}");
+        }
         if r.valid {
             println!(
                 "ok: {} ({}, {} steps)",

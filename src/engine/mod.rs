@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use indexmap::IndexMap;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -550,8 +550,7 @@ pub fn request_from_file(
     path: &Path,
     params: IndexMap<String, serde_json::Value>,
 ) -> anyhow::Result<StartRequest> {
-    let source = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the workflow file {}", path.display()))?;
+    let source = crate::spec::read_source(path).map_err(|d| anyhow!("{d}"))?;
     Ok(StartRequest {
         source,
         path: Some(path.to_path_buf()),

@@ -7,9 +7,23 @@ use serde::{Deserialize, Serialize};
 
 use super::types::Pos;
 
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// The file is not valid.
+    #[default]
+    Error,
+    /// Worth knowing; the file is valid (e.g. where `| raw` turns quoting off).
+    Note,
+}
+
 /// One problem in a workflow file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
+    /// An error, or a note that does not make the file invalid.
+    #[serde(default)]
+    pub level: Level,
     /// The file as the user named it.
     pub file: String,
     /// 1-based line (0 when the problem has no place, e.g. an unreadable file).
@@ -28,6 +42,7 @@ impl Diagnostic {
     /// A problem at `pos` in `src`; the snippet is taken from `src`.
     pub fn at(src: &Source<'_>, pos: Pos, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
+            level: Level::Error,
             file: src.file.to_string(),
             line: pos.line,
             col: pos.col,
@@ -40,6 +55,7 @@ impl Diagnostic {
     /// A problem with the file as a whole (no line).
     pub fn whole_file(file: impl Into<String>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
+            level: Level::Error,
             file: file.into(),
             line: 0,
             col: 0,
@@ -73,7 +89,11 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        let level = match self.level {
+            Level::Error => "error",
+            Level::Note => "note",
+        };
+        writeln!(f, "{level}: {}", self.message)?;
         let number = self.line.to_string();
         let gutter = " ".repeat(number.len());
         writeln!(f, "{gutter}--> {}", self.location())?;

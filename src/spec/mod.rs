@@ -6,6 +6,7 @@
 //! params), [`Dag`] and [`ReadySet`] (scheduling), [`Templates`] (rendering). The language itself
 //! is described in `docs/workflow-language.md`.
 
+mod command_check;
 mod convert;
 mod convert_parts;
 mod convert_step;
@@ -27,7 +28,7 @@ use std::path::Path;
 
 pub use convert_step::KIND_KEYS;
 pub use dag::Dag;
-pub use diag::{Diagnostic, Diagnostics};
+pub use diag::{Diagnostic, Diagnostics, Level};
 pub use duration::{Dur, DurationError, format_duration, format_elapsed_ms, parse_duration};
 pub use params::resolve_params;
 pub use ready::{Finish, ReadySet};
@@ -91,25 +92,63 @@ pub fn load_file(path: &Path) -> Result<Workflow, Diagnostics> {
 
 /// [`load_file`] with a template engine the caller already built.
 pub fn load_file_with(path: &Path, templates: &Templates) -> Result<Workflow, Diagnostics> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_with(&text, path, templates),
-        Err(e) => {
-            let hint = match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    "check the path; workflow files usually live in `workflows/`"
-                }
-                std::io::ErrorKind::PermissionDenied => "check the file's permissions",
-                std::io::ErrorKind::InvalidData => "a workflow file must be UTF-8 text",
-                _ => "check that the path is a readable file",
-            };
-            Err(Diagnostic::whole_file(
-                path.display().to_string(),
-                format!("cannot read the file: {e}"),
-            )
-            .with_hint(hint)
-            .into())
-        }
-    }
+    let text = read_source(path)?;
+    parse_with(&text, path, templates)
+}
+
+/// Reads a workflow file as text: an unreadable file, or one that is not UTF-8 (with the line
+/// and column of the first bad byte), is a diagnostic.
+pub fn read_source(path: &Path) -> Result<String, Diagnostics> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "check the path; workflow files usually live in `workflows/`"
+            }
+            std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+            _ => "check that the path is a readable file",
+        };
+        Diagnostic::whole_file(&file, format!("cannot read the file: {e}")).with_hint(hint)
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        // The prefix is valid UTF-8 by definition.
+        let before = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let line_text = before.rsplit('\n').next().unwrap_or_default();
+        let pos = Pos {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            col: u32::try_from(line_text.chars().count() + 1).unwrap_or(u32::MAX),
+        };
+        let src = Source::new(&file, before);
+        Diagnostic::at(
+            &src,
+            pos,
+            format!(
+                "the file is not UTF-8 text: byte 0x{:02x} at offset {good} is not valid here",
+                bytes[good]
+            ),
+        )
+        .with_hint("save the file as UTF-8 (a workflow file must be UTF-8 text)")
+        .into()
+    })
+}
+
+/// Notes about a valid workflow: every `| raw` in a `run` command, where a value is written
+/// without quoting. Snippets are read from `wf.source`.
+pub fn notes(wf: &Workflow) -> Vec<Diagnostic> {
+    let file = wf
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| wf.name.clone());
+    let text = wf
+        .source
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    command_check::raw_uses(wf, &Source::new(&file, &text))
 }
 
 /// Agent steps whose agent no profile defines: not a built-in

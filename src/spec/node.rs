@@ -118,7 +118,12 @@ impl Format {
 /// that is too large becomes one diagnostic with its place.
 pub fn read(src: &Source<'_>, format: Format) -> Result<Node, Diagnostic> {
     if src.text.trim().is_empty() {
-        return Err(Diagnostic::whole_file(src.file, "the file is empty")
+        let what = if src.text.is_empty() {
+            "the file is empty"
+        } else {
+            "the file is empty: it holds only blank lines"
+        };
+        return Err(Diagnostic::at(src, Pos { line: 1, col: 1 }, what)
             .with_hint("a workflow needs at least `name:` and `steps:`"));
     }
     match format {
@@ -165,6 +170,7 @@ fn read_yaml(src: &Source<'_>, text: &str, format: Format) -> Result<Node, Diagn
         parser: Parser::new_from_str_with_options(text, options),
         anchors: HashMap::new(),
         nodes: 0,
+        alias_bytes: 0,
         format,
     };
     b.document()
@@ -173,6 +179,17 @@ fn read_yaml(src: &Source<'_>, text: &str, format: Format) -> Result<Node, Diagn
 /// Most nodes a document may expand to (aliases included): far above any real workflow, low
 /// enough that an alias bomb stops quickly.
 const MAX_NODES: usize = 1_000_000;
+
+/// Most bytes of text (keys and scalars) aliases may copy in one document: an alias to a long
+/// string copies all of it, so counting nodes alone lets a 1 MB file ask for gigabytes.
+pub const MAX_ALIAS_BYTES: usize = 64 << 20;
+
+/// An anchored node with what one copy of it costs.
+struct Anchored {
+    node: Node,
+    nodes: usize,
+    bytes: usize,
+}
 
 fn pos_of(m: &Marker) -> Pos {
     Pos {
@@ -184,8 +201,10 @@ fn pos_of(m: &Marker) -> Pos {
 struct Builder<'s, 't> {
     src: &'s Source<'s>,
     parser: Parser<'t, StrInput<'t>>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, Anchored>,
     nodes: usize,
+    /// Bytes of text copied by aliases so far.
+    alias_bytes: usize,
     format: Format,
 }
 
@@ -256,7 +275,7 @@ impl<'t> Builder<'_, 't> {
             }
         }
         root.ok_or_else(|| {
-            Diagnostic::whole_file(self.src.file, "the file has no content")
+            Diagnostic::at(self.src, Pos { line: 1, col: 1 }, "the file has no content")
                 .with_hint("a workflow needs at least `name:` and `steps:`")
         })
     }
@@ -308,9 +327,26 @@ impl<'t> Builder<'_, 't> {
                         "define `&name` before using `*name`",
                     ));
                 };
-                let mut node = target.clone();
-                let size = node.size();
-                self.count(size, &span)?;
+                let (nodes, bytes) = (target.nodes, target.bytes);
+                self.alias_bytes = self.alias_bytes.saturating_add(bytes);
+                if self.alias_bytes > MAX_ALIAS_BYTES {
+                    return Err(self.error(
+                        &span,
+                        format!(
+                            "aliases (`*name`) copy more than {} MiB of text",
+                            MAX_ALIAS_BYTES >> 20
+                        ),
+                        "an alias copies its anchor's whole value; use fewer aliases to long values",
+                    ));
+                }
+                self.count(nodes, &span)?;
+                let mut node = self
+                    .anchors
+                    .get(&id)
+                    .map(|a| a.node.clone())
+                    .ok_or_else(|| {
+                        self.error(&span, "this alias names no anchor", "define `&name` first")
+                    })?;
                 node.pos = pos;
                 return Ok(node);
             }
@@ -323,7 +359,15 @@ impl<'t> Builder<'_, 't> {
             }
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let (nodes, bytes) = node.cost();
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    nodes,
+                    bytes,
+                },
+            );
         }
         Ok(node)
     }
@@ -344,7 +388,7 @@ impl<'t> Builder<'_, 't> {
                     let merge = text == "<<" && style == ScalarStyle::Plain && tag.is_none();
                     (text.into_owned(), merge)
                 }
-                Event::Alias(id) => match self.anchors.get(&id).map(|n| &n.value) {
+                Event::Alias(id) => match self.anchors.get(&id).map(|a| &a.node.value) {
                     Some(Value::Str(s)) => (s.clone(), false),
                     Some(Value::Int(i)) => (i.to_string(), false),
                     Some(Value::Bool(b)) => (b.to_string(), false),
@@ -436,12 +480,19 @@ impl<'t> Builder<'_, 't> {
 }
 
 impl Node {
-    /// How many nodes this tree holds (itself included).
-    fn size(&self) -> usize {
-        1 + match &self.value {
-            Value::Seq(items) => items.iter().map(Node::size).sum(),
-            Value::Map(entries) => entries.iter().map(|(_, v)| 1 + v.size()).sum(),
-            _ => 0,
+    /// How many nodes this tree holds (itself included), and how many bytes of text.
+    fn cost(&self) -> (usize, usize) {
+        match &self.value {
+            Value::Str(s) => (1, s.len()),
+            Value::Seq(items) => items.iter().fold((1, 0), |(n, b), i| {
+                let (ni, bi) = i.cost();
+                (n + ni, b + bi)
+            }),
+            Value::Map(entries) => entries.iter().fold((1, 0), |(n, b), (k, v)| {
+                let (nv, bv) = v.cost();
+                (n + 1 + nv, b + k.name.len() + bv)
+            }),
+            _ => (1, 0),
         }
     }
 }
@@ -699,6 +750,16 @@ mod tests {
         }
         let err = yaml(&text).unwrap_err();
         assert!(err.message.contains("expands to more than"), "{err}");
+    }
+
+    #[test]
+    fn aliases_to_a_long_string_stop_at_the_byte_budget() {
+        let mut text = format!("s: &s \"{}\"\nl: [", "x".repeat(100_000));
+        text.push_str(&vec!["*s"; 1000].join(", "));
+        text.push_str("]\n");
+        let err = yaml(&text).unwrap_err();
+        assert!(err.message.contains("copy more than 64 MiB"), "{err}");
+        assert_eq!(err.line, 2, "{err}");
     }
 
     #[test]

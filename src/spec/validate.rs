@@ -178,6 +178,15 @@ pub fn validate(
                     );
                 }
                 Ok(refs) => {
+                    if field.label == "run" {
+                        super::command_check::check_command(
+                            src,
+                            step.id.as_str(),
+                            field.text,
+                            field.pos,
+                            out,
+                        );
+                    }
                     for r in refs {
                         check_reference(wf, src, &index, &upstream, i, &field, &r, out);
                         if r.root == "steps" {
@@ -605,6 +614,27 @@ fn check_reference(
             .with_hint(hint),
         );
         return;
+    }
+    if matches!(attr.as_str(), "stdout" | "stderr") {
+        let kind = match &wf.steps[j].kind {
+            StepKind::Transform(_) => Some("transform"),
+            StepKind::Approval(_) => Some("approval"),
+            StepKind::Sleep(_) => Some("sleep"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            out.push(
+                Diagnostic::at(
+                    src,
+                    field.pos,
+                    format!(
+                        "{here} reads `{r}`, but `{target}` is a {kind} step, whose `{attr}` is always empty"
+                    ),
+                )
+                .with_hint(format!("read its result as `steps.{target}.output`")),
+            );
+            return;
+        }
     }
     if attr == "outputs" {
         if let Some(name) = r.path.get(2) {

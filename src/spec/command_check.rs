@@ -1,0 +1,203 @@
+//! Static checks of `run:` command templates: a value placed where no quoting makes it safe is
+//! an error, and every `| raw` (the opt-out of quoting) is listed as a note, each at its own
+//! file:line:col. The same lexer decides at run time (`shell_lex.rs`); this finds the problems
+//! before anything runs.
+
+use super::diag::{Diagnostic, Level, Source};
+use super::shell_lex::{lex, marker};
+use super::types::{Pos, StepKind, Workflow};
+
+/// One `{{ … }}` of a template: where it starts and the expression inside.
+struct Expression<'t> {
+    offset: usize,
+    text: &'t str,
+}
+
+/// The template with each `{{ … }}` replaced by a marker and `{% … %}` / `{# … #}` removed (a
+/// `{% raw %}` block is kept as text), and the expressions in marker order.
+fn skeleton(tpl: &str) -> (String, Vec<Expression<'_>>) {
+    let mut out = String::with_capacity(tpl.len());
+    let mut exprs = Vec::new();
+    let mut i = 0;
+    while let Some(k) = tpl[i..].find('{').map(|k| i + k) {
+        out.push_str(&tpl[i..k]);
+        let rest = &tpl[k..];
+        let close = match rest.get(..2) {
+            Some("{{") => "}}",
+            Some("{%") => "%}",
+            Some("{#") => "#}",
+            _ => {
+                out.push('{');
+                i = k + 1;
+                continue;
+            }
+        };
+        let Some(end) = tag_end(&tpl[k + 2..], close).map(|e| k + 2 + e) else {
+            out.push_str(rest);
+            return (out, exprs);
+        };
+        let inner = &tpl[k + 2..end];
+        i = end + 2;
+        if close == "}}" {
+            out.push_str(&marker(exprs.len()));
+            exprs.push(Expression {
+                offset: k,
+                text: inner.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()),
+            });
+        } else if close == "%}" && inner.trim_matches(['-', '+', ' ']).trim() == "raw" {
+            let body_end = tpl[i..].find("endraw").map_or(tpl.len(), |e| i + e);
+            let body = &tpl[i..body_end];
+            out.push_str(body.rfind("{%").map_or(body, |b| &body[..b]));
+            i = tpl[body_end..]
+                .find("%}")
+                .map_or(tpl.len(), |e| body_end + e + 2);
+        }
+    }
+    out.push_str(&tpl[i..]);
+    (out, exprs)
+}
+
+/// Where `close` ends the tag whose inside starts `s`, skipping string literals.
+fn tag_end(s: &str, close: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut quote = None;
+    while i < b.len() {
+        match (quote, b[i]) {
+            (Some(_), b'\\') => i += 1,
+            (Some(q), c) if c == q => quote = None,
+            (None, b'\'' | b'"') => quote = Some(b[i]),
+            (None, _) if s[i..].starts_with(close) => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The filter names an expression applies at its top level (`a | b(1) | c` → b, c).
+fn filters(expr: &str) -> Vec<&str> {
+    let b = expr.as_bytes();
+    let (mut depth, mut quote, mut out) = (0i32, None, Vec::new());
+    let mut i = 0;
+    while i < b.len() {
+        match (quote, b[i]) {
+            (Some(_), b'\\') => i += 1,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(b[i]),
+            (None, b'(' | b'[' | b'{') => depth += 1,
+            (None, b')' | b']' | b'}') => depth -= 1,
+            (None, b'|') if depth == 0 => {
+                let name = expr[i + 1..].trim_start();
+                let len = name
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(name.len());
+                out.push(&name[..len]);
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The file position of byte `offset` of a template written at `pos`: found by looking for the
+/// template's line in the file near where it should be; `pos` itself when it cannot be found
+/// (e.g. a quoted scalar with escapes).
+fn position(src: &Source<'_>, pos: Pos, tpl: &str, offset: usize) -> Pos {
+    let before = &tpl[..offset];
+    let k = before.matches('\n').count() as u32;
+    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
+    let line_end = tpl[offset..].find('\n').map_or(tpl.len(), |p| offset + p);
+    let line = &tpl[line_start..line_end];
+    let in_line = tpl[line_start..offset].chars().count() as u32;
+    for n in [pos.line + k, pos.line + k + 1] {
+        let Some(text) = src.line(n) else { continue };
+        let from = if n == pos.line {
+            text.char_indices()
+                .nth(pos.col.saturating_sub(1) as usize)
+                .map_or(0, |(b, _)| b)
+        } else {
+            0
+        };
+        if let Some(at) = text.get(from..).and_then(|t| t.find(line)) {
+            let col = text[..from + at].chars().count() as u32 + in_line + 1;
+            return Pos { line: n, col };
+        }
+    }
+    pos
+}
+
+/// Errors for values in `command` (the `run` of step `step`) placed where no quoting is safe.
+pub fn check_command(
+    src: &Source<'_>,
+    step: &str,
+    command: &str,
+    pos: Pos,
+    out: &mut Vec<Diagnostic>,
+) {
+    let (text, exprs) = skeleton(command);
+    for site in lex(&text).sites {
+        let (Err(why), Some(e)) = (site.quoting, exprs.get(site.index)) else {
+            continue;
+        };
+        if filters(e.text).iter().any(|f| matches!(*f, "raw" | "safe")) {
+            continue; // the author opted out; listed as a note instead
+        }
+        out.push(
+            Diagnostic::at(
+                src,
+                position(src, pos, command, e.offset),
+                format!(
+                    "`{{{{ {} }}}}` in `run` of step `{step}` cannot be quoted safely {why}",
+                    e.text
+                ),
+            )
+            .with_hint(why.hint()),
+        );
+    }
+}
+
+/// A note at every `| raw` (or `| safe`) in a `run` command: the places where a value is
+/// written into the command without quoting.
+pub fn raw_uses(wf: &Workflow, src: &Source<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for step in &wf.steps {
+        let StepKind::Run(r) = &step.kind else {
+            continue;
+        };
+        let (_, exprs) = skeleton(&r.command);
+        for e in exprs {
+            if !filters(e.text).iter().any(|f| matches!(*f, "raw" | "safe")) {
+                continue;
+            }
+            let mut d = Diagnostic::at(
+                src,
+                position(src, step.pos.body, &r.command, e.offset),
+                format!(
+                    "`{{{{ {} }}}}` in `run` of step `{}` is written into the command without quoting",
+                    e.text, step.id
+                ),
+            )
+            .with_hint("`| raw` is for values you control; a value from a param, a step's output or an LLM can run commands here");
+            d.level = Level::Note;
+            out.push(d);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skeleton_marks_values_and_drops_tags() {
+        let (text, exprs) = skeleton("a {{ x | raw }}{% if y %}'{{ \"}}\" }}'{% endif %}{# c #}");
+        assert_eq!(text, format!("a {}'{}'", marker(0), marker(1)));
+        assert_eq!(exprs[0].text, "x | raw");
+        assert_eq!(exprs[1].text, "\"}}\"");
+        assert_eq!(filters("a | default('|') | raw"), vec!["default", "raw"]);
+    }
+}
