@@ -78,3 +78,45 @@ steps:
     let error = h.step(&id, "spin").error.unwrap_or_default();
     assert!(error.contains("whole budget"), "{error}");
 }
+
+#[test]
+fn a_hostile_step_output_reaches_the_next_command_as_data() {
+    let h = Harness::new();
+    let canary = h.path("canary");
+    let c = canary.display();
+    let payload =
+        format!("x\"; touch {c}; \"$(touch {c})`touch {c}`'; touch {c}; '\nEOF\ntouch {c}");
+    let yaml = r#"
+name: relay
+params:
+  p: { default: "" }
+steps:
+  - id: src
+    run: printf '%s' {{ params.p }}
+  - id: quoted
+    depends_on: [src]
+    run: |-
+      printf '%s' "got: {{ steps.src.stdout }}"
+  - id: heredoc
+    depends_on: [src]
+    run: |
+      cat <<EOF
+      {{ steps.src.stdout }}
+      EOF
+"#;
+    let id = h.start_with(yaml, &[("p", &payload)]);
+    let state = h.wait(&id);
+    assert!(!canary.exists(), "a payload ran");
+    assert_eq!(state, RunState::Failed);
+    let stdout = |step: &str| {
+        h.engine
+            .step_output(&id, &baton::spec::StepId::from(step))
+            .unwrap()
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+    };
+    assert_eq!(stdout("quoted").trim_end(), format!("got: {payload}"));
+    // The payload holds a line `EOF`, which would end the heredoc: the step is refused.
+    let error = h.step(&id, "heredoc").error.unwrap_or_default();
+    assert!(error.contains("would end the heredoc"), "{error}");
+}
