@@ -540,3 +540,83 @@ pub fn is_terminator(line: &[u8], delimiter: &str, strip_tabs: bool) -> bool {
     };
     line == delimiter.as_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The quoting of each value in `shape`, where `V` stands for a value.
+    fn places(shape: &str) -> Vec<Result<(Quoting, u8), Refusal>> {
+        let mut text = String::new();
+        for (i, part) in shape.split('V').enumerate() {
+            if i > 0 {
+                text.push_str(&marker(i - 1));
+            }
+            text.push_str(part);
+        }
+        let mut sites = lex(&text).sites;
+        sites.sort_by_key(|s| s.index);
+        sites
+            .into_iter()
+            .map(|s| s.quoting.map(|q| (q, s.backquotes)))
+            .collect()
+    }
+
+    #[test]
+    fn each_quoting_context_is_found() {
+        use Quoting::*;
+        assert_eq!(
+            places("echo V \"a V\" 'V' # V"),
+            vec![
+                Ok((Bare, 0)),
+                Ok((Double, 0)),
+                Ok((Single, 0)),
+                Ok((Comment, 0))
+            ]
+        );
+        assert_eq!(
+            places("x=\"$(echo 'V' \"V\" V)\" `echo \"V\"`"),
+            vec![
+                Ok((Single, 0)),
+                Ok((Double, 0)),
+                Ok((Bare, 0)),
+                Ok((Double, 1))
+            ]
+        );
+        assert_eq!(
+            places("cat <<EOF; cat <<-'X'\n$(echo V) V\nEOF\n\tV\n\tX\necho V"),
+            vec![
+                Ok((Bare, 0)),
+                Ok((Heredoc, 0)),
+                Ok((QuotedHeredoc, 0)),
+                Ok((Bare, 0))
+            ]
+        );
+        assert_eq!(
+            places("echo $(( V + $(echo V) )) a#V"),
+            vec![Ok((Arith, 0)), Ok((Arith, 0)), Ok((Bare, 0))]
+        );
+    }
+
+    #[test]
+    fn places_no_quoting_makes_safe_are_refused() {
+        use Refusal::*;
+        assert_eq!(
+            places("echo \\V \"\\V\" $V ${x:-V} $'V' <<V"),
+            vec![
+                Err(AfterBackslash),
+                Err(AfterBackslash),
+                Err(AfterDollar),
+                Err(Parameter),
+                Err(AnsiC),
+                Err(HeredocDelimiter)
+            ]
+        );
+        assert_eq!(
+            places("x=`cat <<E\nV\nE\n`"),
+            vec![Err(HeredocInBackquotes)]
+        );
+        // An escaped backslash escapes nothing after it.
+        assert_eq!(places("echo \\\\V"), vec![Ok((Quoting::Bare, 0))]);
+    }
+}

@@ -1,8 +1,10 @@
 //! Templates and `when:` expressions (minijinja, strict undefined).
 //!
 //! One [`Templates`] is built once and reused. Values interpolated into a `run:` command are
-//! shell-quoted (POSIX single quotes) unless the expression ends in `| raw`. Strings without `{{`
-//! or `{%` are returned as they are, without compiling anything.
+//! quoted for the place they land in (`shell_lex.rs` finds it, `shell_quote.rs` writes them)
+//! unless the expression ends in `| raw`. Every render runs on a fuel budget ([`FUEL`]) with its
+//! output capped ([`MAX_OUTPUT`]). Strings without `{{` or `{%` are returned as they are, without
+//! compiling anything.
 //!
 //! The context the engine passes is JSON:
 //! `{params: {...}, env: {...}, run: {id, started_at}, steps: {<id>: {output, status, exit_code,
