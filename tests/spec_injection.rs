@@ -79,6 +79,11 @@ const CONTEXTS: &[(&str, &str, Expect)] = &[
     ("comment", "true # V\nprintf ok", Expect::Nothing),
     ("arithmetic", "printf '%s' $(( V + 0 ))", Expect::Nothing),
     ("case", "case V in *) printf '%s' V;; esac", Expect::Exact),
+    (
+        "case in $()",
+        "printf '%s' \"$(case x in x) printf '%s' V;; esac)\"",
+        Expect::Trimmed,
+    ),
 ];
 
 /// Pieces hostile values are made of; `PAYLOAD` becomes a command that creates the canary.

@@ -219,12 +219,43 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// A reserved word that matters here, at the cursor and ending there.
+    fn keyword(&self) -> Option<&'static str> {
+        const WORDS: [&str; 11] = [
+            "case", "esac", "then", "do", "else", "elif", "if", "while", "until", "time", "!",
+        ];
+        WORDS.into_iter().find(|w| {
+            self.s[self.i..].starts_with(w.as_bytes())
+                && self
+                    .s
+                    .get(self.i + w.len())
+                    .is_none_or(|b| b" \t\n;&|()<>".contains(b))
+        })
+    }
+
+    /// A command list up to `end`; `(`, `)` nest, and a `)` inside `case … esac` ends a pattern.
     fn command(&mut self, end: End) {
-        let mut depth = 0usize;
-        let mut word_start = true;
+        let (mut depth, mut cases) = (0usize, 0usize);
+        let (mut word_start, mut command_start) = (true, true);
         while let Some(c) = self.at(0) {
             let was_start = word_start;
             word_start = false;
+            if was_start && command_start && c != b'\n' {
+                if let Some(word) = self.keyword() {
+                    match word {
+                        "case" => cases += 1,
+                        "esac" => cases = cases.saturating_sub(1),
+                        _ => {}
+                    }
+                    self.i += word.len();
+                    // After `case` and `esac` comes a word that is not a command.
+                    command_start = !matches!(word, "case" | "esac");
+                    continue;
+                }
+                if !b" \t;&|()<>#".contains(&c) {
+                    command_start = false;
+                }
+            }
             match c {
                 0 if self.site(Quoting::Bare) => {}
                 b'\\' => self.backslash(),
@@ -235,27 +266,26 @@ impl<'a> Lexer<'a> {
                 b'#' if was_start => self.comment(),
                 b'\n' => {
                     self.i += 1;
-                    word_start = true;
+                    (word_start, command_start) = (true, true);
                     self.bodies();
                 }
                 b'(' if was_start && self.at(1) == Some(b'(') => self.arith(2),
-                b'(' => {
-                    depth += 1;
-                    self.i += 1;
-                    word_start = true;
-                }
-                b')' if end == End::Paren && depth == 0 => {
+                b')' if depth == 0 && cases == 0 && end == End::Paren => {
                     self.i += 1;
                     return;
                 }
-                b')' => {
-                    depth = depth.saturating_sub(1);
+                b'(' | b')' | b';' | b'&' | b'|' => {
+                    match c {
+                        b'(' => depth += 1,
+                        b')' if depth > 0 => depth -= 1,
+                        _ => {} // a `)` ending a case pattern, or a separator
+                    }
                     self.i += 1;
-                    word_start = true;
+                    (word_start, command_start) = (true, true);
                 }
                 b'<' if self.at(1) == Some(b'<') && self.at(2) != Some(b'<') => self.heredoc(),
                 b'<' if self.at(1) == Some(b'<') => self.i += 3,
-                b' ' | b'\t' | b';' | b'&' | b'|' | b'<' | b'>' => {
+                b' ' | b'\t' | b'<' | b'>' => {
                     self.i += 1;
                     word_start = true;
                 }
@@ -595,6 +625,12 @@ mod tests {
         assert_eq!(
             places("echo $(( V + $(echo V) )) a#V"),
             vec![Ok((Arith, 0)), Ok((Arith, 0)), Ok((Bare, 0))]
+        );
+        // A `)` that ends a case pattern does not end the substitution; `case` as an argument
+        // starts nothing.
+        assert_eq!(
+            places("\"$(case x in a) echo V;; (b) x;; esac) V\" \"$(echo case) V\""),
+            vec![Ok((Bare, 0)), Ok((Double, 0)), Ok((Double, 0))]
         );
     }
 

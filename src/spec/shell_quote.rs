@@ -12,11 +12,11 @@ const RESERVED: [&str; 16] = [
 ];
 
 /// Quotes `s` for a POSIX shell word: left as is when it is a plain word (letters, digits and
-/// `_@%+:,./-`, not a reserved word), otherwise wrapped in single quotes with each `'` written as `'\''`.
+/// `_@%+:./-`, not a reserved word), otherwise wrapped in single quotes with each `'` written as `'\''`.
 pub fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_@%+:,./-".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "_@%+:./-".contains(c))
         && !RESERVED.contains(&s);
     if plain {
         return s.to_string();
