@@ -97,6 +97,39 @@ impl std::io::Write for Capped {
     }
 }
 
+/// `text` with each marker `\0N\0` replaced by value `N`.
+fn unmark(text: &str, values: &[String]) -> String {
+    if !text.contains('\0') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut parts = text.split('\0');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    // Between two NULs: a marker's number, or text that is not a marker.
+    let mut inside = true;
+    for part in parts {
+        match part.parse::<usize>().ok().and_then(|n| values.get(n)) {
+            Some(v) if inside => {
+                out.push_str(v);
+                inside = false;
+                continue;
+            }
+            _ if inside => {
+                out.push('\0');
+                out.push_str(part);
+            }
+            _ => {
+                out.push_str(part);
+                inside = true;
+                continue;
+            }
+        }
+    }
+    out
+}
+
 /// Text marked by `| raw`: written into a command as is.
 #[derive(Debug)]
 struct RawText(String);
@@ -188,8 +221,10 @@ impl Templates {
                 return out.write_str(&text_of(value)).map_err(MjError::from);
             }
             let values = state.get_or_insert_extension(CommandValues::default());
+            // Text captured by `{% set x %}…{% endset %}` holds markers: put their values back.
+            let text = unmark(&text_of(value), &values.0);
             let n = values.0.len();
-            values.0.push(text_of(value));
+            values.0.push(text);
             out.write_str(&marker(n)).map_err(MjError::from)
         });
         // `safe` means the same as `raw` in a command.
@@ -734,6 +769,17 @@ mod fuel_tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn captured_blocks_keep_their_values_quoted() {
+        let t = Templates::new();
+        let ctx = serde_json::json!({"params": {"v": "a b$(x)"}});
+        let tpl = "{% set m %}<{{ params.v }}>{% endset %}echo {{ m }} \"{{ m }}\"";
+        assert_eq!(
+            t.render_command(tpl, &ctx).unwrap(),
+            "echo '<a b$(x)>' \"<a b\\$(x)>\""
+        );
     }
 
     #[test]
