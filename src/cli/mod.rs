@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod common;
 pub mod console;
+pub mod doctor;
 pub mod graph;
 pub mod inspect;
 pub mod manage;
@@ -58,6 +59,9 @@ pub enum CliCommand {
     Serve,
     /// Delete finished runs older than a given age.
     Gc(manage::GcArgs),
+    /// Check the store run by run; `--export DIR` copies every intact run into a new store
+    /// (also from a store that no longer opens).
+    Doctor(doctor::DoctorArgs),
     /// Check workflow files: every problem with file:line:col and a hint (exit 1 if any).
     Validate(validate::ValidateArgs),
     /// Show a workflow's levels (steps that can run together) and dependency edges.
@@ -93,6 +97,7 @@ pub fn main() -> i32 {
         Some(CliCommand::Approve(args)) => manage::decide(cli.data_dir.as_deref(), args, true),
         Some(CliCommand::Reject(args)) => manage::decide(cli.data_dir.as_deref(), args, false),
         Some(CliCommand::Gc(args)) => manage::gc(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Doctor(args)) => doctor::doctor(cli.data_dir.as_deref(), args),
         Some(CliCommand::Serve) => serve::serve(cli.data_dir.as_deref()),
         Some(CliCommand::Validate(args)) => Ok(validate::run(args)),
         Some(CliCommand::Graph(args)) => Ok(graph::run(args)),

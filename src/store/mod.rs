@@ -5,10 +5,12 @@
 //! run's entries sit together (`run id` + `\0` + suffix) and scan in order. Writes that must
 //! survive a crash go through [`Store::flush`], which shares one fsync among concurrent callers.
 
+pub mod doctor;
 pub mod flush;
 mod journal;
 pub mod lock;
 pub mod records;
+mod recover;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,11 +18,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sled::Transactional;
 
 pub use flush::{FlushTicket, Flusher};
 pub use journal::StepTable;
 pub use lock::{OwnerLock, StoreInUse};
 pub use records::*;
+pub use recover::StoreDamaged;
 
 use crate::spec::StepId;
 
@@ -95,13 +99,12 @@ impl Store {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         let lock = OwnerLock::acquire(dir)?;
-        let db_path = dir.join("db");
-        let db = sled::Config::new()
-            .path(&db_path)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(200))
-            .open()
-            .with_context(|| format!("cannot open the store at {}", db_path.display()))?;
+        let db = recover::open_sled(
+            dir,
+            sled::Config::new()
+                .cache_capacity(CACHE_BYTES)
+                .flush_every_ms(Some(200)),
+        )?;
         let meta = db.open_tree("meta")?;
         let mut from_v1 = false;
         match meta.get("schema_version")? {
@@ -421,17 +424,7 @@ impl Store {
         for run in self.runs()? {
             let finished = run.finished_at.unwrap_or(run.created_at);
             if run.state.is_terminal() && finished < cutoff {
-                let p = prefix(&run.id);
-                for tree in [&self.data, &self.logs, &self.approvals] {
-                    let mut batch = sled::Batch::default();
-                    for k in tree.scan_prefix(&p).keys() {
-                        batch.remove(k?);
-                    }
-                    tree.apply_batch(batch)?;
-                }
-                self.runs.remove(run.id.0.as_bytes())?;
-                self.sources.remove(run.id.0.as_bytes())?;
-                let _ = std::fs::remove_file(self.tail_path(&run.id));
+                self.delete_run(&run.id)?;
                 removed.push(run.id);
             }
         }
@@ -439,6 +432,38 @@ impl Store {
             self.flush_blocking()?;
         }
         Ok(removed)
+    }
+
+    /// Deletes everything stored about a run in one sled transaction, so a kill leaves either
+    /// the whole run or none of it.
+    fn delete_run(&self, id: &RunId) -> anyhow::Result<()> {
+        let p = prefix(id);
+        let keys = |tree: &sled::Tree| -> anyhow::Result<Vec<sled::IVec>> {
+            Ok(tree.scan_prefix(&p).keys().collect::<sled::Result<_>>()?)
+        };
+        let (data, logs, approvals) =
+            (keys(&self.data)?, keys(&self.logs)?, keys(&self.approvals)?);
+        let trees = (
+            &self.runs,
+            &self.sources,
+            &self.data,
+            &self.logs,
+            &self.approvals,
+        );
+        trees
+            .transaction(|(runs, sources, data_t, logs_t, approvals_t)| {
+                runs.remove(id.0.as_bytes())?;
+                sources.remove(id.0.as_bytes())?;
+                for (tree, keys) in [(data_t, &data), (logs_t, &logs), (approvals_t, &approvals)] {
+                    for k in keys {
+                        tree.remove(k)?;
+                    }
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| anyhow::anyhow!("cannot delete run {id}: {e:?}"))?;
+        let _ = std::fs::remove_file(self.tail_path(id));
+        Ok(())
     }
 
     /// Bytes the store takes on disk.

@@ -1,0 +1,173 @@
+//! Opening sled so that a `kill -9` at any instant of an earlier process cannot brick the store.
+//!
+//! sled 0.34.7 writes a snapshot of its page table at every open that finds the log grown
+//! since the last one: `snap.<lsn>.generating`, then a rename to `snap.<lsn>`, then it deletes
+//! the older ones. Killed before the rename, the half-written `.generating` file stays, and
+//! sled's next open takes it for the newest snapshot (it skips only `.in___motion` files),
+//! fails its checksum and refuses to open ("Read corrupted data at file offset None") for
+//! good (spacejam/sled#1527). The complete snapshot it was replacing is still there until the
+//! rename, so removing every `.generating` file before opening is always safe: we hold the
+//! owner lock, so no sled in another process is writing one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// The store could not be opened for a reason that waiting will not fix.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the store at {} cannot be opened: {cause}. baton has not changed it. `baton{} doctor` \
+     checks it and says what can be read; `baton{} doctor --export DIR` copies every intact \
+     run into a new store at DIR",
+    dir.display(),
+    data_dir_flag(dir),
+    data_dir_flag(dir)
+)]
+pub struct StoreDamaged {
+    /// The store directory.
+    pub dir: PathBuf,
+    /// What sled (or our own check) said.
+    pub cause: String,
+}
+
+/// `--data-dir DIR` for the data directory holding the store at `store_dir`.
+fn data_dir_flag(store_dir: &Path) -> String {
+    match store_dir.parent() {
+        Some(data) => format!(" --data-dir {}", data.display()),
+        None => String::new(),
+    }
+}
+
+/// Whether sled names a file a snapshot it may read (`snap.<lsn>` or a leftover
+/// `snap.<lsn>.generating`).
+fn is_snapshot(name: &str) -> bool {
+    name.starts_with("snap.") && !name.ends_with(".in___motion")
+}
+
+/// Removes the snapshots a killed sled left half-written; returns their paths.
+pub(super) fn clear_unfinished_snapshots(db_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir(db_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", db_dir.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", db_dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_snapshot(&name) && name.ends_with(".generating") {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove the unfinished {}", path.display()))?;
+            tracing::warn!("removed {}, a snapshot a killed baton left", path.display());
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+/// The snapshot files sled would choose from, newest last.
+pub(crate) fn snapshots(db_dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(db_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| is_snapshot(&e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Opens sled in `db_dir` (after clearing unfinished snapshots). A refusal that reopening
+/// cannot fix becomes [`StoreDamaged`], which names `baton doctor`.
+pub(super) fn open_sled(store_dir: &Path, config: sled::Config) -> anyhow::Result<sled::Db> {
+    let db_dir = store_dir.join("db");
+    clear_unfinished_snapshots(&db_dir)?;
+    match config.path(&db_dir).open() {
+        Ok(db) => Ok(db),
+        Err(e @ (sled::Error::Corruption { .. } | sled::Error::ReportableBug(_))) => {
+            Err(StoreDamaged {
+                dir: store_dir.to_path_buf(),
+                // sled appends an empty "backtrace ()" outside its testing builds.
+                cause: format!("sled reports {e}")
+                    .trim_end_matches(" backtrace ()")
+                    .to_string(),
+            }
+            .into())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot open the store at {}", db_dir.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::records::RunState;
+    use crate::store::{Store, tests::run};
+
+    /// A store holding one finished run, closed.
+    fn store_with_a_run(dir: &Path) {
+        let store = Store::open(dir).unwrap();
+        store.put_run(&run("kept", RunState::Succeeded)).unwrap();
+        store.flush_blocking().unwrap();
+    }
+
+    /// Reopens until the previous handle's sled threads have let go of its file lock.
+    fn reopen(dir: &Path) -> anyhow::Result<Store> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(dir) {
+                Err(e)
+                    if format!("{e:#}").contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// What sled leaves when killed while writing a snapshot newer than the last one.
+    fn plant_half_written_snapshot(db_dir: &Path, bytes: &[u8]) -> PathBuf {
+        let newest = snapshots(db_dir).pop().expect("sled wrote a snapshot");
+        let name = newest.file_name().unwrap().to_string_lossy().into_owned();
+        let lsn = u64::from_str_radix(name.trim_start_matches("snap."), 16).unwrap();
+        let planted = db_dir.join(format!("snap.{:016X}.generating", lsn + 4096));
+        std::fs::write(&planted, bytes).unwrap();
+        planted
+    }
+
+    #[test]
+    fn a_half_written_snapshot_left_by_a_kill_is_removed_and_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        store_with_a_run(dir.path());
+        // Opened again: the log grew, so sled writes its snapshot.
+        drop(reopen(dir.path()).unwrap());
+        for written in [&b""[..], &[7u8; 40][..]] {
+            let planted = plant_half_written_snapshot(&dir.path().join("db"), written);
+            let store = reopen(dir.path()).unwrap();
+            assert!(!planted.exists());
+            assert_eq!(store.runs().unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_store_sled_refuses_says_so_and_names_baton_doctor() {
+        let dir = tempfile::tempdir().unwrap();
+        store_with_a_run(dir.path());
+        drop(reopen(dir.path()).unwrap());
+        // A complete snapshot that is damaged (no kill does this; a disk may).
+        let newest = snapshots(&dir.path().join("db")).pop().unwrap();
+        let mut bytes = std::fs::read(&newest).unwrap();
+        bytes[0] ^= 0xff;
+        std::fs::write(&newest, bytes).unwrap();
+        let err = reopen(dir.path()).unwrap_err();
+        let damaged = err.downcast_ref::<StoreDamaged>().expect("a StoreDamaged");
+        let text = damaged.to_string();
+        assert!(text.contains("baton --data-dir"), "{text}");
+        assert!(text.contains("doctor --export DIR"), "{text}");
+        assert!(text.contains("corrupt"), "{text}");
+    }
+}

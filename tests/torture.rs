@@ -1,0 +1,369 @@
+//! Kill -9 at random moments of every command that opens the store (`ls`, `show`, `run`,
+//! `resume`, `gc`, `serve`), over and over: the store always opens again, every run seen
+//! before a kill is still listed with every step it had recorded, and `gc` never leaves half a
+//! run behind.
+//!
+//! The seed is printed when a test fails; `BATON_TORTURE_SEED=N` replays it, and
+//! `BATON_TORTURE_KILLS=N` changes how many kills each test makes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use baton::store::{RunId, RunState, StepStatus, Store};
+
+/// xorshift64: a reproducible sequence from the printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let seed = std::env::var("BATON_TORTURE_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                (t.as_nanos() as u64) | 1
+            });
+        eprintln!("torture seed {seed} (replay with BATON_TORTURE_SEED={seed})");
+        Rng(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn kills_wanted(default: usize) -> usize {
+    std::env::var("BATON_TORTURE_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A data directory with a workflow, and what the test knows was recorded in it.
+struct Bench {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    config: PathBuf,
+    workflow: PathBuf,
+    /// Every run seen so far, with the steps it had recorded as succeeded.
+    known: BTreeMap<String, Seen>,
+    kills: usize,
+    opens: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    state: RunState,
+    succeeded: BTreeSet<String>,
+    /// A `gc` started while the run was finished, so it may be gone (whole, never in part).
+    deletable: bool,
+}
+
+const STEPS: [&str; 3] = ["a", "b", "c"];
+
+impl Bench {
+    fn new() -> Bench {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let config = tmp.path().join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        let workflow = tmp.path().join("three.yaml");
+        std::fs::write(
+            &workflow,
+            "name: three\nsteps:\n  - id: a\n    run: echo a\n  - id: b\n    run: sleep 0.02; echo b\n    depends_on: [a]\n  - id: c\n    run: echo c\n    depends_on: [b]\n",
+        )
+        .unwrap();
+        Bench {
+            _tmp: tmp,
+            data,
+            config,
+            workflow,
+            known: BTreeMap::new(),
+            kills: 0,
+            opens: 0,
+        }
+    }
+
+    fn baton(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
+        c.arg("--data-dir")
+            .arg(&self.data)
+            .args(args)
+            .env("BATON_CONFIG_DIR", &self.config)
+            .env_remove("BATON_HOME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs a command to its end; it must succeed.
+    fn complete(&mut self, args: &[&str]) {
+        let out = self.baton(args).output().unwrap();
+        self.opens += 1;
+        assert!(
+            out.status.success(),
+            "`baton {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts a command and SIGKILLs it after `delay`, unless it ended first; then a command
+    /// that ended on its own must have succeeded (`ok` decides for exit codes).
+    fn kill_after(&mut self, args: &[&str], delay: Duration, ok: impl Fn(i32) -> bool) -> bool {
+        let mut child: Child = self.baton(args).spawn().unwrap();
+        self.opens += 1;
+        let deadline = Instant::now() + delay;
+        let mut ended = None;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                ended = Some(status);
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        match ended {
+            Some(status) => {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                assert!(
+                    status.code().is_some_and(&ok),
+                    "`baton {}` ended with {status}: {err}",
+                    args.join(" ")
+                );
+                true
+            }
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                self.kills += 1;
+                false
+            }
+        }
+    }
+
+    /// Opens the store in this process and checks every known run against it, then learns
+    /// the runs and steps recorded since.
+    fn check(&mut self, context: &str) {
+        let store = open_when_free(&self.data.join("store"), context);
+        let runs = store
+            .runs()
+            .unwrap_or_else(|e| panic!("{context}: cannot list runs: {e:#}"));
+        let listed: BTreeMap<String, _> = runs.into_iter().map(|r| (r.id.0.clone(), r)).collect();
+        for (id, seen) in &self.known {
+            if !listed.contains_key(id) && !seen.deletable {
+                panic!(
+                    "{context}: run {id} is no longer listed (it had {:?}); {} runs listed",
+                    seen.succeeded,
+                    listed.len()
+                );
+            }
+        }
+        let mut next = BTreeMap::new();
+        for (id, run) in listed {
+            let table = store
+                .replay(&RunId(id.clone()))
+                .unwrap_or_else(|e| panic!("{context}: run {id}: journal unreadable: {e:#}"));
+            let succeeded: BTreeSet<String> = table
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Succeeded)
+                .map(|s| s.step.0.clone())
+                .collect();
+            if let Some(before) = self.known.get(&id) {
+                let lost: Vec<_> = before.succeeded.difference(&succeeded).collect();
+                assert!(
+                    lost.is_empty(),
+                    "{context}: run {id} lost its recorded steps {lost:?} (half deleted?)"
+                );
+            }
+            if run.state == RunState::Succeeded {
+                assert_eq!(succeeded.len(), STEPS.len(), "{context}: run {id}");
+            }
+            let deletable = self.known.get(&id).is_some_and(|s| s.deletable);
+            next.insert(
+                id,
+                Seen {
+                    state: run.state,
+                    succeeded,
+                    deletable,
+                },
+            );
+        }
+        self.known = next;
+    }
+
+    fn finished(&self) -> Vec<String> {
+        self.known
+            .iter()
+            .filter(|(_, s)| s.state.is_terminal())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    fn interrupted(&self) -> Vec<String> {
+        self.known
+            .iter()
+            .filter(|(_, s)| s.state == RunState::Interrupted)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+/// The store, opened here once the last killed process's lock is gone. An open that fails
+/// for any other reason is the failure this test looks for.
+fn open_when_free(dir: &Path, context: &str) -> Store {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Store::open(dir) {
+            Ok(store) => return store,
+            Err(e) if e.downcast_ref::<baton::store::StoreInUse>().is_some() => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{context}: the store stays locked"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("{context}: the store does not open: {e:#}"),
+        }
+    }
+}
+
+/// How long a command takes when left alone, to spread kills over its whole life.
+fn duration_of(bench: &mut Bench, args: &[&str]) -> Duration {
+    let start = Instant::now();
+    bench.complete(args);
+    start.elapsed()
+}
+
+fn pick<'a>(rng: &mut Rng, items: &'a [String]) -> Option<&'a String> {
+    if items.is_empty() {
+        return None;
+    }
+    items.get(rng.below(items.len() as u64) as usize)
+}
+
+/// One command of the mixed test, killed at a random moment of its life.
+fn one_command(bench: &mut Bench, rng: &mut Rng, life: Duration) -> String {
+    let delay = Duration::from_micros(rng.below(life.as_micros() as u64 * 3 / 2));
+    let wf = bench.workflow.display().to_string();
+    let roll = rng.below(100);
+    let interrupted = bench.interrupted();
+    let finished = bench.finished();
+    let (args, ok): (Vec<String>, fn(i32) -> bool) = match roll {
+        0..=24 => (vec!["ls".into(), "--json".into()], |c| c == 0),
+        25..=39 => match pick(rng, &finished).or(pick(rng, &interrupted)) {
+            Some(id) => (vec!["show".into(), id.clone(), "--json".into()], |c| c == 0),
+            None => (vec!["ls".into()], |c| c == 0),
+        },
+        40..=59 => (vec!["run".into(), wf, "-q".into()], |c| c == 0),
+        60..=74 => match pick(rng, &interrupted) {
+            Some(id) => (vec!["resume".into(), id.clone(), "-q".into()], |c| c == 0),
+            None => (vec!["run".into(), wf, "-q".into()], |c| c == 0),
+        },
+        75..=86 => {
+            for id in &finished {
+                if let Some(s) = bench.known.get_mut(id) {
+                    s.deletable = true;
+                }
+            }
+            (vec!["gc".into(), "--older-than".into(), "0".into()], |c| {
+                c == 0
+            })
+        }
+        // `serve` runs until stopped: it is always killed.
+        _ => (vec!["serve".into()], |_| false),
+    };
+    let serve = args[0] == "serve";
+    let delay = if serve { delay * 2 } else { delay };
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ended = bench.kill_after(&argv, delay, ok);
+    if ended && args[0] == "gc" {
+        bench.known.retain(|_, s| !s.deletable);
+    }
+    format!(
+        "`baton {}` {} after {delay:?}",
+        args.join(" "),
+        if ended { "ended" } else { "killed" }
+    )
+}
+
+fn report(name: &str, bench: &Bench, start: Instant) {
+    eprintln!(
+        "{name}: {} kills in {} commands, {:.1}s, {} runs in the store",
+        bench.kills,
+        bench.opens,
+        start.elapsed().as_secs_f64(),
+        bench.known.len()
+    );
+}
+
+#[test]
+fn kill_nine_at_any_moment_of_any_command_loses_no_run_and_no_step() {
+    let mut rng = Rng::new();
+    let start = Instant::now();
+    let mut bench = Bench::new();
+    let wf = bench.workflow.display().to_string();
+    let life = duration_of(&mut bench, &["run", &wf, "-q"]);
+    bench.check("after the first run");
+    let wanted = kills_wanted(300);
+    let mut i = 0;
+    while bench.kills < wanted {
+        i += 1;
+        let what = one_command(&mut bench, &mut rng, life);
+        bench.check(&format!("after command {i}, {what}"));
+    }
+    report("mixed commands", &bench, start);
+}
+
+#[test]
+fn kill_nine_while_readers_open_the_store_never_bricks_it() {
+    let mut rng = Rng::new();
+    let start = Instant::now();
+    let mut bench = Bench::new();
+    let wf = bench.workflow.display().to_string();
+    for _ in 0..3 {
+        bench.complete(&["run", &wf, "-q"]);
+    }
+    bench.check("after three runs");
+    let ids: Vec<String> = bench.known.keys().cloned().collect();
+    let life = duration_of(&mut bench, &["ls", "--json"]);
+    let wanted = kills_wanted(800);
+    let mut i = 0;
+    while bench.kills < wanted {
+        i += 1;
+        // A write now and then gives the next reader's open a snapshot to write.
+        if i % 8 == 0 {
+            let delay = Duration::from_micros(rng.below(life.as_micros() as u64 * 2));
+            bench.kill_after(&["run", &wf, "-q"], delay, |c| c == 0);
+        }
+        let delay = Duration::from_micros(rng.below(life.as_micros() as u64 * 5 / 4));
+        let id = &ids[rng.below(ids.len() as u64) as usize];
+        let args: &[&str] = if rng.below(2) == 0 {
+            &["ls", "--json"]
+        } else {
+            &["show", id, "--json"]
+        };
+        bench.kill_after(args, delay, |c| c == 0);
+        if i % 10 == 0 {
+            bench.check(&format!("after reader {i} (`baton {}`)", args.join(" ")));
+        }
+    }
+    bench.check("at the end");
+    report("readers", &bench, start);
+}
