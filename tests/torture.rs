@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use baton::store::{RunId, RunState, StepStatus, Store};
+use baton::spec::StepId;
+use baton::store::{
+    EventKind, RunId, RunRecord, RunState, StepRecord, StepStatus, Store, Timestamp,
+};
 
 /// xorshift64: a reproducible sequence from the printed seed.
 struct Rng(u64);
@@ -160,6 +163,11 @@ impl Bench {
     /// Opens the store in this process and checks every known run against it, then learns
     /// the runs and steps recorded since.
     fn check(&mut self, context: &str) {
+        self.check_then(context, |_| None);
+    }
+
+    /// [`Bench::check`], then `then` may record something in the same open (and say what).
+    fn check_then(&mut self, context: &str, then: impl FnOnce(&Store) -> Option<(String, Seen)>) {
         let store = open_when_free(&self.data.join("store"), context);
         let runs = store
             .runs()
@@ -206,6 +214,9 @@ impl Bench {
             );
         }
         self.known = next;
+        if let Some((id, seen)) = then(&store) {
+            self.known.insert(id, seen);
+        }
     }
 
     fn finished(&self) -> Vec<String> {
@@ -366,4 +377,150 @@ fn kill_nine_while_readers_open_the_store_never_bricks_it() {
     }
     bench.check("at the end");
     report("readers", &bench, start);
+}
+
+/// Records a finished run of three succeeded steps, as the engine would, so the log has grown
+/// past sled's last snapshot and the next open writes a new one.
+fn record_a_run(store: &Store, n: usize) -> Option<(String, Seen)> {
+    let id = RunId(format!("r-recorded-{n:05}"));
+    let now = Timestamp::now();
+    let run = RunRecord {
+        id: id.clone(),
+        workflow: "three".into(),
+        workflow_path: None,
+        source: String::new(),
+        params: Default::default(),
+        workdir: None,
+        state: RunState::Succeeded,
+        created_at: now,
+        started_at: Some(now),
+        finished_at: Some(now),
+        owner: None,
+        reason: None,
+        steps_total: STEPS.len() as u32,
+        steps_done: STEPS.len() as u32,
+    };
+    store.put_run(&run).unwrap();
+    let events = STEPS
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let mut record = StepRecord::pending(StepId(step.to_string()), i as u32);
+            record.status = StepStatus::Succeeded;
+            EventKind::Step {
+                record: Box::new(record),
+            }
+        })
+        .collect();
+    store.append(&id, events, &[]).unwrap();
+    store.flush_blocking().unwrap();
+    let seen = Seen {
+        state: RunState::Succeeded,
+        succeeded: STEPS.iter().map(|s| s.to_string()).collect(),
+        deletable: false,
+    };
+    Some((id.0, seen))
+}
+
+/// The calls that change files, and how many of each a command's open makes at most.
+const KILL_POINTS: [(&str, u16); 7] = [
+    ("openat", 24),
+    ("write", 12),
+    ("pwrite64", 6),
+    ("fsync", 8),
+    ("rename", 2),
+    ("unlink", 2),
+    ("ftruncate", 2),
+];
+
+/// `strace`, which can kill a process exactly when it makes its n-th call of a kind.
+fn strace() -> Option<PathBuf> {
+    let found = Command::new("strace")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    found.then(|| PathBuf::from("strace"))
+}
+
+/// Runs `baton ARGS` under strace, SIGKILLed on entering its `n`-th `call` (in any thread);
+/// whether it was killed. One that ends first must have succeeded.
+fn kill_at_call(bench: &mut Bench, strace: &Path, args: &[&str], call: &str, n: u16) -> bool {
+    let inner = bench.baton(args);
+    let mut cmd = Command::new(strace);
+    cmd.args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("trace={call}"))
+        .arg("-e")
+        .arg(format!("inject={call}:signal=KILL:when={n}"))
+        .arg("--")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env("BATON_CONFIG_DIR", &bench.config)
+        .env_remove("BATON_HOME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let out = cmd.output().unwrap();
+    bench.opens += 1;
+    use std::os::unix::process::ExitStatusExt;
+    if out.status.signal() == Some(libc_sigkill()) {
+        bench.kills += 1;
+        return true;
+    }
+    assert!(
+        out.status.success(),
+        "`baton {}` (to be killed at {call} #{n}) ended with {}: {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+fn libc_sigkill() -> i32 {
+    9
+}
+
+#[test]
+fn kill_nine_at_each_file_call_of_every_command_never_bricks_the_store() {
+    let Some(strace) = strace() else {
+        eprintln!("SKIPPED: strace is not installed; the random-moment tests still ran");
+        return;
+    };
+    let start = Instant::now();
+    let mut bench = Bench::new();
+    let wf = bench.workflow.display().to_string();
+    bench.complete(&["run", &wf, "-q"]);
+    let mut round = 0;
+    for (call, most) in KILL_POINTS {
+        for n in 1..=most {
+            for command in ["ls", "show", "run", "gc"] {
+                round += 1;
+                bench.check_then(&format!("before round {round}"), |s| record_a_run(s, round));
+                let shown = bench.known.keys().next().cloned().unwrap_or_default();
+                let args: Vec<&str> = match command {
+                    "ls" => vec!["ls", "--json"],
+                    "show" => vec!["show", &shown, "--json"],
+                    "run" => vec!["run", &wf, "-q"],
+                    _ => {
+                        for seen in bench.known.values_mut() {
+                            seen.deletable |= seen.state.is_terminal();
+                        }
+                        vec!["gc", "--older-than", "0"]
+                    }
+                };
+                let killed = kill_at_call(&mut bench, &strace, &args, call, n);
+                if !killed && command == "gc" {
+                    bench.known.retain(|_, s| !s.deletable);
+                }
+                bench.check(&format!(
+                    "after `baton {}` {} at its {call} #{n}",
+                    args.join(" "),
+                    if killed { "killed" } else { "not killed" }
+                ));
+            }
+        }
+    }
+    report("syscall-exact", &bench, start);
 }
