@@ -69,6 +69,8 @@ struct Bench {
 struct Seen {
     state: RunState,
     succeeded: BTreeSet<String>,
+    /// When it finished (or was created), in ms since the epoch: what `gc` goes by.
+    finished: u64,
     /// A `gc` started while the run was finished, so it may be gone (whole, never in part).
     deletable: bool,
 }
@@ -208,6 +210,7 @@ impl Bench {
                 id,
                 Seen {
                     state: run.state,
+                    finished: run.finished_at.unwrap_or(run.created_at).0,
                     succeeded,
                     deletable,
                 },
@@ -269,44 +272,52 @@ fn pick<'a>(rng: &mut Rng, items: &'a [String]) -> Option<&'a String> {
     items.get(rng.below(items.len() as u64) as usize)
 }
 
+/// How long commands take when left alone, to spread kills over their whole lives.
+struct Lives {
+    reader: Duration,
+    run: Duration,
+}
+
+/// The age `gc` is given in the mixed test: runs it may delete finished well before the
+/// command started, so the store keeps a window of recent runs that must all stay listed.
+const GC_AGE: &str = "20s";
+const GC_MAY_DELETE_BEFORE: Duration = Duration::from_secs(10);
+
 /// One command of the mixed test, killed at a random moment of its life.
-fn one_command(bench: &mut Bench, rng: &mut Rng, life: Duration) -> String {
-    let delay = Duration::from_micros(rng.below(life.as_micros() as u64 * 3 / 2));
+fn one_command(bench: &mut Bench, rng: &mut Rng, lives: &Lives) -> String {
     let wf = bench.workflow.display().to_string();
-    let roll = rng.below(100);
     let interrupted = bench.interrupted();
     let finished = bench.finished();
-    let (args, ok): (Vec<String>, fn(i32) -> bool) = match roll {
-        0..=24 => (vec!["ls".into(), "--json".into()], |c| c == 0),
+    let ok: fn(i32) -> bool = |c| c == 0;
+    let (args, life): (Vec<String>, Duration) = match rng.below(100) {
+        0..=24 => (vec!["ls".into(), "--json".into()], lives.reader),
         25..=39 => match pick(rng, &finished).or(pick(rng, &interrupted)) {
-            Some(id) => (vec!["show".into(), id.clone(), "--json".into()], |c| c == 0),
-            None => (vec!["ls".into()], |c| c == 0),
+            Some(id) => (
+                vec!["show".into(), id.clone(), "--json".into()],
+                lives.reader,
+            ),
+            None => (vec!["ls".into()], lives.reader),
         },
-        40..=59 => (vec!["run".into(), wf, "-q".into()], |c| c == 0),
+        40..=59 => (vec!["run".into(), wf, "-q".into()], lives.run),
         60..=74 => match pick(rng, &interrupted) {
-            Some(id) => (vec!["resume".into(), id.clone(), "-q".into()], |c| c == 0),
-            None => (vec!["run".into(), wf, "-q".into()], |c| c == 0),
+            Some(id) => (vec!["resume".into(), id.clone(), "-q".into()], lives.run),
+            None => (vec!["run".into(), wf, "-q".into()], lives.run),
         },
         75..=86 => {
-            for id in &finished {
-                if let Some(s) = bench.known.get_mut(id) {
-                    s.deletable = true;
-                }
+            let before = Timestamp::now().0 - GC_MAY_DELETE_BEFORE.as_millis() as u64;
+            for seen in bench.known.values_mut() {
+                seen.deletable |= seen.state.is_terminal() && seen.finished < before;
             }
-            (vec!["gc".into(), "--older-than".into(), "0".into()], |c| {
-                c == 0
-            })
+            let args = vec!["gc".into(), "--older-than".into(), GC_AGE.into()];
+            (args, lives.reader)
         }
         // `serve` runs until stopped: it is always killed.
-        _ => (vec!["serve".into()], |_| false),
+        _ => (vec!["serve".into()], lives.reader * 2),
     };
-    let serve = args[0] == "serve";
-    let delay = if serve { delay * 2 } else { delay };
+    let delay = Duration::from_micros(rng.below(life.as_micros() as u64 * 11 / 10));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ok = if args[0] == "serve" { |_| false } else { ok };
     let ended = bench.kill_after(&argv, delay, ok);
-    if ended && args[0] == "gc" {
-        bench.known.retain(|_, s| !s.deletable);
-    }
     format!(
         "`baton {}` {} after {delay:?}",
         args.join(" "),
@@ -330,13 +341,16 @@ fn kill_nine_at_any_moment_of_any_command_loses_no_run_and_no_step() {
     let start = Instant::now();
     let mut bench = Bench::new();
     let wf = bench.workflow.display().to_string();
-    let life = duration_of(&mut bench, &["run", &wf, "-q"]);
+    let lives = Lives {
+        run: duration_of(&mut bench, &["run", &wf, "-q"]),
+        reader: duration_of(&mut bench, &["ls", "--json"]),
+    };
     bench.check("after the first run");
-    let wanted = kills_wanted(300);
+    let wanted = kills_wanted(200);
     let mut i = 0;
     while bench.kills < wanted {
         i += 1;
-        let what = one_command(&mut bench, &mut rng, life);
+        let what = one_command(&mut bench, &mut rng, &lives);
         bench.check(&format!("after command {i}, {what}"));
     }
     report("mixed commands", &bench, start);
@@ -354,7 +368,7 @@ fn kill_nine_while_readers_open_the_store_never_bricks_it() {
     bench.check("after three runs");
     let ids: Vec<String> = bench.known.keys().cloned().collect();
     let life = duration_of(&mut bench, &["ls", "--json"]);
-    let wanted = kills_wanted(800);
+    let wanted = kills_wanted(700);
     let mut i = 0;
     while bench.kills < wanted {
         i += 1;
@@ -416,6 +430,7 @@ fn record_a_run(store: &Store, n: usize) -> Option<(String, Seen)> {
     store.flush_blocking().unwrap();
     let seen = Seen {
         state: RunState::Succeeded,
+        finished: now.0,
         succeeded: STEPS.iter().map(|s| s.to_string()).collect(),
         deletable: false,
     };
