@@ -258,13 +258,6 @@ fn open_when_free(dir: &Path, context: &str) -> Store {
     }
 }
 
-/// How long a command takes when left alone, to spread kills over its whole life.
-fn duration_of(bench: &mut Bench, args: &[&str]) -> Duration {
-    let start = Instant::now();
-    bench.complete(args);
-    start.elapsed()
-}
-
 fn pick<'a>(rng: &mut Rng, items: &'a [String]) -> Option<&'a String> {
     if items.is_empty() {
         return None;
@@ -272,10 +265,29 @@ fn pick<'a>(rng: &mut Rng, items: &'a [String]) -> Option<&'a String> {
     items.get(rng.below(items.len() as u64) as usize)
 }
 
-/// How long commands take when left alone, to spread kills over their whole lives.
+/// How long a kind of command lives, learnt as the test goes: shortened a little each time
+/// one ends before its kill, lengthened a little each time one is killed, so that about three
+/// kills in four land while the command is still at work, whatever the machine's speed.
+struct Life(Duration);
+
+impl Life {
+    fn delay(&self, rng: &mut Rng) -> Duration {
+        Duration::from_micros(rng.below(self.0.as_micros() as u64))
+    }
+
+    fn learn(&mut self, killed: bool) {
+        self.0 = if killed {
+            self.0 * 103 / 100
+        } else {
+            self.0 * 90 / 100
+        };
+    }
+}
+
+/// The lives of the readers (`ls`, `show`, `gc`, `serve`) and of the runners (`run`, `resume`).
 struct Lives {
-    reader: Duration,
-    run: Duration,
+    reader: Life,
+    run: Life,
 }
 
 /// The age `gc` is given in the mixed test: runs it may delete finished well before the
@@ -284,24 +296,21 @@ const GC_AGE: &str = "20s";
 const GC_MAY_DELETE_BEFORE: Duration = Duration::from_secs(10);
 
 /// One command of the mixed test, killed at a random moment of its life.
-fn one_command(bench: &mut Bench, rng: &mut Rng, lives: &Lives) -> String {
+fn one_command(bench: &mut Bench, rng: &mut Rng, lives: &mut Lives) -> String {
     let wf = bench.workflow.display().to_string();
     let interrupted = bench.interrupted();
     let finished = bench.finished();
     let ok: fn(i32) -> bool = |c| c == 0;
-    let (args, life): (Vec<String>, Duration) = match rng.below(100) {
-        0..=24 => (vec!["ls".into(), "--json".into()], lives.reader),
+    let (args, runner): (Vec<String>, bool) = match rng.below(100) {
+        0..=24 => (vec!["ls".into(), "--json".into()], false),
         25..=39 => match pick(rng, &finished).or(pick(rng, &interrupted)) {
-            Some(id) => (
-                vec!["show".into(), id.clone(), "--json".into()],
-                lives.reader,
-            ),
-            None => (vec!["ls".into()], lives.reader),
+            Some(id) => (vec!["show".into(), id.clone(), "--json".into()], false),
+            None => (vec!["ls".into()], false),
         },
-        40..=59 => (vec!["run".into(), wf, "-q".into()], lives.run),
+        40..=59 => (vec!["run".into(), wf, "-q".into()], true),
         60..=74 => match pick(rng, &interrupted) {
-            Some(id) => (vec!["resume".into(), id.clone(), "-q".into()], lives.run),
-            None => (vec!["run".into(), wf, "-q".into()], lives.run),
+            Some(id) => (vec!["resume".into(), id.clone(), "-q".into()], true),
+            None => (vec!["run".into(), wf, "-q".into()], true),
         },
         75..=86 => {
             let before = Timestamp::now().0 - GC_MAY_DELETE_BEFORE.as_millis() as u64;
@@ -309,15 +318,24 @@ fn one_command(bench: &mut Bench, rng: &mut Rng, lives: &Lives) -> String {
                 seen.deletable |= seen.state.is_terminal() && seen.finished < before;
             }
             let args = vec!["gc".into(), "--older-than".into(), GC_AGE.into()];
-            (args, lives.reader)
+            (args, false)
         }
-        // `serve` runs until stopped: it is always killed.
-        _ => (vec!["serve".into()], lives.reader * 2),
+        // `serve` runs until stopped: it is always killed (within twice a reader's life).
+        _ => (vec!["serve".into()], false),
     };
-    let delay = Duration::from_micros(rng.below(life.as_micros() as u64 * 11 / 10));
+    let serve = args[0] == "serve";
+    let life = if runner {
+        &mut lives.run
+    } else {
+        &mut lives.reader
+    };
+    let delay = life.delay(rng) * if serve { 2 } else { 1 };
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let ok = if args[0] == "serve" { |_| false } else { ok };
+    let ok = if serve { |_| false } else { ok };
     let ended = bench.kill_after(&argv, delay, ok);
+    if !serve {
+        life.learn(!ended);
+    }
     format!(
         "`baton {}` {} after {delay:?}",
         args.join(" "),
@@ -341,16 +359,17 @@ fn kill_nine_at_any_moment_of_any_command_loses_no_run_and_no_step() {
     let start = Instant::now();
     let mut bench = Bench::new();
     let wf = bench.workflow.display().to_string();
-    let lives = Lives {
-        run: duration_of(&mut bench, &["run", &wf, "-q"]),
-        reader: duration_of(&mut bench, &["ls", "--json"]),
+    bench.complete(&["run", &wf, "-q"]);
+    let mut lives = Lives {
+        run: Life(Duration::from_millis(300)),
+        reader: Life(Duration::from_millis(100)),
     };
     bench.check("after the first run");
     let wanted = kills_wanted(200);
     let mut i = 0;
     while bench.kills < wanted {
         i += 1;
-        let what = one_command(&mut bench, &mut rng, &lives);
+        let what = one_command(&mut bench, &mut rng, &mut lives);
         bench.check(&format!("after command {i}, {what}"));
     }
     report("mixed commands", &bench, start);
@@ -367,26 +386,24 @@ fn kill_nine_while_readers_open_the_store_never_bricks_it() {
     }
     bench.check("after three runs");
     let ids: Vec<String> = bench.known.keys().cloned().collect();
-    let life = duration_of(&mut bench, &["ls", "--json"]);
-    let wanted = kills_wanted(700);
+    let mut life = Life(Duration::from_millis(100));
+    let wanted = kills_wanted(650);
     let mut i = 0;
     while bench.kills < wanted {
         i += 1;
-        // A write now and then gives the next reader's open a snapshot to write.
-        if i % 8 == 0 {
-            let delay = Duration::from_micros(rng.below(life.as_micros() as u64 * 2));
-            bench.kill_after(&["run", &wf, "-q"], delay, |c| c == 0);
-        }
-        let delay = Duration::from_micros(rng.below(life.as_micros() as u64 * 5 / 4));
         let id = &ids[rng.below(ids.len() as u64) as usize];
         let args: &[&str] = if rng.below(2) == 0 {
             &["ls", "--json"]
         } else {
             &["show", id, "--json"]
         };
-        bench.kill_after(args, delay, |c| c == 0);
-        if i % 10 == 0 {
-            bench.check(&format!("after reader {i} (`baton {}`)", args.join(" ")));
+        let delay = life.delay(&mut rng);
+        let killed = !bench.kill_after(args, delay, |c| c == 0);
+        life.learn(killed);
+        // A recorded run now and then: the next reader's open then writes a snapshot.
+        if i % 4 == 0 {
+            let context = format!("after reader {i} (`baton {}`)", args.join(" "));
+            bench.check_then(&context, |s| record_a_run(s, i));
         }
     }
     bench.check("at the end");
@@ -507,12 +524,12 @@ fn kill_nine_at_each_file_call_of_every_command_never_bricks_the_store() {
     let mut bench = Bench::new();
     let wf = bench.workflow.display().to_string();
     bench.complete(&["run", &wf, "-q"]);
+    bench.check_then("before the first kill", |s| record_a_run(s, 0));
     let mut round = 0;
     for (call, most) in KILL_POINTS {
         for n in 1..=most {
             for command in ["ls", "show", "run", "gc"] {
                 round += 1;
-                bench.check_then(&format!("before round {round}"), |s| record_a_run(s, round));
                 let shown = bench.known.keys().next().cloned().unwrap_or_default();
                 let args: Vec<&str> = match command {
                     "ls" => vec!["ls", "--json"],
@@ -529,11 +546,13 @@ fn kill_nine_at_each_file_call_of_every_command_never_bricks_the_store() {
                 if !killed && command == "gc" {
                     bench.known.retain(|_, s| !s.deletable);
                 }
-                bench.check(&format!(
+                let context = format!(
                     "after `baton {}` {} at its {call} #{n}",
                     args.join(" "),
                     if killed { "killed" } else { "not killed" }
-                ));
+                );
+                // Then a run recorded here, so the next command's open writes a snapshot.
+                bench.check_then(&context, |s| record_a_run(s, round));
             }
         }
     }
