@@ -5,9 +5,11 @@
 //! the older ones. Killed before the rename, the half-written `.generating` file stays, and
 //! sled's next open takes it for the newest snapshot (it skips only `.in___motion` files),
 //! fails its checksum and refuses to open ("Read corrupted data at file offset None") for
-//! good (spacejam/sled#1527). The complete snapshot it was replacing is still there until the
-//! rename, so removing every `.generating` file before opening is always safe: we hold the
-//! owner lock, so no sled in another process is writing one.
+//! good (spacejam/sled#1527). Before opening (we hold the owner lock, so no other sled is
+//! writing one) we finish what the killed process was doing: a `.generating` file whose
+//! checksum holds is complete, and sled would have read it anyway, so it gets its final name;
+//! one whose checksum fails is removed, and sled reads the complete snapshot it was to
+//! replace, which stays until the rename.
 
 use std::path::{Path, PathBuf};
 
@@ -44,19 +46,21 @@ fn is_snapshot(name: &str) -> bool {
     name.starts_with("snap.") && !name.ends_with(".in___motion")
 }
 
-/// Removes the snapshots a killed sled left half-written; returns their paths.
-pub(super) fn clear_unfinished_snapshots(db_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// Finishes the snapshots a killed sled left as `.generating`: a complete one is renamed as
+/// sled would have, a half-written one is removed. Returns the files removed.
+pub(super) fn finish_snapshots(db_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    let entries = match std::fs::read_dir(db_dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", db_dir.display())),
-    };
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list {}", db_dir.display()))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_snapshot(&name) && name.ends_with(".generating") {
-            let path = entry.path();
+    for path in snapshots(db_dir) {
+        let Some(done) = path.to_str().and_then(|p| p.strip_suffix(".generating")) else {
+            continue;
+        };
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if is_complete(&bytes) {
+            std::fs::rename(&path, done)
+                .with_context(|| format!("cannot rename {} to {done}", path.display()))?;
+            tracing::warn!("finished {done}, a snapshot a killed baton wrote but did not name");
+        } else {
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove the unfinished {}", path.display()))?;
             tracing::warn!("removed {}, a snapshot a killed baton left", path.display());
@@ -64,6 +68,17 @@ pub(super) fn clear_unfinished_snapshots(db_dir: &Path) -> anyhow::Result<Vec<Pa
         }
     }
     Ok(removed)
+}
+
+/// Whether a snapshot file is whole: sled ends it with the length (8 bytes) and the CRC-32
+/// of what precedes them (4 bytes, little-endian).
+fn is_complete(bytes: &[u8]) -> bool {
+    let Some(body_len) = bytes.len().checked_sub(12).filter(|n| *n > 0) else {
+        return false;
+    };
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&bytes[bytes.len() - 4..]);
+    crc32fast::hash(&bytes[..body_len]) == u32::from_le_bytes(crc)
 }
 
 /// The snapshot files sled would choose from, newest last.
@@ -79,11 +94,11 @@ pub(crate) fn snapshots(db_dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Opens sled in `db_dir` (after clearing unfinished snapshots). A refusal that reopening
+/// Opens sled in `db_dir` (after finishing the snapshots a kill interrupted). A refusal that reopening
 /// cannot fix becomes [`StoreDamaged`], which names `baton doctor`.
 pub(super) fn open_sled(store_dir: &Path, config: sled::Config) -> anyhow::Result<sled::Db> {
     let db_dir = store_dir.join("db");
-    clear_unfinished_snapshots(&db_dir)?;
+    finish_snapshots(&db_dir)?;
     match config.path(&db_dir).open() {
         Ok(db) => Ok(db),
         Err(e @ (sled::Error::Corruption { .. } | sled::Error::ReportableBug(_))) => {
@@ -151,6 +166,27 @@ mod tests {
             assert!(!planted.exists());
             assert_eq!(store.runs().unwrap().len(), 1);
         }
+    }
+
+    #[test]
+    fn a_complete_snapshot_a_kill_left_unnamed_gets_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        store_with_a_run(dir.path());
+        drop(reopen(dir.path()).unwrap());
+        let db_dir = dir.path().join("db");
+        let whole = std::fs::read(snapshots(&db_dir).pop().unwrap()).unwrap();
+        let planted = plant_half_written_snapshot(&db_dir, &whole);
+        let store = reopen(dir.path()).unwrap();
+        assert!(!planted.exists());
+        let named = planted.to_string_lossy().replace(".generating", "");
+        assert!(
+            snapshots(&db_dir)
+                .iter()
+                .any(|p| p.to_string_lossy() == named),
+            "{:?}",
+            snapshots(&db_dir)
+        );
+        assert_eq!(store.runs().unwrap().len(), 1);
     }
 
     #[test]
