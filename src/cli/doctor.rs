@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 
+use super::common::Shown;
 use crate::config::Paths;
 use crate::store::doctor::{Checkup, RunCheck, is_damaged, open_copy, open_export_target};
 use crate::store::{Store, StoreDamaged};
@@ -76,7 +77,10 @@ pub fn doctor(data_dir: Option<&Path>, args: DoctorArgs) -> anyhow::Result<i32> 
     Ok(if healthy { 0 } else { 1 })
 }
 
+/// What the check found. Run ids and problems come from the store, so they are shown through
+/// the sanitiser.
 fn report(store_dir: &Path, checkup: &Checkup) {
+    let shown = Shown::stdout(false);
     let intact = checkup.runs.iter().filter(|r| r.intact()).count();
     println!(
         "{}: {} run(s), {intact} intact",
@@ -85,13 +89,14 @@ fn report(store_dir: &Path, checkup: &Checkup) {
     );
     for run in checkup.runs.iter().filter(|r| !r.intact()) {
         for problem in &run.problems {
-            println!("  run {}: {problem}", run.id);
+            println!("  run {}: {}", shown.text(&run.id.0), shown.text(problem));
         }
     }
     for (id, entries) in &checkup.leftovers {
         println!(
             "  {entries} entr(ies) of run {id}, which has no record (left by an interrupted \
-             deletion; harmless)"
+             deletion; harmless)",
+            id = shown.text(id)
         );
     }
 }
