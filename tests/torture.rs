@@ -517,8 +517,10 @@ fn libc_sigkill() -> i32 {
 #[test]
 fn kill_nine_at_each_file_call_of_every_command_never_bricks_the_store() {
     let Some(strace) = strace() else {
-        eprintln!("SKIPPED: strace is not installed; the random-moment tests still ran");
-        return;
+        panic!(
+            "strace is not installed: run the tests with `tests/run.sh` (it installs it), or \
+             `apt-get install strace`"
+        );
     };
     let start = Instant::now();
     let mut bench = Bench::new();

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command (README, CI): installs what the tests need that a fresh machine lacks, then
+# runs every test. Idempotent: what is already there is not installed again.
+#   strace — the torture test kills baton at its n-th file call (`strace -e inject=…`).
+# The fault tests mount a small tmpfs and switch to a second OS user, so they run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v strace >/dev/null 2>&1 || need+=(strace)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "tests/run.sh: installing ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+exec cargo test "$@"
