@@ -22,6 +22,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use crate::engine::{Backend, Command, Engine, Feed, RunDetail, StartRequest, Subscription};
+use crate::identity::Operator;
 use crate::spec::StepId;
 use crate::store::{Event, LogLine, RunId, RunRecord, StepOutput};
 
@@ -220,6 +221,11 @@ async fn answer(
     engine: Engine,
     owner: Owner,
 ) -> anyhow::Result<()> {
+    // Who asks, as the kernel saw them connect: a decision is recorded as theirs.
+    let peer = Operator::of_peer(&stream).context("cannot tell who connected")?;
+    if peer.uid != crate::identity::current_uid() {
+        bail!("refused a connection from {peer}: this store belongs to another user");
+    }
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     tokio::io::BufReader::new(read.take(MAX_REQUEST))
@@ -228,7 +234,8 @@ async fn answer(
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(Request::Subscribe) => return stream_events(engine, write).await,
         Ok(request) => {
-            match tokio::task::spawn_blocking(move || handle(&engine, owner, request)).await {
+            match tokio::task::spawn_blocking(move || handle(&engine, owner, &peer, request)).await
+            {
                 Ok(Ok(value)) => Reply::Ok(value),
                 Ok(Err(e)) => Reply::Error(format!("{e:#}")),
                 Err(e) => Reply::Error(format!("the request failed: {e}")),
@@ -268,7 +275,12 @@ async fn stream_events(
     }
 }
 
-fn handle(engine: &Engine, owner: Owner, request: Request) -> anyhow::Result<Value> {
+fn handle(
+    engine: &Engine,
+    owner: Owner,
+    peer: &Operator,
+    request: Request,
+) -> anyhow::Result<Value> {
     let store = engine.store();
     let headless = |what: &str| {
         anyhow!(
@@ -296,7 +308,7 @@ fn handle(engine: &Engine, owner: Owner, request: Request) -> anyhow::Result<Val
             limit,
         } => serde_json::to_value(store.logs(&run, step.as_ref(), after, limit.min(10_000))?)?,
         Request::Cancel { run } => {
-            engine.send(Command::Cancel(run))?;
+            engine.send_as(Command::Cancel(run), peer)?;
             Value::Null
         }
         Request::Detail { run } => serde_json::to_value(engine.run_detail(&run)?)?,
@@ -318,7 +330,7 @@ fn handle(engine: &Engine, owner: Owner, request: Request) -> anyhow::Result<Val
                 }
                 _ => {}
             }
-            engine.send(command)?;
+            engine.send_as(command, peer)?;
             Value::Null
         }
         Request::Subscribe => bail!("a subscription is a connection of its own"),
@@ -335,10 +347,22 @@ pub struct Client {
 
 impl Client {
     /// The owner of the store in `store_dir`, if one is listening; `pid` is the lock file's.
-    pub fn connect(store_dir: &Path, pid: Option<u32>) -> Option<Client> {
+    /// A listener that is not this user's is an error: nothing is sent to it.
+    pub fn connect(store_dir: &Path, pid: Option<u32>) -> anyhow::Result<Option<Client>> {
         let path = socket_path(store_dir);
-        UnixStream::connect(&path).ok()?;
-        Some(Client { path, pid })
+        let Ok(stream) = UnixStream::connect(&path) else {
+            return Ok(None);
+        };
+        check_listener(&stream, &path)?;
+        Ok(Some(Client { path, pid }))
+    }
+
+    /// A connection to the owner, once the kernel has said it runs as this user.
+    fn stream(&self) -> anyhow::Result<UnixStream> {
+        let stream = UnixStream::connect(&self.path)
+            .with_context(|| format!("cannot reach {} at {}", self.owner(), self.path.display()))?;
+        check_listener(&stream, &self.path)?;
+        Ok(stream)
     }
 
     /// The owner's pid, as its lock file says.
@@ -357,8 +381,7 @@ impl Client {
     /// Sends a request whose answer is a stream, and hands over the connection (no timeout:
     /// a quiet stream is not a dead one).
     fn open_stream(&self, request: &Request) -> anyhow::Result<UnixStream> {
-        let mut stream = UnixStream::connect(&self.path)
-            .with_context(|| format!("cannot reach {} at {}", self.owner(), self.path.display()))?;
+        let mut stream = self.stream()?;
         let mut line = serde_json::to_vec(request)?;
         line.push(b'\n');
         stream.write_all(&line)?;
@@ -367,8 +390,7 @@ impl Client {
 
     /// Sends one request and decodes the answer.
     pub fn call<T: DeserializeOwned>(&self, request: &Request) -> anyhow::Result<T> {
-        let mut stream = UnixStream::connect(&self.path)
-            .with_context(|| format!("cannot reach {} at {}", self.owner(), self.path.display()))?;
+        let mut stream = self.stream()?;
         stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
         stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
         let mut line = serde_json::to_vec(request)?;
@@ -389,6 +411,24 @@ impl Client {
             Reply::Error(e) => bail!("{e} (answered by {})", self.owner()),
         }
     }
+}
+
+/// Refuses a socket whose listener is another user (`SO_PEERCRED`): someone who could put it
+/// there would read every request and answer with whatever they like.
+fn check_listener(stream: &UnixStream, path: &Path) -> anyhow::Result<()> {
+    let listener = Operator::of_peer(stream)
+        .with_context(|| format!("cannot tell who listens on {}", path.display()))?;
+    let me = crate::identity::current_uid();
+    if listener.uid != me {
+        bail!(
+            "the control socket {} is served by {listener}, not by you ({}); nothing was sent to \
+             it. Remove it if you did not expect it, and keep baton's data directory yours \
+             (`chmod 700` it)",
+            path.display(),
+            Operator::of_uid(me)
+        );
+    }
+    Ok(())
 }
 
 /// A [`Backend`] over another process's control socket: the console attached to the baton

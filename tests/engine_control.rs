@@ -38,7 +38,8 @@ fn an_approved_gate_lets_the_run_continue_and_records_who() {
     let detail = h.engine.run_detail(&id).unwrap();
     let decision = detail.approvals[0].decision.clone().unwrap();
     assert!(decision.approved);
-    assert_eq!(decision.by, "tester");
+    assert_eq!(decision.by, baton::identity::Operator::current().name);
+    assert_eq!(decision.uid, Some(baton::identity::current_uid()));
     assert_eq!(decision.comment.as_deref(), Some("looks good"));
     assert!(h.step(&id, "gate").approval_wait_ms <= decision.at.0);
 }
@@ -56,7 +57,7 @@ fn edited_inputs_become_the_gate_output_and_reach_later_steps() {
             run: id.clone(),
             step: baton::spec::StepId::from("gate"),
             approved: true,
-            by: "tester".into(),
+            via: None,
             comment: None,
             inputs,
         })
@@ -81,7 +82,11 @@ fn a_rejected_gate_fails_the_step_and_skips_what_follows() {
     h.decide(&id, "gate", false, Some("not today"));
     assert_eq!(h.wait(&id), RunState::Failed);
     let gate = h.step(&id, "gate");
-    assert_eq!(gate.error.as_deref(), Some("rejected by tester: not today"));
+    let me = baton::identity::Operator::current().name;
+    assert_eq!(
+        gate.error.as_deref(),
+        Some(format!("rejected by {me}: not today").as_str())
+    );
     assert_eq!(h.step(&id, "ship").status, StepStatus::Skipped);
 }
 

@@ -36,7 +36,7 @@ fn y_approves_the_gate_with_the_edited_inputs() {
         run,
         step,
         approved,
-        by,
+        via,
         comment,
         inputs,
     }) = sent.first()
@@ -45,7 +45,7 @@ fn y_approves_the_gate_with_the_edited_inputs() {
     };
     assert_eq!((run, step), (&release(), &StepId::from("gate")));
     assert!(approved);
-    assert_eq!(by, "tester@host");
+    assert_eq!(via, &None);
     assert_eq!(comment, &None);
     assert_eq!(inputs["note"], "ship it today");
     assert!(c.app.model.modals.is_empty());
@@ -105,7 +105,8 @@ fn a_decided_event_closes_the_prompt_decided_elsewhere() {
     let mut c = Console::new();
     let decision = baton::store::Decision {
         approved: true,
-        by: "someone@else".into(),
+        by: "someone".into(),
+        uid: Some(1000),
         at: fixture::NOW,
         comment: None,
         inputs: IndexMap::new(),

@@ -64,7 +64,7 @@ pub fn open_or_ask(data_dir: Option<&Path>) -> anyhow::Result<Access> {
         let Some(in_use) = e.downcast_ref::<StoreInUse>() else {
             return Err(e);
         };
-        if let Some(client) = Client::connect(&in_use.dir, in_use.pid) {
+        if let Some(client) = Client::connect(&in_use.dir, in_use.pid)? {
             return Ok(Access::Ask(client));
         }
         if std::time::Instant::now() >= deadline {

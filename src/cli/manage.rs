@@ -9,7 +9,8 @@ use super::common::{self, Access};
 use anyhow::bail;
 
 use crate::control::{Client, Request};
-use crate::engine::{Backend, Command, operator_name};
+use crate::engine::{Backend, Command};
+use crate::identity::Operator;
 use crate::spec::{Dur, StepId};
 use crate::store::{ApprovalRecord, RunId, RunRecord, Timestamp};
 
@@ -73,13 +74,15 @@ pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyh
             }
         ),
     }
-    let by = operator_name();
+    // The owner records who decided from this connection's credentials, as the kernel gives
+    // them; the name printed here is the same one, looked up the same way.
+    let by = Operator::current().name;
     owner.call::<serde_json::Value>(&Request::Send {
         command: Command::Decide {
             run: id.clone(),
             step: StepId(args.step.clone()),
             approved,
-            by: by.clone(),
+            via: None,
             comment: args.comment,
             inputs: Default::default(),
         },

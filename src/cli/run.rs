@@ -17,9 +17,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::common::{self, Access, human_ms};
 use crate::control::{Client, Owner, Remote, Request};
-use crate::engine::{
-    Backend, Command, Engine, Feed, Subscription, operator_name, request_from_file,
-};
+use crate::engine::{Backend, Command, Engine, Feed, Subscription, request_from_file};
 use crate::store::{
     ApprovalRecord, Event, EventKind, LogStream, RunId, RunState, StepRecord, StepStatus,
 };
@@ -388,7 +386,7 @@ async fn answer_gate(
 ) {
     let step = approval.step.clone();
     let preapproved = opts.approve_all || opts.approve.contains(&step.0);
-    let (approved, by, comment) = if preapproved {
+    let (approved, via, comment) = if preapproved {
         let flag = if opts.approve_all {
             "--approve-all".to_string()
         } else {
@@ -396,7 +394,7 @@ async fn answer_gate(
         };
         (
             true,
-            format!("{} ({flag})", operator_name()),
+            Some(flag.clone()),
             Some(format!("pre-approved with {flag}")),
         )
     } else if opts.wait_for_gates {
@@ -410,18 +408,14 @@ async fn answer_gate(
         let prompt = approval.prompt.clone();
         let answer = tokio::task::spawn_blocking(move || ask_terminal(&prompt)).await;
         match answer {
-            Ok(Ok((ok, comment))) => (ok, operator_name(), comment),
-            _ => (
-                false,
-                operator_name(),
-                Some("could not read the answer".into()),
-            ),
+            Ok(Ok((ok, comment))) => (ok, None, comment),
+            _ => (false, None, Some("could not read the answer".into())),
         }
     } else {
         // The decision's log line says it all, with what to pass next time.
         (
             false,
-            "baton run (no terminal)".to_string(),
+            Some("no terminal".to_string()),
             Some(format!(
                 "no terminal to ask on; pass --approve {step} or --approve-all"
             )),
@@ -431,7 +425,7 @@ async fn answer_gate(
         run: approval.run.clone(),
         step,
         approved,
-        by,
+        via,
         comment,
         inputs: IndexMap::new(),
     });

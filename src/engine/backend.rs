@@ -28,8 +28,9 @@ pub enum Command {
         step: StepId,
         /// Approve or reject.
         approved: bool,
-        /// Who decides.
-        by: String,
+        /// How it was decided, when not by hand (`--approve-all`); who decided is not the
+        /// client's to say: the engine records the OS user of the deciding process.
+        via: Option<String>,
         /// Why.
         comment: Option<String>,
         /// Edited inputs.

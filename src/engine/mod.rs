@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 pub use backend::{Backend, Command, Feed, RunDetail, StartRequest, Subscription};
 pub use shared::{EngineConfig, EngineShared};
 
+use crate::identity::Operator;
 use crate::spec::{StepId, Workflow};
 use crate::store::{
     Decision, Event, EventKind, LogLine, RunId, RunRecord, RunState, StepOutput, StepRecord,
@@ -413,6 +414,76 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Carries out a command on behalf of `who`: the OS user of the process that asked (this
+    /// one, or a control socket's peer as the kernel names it). A decision is recorded as
+    /// theirs, and refused when the gate lists its `approvers` and they are not among them.
+    pub fn send_as(&self, command: Command, who: &Operator) -> anyhow::Result<()> {
+        match command {
+            Command::Pause(id) => self.to_actor(&id, RunMsg::Pause),
+            Command::Resume(id) => self.resume_run(&id),
+            Command::Cancel(id) => {
+                if self.is_active(&id) {
+                    self.to_actor(&id, RunMsg::Cancel)
+                } else {
+                    self.cancel_inactive(&id)
+                }
+            }
+            Command::Retry(id) => self.retry_run(&id),
+            Command::Decide {
+                run,
+                step,
+                approved,
+                via,
+                comment,
+                inputs,
+            } => {
+                let approval = self
+                    .shared
+                    .store
+                    .approval(&run, &step)?
+                    .ok_or_else(|| anyhow!("run {run} has no gate at step `{step}`"))?;
+                if approval.decision.is_some() {
+                    bail!("the gate at step `{step}` of run {run} is already decided");
+                }
+                if !approval.approvers.is_empty() && !approval.approvers.contains(&who.name) {
+                    bail!(
+                        "{who} may not decide the gate at step `{step}` of run {run}: its \
+                         `approvers` are {}; ask one of them",
+                        approval.approvers.join(", ")
+                    );
+                }
+                if !self.is_active(&run) {
+                    bail!("run {run} is not running here; resume it first (`baton resume {run}`)");
+                }
+                let inputs: IndexMap<String, String> = approval
+                    .inputs
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            inputs.get(k).cloned().unwrap_or_else(|| v.clone()),
+                        )
+                    })
+                    .collect();
+                let by = match via {
+                    Some(via) => format!("{} ({via})", who.name),
+                    None => who.name.clone(),
+                };
+                let decision = Decision {
+                    approved,
+                    by,
+                    uid: Some(who.uid),
+                    at: Timestamp::now(),
+                    comment,
+                    inputs,
+                };
+                self.to_actor(&run, RunMsg::Decide { step, decision })
+            }
+        }
+    }
+}
+
 impl Backend for Engine {
     fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
         self.shared.store.runs()
@@ -468,80 +539,11 @@ impl Backend for Engine {
     }
 
     fn send(&self, command: Command) -> anyhow::Result<()> {
-        match command {
-            Command::Pause(id) => self.to_actor(&id, RunMsg::Pause),
-            Command::Resume(id) => self.resume_run(&id),
-            Command::Cancel(id) => {
-                if self.is_active(&id) {
-                    self.to_actor(&id, RunMsg::Cancel)
-                } else {
-                    self.cancel_inactive(&id)
-                }
-            }
-            Command::Retry(id) => self.retry_run(&id),
-            Command::Decide {
-                run,
-                step,
-                approved,
-                by,
-                comment,
-                inputs,
-            } => {
-                let approval = self
-                    .shared
-                    .store
-                    .approval(&run, &step)?
-                    .ok_or_else(|| anyhow!("run {run} has no gate at step `{step}`"))?;
-                if approval.decision.is_some() {
-                    bail!("the gate at step `{step}` of run {run} is already decided");
-                }
-                if !self.is_active(&run) {
-                    bail!("run {run} is not running here; resume it first (`baton resume {run}`)");
-                }
-                let inputs: IndexMap<String, String> = approval
-                    .inputs
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            inputs.get(k).cloned().unwrap_or_else(|| v.clone()),
-                        )
-                    })
-                    .collect();
-                self.to_actor(
-                    &run,
-                    RunMsg::Decide {
-                        step,
-                        decision: Decision {
-                            approved,
-                            by,
-                            at: Timestamp::now(),
-                            comment,
-                            inputs,
-                        },
-                    },
-                )
-            }
-        }
+        self.send_as(command, &Operator::current())
     }
 
     fn subscribe(&self) -> Subscription {
         Subscription::of_broadcast(self.live_events())
-    }
-}
-
-/// Who is deciding, for the audit: `$USER@host`.
-pub fn operator_name() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "operator".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty());
-    match host {
-        Some(h) => format!("{user}@{h}"),
-        None => user,
     }
 }
 

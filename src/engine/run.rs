@@ -682,6 +682,7 @@ impl RunActor {
             requested_at: now,
             deadline: req.timeout.map(|t| Timestamp(now.0 + t.as_millis() as u64)),
             decision: None,
+            approvers: self.wf.steps[idx].approvers.clone(),
         };
         if let Err(e) = self.engine.store.put_approval(&approval) {
             tracing::error!("run {}: cannot store a gate: {e:#}", self.run.id);
@@ -804,6 +805,7 @@ impl RunActor {
                 let decision = Decision {
                     approved,
                     by: "timeout".into(),
+                    uid: None,
                     at: Timestamp::now(),
                     comment: Some(format!(
                         "no decision in time; `on_timeout: {}`",

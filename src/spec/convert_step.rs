@@ -142,6 +142,8 @@ pub fn convert_step(
         .get(r, "approve", &["requireApproval", "require_approval"])
         .and_then(|n| r.bool(n, "approve"))
         .unwrap_or(false);
+    let approvers_node = t.get(r, "approvers", &[]);
+    let approvers = convert_approvers(r, approvers_node, &mut pos);
     let idempotent = t
         .get(r, "idempotent", &[])
         .and_then(|n| r.bool(n, "idempotent"))
@@ -251,6 +253,13 @@ pub fn convert_step(
             StepKind::Sleep(Dur::default())
         }
     };
+    if !approvers.is_empty() && !approve && !matches!(kind, StepKind::Approval(_)) {
+        r.error(
+            pos.fields.get("approvers").copied().unwrap_or(node.pos),
+            format!("{context} lists `approvers` but has no gate"),
+            Some("add `approve: true` to gate it, or remove `approvers`".into()),
+        );
+    }
     Some(Step {
         id: StepId(id?),
         name,
@@ -265,11 +274,27 @@ pub fn convert_step(
         rate_limit,
         env,
         approve,
+        approvers,
         idempotent,
         outputs,
         reads: None,
         pos,
     })
+}
+
+/// `approvers: [ann, bob]`: login names, each place kept for validation's messages.
+fn convert_approvers(r: &mut Reader<'_>, node: Option<&Node>, pos: &mut StepPos) -> Vec<String> {
+    let Some(n) = node else {
+        return Vec::new();
+    };
+    pos.fields.insert("approvers".into(), n.pos);
+    let names = r
+        .string_list(n, "approvers", "approvers: [ann, bob]")
+        .unwrap_or_default();
+    for (i, (_, p)) in names.iter().enumerate() {
+        pos.fields.insert(format!("approvers.{i}"), *p);
+    }
+    names.into_iter().map(|(s, _)| s).collect()
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -257,6 +257,7 @@ pub(crate) mod tests {
                     rate_limit: None,
                     env: IndexMap::new(),
                     approve: false,
+                    approvers: Vec::new(),
                     idempotent: true,
                     outputs: IndexMap::new(),
                     reads: None,

@@ -189,6 +189,10 @@ pub struct Step {
     pub env: IndexMap<String, String>,
     /// Gate this step: show what it will do and wait for an operator before running it.
     pub approve: bool,
+    /// The OS users who may decide this step's gate (`approve: true` or an `approval` step);
+    /// empty: whoever can reach the engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
     /// False when running it twice is harmful: after a crash it waits for an operator.
     pub idempotent: bool,
     /// Named values derived from the step's result (templates over `output`, `stdout`, ...).

@@ -427,8 +427,12 @@ pub struct LogLine {
 pub struct Decision {
     /// Approved or rejected.
     pub approved: bool,
-    /// Who decided (`$USER@host`, `--approve-all`, `timeout`).
+    /// Who decided: the OS user's name (with how, e.g. `ann (--approve-all)`), or `timeout`.
     pub by: String,
+    /// The OS uid of the user who decided (`None`: a policy such as a timeout, or a record
+    /// written before uids were kept).
+    #[serde(default)]
+    pub uid: Option<u32>,
     /// When.
     pub at: Timestamp,
     /// Their comment.
@@ -447,7 +451,7 @@ impl Decision {
         }
     }
 
-    /// `approved by ann@ops: looks good`, for logs and histories.
+    /// `approved by ann: looks good`, for logs and histories.
     pub fn summary(&self) -> String {
         format!(
             "{} by {}{}",
@@ -480,6 +484,9 @@ pub struct ApprovalRecord {
     pub deadline: Option<Timestamp>,
     /// The decision, once made.
     pub decision: Option<Decision>,
+    /// The OS users who may decide it (`approvers:`); empty: whoever can reach the engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
 }
 
 impl EventKind {

@@ -41,8 +41,6 @@ pub struct App {
     pub exit: Option<TuiExit>,
     /// The size of the last frame (for paging).
     pub viewport: Rect,
-    /// Who decides approvals (`$USER@host`).
-    pub user: String,
 }
 
 impl App {
@@ -68,7 +66,6 @@ impl App {
             terminal_output: Vec::new(),
             exit: None,
             viewport: Rect::new(0, 0, 80, 24),
-            user: operator_name(),
         };
         app.reload();
         app.model.workflows = workflows::list(&app.workflow_dirs);
@@ -372,27 +369,6 @@ impl App {
             .model
             .workflows_selected
             .min(self.model.workflows.len().saturating_sub(1));
-    }
-}
-
-/// `$USER@host`, for the decisions this console records.
-fn operator_name() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "operator".to_string());
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let host = if rc == 0 {
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        String::new()
-    };
-    if host.is_empty() {
-        user
-    } else {
-        format!("{user}@{host}")
     }
 }
 

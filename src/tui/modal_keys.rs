@@ -182,7 +182,7 @@ impl App {
             run: modal.run.clone(),
             step: modal.step.clone(),
             approved,
-            by: self.user.clone(),
+            via: None,
             comment,
             inputs,
         };

@@ -50,7 +50,7 @@ impl Console {
         let backend = fixture::backend();
         let (dir, workflows) = workflow_dir();
         let theme = Theme::built_in("dark").expect("the dark theme");
-        let mut app = App::new(
+        let app = App::new(
             backend.clone(),
             keymap,
             theme,
@@ -58,7 +58,6 @@ impl Console {
             vec![workflows],
             fixture::NOW,
         );
-        app.user = "tester@host".into();
         Console {
             app,
             backend,

@@ -134,7 +134,7 @@ impl Harness {
                 run: id.clone(),
                 step: StepId::from(step),
                 approved,
-                by: "tester".into(),
+                via: None,
                 comment: comment.map(str::to_string),
                 inputs: IndexMap::new(),
             })

@@ -110,6 +110,7 @@ pub fn gate_approval() -> ApprovalRecord {
         requested_at: ms_ago(5_000),
         deadline: Some(Timestamp(NOW.0 + 3_600_000)),
         decision: None,
+        approvers: Vec::new(),
     }
 }
 
