@@ -110,6 +110,29 @@ impl Paths {
         Ok(Paths { data, config })
     }
 
+    /// Resolves the directories as [`Paths::resolve`] does, then makes sure they are safe to
+    /// use (see [`Paths::secure`]).
+    pub fn secured(data_dir: Option<&Path>) -> anyhow::Result<Paths> {
+        let paths = Paths::resolve(data_dir)?;
+        paths.secure()?;
+        Ok(paths)
+    }
+
+    /// The data dir private to this user (created 0700 when missing), the config dir and file
+    /// this user's or root's and writable by no one else; the message says how to fix what is
+    /// not (see `crate::fsperm`).
+    pub fn secure(&self) -> anyhow::Result<()> {
+        crate::fsperm::private_data_dir(&self.data)?;
+        self.check_config()
+    }
+
+    /// The config dir and file, when they exist, are this user's or root's and writable by no
+    /// one else.
+    pub fn check_config(&self) -> anyhow::Result<()> {
+        crate::fsperm::trusted_config(&self.config, "baton's config directory")?;
+        crate::fsperm::trusted_config(&self.config_file(), "the config file")
+    }
+
     /// The store directory.
     pub fn store(&self) -> PathBuf {
         self.data.join("store")

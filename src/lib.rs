@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod encoding;
 pub mod engine;
+pub mod fsperm;
 pub mod identity;
 pub mod providers;
 pub mod sanitize;

@@ -330,3 +330,54 @@ steps:
         "done_first\nlong\nlong\nlast\n"
     );
 }
+
+/// `approvers:` names who may decide a gate; anyone else is refused, with the list.
+#[test]
+fn only_a_listed_approver_may_decide_a_gate() {
+    let me = baton::identity::Operator::current();
+    let h = Harness::new();
+    let id = h.start(&format!(
+        "name: listed\nsteps:\n  - id: deploy\n    run: echo deployed\n    approve: true\n    \
+         approvers: [nobody-here-1, {}]\n  - id: audit\n    approval: Audited?\n    \
+         depends_on: [deploy]\n    approvers: [nobody-here-2]\n",
+        me.name
+    ));
+    h.wait_gate(&id, "deploy");
+    h.decide(&id, "deploy", true, None);
+    let gate = h.wait_gate(&id, "audit");
+    assert_eq!(gate.approvers, vec!["nobody-here-2".to_string()]);
+    let refused = h
+        .engine
+        .send(Command::Decide {
+            run: id.clone(),
+            step: baton::spec::StepId::from("audit"),
+            approved: true,
+            via: None,
+            comment: None,
+            inputs: Default::default(),
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains(&format!("{me} may not decide")),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("`approvers` are nobody-here-2"),
+        "{refused}"
+    );
+    // Still open: the refusal decided nothing.
+    h.wait_gate(&id, "audit");
+    h.engine.send(Command::Cancel(id.clone())).unwrap();
+    assert_eq!(h.wait(&id), RunState::Cancelled);
+    let detail = h.engine.run_detail(&id).unwrap();
+    let deploy = detail
+        .approvals
+        .iter()
+        .find(|a| a.step.0 == "deploy")
+        .unwrap();
+    assert_eq!(
+        deploy.decision.as_ref().map(|d| d.by.clone()),
+        Some(me.name)
+    );
+}

@@ -463,3 +463,10 @@ fn secrets_are_env_var_names_and_templates_read_only_declared_ones() {
     let ok = "name: x\nenv_file: .env\nsteps:\n  - id: a\n    run: ./deploy\n    env:\n      T: \"{{ secrets.ANY }}\"\n";
     assert!(spec::parse_str(ok, Path::new("wf.yaml")).is_ok());
 }
+
+#[test]
+fn approvers_on_a_step_without_a_gate_are_reported() {
+    let d = errors("name: x\nsteps:\n  - id: a\n    run: echo\n    approvers: [ann]\n");
+    let e = at(&d, "wf.yaml", 5, 16, "lists `approvers` but has no gate");
+    assert!(hint(e).contains("approve: true"), "{d}");
+}

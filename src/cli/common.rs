@@ -29,7 +29,7 @@ pub struct Opened {
 
 /// Resolves paths, reads the config and opens the store.
 pub fn open(data_dir: Option<&Path>) -> anyhow::Result<Opened> {
-    let paths = Paths::resolve(data_dir)?;
+    let paths = Paths::secured(data_dir)?;
     let config = ConfigFile::load(&paths.config_file())?;
     let store = Store::open(&paths.store())?;
     init_logging(&paths);
@@ -175,14 +175,14 @@ pub fn serve(
     }
 }
 
-/// baton's own diagnostics go to a daily file under the data dir (never to the terminal the
+/// baton's own diagnostics go to a daily file under the data dir (`logfile.rs`) (never to the terminal the
 /// console draws on). `BATON_LOG` sets the filter (default `info`).
 fn init_logging(paths: &Paths) {
     let dir = paths.logs();
     if std::fs::create_dir_all(&dir).is_err() {
         return;
     }
-    let appender = tracing_appender::rolling::daily(&dir, "baton.log");
+    let appender = std::sync::Arc::new(super::logfile::DailyLog::new(dir));
     let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

@@ -77,7 +77,7 @@ pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i3
 /// The console attached to the baton that owns the store: everything goes through that one,
 /// and quitting leaves its runs running there.
 fn attach(data_dir: Option<&Path>, owner: Client, theme: Option<String>) -> anyhow::Result<i32> {
-    let paths = Paths::resolve(data_dir)?;
+    let paths = Paths::secured(data_dir)?;
     let config = ConfigFile::load(&paths.config_file())?;
     let who = owner.owner();
     let options = TuiOptions {

@@ -312,7 +312,7 @@ fn follow_live(
     args: &LogsArgs,
     step: Option<&StepId>,
 ) -> anyhow::Result<i32> {
-    let paths = Paths::resolve(data_dir)?;
+    let paths = Paths::secured(data_dir)?;
     let file = find_tail(&tail_dir(&paths.store()), &args.run)?;
     follow_file(&file, step, args.timestamps, &Shown::stdout(args.raw))
 }
@@ -340,8 +340,8 @@ fn follow_file(
     timestamps: bool,
     shown: &Shown,
 ) -> anyhow::Result<i32> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file = crate::fsperm::open_nofollow(std::fs::OpenOptions::new().read(true), path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
     let mut pos = 0u64;
     let mut partial = String::new();
     loop {

@@ -6,6 +6,7 @@ pub mod console;
 pub mod doctor;
 pub mod graph;
 pub mod inspect;
+pub mod logfile;
 pub mod manage;
 pub mod providers;
 pub mod run;
@@ -78,13 +79,14 @@ fn with_config(
     data_dir: Option<&std::path::Path>,
     f: impl FnOnce(&crate::config::Paths, &crate::config::ConfigFile) -> i32,
 ) -> anyhow::Result<i32> {
-    let paths = crate::config::Paths::resolve(data_dir)?;
+    let paths = crate::config::Paths::secured(data_dir)?;
     let config = crate::config::ConfigFile::load(&paths.config_file())?;
     Ok(f(&paths, &config))
 }
 
 /// Parses the arguments and runs the chosen command; returns the process exit code.
 pub fn main() -> i32 {
+    crate::fsperm::restrict_umask();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(CliCommand::Run(args)) => run::run(cli.data_dir.as_deref(), args),

@@ -45,7 +45,10 @@ pub fn run(args: ValidateArgs) -> i32 {
     let templates = Templates::new();
     // The user's own profiles (config dir `agents/`) count as known agents too.
     let mut known = args.agents.clone();
-    if let Ok(paths) = crate::config::Paths::resolve(None) {
+    if let Some(paths) = crate::config::Paths::resolve(None)
+        .ok()
+        .filter(|p| p.check_config().is_ok())
+    {
         let (catalog, _) = crate::agents::AgentCatalog::load(Some(&paths.agents_dir()));
         known.extend(
             catalog

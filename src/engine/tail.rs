@@ -37,7 +37,7 @@ impl TailFile {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let file = OpenOptions::new().create(true).append(true).open(path);
+        let file = crate::fsperm::open_nofollow(OpenOptions::new().create(true).append(true), path);
         if let Err(e) = &file {
             tracing::warn!("cannot open {}: {e}", path.display());
         }

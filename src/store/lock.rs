@@ -43,13 +43,16 @@ impl OwnerLock {
     /// Takes the lock on `dir/owner.lock`, or says which process holds it.
     pub fn acquire(dir: &Path) -> anyhow::Result<OwnerLock> {
         let path = dir.join("owner.lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        // Not through a symlink: one planted here would have us truncate the file it names.
+        let mut file = crate::fsperm::open_nofollow(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            &path,
+        )
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
         // SAFETY: flock on a file descriptor we own; no memory is shared.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
