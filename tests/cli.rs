@@ -185,6 +185,15 @@ fn bad_params_and_files_exit_two_with_a_clear_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("KEY=VALUE"), "{}", text(&out));
+    let out = baton(&data)
+        .arg("run")
+        .arg(&wf)
+        .args(["-p", "env=a", "-p", "env=b"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("`-p env` is given twice"), "{t}");
 }
 
 #[test]

@@ -340,10 +340,11 @@ fn unknown_agents_are_found_with_a_suggestion_and_extra_names_are_accepted() {
     let path = dir.path().join("agents.yaml");
     std::fs::write(
         &path,
-        "name: x\nagents:\n  mine: { system: hi }\nsteps:\n  - { id: a, agent: securty, prompt: p }\n  - { id: b, agent: mine, prompt: p }\n  - { id: c, agent: my-profile, prompt: p }\n",
+        "name: x\nagents:\n  mine: { system: hi }\nsteps:\n  - { id: a, agent: securty, prompt: p }\n  - { id: b, agent: mine, prompt: p }\n  - { id: c, agent: my-profile, prompt: p }\n  - { id: d, agent: architecture, prompt: p }\n",
     )
     .unwrap();
     let wf = spec::load_file(&path).unwrap();
+    // `architecture` is AutomatosX's name of the built-in `architect`.
     let d = Diagnostics(spec::check_agents(&wf, &[]));
     let file = path.display().to_string();
     let e = at(
@@ -469,4 +470,35 @@ fn approvers_on_a_step_without_a_gate_are_reported() {
     let d = errors("name: x\nsteps:\n  - id: a\n    run: echo\n    approvers: [ann]\n");
     let e = at(&d, "wf.yaml", 5, 16, "lists `approvers` but has no gate");
     assert!(hint(e).contains("approve: true"), "{d}");
+}
+
+#[test]
+fn unknown_providers_are_found_in_steps_and_profiles_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("providers.yaml");
+    std::fs::write(
+        &path,
+        "name: x\nagents:\n  mine: { system: hi, provider: olama }\nsteps:\n  - id: a\n    agent: mine\n    prompt: p\n    provider: anthropc\n  - { id: b, agent: mine, prompt: p, provider: openai }\n",
+    )
+    .unwrap();
+    let wf = spec::load_file(&path).unwrap();
+    let known: Vec<String> = ["openai", "anthropic", "gemini", "ollama"]
+        .map(String::from)
+        .to_vec();
+    let d = Diagnostics(spec::check_providers(&wf, &known));
+    let file = path.display().to_string();
+    let e = at(&d, &file, 8, 15, "step `a` asks for provider `anthropc`");
+    assert_eq!(hint(e), "did you mean `anthropic`?");
+    let e = at(
+        &d,
+        &file,
+        3,
+        33,
+        "agent profile `mine` asks for provider `olama`",
+    );
+    assert_eq!(hint(e), "did you mean `ollama`?");
+    assert_eq!(d.len(), 2, "{d}");
+    let d = Diagnostics(spec::check_providers(&wf, &["local".to_string()]));
+    assert_eq!(d.len(), 3, "{d}");
+    assert!(d.to_string().contains("the providers are local"), "{d}");
 }

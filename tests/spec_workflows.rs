@@ -241,3 +241,43 @@ fn every_command_has_help() {
         assert!(out.contains("Usage:"), "{args:?}: {out}");
     }
 }
+
+/// `validate` knows the providers of the config file (here, only `local`).
+#[test]
+fn validate_checks_provider_names_against_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        "[[providers]]\nname = \"local\"\nkind = \"ollama\"\n",
+    )
+    .unwrap();
+    let wf = dir.path().join("wf.yaml");
+    std::fs::write(
+        &wf,
+        "name: x\nsteps:\n  - { id: a, agent: writer, prompt: p, provider: locl }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("validate")
+        .arg(&wf)
+        .env("BATON_CONFIG_DIR", &config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("wf.yaml:3:50"), "{err}");
+    assert!(
+        err.contains("provider `locl`, which is not configured"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `local`?"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["validate", "--provider", "locl"])
+        .arg(&wf)
+        .env("BATON_CONFIG_DIR", &config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}

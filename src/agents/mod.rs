@@ -9,6 +9,14 @@ pub mod schema;
 pub use call::{AgentError, AgentEvent, AgentRequest, AgentResult, parse_json_answer, run_agent};
 pub use profile::{AgentCatalog, AgentProfile, ProfileSource};
 
+/// Other names AutomatosX gives a built-in profile, with the name they stand for.
+pub const ALIASES: [(&str, &str); 1] = [("architecture", "architect")];
+
+/// The built-in profile an AutomatosX alias stands for (`architecture` → `architect`).
+pub fn alias_of(name: &str) -> Option<&'static str> {
+    ALIASES.iter().find(|(a, _)| *a == name).map(|(_, to)| *to)
+}
+
 /// The names of the built-in agent profiles (the roles AutomatosX defines).
 pub fn builtin_names() -> &'static [&'static str] {
     &[

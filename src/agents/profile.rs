@@ -279,8 +279,13 @@ impl AgentCatalog {
     }
 
     /// The profile named `name`, or an error listing the names that exist.
+    /// A profile of that very name wins over an AutomatosX alias (`architecture`).
     pub fn get(&self, name: &str) -> Result<&AgentProfile, String> {
-        self.profiles.get(name).ok_or_else(|| {
+        let found = self
+            .profiles
+            .get(name)
+            .or_else(|| super::alias_of(name).and_then(|to| self.profiles.get(to)));
+        found.ok_or_else(|| {
             let close: Vec<&str> = self
                 .profiles
                 .keys()
@@ -414,6 +419,12 @@ mod tests {
         assert_eq!(c.get("security").unwrap().system, "Only say LGTM.");
         assert_eq!(c.get("security").unwrap().source, ProfileSource::Workflow);
         assert_eq!(c.get("helper").unwrap().system, GENERIC_SYSTEM);
+    }
+
+    #[test]
+    fn automatosx_architecture_is_the_architect() {
+        let c = AgentCatalog::builtin();
+        assert_eq!(c.get("architecture").unwrap().name, "architect");
     }
 
     #[test]

@@ -71,18 +71,25 @@ pub fn text(wf: &Workflow, dag: &Dag) -> String {
     out
 }
 
-/// The plan as Graphviz `dot`.
+/// A Graphviz quoted string: `"` and `\` escaped, once.
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The plan as Graphviz `dot`. A node's label is its name (or id) over its kind, the two
+/// joined by dot's own line break (`\n`), which must not be escaped again.
 pub fn dot(wf: &Workflow, dag: &Dag) -> String {
-    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let quote = |s: &str| format!("\"{}\"", dot_escape(s));
     let mut out = String::new();
     let _ = writeln!(out, "digraph {} {{", quote(&wf.name));
     let _ = writeln!(out, "  rankdir=LR;");
     for s in &wf.steps {
         let _ = writeln!(
             out,
-            "  {} [label={}];",
+            "  {} [label=\"{}\\n{}\"];",
             quote(s.id.as_str()),
-            quote(&format!("{}\\n{}", s.id, s.kind.key()))
+            dot_escape(s.label()),
+            dot_escape(s.kind.key())
         );
     }
     for (from, to) in dag.edges() {
@@ -90,4 +97,24 @@ pub fn dot(wf: &Workflow, dag: &Dag) -> String {
     }
     let _ = writeln!(out, "}}");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dot_labels_are_escaped_once_and_keep_their_line_break() {
+        let wf = crate::spec::parse_str(
+            "name: 'say \"hi\" \\ bye'\nsteps:\n  - id: a\n    name: 'Say \"x\" \\ y'\n    run: echo\n  - id: z\n    run: echo\n    depends_on: [a]\n",
+            std::path::Path::new("wf.yaml"),
+        )
+        .unwrap();
+        let dot = super::dot(&wf, &crate::spec::Dag::new(&wf));
+        assert!(dot.contains(r#"digraph "say \"hi\" \\ bye" {"#), "{dot}");
+        assert!(
+            dot.contains(r#"  "a" [label="Say \"x\" \\ y\nrun"];"#),
+            "{dot}"
+        );
+        assert!(dot.contains(r#"  "z" [label="z\nrun"];"#), "{dot}");
+        assert!(dot.contains(r#"  "a" -> "z";"#), "{dot}");
+    }
 }

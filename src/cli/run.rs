@@ -71,7 +71,7 @@ pub struct FollowArgs {
     pub follow: FollowOptions,
 }
 
-/// Parses `KEY=VALUE` pairs.
+/// Parses `KEY=VALUE` pairs; a key given twice is an error (which one was meant?).
 pub fn parse_params(pairs: &[String]) -> anyhow::Result<IndexMap<String, Value>> {
     let mut out = IndexMap::new();
     for pair in pairs {
@@ -81,7 +81,14 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<IndexMap<String, Value>>
         if k.trim().is_empty() {
             bail!("`-p {pair}`: the parameter name is empty");
         }
-        out.insert(k.trim().to_string(), Value::String(v.to_string()));
+        let key = k.trim();
+        if let Some(Value::String(first)) = out.get(key) {
+            bail!(
+                "`-p {key}` is given twice (`{key}={first}` and `{pair}`); give each parameter \
+                 once"
+            );
+        }
+        out.insert(key.to_string(), Value::String(v.to_string()));
     }
     Ok(out)
 }

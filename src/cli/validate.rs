@@ -21,6 +21,9 @@ pub struct ValidateArgs {
     /// Also accept this agent name (e.g. a profile defined elsewhere); repeatable.
     #[arg(long = "agent", value_name = "NAME")]
     pub agents: Vec<String>,
+    /// Also accept this provider name (e.g. one configured on another machine); repeatable.
+    #[arg(long = "provider", value_name = "NAME")]
+    pub providers: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,10 +48,15 @@ pub fn run(args: ValidateArgs) -> i32 {
     let templates = Templates::new();
     // The user's own profiles (config dir `agents/`) count as known agents too.
     let mut known = args.agents.clone();
-    if let Some(paths) = crate::config::Paths::resolve(None)
+    let paths = crate::config::Paths::resolve(None)
         .ok()
-        .filter(|p| p.check_config().is_ok())
-    {
+        .filter(|p| p.check_config().is_ok());
+    let config = paths
+        .as_ref()
+        .and_then(|p| crate::config::ConfigFile::load(&p.config_file()).ok());
+    let mut providers = known_providers(config.as_ref().map_or(&[], |c| &c.providers[..]));
+    providers.extend(args.providers.iter().cloned());
+    if let Some(paths) = paths {
         let (catalog, _) = crate::agents::AgentCatalog::load(Some(&paths.agents_dir()));
         known.extend(
             catalog
@@ -62,7 +70,8 @@ pub fn run(args: ValidateArgs) -> i32 {
         let file = path.display().to_string();
         let report = match spec::load_file_with(path, &templates) {
             Ok(wf) => {
-                let problems = spec::check_agents(&wf, &known);
+                let mut problems = spec::check_agents(&wf, &known);
+                problems.extend(spec::check_providers(&wf, &providers));
                 FileReport {
                     file,
                     valid: problems.is_empty(),
@@ -100,6 +109,25 @@ pub fn run(args: ValidateArgs) -> i32 {
         print_human(&report);
     }
     if valid { 0 } else { 1 }
+}
+
+/// The provider names an agent step may ask for: the config file's `[[providers]]`, or, when
+/// it lists none, the names baton gives each family it discovers from the environment.
+fn known_providers(configured: &[crate::providers::ProviderConfig]) -> Vec<String> {
+    use crate::providers::ProviderKind;
+    if configured.is_empty() {
+        [
+            ProviderKind::Openai,
+            ProviderKind::Anthropic,
+            ProviderKind::Gemini,
+            ProviderKind::Ollama,
+        ]
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .collect()
+    } else {
+        configured.iter().map(|p| p.name.clone()).collect()
+    }
 }
 
 fn print_human(report: &Report) {

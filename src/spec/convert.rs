@@ -396,9 +396,10 @@ fn convert_agents(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, AgentProf
                     .and_then(|n| {
                         r.string(n, &format!("{what}.system"), "system: You review code.")
                     });
-                profile.provider = t
-                    .get(r, "provider", &[])
-                    .and_then(|n| r.string(n, &format!("{what}.provider"), "provider: anthropic"));
+                profile.provider = t.get(r, "provider", &[]).and_then(|n| {
+                    profile.provider_pos = n.pos;
+                    r.string(n, &format!("{what}.provider"), "provider: anthropic")
+                });
                 profile.model = t.get(r, "model", &[]).and_then(|n| {
                     r.string(n, &format!("{what}.model"), "model: claude-sonnet-4-5")
                 });

@@ -361,9 +361,10 @@ fn convert_kind(
                     return None;
                 }
             };
-            let provider = side
-                .get("provider")
-                .and_then(|(n, _)| r.non_empty_string(n, "provider", "provider: anthropic"));
+            let provider = side.get("provider").and_then(|(n, _)| {
+                pos.fields.insert("provider".into(), n.pos);
+                r.non_empty_string(n, "provider", "provider: anthropic")
+            });
             let model = side
                 .get("model")
                 .and_then(|(n, _)| r.non_empty_string(n, "model", "model: gpt-4o"));

@@ -152,16 +152,27 @@ pub fn notes(wf: &Workflow) -> Vec<Diagnostic> {
 }
 
 /// Agent steps whose agent no profile defines: not a built-in
-/// (`crate::agents::builtin_names()`), not under the workflow's `agents:`, not in `extra_known`
-/// (the caller's user profiles). Snippets are read from `wf.source` when there are problems.
+/// (`crate::agents::builtin_names()`) nor an AutomatosX alias of one, not under the workflow's
+/// `agents:`, not in `extra_known` (the caller's user profiles). Snippets are read from
+/// `wf.source` when there are problems.
 pub fn check_agents(wf: &Workflow, extra_known: &[String]) -> Vec<Diagnostic> {
+    with_source(wf, |src| validate::check_agents(wf, extra_known, src))
+}
+
+/// `provider:` names (of agent steps and of the workflow's `agents:`) that are not in `known`
+/// (the providers the config file lists, or those baton discovers when it lists none).
+pub fn check_providers(wf: &Workflow, known: &[String]) -> Vec<Diagnostic> {
+    with_source(wf, |src| validate::check_providers(wf, known, src))
+}
+
+/// Runs a check without the file's text, and again with it (for snippets) if it finds any.
+fn with_source(wf: &Workflow, check: impl Fn(&Source<'_>) -> Vec<Diagnostic>) -> Vec<Diagnostic> {
     let file = wf
         .source
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| wf.name.clone());
-    let empty = Source::new(&file, "");
-    let diags = validate::check_agents(wf, extra_known, &empty);
+    let diags = check(&Source::new(&file, ""));
     if diags.is_empty() {
         return diags;
     }
@@ -170,7 +181,7 @@ pub fn check_agents(wf: &Workflow, extra_known: &[String]) -> Vec<Diagnostic> {
         .as_ref()
         .and_then(|p| std::fs::read_to_string(p).ok())
     {
-        Some(text) => validate::check_agents(wf, extra_known, &Source::new(&file, &text)),
+        Some(text) => check(&Source::new(&file, &text)),
         None => diags,
     }
 }

@@ -152,6 +152,9 @@ pub struct AgentProfileSpec {
     pub system: Option<String>,
     /// Preferred provider name.
     pub provider: Option<String>,
+    /// Where `provider` was written (in a workflow's `agents:`), for messages.
+    #[serde(skip)]
+    pub provider_pos: Pos,
     /// Preferred model.
     pub model: Option<String>,
     /// Sampling temperature.

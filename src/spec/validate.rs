@@ -217,6 +217,7 @@ pub fn check_agents(wf: &Workflow, extra_known: &[String], src: &Source<'_>) -> 
             continue;
         };
         let known = builtin.contains(&a.agent.as_str())
+            || crate::agents::alias_of(&a.agent).is_some()
             || wf.agents.contains_key(&a.agent)
             || extra_known.iter().any(|k| k == &a.agent);
         if known {
@@ -246,6 +247,47 @@ pub fn check_agents(wf: &Workflow, extra_known: &[String], src: &Source<'_>) -> 
                     "step `{}` uses agent `{}`, which no profile defines",
                     step.id, a.agent
                 ),
+            )
+            .with_hint(hint),
+        );
+    }
+    out
+}
+
+/// `provider:` names, of agent steps and of workflow-local profiles, that are not in `known`.
+pub fn check_providers(wf: &Workflow, known: &[String], src: &Source<'_>) -> Vec<Diagnostic> {
+    let steps = wf.steps.iter().filter_map(|s| match &s.kind {
+        StepKind::Agent(a) => a.provider.as_ref().map(|p| {
+            let pos = s.pos.fields.get("provider").copied().unwrap_or(s.pos.body);
+            (format!("step `{}`", s.id), p, pos)
+        }),
+        _ => None,
+    });
+    let profiles = wf.agents.iter().filter_map(|(name, a)| {
+        a.provider
+            .as_ref()
+            .map(|p| (format!("agent profile `{name}`"), p, a.provider_pos))
+    });
+    let mut out = Vec::new();
+    for (who, provider, pos) in steps.chain(profiles) {
+        if known.contains(provider) {
+            continue;
+        }
+        let hint = did_you_mean(provider, known.iter().map(String::as_str)).unwrap_or_else(|| {
+            format!(
+                "the providers are {}; add one under `[[providers]]` in the config file",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )
+        });
+        out.push(
+            Diagnostic::at(
+                src,
+                pos,
+                format!("{who} asks for provider `{provider}`, which is not configured"),
             )
             .with_hint(hint),
         );
