@@ -109,7 +109,7 @@ async fn a_non_matching_json_answer_is_repaired_once_with_the_validation_error()
         assert_eq!(r.calls, 2);
         assert_eq!(r.tokens_out, 2, "{kind}: both calls counted");
         assert!(events.contains(&RouteEvent::Note(
-            "answer did not match the schema: $.risk must be one of low, medium, high; asking p again".into()
+            r#"answer did not match the schema: $.risk: "severe" is not one of "low", "medium" or "high"; asking p again"#.into()
         )), "{kind}: {events:?}");
         assert!(
             events
@@ -123,7 +123,7 @@ async fn a_non_matching_json_answer_is_repaired_once_with_the_validation_error()
             "{kind}: the first answer is in the conversation"
         );
         assert!(
-            repair.contains("$.risk must be one of low, medium, high"),
+            repair.contains(r#"$.risk: \"severe\" is not one of \"low\", \"medium\" or \"high\""#),
             "{kind}: {repair}"
         );
     }
@@ -138,7 +138,7 @@ async fn an_answer_still_wrong_after_the_repair_fails_clearly() {
     let e = result.unwrap_err();
     assert_eq!(
         e.to_string(),
-        "answer did not match the schema: $.risk must be one of low, medium, high"
+        r#"answer did not match the schema: $.risk: "catastrophic" is not one of "low", "medium" or "high""#
     );
     assert_eq!(fake.hits(), 2, "exactly one repair");
 }
@@ -173,7 +173,7 @@ async fn a_bad_schema_is_refused_before_any_call() {
     let e = run(&router, "security", req).await.0.unwrap_err();
     assert!(
         e.to_string()
-            .starts_with("the step's schema is not usable: the schema at $ has type \"strin\""),
+            .starts_with("the step's schema is not usable: the schema at $.type is not valid JSON Schema (draft 2020-12): \"strin\""),
         "{e}"
     );
     assert_eq!(fake.hits(), 0);
