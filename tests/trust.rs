@@ -92,7 +92,7 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 
 /// Starts `baton run --wait-for-gates` as root and waits for its gate; returns the owner and
 /// the run id.
-fn owner_at_gate(data: &Path, wf: &Path) -> (Child, String) {
+fn owner_at_gate(data: &Path, wf: &Path) -> (Owner, String) {
     let child = start_owner(baton(Some(data)).args(["run", "--wait-for-gates"]).arg(wf));
     let id = eventually("the gate opens", || {
         let ls = baton(Some(data)).args(["ls", "--json"]).output().ok()?;
@@ -108,11 +108,33 @@ fn owner_at_gate(data: &Path, wf: &Path) -> (Child, String) {
     (child, id)
 }
 
-fn start_owner(cmd: &mut Command) -> Child {
-    cmd.stdout(Stdio::null())
+/// A baton started by a test, killed when dropped (so a failing assertion leaves none behind).
+struct Owner(Option<Child>);
+
+impl Owner {
+    /// Waits for it to end by itself.
+    fn wait(mut self) -> std::process::ExitStatus {
+        let mut child = self.0.take().expect("a child not yet waited for");
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start_owner(cmd: &mut Command) -> Owner {
+    let child = cmd
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Owner(Some(child))
 }
 
 /// Every file and directory under `dir` (root sees them all).
@@ -166,11 +188,6 @@ fn nobody_can_connect(path: &Path) -> bool {
     code == 0
 }
 
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 #[test]
 fn another_user_cannot_read_a_stored_byte_or_reach_the_socket() {
     need_root();
@@ -204,7 +221,7 @@ fn another_user_cannot_read_a_stored_byte_or_reach_the_socket() {
     let socket = data.join("store").join("control.sock");
     assert!(socket.exists());
     assert!(!nobody_can_connect(&socket), "nobody reached the socket");
-    stop(owner);
+    drop(owner);
 }
 
 #[test]
@@ -319,7 +336,7 @@ fn a_control_socket_another_user_serves_is_not_asked() {
     assert_eq!(ls.status.code(), Some(2), "{t}");
     assert!(t.contains("served by nobody (uid 65534)"), "{t}");
     assert!(!t.contains("gated"), "nobody's answer was believed: {t}");
-    stop(their_owner);
+    drop(their_owner);
 }
 
 #[test]
@@ -339,8 +356,7 @@ fn the_decider_is_the_os_user_whatever_user_says() {
     let t = text(&approve);
     assert!(approve.status.success(), "{t}");
     assert!(t.contains("approved by root"), "{t}");
-    let out = owner.wait_with_output().unwrap();
-    assert!(out.status.success());
+    assert!(owner.wait().success());
     let show = baton(Some(&data))
         .args(["show", &id, "--json"])
         .output()
