@@ -18,6 +18,9 @@ pub struct ConfigFile {
     /// Engine limits.
     #[serde(default)]
     pub engine: EngineSection,
+    /// How much of each step's log is kept.
+    #[serde(default)]
+    pub logs: LogsSection,
     /// Console settings (theme, bell, keys).
     #[serde(default)]
     pub tui: crate::tui::config::TuiConfig,
@@ -38,6 +41,64 @@ pub struct EngineSection {
     pub grace: Option<Dur>,
     /// How long finished runs are kept (default 30 days); `"forever"` keeps them all.
     pub retention: Option<Retention>,
+}
+
+/// `[logs]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsSection {
+    /// Bytes of log kept per step (default 16 MiB): the first and the last half.
+    pub max_bytes_per_step: Option<ByteSize>,
+    /// Longer log lines are cut (default 64 KiB).
+    pub max_line_bytes: Option<ByteSize>,
+}
+
+/// A size in bytes: a number, or a string like `"16 MiB"` (`B`, `KiB`, `MiB`, `GiB`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ByteSize(pub usize);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, unit) = t.split_at(split);
+        let unit_size: usize = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kib" | "k" => 1 << 10,
+            "mib" | "m" => 1 << 20,
+            "gib" | "g" => 1 << 30,
+            other => return Err(format!("unknown unit `{other}` in `{text}`")),
+        };
+        digits
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_mul(unit_size))
+            .filter(|&n| n > 0)
+            .map(ByteSize)
+            .ok_or_else(|| format!("`{text}` is not a size"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        let text = match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => n.to_string(),
+            Raw::Text(t) => t,
+        };
+        text.parse().map_err(|e: String| {
+            serde::de::Error::custom(format!(
+                "{e}; give a number of bytes or a size like \"16 MiB\" or \"64 KiB\""
+            ))
+        })
+    }
 }
 
 /// How long finished runs are kept: they are deleted, with their logs and history, when an
@@ -206,6 +267,16 @@ impl ConfigFile {
             global_concurrency: self.engine.concurrency.unwrap_or(d.global_concurrency),
             run_concurrency: self.engine.run_concurrency.unwrap_or(d.run_concurrency),
             grace: self.engine.grace.map(Dur::get).unwrap_or(d.grace),
+            logs: crate::engine::run_log::LogLimits {
+                max_bytes_per_step: self
+                    .logs
+                    .max_bytes_per_step
+                    .map_or(d.logs.max_bytes_per_step, |b| b.0),
+                max_line_bytes: self
+                    .logs
+                    .max_line_bytes
+                    .map_or(d.logs.max_line_bytes, |b| b.0),
+            },
             ..d
         }
     }
@@ -258,5 +329,27 @@ mod tests {
         let e = c.engine_config();
         assert_eq!(e.grace, std::time::Duration::from_secs(2));
         assert_eq!(e.run_concurrency, 3);
+    }
+
+    #[test]
+    fn log_limits_take_sizes_with_units_and_say_what_is_wrong() {
+        let c = ConfigFile::parse(
+            "[logs]\nmax_bytes_per_step = \"2 MiB\"\nmax_line_bytes = 4096\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        let e = c.engine_config();
+        assert_eq!(e.logs.max_bytes_per_step, 2 << 20);
+        assert_eq!(e.logs.max_line_bytes, 4096);
+        let d = ConfigFile::parse("", Path::new("c"))
+            .unwrap()
+            .engine_config();
+        assert_eq!(d.logs.max_bytes_per_step, 16 << 20);
+        assert_eq!(d.logs.max_line_bytes, 64 << 10);
+        let err = ConfigFile::parse("[logs]\nmax_line_bytes = \"lots\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:2:18"), "{err}");
+        assert!(err.contains("64 KiB"), "{err}");
     }
 }

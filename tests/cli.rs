@@ -207,19 +207,13 @@ fn a_second_process_is_told_which_pid_holds_the_store_and_can_follow_logs() {
     )
     .unwrap();
     let mut owner = start_owner(&data, &wf);
-    // Wait for the run to exist.
-    let tail_dir = data.join("store").join("tail");
+    // Wait for the owner to answer with the run.
     let mut id = None;
     for _ in 0..500 {
-        if let Ok(mut entries) = std::fs::read_dir(&tail_dir)
-            && let Some(Ok(e)) = entries.next()
-        {
-            id = Some(
-                e.file_name()
-                    .to_string_lossy()
-                    .trim_end_matches(".jsonl")
-                    .to_string(),
-            );
+        let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
+        let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap_or_default();
+        if let Some(run) = runs[0]["id"].as_str() {
+            id = Some(run.to_string());
             break;
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -1,7 +1,7 @@
 //! `baton ls`, `baton show`, `baton logs`: read what the store holds.
 
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -9,10 +9,8 @@ use clap::Args;
 use serde_json::json;
 
 use super::common::{self, Access, Shown, human_ms};
-use crate::config::Paths;
-use crate::engine::tail::TailRecord;
 use crate::spec::StepId;
-use crate::store::{LogLine, LogStream, RunRecord, StepStatus, StoreInUse, tail_dir};
+use crate::store::{LogLine, LogStream, RunId, RunRecord, RunState, StepStatus, StoreInUse};
 
 /// `baton ls`.
 #[derive(Debug, Clone, Args)]
@@ -45,7 +43,7 @@ pub struct LogsArgs {
     pub run: String,
     /// Only this step's lines.
     pub step: Option<String>,
-    /// Keep printing new lines until the run stops (works while another baton owns the store).
+    /// Keep printing new lines until the run stops (asking the baton that owns the store).
     #[arg(long, short)]
     pub follow: bool,
     /// Prefix each line with its time.
@@ -278,104 +276,125 @@ fn print_line(line: &LogLine, all_steps: bool, timestamps: bool, shown: &Shown) 
 /// `baton logs RUN [STEP] [--follow]`.
 pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
     let step = args.step.as_deref().map(StepId::from);
-    let store = match common::open_or_ask(data_dir) {
-        // Another baton runs it: follow its live log file, which says when the run ends.
-        Ok(Access::Ask(_)) if args.follow => return follow_live(data_dir, &args, step.as_ref()),
-        Err(e) if args.follow && e.downcast_ref::<StoreInUse>().is_some() => {
-            return follow_live(data_dir, &args, step.as_ref());
-        }
-        Err(e) if e.downcast_ref::<StoreInUse>().is_some() => {
-            bail!("{e:#}\n(`baton logs --follow RUN` works while another baton owns the store)")
-        }
-        other => other?,
-    };
-    let id = store.resolve_run(&args.run)?;
+    let mut access = open_for_logs(data_dir)?;
+    let id = access.resolve_run(&args.run)?;
     let shown = Shown::stdout(args.raw);
-    let mut after = 0;
+    if !args.follow || matches!(access, Access::Own(_)) {
+        print_logs(&access, &id, step.as_ref(), args.timestamps, &shown)?;
+        if args.follow {
+            // This process could open the store, so nobody is running the run.
+            eprintln!("(run {id} is not running anywhere; nothing more will come)");
+        }
+        return Ok(0);
+    }
+    let mut follower = Follower::default();
     loop {
-        let page = store.logs(&id, step.as_ref(), after, 10_000)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for line in &page {
-            print_line(line, step.is_none(), args.timestamps, &shown);
+        match follower.poll(&access, &id, step.as_ref(), args.timestamps, &shown) {
+            Ok(Some(state)) => {
+                eprintln!("(run {state})");
+                return Ok(0);
+            }
+            Ok(None) => std::thread::sleep(FOLLOW_EVERY),
+            // The owner went away (its run ended, say): read the store, or ask the next owner.
+            Err(e) if matches!(access, Access::Ask(_)) => {
+                access = open_for_logs(data_dir).map_err(|_| e)?;
+            }
+            Err(e) => return Err(e),
         }
     }
-    if args.follow {
-        // This process could open the store, so nobody is running the run.
-        eprintln!("(run {id} is not running anywhere; nothing more will come)");
+}
+
+fn open_for_logs(data_dir: Option<&Path>) -> anyhow::Result<Access> {
+    match common::open_or_ask(data_dir) {
+        Err(e) if e.downcast_ref::<StoreInUse>().is_some() => bail!(
+            "{e:#}\n(its control socket does not answer, so its logs can be read once it stops)"
+        ),
+        other => other,
     }
-    Ok(0)
 }
 
-fn follow_live(
-    data_dir: Option<&Path>,
-    args: &LogsArgs,
-    step: Option<&StepId>,
-) -> anyhow::Result<i32> {
-    let paths = Paths::secured(data_dir)?;
-    let file = find_tail(&tail_dir(&paths.store()), &args.run)?;
-    follow_file(&file, step, args.timestamps, &Shown::stdout(args.raw))
+/// Follows a run's log step by step: each step's lines are stored in the order of their seq,
+/// but steps store theirs at different moments (a capped step's tail when it ends).
+#[derive(Default)]
+struct Follower {
+    /// The last seq printed of each step.
+    after: HashMap<StepId, u64>,
+    /// Steps seen finished, then read to their end.
+    done: HashSet<StepId>,
 }
 
-fn find_tail(dir: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
-    let mut found = Vec::new();
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(prefix) && name.ends_with(".jsonl") {
-            found.push(entry.path());
+impl Follower {
+    /// Prints what is new; returns the run's state once it is over and all of it is printed.
+    fn poll(
+        &mut self,
+        access: &Access,
+        id: &RunId,
+        only: Option<&StepId>,
+        timestamps: bool,
+        shown: &Shown,
+    ) -> anyhow::Result<Option<RunState>> {
+        // Read before the lines: the owner stores a step's (and a run's) every line before
+        // recording that it finished.
+        let run = access
+            .run(id)?
+            .with_context(|| format!("run {id} is gone (deleted by `baton gc`?)"))?;
+        let table = access.step_table(&run)?;
+        let mut new = Vec::new();
+        let mut after = Vec::new();
+        for rec in &table.steps {
+            let finished = rec.status.is_terminal();
+            if !finished {
+                // Retried: it has lines to come again.
+                self.done.remove(&rec.step);
+            }
+            let waiting = rec.status == StepStatus::Pending && self.after.contains_key(&rec.step);
+            if only.is_some_and(|s| *s != rec.step) || self.done.contains(&rec.step) || waiting {
+                continue;
+            }
+            let mut last = self.after.get(&rec.step).copied().unwrap_or(0);
+            loop {
+                let page = access.logs(id, Some(&rec.step), last, 10_000)?;
+                let Some(l) = page.last() else { break };
+                last = l.seq;
+                new.extend(page);
+            }
+            after.push((rec.step.clone(), last, finished));
         }
-    }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => bail!("no live log for a run `{prefix}` in {}", dir.display()),
-        _ => bail!("`{prefix}` matches several runs; give more of the id"),
+        // Only now, so that an owner gone in the middle leaves nothing half printed.
+        new.sort_by_key(|l| l.seq);
+        for line in &new {
+            print_line(line, only.is_none(), timestamps, shown);
+        }
+        for (step, last, finished) in after {
+            if finished {
+                self.done.insert(step.clone());
+            }
+            self.after.insert(step, last);
+        }
+        Ok((!run.state.is_active()).then_some(run.state))
     }
 }
 
-fn follow_file(
-    path: &Path,
+/// How often `logs --follow` asks the owner for new lines (it stores them within 200 ms).
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+/// Prints a run's lines (of one step if given), in seq order.
+fn print_logs(
+    access: &Access,
+    id: &RunId,
     step: Option<&StepId>,
     timestamps: bool,
     shown: &Shown,
-) -> anyhow::Result<i32> {
-    let mut file = crate::fsperm::open_nofollow(std::fs::OpenOptions::new().read(true), path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let mut pos = 0u64;
-    let mut partial = String::new();
+) -> anyhow::Result<()> {
+    let mut after = 0;
     loop {
-        file.seek(SeekFrom::Start(pos))?;
-        let mut reader = BufReader::new(&file);
-        loop {
-            let mut buf = String::new();
-            let n = reader.read_line(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            pos += n as u64;
-            if !buf.ends_with('\n') {
-                partial.push_str(&buf);
-                continue;
-            }
-            let text = if partial.is_empty() {
-                buf
-            } else {
-                std::mem::take(&mut partial) + &buf
-            };
-            match serde_json::from_str::<TailRecord>(text.trim_end()) {
-                Ok(TailRecord::Line(line)) => {
-                    if step.is_none_or(|s| *s == line.step) {
-                        print_line(&line, step.is_none(), timestamps, shown);
-                    }
-                }
-                Ok(TailRecord::End { state }) => {
-                    eprintln!("(run {state})");
-                    return Ok(0);
-                }
-                Err(_) => {}
-            }
+        let page = access.logs(id, step, after, 10_000)?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = last.seq;
+        for line in &page {
+            print_line(line, step.is_none(), timestamps, shown);
         }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -8,9 +8,9 @@ pub mod context;
 pub mod pipeline;
 pub mod policy;
 pub mod run;
+pub mod run_log;
 pub mod secrets;
 pub mod shared;
-pub mod tail;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -330,6 +330,7 @@ async fn drive(job: &StepJob) -> Outcome {
             control: job.control.clone(),
             timeout,
             grace: job.engine.config.grace,
+            max_line: job.engine.config.logs.max_line_bytes,
             groups: job.engine.groups.clone(),
             spawned: {
                 let tx = job.tx.clone();

@@ -7,7 +7,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use indexmap::IndexMap;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,16 +14,16 @@ use tokio::time::Instant;
 
 use super::context::RunContext;
 use super::pipeline::{GateRequest, Outcome, StepJob, StepMsg, run_step};
+use super::run_log::RunLog;
 use super::secrets::RunSecrets;
 use super::shared::EngineShared;
-use super::tail::{TailFile, TailRecord};
 use crate::secrets::{Redactor, StreamMask};
 use crate::spec::{Dag, Finish, ReadySet};
 use crate::spec::{OnTimeout, StepId, Workflow};
 use crate::steps::{Control, LogSink};
 use crate::store::{
-    ApprovalRecord, Decision, Event, EventKind, LogLine, LogStream, RunRecord, RunState,
-    StepOutput, StepRecord, StepStatus, StepTable, Timestamp,
+    ApprovalRecord, Decision, Event, EventKind, LogStream, RunRecord, RunState, StepOutput,
+    StepRecord, StepStatus, StepTable, Timestamp,
 };
 
 /// Prefix of the skip reason of a step whose `when` was false (dependents still run).
@@ -82,7 +81,6 @@ pub struct RunActor {
     gates: HashMap<usize, PendingGate>,
     held: Vec<StepMsg>,
     event_seq: u64,
-    log_seq: Arc<AtomicU64>,
     running_since: Vec<Option<Instant>>,
     recovery: HashSet<usize>,
     failed: Option<String>,
@@ -99,7 +97,7 @@ pub struct RunActor {
     done: usize,
     need_flush: bool,
     workdir: Option<PathBuf>,
-    tail: Arc<TailFile>,
+    log: Arc<RunLog>,
     /// The engine's secrets and this run's: applied to everything before it is recorded.
     redactor: Arc<Redactor>,
 }
@@ -222,7 +220,12 @@ impl RunActor {
         let (step_tx, step_rx) = mpsc::unbounded_channel();
         let (control, _) = watch::channel(Control::Running);
         let event_seq = engine.store.last_event_seq(&run.id)?;
-        let log_seq = Arc::new(AtomicU64::new(engine.store.last_log_seq(&run.id)?));
+        let log = RunLog::start(
+            engine.store.clone(),
+            run.id.clone(),
+            engine.config.logs,
+            engine.store.last_log_seq(&run.id)?,
+        );
         let concurrency = wf
             .concurrency
             .unwrap_or(engine.config.run_concurrency)
@@ -234,7 +237,6 @@ impl RunActor {
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
         let workdir = run.workdir.as_ref().map(PathBuf::from);
-        let tail = Arc::new(TailFile::open(&engine.store.tail_path(&run.id)));
         let terminal: Vec<bool> = records.iter().map(|r| r.status.is_terminal()).collect();
         let done = terminal.iter().filter(|t| **t).count();
         let mut actor = RunActor {
@@ -244,7 +246,7 @@ impl RunActor {
             durable: std::collections::VecDeque::new(),
             terminal,
             done,
-            tail,
+            log,
             running_since: vec![None; wf.steps.len()],
             engine,
             wf,
@@ -263,7 +265,6 @@ impl RunActor {
             gates: HashMap::new(),
             held: Vec::new(),
             event_seq,
-            log_seq,
             recovery,
             failed,
             stop: None,
@@ -441,8 +442,7 @@ impl RunActor {
         let engine = self.engine.clone();
         let run = self.run.id.clone();
         let step = step.clone();
-        let seq = self.log_seq.clone();
-        let tail = self.tail.clone();
+        let log = self.log.clone();
         let redactor = self.redactor.clone();
         // Per stream, what the last line left open: a secret cut by a line break is masked on
         // both sides of it.
@@ -455,19 +455,9 @@ impl RunActor {
                     LogStream::Stderr => 1,
                     LogStream::System => 2,
                 };
-                redactor.mask_line(&mut masks[i], text).into_owned()
+                mask_cut_line(&redactor, &mut masks[i], text)
             };
-            let line = LogLine {
-                seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
-                ts: Timestamp::now(),
-                step: step.clone(),
-                stream,
-                text,
-            };
-            if let Err(e) = engine.store.put_log(&run, &line) {
-                tracing::warn!("run {run}: cannot store a log line: {e:#}");
-            }
-            tail.append(&TailRecord::Line(line.clone()));
+            let line = log.record(&step, stream, &text);
             let _ = engine.events.send(Event {
                 run: run.clone(),
                 ts: line.ts,
@@ -538,6 +528,7 @@ impl RunActor {
     }
 
     fn on_done(&mut self, idx: usize, outcome: Outcome) {
+        self.log.close_step(&self.wf.steps[idx].id);
         self.in_flight = self.in_flight.saturating_sub(1);
         self.records[idx].process = None;
         self.stop_clock(idx);
@@ -849,10 +840,11 @@ impl RunActor {
             }
             _ => None,
         };
+        // Every line is stored before the run's final state, which followers stop at.
+        self.log.close();
         self.set_run_state(final_state, reason);
         self.need_flush = true;
         self.drain().await;
-        self.tail.append(&TailRecord::End { state: final_state });
         final_state
     }
 
@@ -910,6 +902,7 @@ impl RunActor {
         if self.pending_events.is_empty() && self.outputs.is_empty() && !self.need_flush {
             return;
         }
+        self.log.write_pending(self.need_flush);
         let written = self
             .engine
             .store
@@ -964,6 +957,15 @@ impl RunActor {
             self.flushed(r);
         }
     }
+}
+
+/// A line masked as its stream's next. The note of a line cut while read goes after the mask,
+/// so that a secret the cut split is seen at the end of the line, as at a line break.
+fn mask_cut_line(redactor: &Redactor, mask: &mut StreamMask, text: &str) -> String {
+    let (kept, note) = crate::store::split_cut_note(text);
+    let mut out = redactor.mask_line(mask, kept).into_owned();
+    out.push_str(note);
+    out
 }
 
 /// What woke the run actor.

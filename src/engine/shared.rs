@@ -28,6 +28,8 @@ pub struct EngineConfig {
     pub extra_agents: Vec<String>,
     /// Providers and profiles for `agent` steps (`None`: agent steps fail with a hint).
     pub llm: Option<Arc<crate::steps::agent::LlmRuntime>>,
+    /// How much of each step's log is kept.
+    pub logs: super::run_log::LogLimits,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +41,7 @@ impl Default for EngineConfig {
             secrets: Vec::new(),
             extra_agents: Vec::new(),
             llm: None,
+            logs: Default::default(),
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct Attempt {
     pub timeout: Option<Duration>,
     /// How long a cancelled process group gets between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// Longest log line kept; the rest of a longer one is read and counted, never held.
+    pub max_line: usize,
     /// Registry of live process groups.
     pub groups: Arc<shell::ProcessGroups>,
     /// Told the pid (= process group) of a spawned shell attempt.

@@ -15,12 +15,11 @@ use tokio::time::Instant;
 use super::{
     Attempt, AttemptResult, Control, Failure, LogSink, PausableDeadline, Success, output_value,
 };
-use crate::store::LogStream;
+use crate::store::{LINE_NOTE_ROOM, LogStream, line_cut_note};
 
-/// Longest line kept whole; longer ones are split so one runaway line cannot exhaust memory.
-const MAX_LINE: usize = 64 * 1024;
-/// Captured stdout/stderr kept for the step's output; the log keeps everything.
-const MAX_CAPTURE: usize = 8 * 1024 * 1024;
+/// Captured stdout/stderr kept for the step's output (for templates and JSON outputs); the
+/// log keeps its own head and tail. Stored in the run's journal, so kept small.
+const MAX_CAPTURE: usize = 1024 * 1024;
 
 /// A rendered shell command, ready to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,14 +143,22 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
         groups: attempt.groups.clone(),
     };
 
-    let out_reader = child
-        .stdout
-        .take()
-        .map(|s| tokio::spawn(pump(s, LogStream::Stdout, attempt.log.clone())));
-    let err_reader = child
-        .stderr
-        .take()
-        .map(|s| tokio::spawn(pump(s, LogStream::Stderr, attempt.log.clone())));
+    let out_reader = child.stdout.take().map(|s| {
+        tokio::spawn(pump(
+            s,
+            LogStream::Stdout,
+            attempt.log.clone(),
+            attempt.max_line,
+        ))
+    });
+    let err_reader = child.stderr.take().map(|s| {
+        tokio::spawn(pump(
+            s,
+            LogStream::Stderr,
+            attempt.log.clone(),
+            attempt.max_line,
+        ))
+    });
 
     let mut clock = PausableDeadline::start(attempt.timeout, Instant::now());
     let mut frozen = false;
@@ -316,54 +323,80 @@ async fn collect(reader: Option<tokio::task::JoinHandle<String>>) -> String {
     }
 }
 
-/// Reads a stream line by line into the log, keeping a capped copy.
-async fn pump(stream: impl AsyncRead + Unpin, which: LogStream, log: LogSink) -> String {
+/// Reads a stream line by line into the log, keeping a capped copy. A line longer than
+/// `max_line` is cut: the rest of it is read and counted, never held.
+async fn pump(
+    stream: impl AsyncRead + Unpin,
+    which: LogStream,
+    log: LogSink,
+    max_line: usize,
+) -> String {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut captured = String::new();
     let mut buf = Vec::with_capacity(1024);
     loop {
         buf.clear();
-        let n = match read_line_capped(&mut reader, &mut buf).await {
-            Ok(n) => n,
+        let (n, cut) = match read_line_capped(&mut reader, &mut buf, max_line).await {
+            Ok(read) => read,
             Err(_) => break,
         };
         if n == 0 {
             break;
         }
+        let cut = if cut > 0 {
+            // Room for the note, so that the line with it is within `max_line`.
+            let keep = max_line.saturating_sub(LINE_NOTE_ROOM);
+            let more = buf.len().saturating_sub(keep);
+            buf.truncate(keep);
+            cut + more as u64
+        } else {
+            0
+        };
         let text = String::from_utf8_lossy(&buf);
         let line = text.strip_suffix('\n').unwrap_or(&text);
         let line = line.strip_suffix('\r').unwrap_or(line);
-        log(which, line);
+        let line = if cut > 0 {
+            std::borrow::Cow::Owned(format!("{line}{}", line_cut_note(cut)))
+        } else {
+            std::borrow::Cow::Borrowed(line)
+        };
+        log(which, &line);
         if captured.len() < MAX_CAPTURE {
-            captured.push_str(line);
+            captured.push_str(&line);
             captured.push('\n');
         }
     }
     captured
 }
 
-/// Like `read_until(b'\n')` but stops at `MAX_LINE` bytes.
+/// Like `read_until(b'\n')`, but keeps at most `max` bytes in `buf` and skips the rest of a
+/// longer line. Returns the bytes read and how many of them were skipped.
 async fn read_line_capped<R: AsyncBufReadExt + Unpin>(
     reader: &mut R,
     buf: &mut Vec<u8>,
-) -> std::io::Result<usize> {
+    max: usize,
+) -> std::io::Result<(usize, u64)> {
     let mut total = 0;
+    let mut cut = 0u64;
     loop {
         let available = reader.fill_buf().await?;
         if available.is_empty() {
-            return Ok(total);
+            return Ok((total, cut));
         }
-        let room = MAX_LINE - buf.len();
-        let window = &available[..available.len().min(room)];
-        let (used, done) = match window.iter().position(|&b| b == b'\n') {
+        let (used, done) = match available.iter().position(|&b| b == b'\n') {
             Some(i) => (i + 1, true),
-            None => (window.len(), buf.len() + window.len() >= MAX_LINE),
+            None => (available.len(), false),
         };
-        buf.extend_from_slice(&window[..used]);
+        let room = max.saturating_sub(buf.len());
+        let kept = used.min(room);
+        buf.extend_from_slice(&available[..kept]);
+        // The newline itself is not part of the line, so it does not count as cut.
+        let newline = usize::from(done && kept < used);
+        cut += (used - kept - newline) as u64;
         reader.consume(used);
         total += used;
         if done {
-            return Ok(total);
+            return Ok((total, cut));
         }
     }
 }

@@ -117,7 +117,7 @@ impl Store {
             }
             into.apply_batch(batch)?;
         }
-        Ok(())
+        self.copy_log_file(id, to)
     }
 
     /// Whether the store holds no run at all.

@@ -9,6 +9,8 @@ pub mod doctor;
 pub mod flush;
 mod journal;
 pub mod lock;
+mod log_chunk;
+mod logs;
 pub mod records;
 mod recover;
 
@@ -23,13 +25,15 @@ use sled::Transactional;
 pub use flush::{FlushTicket, Flusher};
 pub use journal::StepTable;
 pub use lock::{OwnerLock, StoreInUse};
+pub use log_chunk::{CHUNK_BYTES as LOG_CHUNK_BYTES, LogChunk};
+pub use logs::{LINE_NOTE_ROOM, cut_line, line_cut_note, split_cut_note};
 pub use records::*;
 pub use recover::StoreDamaged;
 
 use crate::spec::StepId;
 
 /// The layout version of the trees; bumped when a record changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// sled's page cache. Its 1 GiB default is far more than a console needs.
 const CACHE_BYTES: u64 = 2 * 1024 * 1024;
@@ -79,10 +83,6 @@ fn prefix(run: &RunId) -> Vec<u8> {
     key(run, &[])
 }
 
-fn seq_key(run: &RunId, seq: u64) -> Vec<u8> {
-    key(run, &seq.to_be_bytes())
-}
-
 fn encode<T: Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {
     serde_json::to_vec(value).context("cannot encode a record")
 }
@@ -106,12 +106,11 @@ impl Store {
                 .flush_every_ms(Some(200)),
         )?;
         let meta = db.open_tree("meta")?;
-        let mut from_v1 = false;
+        let mut found = SCHEMA_VERSION;
         match meta.get("schema_version")? {
             Some(v) => {
-                let found: u32 = decode(&v, "schema version")?;
-                from_v1 = found == 1;
-                if found != SCHEMA_VERSION && !from_v1 {
+                found = decode(&v, "schema version")?;
+                if !(1..=SCHEMA_VERSION).contains(&found) {
                     bail!(
                         "the store at {} has schema version {found}, this baton reads version \
                          {SCHEMA_VERSION}; use a matching baton or another `--data-dir`",
@@ -140,8 +139,8 @@ impl Store {
             dir: dir.to_path_buf(),
             lock: std::sync::Arc::new(lock),
         };
-        if from_v1 {
-            store.migrate_from_v1().with_context(|| {
+        if found < SCHEMA_VERSION {
+            store.migrate_from(found).with_context(|| {
                 format!(
                     "cannot bring the store at {} to schema version {SCHEMA_VERSION}",
                     dir.display()
@@ -157,12 +156,6 @@ impl Store {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// The live log file of a run, which other processes can follow while this one owns the
-    /// store (see `engine/tail.rs`). Readable without opening the store.
-    pub fn tail_path(&self, run: &RunId) -> PathBuf {
-        tail_dir(&self.dir).join(format!("{}.jsonl", run.0))
     }
 
     /// This process, as the owner of the store.
@@ -324,44 +317,6 @@ impl Store {
         }
     }
 
-    // ---- logs and events ----
-
-    /// Appends a log line (its `seq` is the caller's, gap-free per run).
-    pub fn put_log(&self, run: &RunId, line: &LogLine) -> anyhow::Result<()> {
-        self.logs.insert(seq_key(run, line.seq), encode(line)?)?;
-        Ok(())
-    }
-
-    /// Log lines with `seq > after`, of one step if given, at most `limit`.
-    pub fn logs(
-        &self,
-        run: &RunId,
-        step: Option<&StepId>,
-        after: u64,
-        limit: usize,
-    ) -> anyhow::Result<Vec<LogLine>> {
-        let start = seq_key(run, after.saturating_add(1));
-        let end = seq_key(run, u64::MAX);
-        take_lines(self.logs.range(start..=end), step, limit)
-    }
-
-    /// The last `limit` log lines of a run (of one step if given), oldest first.
-    pub fn tail_logs(
-        &self,
-        run: &RunId,
-        step: Option<&StepId>,
-        limit: usize,
-    ) -> anyhow::Result<Vec<LogLine>> {
-        let mut out = take_lines(self.logs.scan_prefix(prefix(run)).rev(), step, limit)?;
-        out.reverse();
-        Ok(out)
-    }
-
-    /// The highest log seq of a run (0 when none).
-    pub fn last_log_seq(&self, run: &RunId) -> anyhow::Result<u64> {
-        last_seq(&self.logs, prefix(run))
-    }
-
     // ---- cache ----
 
     /// A cached result, if one is stored under `key` and younger than `ttl`.
@@ -431,6 +386,10 @@ impl Store {
         if !removed.is_empty() {
             self.flush_blocking()?;
         }
+        // Once their index is gone for good: the log files are most of what gc gives back.
+        for id in &removed {
+            self.remove_log_file(id)?;
+        }
         Ok(removed)
     }
 
@@ -462,7 +421,6 @@ impl Store {
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(|e| anyhow::anyhow!("cannot delete run {id}: {e:?}"))?;
-        let _ = std::fs::remove_file(self.tail_path(id));
         Ok(())
     }
 
@@ -470,30 +428,6 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
-}
-
-/// Where live log files of runs are kept, under a store directory.
-pub fn tail_dir(store_dir: &Path) -> PathBuf {
-    store_dir.join("tail")
-}
-
-/// The first `limit` log lines `items` yields (of one step if given).
-fn take_lines(
-    items: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
-    step: Option<&StepId>,
-    limit: usize,
-) -> anyhow::Result<Vec<LogLine>> {
-    let mut out = Vec::new();
-    for item in items {
-        if out.len() >= limit {
-            break;
-        }
-        let line: LogLine = decode(&item?.1, "log")?;
-        if step.is_none_or(|s| *s == line.step) {
-            out.push(line);
-        }
-    }
-    Ok(out)
 }
 
 /// Every record a tree holds for a run, in key order.
@@ -552,37 +486,6 @@ mod tests {
         assert!(err.contains("several runs"), "{err}");
         let err = store.resolve_run("zz").unwrap_err().to_string();
         assert!(err.contains("no run `zz`"), "{err}");
-    }
-
-    #[test]
-    fn logs_page_by_seq_and_filter_by_step() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let r = RunId("r".into());
-        for seq in 1..=10u64 {
-            let step = if seq % 2 == 0 { "even" } else { "odd" };
-            store
-                .put_log(
-                    &r,
-                    &LogLine {
-                        seq,
-                        ts: Timestamp(seq),
-                        step: StepId(step.into()),
-                        stream: LogStream::Stdout,
-                        text: format!("line {seq}"),
-                    },
-                )
-                .unwrap();
-        }
-        let page = store.logs(&r, None, 3, 4).unwrap();
-        assert_eq!(page.iter().map(|l| l.seq).collect::<Vec<_>>(), [4, 5, 6, 7]);
-        let even = store
-            .logs(&r, Some(&StepId("even".into())), 0, 100)
-            .unwrap();
-        assert_eq!(even.len(), 5);
-        assert_eq!(store.last_log_seq(&r).unwrap(), 10);
-        let tail = store.tail_logs(&r, None, 2).unwrap();
-        assert_eq!(tail.iter().map(|l| l.seq).collect::<Vec<_>>(), [9, 10]);
     }
 
     #[test]

@@ -1,0 +1,272 @@
+//! A run's log as it is captured: lines numbered, cut when too long, capped per step (the head
+//! and the tail kept, a line saying what was dropped between them), and stored in chunks.
+//!
+//! Lines wait in memory until their step has a chunk's worth, its run commits a batch of
+//! transitions, or [`WRITE_DELAY`] has passed, so a flood costs a sled write per ~32 KiB and a
+//! trickle is readable (by `baton logs --follow` through the owner) a moment after it is
+//! printed. Past its head a step's lines wait in a bounded ring until the step ends: only then
+//! is it known which of them are the tail.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::spec::StepId;
+use crate::store::{
+    LOG_CHUNK_BYTES, LogChunk, LogLine, LogStream, RunId, Store, Timestamp, cut_line,
+};
+
+/// How long a line may wait in memory before it is written.
+pub const WRITE_DELAY: Duration = Duration::from_millis(200);
+
+/// How much of a step's output is kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogLimits {
+    /// Bytes kept per step: the first half and the last half of what it printed.
+    pub max_bytes_per_step: usize,
+    /// Longer lines are cut, with a note of how much was cut.
+    pub max_line_bytes: usize,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits {
+            max_bytes_per_step: 16 * 1024 * 1024,
+            max_line_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// One step's lines not yet written, and what its cap has done.
+#[derive(Default)]
+struct StepLog {
+    /// Lines to write (of the head), or to encode into the tail (past it).
+    unwritten: Vec<LogLine>,
+    unwritten_bytes: usize,
+    head_bytes: usize,
+    head_full: bool,
+    /// The newest chunks past the head, encoded (a line as a struct costs 50 times a `y`).
+    tail: VecDeque<LogChunk>,
+    tail_bytes: u64,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+    last_dropped: u64,
+}
+
+impl StepLog {
+    /// Moves the waiting lines into the tail, dropping its oldest chunks past `budget`.
+    fn push_tail(&mut self, budget: u64) {
+        if self.unwritten.is_empty() {
+            return;
+        }
+        let chunk = LogChunk::encode(&std::mem::take(&mut self.unwritten));
+        self.unwritten_bytes = 0;
+        self.tail_bytes += chunk.printed;
+        self.tail.push_back(chunk);
+        while self.tail_bytes > budget && self.tail.len() > 1 {
+            let Some(old) = self.tail.pop_front() else {
+                break;
+            };
+            self.tail_bytes -= old.printed;
+            self.dropped_lines += old.lines;
+            self.dropped_bytes += old.printed;
+            self.last_dropped = old.last_seq;
+        }
+    }
+}
+
+struct Inner {
+    seq: u64,
+    steps: HashMap<StepId, StepLog>,
+    waiting: bool,
+    /// Lines were written since the last sync.
+    unsynced: bool,
+    closed: bool,
+}
+
+/// The log of one run being captured; shared by its actor and its steps' sinks.
+pub struct RunLog {
+    store: Store,
+    run: RunId,
+    limits: LogLimits,
+    inner: Mutex<Inner>,
+    wake: Arc<Notify>,
+}
+
+impl RunLog {
+    /// A run's log whose stored lines end at `last_seq`; starts the task that writes lines
+    /// which have waited [`WRITE_DELAY`].
+    pub fn start(store: Store, run: RunId, limits: LogLimits, last_seq: u64) -> Arc<RunLog> {
+        let log = Arc::new(RunLog {
+            store,
+            run,
+            limits: LogLimits {
+                max_bytes_per_step: limits.max_bytes_per_step.max(2),
+                max_line_bytes: limits.max_line_bytes.max(1),
+            },
+            inner: Mutex::new(Inner {
+                seq: last_seq,
+                steps: HashMap::new(),
+                waiting: false,
+                unsynced: false,
+                closed: false,
+            }),
+            wake: Arc::new(Notify::new()),
+        });
+        tokio::spawn(write_behind(Arc::downgrade(&log), log.wake.clone()));
+        log
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a line of `step` (already redacted): numbers it, cuts it if too long, keeps or
+    /// drops it under the step's cap. Returns it as numbered, for live viewers.
+    pub fn record(&self, step: &StepId, stream: LogStream, text: &str) -> LogLine {
+        let text = cut_line(text, self.limits.max_line_bytes).into_owned();
+        let head_budget = self.limits.max_bytes_per_step / 2;
+        let tail_budget = self.limits.max_bytes_per_step - head_budget;
+        let mut inner = self.lock();
+        inner.seq += 1;
+        let line = LogLine {
+            seq: inner.seq,
+            ts: Timestamp::now(),
+            step: step.clone(),
+            stream,
+            text,
+        };
+        let size = line.text.len() + 1;
+        let st = inner.steps.entry(step.clone()).or_default();
+        if st.head_full || st.head_bytes + size > head_budget {
+            if !st.head_full {
+                // The head is complete: what waits of it is written, the rest is tail.
+                st.head_full = true;
+                let lines = std::mem::take(&mut st.unwritten);
+                st.unwritten_bytes = 0;
+                self.write(&[(step, &lines)]);
+            }
+            st.unwritten_bytes += size;
+            st.unwritten.push(line.clone());
+            if st.unwritten_bytes >= LOG_CHUNK_BYTES {
+                st.push_tail(tail_budget as u64);
+            }
+            return line;
+        }
+        st.head_bytes += size;
+        st.unwritten_bytes += size;
+        st.unwritten.push(line.clone());
+        if st.unwritten_bytes >= LOG_CHUNK_BYTES {
+            let lines = std::mem::take(&mut st.unwritten);
+            st.unwritten_bytes = 0;
+            self.write(&[(step, &lines)]);
+        } else if !inner.waiting {
+            inner.waiting = true;
+            self.wake.notify_one();
+        }
+        line
+    }
+
+    /// Writes every line of a head that waits (before a batch of transitions is committed, so
+    /// a step's lines land no later than its result). With `durable`, also makes every line
+    /// written so far survive a crash of the machine.
+    pub fn write_pending(&self, durable: bool) {
+        let mut inner = self.lock();
+        inner.waiting = false;
+        let taken: Vec<(StepId, Vec<LogLine>)> = inner
+            .steps
+            .iter_mut()
+            .filter(|(_, st)| !st.unwritten.is_empty() && !st.head_full)
+            .map(|(step, st)| {
+                st.unwritten_bytes = 0;
+                (step.clone(), std::mem::take(&mut st.unwritten))
+            })
+            .collect();
+        if !taken.is_empty() {
+            let refs: Vec<(&StepId, &[LogLine])> =
+                taken.iter().map(|(s, l)| (s, l.as_slice())).collect();
+            self.write(&refs);
+            inner.unsynced = true;
+        }
+        if durable && std::mem::take(&mut inner.unsynced) {
+            if let Err(e) = self.store.sync_logs(&self.run) {
+                tracing::warn!("{e:#}");
+            }
+        }
+    }
+
+    /// The step ended: its kept tail is written after a line saying what was dropped, and a
+    /// later run of it (a retry) starts with a fresh cap.
+    pub fn close_step(&self, step: &StepId) {
+        let mut inner = self.lock();
+        let Some(mut st) = inner.steps.remove(step) else {
+            return;
+        };
+        inner.unsynced = true;
+        if !st.head_full {
+            self.write(&[(step, &st.unwritten)]);
+            return;
+        }
+        st.push_tail(u64::MAX);
+        let mut chunks = Vec::with_capacity(st.tail.len() + 1);
+        if st.dropped_lines > 0 {
+            // It takes the seq of the last line dropped: between the head and the tail.
+            chunks.push(LogChunk::encode(&[LogLine {
+                seq: st.last_dropped,
+                ts: Timestamp::now(),
+                step: step.clone(),
+                stream: LogStream::System,
+                text: self.dropped_note(&st),
+            }]));
+        }
+        chunks.extend(std::mem::take(&mut st.tail));
+        let refs: Vec<(&StepId, &LogChunk)> = chunks.iter().map(|c| (step, c)).collect();
+        if let Err(e) = self.store.put_log_chunks(&self.run, &refs) {
+            tracing::warn!("{e:#}");
+        }
+    }
+
+    /// The run stopped: every step's lines are written and the writing task ends.
+    pub fn close(&self) {
+        let steps: Vec<StepId> = self.lock().steps.keys().cloned().collect();
+        for step in steps {
+            self.close_step(&step);
+        }
+        self.write_pending(true);
+        self.lock().closed = true;
+        self.wake.notify_one();
+    }
+
+    fn dropped_note(&self, st: &StepLog) -> String {
+        format!(
+            "… {} line(s), {} byte(s) dropped here: the step printed more than the {} bytes \
+             kept per step (the first and the last half are kept; `[logs] max_bytes_per_step` \
+             in the config file sets it) …",
+            st.dropped_lines, st.dropped_bytes, self.limits.max_bytes_per_step
+        )
+    }
+
+    fn write(&self, lines: &[(&StepId, &[LogLine])]) {
+        if lines.iter().all(|(_, l)| l.is_empty()) {
+            return;
+        }
+        if let Err(e) = self.store.put_logs(&self.run, lines) {
+            tracing::warn!("{e:#}");
+        }
+    }
+}
+
+/// Writes lines that have waited [`WRITE_DELAY`], until the run's log is closed or dropped.
+async fn write_behind(log: Weak<RunLog>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        tokio::time::sleep(WRITE_DELAY).await;
+        let Some(log) = log.upgrade() else { return };
+        if log.lock().closed {
+            return;
+        }
+        log.write_pending(false);
+    }
+}
