@@ -292,3 +292,37 @@ fn gc_gives_back_the_space_of_the_logs_it_deletes() {
         "{before} → {after}: gc gave back less than the 16 MiB of log it deleted"
     );
 }
+
+#[test]
+fn a_secret_cut_by_the_line_cap_is_masked_in_what_is_kept() {
+    let key = "sk-proj-cutbythecap-4f9a2c7e1b";
+    // The line is cut 65,488 bytes in (64 KiB less the room for the note): 18 bytes into the key.
+    let s = setup(
+        "name: cut\nsteps:\n  - id: cut\n    run: head -c 65470 /dev/zero | tr '\\0' a; printf %s \"$OPENAI_API_KEY\"; head -c 100 /dev/zero | tr '\\0' b; echo\n",
+        "",
+    );
+    let out = s
+        .baton()
+        .env("OPENAI_API_KEY", key)
+        .arg("run")
+        .arg(&s.wf)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let raw = s
+        .baton()
+        .args(["logs", "--raw", &s.run_id()])
+        .output()
+        .unwrap();
+    let kept = String::from_utf8_lossy(&raw.stdout);
+    assert!(kept.contains("bytes cut)"), "the line was cut");
+    assert!(!kept.contains(&key[..12]), "{}", &kept[kept.len() - 80..]);
+    for file in [s.data.join("store").join("logs")] {
+        for entry in std::fs::read_dir(file).unwrap().flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(&key[..12]), "{}", entry.path().display());
+        }
+    }
+}
