@@ -220,7 +220,7 @@ impl RunActor {
         let (step_tx, step_rx) = mpsc::unbounded_channel();
         let (control, _) = watch::channel(Control::Running);
         let event_seq = engine.store.last_event_seq(&run.id)?;
-        let log = RunLog::start(
+        let log = RunLog::new(
             engine.store.clone(),
             run.id.clone(),
             engine.config.logs,
@@ -281,6 +281,7 @@ impl RunActor {
 
     /// Drives the run to its end; returns its final state.
     pub async fn run(mut self) -> RunState {
+        self.log.spawn_writer();
         self.run.owner = Some(self.engine.store.owner());
         if self.run.started_at.is_none() {
             self.run.started_at = Some(Timestamp::now());

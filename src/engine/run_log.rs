@@ -96,10 +96,9 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// A run's log whose stored lines end at `last_seq`; starts the task that writes lines
-    /// which have waited [`WRITE_DELAY`].
-    pub fn start(store: Store, run: RunId, limits: LogLimits, last_seq: u64) -> Arc<RunLog> {
-        let log = Arc::new(RunLog {
+    /// A run's log whose stored lines end at `last_seq` (see [`RunLog::spawn_writer`]).
+    pub fn new(store: Store, run: RunId, limits: LogLimits, last_seq: u64) -> Arc<RunLog> {
+        Arc::new(RunLog {
             store,
             run,
             limits: LogLimits {
@@ -114,9 +113,13 @@ impl RunLog {
                 closed: false,
             }),
             wake: Arc::new(Notify::new()),
-        });
-        tokio::spawn(write_behind(Arc::downgrade(&log), log.wake.clone()));
-        log
+        })
+    }
+
+    /// Starts the task that writes lines which have waited [`WRITE_DELAY`] (on the current
+    /// tokio runtime); it ends when the log is closed or dropped.
+    pub fn spawn_writer(self: &Arc<Self>) {
+        tokio::spawn(write_behind(Arc::downgrade(self), self.wake.clone()));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
