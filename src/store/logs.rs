@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -206,10 +206,11 @@ impl Store {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
+            // Never through a link planted in the store (the data dir is ours, but still).
+            let mut file = crate::fsperm::open_nofollow(
+                std::fs::OpenOptions::new().create(true).append(true),
+                &path,
+            )?;
             let start = file.metadata()?.len();
             let mut body = Vec::with_capacity(chunks.iter().map(|(_, c)| c.bytes.len()).sum());
             let mut batch = sled::Batch::default();
@@ -230,7 +231,7 @@ impl Store {
     /// Makes the run's stored log lines durable (sled's flush covers their index).
     pub fn sync_logs(&self, run: &RunId) -> anyhow::Result<()> {
         let path = self.log_file(run)?;
-        match File::open(&path) {
+        match crate::fsperm::open_nofollow(std::fs::OpenOptions::new().read(true), &path) {
             Ok(f) => f
                 .sync_data()
                 .with_context(|| format!("cannot sync {}", path.display())),
@@ -299,7 +300,10 @@ impl Store {
             Some(s) => vec![s.clone()],
             None => self.log_steps(run)?,
         };
-        let file = File::open(self.log_file(run)?).ok().map(Arc::new);
+        let file =
+            crate::fsperm::open_nofollow(OpenOptions::new().read(true), &self.log_file(run)?)
+                .ok()
+                .map(Arc::new);
         Ok(steps
             .into_iter()
             .map(|step| {
