@@ -1,5 +1,6 @@
-//! Keys become engine commands: approvals, pause/resume, cancel with confirmation, retry,
-//! quitting with active runs, remapped keys, live Events, log search and scroll-back.
+//! Keys become engine commands: approvals (announced, opened on the operator's key, deaf to keys
+//! for a moment after opening), pause/resume, cancel with confirmation, retry, quitting with
+//! active runs, remapped keys, live Events, log search and scroll-back.
 
 #[path = "support/console.rs"]
 mod console;
@@ -11,6 +12,8 @@ mod memory_backend;
 use baton::engine::Command;
 use baton::spec::StepId;
 use baton::store::{Event, EventKind, LogStream, RunId, RunState};
+use std::time::Duration;
+
 use baton::tui::TuiExit;
 use baton::tui::config::KeyBinding;
 use baton::tui::keymap::Keymap;
@@ -24,13 +27,132 @@ fn release() -> RunId {
     RunId("r-0004".into())
 }
 
+fn deploy_gate_requested() -> Event {
+    let mut deploy = fixture::gate_approval();
+    deploy.step = StepId::from("deploy");
+    deploy.prompt = "Roll out to every region?".into();
+    Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::ApprovalRequested {
+            approval: Box::new(deploy),
+        },
+    }
+}
+
+fn decisions(c: &Console) -> Vec<Command> {
+    c.backend
+        .sent()
+        .into_iter()
+        .filter(|s| matches!(s, Command::Decide { .. }))
+        .collect()
+}
+
 #[test]
-fn y_approves_the_gate_with_the_edited_inputs() {
+fn an_undecided_gate_at_start_is_announced_not_opened() {
     let mut c = Console::new();
-    c.key(KeyCode::Tab)
+    assert!(c.app.model.modals.is_empty());
+    let screen = c.screen(100, 24);
+    assert!(
+        screen.contains("⚑ release r-0004 / gate waits for approval: Deploy to prod? risk=low")
+            && screen.contains("a to open"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn y_typed_in_a_log_while_a_gate_arrives_copies_and_leaves_the_gate_waiting() {
+    let mut c = Console::new();
+    c.key(KeyCode::Enter).key(KeyCode::Tab);
+    for _ in 0..5 {
+        c.chars("y").after(Duration::from_millis(50));
+    }
+    assert!(c.app.apply_event(&deploy_gate_requested()));
+    for _ in 0..20 {
+        c.chars("y").after(Duration::from_millis(50));
+    }
+    assert_eq!(decisions(&c), vec![], "no key decided a gate");
+    assert!(c.app.model.modals.is_empty(), "no prompt took the keyboard");
+    assert_eq!(c.app.model.approvals.len(), 2);
+    let output = &c.app.terminal_output;
+    assert_eq!(
+        output.iter().filter(|o| *o == "\x07").count(),
+        1,
+        "one bell"
+    );
+    assert_eq!(
+        output.iter().filter(|o| o.starts_with("\x1b]52;")).count(),
+        25,
+        "every y copied"
+    );
+    let screen = c.screen(100, 30);
+    assert!(
+        screen.contains("r-0004 / gate waits for approval") && screen.contains("(+1 more)"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn the_prompt_ignores_keys_inside_its_guard_and_takes_them_after() {
+    let mut c = Console::new();
+    c.chars("a").chars("A").after(Duration::from_millis(300));
+    c.chars("A").key(KeyCode::Esc);
+    assert_eq!(decisions(&c), vec![]);
+    assert!(matches!(
+        c.app.model.modals.last(),
+        Some(Modal::Approval(a)) if a.ignored == 3
+    ));
+    let screen = c.screen(80, 24);
+    assert!(screen.contains("keys ignored for a moment"), "{screen}");
+    assert!(
+        screen.contains("3 key(s) ignored: the approval prompt had just opened"),
+        "{screen}"
+    );
+    // 500 ms after `a`: keys count again.
+    c.after(Duration::from_millis(200));
+    assert!(!c.screen(80, 24).contains("keys ignored for a moment"));
+    c.chars("A");
+    assert!(matches!(
+        decisions(&c).first(),
+        Some(Command::Decide { approved: true, .. })
+    ));
+}
+
+#[test]
+fn the_guard_interval_is_the_configured_one() {
+    let mut c = Console::new();
+    c.app.approval_guard = Duration::from_secs(2);
+    c.chars("a").after(Duration::from_millis(1_900)).chars("A");
+    assert_eq!(decisions(&c), vec![]);
+    c.after(Duration::from_millis(100)).chars("A");
+    assert_eq!(decisions(&c).len(), 1);
+}
+
+#[test]
+fn enter_on_a_waiting_step_opens_its_prompt() {
+    let mut c = Console::new();
+    c.key(KeyCode::Enter);
+    // Rows: test, diff (L0), review, notify (L1), gate (L2), deploy (L3).
+    c.key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Down);
+    assert!(c.app.model.modals.is_empty());
+    c.key(KeyCode::Enter);
+    assert!(matches!(
+        c.app.model.modals.last(),
+        Some(Modal::Approval(a)) if a.step == StepId::from("gate")
+    ));
+}
+
+#[test]
+fn capital_a_approves_the_gate_with_the_edited_inputs() {
+    let mut c = Console::new();
+    c.open_approval()
+        .key(KeyCode::Tab)
         .chars(" today")
         .key(KeyCode::Esc)
-        .chars("y");
+        .chars("A");
     let sent = c.backend.sent();
     let Some(Command::Decide {
         run,
@@ -53,9 +175,12 @@ fn y_approves_the_gate_with_the_edited_inputs() {
 }
 
 #[test]
-fn n_rejects_with_the_comment_typed() {
+fn capital_x_rejects_with_the_comment_typed() {
     let mut c = Console::new();
-    c.chars("n").chars("too risky").key(KeyCode::Enter);
+    c.open_approval()
+        .chars("X")
+        .chars("too risky")
+        .key(KeyCode::Enter);
     let sent = c.backend.sent();
     assert!(matches!(
         sent.first(),
@@ -66,7 +191,7 @@ fn n_rejects_with_the_comment_typed() {
 #[test]
 fn esc_puts_the_decision_off_and_a_reopens_it() {
     let mut c = Console::new();
-    c.key(KeyCode::Esc);
+    c.open_approval().key(KeyCode::Esc);
     assert!(c.app.model.modals.is_empty());
     assert_eq!(c.app.model.approvals.len(), 1);
     assert!(c.backend.sent().is_empty());
@@ -80,20 +205,22 @@ fn esc_puts_the_decision_off_and_a_reopens_it() {
 #[test]
 fn an_approval_event_rings_the_bell_and_queues_behind_the_open_one() {
     let mut c = Console::new();
-    let mut second = fixture::gate_approval();
-    second.step = StepId::from("deploy");
-    let event = Event {
-        run: release(),
-        ts: fixture::NOW,
-        kind: EventKind::ApprovalRequested {
-            approval: Box::new(second),
-        },
-    };
-    assert!(c.app.apply_event(&event));
+    c.open_approval();
+    assert!(c.app.apply_event(&deploy_gate_requested()));
     assert_eq!(c.app.terminal_output, vec!["\x07".to_string()]);
     assert_eq!(c.app.model.approvals.len(), 2);
     assert_eq!(c.app.model.modals.len(), 1, "the second waits in the queue");
-    c.chars("y");
+    // Deciding the first does not open the second: a second `A` must not decide it.
+    c.chars("A").chars("A");
+    assert_eq!(decisions(&c).len(), 1);
+    assert!(c.app.model.modals.is_empty());
+    let screen = c.screen(100, 24);
+    assert!(
+        screen.contains("r-0004 / deploy waits for approval"),
+        "{screen}"
+    );
+    assert!(screen.contains("1 more waiting, `a` to open"), "{screen}");
+    c.open_approval();
     assert!(
         matches!(c.app.model.modals.last(), Some(Modal::Approval(a)) if a.step == StepId::from("deploy"))
     );
@@ -103,6 +230,7 @@ fn an_approval_event_rings_the_bell_and_queues_behind_the_open_one() {
 #[test]
 fn a_decided_event_closes_the_prompt_decided_elsewhere() {
     let mut c = Console::new();
+    c.open_approval();
     let decision = baton::store::Decision {
         approved: true,
         by: "someone".into(),
@@ -182,15 +310,40 @@ fn quitting_with_active_runs_asks_and_reports_the_choice() {
 #[test]
 fn remapped_keys_replace_the_defaults_and_show_in_hints() {
     let mut overrides = IndexMap::new();
-    overrides.insert("cancel".to_string(), KeyBinding::One("X".into()));
+    overrides.insert("cancel".to_string(), KeyBinding::One("C".into()));
+    overrides.insert("approve".to_string(), KeyBinding::One("ctrl-y".into()));
     let keymap = Keymap::with_overrides(&overrides).expect("a keymap");
     let mut c = Console::with_keymap(keymap);
     c.key(KeyCode::Esc).chars("c");
     assert!(c.app.model.modals.is_empty());
-    c.chars("X");
+    c.chars("C");
     assert!(matches!(c.app.model.modals.last(), Some(Modal::Confirm(_))));
     c.key(KeyCode::Esc);
-    assert!(c.screen(100, 24).contains("X cancel"));
+    assert!(c.screen(100, 24).contains("C cancel"));
+    c.open_approval();
+    assert!(c.screen(100, 24).contains("ctrl-y approve"));
+    c.chars("A");
+    assert!(c.backend.sent().is_empty());
+    c.ctrl('y');
+    assert!(matches!(
+        c.backend.sent().first(),
+        Some(Command::Decide { approved: true, .. })
+    ));
+}
+
+#[test]
+fn a_remap_that_lets_a_copy_key_approve_is_refused_at_start() {
+    let mut overrides = IndexMap::new();
+    overrides.insert("approve".to_string(), KeyBinding::One("y".into()));
+    let err = Keymap::with_overrides(&overrides)
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        err.as_deref().is_some_and(|e| e
+            .contains("[tui.keys]: `y` is bound to approve and also to copy")
+            && e.contains("no other view uses")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -473,6 +626,7 @@ fn steps_caught_mid_way_by_an_interruption_show_as_interrupted_not_running() {
 #[test]
 fn a_run_that_stops_with_a_gate_pending_takes_its_prompt_and_count_away() {
     let mut c = Console::new();
+    c.open_approval();
     assert!(matches!(
         c.app.model.modals.last(),
         Some(Modal::Approval(_))
@@ -492,6 +646,7 @@ fn a_run_that_stops_with_a_gate_pending_takes_its_prompt_and_count_away() {
     assert!(c.app.model.approvals.is_empty());
     let screen = c.screen(100, 30);
     assert!(!screen.contains("approval(s) pending"), "{screen}");
+    assert!(!screen.contains("waits for approval"), "{screen}");
 }
 
 #[test]

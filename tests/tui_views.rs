@@ -10,14 +10,12 @@ mod memory_backend;
 use console::Console;
 use crossterm::event::KeyCode;
 
-/// The console with the start-up approval put off, on the runs list.
+/// The console on the runs list, its undecided gate announced by the banner.
 fn runs() -> Console {
-    let mut c = Console::new();
-    c.key(KeyCode::Esc);
-    c
+    Console::new()
 }
 
-/// The release run open, approval put off.
+/// The release run open.
 fn release() -> Console {
     let mut c = runs();
     c.key(KeyCode::Enter);
@@ -25,21 +23,30 @@ fn release() -> Console {
 }
 
 #[test]
-fn approval_modal_pops_up_at_start_for_an_undecided_gate() {
-    insta::assert_snapshot!(Console::new().screen(80, 24));
+fn approval_modal_opens_on_a_for_the_announced_gate() {
+    let mut c = Console::new();
+    c.open_approval();
+    insta::assert_snapshot!(c.screen(80, 24));
+}
+
+#[test]
+fn approval_modal_ignores_keys_for_a_moment_after_it_opens() {
+    let mut c = Console::new();
+    c.chars("aA");
+    insta::assert_snapshot!(c.screen(80, 24));
 }
 
 #[test]
 fn approval_modal_asks_why_on_reject() {
     let mut c = Console::new();
-    c.chars("n").chars("too risky");
+    c.open_approval().chars("X").chars("too risky");
     insta::assert_snapshot!(c.screen(80, 24));
 }
 
 #[test]
 fn approval_modal_edits_inputs_after_tab() {
     let mut c = Console::new();
-    c.key(KeyCode::Tab).chars(" today");
+    c.open_approval().key(KeyCode::Tab).chars(" today");
     insta::assert_snapshot!(c.screen(100, 30));
 }
 

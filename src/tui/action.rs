@@ -2,10 +2,12 @@
 //! operator is wins), and actions become model changes or `Command`s to the engine.
 //! Overlays take their keys first (see `modal_keys.rs`).
 
+use std::time::Instant;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use crate::engine::Command;
-use crate::store::RunState;
+use crate::store::{RunState, StepStatus};
 
 use super::TuiExit;
 use super::app::App;
@@ -18,11 +20,13 @@ use super::model::{InputTarget, LineInput, Pane, Screen, Tab};
 use super::view;
 
 impl App {
-    /// Handles one key press; returns whether the screen may have changed.
-    pub fn handle_key(&mut self, event: KeyEvent) -> bool {
+    /// Handles one key press at `now` (the approval prompt's guard is measured on it); returns
+    /// whether the screen may have changed.
+    pub fn handle_key(&mut self, event: KeyEvent, now: Instant) -> bool {
         if event.kind == KeyEventKind::Release {
             return false;
         }
+        self.model.clock = now;
         let key = Key::from_event(&event);
         if !self.model.modals.is_empty() {
             self.modal_key(key, event);
@@ -63,7 +67,7 @@ impl App {
             Action::PauseResume | Action::Cancel | Action::Retry => {
                 m.screen != Screen::Workflows && m.selected_run().is_some()
             }
-            Action::Approve | Action::Reject | Action::Later => false,
+            Action::Approve | Action::Reject | Action::Later | Action::Yes | Action::No => false,
             Action::Back => m.screen != Screen::Runs || !m.runs_filter.is_empty(),
             _ => true,
         }
@@ -116,13 +120,7 @@ impl App {
             Action::Copy => self.copy(),
             Action::PauseResume => self.pause_resume(),
             Action::Cancel => self.cancel(),
-            Action::Approval => {
-                if self.model.approvals.is_empty() {
-                    self.note("no approval is pending".into());
-                } else {
-                    self.show_next_approval();
-                }
-            }
+            Action::Approval => self.open_approval(None),
             Action::NewRun => {
                 self.reload_workflows();
                 self.model.screen = Screen::Workflows;
@@ -153,7 +151,7 @@ impl App {
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Collapse => self.fold(true),
             Action::Expand => self.fold(false),
-            Action::Approve | Action::Reject | Action::Later => {}
+            Action::Approve | Action::Reject | Action::Later | Action::Yes | Action::No => {}
         }
     }
 
@@ -209,6 +207,16 @@ impl App {
                     return;
                 };
                 match (d.pane, d.tab) {
+                    (Pane::Tree, _)
+                        if d.selected_step()
+                            .is_some_and(|s| s.status == StepStatus::WaitingApproval) =>
+                    {
+                        let run = d.run.id.clone();
+                        let step = d.selected_step().map(|s| s.step.clone());
+                        if let Some(step) = step {
+                            self.open_approval(Some((&run, &step)));
+                        }
+                    }
                     (Pane::Tree, _) => {
                         d.pane = Pane::Tab;
                         d.log_view.selected_step_only = true;
@@ -358,7 +366,7 @@ impl App {
 
     /// Rows a page moves: the height of the main pane.
     fn page(&self) -> usize {
-        view::content_rows(self.viewport).max(1)
+        view::content_rows(self.viewport, &self.model).max(1)
     }
 
     fn move_by(&mut self, delta: isize) {
@@ -407,7 +415,7 @@ impl App {
     /// Scrolls the log pane; reaching the top fetches older lines from the store, reaching the
     /// bottom follows again.
     fn scroll_logs(&mut self, delta: isize) {
-        let rows = view::log_rows(self.viewport);
+        let rows = view::log_rows(self.viewport, &self.model);
         let Some(d) = self.model.detail.as_ref() else {
             return;
         };
@@ -464,7 +472,7 @@ impl App {
 
     /// Scrolls so the current search hit is in the middle of the pane.
     fn show_current_hit(&mut self) {
-        let rows = view::log_rows(self.viewport);
+        let rows = view::log_rows(self.viewport, &self.model);
         let Some(d) = self.model.detail.as_mut() else {
             return;
         };
@@ -538,7 +546,7 @@ impl App {
                 .get(self.model.workflows_selected)
                 .map(|w| w.path.display().to_string()),
             Screen::Detail => {
-                let rows = view::log_rows(self.viewport);
+                let rows = view::log_rows(self.viewport, &self.model);
                 let d = self.model.detail.as_ref()?;
                 match (d.pane, d.tab) {
                     (Pane::Tree, _) => {

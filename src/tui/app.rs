@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -14,6 +15,7 @@ use crate::spec::StepId;
 use crate::store::{Event, LogLine, RunId, Timestamp};
 
 use super::TuiExit;
+use super::guard::{DEFAULT_APPROVAL_GUARD, KeyGuard};
 use super::keymap::Keymap;
 use super::logs::{LogEntry, LogRing, PAGE, RING_CAPACITY};
 use super::modal::{ApprovalModal, Modal};
@@ -33,6 +35,8 @@ pub struct App {
     pub theme: Theme,
     /// Ring the bell when an approval arrives.
     pub bell: bool,
+    /// How long a freshly opened approval prompt ignores keys.
+    pub approval_guard: Duration,
     /// Where workflow files are listed from.
     pub workflow_dirs: Vec<PathBuf>,
     /// Escape sequences to write after the next frame (bell, OSC 52 copy).
@@ -45,7 +49,8 @@ pub struct App {
 
 impl App {
     /// A console over `backend`, loaded from the store: runs, workflow files and undecided
-    /// approvals (the oldest is shown at once).
+    /// approvals (announced by the header and the banner; the prompt opens on the operator's
+    /// key only).
     pub fn new(
         backend: Arc<dyn Backend>,
         keymap: Keymap,
@@ -62,6 +67,7 @@ impl App {
             keymap,
             theme,
             bell,
+            approval_guard: DEFAULT_APPROVAL_GUARD,
             workflow_dirs,
             terminal_output: Vec::new(),
             exit: None,
@@ -74,7 +80,6 @@ impl App {
                 "attached to {owner}, which owns the store: its runs go on when you quit"
             ));
         }
-        app.show_next_approval();
         app
     }
 
@@ -115,22 +120,17 @@ impl App {
                 Err(e) => self.error(format!("cannot read run {run}: {e:#}")),
             }
         }
-        if applied.gates_closed {
-            self.show_next_approval();
-        }
-        if applied.approval_arrived {
-            if self.bell {
-                self.terminal_output.push("\x07".to_string());
-            }
-            if !matches!(self.model.modals.last(), Some(Modal::Approval(_))) {
-                self.show_next_approval();
-            }
+        // A gate announces itself (header, banner, bell) and never takes the keyboard: a key
+        // typed for the view in front must not land in a prompt that just appeared.
+        if applied.approval_arrived && self.bell {
+            self.terminal_output.push("\x07".to_string());
         }
         applied.changed || applied.approval_arrived
     }
 
-    /// Opens the oldest undecided approval, unless one is open.
-    pub fn show_next_approval(&mut self) {
+    /// Opens the prompt of `gate` (a run and step), or of the oldest undecided gate, unless a
+    /// prompt is open. Keys are ignored for `approval_guard` from `model.clock`.
+    pub fn open_approval(&mut self, gate: Option<(&RunId, &StepId)>) {
         if self
             .model
             .modals
@@ -139,9 +139,21 @@ impl App {
         {
             return;
         }
-        if let Some(first) = self.model.approvals.first() {
-            let modal = ApprovalModal::new(first);
-            self.model.modals.push(Modal::Approval(modal));
+        let record = match gate {
+            Some((run, step)) => self
+                .model
+                .approvals
+                .iter()
+                .find(|a| a.run == *run && a.step == *step),
+            None => self.model.approvals.first(),
+        };
+        match record {
+            Some(record) => {
+                let guard = KeyGuard::opened(self.model.clock, self.approval_guard);
+                let modal = ApprovalModal::new(record, guard);
+                self.model.modals.push(Modal::Approval(modal));
+            }
+            None => self.note("no approval is pending".into()),
         }
     }
 

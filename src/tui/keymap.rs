@@ -2,7 +2,9 @@
 //! `[tui.keys]` table, and the text of the help overlay and hint bar.
 //!
 //! One key may be bound to several actions (`n` is both "next match" and "new run"); the app
-//! takes the first one that applies where the operator is.
+//! takes the first one that applies where the operator is. Approve and reject are the
+//! exception: their keys may mean nothing anywhere else, so a key typed for another view can
+//! never decide a gate (a remap that breaks this is refused).
 
 use std::fmt;
 
@@ -78,6 +80,10 @@ pub enum Action {
     Reject,
     /// In the approval modal: decide later.
     Later,
+    /// In a confirmation: yes, do it.
+    Yes,
+    /// In a confirmation: no, keep things as they are.
+    No,
 }
 
 /// Every action with its config name, default keys and help text, in help order.
@@ -123,9 +129,11 @@ const ACTIONS: &[(Action, &str, &str, &str)] = &[
     ),
     (Action::Top, "top", "home,g", "first"),
     (Action::Bottom, "bottom", "end,G", "last"),
-    (Action::Approve, "approve", "y", "approve (in approval)"),
-    (Action::Reject, "reject", "n", "reject (in approval)"),
+    (Action::Approve, "approve", "A", "approve (in approval)"),
+    (Action::Reject, "reject", "X", "reject (in approval)"),
     (Action::Later, "later", "esc", "decide later (in approval)"),
+    (Action::Yes, "yes", "y", "yes (in a confirmation)"),
+    (Action::No, "no", "n", "no (in a confirmation)"),
     (Action::Palette, "palette", ":", "command palette"),
     (Action::Help, "help", "?", "help"),
     (Action::Quit, "quit", "q,ctrl-c", "quit"),
@@ -311,7 +319,34 @@ pub enum KeymapError {
         /// What was wrong.
         reason: String,
     },
+    /// An approve or reject key that means something else somewhere.
+    #[error(
+        "[tui.keys]: `{key}` is bound to {action} and also to {other}; approve and reject need keys no other view uses, so a key typed for something else can never decide a gate. Bind {action} to a key of its own (the default is `{default}`){hint}"
+    )]
+    DecisionKeyShared {
+        /// `approve` or `reject`.
+        action: String,
+        /// The shared key, as shown.
+        key: String,
+        /// What else the key does.
+        other: String,
+        /// The action's default key.
+        default: String,
+        /// How to free the key, when another action took it.
+        hint: String,
+    },
 }
+
+/// Keys the overlays handle themselves (text fields, the start form, the prompt's own
+/// navigation), which approve and reject therefore cannot take.
+const FIXED_KEYS: &[(&str, &str)] = &[
+    ("enter", "enter (open, and a new line in text fields)"),
+    ("esc", "esc (back)"),
+    ("tab", "tab (next field)"),
+    ("shift-tab", "shift-tab (previous field)"),
+    ("backspace", "backspace (text fields)"),
+    ("ctrl-s", "ctrl-s (start a run from the form)"),
+];
 
 /// The keys of every action.
 #[derive(Debug, Clone, PartialEq)]
@@ -354,7 +389,48 @@ impl Keymap {
             }
             keymap.bindings.insert(action, keys);
         }
+        keymap.check_decision_keys(overrides)?;
         Ok(keymap)
+    }
+
+    /// Refuses approve or reject keys that any other action, or an overlay's fixed key, uses.
+    fn check_decision_keys(
+        &self,
+        overrides: &IndexMap<String, KeyBinding>,
+    ) -> Result<(), KeymapError> {
+        let defaults = Keymap::default();
+        for decision in [Action::Approve, Action::Reject] {
+            for key in self.bindings.get(&decision).into_iter().flatten() {
+                let other_action = self
+                    .bindings
+                    .iter()
+                    .find(|(a, keys)| **a != decision && keys.contains(key))
+                    .map(|(a, _)| *a);
+                let fixed = FIXED_KEYS
+                    .iter()
+                    .find(|(text, _)| Key::parse(text).is_ok_and(|k| k == *key))
+                    .map(|(_, what)| what.to_string());
+                let other = match (other_action, fixed) {
+                    (Some(a), _) => format!("{} ({})", a.name(), a.description()),
+                    (None, Some(what)) => what,
+                    (None, None) => continue,
+                };
+                let hint = match other_action {
+                    Some(a) if overrides.contains_key(a.name()) => {
+                        format!(", or bind {} to another key", a.name())
+                    }
+                    _ => String::new(),
+                };
+                return Err(KeymapError::DecisionKeyShared {
+                    action: decision.name().to_string(),
+                    key: key.to_string(),
+                    other,
+                    default: defaults.label(decision),
+                    hint,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Actions bound to `key`, in help order.
@@ -477,6 +553,52 @@ mod tests {
         assert!(!keymap.is(key("c"), Action::Cancel));
         assert!(keymap.is(key("ctrl-q"), Action::Quit));
         assert!(!keymap.is(key("q"), Action::Quit));
+    }
+
+    #[test]
+    fn approve_and_reject_keys_mean_nothing_anywhere_else() {
+        let keymap = Keymap::default();
+        for decision in [Action::Approve, Action::Reject] {
+            for k in keymap.bindings[&decision].iter() {
+                let others: Vec<_> = keymap.actions(*k).filter(|a| *a != decision).collect();
+                assert!(others.is_empty(), "{k} also means {others:?}");
+            }
+        }
+        assert!(!keymap.is(key("y"), Action::Approve));
+        assert!(keymap.is(key("y"), Action::Copy));
+    }
+
+    #[test]
+    fn a_remap_that_shares_an_approve_or_reject_key_is_refused_with_the_fix() {
+        let err = |pairs: &[(&str, &str)]| {
+            let overrides: IndexMap<String, KeyBinding> = pairs
+                .iter()
+                .map(|(a, k)| (a.to_string(), KeyBinding::One(k.to_string())))
+                .collect();
+            Keymap::with_overrides(&overrides)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let e = err(&[("approve", "y")]);
+        assert!(
+            e.contains("`y` is bound to approve and also to copy")
+                && e.contains("the default is `A`"),
+            "{e}"
+        );
+        let e = err(&[("copy", "A")]);
+        assert!(
+            e.contains("`A` is bound to approve and also to copy")
+                && e.contains("or bind copy to another key"),
+            "{e}"
+        );
+        let e = err(&[("reject", "A")]);
+        assert!(e.contains("bound to approve and also to reject"), "{e}");
+        let e = err(&[("reject", "enter")]);
+        assert!(e.contains("also to open"), "{e}");
+        let e = err(&[("approve", "ctrl-s")]);
+        assert!(e.contains("ctrl-s (start a run from the form)"), "{e}");
+        assert_eq!(err(&[("approve", "ctrl-y"), ("reject", "ctrl-x")]), "");
     }
 
     #[test]

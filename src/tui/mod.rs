@@ -9,6 +9,7 @@ pub mod app;
 pub mod clipboard;
 pub mod config;
 pub mod frame;
+pub mod guard;
 pub mod json_tree;
 pub mod keymap;
 pub mod logs;

@@ -7,6 +7,7 @@ use tui_textarea::{CursorMove, TextArea};
 use crate::spec::StepId;
 use crate::store::{ApprovalRecord, RunId};
 
+use super::guard::KeyGuard;
 use super::model::LineInput;
 use super::workflows::WorkflowEntry;
 use crate::spec::ParamSpec;
@@ -39,7 +40,7 @@ impl Modal {
 /// Where the keys go in the approval modal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovalFocus {
-    /// `y` / `n` / `esc` decide.
+    /// The approve / reject / later keys decide.
     Choices,
     /// Typing edits this input.
     Input(usize),
@@ -60,11 +61,16 @@ pub struct ApprovalModal {
     pub focus: ApprovalFocus,
     /// The rejection comment being typed.
     pub comment: LineInput,
+    /// Keys are ignored until it lets go.
+    pub guard: KeyGuard,
+    /// How many keys the guard has dropped (shown, so the operator knows they did nothing).
+    pub ignored: u32,
 }
 
 impl ApprovalModal {
-    /// The prompt for `approval`, inputs filled with their initial values.
-    pub fn new(approval: &ApprovalRecord) -> ApprovalModal {
+    /// The prompt for `approval`, inputs filled with their initial values, deaf to keys until
+    /// `guard` lets go.
+    pub fn new(approval: &ApprovalRecord, guard: KeyGuard) -> ApprovalModal {
         let inputs = approval
             .inputs
             .iter()
@@ -83,6 +89,8 @@ impl ApprovalModal {
             inputs,
             focus: ApprovalFocus::Choices,
             comment: LineInput::default(),
+            guard,
+            ignored: 0,
         }
     }
 }

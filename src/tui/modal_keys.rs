@@ -1,5 +1,6 @@
-//! Keys of the overlays: the approval prompt (`y` approve, `n` reject with a comment, `esc`
-//! later, `tab` to edit inputs), confirmations, help, the `:` palette and the start form.
+//! Keys of the overlays: the approval prompt (`A` approve, `X` reject with a comment, `esc`
+//! later, `tab` to edit inputs; deaf to keys while its guard holds), confirmations (`y`/`n`),
+//! help, the `:` palette and the start form.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use indexmap::IndexMap;
@@ -75,10 +76,8 @@ impl App {
     }
 
     fn confirm_key(&mut self, key: Key, code: KeyCode, confirm: Confirm) -> Option<Modal> {
-        let yes = self.keymap.is(key, Action::Approve);
-        let no = self.keymap.is(key, Action::Reject)
-            || self.keymap.is(key, Action::Later)
-            || self.keymap.is(key, Action::Back);
+        let yes = self.keymap.is(key, Action::Yes);
+        let no = self.keymap.is(key, Action::No) || self.keymap.is(key, Action::Back);
         match &confirm {
             Confirm::CancelRun { run, .. } => {
                 if yes {
@@ -118,6 +117,14 @@ impl App {
         event: KeyEvent,
         mut modal: ApprovalModal,
     ) -> Option<Modal> {
+        if modal.guard.holds(self.model.clock) {
+            modal.ignored += 1;
+            self.note(format!(
+                "{} key(s) ignored: the approval prompt had just opened",
+                modal.ignored
+            ));
+            return Some(Modal::Approval(modal));
+        }
         match modal.focus {
             ApprovalFocus::Choices => {
                 if self.keymap.is(key, Action::Approve) {
@@ -166,7 +173,8 @@ impl App {
         Some(Modal::Approval(modal))
     }
 
-    /// Sends the decision; on success the next queued approval opens.
+    /// Sends the decision. The next queued gate does not open by itself (a second press of the
+    /// key just used must not decide it): the banner names it.
     fn decide(
         &mut self,
         modal: ApprovalModal,
@@ -189,11 +197,19 @@ impl App {
         match self.backend.send(command) {
             Ok(()) => {
                 let verb = if approved { "approved" } else { "rejected" };
-                self.note(format!("{verb} {}/{}", modal.run, modal.step));
                 self.model
                     .approvals
                     .retain(|a| !(a.run == modal.run && a.step == modal.step));
-                self.show_next_approval();
+                let waiting = self.model.approvals.len();
+                let more = if waiting == 0 {
+                    String::new()
+                } else {
+                    format!(
+                        "; {waiting} more waiting, `{}` to open",
+                        self.keymap.primary(Action::Approval).unwrap_or_default()
+                    )
+                };
+                self.note(format!("{verb} {}/{}{more}", modal.run, modal.step));
                 None
             }
             Err(e) => {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -292,6 +293,9 @@ pub struct Model {
     pub status: Option<Status>,
     /// The time used for clocks (set by the event loop before each frame).
     pub now: Timestamp,
+    /// The monotonic time of the key being handled or the frame being drawn (the approval
+    /// prompt's guard is measured on it).
+    pub clock: Instant,
     /// The theme's name (shown in help).
     pub theme_name: String,
 }
@@ -301,12 +305,10 @@ pub struct Model {
 pub struct Applied {
     /// Something on screen may have changed.
     pub changed: bool,
-    /// A new gate is waiting (ring the bell, show the modal).
+    /// A new gate is waiting (ring the bell; the banner announces it).
     pub approval_arrived: bool,
     /// The run's record should be reloaded (its counters changed in the store).
     pub refresh: Option<RunId>,
-    /// A run stopped with gates pending: they were dropped (show the next queued one).
-    pub gates_closed: bool,
 }
 
 impl Model {
@@ -325,8 +327,18 @@ impl Model {
             input: None,
             status: None,
             now,
+            clock: Instant::now(),
             theme_name: String::new(),
         }
+    }
+
+    /// The open approval prompt's guard end, while it still ignores keys at `now` (the screen
+    /// redraws then).
+    pub fn guard_ends(&self, now: Instant) -> Option<Instant> {
+        self.modals.iter().find_map(|m| match m {
+            Modal::Approval(a) if a.guard.holds(now) => Some(a.guard.ends_at()),
+            _ => None,
+        })
     }
 
     /// Runs that pass the filter, as indices into `runs`.
@@ -443,7 +455,6 @@ impl Model {
                     self.approvals.retain(|a| a.run != event.run);
                     self.modals
                         .retain(|m| !matches!(m, Modal::Approval(a) if a.run == event.run));
-                    applied.gates_closed = true;
                 }
                 applied.refresh = Some(event.run.clone());
             }

@@ -71,6 +71,7 @@ pub fn run(backend: Arc<dyn Backend>, options: TuiOptions) -> anyhow::Result<Tui
         options.workflow_dirs,
         Timestamp::now(),
     );
+    app.approval_guard = options.config.approval_guard();
 
     let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(CHANNEL_CAPACITY);
     let signals = SignalWatch::install(tx.clone(), Msg::Signal)?;
@@ -116,6 +117,7 @@ fn event_loop(
         }
         if dirty && limiter.ready(now) {
             app.model.now = Timestamp::now();
+            app.model.clock = now;
             if let Err(e) = guard.terminal.draw(|frame| app.draw(frame)) {
                 // A terminal that went away is a hang-up, whether or not a SIGHUP comes.
                 if matches!(e.raw_os_error(), Some(libc::EIO) | Some(libc::ENXIO))
@@ -130,7 +132,12 @@ fn event_loop(
             }
             limiter.drawn(now);
             dirty = false;
-            next_clock = app.model.clock_running().then(|| now + CLOCK_INTERVAL);
+            let tick = app.model.clock_running().then(|| now + CLOCK_INTERVAL);
+            // The prompt's "keys ignored" hint goes away when its guard lets go.
+            next_clock = match (tick, app.model.guard_ends(now)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
         if let Some(exit) = app.exit {
             return Ok(exit);
@@ -151,7 +158,9 @@ fn event_loop(
         let mut next = first;
         while let Some(msg) = next {
             match msg {
-                Msg::Input(TermEvent::Key(key)) => dirty |= app.handle_key(key),
+                Msg::Input(TermEvent::Key(key)) => {
+                    dirty |= app.handle_key(key, Instant::now());
+                }
                 Msg::Input(TermEvent::Resize(..)) => dirty = true,
                 Msg::Input(_) => {}
                 Msg::InputEnded(_) if super::terminal::hung_up() => {

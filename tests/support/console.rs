@@ -1,10 +1,12 @@
 //! Builds a console over the fixture store and drives it with keys, drawing into ratatui's
-//! TestBackend.
+//! TestBackend. Time is a clock of the test's own: keys are handled at `now`, which moves only
+//! when the test says (`after`).
 
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use baton::tui::App;
 use baton::tui::keymap::Keymap;
@@ -19,6 +21,8 @@ use super::memory_backend::MemoryBackend;
 pub struct Console {
     pub app: App,
     pub backend: Arc<MemoryBackend>,
+    /// The instant keys are handled at.
+    pub now: Instant,
     _dir: tempfile::TempDir,
 }
 
@@ -61,18 +65,34 @@ impl Console {
         Console {
             app,
             backend,
+            now: Instant::now(),
             _dir: dir,
         }
     }
 
+    /// Moves the console's clock on by `elapsed`.
+    pub fn after(&mut self, elapsed: Duration) -> &mut Console {
+        self.now += elapsed;
+        self
+    }
+
+    /// Opens the oldest pending approval with `a` and lets its key guard pass.
+    pub fn open_approval(&mut self) -> &mut Console {
+        self.chars("a")
+            .after(baton::tui::guard::DEFAULT_APPROVAL_GUARD)
+    }
+
     pub fn key(&mut self, code: KeyCode) -> &mut Console {
-        self.app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+        self.app
+            .handle_key(KeyEvent::new(code, KeyModifiers::NONE), self.now);
         self
     }
 
     pub fn ctrl(&mut self, c: char) -> &mut Console {
-        self.app
-            .handle_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+        self.app.handle_key(
+            KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
+            self.now,
+        );
         self
     }
 
@@ -83,13 +103,15 @@ impl Console {
             } else {
                 KeyModifiers::NONE
             };
-            self.app.handle_key(KeyEvent::new(KeyCode::Char(c), mods));
+            self.app
+                .handle_key(KeyEvent::new(KeyCode::Char(c), mods), self.now);
         }
         self
     }
 
     pub fn screen(&mut self, width: u16, height: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+        self.app.model.clock = self.now;
         terminal.draw(|f| self.app.draw(f)).expect("a frame");
         terminal.backend().to_string()
     }

@@ -34,6 +34,11 @@ fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
     let fixed = |key: &str, label: &str| Some((key.to_string(), label.to_string()));
     let list: Vec<Option<(String, String)>> = if let Some(top) = model.modals.last() {
         match top {
+            Modal::Approval(a) if a.guard.holds(model.clock) => vec![
+                fixed("…", "keys ignored for a moment"),
+                bound(Action::Approve, "approve"),
+                bound(Action::Reject, "reject"),
+            ],
             Modal::Approval(a) => match a.focus {
                 ApprovalFocus::Choices => vec![
                     bound(Action::Approve, "approve"),
@@ -46,10 +51,9 @@ fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
                 ApprovalFocus::Input(_) => vec![fixed("tab", "next input"), fixed("esc", "done")],
                 ApprovalFocus::Comment => vec![fixed("enter", "reject"), fixed("esc", "back")],
             },
-            Modal::Confirm(Confirm::CancelRun { .. }) => vec![
-                bound(Action::Approve, "yes, cancel"),
-                bound(Action::Reject, "no"),
-            ],
+            Modal::Confirm(Confirm::CancelRun { .. }) => {
+                vec![bound(Action::Yes, "yes, cancel"), bound(Action::No, "no")]
+            }
             Modal::Confirm(Confirm::Quit { .. }) => vec![
                 fixed("w", "wait"),
                 fixed("l", "leave interrupted"),

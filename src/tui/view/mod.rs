@@ -1,5 +1,5 @@
-//! Drawing, purely from the model: header, the current view, the status line, the key hints
-//! (generated from the keymap) and the overlays. Nothing here changes state.
+//! Drawing, purely from the model: header, the approval banner, the current view, the status
+//! line, the key hints (generated from the keymap) and the overlays. Nothing here changes state.
 
 mod detail;
 mod hints;
@@ -31,14 +31,16 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, keymap: &Keymap) {
         too_small(frame, area, theme);
         return;
     }
-    let [header, body, status, hint_bar] = Layout::vertical([
+    let [header, banner, body, status, hint_bar] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(banner_rows(model)),
         Constraint::Min(1),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(area);
     draw_header(frame, header, model, theme, keymap);
+    draw_banner(frame, banner, model, theme, keymap);
     match model.screen {
         Screen::Runs => lists::runs(frame, body, model, theme),
         Screen::Workflows => lists::workflows(frame, body, model, theme),
@@ -55,22 +57,88 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, keymap: &Keymap) {
 }
 
 /// The body area of a screen of `area`.
-fn body(area: Rect) -> Rect {
+fn body(area: Rect, model: &Model) -> Rect {
+    let banner = banner_rows(model);
     Rect {
-        y: area.y + 1,
-        height: area.height.saturating_sub(3),
+        y: area.y + 1 + banner,
+        height: area.height.saturating_sub(3 + banner),
         ..area
     }
 }
 
 /// Rows of the main list or tab content in a screen of `area` (for paging).
-pub fn content_rows(area: Rect) -> usize {
-    body(area).height.saturating_sub(3) as usize
+pub fn content_rows(area: Rect, model: &Model) -> usize {
+    body(area, model).height.saturating_sub(3) as usize
 }
 
 /// Rows of the log pane in a screen of `area`.
-pub fn log_rows(area: Rect) -> usize {
-    detail::content_area(body(area)).height.saturating_sub(2) as usize
+pub fn log_rows(area: Rect, model: &Model) -> usize {
+    detail::content_area(body(area, model))
+        .height
+        .saturating_sub(2) as usize
+}
+
+/// The banner takes a row while a gate waits and its prompt is not open.
+fn banner_rows(model: &Model) -> u16 {
+    let prompt_open = model
+        .modals
+        .iter()
+        .any(|m| matches!(m, super::modal::Modal::Approval(_)));
+    u16::from(!model.approvals.is_empty() && !prompt_open)
+}
+
+/// `⚑ release r-0004 / gate waits for approval: Deploy to prod? — a to open (+1 more)`: the
+/// oldest waiting gate, announced without taking the keyboard.
+fn draw_banner(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, keymap: &Keymap) {
+    let Some(gate) = model.approvals.first().filter(|_| area.height > 0) else {
+        return;
+    };
+    let workflow = model
+        .runs
+        .iter()
+        .find(|r| r.id == gate.run)
+        .map(|r| format!("{} ", r.workflow))
+        .unwrap_or_default();
+    let prompt = gate.prompt.lines().next().unwrap_or_default();
+    let prompt = super::text::strip_ansi(prompt);
+    let key = keymap
+        .primary(super::keymap::Action::Approval)
+        .unwrap_or_else(|| "-".into());
+    let more = match model.approvals.len() {
+        1 => String::new(),
+        n => format!(" (+{} more)", n - 1),
+    };
+    let head = format!(
+        " ⚑ {workflow}{} / {} waits for approval",
+        gate.run, gate.step
+    );
+    let tail = format!(" — {key} to open{more} ");
+    let room = (area.width as usize).saturating_sub(head.chars().count() + tail.chars().count());
+    let prompt = if prompt.is_empty() || room < 6 {
+        String::new()
+    } else {
+        fit(&format!(": {prompt}"), room).trim_end().to_string()
+    };
+    let style = theme
+        .warning()
+        .add_modifier(ratatui::style::Modifier::REVERSED);
+    let line = Line::from(vec![
+        Span::styled(head, style.add_modifier(ratatui::style::Modifier::BOLD)),
+        Span::styled(prompt, style),
+        Span::styled(tail, style.add_modifier(ratatui::style::Modifier::BOLD)),
+    ]);
+    frame.render_widget(Paragraph::new(fit_line(line, area.width)), area);
+}
+
+/// `line` padded to `width` with the style of its last span, so the banner is one solid bar.
+fn fit_line(mut line: Line<'static>, width: u16) -> Line<'static> {
+    let used: usize = line.spans.iter().map(|s| s.width()).sum();
+    let style = line.spans.last().map(|s| s.style).unwrap_or_default();
+    line.spans.push(Span::styled(
+        " ".repeat((width as usize).saturating_sub(used)),
+        style,
+    ));
+    line
 }
 
 fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {

@@ -194,6 +194,17 @@ fn approval(
     }
     let key = |action: Action| keymap.primary(action).unwrap_or_else(|| "-".into());
     let choices = match a.focus {
+        _ if a.guard.holds(model.clock) => {
+            let dropped = match a.ignored {
+                0 => String::new(),
+                1 => " (1 key dropped)".to_string(),
+                n => format!(" ({n} keys dropped)"),
+            };
+            Line::styled(
+                format!("keys ignored for a moment — the prompt just opened{dropped}"),
+                theme.warning(),
+            )
+        }
         ApprovalFocus::Choices => {
             let mut spans = vec![
                 Span::styled(
@@ -251,12 +262,12 @@ fn confirm(frame: &mut Frame, area: Rect, c: &Confirm, theme: &Theme, keymap: &K
                 Line::default(),
                 Line::from(vec![
                     Span::styled(
-                        format!(" {} ", keymap.primary(Action::Approve).unwrap_or_default()),
+                        format!(" {} ", keymap.primary(Action::Yes).unwrap_or_default()),
                         theme.error().add_modifier(Modifier::REVERSED),
                     ),
                     Span::raw(" yes, cancel   "),
                     Span::styled(
-                        format!(" {} ", keymap.primary(Action::Reject).unwrap_or_default()),
+                        format!(" {} ", keymap.primary(Action::No).unwrap_or_default()),
                         theme.muted().add_modifier(Modifier::REVERSED),
                     ),
                     Span::raw(" no"),
