@@ -1,5 +1,6 @@
 //! The real `baton` binary in a pseudo-terminal, over a real store in a temp dir: start a gated
-//! run from the Workflows view and approve it with `y`; start a long run, pause it with `space`
+//! run from the Workflows view, open its announced gate with `a` and approve it with `A`; type
+//! `y` in its log while the gate arrives and find the gate still waiting; start a long run, pause it with `space`
 //! (the screen, the frozen process and the store agree), resume it, cancel it with `c`; quit
 //! with `q` and find the terminal restored. Also: an idle console uses (almost) no CPU, and a
 //! terminal that hangs up ends the console with its runs left interrupted.
@@ -28,7 +29,7 @@ params:
   target: { default: staging, enum: [staging, prod], description: where to ship }
 steps:
   - id: build
-    run: for i in 1 2 3; do echo "building part $i"; done
+    run: for i in 1 2 3; do echo "building part $i"; sleep 0.3; done
   - id: gate
     approval:
       prompt: "Ship the build to {{ params.target }}?"
@@ -49,6 +50,7 @@ steps:
 "#;
 
 const DOWN: &str = "\x1b[B";
+const TAB: &str = "\t";
 const CTRL_S: &str = "\x13";
 
 /// A working directory with `workflows/`, a data dir and a config dir, all temporary.
@@ -233,14 +235,18 @@ fn operator_starts_approves_pauses_resumes_cancels_and_quits_in_the_real_console
         .expect("the param's description");
     pty.send(CTRL_S).expect("typing");
     let screen = pty
-        .wait_for("Approval needed", WAIT)
-        .expect("the approval modal, when the run reaches its gate");
-    assert!(screen.contains("Ship the build to staging?"), "{screen}");
+        .wait_for("waits for approval", WAIT)
+        .expect("the banner, when the run reaches its gate");
     assert!(screen.contains("gated · r"), "the run is open: {screen}");
+    assert!(
+        screen.contains("gate waits for approval: Ship the build to staging? — a to open"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Approval needed"), "{screen}");
     pty.wait_for("[build] building part 3", WAIT)
         .expect("the build step's output streamed into the log");
-    capture(&pty, "approval");
-    pty.send("y").expect("typing");
+    capture(&pty, "banner");
+    approve_with_a_then_capital_a(&mut pty);
     let screen = pty
         .wait_for("✓ succeeded", WAIT)
         .expect("the run finishes once approved");
@@ -387,6 +393,100 @@ fn operator_starts_approves_pauses_resumes_cancels_and_quits_in_the_real_console
             EventKind::Step { record } if record.step.0 == "nap" && record.status == StepStatus::Paused
         )),
         "the step was recorded paused"
+    );
+}
+
+/// Opens the announced gate with `a`, waits until the prompt takes keys (its "keys ignored"
+/// hint gone) and approves with `A`.
+fn approve_with_a_then_capital_a(pty: &mut Pty) {
+    pty.send("a").expect("typing");
+    let screen = pty
+        .wait_for("Approval needed", WAIT)
+        .expect("the prompt, opened with `a`");
+    assert!(screen.contains("Ship the build to staging?"), "{screen}");
+    pty.wait_until("the prompt taking keys", WAIT, |s| {
+        s.contains("Approval needed") && !s.contains("keys ignored for a moment")
+    })
+    .expect("the guard lets go and the screen says so");
+    capture(pty, "approval");
+    pty.send("A").expect("typing");
+}
+
+/// How many OSC 52 copies the console has written.
+fn copies(raw: &[u8]) -> usize {
+    raw.windows(5).filter(|w| w == b"\x1b]52;").count()
+}
+
+/// The issue's accident: `y` (copy) typed again and again in a log while a gate arrives. The
+/// gate announces itself and waits; every `y` is a copy; then `a` and `A` approve it.
+#[test]
+fn y_typed_in_a_log_while_a_gate_arrives_leaves_the_gate_waiting() {
+    let place = Place::new();
+    let mut pty = place.console();
+    pty.wait_for("No runs yet", WAIT).expect("the runs view");
+    pty.send("n").expect("typing");
+    pty.wait_for("Build, wait for a human, ship", WAIT)
+        .expect("the workflows view");
+    pty.send("\r").expect("typing");
+    pty.wait_for("Start gated", WAIT).expect("the params form");
+    pty.send(CTRL_S).expect("typing");
+    pty.wait_for("[build] building part 1", WAIT)
+        .expect("the run open, its log streaming");
+    pty.send(TAB).expect("typing");
+    pty.wait_for("f follow", WAIT)
+        .expect("the log pane focused");
+
+    // Each `y` is typed once the previous one was seen to copy, until ten came after the gate.
+    let mut after_gate = 0;
+    let mut typed = 0;
+    while after_gate < 10 {
+        let before = copies(&pty.raw());
+        pty.send("y").expect("typing");
+        typed += 1;
+        let screen = pty
+            .wait_until_output("the `y` copied", WAIT, |raw, s| {
+                copies(raw) > before || s.contains("Approval needed") || s.contains("approved")
+            })
+            .expect("each y does something");
+        assert!(
+            !screen.contains("Approval needed") && !screen.contains("approved"),
+            "a `y` typed in the log reached a gate (after {typed} keys):\n{screen}"
+        );
+        if screen.contains("gate waits for approval") {
+            after_gate += 1;
+        }
+        assert!(typed < 5_000, "the gate never arrived:\n{screen}");
+    }
+    let screen = pty.screen();
+    capture(&pty, "typing-y-at-a-gate");
+    assert!(
+        screen.contains("gate waits for approval: Ship the build to staging? — a to open"),
+        "the banner: {screen}"
+    );
+
+    let run = place.run_of("gated");
+    let show: Value = serde_json::from_str(&place.baton(&["show", "--json", &run])).expect("JSON");
+    assert_eq!(show["run"]["state"], "running", "{show}");
+    assert_eq!(show["approvals"][0]["decision"], Value::Null, "{show}");
+    let gate = show["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["record"]["step"] == "gate")
+        .map(|s| s["record"]["status"].clone());
+    assert_eq!(gate, Some(Value::from("waiting_approval")), "{show}");
+
+    approve_with_a_then_capital_a(&mut pty);
+    pty.wait_for("[ship] shipping to staging", WAIT)
+        .expect("the step after the gate ran");
+    let show: Value = serde_json::from_str(&place.baton(&["show", "--json", &run])).expect("JSON");
+    assert_eq!(show["approvals"][0]["decision"]["approved"], true, "{show}");
+    let by = show["approvals"][0]["decision"]["by"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        by.starts_with("tester"),
+        "decided by the console's user: {show}"
     );
 }
 

@@ -144,10 +144,21 @@ impl Pty {
         timeout: Duration,
         ready: impl Fn(&str) -> bool,
     ) -> anyhow::Result<String> {
+        self.wait_until_output(what, timeout, |_, screen| ready(screen))
+    }
+
+    /// Waits until `ready(every byte written so far, screen)` holds; returns the screen, or an
+    /// error naming `what` with the screen as it was at the deadline.
+    pub fn wait_until_output(
+        &self,
+        what: &str,
+        timeout: Duration,
+        ready: impl Fn(&[u8], &str) -> bool,
+    ) -> anyhow::Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
             let screen = self.screen();
-            if ready(&screen) {
+            if ready(&self.raw(), &screen) {
                 return Ok(screen);
             }
             if Instant::now() >= deadline {
