@@ -138,6 +138,8 @@ fn enter_on_a_waiting_step_opens_its_prompt() {
         .key(KeyCode::Down)
         .key(KeyCode::Down);
     assert!(c.app.model.modals.is_empty());
+    let screen = c.screen(120, 30);
+    assert!(screen.contains("enter approval"), "{screen}");
     c.key(KeyCode::Enter);
     assert!(matches!(
         c.app.model.modals.last(),

@@ -6,6 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::store::StepStatus;
 use crate::tui::keymap::{Action, Keymap};
 use crate::tui::modal::{ApprovalFocus, Confirm, Modal};
 use crate::tui::model::{Model, Pane, Screen, Tab};
@@ -101,10 +102,15 @@ fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
                     .as_ref()
                     .map(|d| (d.pane, d.tab, d.log_view.search.is_some()))
                     .unwrap_or((Pane::Tree, Tab::Logs, false));
+                let waiting = model.detail.as_ref().is_some_and(|d| {
+                    d.selected_step()
+                        .is_some_and(|s| s.status == StepStatus::WaitingApproval)
+                });
+                let open_label = if waiting { "approval" } else { "step log" };
                 let mut v = vec![approvals];
                 match (pane, tab) {
                     (Pane::Tree, _) => v.extend([
-                        bound(Action::Open, "step log"),
+                        bound(Action::Open, open_label),
                         bound(Action::NextPane, "pane"),
                         bound(Action::NextTab, "tab"),
                         bound(Action::PauseResume, "pause/resume"),
