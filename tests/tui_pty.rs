@@ -1,6 +1,6 @@
 //! The console in a real pseudo-terminal: the pty helper itself, then `tui::run` over the
-//! in-memory backend (this test binary re-runs itself inside the pty): approve with a key,
-//! pause, quit with active runs, and the terminal restored — also after SIGTERM.
+//! in-memory backend (this test binary re-runs itself inside the pty): open the announced gate
+//! and approve it once the prompt takes keys, pause, quit with active runs, and the terminal restored — also after SIGTERM.
 
 #[path = "support/fixture.rs"]
 mod fixture;
@@ -57,10 +57,15 @@ fn console() -> Pty {
 #[test]
 fn console_approves_pauses_and_quits_leaving_runs_interrupted() {
     let mut pty = console();
-    pty.wait_for("Approval needed", WAIT)
-        .expect("the approval modal");
+    pty.wait_for("gate waits for approval", WAIT)
+        .expect("the banner");
     assert!(pty.alternate_screen());
-    pty.send("y").expect("typing");
+    pty.send("a").expect("typing");
+    pty.wait_until("the prompt taking keys", WAIT, |s| {
+        s.contains("Approval needed") && !s.contains("keys ignored for a moment")
+    })
+    .expect("the prompt, its guard let go");
+    pty.send("A").expect("typing");
     pty.wait_for("approved r-0004/gate", WAIT)
         .expect("the decision");
     pty.send(" ").expect("typing");
@@ -81,8 +86,8 @@ fn console_approves_pauses_and_quits_leaving_runs_interrupted() {
 #[test]
 fn sigterm_restores_the_terminal() {
     let mut pty = console();
-    pty.wait_for("Approval needed", WAIT)
-        .expect("the approval modal");
+    pty.wait_for("waits for approval", WAIT)
+        .expect("the first frame");
     let pid = pty.pid().expect("a pid") as libc::pid_t;
     // SAFETY: sending a signal to our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
