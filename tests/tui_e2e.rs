@@ -481,13 +481,6 @@ fn y_typed_in_a_log_while_a_gate_arrives_leaves_the_gate_waiting() {
         .expect("the step after the gate ran");
     let show: Value = serde_json::from_str(&place.baton(&["show", "--json", &run])).expect("JSON");
     assert_eq!(show["approvals"][0]["decision"]["approved"], true, "{show}");
-    let by = show["approvals"][0]["decision"]["by"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        by.starts_with("tester"),
-        "decided by the console's user: {show}"
-    );
 }
 
 #[test]
