@@ -20,14 +20,14 @@ pub struct AgentsArgs {
 pub fn run_agents(args: &AgentsArgs, agents_dir: Option<&Path>) -> i32 {
     let (catalog, problems) = AgentCatalog::load(agents_dir);
     for p in &problems {
-        eprintln!("warning: {}", Shown::stderr().text(&p.to_string()));
+        errln!("warning: {}", Shown::stderr().text(&p.to_string()));
     }
     match &args.name {
-        None => print!("{}", Shown::stdout(false).text(&catalog.table())),
+        None => out!("{}", Shown::stdout(false).text(&catalog.table())),
         Some(name) => match catalog.get(name) {
-            Ok(profile) => print!("{}", Shown::stdout(false).text(&profile.describe())),
+            Ok(profile) => out!("{}", Shown::stdout(false).text(&profile.describe())),
             Err(e) => {
-                eprintln!("baton agents: {e}");
+                errln!("baton agents: {e}");
                 return 2;
             }
         },

@@ -182,12 +182,13 @@ fn init_logging(paths: &Paths) {
     if std::fs::create_dir_all(&dir).is_err() {
         return;
     }
-    let appender = std::sync::Arc::new(super::logfile::DailyLog::new(dir));
+    let appender = super::logfile::DailyLog::new(dir.clone());
     let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(appender)
+        .with_writer(super::quiet_log::QuietLog::new(appender, dir))
+        .log_internal_errors(false)
         .with_ansi(false)
         .try_init();
 }
@@ -209,7 +210,7 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
     let env = &crate::providers::process_env;
     let (catalog, problems) = AgentCatalog::load(Some(&opened.paths.agents_dir()));
     for p in problems {
-        eprintln!("warning: {}", Shown::stderr().text(&p.to_string()));
+        errln!("warning: {}", Shown::stderr().text(&p.to_string()));
     }
     config.extra_agents = catalog
         .iter()

@@ -27,7 +27,10 @@ pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i3
     let backend: Arc<dyn Backend> = Arc::new(engine.clone());
     let exit = {
         let _guard = rt.enter();
-        crate::tui::run(backend, options)
+        super::quiet_log::screen_in_use(true);
+        let exit = crate::tui::run(backend, options);
+        super::quiet_log::screen_in_use(false);
+        exit
     };
     let exit = match exit {
         Ok(exit) => exit,
@@ -42,7 +45,7 @@ pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i3
     match exit {
         TuiExit::Quit => {}
         TuiExit::WaitForRuns => {
-            eprintln!(
+            errln!(
                 "waiting for {} run(s) to finish (Ctrl-C leaves them interrupted)…",
                 active.len()
             );
@@ -61,13 +64,13 @@ pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i3
         TuiExit::LeaveInterrupted | TuiExit::Signal(_) => {
             rt.block_on(engine.interrupt_all());
             for id in &active {
-                eprintln!("run {id} left interrupted; `baton resume {id}` continues it");
+                errln!("run {id} left interrupted; `baton resume {id}` continues it");
             }
         }
         TuiExit::CancelRuns => {
             rt.block_on(engine.cancel_all());
             for id in &active {
-                eprintln!("run {id} cancelled");
+                errln!("run {id} cancelled");
             }
         }
     }
@@ -88,7 +91,7 @@ fn attach(data_dir: Option<&Path>, owner: Client, theme: Option<String>) -> anyh
     let backend: Arc<dyn Backend> = Arc::new(Remote::new(owner));
     match crate::tui::run(backend, options)? {
         TuiExit::Signal(_) => {}
-        _ => eprintln!("detached from {who}; its runs go on there"),
+        _ => errln!("detached from {who}; its runs go on there"),
     }
     Ok(0)
 }

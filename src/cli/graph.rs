@@ -28,11 +28,11 @@ pub fn run(args: GraphArgs) -> i32 {
             } else {
                 text(&wf, &dag)
             };
-            print!("{}", super::common::Shown::stdout(false).text(&text));
+            out!("{}", super::common::Shown::stdout(false).text(&text));
             0
         }
         Err(diags) => {
-            eprint!(
+            errout!(
                 "{}",
                 super::common::Shown::stderr().text(&diags.to_string())
             );

@@ -84,19 +84,23 @@ pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        println!("{}", shown.json(serde_json::to_string_pretty(&rows)?));
+        outln!("{}", shown.json(serde_json::to_string_pretty(&rows)?));
         return Ok(0);
     }
     if runs.is_empty() {
-        println!("no runs yet; start one with `baton run workflows/demo.yaml`");
+        outln!("no runs yet; start one with `baton run workflows/demo.yaml`");
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<26} {:<12} {:<24} {:>9} {:>9}  CREATED",
-        "RUN", "STATE", "WORKFLOW", "STEPS", "ELAPSED"
+        "RUN",
+        "STATE",
+        "WORKFLOW",
+        "STEPS",
+        "ELAPSED"
     );
     for r in &runs {
-        println!(
+        outln!(
             "{:<26} {:<12} {:<24} {:>9} {:>9}  {}",
             r.id.0,
             r.state.as_str(),
@@ -144,15 +148,15 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
         if args.events {
             shown["events"] = serde_json::to_value(store.events(&id)?)?;
         }
-        println!("{}", safe.json(serde_json::to_string_pretty(&shown)?));
+        outln!("{}", safe.json(serde_json::to_string_pretty(&shown)?));
         return Ok(0);
     }
     print_run(&run, steps, &safe);
     for a in &approvals {
-        println!();
-        println!("gate `{}`: {}", a.step, safe.text(&a.prompt));
+        outln!();
+        outln!("gate `{}`: {}", a.step, safe.text(&a.prompt));
         match &a.decision {
-            Some(d) => println!(
+            Some(d) => outln!(
                 "  {} by {} at {}{}",
                 d.verb(),
                 safe.text(&d.by),
@@ -162,15 +166,15 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
                     .map(|c| format!(": {}", safe.text(c)))
                     .unwrap_or_default()
             ),
-            None => println!("  waiting since {}", a.requested_at.rfc3339()),
+            None => outln!("  waiting since {}", a.requested_at.rfc3339()),
         }
     }
     if args.events {
-        println!();
-        println!("history (UTC)");
+        outln!();
+        outln!("history (UTC)");
         for e in store.events(&id)? {
             let at = e.ts.rfc3339();
-            println!(
+            outln!(
                 "  {}  {}",
                 &at[..at.len() - 1].replace('T', " "),
                 safe.text(&e.kind.describe())
@@ -182,8 +186,8 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
 
 /// The run's summary and its step table.
 fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) {
-    println!("run       {}", run.id);
-    println!(
+    outln!("run       {}", run.id);
+    outln!(
         "workflow  {}{}",
         safe.text(&run.workflow),
         run.workflow_path
@@ -191,7 +195,7 @@ fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) 
             .map(|p| format!(" ({})", safe.text(p)))
             .unwrap_or_default()
     );
-    println!(
+    outln!(
         "state     {}{}",
         run.state,
         run.reason
@@ -199,7 +203,7 @@ fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) 
             .map(|r| format!(": {}", safe.text(r)))
             .unwrap_or_default()
     );
-    println!(
+    outln!(
         "steps     {}/{} done, elapsed {}",
         steps.iter().filter(|s| s.status.is_terminal()).count(),
         run.steps_total,
@@ -207,12 +211,15 @@ fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) 
     );
     if !run.params.is_empty() {
         let params: Vec<String> = run.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("params    {}", safe.text(&params.join(" ")));
+        outln!("params    {}", safe.text(&params.join(" ")));
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:<20} {:<17} {:>8} {:>9}  DETAIL",
-        "STEP", "STATUS", "ATTEMPT", "TIME"
+        "STEP",
+        "STATUS",
+        "ATTEMPT",
+        "TIME"
     );
     for s in steps {
         let detail = match s.status {
@@ -239,7 +246,7 @@ fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) 
                 parts.join(", ")
             }
         };
-        println!(
+        outln!(
             "{:<20} {:<17} {:>8} {:>9}  {}",
             truncate(&s.step.0, 20),
             s.status.as_str(),
@@ -270,7 +277,7 @@ fn print_line(line: &LogLine, all_steps: bool, timestamps: bool, shown: &Shown) 
         LogStream::Stderr => "!",
         LogStream::System => "·",
     };
-    println!("{ts}{step}{mark} {}", shown.line(&line.text));
+    outln!("{ts}{step}{mark} {}", shown.line(&line.text));
 }
 
 /// `baton logs RUN [STEP] [--follow]`.
@@ -283,7 +290,7 @@ pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
         print_logs(&access, &id, step.as_ref(), args.timestamps, &shown)?;
         if args.follow {
             // This process could open the store, so nobody is running the run.
-            eprintln!("(run {id} is not running anywhere; nothing more will come)");
+            errln!("(run {id} is not running anywhere; nothing more will come)");
         }
         return Ok(0);
     }
@@ -291,7 +298,7 @@ pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
     loop {
         match follower.poll(&access, &id, step.as_ref(), args.timestamps, &shown) {
             Ok(Some(state)) => {
-                eprintln!("(run {state})");
+                errln!("(run {state})");
                 return Ok(0);
             }
             Ok(None) => std::thread::sleep(FOLLOW_EVERY),

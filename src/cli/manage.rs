@@ -87,7 +87,7 @@ pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyh
             inputs: Default::default(),
         },
     })?;
-    println!(
+    outln!(
         "gate `{}` of run {id} {} by {by} (sent to {})",
         args.step,
         if approved { "approved" } else { "rejected" },
@@ -117,7 +117,7 @@ pub fn cancel(data_dir: Option<&Path>, args: CancelArgs) -> anyhow::Result<i32> 
     let engine = common::engine(&opened, &rt)?;
     let id = opened.store.resolve_run(&args.run)?;
     engine.send(Command::Cancel(id.clone()))?;
-    println!("run {id} cancelled");
+    outln!("run {id} cancelled");
     Ok(0)
 }
 
@@ -141,7 +141,7 @@ fn cancel_in_owner(data_dir: Option<&Path>, owner: &Client, run: &str) -> anyhow
             },
         };
         if state.is_none_or(|s| s.is_terminal()) {
-            println!(
+            outln!(
                 "run {id} {} (by {})",
                 state.map_or("cancelled".to_string(), |s| s.to_string()),
                 owner.owner()
@@ -150,7 +150,7 @@ fn cancel_in_owner(data_dir: Option<&Path>, owner: &Client, run: &str) -> anyhow
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    println!("run {id}: {} is still stopping it", owner.owner());
+    outln!("run {id}: {} is still stopping it", owner.owner());
     Ok(0)
 }
 
@@ -164,20 +164,20 @@ pub fn gc(data_dir: Option<&Path>, args: GcArgs) -> anyhow::Result<i32> {
             .saturating_sub(args.older_than.get().as_millis() as u64),
     );
     let removed = opened.store.gc(cutoff)?;
-    println!(
+    outln!(
         "deleted {} run(s) finished before {}",
         removed.len(),
         cutoff.rfc3339()
     );
     if args.clear_cache {
-        println!("dropped {} cache entries", opened.store.clear_cache()?);
+        outln!("dropped {} cache entries", opened.store.clear_cache()?);
     } else {
         let pruned = opened.store.prune_cache(cutoff)?;
         if pruned > 0 {
-            println!("dropped {pruned} cache entries stored before then");
+            outln!("dropped {pruned} cache entries stored before then");
         }
     }
     let after = opened.store.size_on_disk();
-    println!("store size {} KiB → {} KiB", before / 1024, after / 1024);
+    outln!("store size {} KiB → {} KiB", before / 1024, after / 1024);
     Ok(0)
 }

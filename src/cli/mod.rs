@@ -1,5 +1,7 @@
 //! The command line: `baton` with no command opens the console.
 
+#[macro_use]
+pub mod out;
 pub mod agents;
 pub mod common;
 pub mod console;
@@ -9,8 +11,10 @@ pub mod inspect;
 pub mod logfile;
 pub mod manage;
 pub mod providers;
+pub mod quiet_log;
 pub mod run;
 pub mod serve;
+pub mod signals;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -56,7 +60,7 @@ pub enum CliCommand {
     /// Reject a waiting gate of a run another baton is running.
     Reject(manage::DecideArgs),
     /// Own the store without a console: consoles attach to it, `baton run` runs in it, until
-    /// SIGINT or SIGTERM (active runs are then left interrupted).
+    /// SIGINT, SIGTERM or SIGHUP (active runs are then left interrupted; exit 0).
     Serve,
     /// Delete finished runs older than a given age.
     Gc(manage::GcArgs),
@@ -121,7 +125,7 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("baton: {}", common::Shown::stderr().text(&format!("{e:#}")));
+            errln!("baton: {}", common::Shown::stderr().text(&format!("{e:#}")));
             2
         }
     }

@@ -44,13 +44,13 @@ pub fn run_providers(
             None => r,
         },
         Err(e) => {
-            eprintln!("baton providers: {e}");
+            errln!("baton providers: {e}");
             return 2;
         }
     };
     match &args.command {
         None => {
-            print!(
+            out!(
                 "{}",
                 Shown::stdout(false).text(&report::providers_table(&router.statuses()))
             );
@@ -58,7 +58,7 @@ pub fn run_providers(
         }
         Some(ProvidersCommand::Test { names }) => {
             if list.is_empty() {
-                print!("{}", report::providers_table(&[]));
+                out!("{}", report::providers_table(&[]));
                 return 1;
             }
             let unknown: Vec<&String> = names
@@ -67,7 +67,7 @@ pub fn run_providers(
                 .collect();
             if !unknown.is_empty() {
                 let known: Vec<&str> = router.clients().map(|c| c.name()).collect();
-                eprintln!(
+                errln!(
                     "baton providers test: no provider named {}; configured: {}",
                     unknown
                         .iter()
@@ -81,11 +81,11 @@ pub fn run_providers(
             let outcomes = match run_on_own_runtime(|| report::test_providers(&router, names)) {
                 Ok(o) => o,
                 Err(e) => {
-                    eprintln!("baton providers test: {e}");
+                    errln!("baton providers test: {e}");
                     return 2;
                 }
             };
-            print!(
+            out!(
                 "{}",
                 Shown::stdout(false).text(&report::probe_table(&outcomes))
             );

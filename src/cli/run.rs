@@ -1,7 +1,9 @@
 //! `baton run`, `baton resume`, `baton retry`: drive a run in the foreground and print it.
 //!
 //! Exit codes: 0 the run succeeded; 1 it failed; 2 bad input (the workflow, a param, a flag);
-//! 3 it was cancelled; 4 it was interrupted (resume it later).
+//! 3 it was cancelled; 4 it was interrupted (resume it later), also when the store could not be
+//! written (a full disk); 129 (SIGHUP) or 143 (SIGTERM): stopped by that signal, its process
+//! groups stopped and the run left interrupted; 130: a second Ctrl-C left at once.
 
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -16,6 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::common::{self, Access, human_ms};
+use super::signals::{Signals, Stop};
 use crate::control::{Client, Owner, Remote, Request};
 use crate::engine::{Backend, Command, Engine, Feed, Subscription, request_from_file};
 use crate::store::{
@@ -107,22 +110,15 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let engine = common::engine(&opened, &rt)?;
     let _control = common::serve(&engine, Owner::Headless, &rt);
     let feed = Source::Here(engine.live_events());
-    let sigint = interrupt_signal(&rt)?;
+    let signals = Signals::install(&rt)?;
     let id = match rt.block_on(async { engine.start_run(request) }) {
         Ok(id) => id,
         Err(e) => {
-            eprintln!("{}", common::Shown::stderr().text(&format!("{e:#}")));
+            errln!("{}", common::Shown::stderr().text(&format!("{e:#}")));
             return Ok(2);
         }
     };
-    follow_here(&rt, &engine, &id, feed, sigint, &args.follow)
-}
-
-/// Ctrl-C handling, installed before the run starts so no interrupt kills us uncleanly.
-fn interrupt_signal(rt: &tokio::runtime::Runtime) -> anyhow::Result<tokio::signal::unix::Signal> {
-    let _guard = rt.enter();
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("cannot install the Ctrl-C handler")
+    follow_here(&rt, &engine, &id, feed, signals, &args.follow)
 }
 
 /// `baton resume RUN`.
@@ -160,9 +156,9 @@ fn continue_run(
     let _control = common::serve(&engine, Owner::Headless, &rt);
     let id = opened.store.resolve_run(&args.run)?;
     let feed = Source::Here(engine.live_events());
-    let sigint = interrupt_signal(&rt)?;
+    let signals = Signals::install(&rt)?;
     rt.block_on(async { here(&engine, &id) })?;
-    follow_here(&rt, &engine, &id, feed, sigint, &args.follow)
+    follow_here(&rt, &engine, &id, feed, signals, &args.follow)
 }
 
 /// Drives a run in the baton that owns the store (`begin` starts or restarts it there) and
@@ -177,11 +173,11 @@ fn drive_in_owner(
     let remote = Remote::new(owner);
     // Subscribed before the run begins: none of its Events is missed.
     let feed = Source::there(remote.subscribe());
-    let sigint = interrupt_signal(&rt)?;
+    let signals = Signals::install(&rt)?;
     let id = match begin(&remote) {
         Ok(id) => id,
         Err(e) => {
-            eprintln!("{}", common::Shown::stderr().text(&format!("{e:#}")));
+            errln!("{}", common::Shown::stderr().text(&format!("{e:#}")));
             return Ok(2);
         }
     };
@@ -200,13 +196,27 @@ fn drive_in_owner(
         }
     };
     if !opts.json {
-        eprintln!("(running in {who}, which owns the store)");
+        errln!("(running in {who}, which owns the store)");
     }
-    follow(&rt, &remote, &id, feed, done, sigint, opts, &|printer| {
+    let give_up = |printer: &mut Printer| {
         printer.note(&format!(
             "left; the run goes on stopping in {who} (`baton show {id}`)"
         ));
-    })
+    };
+    let stops = OnStop {
+        give_up: &give_up,
+        interrupt: None,
+    };
+    follow(&rt, &remote, &id, feed, done, signals, opts, &stops)
+}
+
+/// What a follower does when told to stop.
+struct OnStop<'a> {
+    /// A second Ctrl-C: leave at once.
+    give_up: &'a dyn Fn(&mut Printer),
+    /// SIGHUP or SIGTERM: stop the run here, resumable, then exit (`None`: the run is in
+    /// another baton; just leave it running there).
+    interrupt: Option<&'a dyn Fn()>,
 }
 
 /// Follows a run of this process's engine.
@@ -215,22 +225,21 @@ fn follow_here(
     engine: &Engine,
     id: &RunId,
     feed: Source,
-    sigint: tokio::signal::unix::Signal,
+    signals: Signals,
     opts: &FollowOptions,
 ) -> anyhow::Result<i32> {
-    follow(
-        rt,
-        engine,
-        id,
-        feed,
-        engine.wait(id),
-        sigint,
-        opts,
-        &|printer| {
-            engine.kill_all_processes();
-            printer.note("killed");
-        },
-    )
+    let give_up = |printer: &mut Printer| {
+        engine.kill_all_processes();
+        printer.note("killed");
+    };
+    let interrupt = || {
+        let _ = engine.interrupt_run(id);
+    };
+    let stops = OnStop {
+        give_up: &give_up,
+        interrupt: Some(&interrupt),
+    };
+    follow(rt, engine, id, feed, engine.wait(id), signals, opts, &stops)
 }
 
 /// Where a followed run's Events come from.
@@ -320,9 +329,9 @@ fn follow(
     id: &RunId,
     mut feed: Source,
     done: impl std::future::Future<Output = Option<RunState>>,
-    mut sigint: tokio::signal::unix::Signal,
+    mut signals: Signals,
     opts: &FollowOptions,
-    give_up: &dyn Fn(&mut Printer),
+    on_stop: &OnStop<'_>,
 ) -> anyhow::Result<i32> {
     let mut printer = Printer::new(opts, backend.run(id).ok().map(|r| r.workflow));
     if !opts.json {
@@ -334,6 +343,7 @@ fn follow(
     rt.block_on(async {
         tokio::pin!(done);
         let mut interrupts = 0;
+        let mut stopped_by: Option<Stop> = None;
         let mut streaming = true;
         let mut ended = false;
         let final_state = loop {
@@ -359,28 +369,46 @@ fn follow(
                     Feed::Lagged => printer.note("(some events not shown: output too fast)"),
                     Feed::Closed => streaming = false,
                 },
-                _ = sigint.recv() => {
-                    interrupts += 1;
-                    if interrupts == 1 {
-                        printer.note("cancelling… (Ctrl-C again to leave at once)");
-                        let _ = backend.send(Command::Cancel(id.clone()));
-                    } else {
-                        give_up(&mut printer);
-                        let _ = std::io::stdout().flush();
-                        std::process::exit(130);
+                stop = signals.next() => match (stop, on_stop.interrupt) {
+                    (Stop::Interrupt, _) => {
+                        interrupts += 1;
+                        if interrupts == 1 {
+                            printer.note("cancelling… (Ctrl-C again to leave at once)");
+                            let _ = backend.send(Command::Cancel(id.clone()));
+                        } else {
+                            (on_stop.give_up)(&mut printer);
+                            std::process::exit(stop.exit_code());
+                        }
+                    }
+                    (_, Some(interrupt)) if stopped_by.is_none() => {
+                        printer.note(&format!("{}: stopping; `baton resume {id}` continues it", stop.name()));
+                        stopped_by = Some(stop);
+                        interrupt();
+                    }
+                    (_, Some(_)) => {}
+                    (_, None) => {
+                        printer.note(&format!("{}: left; the run goes on in the baton that owns the store", stop.name()));
+                        std::process::exit(stop.exit_code());
                     }
                 }
             }
         };
         if !opts.json {
             match backend.run(id) {
-                Ok(run) => printer.footer(&run),
+                Ok(mut run) => {
+                    // A run whose store failed ends without its record saying so (yet).
+                    if let (true, Some((state, reason))) = (run.state.is_active(), &printer.end) {
+                        run.state = *state;
+                        run.reason = reason.clone();
+                    }
+                    printer.footer(&run)
+                }
                 Err(_) => printer.note(&format!(
                     "the baton running it has gone; `baton show {id}` tells how it ended"
                 )),
             }
         }
-        Ok(exit_code(final_state))
+        Ok(stopped_by.map_or(exit_code(final_state), Stop::exit_code))
     })
 }
 
@@ -478,6 +506,8 @@ struct Printer {
     color: bool,
     shown: common::Shown,
     last: HashMap<String, (StepStatus, u32)>,
+    /// How the run ended, as announced.
+    end: Option<(RunState, Option<String>)>,
 }
 
 impl Printer {
@@ -489,6 +519,7 @@ impl Printer {
             color: shown.colour(),
             shown,
             last: HashMap::new(),
+            end: None,
         }
     }
 
@@ -506,7 +537,7 @@ impl Printer {
     }
 
     fn header(&self, id: &RunId, workflow: &str, steps: u32) {
-        println!(
+        outln!(
             "{} {} · {steps} steps",
             self.paint("1", &format!("run {id}")),
             self.safe(workflow)
@@ -516,9 +547,9 @@ impl Printer {
     fn note(&self, text: &str) {
         if self.json {
             let json = serde_json::json!({"type": "note", "text": text}).to_string();
-            println!("{}", self.shown.json(json));
+            outln!("{}", self.shown.json(json));
         } else {
-            println!("{}", self.paint("2", &format!("  {}", self.safe(text))));
+            outln!("{}", self.paint("2", &format!("  {}", self.safe(text))));
         }
     }
 
@@ -538,13 +569,18 @@ impl Printer {
             .as_deref()
             .map(|r| format!(": {}", self.safe(r)))
             .unwrap_or_default();
-        println!("run {} {}{took}{reason}", run.id, self.paint(code, word));
+        outln!("run {} {}{took}{reason}", run.id, self.paint(code, word));
     }
 
     fn print(&mut self, e: &Event) {
+        if let EventKind::RunState { state, reason } = &e.kind
+            && !state.is_active()
+        {
+            self.end = Some((*state, reason.clone()));
+        }
         if self.json {
             if let Ok(line) = serde_json::to_string(e) {
-                println!("{}", self.shown.json(line));
+                outln!("{}", self.shown.json(line));
             }
             return;
         }
@@ -553,19 +589,19 @@ impl Printer {
             EventKind::Log { line } if !self.quiet => {
                 let text = &*self.shown.line(&line.text);
                 match line.stream {
-                    LogStream::Stdout => println!("  {:<14} │ {text}", line.step.0),
+                    LogStream::Stdout => outln!("  {:<14} │ {text}", line.step.0),
                     LogStream::Stderr => {
-                        println!("  {:<14} │ {}", line.step.0, self.paint("33", text))
+                        outln!("  {:<14} │ {}", line.step.0, self.paint("33", text))
                     }
                     // The step's ✗ line that follows says it too.
                     LogStream::System if text.starts_with("failed: ") => {}
                     LogStream::System => {
-                        println!("  {:<14} · {}", line.step.0, self.paint("2", text))
+                        outln!("  {:<14} · {}", line.step.0, self.paint("2", text))
                     }
                 }
             }
             EventKind::ApprovalRequested { approval } => {
-                println!(
+                outln!(
                     "{} {:<14} {}",
                     self.paint("35;1", "?"),
                     approval.step.0,
@@ -576,16 +612,16 @@ impl Printer {
                 );
                 if let Some(action) = &approval.action {
                     for l in action.lines() {
-                        println!("    {}", self.safe(l));
+                        outln!("    {}", self.safe(l));
                     }
                 }
                 for (k, v) in &approval.inputs {
-                    println!("    {} = {}", self.safe(k), self.safe(v));
+                    outln!("    {} = {}", self.safe(k), self.safe(v));
                 }
             }
             // Without --quiet the step's log line already says who decided.
             EventKind::ApprovalDecided { step, decision } if self.quiet => {
-                println!("  {:<14} {}", step.0, self.safe(&decision.summary()));
+                outln!("  {:<14} {}", step.0, self.safe(&decision.summary()));
             }
             EventKind::RunState {
                 state: RunState::Paused,
@@ -613,27 +649,27 @@ impl Printer {
             .unwrap_or_default();
         match r.status {
             StepStatus::Running if r.attempt > 0 => {
-                println!("{} {id:<14} started{attempts}", self.paint("36", "▶"))
+                outln!("{} {id:<14} started{attempts}", self.paint("36", "▶"))
             }
-            StepStatus::Retrying => println!(
+            StepStatus::Retrying => outln!(
                 "{} {id:<14} {}{attempts}; retrying at {}",
                 self.paint("33", "↻"),
                 self.safe(r.error.as_deref().unwrap_or("failed")),
                 r.retry_at.map(|t| t.clock()).unwrap_or_default()
             ),
-            StepStatus::Succeeded => println!("{} {id:<14} succeeded{took}", self.paint("32", "✓")),
-            StepStatus::Cached => println!("{} {id:<14} cached", self.paint("32", "✓")),
-            StepStatus::Skipped => println!(
+            StepStatus::Succeeded => outln!("{} {id:<14} succeeded{took}", self.paint("32", "✓")),
+            StepStatus::Cached => outln!("{} {id:<14} cached", self.paint("32", "✓")),
+            StepStatus::Skipped => outln!(
                 "{} {id:<14} skipped: {}",
                 self.paint("2", "○"),
                 self.safe(r.skip_reason.as_deref().unwrap_or(""))
             ),
-            StepStatus::Failed => println!(
+            StepStatus::Failed => outln!(
                 "{} {id:<14} failed{took}: {}",
                 self.paint("31", "✗"),
                 self.safe(r.error.as_deref().unwrap_or(""))
             ),
-            StepStatus::Cancelled => println!("{} {id:<14} cancelled", self.paint("33", "■")),
+            StepStatus::Cancelled => outln!("{} {id:<14} cancelled", self.paint("33", "■")),
             _ => {}
         }
     }

@@ -99,9 +99,9 @@ pub fn run(args: ValidateArgs) -> i32 {
     };
     if args.json {
         match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{}", Shown::stdout(false).json(text)),
+            Ok(text) => outln!("{}", Shown::stdout(false).json(text)),
             Err(e) => {
-                eprintln!("error: cannot write the JSON report: {e}");
+                errln!("error: cannot write the JSON report: {e}");
                 return 2;
             }
         }
@@ -138,7 +138,7 @@ fn print_human(report: &Report) {
             eprintln!("{n}");
         }
         if r.valid {
-            println!(
+            outln!(
                 "ok: {} ({}, {} steps)",
                 out.text(&r.file),
                 out.text(r.name.as_deref().unwrap_or("?")),
@@ -146,14 +146,14 @@ fn print_human(report: &Report) {
             );
         } else {
             for d in &r.diagnostics {
-                eprintln!("{}", err.text(&d.to_string()));
+                errln!("{}", err.text(&d.to_string()));
             }
             problems += r.diagnostics.len();
         }
     }
     let bad = report.files.iter().filter(|r| !r.valid).count();
     if bad > 0 {
-        eprintln!(
+        errln!(
             "{bad} of {} file(s) invalid, {problems} problem(s)",
             report.files.len()
         );

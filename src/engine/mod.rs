@@ -313,6 +313,12 @@ impl Engine {
         self.shared.groups.kill_all();
     }
 
+    /// Stops a run active in this process, leaving it interrupted (its steps' process groups
+    /// get TERM, the grace period, then KILL); `wait` tells when it has stopped.
+    pub fn interrupt_run(&self, id: &RunId) -> anyhow::Result<()> {
+        self.to_actor(id, RunMsg::Interrupt)
+    }
+
     /// Whether a run is active in this process.
     pub fn is_active(&self, id: &RunId) -> bool {
         self.active

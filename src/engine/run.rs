@@ -40,6 +40,9 @@ pub enum RunMsg {
     Cancel,
     /// Stop everything; the run ends interrupted (to be resumed later).
     Interrupt,
+    /// A write to the store failed (said why): nothing more can be recorded, so the run stops
+    /// interrupted and announces nothing it could not store.
+    StoreFailed(String),
     /// Decide a gate.
     Decide {
         /// The gated step.
@@ -100,6 +103,8 @@ pub struct RunActor {
     log: Arc<RunLog>,
     /// The engine's secrets and this run's: applied to everything before it is recorded.
     redactor: Arc<Redactor>,
+    /// Why the store cannot be written, once a write or flush has failed.
+    store_error: Option<String>,
 }
 
 impl RunActor {
@@ -220,11 +225,15 @@ impl RunActor {
         let (step_tx, step_rx) = mpsc::unbounded_channel();
         let (control, _) = watch::channel(Control::Running);
         let event_seq = engine.store.last_event_seq(&run.id)?;
+        let failed = inbox_tx.clone();
         let log = RunLog::new(
             engine.store.clone(),
             run.id.clone(),
             engine.config.logs,
             engine.store.last_log_seq(&run.id)?,
+            Box::new(move |why| {
+                let _ = failed.send(RunMsg::StoreFailed(why));
+            }),
         );
         let concurrency = wf
             .concurrency
@@ -271,6 +280,7 @@ impl RunActor {
             pending_events: Vec::new(),
             need_flush: false,
             workdir,
+            store_error: None,
         };
         for i in changed {
             let rec = actor.records[i].clone();
@@ -458,7 +468,14 @@ impl RunActor {
                 };
                 mask_cut_line(&redactor, &mut masks[i], text)
             };
+            if log.is_broken() {
+                // The run is stopping: a line that cannot be stored is not shown either.
+                return;
+            }
             let line = log.record(&step, stream, &text);
+            if log.is_broken() {
+                return;
+            }
             let _ = engine.events.send(Event {
                 run: run.clone(),
                 ts: line.ts,
@@ -677,7 +694,8 @@ impl RunActor {
             approvers: self.wf.steps[idx].approvers.clone(),
         };
         if let Err(e) = self.engine.store.put_approval(&approval) {
-            tracing::error!("run {}: cannot store a gate: {e:#}", self.run.id);
+            let why = crate::store::space::write_failure(self.engine.store.dir(), &e);
+            self.store_failed(why);
         }
         if let Some(t) = req.timeout {
             let tx = self.inbox_tx.clone();
@@ -714,7 +732,10 @@ impl RunActor {
         let step = self.wf.steps[idx].id.clone();
         if let Ok(Some(mut approval)) = self.engine.store.approval(&self.run.id, &step) {
             approval.decision = Some(decision.clone());
-            let _ = self.engine.store.put_approval(&approval);
+            if let Err(e) = self.engine.store.put_approval(&approval) {
+                let why = crate::store::space::write_failure(self.engine.store.dir(), &e);
+                self.store_failed(why);
+            }
         }
         let wait = decision.at.millis_since(gate.requested_at);
         let rec = &mut self.records[idx];
@@ -763,24 +784,9 @@ impl RunActor {
                     self.on_step(m);
                 }
             }
-            RunMsg::Cancel | RunMsg::Interrupt if self.stop.is_none() => {
-                let interrupt = matches!(msg, RunMsg::Interrupt);
-                self.stop = Some(if interrupt {
-                    RunState::Interrupted
-                } else {
-                    RunState::Cancelled
-                });
-                self.control.send_replace(Control::Cancelled);
-                // Dropping the reply channels ends the waiting gates as cancelled.
-                self.gates.clear();
-                if self.run.state == RunState::Paused {
-                    // Let held results land; nothing is frozen any more.
-                    self.run.state = RunState::Running;
-                    for m in std::mem::take(&mut self.held) {
-                        self.on_step(m);
-                    }
-                }
-            }
+            RunMsg::Cancel if self.stop.is_none() => self.stop(RunState::Cancelled),
+            RunMsg::Interrupt if self.stop.is_none() => self.stop(RunState::Interrupted),
+            RunMsg::StoreFailed(why) => self.store_failed(why),
             RunMsg::Decide { step, decision } => {
                 if let Some(&idx) = self.index.get(&step) {
                     self.decide(idx, decision);
@@ -811,6 +817,41 @@ impl RunActor {
         }
     }
 
+    /// Stops every step (their process groups: TERM, grace, KILL); the run ends in `state`.
+    fn stop(&mut self, state: RunState) {
+        self.stop = Some(state);
+        self.control.send_replace(Control::Cancelled);
+        // Dropping the reply channels ends the waiting gates as cancelled.
+        self.gates.clear();
+        if self.run.state == RunState::Paused {
+            // Let held results land; nothing is frozen any more.
+            self.run.state = RunState::Running;
+            for m in std::mem::take(&mut self.held) {
+                self.on_step(m);
+            }
+        }
+    }
+
+    /// The store cannot be written: whatever waits for a flush is never announced, nothing
+    /// more is written, and the run stops interrupted with `why` (a resume goes on from what
+    /// was stored, once the cause is fixed).
+    fn store_failed(&mut self, why: String) {
+        if self.store_error.is_some() {
+            return;
+        }
+        tracing::error!("run {}: {why}", self.run.id);
+        self.log.stop_writing();
+        self.store_error = Some(why);
+        self.durable.clear();
+        self.pending_events.clear();
+        self.outputs.clear();
+        self.need_flush = false;
+        if self.stop.is_none() {
+            self.stop(RunState::Interrupted);
+        }
+        self.stop = Some(RunState::Interrupted);
+    }
+
     async fn finish(mut self) -> RunState {
         let final_state = match self.stop {
             Some(RunState::Interrupted) => RunState::Interrupted,
@@ -836,9 +877,10 @@ impl RunActor {
         let reason = match final_state {
             RunState::Failed => self.failed.clone(),
             RunState::Cancelled => Some("cancelled by an operator".to_string()),
-            RunState::Interrupted => {
-                Some("stopped when baton quit; `baton resume` continues it".to_string())
-            }
+            RunState::Interrupted => Some(match &self.store_error {
+                Some(why) => format!("{why}; then `baton resume {}` continues it", self.run.id),
+                None => "stopped when baton quit; `baton resume` continues it".to_string(),
+            }),
             _ => None,
         };
         // Every line is stored before the run's final state, which followers stop at.
@@ -846,7 +888,28 @@ impl RunActor {
         self.set_run_state(final_state, reason);
         self.need_flush = true;
         self.drain().await;
+        if self.store_error.is_some() {
+            self.last_word(final_state);
+        }
         final_state
+    }
+
+    /// After a failed write: one more try at recording how the run ended (the next open's
+    /// sweep marks it interrupted if this fails too), and the end is announced either way, so
+    /// followers stop and say why instead of waiting.
+    fn last_word(&mut self, state: RunState) {
+        let store = &self.engine.store;
+        if store.put_run(&self.run).is_ok() && store.flush_blocking().is_ok() {
+            tracing::info!("run {}: its interruption is recorded", self.run.id);
+        }
+        let _ = self.engine.events.send(Event {
+            run: self.run.id.clone(),
+            ts: Timestamp::now(),
+            kind: EventKind::RunState {
+                state,
+                reason: self.run.reason.clone(),
+            },
+        });
     }
 
     fn set_run_state(&mut self, state: RunState, reason: Option<String>) {
@@ -863,8 +926,14 @@ impl RunActor {
 
     fn put_run(&mut self) {
         self.run_written = Instant::now();
+        if self.store_error.is_some() {
+            return;
+        }
         if let Err(e) = self.engine.store.put_run(&self.run) {
-            tracing::error!("run {}: cannot store the run: {e:#}", self.run.id);
+            self.store_failed(crate::store::space::write_failure(
+                self.engine.store.dir(),
+                &e,
+            ));
         }
     }
 
@@ -900,6 +969,13 @@ impl RunActor {
     /// everything before them is durable, in order; the run meanwhile goes on scheduling (a
     /// crash before the flush re-runs the step: at least once, never lost).
     fn commit(&mut self) {
+        if self.store_error.is_some() {
+            // Nothing can be recorded any more, so nothing is announced.
+            self.pending_events.clear();
+            self.outputs.clear();
+            self.need_flush = false;
+            return;
+        }
         if self.pending_events.is_empty() && self.outputs.is_empty() && !self.need_flush {
             return;
         }
@@ -909,10 +985,9 @@ impl RunActor {
             .store
             .commit(&self.run.id, &self.outputs, &self.pending_events);
         if let Err(e) = written {
-            tracing::error!(
-                "run {}: cannot store a batch of transitions: {e:#}",
-                self.run.id
-            );
+            let why = crate::store::space::write_failure(self.engine.store.dir(), &e);
+            self.store_failed(why);
+            return;
         }
         self.outputs.clear();
         // The record's progress count is for lists; step records are the truth, so rewrite it
@@ -941,7 +1016,9 @@ impl RunActor {
     /// The oldest flush finished: its events may go out.
     fn flushed(&mut self, result: anyhow::Result<()>) {
         if let Err(e) = result {
-            tracing::error!("run {}: {e:#}", self.run.id);
+            let why = crate::store::space::write_failure(self.engine.store.dir(), &e);
+            self.store_failed(why);
+            return;
         }
         if let Some((_, events)) = self.durable.pop_front() {
             for e in events {

@@ -8,6 +8,7 @@
 //! is it known which of them are the tail.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -93,12 +94,25 @@ pub struct RunLog {
     limits: LogLimits,
     inner: Mutex<Inner>,
     wake: Arc<Notify>,
+    /// Set once a write has failed (or the run's store is known broken): nothing more is
+    /// written, and the run's sink shows no more lines.
+    broken: AtomicBool,
+    /// Told why, once, at the first failed write (the run actor stops the run interrupted).
+    on_failure: Box<dyn Fn(String) + Send + Sync>,
 }
 
 impl RunLog {
     /// A run's log whose stored lines end at `last_seq` (see [`RunLog::spawn_writer`]).
-    pub fn new(store: Store, run: RunId, limits: LogLimits, last_seq: u64) -> Arc<RunLog> {
+    pub fn new(
+        store: Store,
+        run: RunId,
+        limits: LogLimits,
+        last_seq: u64,
+        on_failure: Box<dyn Fn(String) + Send + Sync>,
+    ) -> Arc<RunLog> {
         Arc::new(RunLog {
+            broken: AtomicBool::new(false),
+            on_failure,
             store,
             run,
             limits: LogLimits {
@@ -120,6 +134,23 @@ impl RunLog {
     /// tokio runtime); it ends when the log is closed or dropped.
     pub fn spawn_writer(self: &Arc<Self>) {
         tokio::spawn(write_behind(Arc::downgrade(self), self.wake.clone()));
+    }
+
+    /// Whether writing has stopped (a write failed, or the run's store did).
+    pub fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
+    }
+
+    /// Stops writing: the store failed elsewhere and the run is stopping.
+    pub fn stop_writing(&self) {
+        self.broken.store(true, Ordering::Relaxed);
+    }
+
+    /// A write failed: stop writing, and say why once.
+    fn fail(&self, e: &anyhow::Error) {
+        if !self.broken.swap(true, Ordering::Relaxed) {
+            (self.on_failure)(crate::store::space::write_failure(self.store.dir(), e));
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -193,9 +224,9 @@ impl RunLog {
             self.write(&refs);
             inner.unsynced = true;
         }
-        if durable && std::mem::take(&mut inner.unsynced) {
+        if durable && std::mem::take(&mut inner.unsynced) && !self.is_broken() {
             if let Err(e) = self.store.sync_logs(&self.run) {
-                tracing::warn!("{e:#}");
+                self.fail(&e);
             }
         }
     }
@@ -226,8 +257,11 @@ impl RunLog {
         }
         chunks.extend(std::mem::take(&mut st.tail));
         let refs: Vec<(&StepId, &LogChunk)> = chunks.iter().map(|c| (step, c)).collect();
+        if self.is_broken() {
+            return;
+        }
         if let Err(e) = self.store.put_log_chunks(&self.run, &refs) {
-            tracing::warn!("{e:#}");
+            self.fail(&e);
         }
     }
 
@@ -252,11 +286,11 @@ impl RunLog {
     }
 
     fn write(&self, lines: &[(&StepId, &[LogLine])]) {
-        if lines.iter().all(|(_, l)| l.is_empty()) {
+        if self.is_broken() || lines.iter().all(|(_, l)| l.is_empty()) {
             return;
         }
         if let Err(e) = self.store.put_logs(&self.run, lines) {
-            tracing::warn!("{e:#}");
+            self.fail(&e);
         }
     }
 }

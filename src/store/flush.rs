@@ -17,7 +17,8 @@ pub struct Flusher {
     inner: Arc<Inner>,
 }
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// sled's own error is kept (it is `Clone`), so the cause (a full disk) reaches the run actor.
+type Waiter = oneshot::Sender<Result<(), sled::Error>>;
 
 struct Inner {
     tx: Mutex<Option<mpsc::Sender<Waiter>>>,
@@ -74,7 +75,7 @@ impl Flusher {
                     // Everyone who asked before this fsync starts is covered by it.
                     let mut waiters = vec![first];
                     waiters.extend(rx.try_iter());
-                    let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
+                    let result = db.flush().map(|_| ());
                     for w in waiters {
                         let _ = w.send(result.clone());
                     }
@@ -119,7 +120,7 @@ impl Flusher {
 
 /// A flush under way; await it for the result.
 pub struct FlushTicket {
-    rx: Option<oneshot::Receiver<Result<(), String>>>,
+    rx: Option<oneshot::Receiver<Result<(), sled::Error>>>,
 }
 
 impl std::future::Future for FlushTicket {
@@ -134,7 +135,7 @@ impl std::future::Future for FlushTicket {
         };
         std::pin::Pin::new(rx).poll(cx).map(|r| {
             r.map_err(|_| anyhow!("the store's flush thread has stopped"))?
-                .map_err(|e| anyhow!("cannot flush the store: {e}"))
+                .map_err(|e| anyhow::Error::new(e).context("cannot flush the store"))
         })
     }
 }

@@ -13,6 +13,7 @@ mod log_chunk;
 mod logs;
 pub mod records;
 mod recover;
+pub mod space;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
