@@ -9,6 +9,7 @@ pub mod encoding;
 pub mod engine;
 pub mod fsperm;
 pub mod identity;
+pub mod process_group;
 pub mod providers;
 pub mod sanitize;
 pub mod secrets;

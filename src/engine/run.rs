@@ -187,8 +187,14 @@ impl RunActor {
                     ready.restore(i, Finish::Cancelled);
                 }
                 StepStatus::Running | StepStatus::Retrying | StepStatus::Paused => {
+                    // The sweep at the store's open stopped these already; this catches a
+                    // group recorded since (the same owner restarting a run it lost).
                     if let Some((pid, spawned_at)) = rec.process.take()
-                        && crate::steps::shell::kill_leftover_group(pid, spawned_at)
+                        && !crate::process_group::stop_leftovers(
+                            &[(pid, spawned_at)],
+                            engine.config.grace,
+                        )
+                        .is_empty()
                     {
                         tracing::warn!(
                             "run {}: stopped process group {pid} of step `{}` left by the previous owner",

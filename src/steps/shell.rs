@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::{
     Attempt, AttemptResult, Control, Failure, LogSink, PausableDeadline, Success, output_value,
 };
+use crate::process_group::{group_alive, signal_group};
 use crate::store::{LINE_NOTE_ROOM, LogStream, line_cut_note};
 
 /// Captured stdout/stderr kept for the step's output (for templates and JSON outputs); the
@@ -61,52 +62,6 @@ impl ProcessGroups {
             signal_group(pgid, libc::SIGKILL);
         }
     }
-}
-
-/// Sends `signal` to every process of the group `pgid`.
-pub fn signal_group(pgid: i32, signal: i32) -> bool {
-    if pgid <= 0 {
-        return false;
-    }
-    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
-    unsafe { libc::kill(-pgid, signal) == 0 }
-}
-
-/// When a process started, from `/proc` (None if it is gone or `/proc` is unreadable).
-pub fn process_started_at(pid: u32) -> Option<crate::store::Timestamp> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    // Field 22 of stat is the start time in clock ticks since boot; `after` begins at field 3.
-    let ticks: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
-    let boot = std::fs::read_to_string("/proc/stat").ok()?;
-    let btime: u64 = boot
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Some(crate::store::Timestamp(btime * 1000 + ticks * 1000 / hz))
-}
-
-/// Kills the process group a dead owner left running, if `pid` is still that process (its start
-/// time matches `spawned_at`) and not a stranger that reused the number. Returns whether it did.
-pub fn kill_leftover_group(pid: u32, spawned_at: crate::store::Timestamp) -> bool {
-    let Some(started) = process_started_at(pid) else {
-        return false;
-    };
-    let skew = started.0.abs_diff(spawned_at.0);
-    if skew > 3_000 {
-        return false;
-    }
-    signal_group(pid as i32, libc::SIGCONT);
-    signal_group(pid as i32, libc::SIGKILL)
-}
-
-/// Whether any process of the group is still alive.
-pub fn group_alive(pgid: i32) -> bool {
-    signal_group(pgid, 0)
 }
 
 /// Runs one attempt of the command.

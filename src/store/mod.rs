@@ -252,8 +252,9 @@ impl Store {
     }
 
     /// Marks runs left active by an owner that is gone as interrupted, with an event saying
-    /// why. Holding the store's lock proves every earlier owner is gone, so this runs at every
-    /// open: `baton ls` after a crash already shows the truth.
+    /// why, and stops the process groups its unfinished steps left running. Holding the store's
+    /// lock proves every earlier owner is gone, so this runs at every open: `baton ls` after a
+    /// crash already shows the truth, and nothing of the dead owner's keeps running.
     pub fn sweep_interrupted(&self) -> anyhow::Result<Vec<RunId>> {
         let mut swept = Vec::new();
         for mut run in self.runs()? {
@@ -268,13 +269,10 @@ impl Store {
             let reason = format!("{who}; `baton resume {}` continues it", run.id);
             run.state = RunState::Interrupted;
             run.reason = Some(reason.clone());
+            let steps = self.replay(&run.id)?.steps;
+            stop_leftover_groups(&run.id, &steps);
             // The record's progress count lags its steps; the journal is exact.
-            run.steps_done = self
-                .replay(&run.id)?
-                .steps
-                .iter()
-                .filter(|s| s.status.is_terminal())
-                .count() as u32;
+            run.steps_done = steps.iter().filter(|s| s.status.is_terminal()).count() as u32;
             // When it stopped is not known; the sweep is an upper bound (a resume clears it).
             run.finished_at.get_or_insert_with(Timestamp::now);
             self.put_run(&run)?;
@@ -428,6 +426,21 @@ impl Store {
     /// Bytes the store takes on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// How long the groups a dead owner left get between SIGTERM and SIGKILL at the sweep.
+const LEFTOVER_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Stops the process groups of a swept run's unfinished steps (TERM, grace, KILL).
+fn stop_leftover_groups(run: &RunId, steps: &[StepRecord]) {
+    let groups: Vec<_> = steps
+        .iter()
+        .filter(|s| !s.status.is_terminal())
+        .filter_map(|s| s.process)
+        .collect();
+    for pgid in crate::process_group::stop_leftovers(&groups, LEFTOVER_GRACE) {
+        tracing::warn!("run {run}: stopped process group {pgid} left by its dead owner");
     }
 }
 

@@ -193,3 +193,16 @@ pub fn read_pid(path: &Path) -> i32 {
     }
     panic!("no pid in {}", path.display());
 }
+
+/// Waits until `condition` holds, checking every few milliseconds; fails the test, saying
+/// `what` was awaited, if it does not within `timeout` (a hang, never a timing assertion).
+pub fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {timeout:?} for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
