@@ -5,6 +5,7 @@ pub mod agents;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod descriptors;
 pub mod encoding;
 pub mod engine;
 pub mod fsperm;

@@ -292,10 +292,15 @@ fn a_crash_leaves_no_process_behind_once_the_store_is_opened_again() {
 }
 
 /// A pipe whose reader has already gone.
-fn closed_pipe() -> std::io::PipeWriter {
-    let (reader, writer) = std::io::pipe().unwrap();
+fn closed_pipe() -> Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the two descriptors, which we then own.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(reader);
-    writer
+    Stdio::from(writer)
 }
 
 #[test]
@@ -334,4 +339,48 @@ fn a_closed_pipe_ends_a_command_quietly_and_does_not_interrupt_a_run() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {said}");
         assert!(said.is_empty(), "{args:?}: {said}");
     }
+}
+
+#[test]
+fn few_descriptors_cap_the_steps_at_once_and_say_so_instead_of_hanging() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let wf = dir.path().join("wide.yaml");
+    let mut yaml = String::from("name: wide\nconcurrency: 200\nsteps:\n");
+    for i in 0..200 {
+        yaml.push_str(&format!("  - id: s{i}\n    run: echo {i}\n"));
+    }
+    std::fs::write(&wf, yaml).unwrap();
+    let mut cmd = baton(&data);
+    cmd.arg("run").arg("-q").arg(&wf);
+    let limit = libc::rlimit {
+        rlim_cur: 256,
+        rlim_max: 256,
+    };
+    // SAFETY: only setrlimit, async-signal-safe, runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut run = cmd
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let status = exit_of(&mut run, "`baton run` to end with few descriptors");
+    let said = format!(
+        "{}{}",
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(&err).unwrap()
+    );
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert!(said.contains("steps run at once"), "{said}");
+    assert!(said.contains("open-files limit is 256"), "{said}");
 }

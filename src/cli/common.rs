@@ -217,6 +217,13 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
         .filter(|p| p.source != ProfileSource::Builtin)
         .map(|p| p.name.clone())
         .collect();
+    let limit = crate::descriptors::open_files_limit();
+    let (cap, why) = crate::descriptors::cap_concurrency(config.global_concurrency, limit);
+    if let Some(why) = why {
+        tracing::warn!("{why}");
+        errln!("baton: {why}");
+    }
+    config.global_concurrency = cap;
     config.secrets = crate::providers::secrets(&opened.config.providers, env);
     config.llm = Some(Arc::new(LlmRuntime {
         router: Router::from_config(&opened.config.providers, env)

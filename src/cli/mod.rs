@@ -91,6 +91,7 @@ fn with_config(
 /// Parses the arguments and runs the chosen command; returns the process exit code.
 pub fn main() -> i32 {
     crate::fsperm::restrict_umask();
+    crate::descriptors::raise_open_files_limit();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(CliCommand::Run(args)) => run::run(cli.data_dir.as_deref(), args),

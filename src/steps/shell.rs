@@ -80,8 +80,13 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
         command.current_dir(dir);
     }
     let mut child = command.spawn().map_err(|e| {
+        let why = if crate::descriptors::is_out_of_descriptors(&e) {
+            crate::descriptors::OUT_OF_DESCRIPTORS.to_string()
+        } else {
+            e.to_string()
+        };
         Failure::fatal(format!(
-            "cannot start `{}`{}: {e}",
+            "cannot start `{}`{}: {why}",
             cmd.shell,
             cmd.cwd
                 .as_ref()

@@ -114,13 +114,23 @@ impl Flusher {
         };
         FlushTicket {
             rx: sent.then_some(rx),
+            asked: std::time::Instant::now(),
+            deadline: None,
         }
     }
 }
 
+/// How long a flush may take before it counts as failed. sled 0.34 can wait forever in a
+/// flush once one of its own writes has failed (a full disk, no descriptors left); the run
+/// must then stop and say so, not hang with its announcements held back.
+const FLUSH_PATIENCE: Duration = Duration::from_secs(60);
+
 /// A flush under way; await it for the result.
 pub struct FlushTicket {
     rx: Option<oneshot::Receiver<Result<(), sled::Error>>>,
+    asked: std::time::Instant,
+    /// Made at the first poll (a timer needs the runtime, which the asker may not be on).
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl std::future::Future for FlushTicket {
@@ -130,6 +140,16 @@ impl std::future::Future for FlushTicket {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
+        let asked = self.asked;
+        let deadline = self.deadline.get_or_insert_with(|| {
+            let at = tokio::time::Instant::from_std(asked + FLUSH_PATIENCE);
+            Box::pin(tokio::time::sleep_until(at))
+        });
+        if deadline.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Err(anyhow!(
+                "the store did not finish a flush within {FLUSH_PATIENCE:?}"
+            )));
+        }
         let Some(rx) = self.rx.as_mut() else {
             return std::task::Poll::Ready(Err(anyhow!("the store's flush thread has stopped")));
         };

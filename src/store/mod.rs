@@ -213,13 +213,20 @@ impl Store {
         Ok(Some(run))
     }
 
-    /// Every run, newest first.
+    /// Every run, newest first to the millisecond (ids name the second only, so runs started
+    /// within one second are ordered by when they were created).
     pub fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
-        let mut out = Vec::new();
+        let mut out: Vec<RunRecord> = Vec::new();
         for item in self.runs.iter().rev() {
             let (_, v) = item?;
             out.push(decode(&v, "run")?);
         }
+        out.sort_by(|a, b| {
+            b.created_at
+                .0
+                .cmp(&a.created_at.0)
+                .then(b.id.0.cmp(&a.id.0))
+        });
         Ok(out)
     }
 
@@ -487,6 +494,20 @@ mod tests {
             steps_total: 1,
             steps_done: 0,
         }
+    }
+
+    #[test]
+    fn runs_started_within_one_second_list_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // One second, ids whose random tags sort against the order they were made in.
+        for (id, ms) in [("r1-zzzz", 1_000), ("r1-mmmm", 1_500), ("r1-aaaa", 1_999)] {
+            let mut r = run(id, RunState::Succeeded);
+            r.created_at = Timestamp(ms);
+            store.put_run(&r).unwrap();
+        }
+        let ids: Vec<String> = store.runs().unwrap().into_iter().map(|r| r.id.0).collect();
+        assert_eq!(ids, ["r1-aaaa", "r1-mmmm", "r1-zzzz"]);
     }
 
     #[test]

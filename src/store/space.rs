@@ -45,6 +45,13 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
 /// is full, the space free and the space needed.
 pub fn write_failure(dir: &Path, e: &anyhow::Error) -> String {
     let place = dir.display();
+    if io_cause(e).is_some_and(|io| io.to_string().contains("Too many open files")) {
+        // sled's clone of the error keeps only its text.
+        return format!(
+            "cannot write to the store at {place}: {}",
+            crate::descriptors::OUT_OF_DESCRIPTORS
+        );
+    }
     if !is_disk_full(e) {
         return format!("cannot write to the store at {place}: {e:#}");
     }
