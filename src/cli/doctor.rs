@@ -46,7 +46,7 @@ pub fn doctor(data_dir: Option<&Path>, args: DoctorArgs) -> anyhow::Result<i32> 
             let cause = e
                 .downcast_ref::<StoreDamaged>()
                 .map_or_else(String::new, |d| d.cause.clone());
-            println!(
+            outln!(
                 "the store at {} does not open: {cause}",
                 store_dir.display()
             );
@@ -55,7 +55,7 @@ pub fn doctor(data_dir: Option<&Path>, args: DoctorArgs) -> anyhow::Result<i32> 
             let (store, how) = open_copy(&store_dir, &dir).with_context(|| {
                 format!("not even a copy of {} can be read", store_dir.display())
             })?;
-            println!("read {how} (the store itself is left as it is)");
+            outln!("read {how} (the store itself is left as it is)");
             _scratch = Some(scratch);
             (store, Some(cause))
         }
@@ -67,8 +67,8 @@ pub fn doctor(data_dir: Option<&Path>, args: DoctorArgs) -> anyhow::Result<i32> 
     let healthy = damaged.is_none() && intact.len() == checkup.runs.len();
     match &args.export {
         Some(dir) => export(&store, &intact, dir, &store_dir, damaged.is_some())?,
-        None if healthy => println!("the store is healthy"),
-        None => println!(
+        None if healthy => outln!("the store is healthy"),
+        None => outln!(
             "`baton{} doctor --export DIR` copies the {} intact run(s) into a new store at DIR",
             data_dir.map_or(String::new(), |d| format!(" --data-dir {}", d.display())),
             intact.len()
@@ -82,18 +82,18 @@ pub fn doctor(data_dir: Option<&Path>, args: DoctorArgs) -> anyhow::Result<i32> 
 fn report(store_dir: &Path, checkup: &Checkup) {
     let shown = Shown::stdout(false);
     let intact = checkup.runs.iter().filter(|r| r.intact()).count();
-    println!(
+    outln!(
         "{}: {} run(s), {intact} intact",
         store_dir.display(),
         checkup.runs.len()
     );
     for run in checkup.runs.iter().filter(|r| !r.intact()) {
         for problem in &run.problems {
-            println!("  run {}: {}", shown.text(&run.id.0), shown.text(problem));
+            outln!("  run {}: {}", shown.text(&run.id.0), shown.text(problem));
         }
     }
     for (id, entries) in &checkup.leftovers {
-        println!(
+        outln!(
             "  {entries} entr(ies) of run {id}, which has no record (left by an interrupted \
              deletion; harmless)",
             id = shown.text(id)
@@ -116,8 +116,8 @@ fn export(
             .with_context(|| format!("cannot export run {}", run.id))?;
     }
     target.flush_blocking()?;
-    println!("exported {} run(s) to {}", runs.len(), target_dir.display());
-    println!(
+    outln!("exported {} run(s) to {}", runs.len(), target_dir.display());
+    outln!(
         "use them with `--data-dir {}`, or put them in place of the {}store: `mv {} {}.old && \
          mv {} {}`",
         dir.display(),

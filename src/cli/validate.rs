@@ -135,7 +135,7 @@ fn print_human(report: &Report) {
     let mut problems = 0;
     for r in &report.files {
         for n in &r.notes {
-            eprintln!("{n}");
+            errln!("{n}");
         }
         if r.valid {
             outln!(
