@@ -231,14 +231,14 @@ impl RunActor {
         let (step_tx, step_rx) = mpsc::unbounded_channel();
         let (control, _) = watch::channel(Control::Running);
         let event_seq = engine.store.last_event_seq(&run.id)?;
-        let failed = inbox_tx.clone();
+        let on_failure = inbox_tx.clone();
         let log = RunLog::new(
             engine.store.clone(),
             run.id.clone(),
             engine.config.logs,
             engine.store.last_log_seq(&run.id)?,
             Box::new(move |why| {
-                let _ = failed.send(RunMsg::StoreFailed(why));
+                let _ = on_failure.send(RunMsg::StoreFailed(why));
             }),
         );
         let concurrency = wf
