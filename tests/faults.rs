@@ -114,7 +114,7 @@ fn a_full_disk_stops_the_run_interrupted_and_it_resumes_once_space_is_freed() {
     std::fs::write(
         &wf,
         format!(
-            "name: fill\nsteps:\n  - id: first\n    run: echo first >> {ran}\n  - id: flood\n    depends_on: [first]\n    run: seq 1 50000\n  - id: last\n    depends_on: [flood]\n    run: echo last >> {ran}\n",
+            "name: fill\nsteps:\n  - id: first\n    run: echo first >> {ran}\n  - id: flood\n    depends_on: [first]\n    run: seq 1 1000000\n  - id: last\n    depends_on: [flood]\n    run: echo last >> {ran}\n",
             ran = ran.display()
         ),
     )
