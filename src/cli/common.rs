@@ -175,22 +175,41 @@ pub fn serve(
     }
 }
 
-/// baton's own diagnostics go to a daily file under the data dir (`logfile.rs`) (never to the terminal the
-/// console draws on). `BATON_LOG` sets the filter (default `info`).
+/// Keeps baton's own log writer thread; dropping it writes what waits (see [`flush_own_log`]).
+static OWN_LOG: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
+    std::sync::Mutex::new(None);
+
+/// baton's own diagnostics go to a daily file under the data dir (`logfile.rs`), never to the
+/// terminal the console draws on, written by `tracing_appender`'s own thread: a slow or full
+/// disk never holds an engine thread (lines beyond its buffer are dropped, not waited for).
+/// `BATON_LOG` sets the filter (default `info`).
 fn init_logging(paths: &Paths) {
     let dir = paths.logs();
     if std::fs::create_dir_all(&dir).is_err() {
         return;
     }
-    let appender = super::logfile::DailyLog::new(dir.clone());
+    let file = super::quiet_log::QuietLog::new(super::logfile::DailyLog::new(dir.clone()), dir);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .thread_name("baton-log")
+        .finish(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(super::quiet_log::QuietLog::new(appender, dir))
+        .with_writer(writer)
         .log_internal_errors(false)
         .with_ansi(false)
         .try_init();
+    if installed.is_ok() {
+        *OWN_LOG.lock().unwrap_or_else(|e| e.into_inner()) = Some(guard);
+    }
+}
+
+/// Writes the lines of baton's own log that wait for its writer thread; call before the
+/// process exits (statics are never dropped).
+pub fn flush_own_log() {
+    drop(OWN_LOG.lock().unwrap_or_else(|e| e.into_inner()).take());
 }
 
 /// A multi-threaded runtime for the engine.

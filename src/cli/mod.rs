@@ -123,11 +123,13 @@ pub fn main() -> i32 {
         }),
         None => console::open(cli.data_dir.as_deref(), cli.theme),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             errln!("baton: {}", common::Shown::stderr().text(&format!("{e:#}")));
             2
         }
-    }
+    };
+    common::flush_own_log();
+    code
 }

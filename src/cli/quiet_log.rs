@@ -51,6 +51,17 @@ impl QuietLog {
     }
 }
 
+/// As a plain writer: what `tracing_appender::non_blocking`'s worker thread writes through.
+impl Write for QuietLog {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.make_writer().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.make_writer().flush()
+    }
+}
+
 /// One log line's writer.
 pub struct QuietWriter<'a> {
     inner: &'a DailyLog,

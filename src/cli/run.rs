@@ -377,6 +377,7 @@ fn follow(
                             let _ = backend.send(Command::Cancel(id.clone()));
                         } else {
                             (on_stop.give_up)(&mut printer);
+                            common::flush_own_log();
                             std::process::exit(stop.exit_code());
                         }
                     }
@@ -388,7 +389,8 @@ fn follow(
                     (_, Some(_)) => {}
                     (_, None) => {
                         printer.note(&format!("{}: left; the run goes on in the baton that owns the store", stop.name()));
-                        std::process::exit(stop.exit_code());
+                        common::flush_own_log();
+                            std::process::exit(stop.exit_code());
                     }
                 }
             }
