@@ -87,8 +87,10 @@ impl Write for QuietWriter<'_> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        let result = self.inner.flush();
-        self.log.wrote(result);
+        // Only a line written proves the log works again; a flush of nothing proves nothing.
+        if let Err(e) = self.inner.flush() {
+            self.log.wrote(Err(e));
+        }
         Ok(())
     }
 }
