@@ -103,6 +103,8 @@ pub struct RunActor {
     log: Arc<RunLog>,
     /// The engine's secrets and this run's: applied to everything before it is recorded.
     redactor: Arc<Redactor>,
+    /// Whether the workflow has template statements (see [`StepJob::templates_may_loop`]).
+    templates_may_loop: bool,
     /// Why the store cannot be written, once a write or flush has failed.
     store_error: Option<String>,
 }
@@ -122,6 +124,9 @@ impl RunActor {
             mpsc::UnboundedSender<RunMsg>,
         ),
     ) -> anyhow::Result<RunActor> {
+        // Only statements (`{% for %}`, macros) can loop; a workflow without any renders its
+        // steps' templates in place, without a trip to a blocking thread. Unknown: assume so.
+        let templates_may_loop = run.source.is_empty() || run.source.contains("{%");
         // The source is stored already; the actor rewrites its record often and needs no copy.
         run.source = String::new();
         let dag = Dag::new(&wf);
@@ -256,6 +261,7 @@ impl RunActor {
         let done = terminal.iter().filter(|t| **t).count();
         let mut actor = RunActor {
             redactor,
+            templates_may_loop,
             outputs: Vec::new(),
             run_written: Instant::now(),
             durable: std::collections::VecDeque::new(),
@@ -450,6 +456,7 @@ impl RunActor {
             control: self.control.subscribe(),
             log: self.log_sink(&self.wf.steps[idx].id),
             redactor: self.redactor.clone(),
+            templates_may_loop: self.templates_may_loop,
             engine: self.engine.clone(),
         };
         tokio::spawn(run_step(job));
