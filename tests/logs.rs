@@ -2,10 +2,13 @@
 //! endless line keeps memory bounded, the per-step cap keeps the head and the tail and says what
 //! it dropped, `logs --follow` follows through the owner, and `gc` gives the space back.
 
+#[path = "support/engine.rs"]
+mod harness;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A data dir, a config dir and a workflow file in a temporary directory.
 struct Setup {
@@ -98,18 +101,6 @@ fn dir_size(path: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
-}
-
-/// Waits until `cond` holds, checking it as often as it likes, for at most `limit`.
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
 }
 
 /// 40 MB of 100-byte lines from one step, with 8 MiB kept per step.
@@ -226,12 +217,12 @@ fn logs_follow_through_the_owner_prints_what_is_stored_across_chunks_and_capped_
         .spawn()
         .unwrap();
     let mut id = None;
-    assert!(eventually(Duration::from_secs(20), || {
+    harness::eventually(Duration::from_secs(20), "the run to be listed", || {
         let ls = s.baton().args(["ls", "--json"]).output().unwrap();
         let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap_or_default();
         id = runs[0]["id"].as_str().map(str::to_string);
         id.is_some()
-    }));
+    });
     let mut follow = s
         .baton()
         .args(["logs", "--follow", id.as_deref().unwrap()])

@@ -5,13 +5,16 @@
 //! Acting as another user takes root: run as anyone else, these tests fail saying so (CI runs
 //! as root).
 
+#[path = "support/engine.rs"]
+mod harness;
+
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const NOBODY: u32 = 65534;
 
@@ -78,16 +81,14 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// Polls `f` until it gives a value; fails after 20 s.
+/// Polls `f` until it gives a value (the shared `eventually`, which fails after 20 s).
 fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut found = None;
+    harness::eventually(Duration::from_secs(20), what, || {
+        found = f();
+        found.is_some()
+    });
+    found.expect("eventually returned, so the value is there")
 }
 
 /// Starts `baton run --wait-for-gates` as root and waits for its gate; returns the owner and
