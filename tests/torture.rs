@@ -6,6 +6,9 @@
 //! The seed is printed when a test fails; `BATON_TORTURE_SEED=N` replays it, and
 //! `BATON_TORTURE_KILLS=N` changes how many kills each test makes.
 
+#[path = "support/engine.rs"]
+mod harness;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -242,20 +245,20 @@ impl Bench {
 /// The store, opened here once the last killed process's lock is gone. An open that fails
 /// for any other reason is the failure this test looks for.
 fn open_when_free(dir: &Path, context: &str) -> Store {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match Store::open(dir) {
-            Ok(store) => return store,
-            Err(e) if e.downcast_ref::<baton::store::StoreInUse>().is_some() => {
-                assert!(
-                    Instant::now() < deadline,
-                    "{context}: the store stays locked"
-                );
-                std::thread::sleep(Duration::from_millis(5));
+    let mut opened = None;
+    harness::eventually(
+        Duration::from_secs(10),
+        &format!("{context}: the store to be unlocked"),
+        || match Store::open(dir) {
+            Ok(store) => {
+                opened = Some(store);
+                true
             }
+            Err(e) if e.downcast_ref::<baton::store::StoreInUse>().is_some() => false,
             Err(e) => panic!("{context}: the store does not open: {e:#}"),
-        }
-    }
+        },
+    );
+    opened.expect("eventually returned, so the store is open")
 }
 
 fn pick<'a>(rng: &mut Rng, items: &'a [String]) -> Option<&'a String> {
