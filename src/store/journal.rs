@@ -270,11 +270,7 @@ impl Store {
                 outputs.clear();
             }
             self.append(&run.id, kinds, &outputs)?;
-            let mut batch = sled::Batch::default();
-            for k in old_keys {
-                batch.remove(k);
-            }
-            self.data.apply_batch(batch)?;
+            super::remove_keys(&self.data, old_keys)?;
         }
         Ok(())
     }

@@ -461,11 +461,7 @@ impl Store {
         for ((run, step), (lines, old_keys, _)) in chunks {
             self.put_logs(&run, &[(&step, &lines)])?;
             // Cut short here, the next open writes the same chunk again, under the same key.
-            let mut batch = sled::Batch::default();
-            for k in old_keys {
-                batch.remove(k);
-            }
-            self.logs.apply_batch(batch)?;
+            super::remove_keys(&self.logs, old_keys)?;
         }
         Ok(())
     }

@@ -462,6 +462,15 @@ fn scan_run<T: DeserializeOwned>(
         .collect()
 }
 
+/// Removes `keys` from `tree` in one batch (a migration's old layout, once the new is written).
+fn remove_keys(tree: &sled::Tree, keys: Vec<sled::IVec>) -> sled::Result<()> {
+    let mut batch = sled::Batch::default();
+    for k in keys {
+        batch.remove(k);
+    }
+    tree.apply_batch(batch)
+}
+
 fn last_seq(tree: &sled::Tree, prefix: Vec<u8>) -> anyhow::Result<u64> {
     match tree.scan_prefix(prefix).keys().next_back() {
         Some(k) => {
