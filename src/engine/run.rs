@@ -542,6 +542,7 @@ impl RunActor {
                 self.need_flush = true;
             }
             StepMsg::Gate(request) => self.open_gate(*request),
+            StepMsg::Cache(put) => put.record(&self.engine.store),
             done @ StepMsg::Done { .. } if self.run.state == RunState::Paused => {
                 // Results that arrive while paused are held until resume.
                 self.held.push(done);

@@ -1,8 +1,9 @@
-//! Step executors, one file per kind. The engine's pipeline (`engine/pipeline.rs`) decides when a
+//! Step executors, one file per kind. The engine's pipeline (`engine/pipeline/`) decides when a
 //! step runs, retries and records it; an executor only performs one attempt.
 
 pub mod agent;
 pub mod clock;
+mod control;
 pub mod http;
 pub mod shell;
 pub mod sleep;
@@ -16,17 +17,7 @@ use tokio::sync::watch;
 use crate::store::{LogStream, StepMetrics};
 
 pub use clock::PausableDeadline;
-
-/// What the operator wants of a run right now; executors watch it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    /// Keep going.
-    Running,
-    /// Freeze (SIGSTOP processes, stop timeout clocks).
-    Paused,
-    /// Stop everything.
-    Cancelled,
-}
+pub use control::{Control, wait_cancelled};
 
 /// Where an executor writes its log lines (the engine stores, redacts and broadcasts them).
 pub type LogSink = Arc<dyn Fn(LogStream, &str) + Send + Sync>;

@@ -411,6 +411,9 @@ impl Store {
         if found < 3 {
             self.migrate_logs_from_v2()?;
         }
+        if found < 4 {
+            self.migrate_cache_from_v3()?;
+        }
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 //! run's entries sit together (`run id` + `\0` + suffix) and scan in order. Writes that must
 //! survive a crash go through [`Store::flush`], which shares one fsync among concurrent callers.
 
+mod cache;
 pub mod doctor;
 pub mod flush;
 mod journal;
@@ -16,13 +17,13 @@ mod recover;
 pub mod space;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
 
+pub use cache::CacheEntry;
 pub use flush::{FlushTicket, Flusher};
 pub use journal::StepTable;
 pub use lock::{OwnerLock, StoreInUse};
@@ -34,21 +35,10 @@ pub use recover::StoreDamaged;
 use crate::spec::StepId;
 
 /// The layout version of the trees; bumped when a record changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// sled's page cache. Its 1 GiB default is far more than a console needs.
 const CACHE_BYTES: u64 = 2 * 1024 * 1024;
-
-/// A cached step result.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct CacheEntry {
-    /// The result.
-    pub output: StepOutput,
-    /// When it was stored.
-    pub stored_at: Timestamp,
-    /// The run that produced it.
-    pub run: RunId,
-}
 
 /// The open store. Cheap to clone (sled trees are reference-counted).
 #[derive(Clone)]
@@ -323,59 +313,6 @@ impl Store {
         }
     }
 
-    // ---- cache ----
-
-    /// A cached result, if one is stored under `key` and younger than `ttl`.
-    pub fn cached(
-        &self,
-        cache_key: &str,
-        ttl: Option<Duration>,
-        now: Timestamp,
-    ) -> anyhow::Result<Option<CacheEntry>> {
-        let Some(v) = self.cache.get(cache_key.as_bytes())? else {
-            return Ok(None);
-        };
-        let entry: CacheEntry = decode(&v, "cache")?;
-        if let Some(ttl) = ttl
-            && now.millis_since(entry.stored_at) > ttl.as_millis() as u64
-        {
-            return Ok(None);
-        }
-        Ok(Some(entry))
-    }
-
-    /// Stores a result under `key`.
-    pub fn put_cached(&self, cache_key: &str, entry: &CacheEntry) -> anyhow::Result<()> {
-        self.cache.insert(cache_key.as_bytes(), encode(entry)?)?;
-        Ok(())
-    }
-
-    /// Drops every cache entry; returns how many.
-    pub fn clear_cache(&self) -> anyhow::Result<usize> {
-        let n = self.cache.len();
-        self.cache.clear()?;
-        Ok(n)
-    }
-
-    /// Drops the cache entries stored before `cutoff` (and any unreadable one); returns how
-    /// many. An entry's own `ttl` decides whether it is used; this bounds what is kept.
-    pub fn prune_cache(&self, cutoff: Timestamp) -> anyhow::Result<usize> {
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for item in self.cache.iter() {
-            let (k, v) = item?;
-            let stale = decode::<CacheEntry>(&v, "cache").map_or(true, |e| e.stored_at < cutoff);
-            if stale {
-                batch.remove(k);
-                n += 1;
-            }
-        }
-        if n > 0 {
-            self.cache.apply_batch(batch)?;
-        }
-        Ok(n)
-    }
-
     // ---- retention ----
 
     /// Deletes runs that finished before `cutoff`, with everything stored about them.
@@ -574,37 +511,6 @@ mod tests {
         let err = Store::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("schema version 99"), "{err}");
         assert!(err.contains("--data-dir"), "{err}");
-    }
-
-    #[test]
-    fn pruning_the_cache_drops_only_entries_older_than_the_cutoff() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        for (key, at) in [("old", 1_000), ("new", 9_000)] {
-            store
-                .put_cached(
-                    key,
-                    &CacheEntry {
-                        output: StepOutput::default(),
-                        stored_at: Timestamp(at),
-                        run: RunId("r".into()),
-                    },
-                )
-                .unwrap();
-        }
-        assert_eq!(store.prune_cache(Timestamp(5_000)).unwrap(), 1);
-        assert!(
-            store
-                .cached("old", None, Timestamp(10_000))
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            store
-                .cached("new", None, Timestamp(10_000))
-                .unwrap()
-                .is_some()
-        );
     }
 
     #[test]

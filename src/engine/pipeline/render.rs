@@ -1,0 +1,366 @@
+//! The render stage: a step's templates become what it will do ([`Prepared`]), its lock name
+//! and its cache key, on a blocking thread when the workflow's templates can loop
+//! ([`off_worker`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::StepJob;
+use super::cache::{self, CacheKey};
+use crate::engine::context::merge_env;
+use crate::engine::shared::EngineShared;
+use crate::spec::template::Templates;
+use crate::spec::{
+    AgentSpec, ApprovalSpec, HttpBody, HttpSpec, OnTimeout, RunSpec, Step, StepKind, TransformSpec,
+    Workflow,
+};
+use crate::steps::http::HttpRequest;
+use crate::steps::shell::ShellCommand;
+use crate::steps::{self, Failure, wait_cancelled};
+
+/// What an executable step will do, rendered.
+pub(super) enum Action {
+    Shell(ShellCommand),
+    Http(HttpRequest),
+    Value(Value),
+    Sleep(Duration),
+    Agent { spec: AgentSpec, prompt: String },
+}
+
+impl Action {
+    /// The exact action an approver sees (and, with a shell step's env and cwd, what a derived
+    /// cache key is made of).
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Action::Shell(c) => format!("$ {}", c.command),
+            Action::Http(r) => match (&r.json, &r.text) {
+                (Some(j), _) => format!("{} {}\n{}", r.method, r.url, j),
+                (None, Some(t)) => format!("{} {}\n{}", r.method, r.url, t),
+                _ => format!("{} {}", r.method, r.url),
+            },
+            Action::Value(v) => format!("value: {v}"),
+            Action::Sleep(d) => format!("sleep {}", crate::spec::format_duration(*d)),
+            Action::Agent { spec, prompt } => format!("agent {}: {prompt}", spec.agent),
+        }
+    }
+}
+
+/// An `approval` step's question, rendered: the gate stage answers it, nothing executes.
+pub(super) struct Question {
+    pub prompt: String,
+    pub inputs: IndexMap<String, String>,
+    pub timeout: Option<Duration>,
+    pub on_timeout: OnTimeout,
+}
+
+/// A step, rendered.
+pub(super) enum Prepared {
+    Action(Action),
+    Approval(Question),
+}
+
+/// Everything a step renders before it runs.
+pub(super) struct Rendered {
+    pub prepared: Prepared,
+    pub lock: Option<String>,
+    /// Only for an executable step with `cache:`.
+    pub cache_key: Option<CacheKey>,
+}
+
+/// What a step task hands to the blocking thread that renders its templates.
+pub(super) struct RenderInput {
+    pub engine: Arc<EngineShared>,
+    pub workflow: Arc<Workflow>,
+    pub idx: usize,
+    pub ctx: Arc<Value>,
+    pub run: crate::store::RunId,
+    pub workdir: Option<PathBuf>,
+}
+
+impl RenderInput {
+    fn of(job: &StepJob) -> RenderInput {
+        RenderInput {
+            engine: job.engine.clone(),
+            workflow: job.workflow.clone(),
+            idx: job.idx,
+            ctx: job.ctx.clone(),
+            run: job.run.clone(),
+            workdir: job.workdir.clone(),
+        }
+    }
+
+    pub(super) fn step(&self) -> &Step {
+        &self.workflow.steps[self.idx]
+    }
+}
+
+/// Renders the step (see [`off_worker`] for where).
+pub(super) async fn render(job: &StepJob) -> Result<Rendered, Failure> {
+    let input = RenderInput::of(job);
+    off_worker(job, "its templates", move || render_step(&input)).await
+}
+
+fn render_step(job: &RenderInput) -> Result<Rendered, String> {
+    let step = job.step();
+    let prepared = prepare(job)?;
+    let lock = match &step.lock {
+        Some(name) => Some(
+            job.engine
+                .templates
+                .render(name, &job.ctx)
+                .map_err(|e| format!("lock: {e}"))?,
+        ),
+        None => None,
+    };
+    let cache_key = match (&step.cache, &prepared) {
+        (Some(spec), Prepared::Action(action)) => Some(cache::key(job, spec, action)?),
+        _ => None,
+    };
+    Ok(Rendered {
+        prepared,
+        lock,
+        cache_key,
+    })
+}
+
+/// Renders the step's `outputs:` against `ctx` (see `context::outputs_context`).
+pub(super) fn render_outputs(
+    t: &Templates,
+    step: &Step,
+    ctx: &Value,
+) -> Result<IndexMap<String, Value>, String> {
+    let mut outputs = IndexMap::with_capacity(step.outputs.len());
+    for (name, tpl) in &step.outputs {
+        let text = t
+            .render(tpl, ctx)
+            .map_err(|e| format!("outputs.{name}: {e}"))?;
+        outputs.insert(name.clone(), steps::output_value(&text));
+    }
+    Ok(outputs)
+}
+
+/// Runs `render` on a blocking thread, so a slow template never holds an async worker; cancel
+/// and the step's `timeout:` end the wait at once (the thread itself stops when the template's
+/// fuel runs out). A workflow without template statements renders in place (see
+/// [`StepJob::templates_may_loop`]).
+pub(super) async fn off_worker<T: Send + 'static>(
+    job: &StepJob,
+    what: &str,
+    render: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, Failure> {
+    if !job.templates_may_loop {
+        return render().map_err(Failure::fatal);
+    }
+    let task = tokio::task::spawn_blocking(render);
+    let mut control = job.control.clone();
+    let timeout = job.workflow.effective_timeout(job.step());
+    let deadline = async {
+        match timeout {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = task => match r {
+            Ok(r) => r.map_err(Failure::fatal),
+            Err(e) => Err(Failure::fatal(format!("rendering {what} stopped: {e}"))),
+        },
+        _ = wait_cancelled(&mut control) => Err(Failure::cancelled()),
+        _ = deadline => Err(Failure {
+            error: format!(
+                "timed out after {} while rendering {what}",
+                crate::spec::format_duration(timeout.unwrap_or_default())
+            ),
+            timed_out: true,
+            ..Failure::default()
+        }),
+    }
+}
+
+/// One arm per step kind.
+fn prepare(job: &RenderInput) -> Result<Prepared, String> {
+    let t = &job.engine.templates;
+    let ctx = &job.ctx;
+    let action = match &job.step().kind {
+        StepKind::Run(spec) => Action::Shell(shell(job, spec)?),
+        StepKind::Http(spec) => Action::Http(http(t, spec, ctx)?),
+        StepKind::Transform(spec) => Action::Value(transform(t, spec, ctx)?),
+        StepKind::Sleep(d) => Action::Sleep(d.get()),
+        StepKind::Approval(spec) => return Ok(Prepared::Approval(question(t, spec, ctx)?)),
+        StepKind::Agent(spec) => Action::Agent {
+            spec: spec.clone(),
+            prompt: t
+                .render(&spec.prompt, ctx)
+                .map_err(|e| format!("prompt: {e}"))?,
+        },
+        StepKind::Workflow(_) => {
+            return Err(
+                "`workflow` (sub-workflow) steps are not supported yet; inline the steps for now"
+                    .to_string(),
+            );
+        }
+    };
+    Ok(Prepared::Action(action))
+}
+
+fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
+    let t = &job.engine.templates;
+    let (step, ctx) = (job.step(), &job.ctx);
+    let command = t
+        .render_command(&spec.command, ctx)
+        .map_err(|e| format!("run: {e}"))?;
+    let wf_env = render_map(t, &job.workflow.env, ctx, "env")?;
+    let step_env = render_map(t, &step.env, ctx, "env")?;
+    let mut env = merge_env(&wf_env, &step_env);
+    env.insert("BATON_RUN_ID".into(), job.run.0.clone());
+    env.insert("BATON_STEP_ID".into(), step.id.0.clone());
+    let cwd = match &spec.cwd {
+        Some(c) => {
+            let p = PathBuf::from(t.render(c, ctx).map_err(|e| format!("cwd: {e}"))?);
+            Some(match (&job.workdir, p.is_absolute()) {
+                (Some(base), false) => base.join(p),
+                _ => p,
+            })
+        }
+        None => job.workdir.clone(),
+    };
+    Ok(ShellCommand {
+        command,
+        shell: spec.shell.clone().unwrap_or_else(|| "sh".to_string()),
+        cwd,
+        env,
+    })
+}
+
+fn http(t: &Templates, spec: &HttpSpec, ctx: &Value) -> Result<HttpRequest, String> {
+    let url = t.render(&spec.url, ctx).map_err(|e| format!("url: {e}"))?;
+    let headers = render_map(t, &spec.headers, ctx, "headers")?;
+    let body = |e| format!("body: {e}");
+    let (json, text) = match &spec.body {
+        Some(HttpBody::Json(v)) => (Some(t.render_value(v, ctx).map_err(body)?), None),
+        Some(HttpBody::Text(s)) => (None, Some(t.render(s, ctx).map_err(body)?)),
+        None => (None, None),
+    };
+    Ok(HttpRequest {
+        method: spec.method.clone(),
+        url,
+        headers,
+        json,
+        text,
+        expect: spec.expect.clone(),
+    })
+}
+
+fn transform(t: &Templates, spec: &TransformSpec, ctx: &Value) -> Result<Value, String> {
+    let err = |e| format!("transform: {e}");
+    match spec {
+        TransformSpec::Template(tpl) => Ok(steps::output_value(&t.render(tpl, ctx).map_err(err)?)),
+        TransformSpec::Expr(e) => t.eval_expr(e, ctx).map_err(err),
+        TransformSpec::Value(v) => t.render_value(v, ctx).map_err(err),
+    }
+}
+
+fn question(t: &Templates, spec: &ApprovalSpec, ctx: &Value) -> Result<Question, String> {
+    let prompt = t
+        .render(&spec.prompt, ctx)
+        .map_err(|e| format!("approval.prompt: {e}"))?;
+    let mut inputs = IndexMap::new();
+    for (name, input) in &spec.inputs {
+        let value = match &input.default {
+            Some(d) => t
+                .render(d, ctx)
+                .map_err(|e| format!("inputs.{name}: {e}"))?,
+            None => String::new(),
+        };
+        inputs.insert(name.clone(), value);
+    }
+    Ok(Question {
+        prompt,
+        inputs,
+        timeout: spec.timeout.map(|d| d.get()),
+        on_timeout: spec.on_timeout,
+    })
+}
+
+fn render_map(
+    t: &Templates,
+    map: &IndexMap<String, String>,
+    ctx: &Value,
+    what: &str,
+) -> Result<IndexMap<String, String>, String> {
+    map.iter()
+        .map(|(k, v)| {
+            t.render(v, ctx)
+                .map(|r| (k.clone(), r))
+                .map_err(|e| format!("{what}.{k}: {e}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rig::Rig;
+    use super::*;
+    use crate::steps::Control;
+
+    async fn rendered(rig: &Rig, yaml: &str, step: &str) -> Result<Rendered, Failure> {
+        render(&rig.job(yaml, step)).await
+    }
+
+    #[tokio::test]
+    async fn a_relative_cwd_is_under_the_runs_directory_and_the_run_is_named_in_env() {
+        let rig = Rig::new();
+        let yaml = "name: w\nenv: { A: a }\nsteps:\n  - id: s\n    run: echo $A\n    cwd: sub\n    env: { B: \"{{ env.A }}b\" }\n";
+        let Ok(Rendered {
+            prepared: Prepared::Action(Action::Shell(c)),
+            ..
+        }) = rendered(&rig, yaml, "s").await
+        else {
+            panic!("a shell step renders to a shell command");
+        };
+        assert_eq!(c.cwd, Some(rig.dir.path().join("sub")));
+        assert_eq!((c.env["A"].as_str(), c.env["B"].as_str()), ("a", "ab"));
+        assert_eq!(
+            (
+                c.env["BATON_RUN_ID"].as_str(),
+                c.env["BATON_STEP_ID"].as_str()
+            ),
+            ("r1", "s")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sub_workflow_step_fails_saying_what_to_do_instead() {
+        let rig = Rig::new();
+        let yaml = "name: w\nsteps:\n  - id: s\n    workflow: other.yaml\n";
+        let Err(f) = rendered(&rig, yaml, "s").await else {
+            panic!("a sub-workflow cannot run yet");
+        };
+        assert!(f.error.contains("inline the steps"), "{}", f.error);
+        assert!(!f.retryable);
+    }
+
+    #[tokio::test]
+    async fn a_cancel_ends_a_render_on_the_blocking_thread() {
+        let rig = Rig::new();
+        let mut job = rig.job("name: w\nsteps:\n  - id: s\n    run: 'true'\n", "s");
+        job.templates_may_loop = true;
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let cancel = rig.cancel_when_logged("rendering");
+        let log = job.log.clone();
+        let out = off_worker(&job, "a slow template", move || {
+            log(crate::store::LogStream::System, "rendering");
+            let _ = held.recv();
+            Ok(())
+        })
+        .await;
+        cancel.await.unwrap();
+        assert!(out.unwrap_err().cancelled);
+        assert_eq!(*rig.control.borrow(), Control::Cancelled);
+        drop(release);
+    }
+}
