@@ -317,3 +317,37 @@ fn a_secret_cut_by_the_line_cap_is_masked_in_what_is_kept() {
         }
     }
 }
+
+/// How many times `baton run` of `s` opens a run's `logs/*.chunks` file (seen by strace).
+fn log_file_opens(s: &Setup) -> usize {
+    let trace = s.data.with_extension("strace");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=openat,open", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_baton"))
+        .arg("--data-dir")
+        .arg(&s.data)
+        .args(["run", "-q"])
+        .arg(&s.wf)
+        .env("BATON_CONFIG_DIR", &s.config)
+        .stdin(Stdio::null());
+    let out = cmd
+        .output()
+        .expect("strace runs (tests/run.sh installs it)");
+    assert!(out.status.success(), "{}", text(&out));
+    let calls = std::fs::read_to_string(&trace).unwrap();
+    calls.lines().filter(|l| l.contains(".chunks\"")).count()
+}
+
+#[test]
+fn a_runs_log_file_is_opened_once_for_all_its_chunks() {
+    // Held open while the run writes: an append is one `write`, a sync needs no `open`.
+    // Three steps of ~200 KB each (several chunks apiece), one after the other, and steps
+    // that print nothing between them.
+    let s = setup(
+        "name: chunks\nsteps:\n  - id: a\n    run: seq 1 30000\n  - id: quiet\n    run: \"true\"\n    depends_on: [a]\n  - id: b\n    run: seq 1 30000\n    depends_on: [quiet]\n  - id: c\n    run: seq 1 30000\n    depends_on: [b]\n",
+        "",
+    );
+    assert_eq!(log_file_opens(&s), 1);
+    assert_eq!(s.logs("c").last().map(String::as_str), Some("30000"));
+}

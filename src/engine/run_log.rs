@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use crate::spec::StepId;
 use crate::store::{
-    LOG_CHUNK_BYTES, LogChunk, LogLine, LogStream, RunId, Store, Timestamp, cut_line,
+    LOG_CHUNK_BYTES, LogChunk, LogFile, LogLine, LogStream, RunId, Store, Timestamp, cut_line,
 };
 
 /// How long a line may wait in memory before it is written.
@@ -82,15 +82,14 @@ struct Inner {
     seq: u64,
     steps: HashMap<StepId, StepLog>,
     waiting: bool,
-    /// Lines were written since the last sync.
-    unsynced: bool,
+    /// The run's chunk file, held open (it knows whether it was written since its last sync).
+    file: LogFile,
     closed: bool,
 }
 
 /// The log of one run being captured; shared by its actor and its steps' sinks.
 pub struct RunLog {
     store: Store,
-    run: RunId,
     limits: LogLimits,
     inner: Mutex<Inner>,
     wake: Arc<Notify>,
@@ -114,7 +113,6 @@ impl RunLog {
             broken: AtomicBool::new(false),
             on_failure,
             store,
-            run,
             limits: LogLimits {
                 max_bytes_per_step: limits.max_bytes_per_step.max(2),
                 max_line_bytes: limits.max_line_bytes.max(1),
@@ -123,7 +121,7 @@ impl RunLog {
                 seq: last_seq,
                 steps: HashMap::new(),
                 waiting: false,
-                unsynced: false,
+                file: LogFile::new(&run),
                 closed: false,
             }),
             wake: Arc::new(Notify::new()),
@@ -163,7 +161,8 @@ impl RunLog {
         let text = cut_line(text, self.limits.max_line_bytes).into_owned();
         let head_budget = self.limits.max_bytes_per_step / 2;
         let tail_budget = self.limits.max_bytes_per_step - head_budget;
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         inner.seq += 1;
         let line = LogLine {
             seq: inner.seq,
@@ -180,7 +179,7 @@ impl RunLog {
                 st.head_full = true;
                 let lines = std::mem::take(&mut st.unwritten);
                 st.unwritten_bytes = 0;
-                self.write(&[(step, &lines)]);
+                self.write(&mut inner.file, &[(step, &lines)]);
             }
             st.unwritten_bytes += size;
             st.unwritten.push(line.clone());
@@ -195,7 +194,7 @@ impl RunLog {
         if st.unwritten_bytes >= LOG_CHUNK_BYTES {
             let lines = std::mem::take(&mut st.unwritten);
             st.unwritten_bytes = 0;
-            self.write(&[(step, &lines)]);
+            self.write(&mut inner.file, &[(step, &lines)]);
         } else if !inner.waiting {
             inner.waiting = true;
             self.wake.notify_one();
@@ -207,7 +206,8 @@ impl RunLog {
     /// a step's lines land no later than its result). With `durable`, also makes every line
     /// written so far survive a crash of the machine.
     pub fn write_pending(&self, durable: bool) {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         inner.waiting = false;
         let taken: Vec<(StepId, Vec<LogLine>)> = inner
             .steps
@@ -221,13 +221,13 @@ impl RunLog {
         if !taken.is_empty() {
             let refs: Vec<(&StepId, &[LogLine])> =
                 taken.iter().map(|(s, l)| (s, l.as_slice())).collect();
-            self.write(&refs);
-            inner.unsynced = true;
+            self.write(&mut inner.file, &refs);
         }
-        if durable && std::mem::take(&mut inner.unsynced) && !self.is_broken() {
-            if let Err(e) = self.store.sync_logs(&self.run) {
-                self.fail(&e);
-            }
+        if durable
+            && !self.is_broken()
+            && let Err(e) = self.store.sync_log_file(&mut inner.file)
+        {
+            self.fail(&e);
         }
     }
 
@@ -238,9 +238,8 @@ impl RunLog {
         let Some(mut st) = inner.steps.remove(step) else {
             return;
         };
-        inner.unsynced = true;
         if !st.head_full {
-            self.write(&[(step, &st.unwritten)]);
+            self.write(&mut inner.file, &[(step, &st.unwritten)]);
             return;
         }
         st.push_tail(u64::MAX);
@@ -260,7 +259,7 @@ impl RunLog {
         if self.is_broken() {
             return;
         }
-        if let Err(e) = self.store.put_log_chunks(&self.run, &refs) {
+        if let Err(e) = self.store.append_log_chunks(&mut inner.file, &refs) {
             self.fail(&e);
         }
     }
@@ -285,11 +284,11 @@ impl RunLog {
         )
     }
 
-    fn write(&self, lines: &[(&StepId, &[LogLine])]) {
+    fn write(&self, file: &mut LogFile, lines: &[(&StepId, &[LogLine])]) {
         if self.is_broken() || lines.iter().all(|(_, l)| l.is_empty()) {
             return;
         }
-        if let Err(e) = self.store.put_logs(&self.run, lines) {
+        if let Err(e) = self.store.append_logs(file, lines) {
             self.fail(&e);
         }
     }

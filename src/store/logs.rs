@@ -158,6 +158,50 @@ impl Cursor {
     }
 }
 
+/// A run's chunk file, opened at its first append and then held open while the run writes
+/// (by the run's log writer), so an append is one `write` and a sync needs no `open`.
+pub struct LogFile {
+    run: RunId,
+    file: Option<File>,
+    /// Where the file ends.
+    len: u64,
+    /// Bytes were appended since the last sync.
+    unsynced: bool,
+}
+
+impl LogFile {
+    /// `run`'s file, not opened yet.
+    pub fn new(run: &RunId) -> LogFile {
+        LogFile {
+            run: run.clone(),
+            file: None,
+            len: 0,
+            unsynced: false,
+        }
+    }
+
+    /// The open file and where it ends; opened (its directory created) the first time.
+    fn open(&mut self, path: &std::path::Path) -> anyhow::Result<(&mut File, u64)> {
+        if self.file.is_none() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            // Never through a link planted in the store (the data dir is ours, but still).
+            let file = crate::fsperm::open_nofollow(
+                std::fs::OpenOptions::new().create(true).append(true),
+                path,
+            )?;
+            self.len = file.metadata()?.len();
+            self.file = Some(file);
+        }
+        let len = self.len;
+        match self.file.as_mut() {
+            Some(file) => Ok((file, len)),
+            None => bail!("the log file is not open"),
+        }
+    }
+}
+
 /// A step's lines on their way from schema 2 keys into a chunk: the lines, their old keys,
 /// and the chunk's size so far.
 type Migrating = (Vec<LogLine>, Vec<sled::IVec>, usize);
@@ -174,6 +218,15 @@ impl Store {
     /// Stores lines of several steps (each step's in rising seq, after what is stored of it),
     /// in chunks of about 32 KiB.
     pub fn put_logs(&self, run: &RunId, lines: &[(&StepId, &[LogLine])]) -> anyhow::Result<()> {
+        self.append_logs(&mut LogFile::new(run), lines)
+    }
+
+    /// [`Store::put_logs`] through a run's file held open.
+    pub fn append_logs(
+        &self,
+        to: &mut LogFile,
+        lines: &[(&StepId, &[LogLine])],
+    ) -> anyhow::Result<()> {
         let mut chunks = Vec::new();
         for (step, lines) in lines {
             let mut start = 0;
@@ -188,7 +241,7 @@ impl Store {
             }
         }
         let refs: Vec<(&StepId, &LogChunk)> = chunks.iter().map(|(s, c)| (*s, c)).collect();
-        self.put_log_chunks(run, &refs)
+        self.append_log_chunks(to, &refs)
     }
 
     /// Stores encoded chunks: their bytes in one append to the run's file, then their index
@@ -198,21 +251,25 @@ impl Store {
         run: &RunId,
         chunks: &[(&StepId, &LogChunk)],
     ) -> anyhow::Result<()> {
+        self.append_log_chunks(&mut LogFile::new(run), chunks)
+    }
+
+    /// [`Store::put_log_chunks`] through a run's file held open: one `write` per call, no
+    /// `open`, `stat` or directory check after the first.
+    pub fn append_log_chunks(
+        &self,
+        to: &mut LogFile,
+        chunks: &[(&StepId, &LogChunk)],
+    ) -> anyhow::Result<()> {
         if chunks.is_empty() {
             return Ok(());
         }
-        let path = self.log_file(run)?;
-        let write = || -> anyhow::Result<sled::Batch> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            // Never through a link planted in the store (the data dir is ours, but still).
-            let mut file = crate::fsperm::open_nofollow(
-                std::fs::OpenOptions::new().create(true).append(true),
-                &path,
-            )?;
-            let start = file.metadata()?.len();
-            let mut body = Vec::with_capacity(chunks.iter().map(|(_, c)| c.bytes.len()).sum());
+        let path = self.log_file(&to.run)?;
+        let run = to.run.clone();
+        let run = &run;
+        let mut body = Vec::with_capacity(chunks.iter().map(|(_, c)| c.bytes.len()).sum());
+        let mut write = || -> anyhow::Result<sled::Batch> {
+            let (file, start) = to.open(&path)?;
             let mut batch = sled::Batch::default();
             for (step, c) in chunks {
                 let at = index_value(start + body.len() as u64, c.bytes.len(), checksum(&c.bytes));
@@ -222,22 +279,33 @@ impl Store {
             file.write_all(&body)?;
             Ok(batch)
         };
-        let batch = write().with_context(|| format!("cannot append to {}", path.display()))?;
+        let batch = match write() {
+            Ok(batch) => batch,
+            Err(e) => {
+                // Where the file ends is no longer known: the next append asks it again.
+                to.file = None;
+                return Err(e).with_context(|| format!("cannot append to {}", path.display()));
+            }
+        };
+        to.len += body.len() as u64;
+        to.unsynced = true;
         self.logs
             .apply_batch(batch)
             .with_context(|| format!("run {run}: cannot index its log lines"))
     }
 
-    /// Makes the run's stored log lines durable (sled's flush covers their index).
-    pub fn sync_logs(&self, run: &RunId) -> anyhow::Result<()> {
-        let path = self.log_file(run)?;
-        match crate::fsperm::open_nofollow(std::fs::OpenOptions::new().read(true), &path) {
-            Ok(f) => f
-                .sync_data()
-                .with_context(|| format!("cannot sync {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("cannot open {}", path.display())),
-        }
+    /// Makes what was appended through `file` durable (sled's flush covers its index); nothing
+    /// to do when nothing was appended since the last sync.
+    pub fn sync_log_file(&self, file: &mut LogFile) -> anyhow::Result<()> {
+        let Some(f) = file.file.as_ref().filter(|_| file.unsynced) else {
+            return Ok(());
+        };
+        f.sync_data().with_context(|| {
+            let path = self.log_file(&file.run).unwrap_or_default();
+            format!("cannot sync {}", path.display())
+        })?;
+        file.unsynced = false;
+        Ok(())
     }
 
     /// Copies a run's log file into another store (whose index entries are copied as they are).

@@ -28,7 +28,7 @@ pub use flush::{FlushTicket, Flusher};
 pub use journal::StepTable;
 pub use lock::{OwnerLock, StoreInUse};
 pub use log_chunk::{CHUNK_BYTES as LOG_CHUNK_BYTES, LogChunk};
-pub use logs::{LINE_NOTE_ROOM, cut_line, line_cut_note, split_cut_note};
+pub use logs::{LINE_NOTE_ROOM, LogFile, cut_line, line_cut_note, split_cut_note};
 pub use records::*;
 pub use recover::StoreDamaged;
 

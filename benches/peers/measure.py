@@ -1,0 +1,220 @@
+"""Runs every whole-process comparison side by side and prints one table.
+
+Called by `run.sh` (which builds baton and the LangGraph virtual environment); see there.
+Each figure is the best of several runs, its baseline measured in the same run, alternating,
+so that a machine whose speed drifts moves both.
+"""
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def chain(n):
+    y = ["name: chain", "steps:", '  - id: s0', '    transform: { expr: "1" }']
+    for i in range(1, n):
+        y += [f"  - id: s{i}", f'    transform: {{ expr: "steps.s{i - 1}.output + 1" }}',
+              f"    depends_on: [s{i - 1}]"]
+    return "\n".join(y) + "\n"
+
+
+def fan(n):
+    y = ["name: fan", f"concurrency: {n}", "steps:"]
+    for i in range(n):
+        y += [f"  - id: s{i}", f'    transform: {{ expr: "{i} * 2" }}']
+    return "\n".join(y) + "\n"
+
+
+def generated(n):
+    """The spec_parse bench's workflow: layers of 10, templates, `when:`, retries."""
+    y = ["name: generated", "params:", "  env: { default: staging, enum: [staging, prod] }",
+         "defaults:", "  timeout: 5m", "  retry: { max_attempts: 2, initial: 1s }", "steps:"]
+    for i in range(n):
+        y.append(f"  - id: step-{i}")
+        if i >= 10:
+            a, b = i - 10, i - 9 + (i + 3) % 9
+            y.append(f"    depends_on: [step-{a}, step-{b}]")
+            y.append(f"    run: echo {{{{ params.env }}}} {{{{ steps['step-{a}'].stdout | trim }}}}")
+        else:
+            y.append(f"    run: echo start {i} {{{{ params.env }}}}")
+        if i % 5 == 0:
+            y.append('    when: params.env != "prod"')
+        if i % 7 == 0:
+            y += ["    retry: 3", "    timeout: 30s"]
+    return "\n".join(y) + "\n"
+
+
+def true_chain(n):
+    y = ["name: true-chain", "steps:", "  - id: s0", '    run: "true"']
+    for i in range(1, n):
+        y += [f"  - id: s{i}", '    run: "true"', f"    depends_on: [s{i - 1}]"]
+    return "\n".join(y) + "\n"
+
+
+def true_fan(n, width):
+    y = ["name: true-fan", f"concurrency: {width}", "steps:"]
+    for i in range(n):
+        y += [f"  - id: s{i}", '    run: "true"']
+    return "\n".join(y) + "\n"
+
+
+class Took:
+    """Wall time and CPU time (user + system, the process and its children)."""
+
+    def __init__(self, wall, cpu):
+        self.wall, self.cpu = wall, cpu
+
+    def best(self, other):
+        return Took(min(self.wall, other.wall), min(self.cpu, other.cpu))
+
+
+WORST = Took(float("inf"), float("inf"))
+
+
+class Bench:
+    def __init__(self, baton, work, runs):
+        self.baton, self.work, self.runs = baton, work, runs
+        self.env = dict(os.environ, BATON_CONFIG_DIR=os.path.join(work, "config"),
+                        BATON_HOME=os.path.join(work, "home"))
+
+    def write(self, name, text):
+        path = os.path.join(self.work, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def once(self, argv, fresh=None, stdin=None):
+        """Wall time of one whole process; `fresh` is a path removed before it starts."""
+        if fresh:
+            shutil.rmtree(fresh, ignore_errors=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        p = subprocess.run(argv, env=self.env, stdin=stdin, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+        took = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if p.returncode != 0:
+            sys.exit(f"{' '.join(argv)} failed ({p.returncode}):\n{p.stderr.decode()[-2000:]}")
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return Took(took, cpu)
+
+    def pair(self, ours, theirs, runs=None):
+        """Best of `runs` of each, alternating."""
+        best_ours, best_theirs = WORST, WORST
+        for _ in range(runs or self.runs):
+            best_ours = best_ours.best(ours())
+            best_theirs = best_theirs.best(theirs())
+        return best_ours, best_theirs
+
+    def baton_run(self, wf):
+        data = os.path.join(self.work, "data")
+        return lambda: self.once([self.baton, "run", "--data-dir", data, "-q", wf], fresh=data)
+
+
+def ms(seconds):
+    return f"{seconds * 1e3:.1f} ms" if seconds >= 0.01 else f"{seconds * 1e3:.2f} ms"
+
+
+def fmt(t):
+    return f"{ms(t.wall)} (CPU {ms(t.cpu)})"
+
+
+def times(ours, theirs):
+    """How many times faster `ours` is: wall (CPU)."""
+    return f"{theirs.wall / ours.wall:.1f}× faster ({theirs.cpu / ours.cpu:.1f}×)"
+
+
+def within(ours, theirs):
+    """`ours` as a multiple of `theirs`: wall (CPU)."""
+    return f"{ours.wall / theirs.wall:.2f}× ({ours.cpu / theirs.cpu:.2f}×)"
+
+
+def peers(b, python, rows):
+    peer = os.path.join(HERE, "langgraph_peer.py")
+    db = os.path.join(b.work, "langgraph.sqlite")
+
+    def langgraph(shape, n):
+        for leftover in (db, db + "-wal", db + "-shm"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        return b.once([python, peer, shape, str(n), db])
+
+    for shape, n, text, what in [("fan", 5000, fan(5000), "5,000-wide fan-out"),
+                                 ("chain", 1000, chain(1000), "1,000-step chain")]:
+        wf = b.write(f"{shape}.yaml", text)
+        ours, theirs = b.pair(b.baton_run(wf), lambda: langgraph(shape, n))
+        rows.append((f"{what} of `transform` steps", f"{fmt(ours)}, {ours.wall / n * 1e6:.0f} µs a step",
+                     f"LangGraph, SQLite checkpointer: {fmt(theirs)}", times(ours, theirs)))
+
+
+def parsing(b, python, rows):
+    """A 1,000-step file's `baton validate` less a one-step file's is what reading the steps
+    costs; PyYAML's C loader reading the same file into plain values is the baseline."""
+    big = b.write("generated.yaml", generated(1000))
+    tiny = b.write("tiny.yaml", generated(1))
+    runs = max(b.runs * 5, 10)
+    t_big, t_tiny = b.pair(lambda: b.once([b.baton, "validate", big]),
+                           lambda: b.once([b.baton, "validate", tiny]), runs=runs)
+    script = ("import sys, time, yaml\n"
+              "text = open(sys.argv[1]).read()\n"
+              "best = float('inf')\n"
+              "for _ in range(%d):\n"
+              "    start = time.perf_counter()\n"
+              "    yaml.load(text, Loader=yaml.CSafeLoader)\n"
+              "    best = min(best, time.perf_counter() - start)\n"
+              "print(best)" % runs)
+    libyaml = subprocess.run([python, "-c", script, big], capture_output=True, text=True,
+                             check=True)
+    t_yaml = float(libyaml.stdout)
+    parse = t_big.wall - t_tiny.wall
+    rows.append(("parse + validate 1,000 steps (`baton validate`, less a 1-step file)", ms(parse),
+                 f"PyYAML's C loader (libyaml), plain values: {ms(t_yaml)}",
+                 f"{parse / t_yaml:.2f}×"))
+
+
+def shell(b, width, rows):
+    wf = b.write("true-chain.yaml", true_chain(500))
+    loop = "for i in $(seq 500); do sh -c true; done"
+    ours, theirs = b.pair(b.baton_run(wf), lambda: b.once(["sh", "-c", loop]))
+    rows.append(('500-step chain of `run: "true"`', fmt(ours),
+                 f"a shell loop of 500 `sh -c true`: {fmt(theirs)}", within(ours, theirs)))
+    wf = b.write("true-fan.yaml", true_fan(1000, width))
+    xargs = f"seq 1000 | xargs -P {width} -I{{}} sh -c true"
+    ours, theirs = b.pair(b.baton_run(wf), lambda: b.once(["sh", "-c", xargs]))
+    rows.append((f'1,000-wide fan-out of `run: "true"`, {width} at a time', fmt(ours),
+                 f"`xargs -P {width}` of 1,000 `sh -c true`: {fmt(theirs)}", within(ours, theirs)))
+
+
+def main():
+    baton, python = sys.argv[1], sys.argv[2]
+    runs = int(os.environ.get("PEER_RUNS", "3"))
+    width = int(os.environ.get("PEER_WIDTH", "8"))
+    only = os.environ.get("PEER_ONLY", "peers,parse,shell").split(",")
+    work = tempfile.mkdtemp(prefix="baton-peers-")
+    b = Bench(baton, work, runs)
+    rows = []
+    try:
+        if "peers" in only:
+            peers(b, python, rows)
+        if "parse" in only:
+            parsing(b, python, rows)
+        if "shell" in only:
+            shell(b, width, rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"whole processes, best of {runs} runs each (parsing: {max(runs * 5, 10)}), each "
+          "alternating with its baseline; wall time (CPU time: user + system)\n")
+    print("| what | baton | baseline in the same run | ratio |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
