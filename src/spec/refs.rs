@@ -192,6 +192,38 @@ pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference>> {
     Some(refs)
 }
 
+/// The fast path of [`Templates::expression_references`]: an expression that is operands
+/// (paths with filters, or literals, each after any number of `not`) joined by binary
+/// operators certainly compiles, and its references are the paths. `None` for anything else
+/// (calls, tests, `in`, brackets, unusual literals): the caller then asks minijinja.
+pub(super) fn simple_expression_references(expr: &str) -> Option<Vec<Reference>> {
+    let mut c = Cursor {
+        s: expr.as_bytes(),
+        i: 0,
+    };
+    let mut refs = Vec::new();
+    loop {
+        c.ws();
+        while c.word("not") {
+            c.ws();
+        }
+        let start = c.i;
+        if c.literal().is_none() {
+            c.i = start;
+            let (reference, end) = path_with_filters(&expr[start..])?;
+            refs.push(reference);
+            c.i = start + end;
+        }
+        c.ws();
+        if c.i == c.s.len() {
+            return Some(refs);
+        }
+        if !c.binary_operator() {
+            return None;
+        }
+    }
+}
+
 /// Words that are not variables in an expression.
 const KEYWORDS: [&str; 15] = [
     "true", "false", "none", "True", "False", "None", "not", "and", "or", "in", "is", "if", "else",
@@ -200,6 +232,18 @@ const KEYWORDS: [&str; 15] = [
 
 /// `path (| filter (args)?)*` → the path; `None` for any other shape.
 fn simple_expression(text: &str) -> Option<Reference> {
+    let (reference, end) = path_with_filters(text)?;
+    let mut c = Cursor {
+        s: text.as_bytes(),
+        i: end,
+    };
+    c.ws();
+    (c.i == c.s.len()).then_some(reference)
+}
+
+/// A `path (| filter (args)?)*` at the start of `text` (after blanks): its path, and where it
+/// ends.
+fn path_with_filters(text: &str) -> Option<(Reference, usize)> {
     let mut c = Cursor {
         s: text.as_bytes(),
         i: 0,
@@ -249,10 +293,13 @@ fn simple_expression(text: &str) -> Option<Reference> {
             c.ws();
         }
     }
-    (c.i == c.s.len()).then(|| Reference {
-        root: root.to_string(),
-        path,
-    })
+    Some((
+        Reference {
+            root: root.to_string(),
+            path,
+        },
+        c.i,
+    ))
 }
 
 struct Cursor<'a> {
@@ -287,6 +334,28 @@ impl<'a> Cursor<'a> {
             self.i += 1;
         }
         std::str::from_utf8(&self.s[start..self.i]).ok()
+    }
+    /// The keyword `w`, not the start of a longer name.
+    fn word(&mut self, w: &str) -> bool {
+        let end = self.i + w.len();
+        let whole = self.s.get(self.i..end) == Some(w.as_bytes())
+            && !matches!(self.s.get(end), Some(b) if b.is_ascii_alphanumeric() || *b == b'_');
+        if whole {
+            self.i = end;
+        }
+        whole
+    }
+    /// A binary operator: arithmetic, comparison, `~`, `and`, `or`.
+    fn binary_operator(&mut self) -> bool {
+        const OPERATORS: [&str; 14] = [
+            "**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "<", ">", "~",
+        ];
+        let rest = &self.s[self.i..];
+        if let Some(op) = OPERATORS.iter().find(|op| rest.starts_with(op.as_bytes())) {
+            self.i += op.len();
+            return true;
+        }
+        self.word("and") || self.word("or")
     }
     /// A quoted string without escapes.
     fn string(&mut self) -> Option<&'a str> {

@@ -13,7 +13,9 @@
 use std::collections::BTreeSet;
 
 pub use super::refs::Reference;
-use super::refs::{collect_references, dedupe, simple_references, subscript_regions};
+use super::refs::{
+    collect_references, dedupe, simple_expression_references, simple_references, subscript_regions,
+};
 use super::shell_lex::marker;
 use super::shell_quote::{fill, shell_quote};
 use std::fmt;
@@ -342,6 +344,14 @@ impl Templates {
     /// Checks that an expression (`when:`, `expr:`) compiles and returns the variables it reads.
     pub fn expression_references(&self, expr: &str) -> Result<Vec<Reference>, TemplateError> {
         let expr = strip_braces(expr);
+        if let Some(refs) = simple_expression_references(expr) {
+            return Ok(dedupe(refs, &self.globals));
+        }
+        self.full_expression_references(expr)
+    }
+
+    /// [`Templates::expression_references`] through minijinja's compiler, always.
+    fn full_expression_references(&self, expr: &str) -> Result<Vec<Reference>, TemplateError> {
         let compiled = self
             .plain
             .compile_expression(expr)
@@ -728,6 +738,43 @@ mod tests {
             "{{ a.b( ) }}",
         ] {
             assert_eq!(simple_references(tpl), None, "{tpl}");
+        }
+    }
+
+    #[test]
+    fn the_fast_expression_reference_path_agrees_with_minijinja() {
+        let t = Templates::new();
+        for expr in [
+            "steps.s0.output + 1",
+            "41 * 2",
+            "not params.dry and steps['a-b'].exit_code == 0 or false",
+            "params.n // 2 ** 3 - -1 % 7 ~ 'x' != \"y\"",
+            "steps.a.stdout | trim | length >= params.min",
+            "not not none",
+        ] {
+            let fast = simple_expression_references(expr).map(|r| dedupe(r, &t.globals));
+            assert!(fast.is_some(), "{expr}");
+            assert_eq!(
+                fast.unwrap(),
+                t.full_expression_references(expr).unwrap(),
+                "{expr}"
+            );
+        }
+        for expr in [
+            "",
+            "a +",
+            "a is defined",
+            "x in [1, 2]",
+            "f(1)",
+            "a if b else c",
+            "a[0]",
+            "'x' | upper",
+            "nothing_ and",
+            "a b",
+            "loop.index",
+            "1e3 > a",
+        ] {
+            assert_eq!(simple_expression_references(expr), None, "{expr}");
         }
     }
 
