@@ -66,7 +66,7 @@ impl ProcessGroups {
 
 /// Runs one attempt of the command.
 pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
-    let mut command = Command::new(&cmd.shell);
+    let mut command = Command::new(program(&cmd));
     command
         .arg("-c")
         .arg(&cmd.command)
@@ -218,6 +218,44 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
             })
         }
     }
+}
+
+/// The shell to start: its path, found in `PATH` once per process, when it is named without
+/// one. Started by name, every step would search `PATH` itself, an `execve` per entry until
+/// one succeeds (eight failed ones a step on a usual `PATH`). A step that sets its own `PATH`,
+/// or a `PATH` with a relative entry (which depends on the step's directory), is left to the
+/// usual search.
+fn program(cmd: &ShellCommand) -> PathBuf {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static FOUND: OnceLock<Mutex<HashMap<String, Option<PathBuf>>>> = OnceLock::new();
+    let by_name = PathBuf::from(&cmd.shell);
+    if cmd.shell.contains('/') || cmd.env.contains_key("PATH") {
+        return by_name;
+    }
+    let mut found = FOUND
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    found
+        .entry(cmd.shell.clone())
+        .or_insert_with(|| search_path(&cmd.shell))
+        .clone()
+        .unwrap_or(by_name)
+}
+
+/// The first regular, executable file named `name` in this process's `PATH`, as `execvp`
+/// would find it; `None` when there is none, or when `PATH` has a relative entry.
+fn search_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    if dirs.iter().any(|d| !d.is_absolute()) {
+        return None;
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 enum Ending {
