@@ -68,6 +68,8 @@ impl ProcessGroups {
 pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
     let mut command = Command::new(program(&cmd));
     command
+        // `$0` is the shell as named, wherever it was found.
+        .arg0(&cmd.shell)
         .arg("-c")
         .arg(&cmd.command)
         .envs(&cmd.env)
