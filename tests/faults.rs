@@ -107,7 +107,7 @@ impl Drop for Tmpfs {
 #[test]
 fn a_full_disk_stops_the_run_interrupted_and_it_resumes_once_space_is_freed() {
     let dir = tempfile::tempdir().unwrap();
-    let disk = Tmpfs::mount(&dir.path().join("disk"), "4m");
+    let disk = Tmpfs::mount(&dir.path().join("disk"), "8m");
     let data = disk.0.join("d");
     let ran = dir.path().join("ran.log");
     let wf = dir.path().join("fill.yaml");
@@ -143,11 +143,29 @@ fn a_full_disk_stops_the_run_interrupted_and_it_resumes_once_space_is_freed() {
         "{said}"
     );
 
-    disk.resize("256m");
+    // The reserve gave its room for the run's last record, which the next open (here a
+    // `show`, on the disk still full) puts into the store in place of "its owner is gone".
+    let reserve = data.join("store").join("space-reserve");
+    assert!(!reserve.exists(), "the reserve should have been released");
     let id = newest_run(&data);
     let shown = show(&data, &id);
     assert_eq!(shown["run"]["state"], "interrupted", "{shown}");
     assert_eq!(step_status(&shown, "first"), "succeeded", "{shown}");
+    let reason = shown["run"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("the disk is full"), "{shown}");
+    assert!(reason.contains(&data.display().to_string()), "{shown}");
+    let text = baton(&data).args(["show", &id]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("interrupted: cannot write to the store at"),
+        "{text}"
+    );
+    assert!(text.contains("the disk is full"), "{text}");
+    let doctor = baton(&data).arg("doctor").output().unwrap();
+    let doctor = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.contains("no space reserve"), "{doctor}");
+
+    disk.resize("256m");
 
     let resumed = baton(&data).args(["resume", &id]).output().unwrap();
     assert_eq!(
@@ -158,6 +176,10 @@ fn a_full_disk_stops_the_run_interrupted_and_it_resumes_once_space_is_freed() {
     );
     let shown = show(&data, &id);
     assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    assert!(
+        reserve.exists(),
+        "the reserve should be made again once there is room"
+    );
     for step in ["first", "flood", "last"] {
         assert_eq!(step_status(&shown, step), "succeeded", "{shown}");
     }
