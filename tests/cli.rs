@@ -1,20 +1,15 @@
 //! The headless command line, as a user runs it: exit codes, output, gates, ids, the lock.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/engine.rs"]
 mod harness;
 
+use bin::{baton, text};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-fn baton(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
-    c.arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::null())
-        .env("NO_COLOR", "1");
-    c
-}
 
 /// `baton run FILE` in the background: the process that owns the store while it runs.
 fn start_owner(data: &Path, wf: &Path) -> std::process::Child {
@@ -24,14 +19,6 @@ fn start_owner(data: &Path, wf: &Path) -> std::process::Child {
         .stdout(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 const GATED: &str = r#"

@@ -1,9 +1,13 @@
 //! Faults baton must come through honestly: a full disk, a crash that leaves processes behind,
 //! the signals of a dropped session, a closed pipe, too few file descriptors.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/engine.rs"]
 mod harness;
 
+use bin::baton;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -12,15 +16,6 @@ use harness::{alive, eventually, read_pid};
 
 /// Generous: these wait for a process to end, and only a hang should ever reach it.
 const PATIENCE: Duration = Duration::from_secs(120);
-
-fn baton(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
-    c.arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::null())
-        .env("NO_COLOR", "1");
-    c
-}
 
 /// Waits for `child` to exit; a hang fails the test.
 fn exit_of(child: &mut Child, what: &str) -> ExitStatus {

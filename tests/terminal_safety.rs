@@ -3,11 +3,13 @@
 //! the real terminal (a pseudo-terminal, read back through a vt100 emulator that records what
 //! the program asked of the terminal).
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/pty.rs"]
 mod pty;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use portable_pty::CommandBuilder;
@@ -174,10 +176,10 @@ impl Place {
 
     /// Runs a command with its output to a pipe; its stdout.
     fn piped(&self, args: &[&str]) -> Vec<u8> {
-        let out = Command::new(env!("CARGO_BIN_EXE_baton"))
-            .arg("--data-dir")
-            .arg(self.data())
+        // Colours as a user has them: whether a pipe gets any is what is checked.
+        let out = bin::baton(&self.data())
             .args(args)
+            .env_remove("NO_COLOR")
             .env("BATON_CONFIG_DIR", self.dir.path().join("config"))
             .output()
             .expect("baton runs");

@@ -168,6 +168,25 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// Live processes, other than this one, whose command line mentions `text` (a path only a
+/// test's own processes use): what a killed baton left running, even a child it forked that
+/// has not yet become its step's shell.
+pub fn processes_mentioning(text: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(text))
+        })
+        .filter(|&pid| alive(pid))
+        .collect()
+}
+
 /// The state letter of `/proc/PID/stat` (R, S, T, Z, ...).
 pub fn process_state(stat: &str) -> Option<char> {
     let after = stat.rfind(')')?;
