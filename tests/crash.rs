@@ -8,14 +8,11 @@ mod bin;
 mod harness;
 
 use bin::baton;
-use harness::{eventually, processes_mentioning};
+use harness::{PATIENCE, eventually, processes_mentioning};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-
-/// Generous: only a hang should ever reach it.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 fn workflow(log: &Path) -> String {
     let mut yaml = String::from("name: crashy\nconcurrency: 3\nsteps:\n");
