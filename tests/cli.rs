@@ -1,20 +1,16 @@
 //! The headless command line, as a user runs it: exit codes, output, gates, ids, the lock.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/engine.rs"]
 mod harness;
 
+use bin::{baton, text};
+use harness::{PATIENCE, eventually};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-fn baton(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
-    c.arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::null())
-        .env("NO_COLOR", "1");
-    c
-}
 
 /// `baton run FILE` in the background: the process that owns the store while it runs.
 fn start_owner(data: &Path, wf: &Path) -> std::process::Child {
@@ -24,14 +20,6 @@ fn start_owner(data: &Path, wf: &Path) -> std::process::Child {
         .stdout(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 const GATED: &str = r#"
@@ -209,16 +197,13 @@ fn a_second_process_is_told_which_pid_holds_the_store_and_can_follow_logs() {
     let mut owner = start_owner(&data, &wf);
     // Wait for the owner to answer with the run.
     let mut id = None;
-    for _ in 0..500 {
+    eventually(PATIENCE, "the owner to answer with the run", || {
         let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
         let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap_or_default();
-        if let Some(run) = runs[0]["id"].as_str() {
-            id = Some(run.to_string());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let id = id.expect("the run started");
+        id = runs[0]["id"].as_str().map(str::to_string);
+        id.is_some()
+    });
+    let id = id.unwrap_or_default();
     // What needs the store itself is told who has it.
     let gc = baton(&data)
         .args(["gc", "--older-than", "30d"])
@@ -264,13 +249,11 @@ fn ctrl_c_cancels_a_headless_run_cleanly() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("cancelled"));
-    for _ in 0..300 {
-        if !harness::alive(grandchild) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("the step's process {grandchild} survived the Ctrl-C");
+    eventually(
+        PATIENCE,
+        "the step's process to die with the Ctrl-C",
+        || !harness::alive(grandchild),
+    );
 }
 
 #[test]
@@ -289,16 +272,20 @@ fn a_non_idempotent_step_caught_running_by_a_crash_waits_for_an_operator() {
         ),
     )
     .unwrap();
-    let mut owner = start_owner(&data, &wf);
-    for _ in 0..500 {
-        if flag.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(flag.exists(), "the step never started");
-    // Give the store's flush of the spawned process a moment, then crash.
-    std::thread::sleep(Duration::from_millis(300));
+    let mut owner = baton(&data)
+        .args(["run", "--json"])
+        .arg(&wf)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Events go out only once durable: this one says `charge` runs, its process recorded.
+    let stdout = std::io::BufReader::new(owner.stdout.take().unwrap());
+    let recorded = std::io::BufRead::lines(stdout).any(|l| {
+        let l = l.unwrap_or_default();
+        l.contains("\"type\":\"step\"") && l.contains("\"charge\"") && l.contains("\"process\":[")
+    });
+    assert!(recorded, "the step's process was never recorded");
+    eventually(PATIENCE, "the step to start", || flag.exists());
     owner.kill().unwrap();
     owner.wait().unwrap();
 
@@ -423,27 +410,23 @@ fn other_invocations_ask_the_owner_while_it_runs() {
     let socket = data.join("store").join("control.sock");
     // Wait until the owner answers and `wait` runs.
     let mut runs = serde_json::Value::Null;
-    for _ in 0..500 {
-        if socket.exists() {
-            let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
-            if ls.status.success() {
-                runs = serde_json::from_slice(&ls.stdout).unwrap();
-                let show = baton(&data)
-                    .args(["show", runs[0]["id"].as_str().unwrap_or("-"), "--json"])
-                    .output()
-                    .unwrap();
-                let detail: serde_json::Value =
-                    serde_json::from_slice(&show.stdout).unwrap_or_default();
-                // `ls` read the run a moment before `show` did: both must say it runs.
-                if runs[0]["state"] == "running"
-                    && detail["steps"][1]["record"]["status"] == "running"
-                {
-                    break;
-                }
-            }
+    eventually(PATIENCE, "the owner to answer with `wait` running", || {
+        if !socket.exists() {
+            return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
+        if !ls.status.success() {
+            return false;
+        }
+        runs = serde_json::from_slice(&ls.stdout).unwrap();
+        let show = baton(&data)
+            .args(["show", runs[0]["id"].as_str().unwrap_or("-"), "--json"])
+            .output()
+            .unwrap();
+        let detail: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap_or_default();
+        // `ls` read the run a moment before `show` did: both must say it runs.
+        runs[0]["state"] == "running" && detail["steps"][1]["record"]["status"] == "running"
+    });
     assert_eq!(runs[0]["state"], "running", "{runs}");
     let id = runs[0]["id"].as_str().unwrap().to_string();
     let prefix = &id[..id.len() - 2];
@@ -517,22 +500,20 @@ fn a_headless_run_waits_at_its_gate_for_approve_or_reject_from_another_shell() {
             .unwrap();
         // Wait until the gate is open.
         let mut id = String::new();
-        for _ in 0..500 {
+        eventually(PATIENCE, "the gate to open", || {
             let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
-            if let Ok(runs) = serde_json::from_slice::<serde_json::Value>(&ls.stdout)
-                && let Some(run) = runs[0]["id"].as_str()
-            {
-                let show = baton(&data).args(["show", run, "--json"]).output().unwrap();
-                let detail: serde_json::Value =
-                    serde_json::from_slice(&show.stdout).unwrap_or_default();
-                if detail["steps"][1]["record"]["status"] == "waiting_approval" {
-                    id = run.to_string();
-                    break;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(!id.is_empty(), "the gate never opened");
+            let Ok(runs) = serde_json::from_slice::<serde_json::Value>(&ls.stdout) else {
+                return false;
+            };
+            let Some(run) = runs[0]["id"].as_str() else {
+                return false;
+            };
+            let show = baton(&data).args(["show", run, "--json"]).output().unwrap();
+            let detail: serde_json::Value =
+                serde_json::from_slice(&show.stdout).unwrap_or_default();
+            id = run.to_string();
+            detail["steps"][1]["record"]["status"] == "waiting_approval"
+        });
 
         // A step that has no gate, and a gate that is not this one, are refused with the list.
         let wrong = baton(&data)
@@ -610,13 +591,7 @@ fn serve_runs_what_other_invocations_start_until_it_is_stopped() {
         .spawn()
         .unwrap();
     let socket = data.join("store").join("control.sock");
-    for _ in 0..500 {
-        if socket.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(socket.exists(), "the daemon never listened");
+    eventually(PATIENCE, "the daemon to listen", || socket.exists());
 
     let out = baton(&data).arg("run").arg(&quick).output().unwrap();
     let t = text(&out);
@@ -634,20 +609,14 @@ fn serve_runs_what_other_invocations_start_until_it_is_stopped() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut running = false;
-    for _ in 0..500 {
+    eventually(PATIENCE, "the long run to start in the daemon", || {
         let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
         let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap_or_default();
-        if runs.as_array().is_some_and(|r| {
+        runs.as_array().is_some_and(|r| {
             r.iter()
                 .any(|r| r["workflow"] == "long" && r["state"] == "running")
-        }) {
-            running = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(running, "the long run never started in the daemon");
+        })
+    });
     follower.kill().unwrap();
     follower.wait().unwrap();
 
@@ -685,6 +654,8 @@ fn a_run_waits_for_a_reader_that_holds_the_store_for_a_moment() {
     std::fs::write(&wf, "name: quick\nsteps:\n  - id: a\n    run: echo quick\n").unwrap();
     let reader = baton::store::Store::open(&data.join("store")).unwrap();
     let run = baton(&data).arg("run").arg(&wf).spawn().unwrap();
+    // The scenario, not a wait for an event: the reader holds the store a moment longer (the
+    // run retries every 20 ms; nothing it does meanwhile can be observed from outside).
     std::thread::sleep(Duration::from_millis(500));
     drop(reader);
     let out = run.wait_with_output().unwrap();

@@ -1,9 +1,13 @@
 //! The control socket, as another process uses it: a console attached to the baton that owns
 //! the store sees its runs live and steers them; a headless owner takes no new runs.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/engine.rs"]
 mod harness;
 
+use bin::text;
 use std::time::{Duration, Instant};
 
 use baton::control::{Client, Owner, Remote};
@@ -180,23 +184,11 @@ fn the_socket_goes_with_its_server_and_nobody_answers_after() {
 }
 
 fn baton_cli(h: &Harness, cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
-        .arg("--data-dir")
-        .arg(h.dir.path())
+    bin::baton(h.dir.path())
         .args(args)
         .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .env("NO_COLOR", "1")
         .output()
         .unwrap()
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `baton run`, `retry` and friends started while a console owns the store run in that

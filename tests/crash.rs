@@ -1,16 +1,18 @@
 //! Kill `baton run` with SIGKILL at random moments, resume each time: every step runs, and no
 //! step recorded as completed before a kill ever runs again.
 
+#[path = "support/bin.rs"]
+mod bin;
+
+#[path = "support/engine.rs"]
+mod harness;
+
+use bin::baton;
+use harness::{PATIENCE, eventually, processes_mentioning};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-fn baton(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
-    c.arg("--data-dir").arg(data).stdin(Stdio::null());
-    c
-}
 
 fn workflow(log: &Path) -> String {
     let mut yaml = String::from("name: crashy\nconcurrency: 3\nsteps:\n");
@@ -109,8 +111,13 @@ fn sigkill_at_random_moments_never_reruns_a_completed_step() {
             kills += 1;
         }
         child.wait().unwrap();
-        // Let orphaned step processes finish their echo before reading the log.
-        std::thread::sleep(Duration::from_millis(120));
+        // The killed owner's step processes run on (the next open stops only the groups it
+        // had recorded): wait until none is left to write to the log, so that every line
+        // after `before` was written by this round's owner, not by an orphan of an earlier one.
+        let tag = dir.path().to_string_lossy();
+        eventually(PATIENCE, "the killed owner's step processes to end", || {
+            processes_mentioning(&tag).is_empty()
+        });
         for line in &lines(&log)[before..] {
             assert!(
                 !done.contains(line),

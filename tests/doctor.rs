@@ -1,27 +1,19 @@
 //! `baton doctor` on real stores: a healthy one is reported healthy; one sled refuses makes
 //! every command say what happened and to run `baton doctor`, which exports every run it had.
 
+#[path = "support/bin.rs"]
+mod bin;
+
+use bin::text;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 fn baton(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_baton"))
-        .arg("--data-dir")
-        .arg(data)
+    bin::baton(data)
         .args(args)
         .env("BATON_CONFIG_DIR", data.join("config"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A data directory with three finished runs of a two-step workflow; their ids.

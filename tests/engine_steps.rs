@@ -168,13 +168,11 @@ steps:
         "{rec:?}"
     );
     let pid = harness::read_pid(&pidfile);
-    for _ in 0..200 {
-        if !harness::alive(pid) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("the grandchild {pid} survived the timeout");
+    harness::eventually(
+        harness::PATIENCE,
+        "the grandchild to die with the timeout",
+        || !harness::alive(pid),
+    );
 }
 
 #[test]

@@ -1,9 +1,13 @@
 //! Faults baton must come through honestly: a full disk, a crash that leaves processes behind,
 //! the signals of a dropped session, a closed pipe, too few file descriptors.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/engine.rs"]
 mod harness;
 
+use bin::baton;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -12,15 +16,6 @@ use harness::{alive, eventually, read_pid};
 
 /// Generous: these wait for a process to end, and only a hang should ever reach it.
 const PATIENCE: Duration = Duration::from_secs(120);
-
-fn baton(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
-    c.arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::null())
-        .env("NO_COLOR", "1");
-    c
-}
 
 /// Waits for `child` to exit; a hang fails the test.
 fn exit_of(child: &mut Child, what: &str) -> ExitStatus {
@@ -107,7 +102,7 @@ impl Drop for Tmpfs {
 #[test]
 fn a_full_disk_stops_the_run_interrupted_and_it_resumes_once_space_is_freed() {
     let dir = tempfile::tempdir().unwrap();
-    let disk = Tmpfs::mount(&dir.path().join("disk"), "4m");
+    let disk = Tmpfs::mount(&dir.path().join("disk"), "8m");
     let data = disk.0.join("d");
     let ran = dir.path().join("ran.log");
     let wf = dir.path().join("fill.yaml");
@@ -143,11 +138,29 @@ fn a_full_disk_stops_the_run_interrupted_and_it_resumes_once_space_is_freed() {
         "{said}"
     );
 
-    disk.resize("256m");
+    // The reserve gave its room for the run's last record, which the next open (here a
+    // `show`, on the disk still full) puts into the store in place of "its owner is gone".
+    let reserve = data.join("store").join("space-reserve");
+    assert!(!reserve.exists(), "the reserve should have been released");
     let id = newest_run(&data);
     let shown = show(&data, &id);
     assert_eq!(shown["run"]["state"], "interrupted", "{shown}");
     assert_eq!(step_status(&shown, "first"), "succeeded", "{shown}");
+    let reason = shown["run"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("the disk is full"), "{shown}");
+    assert!(reason.contains(&data.display().to_string()), "{shown}");
+    let text = baton(&data).args(["show", &id]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("interrupted: cannot write to the store at"),
+        "{text}"
+    );
+    assert!(text.contains("the disk is full"), "{text}");
+    let doctor = baton(&data).arg("doctor").output().unwrap();
+    let doctor = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.contains("no space reserve"), "{doctor}");
+
+    disk.resize("256m");
 
     let resumed = baton(&data).args(["resume", &id]).output().unwrap();
     assert_eq!(
@@ -158,6 +171,10 @@ fn a_full_disk_stops_the_run_interrupted_and_it_resumes_once_space_is_freed() {
     );
     let shown = show(&data, &id);
     assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    assert!(
+        reserve.exists(),
+        "the reserve should be made again once there is room"
+    );
     for step in ["first", "flood", "last"] {
         assert_eq!(step_status(&shown, step), "succeeded", "{shown}");
     }
@@ -383,4 +400,99 @@ fn few_descriptors_cap_the_steps_at_once_and_say_so_instead_of_hanging() {
     assert_eq!(status.code(), Some(0), "{said}");
     assert!(said.contains("steps run at once"), "{said}");
     assert!(said.contains("open-files limit is 256"), "{said}");
+}
+
+/// Makes the spawned command start with only the descriptors from `first_free` up to `limit`
+/// free: the limit (soft and hard, so it cannot be raised) is `limit`, and every number below
+/// `first_free` is taken by an inherited copy of its stdin.
+fn few_descriptors(cmd: &mut Command, limit: u64, first_free: i32) {
+    use std::os::unix::process::CommandExt;
+    let lim = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: only setrlimit and dup2, async-signal-safe, run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in 3..first_free {
+                if libc::dup2(0, fd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+#[test]
+fn steps_that_find_no_descriptor_left_fail_cleanly_and_the_store_stays_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let go = dir.path().join("go");
+    // Forty steps start at once (the limit allows 16 at a time) and hold their descriptors
+    // until the test says go; with 60 descriptors left, fewer than half of 16 can start.
+    let mut yaml = String::from("name: crowd\nconcurrency: 40\nsteps:\n");
+    for i in 0..40 {
+        yaml.push_str(&format!(
+            "  - id: s{i}\n    run: 'echo up; until [ -e {go} ]; do sleep 0.05; done; echo done'\n",
+            go = go.display()
+        ));
+    }
+    let wf = dir.path().join("crowd.yaml");
+    std::fs::write(&wf, yaml).unwrap();
+    let mut cmd = baton(&data);
+    cmd.arg("run").arg(&wf);
+    few_descriptors(&mut cmd, 256, 256 - 60);
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut run = cmd
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let said = || {
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&out).unwrap_or_default(),
+            std::fs::read_to_string(&err).unwrap_or_default()
+        )
+    };
+    let message = "too many open files: lower concurrency";
+    eventually(PATIENCE, "a step to fail", || {
+        said().contains("✗ ") || run.try_wait().unwrap().is_some()
+    });
+    std::fs::write(&go, "").unwrap();
+    let status = exit_of(
+        &mut run,
+        "`baton run` to end with steps that could not start",
+    );
+    let said = said();
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(!said.contains("interrupted"), "{said}");
+
+    let id = newest_run(&data);
+    let shown = show(&data, &id);
+    assert_eq!(shown["run"]["state"], "failed", "{shown}");
+    let failed: Vec<&serde_json::Value> = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["record"])
+        .filter(|r| r["status"] == "failed")
+        .collect();
+    assert!(!failed.is_empty(), "{shown}");
+    for r in &failed {
+        let error = r["error"].as_str().unwrap_or_default();
+        assert!(error.contains(message), "{r}");
+    }
+    let text = baton(&data).args(["show", &id]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(message), "{text}");
+    let doctor = baton(&data).arg("doctor").output().unwrap();
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(0), "{report}");
+    assert!(report.contains("the store is healthy"), "{report}");
 }

@@ -1,11 +1,13 @@
 //! The example code-review workflow, end to end through the real binary, against a fake
 //! provider server on loopback; and no key in any stored byte or printed line.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/fake_llm.rs"]
 mod fake_llm;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use fake_llm::{FakeLlm, Reply};
 
@@ -44,14 +46,10 @@ async fn the_code_review_example_runs_end_to_end_against_a_fake_provider() {
     let (data2, config2) = (data.clone(), config_dir.clone());
     let run = move |args: &[&str]| {
         let (data, config_dir) = (&data2, &config2);
-        let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
-        c.arg("--data-dir")
-            .arg(data)
-            .args(args)
+        let mut c = bin::baton(data);
+        c.args(args)
             .env("BATON_CONFIG_DIR", config_dir)
-            .env("BATON_TEST_KEY", KEY)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+            .env("BATON_TEST_KEY", KEY);
         for var in [
             "OPENAI_API_KEY",
             "ANTHROPIC_API_KEY",

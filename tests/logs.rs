@@ -2,9 +2,13 @@
 //! endless line keeps memory bounded, the per-step cap keeps the head and the tail and says what
 //! it dropped, `logs --follow` follows through the owner, and `gc` gives the space back.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/engine.rs"]
 mod harness;
 
+use bin::text;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -35,12 +39,8 @@ fn setup(workflow: &str, config: &str) -> Setup {
 
 impl Setup {
     fn baton(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
-        c.arg("--data-dir")
-            .arg(&self.data)
-            .env("BATON_CONFIG_DIR", &self.config)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+        let mut c = bin::baton(&self.data);
+        c.env("BATON_CONFIG_DIR", &self.config);
         c
     }
 
@@ -79,14 +79,6 @@ impl Setup {
     fn store_bytes(&self) -> u64 {
         dir_size(&self.data.join("store"))
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn dir_size(path: &Path) -> u64 {

@@ -4,6 +4,9 @@
 //! transformed by `outputs:`, base64- and URL-encoded, and sent as an http URL's user-info;
 //! then every byte under the data dir and everything printed is searched for each of them.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/fake_llm.rs"]
 mod fake_llm;
 #[path = "support/http_server.rs"]
@@ -11,7 +14,7 @@ mod http_server;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use baton::encoding::{base64, percent};
 use fake_llm::{FakeLlm, Reply};
@@ -72,9 +75,7 @@ impl Place {
 
     /// `baton ARGS` with the secrets in its environment and no config file.
     fn baton(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_baton"))
-            .arg("--data-dir")
-            .arg(self.data())
+        bin::baton(&self.data())
             .args(args)
             .env("BATON_CONFIG_DIR", self.dir.path().join("config"))
             .env("OPENAI_API_KEY", OPENAI_KEY)
@@ -203,9 +204,7 @@ fn an_env_file_others_can_read_is_refused_with_the_fix() {
 #[test]
 fn a_secret_missing_from_the_environment_stops_the_run_before_it_starts() {
     let place = Place::new("127.0.0.1:9");
-    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .arg("--data-dir")
-        .arg(place.data())
+    let out = bin::baton(&place.data())
         .args(["run", &place.file()])
         .env("BATON_CONFIG_DIR", place.dir.path().join("config"))
         .env_remove("DEPLOY_TOKEN")
@@ -241,9 +240,7 @@ async fn an_agent_answer_holding_secrets_is_masked_with_a_key_only_in_the_enviro
     let base = format!("{}/v1", fake.url());
     let (data, config) = (place.data(), place.dir.path().join("config"));
     let run = move |args: Vec<String>| {
-        Command::new(env!("CARGO_BIN_EXE_baton"))
-            .arg("--data-dir")
-            .arg(&data)
+        bin::baton(&data)
             .args(&args)
             .env("BATON_CONFIG_DIR", &config)
             .env("OPENAI_API_KEY", OPENAI_KEY)

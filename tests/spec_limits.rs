@@ -2,26 +2,15 @@
 //! memory; bytes that are not UTF-8 and empty files are reported at file:line:col; unsafe value
 //! places are errors and every `| raw` is listed.
 
+#[path = "support/bin.rs"]
+mod bin;
+
+use bin::text;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 fn baton(args: &[&str], data: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_baton"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .stdin(Stdio::null())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("baton runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    bin::baton(data).args(args).output().expect("baton runs")
 }
 
 /// The largest resident set of any child this process has waited for, in KiB.

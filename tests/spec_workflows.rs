@@ -1,6 +1,9 @@
 //! Every example in `workflows/` validates (CI runs this), and the CLI reports on files the way
 //! the docs say: exit codes, human and JSON output, the graph.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -136,7 +139,7 @@ fn the_whole_workflows_in_the_language_reference_validate() {
 }
 
 fn baton(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+    let out = bin::baton_bare()
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -259,7 +262,7 @@ fn validate_checks_provider_names_against_the_config_file() {
         "name: x\nsteps:\n  - { id: a, agent: writer, prompt: p, provider: locl }\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+    let out = bin::baton_bare()
         .arg("validate")
         .arg(&wf)
         .env("BATON_CONFIG_DIR", &config)
@@ -273,7 +276,7 @@ fn validate_checks_provider_names_against_the_config_file() {
         "{err}"
     );
     assert!(err.contains("did you mean `local`?"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+    let out = bin::baton_bare()
         .args(["validate", "--provider", "locl"])
         .arg(&wf)
         .env("BATON_CONFIG_DIR", &config)

@@ -6,6 +6,9 @@
 //! The seed is printed when a test fails; `BATON_TORTURE_SEED=N` replays it, and
 //! `BATON_TORTURE_KILLS=N` changes how many kills each test makes.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/engine.rs"]
 mod harness;
 
@@ -104,13 +107,10 @@ impl Bench {
     }
 
     fn baton(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
-        c.arg("--data-dir")
-            .arg(&self.data)
-            .args(args)
+        let mut c = bin::baton(&self.data);
+        c.args(args)
             .env("BATON_CONFIG_DIR", &self.config)
             .env_remove("BATON_HOME")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         c

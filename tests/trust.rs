@@ -5,9 +5,13 @@
 //! Acting as another user takes root: run as anyone else, these tests fail saying so (CI runs
 //! as root).
 
+#[path = "support/bin.rs"]
+mod bin;
+
 #[path = "support/engine.rs"]
 mod harness;
 
+use bin::{baton, baton_bare, text};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -53,15 +57,6 @@ fn shared_tmp() -> tempfile::TempDir {
     dir
 }
 
-fn baton(data: Option<&Path>) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
-    if let Some(data) = data {
-        c.arg("--data-dir").arg(data);
-    }
-    c.stdin(Stdio::null()).env("NO_COLOR", "1");
-    c
-}
-
 /// `cmd` run as nobody (std drops root's supplementary groups too).
 fn as_nobody(cmd: &mut Command) -> &mut Command {
     cmd.uid(NOBODY).gid(NOBODY).env("HOME", "/nonexistent")
@@ -71,14 +66,6 @@ fn sh_as_nobody(script: &str, cwd: &Path) -> Output {
     as_nobody(Command::new("sh").args(["-c", script]).current_dir(cwd))
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Polls `f` until it gives a value (the shared `eventually`, which fails after 20 s).
@@ -94,15 +81,12 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 /// Starts `baton run --wait-for-gates` as root and waits for its gate; returns the owner and
 /// the run id.
 fn owner_at_gate(data: &Path, wf: &Path) -> (Owner, String) {
-    let child = start_owner(baton(Some(data)).args(["run", "--wait-for-gates"]).arg(wf));
+    let child = start_owner(baton(data).args(["run", "--wait-for-gates"]).arg(wf));
     let id = eventually("the gate opens", || {
-        let ls = baton(Some(data)).args(["ls", "--json"]).output().ok()?;
+        let ls = baton(data).args(["ls", "--json"]).output().ok()?;
         let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).ok()?;
         let id = runs[0]["id"].as_str()?.to_string();
-        let show = baton(Some(data))
-            .args(["show", &id, "--json"])
-            .output()
-            .ok()?;
+        let show = baton(data).args(["show", &id, "--json"]).output().ok()?;
         let detail: serde_json::Value = serde_json::from_slice(&show.stdout).ok()?;
         (detail["steps"][1]["record"]["status"] == "waiting_approval").then_some(id)
     });
@@ -243,7 +227,7 @@ fn a_data_dir_another_user_owns_or_can_write_is_refused_and_nothing_in_it_is_fol
     );
     assert!(planted.status.success(), "{}", text(&planted));
     let home = world.path().join("home");
-    let ls = baton(None)
+    let ls = baton_bare()
         .arg("ls")
         .env("BATON_HOME", &home)
         .output()
@@ -257,7 +241,7 @@ fn a_data_dir_another_user_owns_or_can_write_is_refused_and_nothing_in_it_is_fol
     // A config dir nobody owns is refused too, even beside a data dir of root's own.
     let config = home.join("config");
     let mine = world.path().join("mine");
-    let ls = baton(Some(&mine))
+    let ls = baton(&mine)
         .arg("ls")
         .env("BATON_CONFIG_DIR", &config)
         .output()
@@ -271,7 +255,7 @@ fn a_data_dir_another_user_owns_or_can_write_is_refused_and_nothing_in_it_is_fol
     let open = world.path().join("open");
     std::fs::create_dir(&open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let ls = baton(Some(&open)).arg("ls").output().unwrap();
+    let ls = baton(&open).arg("ls").output().unwrap();
     let t = text(&ls);
     assert_eq!(ls.status.code(), Some(2), "{t}");
     assert!(t.contains(&format!("chmod 700 {}", open.display())), "{t}");
@@ -286,7 +270,7 @@ fn a_lock_file_symlink_in_an_own_data_dir_is_not_followed() {
     let data = world.path().join("data");
     std::fs::create_dir_all(data.join("store")).unwrap();
     std::os::unix::fs::symlink(&precious, data.join("store").join("owner.lock")).unwrap();
-    let ls = baton(Some(&data)).arg("ls").output().unwrap();
+    let ls = baton(&data).arg("ls").output().unwrap();
     let t = text(&ls);
     assert_eq!(ls.status.code(), Some(2), "{t}");
     assert!(t.contains("is a symbolic link"), "{t}");
@@ -304,7 +288,7 @@ fn a_control_socket_another_user_serves_is_not_asked() {
     assert!(made.status.success(), "{}", text(&made));
     let theirs = world.path().join("nob");
     let their_owner = start_owner(
-        as_nobody(&mut baton(Some(&theirs)))
+        as_nobody(&mut baton(&theirs))
             .args(["run", "--wait-for-gates"])
             .arg(&wf)
             .current_dir(&theirs)
@@ -318,7 +302,7 @@ fn a_control_socket_another_user_serves_is_not_asked() {
     // Root's store is held (so `ls` asks its owner), and nobody's socket sits where the owner's
     // would be.
     let data = world.path().join("data");
-    let created = baton(Some(&data)).arg("ls").output().unwrap();
+    let created = baton(&data).arg("ls").output().unwrap();
     assert!(created.status.success(), "{}", text(&created));
     let mut lock = std::fs::OpenOptions::new()
         .write(true)
@@ -332,7 +316,7 @@ fn a_control_socket_another_user_serves_is_not_asked() {
     writeln!(lock, "{} 0", std::process::id()).unwrap();
     std::fs::rename(&their_socket, data.join("store").join("control.sock")).unwrap();
 
-    let ls = baton(Some(&data)).args(["ls", "--json"]).output().unwrap();
+    let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
     let t = text(&ls);
     assert_eq!(ls.status.code(), Some(2), "{t}");
     assert!(t.contains("served by nobody (uid 65534)"), "{t}");
@@ -348,7 +332,7 @@ fn the_decider_is_the_os_user_whatever_user_says() {
     std::fs::write(&wf, GATED).unwrap();
     let data = world.path().join("data");
     let (owner, id) = owner_at_gate(&data, &wf);
-    let approve = baton(Some(&data))
+    let approve = baton(&data)
         .args(["approve", &id, "gate"])
         .env("USER", "mallory")
         .env("LOGNAME", "mallory")
@@ -358,17 +342,14 @@ fn the_decider_is_the_os_user_whatever_user_says() {
     assert!(approve.status.success(), "{t}");
     assert!(t.contains("approved by root"), "{t}");
     assert!(owner.wait().success());
-    let show = baton(Some(&data))
-        .args(["show", &id, "--json"])
-        .output()
-        .unwrap();
+    let show = baton(&data).args(["show", &id, "--json"]).output().unwrap();
     let detail: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     let decision = &detail["approvals"][0]["decision"];
     assert_eq!(decision["by"], "root", "{detail}");
     assert_eq!(decision["uid"], 0, "{detail}");
 
     // Deciding with a flag is the OS user's decision as well.
-    let run = baton(Some(&data))
+    let run = baton(&data)
         .args(["run", "--approve-all"])
         .arg(&wf)
         .env("USER", "mallory")

@@ -63,6 +63,9 @@ pub fn doctor(data_dir: Option<&Path>, args: DoctorArgs) -> anyhow::Result<i32> 
     };
     let checkup = store.checkup()?;
     report(&store_dir, &checkup);
+    if damaged.is_none() {
+        report_reserve(&store_dir);
+    }
     let intact: Vec<&RunCheck> = checkup.runs.iter().filter(|r| r.intact()).collect();
     let healthy = damaged.is_none() && intact.len() == checkup.runs.len();
     match &args.export {
@@ -97,6 +100,20 @@ fn report(store_dir: &Path, checkup: &Checkup) {
             "  {entries} entr(ies) of run {id}, which has no record (left by an interrupted \
              deletion; harmless)",
             id = shown.text(id)
+        );
+    }
+}
+
+/// A missing space reserve (the open just made creates it when there is room, so missing
+/// means the disk is short of room).
+fn report_reserve(store_dir: &Path) {
+    use crate::store::space::{RESERVE_BYTES, RESERVE_FILE, keep_reserve};
+    if let Err(why) = keep_reserve(store_dir) {
+        outln!(
+            "  no space reserve at {} ({} MiB; {why}): a run stopped by a full disk may not \
+             record why; free space, then any baton command makes it",
+            store_dir.join(RESERVE_FILE).display(),
+            RESERVE_BYTES / (1024 * 1024)
         );
     }
 }

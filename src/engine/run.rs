@@ -912,9 +912,8 @@ impl RunActor {
     /// marks it interrupted if this does not last), and the end is announced either way, so
     /// followers stop and say why instead of waiting.
     fn last_word(&mut self, state: RunState) {
-        // No flush: after a failed write sled's flush can wait forever (its own I/O error
-        // poisons it); if this write lands at all, sled's periodic flush carries it.
-        if self.engine.store.put_run(&self.run).is_ok() {
+        // Beside sled, which refuses writes once one has failed; the next open records it.
+        if self.engine.store.put_last_word(&self.run).is_ok() {
             tracing::info!("run {}: its interruption is written", self.run.id);
         }
         let _ = self.engine.events.send(Event {

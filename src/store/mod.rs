@@ -8,6 +8,7 @@
 mod cache;
 pub mod doctor;
 pub mod flush;
+mod interrupted;
 mod journal;
 pub mod lock;
 mod log_chunk;
@@ -54,6 +55,8 @@ pub struct Store {
     cache: sled::Tree,
     flusher: Flusher,
     lock: std::sync::Arc<OwnerLock>,
+    /// A run's last record was written beside sled in this process (see `interrupted.rs`).
+    last_words: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -129,6 +132,7 @@ impl Store {
             db,
             dir: dir.to_path_buf(),
             lock: std::sync::Arc::new(lock),
+            last_words: Default::default(),
         };
         if found < SCHEMA_VERSION {
             store.migrate_from(found).with_context(|| {
@@ -141,6 +145,13 @@ impl Store {
             store.flush_blocking()?;
         }
         store.sweep_interrupted()?;
+        if let Err(why) = space::keep_reserve(dir) {
+            tracing::warn!(
+                "no space reserve in {} ({why}): a run stopped by a full disk may not record \
+                 why",
+                dir.display()
+            );
+        }
         Ok(store)
     }
 
@@ -175,6 +186,7 @@ impl Store {
     /// Writes a run record. Its workflow source is stored once, apart (records are rewritten
     /// at every step; the source never changes).
     pub fn put_run(&self, run: &RunRecord) -> anyhow::Result<()> {
+        self.forget_last_word(&run.id, run.state);
         if run.source.is_empty() {
             self.runs.insert(run.id.0.as_bytes(), encode(run)?)?;
             return Ok(());
@@ -246,47 +258,6 @@ impl Store {
                 found.join(", ")
             ),
         }
-    }
-
-    /// Marks runs left active by an owner that is gone as interrupted, with an event saying
-    /// why, and stops the process groups its unfinished steps left running. Holding the store's
-    /// lock proves every earlier owner is gone, so this runs at every open: `baton ls` after a
-    /// crash already shows the truth, and nothing of the dead owner's keeps running.
-    pub fn sweep_interrupted(&self) -> anyhow::Result<Vec<RunId>> {
-        let mut swept = Vec::new();
-        for mut run in self.runs()? {
-            if !run.state.is_active() {
-                continue;
-            }
-            let who = run
-                .owner
-                .as_ref()
-                .map(|o| format!("its owner (pid {}) is gone", o.pid))
-                .unwrap_or_else(|| "its owner is gone".to_string());
-            let reason = format!("{who}; `baton resume {}` continues it", run.id);
-            run.state = RunState::Interrupted;
-            run.reason = Some(reason.clone());
-            let steps = self.replay(&run.id)?.steps;
-            stop_leftover_groups(&run.id, &steps);
-            // The record's progress count lags its steps; the journal is exact.
-            run.steps_done = steps.iter().filter(|s| s.status.is_terminal()).count() as u32;
-            // When it stopped is not known; the sweep is an upper bound (a resume clears it).
-            run.finished_at.get_or_insert_with(Timestamp::now);
-            self.put_run(&run)?;
-            self.append(
-                &run.id,
-                vec![EventKind::RunState {
-                    state: RunState::Interrupted,
-                    reason: Some(reason),
-                }],
-                &[],
-            )?;
-            swept.push(run.id);
-        }
-        if !swept.is_empty() {
-            self.flush_blocking()?;
-        }
-        Ok(swept)
     }
 
     // ---- approvals ----
@@ -370,21 +341,6 @@ impl Store {
     /// Bytes the store takes on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
-    }
-}
-
-/// How long the groups a dead owner left get between SIGTERM and SIGKILL at the sweep.
-const LEFTOVER_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Stops the process groups of a swept run's unfinished steps (TERM, grace, KILL).
-fn stop_leftover_groups(run: &RunId, steps: &[StepRecord]) {
-    let groups: Vec<_> = steps
-        .iter()
-        .filter(|s| !s.status.is_terminal())
-        .filter_map(|s| s.process)
-        .collect();
-    for pgid in crate::process_group::stop_leftovers(&groups, LEFTOVER_GRACE) {
-        tracing::warn!("run {run}: stopped process group {pgid} left by its dead owner");
     }
 }
 

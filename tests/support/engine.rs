@@ -10,6 +10,9 @@ use baton::store::{ApprovalRecord, EventKind, RunId, RunState, StepRecord, StepS
 use indexmap::IndexMap;
 use serde_json::Value;
 
+/// How long a wait may take before it counts as a hang (never a timing assertion).
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
 /// An engine over a store in a temp dir, with a short cancel grace period.
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -103,17 +106,16 @@ impl Harness {
         step: &str,
         cond: impl Fn(&StepRecord) -> bool,
     ) -> StepRecord {
-        for _ in 0..3000 {
-            let rec = self.step(id, step);
-            if cond(&rec) {
-                return rec;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!(
-            "step {step} never reached the expected state: {:?}",
-            self.step(id, step)
+        let mut rec = self.step(id, step);
+        eventually(
+            PATIENCE,
+            &format!("step {step} to reach the expected state"),
+            || {
+                rec = self.step(id, step);
+                cond(&rec)
+            },
         );
+        rec
     }
 
     /// Waits until the step's gate is open and returns it.
@@ -168,6 +170,25 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// Live processes, other than this one, whose command line mentions `text` (a path only a
+/// test's own processes use): what a killed baton left running, even a child it forked that
+/// has not yet become its step's shell.
+pub fn processes_mentioning(text: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(text))
+        })
+        .filter(|&pid| alive(pid))
+        .collect()
+}
+
 /// The state letter of `/proc/PID/stat` (R, S, T, Z, ...).
 pub fn process_state(stat: &str) -> Option<char> {
     let after = stat.rfind(')')?;
@@ -183,15 +204,15 @@ pub fn state_of(pid: i32) -> Option<char> {
 
 /// Reads a pid written by a step, waiting for the file to appear.
 pub fn read_pid(path: &Path) -> i32 {
-    for _ in 0..3000 {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && let Ok(pid) = text.trim().parse()
-        {
-            return pid;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("no pid in {}", path.display());
+    let mut pid = 0;
+    eventually(PATIENCE, &format!("a pid in {}", path.display()), || {
+        pid = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0);
+        pid > 0
+    });
+    pid
 }
 
 /// Waits until `condition` holds, checking every few milliseconds; fails the test, saying
