@@ -6,8 +6,8 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use baton::control::{Client, Owner, Remote};
-use baton::engine::{Backend, Command, Feed, StartRequest, Subscription};
+use baton::control::{Client, Remote, Role};
+use baton::engine::{Backend, Command, Feed, RunControl, RunReader, StartRequest, Subscription};
 use baton::identity::Operator;
 use baton::spec::StepId;
 use baton::store::{EventKind, RunState, StepStatus};
@@ -50,7 +50,7 @@ fn wait_for(feed: &mut Subscription, want: impl Fn(&EventKind) -> bool) {
 #[test]
 fn an_attached_console_sees_the_owners_runs_live_and_steers_them() {
     let h = Harness::new();
-    let _server = baton::control::serve(h.engine.clone(), Owner::Console, h.rt.handle()).unwrap();
+    let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
     let remote = attach(&h);
     assert_eq!(
         remote.attached_to(),
@@ -130,7 +130,7 @@ fn an_attached_console_sees_the_owners_runs_live_and_steers_them() {
 #[test]
 fn a_headless_owner_takes_no_new_runs_but_is_cancelled_from_outside() {
     let h = Harness::new();
-    let _server = baton::control::serve(h.engine.clone(), Owner::Headless, h.rt.handle()).unwrap();
+    let _server = baton::control::serve(h.engine.clone(), Role::Headless, h.rt.handle()).unwrap();
     let remote = attach(&h);
     let err = remote
         .start(StartRequest {
@@ -168,7 +168,7 @@ fn a_headless_owner_takes_no_new_runs_but_is_cancelled_from_outside() {
 #[test]
 fn the_socket_goes_with_its_server_and_nobody_answers_after() {
     let h = Harness::new();
-    let server = baton::control::serve(h.engine.clone(), Owner::Console, h.rt.handle()).unwrap();
+    let server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
     let socket = baton::control::socket_path(&h.path("store"));
     assert!(socket.exists());
     let mode =
@@ -205,7 +205,7 @@ fn text(o: &std::process::Output) -> String {
 #[test]
 fn headless_commands_run_in_the_console_that_owns_the_store() {
     let h = Harness::new();
-    let _server = baton::control::serve(h.engine.clone(), Owner::Console, h.rt.handle()).unwrap();
+    let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
     let here = h.path("here");
     std::fs::create_dir_all(&here).unwrap();
     let flag = h.path("flag");
@@ -249,7 +249,7 @@ fn headless_commands_run_in_the_console_that_owns_the_store() {
 #[test]
 fn a_headless_owner_turns_a_new_run_away_with_why() {
     let h = Harness::new();
-    let _server = baton::control::serve(h.engine.clone(), Owner::Headless, h.rt.handle()).unwrap();
+    let _server = baton::control::serve(h.engine.clone(), Role::Headless, h.rt.handle()).unwrap();
     let wf = h.path("wf.yaml");
     std::fs::write(&wf, "name: x\nsteps:\n  - id: a\n    run: 'true'\n").unwrap();
     let out = baton_cli(&h, h.dir.path(), &["run", wf.to_str().unwrap()]);
@@ -259,26 +259,55 @@ fn a_headless_owner_turns_a_new_run_away_with_why() {
     assert!(h.engine.runs().unwrap().is_empty());
 }
 
+/// Sends `lines` on a new connection to the owner of `store` and returns its answers, a JSON
+/// value each.
+fn exchange(store: &std::path::Path, lines: &[&str]) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader, Write};
+    let socket = baton::control::socket_path(store);
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let mut answers = BufReader::new(stream.try_clone().unwrap());
+    lines
+        .iter()
+        .map(|line| {
+            stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+            let mut answer = String::new();
+            answers.read_line(&mut answer).unwrap();
+            serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{line}: {answer:?}: {e}"))
+        })
+        .collect()
+}
+
+fn our_hello() -> String {
+    format!(
+        r#"{{"hello":{{"protocol":{},"baton":"{}"}}}}"#,
+        baton::control::PROTOCOL_VERSION,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// Whatever arrives on the socket gets an answer that says what went wrong, and the owner
 /// keeps serving.
 #[test]
 fn a_request_the_owner_cannot_read_is_answered_with_why() {
-    use std::io::{BufRead, BufReader, Write};
     let h = Harness::new();
-    let _server = baton::control::serve(h.engine.clone(), Owner::Console, h.rt.handle()).unwrap();
-    let socket = baton::control::socket_path(&h.path("store"));
-    for garbage in ["hello\n", "{\"op\": \"launch_missiles\"}\n", "\n"] {
-        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-        stream.write_all(garbage.as_bytes()).unwrap();
-        let mut answer = String::new();
-        BufReader::new(stream).read_line(&mut answer).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
-        assert!(
-            v["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("not a request this baton understands")),
-            "{garbage:?}: {answer}"
+    let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
+    let understood = |v: &serde_json::Value| {
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a request this baton understands"))
+    };
+    // Instead of a hello, and after one.
+    for garbage in ["hello", "{\"op\": \"launch_missiles\"", ""] {
+        let answers = exchange(&h.path("store"), &[garbage]);
+        assert!(understood(&answers[0]), "{garbage:?}: {answers:?}");
+        let hello = our_hello();
+        let answers = exchange(&h.path("store"), &[&hello, garbage, r#"{"op":"runs"}"#]);
+        assert_eq!(
+            answers[0]["hello"]["protocol"],
+            baton::control::PROTOCOL_VERSION
         );
+        assert!(understood(&answers[1]), "{garbage:?}: {answers:?}");
+        assert_eq!(answers[2], serde_json::json!({"ok": []}), "still serving");
     }
     // A run the owner does not know is an error naming it, not a crash.
     let remote = attach(&h);
@@ -288,4 +317,65 @@ fn a_request_the_owner_cannot_read_is_answered_with_why() {
         .to_string();
     assert!(err.contains("r-nope"), "{err}");
     assert!(remote.runs().unwrap().is_empty(), "still serving");
+}
+
+/// A client of another protocol version, newer or older (protocol 1 sent a request with no
+/// hello), is refused with both versions and what to do; nothing it asked is done.
+#[test]
+fn an_owner_refuses_a_client_of_another_protocol_naming_both_versions() {
+    let h = Harness::new();
+    let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
+    let ours = format!("protocol {}", baton::control::PROTOCOL_VERSION);
+    let newer = r#"{"hello":{"protocol":99,"baton":"9.9.9"}}"#;
+    let old_start = r#"{"op":"start","request":{"source":"name: x\nsteps:\n  - id: a\n    run: 'true'\n","path":null,"params":{}}}"#;
+    for (first, theirs) in [(newer, "protocol 99"), (old_start, "protocol 1")] {
+        let answers = exchange(&h.path("store"), &[first]);
+        let why = answers[0]["error"].as_str().unwrap_or_default();
+        assert!(why.contains(theirs) && why.contains(&ours), "{why}");
+        assert!(why.contains("stop the owner"), "says what to do: {why}");
+    }
+    assert!(
+        h.engine.runs().unwrap().is_empty(),
+        "the old client's start was not done"
+    );
+}
+
+/// An owner that speaks another protocol (older or newer) is refused by this baton's client
+/// before it sends a request, with both versions.
+#[test]
+fn a_client_refuses_an_owner_of_another_protocol_naming_both_versions() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let answers = [
+        (
+            r#"{"hello":{"protocol":99,"baton":"9.9.9"}}"#,
+            "protocol 99",
+        ),
+        (
+            r#"{"error":"not a request this baton understands: unknown variant `hello`"}"#,
+            "protocol 1",
+        ),
+    ];
+    for (answer, theirs) in answers {
+        let socket = baton::control::socket_path(dir.path());
+        let _ = std::fs::remove_file(&socket);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let owner = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            (&stream)
+                .write_all(format!("{answer}\n").as_bytes())
+                .unwrap();
+            line
+        });
+        let err = Client::connect(dir.path(), Some(4242))
+            .unwrap_err()
+            .to_string();
+        let hello = owner.join().unwrap();
+        assert!(hello.contains("\"hello\""), "{hello}");
+        let ours = format!("protocol {}", baton::control::PROTOCOL_VERSION);
+        assert!(err.contains(theirs) && err.contains(&ours), "{err}");
+        assert!(err.contains("baton process 4242"), "names the owner: {err}");
+    }
 }
