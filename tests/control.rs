@@ -379,3 +379,123 @@ fn a_client_refuses_an_owner_of_another_protocol_naming_both_versions() {
         assert!(err.contains("baton process 4242"), "names the owner: {err}");
     }
 }
+
+/// An owner, faked on a real socket, whose run's record never says it has ended: only the
+/// Event it pushes does. A follower that polled the record would wait for ever.
+fn fake_owner_whose_run_ends_only_by_its_event(store: &std::path::Path) {
+    use baton::control::protocol::{Greeting, Hello, Reply, Request, Streamed};
+    use baton::store::{Event, RunId, RunRecord, Timestamp};
+    use std::io::{BufRead, BufReader, Write};
+    let listener =
+        std::os::unix::net::UnixListener::bind(baton::control::socket_path(store)).unwrap();
+    let id = RunId("r-fake".into());
+    let record = RunRecord {
+        id: id.clone(),
+        workflow: "fake".into(),
+        workflow_path: None,
+        source: String::new(),
+        params: Default::default(),
+        workdir: None,
+        state: RunState::Running,
+        created_at: Timestamp(1),
+        started_at: Some(Timestamp(1)),
+        finished_at: None,
+        owner: None,
+        reason: None,
+        steps_total: 1,
+        steps_done: 0,
+    };
+    let (started, on_start) = std::sync::mpsc::channel::<()>();
+    let on_start = std::sync::Arc::new(std::sync::Mutex::new(on_start));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let (stream, id, record) = (stream.unwrap(), id.clone(), record.clone());
+            let (started, on_start) = (started.clone(), on_start.clone());
+            std::thread::spawn(move || {
+                let mut lines = BufReader::new(&stream);
+                let send = |item: String| (&stream).write_all(format!("{item}\n").as_bytes());
+                let mut line = String::new();
+                lines.read_line(&mut line).unwrap();
+                send(serde_json::to_string(&Greeting::Hello(Hello::ours())).unwrap()).unwrap();
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let reply = match serde_json::from_str::<Request>(&line).unwrap() {
+                        Request::Start { .. } => {
+                            started.send(()).unwrap();
+                            Reply::Ok(serde_json::json!(id))
+                        }
+                        Request::Run { .. } => Reply::Ok(serde_json::json!(record)),
+                        Request::Subscribe => {
+                            send(serde_json::to_string(&Streamed::Ready).unwrap()).unwrap();
+                            on_start.lock().unwrap().recv().unwrap();
+                            let ended = Event {
+                                run: id.clone(),
+                                ts: Timestamp(2),
+                                kind: EventKind::RunState {
+                                    state: RunState::Succeeded,
+                                    reason: None,
+                                },
+                            };
+                            let item = Streamed::Event(Box::new(ended));
+                            send(serde_json::to_string(&item).unwrap()).unwrap();
+                            // Held open until the follower leaves.
+                            let _ = lines.read_line(&mut line);
+                            return;
+                        }
+                        other => Reply::Error(format!("the fake owner does not do {other:?}")),
+                    };
+                    send(serde_json::to_string(&reply).unwrap()).unwrap();
+                }
+            });
+        }
+    });
+}
+
+/// `baton run` through an owner ends when the owner pushes the run's final state, not when a
+/// poll of the record says so.
+#[test]
+fn a_run_started_through_an_owner_is_reported_finished_by_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let _held = baton::store::OwnerLock::acquire(&store).unwrap();
+    fake_owner_whose_run_ends_only_by_its_event(&store);
+    let wf = dir.path().join("wf.yaml");
+    std::fs::write(&wf, "name: fake\nsteps:\n  - id: a\n    run: 'true'\n").unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["run", "--json"])
+        .arg(&wf)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed if the test fails while it still waits.
+    struct Follower(Option<std::process::Child>);
+    impl Drop for Follower {
+        fn drop(&mut self) {
+            if let Some(child) = &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let mut follower = Follower(Some(child));
+    let mut status = None;
+    harness::eventually(Duration::from_secs(30), "the follower to end", || {
+        status = follower.0.as_mut().and_then(|c| c.try_wait().unwrap());
+        status.is_some()
+    });
+    let out = follower.0.take().unwrap().wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", text(&out));
+    assert!(
+        printed.contains(r#""type":"run_state","state":"succeeded""#),
+        "{printed}"
+    );
+}
