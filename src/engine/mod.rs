@@ -146,7 +146,7 @@ impl Engine {
             steps_done: 0,
         };
         let store = &self.shared.store;
-        store.put_run(&run)?;
+        store.create_run(&run, &crate::store::RunPlan::of(&wf))?;
         // The history keeps the record without its source (stored once, apart).
         let created = store.append(
             &id,
