@@ -66,7 +66,7 @@ impl Client {
             pid,
             idle: Arc::new(Mutex::new(Vec::new())),
         };
-        let first = client.greet(stream)?;
+        let first = client.greet(stream, None)?;
         client.put_back(first);
         Ok(Some(client))
     }
@@ -86,21 +86,31 @@ impl Client {
 
     /// A new connection to the owner, past its hello.
     fn open(&self) -> anyhow::Result<Connection> {
+        self.open_with(None)
+    }
+
+    /// A new connection to the owner, past its hello; `then` is sent with the hello (when the
+    /// owner refuses the hello, it reads nothing after it).
+    fn open_with(&self, then: Option<&Request>) -> anyhow::Result<Connection> {
         let stream = UnixStream::connect(&self.path)
             .with_context(|| format!("cannot reach {} at {}", self.owner(), self.path.display()))?;
-        self.greet(stream)
+        self.greet(stream, then)
     }
 
     /// Checks who listens, then exchanges hellos: both sides must speak this protocol.
-    fn greet(&self, stream: UnixStream) -> anyhow::Result<Connection> {
+    fn greet(&self, stream: UnixStream, then: Option<&Request>) -> anyhow::Result<Connection> {
         check_listener(&stream, &self.path)?;
         stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
         stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
         let mut conn = Connection {
             lines: BufReader::new(stream),
         };
+        let mut hello = line_of(&Greeting::Hello(Hello::ours()))?;
+        if let Some(request) = then {
+            hello.extend(line_of(request)?);
+        }
         let answer = conn
-            .exchange(&line_of(&Greeting::Hello(Hello::ours()))?)
+            .exchange(&hello)
             .with_context(|| format!("no answer from {}", self.owner()))?
             .ok_or_else(|| anyhow!("{} hung up on this baton's hello", self.owner()))?;
         check_welcome(&answer, &self.owner())?;
@@ -145,9 +155,8 @@ impl Client {
     /// Sends a request whose answer is a stream on a connection of its own, and hands it over
     /// (no timeout: a quiet stream is not a dead one).
     fn open_stream(&self, request: &Request) -> anyhow::Result<BufReader<UnixStream>> {
-        let mut conn = self.open()?;
-        conn.lines.get_mut().set_read_timeout(None)?;
-        conn.lines.get_mut().write_all(&line_of(request)?)?;
+        let conn = self.open_with(Some(request))?;
+        conn.lines.get_ref().set_read_timeout(None)?;
         Ok(conn.lines)
     }
 }
@@ -161,10 +170,11 @@ fn line_of(item: &impl serde::Serialize) -> anyhow::Result<Vec<u8>> {
 /// Refuses a socket whose listener is another user (`SO_PEERCRED`): someone who could put it
 /// there would read every request and answer with whatever they like.
 fn check_listener(stream: &UnixStream, path: &Path) -> anyhow::Result<()> {
-    let listener = Operator::of_peer(stream)
+    let uid = crate::identity::peer_uid(stream)
         .with_context(|| format!("cannot tell who listens on {}", path.display()))?;
     let me = crate::identity::current_uid();
-    if listener.uid != me {
+    if uid != me {
+        let listener = Operator::of_uid(uid);
         bail!(
             "the control socket {} is served by {listener}, not by you ({}); nothing was sent to \
              it. Remove it if you did not expect it, and keep baton's data directory yours \

@@ -108,9 +108,12 @@ fn me() -> String {
 /// (or subscribes, which turns the connection into a stream of Events).
 async fn answer(stream: tokio::net::UnixStream, engine: Engine, role: Role) -> anyhow::Result<()> {
     // Who asks, as the kernel saw them connect: a decision is recorded as theirs.
-    let peer = Operator::of_peer(&stream).context("cannot tell who connected")?;
-    if peer.uid != crate::identity::current_uid() {
-        bail!("refused a connection from {peer}: this store belongs to another user");
+    let peer = crate::identity::peer_uid(&stream).context("cannot tell who connected")?;
+    if peer != crate::identity::current_uid() {
+        bail!(
+            "refused a connection from {}: this store belongs to another user",
+            Operator::of_uid(peer)
+        );
     }
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
@@ -132,8 +135,8 @@ async fn answer(stream: tokio::net::UnixStream, engine: Engine, role: Role) -> a
         let reply = match request {
             Ok(Request::Subscribe) => return stream_events(engine, write).await,
             Ok(request) => {
-                let (engine, peer) = (engine.clone(), peer.clone());
-                match tokio::task::spawn_blocking(move || handle(&engine, role, &peer, request))
+                let engine = engine.clone();
+                match tokio::task::spawn_blocking(move || handle(&engine, role, peer, request))
                     .await
                 {
                     Ok(Ok(value)) => Reply::Ok(value),
@@ -177,26 +180,51 @@ async fn write_line(write: &mut OwnedWriteHalf, item: &impl Serialize) -> anyhow
     Ok(())
 }
 
-/// Streams every Event to a subscriber until it hangs up (or this owner ends).
+/// Streams every Event to a subscriber until it hangs up (or this owner ends). Events that
+/// are already waiting go out together, in one write.
 async fn stream_events(engine: Engine, mut write: OwnedWriteHalf) -> anyhow::Result<()> {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     let mut events = engine.live_events();
     drop(engine);
     write_line(&mut write, &Streamed::Ready).await?;
+    let mut out = Vec::new();
     loop {
-        let item = match events.recv().await {
-            Ok(event) => Streamed::Event(Box::new(event)),
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => Streamed::Lagged(n),
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
-        };
-        if write_line(&mut write, &item).await.is_err() {
+        let mut next = events.recv().await;
+        loop {
+            let item = match next {
+                Ok(event) => Streamed::Event(Box::new(event)),
+                Err(RecvError::Lagged(n)) => Streamed::Lagged(n),
+                Err(RecvError::Closed) => {
+                    // The owner is ending: what it announced still goes out.
+                    let _ = write.write_all(&out).await;
+                    return Ok(());
+                }
+            };
+            serde_json::to_writer(&mut out, &item)?;
+            out.push(b'\n');
+            if out.len() >= STREAM_BATCH {
+                break;
+            }
+            next = match events.try_recv() {
+                Ok(event) => Ok(event),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+        }
+        if write.write_all(&out).await.is_err() {
             // The subscriber hung up.
             return Ok(());
         }
+        out.clear();
     }
 }
 
-/// Carries out one request: a read from the store, or a command on behalf of `peer`.
-fn handle(engine: &Engine, role: Role, peer: &Operator, request: Request) -> anyhow::Result<Value> {
+/// A subscriber's waiting Events are written together up to about this many bytes.
+const STREAM_BATCH: usize = 64 * 1024;
+
+/// Carries out one request: a read from the store, or a command on behalf of the user `peer`.
+fn handle(engine: &Engine, role: Role, peer: u32, request: Request) -> anyhow::Result<Value> {
     fn json(value: impl Serialize) -> anyhow::Result<Value> {
         Ok(serde_json::to_value(value)?)
     }
@@ -242,7 +270,7 @@ fn handle(engine: &Engine, role: Role, peer: &Operator, request: Request) -> any
                 }
                 _ => {}
             }
-            engine.send_as(command, peer)?;
+            engine.send_as(command, &Operator::of_uid(peer))?;
             Ok(Value::Null)
         }
         Request::Subscribe => bail!("a subscription is a connection of its own"),
