@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use baton::engine::{Backend, Command, Engine, EngineConfig, StartRequest};
+use baton::engine::{Command, Engine, EngineConfig, RunControl, RunReader, StartRequest};
 use baton::store::{RunState, Store};
 use criterion::{Criterion, criterion_group, criterion_main};
 

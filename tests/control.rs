@@ -10,8 +10,8 @@ mod harness;
 use bin::text;
 use std::time::{Duration, Instant};
 
-use baton::control::{Client, Owner, Remote};
-use baton::engine::{Backend, Command, Feed, StartRequest, Subscription};
+use baton::control::{Client, Remote, Role};
+use baton::engine::{Backend, Command, Feed, RunControl, RunReader, StartRequest, Subscription};
 use baton::identity::Operator;
 use baton::spec::StepId;
 use baton::store::{EventKind, RunState, StepStatus};
@@ -54,7 +54,7 @@ fn wait_for(feed: &mut Subscription, want: impl Fn(&EventKind) -> bool) {
 #[test]
 fn an_attached_console_sees_the_owners_runs_live_and_steers_them() {
     let h = Harness::new();
-    let _server = baton::control::serve(h.engine.clone(), Owner::Console, h.rt.handle()).unwrap();
+    let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
     let remote = attach(&h);
     assert_eq!(
         remote.attached_to(),
@@ -134,7 +134,7 @@ fn an_attached_console_sees_the_owners_runs_live_and_steers_them() {
 #[test]
 fn a_headless_owner_takes_no_new_runs_but_is_cancelled_from_outside() {
     let h = Harness::new();
-    let _server = baton::control::serve(h.engine.clone(), Owner::Headless, h.rt.handle()).unwrap();
+    let _server = baton::control::serve(h.engine.clone(), Role::Headless, h.rt.handle()).unwrap();
     let remote = attach(&h);
     let err = remote
         .start(StartRequest {
@@ -172,7 +172,7 @@ fn a_headless_owner_takes_no_new_runs_but_is_cancelled_from_outside() {
 #[test]
 fn the_socket_goes_with_its_server_and_nobody_answers_after() {
     let h = Harness::new();
-    let server = baton::control::serve(h.engine.clone(), Owner::Console, h.rt.handle()).unwrap();
+    let server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
     let socket = baton::control::socket_path(&h.path("store"));
     assert!(socket.exists());
     let mode =
@@ -197,7 +197,7 @@ fn baton_cli(h: &Harness, cwd: &std::path::Path, args: &[&str]) -> std::process:
 #[test]
 fn headless_commands_run_in_the_console_that_owns_the_store() {
     let h = Harness::new();
-    let _server = baton::control::serve(h.engine.clone(), Owner::Console, h.rt.handle()).unwrap();
+    let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
     let here = h.path("here");
     std::fs::create_dir_all(&here).unwrap();
     let flag = h.path("flag");
@@ -241,7 +241,7 @@ fn headless_commands_run_in_the_console_that_owns_the_store() {
 #[test]
 fn a_headless_owner_turns_a_new_run_away_with_why() {
     let h = Harness::new();
-    let _server = baton::control::serve(h.engine.clone(), Owner::Headless, h.rt.handle()).unwrap();
+    let _server = baton::control::serve(h.engine.clone(), Role::Headless, h.rt.handle()).unwrap();
     let wf = h.path("wf.yaml");
     std::fs::write(&wf, "name: x\nsteps:\n  - id: a\n    run: 'true'\n").unwrap();
     let out = baton_cli(&h, h.dir.path(), &["run", wf.to_str().unwrap()]);
@@ -251,26 +251,55 @@ fn a_headless_owner_turns_a_new_run_away_with_why() {
     assert!(h.engine.runs().unwrap().is_empty());
 }
 
+/// Sends `lines` on a new connection to the owner of `store` and returns its answers, a JSON
+/// value each.
+fn exchange(store: &std::path::Path, lines: &[&str]) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader, Write};
+    let socket = baton::control::socket_path(store);
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let mut answers = BufReader::new(stream.try_clone().unwrap());
+    lines
+        .iter()
+        .map(|line| {
+            stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+            let mut answer = String::new();
+            answers.read_line(&mut answer).unwrap();
+            serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{line}: {answer:?}: {e}"))
+        })
+        .collect()
+}
+
+fn our_hello() -> String {
+    format!(
+        r#"{{"hello":{{"protocol":{},"baton":"{}"}}}}"#,
+        baton::control::PROTOCOL_VERSION,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// Whatever arrives on the socket gets an answer that says what went wrong, and the owner
 /// keeps serving.
 #[test]
 fn a_request_the_owner_cannot_read_is_answered_with_why() {
-    use std::io::{BufRead, BufReader, Write};
     let h = Harness::new();
-    let _server = baton::control::serve(h.engine.clone(), Owner::Console, h.rt.handle()).unwrap();
-    let socket = baton::control::socket_path(&h.path("store"));
-    for garbage in ["hello\n", "{\"op\": \"launch_missiles\"}\n", "\n"] {
-        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-        stream.write_all(garbage.as_bytes()).unwrap();
-        let mut answer = String::new();
-        BufReader::new(stream).read_line(&mut answer).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
-        assert!(
-            v["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("not a request this baton understands")),
-            "{garbage:?}: {answer}"
+    let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
+    let understood = |v: &serde_json::Value| {
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a request this baton understands"))
+    };
+    // Instead of a hello, and after one.
+    for garbage in ["hello", "{\"op\": \"launch_missiles\"", ""] {
+        let answers = exchange(&h.path("store"), &[garbage]);
+        assert!(understood(&answers[0]), "{garbage:?}: {answers:?}");
+        let hello = our_hello();
+        let answers = exchange(&h.path("store"), &[&hello, garbage, r#"{"op":"runs"}"#]);
+        assert_eq!(
+            answers[0]["hello"]["protocol"],
+            baton::control::PROTOCOL_VERSION
         );
+        assert!(understood(&answers[1]), "{garbage:?}: {answers:?}");
+        assert_eq!(answers[2], serde_json::json!({"ok": []}), "still serving");
     }
     // A run the owner does not know is an error naming it, not a crash.
     let remote = attach(&h);
@@ -280,4 +309,185 @@ fn a_request_the_owner_cannot_read_is_answered_with_why() {
         .to_string();
     assert!(err.contains("r-nope"), "{err}");
     assert!(remote.runs().unwrap().is_empty(), "still serving");
+}
+
+/// A client of another protocol version, newer or older (protocol 1 sent a request with no
+/// hello), is refused with both versions and what to do; nothing it asked is done.
+#[test]
+fn an_owner_refuses_a_client_of_another_protocol_naming_both_versions() {
+    let h = Harness::new();
+    let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
+    let ours = format!("protocol {}", baton::control::PROTOCOL_VERSION);
+    let newer = r#"{"hello":{"protocol":99,"baton":"9.9.9"}}"#;
+    let old_start = r#"{"op":"start","request":{"source":"name: x\nsteps:\n  - id: a\n    run: 'true'\n","path":null,"params":{}}}"#;
+    for (first, theirs) in [(newer, "protocol 99"), (old_start, "protocol 1")] {
+        let answers = exchange(&h.path("store"), &[first]);
+        let why = answers[0]["error"].as_str().unwrap_or_default();
+        assert!(why.contains(theirs) && why.contains(&ours), "{why}");
+        assert!(why.contains("stop the owner"), "says what to do: {why}");
+    }
+    assert!(
+        h.engine.runs().unwrap().is_empty(),
+        "the old client's start was not done"
+    );
+}
+
+/// An owner that speaks another protocol (older or newer) is refused by this baton's client
+/// before it sends a request, with both versions.
+#[test]
+fn a_client_refuses_an_owner_of_another_protocol_naming_both_versions() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let answers = [
+        (
+            r#"{"hello":{"protocol":99,"baton":"9.9.9"}}"#,
+            "protocol 99",
+        ),
+        (
+            r#"{"error":"not a request this baton understands: unknown variant `hello`"}"#,
+            "protocol 1",
+        ),
+    ];
+    for (answer, theirs) in answers {
+        let socket = baton::control::socket_path(dir.path());
+        let _ = std::fs::remove_file(&socket);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let owner = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            (&stream)
+                .write_all(format!("{answer}\n").as_bytes())
+                .unwrap();
+            line
+        });
+        let err = Client::connect(dir.path(), Some(4242))
+            .unwrap_err()
+            .to_string();
+        let hello = owner.join().unwrap();
+        assert!(hello.contains("\"hello\""), "{hello}");
+        let ours = format!("protocol {}", baton::control::PROTOCOL_VERSION);
+        assert!(err.contains(theirs) && err.contains(&ours), "{err}");
+        assert!(err.contains("baton process 4242"), "names the owner: {err}");
+    }
+}
+
+/// An owner, faked on a real socket, whose run's record never says it has ended: only the
+/// Event it pushes does. A follower that polled the record would wait for ever.
+fn fake_owner_whose_run_ends_only_by_its_event(store: &std::path::Path) {
+    use baton::control::protocol::{Greeting, Hello, Reply, Request, Streamed};
+    use baton::store::{Event, RunId, RunRecord, Timestamp};
+    use std::io::{BufRead, BufReader, Write};
+    let listener =
+        std::os::unix::net::UnixListener::bind(baton::control::socket_path(store)).unwrap();
+    let id = RunId("r-fake".into());
+    let record = RunRecord {
+        id: id.clone(),
+        workflow: "fake".into(),
+        workflow_path: None,
+        source: String::new(),
+        params: Default::default(),
+        workdir: None,
+        state: RunState::Running,
+        created_at: Timestamp(1),
+        started_at: Some(Timestamp(1)),
+        finished_at: None,
+        owner: None,
+        reason: None,
+        steps_total: 1,
+        steps_done: 0,
+    };
+    let (started, on_start) = std::sync::mpsc::channel::<()>();
+    let on_start = std::sync::Arc::new(std::sync::Mutex::new(on_start));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let (stream, id, record) = (stream.unwrap(), id.clone(), record.clone());
+            let (started, on_start) = (started.clone(), on_start.clone());
+            std::thread::spawn(move || {
+                let mut lines = BufReader::new(&stream);
+                let send = |item: String| (&stream).write_all(format!("{item}\n").as_bytes());
+                let mut line = String::new();
+                lines.read_line(&mut line).unwrap();
+                send(serde_json::to_string(&Greeting::Hello(Hello::ours())).unwrap()).unwrap();
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let reply = match serde_json::from_str::<Request>(&line).unwrap() {
+                        Request::Start { .. } => {
+                            started.send(()).unwrap();
+                            Reply::Ok(serde_json::json!(id))
+                        }
+                        Request::Run { .. } => Reply::Ok(serde_json::json!(record)),
+                        Request::Subscribe => {
+                            send(serde_json::to_string(&Streamed::Ready).unwrap()).unwrap();
+                            on_start.lock().unwrap().recv().unwrap();
+                            let ended = Event {
+                                run: id.clone(),
+                                ts: Timestamp(2),
+                                kind: EventKind::RunState {
+                                    state: RunState::Succeeded,
+                                    reason: None,
+                                },
+                            };
+                            let item = Streamed::Event(Box::new(ended));
+                            send(serde_json::to_string(&item).unwrap()).unwrap();
+                            // Held open until the follower leaves.
+                            let _ = lines.read_line(&mut line);
+                            return;
+                        }
+                        other => Reply::Error(format!("the fake owner does not do {other:?}")),
+                    };
+                    send(serde_json::to_string(&reply).unwrap()).unwrap();
+                }
+            });
+        }
+    });
+}
+
+/// `baton run` through an owner ends when the owner pushes the run's final state, not when a
+/// poll of the record says so.
+#[test]
+fn a_run_started_through_an_owner_is_reported_finished_by_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let _held = baton::store::OwnerLock::acquire(&store).unwrap();
+    fake_owner_whose_run_ends_only_by_its_event(&store);
+    let wf = dir.path().join("wf.yaml");
+    std::fs::write(&wf, "name: fake\nsteps:\n  - id: a\n    run: 'true'\n").unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["run", "--json"])
+        .arg(&wf)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed if the test fails while it still waits.
+    struct Follower(Option<std::process::Child>);
+    impl Drop for Follower {
+        fn drop(&mut self) {
+            if let Some(child) = &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let mut follower = Follower(Some(child));
+    let mut status = None;
+    harness::eventually(Duration::from_secs(30), "the follower to end", || {
+        status = follower.0.as_mut().and_then(|c| c.try_wait().unwrap());
+        status.is_some()
+    });
+    let out = follower.0.take().unwrap().wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", text(&out));
+    assert!(
+        printed.contains(r#""type":"run_state","state":"succeeded""#),
+        "{printed}"
+    );
 }

@@ -5,7 +5,7 @@ mod harness;
 
 use std::time::Duration;
 
-use baton::engine::{Backend, Command};
+use baton::engine::{Command, RunControl, RunReader};
 use baton::store::{RunState, StepStatus};
 use harness::{Harness, PATIENCE, alive, eventually, read_pid, state_of};
 use serde_json::json;

@@ -4,7 +4,7 @@
 #[path = "support/engine.rs"]
 mod harness;
 
-use baton::engine::{Backend, Command};
+use baton::engine::{Command, RunControl, RunReader};
 use baton::store::{RunState, StepStatus};
 use harness::Harness;
 

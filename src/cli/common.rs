@@ -8,14 +8,11 @@ use anyhow::Context;
 
 use crate::agents::{AgentCatalog, ProfileSource};
 use crate::config::{ConfigFile, Paths};
-use crate::control::{self, Client, Request};
-use crate::engine::{Engine, EngineConfig};
+use crate::control::{self, Client, Remote};
+use crate::engine::{Engine, EngineConfig, RunReader};
 use crate::providers::{HealthFile, Router};
-use crate::spec::StepId;
 use crate::steps::agent::LlmRuntime;
-use crate::store::{
-    ApprovalRecord, Event, LogLine, RunId, RunRecord, StepTable, Store, StoreInUse, Timestamp,
-};
+use crate::store::{Store, StoreInUse, Timestamp};
 
 /// An open store with its paths and config.
 pub struct Opened {
@@ -40,12 +37,22 @@ pub fn open(data_dir: Option<&Path>) -> anyhow::Result<Opened> {
     })
 }
 
-/// The store, or, while another baton owns it, a line to that baton (see `crate::control`).
-pub enum Access {
-    /// This process opened the store.
-    Own(Box<Opened>),
-    /// Another process owns it and answers on its control socket.
-    Ask(Client),
+/// Where a command reaches the runs: the store itself, or the baton that owns it.
+pub enum Reach {
+    /// This process opened the store: no other baton runs anything now.
+    Store(Box<Opened>),
+    /// Another process owns the store; reads and commands go to it over its socket.
+    Owner(Remote),
+}
+
+impl Reach {
+    /// The read API, over whichever it is.
+    pub fn reader(&self) -> &dyn RunReader {
+        match self {
+            Reach::Store(opened) => &opened.store,
+            Reach::Owner(remote) => remote,
+        }
+    }
 }
 
 /// How long a store held by someone who does not answer on its socket is waited for: a
@@ -53,19 +60,19 @@ pub enum Access {
 /// listening but still holds the store for a moment.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Opens the store; when another live baton owns it and listens, a line to that one instead.
-pub fn open_or_ask(data_dir: Option<&Path>) -> anyhow::Result<Access> {
+/// Opens the store; when another live baton owns it and listens, reaches that one instead.
+pub fn open_or_ask(data_dir: Option<&Path>) -> anyhow::Result<Reach> {
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         let e = match open(data_dir) {
-            Ok(opened) => return Ok(Access::Own(Box::new(opened))),
+            Ok(opened) => return Ok(Reach::Store(Box::new(opened))),
             Err(e) => e,
         };
         let Some(in_use) = e.downcast_ref::<StoreInUse>() else {
             return Err(e);
         };
         if let Some(client) = Client::connect(&in_use.dir, in_use.pid)? {
-            return Ok(Access::Ask(client));
+            return Ok(Reach::Owner(Remote::new(client)));
         }
         if std::time::Instant::now() >= deadline {
             return Err(e);
@@ -74,88 +81,23 @@ pub fn open_or_ask(data_dir: Option<&Path>) -> anyhow::Result<Access> {
     }
 }
 
+/// The runs to read, from the store or from the baton that owns it.
+pub fn reader(data_dir: Option<&Path>) -> anyhow::Result<Box<dyn RunReader>> {
+    Ok(match open_or_ask(data_dir)? {
+        Reach::Store(opened) => Box::new(opened.store),
+        Reach::Owner(remote) => Box::new(remote),
+    })
+}
+
 /// Opens the store for work that needs it here (`gc`, `serve`); says who has it otherwise.
 pub fn open_to_own(data_dir: Option<&Path>) -> anyhow::Result<Opened> {
     match open_or_ask(data_dir)? {
-        Access::Own(opened) => Ok(*opened),
-        Access::Ask(owner) => Err(StoreInUse {
+        Reach::Store(opened) => Ok(*opened),
+        Reach::Owner(owner) => Err(StoreInUse {
             dir: Paths::resolve(data_dir)?.store(),
-            pid: owner.pid(),
+            pid: owner.client().pid(),
         }
         .into()),
-    }
-}
-
-impl Access {
-    /// Every run, newest first.
-    pub fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
-        match self {
-            Access::Own(o) => o.store.runs(),
-            Access::Ask(c) => c.call(&Request::Runs),
-        }
-    }
-
-    /// The run an id or a unique prefix names.
-    pub fn resolve_run(&self, id_or_prefix: &str) -> anyhow::Result<RunId> {
-        match self {
-            Access::Own(o) => o.store.resolve_run(id_or_prefix),
-            Access::Ask(c) => c.call(&Request::Resolve {
-                run: id_or_prefix.to_string(),
-            }),
-        }
-    }
-
-    /// One run's record, with its workflow source.
-    pub fn run(&self, id: &RunId) -> anyhow::Result<Option<RunRecord>> {
-        match self {
-            Access::Own(o) => o.store.run(id),
-            Access::Ask(c) => c.call(&Request::Run { run: id.clone() }),
-        }
-    }
-
-    /// One run's steps (planned ones included) and outputs.
-    pub fn step_table(&self, run: &RunRecord) -> anyhow::Result<StepTable> {
-        match self {
-            Access::Own(o) => o.store.step_table(run),
-            Access::Ask(c) => c.call(&Request::Steps {
-                run: run.id.clone(),
-            }),
-        }
-    }
-
-    /// One run's gates.
-    pub fn approvals(&self, id: &RunId) -> anyhow::Result<Vec<ApprovalRecord>> {
-        match self {
-            Access::Own(o) => o.store.approvals(id),
-            Access::Ask(c) => c.call(&Request::Approvals { run: id.clone() }),
-        }
-    }
-
-    /// One run's history.
-    pub fn events(&self, id: &RunId) -> anyhow::Result<Vec<Event>> {
-        match self {
-            Access::Own(o) => o.store.events(id),
-            Access::Ask(c) => c.call(&Request::Events { run: id.clone() }),
-        }
-    }
-
-    /// Log lines of a run (of one step if given) with `seq > after`, at most `limit`.
-    pub fn logs(
-        &self,
-        id: &RunId,
-        step: Option<&StepId>,
-        after: u64,
-        limit: usize,
-    ) -> anyhow::Result<Vec<LogLine>> {
-        match self {
-            Access::Own(o) => o.store.logs(id, step, after, limit),
-            Access::Ask(c) => c.call(&Request::Logs {
-                run: id.clone(),
-                step: step.cloned(),
-                after,
-                limit,
-            }),
-        }
     }
 }
 
@@ -163,10 +105,10 @@ impl Access {
 /// Without it they would only be told the store is in use, so a failure is a warning.
 pub fn serve(
     engine: &Engine,
-    owner: control::Owner,
+    role: control::Role,
     rt: &tokio::runtime::Runtime,
 ) -> Option<control::Server> {
-    match control::serve(engine.clone(), owner, rt.handle()) {
+    match control::serve(engine.clone(), role, rt.handle()) {
         Ok(server) => Some(server),
         Err(e) => {
             tracing::warn!("no control socket: {e:#}");

@@ -3,22 +3,22 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::common::{self, Access};
+use super::common::{self, Reach};
 use crate::config::{ConfigFile, Paths};
-use crate::control::{Client, Owner, Remote};
+use crate::control::{Remote, Role};
 use crate::engine::Backend;
 use crate::tui::{TuiExit, TuiOptions};
 
 /// Opens the console; when it closes, does what the operator chose for active runs.
 pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i32> {
     let opened = match common::open_or_ask(data_dir)? {
-        Access::Own(opened) => opened,
-        Access::Ask(owner) => return attach(data_dir, owner, theme),
+        Reach::Store(opened) => opened,
+        Reach::Owner(owner) => return attach(data_dir, owner, theme),
     };
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
     // Other invocations (`baton ls`, `show`, `logs`, `cancel`, a console) ask this one meanwhile.
-    let _control = common::serve(&engine, Owner::Console, &rt);
+    let _socket = common::serve(&engine, Role::Console, &rt);
     let options = TuiOptions {
         config: opened.config.tui.clone(),
         theme,
@@ -79,16 +79,16 @@ pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i3
 
 /// The console attached to the baton that owns the store: everything goes through that one,
 /// and quitting leaves its runs running there.
-fn attach(data_dir: Option<&Path>, owner: Client, theme: Option<String>) -> anyhow::Result<i32> {
+fn attach(data_dir: Option<&Path>, owner: Remote, theme: Option<String>) -> anyhow::Result<i32> {
     let paths = Paths::secured(data_dir)?;
     let config = ConfigFile::load(&paths.config_file())?;
-    let who = owner.owner();
+    let who = owner.client().owner();
     let options = TuiOptions {
         config: config.tui.clone(),
         theme,
         workflow_dirs: vec![PathBuf::from("workflows"), paths.workflows_dir()],
     };
-    let backend: Arc<dyn Backend> = Arc::new(Remote::new(owner));
+    let backend: Arc<dyn Backend> = Arc::new(owner);
     match crate::tui::run(backend, options)? {
         TuiExit::Signal(_) => {}
         _ => errln!("detached from {who}; its runs go on there"),

@@ -4,11 +4,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use serde_json::json;
 
-use super::common::{self, Access, Shown, human_ms};
+use super::common::{self, Reach, Shown, human_ms};
+use crate::engine::RunReader;
 use crate::spec::StepId;
 use crate::store::{LogLine, LogStream, RunId, RunRecord, RunState, StepStatus, StoreInUse};
 
@@ -67,8 +68,11 @@ fn elapsed(run: &RunRecord) -> String {
 
 /// `baton ls`.
 pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
-    let access = common::open_or_ask(data_dir)?;
-    let runs: Vec<RunRecord> = access.runs()?.into_iter().take(args.limit).collect();
+    let runs: Vec<RunRecord> = common::reader(data_dir)?
+        .runs()?
+        .into_iter()
+        .take(args.limit)
+        .collect();
     let shown = Shown::stdout(false);
     if args.json {
         let rows: Vec<_> = runs
@@ -125,34 +129,33 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// `baton show RUN`.
 pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
-    let store = common::open_or_ask(data_dir)?;
-    let id = store.resolve_run(&args.run)?;
-    let run = store.run(&id)?.context("the run vanished")?;
-    let table = store.step_table(&run)?;
-    let steps = &table.steps;
-    let approvals = store.approvals(&id)?;
+    let runs = common::reader(data_dir)?;
+    let id = runs.resolve_run(&args.run)?;
+    let detail = runs.run_detail(&id)?;
+    let (run, steps, approvals) = (&detail.run, &detail.steps, &detail.approvals);
     let safe = Shown::stdout(false);
     if args.json {
+        let outputs = runs.step_outputs(&id)?;
         let steps_json: Vec<_> = steps
             .iter()
             .map(|s| {
-                let output = table.outputs.get(&s.step);
+                let output = outputs.get(&s.step);
                 json!({"record": s, "output": output.map(|o| &o.output), "outputs": output.map(|o| &o.outputs)})
             })
             .collect();
-        let mut run_json = serde_json::to_value(&run)?;
+        let mut run_json = serde_json::to_value(run)?;
         if let Some(obj) = run_json.as_object_mut() {
             obj.remove("source");
         }
         let mut shown = json!({"run": run_json, "steps": steps_json, "approvals": approvals});
         if args.events {
-            shown["events"] = serde_json::to_value(store.events(&id)?)?;
+            shown["events"] = serde_json::to_value(runs.events(&id)?)?;
         }
         outln!("{}", safe.json(serde_json::to_string_pretty(&shown)?));
         return Ok(0);
     }
-    print_run(&run, steps, &safe);
-    for a in &approvals {
+    print_run(run, steps, &safe);
+    for a in approvals {
         outln!();
         outln!("gate `{}`: {}", a.step, safe.text(&a.prompt));
         match &a.decision {
@@ -172,7 +175,7 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
     if args.events {
         outln!();
         outln!("history (UTC)");
-        for e in store.events(&id)? {
+        for e in runs.events(&id)? {
             let at = e.ts.rfc3339();
             outln!(
                 "  {}  {}",
@@ -283,11 +286,11 @@ fn print_line(line: &LogLine, all_steps: bool, timestamps: bool, shown: &Shown) 
 /// `baton logs RUN [STEP] [--follow]`.
 pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
     let step = args.step.as_deref().map(StepId::from);
-    let mut access = open_for_logs(data_dir)?;
-    let id = access.resolve_run(&args.run)?;
+    let mut reach = open_for_logs(data_dir)?;
+    let id = reach.reader().resolve_run(&args.run)?;
     let shown = Shown::stdout(args.raw);
-    if !args.follow || matches!(access, Access::Own(_)) {
-        print_logs(&access, &id, step.as_ref(), args.timestamps, &shown)?;
+    if !args.follow || matches!(reach, Reach::Store(_)) {
+        print_logs(reach.reader(), &id, step.as_ref(), args.timestamps, &shown)?;
         if args.follow {
             // This process could open the store, so nobody is running the run.
             errln!("(run {id} is not running anywhere; nothing more will come)");
@@ -296,22 +299,22 @@ pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
     }
     let mut follower = Follower::default();
     loop {
-        match follower.poll(&access, &id, step.as_ref(), args.timestamps, &shown) {
+        match follower.poll(reach.reader(), &id, step.as_ref(), args.timestamps, &shown) {
             Ok(Some(state)) => {
                 errln!("(run {state})");
                 return Ok(0);
             }
             Ok(None) => std::thread::sleep(FOLLOW_EVERY),
             // The owner went away (its run ended, say): read the store, or ask the next owner.
-            Err(e) if matches!(access, Access::Ask(_)) => {
-                access = open_for_logs(data_dir).map_err(|_| e)?;
+            Err(e) if matches!(reach, Reach::Owner(_)) => {
+                reach = open_for_logs(data_dir).map_err(|_| e)?;
             }
             Err(e) => return Err(e),
         }
     }
 }
 
-fn open_for_logs(data_dir: Option<&Path>) -> anyhow::Result<Access> {
+fn open_for_logs(data_dir: Option<&Path>) -> anyhow::Result<Reach> {
     match common::open_or_ask(data_dir) {
         Err(e) if e.downcast_ref::<StoreInUse>().is_some() => bail!(
             "{e:#}\n(its control socket does not answer, so its logs can be read once it stops)"
@@ -334,7 +337,7 @@ impl Follower {
     /// Prints what is new; returns the run's state once it is over and all of it is printed.
     fn poll(
         &mut self,
-        access: &Access,
+        runs: &dyn RunReader,
         id: &RunId,
         only: Option<&StepId>,
         timestamps: bool,
@@ -342,13 +345,13 @@ impl Follower {
     ) -> anyhow::Result<Option<RunState>> {
         // Read before the lines: the owner stores a step's (and a run's) every line before
         // recording that it finished.
-        let run = access
-            .run(id)?
-            .with_context(|| format!("run {id} is gone (deleted by `baton gc`?)"))?;
-        let table = access.step_table(&run)?;
+        let detail = runs
+            .run_detail(id)
+            .map_err(|e| e.context(format!("run {id} is gone (deleted by `baton gc`?)")))?;
+        let run = &detail.run;
         let mut new = Vec::new();
         let mut after = Vec::new();
-        for rec in &table.steps {
+        for rec in &detail.steps {
             let finished = rec.status.is_terminal();
             if !finished {
                 // Retried: it has lines to come again.
@@ -360,7 +363,7 @@ impl Follower {
             }
             let mut last = self.after.get(&rec.step).copied().unwrap_or(0);
             loop {
-                let page = access.logs(id, Some(&rec.step), last, 10_000)?;
+                let page = runs.logs(id, Some(&rec.step), last, 10_000)?;
                 let Some(l) = page.last() else { break };
                 last = l.seq;
                 new.extend(page);
@@ -387,7 +390,7 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 
 /// Prints a run's lines (of one step if given), in seq order.
 fn print_logs(
-    access: &Access,
+    runs: &dyn RunReader,
     id: &RunId,
     step: Option<&StepId>,
     timestamps: bool,
@@ -395,7 +398,7 @@ fn print_logs(
 ) -> anyhow::Result<()> {
     let mut after = 0;
     loop {
-        let page = access.logs(id, step, after, 10_000)?;
+        let page = runs.logs(id, step, after, 10_000)?;
         let Some(last) = page.last() else {
             return Ok(());
         };

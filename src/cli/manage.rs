@@ -5,14 +5,14 @@ use std::path::Path;
 
 use clap::Args;
 
-use super::common::{self, Access};
+use super::common::{self, Reach};
 use anyhow::bail;
 
-use crate::control::{Client, Request};
-use crate::engine::{Backend, Command};
+use crate::control::Remote;
+use crate::engine::{Command, RunControl, RunReader};
 use crate::identity::Operator;
 use crate::spec::{Dur, StepId};
-use crate::store::{ApprovalRecord, RunId, RunRecord, Timestamp};
+use crate::store::Timestamp;
 
 /// `baton cancel`.
 #[derive(Debug, Clone, Args)]
@@ -36,8 +36,8 @@ pub struct DecideArgs {
 /// Decides a waiting gate of a run that another baton is running.
 pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyhow::Result<i32> {
     let owner = match common::open_or_ask(data_dir)? {
-        Access::Ask(owner) => owner,
-        Access::Own(opened) => {
+        Reach::Owner(owner) => owner,
+        Reach::Store(opened) => {
             let id = opened.store.resolve_run(&args.run)?;
             bail!(
                 "run {id} is not running anywhere, so no gate of it is waiting; `baton resume \
@@ -45,10 +45,8 @@ pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyh
             );
         }
     };
-    let id: RunId = owner.call(&Request::Resolve {
-        run: args.run.clone(),
-    })?;
-    let gates: Vec<ApprovalRecord> = owner.call(&Request::Approvals { run: id.clone() })?;
+    let id = owner.resolve_run(&args.run)?;
+    let gates = owner.run_detail(&id)?.approvals;
     let waiting: Vec<&str> = gates
         .iter()
         .filter(|g| g.decision.is_none())
@@ -77,21 +75,19 @@ pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyh
     // The owner records who decided from this connection's credentials, as the kernel gives
     // them; the name printed here is the same one, looked up the same way.
     let by = Operator::current().name;
-    owner.call::<serde_json::Value>(&Request::Send {
-        command: Command::Decide {
-            run: id.clone(),
-            step: StepId(args.step.clone()),
-            approved,
-            via: None,
-            comment: args.comment,
-            inputs: Default::default(),
-        },
+    owner.send(Command::Decide {
+        run: id.clone(),
+        step: StepId(args.step.clone()),
+        approved,
+        via: None,
+        comment: args.comment,
+        inputs: Default::default(),
     })?;
     outln!(
         "gate `{}` of run {id} {} by {by} (sent to {})",
         args.step,
         if approved { "approved" } else { "rejected" },
-        owner.owner()
+        owner.client().owner()
     );
     Ok(0)
 }
@@ -110,8 +106,8 @@ pub struct GcArgs {
 /// `baton cancel RUN`.
 pub fn cancel(data_dir: Option<&Path>, args: CancelArgs) -> anyhow::Result<i32> {
     let opened = match common::open_or_ask(data_dir)? {
-        Access::Own(opened) => opened,
-        Access::Ask(owner) => return cancel_in_owner(data_dir, &owner, &args.run),
+        Reach::Store(opened) => opened,
+        Reach::Owner(owner) => return cancel_in_owner(data_dir, &owner, &args.run),
     };
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
@@ -123,34 +119,31 @@ pub fn cancel(data_dir: Option<&Path>, args: CancelArgs) -> anyhow::Result<i32> 
 
 /// Asks the baton that owns the store to cancel a run, and waits (a while) until it has. An
 /// owner that was only running that run exits with it; then the store says how it ended.
-fn cancel_in_owner(data_dir: Option<&Path>, owner: &Client, run: &str) -> anyhow::Result<i32> {
-    let id: RunId = owner.call(&Request::Resolve {
-        run: run.to_string(),
-    })?;
-    owner.call::<serde_json::Value>(&Request::Cancel { run: id.clone() })?;
+fn cancel_in_owner(data_dir: Option<&Path>, owner: &Remote, run: &str) -> anyhow::Result<i32> {
+    let id = owner.resolve_run(run)?;
+    owner.send(Command::Cancel(id.clone()))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::time::Instant::now() < deadline {
-        let state = match owner.call::<Option<RunRecord>>(&Request::Run { run: id.clone() }) {
-            Ok(record) => record.map(|r| r.state),
+        let state = match owner.run(&id) {
+            Ok(record) => Some(record.state),
             // The owner has gone (it ended with the run, most likely): the store tells.
-            Err(_) => match common::open_or_ask(data_dir)? {
-                Access::Own(opened) => opened.store.run(&id)?.map(|r| r.state),
-                Access::Ask(next) => next
-                    .call::<Option<RunRecord>>(&Request::Run { run: id.clone() })?
-                    .map(|r| r.state),
-            },
+            Err(_) => common::open_or_ask(data_dir)?
+                .reader()
+                .run(&id)
+                .ok()
+                .map(|r| r.state),
         };
         if state.is_none_or(|s| s.is_terminal()) {
             outln!(
                 "run {id} {} (by {})",
                 state.map_or("cancelled".to_string(), |s| s.to_string()),
-                owner.owner()
+                owner.client().owner()
             );
             return Ok(0);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    outln!("run {id}: {} is still stopping it", owner.owner());
+    outln!("run {id}: {} is still stopping it", owner.client().owner());
     Ok(0)
 }
 

@@ -17,10 +17,12 @@ use tokio::sync::broadcast::error::RecvError;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::common::{self, Access, human_ms};
+use super::common::{self, Reach, human_ms};
 use super::signals::{Signals, Stop};
-use crate::control::{Client, Owner, Remote, Request};
-use crate::engine::{Backend, Command, Engine, Feed, Subscription, request_from_file};
+use crate::control::{Remote, Role};
+use crate::engine::{
+    Backend, Command, Engine, Feed, RunControl, RunReader, Subscription, request_from_file,
+};
 use crate::store::{
     ApprovalRecord, Event, EventKind, LogStream, RunId, RunState, StepRecord, StepStatus,
 };
@@ -101,14 +103,14 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let params = parse_params(&args.params)?;
     let request = request_from_file(&args.file, params)?;
     let opened = match common::open_or_ask(data_dir)? {
-        Access::Own(opened) => opened,
-        Access::Ask(owner) => {
+        Reach::Store(opened) => opened,
+        Reach::Owner(owner) => {
             return drive_in_owner(owner, &args.follow, |remote| remote.start(request));
         }
     };
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
-    let _control = common::serve(&engine, Owner::Headless, &rt);
+    let _socket = common::serve(&engine, Role::Headless, &rt);
     let feed = Source::Here(engine.live_events());
     let signals = Signals::install(&rt)?;
     let id = match rt.block_on(async { engine.start_run(request) }) {
@@ -140,12 +142,10 @@ fn continue_run(
     there: fn(RunId) -> Command,
 ) -> anyhow::Result<i32> {
     let opened = match common::open_or_ask(data_dir)? {
-        Access::Own(opened) => opened,
-        Access::Ask(owner) => {
+        Reach::Store(opened) => opened,
+        Reach::Owner(owner) => {
             return drive_in_owner(owner, &args.follow, |remote| {
-                let id: RunId = remote.client().call(&Request::Resolve {
-                    run: args.run.clone(),
-                })?;
+                let id = remote.resolve_run(&args.run)?;
                 remote.send(there(id.clone()))?;
                 Ok(id)
             });
@@ -153,7 +153,7 @@ fn continue_run(
     };
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
-    let _control = common::serve(&engine, Owner::Headless, &rt);
+    let _socket = common::serve(&engine, Role::Headless, &rt);
     let id = opened.store.resolve_run(&args.run)?;
     let feed = Source::Here(engine.live_events());
     let signals = Signals::install(&rt)?;
@@ -162,15 +162,15 @@ fn continue_run(
 }
 
 /// Drives a run in the baton that owns the store (`begin` starts or restarts it there) and
-/// follows it over the control socket, as if it ran here.
+/// follows it over the control socket, as if it ran here: its Events, pushed by the owner,
+/// say when it ends.
 fn drive_in_owner(
-    owner: Client,
+    remote: Remote,
     opts: &FollowOptions,
     begin: impl FnOnce(&Remote) -> anyhow::Result<RunId>,
 ) -> anyhow::Result<i32> {
     let rt = common::runtime()?;
-    let who = owner.owner();
-    let remote = Remote::new(owner);
+    let who = remote.client().owner();
     // Subscribed before the run begins: none of its Events is missed.
     let feed = Source::there(remote.subscribe());
     let signals = Signals::install(&rt)?;
@@ -179,20 +179,6 @@ fn drive_in_owner(
         Err(e) => {
             errln!("{}", common::Shown::stderr().text(&format!("{e:#}")));
             return Ok(2);
-        }
-    };
-    let poller = remote.clone();
-    let run = id.clone();
-    // The stream may miss the end (a lag, the owner gone): the record says it too.
-    let done = async move {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            let (remote, run) = (poller.clone(), run.clone());
-            match tokio::task::spawn_blocking(move || remote.run(&run)).await {
-                Ok(Ok(record)) if record.state.is_terminal() => return Some(record.state),
-                Ok(Ok(_)) => {}
-                _ => return None,
-            }
         }
     };
     if !opts.json {
@@ -207,6 +193,8 @@ fn drive_in_owner(
         give_up: &give_up,
         interrupt: None,
     };
+    // The feed says when the run ends (see `Source::There`).
+    let done = std::future::pending();
     follow(&rt, &remote, &id, feed, done, signals, opts, &stops)
 }
 
@@ -246,7 +234,9 @@ fn follow_here(
 enum Source {
     /// This process's engine. Its run has broadcast every Event before it counts as ended.
     Here(tokio::sync::broadcast::Receiver<Event>),
-    /// Another process, over its socket (read on a thread of its own).
+    /// Another process, over its socket (read on a thread of its own). Its run's final state
+    /// comes as an Event; when Events were missed or the stream ended, the run's record says
+    /// whether it has ended.
     There(UnboundedReceiver<Feed>),
 }
 
@@ -277,37 +267,42 @@ impl Source {
         }
     }
 
-    /// What is left once the run has ended. From another process the last Events may still
-    /// be on their way: unless its final state came already (`ended`), they are waited for
-    /// until it comes (or 2 s pass).
-    async fn rest(&mut self, run: &RunId, ended: bool) -> Vec<Event> {
+    /// What is left once this process's run has ended.
+    fn rest(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
-        match self {
-            Source::Here(rx) => {
-                while let Ok(e) = rx.try_recv() {
-                    out.push(e);
-                }
-            }
-            Source::There(rx) if ended => {
-                while let Ok(Feed::Event(e)) = rx.try_recv() {
-                    out.push(*e);
-                }
-            }
-            Source::There(rx) => {
-                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
-                while let Ok(Some(Feed::Event(e))) =
-                    tokio::time::timeout_at(deadline, rx.recv()).await
-                {
-                    let last = e.run == *run
-                        && matches!(&e.kind, EventKind::RunState { state, .. } if state.is_terminal());
-                    out.push(*e);
-                    if last {
-                        break;
-                    }
-                }
+        if let Source::Here(rx) = self {
+            while let Ok(e) = rx.try_recv() {
+                out.push(e);
             }
         }
         out
+    }
+
+    /// How a run followed from another process ended, when `item` tells: its final state
+    /// came, or, after a gap in the stream, its record says it ended (`Some(None)`: the owner
+    /// is gone and its end is not known).
+    fn end_of(&self, item: &Feed, id: &RunId, runs: &dyn RunReader) -> Option<Option<RunState>> {
+        if matches!(self, Source::Here(_)) {
+            return None;
+        }
+        match item {
+            Feed::Event(e) if e.run == *id => match &e.kind {
+                EventKind::RunState { state, .. } if state.is_terminal() => Some(Some(*state)),
+                _ => None,
+            },
+            Feed::Event(_) => None,
+            Feed::Lagged => runs
+                .run(id)
+                .ok()
+                .filter(|r| r.state.is_terminal())
+                .map(|r| Some(r.state)),
+            Feed::Closed => Some(
+                runs.run(id)
+                    .ok()
+                    .map(|r| r.state)
+                    .filter(|s| s.is_terminal()),
+            ),
+        }
     }
 }
 
@@ -333,7 +328,7 @@ fn follow(
     opts: &FollowOptions,
     on_stop: &OnStop<'_>,
 ) -> anyhow::Result<i32> {
-    let mut printer = Printer::new(opts, backend.run(id).ok().map(|r| r.workflow));
+    let mut printer = Printer::new(opts);
     if !opts.json {
         if let Ok(detail) = backend.run_detail(id) {
             printer.header(&detail.run.id, &detail.run.workflow, detail.run.steps_total);
@@ -345,30 +340,34 @@ fn follow(
         let mut interrupts = 0;
         let mut stopped_by: Option<Stop> = None;
         let mut streaming = true;
-        let mut ended = false;
         let final_state = loop {
             tokio::select! {
                 state = &mut done => {
                     // Print what is still on its way, then stop.
-                    for e in feed.rest(id, ended).await {
+                    for e in feed.rest() {
                         if e.run == *id {
                             printer.print(&e);
                         }
                     }
                     break state;
                 }
-                item = feed.recv(), if streaming => match item {
-                    Feed::Event(e) if e.run == *id => {
-                        ended |= matches!(&e.kind, EventKind::RunState { state, .. } if state.is_terminal());
-                        printer.print(&e);
-                        if let EventKind::ApprovalRequested { approval } = &e.kind {
-                            answer_gate(backend, approval, opts, interactive, &mut printer).await;
+                item = feed.recv(), if streaming => {
+                    let end = feed.end_of(&item, id, backend);
+                    match item {
+                        Feed::Event(e) if e.run == *id => {
+                            printer.print(&e);
+                            if let EventKind::ApprovalRequested { approval } = &e.kind {
+                                answer_gate(backend, approval, opts, interactive, &mut printer).await;
+                            }
                         }
+                        Feed::Event(_) => {}
+                        Feed::Lagged => printer.note("(some events not shown: output too fast)"),
+                        Feed::Closed => streaming = false,
                     }
-                    Feed::Event(_) => {}
-                    Feed::Lagged => printer.note("(some events not shown: output too fast)"),
-                    Feed::Closed => streaming = false,
-                },
+                    if let Some(state) = end {
+                        break state;
+                    }
+                }
                 stop = signals.next() => match (stop, on_stop.interrupt) {
                     (Stop::Interrupt, _) => {
                         interrupts += 1;
@@ -513,7 +512,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(opts: &FollowOptions, _workflow: Option<String>) -> Printer {
+    fn new(opts: &FollowOptions) -> Printer {
         let shown = common::Shown::stdout(opts.raw);
         Printer {
             json: opts.json,

@@ -9,14 +9,14 @@ use std::path::Path;
 use anyhow::anyhow;
 
 use super::common;
-use crate::control::Owner;
+use crate::control::Role;
 
 /// Serves until SIGINT, SIGTERM or SIGHUP.
 pub fn serve(data_dir: Option<&Path>) -> anyhow::Result<i32> {
     let opened = common::open_to_own(data_dir)?;
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
-    let _control = common::serve(&engine, Owner::Console, &rt).ok_or_else(|| {
+    let _socket = common::serve(&engine, Role::Console, &rt).ok_or_else(|| {
         anyhow!(
             "cannot listen on the control socket in {} (see {})",
             opened.store.dir().display(),

@@ -1,15 +1,17 @@
-//! The one interface the console (and any other client) uses to reach an engine.
+//! How a client commands runs ([`RunControl`]) and, with the read API ([`RunReader`]), the
+//! whole [`Backend`] the console uses.
 //!
-//! `engine::Engine` implements it in the process that owns the store; `control::Remote`
-//! implements it over the owner's control socket, so the console attaches to another baton
+//! `engine::Engine` implements both in the process that owns the store; `control::Remote`
+//! implements them over the owner's control socket, so the console attaches to another baton
 //! without changing.
 
 use indexmap::IndexMap;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use super::reader::RunReader;
 use crate::spec::StepId;
-use crate::store::{ApprovalRecord, Event, LogLine, RunId, RunRecord, StepOutput, StepRecord};
+use crate::store::{Event, RunId};
 
 /// What a client asks of a run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -55,17 +57,6 @@ pub struct StartRequest {
     pub workdir: Option<std::path::PathBuf>,
 }
 
-/// Everything about one run, for a detail view.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RunDetail {
-    /// The run.
-    pub run: RunRecord,
-    /// Its steps, in workflow order.
-    pub steps: Vec<StepRecord>,
-    /// Its gates, decided or not.
-    pub approvals: Vec<ApprovalRecord>,
-}
-
 /// What a subscription delivers next.
 #[derive(Debug)]
 pub enum Feed {
@@ -107,44 +98,20 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
-/// The engine, as a client sees it. Calls are quick: they read the store or queue a command.
-pub trait Backend: Send + Sync {
-    /// Every run in the store, newest first (`source` left empty; [`Backend::run`] fills it).
-    fn runs(&self) -> anyhow::Result<Vec<RunRecord>>;
-    /// One run's record, its workflow `source` filled; an error when the store has no such run.
-    fn run(&self, id: &RunId) -> anyhow::Result<RunRecord>;
-    /// One run with its steps and gates.
-    fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail>;
-    /// A step's stored output.
-    fn step_output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>>;
-    /// Every stored output of a run's steps.
-    fn step_outputs(
-        &self,
-        run: &RunId,
-    ) -> anyhow::Result<std::collections::HashMap<StepId, StepOutput>>;
-    /// Log lines of a run (of one step if given) with `seq > after`, at most `limit`.
-    fn logs(
-        &self,
-        run: &RunId,
-        step: Option<&StepId>,
-        after: u64,
-        limit: usize,
-    ) -> anyhow::Result<Vec<LogLine>>;
-    /// The newest `limit` log lines of a run (of one step if given), oldest first.
-    fn tail_logs(
-        &self,
-        run: &RunId,
-        step: Option<&StepId>,
-        limit: usize,
-    ) -> anyhow::Result<Vec<LogLine>>;
-    /// The run's history.
-    fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>>;
+/// Commands to runs: start one, steer one, and hear what happens. Implemented by the
+/// [`crate::engine::Engine`] that owns the store and by `control::Remote` for another process.
+pub trait RunControl: Send + Sync {
     /// Validate and start a workflow; returns the new run's id.
     fn start(&self, request: StartRequest) -> anyhow::Result<RunId>;
     /// Queue a command; its effects arrive as Events.
     fn send(&self, command: Command) -> anyhow::Result<()>;
-    /// Live Events from now on. After [`Feed::Lagged`], reload from the store.
+    /// Live Events from now on (every run's). After [`Feed::Lagged`], reload with a
+    /// [`RunReader`].
     fn subscribe(&self) -> Subscription;
+}
+
+/// The engine, as the console sees it: read and command, here or in the owner.
+pub trait Backend: RunReader + RunControl {
     /// The other process whose engine this is (`baton process 4242`), when the console is
     /// attached to one: quitting then leaves its runs running there.
     fn attached_to(&self) -> Option<String> {

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod context;
 pub mod pipeline;
 pub mod policy;
+pub mod reader;
 pub mod run;
 pub mod run_log;
 pub mod secrets;
@@ -20,14 +21,15 @@ use anyhow::{anyhow, bail};
 use indexmap::IndexMap;
 use tokio::sync::{broadcast, mpsc, watch};
 
-pub use backend::{Backend, Command, Feed, RunDetail, StartRequest, Subscription};
+pub use backend::{Backend, Command, Feed, RunControl, StartRequest, Subscription};
+pub use reader::{RunDetail, RunReader};
 pub use shared::{EngineConfig, EngineShared};
 
 use crate::identity::Operator;
-use crate::spec::{StepId, Workflow};
+use crate::spec::Workflow;
 use crate::store::{
-    Decision, Event, EventKind, LogLine, RunId, RunRecord, RunState, StepOutput, StepRecord,
-    StepStatus, StepTable, Store, Timestamp,
+    Decision, Event, EventKind, RunId, RunRecord, RunState, StepRecord, StepStatus, StepTable,
+    Store, Timestamp,
 };
 use run::{RunActor, RunMsg, WHEN_FALSE};
 use secrets::RunSecrets;
@@ -144,7 +146,7 @@ impl Engine {
             steps_done: 0,
         };
         let store = &self.shared.store;
-        store.put_run(&run)?;
+        store.create_run(&run, &crate::store::RunPlan::of(&wf))?;
         // The history keeps the record without its source (stored once, apart).
         let created = store.append(
             &id,
@@ -490,56 +492,7 @@ impl Engine {
     }
 }
 
-impl Backend for Engine {
-    fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
-        self.shared.store.runs()
-    }
-
-    fn run(&self, id: &RunId) -> anyhow::Result<RunRecord> {
-        self.load(id)
-    }
-
-    fn run_detail(&self, run: &RunId) -> anyhow::Result<RunDetail> {
-        let store = &self.shared.store;
-        let run = self.load(run)?;
-        Ok(RunDetail {
-            steps: store.step_table(&run)?.steps,
-            approvals: store.approvals(&run.id)?,
-            run,
-        })
-    }
-
-    fn step_output(&self, run: &RunId, step: &StepId) -> anyhow::Result<Option<StepOutput>> {
-        self.shared.store.output(run, step)
-    }
-
-    fn step_outputs(&self, run: &RunId) -> anyhow::Result<HashMap<StepId, StepOutput>> {
-        Ok(self.shared.store.replay(run)?.outputs)
-    }
-
-    fn logs(
-        &self,
-        run: &RunId,
-        step: Option<&StepId>,
-        after: u64,
-        limit: usize,
-    ) -> anyhow::Result<Vec<LogLine>> {
-        self.shared.store.logs(run, step, after, limit)
-    }
-
-    fn tail_logs(
-        &self,
-        run: &RunId,
-        step: Option<&StepId>,
-        limit: usize,
-    ) -> anyhow::Result<Vec<LogLine>> {
-        self.shared.store.tail_logs(run, step, limit)
-    }
-
-    fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {
-        self.shared.store.events(run)
-    }
-
+impl RunControl for Engine {
     fn start(&self, request: StartRequest) -> anyhow::Result<RunId> {
         self.start_run(request)
     }
@@ -552,6 +505,8 @@ impl Backend for Engine {
         Subscription::of_broadcast(self.live_events())
     }
 }
+
+impl Backend for Engine {}
 
 /// Reads a workflow file into a start request.
 pub fn request_from_file(

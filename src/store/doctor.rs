@@ -104,6 +104,9 @@ impl Store {
         if let Some(v) = self.sources.get(key)? {
             to.sources.insert(key, v)?;
         }
+        if let Some(v) = self.plans.get(key)? {
+            to.plans.insert(key, v)?;
+        }
         let p = prefix(id);
         for (from, into) in [
             (&self.data, &to.data),

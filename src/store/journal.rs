@@ -2,11 +2,10 @@
 //!
 //! A step's event carries its whole record, so the step table is the last record of each step
 //! in the history; steps that have not started have no record, and readers take them from the
-//! workflow (see [`Store::step_table`]). A batch of transitions is one sled operation over a
+//! run's stored plan (see [`Store::step_table`]). A batch of transitions is one sled operation over a
 //! few chunk keys, however many steps it touches: sled's cost is mostly per key.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use anyhow::{Context, bail};
 
@@ -93,32 +92,25 @@ impl Store {
         Ok(StepTable { steps, outputs })
     }
 
-    /// Every step of a run, in workflow order: the journal's records, and the workflow's plan
-    /// for the steps that have not started (whose records are not stored).
+    /// Every step of a run, in workflow order: the journal's records, and the run's stored
+    /// plan for the steps that have not started (whose records are not stored).
     pub fn step_table(&self, run: &RunRecord) -> anyhow::Result<StepTable> {
         let mut table = self.replay(&run.id)?;
-        if table.steps.len() < run.steps_total as usize {
-            let source = if run.source.is_empty() {
-                self.sources
-                    .get(run.id.0.as_bytes())?
-                    .map(|s| String::from_utf8_lossy(&s).into_owned())
-                    .unwrap_or_default()
-            } else {
-                run.source.clone()
-            };
-            let origin = run.workflow_path.as_deref().unwrap_or("<workflow>");
-            if let Ok(wf) = crate::spec::parse_str(&source, Path::new(origin)) {
-                let dag = crate::spec::Dag::new(&wf);
-                let mut by_id: HashMap<StepId, StepRecord> =
-                    table.steps.drain(..).map(|r| (r.step.clone(), r)).collect();
-                table.steps = (0..wf.steps.len())
-                    .map(|i| {
-                        by_id
-                            .remove(&wf.steps[i].id)
-                            .unwrap_or_else(|| StepRecord::planned(&wf, &dag, i))
-                    })
-                    .collect();
-            }
+        if table.steps.len() < run.steps_total as usize
+            && let Some(plan) = self.plan(&run.id)?
+        {
+            let mut by_id: HashMap<StepId, StepRecord> =
+                table.steps.drain(..).map(|r| (r.step.clone(), r)).collect();
+            table.steps = plan
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, planned)| {
+                    by_id
+                        .remove(&planned.step)
+                        .unwrap_or_else(|| planned.record(i))
+                })
+                .collect();
         }
         Ok(table)
     }

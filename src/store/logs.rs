@@ -482,6 +482,9 @@ impl Store {
         if found < 4 {
             self.migrate_cache_from_v3()?;
         }
+        if found < 5 {
+            self.migrate_plans_from_v4()?;
+        }
         Ok(())
     }
 

@@ -13,6 +13,7 @@ mod journal;
 pub mod lock;
 mod log_chunk;
 mod logs;
+mod plan;
 pub mod records;
 mod recover;
 pub mod space;
@@ -36,7 +37,7 @@ pub use recover::StoreDamaged;
 use crate::spec::StepId;
 
 /// The layout version of the trees; bumped when a record changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// sled's page cache. Its 1 GiB default is far more than a console needs.
 const CACHE_BYTES: u64 = 2 * 1024 * 1024;
@@ -48,6 +49,8 @@ pub struct Store {
     dir: PathBuf,
     runs: sled::Tree,
     sources: sled::Tree,
+    /// Each run's [`RunPlan`], written once when it is created.
+    plans: sled::Tree,
     /// Steps, outputs and events of every run, under tagged keys (see [`Part`]).
     data: sled::Tree,
     logs: sled::Tree,
@@ -124,6 +127,7 @@ impl Store {
         let store = Store {
             runs: tree("runs")?,
             sources: tree("sources")?,
+            plans: tree("plans")?,
             data: tree("data")?,
             logs: tree("logs")?,
             approvals: tree("approvals")?,
@@ -319,14 +323,16 @@ impl Store {
         let trees = (
             &self.runs,
             &self.sources,
+            &self.plans,
             &self.data,
             &self.logs,
             &self.approvals,
         );
         trees
-            .transaction(|(runs, sources, data_t, logs_t, approvals_t)| {
+            .transaction(|(runs, sources, plans, data_t, logs_t, approvals_t)| {
                 runs.remove(id.0.as_bytes())?;
                 sources.remove(id.0.as_bytes())?;
+                plans.remove(id.0.as_bytes())?;
                 for (tree, keys) in [(data_t, &data), (logs_t, &logs), (approvals_t, &approvals)] {
                     for k in keys {
                         tree.remove(k)?;

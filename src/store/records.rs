@@ -368,13 +368,69 @@ impl StepRecord {
 
     /// Step `i` of `wf` before it starts: its place in the workflow and in the DAG.
     pub fn planned(wf: &crate::spec::Workflow, dag: &crate::spec::Dag, i: usize) -> StepRecord {
+        PlannedStep::of(wf, dag, i).record(i)
+    }
+}
+
+/// A step as planned when its run was created: what readers show of it before it starts
+/// (steps that have not started have no record in the journal).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    /// Which step.
+    pub step: StepId,
+    /// Its kind's key (`run`, `http`, `agent`, ...).
+    pub kind: String,
+    /// Its dependencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<StepId>,
+    /// Its DAG level (0: no dependencies).
+    #[serde(default)]
+    pub level: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+}
+
+impl PlannedStep {
+    /// Step `i` of `wf`.
+    pub fn of(wf: &crate::spec::Workflow, dag: &crate::spec::Dag, i: usize) -> PlannedStep {
         let step = &wf.steps[i];
-        StepRecord {
-            index: i as u32,
-            level: dag.level_of(i).unwrap_or(0) as u32,
+        PlannedStep {
+            step: step.id.clone(),
             kind: step.kind.key().to_string(),
             depends_on: step.depends_on.clone(),
-            ..StepRecord::pending(step.id.clone(), wf.effective_retry(step).max_attempts)
+            level: dag.level_of(i).unwrap_or(0) as u32,
+            max_attempts: wf.effective_retry(step).max_attempts,
+        }
+    }
+
+    /// Its record before it starts, at position `index` in the workflow.
+    pub fn record(&self, index: usize) -> StepRecord {
+        StepRecord {
+            index: index as u32,
+            level: self.level,
+            kind: self.kind.clone(),
+            depends_on: self.depends_on.clone(),
+            ..StepRecord::pending(self.step.clone(), self.max_attempts)
+        }
+    }
+}
+
+/// Every step of a run's workflow in workflow order, stored once with the run so that readers
+/// never parse its workflow.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunPlan {
+    /// The steps.
+    pub steps: Vec<PlannedStep>,
+}
+
+impl RunPlan {
+    /// The plan of `wf`.
+    pub fn of(wf: &crate::spec::Workflow) -> RunPlan {
+        let dag = crate::spec::Dag::new(wf);
+        RunPlan {
+            steps: (0..wf.steps.len())
+                .map(|i| PlannedStep::of(wf, &dag, i))
+                .collect(),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use baton::engine::{Backend, Command, Engine, EngineConfig, StartRequest};
+use baton::engine::{Command, Engine, EngineConfig, RunControl, RunReader, StartRequest};
 use baton::spec::StepId;
 use baton::store::{ApprovalRecord, EventKind, RunId, RunState, StepRecord, StepStatus, Store};
 use indexmap::IndexMap;

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use baton::engine::{Backend, Command, RunDetail, StartRequest, Subscription};
+use baton::engine::{
+    Backend, Command, RunControl, RunDetail, RunReader, StartRequest, Subscription,
+};
 use baton::spec::StepId;
 use baton::store::{Event, LogLine, RunId, RunRecord, StepOutput};
 use tokio::sync::broadcast;
@@ -61,9 +63,22 @@ impl MemoryBackend {
     }
 }
 
-impl Backend for MemoryBackend {
+impl RunReader for MemoryBackend {
     fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
         Ok(self.lock().runs.clone())
+    }
+
+    fn resolve_run(&self, id_or_prefix: &str) -> anyhow::Result<RunId> {
+        let store = self.lock();
+        let found: Vec<&RunRecord> = store
+            .runs
+            .iter()
+            .filter(|r| r.id.0.starts_with(id_or_prefix))
+            .collect();
+        match found[..] {
+            [one] => Ok(one.id.clone()),
+            _ => anyhow::bail!("no single run `{id_or_prefix}`"),
+        }
     }
 
     fn run(&self, id: &RunId) -> anyhow::Result<RunRecord> {
@@ -163,7 +178,9 @@ impl Backend for MemoryBackend {
     fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {
         Ok(self.lock().events.get(run).cloned().unwrap_or_default())
     }
+}
 
+impl RunControl for MemoryBackend {
     fn start(&self, request: StartRequest) -> anyhow::Result<RunId> {
         let mut store = self.lock();
         store.started.push(request);
@@ -179,3 +196,5 @@ impl Backend for MemoryBackend {
         Subscription::of_broadcast(self.events.subscribe())
     }
 }
+
+impl Backend for MemoryBackend {}

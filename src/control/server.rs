@@ -1,0 +1,278 @@
+//! The owner's side of the control socket: accepts connections, checks who connects and what
+//! protocol they speak, and answers each request from its engine.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::protocol::{Greeting, Hello, MAX_LINE, Reply, Request, Streamed, check_greeting};
+use crate::engine::{Command, Engine, RunControl, RunReader};
+use crate::identity::Operator;
+
+/// What kind of owner serves, which decides what it takes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A console or `baton serve`: it runs whatever it is asked to while it lives.
+    Console,
+    /// A headless `baton run`, `resume` or `retry`: it ends with its run, so it takes no new
+    /// runs (a start, a retry, the resume of an interrupted run).
+    Headless,
+}
+
+/// Listens while it lives; dropping it stops listening, hangs up on every client and removes
+/// the socket file.
+#[derive(Debug)]
+pub struct Server {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Starts answering requests for `engine`'s store on `rt`. Call it only while holding the
+/// store (an opened `Store` is the proof): any socket file already there is a dead owner's.
+pub fn serve(engine: Engine, role: Role, rt: &tokio::runtime::Handle) -> anyhow::Result<Server> {
+    let path = super::socket_path(engine.store().dir());
+    let std_listener = bind_private(&path)?;
+    std_listener.set_nonblocking(true)?;
+    let listener = {
+        let _in_runtime = rt.enter();
+        tokio::net::UnixListener::from_std(std_listener)?
+    };
+    let task = rt.spawn(async move {
+        // Dropped with this task (the Server dropped): every connection ends with it.
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let engine = engine.clone();
+                        connections.spawn(async move {
+                            if let Err(e) = answer(stream, engine, role).await {
+                                tracing::warn!("control socket: {e:#}");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        // Out of descriptors, say: try again soon rather than spin.
+                        tracing::warn!("control socket: cannot accept: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                },
+                Some(_) = connections.join_next() => {}
+            }
+        }
+    });
+    Ok(Server { path, task })
+}
+
+/// Binds the socket where only its user can reach it from the first instant: in a fresh
+/// directory of mode 0700, made 0600, then renamed into place (over a dead owner's).
+fn bind_private(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    let dir = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let bound = (|| {
+        let inner = dir.join("control.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&inner)
+            .with_context(|| format!("cannot listen on {}", inner.display()))?;
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", inner.display()))?;
+        std::fs::rename(&inner, path)
+            .with_context(|| format!("cannot move the socket to {}", path.display()))?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    bound
+}
+
+/// This owner, for messages.
+fn me() -> String {
+    format!("baton process {}", std::process::id())
+}
+
+/// One connection: the hello, then requests answered one at a time until the client hangs up
+/// (or subscribes, which turns the connection into a stream of Events).
+async fn answer(stream: tokio::net::UnixStream, engine: Engine, role: Role) -> anyhow::Result<()> {
+    // Who asks, as the kernel saw them connect: a decision is recorded as theirs.
+    let peer = crate::identity::peer_uid(&stream).context("cannot tell who connected")?;
+    if peer != crate::identity::current_uid() {
+        bail!(
+            "refused a connection from {}: this store belongs to another user",
+            Operator::of_uid(peer)
+        );
+    }
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let Some(first) = read_line(&mut lines).await? else {
+        return Ok(());
+    };
+    match first.and_then(|line| check_greeting(&line, &me())) {
+        Ok(_) => write_line(&mut write, &Greeting::Hello(Hello::ours())).await?,
+        Err(why) => return write_line(&mut write, &Reply::Error(why)).await,
+    }
+    loop {
+        let Some(line) = read_line(&mut lines).await? else {
+            return Ok(());
+        };
+        let request = line.and_then(|line| {
+            serde_json::from_str::<Request>(&line)
+                .map_err(|e| format!("not a request this baton understands: {e}"))
+        });
+        let reply = match request {
+            Ok(Request::Subscribe) => return stream_events(engine, write).await,
+            Ok(request) => {
+                let engine = engine.clone();
+                match tokio::task::spawn_blocking(move || handle(&engine, role, peer, request))
+                    .await
+                {
+                    Ok(Ok(value)) => Reply::Ok(value),
+                    Ok(Err(e)) => Reply::Error(format!("{e:#}")),
+                    Err(e) => Reply::Error(format!("the request failed: {e}")),
+                }
+            }
+            Err(why) => Reply::Error(why),
+        };
+        write_line(&mut write, &reply).await?;
+    }
+}
+
+/// The next line (`None`: the client hung up), or why it cannot be read (too long, not text).
+async fn read_line(
+    lines: &mut BufReader<OwnedReadHalf>,
+) -> anyhow::Result<Option<Result<String, String>>> {
+    let mut line = Vec::new();
+    let n = (&mut *lines)
+        .take(MAX_LINE)
+        .read_until(b'\n', &mut line)
+        .await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.last() != Some(&b'\n') && n as u64 >= MAX_LINE {
+        return Ok(Some(Err(format!(
+            "a request longer than {} MiB; nothing was done",
+            MAX_LINE >> 20
+        ))));
+    }
+    Ok(Some(String::from_utf8(line).map_err(|_| {
+        "not a request this baton understands: it is not UTF-8".to_string()
+    })))
+}
+
+async fn write_line(write: &mut OwnedWriteHalf, item: &impl Serialize) -> anyhow::Result<()> {
+    let mut line = serde_json::to_vec(item)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    Ok(())
+}
+
+/// Streams every Event to a subscriber until it hangs up (or this owner ends). Events that
+/// are already waiting go out together, in one write.
+async fn stream_events(engine: Engine, mut write: OwnedWriteHalf) -> anyhow::Result<()> {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    let mut events = engine.live_events();
+    drop(engine);
+    write_line(&mut write, &Streamed::Ready).await?;
+    let mut out = Vec::new();
+    loop {
+        let mut next = events.recv().await;
+        loop {
+            let item = match next {
+                Ok(event) => Streamed::Event(Box::new(event)),
+                Err(RecvError::Lagged(n)) => Streamed::Lagged(n),
+                Err(RecvError::Closed) => {
+                    // The owner is ending: what it announced still goes out.
+                    let _ = write.write_all(&out).await;
+                    return Ok(());
+                }
+            };
+            serde_json::to_writer(&mut out, &item)?;
+            out.push(b'\n');
+            if out.len() >= STREAM_BATCH {
+                break;
+            }
+            next = match events.try_recv() {
+                Ok(event) => Ok(event),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+        }
+        if write.write_all(&out).await.is_err() {
+            // The subscriber hung up.
+            return Ok(());
+        }
+        out.clear();
+    }
+}
+
+/// A subscriber's waiting Events are written together up to about this many bytes.
+const STREAM_BATCH: usize = 64 * 1024;
+
+/// Carries out one request: a read from the store, or a command on behalf of the user `peer`.
+fn handle(engine: &Engine, role: Role, peer: u32, request: Request) -> anyhow::Result<Value> {
+    fn json(value: impl Serialize) -> anyhow::Result<Value> {
+        Ok(serde_json::to_value(value)?)
+    }
+    let headless = |what: &str| {
+        anyhow!(
+            "{} is a headless run that ends with its run, so it does not {what}; do it once \
+             that run is over, or from a console or `baton serve`",
+            me()
+        )
+    };
+    match request {
+        Request::Runs => json(engine.runs()?),
+        Request::ResolveRun { run } => json(engine.resolve_run(&run)?),
+        Request::Run { run } => json(RunReader::run(engine, &run)?),
+        Request::RunDetail { run } => json(engine.run_detail(&run)?),
+        Request::StepOutput { run, step } => json(engine.step_output(&run, &step)?),
+        Request::StepOutputs { run } => json(engine.step_outputs(&run)?),
+        Request::Logs {
+            run,
+            step,
+            after,
+            limit,
+        } => json(RunReader::logs(
+            engine,
+            &run,
+            step.as_ref(),
+            after,
+            limit.min(10_000),
+        )?),
+        Request::TailLogs { run, step, limit } => {
+            json(engine.tail_logs(&run, step.as_ref(), limit.min(10_000))?)
+        }
+        Request::Events { run } => json(RunReader::events(engine, &run)?),
+        Request::Start { .. } if role == Role::Headless => Err(headless("start new runs")),
+        Request::Start { request } => json(engine.start(request)?),
+        Request::Send { command } => {
+            match &command {
+                Command::Retry(_) if role == Role::Headless => {
+                    return Err(headless("retry runs"));
+                }
+                Command::Resume(run) if role == Role::Headless && !engine.is_active(run) => {
+                    return Err(headless("resume interrupted runs"));
+                }
+                _ => {}
+            }
+            engine.send_as(command, &Operator::of_uid(peer))?;
+            Ok(Value::Null)
+        }
+        Request::Subscribe => bail!("a subscription is a connection of its own"),
+    }
+}

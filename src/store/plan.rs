@@ -1,0 +1,153 @@
+//! Each run's plan — its steps with kind, dependencies and level — stored once when the run is
+//! created, so that readers list the steps that have not started without parsing its workflow.
+
+use std::path::Path;
+
+use anyhow::Context;
+use sled::Transactional;
+
+use super::{RunId, RunPlan, RunRecord, Store, decode, encode};
+
+impl Store {
+    /// Records a new run: its record, its workflow source and its plan, in one transaction.
+    pub fn create_run(&self, run: &RunRecord, plan: &RunPlan) -> anyhow::Result<()> {
+        let key = run.id.0.as_bytes();
+        let record = encode(&RunRecord {
+            source: String::new(),
+            ..run.clone()
+        })?;
+        let plan = encode(plan)?;
+        (&self.runs, &self.sources, &self.plans)
+            .transaction(|(runs, sources, plans)| {
+                runs.insert(key, record.as_slice())?;
+                sources.insert(key, run.source.as_bytes())?;
+                plans.insert(key, plan.as_slice())?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| anyhow::anyhow!("cannot record run {}: {e:?}", run.id))
+    }
+
+    /// A run's plan (`None` for a run whose stored workflow no longer parsed when the store
+    /// was upgraded).
+    pub fn plan(&self, run: &RunId) -> anyhow::Result<Option<RunPlan>> {
+        match self.plans.get(run.0.as_bytes())? {
+            Some(v) => Ok(Some(decode(&v, "plan")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Schemas up to 4 kept no plan: readers parsed each run's stored workflow at every read. Each
+    /// run's source is parsed once, here, and its plan stored. Safe to repeat if cut short.
+    pub(super) fn migrate_plans_from_v4(&self) -> anyhow::Result<()> {
+        for run in self.runs()? {
+            let key = run.id.0.as_bytes();
+            if self.plans.contains_key(key)? {
+                continue;
+            }
+            let Some(source) = self.sources.get(key)? else {
+                continue;
+            };
+            let source = String::from_utf8_lossy(&source);
+            let origin = run.workflow_path.as_deref().unwrap_or("<workflow>");
+            match crate::spec::parse_str(&source, Path::new(origin)) {
+                Ok(wf) => {
+                    self.plans
+                        .insert(key, encode(&RunPlan::of(&wf))?)
+                        .with_context(|| format!("cannot store the plan of run {}", run.id))?;
+                }
+                // Its started steps are in its journal; only the others cannot be listed.
+                Err(_) => tracing::warn!(
+                    "run {}: its stored workflow no longer parses, so the steps it never \
+                     started are not listed",
+                    run.id
+                ),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{raw_db_of_version, run};
+    use crate::store::{RunState, StepStatus};
+
+    const THREE_STEPS: &str = "name: w\nsteps:\n  - id: fetch\n    run: echo hi\n  - id: shape\n    \
+         transform: { expr: \"1\" }\n    depends_on: [fetch]\n    retry: { max_attempts: 3 }\n  \
+         - id: ship\n    run: echo ok\n    depends_on: [shape]\n";
+
+    fn planned(store: &Store, id: &RunId) -> Vec<(String, String, Vec<String>, u32, u32)> {
+        let record = store.run(id).unwrap().unwrap();
+        store
+            .step_table(&record)
+            .unwrap()
+            .steps
+            .into_iter()
+            .map(|s| {
+                assert_eq!(s.status, StepStatus::Pending);
+                let deps = s.depends_on.iter().map(|d| d.0.clone()).collect();
+                (s.step.0, s.kind, deps, s.level, s.max_attempts)
+            })
+            .collect()
+    }
+
+    fn expected() -> Vec<(String, String, Vec<String>, u32, u32)> {
+        vec![
+            ("fetch".into(), "run".into(), vec![], 0, 1),
+            (
+                "shape".into(),
+                "transform".into(),
+                vec!["fetch".into()],
+                1,
+                3,
+            ),
+            ("ship".into(), "run".into(), vec!["shape".into()], 2, 1),
+        ]
+    }
+
+    /// A store written by schema 4 had no plans: the upgrade parses each run's stored source
+    /// once, and from then on its steps are listed from the plan alone.
+    #[test]
+    fn a_migrated_stores_runs_list_their_planned_steps_without_their_workflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = RunId("old-run".into());
+        {
+            let db = raw_db_of_version(dir.path(), 4);
+            let mut record = run("old-run", RunState::Interrupted);
+            record.steps_total = 3;
+            record.workflow_path = Some("/gone/w.yaml".into());
+            db.open_tree("runs")
+                .unwrap()
+                .insert(id.0.as_bytes(), encode(&record).unwrap())
+                .unwrap();
+            db.open_tree("sources")
+                .unwrap()
+                .insert(id.0.as_bytes(), THREE_STEPS.as_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        // Readers no longer read the workflow at all.
+        store.sources.insert(id.0.as_bytes(), "not: [yaml").unwrap();
+        assert_eq!(planned(&store, &id), expected());
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(planned(&store, &id), expected(), "kept across opens");
+    }
+
+    #[test]
+    fn a_run_is_created_with_its_plan_and_deleted_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let wf = crate::spec::parse_str(THREE_STEPS, Path::new("w.yaml")).unwrap();
+        let mut record = run("r1", RunState::Succeeded);
+        record.steps_total = 3;
+        record.source = THREE_STEPS.into();
+        store.create_run(&record, &RunPlan::of(&wf)).unwrap();
+        assert_eq!(planned(&store, &record.id), expected());
+        assert_eq!(store.run(&record.id).unwrap().unwrap().source, THREE_STEPS);
+        store.gc(crate::store::Timestamp(u64::MAX)).unwrap();
+        assert!(store.plan(&record.id).unwrap().is_none());
+    }
+}
