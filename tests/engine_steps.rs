@@ -375,3 +375,37 @@ steps:
     assert!(error.contains("cannot call a model"), "{rec:?}");
     assert!(error.contains("OPENAI_API_KEY"), "{rec:?}");
 }
+
+#[test]
+fn a_cached_step_runs_once_across_runs_and_its_result_is_reused() {
+    let h = Harness::new();
+    let marker = h.path("ran");
+    let yaml = format!(
+        r#"
+name: cached
+steps:
+  - id: build
+    run: echo once >> {}; echo b-1
+    cache: {{ ttl: 1h }}
+  - id: use
+    run: echo "{{{{ steps.build.output }}}}-used"
+    depends_on: [build]
+"#,
+        marker.display()
+    );
+    let (first, state) = h.run_to_end(&yaml);
+    assert_eq!(state, RunState::Succeeded);
+    assert_eq!(h.step(&first, "build").status, StepStatus::Succeeded);
+    let (second, state) = h.run_to_end(&yaml);
+    assert_eq!(state, RunState::Succeeded);
+    assert_eq!(h.step(&second, "build").status, StepStatus::Cached);
+    assert_eq!(h.output(&second, "build"), json!("b-1"));
+    assert_eq!(h.output(&second, "use"), json!("b-1-used"));
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "once\n");
+    let logs = h.logs(&second, "build");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains(&format!("stored by run {first}"))),
+        "{logs:?}"
+    );
+}

@@ -160,7 +160,8 @@ mod tests {
         assert!(poll_once(&mut lock).await.is_none());
         assert!(poll_once(&mut slot).await.is_none());
         rig.control.send_replace(Control::Cancelled);
-        assert!(lock.await.unwrap_err().cancelled);
-        assert!(slot.await.unwrap_err().cancelled);
+        // Ended at once: nothing else has to happen first.
+        assert!(poll_once(&mut lock).await.unwrap().unwrap_err().cancelled);
+        assert!(poll_once(&mut slot).await.unwrap().unwrap_err().cancelled);
     }
 }

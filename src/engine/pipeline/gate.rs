@@ -122,7 +122,9 @@ mod tests {
     /// Plays the run actor: takes the step's gate request and answers it (`None`: drops it);
     /// returns what the gate asked and showed.
     async fn answer_gate(rig: &mut Rig, d: Option<Decision>) -> Asked {
-        let Some(StepMsg::Gate(request)) = rig.rx.recv().await else {
+        let limit = std::time::Duration::from_secs(60);
+        let msg = tokio::time::timeout(limit, rig.rx.recv()).await;
+        let Some(StepMsg::Gate(request)) = msg.expect("a gate within a minute") else {
             panic!("the step opens a gate");
         };
         let GateRequest {

@@ -352,12 +352,14 @@ mod tests {
         let (release, held) = std::sync::mpsc::channel::<()>();
         let cancel = rig.cancel_when_logged("rendering");
         let log = job.log.clone();
-        let out = off_worker(&job, "a slow template", move || {
+        let slow = off_worker(&job, "a slow template", move || {
             log(crate::store::LogStream::System, "rendering");
             let _ = held.recv();
             Ok(())
-        })
-        .await;
+        });
+        let out = tokio::time::timeout(std::time::Duration::from_secs(60), slow)
+            .await
+            .expect("the cancel ended the wait");
         cancel.await.unwrap();
         assert!(out.unwrap_err().cancelled);
         assert_eq!(*rig.control.borrow(), Control::Cancelled);

@@ -92,11 +92,14 @@ impl Rig {
 
     /// Runs the step task to its end, as its actor would (writing what it offers the cache);
     /// returns what it reported before its outcome, as short names, and the outcome.
+    /// A step that has not ended after a minute fails the test (rather than hanging it).
     pub async fn run(&mut self, job: StepJob) -> (Vec<String>, Outcome) {
         tokio::spawn(run_step(job));
         let mut seen = Vec::new();
+        let limit = std::time::Duration::from_secs(60);
         loop {
-            match self.rx.recv().await.unwrap() {
+            let msg = tokio::time::timeout(limit, self.rx.recv()).await;
+            match msg.expect("the step ended within a minute").unwrap() {
                 StepMsg::Attempt { n, .. } => seen.push(format!("attempt {n}")),
                 StepMsg::Retrying { n, .. } => seen.push(format!("retrying {n}")),
                 StepMsg::Spawned { .. } => seen.push("spawned".into()),
