@@ -376,4 +376,70 @@ mod tests {
             ErrorKind::Transport
         );
     }
+
+    #[test]
+    fn calls_are_tool_use_blocks_and_the_results_of_a_turn_share_one_user_turn() {
+        let cfg = ProviderConfig::new("a", ProviderKind::Anthropic);
+        let mut req = crate::providers::types::sample_tool_request();
+        req.format = ResponseFormat::JsonSchema(json!({"type":"object"}));
+        let (_, body) = request(&cfg, "c", &req);
+        assert_eq!(body["tools"][0]["input_schema"]["type"], "object");
+        assert!(
+            body.get("tool_choice").is_none(),
+            "emit must not be forced with tools"
+        );
+        let m = body["messages"].as_array().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1]["content"][0], json!({"type":"text","text":"Looking."}));
+        assert_eq!(m[1]["content"][2]["type"], "tool_use");
+        assert_eq!(m[1]["content"][2]["input"], json!({"path":"a.txt"}));
+        assert_eq!(m[2]["role"], "user");
+        assert_eq!(m[2]["content"][0]["tool_use_id"], "c1");
+        assert_eq!(m[2]["content"][1]["tool_use_id"], "c2");
+    }
+
+    #[test]
+    fn a_whole_answer_gives_its_tool_uses_as_calls_but_emit_as_text() {
+        let p = parse_response(&json!({"content":[{"type":"text","text":"Checking."},
+            {"type":"tool_use","id":"toolu_a","name":"shell","input":{"command":"ls"}},
+            {"type":"tool_use","id":"toolu_b","name":"list_dir","input":{}}],"stop_reason":"tool_use"}))
+        .unwrap();
+        assert_eq!(p.text, "Checking.");
+        assert_eq!(p.tool_calls.len(), 2);
+        assert_eq!(p.tool_calls[1].id, "toolu_b");
+        let emit = parse_response(
+            &json!({"content":[{"type":"tool_use","id":"t","name":"emit","input":{"a":1}}]}),
+        )
+        .unwrap();
+        assert!(emit.tool_calls.is_empty());
+        assert_eq!(emit.text, r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn streamed_tool_use_blocks_gather_their_partial_json_by_index() {
+        let ev = |v: Value| format!("event: x\ndata: {v}\n\n");
+        let body = [
+            ev(json!({"type":"message_start","message":{"usage":{"input_tokens":3,"output_tokens":1}}})),
+            ev(json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})),
+            ev(json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me look."}})),
+            ev(json!({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_a","name":"shell","input":{}}})),
+            ev(json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"command\":"}})),
+            ev(json!({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_b","name":"list_dir","input":{}}})),
+            ev(json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"df\"}"}})),
+            ev(json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}})),
+            ev(json!({"type":"message_stop"})),
+        ]
+        .concat();
+        let mut s = AnthropicStream::default();
+        let mut out = Vec::new();
+        s.feed(body.as_bytes(), &mut out).unwrap();
+        let end = s.finish(&mut out).unwrap();
+        assert_eq!(out, ["Let me look."]);
+        assert_eq!(end.tool_calls.len(), 2);
+        assert_eq!(end.tool_calls[0].arguments, json!({"command":"df"}));
+        assert_eq!(
+            (end.tool_calls[1].id.as_str(), &end.tool_calls[1].arguments),
+            ("toolu_b", &json!({}))
+        );
+    }
 }

@@ -327,4 +327,57 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn calls_are_function_call_parts_and_results_function_responses_named_by_tool() {
+        let cfg = ProviderConfig::new("g", ProviderKind::Gemini);
+        let (_, body) = request(&cfg, "g", &crate::providers::types::sample_tool_request());
+        assert_eq!(body["tools"][0]["functionDeclarations"][0]["name"], "shell");
+        let c = body["contents"].as_array().unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[1]["role"], "model");
+        assert_eq!(
+            c[1]["parts"][1]["functionCall"],
+            json!({"name":"shell","args":{"command":"df -h"}})
+        );
+        assert_eq!(c[2]["role"], "user");
+        assert_eq!(
+            c[2]["parts"][1]["functionResponse"],
+            json!({"name":"read_file","response":{"result":"hello"}})
+        );
+    }
+
+    #[test]
+    fn function_calls_without_ids_get_ids_numbered_across_the_stream() {
+        let chunk = |parts: Value, finish: Option<&str>| {
+            let mut c = json!({"candidates":[{"content":{"role":"model","parts":parts}}]});
+            if let Some(f) = finish {
+                c["candidates"][0]["finishReason"] = json!(f);
+            }
+            format!("data: {c}\r\n\r\n")
+        };
+        let body = [
+            chunk(
+                json!([{"functionCall":{"name":"shell","args":{"command":"ls"}}}]),
+                None,
+            ),
+            chunk(
+                json!([{"functionCall":{"name":"read_file","args":{"path":"x"}}}]),
+                Some("STOP"),
+            ),
+        ]
+        .concat();
+        let mut s = GeminiStream::default();
+        let mut out = Vec::new();
+        s.feed(body.as_bytes(), &mut out).unwrap();
+        let end = s.finish(&mut out).unwrap();
+        let ids: Vec<&str> = end.tool_calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["call_0", "call_1"]);
+        assert_eq!(end.tool_calls[1].arguments, json!({"path":"x"}));
+        let whole = parse_response(&json!({"candidates":[{"content":{"parts":[
+            {"functionCall":{"name":"a","args":{}}},{"functionCall":{"name":"b","args":{"k":1}}}]},"finishReason":"STOP"}]}))
+        .unwrap();
+        assert_eq!(whole.tool_calls.len(), 2);
+        assert_eq!(whole.tool_calls[1].id, "call_1");
+    }
 }

@@ -243,4 +243,36 @@ mod tests {
             ErrorKind::Transport
         );
     }
+
+    #[test]
+    fn calls_carry_object_arguments_and_results_name_their_tool() {
+        let cfg = ProviderConfig::new("o", ProviderKind::Ollama);
+        let (_, body) = request(&cfg, "l", &crate::providers::types::sample_tool_request());
+        assert_eq!(body["tools"][0]["function"]["name"], "shell");
+        let m = &body["messages"];
+        assert_eq!(
+            m[2]["tool_calls"][0]["function"]["arguments"],
+            json!({"command":"df -h"})
+        );
+        assert_eq!(
+            (m[3]["role"].as_str(), m[3]["tool_name"].as_str()),
+            (Some("tool"), Some("shell"))
+        );
+        assert_eq!(m[4]["tool_name"], "read_file");
+    }
+
+    #[test]
+    fn streamed_and_whole_tool_calls_are_read_with_made_up_ids() {
+        let mut s = OllamaStream::default();
+        let mut out = Vec::new();
+        s.feed(b"{\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"shell\",\"arguments\":{\"command\":\"ls\"}}},{\"function\":{\"name\":\"list_dir\",\"arguments\":{}}}]},\"done\":false}\n\
+                 {\"message\":{\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\"}\n", &mut out)
+            .unwrap();
+        let end = s.finish(&mut out).unwrap();
+        assert_eq!(end.tool_calls.len(), 2);
+        assert_eq!(end.tool_calls[0].arguments, json!({"command":"ls"}));
+        assert_eq!(end.tool_calls[1].id, "call_1");
+        let whole = parse_response(&json!({"message":{"content":"","tool_calls":[{"function":{"name":"read_file","arguments":"{\"path\":\"a\"}"}}]},"done":true})).unwrap();
+        assert_eq!(whole.tool_calls[0].arguments, json!({"path":"a"}));
+    }
 }

@@ -381,4 +381,71 @@ mod tests {
             (ErrorKind::Server, "boom")
         );
     }
+
+    #[test]
+    fn tools_calls_and_results_are_sent_as_function_tools_tool_calls_and_tool_messages() {
+        let cfg = ProviderConfig::new("o", ProviderKind::Openai);
+        let (_, body) = request(&cfg, "m", &crate::providers::types::sample_tool_request());
+        assert_eq!(body["tools"][0]["type"], "function");
+        assert_eq!(body["tools"][0]["function"]["name"], "shell");
+        let m = &body["messages"];
+        assert_eq!(m[2]["role"], "assistant");
+        assert_eq!(m[2]["content"], "Looking.");
+        assert_eq!(m[2]["tool_calls"][1]["id"], "c2");
+        assert_eq!(
+            m[2]["tool_calls"][0]["function"]["arguments"],
+            r#"{"command":"df -h"}"#
+        );
+        assert_eq!(
+            (m[3]["role"].as_str(), m[3]["tool_call_id"].as_str()),
+            (Some("tool"), Some("c1"))
+        );
+        assert_eq!(
+            (m[4]["tool_call_id"].as_str(), m[4]["content"].as_str()),
+            (Some("c2"), Some("hello"))
+        );
+    }
+
+    #[test]
+    fn a_whole_answer_with_two_calls_gives_both_and_no_text() {
+        let p = parse_response(&json!({"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[
+            {"id":"call_a","type":"function","function":{"name":"shell","arguments":"{\"command\":\"ls\"}"}},
+            {"id":"call_b","type":"function","function":{"name":"read_file","arguments":"{\"path\":\"x\"}"}}]},
+            "finish_reason":"tool_calls"}]})).unwrap();
+        assert_eq!(p.text, "");
+        assert_eq!(p.tool_calls.len(), 2);
+        assert_eq!(p.tool_calls[0].arguments, json!({"command":"ls"}));
+        assert_eq!(
+            (p.tool_calls[1].id.as_str(), p.tool_calls[1].name.as_str()),
+            ("call_b", "read_file")
+        );
+    }
+
+    #[test]
+    fn streamed_call_arguments_are_joined_per_index_and_never_become_text() {
+        let mut s = OpenaiStream::default();
+        let mut out = Vec::new();
+        let chunk = |tc: Value| {
+            format!(
+                "data: {}\n\n",
+                json!({"choices":[{"delta":{"tool_calls":[tc]}}]})
+            )
+        };
+        let body = [
+            chunk(json!({"index":0,"id":"call_a","type":"function","function":{"name":"shell","arguments":""}})),
+            chunk(json!({"index":0,"function":{"arguments":"{\"comm"}})),
+            chunk(json!({"index":1,"id":"call_b","type":"function","function":{"name":"read_file","arguments":"{\"path\""}})),
+            chunk(json!({"index":0,"function":{"arguments":"and\":\"ls\"}"}})),
+            chunk(json!({"index":1,"function":{"arguments":":\"x\"}"}})),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        s.feed(body.as_bytes(), &mut out).unwrap();
+        let end = s.finish(&mut out).unwrap();
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(end.tool_calls.len(), 2);
+        assert_eq!(end.tool_calls[0].arguments, json!({"command":"ls"}));
+        assert_eq!(end.tool_calls[1].arguments, json!({"path":"x"}));
+        assert_eq!(end.tool_calls[1].name, "read_file");
+    }
 }

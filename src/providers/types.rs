@@ -370,3 +370,34 @@ pub(crate) fn arguments_of(text: &str) -> Value {
     }
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
 }
+
+/// A conversation with two tool calls in one turn and their results, and one tool offered:
+/// what every family's encoder is tested on.
+#[cfg(test)]
+pub(crate) fn sample_tool_request() -> ChatRequest {
+    use serde_json::json;
+    let a = ToolCall {
+        id: "c1".into(),
+        name: "shell".into(),
+        arguments: json!({"command": "df -h"}),
+    };
+    let b = ToolCall {
+        id: "c2".into(),
+        name: "read_file".into(),
+        arguments: json!({"path": "a.txt"}),
+    };
+    ChatRequest {
+        messages: vec![
+            Message::user("why full?"),
+            Message::calls("Looking.", vec![a.clone(), b.clone()]),
+            Message::tool_result(&a, "exit code: 0"),
+            Message::tool_result(&b, "hello"),
+        ],
+        tools: vec![ToolDef {
+            name: "shell".into(),
+            description: "Run a command".into(),
+            parameters: json!({"type": "object", "properties": {"command": {"type": "string"}}}),
+        }],
+        ..ChatRequest::new(Some("sys".into()), "unused")
+    }
+}
