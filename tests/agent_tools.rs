@@ -421,3 +421,74 @@ fn tools_and_budgets_are_read_from_an_agent_step_and_unknown_tools_are_errors() 
     find("has no `name`");
     find("max_turns");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_agent_step_with_tools_runs_through_the_engine() {
+    let fake = FakeLlm::start().await;
+    fake.push(calls("", &[("read_file", json!({"path": "df.txt"}))]));
+    fake.push(calls("", &[("shell", json!({"command": "echo checked"}))]));
+    fake.push(Reply::Text("/var/log is 90% of the disk.".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let config_dir = dir.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("config.toml"),
+        format!(
+            "[[providers]]\nname = \"fake\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\nprices = {{ \"fake-model\" = {{ input = 3.0, output = 15.0 }} }}\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("df.txt"), "/dev/sda1 100G 95G /").unwrap();
+    std::fs::write(
+        dir.path().join("wf.yaml"),
+        "steps:\n  - id: look\n    agent: devops\n    prompt: Why is / nearly full on this host?\n    tools: [read_file, shell]\n    max_turns: 5\n",
+    )
+    .unwrap();
+    let root = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));
+        c.current_dir(&root)
+            .arg("--data-dir")
+            .arg(root.join("data"))
+            .args(["run", "wf.yaml"])
+            .env("BATON_CONFIG_DIR", root.join("config"))
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        for var in [
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "GEMINI_API_KEY",
+            "GOOGLE_API_KEY",
+            "OLLAMA_HOST",
+        ] {
+            c.env_remove(var);
+        }
+        c.env("ANTHROPIC_API_KEY", "sk-ant-test");
+        c.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    assert!(
+        printed.contains("over 3 turns and 2 tool calls"),
+        "{printed}"
+    );
+    // The configured price gives each turn and the step a cost; `shell` without
+    // `approve: false` was refused.
+    assert!(printed.contains("tokens, cost $0.0"), "{printed}");
+    assert!(!printed.contains("unknown"), "{printed}");
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 3);
+    let results = results_in(ProviderKind::Anthropic, &reqs[2].body);
+    assert_eq!(results[0].1, "/dev/sda1 100G 95G /");
+    assert!(
+        results[1].1.contains("needs a person's approval"),
+        "{results:?}"
+    );
+}
