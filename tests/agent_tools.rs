@@ -422,12 +422,14 @@ fn tools_and_budgets_are_read_from_an_agent_step_and_unknown_tools_are_errors() 
     find("max_turns");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workflow_agent_step_with_tools_runs_through_the_engine() {
-    let fake = FakeLlm::start().await;
-    fake.push(calls("", &[("read_file", json!({"path": "df.txt"}))]));
-    fake.push(calls("", &[("shell", json!({"command": "echo checked"}))]));
-    fake.push(Reply::Text("/var/log is 90% of the disk.".into()));
+/// Runs `workflow` with `baton run` in a fresh directory holding `files`, against `fake`
+/// (Anthropic family, `fake-model` priced at $3/$15 per million tokens); the exit code and
+/// everything printed.
+async fn run_workflow(
+    fake: &FakeLlm,
+    workflow: &str,
+    files: &[(&str, &str)],
+) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let config_dir = dir.path().join("config");
     std::fs::create_dir_all(&config_dir).unwrap();
@@ -439,12 +441,10 @@ async fn a_workflow_agent_step_with_tools_runs_through_the_engine() {
         ),
     )
     .unwrap();
-    std::fs::write(dir.path().join("df.txt"), "/dev/sda1 100G 95G /").unwrap();
-    std::fs::write(
-        dir.path().join("wf.yaml"),
-        "steps:\n  - id: look\n    agent: devops\n    prompt: Why is / nearly full on this host?\n    tools: [read_file, shell]\n    max_turns: 5\n",
-    )
-    .unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    std::fs::write(dir.path().join("wf.yaml"), workflow).unwrap();
     let root = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));
@@ -457,7 +457,6 @@ async fn a_workflow_agent_step_with_tools_runs_through_the_engine() {
             .stdin(std::process::Stdio::null());
         for var in [
             "OPENAI_API_KEY",
-            "ANTHROPIC_API_KEY",
             "GEMINI_API_KEY",
             "GOOGLE_API_KEY",
             "OLLAMA_HOST",
@@ -474,7 +473,22 @@ async fn a_workflow_agent_step_with_tools_runs_through_the_engine() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.status.code(), Some(0), "{printed}");
+    (out.status.code(), printed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_agent_step_with_tools_runs_through_the_engine() {
+    let fake = FakeLlm::start().await;
+    fake.push(calls("", &[("read_file", json!({"path": "df.txt"}))]));
+    fake.push(calls("", &[("shell", json!({"command": "echo checked"}))]));
+    fake.push(Reply::Text("/var/log is 90% of the disk.".into()));
+    let (code, printed) = run_workflow(
+        &fake,
+        "steps:\n  - id: look\n    agent: devops\n    prompt: Why is / nearly full on this host?\n    tools: [read_file, shell]\n    max_turns: 5\n",
+        &[("df.txt", "/dev/sda1 100G 95G /")],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{printed}");
     assert!(
         printed.contains("over 3 turns and 2 tool calls"),
         "{printed}"
@@ -491,4 +505,25 @@ async fn a_workflow_agent_step_with_tools_runs_through_the_engine() {
         results[1].1.contains("needs a person's approval"),
         "{results:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_gives_its_tools_and_budgets_to_steps_that_set_none() {
+    let fake = FakeLlm::start().await;
+    fake.set_default(calls("", &[("list_dir", json!({}))]));
+    let (code, printed) = run_workflow(
+        &fake,
+        "agents:\n  sre:\n    system: You keep hosts healthy.\n    tools: [list_dir]\n    max_turns: 2\nsteps:\n  - id: look\n    agent: sre\n    prompt: What is here?\n",
+        &[],
+    )
+    .await;
+    assert_ne!(code, Some(0), "{printed}");
+    assert!(
+        printed.contains(
+            "reached max_turns (2) with a tool call pending: raise max_turns or narrow the prompt"
+        ),
+        "{printed}"
+    );
+    assert_eq!(fake.hits(), 2);
+    assert!(fake.requests()[0].body["tools"][0]["name"] == "list_dir");
 }

@@ -69,6 +69,26 @@ fn entry(r: &mut Reader<'_>, item: &Node) -> Option<(String, Option<bool>, Pos)>
     }
 }
 
+/// `tools:` and the budgets of a workflow-local agent profile.
+pub(super) fn of_profile(r: &mut Reader<'_>, t: &mut Table<'_>) -> (Vec<ToolUse>, AgentLimits) {
+    let tools = t
+        .get(r, "tools", &[])
+        .map(|n| tools(r, n))
+        .unwrap_or_default();
+    let mut side: IndexMap<&'static str, (&Node, Pos)> = IndexMap::new();
+    for (key, alias) in [
+        ("max_turns", "maxTurns"),
+        ("max_tool_calls", "maxToolCalls"),
+        ("max_tokens_total", "maxTokensTotal"),
+        ("max_tool_output", "maxToolOutput"),
+    ] {
+        if let Some((k, n)) = t.take(r, key, &[alias]) {
+            side.insert(key, (n, k.pos));
+        }
+    }
+    (tools, limits(r, &side))
+}
+
 /// The loop budgets among an agent step's side keys.
 pub(super) fn limits(
     r: &mut Reader<'_>,

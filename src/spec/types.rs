@@ -161,6 +161,12 @@ pub struct AgentProfileSpec {
     pub temperature: Option<f64>,
     /// What it is good at (shown in `baton agents`, used by the planner).
     pub capabilities: Vec<String>,
+    /// Tools its steps may call unless a step lists its own.
+    #[serde(default)]
+    pub tools: Vec<ToolUse>,
+    /// Tool-loop budgets its steps inherit (a step's own win).
+    #[serde(default)]
+    pub limits: AgentLimits,
 }
 
 /// One step of a workflow.
@@ -357,6 +363,18 @@ pub struct AgentLimits {
     pub max_tokens_total: Option<u64>,
     /// Bytes of one tool result the model sees (default 16 KiB).
     pub max_tool_output: Option<u32>,
+}
+
+impl AgentLimits {
+    /// These budgets where set, `base`'s elsewhere.
+    pub fn or(self, base: AgentLimits) -> AgentLimits {
+        AgentLimits {
+            max_turns: self.max_turns.or(base.max_turns),
+            max_tool_calls: self.max_tool_calls.or(base.max_tool_calls),
+            max_tokens_total: self.max_tokens_total.or(base.max_tokens_total),
+            max_tool_output: self.max_tool_output.or(base.max_tool_output),
+        }
+    }
 }
 
 /// What an agent step must answer with.
