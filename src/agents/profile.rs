@@ -91,10 +91,19 @@ impl AgentProfile {
             self.temperature
                 .map_or("(the provider's default)".to_string(), |t| t.to_string())
         ));
-        out.push_str(&format!(
-            "capabilities: {}\n\n",
-            self.capabilities.join(", ")
-        ));
+        out.push_str(&format!("capabilities: {}\n", self.capabilities.join(", ")));
+        if !self.tools.is_empty() {
+            let tools: Vec<String> = self
+                .tools
+                .iter()
+                .map(|t| match t.approve {
+                    Some(false) => format!("{} (unattended)", t.name),
+                    _ => t.name.clone(),
+                })
+                .collect();
+            out.push_str(&format!("tools:        {}\n", tools.join(", ")));
+        }
+        out.push('\n');
         out.push_str(&self.system);
         out.push('\n');
         out

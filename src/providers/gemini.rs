@@ -33,8 +33,10 @@ pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (
         let decls: Vec<Value> = req
             .tools
             .iter()
-            .map(|t| json!({"name": t.name, "description": t.description, "parameters": t.parameters}))
+            .map(|t| json!({"name": t.name, "description": t.description, "parametersJsonSchema": t.parameters}))
             .collect();
+        // `parametersJsonSchema` takes JSON Schema as is (`parameters` is an OpenAPI subset
+        // that refuses e.g. `additionalProperties`).
         body["tools"] = json!([{"functionDeclarations": decls}]);
     }
     if let Some(system) = &req.system {
@@ -332,7 +334,9 @@ mod tests {
     fn calls_are_function_call_parts_and_results_function_responses_named_by_tool() {
         let cfg = ProviderConfig::new("g", ProviderKind::Gemini);
         let (_, body) = request(&cfg, "g", &crate::providers::types::sample_tool_request());
-        assert_eq!(body["tools"][0]["functionDeclarations"][0]["name"], "shell");
+        let decl = &body["tools"][0]["functionDeclarations"][0];
+        assert_eq!(decl["name"], "shell");
+        assert_eq!(decl["parametersJsonSchema"]["type"], "object");
         let c = body["contents"].as_array().unwrap();
         assert_eq!(c.len(), 3);
         assert_eq!(c[1]["role"], "model");
