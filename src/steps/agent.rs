@@ -10,7 +10,7 @@ use crate::agents::{
 };
 use crate::providers::price::show_cost;
 use crate::providers::{RouteEvent, Router};
-use crate::spec::AgentSpec;
+use crate::spec::{AgentLimits, AgentSpec, ToolUse};
 use crate::store::{LogStream, StepMetrics};
 use crate::tools::{DEFAULT_RESULT_LIMIT, ToolContext};
 
@@ -77,7 +77,14 @@ pub async fn run(
         pending: String::new(),
     };
     let started = Instant::now();
-    let ctx = tool_context(spec, &attempt)?;
+    // A step's own tools and budgets win over its profile's.
+    let tools = if spec.tools.is_empty() {
+        &profile.tools
+    } else {
+        &spec.tools
+    };
+    let limits = spec.limits.or(profile.limits);
+    let ctx = tool_context(tools, limits, &attempt)?;
     let call = async {
         let mut sink = |event: ActEvent| match event {
             ActEvent::Route(RouteEvent::Text(t)) => lines.push(&t, &log),
@@ -97,18 +104,7 @@ pub async fn run(
             }
         };
         match ctx {
-            Some(ctx) => {
-                act(
-                    router,
-                    profile,
-                    request,
-                    &spec.tools,
-                    spec.limits,
-                    ctx,
-                    &mut sink,
-                )
-                .await
-            }
+            Some(ctx) => act(router, profile, request, tools, limits, ctx, &mut sink).await,
             None => run_agent(router, profile, request, &mut |e| sink(ActEvent::Route(e))).await,
         }
     };
@@ -139,8 +135,12 @@ pub async fn run(
 /// Where the step's tools run, when it has any: baton's working directory and environment.
 /// (The engine does not yet pass agent steps the run's `workdir` and the workflow's `env`,
 /// which `run:` steps get; when it does, they belong here.)
-fn tool_context(spec: &AgentSpec, attempt: &Attempt) -> Result<Option<ToolContext>, Failure> {
-    if spec.tools.is_empty() {
+fn tool_context(
+    tools: &[ToolUse],
+    limits: AgentLimits,
+    attempt: &Attempt,
+) -> Result<Option<ToolContext>, Failure> {
+    if tools.is_empty() {
         return Ok(None);
     }
     let cwd = std::env::current_dir().map_err(|e| {
@@ -152,8 +152,7 @@ fn tool_context(spec: &AgentSpec, attempt: &Attempt) -> Result<Option<ToolContex
         cwd,
         env: Default::default(),
         attempt: attempt.clone(),
-        limit: spec
-            .limits
+        limit: limits
             .max_tool_output
             .map_or(DEFAULT_RESULT_LIMIT, |n| n as usize),
     }))
