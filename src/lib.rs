@@ -17,4 +17,5 @@ pub mod secrets;
 pub mod spec;
 pub mod steps;
 pub mod store;
+pub mod tools;
 pub mod tui;

@@ -72,8 +72,12 @@ pub struct AgentResult {
     pub tokens_out: u64,
     /// From start to final answer.
     pub latency_ms: u64,
-    /// Calls that produced an answer (2 when a repair was needed).
+    /// Calls that produced an answer (2 when a repair was needed; the turns of a tool loop).
     pub calls: u32,
+    /// Tool calls made (a tool loop).
+    pub tool_calls: u32,
+    /// Cost in US dollars over every call; None when a model's price is unknown.
+    pub cost_usd: Option<f64>,
 }
 
 /// Why an agent call failed.
@@ -91,13 +95,22 @@ pub enum AgentError {
     /// The answer did not match the schema, even after the repair turn.
     #[error("answer did not match the schema: {0}")]
     SchemaMismatch(String),
+    /// A tool loop went over one of the step's budgets.
+    #[error("{0}")]
+    Budget(String),
+    /// The step's `tools:` cannot be used.
+    #[error("the step's tools are not usable: {0}")]
+    BadTools(String),
+    /// The run was cancelled while a tool ran.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// Sent after the profile's prompt when JSON is required.
 const JSON_RULES: &str = "Answer with a single JSON value and nothing else: no prose before or \
 after it and no Markdown code fences.";
 
-fn system_prompt(profile: &AgentProfile, req: &AgentRequest) -> String {
+pub(super) fn system_prompt(profile: &AgentProfile, req: &AgentRequest) -> String {
     let mut system = profile.system.clone();
     if req.output == OutputFormat::Json {
         system.push_str("\n\n");
@@ -139,7 +152,7 @@ pub fn parse_json_answer(text: &str) -> Result<Value, String> {
 }
 
 /// What is wrong with an answer, if anything: `Err((is_json_error, message))`.
-fn judge(text: &str, req: &AgentRequest) -> Result<Value, (bool, String)> {
+pub(super) fn judge(text: &str, req: &AgentRequest) -> Result<Value, (bool, String)> {
     let value = parse_json_answer(text).map_err(|e| (true, e))?;
     if let Some(schema) = &req.schema {
         let errors = schema::validate(schema, &value);
@@ -175,6 +188,7 @@ pub async fn run_agent(
         stop: Vec::new(),
         format,
         stream: true,
+        tools: Vec::new(),
     };
     let route = Route {
         provider: req.provider.clone().or_else(|| profile.provider.clone()),
@@ -184,8 +198,9 @@ pub async fn run_agent(
     let first = router.chat(&route, &chat, sink).await?;
     let mut tokens_in = first.usage.input_tokens;
     let mut tokens_out = first.usage.output_tokens;
+    let mut cost = super::act::turn_cost(router, &first);
     let finish =
-        |resp: crate::providers::ChatResponse, output: Value, tin, tout, calls| AgentResult {
+        |resp: crate::providers::ChatResponse, output: Value, tin, tout, calls, cost| AgentResult {
             output,
             text: resp.text,
             provider: resp.provider,
@@ -194,13 +209,15 @@ pub async fn run_agent(
             tokens_out: tout,
             latency_ms: millis(started.elapsed()),
             calls,
+            tool_calls: 0,
+            cost_usd: cost,
         };
     if req.output == OutputFormat::Text {
         let text = Value::String(first.text.clone());
-        return Ok(finish(first, text, tokens_in, tokens_out, 1));
+        return Ok(finish(first, text, tokens_in, tokens_out, 1, cost));
     }
     let problem = match judge(&first.text, &req) {
-        Ok(value) => return Ok(finish(first, value, tokens_in, tokens_out, 1)),
+        Ok(value) => return Ok(finish(first, value, tokens_in, tokens_out, 1, cost)),
         Err(p) => p,
     };
 
@@ -235,14 +252,17 @@ pub async fn run_agent(
     let second = router.chat(&repair_route, &chat, sink).await?;
     tokens_in += second.usage.input_tokens;
     tokens_out += second.usage.output_tokens;
+    cost = cost
+        .zip(super::act::turn_cost(router, &second))
+        .map(|(a, b)| a + b);
     match judge(&second.text, &req) {
-        Ok(value) => Ok(finish(second, value, tokens_in, tokens_out, 2)),
+        Ok(value) => Ok(finish(second, value, tokens_in, tokens_out, 2, cost)),
         Err((true, why)) => Err(AgentError::NotJson(why)),
         Err((false, why)) => Err(AgentError::SchemaMismatch(why)),
     }
 }
 
-fn millis(d: Duration) -> u64 {
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 

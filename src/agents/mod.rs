@@ -1,11 +1,13 @@
 //! Agent profiles: built-in roles, user files and workflow-local `agents:`, and
 //! [`run_agent`], the call an `agent` step makes.
 
+pub mod act;
 mod builtin;
 pub mod call;
 pub mod profile;
 pub mod schema;
 
+pub use act::{ActEvent, act};
 pub use call::{AgentError, AgentEvent, AgentRequest, AgentResult, parse_json_answer, run_agent};
 pub use profile::{AgentCatalog, AgentProfile, ProfileSource};
 

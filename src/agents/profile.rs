@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::builtin::{BUILTINS, HOUSE_RULES};
-use crate::spec::AgentProfileSpec;
+use crate::spec::{AgentLimits, AgentProfileSpec, ToolUse};
 
 /// Where a profile (or its last override) came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,10 @@ pub struct AgentProfile {
     pub max_tokens: Option<u32>,
     /// What it is good at.
     pub capabilities: Vec<String>,
+    /// Tools its steps may call unless a step lists its own.
+    pub tools: Vec<ToolUse>,
+    /// Tool-loop budgets its steps inherit (a step's own win).
+    pub limits: AgentLimits,
 }
 
 /// The system prompt of a profile defined without one.
@@ -87,10 +91,19 @@ impl AgentProfile {
             self.temperature
                 .map_or("(the provider's default)".to_string(), |t| t.to_string())
         ));
-        out.push_str(&format!(
-            "capabilities: {}\n\n",
-            self.capabilities.join(", ")
-        ));
+        out.push_str(&format!("capabilities: {}\n", self.capabilities.join(", ")));
+        if !self.tools.is_empty() {
+            let tools: Vec<String> = self
+                .tools
+                .iter()
+                .map(|t| match t.approve {
+                    Some(false) => format!("{} (unattended)", t.name),
+                    _ => t.name.clone(),
+                })
+                .collect();
+            out.push_str(&format!("tools:        {}\n", tools.join(", ")));
+        }
+        out.push('\n');
         out.push_str(&self.system);
         out.push('\n');
         out
@@ -108,6 +121,8 @@ impl AgentProfile {
             temperature: Some(b.temperature),
             max_tokens: None,
             capabilities: b.capabilities.iter().map(|c| c.to_string()).collect(),
+            tools: Vec::new(),
+            limits: AgentLimits::default(),
         }
     }
 
@@ -123,6 +138,8 @@ impl AgentProfile {
             temperature: None,
             max_tokens: None,
             capabilities: Vec::new(),
+            tools: Vec::new(),
+            limits: AgentLimits::default(),
         }
     }
 
@@ -152,6 +169,10 @@ impl AgentProfile {
         if !o.capabilities.is_empty() {
             self.capabilities = o.capabilities.clone();
         }
+        if !o.tools.is_empty() {
+            self.tools = o.tools.iter().map(ToolEntry::to_use).collect();
+        }
+        self.limits = AgentLimits::from(o.limits).or(self.limits);
     }
 }
 
@@ -173,6 +194,69 @@ struct ProfileFile {
     max_tokens: Option<u32>,
     #[serde(alias = "abilities")]
     capabilities: Vec<String>,
+    tools: Vec<ToolEntry>,
+    #[serde(flatten)]
+    limits: LimitsFile,
+}
+
+/// A `tools:` entry in a profile file: a name or `{name, approve}`. Names are checked when a
+/// step uses the profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum ToolEntry {
+    Name(String),
+    Full { name: String, approve: Option<bool> },
+}
+
+impl ToolEntry {
+    fn to_use(&self) -> ToolUse {
+        match self {
+            ToolEntry::Name(name) => ToolUse {
+                name: name.clone(),
+                approve: None,
+            },
+            ToolEntry::Full { name, approve } => ToolUse {
+                name: name.clone(),
+                approve: *approve,
+            },
+        }
+    }
+}
+
+/// Budgets in a profile file.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default)]
+struct LimitsFile {
+    #[serde(alias = "maxTurns")]
+    max_turns: Option<u32>,
+    #[serde(alias = "maxToolCalls")]
+    max_tool_calls: Option<u32>,
+    #[serde(alias = "maxTokensTotal")]
+    max_tokens_total: Option<u64>,
+    #[serde(alias = "maxToolOutput")]
+    max_tool_output: Option<u32>,
+}
+
+impl From<LimitsFile> for AgentLimits {
+    fn from(l: LimitsFile) -> Self {
+        AgentLimits {
+            max_turns: l.max_turns,
+            max_tool_calls: l.max_tool_calls,
+            max_tokens_total: l.max_tokens_total,
+            max_tool_output: l.max_tool_output,
+        }
+    }
+}
+
+impl From<AgentLimits> for LimitsFile {
+    fn from(l: AgentLimits) -> Self {
+        LimitsFile {
+            max_turns: l.max_turns,
+            max_tool_calls: l.max_tool_calls,
+            max_tokens_total: l.max_tokens_total,
+            max_tool_output: l.max_tool_output,
+        }
+    }
 }
 
 impl From<&AgentProfileSpec> for ProfileFile {
@@ -184,6 +268,15 @@ impl From<&AgentProfileSpec> for ProfileFile {
             model: s.model.clone(),
             temperature: s.temperature,
             capabilities: s.capabilities.clone(),
+            tools: s
+                .tools
+                .iter()
+                .map(|t| ToolEntry::Full {
+                    name: t.name.clone(),
+                    approve: t.approve,
+                })
+                .collect(),
+            limits: s.limits.into(),
             ..ProfileFile::default()
         }
     }
@@ -380,6 +473,11 @@ mod tests {
             "displayName: Reviewer\nsystemPrompt: Review diffs.\nabilities: [review]\ntemperature: 0.1\n",
         )
         .unwrap();
+        std::fs::write(
+            dir.path().join("sre.yaml"),
+            "tools: [list_dir, {name: shell, approve: false}]\nmaxTurns: 4\nmax_tool_calls: 9\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("broken.toml"), "model = \n").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         let (c, problems) = AgentCatalog::load(Some(dir.path()));
@@ -396,6 +494,25 @@ mod tests {
             ("Reviewer", "Review diffs.")
         );
         assert_eq!(r.capabilities, ["review"]);
+        assert!(r.tools.is_empty());
+        let sre = c.get("sre").unwrap();
+        assert_eq!(
+            sre.tools,
+            [
+                ToolUse {
+                    name: "list_dir".into(),
+                    approve: None
+                },
+                ToolUse {
+                    name: "shell".into(),
+                    approve: Some(false)
+                }
+            ]
+        );
+        assert_eq!(
+            (sre.limits.max_turns, sre.limits.max_tool_calls),
+            (Some(4), Some(9))
+        );
         assert_eq!(problems.len(), 1);
         assert!(
             problems[0].contains("broken.toml") && problems[0].contains("line 1"),

@@ -10,7 +10,10 @@ use super::config::{ProviderConfig, ProviderKind};
 use super::error::{ErrorKind, error_detail};
 use super::sse::SseDecoder;
 use super::types::Framing;
-use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamFamily, Usage, WireError};
+use super::types::{
+    CallPieces, ChatRequest, Message, Parsed, ResponseFormat, Role, StreamFamily, ToolCall, Usage,
+    WireError, call_id,
+};
 
 /// `max_tokens` is required by this API; used when the request sets none.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -22,21 +25,10 @@ pub const EMIT_TOOL: &str = "emit";
 pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (String, Value) {
     let base = cfg.base_url();
     let base = base.strip_suffix("/v1").unwrap_or(&base);
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| {
-            let role = match m.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({"role": role, "content": m.content})
-        })
-        .collect();
     let mut body = json!({
         "model": model,
         "max_tokens": req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        "messages": messages,
+        "messages": messages(&req.messages),
     });
     if let Some(system) = &req.system {
         body["system"] = json!(system);
@@ -50,9 +42,20 @@ pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (
     if req.stream {
         body["stream"] = json!(true);
     }
-    // A tool's input must be an object; other schemas rely on the prompt's instructions.
+    if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+            .collect();
+        body["tools"] = Value::Array(tools);
+    }
+    // A tool's input must be an object; other schemas rely on the prompt's instructions. With
+    // real tools offered, forcing `emit` would stop the model from calling them, so the schema
+    // then relies on the prompt too.
     if let ResponseFormat::JsonSchema(schema) = &req.format
         && schema.get("type").and_then(Value::as_str) == Some("object")
+        && req.tools.is_empty()
     {
         body["tools"] = json!([{
             "name": EMIT_TOOL,
@@ -62,6 +65,56 @@ pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (
         body["tool_choice"] = json!({"type": "tool", "name": EMIT_TOOL});
     }
     (format!("{base}/v1/messages"), body)
+}
+
+/// The history in Anthropic's shape: tool calls are `tool_use` blocks of the assistant turn,
+/// and the results that follow it go together in one user turn as `tool_result` blocks (roles
+/// must alternate).
+fn messages(history: &[Message]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for m in history {
+        match m.role {
+            Role::User => out.push(json!({"role": "user", "content": m.content})),
+            Role::Assistant if m.tool_calls.is_empty() => {
+                out.push(json!({"role": "assistant", "content": m.content}));
+            }
+            Role::Assistant => {
+                let mut blocks = Vec::new();
+                if !m.content.is_empty() {
+                    blocks.push(json!({"type": "text", "text": m.content}));
+                }
+                for c in &m.tool_calls {
+                    let input = if c.arguments.is_object() {
+                        c.arguments.clone()
+                    } else {
+                        json!({})
+                    };
+                    blocks.push(
+                        json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
+                    );
+                }
+                out.push(json!({"role": "assistant", "content": blocks}));
+            }
+            Role::Tool => {
+                let block = json!({
+                    "type": "tool_result",
+                    "tool_use_id": m.answers.as_ref().map_or("", |a| a.id.as_str()),
+                    "content": m.content,
+                });
+                let joins = out.last().is_some_and(|last| {
+                    last["role"] == "user"
+                        && last["content"]
+                            .as_array()
+                            .is_some_and(|b| b.iter().all(|b| b["type"] == "tool_result"))
+                });
+                match out.last_mut().and_then(|l| l["content"].as_array_mut()) {
+                    Some(blocks) if joins => blocks.push(block),
+                    _ => out.push(json!({"role": "user", "content": [block]})),
+                }
+            }
+        }
+    }
+    out
 }
 
 fn in_band_error(v: &Value) -> Option<WireError> {
@@ -83,11 +136,32 @@ pub(crate) fn parse_response(v: &Value) -> Result<Parsed, WireError> {
         .get("content")
         .and_then(Value::as_array)
         .ok_or_else(|| WireError::new(ErrorKind::Decode, "the answer has no content array"))?;
-    let tool_input = blocks
+    let is_use = |b: &&Value| b.get("type").and_then(Value::as_str) == Some("tool_use");
+    let is_emit = |b: &&Value| b.get("name").and_then(Value::as_str) == Some(EMIT_TOOL);
+    let emitted = blocks
         .iter()
-        .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+        .filter(is_use)
+        .find(is_emit)
         .and_then(|b| b.get("input"));
-    let text = match tool_input {
+    let tool_calls: Vec<ToolCall> = blocks
+        .iter()
+        .filter(is_use)
+        .filter(|b| !is_emit(b))
+        .enumerate()
+        .map(|(i, b)| ToolCall {
+            id: b
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| call_id(i), str::to_string),
+            name: b
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            arguments: b.get("input").cloned().unwrap_or_else(|| json!({})),
+        })
+        .collect();
+    let text = match emitted {
         Some(input) => input.to_string(),
         None => blocks
             .iter()
@@ -98,6 +172,7 @@ pub(crate) fn parse_response(v: &Value) -> Result<Parsed, WireError> {
     let u = v.get("usage");
     Ok(Parsed {
         text,
+        tool_calls,
         usage: Usage {
             input_tokens: u
                 .and_then(|u| u.get("input_tokens"))
@@ -121,6 +196,10 @@ pub(crate) fn parse_response(v: &Value) -> Result<Parsed, WireError> {
 pub(crate) struct AnthropicStream {
     sse: SseDecoder,
     end: Parsed,
+    /// Tool calls by block index (`emit` blocks are not calls: their input is the answer).
+    calls: CallPieces,
+    /// Indexes of the blocks that are tool calls.
+    call_blocks: Vec<u64>,
     done: bool,
 }
 
@@ -148,10 +227,29 @@ impl AnthropicStream {
                         u.get("output_tokens").and_then(Value::as_u64).unwrap_or(0);
                 }
             }
+            "content_block_start" => {
+                let block = v.get("content_block");
+                let name = block.and_then(|b| b.get("name")).and_then(Value::as_str);
+                let is_use =
+                    block.and_then(|b| b.get("type")).and_then(Value::as_str) == Some("tool_use");
+                if is_use && name != Some(EMIT_TOOL) {
+                    let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    let id = block.and_then(|b| b.get("id")).and_then(Value::as_str);
+                    self.call_blocks.push(index);
+                    self.calls.add(index, id, name, "");
+                }
+            }
             "content_block_delta" => {
                 let delta = v.get("delta");
+                let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
                 let piece = match delta.and_then(|d| d.get("type")).and_then(Value::as_str) {
                     Some("text_delta") => delta.and_then(|d| d.get("text")),
+                    Some("input_json_delta") if self.call_blocks.contains(&index) => {
+                        let part = delta.and_then(|d| d.get("partial_json"));
+                        let part = part.and_then(Value::as_str).unwrap_or("");
+                        self.calls.add(index, None, None, part);
+                        None
+                    }
                     Some("input_json_delta") => delta.and_then(|d| d.get("partial_json")),
                     _ => None,
                 };
@@ -174,7 +272,7 @@ impl AnthropicStream {
                 }
             }
             "message_stop" => self.done = true,
-            // ping, content_block_start/stop and future event types carry nothing we need.
+            // ping, content_block_stop and future event types carry nothing we need.
             _ => {}
         }
         Ok(())
@@ -192,7 +290,8 @@ impl StreamFamily for AnthropicStream {
         AnthropicStream::event(self, data, out)
     }
 
-    fn complete(&self) -> bool {
+    fn complete(&mut self) -> bool {
+        self.end.tool_calls = self.calls.finish();
         self.done
     }
 }
@@ -275,6 +374,72 @@ mod tests {
         assert_eq!(
             s.finish(&mut Vec::new()).unwrap_err().kind,
             ErrorKind::Transport
+        );
+    }
+
+    #[test]
+    fn calls_are_tool_use_blocks_and_the_results_of_a_turn_share_one_user_turn() {
+        let cfg = ProviderConfig::new("a", ProviderKind::Anthropic);
+        let mut req = crate::providers::types::sample_tool_request();
+        req.format = ResponseFormat::JsonSchema(json!({"type":"object"}));
+        let (_, body) = request(&cfg, "c", &req);
+        assert_eq!(body["tools"][0]["input_schema"]["type"], "object");
+        assert!(
+            body.get("tool_choice").is_none(),
+            "emit must not be forced with tools"
+        );
+        let m = body["messages"].as_array().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1]["content"][0], json!({"type":"text","text":"Looking."}));
+        assert_eq!(m[1]["content"][2]["type"], "tool_use");
+        assert_eq!(m[1]["content"][2]["input"], json!({"path":"a.txt"}));
+        assert_eq!(m[2]["role"], "user");
+        assert_eq!(m[2]["content"][0]["tool_use_id"], "c1");
+        assert_eq!(m[2]["content"][1]["tool_use_id"], "c2");
+    }
+
+    #[test]
+    fn a_whole_answer_gives_its_tool_uses_as_calls_but_emit_as_text() {
+        let p = parse_response(&json!({"content":[{"type":"text","text":"Checking."},
+            {"type":"tool_use","id":"toolu_a","name":"shell","input":{"command":"ls"}},
+            {"type":"tool_use","id":"toolu_b","name":"list_dir","input":{}}],"stop_reason":"tool_use"}))
+        .unwrap();
+        assert_eq!(p.text, "Checking.");
+        assert_eq!(p.tool_calls.len(), 2);
+        assert_eq!(p.tool_calls[1].id, "toolu_b");
+        let emit = parse_response(
+            &json!({"content":[{"type":"tool_use","id":"t","name":"emit","input":{"a":1}}]}),
+        )
+        .unwrap();
+        assert!(emit.tool_calls.is_empty());
+        assert_eq!(emit.text, r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn streamed_tool_use_blocks_gather_their_partial_json_by_index() {
+        let ev = |v: Value| format!("event: x\ndata: {v}\n\n");
+        let body = [
+            ev(json!({"type":"message_start","message":{"usage":{"input_tokens":3,"output_tokens":1}}})),
+            ev(json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})),
+            ev(json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me look."}})),
+            ev(json!({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_a","name":"shell","input":{}}})),
+            ev(json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"command\":"}})),
+            ev(json!({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_b","name":"list_dir","input":{}}})),
+            ev(json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"df\"}"}})),
+            ev(json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}})),
+            ev(json!({"type":"message_stop"})),
+        ]
+        .concat();
+        let mut s = AnthropicStream::default();
+        let mut out = Vec::new();
+        s.feed(body.as_bytes(), &mut out).unwrap();
+        let end = s.finish(&mut out).unwrap();
+        assert_eq!(out, ["Let me look."]);
+        assert_eq!(end.tool_calls.len(), 2);
+        assert_eq!(end.tool_calls[0].arguments, json!({"command":"df"}));
+        assert_eq!(
+            (end.tool_calls[1].id.as_str(), &end.tool_calls[1].arguments),
+            ("toolu_b", &json!({}))
         );
     }
 }

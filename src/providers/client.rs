@@ -311,6 +311,7 @@ impl ProviderClient {
             provider: self.config.name.clone(),
             model: parsed.model.unwrap_or_else(|| model.to_string()),
             text: parsed.text,
+            tool_calls: parsed.tool_calls,
             usage: parsed.usage,
             finish_reason: parsed.finish_reason,
             request_id,

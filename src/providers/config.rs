@@ -128,6 +128,10 @@ pub struct ProviderConfig {
     /// Retries on this provider before falling back to the next (default 2, i.e. 3 attempts).
     #[serde(default)]
     pub max_retries: Option<u32>,
+    /// Prices per model (USD per million tokens), e.g.
+    /// `prices = { "my-model" = { input = 0.5, output = 1.5 } }`; they win over the built-in table.
+    #[serde(default)]
+    pub prices: indexmap::IndexMap<String, super::price::Price>,
 }
 
 fn default_priority() -> i32 {
@@ -165,6 +169,7 @@ impl ProviderConfig {
             first_byte_timeout: None,
             connect_timeout: None,
             max_retries: None,
+            prices: indexmap::IndexMap::new(),
         }
     }
 

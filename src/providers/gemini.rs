@@ -9,7 +9,10 @@ use super::config::{ProviderConfig, ProviderKind};
 use super::error::{ErrorKind, error_detail};
 use super::sse::SseDecoder;
 use super::types::Framing;
-use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamFamily, Usage, WireError};
+use super::types::{
+    ChatRequest, Message, Parsed, ResponseFormat, Role, StreamFamily, ToolCall, Usage, WireError,
+    call_id,
+};
 
 /// The request URL and JSON body.
 pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (String, Value) {
@@ -25,18 +28,17 @@ pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (
     } else {
         format!("{root}/models/{model}:generateContent")
     };
-    let contents: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| {
-            let role = match m.role {
-                Role::User => "user",
-                Role::Assistant => "model",
-            };
-            json!({"role": role, "parts": [{"text": m.content}]})
-        })
-        .collect();
-    let mut body = json!({"contents": contents});
+    let mut body = json!({"contents": contents(&req.messages)});
+    if !req.tools.is_empty() {
+        let decls: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "parametersJsonSchema": t.parameters}))
+            .collect();
+        // `parametersJsonSchema` takes JSON Schema as is (`parameters` is an OpenAPI subset
+        // that refuses e.g. `additionalProperties`).
+        body["tools"] = json!([{"functionDeclarations": decls}]);
+    }
     if let Some(system) = &req.system {
         body["systemInstruction"] = json!({"parts": [{"text": system}]});
     }
@@ -66,6 +68,70 @@ pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (
     (url, body)
 }
 
+/// The history in Gemini's shape: calls are `functionCall` parts of a model turn; results are
+/// `functionResponse` parts, named by tool (Gemini matches them by name and order, not id),
+/// the results of one turn together in one user turn.
+fn contents(history: &[Message]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for m in history {
+        match m.role {
+            Role::User => out.push(json!({"role": "user", "parts": [{"text": m.content}]})),
+            Role::Assistant => {
+                let mut parts = Vec::new();
+                if !m.content.is_empty() || m.tool_calls.is_empty() {
+                    parts.push(json!({"text": m.content}));
+                }
+                for c in &m.tool_calls {
+                    let args = if c.arguments.is_object() {
+                        c.arguments.clone()
+                    } else {
+                        json!({})
+                    };
+                    parts.push(json!({"functionCall": {"name": c.name, "args": args}}));
+                }
+                out.push(json!({"role": "model", "parts": parts}));
+            }
+            Role::Tool => {
+                let name = m.answers.as_ref().map_or("", |a| a.name.as_str());
+                let part =
+                    json!({"functionResponse": {"name": name, "response": {"result": m.content}}});
+                let joins = out.last().is_some_and(|last| {
+                    last["role"] == "user"
+                        && last["parts"]
+                            .as_array()
+                            .is_some_and(|p| p.iter().all(|p| p.get("functionResponse").is_some()))
+                });
+                match out.last_mut().and_then(|l| l["parts"].as_array_mut()) {
+                    Some(parts) if joins => parts.push(part),
+                    _ => out.push(json!({"role": "user", "parts": [part]})),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `functionCall` parts of a candidate (each whole: Gemini does not split arguments).
+fn calls_of(parts: &[Value], first: usize) -> Vec<ToolCall> {
+    parts
+        .iter()
+        .filter_map(|p| p.get("functionCall"))
+        .enumerate()
+        .map(|(i, c)| ToolCall {
+            id: c
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| call_id(first + i), str::to_string),
+            name: c
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            arguments: c.get("args").cloned().unwrap_or_else(|| json!({})),
+        })
+        .collect()
+}
+
 fn in_band_error(v: &Value) -> Option<WireError> {
     v.get("error").filter(|e| !e.is_null()).map(|_| {
         let d = error_detail(ProviderKind::Gemini, v);
@@ -92,9 +158,10 @@ fn read_chunk(v: &Value) -> Result<Parsed, WireError> {
             format!("the prompt was blocked ({reason})"),
         ));
     }
-    let text = candidate
+    let parts = candidate
         .and_then(|c| c.pointer("/content/parts"))
-        .and_then(Value::as_array)
+        .and_then(Value::as_array);
+    let text = parts
         .map(|parts| {
             parts
                 .iter()
@@ -111,6 +178,7 @@ fn read_chunk(v: &Value) -> Result<Parsed, WireError> {
     };
     Ok(Parsed {
         text,
+        tool_calls: parts.map(|p| calls_of(p, 0)).unwrap_or_default(),
         usage: Usage {
             input_tokens: count("promptTokenCount"),
             output_tokens: count("candidatesTokenCount"),
@@ -157,6 +225,15 @@ impl GeminiStream {
         if !p.text.is_empty() {
             out.push(p.text);
         }
+        let first = self.end.tool_calls.len();
+        self.end
+            .tool_calls
+            .extend(p.tool_calls.into_iter().enumerate().map(|(i, mut c)| {
+                if c.id == call_id(i) {
+                    c.id = call_id(first + i);
+                }
+                c
+            }));
         // usageMetadata is cumulative: keep the last one seen.
         if v.get("usageMetadata").is_some() {
             self.end.usage = p.usage;
@@ -183,7 +260,7 @@ impl StreamFamily for GeminiStream {
         GeminiStream::event(self, data, out)
     }
 
-    fn complete(&self) -> bool {
+    fn complete(&mut self) -> bool {
         self.saw_finish
     }
 }
@@ -251,5 +328,60 @@ mod tests {
                 output_tokens: 4
             }
         );
+    }
+
+    #[test]
+    fn calls_are_function_call_parts_and_results_function_responses_named_by_tool() {
+        let cfg = ProviderConfig::new("g", ProviderKind::Gemini);
+        let (_, body) = request(&cfg, "g", &crate::providers::types::sample_tool_request());
+        let decl = &body["tools"][0]["functionDeclarations"][0];
+        assert_eq!(decl["name"], "shell");
+        assert_eq!(decl["parametersJsonSchema"]["type"], "object");
+        let c = body["contents"].as_array().unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[1]["role"], "model");
+        assert_eq!(
+            c[1]["parts"][1]["functionCall"],
+            json!({"name":"shell","args":{"command":"df -h"}})
+        );
+        assert_eq!(c[2]["role"], "user");
+        assert_eq!(
+            c[2]["parts"][1]["functionResponse"],
+            json!({"name":"read_file","response":{"result":"hello"}})
+        );
+    }
+
+    #[test]
+    fn function_calls_without_ids_get_ids_numbered_across_the_stream() {
+        let chunk = |parts: Value, finish: Option<&str>| {
+            let mut c = json!({"candidates":[{"content":{"role":"model","parts":parts}}]});
+            if let Some(f) = finish {
+                c["candidates"][0]["finishReason"] = json!(f);
+            }
+            format!("data: {c}\r\n\r\n")
+        };
+        let body = [
+            chunk(
+                json!([{"functionCall":{"name":"shell","args":{"command":"ls"}}}]),
+                None,
+            ),
+            chunk(
+                json!([{"functionCall":{"name":"read_file","args":{"path":"x"}}}]),
+                Some("STOP"),
+            ),
+        ]
+        .concat();
+        let mut s = GeminiStream::default();
+        let mut out = Vec::new();
+        s.feed(body.as_bytes(), &mut out).unwrap();
+        let end = s.finish(&mut out).unwrap();
+        let ids: Vec<&str> = end.tool_calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["call_0", "call_1"]);
+        assert_eq!(end.tool_calls[1].arguments, json!({"path":"x"}));
+        let whole = parse_response(&json!({"candidates":[{"content":{"parts":[
+            {"functionCall":{"name":"a","args":{}}},{"functionCall":{"name":"b","args":{"k":1}}}]},"finishReason":"STOP"}]}))
+        .unwrap();
+        assert_eq!(whole.tool_calls.len(), 2);
+        assert_eq!(whole.tool_calls[1].id, "call_1");
     }
 }

@@ -16,6 +16,7 @@ pub mod health_file;
 pub mod ndjson;
 mod ollama;
 mod openai;
+pub mod price;
 pub mod ratelimit;
 pub mod report;
 pub mod router;
@@ -32,4 +33,6 @@ pub use health_file::HealthFile;
 pub use router::{
     Clock, ProviderStatus, Route, RouteError, RouteEvent, Router, RouterPolicy, TokioClock,
 };
-pub use types::{ChatRequest, ChatResponse, Message, ResponseFormat, Role, Usage};
+pub use types::{
+    ChatRequest, ChatResponse, Message, ResponseFormat, Role, ToolCall, ToolCallRef, ToolDef, Usage,
+};

@@ -7,7 +7,10 @@ use super::config::ProviderConfig;
 use super::error::ErrorKind;
 use super::ndjson::NdjsonDecoder;
 use super::types::Framing;
-use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamFamily, Usage, WireError};
+use super::types::{
+    ChatRequest, Message, Parsed, ResponseFormat, Role, StreamFamily, ToolCall, Usage, WireError,
+    arguments_of, call_id,
+};
 
 /// The request URL and JSON body.
 pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (String, Value) {
@@ -15,14 +18,11 @@ pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (
     if let Some(system) = &req.system {
         messages.push(json!({"role": "system", "content": system}));
     }
-    for m in &req.messages {
-        let role = match m.role {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        };
-        messages.push(json!({"role": role, "content": m.content}));
-    }
+    messages.extend(req.messages.iter().map(message));
     let mut body = json!({"model": model, "messages": messages, "stream": req.stream});
+    if !req.tools.is_empty() {
+        body["tools"] = super::openai::tools(&req.tools);
+    }
     let mut options = serde_json::Map::new();
     if let Some(t) = req.temperature {
         options.insert("temperature".into(), json!(t));
@@ -44,6 +44,56 @@ pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (
     (format!("{}/api/chat", cfg.base_url()), body)
 }
 
+/// One history message: calls carry their arguments as an object and no id; a result names
+/// its tool.
+fn message(m: &Message) -> Value {
+    match m.role {
+        Role::User => json!({"role": "user", "content": m.content}),
+        Role::Tool => json!({
+            "role": "tool",
+            "tool_name": m.answers.as_ref().map_or("", |a| a.name.as_str()),
+            "content": m.content,
+        }),
+        Role::Assistant if m.tool_calls.is_empty() => {
+            json!({"role": "assistant", "content": m.content})
+        }
+        Role::Assistant => {
+            let calls: Vec<Value> = m
+                .tool_calls
+                .iter()
+                .map(|c| json!({"function": {"name": c.name, "arguments": c.arguments}}))
+                .collect();
+            json!({"role": "assistant", "content": m.content, "tool_calls": calls})
+        }
+    }
+}
+
+/// `message.tool_calls`: whole calls, arguments an object (some servers send JSON text).
+fn calls_of(v: &Value, first: usize) -> Vec<ToolCall> {
+    let calls = v.pointer("/message/tool_calls").and_then(Value::as_array);
+    calls
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| ToolCall {
+            id: c
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| call_id(first + i), str::to_string),
+            name: c
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            arguments: match c.pointer("/function/arguments") {
+                Some(Value::String(s)) => arguments_of(s),
+                Some(v) => v.clone(),
+                None => json!({}),
+            },
+        })
+        .collect()
+}
+
 fn in_band_error(v: &Value) -> Option<WireError> {
     let message = v.get("error")?;
     let text = message
@@ -62,6 +112,7 @@ fn read_object(v: &Value) -> Result<Parsed, WireError> {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string(),
+        tool_calls: calls_of(v, 0),
         usage: Usage {
             input_tokens: v
                 .get("prompt_eval_count")
@@ -93,6 +144,8 @@ pub(crate) fn parse_response(v: &Value) -> Result<Parsed, WireError> {
 pub(crate) struct OllamaStream {
     lines: NdjsonDecoder,
     end: Parsed,
+    /// Calls from the lines before the last (Ollama sends each call whole, in any line).
+    calls: Vec<ToolCall>,
     done: bool,
 }
 
@@ -103,14 +156,16 @@ impl OllamaStream {
         }
         let v: Value = serde_json::from_str(line)
             .map_err(|e| WireError::bad_json("a stream line", &e, line))?;
-        let p = read_object(&v)?;
+        let mut p = read_object(&v)?;
         if !p.text.is_empty() {
-            out.push(p.text);
+            out.push(std::mem::take(&mut p.text));
         }
+        let first = self.calls.len();
+        self.calls.extend(calls_of(&v, first));
         if v.get("done").and_then(Value::as_bool) == Some(true) {
             self.done = true;
             self.end = Parsed {
-                text: String::new(),
+                tool_calls: std::mem::take(&mut self.calls),
                 ..p
             };
         }
@@ -129,7 +184,7 @@ impl StreamFamily for OllamaStream {
         OllamaStream::line(self, data, out)
     }
 
-    fn complete(&self) -> bool {
+    fn complete(&mut self) -> bool {
         self.done
     }
 }
@@ -187,5 +242,37 @@ mod tests {
             s.finish(&mut Vec::new()).unwrap_err().kind,
             ErrorKind::Transport
         );
+    }
+
+    #[test]
+    fn calls_carry_object_arguments_and_results_name_their_tool() {
+        let cfg = ProviderConfig::new("o", ProviderKind::Ollama);
+        let (_, body) = request(&cfg, "l", &crate::providers::types::sample_tool_request());
+        assert_eq!(body["tools"][0]["function"]["name"], "shell");
+        let m = &body["messages"];
+        assert_eq!(
+            m[2]["tool_calls"][0]["function"]["arguments"],
+            json!({"command":"df -h"})
+        );
+        assert_eq!(
+            (m[3]["role"].as_str(), m[3]["tool_name"].as_str()),
+            (Some("tool"), Some("shell"))
+        );
+        assert_eq!(m[4]["tool_name"], "read_file");
+    }
+
+    #[test]
+    fn streamed_and_whole_tool_calls_are_read_with_made_up_ids() {
+        let mut s = OllamaStream::default();
+        let mut out = Vec::new();
+        s.feed(b"{\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"shell\",\"arguments\":{\"command\":\"ls\"}}},{\"function\":{\"name\":\"list_dir\",\"arguments\":{}}}]},\"done\":false}\n\
+                 {\"message\":{\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\"}\n", &mut out)
+            .unwrap();
+        let end = s.finish(&mut out).unwrap();
+        assert_eq!(end.tool_calls.len(), 2);
+        assert_eq!(end.tool_calls[0].arguments, json!({"command":"ls"}));
+        assert_eq!(end.tool_calls[1].id, "call_1");
+        let whole = parse_response(&json!({"message":{"content":"","tool_calls":[{"function":{"name":"read_file","arguments":"{\"path\":\"a\"}"}}]},"done":true})).unwrap();
+        assert_eq!(whole.tool_calls[0].arguments, json!({"path":"a"}));
     }
 }

@@ -8,7 +8,10 @@ use super::config::ProviderKind;
 use super::error::{ErrorKind, error_detail};
 use super::sse::SseDecoder;
 use super::types::Framing;
-use super::types::{ChatRequest, Parsed, ResponseFormat, Role, StreamFamily, Usage, WireError};
+use super::types::{
+    CallPieces, ChatRequest, Message, Parsed, ResponseFormat, Role, StreamFamily, ToolCall,
+    ToolDef, Usage, WireError, arguments_of, call_id,
+};
 
 /// The request URL and JSON body.
 pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (String, Value) {
@@ -17,14 +20,11 @@ pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (
     if let Some(system) = &req.system {
         messages.push(json!({"role": "system", "content": system}));
     }
-    for m in &req.messages {
-        let role = match m.role {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        };
-        messages.push(json!({"role": role, "content": m.content}));
-    }
+    messages.extend(req.messages.iter().map(message));
     let mut body = json!({"model": model, "messages": messages});
+    if !req.tools.is_empty() {
+        body["tools"] = tools(&req.tools);
+    }
     if let Some(t) = req.temperature {
         body["temperature"] = json!(t);
     }
@@ -55,6 +55,87 @@ pub(crate) fn request(cfg: &ProviderConfig, model: &str, req: &ChatRequest) -> (
         }
     }
     (format!("{base}/chat/completions"), body)
+}
+
+/// One history message; tool calls carry their arguments as JSON text, as the API wants.
+fn message(m: &Message) -> Value {
+    match m.role {
+        Role::User => json!({"role": "user", "content": m.content}),
+        Role::Tool => json!({
+            "role": "tool",
+            "tool_call_id": m.answers.as_ref().map_or("", |a| a.id.as_str()),
+            "content": m.content,
+        }),
+        Role::Assistant if m.tool_calls.is_empty() => {
+            json!({"role": "assistant", "content": m.content})
+        }
+        Role::Assistant => {
+            let calls: Vec<Value> = m
+                .tool_calls
+                .iter()
+                .map(|c| {
+                    json!({"id": c.id, "type": "function",
+                           "function": {"name": c.name, "arguments": arguments_text(&c.arguments)}})
+                })
+                .collect();
+            let content = if m.content.is_empty() {
+                Value::Null
+            } else {
+                json!(m.content)
+            };
+            json!({"role": "assistant", "content": content, "tool_calls": calls})
+        }
+    }
+}
+
+/// Arguments as the JSON text OpenAI carries (a string the model sent unparsed stays as is).
+fn arguments_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The `tools` array of function definitions (also Ollama's shape).
+pub(crate) fn tools(defs: &[ToolDef]) -> Value {
+    Value::Array(
+        defs.iter()
+            .map(|t| {
+                json!({"type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.parameters}})
+            })
+            .collect(),
+    )
+}
+
+/// The calls of a complete answer's `message.tool_calls`.
+fn calls_of(message: Option<&Value>) -> Vec<ToolCall> {
+    let Some(calls) = message
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ToolCall {
+            id: c
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| call_id(i), str::to_string),
+            name: c
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            arguments: match c.pointer("/function/arguments") {
+                Some(Value::String(s)) => arguments_of(s),
+                Some(v) => v.clone(),
+                None => json!({}),
+            },
+        })
+        .collect()
 }
 
 /// OpenAI's strict mode rejects schemas whose objects allow extra keys or leave properties
@@ -118,20 +199,14 @@ pub(crate) fn parse_response(v: &Value) -> Result<Parsed, WireError> {
         .and_then(|c| c.get(0))
         .ok_or_else(|| WireError::new(ErrorKind::Decode, "the answer has no choices"))?;
     let message = choice.get("message");
-    let mut text = message
+    let text = message
         .and_then(|m| m.get("content"))
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    if text.is_empty()
-        && let Some(args) = message
-            .and_then(|m| m.pointer("/tool_calls/0/function/arguments"))
-            .and_then(Value::as_str)
-    {
-        text = args.to_string();
-    }
     Ok(Parsed {
         text,
+        tool_calls: calls_of(message),
         usage: usage_of(v).unwrap_or_default(),
         finish_reason: choice
             .get("finish_reason")
@@ -146,6 +221,7 @@ pub(crate) fn parse_response(v: &Value) -> Result<Parsed, WireError> {
 pub(crate) struct OpenaiStream {
     sse: SseDecoder,
     end: Parsed,
+    calls: CallPieces,
     done: bool,
 }
 
@@ -180,12 +256,22 @@ impl OpenaiStream {
             {
                 out.push(t.to_string());
             }
-            if let Some(args) = delta
-                .and_then(|d| d.pointer("/tool_calls/0/function/arguments"))
-                .and_then(Value::as_str)
-                && !args.is_empty()
+            let calls = delta.and_then(|d| d.get("tool_calls"));
+            for (i, c) in calls
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
             {
-                out.push(args.to_string());
+                let index = c.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
+                self.calls.add(
+                    index,
+                    c.get("id").and_then(Value::as_str),
+                    c.pointer("/function/name").and_then(Value::as_str),
+                    c.pointer("/function/arguments")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                );
             }
         }
         Ok(())
@@ -203,7 +289,8 @@ impl StreamFamily for OpenaiStream {
         OpenaiStream::event(self, data, out)
     }
 
-    fn complete(&self) -> bool {
+    fn complete(&mut self) -> bool {
+        self.end.tool_calls = self.calls.finish();
         self.done
     }
 }
@@ -293,5 +380,72 @@ mod tests {
             (err.kind, err.message.as_str()),
             (ErrorKind::Server, "boom")
         );
+    }
+
+    #[test]
+    fn tools_calls_and_results_are_sent_as_function_tools_tool_calls_and_tool_messages() {
+        let cfg = ProviderConfig::new("o", ProviderKind::Openai);
+        let (_, body) = request(&cfg, "m", &crate::providers::types::sample_tool_request());
+        assert_eq!(body["tools"][0]["type"], "function");
+        assert_eq!(body["tools"][0]["function"]["name"], "shell");
+        let m = &body["messages"];
+        assert_eq!(m[2]["role"], "assistant");
+        assert_eq!(m[2]["content"], "Looking.");
+        assert_eq!(m[2]["tool_calls"][1]["id"], "c2");
+        assert_eq!(
+            m[2]["tool_calls"][0]["function"]["arguments"],
+            r#"{"command":"df -h"}"#
+        );
+        assert_eq!(
+            (m[3]["role"].as_str(), m[3]["tool_call_id"].as_str()),
+            (Some("tool"), Some("c1"))
+        );
+        assert_eq!(
+            (m[4]["tool_call_id"].as_str(), m[4]["content"].as_str()),
+            (Some("c2"), Some("hello"))
+        );
+    }
+
+    #[test]
+    fn a_whole_answer_with_two_calls_gives_both_and_no_text() {
+        let p = parse_response(&json!({"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[
+            {"id":"call_a","type":"function","function":{"name":"shell","arguments":"{\"command\":\"ls\"}"}},
+            {"id":"call_b","type":"function","function":{"name":"read_file","arguments":"{\"path\":\"x\"}"}}]},
+            "finish_reason":"tool_calls"}]})).unwrap();
+        assert_eq!(p.text, "");
+        assert_eq!(p.tool_calls.len(), 2);
+        assert_eq!(p.tool_calls[0].arguments, json!({"command":"ls"}));
+        assert_eq!(
+            (p.tool_calls[1].id.as_str(), p.tool_calls[1].name.as_str()),
+            ("call_b", "read_file")
+        );
+    }
+
+    #[test]
+    fn streamed_call_arguments_are_joined_per_index_and_never_become_text() {
+        let mut s = OpenaiStream::default();
+        let mut out = Vec::new();
+        let chunk = |tc: Value| {
+            format!(
+                "data: {}\n\n",
+                json!({"choices":[{"delta":{"tool_calls":[tc]}}]})
+            )
+        };
+        let body = [
+            chunk(json!({"index":0,"id":"call_a","type":"function","function":{"name":"shell","arguments":""}})),
+            chunk(json!({"index":0,"function":{"arguments":"{\"comm"}})),
+            chunk(json!({"index":1,"id":"call_b","type":"function","function":{"name":"read_file","arguments":"{\"path\""}})),
+            chunk(json!({"index":0,"function":{"arguments":"and\":\"ls\"}"}})),
+            chunk(json!({"index":1,"function":{"arguments":":\"x\"}"}})),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        s.feed(body.as_bytes(), &mut out).unwrap();
+        let end = s.finish(&mut out).unwrap();
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(end.tool_calls.len(), 2);
+        assert_eq!(end.tool_calls[0].arguments, json!({"command":"ls"}));
+        assert_eq!(end.tool_calls[1].arguments, json!({"path":"x"}));
+        assert_eq!(end.tool_calls[1].name, "read_file");
     }
 }

@@ -413,6 +413,7 @@ fn convert_agents(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, AgentProf
                     })
                     .map(|v| v.into_iter().map(|(s, _)| s).collect())
                     .unwrap_or_default();
+                (profile.tools, profile.limits) = super::convert_tools::of_profile(r, &mut t);
                 t.finish(r, &format!("agent `{}`", key.name));
             }
             other => {

@@ -27,7 +27,7 @@ pub const KIND_KEYS: [&str; 7] = [
 ];
 
 /// Keys that belong to one kind only, with that kind.
-const KIND_ONLY: [(&str, &str); 10] = [
+const KIND_ONLY: [(&str, &str); 15] = [
     ("shell", "run"),
     ("cwd", "run"),
     ("prompt", "agent"),
@@ -38,6 +38,11 @@ const KIND_ONLY: [(&str, &str); 10] = [
     ("max_tokens", "agent"),
     ("output", "agent"),
     ("schema", "agent"),
+    ("tools", "agent"),
+    ("max_turns", "agent"),
+    ("max_tool_calls", "agent"),
+    ("max_tokens_total", "agent"),
+    ("max_tool_output", "agent"),
 ];
 
 /// Converts the `index`-th step (0-based). `base_retry` is the workflow's default policy, which a
@@ -168,6 +173,10 @@ pub fn convert_step(
     for (key, _) in KIND_ONLY {
         let aliases: &[&'static str] = match key {
             "max_tokens" => &["maxTokens"],
+            "max_turns" => &["maxTurns"],
+            "max_tool_calls" => &["maxToolCalls"],
+            "max_tokens_total" => &["maxTokensTotal"],
+            "max_tool_output" => &["maxToolOutput"],
             _ => &[],
         };
         if let Some((k, n)) = t.take(r, key, aliases) {
@@ -427,6 +436,11 @@ fn convert_kind(
                 max_tokens,
                 output,
                 schema,
+                tools: side
+                    .get("tools")
+                    .map(|(n, _)| super::convert_tools::tools(r, n))
+                    .unwrap_or_default(),
+                limits: super::convert_tools::limits(r, side),
             }))
         }
         "approval" => convert_approval(r, value, pos, label).map(StepKind::Approval),

@@ -10,6 +10,7 @@ mod command_check;
 mod convert;
 mod convert_parts;
 mod convert_step;
+mod convert_tools;
 pub mod dag;
 pub mod diag;
 pub mod duration;

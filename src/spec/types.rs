@@ -161,6 +161,12 @@ pub struct AgentProfileSpec {
     pub temperature: Option<f64>,
     /// What it is good at (shown in `baton agents`, used by the planner).
     pub capabilities: Vec<String>,
+    /// Tools its steps may call unless a step lists its own.
+    #[serde(default)]
+    pub tools: Vec<ToolUse>,
+    /// Tool-loop budgets its steps inherit (a step's own win).
+    #[serde(default)]
+    pub limits: AgentLimits,
 }
 
 /// One step of a workflow.
@@ -326,6 +332,49 @@ pub struct AgentSpec {
     pub output: OutputFormat,
     /// JSON schema the answer must satisfy (with `output: json`).
     pub schema: Option<serde_json::Value>,
+    /// Tools the model may call (`tools:`); none: one call, one answer.
+    #[serde(default)]
+    pub tools: Vec<ToolUse>,
+    /// Budgets of the tool loop.
+    #[serde(default)]
+    pub limits: AgentLimits,
+}
+
+/// The tools the language knows (`src/tools/` implements each).
+pub const BUILTIN_TOOLS: [&str; 5] = ["shell", "read_file", "write_file", "list_dir", "http"];
+
+/// One entry of `tools:`: a name, or `{name, approve}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolUse {
+    /// A built-in tool's name.
+    pub name: String,
+    /// `approve: false` lets a risky tool run unattended; unset or `true` asks a person.
+    pub approve: Option<bool>,
+}
+
+/// Budgets of an agent step's tool loop; unset ones take the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AgentLimits {
+    /// Model turns at most (default 20).
+    pub max_turns: Option<u32>,
+    /// Tool calls at most over the step.
+    pub max_tool_calls: Option<u32>,
+    /// Prompt plus answer tokens at most over the step.
+    pub max_tokens_total: Option<u64>,
+    /// Bytes of one tool result the model sees (default 16 KiB).
+    pub max_tool_output: Option<u32>,
+}
+
+impl AgentLimits {
+    /// These budgets where set, `base`'s elsewhere.
+    pub fn or(self, base: AgentLimits) -> AgentLimits {
+        AgentLimits {
+            max_turns: self.max_turns.or(base.max_turns),
+            max_tool_calls: self.max_tool_calls.or(base.max_tool_calls),
+            max_tokens_total: self.max_tokens_total.or(base.max_tokens_total),
+            max_tool_output: self.max_tool_output.or(base.max_tool_output),
+        }
+    }
 }
 
 /// What an agent step must answer with.

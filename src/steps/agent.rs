@@ -5,10 +5,14 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::{Attempt, AttemptResult, Failure, Success};
-use crate::agents::{AgentCatalog, AgentRequest, run_agent};
+use crate::agents::{
+    ActEvent, AgentCatalog, AgentError, AgentRequest, AgentResult, act, run_agent,
+};
+use crate::providers::price::show_cost;
 use crate::providers::{RouteEvent, Router};
-use crate::spec::AgentSpec;
+use crate::spec::{AgentLimits, AgentSpec, ToolUse};
 use crate::store::{LogStream, StepMetrics};
+use crate::tools::{DEFAULT_RESULT_LIMIT, ToolContext};
 
 /// What agent steps need: the router and the profiles. Built once per engine.
 pub struct LlmRuntime {
@@ -47,7 +51,9 @@ impl LineBuffer {
     }
 }
 
-/// Runs one attempt of an agent step with an already rendered prompt.
+/// Runs one attempt of an agent step with an already rendered prompt. With `tools:`, the
+/// model may call them in a loop (see [`crate::agents::act`]); they run in the process's
+/// working directory with baton's environment.
 pub async fn run(
     llm: Option<Arc<LlmRuntime>>,
     catalog: &AgentCatalog,
@@ -71,11 +77,19 @@ pub async fn run(
         pending: String::new(),
     };
     let started = Instant::now();
+    // A step's own tools and budgets win over its profile's.
+    let tools = if spec.tools.is_empty() {
+        &profile.tools
+    } else {
+        &spec.tools
+    };
+    let limits = spec.limits.or(profile.limits);
+    let ctx = tool_context(tools, limits, &attempt)?;
     let call = async {
-        let mut sink = |event: RouteEvent| match event {
-            RouteEvent::Text(t) => lines.push(&t, &log),
-            RouteEvent::Note(n) => log(LogStream::System, &n),
-            RouteEvent::Restart { provider, reason } => {
+        let mut sink = |event: ActEvent| match event {
+            ActEvent::Route(RouteEvent::Text(t)) => lines.push(&t, &log),
+            ActEvent::Route(RouteEvent::Note(n)) => log(LogStream::System, &n),
+            ActEvent::Route(RouteEvent::Restart { provider, reason }) => {
                 lines.pending.clear();
                 log(
                     LogStream::System,
@@ -84,8 +98,15 @@ pub async fn run(
                     ),
                 );
             }
+            ActEvent::Turn(note) | ActEvent::Call(note) | ActEvent::Result(note) => {
+                lines.finish(&log);
+                log(LogStream::System, &note);
+            }
         };
-        run_agent(router, profile, request, &mut sink).await
+        match ctx {
+            Some(ctx) => act(router, profile, request, tools, limits, ctx, &mut sink).await,
+            None => run_agent(router, profile, request, &mut |e| sink(ActEvent::Route(e))).await,
+        }
     };
     let timeout = attempt.timeout;
     let result = tokio::select! {
@@ -102,33 +123,74 @@ pub async fn run(
     };
     lines.finish(&attempt.log);
     match result {
-        Ok(answer) => {
-            attempt.log.as_ref()(
-                LogStream::System,
-                &format!(
-                    "answered by {}/{} in {} ms, {} → {} tokens",
-                    answer.provider,
-                    answer.model,
-                    answer.latency_ms,
-                    answer.tokens_in,
-                    answer.tokens_out
-                ),
-            );
-            Ok(Success {
-                output: answer.output,
-                stdout: answer.text,
-                stderr: String::new(),
-                exit_code: None,
-                metrics: StepMetrics {
-                    provider: Some(answer.provider),
-                    model: Some(answer.model),
-                    tokens_in: Some(answer.tokens_in),
-                    tokens_out: Some(answer.tokens_out),
-                    latency_ms: Some(started.elapsed().as_millis() as u64),
-                },
-            })
+        Ok(answer) => Ok(success(answer, started, &attempt)),
+        Err(AgentError::Cancelled) => Err(Failure::cancelled()),
+        Err(e @ (AgentError::Budget(_) | AgentError::BadTools(_))) => {
+            Err(Failure::fatal(e.to_string()))
         }
         Err(e) => Err(Failure::retryable(e.to_string())),
+    }
+}
+
+/// Where the step's tools run, when it has any: baton's working directory and environment.
+/// (The engine does not yet pass agent steps the run's `workdir` and the workflow's `env`,
+/// which `run:` steps get; when it does, they belong here.)
+fn tool_context(
+    tools: &[ToolUse],
+    limits: AgentLimits,
+    attempt: &Attempt,
+) -> Result<Option<ToolContext>, Failure> {
+    if tools.is_empty() {
+        return Ok(None);
+    }
+    let cwd = std::env::current_dir().map_err(|e| {
+        Failure::fatal(format!(
+            "the tools need a working directory, and baton's own cannot be read: {e}"
+        ))
+    })?;
+    Ok(Some(ToolContext {
+        cwd,
+        env: Default::default(),
+        attempt: attempt.clone(),
+        limit: limits
+            .max_tool_output
+            .map_or(DEFAULT_RESULT_LIMIT, |n| n as usize),
+    }))
+}
+
+fn success(answer: AgentResult, started: Instant, attempt: &Attempt) -> Success {
+    let tools = if answer.tool_calls > 0 || answer.calls > 1 {
+        format!(
+            " over {} turns and {} tool calls",
+            answer.calls, answer.tool_calls
+        )
+    } else {
+        String::new()
+    };
+    attempt.log.as_ref()(
+        LogStream::System,
+        &format!(
+            "answered by {}/{} in {} ms, {} → {} tokens{tools}, cost {}",
+            answer.provider,
+            answer.model,
+            answer.latency_ms,
+            answer.tokens_in,
+            answer.tokens_out,
+            show_cost(answer.cost_usd)
+        ),
+    );
+    Success {
+        output: answer.output,
+        stdout: answer.text,
+        stderr: String::new(),
+        exit_code: None,
+        metrics: StepMetrics {
+            provider: Some(answer.provider),
+            model: Some(answer.model),
+            tokens_in: Some(answer.tokens_in),
+            tokens_out: Some(answer.tokens_out),
+            latency_ms: Some(started.elapsed().as_millis() as u64),
+        },
     }
 }
 

@@ -68,6 +68,16 @@ pub enum Reply {
         /// Text sent.
         before: String,
     },
+    /// An assistant turn asking for tool calls (name, arguments), with `text` said alongside,
+    /// in the request's family and mode: OpenAI `tool_calls` (streamed arguments cut in
+    /// fragments), Anthropic `tool_use` blocks (`input_json_delta` fragments), Gemini
+    /// `functionCall` parts (no ids, one chunk each), Ollama `tool_calls` (no ids).
+    Calls {
+        /// Text before the calls (may be empty).
+        text: String,
+        /// The calls.
+        calls: Vec<(String, Value)>,
+    },
     /// Waits `delay` (tokio time) before the status line, then answers `text`.
     SlowFirstByte {
         /// The wait.
@@ -427,6 +437,7 @@ async fn respond(socket: &mut TcpStream, path: &str, body: &Value, reply: Reply)
             answer(socket, f, path, body, &text, Ending::Complete).await
         }
         Reply::Text(text) => answer(socket, f, path, body, &text, Ending::Complete).await,
+        Reply::Calls { text, calls } => call_answer(socket, f, path, body, &text, &calls).await,
         Reply::MidStreamError { before } => {
             answer(socket, f, path, body, &before, Ending::Error).await
         }
@@ -652,4 +663,178 @@ fn whole_answer(f: Family, body: &Value, text: &str, tokens_in: u64, tokens_out:
         }),
     }
     .to_string()
+}
+
+/// A call's arguments as JSON text cut in three fragments (at character boundaries).
+fn fragments(args: &Value) -> Vec<String> {
+    let text = args.to_string();
+    let chars: Vec<char> = text.chars().collect();
+    let third = chars.len().div_ceil(3).max(1);
+    chars.chunks(third).map(|c| c.iter().collect()).collect()
+}
+
+/// The whole (non-streamed) answer asking for `calls`.
+fn whole_calls(f: Family, text: &str, calls: &[(String, Value)], tokens_in: u64) -> Value {
+    let n = calls.len() as u64 + 1;
+    match f {
+        Family::Openai => {
+            let tc: Vec<Value> = calls.iter().enumerate().map(|(i, (name, args))| {
+                json!({"id": format!("call_fake{i}"), "type":"function","function":{"name":name,"arguments":args.to_string()}})
+            }).collect();
+            json!({"id":"c1","object":"chat.completion","model":"fake-model",
+                   "choices":[{"index":0,"message":{"role":"assistant","content": if text.is_empty() {Value::Null} else {json!(text)},"tool_calls":tc},"finish_reason":"tool_calls"}],
+                   "usage":{"prompt_tokens":tokens_in,"completion_tokens":n,"total_tokens":tokens_in+n}})
+        }
+        Family::Anthropic => {
+            let mut content = Vec::new();
+            if !text.is_empty() {
+                content.push(json!({"type":"text","text":text}));
+            }
+            for (i, (name, args)) in calls.iter().enumerate() {
+                content.push(json!({"type":"tool_use","id":format!("toolu_fake{i}"),"name":name,"input":args}));
+            }
+            json!({"id":"msg_1","type":"message","role":"assistant","model":"fake-model","content":content,
+                   "stop_reason":"tool_use","usage":{"input_tokens":tokens_in,"output_tokens":n}})
+        }
+        Family::Gemini => {
+            let mut parts = Vec::new();
+            if !text.is_empty() {
+                parts.push(json!({"text":text}));
+            }
+            for (name, args) in calls {
+                parts.push(json!({"functionCall":{"name":name,"args":args}}));
+            }
+            json!({"candidates":[{"content":{"parts":parts,"role":"model"},"finishReason":"STOP","index":0}],
+                   "usageMetadata":{"promptTokenCount":tokens_in,"candidatesTokenCount":n,"totalTokenCount":tokens_in+n},
+                   "modelVersion":"fake-model"})
+        }
+        Family::Ollama => {
+            let tc: Vec<Value> = calls
+                .iter()
+                .map(|(name, args)| json!({"function":{"name":name,"arguments":args}}))
+                .collect();
+            json!({"model":"fake-model","message":{"role":"assistant","content":text,"tool_calls":tc},"done":true,"done_reason":"stop",
+                   "prompt_eval_count":tokens_in,"eval_count":n})
+        }
+    }
+}
+
+/// The streamed events asking for `calls`, terminator included.
+fn streamed_calls(f: Family, text: &str, calls: &[(String, Value)], tokens_in: u64) -> Vec<String> {
+    let n = calls.len() as u64 + 1;
+    let mut events = Vec::new();
+    match f {
+        Family::Openai => {
+            let chunk = |delta: Value, finish: Value| {
+                format!(
+                    "data: {}\n\n",
+                    json!({"id":"c1","object":"chat.completion.chunk","model":"fake-model",
+                    "choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
+                )
+            };
+            events.push(chunk(
+                json!({"role":"assistant","content":text}),
+                Value::Null,
+            ));
+            // Each call opens with its id and name, then its arguments in fragments, the
+            // calls' fragments interleaved.
+            for (i, (name, _)) in calls.iter().enumerate() {
+                events.push(chunk(json!({"tool_calls":[{"index":i,"id":format!("call_fake{i}"),"type":"function","function":{"name":name,"arguments":""}}]}), Value::Null));
+            }
+            let frags: Vec<Vec<String>> = calls.iter().map(|(_, a)| fragments(a)).collect();
+            for k in 0..3 {
+                for (i, f) in frags.iter().enumerate() {
+                    if let Some(piece) = f.get(k) {
+                        events.push(chunk(
+                            json!({"tool_calls":[{"index":i,"function":{"arguments":piece}}]}),
+                            Value::Null,
+                        ));
+                    }
+                }
+            }
+            events.push(chunk(json!({}), json!("tool_calls")));
+            events.push(format!("data: {}\n\n", json!({"id":"c1","choices":[],"usage":{"prompt_tokens":tokens_in,"completion_tokens":n,"total_tokens":tokens_in+n}})));
+            events.push("data: [DONE]\n\n".into());
+        }
+        Family::Anthropic => {
+            let ev = |name: &str, v: Value| format!("event: {name}\ndata: {v}\n\n");
+            events.push(ev("message_start", json!({"type":"message_start","message":{"id":"msg_1","model":"fake-model","usage":{"input_tokens":tokens_in,"output_tokens":1}}})));
+            let mut index = 0;
+            if !text.is_empty() {
+                events.push(ev("content_block_start", json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})));
+                events.push(ev("content_block_delta", json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":text}})));
+                events.push(ev(
+                    "content_block_stop",
+                    json!({"type":"content_block_stop","index":0}),
+                ));
+                index = 1;
+            }
+            for (i, (name, args)) in calls.iter().enumerate() {
+                let at = index + i;
+                events.push(ev("content_block_start", json!({"type":"content_block_start","index":at,"content_block":{"type":"tool_use","id":format!("toolu_fake{i}"),"name":name,"input":{}}})));
+                events.push("event: ping\ndata: {\"type\": \"ping\"}\n\n".into());
+                for piece in fragments(args) {
+                    events.push(ev("content_block_delta", json!({"type":"content_block_delta","index":at,"delta":{"type":"input_json_delta","partial_json":piece}})));
+                }
+                events.push(ev(
+                    "content_block_stop",
+                    json!({"type":"content_block_stop","index":at}),
+                ));
+            }
+            events.push(ev("message_delta", json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":n}})));
+            events.push(ev("message_stop", json!({"type":"message_stop"})));
+        }
+        Family::Gemini => {
+            if !text.is_empty() {
+                events.push(format!(
+                    "data: {}\r\n\r\n",
+                    json!({"candidates":[{"content":{"parts":[{"text":text}],"role":"model"}}]})
+                ));
+            }
+            for (i, (name, args)) in calls.iter().enumerate() {
+                let mut c = json!({"candidates":[{"content":{"parts":[{"functionCall":{"name":name,"args":args}}],"role":"model"},"index":0}],
+                                   "usageMetadata":{"promptTokenCount":tokens_in,"candidatesTokenCount":i+1},"modelVersion":"fake-model"});
+                if i + 1 == calls.len() {
+                    c["candidates"][0]["finishReason"] = json!("STOP");
+                }
+                events.push(format!("data: {c}\r\n\r\n"));
+            }
+        }
+        Family::Ollama => {
+            for (name, args) in calls {
+                events.push(format!("{}\n", json!({"model":"fake-model","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":name,"arguments":args}}]},"done":false})));
+            }
+            events.push(format!("{}\n", json!({"model":"fake-model","message":{"role":"assistant","content":text},"done":true,"done_reason":"stop","prompt_eval_count":tokens_in,"eval_count":n})));
+        }
+    }
+    events
+}
+
+async fn call_answer(
+    socket: &mut TcpStream,
+    f: Family,
+    path: &str,
+    body: &Value,
+    text: &str,
+    calls: &[(String, Value)],
+) -> bool {
+    let tokens_in = input_tokens(body);
+    if !is_stream(f, path, body) {
+        let whole = whole_calls(f, text, calls, tokens_in).to_string();
+        return write_whole(socket, 200, &[], &whole).await;
+    }
+    let content_type = if f == Family::Ollama {
+        "application/x-ndjson"
+    } else {
+        "text/event-stream"
+    };
+    if !write_head(socket, 200, content_type, &[], None).await {
+        return false;
+    }
+    for e in streamed_calls(f, text, calls, tokens_in) {
+        if !write_event(socket, &e).await {
+            return false;
+        }
+    }
+    socket.write_all(b"0\r\n\r\n").await.is_ok() && socket.flush().await.is_ok()
 }
