@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use baton::engine::{Backend, Command};
 use baton::store::{RunState, StepStatus};
-use harness::{Harness, alive, read_pid, state_of};
+use harness::{Harness, alive, eventually, read_pid, state_of};
 use serde_json::json;
 
 const GATED: &str = r#"
@@ -164,13 +164,9 @@ steps:
     h.engine.send(Command::Pause(id.clone())).unwrap();
     h.wait_step(&id, "ticker", |r| r.status == StepStatus::Paused);
     // The grandchild is stopped (state T) and makes no progress while paused.
-    for _ in 0..500 {
-        if state_of(child) == Some('T') {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(state_of(child), Some('T'));
+    eventually(Duration::from_secs(5), "the grandchild stopped", || {
+        state_of(child) == Some('T')
+    });
     let before = std::fs::read_to_string(&ticks).unwrap_or_default().len();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
@@ -184,16 +180,9 @@ steps:
 
     h.engine.send(Command::Resume(id.clone())).unwrap();
     h.wait_step(&id, "ticker", |r| r.status == StepStatus::Running);
-    for _ in 0..500 {
-        if std::fs::read_to_string(&ticks).unwrap_or_default().len() > before {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(
-        std::fs::read_to_string(&ticks).unwrap().len() > before,
-        "no progress after resume"
-    );
+    eventually(Duration::from_secs(5), "progress after resume", || {
+        std::fs::read_to_string(&ticks).unwrap_or_default().len() > before
+    });
     h.engine.send(Command::Cancel(id.clone())).unwrap();
     assert_eq!(h.wait(&id), RunState::Cancelled);
 }
@@ -219,13 +208,11 @@ steps:
     assert!(alive(child));
     h.engine.send(Command::Cancel(id.clone())).unwrap();
     assert_eq!(h.wait(&id), RunState::Cancelled);
-    for _ in 0..300 {
-        if !alive(child) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(!alive(child), "grandchild {child} survived the cancel");
+    eventually(
+        Duration::from_secs(3),
+        "the grandchild gone after the cancel",
+        || !alive(child),
+    );
     assert_eq!(h.step(&id, "stubborn").status, StepStatus::Cancelled);
     assert_eq!(h.step(&id, "later").status, StepStatus::Cancelled);
 }
@@ -244,13 +231,9 @@ fn cancelling_a_paused_run_still_kills_its_frozen_processes() {
     h.wait_step(&id, "s", |r| r.status == StepStatus::Paused);
     h.engine.send(Command::Cancel(id.clone())).unwrap();
     assert_eq!(h.wait(&id), RunState::Cancelled);
-    for _ in 0..300 {
-        if !alive(child) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("frozen child {child} survived");
+    eventually(Duration::from_secs(3), "the frozen child gone", || {
+        !alive(child)
+    });
 }
 
 #[test]
@@ -316,13 +299,11 @@ steps:
         h.engine.store().run(&id).unwrap().unwrap().state,
         RunState::Interrupted
     );
-    for _ in 0..300 {
-        if !alive(pid) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(!alive(pid), "the interrupted step's process survived");
+    eventually(
+        Duration::from_secs(3),
+        "the interrupted step's process gone",
+        || !alive(pid),
+    );
     h.engine.send(Command::Resume(id.clone())).unwrap();
     assert_eq!(h.wait(&id), RunState::Succeeded);
     assert_eq!(

@@ -168,13 +168,11 @@ steps:
         "{rec:?}"
     );
     let pid = harness::read_pid(&pidfile);
-    for _ in 0..200 {
-        if !harness::alive(pid) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("the grandchild {pid} survived the timeout");
+    harness::eventually(
+        std::time::Duration::from_secs(2),
+        "the grandchild gone after the timeout",
+        || !harness::alive(pid),
+    );
 }
 
 #[test]
