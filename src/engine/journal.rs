@@ -7,6 +7,10 @@
 //! driver commits without waiting (scheduling goes on; a crash before the flush re-runs the
 //! step: at least once, never lost); writers outside a driver (a new run, a reset for a retry, a
 //! cancel of a run no process drives) use [`Journal::write_through`], which waits for the flush.
+//!
+//! Not transitions, so written elsewhere: log lines (`run_log.rs` writes them behind, and makes
+//! them durable before each durable batch, so a step's lines land no later than its result) and
+//! the step cache (an optimisation: losing an entry re-runs a step).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
