@@ -10,7 +10,8 @@
 //!
 //! Not transitions, so written elsewhere: log lines (`run_log.rs` writes them behind, and makes
 //! them durable before each durable batch, so a step's lines land no later than its result) and
-//! the step cache (an optimisation: losing an entry re-runs a step).
+//! the step cache (a step task reports its entry and the driver writes it, unflushed: losing an
+//! entry only re-runs a step).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
