@@ -1,10 +1,15 @@
 //! The engine: schedules runs over their DAG, drives steps, records every transition.
 //!
 //! `Engine` is the in-process implementation of [`Backend`]. Each active run is a
-//! [`run::RunActor`] task on the tokio runtime; commands reach it over a channel.
+//! [`run::RunActor`] task on the tokio runtime (the local driver of the run's pure
+//! [`machine::RunMachine`]); commands reach it over a channel. Every transition of a run, from
+//! a driver or from here, is written, flushed and announced by [`journal::Journal`].
 
 pub mod backend;
+pub mod clock;
 pub mod context;
+pub mod journal;
+pub mod machine;
 pub mod pipeline;
 pub mod policy;
 pub mod reader;
@@ -31,6 +36,7 @@ use crate::store::{
     Decision, Event, EventKind, RunId, RunRecord, RunState, StepRecord, StepStatus, StepTable,
     Store, Timestamp,
 };
+use journal::Journal;
 use run::{RunActor, RunMsg, WHEN_FALSE};
 use secrets::RunSecrets;
 
@@ -145,23 +151,16 @@ impl Engine {
             steps_total: wf.steps.len() as u32,
             steps_done: 0,
         };
-        let store = &self.shared.store;
-        store.create_run(&run, &crate::store::RunPlan::of(&wf))?;
+        let mut journal = Journal::open(self.shared.clone(), id.clone())?;
+        journal.create_run(&run, &crate::store::RunPlan::of(&wf))?;
         // The history keeps the record without its source (stored once, apart).
-        let created = store.append(
-            &id,
-            vec![EventKind::RunCreated {
-                record: Box::new(RunRecord {
-                    source: String::new(),
-                    ..run.clone()
-                }),
-            }],
-            &[],
-        )?;
-        store.flush_blocking()?;
-        for event in created {
-            let _ = self.shared.events.send(event);
-        }
+        journal.event(EventKind::RunCreated {
+            record: Box::new(RunRecord {
+                source: String::new(),
+                ..run.clone()
+            }),
+        });
+        journal.write_through()?;
         self.launch(Arc::new(wf), run, StepTable::default(), secrets)?;
         Ok(id)
     }
@@ -272,8 +271,7 @@ impl Engine {
         .map_err(|e| anyhow!("run {}: {e:#}", run.id))?;
         let mut stored = self.shared.store.replay(&run.id)?;
         let dag = crate::spec::Dag::new(&wf);
-        let mut reset_events = Vec::new();
-        let mut removed = Vec::new();
+        let mut journal = Journal::open(self.shared.clone(), run.id.clone())?;
         for rec in &mut stored.steps {
             if reset(rec) {
                 let Some(i) = wf.steps.iter().position(|s| s.id == rec.step) else {
@@ -281,20 +279,20 @@ impl Engine {
                 };
                 *rec = StepRecord::planned(&wf, &dag, i);
                 if stored.outputs.remove(&rec.step).is_some() {
-                    removed.push((rec.step.clone(), None));
+                    journal.output(rec.step.clone(), None);
                 }
-                reset_events.push(EventKind::Step {
+                // The reset is history too: a replay after it sees the steps pending again.
+                journal.event(EventKind::Step {
                     record: Box::new(rec.clone()),
                 });
             }
         }
-        // The reset is history too: a replay after it sees the steps pending again.
-        self.shared.store.append(&run.id, reset_events, &removed)?;
         run.finished_at = None;
         run.reason = None;
         run.state = RunState::Pending;
         // Readers (a follower polling the record) see it under way from now, not its old end.
-        self.shared.store.put_run(&run)?;
+        journal.put_run(&run)?;
+        journal.write_through()?;
         self.launch(Arc::new(wf), run, stored, secrets)
     }
 
@@ -392,14 +390,13 @@ impl Engine {
         if run.state.is_terminal() {
             bail!("run {id} has already ended ({})", run.state);
         }
-        let store = &self.shared.store;
+        let mut journal = Journal::open(self.shared.clone(), id.clone())?;
         let now = Timestamp::now();
-        let mut kinds = Vec::new();
-        for mut rec in store.step_table(&run)?.steps {
+        for mut rec in self.shared.store.step_table(&run)?.steps {
             if !rec.status.is_terminal() {
                 rec.status = StepStatus::Cancelled;
                 rec.finished_at = Some(now);
-                kinds.push(EventKind::Step {
+                journal.event(EventKind::Step {
                     record: Box::new(rec),
                 });
             }
@@ -408,17 +405,12 @@ impl Engine {
         run.finished_at = Some(now);
         run.reason = Some("cancelled by an operator".into());
         run.steps_done = run.steps_total;
-        store.put_run(&run)?;
-        kinds.push(EventKind::RunState {
+        journal.put_run(&run)?;
+        journal.event(EventKind::RunState {
             state: RunState::Cancelled,
             reason: run.reason.clone(),
         });
-        let events = store.append(id, kinds, &[])?;
-        store.flush_blocking()?;
-        for event in events {
-            let _ = self.shared.events.send(event);
-        }
-        Ok(())
+        journal.write_through()
     }
 }
 
