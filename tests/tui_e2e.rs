@@ -571,10 +571,12 @@ fn a_console_attaches_to_a_headless_run_and_detaches_without_stopping_it() {
     }
 
     let mut pty = place.console();
-    let screen = pty
-        .wait_for(&format!("attached to baton process {}", owner.id()), WAIT)
-        .expect("the console says whose engine it shows");
-    assert!(screen.contains("long"), "{screen}");
+    // The runs come from the owner a moment after the first frame.
+    let attached = format!("attached to baton process {}", owner.id());
+    pty.wait_until("the note and the owner's run", WAIT, |s| {
+        s.contains(&attached) && s.contains("long")
+    })
+    .expect("the console says whose engine it shows");
     pty.wait_for("running", WAIT)
         .expect("the owner's run, live");
     capture(&pty, "attached");

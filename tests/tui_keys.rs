@@ -14,8 +14,10 @@ use baton::spec::StepId;
 use baton::store::{Event, EventKind, LogStream, RunId, RunState};
 use std::time::Duration;
 
+use baton::tui::Msg;
 use baton::tui::TuiExit;
 use baton::tui::config::KeyBinding;
+use baton::tui::effect::{Done, Effect, Load};
 use baton::tui::keymap::Keymap;
 use baton::tui::modal::Modal;
 use baton::tui::model::Screen;
@@ -40,9 +42,19 @@ fn deploy_gate_requested() -> Event {
     }
 }
 
+/// The commands the update asked to send, in order.
+fn sent(c: &Console) -> Vec<Command> {
+    c.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { command, .. } => Some(command.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn decisions(c: &Console) -> Vec<Command> {
-    c.backend
-        .sent()
+    sent(c)
         .into_iter()
         .filter(|s| matches!(s, Command::Decide { .. }))
         .collect()
@@ -67,14 +79,14 @@ fn y_typed_in_a_log_while_a_gate_arrives_copies_and_leaves_the_gate_waiting() {
     for _ in 0..5 {
         c.chars("y").after(Duration::from_millis(50));
     }
-    assert!(c.app.apply_event(&deploy_gate_requested()));
+    assert_eq!(c.event(&deploy_gate_requested()), vec![Effect::Bell]);
     for _ in 0..20 {
         c.chars("y").after(Duration::from_millis(50));
     }
     assert_eq!(decisions(&c), vec![], "no key decided a gate");
     assert!(c.app.model.modals.is_empty(), "no prompt took the keyboard");
     assert_eq!(c.app.model.approvals.len(), 2);
-    let output = &c.app.terminal_output;
+    let output = &c.terminal_output();
     assert_eq!(
         output.iter().filter(|o| *o == "\x07").count(),
         1,
@@ -155,7 +167,7 @@ fn capital_a_approves_the_gate_with_the_edited_inputs() {
         .chars(" today")
         .key(KeyCode::Esc)
         .chars("A");
-    let sent = c.backend.sent();
+    let sent = sent(&c);
     let Some(Command::Decide {
         run,
         step,
@@ -183,7 +195,7 @@ fn capital_x_rejects_with_the_comment_typed() {
         .chars("X")
         .chars("too risky")
         .key(KeyCode::Enter);
-    let sent = c.backend.sent();
+    let sent = sent(&c);
     assert!(matches!(
         sent.first(),
         Some(Command::Decide { approved: false, comment: Some(text), .. }) if text == "too risky"
@@ -196,7 +208,7 @@ fn esc_puts_the_decision_off_and_a_reopens_it() {
     c.open_approval().key(KeyCode::Esc);
     assert!(c.app.model.modals.is_empty());
     assert_eq!(c.app.model.approvals.len(), 1);
-    assert!(c.backend.sent().is_empty());
+    assert!(sent(&c).is_empty());
     c.chars("a");
     assert!(matches!(
         c.app.model.modals.last(),
@@ -208,8 +220,7 @@ fn esc_puts_the_decision_off_and_a_reopens_it() {
 fn an_approval_event_rings_the_bell_and_queues_behind_the_open_one() {
     let mut c = Console::new();
     c.open_approval();
-    assert!(c.app.apply_event(&deploy_gate_requested()));
-    assert_eq!(c.app.terminal_output, vec!["\x07".to_string()]);
+    assert_eq!(c.event(&deploy_gate_requested()), vec![Effect::Bell]);
     assert_eq!(c.app.model.approvals.len(), 2);
     assert_eq!(c.app.model.modals.len(), 1, "the second waits in the queue");
     // Deciding the first does not open the second: a second `A` must not decide it.
@@ -249,7 +260,7 @@ fn a_decided_event_closes_the_prompt_decided_elsewhere() {
             decision,
         },
     };
-    c.app.apply_event(&event);
+    c.event(&event);
     assert!(c.app.model.modals.is_empty());
     assert!(c.app.model.approvals.is_empty());
 }
@@ -259,7 +270,7 @@ fn space_pauses_a_running_run_and_resumes_a_paused_one() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars(" ").key(KeyCode::Down).chars(" ");
     assert_eq!(
-        c.backend.sent(),
+        sent(&c),
         vec![
             Command::Pause(release()),
             Command::Resume(RunId("r-0003".into()))
@@ -271,23 +282,20 @@ fn space_pauses_a_running_run_and_resumes_a_paused_one() {
 fn cancel_is_sent_only_after_confirmation() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars("c");
-    assert!(c.backend.sent().is_empty());
+    assert!(sent(&c).is_empty());
     c.chars("n");
-    assert!(c.backend.sent().is_empty());
+    assert!(sent(&c).is_empty());
     c.chars("c").chars("y");
-    assert_eq!(c.backend.sent(), vec![Command::Cancel(release())]);
+    assert_eq!(sent(&c), vec![Command::Cancel(release())]);
 }
 
 #[test]
 fn retry_is_sent_for_failed_runs_only() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars("R");
-    assert!(c.backend.sent().is_empty());
+    assert!(sent(&c).is_empty());
     c.key(KeyCode::Down).key(KeyCode::Down).chars("R");
-    assert_eq!(
-        c.backend.sent(),
-        vec![Command::Retry(RunId("r-0002".into()))]
-    );
+    assert_eq!(sent(&c), vec![Command::Retry(RunId("r-0002".into()))]);
 }
 
 #[test]
@@ -325,10 +333,10 @@ fn remapped_keys_replace_the_defaults_and_show_in_hints() {
     c.open_approval();
     assert!(c.screen(100, 24).contains("ctrl-y approve"));
     c.chars("A");
-    assert!(c.backend.sent().is_empty());
+    assert!(sent(&c).is_empty());
     c.ctrl('y');
     assert!(matches!(
-        c.backend.sent().first(),
+        sent(&c).first(),
         Some(Command::Decide { approved: true, .. })
     ));
 }
@@ -358,7 +366,7 @@ fn live_log_events_stream_into_the_open_run_and_step_events_replace_records() {
         LogStream::Stdout,
         "streamed \x1b[33mlive\x1b[0m line",
     );
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::NOW,
         kind: EventKind::Log { line },
@@ -366,7 +374,7 @@ fn live_log_events_stream_into_the_open_run_and_step_events_replace_records() {
     let mut review = fixture::step("review", baton::store::StepStatus::Succeeded, Some(15_000));
     review.attempt = 2;
     review.max_attempts = 3;
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::NOW,
         kind: EventKind::Step {
@@ -382,20 +390,33 @@ fn live_log_events_stream_into_the_open_run_and_step_events_replace_records() {
 #[test]
 fn run_state_events_update_the_list() {
     let mut c = Console::new();
+    c.perform = false;
     c.key(KeyCode::Esc);
-    // The engine writes the store before it sends the Event.
-    if let Ok(mut store) = c.backend.store.lock() {
-        store.runs[0].state = RunState::Paused;
-    }
-    c.app.apply_event(&Event {
+    let effects = c.event(&Event {
         run: release(),
         ts: fixture::NOW,
         kind: EventKind::RunState {
             state: RunState::Paused,
-            reason: None,
+            reason: Some("paused by tester".into()),
         },
     });
     assert_eq!(c.app.model.runs[0].state, RunState::Paused);
+    assert_eq!(effects, vec![Effect::Load(Load::Run(release()))]);
+    // A flood of Events while the read is in flight asks once more, after it.
+    let again = c.event(&Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::RunState {
+            state: RunState::Running,
+            reason: None,
+        },
+    });
+    assert_eq!(again, vec![]);
+    let mut record = c.app.model.runs[0].clone();
+    record.steps_done = 5;
+    let after = c.update(Msg::Done(Box::new(Done::Run(release(), Ok(record)))));
+    assert_eq!(c.app.model.runs[0].steps_done, 5);
+    assert_eq!(after, vec![Effect::Load(Load::Run(release()))]);
 }
 
 #[test]
@@ -551,7 +572,7 @@ fn a_resumed_steps_clock_adds_its_new_stint_to_the_time_it_ran_before() {
     review.attempt = 1;
     review.level = 1;
     review.index = 2;
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::ms_ago(30_000),
         kind: EventKind::Step {
@@ -559,7 +580,7 @@ fn a_resumed_steps_clock_adds_its_new_stint_to_the_time_it_ran_before() {
         },
     });
     review.status = baton::store::StepStatus::Running;
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::ms_ago(5_000),
         kind: EventKind::Step {
@@ -599,7 +620,7 @@ fn steps_caught_mid_way_by_an_interruption_show_as_interrupted_not_running() {
     if let Ok(mut store) = c.backend.store.lock() {
         store.runs[0].state = RunState::Interrupted;
     }
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::NOW,
         kind: EventKind::RunState {
@@ -636,7 +657,7 @@ fn a_run_that_stops_with_a_gate_pending_takes_its_prompt_and_count_away() {
     if let Ok(mut store) = c.backend.store.lock() {
         store.runs[0].state = RunState::Cancelled;
     }
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::NOW,
         kind: EventKind::RunState {
@@ -661,7 +682,7 @@ fn runs_are_listed_newest_first_even_when_made_in_the_same_second() {
     let mut second = fixture::run("r20261122-031643-yr9a", "long", RunState::Pending, 0, 2, 0);
     second.created_at = baton::store::Timestamp(fixture::NOW.0 + 400);
     for record in [first, second] {
-        c.app.apply_event(&Event {
+        c.event(&Event {
             run: record.id.clone(),
             ts: record.created_at,
             kind: EventKind::RunCreated {
@@ -706,7 +727,7 @@ fn y_copies_with_osc52() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars("y");
     assert_eq!(
-        c.app.terminal_output,
+        c.terminal_output(),
         vec![baton::tui::clipboard::osc52("r-0004")]
     );
 }

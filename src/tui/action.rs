@@ -11,7 +11,7 @@ use crate::store::{RunState, StepStatus};
 
 use super::TuiExit;
 use super::app::App;
-use super::clipboard;
+use super::effect::{Effect, Load};
 use super::json_tree;
 use super::keymap::{Action, Key};
 use super::logs::LogSearch;
@@ -22,7 +22,7 @@ use super::view;
 impl App {
     /// Handles one key press at `now` (the approval prompt's guard is measured on it); returns
     /// whether the screen may have changed.
-    pub fn handle_key(&mut self, event: KeyEvent, now: Instant) -> bool {
+    pub(crate) fn handle_key(&mut self, event: KeyEvent, now: Instant) -> bool {
         if event.kind == KeyEventKind::Release {
             return false;
         }
@@ -159,8 +159,8 @@ impl App {
     /// attached to); else ask what to do with the active runs.
     pub fn quit(&mut self) {
         let active = self.model.active_runs().len();
-        if active == 0 || self.backend.attached_to().is_some() {
-            self.exit = Some(TuiExit::Quit);
+        if active == 0 || self.attached.is_some() {
+            self.effect(Effect::Exit(TuiExit::Quit));
         } else {
             self.model
                 .modals
@@ -313,10 +313,13 @@ impl App {
         } else {
             "resuming"
         };
-        match self.backend.send(command) {
-            Ok(()) => self.note(format!("{verb} run {id}")),
-            Err(e) => self.error(format!("cannot pause/resume run {id}: {e:#}")),
-        }
+        self.send(command, format!("{verb} run {id}"));
+    }
+
+    /// Sends `command`, shown as `working… {doing}` until the engine has it.
+    pub(crate) fn send(&mut self, command: Command, doing: String) {
+        let ticket = self.ticket(doing);
+        self.effect(Effect::Send { ticket, command });
     }
 
     fn cancel(&mut self) {
@@ -346,10 +349,10 @@ impl App {
             ));
             return;
         }
-        match self.backend.send(Command::Retry(id.clone())) {
-            Ok(()) => self.note(format!("retrying the failed steps of run {id}")),
-            Err(e) => self.error(format!("cannot retry run {id}: {e:#}")),
-        }
+        self.send(
+            Command::Retry(id.clone()),
+            format!("retrying the failed steps of run {id}"),
+        );
     }
 
     fn switch_tab(&mut self, delta: isize) {
@@ -357,9 +360,10 @@ impl App {
             return;
         };
         d.tab = d.tab.shifted(delta);
+        let run = d.run.id.clone();
         match d.tab {
-            Tab::Context if d.context.is_none() => self.load_context(),
-            Tab::Events if d.events.is_none() => self.load_events(),
+            Tab::Context if d.context.is_none() => self.load(Load::Context(run)),
+            Tab::Events if d.events.is_none() => self.load(Load::Events(run)),
             _ => {}
         }
     }
@@ -412,8 +416,8 @@ impl App {
         }
     }
 
-    /// Scrolls the log pane; reaching the top fetches older lines from the store, reaching the
-    /// bottom follows again.
+    /// Scrolls the log pane; going past the first line held asks the store for older ones
+    /// (the rows left to go are taken when they come), reaching the bottom follows again.
     fn scroll_logs(&mut self, delta: isize) {
         let rows = view::log_rows(self.viewport, &self.model);
         let Some(d) = self.model.detail.as_ref() else {
@@ -426,32 +430,24 @@ impl App {
         } else {
             ring.index_of_seq(d.log_view.top_seq).min(max_top)
         };
-        let mut target = top as isize + delta;
-        if target < 0 {
-            let old_first = ring.first_seq();
-            if self.fetch_older() {
-                let added = self
-                    .model
-                    .detail
-                    .as_ref()
-                    .zip(old_first)
-                    .map(|(d, first)| d.shown_ring().index_of_seq(first))
-                    .unwrap_or(0);
-                target += added as isize;
+        let target = top as isize + delta;
+        let past_top = (-target).max(0) as usize;
+        if past_top > 0 && self.fetch_older() {
+            if let Some(d) = self.model.detail.as_mut() {
+                d.log_view.pending_up = past_top;
             }
-            target = target.max(0);
         }
+        let target = target.max(0) as usize;
         let Some(d) = self.model.detail.as_mut() else {
             return;
         };
         let ring = d.shown_ring();
-        let max_top = ring.len().saturating_sub(rows);
-        if delta > 0 && target as usize >= max_top {
+        if delta > 0 && target >= max_top {
             d.log_view.follow = true;
             self.reattach_log();
             return;
         }
-        let seq = ring.get(target as usize).map(|l| l.seq);
+        let seq = ring.get(target).map(|l| l.seq);
         if let Some(seq) = seq {
             d.log_view.follow = false;
             d.log_view.top_seq = seq;
@@ -526,18 +522,36 @@ impl App {
 
     /// `y`: copies what is selected (run id, step output, visible log lines, JSON node, event).
     fn copy(&mut self) {
-        let text = self.copy_text();
-        match text {
-            Some(text) if !text.is_empty() => {
-                let bytes = text.len();
-                self.terminal_output.push(clipboard::osc52(&text));
-                self.note(format!("copied {bytes} bytes to the clipboard"));
+        if self.model.screen == Screen::Detail
+            && let Some(d) = self.model.detail.as_ref()
+            && d.pane == Pane::Tree
+        {
+            match d.selected_step() {
+                Some(step) => {
+                    let load = Load::StepOutput(d.run.id.clone(), step.step.clone());
+                    self.load(load);
+                }
+                None => self.note("nothing to copy here".into()),
             }
-            _ => self.note("nothing to copy here".into()),
+            return;
+        }
+        match self.copy_text() {
+            Some(text) => self.copy_out(text),
+            None => self.note("nothing to copy here".into()),
         }
     }
 
-    fn copy_text(&mut self) -> Option<String> {
+    /// Puts `text` on the clipboard (OSC 52).
+    pub(crate) fn copy_out(&mut self, text: String) {
+        if text.is_empty() {
+            return self.note("nothing to copy here".into());
+        }
+        let bytes = text.len();
+        self.effect(Effect::Copy(text));
+        self.note(format!("copied {bytes} bytes to the clipboard"));
+    }
+
+    fn copy_text(&self) -> Option<String> {
         match self.model.screen {
             Screen::Runs => self.model.selected_run().map(|r| r.id.0.clone()),
             Screen::Workflows => self
@@ -549,23 +563,7 @@ impl App {
                 let rows = view::log_rows(self.viewport, &self.model);
                 let d = self.model.detail.as_ref()?;
                 match (d.pane, d.tab) {
-                    (Pane::Tree, _) => {
-                        let step = d.selected_step()?.step.clone();
-                        match self.backend.step_output(&d.run.id, &step) {
-                            Ok(Some(out)) => Some(match out.output {
-                                serde_json::Value::String(s) => s,
-                                other => serde_json::to_string_pretty(&other).ok()?,
-                            }),
-                            Ok(None) => None,
-                            Err(e) => {
-                                let run = d.run.id.clone();
-                                self.error(format!(
-                                    "cannot read the output of {run}/{step}: {e:#}"
-                                ));
-                                None
-                            }
-                        }
-                    }
+                    (Pane::Tree, _) => None,
                     (Pane::Tab, Tab::Logs) => {
                         let ring = d.shown_ring();
                         if let Some(hit) = d.log_view.search.as_ref().and_then(|s| s.current_hit())
@@ -586,7 +584,6 @@ impl App {
                     }
                     (Pane::Tab, Tab::Context) => {
                         let row = self.context_row()?;
-                        let d = self.model.detail.as_ref()?;
                         let value = json_tree::value_at(d.context.as_ref()?, &row.path)?;
                         serde_json::to_string_pretty(value).ok()
                     }

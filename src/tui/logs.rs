@@ -114,14 +114,30 @@ impl LogRing {
         self.lines.partition_point(|l| l.seq < seq)
     }
 
-    /// Appends a live line; returns the lines dropped from the front to make room.
-    /// Ignored (returns 0) when it is not newer than the last line or the ring is detached from
-    /// the tail.
+    /// Adds a live line; returns the lines dropped from the front to make room. Ignored
+    /// (returns 0) when the ring is detached from the tail. A line older than the last one held (steps' lines reach the store in chunks of their
+    /// own, so a tail read may hold a later line of one step before an earlier one of another)
+    /// is put in its place, unless already held or older than the first.
     pub fn push(&mut self, entry: Arc<LogEntry>) -> usize {
-        if self.newer_in_store || self.last_seq().is_some_and(|last| entry.seq <= last) {
+        if self.newer_in_store {
+            return 0;
+        }
+        if let Some(last) = self.last_seq()
+            && entry.seq <= last
+        {
+            let at = self.index_of_seq(entry.seq);
+            let held = self.lines.get(at).is_some_and(|l| l.seq == entry.seq);
+            if !held && (at > 0 || !self.older_in_store) {
+                self.lines.insert(at, entry);
+                return self.trim_front();
+            }
             return 0;
         }
         self.lines.push_back(entry);
+        self.trim_front()
+    }
+
+    fn trim_front(&mut self) -> usize {
         let mut dropped = 0;
         while self.lines.len() > self.capacity {
             self.lines.pop_front();
@@ -258,6 +274,8 @@ pub struct LogView {
     pub top_seq: u64,
     /// The active search, if any.
     pub search: Option<LogSearch>,
+    /// Rows scrolled up past the first line held, taken once older lines arrive.
+    pub pending_up: usize,
 }
 
 impl Default for LogView {
@@ -269,6 +287,7 @@ impl Default for LogView {
             selected_step_only: false,
             top_seq: 0,
             search: None,
+            pending_up: 0,
         }
     }
 }
@@ -307,6 +326,19 @@ mod tests {
         ring.push(entry(2, "b again"));
         ring.push(entry(1, "a again"));
         assert_eq!(ring.len(), 2);
+    }
+
+    #[test]
+    fn a_line_that_comes_late_takes_its_place_in_seq_order() {
+        let mut ring = LogRing::new(10);
+        for seq in [1, 2, 6] {
+            ring.push(entry(seq, "stored"));
+        }
+        for seq in [3, 4, 5, 6] {
+            ring.push(entry(seq, "live"));
+        }
+        let seqs: Vec<u64> = ring.iter().map(|l| l.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

@@ -123,6 +123,8 @@ pub struct StartForm {
     pub focus: usize,
     /// Why the last start failed (one problem a line).
     pub error: Option<String>,
+    /// The start in flight, if any.
+    pub starting: Option<super::effect::Ticket>,
 }
 
 /// A param's field.
@@ -160,6 +162,7 @@ impl StartForm {
             fields,
             focus: 0,
             error: None,
+            starting: None,
         }
     }
 

@@ -4,12 +4,12 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use indexmap::IndexMap;
-use serde_json::Value;
 
-use crate::engine::{Command, StartRequest};
+use crate::engine::Command;
 
 use super::TuiExit;
 use super::app::App;
+use super::effect::Effect;
 use super::keymap::{Action, Key};
 use super::modal::{ApprovalFocus, ApprovalModal, Confirm, Modal, StartForm};
 use super::model::{Screen, Tab};
@@ -81,10 +81,10 @@ impl App {
         match &confirm {
             Confirm::CancelRun { run, .. } => {
                 if yes {
-                    match self.backend.send(Command::Cancel(run.clone())) {
-                        Ok(()) => self.note(format!("cancelling run {run}")),
-                        Err(e) => self.error(format!("cannot cancel run {run}: {e:#}")),
-                    }
+                    self.send(
+                        Command::Cancel(run.clone()),
+                        format!("cancelling run {run}"),
+                    );
                     None
                 } else if no {
                     None
@@ -100,7 +100,7 @@ impl App {
                     _ => None,
                 };
                 if let Some(choice) = choice {
-                    self.exit = Some(choice);
+                    self.effect(Effect::Exit(choice));
                     None
                 } else if no {
                     None
@@ -173,8 +173,9 @@ impl App {
         Some(Modal::Approval(modal))
     }
 
-    /// Sends the decision. The next queued gate does not open by itself (a second press of the
-    /// key just used must not decide it): the banner names it.
+    /// Sends the decision and closes the prompt; the gate leaves the queue once the engine has
+    /// it (on failure it stays, to open again). The next queued gate does not open by itself
+    /// (a second press of the key just used must not decide it): the banner names it.
     fn decide(
         &mut self,
         modal: ApprovalModal,
@@ -186,37 +187,21 @@ impl App {
             .iter()
             .map(|(name, editor)| (name.clone(), editor.lines().join("\n")))
             .collect();
+        let verb = if approved { "approving" } else { "rejecting" };
+        let doing = format!("{verb} {}/{}", modal.run, modal.step);
+        self.model
+            .deciding
+            .insert((modal.run.clone(), modal.step.clone()));
         let command = Command::Decide {
-            run: modal.run.clone(),
-            step: modal.step.clone(),
+            run: modal.run,
+            step: modal.step,
             approved,
             via: None,
             comment,
             inputs,
         };
-        match self.backend.send(command) {
-            Ok(()) => {
-                let verb = if approved { "approved" } else { "rejected" };
-                self.model
-                    .approvals
-                    .retain(|a| !(a.run == modal.run && a.step == modal.step));
-                let waiting = self.model.approvals.len();
-                let more = if waiting == 0 {
-                    String::new()
-                } else {
-                    format!(
-                        "; {waiting} more waiting, `{}` to open",
-                        self.keymap.primary(Action::Approval).unwrap_or_default()
-                    )
-                };
-                self.note(format!("{verb} {}/{}{more}", modal.run, modal.step));
-                None
-            }
-            Err(e) => {
-                self.error(format!("cannot decide {}/{}: {e:#}", modal.run, modal.step));
-                Some(Modal::Approval(modal))
-            }
-        }
+        self.send(command, doing);
+        None
     }
 
     fn form_key(&mut self, event: KeyEvent, mut form: StartForm) -> Option<Modal> {
@@ -240,54 +225,22 @@ impl App {
         Some(Modal::StartForm(form))
     }
 
-    /// Starts the form's workflow; opens the new run. The file is read and validated again
-    /// (it may have changed since it was listed) and the params are resolved the way the engine
-    /// will resolve them, so problems show in the form, one a line.
+    /// Starts the form's workflow on the worker (which reads and checks the file again); the
+    /// form stays, saying `starting…`, until the run is started (then it opens) or refused
+    /// (then the form shows why, one problem a line).
     fn submit(&mut self, mut form: StartForm) -> Option<Modal> {
-        let path = form.workflow.path.clone();
-        let source = match std::fs::read_to_string(&path) {
-            Ok(s) => s,
-            Err(e) => {
-                form.error = Some(format!("cannot read {}: {e}", path.display()));
-                return Some(Modal::StartForm(form));
-            }
-        };
-        let wf = match crate::spec::parse_str(&source, &path) {
-            Ok(wf) => wf,
-            Err(diags) => {
-                form.error = Some(super::workflows::summary(diags.iter(), diags.len()));
-                return Some(Modal::StartForm(form));
-            }
-        };
-        let params: IndexMap<String, Value> = form
-            .values()
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-        if let Err(problems) = crate::spec::resolve_params(&wf, &params) {
-            form.error = Some(problems);
+        if form.starting.is_some() {
             return Some(Modal::StartForm(form));
         }
-        let request = StartRequest {
-            source,
-            path: Some(path),
-            params,
-            workdir: None,
-        };
-        match self.backend.start(request) {
-            Ok(run) => {
-                self.note(format!("started run {run} of {}", form.workflow.name));
-                if let Ok(runs) = self.backend.runs() {
-                    self.model.set_runs(runs);
-                }
-                self.open_run(&run);
-                None
-            }
-            Err(e) => {
-                form.error = Some(format!("{e:#}"));
-                Some(Modal::StartForm(form))
-            }
-        }
+        let ticket = self.ticket(format!("starting {}", form.workflow.name));
+        form.starting = Some(ticket);
+        form.error = None;
+        self.effect(Effect::Start {
+            ticket,
+            path: form.workflow.path.clone(),
+            params: form.values(),
+        });
+        Some(Modal::StartForm(form))
     }
 
     /// Runs a `:` command.

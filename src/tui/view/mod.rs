@@ -220,6 +220,12 @@ fn draw_status(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             spans.push(Span::styled(format!("  {}", s.position()), theme.muted()));
         }
         Line::from(spans)
+    } else if let Some((_, doing)) = model.working.last() {
+        let more = match model.working.len() {
+            1 => String::new(),
+            n => format!(" (+{} more)", n - 1),
+        };
+        Line::styled(format!("⟳ working… {doing}{more}"), theme.accent())
     } else if let Some(status) = &model.status {
         let style = if status.error {
             theme.error()

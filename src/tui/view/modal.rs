@@ -489,6 +489,10 @@ fn start_form(frame: &mut Frame, area: Rect, form: &StartForm, theme: &Theme) {
         y += rows;
     }
     let footer: Vec<Line> = match &form.error {
+        _ if form.starting.is_some() => vec![Line::styled(
+            "starting… (checking the file and the params)",
+            theme.accent(),
+        )],
         Some(e) => e
             .lines()
             .take(footer_rows as usize)
