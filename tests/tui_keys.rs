@@ -18,11 +18,13 @@ use baton::tui::Msg;
 use baton::tui::TuiExit;
 use baton::tui::config::KeyBinding;
 use baton::tui::effect::{Done, Effect, Load};
-use baton::tui::keymap::Keymap;
-use baton::tui::modal::Modal;
+use baton::tui::keymap::{Action, Key, Keymap};
 use baton::tui::model::Screen;
+use baton::tui::overlay::Modal;
+use baton::tui::overlay::{self, BindKey, Binding, Cmd};
 use console::Console;
 use crossterm::event::KeyCode;
+use crossterm::event::KeyEvent;
 use indexmap::IndexMap;
 
 fn release() -> RunId {
@@ -492,7 +494,7 @@ fn start_form_starts_the_workflow_with_the_typed_params() {
         .key(KeyCode::Enter);
     c.key(KeyCode::Tab)
         .chars("first line")
-        .key(KeyCode::Enter)
+        .alt_enter()
         .chars("second")
         .ctrl('s');
     let started = c.backend.started();
@@ -701,7 +703,7 @@ fn runs_are_listed_newest_first_even_when_made_in_the_same_second() {
     c.chars("c");
     assert!(matches!(
         c.app.model.modals.last(),
-        Some(Modal::Confirm(baton::tui::modal::Confirm::CancelRun { workflow, .. })) if workflow == "long"
+        Some(Modal::Confirm(baton::tui::overlay::Confirm::CancelRun { workflow, .. })) if workflow == "long"
     ));
 }
 
@@ -744,4 +746,159 @@ fn the_readme_key_list_is_the_keymap() {
             path.display()
         );
     }
+}
+
+/// Every key of a binding (none for typing).
+fn binding_keys(b: &Binding, keymap: &Keymap) -> Vec<Key> {
+    match b.key {
+        BindKey::Action(action) => keymap.keys(action).to_vec(),
+        BindKey::Fixed(text) => vec![Key::parse(text).expect("a fixed key parses")],
+        BindKey::Text => vec![],
+    }
+}
+
+/// In each overlay state: every binding's every key reaches it (no binding above takes the
+/// key), it has a label, the hint bar shows the first key of each command, and help lists it.
+fn check_overlay(c: &mut Console, state: &str) {
+    let keymap = c.app.keymap.clone();
+    c.app.model.clock = c.now;
+    let Some(top) = c.app.model.modals.last() else {
+        panic!("{state}: no overlay open");
+    };
+    let bindings = top.bindings();
+    assert!(!bindings.is_empty(), "{state}: no bindings");
+    let hints: String = top
+        .hints(&c.app.model, &keymap)
+        .iter()
+        .map(|(k, l)| format!(" {k} {l} "))
+        .collect();
+    let catalogue = overlay::catalogue();
+    for b in &bindings {
+        assert!(!b.label.trim().is_empty(), "{state}: {b:?} has no label");
+        assert!(
+            catalogue.iter().any(|(_, list)| list.contains(b)),
+            "{state}: help does not list {b:?}"
+        );
+        for key in binding_keys(b, &keymap) {
+            let first = bindings.iter().find(|o| o.matches(key, &keymap));
+            assert_eq!(
+                first.map(|f| f.cmd),
+                Some(b.cmd),
+                "{state}: `{key}` of `{}` is taken by {first:?}",
+                b.label
+            );
+        }
+        let first_of_cmd = bindings.iter().find(|o| o.cmd == b.cmd) == Some(b);
+        if let (true, Some(key)) = (first_of_cmd, b.shown_key(&keymap)) {
+            assert!(
+                hints.contains(&format!(" {key} {} ", b.label)),
+                "{state}: the hint bar lacks `{key} {}`: {hints}",
+                b.label
+            );
+        }
+    }
+    assert!(
+        bindings
+            .iter()
+            .any(|b| b.cmd != Cmd::Type && b.label.contains("close")
+                || matches!(b.cmd, Cmd::Later | Cmd::Choices | Cmd::No | Cmd::Close)),
+        "{state}: no way out"
+    );
+}
+
+/// Presses the first key of `action`.
+fn press(c: &mut Console, keymap: &Keymap, action: Action) {
+    let key = keymap.keys(action)[0];
+    c.update(Msg::Key(KeyEvent::new(key.code, key.mods), c.now));
+}
+
+fn every_overlay_state(keymap: Keymap) {
+    let mut c = Console::with_keymap(keymap.clone());
+    c.open_approval();
+    check_overlay(&mut c, "approval, choices");
+    c.key(KeyCode::Tab);
+    check_overlay(&mut c, "approval, inputs");
+    c.key(KeyCode::Esc).chars("X");
+    check_overlay(&mut c, "approval, comment");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.key(KeyCode::Esc);
+    press(&mut c, &keymap, Action::Cancel);
+    check_overlay(&mut c, "confirm cancel");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.key(KeyCode::Esc).chars("q");
+    check_overlay(&mut c, "confirm quit");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.chars("?");
+    check_overlay(&mut c, "help");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.chars(":");
+    check_overlay(&mut c, "palette");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.key(KeyCode::Esc).chars("n");
+    press(&mut c, &keymap, Action::Down);
+    press(&mut c, &keymap, Action::Down);
+    c.key(KeyCode::Enter);
+    check_overlay(&mut c, "start form");
+}
+
+#[test]
+fn every_overlay_binding_is_reachable_labelled_hinted_and_in_help() {
+    every_overlay_state(Keymap::default());
+    let mut overrides = IndexMap::new();
+    overrides.insert("approve".to_string(), KeyBinding::One("ctrl-y".into()));
+    overrides.insert("later".to_string(), KeyBinding::One("L".into()));
+    overrides.insert("cancel".to_string(), KeyBinding::One("C".into()));
+    overrides.insert("down".to_string(), KeyBinding::One("ctrl-n".into()));
+    every_overlay_state(Keymap::with_overrides(&overrides).expect("a keymap"));
+}
+
+#[test]
+fn enter_in_the_start_form_moves_to_the_next_field_then_starts_and_never_adds_a_line() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc)
+        .chars("n")
+        .key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Enter);
+    c.key(KeyCode::Enter).chars("notes");
+    let form = |c: &Console| match c.app.model.modals.last() {
+        Some(Modal::StartForm(f)) => (f.focus, f.values()),
+        _ => (usize::MAX, vec![]),
+    };
+    assert_eq!(form(&c).0, 1, "enter moved to the second field");
+    c.ctrl('u').chars("tidy");
+    assert_eq!(
+        form(&c).1,
+        vec![
+            ("env".to_string(), "staging".to_string()),
+            ("notes".to_string(), "tidy".to_string())
+        ],
+        "ctrl-u cleared the field"
+    );
+    c.key(KeyCode::Enter);
+    let starts: Vec<&Effect> = c
+        .effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Start { .. }))
+        .collect();
+    assert!(
+        matches!(starts[..], [Effect::Start { params, .. }] if params[1].1 == "tidy"),
+        "{starts:?}"
+    );
+}
+
+#[test]
+fn the_palette_completes_a_prefix_with_tab_and_lists_aliases() {
+    let mut c = Console::new();
+    c.chars(":wo").key(KeyCode::Tab);
+    let line = |c: &Console| match c.app.model.modals.last() {
+        Some(Modal::Palette(p)) => p.input.text.clone(),
+        _ => String::new(),
+    };
+    assert_eq!(line(&c), "workflows ");
+    assert!(c.screen(100, 24).contains("(wf, w)"));
+    c.ctrl('u').chars("t").key(KeyCode::Tab);
+    assert_eq!(line(&c), "theme ");
+    c.key(KeyCode::Enter);
+    assert!(c.app.model.modals.is_empty());
 }

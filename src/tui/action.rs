@@ -15,8 +15,8 @@ use super::effect::{Effect, Load};
 use super::json_tree;
 use super::keymap::{Action, Key};
 use super::logs::LogSearch;
-use super::modal::{Confirm, Modal, StartForm};
 use super::model::{InputTarget, LineInput, Pane, Screen, Tab};
+use super::overlay::{Confirm, Modal, StartForm};
 use super::view;
 
 impl App {
@@ -77,8 +77,8 @@ impl App {
     pub fn perform(&mut self, action: Action) {
         match action {
             Action::Quit => self.quit(),
-            Action::Help => self.model.modals.push(Modal::Help { offset: 0 }),
-            Action::Palette => self.model.modals.push(Modal::Palette(LineInput::default())),
+            Action::Help => self.model.modals.push(Modal::Help(Default::default())),
+            Action::Palette => self.model.modals.push(Modal::Palette(Default::default())),
             Action::Back => self.back(),
             Action::Open => self.open(),
             Action::NextPane => {

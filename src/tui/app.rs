@@ -18,8 +18,8 @@ use super::TuiExit;
 use super::effect::{Done, Effect, Load, Ticket};
 use super::guard::{DEFAULT_APPROVAL_GUARD, KeyGuard};
 use super::keymap::Keymap;
-use super::modal::{ApprovalModal, Modal};
 use super::model::{Model, Status};
+use super::overlay::{ApprovalModal, Modal};
 use super::theme::Theme;
 use super::view;
 

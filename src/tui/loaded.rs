@@ -13,8 +13,8 @@ use super::app::App;
 use super::effect::{Done, Load, LogPage, Ticket};
 use super::keymap::Action;
 use super::logs::LogEntry;
-use super::modal::Modal;
 use super::model::{Detail, Screen};
+use super::overlay::Modal;
 
 impl App {
     /// Folds a result in.

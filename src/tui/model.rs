@@ -17,7 +17,7 @@ use crate::store::{
 use super::effect::Ticket;
 use super::json_tree::Folds;
 use super::logs::{LogEntry, LogRing, LogView, RING_CAPACITY};
-use super::modal::Modal;
+use super::overlay::Modal;
 use super::workflows::WorkflowEntry;
 
 /// The top-level views.

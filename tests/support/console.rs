@@ -135,6 +135,13 @@ impl Console {
         self
     }
 
+    /// `alt-enter`: a new line in a text field.
+    pub fn alt_enter(&mut self) -> &mut Console {
+        let key = KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT);
+        self.update(Msg::Key(key, self.now));
+        self
+    }
+
     pub fn chars(&mut self, text: &str) -> &mut Console {
         for c in text.chars() {
             let mods = if c.is_uppercase() {

@@ -5,7 +5,6 @@ mod detail;
 mod hints;
 mod lists;
 mod logs;
-mod modal;
 mod panes;
 
 use ratatui::Frame;
@@ -52,7 +51,7 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, keymap: &Keymap) {
     draw_status(frame, status, model, theme);
     hints::draw(frame, hint_bar, model, theme, keymap);
     for m in &model.modals {
-        modal::draw(frame, area, m, model, theme, keymap);
+        m.draw(frame, area, model, theme, keymap);
     }
 }
 
@@ -83,7 +82,7 @@ fn banner_rows(model: &Model) -> u16 {
     let prompt_open = model
         .modals
         .iter()
-        .any(|m| matches!(m, super::modal::Modal::Approval(_)));
+        .any(|m| matches!(m, super::overlay::Modal::Approval(_)));
     u16::from(!model.approvals.is_empty() && !prompt_open)
 }
 
