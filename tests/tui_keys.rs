@@ -477,9 +477,16 @@ fn scrolling_above_the_ring_fetches_older_lines_from_the_store() {
             .and_then(|d| d.logs_all.first_seq())
     };
     assert_eq!(first(&c), Some(2_501));
-    c.key(KeyCode::Tab).key(KeyCode::Home);
+    // Scrolling past the first line held reads the page before it.
+    c.key(KeyCode::Tab);
+    for _ in 0..2_000 {
+        c.key(KeyCode::PageUp);
+    }
     assert!(first(&c).is_some_and(|f| f < 2_501), "{:?}", first(&c));
-    assert!(c.screen(100, 30).contains("line 2001"));
+    // `g` goes to the first line of the whole log, `G` to the last.
+    c.key(KeyCode::Home);
+    assert_eq!(first(&c), Some(1));
+    assert!(c.screen(100, 30).contains("line 1\n") || c.screen(100, 30).contains("line 1 "));
     c.key(KeyCode::End);
     assert!(c.screen(100, 30).contains("line 12500"));
 }
@@ -901,4 +908,132 @@ fn the_palette_completes_a_prefix_with_tab_and_lists_aliases() {
     assert_eq!(line(&c), "theme ");
     c.key(KeyCode::Enter);
     assert!(c.app.model.modals.is_empty());
+}
+
+fn store_lines(c: &Console, count: u64, text: impl Fn(u64) -> String) {
+    let mut store = c.backend.store.lock().expect("the store");
+    let lines = (1..=count)
+        .map(|seq| {
+            let step = if seq % 2 == 0 { "test" } else { "diff" };
+            fixture::line(seq, step, LogStream::Stdout, &text(seq))
+        })
+        .collect();
+    store.logs.insert(release(), lines);
+}
+
+fn search_position(c: &Console) -> Option<String> {
+    c.app
+        .model
+        .detail
+        .as_ref()
+        .and_then(|d| d.log_view.search.as_ref())
+        .map(|s| s.position())
+}
+
+#[test]
+fn search_covers_the_whole_stored_log_and_n_goes_to_a_hit_older_than_the_ring() {
+    let mut c = Console::new();
+    store_lines(&c, 100_000, |seq| {
+        if seq % 10_000 == 7 {
+            format!("needle {seq}")
+        } else {
+            format!("hay {seq}")
+        }
+    });
+    c.key(KeyCode::Esc).key(KeyCode::Enter).key(KeyCode::Tab);
+    let searches_before = c.effects.len();
+    c.chars("/needle").key(KeyCode::Enter);
+    assert!(
+        c.effects[searches_before..]
+            .iter()
+            .any(|e| matches!(e, Effect::Search(job) if job.query == "needle")),
+        "a whole-log search was asked for"
+    );
+    assert_eq!(search_position(&c).as_deref(), Some("10 of 10"));
+    // The first hit is far above the 10,000 lines held: its lines are read.
+    c.chars("n");
+    assert_eq!(search_position(&c).as_deref(), Some("1 of 10"));
+    let screen = c.screen(100, 30);
+    assert!(screen.contains("needle 7"), "{screen}");
+}
+
+#[test]
+fn with_follow_off_the_lines_being_read_stay_however_fast_the_log_grows() {
+    let mut c = Console::new();
+    store_lines(&c, 10_000, |seq| format!("old {seq}"));
+    c.key(KeyCode::Esc).key(KeyCode::Enter).key(KeyCode::Tab);
+    c.key(KeyCode::PageUp).key(KeyCode::PageUp);
+    let before = c.screen(100, 30);
+    assert!(before.contains("old 99"), "{before}");
+    for seq in 10_001..=25_000 {
+        c.event(&Event {
+            run: release(),
+            ts: fixture::NOW,
+            kind: EventKind::Log {
+                line: fixture::line(seq, "test", LogStream::Stdout, &format!("new {seq}")),
+            },
+        });
+    }
+    assert_eq!(c.screen(100, 30), before, "the view did not move");
+    {
+        let mut store = c.backend.store.lock().expect("the store");
+        let lines = store.logs.entry(release()).or_default();
+        lines.extend(
+            (10_001..=25_000)
+                .map(|seq| fixture::line(seq, "test", LogStream::Stdout, &format!("new {seq}"))),
+        );
+    }
+    c.chars("G");
+    assert!(c.screen(100, 30).contains("new 25000"));
+}
+
+#[test]
+fn lines_that_come_while_a_run_opens_or_out_of_order_all_reach_the_all_steps_view() {
+    let mut c = Console::new();
+    // The store holds 1, 2 and (another step's chunk, flushed first) 6.
+    {
+        let mut store = c.backend.store.lock().expect("the store");
+        let lines = [1, 2, 6]
+            .into_iter()
+            .map(|seq| fixture::line(seq, "test", LogStream::Stdout, &format!("line {seq}")))
+            .collect();
+        store.logs.insert(release(), lines);
+    }
+    c.perform = false;
+    c.key(KeyCode::Esc);
+    let opened = c.effects.len();
+    c.key(KeyCode::Enter);
+    assert_eq!(
+        c.effects[opened..],
+        [Effect::Load(Load::Detail(release()))],
+        "opening reads the run"
+    );
+    // Lines 3..=5 and 7 are announced while the read is in flight.
+    for seq in [3, 4, 5, 7] {
+        c.event(&Event {
+            run: release(),
+            ts: fixture::NOW,
+            kind: EventKind::Log {
+                line: fixture::line(seq, "diff", LogStream::Stdout, &format!("line {seq}")),
+            },
+        });
+    }
+    let Some(Effect::Load(load)) = c.effects.last().cloned() else {
+        panic!("the read");
+    };
+    let mut results = Vec::new();
+    baton::tui::worker::perform(c.backend.as_ref(), Effect::Load(load), &mut |d| {
+        results.push(d)
+    });
+    for done in results {
+        c.update(Msg::Done(Box::new(done)));
+    }
+    let seqs: Vec<u64> = c
+        .app
+        .model
+        .detail
+        .as_ref()
+        .map(|d| d.logs_all.iter().map(|l| l.seq).collect())
+        .unwrap_or_default();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6, 7]);
 }

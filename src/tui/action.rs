@@ -14,7 +14,6 @@ use super::app::App;
 use super::effect::{Effect, Load};
 use super::json_tree;
 use super::keymap::{Action, Key};
-use super::logs::LogSearch;
 use super::model::{InputTarget, LineInput, Pane, Screen, Tab};
 use super::overlay::{Confirm, Modal, StartForm};
 use super::view;
@@ -147,6 +146,13 @@ impl App {
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(self.page() as isize)),
             Action::PageDown => self.move_by(self.page() as isize),
+            Action::Top if self.in_logs() => self.log_top(),
+            Action::Bottom if self.in_logs() => {
+                if let Some(d) = self.model.detail.as_mut() {
+                    d.log_view.follow = true;
+                }
+                self.reattach_log();
+            }
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Collapse => self.fold(true),
@@ -280,13 +286,7 @@ impl App {
                 self.model.runs_selected = 0;
             }
             InputTarget::LogSearch => {
-                if let Some(d) = self.model.detail.as_mut() {
-                    d.log_view.search = if input.text.is_empty() {
-                        None
-                    } else {
-                        Some(LogSearch::run(&input.text, d.shown_ring().iter()))
-                    };
-                }
+                self.search(&input.text.clone());
                 self.show_current_hit();
             }
         }
@@ -454,6 +454,32 @@ impl App {
         }
     }
 
+    /// Whether the keys move the log pane.
+    fn in_logs(&self) -> bool {
+        self.model.screen == Screen::Detail
+            && self
+                .model
+                .detail
+                .as_ref()
+                .is_some_and(|d| (d.pane, d.tab) == (Pane::Tab, Tab::Logs))
+    }
+
+    /// `g`: the first line of the whole log (read from the store when not held).
+    fn log_top(&mut self) {
+        let step = self.scoped_step();
+        let Some(d) = self.model.detail.as_mut() else {
+            return;
+        };
+        let ring = d.shown_ring();
+        if ring.older_in_store {
+            let run = d.run.id.clone();
+            self.load(Load::LogWindow(run, step, 1));
+        } else if let Some(first) = ring.first_seq() {
+            d.log_view.top_seq = first;
+            d.log_view.follow = false;
+        }
+    }
+
     /// Following again: if a scroll-back pushed the newest lines out, load the tail.
     fn reattach_log(&mut self) {
         let detached = self
@@ -466,9 +492,11 @@ impl App {
         }
     }
 
-    /// Scrolls so the current search hit is in the middle of the pane.
-    fn show_current_hit(&mut self) {
+    /// Scrolls so the current search hit is in the middle of the pane; a hit outside the
+    /// lines held loads the lines around it.
+    pub(crate) fn show_current_hit(&mut self) {
         let rows = view::log_rows(self.viewport, &self.model);
+        let step = self.scoped_step();
         let Some(d) = self.model.detail.as_mut() else {
             return;
         };
@@ -482,6 +510,13 @@ impl App {
             return;
         };
         let ring = d.shown_ring();
+        let held =
+            ring.first_seq().is_some_and(|f| f <= seq) && ring.last_seq().is_some_and(|l| seq <= l);
+        if !held {
+            let run = d.run.id.clone();
+            self.load(Load::LogWindow(run, step, seq));
+            return;
+        }
         let index = ring.index_of_seq(seq);
         let top = index.saturating_sub(rows / 2);
         if let Some(line) = ring.get(top) {

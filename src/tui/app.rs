@@ -15,9 +15,10 @@ use crate::spec::StepId;
 use crate::store::{Event, RunId, Timestamp};
 
 use super::TuiExit;
-use super::effect::{Done, Effect, Load, Ticket};
+use super::effect::{Done, Effect, Load, SearchJob, Ticket};
 use super::guard::{DEFAULT_APPROVAL_GUARD, KeyGuard};
 use super::keymap::Keymap;
+use super::logs::LogSearch;
 use super::model::{Model, Status};
 use super::overlay::{ApprovalModal, Modal};
 use super::theme::Theme;
@@ -326,14 +327,44 @@ impl App {
         true
     }
 
-    /// Runs the active search again over the shown ring.
+    /// Searches the whole log again for the active query (the scope changed).
     pub fn rerun_search(&mut self) {
-        if let Some(d) = self.model.detail.as_mut()
-            && let Some(query) = d.log_view.search.as_ref().map(|s| s.query.clone())
-        {
-            let search = super::logs::LogSearch::run(&query, d.shown_ring().iter());
-            d.log_view.search = Some(search);
+        let query = self
+            .model
+            .detail
+            .as_ref()
+            .and_then(|d| d.log_view.search.as_ref())
+            .map(|s| s.query.clone());
+        if let Some(query) = query {
+            self.search(&query);
         }
+    }
+
+    /// Starts a search of the shown log's whole stored text (`None` when `query` is empty);
+    /// hits stream in, a newer search stops this one.
+    pub fn search(&mut self, query: &str) {
+        let step = self.scoped_step();
+        self.next_ticket += 1;
+        let generation = self.next_ticket;
+        let Some(d) = self.model.detail.as_mut() else {
+            return;
+        };
+        if query.is_empty() {
+            d.log_view.search = None;
+            return;
+        }
+        // Lines held are searched at once; the store's answer merges in.
+        let mut search = LogSearch::whole_log(query, generation);
+        search.extend(d.shown_ring().iter());
+        search.current = search.hits.len().saturating_sub(1);
+        d.log_view.search = Some(search);
+        let job = SearchJob {
+            generation,
+            run: d.run.id.clone(),
+            step,
+            query: query.to_string(),
+        };
+        self.effect(Effect::Search(job));
     }
 
     /// Lists the workflow files again.

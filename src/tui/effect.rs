@@ -37,6 +37,9 @@ pub enum Effect {
     },
     /// Read something from the engine or the disk.
     Load(Load),
+    /// Search a run's whole stored log (of one step if given), oldest first, hits streaming
+    /// back as [`Done::Found`]; a newer search stops an older one.
+    Search(SearchJob),
     /// Put text on the clipboard (OSC 52).
     Copy(String),
     /// Ring the terminal's bell.
@@ -58,6 +61,8 @@ pub enum Load {
     LogTail(RunId, Option<StepId>),
     /// The lines just before `before` (scroll-back).
     LogBefore(RunId, Option<StepId>, u64),
+    /// The lines around `seq` (a search hit, or the first line when it is 1).
+    LogWindow(RunId, Option<StepId>, u64),
     /// Every step's stored output (the Context tab).
     Context(RunId),
     /// The run's history (the Events tab).
@@ -68,6 +73,19 @@ pub enum Load {
     Workflows(Vec<PathBuf>),
 }
 
+/// A whole-log search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchJob {
+    /// Which search this is (a newer one stops it).
+    pub generation: u64,
+    /// The run.
+    pub run: RunId,
+    /// Only this step's lines, if given.
+    pub step: Option<StepId>,
+    /// The text searched for.
+    pub query: String,
+}
+
 /// Lines loaded from a log, and whether older ones are left in the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogPage {
@@ -75,6 +93,19 @@ pub struct LogPage {
     pub lines: Vec<LogLine>,
     /// Older lines exist before the first one.
     pub older: bool,
+}
+
+/// What a page of a whole-log search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The search it belongs to.
+    pub generation: u64,
+    /// Hits, in line order.
+    pub hits: Vec<super::logs::SearchHit>,
+    /// Lines read so far.
+    pub scanned: u64,
+    /// The whole stored log was read (or the read failed: then why).
+    pub finished: Option<Result<(), String>>,
 }
 
 /// A result, returned to the update as a message. Failures carry the error's text.
@@ -94,6 +125,10 @@ pub enum Done {
     LogTail(RunId, Option<StepId>, Result<LogPage, String>),
     /// [`Load::LogBefore`].
     LogBefore(RunId, Option<StepId>, u64, Result<LogPage, String>),
+    /// [`Load::LogWindow`]: the lines, and whether newer ones are left in the store.
+    LogWindow(RunId, Option<StepId>, u64, Result<(LogPage, bool), String>),
+    /// A page of a whole-log search.
+    Found(Found),
     /// [`Load::Context`].
     Context(RunId, Result<HashMap<StepId, StepOutput>, String>),
     /// [`Load::Events`].

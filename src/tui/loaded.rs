@@ -41,7 +41,6 @@ impl App {
                 Ok(page) => {
                     if let Some(d) = self.model.detail.as_mut().filter(|d| d.run.id == run) {
                         d.put_tail(step.as_ref(), entries(&page.lines), page.older);
-                        self.rerun_search();
                     }
                 }
                 Err(e) => self.error(format!("cannot read the log of run {run}: {e}")),
@@ -49,6 +48,8 @@ impl App {
             Done::LogBefore(run, step, before, result) => {
                 self.older_loaded(run, step, before, result)
             }
+            Done::LogWindow(run, step, seq, result) => self.window_loaded(run, step, seq, result),
+            Done::Found(found) => self.found(found),
             Done::Context(run, result) => self.context_loaded(run, result),
             Done::Events(run, result) => match result {
                 Ok(events) => {
@@ -211,7 +212,62 @@ impl App {
             d.log_view.top_seq = line.seq;
             d.log_view.follow = false;
         }
-        self.rerun_search();
+    }
+
+    /// Lines around a search hit, or the first lines: the view moves there, not following.
+    fn window_loaded(
+        &mut self,
+        run: RunId,
+        step: Option<crate::spec::StepId>,
+        seq: u64,
+        result: Result<(LogPage, bool), String>,
+    ) {
+        let (page, newer) = match result {
+            Ok(loaded) => loaded,
+            Err(e) => return self.error(format!("cannot read the log of run {run}: {e}")),
+        };
+        let rows = super::view::log_rows(self.viewport, &self.model);
+        let Some(d) = self.model.detail.as_mut().filter(|d| d.run.id == run) else {
+            return;
+        };
+        d.put_tail(step.as_ref(), entries(&page.lines), page.older);
+        let ring = match &step {
+            Some(s) => d.logs_step.entry(s.clone()).or_default(),
+            None => &mut d.logs_all,
+        };
+        ring.newer_in_store = newer;
+        let top = ring
+            .index_of_seq(seq)
+            .saturating_sub(if seq <= 1 { 0 } else { rows / 2 });
+        if let Some(line) = ring.get(top) {
+            d.log_view.top_seq = line.seq;
+            d.log_view.follow = false;
+        }
+    }
+
+    /// A page of the whole-log search.
+    fn found(&mut self, found: super::effect::Found) {
+        let Some(search) = self
+            .model
+            .detail
+            .as_mut()
+            .and_then(|d| d.log_view.search.as_mut())
+            .filter(|s| s.generation == found.generation)
+        else {
+            return;
+        };
+        search.add_found(found.hits);
+        search.scanned = found.scanned;
+        let Some(finished) = found.finished else {
+            return;
+        };
+        search.scanning = false;
+        let moved = search.moved;
+        match finished {
+            Ok(()) if !moved => self.show_current_hit(),
+            Ok(()) => {}
+            Err(e) => self.error(format!("the search stopped: {e}")),
+        }
     }
 
     fn context_loaded(

@@ -79,6 +79,11 @@ impl LogRing {
         }
     }
 
+    /// Most lines held.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Lines held.
     pub fn len(&self) -> usize {
         self.lines.len()
@@ -182,7 +187,8 @@ pub struct SearchHit {
     pub range: Range<usize>,
 }
 
-/// A search over the lines shown: every hit, and which one is current.
+/// A search over the run's whole log (read from the store in the background, live lines
+/// added as they come): every hit, and which one is current.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogSearch {
     /// The text searched for.
@@ -191,6 +197,14 @@ pub struct LogSearch {
     pub hits: Vec<SearchHit>,
     /// Index of the current hit.
     pub current: usize,
+    /// Which background search feeds it.
+    pub generation: u64,
+    /// Stored lines read so far.
+    pub scanned: u64,
+    /// The store is still being read.
+    pub scanning: bool,
+    /// The operator moved between hits (new hits then leave the current one alone).
+    pub moved: bool,
 }
 
 impl LogSearch {
@@ -198,12 +212,39 @@ impl LogSearch {
     pub fn run<'a>(query: &str, lines: impl Iterator<Item = &'a Arc<LogEntry>>) -> LogSearch {
         let mut search = LogSearch {
             query: query.to_string(),
-            hits: Vec::new(),
-            current: 0,
+            ..LogSearch::default()
         };
         search.extend(lines);
         search.current = search.hits.len().saturating_sub(1);
         search
+    }
+
+    /// A search of the whole log, fed by the background search `generation`.
+    pub fn whole_log(query: &str, generation: u64) -> LogSearch {
+        LogSearch {
+            query: query.to_string(),
+            generation,
+            scanning: true,
+            ..LogSearch::default()
+        }
+    }
+
+    /// Merges hits read from the store (a live line may have found them first); the current
+    /// hit stays the newest until the operator moves.
+    pub fn add_found(&mut self, found: Vec<SearchHit>) {
+        let current = self.current_hit().cloned();
+        for hit in found {
+            let at = self
+                .hits
+                .partition_point(|h| (h.seq, h.range.start) < (hit.seq, hit.range.start));
+            if self.hits.get(at) != Some(&hit) {
+                self.hits.insert(at, hit);
+            }
+        }
+        self.current = match current.filter(|_| self.moved) {
+            Some(hit) => self.hits.iter().position(|h| *h == hit).unwrap_or(0),
+            None => self.hits.len().saturating_sub(1),
+        };
     }
 
     /// Adds the hits of newly arrived lines.
@@ -232,6 +273,7 @@ impl LogSearch {
 
     /// Moves to the next hit (wrapping).
     pub fn next(&mut self) {
+        self.moved = true;
         if !self.hits.is_empty() {
             self.current = (self.current + 1) % self.hits.len();
         }
@@ -239,6 +281,7 @@ impl LogSearch {
 
     /// Moves to the previous hit (wrapping).
     pub fn prev(&mut self) {
+        self.moved = true;
         if !self.hits.is_empty() {
             self.current = (self.current + self.hits.len() - 1) % self.hits.len();
         }
@@ -249,12 +292,17 @@ impl LogSearch {
         self.hits.get(self.current)
     }
 
-    /// `3 of 17`, or `no match`.
+    /// `3 of 17`, or `no match`; `(searching… 40000 lines)` while the store is read.
     pub fn position(&self) -> String {
-        if self.hits.is_empty() {
+        let found = if self.hits.is_empty() {
             "no match".to_string()
         } else {
             format!("{} of {}", self.current + 1, self.hits.len())
+        };
+        if self.scanning {
+            format!("{found} (searching… {} lines)", self.scanned)
+        } else {
+            found
         }
     }
 }

@@ -217,6 +217,18 @@ impl Detail {
         &self.logs_all
     }
 
+    /// The ring the log pane shows, to change.
+    pub fn shown_ring_mut(&mut self) -> &mut LogRing {
+        let step = self
+            .selected_step()
+            .map(|s| s.step.clone())
+            .filter(|s| self.log_view.selected_step_only && self.logs_step.contains_key(s));
+        match step {
+            Some(s) => self.logs_step.entry(s).or_default(),
+            None => &mut self.logs_all,
+        }
+    }
+
     /// Replaces a step's record (adding it when new).
     pub fn put_step(&mut self, record: StepRecord) {
         match self.index.get(&record.step) {
@@ -255,6 +267,14 @@ impl Detail {
 
     /// Adds a live log line to the rings (and to the search when it lands in the shown ring).
     pub fn push_log(&mut self, entry: LogEntry) {
+        // Not following, a full ring stops taking lines rather than drop the ones being read;
+        // following again reloads the tail.
+        if !self.log_view.follow {
+            let ring = self.shown_ring_mut();
+            if ring.len() >= ring.capacity() {
+                ring.newer_in_store = true;
+            }
+        }
         let entry = Arc::new(entry);
         self.live.push_back(entry.clone());
         if self.live.len() > RING_CAPACITY {
@@ -280,14 +300,8 @@ impl Detail {
         if shown_step.is_none() {
             added_to_shown = self.logs_all.last_seq() != before;
         }
-        if added_to_shown {
-            let first = self.shown_ring().first_seq();
-            if let Some(search) = self.log_view.search.as_mut() {
-                search.extend(std::iter::once(&entry));
-                if let Some(first) = first {
-                    search.forget_before(first);
-                }
-            }
+        if added_to_shown && let Some(search) = self.log_view.search.as_mut() {
+            search.extend(std::iter::once(&entry));
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use anyhow::Context;
@@ -14,9 +15,9 @@ use crate::engine::{Backend, StartRequest};
 use crate::spec::StepId;
 use crate::store::{LogLine, RunId};
 
-use super::effect::{Done, Effect, Load, LogPage};
-use super::logs::RING_CAPACITY;
-use super::workflows;
+use super::effect::{Done, Effect, Found, Load, LogPage, SearchJob};
+use super::logs::{LogEntry, RING_CAPACITY, SearchHit};
+use super::{text, workflows};
 
 /// Where results go (the runner wraps them into its own messages).
 pub type Reply = Arc<dyn Fn(Done) + Send + Sync>;
@@ -25,7 +26,13 @@ pub type Reply = Arc<dyn Fn(Done) + Send + Sync>;
 pub struct Worker {
     commands: Sender<Effect>,
     reads: Sender<Load>,
+    searches: Sender<SearchJob>,
+    /// The newest search; an older one stops at its next page.
+    newest: Arc<AtomicU64>,
 }
+
+/// Lines read from the store per page of a whole-log search.
+const SEARCH_PAGE: usize = 5_000;
 
 impl Worker {
     /// Starts the threads; results are handed to `reply`.
@@ -38,18 +45,34 @@ impl Worker {
                 .name("baton-tui-commands".into())
                 .spawn(move || {
                     for effect in command_rx {
-                        if let Some(done) = perform(backend.as_ref(), effect) {
-                            reply(done);
-                        }
+                        perform(backend.as_ref(), effect, &mut |d| reply(d));
                     }
                 })
                 .context("cannot start the console's command thread")?;
+        }
+        let (searches, search_rx) = channel::<SearchJob>();
+        let newest = Arc::new(AtomicU64::new(0));
+        {
+            let (backend, reply, newest) = (backend.clone(), reply.clone(), newest.clone());
+            std::thread::Builder::new()
+                .name("baton-tui-search".into())
+                .spawn(move || {
+                    for job in search_rx {
+                        search(backend.as_ref(), &job, &newest, &mut |d| reply(d));
+                    }
+                })
+                .context("cannot start the console's search thread")?;
         }
         std::thread::Builder::new()
             .name("baton-tui-reads".into())
             .spawn(move || read_loop(backend.as_ref(), &read_rx, &reply))
             .context("cannot start the console's read thread")?;
-        Ok(Worker { commands, reads })
+        Ok(Worker {
+            commands,
+            reads,
+            searches,
+            newest,
+        })
     }
 
     /// Queues an engine effect (`Send`, `Start`, `Load`); others are the terminal's and are
@@ -59,6 +82,10 @@ impl Worker {
         match effect {
             Effect::Load(load) => {
                 let _ = self.reads.send(load);
+            }
+            Effect::Search(job) => {
+                self.newest.store(job.generation, Ordering::SeqCst);
+                let _ = self.searches.send(job);
             }
             e @ (Effect::Send { .. } | Effect::Start { .. }) => {
                 let _ = self.commands.send(e);
@@ -82,21 +109,78 @@ fn read_loop(backend: &dyn Backend, rx: &Receiver<Load>, reply: &Reply) {
     }
 }
 
-/// Performs one engine effect and returns its result (`None` for the terminal's effects).
-pub fn perform(backend: &dyn Backend, effect: Effect) -> Option<Done> {
+/// Performs one engine effect on the calling thread, handing each result to `reply` (none for
+/// the terminal's effects).
+pub fn perform(backend: &dyn Backend, effect: Effect, reply: &mut dyn FnMut(Done)) {
     let text = |e: anyhow::Error| format!("{e:#}");
     match effect {
         Effect::Send { ticket, command } => {
             let result = backend.send(command.clone()).map_err(text);
-            Some(Done::Sent(ticket, command, result))
+            reply(Done::Sent(ticket, command, result));
         }
         Effect::Start {
             ticket,
             path,
             params,
-        } => Some(Done::Started(ticket, start(backend, path, params))),
-        Effect::Load(load) => Some(read(backend, load)),
-        Effect::Copy(_) | Effect::Bell | Effect::Exit(_) => None,
+        } => reply(Done::Started(ticket, start(backend, path, params))),
+        Effect::Load(load) => reply(read(backend, load)),
+        Effect::Search(job) => {
+            let newest = AtomicU64::new(job.generation);
+            search(backend, &job, &newest, reply);
+        }
+        Effect::Copy(_) | Effect::Bell | Effect::Exit(_) => {}
+    }
+}
+
+/// Reads the whole stored log a page at a time, oldest first, and reports each page's hits;
+/// stops when a newer search was asked for.
+pub fn search(
+    backend: &dyn Backend,
+    job: &SearchJob,
+    newest: &AtomicU64,
+    reply: &mut dyn FnMut(Done),
+) {
+    let mut after = 0;
+    let mut scanned = 0u64;
+    loop {
+        if newest.load(Ordering::SeqCst) != job.generation {
+            return;
+        }
+        let lines = match backend.logs(&job.run, job.step.as_ref(), after, SEARCH_PAGE) {
+            Ok(lines) => lines,
+            Err(e) => {
+                return reply(Done::Found(Found {
+                    generation: job.generation,
+                    hits: Vec::new(),
+                    scanned,
+                    finished: Some(Err(format!("{e:#}"))),
+                }));
+            }
+        };
+        scanned += lines.len() as u64;
+        let hits = lines
+            .iter()
+            .flat_map(|line| {
+                let plain = LogEntry::from_line(line).plain().into_owned();
+                text::find_matches(&plain, &job.query)
+                    .into_iter()
+                    .map(move |range| SearchHit {
+                        seq: line.seq,
+                        range,
+                    })
+            })
+            .collect();
+        let last = lines.len() < SEARCH_PAGE;
+        after = lines.last().map(|l| l.seq).unwrap_or(after);
+        reply(Done::Found(Found {
+            generation: job.generation,
+            hits,
+            scanned,
+            finished: last.then_some(Ok(())),
+        }));
+        if last {
+            return;
+        }
     }
 }
 
@@ -119,6 +203,10 @@ pub fn read(backend: &dyn Backend, load: Load) -> Done {
         Load::LogTail(run, step) => {
             let result = load_tail(backend, &run, step.as_ref()).map_err(text);
             Done::LogTail(run, step, result)
+        }
+        Load::LogWindow(run, step, seq) => {
+            let result = window(backend, &run, step.as_ref(), seq).map_err(text);
+            Done::LogWindow(run, step, seq, result)
         }
         Load::LogBefore(run, step, before) => {
             let result =
@@ -186,6 +274,22 @@ fn start(
         workdir: None,
     };
     backend.start(request).map_err(|e| format!("{e:#}"))
+}
+
+/// Up to a ring's worth of lines around `seq` (half before it), whether older ones are left
+/// and whether newer ones are.
+fn window(
+    backend: &dyn Backend,
+    run: &RunId,
+    step: Option<&StepId>,
+    seq: u64,
+) -> anyhow::Result<(LogPage, bool)> {
+    let half = RING_CAPACITY / 2;
+    let mut page = fetch_before(backend, run, step, seq, half)?;
+    let newer = backend.logs(run, step, seq.saturating_sub(1), half)?;
+    let more = newer.len() == half;
+    page.lines.extend(newer);
+    Ok((page, more))
 }
 
 /// The newest lines (up to the ring's capacity) and whether older ones exist.

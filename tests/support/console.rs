@@ -94,7 +94,9 @@ impl Console {
             if !self.perform {
                 continue;
             }
-            if let Some(done) = baton::tui::worker::perform(self.backend.as_ref(), effect) {
+            let mut results = Vec::new();
+            baton::tui::worker::perform(self.backend.as_ref(), effect, &mut |d| results.push(d));
+            for done in results {
                 queue.extend(self.app.update(Msg::Done(Box::new(done))));
             }
         }
