@@ -223,3 +223,56 @@ fn the_screen_answers_keys_while_a_command_hangs() {
         .expect("the exit");
     assert!(pty.wait_exit(WAIT).expect("an exit"));
 }
+
+/// The console over a run whose stored log has 100,000 lines, `needle N` every 10,000th
+/// (run only by the test below, with `--ignored`).
+#[test]
+#[ignore = "runs inside the pty started by the console tests"]
+fn console_big_log_child() {
+    let backend = fixture::backend();
+    {
+        let mut store = backend.store.lock().expect("the store");
+        let lines = (1..=100_000u64)
+            .map(|seq| {
+                let text = if seq % 10_000 == 7 {
+                    format!("needle {seq}")
+                } else {
+                    format!("hay {seq}")
+                };
+                fixture::line(seq, "test", baton::store::LogStream::Stdout, &text)
+            })
+            .collect();
+        store
+            .logs
+            .insert(baton::store::RunId("r-0004".into()), lines);
+    }
+    let outcome = baton::tui::run(backend, baton::tui::TuiOptions::default());
+    println!("exit: {outcome:?}");
+}
+
+#[test]
+fn search_finds_every_hit_of_a_100000_line_log_and_n_shows_the_oldest() {
+    let mut pty = child("console_big_log_child", &[]);
+    pty.wait_for("gate waits for approval", WAIT)
+        .expect("the first frame");
+    pty.wait_for("r-0004", WAIT).expect("the runs");
+    pty.send("\r").expect("typing");
+    pty.wait_for("hay 100000", WAIT)
+        .expect("the run's log tail");
+    pty.send("\t/needle\r").expect("typing");
+    pty.wait_for("/needle 10 of 10", WAIT)
+        .expect("every hit of the whole log counted");
+    pty.send("n").expect("typing");
+    let screen = pty
+        .wait_for("needle 7 ", WAIT)
+        .expect("the oldest hit, read from the store");
+    assert!(screen.contains("1 of 10"), "{screen}");
+    pty.send("G").expect("typing");
+    pty.wait_for("hay 100000", WAIT)
+        .expect("the last line again");
+    pty.send("q").expect("typing");
+    pty.wait_for("still active", WAIT)
+        .expect("the quit question");
+    pty.send("l").expect("typing");
+    assert!(pty.wait_exit(WAIT).expect("an exit"));
+}
