@@ -1037,3 +1037,44 @@ fn lines_that_come_while_a_run_opens_or_out_of_order_all_reach_the_all_steps_vie
         .unwrap_or_default();
     assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6, 7]);
 }
+
+#[test]
+fn the_hint_bar_at_80_columns_keeps_help_and_quit() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).key(KeyCode::Enter).key(KeyCode::Tab);
+    let screen = c.screen(80, 24);
+    let bar = screen.lines().last().unwrap_or_default();
+    assert!(bar.contains("? help") && bar.contains("q quit"), "{bar}");
+    c.key(KeyCode::Tab);
+    let screen = c.screen(80, 24);
+    let bar = screen.lines().last().unwrap_or_default();
+    assert!(bar.contains("? help") && bar.contains("q quit"), "{bar}");
+}
+
+#[test]
+fn an_attached_console_says_so_in_its_header_and_notices_its_owner_exit() {
+    let theme = baton::tui::theme::Theme::built_in("dark").expect("the dark theme");
+    let owner = Some("baton process 4242".to_string());
+    let (mut app, _) =
+        baton::tui::App::new(Keymap::default(), theme, false, vec![], owner, fixture::NOW);
+    let draw = |app: &mut baton::tui::App| {
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 24))
+            .expect("a test terminal");
+        terminal.draw(|f| app.draw(f)).expect("a frame");
+        terminal.backend().to_string()
+    };
+    let screen = draw(&mut app);
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("attached to baton process 4242"),
+        "{header}"
+    );
+    app.update(Msg::EngineClosed);
+    let screen = draw(&mut app);
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("baton process 4242, which has exited"),
+        "{header}"
+    );
+    assert!(screen.contains("quit and open `baton` again"), "{screen}");
+}

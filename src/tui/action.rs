@@ -18,6 +18,10 @@ use super::model::{InputTarget, LineInput, Pane, Screen, Tab};
 use super::overlay::{Confirm, Modal, StartForm};
 use super::view;
 
+/// The most bytes `y` puts on the clipboard (OSC 52 sequences of more are dropped by many
+/// terminals, and tmux stops near here).
+pub const COPY_LIMIT: usize = 64 * 1024;
+
 impl App {
     /// Handles one key press at `now` (the approval prompt's guard is measured on it); returns
     /// whether the screen may have changed.
@@ -576,14 +580,39 @@ impl App {
         }
     }
 
-    /// Puts `text` on the clipboard (OSC 52).
+    /// Puts `text` on the clipboard (OSC 52): escapes and other control bytes left out (they
+    /// are data, and would reach the terminal inside the sequence), at most `COPY_LIMIT` bytes
+    /// (terminals drop longer sequences whole).
     pub(crate) fn copy_out(&mut self, text: String) {
-        if text.is_empty() {
+        let mut clean = text
+            .split('\n')
+            .map(|line| super::text::strip_ansi(line).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n')
+            .collect::<String>();
+        if clean.is_empty() {
             return self.note("nothing to copy here".into());
         }
-        let bytes = text.len();
-        self.effect(Effect::Copy(text));
-        self.note(format!("copied {bytes} bytes to the clipboard"));
+        let cut = clean.len() > COPY_LIMIT;
+        if cut {
+            let mut end = COPY_LIMIT;
+            while !clean.is_char_boundary(end) {
+                end -= 1;
+            }
+            clean.truncate(end);
+        }
+        let bytes = clean.len();
+        self.effect(Effect::Copy(clean));
+        if cut {
+            self.note(format!(
+                "copied the first {bytes} bytes of {} to the clipboard (the most a terminal takes)",
+                text.len()
+            ));
+        } else {
+            self.note(format!("copied {bytes} bytes to the clipboard"));
+        }
     }
 
     fn copy_text(&self) -> Option<String> {
@@ -647,7 +676,49 @@ fn shift(index: usize, delta: isize, len: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::shift;
+    use super::{COPY_LIMIT, shift};
+    use crate::tui::App;
+    use crate::tui::effect::Effect;
+    use crate::tui::keymap::Keymap;
+    use crate::tui::theme::Theme;
+
+    fn copied(text: &str) -> String {
+        let theme = Theme::built_in("dark").expect("the dark theme");
+        let (mut app, _) = App::new(
+            Keymap::default(),
+            theme,
+            false,
+            vec![],
+            None,
+            crate::store::Timestamp(0),
+        );
+        app.copy_out(text.to_string());
+        // The next update hands over every effect asked for since the last.
+        let effects = app.update(crate::tui::Msg::Lagged);
+        match effects.iter().find_map(|e| match e {
+            Effect::Copy(text) => Some(text.clone()),
+            _ => None,
+        }) {
+            Some(text) => text,
+            None => panic!("no copy in {effects:?}"),
+        }
+    }
+
+    #[test]
+    fn y_copies_without_control_bytes_and_at_most_the_limit() {
+        assert_eq!(
+            copied("ok \x1b[31mred\x1b[0m \x07bell \x1b]52;c;ZXZpbA==\x07 tab\there\nnext"),
+            "ok red bell  tab    here\nnext"
+        );
+        let big = "é".repeat(COPY_LIMIT);
+        let cut = copied(&big);
+        assert!(
+            cut.len() <= COPY_LIMIT && cut.len() > COPY_LIMIT - 2,
+            "{}",
+            cut.len()
+        );
+        assert!(cut.chars().all(|c| c == 'é'));
+    }
 
     #[test]
     fn selection_moves_stay_in_bounds() {

@@ -80,6 +80,7 @@ impl App {
     ) -> (App, Vec<Effect>) {
         let mut model = Model::new(now);
         model.theme_name = theme.name.clone();
+        model.attached = attached.clone();
         let mut app = App {
             model,
             keymap,
@@ -116,8 +117,9 @@ impl App {
             }
             Msg::Lagged => self.reload(),
             Msg::EngineClosed => {
-                let text = match &self.attached {
+                let text = match self.attached.clone() {
                     Some(owner) => {
+                        self.model.attached = Some(format!("{owner}, which has exited"));
                         format!("{owner} has exited; quit and open `baton` again to own the store")
                     }
                     None => "the engine stopped sending events; showing the store as it was".into(),

@@ -345,6 +345,8 @@ pub struct Model {
     pub refreshing: HashMap<RunId, bool>,
     /// The run being opened, with the live lines that arrive while it loads.
     pub opening: Option<Opening>,
+    /// The other process whose engine this is, when attached to one (the header says so).
+    pub attached: Option<String>,
 }
 
 /// A run being opened: its live lines are kept until its stored tail arrives.
@@ -407,6 +409,7 @@ impl Model {
             deciding: HashSet::new(),
             refreshing: HashMap::new(),
             opening: None,
+            attached: None,
         }
     }
 

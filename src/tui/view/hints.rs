@@ -13,19 +13,41 @@ use crate::tui::theme::Theme;
 
 /// Draws the hints for the current place.
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, keymap: &Keymap) {
-    let pairs = hints(model, keymap);
+    let pairs = fit(hints(model, keymap), keymap, area.width as usize);
     let mut spans = Vec::new();
-    let mut used = 0usize;
     for (key, label) in pairs {
-        let width = key.chars().count() + label.chars().count() + 3;
-        if used + width > area.width as usize {
-            break;
-        }
-        used += width;
         spans.push(Span::styled(format!(" {key}"), theme.accent()));
         spans.push(Span::styled(format!(" {label} "), theme.muted()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The hints that fit in `width` columns, in order; `help` and `quit` are kept whatever else
+/// is left out, so a narrow terminal still says how to find the rest and how to leave.
+fn fit(pairs: Vec<(String, String)>, keymap: &Keymap, width: usize) -> Vec<(String, String)> {
+    let wide = |(k, l): &(String, String)| k.chars().count() + l.chars().count() + 3;
+    let keep = |(k, _): &(String, String)| {
+        [Action::Help, Action::Quit]
+            .iter()
+            .any(|a| keymap.primary(*a).as_deref() == Some(k.as_str()))
+    };
+    let mut left = width.saturating_sub(pairs.iter().filter(|p| keep(p)).map(wide).sum());
+    pairs
+        .into_iter()
+        .filter(|p| {
+            if keep(p) {
+                return true;
+            }
+            let w = wide(p);
+            let fits = w <= left;
+            if fits {
+                left -= w;
+            } else {
+                left = 0;
+            }
+            fits
+        })
+        .collect()
 }
 
 fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {

@@ -182,6 +182,12 @@ fn draw_header(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, keym
         Span::styled(format!(" {view} "), theme.header()),
         Span::styled(format!("│ {running} running "), theme.header()),
     ];
+    if let Some(owner) = &model.attached {
+        spans.push(Span::styled(
+            format!("│ attached to {owner} "),
+            theme.header(),
+        ));
+    }
     if !model.approvals.is_empty() {
         let key = keymap
             .primary(super::keymap::Action::Approval)
