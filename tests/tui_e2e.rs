@@ -571,10 +571,12 @@ fn a_console_attaches_to_a_headless_run_and_detaches_without_stopping_it() {
     }
 
     let mut pty = place.console();
-    let screen = pty
-        .wait_for(&format!("attached to baton process {}", owner.id()), WAIT)
-        .expect("the console says whose engine it shows");
-    assert!(screen.contains("long"), "{screen}");
+    // The runs come from the owner a moment after the first frame.
+    let attached = format!("attached to baton process {}", owner.id());
+    pty.wait_until("the note and the owner's run", WAIT, |s| {
+        s.contains(&attached) && s.contains("long")
+    })
+    .expect("the console says whose engine it shows");
     pty.wait_for("running", WAIT)
         .expect("the owner's run, live");
     capture(&pty, "attached");
@@ -620,4 +622,55 @@ fn a_console_attaches_to_a_headless_run_and_detaches_without_stopping_it() {
     place.baton(&["cancel", &long]);
     assert_eq!(owner.wait().expect("the owner ends").code(), Some(3));
     wait_gone(sleep);
+}
+
+const BURST: &str = r#"name: burst
+description: Two steps that print at once
+steps:
+  - id: a
+    run: for i in 1 2 3 4 5; do echo "a says $i"; done
+  - id: b
+    run: for i in 1 2 3 4 5; do echo "b says $i"; done
+"#;
+
+#[test]
+fn every_line_printed_just_after_a_run_starts_reaches_the_all_steps_view_50_times_of_50() {
+    let place = Place::new();
+    let workflows = place.work().join("workflows");
+    for old in ["gated.yaml", "long.yaml"] {
+        std::fs::remove_file(workflows.join(old)).expect("a workflow file removed");
+    }
+    std::fs::write(workflows.join("burst.yaml"), BURST).expect("a workflow file");
+    let mut pty = place.console();
+    pty.wait_for("No runs yet", WAIT)
+        .expect("the empty runs view");
+    let lines: Vec<String> = ["a", "b"]
+        .iter()
+        .flat_map(|s| (1..=5).map(move |i| format!("[{s}] {s} says {i}")))
+        .collect();
+    for round in 1..=50 {
+        pty.send("n").expect("typing");
+        pty.wait_for("Two steps that print at once", WAIT)
+            .expect("the workflows view");
+        pty.send("\r").expect("typing");
+        pty.wait_for("Start burst", WAIT).expect("the start form");
+        pty.send("\r").expect("typing");
+        pty.wait_until("the run open and finished", WAIT, |s| {
+            s.contains("burst · r") && s.contains("✓ succeeded")
+        })
+        .expect("the run, open, done");
+        // A frame may be caught half drawn: wait for one with every line (a lost line never
+        // comes, and the wait fails naming the round).
+        pty.wait_until(&format!("round {round}: every line"), WAIT, |s| {
+            s.contains("✓ succeeded") && lines.iter().all(|l| s.contains(l))
+        })
+        .expect("every line in the all-steps view");
+        pty.send("\x1b").expect("typing");
+        pty.wait_until("the runs view", WAIT, |s| {
+            s.contains(&format!("Runs ({round})"))
+        })
+        .expect("back to the runs");
+    }
+    pty.send("q").expect("typing");
+    assert!(pty.wait_exit(WAIT).expect("the console exits"));
 }

@@ -14,13 +14,17 @@ use baton::spec::StepId;
 use baton::store::{Event, EventKind, LogStream, RunId, RunState};
 use std::time::Duration;
 
+use baton::tui::Msg;
 use baton::tui::TuiExit;
 use baton::tui::config::KeyBinding;
-use baton::tui::keymap::Keymap;
-use baton::tui::modal::Modal;
+use baton::tui::effect::{Done, Effect, Load};
+use baton::tui::keymap::{Action, Key, Keymap};
 use baton::tui::model::Screen;
+use baton::tui::overlay::Modal;
+use baton::tui::overlay::{self, BindKey, Binding, Cmd};
 use console::Console;
 use crossterm::event::KeyCode;
+use crossterm::event::KeyEvent;
 use indexmap::IndexMap;
 
 fn release() -> RunId {
@@ -40,9 +44,19 @@ fn deploy_gate_requested() -> Event {
     }
 }
 
+/// The commands the update asked to send, in order.
+fn sent(c: &Console) -> Vec<Command> {
+    c.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { command, .. } => Some(command.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn decisions(c: &Console) -> Vec<Command> {
-    c.backend
-        .sent()
+    sent(c)
         .into_iter()
         .filter(|s| matches!(s, Command::Decide { .. }))
         .collect()
@@ -67,14 +81,14 @@ fn y_typed_in_a_log_while_a_gate_arrives_copies_and_leaves_the_gate_waiting() {
     for _ in 0..5 {
         c.chars("y").after(Duration::from_millis(50));
     }
-    assert!(c.app.apply_event(&deploy_gate_requested()));
+    assert_eq!(c.event(&deploy_gate_requested()), vec![Effect::Bell]);
     for _ in 0..20 {
         c.chars("y").after(Duration::from_millis(50));
     }
     assert_eq!(decisions(&c), vec![], "no key decided a gate");
     assert!(c.app.model.modals.is_empty(), "no prompt took the keyboard");
     assert_eq!(c.app.model.approvals.len(), 2);
-    let output = &c.app.terminal_output;
+    let output = &c.terminal_output();
     assert_eq!(
         output.iter().filter(|o| *o == "\x07").count(),
         1,
@@ -155,7 +169,7 @@ fn capital_a_approves_the_gate_with_the_edited_inputs() {
         .chars(" today")
         .key(KeyCode::Esc)
         .chars("A");
-    let sent = c.backend.sent();
+    let sent = sent(&c);
     let Some(Command::Decide {
         run,
         step,
@@ -183,7 +197,7 @@ fn capital_x_rejects_with_the_comment_typed() {
         .chars("X")
         .chars("too risky")
         .key(KeyCode::Enter);
-    let sent = c.backend.sent();
+    let sent = sent(&c);
     assert!(matches!(
         sent.first(),
         Some(Command::Decide { approved: false, comment: Some(text), .. }) if text == "too risky"
@@ -196,7 +210,7 @@ fn esc_puts_the_decision_off_and_a_reopens_it() {
     c.open_approval().key(KeyCode::Esc);
     assert!(c.app.model.modals.is_empty());
     assert_eq!(c.app.model.approvals.len(), 1);
-    assert!(c.backend.sent().is_empty());
+    assert!(sent(&c).is_empty());
     c.chars("a");
     assert!(matches!(
         c.app.model.modals.last(),
@@ -208,8 +222,7 @@ fn esc_puts_the_decision_off_and_a_reopens_it() {
 fn an_approval_event_rings_the_bell_and_queues_behind_the_open_one() {
     let mut c = Console::new();
     c.open_approval();
-    assert!(c.app.apply_event(&deploy_gate_requested()));
-    assert_eq!(c.app.terminal_output, vec!["\x07".to_string()]);
+    assert_eq!(c.event(&deploy_gate_requested()), vec![Effect::Bell]);
     assert_eq!(c.app.model.approvals.len(), 2);
     assert_eq!(c.app.model.modals.len(), 1, "the second waits in the queue");
     // Deciding the first does not open the second: a second `A` must not decide it.
@@ -249,7 +262,7 @@ fn a_decided_event_closes_the_prompt_decided_elsewhere() {
             decision,
         },
     };
-    c.app.apply_event(&event);
+    c.event(&event);
     assert!(c.app.model.modals.is_empty());
     assert!(c.app.model.approvals.is_empty());
 }
@@ -259,7 +272,7 @@ fn space_pauses_a_running_run_and_resumes_a_paused_one() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars(" ").key(KeyCode::Down).chars(" ");
     assert_eq!(
-        c.backend.sent(),
+        sent(&c),
         vec![
             Command::Pause(release()),
             Command::Resume(RunId("r-0003".into()))
@@ -271,23 +284,20 @@ fn space_pauses_a_running_run_and_resumes_a_paused_one() {
 fn cancel_is_sent_only_after_confirmation() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars("c");
-    assert!(c.backend.sent().is_empty());
+    assert!(sent(&c).is_empty());
     c.chars("n");
-    assert!(c.backend.sent().is_empty());
+    assert!(sent(&c).is_empty());
     c.chars("c").chars("y");
-    assert_eq!(c.backend.sent(), vec![Command::Cancel(release())]);
+    assert_eq!(sent(&c), vec![Command::Cancel(release())]);
 }
 
 #[test]
 fn retry_is_sent_for_failed_runs_only() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars("R");
-    assert!(c.backend.sent().is_empty());
+    assert!(sent(&c).is_empty());
     c.key(KeyCode::Down).key(KeyCode::Down).chars("R");
-    assert_eq!(
-        c.backend.sent(),
-        vec![Command::Retry(RunId("r-0002".into()))]
-    );
+    assert_eq!(sent(&c), vec![Command::Retry(RunId("r-0002".into()))]);
 }
 
 #[test]
@@ -325,10 +335,10 @@ fn remapped_keys_replace_the_defaults_and_show_in_hints() {
     c.open_approval();
     assert!(c.screen(100, 24).contains("ctrl-y approve"));
     c.chars("A");
-    assert!(c.backend.sent().is_empty());
+    assert!(sent(&c).is_empty());
     c.ctrl('y');
     assert!(matches!(
-        c.backend.sent().first(),
+        sent(&c).first(),
         Some(Command::Decide { approved: true, .. })
     ));
 }
@@ -358,7 +368,7 @@ fn live_log_events_stream_into_the_open_run_and_step_events_replace_records() {
         LogStream::Stdout,
         "streamed \x1b[33mlive\x1b[0m line",
     );
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::NOW,
         kind: EventKind::Log { line },
@@ -366,7 +376,7 @@ fn live_log_events_stream_into_the_open_run_and_step_events_replace_records() {
     let mut review = fixture::step("review", baton::store::StepStatus::Succeeded, Some(15_000));
     review.attempt = 2;
     review.max_attempts = 3;
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::NOW,
         kind: EventKind::Step {
@@ -382,20 +392,33 @@ fn live_log_events_stream_into_the_open_run_and_step_events_replace_records() {
 #[test]
 fn run_state_events_update_the_list() {
     let mut c = Console::new();
+    c.perform = false;
     c.key(KeyCode::Esc);
-    // The engine writes the store before it sends the Event.
-    if let Ok(mut store) = c.backend.store.lock() {
-        store.runs[0].state = RunState::Paused;
-    }
-    c.app.apply_event(&Event {
+    let effects = c.event(&Event {
         run: release(),
         ts: fixture::NOW,
         kind: EventKind::RunState {
             state: RunState::Paused,
-            reason: None,
+            reason: Some("paused by tester".into()),
         },
     });
     assert_eq!(c.app.model.runs[0].state, RunState::Paused);
+    assert_eq!(effects, vec![Effect::Load(Load::Run(release()))]);
+    // A flood of Events while the read is in flight asks once more, after it.
+    let again = c.event(&Event {
+        run: release(),
+        ts: fixture::NOW,
+        kind: EventKind::RunState {
+            state: RunState::Running,
+            reason: None,
+        },
+    });
+    assert_eq!(again, vec![]);
+    let mut record = c.app.model.runs[0].clone();
+    record.steps_done = 5;
+    let after = c.update(Msg::Done(Box::new(Done::Run(release(), Ok(record)))));
+    assert_eq!(c.app.model.runs[0].steps_done, 5);
+    assert_eq!(after, vec![Effect::Load(Load::Run(release()))]);
 }
 
 #[test]
@@ -454,9 +477,16 @@ fn scrolling_above_the_ring_fetches_older_lines_from_the_store() {
             .and_then(|d| d.logs_all.first_seq())
     };
     assert_eq!(first(&c), Some(2_501));
-    c.key(KeyCode::Tab).key(KeyCode::Home);
+    // Scrolling past the first line held reads the page before it.
+    c.key(KeyCode::Tab);
+    for _ in 0..2_000 {
+        c.key(KeyCode::PageUp);
+    }
     assert!(first(&c).is_some_and(|f| f < 2_501), "{:?}", first(&c));
-    assert!(c.screen(100, 30).contains("line 2001"));
+    // `g` goes to the first line of the whole log, `G` to the last.
+    c.key(KeyCode::Home);
+    assert_eq!(first(&c), Some(1));
+    assert!(c.screen(100, 30).contains("line 1\n") || c.screen(100, 30).contains("line 1 "));
     c.key(KeyCode::End);
     assert!(c.screen(100, 30).contains("line 12500"));
 }
@@ -471,7 +501,7 @@ fn start_form_starts_the_workflow_with_the_typed_params() {
         .key(KeyCode::Enter);
     c.key(KeyCode::Tab)
         .chars("first line")
-        .key(KeyCode::Enter)
+        .alt_enter()
         .chars("second")
         .ctrl('s');
     let started = c.backend.started();
@@ -551,7 +581,7 @@ fn a_resumed_steps_clock_adds_its_new_stint_to_the_time_it_ran_before() {
     review.attempt = 1;
     review.level = 1;
     review.index = 2;
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::ms_ago(30_000),
         kind: EventKind::Step {
@@ -559,7 +589,7 @@ fn a_resumed_steps_clock_adds_its_new_stint_to_the_time_it_ran_before() {
         },
     });
     review.status = baton::store::StepStatus::Running;
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::ms_ago(5_000),
         kind: EventKind::Step {
@@ -599,7 +629,7 @@ fn steps_caught_mid_way_by_an_interruption_show_as_interrupted_not_running() {
     if let Ok(mut store) = c.backend.store.lock() {
         store.runs[0].state = RunState::Interrupted;
     }
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::NOW,
         kind: EventKind::RunState {
@@ -636,7 +666,7 @@ fn a_run_that_stops_with_a_gate_pending_takes_its_prompt_and_count_away() {
     if let Ok(mut store) = c.backend.store.lock() {
         store.runs[0].state = RunState::Cancelled;
     }
-    c.app.apply_event(&Event {
+    c.event(&Event {
         run: release(),
         ts: fixture::NOW,
         kind: EventKind::RunState {
@@ -661,7 +691,7 @@ fn runs_are_listed_newest_first_even_when_made_in_the_same_second() {
     let mut second = fixture::run("r20261122-031643-yr9a", "long", RunState::Pending, 0, 2, 0);
     second.created_at = baton::store::Timestamp(fixture::NOW.0 + 400);
     for record in [first, second] {
-        c.app.apply_event(&Event {
+        c.event(&Event {
             run: record.id.clone(),
             ts: record.created_at,
             kind: EventKind::RunCreated {
@@ -680,7 +710,7 @@ fn runs_are_listed_newest_first_even_when_made_in_the_same_second() {
     c.chars("c");
     assert!(matches!(
         c.app.model.modals.last(),
-        Some(Modal::Confirm(baton::tui::modal::Confirm::CancelRun { workflow, .. })) if workflow == "long"
+        Some(Modal::Confirm(baton::tui::overlay::Confirm::CancelRun { workflow, .. })) if workflow == "long"
     ));
 }
 
@@ -706,7 +736,7 @@ fn y_copies_with_osc52() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).chars("y");
     assert_eq!(
-        c.app.terminal_output,
+        c.terminal_output(),
         vec![baton::tui::clipboard::osc52("r-0004")]
     );
 }
@@ -723,4 +753,328 @@ fn the_readme_key_list_is_the_keymap() {
             path.display()
         );
     }
+}
+
+/// Every key of a binding (none for typing).
+fn binding_keys(b: &Binding, keymap: &Keymap) -> Vec<Key> {
+    match b.key {
+        BindKey::Action(action) => keymap.keys(action).to_vec(),
+        BindKey::Fixed(text) => vec![Key::parse(text).expect("a fixed key parses")],
+        BindKey::Text => vec![],
+    }
+}
+
+/// In each overlay state: every binding's every key reaches it (no binding above takes the
+/// key), it has a label, the hint bar shows the first key of each command, and help lists it.
+fn check_overlay(c: &mut Console, state: &str) {
+    let keymap = c.app.keymap.clone();
+    c.app.model.clock = c.now;
+    let Some(top) = c.app.model.modals.last() else {
+        panic!("{state}: no overlay open");
+    };
+    let bindings = top.bindings();
+    assert!(!bindings.is_empty(), "{state}: no bindings");
+    let hints: String = top
+        .hints(&c.app.model, &keymap)
+        .iter()
+        .map(|(k, l)| format!(" {k} {l} "))
+        .collect();
+    let catalogue = overlay::catalogue();
+    for b in &bindings {
+        assert!(!b.label.trim().is_empty(), "{state}: {b:?} has no label");
+        assert!(
+            catalogue.iter().any(|(_, list)| list.contains(b)),
+            "{state}: help does not list {b:?}"
+        );
+        for key in binding_keys(b, &keymap) {
+            let first = bindings.iter().find(|o| o.matches(key, &keymap));
+            assert_eq!(
+                first.map(|f| f.cmd),
+                Some(b.cmd),
+                "{state}: `{key}` of `{}` is taken by {first:?}",
+                b.label
+            );
+        }
+        let first_of_cmd = bindings.iter().find(|o| o.cmd == b.cmd) == Some(b);
+        if let (true, Some(key)) = (first_of_cmd, b.shown_key(&keymap)) {
+            assert!(
+                hints.contains(&format!(" {key} {} ", b.label)),
+                "{state}: the hint bar lacks `{key} {}`: {hints}",
+                b.label
+            );
+        }
+    }
+    assert!(
+        bindings
+            .iter()
+            .any(|b| b.cmd != Cmd::Type && b.label.contains("close")
+                || matches!(b.cmd, Cmd::Later | Cmd::Choices | Cmd::No | Cmd::Close)),
+        "{state}: no way out"
+    );
+}
+
+/// Presses the first key of `action`.
+fn press(c: &mut Console, keymap: &Keymap, action: Action) {
+    let key = keymap.keys(action)[0];
+    c.update(Msg::Key(KeyEvent::new(key.code, key.mods), c.now));
+}
+
+fn every_overlay_state(keymap: Keymap) {
+    let mut c = Console::with_keymap(keymap.clone());
+    c.open_approval();
+    check_overlay(&mut c, "approval, choices");
+    c.key(KeyCode::Tab);
+    check_overlay(&mut c, "approval, inputs");
+    c.key(KeyCode::Esc).chars("X");
+    check_overlay(&mut c, "approval, comment");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.key(KeyCode::Esc);
+    press(&mut c, &keymap, Action::Cancel);
+    check_overlay(&mut c, "confirm cancel");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.key(KeyCode::Esc).chars("q");
+    check_overlay(&mut c, "confirm quit");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.chars("?");
+    check_overlay(&mut c, "help");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.chars(":");
+    check_overlay(&mut c, "palette");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.key(KeyCode::Esc).chars("n");
+    press(&mut c, &keymap, Action::Down);
+    press(&mut c, &keymap, Action::Down);
+    c.key(KeyCode::Enter);
+    check_overlay(&mut c, "start form");
+}
+
+#[test]
+fn every_overlay_binding_is_reachable_labelled_hinted_and_in_help() {
+    every_overlay_state(Keymap::default());
+    let mut overrides = IndexMap::new();
+    overrides.insert("approve".to_string(), KeyBinding::One("ctrl-y".into()));
+    overrides.insert("later".to_string(), KeyBinding::One("L".into()));
+    overrides.insert("cancel".to_string(), KeyBinding::One("C".into()));
+    overrides.insert("down".to_string(), KeyBinding::One("ctrl-n".into()));
+    every_overlay_state(Keymap::with_overrides(&overrides).expect("a keymap"));
+}
+
+#[test]
+fn enter_in_the_start_form_moves_to_the_next_field_then_starts_and_never_adds_a_line() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc)
+        .chars("n")
+        .key(KeyCode::Down)
+        .key(KeyCode::Down)
+        .key(KeyCode::Enter);
+    c.key(KeyCode::Enter).chars("notes");
+    let form = |c: &Console| match c.app.model.modals.last() {
+        Some(Modal::StartForm(f)) => (f.focus, f.values()),
+        _ => (usize::MAX, vec![]),
+    };
+    assert_eq!(form(&c).0, 1, "enter moved to the second field");
+    c.ctrl('u').chars("tidy");
+    assert_eq!(
+        form(&c).1,
+        vec![
+            ("env".to_string(), "staging".to_string()),
+            ("notes".to_string(), "tidy".to_string())
+        ],
+        "ctrl-u cleared the field"
+    );
+    c.key(KeyCode::Enter);
+    let starts: Vec<&Effect> = c
+        .effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Start { .. }))
+        .collect();
+    assert!(
+        matches!(starts[..], [Effect::Start { params, .. }] if params[1].1 == "tidy"),
+        "{starts:?}"
+    );
+}
+
+#[test]
+fn the_palette_completes_a_prefix_with_tab_and_lists_aliases() {
+    let mut c = Console::new();
+    c.chars(":wo").key(KeyCode::Tab);
+    let line = |c: &Console| match c.app.model.modals.last() {
+        Some(Modal::Palette(p)) => p.input.text.clone(),
+        _ => String::new(),
+    };
+    assert_eq!(line(&c), "workflows ");
+    assert!(c.screen(100, 24).contains("(wf, w)"));
+    c.ctrl('u').chars("t").key(KeyCode::Tab);
+    assert_eq!(line(&c), "theme ");
+    c.key(KeyCode::Enter);
+    assert!(c.app.model.modals.is_empty());
+}
+
+fn store_lines(c: &Console, count: u64, text: impl Fn(u64) -> String) {
+    let mut store = c.backend.store.lock().expect("the store");
+    let lines = (1..=count)
+        .map(|seq| {
+            let step = if seq % 2 == 0 { "test" } else { "diff" };
+            fixture::line(seq, step, LogStream::Stdout, &text(seq))
+        })
+        .collect();
+    store.logs.insert(release(), lines);
+}
+
+fn search_position(c: &Console) -> Option<String> {
+    c.app
+        .model
+        .detail
+        .as_ref()
+        .and_then(|d| d.log_view.search.as_ref())
+        .map(|s| s.position())
+}
+
+#[test]
+fn search_covers_the_whole_stored_log_and_n_goes_to_a_hit_older_than_the_ring() {
+    let mut c = Console::new();
+    store_lines(&c, 100_000, |seq| {
+        if seq % 10_000 == 7 {
+            format!("needle {seq}")
+        } else {
+            format!("hay {seq}")
+        }
+    });
+    c.key(KeyCode::Esc).key(KeyCode::Enter).key(KeyCode::Tab);
+    let searches_before = c.effects.len();
+    c.chars("/needle").key(KeyCode::Enter);
+    assert!(
+        c.effects[searches_before..]
+            .iter()
+            .any(|e| matches!(e, Effect::Search(job) if job.query == "needle")),
+        "a whole-log search was asked for"
+    );
+    assert_eq!(search_position(&c).as_deref(), Some("10 of 10"));
+    // The first hit is far above the 10,000 lines held: its lines are read.
+    c.chars("n");
+    assert_eq!(search_position(&c).as_deref(), Some("1 of 10"));
+    let screen = c.screen(100, 30);
+    assert!(screen.contains("needle 7"), "{screen}");
+}
+
+#[test]
+fn with_follow_off_the_lines_being_read_stay_however_fast_the_log_grows() {
+    let mut c = Console::new();
+    store_lines(&c, 10_000, |seq| format!("old {seq}"));
+    c.key(KeyCode::Esc).key(KeyCode::Enter).key(KeyCode::Tab);
+    c.key(KeyCode::PageUp).key(KeyCode::PageUp);
+    let before = c.screen(100, 30);
+    assert!(before.contains("old 99"), "{before}");
+    for seq in 10_001..=25_000 {
+        c.event(&Event {
+            run: release(),
+            ts: fixture::NOW,
+            kind: EventKind::Log {
+                line: fixture::line(seq, "test", LogStream::Stdout, &format!("new {seq}")),
+            },
+        });
+    }
+    assert_eq!(c.screen(100, 30), before, "the view did not move");
+    {
+        let mut store = c.backend.store.lock().expect("the store");
+        let lines = store.logs.entry(release()).or_default();
+        lines.extend(
+            (10_001..=25_000)
+                .map(|seq| fixture::line(seq, "test", LogStream::Stdout, &format!("new {seq}"))),
+        );
+    }
+    c.chars("G");
+    assert!(c.screen(100, 30).contains("new 25000"));
+}
+
+#[test]
+fn lines_that_come_while_a_run_opens_or_out_of_order_all_reach_the_all_steps_view() {
+    let mut c = Console::new();
+    // The store holds 1, 2 and (another step's chunk, flushed first) 6.
+    {
+        let mut store = c.backend.store.lock().expect("the store");
+        let lines = [1, 2, 6]
+            .into_iter()
+            .map(|seq| fixture::line(seq, "test", LogStream::Stdout, &format!("line {seq}")))
+            .collect();
+        store.logs.insert(release(), lines);
+    }
+    c.perform = false;
+    c.key(KeyCode::Esc);
+    let opened = c.effects.len();
+    c.key(KeyCode::Enter);
+    assert_eq!(
+        c.effects[opened..],
+        [Effect::Load(Load::Detail(release()))],
+        "opening reads the run"
+    );
+    // Lines 3..=5 and 7 are announced while the read is in flight.
+    for seq in [3, 4, 5, 7] {
+        c.event(&Event {
+            run: release(),
+            ts: fixture::NOW,
+            kind: EventKind::Log {
+                line: fixture::line(seq, "diff", LogStream::Stdout, &format!("line {seq}")),
+            },
+        });
+    }
+    let Some(Effect::Load(load)) = c.effects.last().cloned() else {
+        panic!("the read");
+    };
+    let mut results = Vec::new();
+    baton::tui::worker::perform(c.backend.as_ref(), Effect::Load(load), &mut |d| {
+        results.push(d)
+    });
+    for done in results {
+        c.update(Msg::Done(Box::new(done)));
+    }
+    let seqs: Vec<u64> = c
+        .app
+        .model
+        .detail
+        .as_ref()
+        .map(|d| d.logs_all.iter().map(|l| l.seq).collect())
+        .unwrap_or_default();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6, 7]);
+}
+
+#[test]
+fn the_hint_bar_at_80_columns_keeps_help_and_quit() {
+    let mut c = Console::new();
+    c.key(KeyCode::Esc).key(KeyCode::Enter).key(KeyCode::Tab);
+    let screen = c.screen(80, 24);
+    let bar = screen.lines().last().unwrap_or_default();
+    assert!(bar.contains("? help") && bar.contains("q quit"), "{bar}");
+    c.key(KeyCode::Tab);
+    let screen = c.screen(80, 24);
+    let bar = screen.lines().last().unwrap_or_default();
+    assert!(bar.contains("? help") && bar.contains("q quit"), "{bar}");
+}
+
+#[test]
+fn an_attached_console_says_so_in_its_header_and_notices_its_owner_exit() {
+    let theme = baton::tui::theme::Theme::built_in("dark").expect("the dark theme");
+    let owner = Some("baton process 4242".to_string());
+    let (mut app, _) =
+        baton::tui::App::new(Keymap::default(), theme, false, vec![], owner, fixture::NOW);
+    let draw = |app: &mut baton::tui::App| {
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 24))
+            .expect("a test terminal");
+        terminal.draw(|f| app.draw(f)).expect("a frame");
+        terminal.backend().to_string()
+    };
+    let screen = draw(&mut app);
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("attached to baton process 4242"),
+        "{header}"
+    );
+    app.update(Msg::EngineClosed);
+    let screen = draw(&mut app);
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("baton process 4242, which has exited"),
+        "{header}"
+    );
+    assert!(screen.contains("quit and open `baton` again"), "{screen}");
 }

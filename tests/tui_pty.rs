@@ -1,6 +1,7 @@
 //! The console in a real pseudo-terminal: the pty helper itself, then `tui::run` over the
 //! in-memory backend (this test binary re-runs itself inside the pty): open the announced gate
-//! and approve it once the prompt takes keys, pause, quit with active runs, and the terminal restored — also after SIGTERM.
+//! and approve it once the prompt takes keys, pause, quit with active runs, and the terminal
+//! restored — also after SIGTERM; and the screen answering keys while a command hangs.
 
 #[path = "support/fixture.rs"]
 mod fixture;
@@ -39,16 +40,100 @@ fn console_child() {
     println!("sent: {}", backend.sent().len());
 }
 
+/// The in-memory backend whose `send` does not return until someone opens the FIFO named by
+/// `BATON_TEST_SEND_GATE` for writing: a socket round trip that hangs.
+struct HangingSend {
+    inner: std::sync::Arc<memory_backend::MemoryBackend>,
+    gate: std::path::PathBuf,
+}
+
+impl baton::engine::Backend for HangingSend {
+    fn runs(&self) -> anyhow::Result<Vec<baton::store::RunRecord>> {
+        self.inner.runs()
+    }
+    fn run(&self, id: &baton::store::RunId) -> anyhow::Result<baton::store::RunRecord> {
+        self.inner.run(id)
+    }
+    fn run_detail(&self, run: &baton::store::RunId) -> anyhow::Result<baton::engine::RunDetail> {
+        self.inner.run_detail(run)
+    }
+    fn step_output(
+        &self,
+        run: &baton::store::RunId,
+        step: &baton::spec::StepId,
+    ) -> anyhow::Result<Option<baton::store::StepOutput>> {
+        self.inner.step_output(run, step)
+    }
+    fn step_outputs(
+        &self,
+        run: &baton::store::RunId,
+    ) -> anyhow::Result<std::collections::HashMap<baton::spec::StepId, baton::store::StepOutput>>
+    {
+        self.inner.step_outputs(run)
+    }
+    fn logs(
+        &self,
+        run: &baton::store::RunId,
+        step: Option<&baton::spec::StepId>,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<baton::store::LogLine>> {
+        self.inner.logs(run, step, after, limit)
+    }
+    fn tail_logs(
+        &self,
+        run: &baton::store::RunId,
+        step: Option<&baton::spec::StepId>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<baton::store::LogLine>> {
+        self.inner.tail_logs(run, step, limit)
+    }
+    fn events(&self, run: &baton::store::RunId) -> anyhow::Result<Vec<baton::store::Event>> {
+        self.inner.events(run)
+    }
+    fn start(&self, request: baton::engine::StartRequest) -> anyhow::Result<baton::store::RunId> {
+        self.inner.start(request)
+    }
+    fn send(&self, command: baton::engine::Command) -> anyhow::Result<()> {
+        // Opening a FIFO for reading blocks until a writer opens it.
+        std::fs::File::open(&self.gate)?;
+        self.inner.send(command)
+    }
+    fn subscribe(&self) -> baton::engine::Subscription {
+        self.inner.subscribe()
+    }
+}
+
+/// The console over [`HangingSend`] (run only by the test below, with `--ignored`).
+#[test]
+#[ignore = "runs inside the pty started by the console tests"]
+fn console_hanging_child() {
+    let gate = std::env::var_os("BATON_TEST_SEND_GATE").expect("the gate's path");
+    let backend = std::sync::Arc::new(HangingSend {
+        inner: fixture::backend(),
+        gate: gate.into(),
+    });
+    let outcome = baton::tui::run(backend, baton::tui::TuiOptions::default());
+    println!("exit: {outcome:?}");
+}
+
 fn console() -> Pty {
+    child("console_child", &[])
+}
+
+fn child(name: &str, env: &[(&str, &std::path::Path)]) -> Pty {
     let exe = std::env::current_exe().expect("the test binary");
     let mut cmd = CommandBuilder::new(exe);
     cmd.args([
         "--ignored",
         "--exact",
-        "console_child",
+        name,
         "--nocapture",
         "--test-threads=1",
     ]);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
     cmd.env("TERM", "xterm-256color");
     cmd.env_remove("NO_COLOR");
     Pty::spawn(cmd, 100, 30).expect("a pty")
@@ -96,4 +181,98 @@ fn sigterm_restores_the_terminal() {
     assert!(pty.wait_exit(WAIT).expect("an exit"));
     assert!(!pty.alternate_screen());
     assert!(!pty.cursor_hidden());
+}
+
+#[test]
+fn the_screen_answers_keys_while_a_command_hangs() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let gate = dir.path().join("send-gate");
+    let path = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("a path");
+    // SAFETY: a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let mut pty = child("console_hanging_child", &[("BATON_TEST_SEND_GATE", &gate)]);
+    pty.wait_for("gate waits for approval", WAIT)
+        .expect("the first frame");
+    pty.send(" ").expect("typing");
+    pty.wait_for("working… pausing run r-0004", WAIT)
+        .expect("the pause in flight");
+    // The pause is stuck in the backend; the screen still moves and opens overlays.
+    pty.send("j").expect("typing");
+    pty.send("?").expect("typing");
+    pty.wait_for("Keys — ? or esc to close", WAIT)
+        .expect("help, while the pause hangs");
+    pty.send("\x1b").expect("typing");
+    pty.wait_until("help closed", WAIT, |s| {
+        !s.contains("Keys — ?") && s.contains("working… pausing")
+    })
+    .expect("help closed, the pause still in flight");
+    let release = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&gate)
+        .expect("the gate opens");
+    drop(release);
+    pty.wait_until("the pause done", WAIT, |s| {
+        s.contains("pausing run r-0004") && !s.contains("working…")
+    })
+    .expect("the pause reached the engine");
+    pty.send("q").expect("typing");
+    pty.wait_for("still active", WAIT)
+        .expect("the quit question");
+    pty.send("l").expect("typing");
+    pty.wait_for("exit: Ok(LeaveInterrupted)", WAIT)
+        .expect("the exit");
+    assert!(pty.wait_exit(WAIT).expect("an exit"));
+}
+
+/// The console over a run whose stored log has 100,000 lines, `needle N` every 10,000th
+/// (run only by the test below, with `--ignored`).
+#[test]
+#[ignore = "runs inside the pty started by the console tests"]
+fn console_big_log_child() {
+    let backend = fixture::backend();
+    {
+        let mut store = backend.store.lock().expect("the store");
+        let lines = (1..=100_000u64)
+            .map(|seq| {
+                let text = if seq % 10_000 == 7 {
+                    format!("needle {seq}")
+                } else {
+                    format!("hay {seq}")
+                };
+                fixture::line(seq, "test", baton::store::LogStream::Stdout, &text)
+            })
+            .collect();
+        store
+            .logs
+            .insert(baton::store::RunId("r-0004".into()), lines);
+    }
+    let outcome = baton::tui::run(backend, baton::tui::TuiOptions::default());
+    println!("exit: {outcome:?}");
+}
+
+#[test]
+fn search_finds_every_hit_of_a_100000_line_log_and_n_shows_the_oldest() {
+    let mut pty = child("console_big_log_child", &[]);
+    pty.wait_for("gate waits for approval", WAIT)
+        .expect("the first frame");
+    pty.wait_for("r-0004", WAIT).expect("the runs");
+    pty.send("\r").expect("typing");
+    pty.wait_for("hay 100000", WAIT)
+        .expect("the run's log tail");
+    pty.send("\t/needle\r").expect("typing");
+    pty.wait_for("/needle 10 of 10", WAIT)
+        .expect("every hit of the whole log counted");
+    pty.send("n").expect("typing");
+    let screen = pty
+        .wait_for("needle 7 ", WAIT)
+        .expect("the oldest hit, read from the store");
+    assert!(screen.contains("1 of 10"), "{screen}");
+    pty.send("G").expect("typing");
+    pty.wait_for("hay 100000", WAIT)
+        .expect("the last line again");
+    pty.send("q").expect("typing");
+    pty.wait_for("still active", WAIT)
+        .expect("the quit question");
+    pty.send("l").expect("typing");
+    assert!(pty.wait_exit(WAIT).expect("an exit"));
 }

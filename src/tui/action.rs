@@ -11,18 +11,21 @@ use crate::store::{RunState, StepStatus};
 
 use super::TuiExit;
 use super::app::App;
-use super::clipboard;
+use super::effect::{Effect, Load};
 use super::json_tree;
 use super::keymap::{Action, Key};
-use super::logs::LogSearch;
-use super::modal::{Confirm, Modal, StartForm};
 use super::model::{InputTarget, LineInput, Pane, Screen, Tab};
+use super::overlay::{Confirm, Modal, StartForm};
 use super::view;
+
+/// The most bytes `y` puts on the clipboard (OSC 52 sequences of more are dropped by many
+/// terminals, and tmux stops near here).
+pub const COPY_LIMIT: usize = 64 * 1024;
 
 impl App {
     /// Handles one key press at `now` (the approval prompt's guard is measured on it); returns
     /// whether the screen may have changed.
-    pub fn handle_key(&mut self, event: KeyEvent, now: Instant) -> bool {
+    pub(crate) fn handle_key(&mut self, event: KeyEvent, now: Instant) -> bool {
         if event.kind == KeyEventKind::Release {
             return false;
         }
@@ -77,8 +80,8 @@ impl App {
     pub fn perform(&mut self, action: Action) {
         match action {
             Action::Quit => self.quit(),
-            Action::Help => self.model.modals.push(Modal::Help { offset: 0 }),
-            Action::Palette => self.model.modals.push(Modal::Palette(LineInput::default())),
+            Action::Help => self.model.modals.push(Modal::Help(Default::default())),
+            Action::Palette => self.model.modals.push(Modal::Palette(Default::default())),
             Action::Back => self.back(),
             Action::Open => self.open(),
             Action::NextPane => {
@@ -147,6 +150,13 @@ impl App {
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(self.page() as isize)),
             Action::PageDown => self.move_by(self.page() as isize),
+            Action::Top if self.in_logs() => self.log_top(),
+            Action::Bottom if self.in_logs() => {
+                if let Some(d) = self.model.detail.as_mut() {
+                    d.log_view.follow = true;
+                }
+                self.reattach_log();
+            }
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Collapse => self.fold(true),
@@ -159,8 +169,8 @@ impl App {
     /// attached to); else ask what to do with the active runs.
     pub fn quit(&mut self) {
         let active = self.model.active_runs().len();
-        if active == 0 || self.backend.attached_to().is_some() {
-            self.exit = Some(TuiExit::Quit);
+        if active == 0 || self.attached.is_some() {
+            self.effect(Effect::Exit(TuiExit::Quit));
         } else {
             self.model
                 .modals
@@ -280,13 +290,7 @@ impl App {
                 self.model.runs_selected = 0;
             }
             InputTarget::LogSearch => {
-                if let Some(d) = self.model.detail.as_mut() {
-                    d.log_view.search = if input.text.is_empty() {
-                        None
-                    } else {
-                        Some(LogSearch::run(&input.text, d.shown_ring().iter()))
-                    };
-                }
+                self.search(&input.text.clone());
                 self.show_current_hit();
             }
         }
@@ -313,10 +317,13 @@ impl App {
         } else {
             "resuming"
         };
-        match self.backend.send(command) {
-            Ok(()) => self.note(format!("{verb} run {id}")),
-            Err(e) => self.error(format!("cannot pause/resume run {id}: {e:#}")),
-        }
+        self.send(command, format!("{verb} run {id}"));
+    }
+
+    /// Sends `command`, shown as `working… {doing}` until the engine has it.
+    pub(crate) fn send(&mut self, command: Command, doing: String) {
+        let ticket = self.ticket(doing);
+        self.effect(Effect::Send { ticket, command });
     }
 
     fn cancel(&mut self) {
@@ -346,10 +353,10 @@ impl App {
             ));
             return;
         }
-        match self.backend.send(Command::Retry(id.clone())) {
-            Ok(()) => self.note(format!("retrying the failed steps of run {id}")),
-            Err(e) => self.error(format!("cannot retry run {id}: {e:#}")),
-        }
+        self.send(
+            Command::Retry(id.clone()),
+            format!("retrying the failed steps of run {id}"),
+        );
     }
 
     fn switch_tab(&mut self, delta: isize) {
@@ -357,9 +364,10 @@ impl App {
             return;
         };
         d.tab = d.tab.shifted(delta);
+        let run = d.run.id.clone();
         match d.tab {
-            Tab::Context if d.context.is_none() => self.load_context(),
-            Tab::Events if d.events.is_none() => self.load_events(),
+            Tab::Context if d.context.is_none() => self.load(Load::Context(run)),
+            Tab::Events if d.events.is_none() => self.load(Load::Events(run)),
             _ => {}
         }
     }
@@ -412,8 +420,8 @@ impl App {
         }
     }
 
-    /// Scrolls the log pane; reaching the top fetches older lines from the store, reaching the
-    /// bottom follows again.
+    /// Scrolls the log pane; going past the first line held asks the store for older ones
+    /// (the rows left to go are taken when they come), reaching the bottom follows again.
     fn scroll_logs(&mut self, delta: isize) {
         let rows = view::log_rows(self.viewport, &self.model);
         let Some(d) = self.model.detail.as_ref() else {
@@ -426,35 +434,53 @@ impl App {
         } else {
             ring.index_of_seq(d.log_view.top_seq).min(max_top)
         };
-        let mut target = top as isize + delta;
-        if target < 0 {
-            let old_first = ring.first_seq();
-            if self.fetch_older() {
-                let added = self
-                    .model
-                    .detail
-                    .as_ref()
-                    .zip(old_first)
-                    .map(|(d, first)| d.shown_ring().index_of_seq(first))
-                    .unwrap_or(0);
-                target += added as isize;
+        let target = top as isize + delta;
+        let past_top = (-target).max(0) as usize;
+        if past_top > 0 && self.fetch_older() {
+            if let Some(d) = self.model.detail.as_mut() {
+                d.log_view.pending_up = past_top;
             }
-            target = target.max(0);
         }
+        let target = target.max(0) as usize;
         let Some(d) = self.model.detail.as_mut() else {
             return;
         };
         let ring = d.shown_ring();
-        let max_top = ring.len().saturating_sub(rows);
-        if delta > 0 && target as usize >= max_top {
+        if delta > 0 && target >= max_top {
             d.log_view.follow = true;
             self.reattach_log();
             return;
         }
-        let seq = ring.get(target as usize).map(|l| l.seq);
+        let seq = ring.get(target).map(|l| l.seq);
         if let Some(seq) = seq {
             d.log_view.follow = false;
             d.log_view.top_seq = seq;
+        }
+    }
+
+    /// Whether the keys move the log pane.
+    fn in_logs(&self) -> bool {
+        self.model.screen == Screen::Detail
+            && self
+                .model
+                .detail
+                .as_ref()
+                .is_some_and(|d| (d.pane, d.tab) == (Pane::Tab, Tab::Logs))
+    }
+
+    /// `g`: the first line of the whole log (read from the store when not held).
+    fn log_top(&mut self) {
+        let step = self.scoped_step();
+        let Some(d) = self.model.detail.as_mut() else {
+            return;
+        };
+        let ring = d.shown_ring();
+        if ring.older_in_store {
+            let run = d.run.id.clone();
+            self.load(Load::LogWindow(run, step, 1));
+        } else if let Some(first) = ring.first_seq() {
+            d.log_view.top_seq = first;
+            d.log_view.follow = false;
         }
     }
 
@@ -470,9 +496,11 @@ impl App {
         }
     }
 
-    /// Scrolls so the current search hit is in the middle of the pane.
-    fn show_current_hit(&mut self) {
+    /// Scrolls so the current search hit is in the middle of the pane; a hit outside the
+    /// lines held loads the lines around it.
+    pub(crate) fn show_current_hit(&mut self) {
         let rows = view::log_rows(self.viewport, &self.model);
+        let step = self.scoped_step();
         let Some(d) = self.model.detail.as_mut() else {
             return;
         };
@@ -486,6 +514,13 @@ impl App {
             return;
         };
         let ring = d.shown_ring();
+        let held =
+            ring.first_seq().is_some_and(|f| f <= seq) && ring.last_seq().is_some_and(|l| seq <= l);
+        if !held {
+            let run = d.run.id.clone();
+            self.load(Load::LogWindow(run, step, seq));
+            return;
+        }
         let index = ring.index_of_seq(seq);
         let top = index.saturating_sub(rows / 2);
         if let Some(line) = ring.get(top) {
@@ -526,18 +561,61 @@ impl App {
 
     /// `y`: copies what is selected (run id, step output, visible log lines, JSON node, event).
     fn copy(&mut self) {
-        let text = self.copy_text();
-        match text {
-            Some(text) if !text.is_empty() => {
-                let bytes = text.len();
-                self.terminal_output.push(clipboard::osc52(&text));
-                self.note(format!("copied {bytes} bytes to the clipboard"));
+        if self.model.screen == Screen::Detail
+            && let Some(d) = self.model.detail.as_ref()
+            && d.pane == Pane::Tree
+        {
+            match d.selected_step() {
+                Some(step) => {
+                    let load = Load::StepOutput(d.run.id.clone(), step.step.clone());
+                    self.load(load);
+                }
+                None => self.note("nothing to copy here".into()),
             }
-            _ => self.note("nothing to copy here".into()),
+            return;
+        }
+        match self.copy_text() {
+            Some(text) => self.copy_out(text),
+            None => self.note("nothing to copy here".into()),
         }
     }
 
-    fn copy_text(&mut self) -> Option<String> {
+    /// Puts `text` on the clipboard (OSC 52): escapes and other control bytes left out (they
+    /// are data, and would reach the terminal inside the sequence), at most `COPY_LIMIT` bytes
+    /// (terminals drop longer sequences whole).
+    pub(crate) fn copy_out(&mut self, text: String) {
+        let mut clean = text
+            .split('\n')
+            .map(|line| super::text::strip_ansi(line).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n')
+            .collect::<String>();
+        if clean.is_empty() {
+            return self.note("nothing to copy here".into());
+        }
+        let cut = clean.len() > COPY_LIMIT;
+        if cut {
+            let mut end = COPY_LIMIT;
+            while !clean.is_char_boundary(end) {
+                end -= 1;
+            }
+            clean.truncate(end);
+        }
+        let bytes = clean.len();
+        self.effect(Effect::Copy(clean));
+        if cut {
+            self.note(format!(
+                "copied the first {bytes} bytes of {} to the clipboard (the most a terminal takes)",
+                text.len()
+            ));
+        } else {
+            self.note(format!("copied {bytes} bytes to the clipboard"));
+        }
+    }
+
+    fn copy_text(&self) -> Option<String> {
         match self.model.screen {
             Screen::Runs => self.model.selected_run().map(|r| r.id.0.clone()),
             Screen::Workflows => self
@@ -549,23 +627,7 @@ impl App {
                 let rows = view::log_rows(self.viewport, &self.model);
                 let d = self.model.detail.as_ref()?;
                 match (d.pane, d.tab) {
-                    (Pane::Tree, _) => {
-                        let step = d.selected_step()?.step.clone();
-                        match self.backend.step_output(&d.run.id, &step) {
-                            Ok(Some(out)) => Some(match out.output {
-                                serde_json::Value::String(s) => s,
-                                other => serde_json::to_string_pretty(&other).ok()?,
-                            }),
-                            Ok(None) => None,
-                            Err(e) => {
-                                let run = d.run.id.clone();
-                                self.error(format!(
-                                    "cannot read the output of {run}/{step}: {e:#}"
-                                ));
-                                None
-                            }
-                        }
-                    }
+                    (Pane::Tree, _) => None,
                     (Pane::Tab, Tab::Logs) => {
                         let ring = d.shown_ring();
                         if let Some(hit) = d.log_view.search.as_ref().and_then(|s| s.current_hit())
@@ -586,7 +648,6 @@ impl App {
                     }
                     (Pane::Tab, Tab::Context) => {
                         let row = self.context_row()?;
-                        let d = self.model.detail.as_ref()?;
                         let value = json_tree::value_at(d.context.as_ref()?, &row.path)?;
                         serde_json::to_string_pretty(value).ok()
                     }
@@ -615,7 +676,49 @@ fn shift(index: usize, delta: isize, len: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::shift;
+    use super::{COPY_LIMIT, shift};
+    use crate::tui::App;
+    use crate::tui::effect::Effect;
+    use crate::tui::keymap::Keymap;
+    use crate::tui::theme::Theme;
+
+    fn copied(text: &str) -> String {
+        let theme = Theme::built_in("dark").expect("the dark theme");
+        let (mut app, _) = App::new(
+            Keymap::default(),
+            theme,
+            false,
+            vec![],
+            None,
+            crate::store::Timestamp(0),
+        );
+        app.copy_out(text.to_string());
+        // The next update hands over every effect asked for since the last.
+        let effects = app.update(crate::tui::Msg::Lagged);
+        match effects.iter().find_map(|e| match e {
+            Effect::Copy(text) => Some(text.clone()),
+            _ => None,
+        }) {
+            Some(text) => text,
+            None => panic!("no copy in {effects:?}"),
+        }
+    }
+
+    #[test]
+    fn y_copies_without_control_bytes_and_at_most_the_limit() {
+        assert_eq!(
+            copied("ok \x1b[31mred\x1b[0m \x07bell \x1b]52;c;ZXZpbA==\x07 tab\there\nnext"),
+            "ok red bell  tab    here\nnext"
+        );
+        let big = "é".repeat(COPY_LIMIT);
+        let cut = copied(&big);
+        assert!(
+            cut.len() <= COPY_LIMIT && cut.len() > COPY_LIMIT - 2,
+            "{}",
+            cut.len()
+        );
+        assert!(cut.chars().all(|c| c == 'é'));
+    }
 
     #[test]
     fn selection_moves_stay_in_bounds() {

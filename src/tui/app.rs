@@ -1,34 +1,48 @@
-//! The console's app: the model plus what it needs to talk to the engine (the `Backend`), the
-//! keymap and the theme. Loads from the store, folds Events in, fetches logs, outputs and
-//! history on demand. Keys are handled in `action.rs`; drawing is `view::draw`.
+//! The console's app: the model plus the keymap and the theme, changed only by [`App::update`],
+//! which folds a [`Msg`] in — a key, an engine Event, the result of an earlier effect — and
+//! returns the [`Effect`]s to perform. It does no I/O: the runner hands the effects to a worker
+//! and feeds their results back, so the screen keeps answering while a call is in flight.
+//! Keys are handled in `action.rs`; loaded results in `loaded.rs`; drawing is `view::draw`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use serde_json::{Map, Value};
 
-use crate::engine::Backend;
 use crate::spec::StepId;
-use crate::store::{Event, LogLine, RunId, Timestamp};
+use crate::store::{Event, RunId, Timestamp};
 
 use super::TuiExit;
+use super::effect::{Done, Effect, Load, SearchJob, Ticket};
 use super::guard::{DEFAULT_APPROVAL_GUARD, KeyGuard};
 use super::keymap::Keymap;
-use super::logs::{LogEntry, LogRing, PAGE, RING_CAPACITY};
-use super::modal::{ApprovalModal, Modal};
-use super::model::{Detail, Model, Screen, Status};
+use super::logs::LogSearch;
+use super::model::{Model, Status};
+use super::overlay::{ApprovalModal, Modal};
 use super::theme::Theme;
-use super::{view, workflows};
+use super::view;
 
-/// The console: state, engine handle, keymap and theme.
+/// What the update folds in.
+#[derive(Debug)]
+pub enum Msg {
+    /// A key pressed at an instant (the approval prompt's guard is measured on it).
+    Key(KeyEvent, Instant),
+    /// Something happened in the engine.
+    Event(Box<Event>),
+    /// An effect's result.
+    Done(Box<Done>),
+    /// Events were missed: reload from the store.
+    Lagged,
+    /// The engine stopped sending Events.
+    EngineClosed,
+}
+
+/// The console: state, keymap and theme.
 pub struct App {
     /// What is shown.
     pub model: Model,
-    /// The engine.
-    pub(crate) backend: Arc<dyn Backend>,
     /// Keys.
     pub keymap: Keymap,
     /// Colours.
@@ -39,97 +53,160 @@ pub struct App {
     pub approval_guard: Duration,
     /// Where workflow files are listed from.
     pub workflow_dirs: Vec<PathBuf>,
-    /// Escape sequences to write after the next frame (bell, OSC 52 copy).
-    pub terminal_output: Vec<String>,
+    /// The other process whose engine this is, when attached to one.
+    pub attached: Option<String>,
     /// Set when the console should close, with what the operator chose.
     pub exit: Option<TuiExit>,
     /// The size of the last frame (for paging).
     pub viewport: Rect,
+    /// Effects asked for by the message being handled.
+    out: Vec<Effect>,
+    /// Whether the screen may have changed since the runner last asked.
+    dirty: bool,
+    next_ticket: u64,
 }
 
 impl App {
-    /// A console over `backend`, loaded from the store: runs, workflow files and undecided
-    /// approvals (announced by the header and the banner; the prompt opens on the operator's
-    /// key only).
+    /// A console showing nothing yet; the effects load the runs, their undecided gates
+    /// (announced by the header and the banner; a prompt opens on the operator's key only) and
+    /// the workflow files.
     pub fn new(
-        backend: Arc<dyn Backend>,
         keymap: Keymap,
         theme: Theme,
         bell: bool,
         workflow_dirs: Vec<PathBuf>,
+        attached: Option<String>,
         now: Timestamp,
-    ) -> App {
+    ) -> (App, Vec<Effect>) {
         let mut model = Model::new(now);
         model.theme_name = theme.name.clone();
+        model.attached = attached.clone();
         let mut app = App {
             model,
-            backend,
             keymap,
             theme,
             bell,
             approval_guard: DEFAULT_APPROVAL_GUARD,
             workflow_dirs,
-            terminal_output: Vec::new(),
+            attached,
             exit: None,
             viewport: Rect::new(0, 0, 80, 24),
+            out: Vec::new(),
+            dirty: true,
+            next_ticket: 0,
         };
-        app.reload();
-        app.model.workflows = workflows::list(&app.workflow_dirs);
-        if let Some(owner) = app.backend.attached_to() {
+        if let Some(owner) = app.attached.clone() {
             app.note(format!(
                 "attached to {owner}, which owns the store: its runs go on when you quit"
             ));
         }
-        app
+        app.reload();
+        app.load(Load::Workflows(app.workflow_dirs.clone()));
+        let effects = std::mem::take(&mut app.out);
+        (app, effects)
+    }
+
+    /// Folds one message in; returns what to do about it.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Key(key, now) => self.dirty |= self.handle_key(key, now),
+            Msg::Event(event) => self.dirty |= self.apply_event(&event),
+            Msg::Done(done) => {
+                self.loaded(*done);
+                self.dirty = true;
+            }
+            Msg::Lagged => self.reload(),
+            Msg::EngineClosed => {
+                let text = match self.attached.clone() {
+                    Some(owner) => {
+                        self.model.attached = Some(format!("{owner}, which has exited"));
+                        format!("{owner} has exited; quit and open `baton` again to own the store")
+                    }
+                    None => "the engine stopped sending events; showing the store as it was".into(),
+                };
+                self.error(text);
+                self.dirty = true;
+            }
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// Whether the screen may have changed since the last call (then it is drawn).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::replace(&mut self.dirty, false)
+    }
+
+    /// Asks for an effect.
+    pub(crate) fn effect(&mut self, effect: Effect) {
+        if let Effect::Exit(exit) = &effect {
+            self.exit = Some(*exit);
+        }
+        self.out.push(effect);
+    }
+
+    /// Asks for a read.
+    pub(crate) fn load(&mut self, load: Load) {
+        self.effect(Effect::Load(load));
+    }
+
+    /// A fresh ticket, shown as `working… {doing}` until its result comes back.
+    pub(crate) fn ticket(&mut self, doing: String) -> Ticket {
+        self.next_ticket += 1;
+        let ticket = Ticket(self.next_ticket);
+        self.model.working.push((ticket, doing));
+        ticket
     }
 
     /// Rebuilds the cache from the store (at start, and when Events were missed).
     pub fn reload(&mut self) {
-        match self.backend.runs() {
-            Ok(runs) => self.model.set_runs(runs),
-            Err(e) => self.error(format!("cannot list runs: {e:#}")),
-        }
-        let candidates: Vec<RunId> = self
-            .model
-            .runs
-            .iter()
-            .filter(|r| r.state.is_active())
-            .map(|r| r.id.clone())
-            .collect();
-        for run in candidates {
-            match self.backend.run_detail(&run) {
-                Ok(detail) => {
-                    for approval in detail.approvals.iter().filter(|a| a.decision.is_none()) {
-                        self.model.queue_approval(approval.clone());
-                    }
-                }
-                Err(e) => self.error(format!("cannot read run {run}: {e:#}")),
-            }
-        }
+        self.load(Load::Runs);
         if let Some(run) = self.model.detail.as_ref().map(|d| d.run.id.clone()) {
             self.refresh_detail(&run);
         }
     }
 
     /// Folds one Event in; returns whether the screen may have changed.
-    pub fn apply_event(&mut self, event: &Event) -> bool {
+    fn apply_event(&mut self, event: &Event) -> bool {
+        if let Some(opening) = self.model.opening.as_mut()
+            && opening.run == event.run
+            && let crate::store::EventKind::Log { line } = &event.kind
+        {
+            opening.buffer(line);
+        }
         let applied = self.model.apply(event);
         if let Some(run) = applied.refresh {
-            match self.backend.run(&run) {
-                Ok(record) => self.model.put_run(record),
-                Err(e) => self.error(format!("cannot read run {run}: {e:#}")),
-            }
+            self.refresh_run(run);
         }
         // A gate announces itself (header, banner, bell) and never takes the keyboard: a key
         // typed for the view in front must not land in a prompt that just appeared.
         if applied.approval_arrived && self.bell {
-            self.terminal_output.push("\x07".to_string());
+            self.effect(Effect::Bell);
         }
         applied.changed || applied.approval_arrived
     }
 
-    /// Opens the prompt of `gate` (a run and step), or of the oldest undecided gate, unless a
-    /// prompt is open. Keys are ignored for `approval_guard` from `model.clock`.
+    /// Reads a run's record again, once at a time: a flood of Events asks once more after the
+    /// read in flight.
+    fn refresh_run(&mut self, run: RunId) {
+        match self.model.refreshing.get_mut(&run) {
+            Some(again) => *again = true,
+            None => {
+                self.model.refreshing.insert(run.clone(), false);
+                self.load(Load::Run(run));
+            }
+        }
+    }
+
+    /// A run's record came back: ask again if Events changed it meanwhile.
+    pub(crate) fn refreshed(&mut self, run: &RunId) {
+        if self.model.refreshing.remove(run) == Some(true) {
+            self.refresh_run(run.clone());
+        }
+    }
+
+    /// Opens the prompt of `gate` (a run and step), or of the oldest undecided gate not being
+    /// decided already, unless a prompt is open. Keys are ignored for `approval_guard` from
+    /// `model.clock`.
     pub fn open_approval(&mut self, gate: Option<(&RunId, &StepId)>) {
         if self
             .model
@@ -139,13 +216,18 @@ impl App {
         {
             return;
         }
+        let deciding = &self.model.deciding;
         let record = match gate {
             Some((run, step)) => self
                 .model
                 .approvals
                 .iter()
                 .find(|a| a.run == *run && a.step == *step),
-            None => self.model.approvals.first(),
+            None => self
+                .model
+                .approvals
+                .iter()
+                .find(|a| !deciding.contains(&(a.run.clone(), a.step.clone()))),
         };
         match record {
             Some(record) => {
@@ -173,50 +255,25 @@ impl App {
         self.model.status = Some(Status { text, error: false });
     }
 
-    /// Opens the detail view of `run`.
+    /// Opens the detail view of `run` once it is loaded; its live lines are kept meanwhile.
     pub fn open_run(&mut self, run: &RunId) {
-        match self.backend.run_detail(run) {
-            Ok(detail) => {
-                let mut d = Detail::new(detail);
-                match load_tail(self.backend.as_ref(), run, None) {
-                    Ok((lines, older)) => d.logs_all.replace(entries(&lines), older),
-                    Err(e) => self.error(format!("cannot read the log of run {run}: {e:#}")),
-                }
-                self.model.detail = Some(d);
-                self.model.screen = Screen::Detail;
-            }
-            Err(e) => self.error(format!("cannot open run {run}: {e:#}")),
-        }
+        self.model.opening = Some(super::model::Opening::new(run.clone()));
+        self.load(Load::Detail(run.clone()));
     }
 
     /// Reloads the open run's records, keeping the view state.
     pub fn refresh_detail(&mut self, run: &RunId) {
-        let Ok(fresh) = self.backend.run_detail(run) else {
+        self.load(Load::Detail(run.clone()));
+        let Some(d) = self.model.detail.as_ref() else {
             return;
         };
-        if let Some(d) = self.model.detail.as_mut().filter(|d| d.run.id == *run) {
-            d.run = fresh.run;
-            d.approvals = fresh.approvals;
-            for step in fresh.steps {
-                d.put_step(step);
-            }
-        }
+        let (context, events) = (d.context.is_some(), d.events.is_some());
         self.reload_log_tail();
-        if self
-            .model
-            .detail
-            .as_ref()
-            .is_some_and(|d| d.context.is_some())
-        {
-            self.load_context();
+        if context {
+            self.load(Load::Context(run.clone()));
         }
-        if self
-            .model
-            .detail
-            .as_ref()
-            .is_some_and(|d| d.events.is_some())
-        {
-            self.load_events();
+        if events {
+            self.load(Load::Events(run.clone()));
         }
     }
 
@@ -227,19 +284,7 @@ impl App {
         };
         let run = d.run.id.clone();
         let step = self.scoped_step();
-        match load_tail(self.backend.as_ref(), &run, step.as_ref()) {
-            Ok((lines, older)) => {
-                if let Some(d) = self.model.detail.as_mut() {
-                    let ring = match &step {
-                        Some(s) => d.logs_step.entry(s.clone()).or_default(),
-                        None => &mut d.logs_all,
-                    };
-                    ring.replace(entries(&lines), older);
-                }
-                self.rerun_search();
-            }
-            Err(e) => self.error(format!("cannot read the log of run {run}: {e:#}")),
-        }
+        self.load(Load::LogTail(run, step));
     }
 
     /// The step the log pane is scoped to, if any.
@@ -269,173 +314,63 @@ impl App {
         }
     }
 
-    /// Fetches a page of lines older than the shown ring's first; returns whether any came.
+    /// Asks for a page of lines older than the shown ring's first; returns whether it did.
     pub fn fetch_older(&mut self) -> bool {
         let Some(d) = self.model.detail.as_ref() else {
             return false;
         };
+        let ring = d.shown_ring();
+        let Some(first) = ring.first_seq().filter(|_| ring.older_in_store) else {
+            return false;
+        };
         let run = d.run.id.clone();
         let step = self.scoped_step();
-        let ring = d.shown_ring();
-        let Some(first) = ring.first_seq() else {
-            return false;
-        };
-        if !ring.older_in_store {
-            return false;
-        }
-        match fetch_before(self.backend.as_ref(), &run, step.as_ref(), first, PAGE) {
-            Ok((lines, older)) => {
-                let got = !lines.is_empty();
-                if let Some(d) = self.model.detail.as_mut() {
-                    let ring = match &step {
-                        Some(s) => d.logs_step.entry(s.clone()).or_default(),
-                        None => &mut d.logs_all,
-                    };
-                    ring.prepend(entries(&lines), older);
-                }
-                self.rerun_search();
-                got
-            }
-            Err(e) => {
-                self.error(format!("cannot read the log of run {run}: {e:#}"));
-                false
-            }
-        }
+        self.load(Load::LogBefore(run, step, first));
+        true
     }
 
-    /// Runs the active search again over the shown ring.
+    /// Searches the whole log again for the active query (the scope changed).
     pub fn rerun_search(&mut self) {
-        if let Some(d) = self.model.detail.as_mut()
-            && let Some(query) = d.log_view.search.as_ref().map(|s| s.query.clone())
-        {
-            let search = super::logs::LogSearch::run(&query, d.shown_ring().iter());
-            d.log_view.search = Some(search);
+        let query = self
+            .model
+            .detail
+            .as_ref()
+            .and_then(|d| d.log_view.search.as_ref())
+            .map(|s| s.query.clone());
+        if let Some(query) = query {
+            self.search(&query);
         }
     }
 
-    /// Loads params and every step's output for the Context tab.
-    pub fn load_context(&mut self) {
-        let Some(d) = self.model.detail.as_ref() else {
+    /// Starts a search of the shown log's whole stored text (`None` when `query` is empty);
+    /// hits stream in, a newer search stops this one.
+    pub fn search(&mut self, query: &str) {
+        let step = self.scoped_step();
+        self.next_ticket += 1;
+        let generation = self.next_ticket;
+        let Some(d) = self.model.detail.as_mut() else {
             return;
         };
-        let run = d.run.id.clone();
-        let params: Map<String, Value> = d.run.params.clone().into_iter().collect();
-        let mut steps = Map::new();
-        let mut failure = None;
-        let mut stored = match self.backend.step_outputs(&run) {
-            Ok(outputs) => outputs,
-            Err(e) => {
-                failure = Some(format!("cannot read the outputs of {run}: {e:#}"));
-                Default::default()
-            }
-        };
-        for step in &d.steps {
-            if let Some(output) = stored.remove(&step.step) {
-                let mut entry = Map::new();
-                entry.insert("output".into(), output.output);
-                if !output.outputs.is_empty() {
-                    entry.insert(
-                        "outputs".into(),
-                        Value::Object(output.outputs.into_iter().collect()),
-                    );
-                }
-                if !output.stdout.is_empty() {
-                    entry.insert("stdout".into(), Value::String(output.stdout));
-                }
-                if !output.stderr.is_empty() {
-                    entry.insert("stderr".into(), Value::String(output.stderr));
-                }
-                steps.insert(step.step.0.clone(), Value::Object(entry));
-            }
-        }
-        let mut root = Map::new();
-        root.insert("params".into(), Value::Object(params));
-        root.insert("steps".into(), Value::Object(steps));
-        if let Some(d) = self.model.detail.as_mut() {
-            d.context = Some(Value::Object(root));
-        }
-        if let Some(f) = failure {
-            self.error(f);
-        }
-    }
-
-    /// Loads the run's history for the Events tab.
-    pub fn load_events(&mut self) {
-        let Some(run) = self.model.detail.as_ref().map(|d| d.run.id.clone()) else {
+        if query.is_empty() {
+            d.log_view.search = None;
             return;
-        };
-        match self.backend.events(&run) {
-            Ok(events) => {
-                if let Some(d) = self.model.detail.as_mut() {
-                    d.events = Some(events);
-                }
-            }
-            Err(e) => self.error(format!("cannot read the history of run {run}: {e:#}")),
         }
+        // Lines held are searched at once; the store's answer merges in.
+        let mut search = LogSearch::whole_log(query, generation);
+        search.extend(d.shown_ring().iter());
+        search.current = search.hits.len().saturating_sub(1);
+        d.log_view.search = Some(search);
+        let job = SearchJob {
+            generation,
+            run: d.run.id.clone(),
+            step,
+            query: query.to_string(),
+        };
+        self.effect(Effect::Search(job));
     }
 
     /// Lists the workflow files again.
     pub fn reload_workflows(&mut self) {
-        self.model.workflows = workflows::list(&self.workflow_dirs);
-        self.model.workflows_selected = self
-            .model
-            .workflows_selected
-            .min(self.model.workflows.len().saturating_sub(1));
+        self.load(Load::Workflows(self.workflow_dirs.clone()));
     }
-}
-
-fn entries(lines: &[LogLine]) -> Vec<Arc<LogEntry>> {
-    lines
-        .iter()
-        .map(|l| Arc::new(LogEntry::from_line(l)))
-        .collect()
-}
-
-/// The newest lines (up to the ring's capacity) and whether older ones exist.
-pub(crate) fn load_tail(
-    backend: &dyn Backend,
-    run: &RunId,
-    step: Option<&StepId>,
-) -> anyhow::Result<(Vec<LogLine>, bool)> {
-    // One line more than the ring holds tells whether older lines exist.
-    let mut lines = backend.tail_logs(run, step, RING_CAPACITY + 1)?;
-    let older = lines.len() > RING_CAPACITY;
-    if older {
-        lines.remove(0);
-    }
-    Ok((lines, older))
-}
-
-/// Up to `want` lines with `seq < before` (the newest of them) and whether older ones exist.
-/// Sequence numbers are gap-free per run, so a window of `w` numbers holds at most `w` lines.
-pub(crate) fn fetch_before(
-    backend: &dyn Backend,
-    run: &RunId,
-    step: Option<&StepId>,
-    before: u64,
-    want: usize,
-) -> anyhow::Result<(Vec<LogLine>, bool)> {
-    if before <= 1 || want == 0 {
-        return Ok((Vec::new(), false));
-    }
-    let mut window = want as u64;
-    loop {
-        let after = before.saturating_sub(window + 1);
-        let span = (before - 1 - after) as usize;
-        let mut lines = backend.logs(run, step, after, span)?;
-        lines.retain(|l| l.seq < before);
-        if lines.len() >= want || after == 0 {
-            let skip = lines.len().saturating_sub(want);
-            let older = skip > 0 || after > 0;
-            return Ok((lines.split_off(skip), older));
-        }
-        window = window.saturating_mul(4);
-    }
-}
-
-/// A fresh ring with `lines`.
-pub fn ring_of(lines: &[LogLine]) -> LogRing {
-    let mut ring = LogRing::default();
-    ring.replace(entries(lines), false);
-    ring
 }

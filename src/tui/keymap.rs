@@ -337,17 +337,6 @@ pub enum KeymapError {
     },
 }
 
-/// Keys the overlays handle themselves (text fields, the start form, the prompt's own
-/// navigation), which approve and reject therefore cannot take.
-const FIXED_KEYS: &[(&str, &str)] = &[
-    ("enter", "enter (open, and a new line in text fields)"),
-    ("esc", "esc (back)"),
-    ("tab", "tab (next field)"),
-    ("shift-tab", "shift-tab (previous field)"),
-    ("backspace", "backspace (text fields)"),
-    ("ctrl-s", "ctrl-s (start a run from the form)"),
-];
-
 /// The keys of every action.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Keymap {
@@ -406,10 +395,19 @@ impl Keymap {
                     .iter()
                     .find(|(a, keys)| **a != decision && keys.contains(key))
                     .map(|(a, _)| *a);
-                let fixed = FIXED_KEYS
-                    .iter()
-                    .find(|(text, _)| Key::parse(text).is_ok_and(|k| k == *key))
-                    .map(|(_, what)| what.to_string());
+                // Keys the overlays handle themselves (text fields, the start form, the
+                // prompt's own navigation), read from their tables.
+                let fixed = super::overlay::catalogue()
+                    .into_iter()
+                    .flat_map(|(title, bindings)| bindings.into_iter().map(move |b| (title, b)))
+                    .find_map(|(title, b)| match b.key {
+                        super::overlay::BindKey::Fixed(text)
+                            if Key::parse(text).is_ok_and(|k| k == *key) =>
+                        {
+                            Some(format!("{text} ({} in {title})", b.label))
+                        }
+                        _ => None,
+                    });
                 let other = match (other_action, fixed) {
                     (Some(a), _) => format!("{} ({})", a.name(), a.description()),
                     (None, Some(what)) => what,
@@ -439,6 +437,11 @@ impl Keymap {
             .iter()
             .filter(move |(_, keys)| keys.contains(&key))
             .map(|(action, _)| *action)
+    }
+
+    /// The keys bound to `action`.
+    pub fn keys(&self, action: Action) -> &[Key] {
+        self.bindings.get(&action).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Whether `key` is bound to `action`.
@@ -597,7 +600,7 @@ mod tests {
         let e = err(&[("reject", "enter")]);
         assert!(e.contains("also to open"), "{e}");
         let e = err(&[("approve", "ctrl-s")]);
-        assert!(e.contains("ctrl-s (start a run from the form)"), "{e}");
+        assert!(e.contains("ctrl-s (start in the start form)"), "{e}");
         assert_eq!(err(&[("approve", "ctrl-y"), ("reject", "ctrl-x")]), "");
     }
 

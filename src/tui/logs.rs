@@ -79,6 +79,11 @@ impl LogRing {
         }
     }
 
+    /// Most lines held.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Lines held.
     pub fn len(&self) -> usize {
         self.lines.len()
@@ -114,14 +119,30 @@ impl LogRing {
         self.lines.partition_point(|l| l.seq < seq)
     }
 
-    /// Appends a live line; returns the lines dropped from the front to make room.
-    /// Ignored (returns 0) when it is not newer than the last line or the ring is detached from
-    /// the tail.
+    /// Adds a live line; returns the lines dropped from the front to make room. Ignored
+    /// (returns 0) when the ring is detached from the tail. A line older than the last one held (steps' lines reach the store in chunks of their
+    /// own, so a tail read may hold a later line of one step before an earlier one of another)
+    /// is put in its place, unless already held or older than the first.
     pub fn push(&mut self, entry: Arc<LogEntry>) -> usize {
-        if self.newer_in_store || self.last_seq().is_some_and(|last| entry.seq <= last) {
+        if self.newer_in_store {
+            return 0;
+        }
+        if let Some(last) = self.last_seq()
+            && entry.seq <= last
+        {
+            let at = self.index_of_seq(entry.seq);
+            let held = self.lines.get(at).is_some_and(|l| l.seq == entry.seq);
+            if !held && (at > 0 || !self.older_in_store) {
+                self.lines.insert(at, entry);
+                return self.trim_front();
+            }
             return 0;
         }
         self.lines.push_back(entry);
+        self.trim_front()
+    }
+
+    fn trim_front(&mut self) -> usize {
         let mut dropped = 0;
         while self.lines.len() > self.capacity {
             self.lines.pop_front();
@@ -166,7 +187,8 @@ pub struct SearchHit {
     pub range: Range<usize>,
 }
 
-/// A search over the lines shown: every hit, and which one is current.
+/// A search over the run's whole log (read from the store in the background, live lines
+/// added as they come): every hit, and which one is current.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogSearch {
     /// The text searched for.
@@ -175,6 +197,14 @@ pub struct LogSearch {
     pub hits: Vec<SearchHit>,
     /// Index of the current hit.
     pub current: usize,
+    /// Which background search feeds it.
+    pub generation: u64,
+    /// Stored lines read so far.
+    pub scanned: u64,
+    /// The store is still being read.
+    pub scanning: bool,
+    /// The operator moved between hits (new hits then leave the current one alone).
+    pub moved: bool,
 }
 
 impl LogSearch {
@@ -182,12 +212,39 @@ impl LogSearch {
     pub fn run<'a>(query: &str, lines: impl Iterator<Item = &'a Arc<LogEntry>>) -> LogSearch {
         let mut search = LogSearch {
             query: query.to_string(),
-            hits: Vec::new(),
-            current: 0,
+            ..LogSearch::default()
         };
         search.extend(lines);
         search.current = search.hits.len().saturating_sub(1);
         search
+    }
+
+    /// A search of the whole log, fed by the background search `generation`.
+    pub fn whole_log(query: &str, generation: u64) -> LogSearch {
+        LogSearch {
+            query: query.to_string(),
+            generation,
+            scanning: true,
+            ..LogSearch::default()
+        }
+    }
+
+    /// Merges hits read from the store (a live line may have found them first); the current
+    /// hit stays the newest until the operator moves.
+    pub fn add_found(&mut self, found: Vec<SearchHit>) {
+        let current = self.current_hit().cloned();
+        for hit in found {
+            let at = self
+                .hits
+                .partition_point(|h| (h.seq, h.range.start) < (hit.seq, hit.range.start));
+            if self.hits.get(at) != Some(&hit) {
+                self.hits.insert(at, hit);
+            }
+        }
+        self.current = match current.filter(|_| self.moved) {
+            Some(hit) => self.hits.iter().position(|h| *h == hit).unwrap_or(0),
+            None => self.hits.len().saturating_sub(1),
+        };
     }
 
     /// Adds the hits of newly arrived lines.
@@ -216,6 +273,7 @@ impl LogSearch {
 
     /// Moves to the next hit (wrapping).
     pub fn next(&mut self) {
+        self.moved = true;
         if !self.hits.is_empty() {
             self.current = (self.current + 1) % self.hits.len();
         }
@@ -223,6 +281,7 @@ impl LogSearch {
 
     /// Moves to the previous hit (wrapping).
     pub fn prev(&mut self) {
+        self.moved = true;
         if !self.hits.is_empty() {
             self.current = (self.current + self.hits.len() - 1) % self.hits.len();
         }
@@ -233,12 +292,17 @@ impl LogSearch {
         self.hits.get(self.current)
     }
 
-    /// `3 of 17`, or `no match`.
+    /// `3 of 17`, or `no match`; `(searching… 40000 lines)` while the store is read.
     pub fn position(&self) -> String {
-        if self.hits.is_empty() {
+        let found = if self.hits.is_empty() {
             "no match".to_string()
         } else {
             format!("{} of {}", self.current + 1, self.hits.len())
+        };
+        if self.scanning {
+            format!("{found} (searching… {} lines)", self.scanned)
+        } else {
+            found
         }
     }
 }
@@ -258,6 +322,8 @@ pub struct LogView {
     pub top_seq: u64,
     /// The active search, if any.
     pub search: Option<LogSearch>,
+    /// Rows scrolled up past the first line held, taken once older lines arrive.
+    pub pending_up: usize,
 }
 
 impl Default for LogView {
@@ -269,6 +335,7 @@ impl Default for LogView {
             selected_step_only: false,
             top_seq: 0,
             search: None,
+            pending_up: 0,
         }
     }
 }
@@ -307,6 +374,19 @@ mod tests {
         ring.push(entry(2, "b again"));
         ring.push(entry(1, "a again"));
         assert_eq!(ring.len(), 2);
+    }
+
+    #[test]
+    fn a_line_that_comes_late_takes_its_place_in_seq_order() {
+        let mut ring = LogRing::new(10);
+        for seq in [1, 2, 6] {
+            ring.push(entry(seq, "stored"));
+        }
+        for seq in [3, 4, 5, 6] {
+            ring.push(entry(seq, "live"));
+        }
+        let seqs: Vec<u64> = ring.iter().map(|l| l.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

@@ -1,29 +1,33 @@
 //! The operator console: a terminal UI over a [`Backend`] — runs, workflows, a run's step tree
 //! with logs, context, metrics and history, approval prompts, and keyboard control.
 //!
-//! State (`model`) is kept apart from drawing (`view`); keys become actions (`keymap`,
-//! `action`) and actions become engine `Command`s. [`run`] owns the terminal and the loop.
+//! State (`model`) is kept apart from drawing (`view`). `App::update` folds keys, Events and
+//! loaded results into the model and returns `Effect`s (send a command, start a run, read the
+//! store, copy, bell, exit) without doing I/O; the runner performs them on a worker and feeds
+//! the results back. [`run`] owns the terminal and the loop.
 
 pub mod action;
 pub mod app;
 pub mod clipboard;
 pub mod config;
+pub mod effect;
 pub mod frame;
 pub mod guard;
 pub mod json_tree;
 pub mod keymap;
+pub mod loaded;
 pub mod logs;
-pub mod modal;
-pub mod modal_keys;
 pub mod model;
+pub mod overlay;
 pub mod runner;
 pub mod terminal;
 pub mod text;
 pub mod theme;
 pub mod view;
+pub mod worker;
 pub mod workflows;
 
-pub use app::App;
+pub use app::{App, Msg};
 pub use config::TuiConfig;
 pub use runner::{TuiOptions, run};
 

@@ -2,7 +2,7 @@
 //! log rings, context, events), pending approvals, modals, filters. A cache of the store kept
 //! current by Events; [`Model::apply`] folds one Event in without touching the engine.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,9 +14,10 @@ use crate::store::{
     ApprovalRecord, Event, EventKind, RunId, RunRecord, RunState, StepRecord, StepStatus, Timestamp,
 };
 
+use super::effect::Ticket;
 use super::json_tree::Folds;
-use super::logs::{LogEntry, LogRing, LogView};
-use super::modal::Modal;
+use super::logs::{LogEntry, LogRing, LogView, RING_CAPACITY};
+use super::overlay::Modal;
 use super::workflows::WorkflowEntry;
 
 /// The top-level views.
@@ -152,6 +153,9 @@ pub struct Detail {
     pub events_selected: usize,
     /// First row shown of the metrics list.
     pub metrics_offset: usize,
+    /// The newest live lines of every step: a tail read from the store is merged with the
+    /// ones that came while it was in flight, so none is lost between the two.
+    pub live: VecDeque<Arc<LogEntry>>,
 }
 
 impl Detail {
@@ -176,6 +180,7 @@ impl Detail {
             events: None,
             events_selected: 0,
             metrics_offset: 0,
+            live: VecDeque::new(),
         };
         d.reindex();
         d
@@ -212,6 +217,18 @@ impl Detail {
         &self.logs_all
     }
 
+    /// The ring the log pane shows, to change.
+    pub fn shown_ring_mut(&mut self) -> &mut LogRing {
+        let step = self
+            .selected_step()
+            .map(|s| s.step.clone())
+            .filter(|s| self.log_view.selected_step_only && self.logs_step.contains_key(s));
+        match step {
+            Some(s) => self.logs_step.entry(s).or_default(),
+            None => &mut self.logs_all,
+        }
+    }
+
     /// Replaces a step's record (adding it when new).
     pub fn put_step(&mut self, record: StepRecord) {
         match self.index.get(&record.step) {
@@ -232,9 +249,37 @@ impl Detail {
         self.run.steps_total = self.run.steps_total.max(self.steps.len() as u32);
     }
 
+    /// Replaces the ring of `step` (of every step when `None`) with a tail read from the store,
+    /// then puts back the live lines that came while the read was in flight.
+    pub fn put_tail(&mut self, step: Option<&StepId>, entries: Vec<Arc<LogEntry>>, older: bool) {
+        let ring = match step {
+            Some(s) => self.logs_step.entry(s.clone()).or_default(),
+            None => &mut self.logs_all,
+        };
+        ring.replace(entries, older);
+        let first = ring.first_seq().unwrap_or(0);
+        for line in &self.live {
+            if line.seq >= first && step.is_none_or(|s| line.step == *s) {
+                ring.push(line.clone());
+            }
+        }
+    }
+
     /// Adds a live log line to the rings (and to the search when it lands in the shown ring).
     pub fn push_log(&mut self, entry: LogEntry) {
+        // Not following, a full ring stops taking lines rather than drop the ones being read;
+        // following again reloads the tail.
+        if !self.log_view.follow {
+            let ring = self.shown_ring_mut();
+            if ring.len() >= ring.capacity() {
+                ring.newer_in_store = true;
+            }
+        }
         let entry = Arc::new(entry);
+        self.live.push_back(entry.clone());
+        if self.live.len() > RING_CAPACITY {
+            self.live.pop_front();
+        }
         let shown_step = if self.log_view.selected_step_only {
             self.selected_step()
                 .map(|s| s.step.clone())
@@ -255,14 +300,8 @@ impl Detail {
         if shown_step.is_none() {
             added_to_shown = self.logs_all.last_seq() != before;
         }
-        if added_to_shown {
-            let first = self.shown_ring().first_seq();
-            if let Some(search) = self.log_view.search.as_mut() {
-                search.extend(std::iter::once(&entry));
-                if let Some(first) = first {
-                    search.forget_before(first);
-                }
-            }
+        if added_to_shown && let Some(search) = self.log_view.search.as_mut() {
+            search.extend(std::iter::once(&entry));
         }
     }
 }
@@ -298,6 +337,43 @@ pub struct Model {
     pub clock: Instant,
     /// The theme's name (shown in help).
     pub theme_name: String,
+    /// Calls in flight and what they do (`working… pausing run r-0004`).
+    pub working: Vec<(Ticket, String)>,
+    /// Gates whose decision is on its way to the engine.
+    pub deciding: HashSet<(RunId, StepId)>,
+    /// Runs whose record is being read again, and whether an Event changed it meanwhile.
+    pub refreshing: HashMap<RunId, bool>,
+    /// The run being opened, with the live lines that arrive while it loads.
+    pub opening: Option<Opening>,
+    /// The other process whose engine this is, when attached to one (the header says so).
+    pub attached: Option<String>,
+}
+
+/// A run being opened: its live lines are kept until its stored tail arrives.
+#[derive(Debug, Clone)]
+pub struct Opening {
+    /// The run.
+    pub run: RunId,
+    /// Its live lines so far (the newest `RING_CAPACITY`).
+    pub lines: VecDeque<Arc<LogEntry>>,
+}
+
+impl Opening {
+    /// Opening `run`, no line seen yet.
+    pub fn new(run: RunId) -> Opening {
+        Opening {
+            run,
+            lines: VecDeque::new(),
+        }
+    }
+
+    /// Keeps a live line.
+    pub fn buffer(&mut self, line: &crate::store::LogLine) {
+        self.lines.push_back(Arc::new(LogEntry::from_line(line)));
+        if self.lines.len() > RING_CAPACITY {
+            self.lines.pop_front();
+        }
+    }
 }
 
 /// What folding an Event in changed.
@@ -329,6 +405,11 @@ impl Model {
             now,
             clock: Instant::now(),
             theme_name: String::new(),
+            working: Vec::new(),
+            deciding: HashSet::new(),
+            refreshing: HashMap::new(),
+            opening: None,
+            attached: None,
         }
     }
 

@@ -14,15 +14,17 @@ use anyhow::Context;
 use crossterm::event::{self, Event as TermEvent};
 
 use crate::engine::{Backend, Feed, Subscription};
-use crate::store::{Event, Timestamp};
+use crate::store::Timestamp;
 
 use super::TuiExit;
-use super::app::App;
+use super::app::{App, Msg as AppMsg};
 use super::config::TuiConfig;
+use super::effect::Effect;
 use super::frame::{CLOCK_INTERVAL, FrameLimiter, wait_time};
 use super::keymap::Keymap;
 use super::terminal::{SignalWatch, TerminalGuard};
 use super::theme::Theme;
+use super::worker::Worker;
 
 /// Messages buffered between the helper threads and the loop before they wait (a flood of
 /// Events beyond this makes the broadcast lag, and the console reloads from the store).
@@ -49,9 +51,7 @@ pub struct TuiOptions {
 enum Msg {
     Input(TermEvent),
     InputEnded(Option<String>),
-    Engine(Box<Event>),
-    Lagged,
-    EngineClosed,
+    App(AppMsg),
     Signal(i32),
 }
 
@@ -62,25 +62,35 @@ pub fn run(backend: Arc<dyn Backend>, options: TuiOptions) -> anyhow::Result<Tui
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let choice = options.theme.as_deref().or(options.config.theme.as_deref());
     let theme = Theme::load(choice, no_color)?;
+    // Subscribed before anything is read, so no Event falls between a read and the feed.
     let events = backend.subscribe();
-    let mut app = App::new(
-        backend,
+    let (mut app, effects) = App::new(
         keymap,
         theme,
         options.config.bell(),
         options.workflow_dirs,
+        backend.attached_to(),
         Timestamp::now(),
     );
     app.approval_guard = options.config.approval_guard();
 
     let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(CHANNEL_CAPACITY);
     let signals = SignalWatch::install(tx.clone(), Msg::Signal)?;
+    let reply = {
+        let tx = tx.clone();
+        Arc::new(move |done| {
+            let _ = tx.send(Msg::App(AppMsg::Done(Box::new(done))));
+        })
+    };
+    let worker = Worker::spawn(backend, reply)?;
     let mut guard = TerminalGuard::enter()?;
     let stop = Arc::new(AtomicBool::new(false));
     let input = spawn_input(tx.clone(), stop.clone())?;
     spawn_forwarder(tx, events)?;
 
-    let outcome = event_loop(&mut app, &mut guard, &rx);
+    let mut out = Output::default();
+    out.perform(&worker, effects);
+    let outcome = event_loop(&mut app, &mut guard, &rx, &worker, &mut out);
 
     stop.store(true, Ordering::SeqCst);
     drop(rx);
@@ -102,10 +112,32 @@ pub fn run(backend: Arc<dyn Backend>, options: TuiOptions) -> anyhow::Result<Tui
     outcome
 }
 
+/// Escape sequences to write after the next frame (bell, OSC 52 copy).
+#[derive(Default)]
+struct Output {
+    terminal: Vec<String>,
+}
+
+impl Output {
+    /// Hands engine effects to the worker and keeps the terminal's for after the frame.
+    fn perform(&mut self, worker: &Worker, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Bell => self.terminal.push("\x07".into()),
+                Effect::Copy(text) => self.terminal.push(super::clipboard::osc52(&text)),
+                Effect::Exit(_) => {}
+                other => worker.submit(other),
+            }
+        }
+    }
+}
+
 fn event_loop(
     app: &mut App,
     guard: &mut TerminalGuard,
     rx: &Receiver<Msg>,
+    worker: &Worker,
+    out: &mut Output,
 ) -> anyhow::Result<TuiExit> {
     let mut limiter = FrameLimiter::default();
     let mut dirty = true;
@@ -115,6 +147,7 @@ fn event_loop(
         if next_clock.is_some_and(|at| now >= at) {
             dirty = true;
         }
+        dirty |= app.take_dirty();
         if dirty && limiter.ready(now) {
             app.model.now = Timestamp::now();
             app.model.clock = now;
@@ -127,7 +160,7 @@ fn event_loop(
                 }
                 return Err(e).context("cannot draw to the terminal");
             }
-            for text in std::mem::take(&mut app.terminal_output) {
+            for text in std::mem::take(&mut out.terminal) {
                 guard.write_raw(&text);
             }
             limiter.drawn(now);
@@ -154,12 +187,13 @@ fn event_loop(
             },
         };
         let mut handled = 0;
-        let mut need_reload = false;
+        let mut lagged = false;
         let mut next = first;
         while let Some(msg) = next {
             match msg {
                 Msg::Input(TermEvent::Key(key)) => {
-                    dirty |= app.handle_key(key, Instant::now());
+                    let effects = app.update(AppMsg::Key(key, Instant::now()));
+                    out.perform(worker, effects);
                 }
                 Msg::Input(TermEvent::Resize(..)) => dirty = true,
                 Msg::Input(_) => {}
@@ -170,19 +204,11 @@ fn event_loop(
                     let reason = reason.unwrap_or_else(|| "the input thread stopped".into());
                     anyhow::bail!("cannot read the terminal's input: {reason}");
                 }
-                Msg::Engine(event) => dirty |= app.apply_event(&event),
-                Msg::Lagged => need_reload = true,
-                Msg::EngineClosed => {
-                    let text = match app.backend.attached_to() {
-                        Some(owner) => format!(
-                            "{owner} has exited; quit and open `baton` again to own the store"
-                        ),
-                        None => {
-                            "the engine stopped sending events; showing the store as it was".into()
-                        }
-                    };
-                    app.error(text);
-                    dirty = true;
+                // One reload for a batch of missed Events.
+                Msg::App(AppMsg::Lagged) => lagged = true,
+                Msg::App(msg) => {
+                    let effects = app.update(msg);
+                    out.perform(worker, effects);
                 }
                 Msg::Signal(signal) => return Ok(TuiExit::Signal(signal)),
             }
@@ -200,9 +226,9 @@ fn event_loop(
                 None
             };
         }
-        if need_reload {
-            app.reload();
-            dirty = true;
+        if lagged {
+            let effects = app.update(AppMsg::Lagged);
+            out.perform(worker, effects);
         }
     }
 }
@@ -261,10 +287,10 @@ fn spawn_forwarder(tx: SyncSender<Msg>, mut events: Subscription) -> anyhow::Res
         .spawn(move || {
             loop {
                 let msg = match events.next_blocking() {
-                    Feed::Event(event) => Msg::Engine(event),
-                    Feed::Lagged => Msg::Lagged,
+                    Feed::Event(event) => Msg::App(AppMsg::Event(event)),
+                    Feed::Lagged => Msg::App(AppMsg::Lagged),
                     Feed::Closed => {
-                        let _ = tx.send(Msg::EngineClosed);
+                        let _ = tx.send(Msg::App(AppMsg::EngineClosed));
                         return;
                     }
                 };

@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baton::tui::App;
+use baton::store::Event;
+use baton::tui::effect::Effect;
 use baton::tui::keymap::Keymap;
 use baton::tui::theme::Theme;
+use baton::tui::{App, Msg};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -23,6 +25,10 @@ pub struct Console {
     pub backend: Arc<MemoryBackend>,
     /// The instant keys are handled at.
     pub now: Instant,
+    /// Every effect the update returned, in order.
+    pub effects: Vec<Effect>,
+    /// Whether effects are performed (against `backend`, results fed back) as they come.
+    pub perform: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -54,20 +60,58 @@ impl Console {
         let backend = fixture::backend();
         let (dir, workflows) = workflow_dir();
         let theme = Theme::built_in("dark").expect("the dark theme");
-        let app = App::new(
-            backend.clone(),
-            keymap,
-            theme,
-            true,
-            vec![workflows],
-            fixture::NOW,
-        );
-        Console {
+        let (app, effects) = App::new(keymap, theme, true, vec![workflows], None, fixture::NOW);
+        let mut console = Console {
             app,
             backend,
             now: Instant::now(),
+            effects: Vec::new(),
+            perform: true,
             _dir: dir,
+        };
+        console.performed(effects);
+        console
+    }
+
+    /// Folds `msg` in; returns the effects it asked for (performed when `perform` is on).
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let effects = self.app.update(msg);
+        self.performed(effects.clone());
+        effects
+    }
+
+    /// Folds an engine Event in; returns the effects it asked for.
+    pub fn event(&mut self, event: &Event) -> Vec<Effect> {
+        self.update(Msg::Event(Box::new(event.clone())))
+    }
+
+    /// Records `effects` and, when performing, runs them and feeds their results back until
+    /// nothing more is asked.
+    fn performed(&mut self, effects: Vec<Effect>) {
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            self.effects.push(effect.clone());
+            if !self.perform {
+                continue;
+            }
+            let mut results = Vec::new();
+            baton::tui::worker::perform(self.backend.as_ref(), effect, &mut |d| results.push(d));
+            for done in results {
+                queue.extend(self.app.update(Msg::Done(Box::new(done))));
+            }
         }
+    }
+
+    /// The escape sequences asked for: bells and OSC 52 copies.
+    pub fn terminal_output(&self) -> Vec<String> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Bell => Some("\x07".to_string()),
+                Effect::Copy(text) => Some(baton::tui::clipboard::osc52(text)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Moves the console's clock on by `elapsed`.
@@ -83,16 +127,20 @@ impl Console {
     }
 
     pub fn key(&mut self, code: KeyCode) -> &mut Console {
-        self.app
-            .handle_key(KeyEvent::new(code, KeyModifiers::NONE), self.now);
+        self.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE), self.now));
         self
     }
 
     pub fn ctrl(&mut self, c: char) -> &mut Console {
-        self.app.handle_key(
-            KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
-            self.now,
-        );
+        let key = KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+        self.update(Msg::Key(key, self.now));
+        self
+    }
+
+    /// `alt-enter`: a new line in a text field.
+    pub fn alt_enter(&mut self) -> &mut Console {
+        let key = KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT);
+        self.update(Msg::Key(key, self.now));
         self
     }
 
@@ -103,8 +151,7 @@ impl Console {
             } else {
                 KeyModifiers::NONE
             };
-            self.app
-                .handle_key(KeyEvent::new(KeyCode::Char(c), mods), self.now);
+            self.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), mods), self.now));
         }
         self
     }

@@ -1,5 +1,5 @@
 //! The key hint bar: the keys that do something where the operator is, generated from the
-//! keymap so remapped keys show as remapped.
+//! keymap (and an open overlay's own table) so remapped keys show as remapped.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,68 +8,56 @@ use ratatui::widgets::Paragraph;
 
 use crate::store::StepStatus;
 use crate::tui::keymap::{Action, Keymap};
-use crate::tui::modal::{ApprovalFocus, Confirm, Modal};
 use crate::tui::model::{Model, Pane, Screen, Tab};
 use crate::tui::theme::Theme;
 
 /// Draws the hints for the current place.
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, keymap: &Keymap) {
-    let pairs = hints(model, keymap);
+    let pairs = fit(hints(model, keymap), keymap, area.width as usize);
     let mut spans = Vec::new();
-    let mut used = 0usize;
     for (key, label) in pairs {
-        let width = key.chars().count() + label.chars().count() + 3;
-        if used + width > area.width as usize {
-            break;
-        }
-        used += width;
         spans.push(Span::styled(format!(" {key}"), theme.accent()));
         spans.push(Span::styled(format!(" {label} "), theme.muted()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The hints that fit in `width` columns, in order; `help` and `quit` are kept whatever else
+/// is left out, so a narrow terminal still says how to find the rest and how to leave.
+fn fit(pairs: Vec<(String, String)>, keymap: &Keymap, width: usize) -> Vec<(String, String)> {
+    let wide = |(k, l): &(String, String)| k.chars().count() + l.chars().count() + 3;
+    let keep = |(k, _): &(String, String)| {
+        [Action::Help, Action::Quit]
+            .iter()
+            .any(|a| keymap.primary(*a).as_deref() == Some(k.as_str()))
+    };
+    let mut left = width.saturating_sub(pairs.iter().filter(|p| keep(p)).map(wide).sum());
+    pairs
+        .into_iter()
+        .filter(|p| {
+            if keep(p) {
+                return true;
+            }
+            let w = wide(p);
+            let fits = w <= left;
+            if fits {
+                left -= w;
+            } else {
+                left = 0;
+            }
+            fits
+        })
+        .collect()
+}
+
 fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
     let bound =
         |action: Action, label: &str| keymap.primary(action).map(|k| (k, label.to_string()));
     let fixed = |key: &str, label: &str| Some((key.to_string(), label.to_string()));
-    let list: Vec<Option<(String, String)>> = if let Some(top) = model.modals.last() {
-        match top {
-            Modal::Approval(a) if a.guard.holds(model.clock) => vec![
-                fixed("…", "keys ignored for a moment"),
-                bound(Action::Approve, "approve"),
-                bound(Action::Reject, "reject"),
-            ],
-            Modal::Approval(a) => match a.focus {
-                ApprovalFocus::Choices => vec![
-                    bound(Action::Approve, "approve"),
-                    bound(Action::Reject, "reject"),
-                    bound(Action::Later, "later"),
-                    (!a.inputs.is_empty())
-                        .then(|| bound(Action::NextPane, "edit inputs"))
-                        .flatten(),
-                ],
-                ApprovalFocus::Input(_) => vec![fixed("tab", "next input"), fixed("esc", "done")],
-                ApprovalFocus::Comment => vec![fixed("enter", "reject"), fixed("esc", "back")],
-            },
-            Modal::Confirm(Confirm::CancelRun { .. }) => {
-                vec![bound(Action::Yes, "yes, cancel"), bound(Action::No, "no")]
-            }
-            Modal::Confirm(Confirm::Quit { .. }) => vec![
-                fixed("w", "wait"),
-                fixed("l", "leave interrupted"),
-                fixed("c", "cancel them"),
-                fixed("esc", "stay"),
-            ],
-            Modal::Help { .. } => vec![bound(Action::Down, "scroll"), fixed("esc", "close")],
-            Modal::Palette(_) => vec![fixed("enter", "run"), fixed("esc", "close")],
-            Modal::StartForm(_) => vec![
-                fixed("ctrl-s", "start"),
-                fixed("tab", "next field"),
-                fixed("esc", "cancel"),
-            ],
-        }
-    } else if model.input.is_some() {
+    if let Some(top) = model.modals.last() {
+        return top.hints(model, keymap);
+    }
+    let list: Vec<Option<(String, String)>> = if model.input.is_some() {
         vec![fixed("enter", "keep"), fixed("esc", "clear")]
     } else {
         let approvals = (!model.approvals.is_empty())

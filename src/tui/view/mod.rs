@@ -5,7 +5,6 @@ mod detail;
 mod hints;
 mod lists;
 mod logs;
-mod modal;
 mod panes;
 
 use ratatui::Frame;
@@ -52,7 +51,7 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, keymap: &Keymap) {
     draw_status(frame, status, model, theme);
     hints::draw(frame, hint_bar, model, theme, keymap);
     for m in &model.modals {
-        modal::draw(frame, area, m, model, theme, keymap);
+        m.draw(frame, area, model, theme, keymap);
     }
 }
 
@@ -83,7 +82,7 @@ fn banner_rows(model: &Model) -> u16 {
     let prompt_open = model
         .modals
         .iter()
-        .any(|m| matches!(m, super::modal::Modal::Approval(_)));
+        .any(|m| matches!(m, super::overlay::Modal::Approval(_)));
     u16::from(!model.approvals.is_empty() && !prompt_open)
 }
 
@@ -183,6 +182,12 @@ fn draw_header(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, keym
         Span::styled(format!(" {view} "), theme.header()),
         Span::styled(format!("│ {running} running "), theme.header()),
     ];
+    if let Some(owner) = &model.attached {
+        spans.push(Span::styled(
+            format!("│ attached to {owner} "),
+            theme.header(),
+        ));
+    }
     if !model.approvals.is_empty() {
         let key = keymap
             .primary(super::keymap::Action::Approval)
@@ -220,6 +225,12 @@ fn draw_status(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             spans.push(Span::styled(format!("  {}", s.position()), theme.muted()));
         }
         Line::from(spans)
+    } else if let Some((_, doing)) = model.working.last() {
+        let more = match model.working.len() {
+            1 => String::new(),
+            n => format!(" (+{} more)", n - 1),
+        };
+        Line::styled(format!("⟳ working… {doing}{more}"), theme.accent())
     } else if let Some(status) = &model.status {
         let style = if status.error {
             theme.error()
