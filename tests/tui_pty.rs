@@ -47,7 +47,10 @@ struct HangingSend {
     gate: std::path::PathBuf,
 }
 
-impl baton::engine::Backend for HangingSend {
+impl baton::engine::RunReader for HangingSend {
+    fn resolve_run(&self, id_or_prefix: &str) -> anyhow::Result<baton::store::RunId> {
+        self.inner.resolve_run(id_or_prefix)
+    }
     fn runs(&self) -> anyhow::Result<Vec<baton::store::RunRecord>> {
         self.inner.runs()
     }
@@ -91,6 +94,9 @@ impl baton::engine::Backend for HangingSend {
     fn events(&self, run: &baton::store::RunId) -> anyhow::Result<Vec<baton::store::Event>> {
         self.inner.events(run)
     }
+}
+
+impl baton::engine::RunControl for HangingSend {
     fn start(&self, request: baton::engine::StartRequest) -> anyhow::Result<baton::store::RunId> {
         self.inner.start(request)
     }
@@ -103,6 +109,8 @@ impl baton::engine::Backend for HangingSend {
         self.inner.subscribe()
     }
 }
+
+impl baton::engine::Backend for HangingSend {}
 
 /// The console over [`HangingSend`] (run only by the test below, with `--ignored`).
 #[test]
