@@ -1039,6 +1039,51 @@ fn lines_that_come_while_a_run_opens_or_out_of_order_all_reach_the_all_steps_vie
 }
 
 #[test]
+fn lines_printed_before_a_run_is_opened_and_not_yet_stored_reach_its_all_steps_view() {
+    let mut c = Console::new();
+    // The store holds 3 and 6; 1 and 2 were announced before the run was opened (a run started
+    // here prints before its id comes back) and are still in the engine's write-behind buffer.
+    {
+        let mut store = c.backend.store.lock().expect("the store");
+        let lines = [3, 6]
+            .into_iter()
+            .map(|seq| fixture::line(seq, "test", LogStream::Stdout, &format!("line {seq}")))
+            .collect();
+        store.logs.insert(release(), lines);
+    }
+    c.perform = false;
+    c.key(KeyCode::Esc);
+    for seq in [1, 2] {
+        c.event(&Event {
+            run: release(),
+            ts: fixture::NOW,
+            kind: EventKind::Log {
+                line: fixture::line(seq, "diff", LogStream::Stdout, &format!("line {seq}")),
+            },
+        });
+    }
+    c.key(KeyCode::Enter);
+    let Some(Effect::Load(load)) = c.effects.last().cloned() else {
+        panic!("the read");
+    };
+    let mut results = Vec::new();
+    baton::tui::worker::perform(c.backend.as_ref(), Effect::Load(load), &mut |d| {
+        results.push(d)
+    });
+    for done in results {
+        c.update(Msg::Done(Box::new(done)));
+    }
+    let seqs: Vec<u64> = c
+        .app
+        .model
+        .detail
+        .as_ref()
+        .map(|d| d.logs_all.iter().map(|l| l.seq).collect())
+        .unwrap_or_default();
+    assert_eq!(seqs, vec![1, 2, 3, 6]);
+}
+
+#[test]
 fn the_hint_bar_at_80_columns_keeps_help_and_quit() {
     let mut c = Console::new();
     c.key(KeyCode::Esc).key(KeyCode::Enter).key(KeyCode::Tab);

@@ -257,7 +257,17 @@ impl App {
 
     /// Opens the detail view of `run` once it is loaded; its live lines are kept meanwhile.
     pub fn open_run(&mut self, run: &RunId) {
-        self.model.opening = Some(super::model::Opening::new(run.clone()));
+        let mut opening = super::model::Opening::new(run.clone());
+        // Lines it printed before it was opened (they may not be stored yet).
+        let recent = std::mem::take(&mut self.model.recent_lines);
+        for (of, line) in recent {
+            if of == *run {
+                opening.lines.push_back(line);
+            } else {
+                self.model.recent_lines.push_back((of, line));
+            }
+        }
+        self.model.opening = Some(opening);
         self.load(Load::Detail(run.clone()));
     }
 

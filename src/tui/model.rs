@@ -257,7 +257,10 @@ impl Detail {
             None => &mut self.logs_all,
         };
         ring.replace(entries, older);
-        let first = ring.first_seq().unwrap_or(0);
+        // With older lines in the store, a live line older than the tail belongs to them;
+        // without, every live line belongs in the ring (one step's lines may be stored before
+        // another's older ones).
+        let first = ring.first_seq().filter(|_| older).unwrap_or(0);
         for line in &self.live {
             if line.seq >= first && step.is_none_or(|s| line.step == *s) {
                 ring.push(line.clone());
@@ -345,9 +348,16 @@ pub struct Model {
     pub refreshing: HashMap<RunId, bool>,
     /// The run being opened, with the live lines that arrive while it loads.
     pub opening: Option<Opening>,
+    /// The newest live lines of runs not open (at most [`RECENT_LINES`]): a run started here
+    /// prints before its id comes back to be opened, and its newest lines may not be stored
+    /// yet when its tail is read, so opening it starts from these.
+    pub recent_lines: VecDeque<(RunId, Arc<LogEntry>)>,
     /// The other process whose engine this is, when attached to one (the header says so).
     pub attached: Option<String>,
 }
+
+/// How many live lines of runs not open are kept for when one is opened.
+pub const RECENT_LINES: usize = 2_000;
 
 /// A run being opened: its live lines are kept until its stored tail arrives.
 #[derive(Debug, Clone)]
@@ -409,6 +419,7 @@ impl Model {
             deciding: HashSet::new(),
             refreshing: HashMap::new(),
             opening: None,
+            recent_lines: VecDeque::new(),
             attached: None,
         }
     }
@@ -584,6 +595,12 @@ impl Model {
                 applied.changed = in_detail;
                 if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
                     d.push_log(LogEntry::from_line(line));
+                } else if self.opening.as_ref().is_none_or(|o| o.run != event.run) {
+                    self.recent_lines
+                        .push_back((event.run.clone(), Arc::new(LogEntry::from_line(line))));
+                    if self.recent_lines.len() > RECENT_LINES {
+                        self.recent_lines.pop_front();
+                    }
                 }
             }
         }
