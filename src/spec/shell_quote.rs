@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::shell_lex::{Quoting, Refusal, Site, is_terminator, lex};
+use super::shell_lex::{Quoting, Refusal, Site, lex};
 
 /// Words the shell reads as syntax at the start of a command, so never left bare.
 const RESERVED: [&str; 16] = [
@@ -52,7 +52,8 @@ impl fmt::Display for Unplaceable {
             ),
             Unplaceable::EndsHeredoc(d) => write!(
                 f,
-                "the value holds a line `{d}`, which would end the heredoc it is in"
+                "the value holds a line starting with `{d}`, which would end the heredoc it is in \
+                 (bash ends one inside `$(…)` at `{d})`); use a delimiter the value cannot hold"
             ),
         }
     }
@@ -179,12 +180,24 @@ pub fn fill(text: &str, values: &[String]) -> Result<String, PlaceError> {
     Ok(out)
 }
 
-/// Would a line of `body` end the heredoc before its own terminator? Lines joined by a trailing
-/// `\` (which an unquoted heredoc removes) are checked both apart and joined.
+/// Could a line of `body` end the heredoc before its own terminator? Lines joined by a trailing
+/// `\` (which an unquoted heredoc removes) are checked both apart and joined. A line that only
+/// starts with the delimiter counts too: inside `$(…)` bash ends the heredoc at `EOF)`,
+/// `EOF )` or `EOF#)` and runs the lines after it as commands (and dash mangles such lines).
 fn ends_early(body: &str, delimiter: &str, strip_tabs: bool, quoted: bool) -> bool {
     let hit = |text: &str| {
-        text.split('\n')
-            .any(|line| is_terminator(line.as_bytes(), delimiter, strip_tabs))
+        text.split('\n').any(|line| {
+            let line = if strip_tabs {
+                line.trim_start_matches('\t')
+            } else {
+                line
+            };
+            match delimiter {
+                // `<<''` ends at an empty line.
+                "" => line.is_empty(),
+                _ => line.starts_with(delimiter),
+            }
+        })
     };
     let body = body.strip_suffix('\n').unwrap_or(body);
     hit(body) || (!quoted && hit(&body.replace("\\\n", "")))
