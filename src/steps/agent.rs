@@ -111,7 +111,7 @@ pub async fn run(
     let timeout = attempt.timeout;
     let result = tokio::select! {
         r = call => r,
-        _ = super::http::cancelled(&mut attempt.control) => return Err(Failure::cancelled()),
+        _ = super::wait_cancelled(&mut attempt.control) => return Err(Failure::cancelled()),
         _ = sleep_opt(timeout) => {
             let mut f = Failure::retryable(format!(
                 "timed out after {}",

@@ -135,7 +135,3 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     }
     cur.to_string()
 }
-
-/// The old name of [`super::wait_cancelled`], kept only for `steps/agent.rs`, which another
-/// branch is rewriting; it goes once that file calls `super::wait_cancelled`.
-pub(crate) use super::wait_cancelled as cancelled;
