@@ -987,6 +987,27 @@ fn with_follow_off_the_lines_being_read_stay_however_fast_the_log_grows() {
     assert!(c.screen(100, 30).contains("new 25000"));
 }
 
+/// Performs the read the console asked for last, folds its result in, and returns the seqs of
+/// the open run's all-steps view.
+fn finish_the_read_and_list_all_steps(c: &mut Console) -> Vec<u64> {
+    let Some(Effect::Load(load)) = c.effects.last().cloned() else {
+        panic!("the read");
+    };
+    let mut results = Vec::new();
+    baton::tui::worker::perform(c.backend.as_ref(), Effect::Load(load), &mut |d| {
+        results.push(d)
+    });
+    for done in results {
+        c.update(Msg::Done(Box::new(done)));
+    }
+    c.app
+        .model
+        .detail
+        .as_ref()
+        .map(|d| d.logs_all.iter().map(|l| l.seq).collect())
+        .unwrap_or_default()
+}
+
 #[test]
 fn lines_that_come_while_a_run_opens_or_out_of_order_all_reach_the_all_steps_view() {
     let mut c = Console::new();
@@ -1018,23 +1039,7 @@ fn lines_that_come_while_a_run_opens_or_out_of_order_all_reach_the_all_steps_vie
             },
         });
     }
-    let Some(Effect::Load(load)) = c.effects.last().cloned() else {
-        panic!("the read");
-    };
-    let mut results = Vec::new();
-    baton::tui::worker::perform(c.backend.as_ref(), Effect::Load(load), &mut |d| {
-        results.push(d)
-    });
-    for done in results {
-        c.update(Msg::Done(Box::new(done)));
-    }
-    let seqs: Vec<u64> = c
-        .app
-        .model
-        .detail
-        .as_ref()
-        .map(|d| d.logs_all.iter().map(|l| l.seq).collect())
-        .unwrap_or_default();
+    let seqs = finish_the_read_and_list_all_steps(&mut c);
     assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6, 7]);
 }
 
@@ -1063,23 +1068,7 @@ fn lines_printed_before_a_run_is_opened_and_not_yet_stored_reach_its_all_steps_v
         });
     }
     c.key(KeyCode::Enter);
-    let Some(Effect::Load(load)) = c.effects.last().cloned() else {
-        panic!("the read");
-    };
-    let mut results = Vec::new();
-    baton::tui::worker::perform(c.backend.as_ref(), Effect::Load(load), &mut |d| {
-        results.push(d)
-    });
-    for done in results {
-        c.update(Msg::Done(Box::new(done)));
-    }
-    let seqs: Vec<u64> = c
-        .app
-        .model
-        .detail
-        .as_ref()
-        .map(|d| d.logs_all.iter().map(|l| l.seq).collect())
-        .unwrap_or_default();
+    let seqs = finish_the_read_and_list_all_steps(&mut c);
     assert_eq!(seqs, vec![1, 2, 3, 6]);
 }
 
