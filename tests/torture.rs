@@ -133,16 +133,7 @@ impl Bench {
     fn kill_after(&mut self, args: &[&str], delay: Duration, ok: impl Fn(i32) -> bool) -> bool {
         let mut child: Child = self.baton(args).spawn().unwrap();
         self.opens += 1;
-        let deadline = Instant::now() + delay;
-        let mut ended = None;
-        while Instant::now() < deadline {
-            if let Some(status) = child.try_wait().unwrap() {
-                ended = Some(status);
-                break;
-            }
-            std::thread::sleep(Duration::from_micros(300));
-        }
-        match ended {
+        match exited_within(&mut child, delay) {
             Some(status) => {
                 let mut err = String::new();
                 if let Some(mut e) = child.stderr.take() {
@@ -467,6 +458,33 @@ const KILL_POINTS: [(&str, u16); 7] = [
     ("unlink", 2),
     ("ftruncate", 2),
 ];
+
+/// Waits until `child` exits or `delay` passes, whichever comes first (its pidfd becomes
+/// readable when it exits), and returns its status if it exited.
+fn exited_within(child: &mut Child, delay: Duration) -> Option<std::process::ExitStatus> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) } as i32;
+    assert!(
+        pidfd >= 0,
+        "pidfd_open: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut poll = libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let timeout = libc::timespec {
+        tv_sec: delay.as_secs() as libc::time_t,
+        tv_nsec: delay.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: one valid pollfd, a valid timespec, no signal mask; the descriptor is ours.
+    unsafe {
+        libc::ppoll(&mut poll, 1, &timeout, std::ptr::null());
+        libc::close(pidfd);
+    }
+    child.try_wait().unwrap()
+}
 
 /// `strace`, which can kill a process exactly when it makes its n-th call of a kind.
 fn strace() -> Option<PathBuf> {
