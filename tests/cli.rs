@@ -272,19 +272,8 @@ fn a_non_idempotent_step_caught_running_by_a_crash_waits_for_an_operator() {
         ),
     )
     .unwrap();
-    let mut owner = baton(&data)
-        .args(["run", "--json"])
-        .arg(&wf)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Events go out only once durable: this one says `charge` runs, its process recorded.
-    let stdout = std::io::BufReader::new(owner.stdout.take().unwrap());
-    let recorded = std::io::BufRead::lines(stdout).any(|l| {
-        let l = l.unwrap_or_default();
-        l.contains("\"type\":\"step\"") && l.contains("\"charge\"") && l.contains("\"process\":[")
-    });
-    assert!(recorded, "the step's process was never recorded");
+    let mut owner = bin::run_until_a_process_is_recorded(&data, &wf, Some("charge"));
     eventually(PATIENCE, "the step to start", || flag.exists());
     owner.kill().unwrap();
     owner.wait().unwrap();

@@ -278,19 +278,7 @@ fn a_crash_leaves_no_process_behind_once_the_store_is_opened_again() {
         ),
     )
     .unwrap();
-    let mut owner = baton(&data)
-        .args(["run", "--json"])
-        .arg(&wf)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Events go out only once durable: this one says the step's process group is recorded.
-    let stdout = std::io::BufReader::new(owner.stdout.take().unwrap());
-    let recorded = std::io::BufRead::lines(stdout).any(|l| {
-        let l = l.unwrap();
-        l.contains("\"type\":\"step\"") && l.contains("\"process\":[")
-    });
-    assert!(recorded, "the step's process group was never recorded");
+    let mut owner = bin::run_until_a_process_is_recorded(&data, &wf, None);
     let (child, leader) = (read_pid(&child_pid), read_pid(&leader_pid));
     owner.kill().unwrap();
     owner.wait().unwrap();

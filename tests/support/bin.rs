@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// `baton`, its stdin closed and colours off (`NO_COLOR`); most tests want [`baton`].
 pub fn baton_bare() -> Command {
@@ -25,4 +25,26 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// `baton run --json WORKFLOW`, returned once it has said that a step (`step`, or any) runs
+/// with its process group recorded: Events go out only once durable, so a kill from then on
+/// finds the group in the store.
+pub fn run_until_a_process_is_recorded(data: &Path, workflow: &Path, step: Option<&str>) -> Child {
+    let mut owner = baton(data)
+        .args(["run", "--json"])
+        .arg(workflow)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("baton run");
+    let stdout = std::io::BufReader::new(owner.stdout.take().expect("its stdout"));
+    let named = step.map(|s| format!("\"{s}\""));
+    let recorded = std::io::BufRead::lines(stdout).any(|l| {
+        let l = l.unwrap_or_default();
+        l.contains("\"type\":\"step\"")
+            && l.contains("\"process\":[")
+            && named.as_ref().is_none_or(|n| l.contains(n.as_str()))
+    });
+    assert!(recorded, "the step's process group was never recorded");
+    owner
 }
