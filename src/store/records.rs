@@ -292,6 +292,9 @@ pub struct StepRecord {
     /// Its kind's key (`run`, `http`, `agent`, ...).
     #[serde(default)]
     pub kind: String,
+    /// Its display `name:`, when the workflow gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Its dependencies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<StepId>,
@@ -342,6 +345,7 @@ impl StepRecord {
             index: 0,
             level: 0,
             kind: String::new(),
+            name: None,
             depends_on: Vec::new(),
             status: StepStatus::Pending,
             attempt: 0,
@@ -380,6 +384,9 @@ pub struct PlannedStep {
     pub step: StepId,
     /// Its kind's key (`run`, `http`, `agent`, ...).
     pub kind: String,
+    /// Its display `name:`, when the workflow gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Its dependencies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<StepId>,
@@ -397,6 +404,7 @@ impl PlannedStep {
         PlannedStep {
             step: step.id.clone(),
             kind: step.kind.key().to_string(),
+            name: step.name.clone(),
             depends_on: step.depends_on.clone(),
             level: dag.level_of(i).unwrap_or(0) as u32,
             max_attempts: wf.effective_retry(step).max_attempts,
@@ -409,6 +417,7 @@ impl PlannedStep {
             index: index as u32,
             level: self.level,
             kind: self.kind.clone(),
+            name: self.name.clone(),
             depends_on: self.depends_on.clone(),
             ..StepRecord::pending(self.step.clone(), self.max_attempts)
         }

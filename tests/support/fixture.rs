@@ -33,6 +33,7 @@ steps:
     approval: { prompt: deploy? }
     depends_on: [test, review]
   - id: deploy
+    name: Deploy to prod
     run: ./deploy.sh prod
     depends_on: [gate]
   - id: notify
@@ -173,6 +174,7 @@ pub fn store() -> Store {
         step.kind = kind.into();
         step.depends_on = deps.iter().map(|d| StepId::from(*d)).collect();
     }
+    steps[4].name = Some("Deploy to prod".into());
     store.details.insert(
         release.id.clone(),
         RunDetail {

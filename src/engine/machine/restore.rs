@@ -94,6 +94,7 @@ impl RunMachine {
             index: planned.index,
             level: planned.level,
             kind: planned.kind,
+            name: planned.name,
             depends_on: planned.depends_on,
             ..before.clone()
         };

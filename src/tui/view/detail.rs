@@ -130,13 +130,15 @@ fn draw_tree(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &
         let mut spans = vec![
             Span::styled(label, theme.muted()),
             Span::styled(format!("{icon} "), icon_style),
-            Span::raw(fit(&step.step.0, id_width)),
+        ];
+        spans.extend(id_and_name(step, id_width, theme));
+        spans.extend([
             Span::raw(" "),
             Span::styled(
                 fit(&info, width.saturating_sub(3 + 2 + id_width + 1)),
                 info_style,
             ),
-        ];
+        ]);
         if row == d.selected_row {
             let style = theme.selection();
             for s in &mut spans {
@@ -149,6 +151,21 @@ fn draw_tree(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &
         lines.push(Line::styled("no steps", theme.muted()));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The step's id and, muted after it, its `name:` — in `width` columns, the id first.
+fn id_and_name<'a>(step: &StepRecord, width: usize, theme: &Theme) -> Vec<Span<'a>> {
+    let id = step.step.as_str();
+    let id_cols = unicode_width::UnicodeWidthStr::width(id);
+    match step.name.as_deref().filter(|n| !n.is_empty() && *n != id) {
+        // The name only where it has a few columns of its own; the id is what commands take.
+        Some(name) if width >= id_cols + 4 => vec![
+            Span::raw(id.to_string()),
+            Span::raw(" "),
+            Span::styled(fit(name, width - id_cols - 1), theme.muted()),
+        ],
+        _ => vec![Span::raw(fit(id, width))],
+    }
 }
 
 /// `approval · after test, review` for the selected step.
