@@ -66,6 +66,7 @@ fn big_model() -> Model {
         reason: None,
         steps_total: STEPS as u32,
         steps_done: (STEPS / 2) as u32,
+        stopped: Default::default(),
     };
     let mut detail = Detail::new(RunDetail {
         run: run.clone(),

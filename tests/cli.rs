@@ -336,6 +336,7 @@ fn old_finished_runs_are_deleted_by_retention_when_an_engine_starts() {
                     reason: None,
                     steps_total: 0,
                     steps_done: 0,
+                    stopped: Default::default(),
                 })
                 .unwrap();
         }

@@ -424,6 +424,7 @@ fn record_a_run(store: &Store, n: usize) -> Option<(String, Seen)> {
         reason: None,
         steps_total: STEPS.len() as u32,
         steps_done: STEPS.len() as u32,
+        stopped: Default::default(),
     };
     store.put_run(&run).unwrap();
     let events = STEPS

@@ -57,13 +57,12 @@ pub struct LogsArgs {
 }
 
 fn elapsed(run: &RunRecord) -> String {
-    match (run.started_at, run.finished_at) {
-        (Some(s), Some(f)) => human_ms(f.millis_since(s)),
-        (Some(s), None) if run.state.is_active() => {
-            human_ms(crate::store::Timestamp::now().millis_since(s))
-        }
-        _ => "-".into(),
+    match run.finished_at.is_some() || run.state.is_active() {
+        true => run.elapsed_ms(crate::store::Timestamp::now()),
+        false => None,
     }
+    .map(human_ms)
+    .unwrap_or_else(|| "-".into())
 }
 
 /// `baton ls`.

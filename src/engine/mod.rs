@@ -150,6 +150,7 @@ impl Engine {
             reason: None,
             steps_total: wf.steps.len() as u32,
             steps_done: 0,
+            stopped: Default::default(),
         };
         let mut journal = Journal::open(self.shared.clone(), id.clone())?;
         journal.create_run(&run, &crate::store::RunPlan::of(&wf))?;
@@ -287,9 +288,9 @@ impl Engine {
                 });
             }
         }
-        run.finished_at = None;
+        // The time it stood stopped stays out of its clock.
+        run.enter_state(RunState::Pending, Timestamp::now());
         run.reason = None;
-        run.state = RunState::Pending;
         // Readers (a follower polling the record) see it under way from now, not its old end.
         journal.put_run(&run)?;
         journal.write_through()?;

@@ -309,10 +309,9 @@ impl RunActor {
         if state.is_terminal() || state == RunState::Interrupted {
             // An interrupted run records when it stopped too (a resume clears it). Every log
             // line is stored before the run's final state, which followers stop at.
-            self.run.finished_at = Some(Timestamp::now());
             self.log.close();
         }
-        self.run.state = state;
+        self.run.enter_state(state, Timestamp::now());
         self.run.reason = reason.clone();
         self.run.steps_done = steps_done;
         self.put_run();

@@ -16,6 +16,7 @@ mod logs;
 mod plan;
 pub mod records;
 mod recover;
+pub mod run_clock;
 pub mod space;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ pub use log_chunk::{CHUNK_BYTES as LOG_CHUNK_BYTES, LogChunk};
 pub use logs::{LINE_NOTE_ROOM, LogFile, cut_line, line_cut_note, split_cut_note};
 pub use records::*;
 pub use recover::StoreDamaged;
+pub use run_clock::Stopped;
 
 use crate::spec::StepId;
 
@@ -401,6 +403,7 @@ mod tests {
             reason: None,
             steps_total: 1,
             steps_done: 0,
+            stopped: Default::default(),
         }
     }
 

@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Stopped;
 use crate::spec::StepId;
 
 /// Milliseconds since the Unix epoch (UTC).
@@ -250,6 +251,9 @@ pub struct RunRecord {
     pub steps_total: u32,
     /// Steps in a terminal state.
     pub steps_done: u32,
+    /// Time it stood still (paused, or stopped before a resume), so its clock does not count it.
+    #[serde(default, skip_serializing_if = "Stopped::is_zero")]
+    pub stopped: Stopped,
 }
 
 /// Token and provider figures of an agent step.

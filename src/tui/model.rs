@@ -624,14 +624,8 @@ fn newest_first(run: &RunRecord) -> (std::cmp::Reverse<Timestamp>, std::cmp::Rev
 }
 
 fn set_run_state(run: &mut RunRecord, state: RunState, reason: &Option<String>, at: Timestamp) {
-    run.state = state;
+    run.enter_state(state, at);
     if reason.is_some() {
         run.reason = reason.clone();
-    }
-    if state == RunState::Running && run.started_at.is_none() {
-        run.started_at = Some(at);
-    }
-    if state.is_terminal() {
-        run.finished_at = Some(at);
     }
 }

@@ -261,9 +261,7 @@ pub use crate::spec::format_elapsed_ms as format_ms;
 
 /// How long a run has been going (or went).
 pub fn run_elapsed(run: &RunRecord, now: Timestamp) -> Option<u64> {
-    let start = run.started_at?;
-    let end = run.finished_at.unwrap_or(now);
-    Some(end.millis_since(start))
+    run.elapsed_ms(now)
 }
 
 /// `[██████░░░░] 6/10`.
