@@ -17,6 +17,10 @@ pub(super) async fn run(job: &StepJob, action: &Action) -> AttemptResult {
     let mut jitter = Jitter::from_entropy();
     let mut n = 1;
     loop {
+        if n > 1 {
+            // A marker the console draws as a rule: the lines after it are the new attempt's.
+            (job.log)(LogStream::System, &attempt_marker(n, policy.max_attempts));
+        }
         let _ = job.tx.send(StepMsg::Attempt { idx: job.idx, n });
         match execute(job, action, attempt(job)).await {
             Err(f) if !f.cancelled && may_retry(&policy, n, f.exit_code, f.retryable) => {
@@ -27,6 +31,14 @@ pub(super) async fn run(job: &StepJob, action: &Action) -> AttemptResult {
         }
     }
 }
+
+/// The log line that opens attempt `n` (after the first): `── attempt 2/3 ──`.
+pub fn attempt_marker(n: u32, of: u32) -> String {
+    format!("{ATTEMPT_MARKER}{n}/{of} ──")
+}
+
+/// How an attempt's marker line begins.
+pub const ATTEMPT_MARKER: &str = "── attempt ";
 
 /// What one attempt gets: the step's log, control, time limit, and where a spawned process
 /// group is reported.
@@ -136,6 +148,12 @@ steps:
         ];
         assert_eq!(attempts, expected);
         assert_eq!(failed(outcome).exit_code, Some(3));
+        let markers: Vec<String> = rig
+            .logged()
+            .into_iter()
+            .filter(|l| l.starts_with(super::ATTEMPT_MARKER))
+            .collect();
+        assert_eq!(markers, ["── attempt 2/3 ──", "── attempt 3/3 ──"]);
     }
 
     #[tokio::test]

@@ -32,6 +32,7 @@ use crate::steps::{Control, Failure, LogSink};
 use crate::store::{Decision, StepOutput, Timestamp};
 use render::{Prepared, Rendered};
 
+pub use attempts::{ATTEMPT_MARKER, attempt_marker};
 pub use cache::CachePut;
 
 /// What a step task tells its run actor.

@@ -155,6 +155,14 @@ fn render_line<'a>(
         LogStream::Stderr => theme
             .warning()
             .remove_modifier(ratatui::style::Modifier::BOLD),
+        // Where a retry begins: set apart from the lines around it.
+        LogStream::System
+            if entry
+                .text
+                .starts_with(crate::engine::pipeline::ATTEMPT_MARKER) =>
+        {
+            theme.accent()
+        }
         LogStream::System => theme.muted(),
     };
     let segments: Vec<(String, Style)> = if theme.monochrome || !text::needs_parsing(&entry.text) {
@@ -229,4 +237,36 @@ fn highlight(
 /// `text[from..to]`, or nothing if those are not char boundaries (never panics).
 fn slice(text: &str, from: usize, to: usize) -> String {
     text.get(from..to).unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::StepId;
+    use crate::store::Timestamp;
+
+    fn entry(stream: LogStream, text: &str) -> LogEntry {
+        LogEntry {
+            seq: 1,
+            ts: Timestamp(0),
+            step: StepId::from("s"),
+            stream,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn the_line_that_opens_a_retry_stands_apart_from_other_system_lines() {
+        let theme = Theme::built_in("dark").expect("the dark theme");
+        let view = LogView::default();
+        let marker = entry(
+            LogStream::System,
+            &crate::engine::pipeline::attempt_marker(2, 3),
+        );
+        let note = entry(LogStream::System, "waiting for lock `db`");
+        let style = |e: &LogEntry| render_line(e, &view, false, &theme).spans[0].style;
+        assert_eq!(style(&marker), theme.accent());
+        assert_eq!(style(&note), theme.muted());
+        assert_ne!(theme.accent(), theme.muted());
+    }
 }
