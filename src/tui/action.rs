@@ -15,6 +15,7 @@ use super::effect::{Effect, Load};
 use super::json_tree;
 use super::keymap::{Action, Key};
 use super::model::{InputTarget, LineInput, Pane, Screen, Tab};
+use super::navigate::Want;
 use super::overlay::{Confirm, Modal, StartForm};
 use super::view;
 
@@ -70,6 +71,10 @@ impl App {
             Action::PauseResume | Action::Cancel | Action::Retry => {
                 m.screen != Screen::Workflows && m.selected_run().is_some()
             }
+            Action::NextFailed | Action::NextRunning | Action::NextWaiting => {
+                m.screen != Screen::Workflows
+            }
+            Action::Sort | Action::Pin => m.screen == Screen::Runs,
             Action::Approve | Action::Reject | Action::Later | Action::Yes | Action::No => false,
             Action::Back => m.screen != Screen::Runs || !m.runs_filter.is_empty(),
             _ => true,
@@ -161,6 +166,14 @@ impl App {
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Collapse => self.fold(true),
             Action::Expand => self.fold(false),
+            Action::NextFailed => self.jump(Want::Failed),
+            Action::NextRunning => self.jump(Want::Running),
+            Action::NextWaiting => self.jump(Want::Waiting),
+            Action::Sort => self.cycle_sort(),
+            Action::Pin => self.toggle_pin(),
+            Action::Messages => self.model.modals.push(Modal::Messages(Default::default())),
+            Action::Redraw => self.effect(Effect::Redraw),
+            Action::Suspend => self.effect(Effect::Suspend),
             Action::Approve | Action::Reject | Action::Later | Action::Yes | Action::No => {}
         }
     }
@@ -188,7 +201,7 @@ impl App {
         }
     }
 
-    fn open(&mut self) {
+    pub(crate) fn open(&mut self) {
         match self.model.screen {
             Screen::Runs => {
                 if let Some(run) = self.model.selected_run().map(|r| r.id.clone()) {
@@ -377,7 +390,7 @@ impl App {
         view::content_rows(self.viewport, &self.model).max(1)
     }
 
-    fn move_by(&mut self, delta: isize) {
+    pub(crate) fn move_by(&mut self, delta: isize) {
         match self.model.screen {
             Screen::Runs => {
                 let len = self.model.filtered_runs().len();

@@ -37,6 +37,8 @@ pub enum Msg {
     Lagged,
     /// The engine stopped sending Events.
     EngineClosed,
+    /// A mouse event (only sent when the mouse is on).
+    Mouse(crossterm::event::MouseEvent),
 }
 
 /// The console: state, keymap and theme.
@@ -81,6 +83,7 @@ impl App {
         let mut model = Model::new(now);
         model.theme_name = theme.name.clone();
         model.attached = attached.clone();
+        model.utc_offset_s = view::utc_offset_s(now);
         let mut app = App {
             model,
             keymap,
@@ -126,6 +129,11 @@ impl App {
                 };
                 self.error(text);
                 self.dirty = true;
+            }
+            Msg::Mouse(event) => {
+                if self.mouse(event) {
+                    self.dirty = true;
+                }
             }
         }
         std::mem::take(&mut self.out)
@@ -247,12 +255,22 @@ impl App {
 
     /// Shows an error in the status line.
     pub fn error(&mut self, text: String) {
-        self.model.status = Some(Status { text, error: true });
+        self.say(Status { text, error: true });
     }
 
     /// Shows a note in the status line.
     pub fn note(&mut self, text: String) {
-        self.model.status = Some(Status { text, error: false });
+        self.say(Status { text, error: false });
+    }
+
+    /// Shows `status` and keeps it in the message history.
+    fn say(&mut self, status: Status) {
+        let messages = &mut self.model.messages;
+        messages.push_back((self.model.now, status.clone()));
+        if messages.len() > super::model::MESSAGES_KEPT {
+            messages.pop_front();
+        }
+        self.model.status = Some(status);
     }
 
     /// Opens the detail view of `run` once it is loaded; its live lines are kept meanwhile.

@@ -17,6 +17,8 @@ use super::guard::DEFAULT_APPROVAL_GUARD;
 /// theme = "light"            # a built-in name or a path to a theme file
 /// bell = false               # ring the terminal bell when an approval arrives (default true)
 /// approval_guard = "500ms"   # keys ignored this long after an approval prompt opens
+/// mouse = false              # leave the mouse to the terminal (default true)
+/// max_fps = 10               # at most 10 frames a second, for slow links (default 60)
 /// keys = { cancel = "C", quit = ["q", "ctrl-q"] }
 /// ```
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -31,6 +33,11 @@ pub struct TuiConfig {
     /// Key overrides by action name (see the help overlay for the names).
     #[serde(default)]
     pub keys: IndexMap<String, KeyBinding>,
+    /// Scroll with the wheel and select with a click (default true; off leaves the
+    /// terminal's own selection alone).
+    pub mouse: Option<bool>,
+    /// Most frames drawn a second (default 60; lower it on a slow link).
+    pub max_fps: Option<u32>,
 }
 
 impl TuiConfig {
@@ -42,6 +49,17 @@ impl TuiConfig {
     /// Whether the bell rings for approvals.
     pub fn bell(&self) -> bool {
         self.bell.unwrap_or(true)
+    }
+
+    /// Whether the console takes the mouse.
+    pub fn mouse(&self) -> bool {
+        self.mouse.unwrap_or(true)
+    }
+
+    /// The shortest time between two frames (`max_fps`, 1 to 120 frames a second).
+    pub fn frame_interval(&self) -> Duration {
+        let fps = self.max_fps.unwrap_or(60).clamp(1, 120);
+        Duration::from_nanos(1_000_000_000 / u64::from(fps))
     }
 
     /// How long an approval prompt ignores keys after it opens.
@@ -88,6 +106,16 @@ mod tests {
         assert_eq!(config.approval_guard(), Duration::from_millis(1500));
         assert_eq!(config.keys["cancel"].keys(), vec!["C"]);
         assert_eq!(config.keys["quit"].keys(), vec!["q", "ctrl-q"]);
+        assert!(config.mouse());
+        assert_eq!(
+            config.frame_interval(),
+            Duration::from_nanos(1_000_000_000 / 60)
+        );
+        let slow = TuiConfig::from_toml("mouse = false\nmax_fps = 10\n").unwrap_or_default();
+        assert!(!slow.mouse());
+        assert_eq!(slow.frame_interval(), Duration::from_millis(100));
+        let silly = TuiConfig::from_toml("max_fps = 0\n").unwrap_or_default();
+        assert_eq!(silly.frame_interval(), Duration::from_secs(1));
     }
 
     #[test]

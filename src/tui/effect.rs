@@ -44,6 +44,10 @@ pub enum Effect {
     Copy(String),
     /// Ring the terminal's bell.
     Bell,
+    /// Clear the terminal and draw the whole screen again.
+    Redraw,
+    /// Give the terminal back to the shell until the operator brings the console back (`fg`).
+    Suspend,
     /// Close the console with this choice.
     Exit(TuiExit),
 }

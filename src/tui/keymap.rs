@@ -84,6 +84,22 @@ pub enum Action {
     Yes,
     /// In a confirmation: no, keep things as they are.
     No,
+    /// Select the next failed step (in a run) or run (in the list).
+    NextFailed,
+    /// Select the next running step or run.
+    NextRunning,
+    /// Select the next step or run waiting for someone (a gate, a pause).
+    NextWaiting,
+    /// Sort the runs list by the next key (start time, state, duration).
+    Sort,
+    /// Keep running runs at the top of the runs list, or stop.
+    Pin,
+    /// Show the messages the status line has shown.
+    Messages,
+    /// Clear the terminal and draw everything again.
+    Redraw,
+    /// Hand the terminal back to the shell until `fg`.
+    Suspend,
 }
 
 /// Every action with its config name, default keys and help text, in help order.
@@ -104,6 +120,26 @@ const ACTIONS: &[(Action, &str, &str, &str)] = &[
     (Action::PrevMatch, "prev_match", "N", "previous search hit"),
     (Action::NewRun, "new_run", "n", "new run"),
     (Action::Retry, "retry", "R", "retry failed steps"),
+    (
+        Action::NextFailed,
+        "next_failed",
+        "e",
+        "next failed step / run",
+    ),
+    (
+        Action::NextRunning,
+        "next_running",
+        "r",
+        "next running step / run",
+    ),
+    (
+        Action::NextWaiting,
+        "next_waiting",
+        "W",
+        "next waiting step / run",
+    ),
+    (Action::Sort, "sort", "o", "sort the runs list"),
+    (Action::Pin, "pin", "P", "pin running runs on top"),
     (Action::Follow, "follow", "f", "follow log"),
     (Action::Wrap, "wrap", "w", "wrap lines"),
     (Action::Timestamps, "timestamps", "t", "timestamps"),
@@ -135,6 +171,14 @@ const ACTIONS: &[(Action, &str, &str, &str)] = &[
     (Action::Yes, "yes", "y", "yes (in a confirmation)"),
     (Action::No, "no", "n", "no (in a confirmation)"),
     (Action::Palette, "palette", ":", "command palette"),
+    (Action::Messages, "messages", "m", "message history"),
+    (Action::Redraw, "redraw", "ctrl-l", "redraw the screen"),
+    (
+        Action::Suspend,
+        "suspend",
+        "ctrl-z",
+        "suspend (fg to return)",
+    ),
     (Action::Help, "help", "?", "help"),
     (Action::Quit, "quit", "q,ctrl-c", "quit"),
 ];

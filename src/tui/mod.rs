@@ -18,6 +18,7 @@ pub mod keymap;
 pub mod loaded;
 pub mod logs;
 pub mod model;
+pub mod navigate;
 pub mod overlay;
 pub mod runner;
 pub mod terminal;

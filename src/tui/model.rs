@@ -354,6 +354,62 @@ pub struct Model {
     pub recent_lines: VecDeque<(RunId, Arc<LogEntry>)>,
     /// The other process whose engine this is, when attached to one (the header says so).
     pub attached: Option<String>,
+    /// How the runs list is ordered.
+    pub runs_sort: RunSort,
+    /// Active runs first in the runs list, whatever the order.
+    pub pin_active: bool,
+    /// What the status line said, oldest first (at most [`MESSAGES_KEPT`]).
+    pub messages: VecDeque<(Timestamp, Status)>,
+    /// The local time zone's offset east of UTC, in seconds, for start times.
+    pub utc_offset_s: i64,
+}
+
+/// How many status messages the history keeps.
+pub const MESSAGES_KEPT: usize = 200;
+
+/// The orders of the runs list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunSort {
+    /// Newest first (by creation).
+    #[default]
+    Started,
+    /// The ones that need someone first: failed, running, paused, pending, then the rest.
+    State,
+    /// Longest first.
+    Duration,
+}
+
+impl RunSort {
+    /// The next order (`o`).
+    pub fn next(self) -> RunSort {
+        match self {
+            RunSort::Started => RunSort::State,
+            RunSort::State => RunSort::Duration,
+            RunSort::Duration => RunSort::Started,
+        }
+    }
+
+    /// Its name, as the list's title shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunSort::Started => "start time",
+            RunSort::State => "state",
+            RunSort::Duration => "duration",
+        }
+    }
+}
+
+/// Where a state sorts in [`RunSort::State`]: what needs someone first.
+fn state_rank(state: RunState) -> u8 {
+    match state {
+        RunState::Failed => 0,
+        RunState::Running => 1,
+        RunState::Paused => 2,
+        RunState::Pending => 3,
+        RunState::Interrupted => 4,
+        RunState::Cancelled => 5,
+        RunState::Succeeded => 6,
+    }
 }
 
 /// How many live lines of runs not open are kept for when one is opened.
@@ -421,6 +477,10 @@ impl Model {
             opening: None,
             recent_lines: VecDeque::new(),
             attached: None,
+            runs_sort: RunSort::default(),
+            pin_active: false,
+            messages: VecDeque::new(),
+            utc_offset_s: 0,
         }
     }
 
@@ -433,10 +493,12 @@ impl Model {
         })
     }
 
-    /// Runs that pass the filter, as indices into `runs`.
+    /// Runs that pass the filter, as indices into `runs`, in the list's order (`runs` is
+    /// newest first; a stable sort keeps that order among equals).
     pub fn filtered_runs(&self) -> Vec<usize> {
         let filter = self.runs_filter.as_str();
-        self.runs
+        let mut shown: Vec<usize> = self
+            .runs
             .iter()
             .enumerate()
             .filter(|(_, r)| {
@@ -446,7 +508,41 @@ impl Model {
                     || super::text::contains(r.state.as_str(), filter)
             })
             .map(|(i, _)| i)
-            .collect()
+            .collect();
+        let runs = &self.runs;
+        match self.runs_sort {
+            RunSort::Started => {}
+            RunSort::State => shown.sort_by_key(|&i| state_rank(runs[i].state)),
+            RunSort::Duration => {
+                shown.sort_by_key(|&i| std::cmp::Reverse(runs[i].elapsed_ms(self.now).unwrap_or(0)))
+            }
+        }
+        if self.pin_active {
+            shown.sort_by_key(|&i| !runs[i].state.is_active());
+        }
+        shown
+    }
+
+    /// How much longer `run` may take: the median time of the last (up to 10) runs of its
+    /// workflow that succeeded, less the time it has run. `None` when it is not running or
+    /// no finished run tells.
+    pub fn eta_ms(&self, run: &RunRecord) -> Option<u64> {
+        if run.state != RunState::Running {
+            return None;
+        }
+        let mut past: Vec<u64> = self
+            .runs
+            .iter()
+            .filter(|r| r.workflow == run.workflow && r.state == RunState::Succeeded)
+            .filter_map(|r| r.elapsed_ms(self.now))
+            .take(10)
+            .collect();
+        if past.is_empty() {
+            return None;
+        }
+        past.sort_unstable();
+        let typical = past[past.len() / 2];
+        Some(typical.saturating_sub(run.elapsed_ms(self.now).unwrap_or(0)))
     }
 
     /// The run selected in the list, or the open run in the detail view.

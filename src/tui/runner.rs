@@ -83,14 +83,15 @@ pub fn run(backend: Arc<dyn Backend>, options: TuiOptions) -> anyhow::Result<Tui
         })
     };
     let worker = Worker::spawn(backend, reply)?;
-    let mut guard = TerminalGuard::enter()?;
+    let mut guard = TerminalGuard::enter(options.config.mouse())?;
     let stop = Arc::new(AtomicBool::new(false));
     let input = spawn_input(tx.clone(), stop.clone())?;
     spawn_forwarder(tx, events)?;
 
     let mut out = Output::default();
     out.perform(&worker, effects);
-    let outcome = event_loop(&mut app, &mut guard, &rx, &worker, &mut out);
+    let limiter = FrameLimiter::new(options.config.frame_interval());
+    let outcome = event_loop(&mut app, &mut guard, &rx, &worker, &mut out, limiter);
 
     stop.store(true, Ordering::SeqCst);
     drop(rx);
@@ -112,19 +113,24 @@ pub fn run(backend: Arc<dyn Backend>, options: TuiOptions) -> anyhow::Result<Tui
     outcome
 }
 
-/// Escape sequences to write after the next frame (bell, OSC 52 copy).
+/// What the terminal is to do around the next frame: escape sequences to write after it
+/// (bell, OSC 52 copy), a full redraw, a suspend.
 #[derive(Default)]
 struct Output {
     terminal: Vec<String>,
+    redraw: bool,
+    suspend: bool,
 }
 
 impl Output {
-    /// Hands engine effects to the worker and keeps the terminal's for after the frame.
+    /// Hands engine effects to the worker and keeps the terminal's for the frame.
     fn perform(&mut self, worker: &Worker, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::Bell => self.terminal.push("\x07".into()),
                 Effect::Copy(text) => self.terminal.push(super::clipboard::osc52(&text)),
+                Effect::Redraw => self.redraw = true,
+                Effect::Suspend => self.suspend = true,
                 Effect::Exit(_) => {}
                 other => worker.submit(other),
             }
@@ -138,8 +144,8 @@ fn event_loop(
     rx: &Receiver<Msg>,
     worker: &Worker,
     out: &mut Output,
+    mut limiter: FrameLimiter,
 ) -> anyhow::Result<TuiExit> {
-    let mut limiter = FrameLimiter::default();
     let mut dirty = true;
     let mut next_clock: Option<Instant> = None;
     loop {
@@ -148,6 +154,14 @@ fn event_loop(
             dirty = true;
         }
         dirty |= app.take_dirty();
+        if std::mem::take(&mut out.suspend) {
+            guard.suspend()?;
+            dirty = true;
+        }
+        if std::mem::take(&mut out.redraw) {
+            guard.redraw();
+            dirty = true;
+        }
         if dirty && limiter.ready(now) {
             app.model.now = Timestamp::now();
             app.model.clock = now;
@@ -196,6 +210,10 @@ fn event_loop(
                     out.perform(worker, effects);
                 }
                 Msg::Input(TermEvent::Resize(..)) => dirty = true,
+                Msg::Input(TermEvent::Mouse(mouse)) => {
+                    let effects = app.update(AppMsg::Mouse(mouse));
+                    out.perform(worker, effects);
+                }
                 Msg::Input(_) => {}
                 Msg::InputEnded(_) if super::terminal::hung_up() => {
                     return Ok(TuiExit::Signal(libc::SIGHUP));

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 
 use anyhow::Context;
 use crossterm::cursor::Show;
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -20,6 +21,8 @@ use ratatui::backend::CrosstermBackend;
 
 /// Whether the terminal is in the console's mode (so restoring twice is harmless).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Whether the terminal reports the mouse (turned off again on restore).
+static MOUSE: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
 
 /// Owns the terminal in console mode; dropping it restores the terminal.
@@ -29,18 +32,12 @@ pub struct TerminalGuard {
 }
 
 impl TerminalGuard {
-    /// Enters raw mode and the alternate screen, and makes sure a panic restores them.
-    pub fn enter() -> anyhow::Result<TerminalGuard> {
+    /// Enters raw mode and the alternate screen (reporting the mouse when `mouse`), and makes
+    /// sure a panic restores them.
+    pub fn enter(mouse: bool) -> anyhow::Result<TerminalGuard> {
         install_panic_hook();
-        enable_raw_mode()
-            .context("cannot switch the terminal to raw mode (is stdin a terminal?)")?;
-        ACTIVE.store(true, Ordering::SeqCst);
-        let mut stdout = std::io::stdout();
-        if let Err(e) = execute!(stdout, EnterAlternateScreen) {
-            restore();
-            return Err(e).context("cannot switch to the terminal's alternate screen");
-        }
-        match Terminal::new(CrosstermBackend::new(stdout)) {
+        enter_mode(mouse)?;
+        match Terminal::new(CrosstermBackend::new(std::io::stdout())) {
             Ok(mut terminal) => {
                 let _ = terminal.hide_cursor();
                 let _ = terminal.clear();
@@ -51,6 +48,27 @@ impl TerminalGuard {
                 Err(e).context("cannot set up the terminal")
             }
         }
+    }
+
+    /// Clears the terminal, so the next frame draws every cell again (`ctrl-l`).
+    pub fn redraw(&mut self) {
+        let _ = self.terminal.clear();
+    }
+
+    /// Gives the terminal back to the shell and stops the process (`ctrl-z`); when the shell
+    /// continues it (`fg`), takes the terminal again and clears it for a full frame.
+    pub fn suspend(&mut self) -> anyhow::Result<()> {
+        let mouse = MOUSE.load(Ordering::SeqCst);
+        restore();
+        // SAFETY: raising a signal at our own process; SIGTSTP's default action stops it until
+        // SIGCONT, and raise returns then.
+        unsafe {
+            libc::raise(libc::SIGTSTP);
+        }
+        enter_mode(mouse)?;
+        let _ = self.terminal.hide_cursor();
+        let _ = self.terminal.clear();
+        Ok(())
     }
 
     /// Writes raw escape sequences (bell, OSC 52) after a frame.
@@ -67,11 +85,29 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Puts the terminal back: main screen, cursor shown, cooked mode. Safe to call many times and
-/// from a panic hook.
+/// Raw mode, the alternate screen and (when asked) mouse reports.
+fn enter_mode(mouse: bool) -> anyhow::Result<()> {
+    enable_raw_mode().context("cannot switch the terminal to raw mode (is stdin a terminal?)")?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    let mut stdout = std::io::stdout();
+    if let Err(e) = execute!(stdout, EnterAlternateScreen) {
+        restore();
+        return Err(e).context("cannot switch to the terminal's alternate screen");
+    }
+    if mouse && execute!(stdout, EnableMouseCapture).is_ok() {
+        MOUSE.store(true, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// Puts the terminal back: main screen, cursor shown, cooked mode, no mouse reports. Safe to
+/// call many times and from a panic hook.
 pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let mut stdout = std::io::stdout();
+        if MOUSE.swap(false, Ordering::SeqCst) {
+            let _ = execute!(stdout, DisableMouseCapture);
+        }
         let _ = execute!(stdout, LeaveAlternateScreen, Show);
         let _ = disable_raw_mode();
         let _ = stdout.flush();

@@ -366,6 +366,44 @@ mod tests {
         }
     }
 
+    /// WCAG's contrast ratio of an RGB colour with white.
+    fn contrast_with_white(color: Color) -> f64 {
+        let Color::Rgb(r, g, b) = color else {
+            panic!("{color:?} is not RGB: named colours differ from terminal to terminal");
+        };
+        let lin = |c: u8| {
+            let c = f64::from(c) / 255.0;
+            if c <= 0.039_28 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        let l = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+        1.05 / (l + 0.05)
+    }
+
+    #[test]
+    fn the_light_theme_reads_on_a_white_background() {
+        let theme = Theme::built_in("light").unwrap_or_default();
+        assert_eq!(theme.name, "light");
+        let on_white = |key: &str, color: Color, least: f64| {
+            let ratio = contrast_with_white(color);
+            assert!(ratio >= least, "{key}: contrast {ratio:.2} < {least}");
+        };
+        for (key, color) in &theme.ui {
+            match key.as_str() {
+                "text" => assert_eq!(*color, Color::Reset),
+                "border" | "bar" | "border_focused" | "modal_border" => on_white(key, *color, 3.0),
+                k if k.ends_with("_bg") || k.ends_with("_fg") => {}
+                _ => on_white(key, *color, 4.5),
+            }
+        }
+        for (key, color) in &theme.state {
+            on_white(key, *color, 4.5);
+        }
+    }
+
     #[test]
     fn no_color_means_monochrome() {
         let theme = Theme::load(Some("light"), true).unwrap_or_default();

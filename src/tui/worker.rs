@@ -90,7 +90,8 @@ impl Worker {
             e @ (Effect::Send { .. } | Effect::Start { .. }) => {
                 let _ = self.commands.send(e);
             }
-            Effect::Copy(_) | Effect::Bell | Effect::Exit(_) => {}
+            Effect::Copy(_) | Effect::Bell | Effect::Redraw | Effect::Suspend | Effect::Exit(_) => {
+            }
         }
     }
 }
@@ -128,7 +129,7 @@ pub fn perform(backend: &dyn Backend, effect: Effect, reply: &mut dyn FnMut(Done
             let newest = AtomicU64::new(job.generation);
             search(backend, &job, &newest, reply);
         }
-        Effect::Copy(_) | Effect::Bell | Effect::Exit(_) => {}
+        Effect::Copy(_) | Effect::Bell | Effect::Redraw | Effect::Suspend | Effect::Exit(_) => {}
     }
 }
 

@@ -60,7 +60,9 @@ impl Console {
         let backend = fixture::backend();
         let (dir, workflows) = workflow_dir();
         let theme = Theme::built_in("dark").expect("the dark theme");
-        let (app, effects) = App::new(keymap, theme, true, vec![workflows], None, fixture::NOW);
+        let (mut app, effects) = App::new(keymap, theme, true, vec![workflows], None, fixture::NOW);
+        // Start times as in UTC, whatever the machine's zone.
+        app.model.utc_offset_s = 0;
         let mut console = Console {
             app,
             backend,

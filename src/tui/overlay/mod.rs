@@ -7,12 +7,14 @@
 mod approval;
 mod confirm;
 mod help;
+mod messages;
 mod palette;
 mod start_form;
 
 pub use approval::{ApprovalFocus, ApprovalModal};
 pub use confirm::Confirm;
 pub use help::Help;
+pub use messages::Messages;
 pub use palette::{PALETTE_COMMANDS, Palette};
 pub use start_form::{FormField, StartForm};
 
@@ -41,6 +43,8 @@ pub enum Modal {
     Confirm(Confirm),
     /// The key list.
     Help(Help),
+    /// What the status line said.
+    Messages(Messages),
     /// The `:` command line.
     Palette(Palette),
     /// Params of a run to start.
@@ -210,6 +214,7 @@ impl Modal {
             Modal::Approval(a) => a.bindings(),
             Modal::Confirm(c) => c.bindings().to_vec(),
             Modal::Help(_) => help::BINDINGS.to_vec(),
+            Modal::Messages(_) => messages::BINDINGS.to_vec(),
             Modal::Palette(_) => palette::BINDINGS.to_vec(),
             Modal::StartForm(f) => f.bindings(),
         }
@@ -236,6 +241,7 @@ impl Modal {
             Modal::Approval(a) => a.draw(frame, area, model, theme, keymap),
             Modal::Confirm(c) => c.draw(frame, area, theme, keymap),
             Modal::Help(h) => h.draw(frame, area, model, theme, keymap),
+            Modal::Messages(m) => m.draw(frame, area, model, theme),
             Modal::Palette(p) => p.draw(frame, area, theme),
             Modal::StartForm(f) => f.draw(frame, area, theme, keymap),
         }
@@ -247,6 +253,7 @@ pub fn catalogue() -> Vec<(&'static str, Vec<Binding>)> {
     let mut all = approval::catalogue();
     all.extend(confirm::catalogue());
     all.push(("help", help::BINDINGS.to_vec()));
+    all.push(("the message history", messages::BINDINGS.to_vec()));
     all.push(("the : palette", palette::BINDINGS.to_vec()));
     all.push(("the start form", start_form::BINDINGS.to_vec()));
     all
@@ -260,6 +267,7 @@ impl App {
         };
         let keep = match top {
             Modal::Help(h) => self.help_key(key, h),
+            Modal::Messages(m) => self.messages_key(key, m),
             Modal::Palette(p) => self.palette_key(key, event, p),
             Modal::Confirm(c) => self.confirm_key(key, c),
             Modal::Approval(a) => self.approval_key(key, event, a),

@@ -11,7 +11,7 @@ use crate::tui::model::{Detail, Pane, Tab};
 use crate::tui::theme::{Theme, run_icon, step_icon};
 
 /// The tree and tab areas of a body.
-fn split(body: Rect) -> (Rect, Rect) {
+pub(super) fn split(body: Rect) -> (Rect, Rect) {
     let tree_width = (body.width * 2 / 5).clamp(24, 48);
     let [tree, right] =
         Layout::horizontal([Constraint::Length(tree_width), Constraint::Min(10)]).areas(body);
@@ -29,9 +29,15 @@ pub fn content_area(body: Rect) -> Rect {
 }
 
 /// Draws the detail view of a run.
-pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &Theme) {
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    d: &Detail,
+    (now, eta): (Timestamp, Option<u64>),
+    theme: &Theme,
+) {
     let (tree, right) = split(area);
-    draw_tree(frame, tree, d, now, theme);
+    draw_tree(frame, tree, d, (now, eta), theme);
     let tabs_line = Rect { height: 1, ..right };
     let titles: Vec<Line> = Tab::ALL
         .iter()
@@ -55,9 +61,19 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &T
     }
 }
 
-fn draw_tree(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &Theme) {
+fn draw_tree(
+    frame: &mut Frame,
+    area: Rect,
+    d: &Detail,
+    (now, eta): (Timestamp, Option<u64>),
+    theme: &Theme,
+) {
     let run = &d.run;
     let elapsed = run_elapsed(run, now).map(format_ms).unwrap_or_default();
+    let elapsed = match eta {
+        Some(left) => format!("{elapsed} · ~{} left", format_ms(left)),
+        None => elapsed,
+    };
     let title = Line::from(vec![
         Span::styled(format!(" {} ", run_icon(run.state)), theme.run(run.state)),
         Span::styled(format!("{} ", run.state), theme.run(run.state)),
@@ -66,7 +82,11 @@ fn draw_tree(frame: &mut Frame, area: Rect, d: &Detail, now: Timestamp, theme: &
     let block = Block::bordered()
         .title(title)
         .title_bottom(Span::styled(
-            format!(" {} ", gauge(run.steps_done, run.steps_total, 10)),
+            format!(
+                " {}{} ",
+                gauge(run.steps_done, run.steps_total, 10),
+                not_run(&d.steps)
+            ),
             theme.bar(),
         ))
         .border_style(theme.border(d.pane == Pane::Tree));
@@ -168,8 +188,23 @@ fn id_and_name<'a>(step: &StepRecord, width: usize, theme: &Theme) -> Vec<Span<'
     }
 }
 
+/// What of the steps counted done did not succeed: ` · 1 failed · 2 skipped` (empty when all
+/// that ended succeeded), so a full bar never passes for a clean run.
+fn not_run(steps: &[StepRecord]) -> String {
+    let count = |status: StepStatus| steps.iter().filter(|s| s.status == status).count();
+    [
+        (count(StepStatus::Failed), "failed"),
+        (count(StepStatus::Skipped), "skipped"),
+        (count(StepStatus::Cancelled), "cancelled"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!(" · {n} {what}"))
+    .collect()
+}
+
 /// `approval · after test, review` for the selected step.
-fn step_about(step: &StepRecord) -> Option<String> {
+pub(super) fn step_about(step: &StepRecord) -> Option<String> {
     let deps: Vec<&str> = step.depends_on.iter().map(|d| d.0.as_str()).collect();
     match (step.kind.is_empty(), deps.is_empty()) {
         (true, true) => None,

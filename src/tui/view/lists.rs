@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 use serde_json::Value;
 
-use super::{format_ms, gauge, row_style, run_elapsed, scroll_offset};
-use crate::tui::model::Model;
+use super::{format_ms, gauge, local_start, row_style, run_elapsed, scroll_offset};
+use crate::tui::model::{Model, RunSort};
 use crate::tui::theme::{Theme, run_icon};
 use crate::tui::workflows::WorkflowEntry;
 
@@ -15,6 +15,14 @@ use crate::tui::workflows::WorkflowEntry;
 pub fn runs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     let shown = model.filtered_runs();
     let mut title = format!(" Runs ({}) ", shown.len());
+    if model.runs_sort != RunSort::default() || model.pin_active {
+        let pinned = if model.pin_active {
+            ", active first"
+        } else {
+            ""
+        };
+        title.push_str(&format!("by {}{pinned} ", model.runs_sort.name()));
+    }
     if !model.runs_filter.is_empty() {
         title.push_str(&format!("filter: {} ", model.runs_filter));
     }
@@ -44,10 +52,15 @@ pub fn runs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             let elapsed = run_elapsed(run, model.now)
                 .map(format_ms)
                 .unwrap_or_else(|| "-".into());
-            let state = match &run.reason {
-                Some(reason) if !run.state.is_active() => format!("{}: {reason}", run.state),
+            let state = match (&run.reason, model.eta_ms(run)) {
+                (Some(reason), _) if !run.state.is_active() => format!("{}: {reason}", run.state),
+                (_, Some(left)) => format!("{} · ~{} left", run.state, format_ms(left)),
                 _ => run.state.to_string(),
             };
+            let started = run
+                .started_at
+                .map(|at| local_start(at, model.now, model.utc_offset_s))
+                .unwrap_or_else(|| "-".into());
             Row::new(vec![
                 Cell::from(Span::styled(run_icon(run.state), theme.run(run.state))),
                 Cell::from(run.workflow.clone()),
@@ -55,20 +68,25 @@ pub fn runs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
                     gauge(run.steps_done, run.steps_total, 8),
                     theme.bar(),
                 )),
+                Cell::from(Span::styled(started, theme.muted())),
                 Cell::from(elapsed),
                 Cell::from(Span::styled(state, theme.run(run.state))),
                 Cell::from(Span::styled(run.id.0.clone(), theme.muted())),
             ])
             .style(row_style(row == model.runs_selected, theme))
         });
-    let header =
-        Row::new(["", "workflow", "progress", "elapsed", "state", "run"]).style(theme.muted());
+    let header = Row::new([
+        "", "workflow", "progress", "started", "elapsed", "state", "run",
+    ])
+    .style(theme.muted());
     let table = Table::new(
         rows,
         [
             Constraint::Length(1),
             Constraint::Fill(2),
-            Constraint::Length(16),
+            // `████████ 10/10`.
+            Constraint::Length(14),
+            Constraint::Length(8),
             Constraint::Length(7),
             Constraint::Fill(3),
             // Run ids are 21 characters; their tail is what tells two runs apart.

@@ -2,6 +2,8 @@
 //! line, the key hints (generated from the keymap) and the overlays. Nothing here changes state.
 
 mod detail;
+mod hit;
+pub use hit::{Hit, hit};
 mod hints;
 mod lists;
 mod logs;
@@ -44,7 +46,7 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, keymap: &Keymap) {
         Screen::Runs => lists::runs(frame, body, model, theme),
         Screen::Workflows => lists::workflows(frame, body, model, theme),
         Screen::Detail => match &model.detail {
-            Some(d) => detail::draw(frame, body, d, model.now, theme),
+            Some(d) => detail::draw(frame, body, d, (model.now, model.eta_ms(&d.run)), theme),
             None => lists::runs(frame, body, model, theme),
         },
     }
@@ -56,7 +58,7 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, keymap: &Keymap) {
 }
 
 /// The body area of a screen of `area`.
-fn body(area: Rect, model: &Model) -> Rect {
+pub(super) fn body(area: Rect, model: &Model) -> Rect {
     let banner = banner_rows(model);
     Rect {
         y: area.y + 1 + banner,
@@ -262,6 +264,47 @@ pub use crate::spec::format_elapsed_ms as format_ms;
 /// How long a run has been going (or went).
 pub fn run_elapsed(run: &RunRecord, now: Timestamp) -> Option<u64> {
     run.elapsed_ms(now)
+}
+
+/// When a run started, in local time (`offset_s` east of UTC): `14:02:11` today, `Nov 29`
+/// before.
+pub(crate) fn local_start(at: Timestamp, now: Timestamp, offset_s: i64) -> String {
+    let (t, today) = (broken_down(at, offset_s), broken_down(now, offset_s));
+    if (t.tm_year, t.tm_yday) == (today.tm_year, today.tm_yday) {
+        format!("{:02}:{:02}:{:02}", t.tm_hour, t.tm_min, t.tm_sec)
+    } else {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = MONTHS.get(t.tm_mon as usize).copied().unwrap_or("?");
+        format!("{month} {:02}", t.tm_mday)
+    }
+}
+
+/// `at` shifted by `offset_s`, broken down as a calendar time.
+fn broken_down(at: Timestamp, offset_s: i64) -> libc::tm {
+    let secs = ((at.0 / 1000) as i64 + offset_s) as libc::time_t;
+    // SAFETY: gmtime_r writes only into the zeroed struct we own (left zeroed on failure).
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::gmtime_r(&secs, &mut tm);
+        tm
+    }
+}
+
+/// The local time zone's offset east of UTC at `at`, in seconds (the OS's zone, from
+/// /etc/localtime or `TZ`; 0 when it cannot be had).
+pub fn utc_offset_s(at: Timestamp) -> i64 {
+    let secs = (at.0 / 1000) as libc::time_t;
+    // SAFETY: localtime_r writes only into the zeroed struct we own.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&secs, &mut tm).is_null() {
+            0
+        } else {
+            tm.tm_gmtoff as i64
+        }
+    }
 }
 
 /// `[██████░░░░] 6/10`.
