@@ -284,3 +284,50 @@ fn search_finds_every_hit_of_a_100000_line_log_and_n_shows_the_oldest() {
     pty.send("l").expect("typing");
     assert!(pty.wait_exit(WAIT).expect("an exit"));
 }
+
+#[test]
+fn ctrl_z_hands_the_terminal_back_to_the_shell_and_fg_brings_the_console_back() {
+    // An interactive shell with job control, as an operator has, runs the console as a job.
+    let mut cmd = CommandBuilder::new("bash");
+    cmd.args(["--norc", "--noprofile", "-i"]);
+    cmd.env("PS1", "shell$ ");
+    cmd.env("TERM", "xterm-256color");
+    cmd.env_remove("NO_COLOR");
+    let mut pty = Pty::spawn(cmd, 100, 30).expect("a pty");
+    pty.wait_for("shell$ ", WAIT).expect("the prompt");
+    let exe = std::env::current_exe().expect("the test binary");
+    pty.send(&format!(
+        "{} --ignored --exact console_child --nocapture --test-threads=1\r",
+        exe.display()
+    ))
+    .expect("typing");
+    pty.wait_for("gate waits for approval", WAIT)
+        .expect("the console");
+    assert!(pty.alternate_screen());
+    pty.send("\x1a").expect("ctrl-z");
+    let shell = pty
+        .wait_until("the shell's report of the stopped job", WAIT, |s| {
+            s.contains("Stopped")
+        })
+        .expect("the job stopped");
+    assert!(
+        !pty.alternate_screen(),
+        "the shell's screen is back: {shell}"
+    );
+    assert!(!pty.cursor_hidden(), "with its cursor");
+    pty.send("fg\r").expect("typing");
+    pty.wait_until("the console drawn again", WAIT, |s| {
+        s.contains("gate waits for approval") && !s.contains("Stopped")
+    })
+    .expect("the console back");
+    assert!(pty.alternate_screen());
+    // It still answers keys: quit, leaving the active runs interrupted.
+    pty.send("q").expect("typing");
+    pty.wait_for("still active", WAIT)
+        .expect("the quit question");
+    pty.send("l").expect("typing");
+    pty.wait_for("exit: Ok(LeaveInterrupted)", WAIT)
+        .expect("the exit");
+    pty.send("exit\r").expect("typing");
+    assert!(pty.wait_exit(WAIT).expect("the shell's exit"));
+}

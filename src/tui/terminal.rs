@@ -14,7 +14,7 @@ use crossterm::cursor::Show;
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -40,8 +40,9 @@ impl TerminalGuard {
         match Terminal::new(CrosstermBackend::new(std::io::stdout())) {
             Ok(mut terminal) => {
                 let _ = terminal.hide_cursor();
-                let _ = terminal.clear();
-                Ok(TerminalGuard { terminal })
+                let mut guard = TerminalGuard { terminal };
+                guard.redraw();
+                Ok(guard)
             }
             Err(e) => {
                 restore();
@@ -50,9 +51,14 @@ impl TerminalGuard {
         }
     }
 
-    /// Clears the terminal, so the next frame draws every cell again (`ctrl-l`).
+    /// Clears the terminal, so the next frame draws every cell again (`ctrl-l`). Not
+    /// `Terminal::clear`, which first asks the terminal where its cursor is: a terminal that
+    /// does not answer makes it wait two seconds and then give up without clearing.
     pub fn redraw(&mut self) {
-        let _ = self.terminal.clear();
+        let _ = execute!(self.terminal.backend_mut(), Clear(ClearType::All));
+        // Both buffers empty: the next frame is drawn whole, not as a diff of the last one.
+        self.terminal.swap_buffers();
+        self.terminal.swap_buffers();
     }
 
     /// Gives the terminal back to the shell and stops the process (`ctrl-z`); when the shell
@@ -67,7 +73,7 @@ impl TerminalGuard {
         }
         enter_mode(mouse)?;
         let _ = self.terminal.hide_cursor();
-        let _ = self.terminal.clear();
+        self.redraw();
         Ok(())
     }
 
