@@ -674,3 +674,73 @@ fn every_line_printed_just_after_a_run_starts_reaches_the_all_steps_view_50_time
     pty.send("q").expect("typing");
     assert!(pty.wait_exit(WAIT).expect("the console exits"));
 }
+
+const FLOOD: &str = r#"name: flood
+description: Prints a hundred thousand lines, one after another
+steps:
+  - id: pour
+    run: |
+      i=0
+      while [ "$i" -lt 30000 ]; do i=$((i+1)); echo "line $i"; done
+      touch started-reading
+      while [ ! -e read ]; do sleep 0.05; done
+      while [ "$i" -lt 100000 ]; do i=$((i+1)); echo "line $i"; done
+"#;
+
+/// The log pane's text lines (the right half of rows 4 to 27 of a 100×30 screen).
+fn log_pane(pty: &Pty) -> Vec<String> {
+    pty.rows()
+        .iter()
+        .skip(4)
+        .take(24)
+        .map(|r| r.chars().skip(41).collect())
+        .collect()
+}
+
+#[test]
+fn with_follow_off_the_lines_being_read_stay_put_while_the_log_grows_past_the_window() {
+    let place = Place::new();
+    let workflows = place.work().join("workflows");
+    for old in ["gated.yaml", "long.yaml"] {
+        std::fs::remove_file(workflows.join(old)).expect("a workflow file removed");
+    }
+    std::fs::write(workflows.join("flood.yaml"), FLOOD).expect("a workflow file");
+    let mut pty = place.console();
+    pty.wait_for("No runs yet", WAIT)
+        .expect("the empty runs view");
+    pty.send("n").expect("typing");
+    pty.wait_for("Prints a hundred thousand", WAIT)
+        .expect("the workflows view");
+    pty.send("\r").expect("typing");
+    pty.wait_for("Start flood", WAIT).expect("the start form");
+    pty.send("\r").expect("typing");
+    let marker = place.work().join("started-reading");
+    pty.wait_until("the first 30,000 lines", WAIT, |s| {
+        s.contains("line 30000") && marker.exists()
+    })
+    .expect("the run open, its first lines shown");
+    // Into the log, follow off, two pages back: the lines being read.
+    pty.send(TAB).expect("typing");
+    pty.send("f").expect("typing");
+    pty.wait_until("follow off, still at the tail", WAIT, |s| {
+        !s.contains("[follow]") && s.contains("line 30000")
+    })
+    .expect("follow off where the log was");
+    pty.send("\x1b[5~\x1b[5~").expect("page up twice");
+    pty.wait_until("two pages back", WAIT, |s| !s.contains("line 30000"))
+        .expect("scrolled back");
+    let reading = log_pane(&pty);
+    assert!(
+        reading.iter().any(|l| l.contains("line 2995")),
+        "two pages back from line 30000: {reading:#?}"
+    );
+    // The step prints 70,000 more lines (the console keeps 10,000 in memory).
+    std::fs::write(place.work().join("read"), "").expect("the go-ahead");
+    pty.wait_for("✓ succeeded", WAIT).expect("the run done");
+    assert_eq!(log_pane(&pty), reading, "the lines being read stayed put");
+    // `G` goes to the newest line of the whole log.
+    pty.send("G").expect("typing");
+    pty.wait_for("line 100000", WAIT).expect("the newest line");
+    pty.send("q").expect("typing");
+    assert!(pty.wait_exit(WAIT).expect("the console exits"));
+}

@@ -99,8 +99,13 @@ impl App {
             }
             Action::Filter => self.start_input(),
             Action::Follow => {
+                // Following stops on the lines on screen, not at the top of the window.
+                let top = view::log_top(self.viewport, &self.model);
                 let follow = self.model.detail.as_mut().map(|d| {
                     d.log_view.follow = !d.log_view.follow;
+                    if let (false, Some(top)) = (d.log_view.follow, top) {
+                        d.log_view.top_seq = top;
+                    }
                     d.log_view.follow
                 });
                 if follow == Some(true) {

@@ -296,7 +296,13 @@ impl App {
             return;
         };
         let (context, events) = (d.context.is_some(), d.events.is_some());
-        self.reload_log_tail();
+        if d.log_view.follow {
+            self.reload_log_tail();
+        } else if let Some(d) = self.model.detail.as_mut() {
+            // Not following, the lines being read stay; the newest are read when following
+            // again.
+            d.shown_ring_mut().newer_in_store = true;
+        }
         if context {
             self.load(Load::Context(run.clone()));
         }

@@ -78,6 +78,16 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &Th
     frame.render_widget(paragraph, inner);
 }
 
+/// The sequence number of the first line the pane draws in `rows` rows of `width` columns.
+pub(super) fn first_shown(d: &Detail, rows: usize, width: usize) -> Option<u64> {
+    let ring = d.shown_ring();
+    let scoped = d.log_view.selected_step_only
+        && d.selected_step()
+            .is_some_and(|s| d.logs_step.contains_key(&s.step));
+    let (start, ..) = window(ring, &d.log_view, rows, width, !scoped);
+    ring.get(start).map(|l| l.seq)
+}
+
 /// Which lines to draw (`start..end`) and how many wrapped rows to skip at the top.
 fn window(
     ring: &LogRing,

@@ -79,6 +79,15 @@ pub fn log_rows(area: Rect, model: &Model) -> usize {
         .saturating_sub(2) as usize
 }
 
+/// The sequence number of the first log line the log pane of a screen of `area` shows now.
+pub fn log_top(area: Rect, model: &Model) -> Option<u64> {
+    let d = model.detail.as_ref()?;
+    let pane = detail::content_area(body(area, model));
+    let rows = pane.height.saturating_sub(2) as usize;
+    let width = pane.width.saturating_sub(2).max(1) as usize;
+    logs::first_shown(d, rows, width)
+}
+
 /// The banner takes a row while a gate waits and its prompt is not open.
 fn banner_rows(model: &Model) -> u16 {
     let prompt_open = model
