@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 use crate::engine::EngineConfig;
-use crate::spec::Dur;
+use crate::time::Dur;
 
 /// The config file (`config.toml` in the config dir).
 #[derive(Debug, Clone, Default, Deserialize)]

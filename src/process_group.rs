@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::store::Timestamp;
+use crate::time::Timestamp;
 
 /// How far a process's start time may be from when its step recorded spawning it.
 const START_SKEW_MS: u64 = 3_000;

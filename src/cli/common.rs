@@ -221,7 +221,7 @@ fn apply_retention(opened: &Opened) {
 }
 
 /// Elapsed times for people (`850ms`, `3.2s`, `1m05s`, `2h03m`).
-pub use crate::spec::format_elapsed_ms as human_ms;
+pub use crate::time::format_elapsed_ms as human_ms;
 
 /// How stored and step-provided text is printed: through the one sanitiser
 /// (`crate::sanitize`), colours kept only on a colour terminal; `--raw` prints it as it is.

@@ -58,7 +58,7 @@ pub struct LogsArgs {
 
 fn elapsed(run: &RunRecord) -> String {
     match run.finished_at.is_some() || run.state.is_active() {
-        true => run.elapsed_ms(crate::store::Timestamp::now()),
+        true => run.elapsed_ms(crate::time::Timestamp::now()),
         false => None,
     }
     .map(human_ms)

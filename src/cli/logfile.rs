@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::store::Timestamp;
+use crate::time::Timestamp;
 
 /// The daily log files of one directory; `&DailyLog` is what the tracing subscriber writes to.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use crate::control::Remote;
 use crate::engine::{Command, RunControl, RunReader};
 use crate::identity::Operator;
 use crate::spec::{Dur, StepId};
-use crate::store::Timestamp;
+use crate::time::Timestamp;
 
 /// `baton cancel`.
 #[derive(Debug, Clone, Args)]

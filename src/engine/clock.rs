@@ -4,7 +4,7 @@
 use tokio::time::Instant;
 
 use super::machine::Now;
-use crate::store::Timestamp;
+use crate::time::Timestamp;
 
 /// A source of moments.
 pub trait Clock: Send + Sync {

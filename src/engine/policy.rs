@@ -109,7 +109,7 @@ impl Jitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Dur;
+    use crate::time::Dur;
 
     fn policy(jitter: bool) -> RetryPolicy {
         RetryPolicy {

@@ -342,5 +342,5 @@ async fn read_error_body(resp: &mut reqwest::Response) -> String {
 
 /// A duration for messages: `2s`, `1.5s`, `250ms`.
 pub fn show(d: Duration) -> String {
-    crate::spec::format_duration(d)
+    crate::time::format_duration(d)
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::Dur;
+use crate::time::Dur;
 
 /// An environment to read variables from (the process environment in production, a map in
 /// tests).

@@ -74,7 +74,7 @@ fn last_call_cell(s: &ProviderStatus) -> String {
         return "-".to_string();
     };
     let ago =
-        crate::spec::format_elapsed_ms(crate::store::Timestamp::now().0.saturating_sub(last.at));
+        crate::time::format_elapsed_ms(crate::time::Timestamp::now().0.saturating_sub(last.at));
     match (&last.error, last.consecutive_failures) {
         (None, _) => format!("ok {ago} ago"),
         (Some(e), n) if n > 1 => format!("failed {n} times in a row, last {ago} ago: {e}"),

@@ -584,7 +584,7 @@ fn round(d: Duration) -> Duration {
 
 /// Milliseconds since the Unix epoch, for what outlives this process.
 fn wall_ms() -> u64 {
-    crate::store::Timestamp::now().0
+    crate::time::Timestamp::now().0
 }
 
 /// The short cause of a retry: `HTTP 429`, `timed out`, `overloaded`.

@@ -3,7 +3,6 @@
 //! The parser (`parse.rs`) turns YAML/JSON (including AutomatosX-style keys) into these types;
 //! the validator and the engine only ever see these.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
@@ -11,29 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::Dur;
 
-/// A step's id, unique within its workflow.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct StepId(pub String);
-
-impl StepId {
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for StepId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<&str> for StepId {
-    fn from(s: &str) -> Self {
-        StepId(s.to_string())
-    }
-}
+pub use crate::ids::StepId;
 
 /// Where something was written: 1-based line and column in the workflow file (0 when unknown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -115,7 +115,7 @@ pub async fn run(
         _ = sleep_opt(timeout) => {
             let mut f = Failure::retryable(format!(
                 "timed out after {}",
-                crate::spec::format_duration(timeout.unwrap_or_default())
+                crate::time::format_duration(timeout.unwrap_or_default())
             ));
             f.timed_out = true;
             return Err(f);

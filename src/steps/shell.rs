@@ -186,7 +186,7 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
         Some(Ending::TimedOut) => Err(Failure {
             error: format!(
                 "timed out after {} of running time",
-                crate::spec::format_duration(attempt.timeout.unwrap_or_default())
+                crate::time::format_duration(attempt.timeout.unwrap_or_default())
             ),
             timed_out: true,
             retryable: true,

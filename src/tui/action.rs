@@ -708,7 +708,7 @@ mod tests {
             false,
             vec![],
             None,
-            crate::store::Timestamp(0),
+            crate::time::Timestamp(0),
         );
         app.copy_out(text.to_string());
         // The next update hands over every effect asked for since the last.

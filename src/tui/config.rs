@@ -6,7 +6,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use crate::spec::Dur;
+use crate::time::Dur;
 
 use super::guard::DEFAULT_APPROVAL_GUARD;
 

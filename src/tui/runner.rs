@@ -14,7 +14,7 @@ use anyhow::Context;
 use crossterm::event::{self, Event as TermEvent};
 
 use crate::engine::{Backend, Feed, Subscription};
-use crate::store::Timestamp;
+use crate::time::Timestamp;
 
 use super::TuiExit;
 use super::app::{App, Msg as AppMsg};

@@ -94,7 +94,7 @@ mod tests {
 
     use super::super::rig::{Rig, poll_once};
     use super::*;
-    use crate::spec::Dur;
+    use crate::time::Dur;
 
     fn sink(rig: &Rig) -> LogSink {
         rig.job("name: w\nsteps:\n  - id: s\n    run: 'true'\n", "s")

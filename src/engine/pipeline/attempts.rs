@@ -105,7 +105,7 @@ async fn back_off(
             "attempt {n}/{} failed: {}; retrying in {}",
             policy.max_attempts,
             failure.error,
-            crate::spec::format_duration(delay)
+            crate::time::format_duration(delay)
         ),
     );
     let _ = job.tx.send(StepMsg::Retrying {

@@ -106,7 +106,7 @@ mod tests {
     use super::super::render::Prepared;
     use super::super::rig::{Rig, failed, succeeded};
     use super::*;
-    use crate::store::Timestamp;
+    use crate::time::Timestamp;
 
     fn decision(approved: bool, comment: Option<&str>) -> Decision {
         Decision {

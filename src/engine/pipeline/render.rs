@@ -43,7 +43,7 @@ impl Action {
                 _ => format!("{} {}", r.method, r.url),
             },
             Action::Value(v) => format!("value: {v}"),
-            Action::Sleep(d) => format!("sleep {}", crate::spec::format_duration(*d)),
+            Action::Sleep(d) => format!("sleep {}", crate::time::format_duration(*d)),
             Action::Agent { spec, prompt } => format!("agent {}: {prompt}", spec.agent),
         }
     }
@@ -173,7 +173,7 @@ pub(super) async fn off_worker<T: Send + 'static>(
         _ = deadline => Err(Failure {
             error: format!(
                 "timed out after {} while rendering {what}",
-                crate::spec::format_duration(timeout.unwrap_or_default())
+                crate::time::format_duration(timeout.unwrap_or_default())
             ),
             timed_out: true,
             ..Failure::default()

@@ -253,7 +253,7 @@ fn slice(text: &str, from: usize, to: usize) -> String {
 mod tests {
     use super::*;
     use crate::spec::StepId;
-    use crate::store::Timestamp;
+    use crate::time::Timestamp;
 
     fn entry(stream: LogStream, text: &str) -> LogEntry {
         LogEntry {

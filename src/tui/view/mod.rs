@@ -268,7 +268,7 @@ pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 /// Elapsed times for people (`850ms`, `3.2s`, `1m05s`, `2h03m`).
-pub use crate::spec::format_elapsed_ms as format_ms;
+pub use crate::time::format_elapsed_ms as format_ms;
 
 /// How long a run has been going (or went).
 pub fn run_elapsed(run: &RunRecord, now: Timestamp) -> Option<u64> {
