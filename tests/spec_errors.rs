@@ -345,7 +345,7 @@ fn unknown_agents_are_found_with_a_suggestion_and_extra_names_are_accepted() {
     .unwrap();
     let wf = spec::load_file(&path).unwrap();
     // `architecture` is AutomatosX's name of the built-in `architect`.
-    let d = Diagnostics(spec::check_agents(&wf, &[]));
+    let d = Diagnostics(spec::check_agents(&wf, &baton::agents::known_names(&[])));
     let file = path.display().to_string();
     let e = at(
         &d,
@@ -357,7 +357,10 @@ fn unknown_agents_are_found_with_a_suggestion_and_extra_names_are_accepted() {
     assert_eq!(hint(e), "did you mean `security`?");
     at(&d, &file, 7, 21, "step `c` uses agent `my-profile`");
     assert_eq!(d.len(), 2, "{d}");
-    let d = spec::check_agents(&wf, &["my-profile".to_string(), "securty".to_string()]);
+    let d = spec::check_agents(
+        &wf,
+        &baton::agents::known_names(&["my-profile".to_string(), "securty".to_string()]),
+    );
     assert!(d.is_empty(), "{d:?}");
 }
 

@@ -19,6 +19,18 @@ pub fn alias_of(name: &str) -> Option<&'static str> {
     ALIASES.iter().find(|(a, _)| *a == name).map(|(_, to)| *to)
 }
 
+/// Every agent name a workflow may use without defining it: the built-in profiles, their
+/// AutomatosX aliases, and `user`'s (profile files). The spec's check takes this list.
+pub fn known_names(user: &[String]) -> Vec<String> {
+    builtin_names()
+        .iter()
+        .copied()
+        .chain(ALIASES.iter().map(|(alias, _)| *alias))
+        .map(String::from)
+        .chain(user.iter().cloned())
+        .collect()
+}
+
 /// The names of the built-in agent profiles (the roles AutomatosX defines).
 pub fn builtin_names() -> &'static [&'static str] {
     &[

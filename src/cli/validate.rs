@@ -65,6 +65,7 @@ pub fn run(args: ValidateArgs) -> i32 {
                 .map(|p| p.name.clone()),
         );
     }
+    let known = crate::agents::known_names(&known);
     let mut reports = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let file = path.display().to_string();

@@ -74,7 +74,7 @@ impl Engine {
     }
 
     fn known_agents(&self) -> Vec<String> {
-        self.shared.config.extra_agents.clone()
+        crate::agents::known_names(&self.shared.config.extra_agents)
     }
 
     fn parse(&self, source: &str, path: Option<&Path>) -> anyhow::Result<Workflow> {

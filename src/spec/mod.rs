@@ -152,12 +152,12 @@ pub fn notes(wf: &Workflow) -> Vec<Diagnostic> {
     command_check::raw_uses(wf, &Source::new(&file, &text))
 }
 
-/// Agent steps whose agent no profile defines: not a built-in
-/// (`crate::agents::builtin_names()`) nor an AutomatosX alias of one, not under the workflow's
-/// `agents:`, not in `extra_known` (the caller's user profiles). Snippets are read from
-/// `wf.source` when there are problems.
-pub fn check_agents(wf: &Workflow, extra_known: &[String]) -> Vec<Diagnostic> {
-    with_source(wf, |src| validate::check_agents(wf, extra_known, src))
+/// Agent steps whose agent no profile defines: not in `known` (the agents module's
+/// `known_names`: built-in profiles, their AutomatosX aliases, user profile files) nor under
+/// the workflow's `agents:`. The spec knows no agent by itself: the names come from the caller.
+/// Snippets are read from `wf.source` when there are problems.
+pub fn check_agents(wf: &Workflow, known: &[String]) -> Vec<Diagnostic> {
+    with_source(wf, |src| validate::check_agents(wf, known, src))
 }
 
 /// `provider:` names (of agent steps and of the workflow's `agents:`) that are not in `known`

@@ -207,27 +207,22 @@ pub fn validate(
     reads
 }
 
-/// Agent names that no profile defines: built-in (`crate::agents::builtin_names()`),
-/// workflow-local (`agents:`) or `extra_known` (e.g. the user's profile files).
-pub fn check_agents(wf: &Workflow, extra_known: &[String], src: &Source<'_>) -> Vec<Diagnostic> {
-    let builtin = crate::agents::builtin_names();
+/// Agent names that no profile defines: not in `known` (the caller's list: built-in profiles
+/// and their aliases, user profile files — see `agents::known_names`) nor under the
+/// workflow's `agents:`.
+pub fn check_agents(wf: &Workflow, known: &[String], src: &Source<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for step in &wf.steps {
         let StepKind::Agent(a) = &step.kind else {
             continue;
         };
-        let known = builtin.contains(&a.agent.as_str())
-            || crate::agents::alias_of(&a.agent).is_some()
-            || wf.agents.contains_key(&a.agent)
-            || extra_known.iter().any(|k| k == &a.agent);
-        if known {
+        if wf.agents.contains_key(&a.agent) || known.iter().any(|k| k == &a.agent) {
             continue;
         }
-        let candidates = builtin
+        let candidates = known
             .iter()
-            .copied()
-            .chain(wf.agents.keys().map(String::as_str))
-            .chain(extra_known.iter().map(String::as_str));
+            .map(String::as_str)
+            .chain(wf.agents.keys().map(String::as_str));
         let hint = did_you_mean(&a.agent, candidates).unwrap_or_else(|| {
             "define it under `agents:` in this file, add a profile file, or use a built-in one \
              (`baton agents` lists them)"
