@@ -315,6 +315,24 @@ pub struct AgentSpec {
     /// Budgets of the tool loop.
     #[serde(default)]
     pub limits: AgentLimits,
+    /// The step's `approve:` as it applies to tool calls.
+    #[serde(default)]
+    pub approve_calls: CallApproval,
+}
+
+/// Which of an agent step's tool calls ask a person first, as the step's own `approve:` says:
+/// each tool's default (risky ones ask), none (`approve: false`), or the listed tools'
+/// (`approve: [shell]`). A tool's own `{name, approve}` wins over it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallApproval {
+    /// Risky calls ask.
+    #[default]
+    Default,
+    /// No call asks.
+    Trust,
+    /// Calls to these tools ask; others do not.
+    Only(Vec<String>),
 }
 
 /// The tools the language knows (`src/tools/` implements each).

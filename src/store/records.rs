@@ -505,6 +505,7 @@ impl EventKind {
                 format!("{step} {}", decision.summary())
             }
             EventKind::Log { line } => format!("log {}: {}", line.step, line.text),
+            EventKind::Agent { step, entry } => format!("{step} {}", entry.describe()),
         }
     }
 }
@@ -597,6 +598,13 @@ pub enum EventKind {
         step: StepId,
         /// The decision.
         decision: Decision,
+    },
+    /// An agent step's model turn, or a tool call's start or result (see `conversation.rs`).
+    Agent {
+        /// The step.
+        step: StepId,
+        /// What happened.
+        entry: super::AgentEntry,
     },
     /// A log line (sent live, stored in the log tree, not the event log).
     Log {
