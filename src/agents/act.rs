@@ -190,7 +190,7 @@ async fn call_once(
     }
     spent.calls += 1;
     // A call that could have changed things is never run twice without a person knowing.
-    let risky = |g: &Granted| g.tool.name() == p.call.name && g.tool.risky(&p.call.arguments);
+    let risky = |g: &Granted| g.tool.wire_name() == p.call.name && g.tool.risky(&p.call.arguments);
     let out = if p.started && kit.tools.iter().any(risky) {
         sink(ActEvent::Call(format!(
             "{} was interrupted by baton stopping; it is not run again, and the model is told",
@@ -322,8 +322,8 @@ async fn run_call(
     sink: &mut Sink<'_>,
 ) -> Result<ToolOutput, AgentError> {
     let shown = shown(call);
-    let Some(g) = kit.tools.iter().find(|g| g.tool.name() == call.name) else {
-        let offered: Vec<&str> = kit.tools.iter().map(|g| g.tool.name()).collect();
+    let Some(g) = kit.tools.iter().find(|g| g.tool.wire_name() == call.name) else {
+        let offered: Vec<String> = kit.tools.iter().map(|g| g.tool.wire_name()).collect();
         sink(ActEvent::Call(format!(
             "refused {shown}: not a tool of this step"
         )));

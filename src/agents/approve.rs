@@ -93,7 +93,7 @@ pub fn question(tool: &dyn Tool, call: &ToolCall) -> CallQuestion {
     CallQuestion {
         prompt: format!(
             "The agent wants to call `{}`. Allow this call? (rejecting tells the agent, which goes on)",
-            call.name
+            tool.name()
         ),
         action: tool.describe(&call.arguments),
     }

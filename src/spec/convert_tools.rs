@@ -22,7 +22,9 @@ pub(super) fn tools(r: &mut Reader<'_>, node: &Node) -> Vec<ToolUse> {
         let Some((name, approve, pos)) = entry(r, item) else {
             continue;
         };
-        if !BUILTIN_TOOLS.contains(&name.as_str()) {
+        if super::convert_mcp::check_tool(r, &name, pos) {
+            // An MCP server's tool, checked against the declared servers.
+        } else if !BUILTIN_TOOLS.contains(&name.as_str()) {
             let hint = did_you_mean(&name, BUILTIN_TOOLS)
                 .unwrap_or_else(|| format!("the built-in tools are {}", BUILTIN_TOOLS.join(", ")));
             r.error(pos, format!("`{name}` is not a tool baton has"), Some(hint));

@@ -51,6 +51,9 @@ pub struct Workflow {
     pub concurrency: Option<usize>,
     /// Workflow-local agent profiles.
     pub agents: IndexMap<String, AgentProfileSpec>,
+    /// MCP servers whose tools agent steps may call (`SERVER.TOOL` in `tools:`).
+    #[serde(default)]
+    pub mcp_servers: IndexMap<String, McpServerSpec>,
     /// The steps, in file order.
     pub steps: Vec<Step>,
     /// The file it came from, when it came from a file.
@@ -333,6 +336,23 @@ pub enum CallApproval {
     Trust,
     /// Calls to these tools ask; others do not.
     Only(Vec<String>),
+}
+
+/// An MCP server baton starts for the agent steps that use its tools, and talks to over its
+/// stdin and stdout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpServerSpec {
+    /// The program.
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment added to baton's own.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Where it was declared.
+    #[serde(default)]
+    pub pos: Pos,
 }
 
 /// The tools the language knows (`src/tools/` implements each).

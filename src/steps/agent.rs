@@ -12,9 +12,10 @@ use crate::agents::approve::grant;
 use crate::agents::{
     ActEvent, ActHost, AgentCatalog, AgentError, AgentRequest, AgentResult, Kit, act, run_agent,
 };
+use crate::mcp::McpSession;
 use crate::providers::price::show_cost;
 use crate::providers::{RouteEvent, Router};
-use crate::spec::{AgentLimits, AgentSpec, ToolUse};
+use crate::spec::{AgentLimits, AgentSpec, McpServerSpec, ToolUse};
 use crate::store::{LogStream, StepMetrics};
 use crate::tools::{DEFAULT_RESULT_LIMIT, ToolContext, builtin};
 
@@ -63,6 +64,8 @@ pub struct Place<'h> {
     pub env: IndexMap<String, String>,
     /// Approvals and the journal of the conversation.
     pub host: &'h dyn ActHost,
+    /// The workflow's MCP servers, started when the step names their tools.
+    pub mcp_servers: &'h IndexMap<String, McpServerSpec>,
 }
 
 /// Runs one attempt of an agent step with an already rendered prompt. With `tools:`, the
@@ -99,7 +102,7 @@ pub async fn run(
         &spec.tools
     };
     let limits = spec.limits.or(profile.limits);
-    let kit = kit(tools, spec, limits, &attempt, place)?;
+    let kit = kit(tools, spec, limits, &attempt, place).await?;
     let call = async {
         let mut sink = |event: ActEvent| match event {
             ActEvent::Route(RouteEvent::Text(t)) => lines.push(&t, &log),
@@ -148,7 +151,7 @@ pub async fn run(
 }
 
 /// The tool loop's kit, when the step has tools: the granted tools, where they run, the host.
-fn kit<'h>(
+async fn kit<'h>(
     tools: &[ToolUse],
     spec: &AgentSpec,
     limits: AgentLimits,
@@ -166,10 +169,14 @@ fn kit<'h>(
             ))
         })?,
     };
-    let find = |name: &str| {
-        builtin(name)
+    let mcp = McpSession::start(place.mcp_servers, tools, &cwd, &attempt.log)
+        .await
+        .map_err(|e| Failure::fatal(AgentError::BadTools(e).to_string()))?;
+    let find = |name: &str| match mcp.find(name) {
+        Some(found) => found,
+        None => builtin(name)
             .map(|t| vec![t])
-            .ok_or_else(|| format!("`{name}` is not a tool baton has"))
+            .ok_or_else(|| format!("`{name}` is not a tool baton has")),
     };
     let granted = grant(tools, &spec.approve_calls, &find)
         .map_err(|e| Failure::fatal(AgentError::BadTools(e).to_string()))?;

@@ -95,10 +95,27 @@ pub trait Tool: Send + Sync {
     /// Runs one call; the output is bounded to `ctx.limit`.
     fn call<'a>(&'a self, args: &'a Value, ctx: &'a ToolContext) -> ToolFuture<'a>;
 
+    /// The name the model calls it by: [`Tool::name`] with every character the providers
+    /// refuse in a function name (anything but letters, digits, `_` and `-`) made `_`, and
+    /// `.` (an MCP server's tool, `SERVER.TOOL`) made `__`; at most 64 characters.
+    fn wire_name(&self) -> String {
+        let name = self.name().replace('.', "__");
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect()
+    }
+
     /// The definition sent to the model.
     fn definition(&self) -> ToolDef {
         ToolDef {
-            name: self.name().to_string(),
+            name: self.wire_name(),
             description: self.description().to_string(),
             parameters: self.schema(),
         }

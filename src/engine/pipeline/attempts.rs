@@ -77,6 +77,7 @@ async fn execute(job: &StepJob, action: &Action, attempt: Attempt) -> AttemptRes
                 workdir: job.workdir.clone(),
                 env: env.clone(),
                 host: &host,
+                mcp_servers: &job.workflow.mcp_servers,
             };
             Box::pin(steps::agent::run(
                 llm,
