@@ -121,3 +121,44 @@ async fn a_run_killed_in_an_agents_loop_resumes_the_conversation_without_rerunni
     let detail = place.json(&["show", &id, "--json"]);
     assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
 }
+
+/// The disk-triage example: `list_dir` runs unattended, the shell command waits at the gate
+/// (the step's `approve: [shell]`) and is rejected with a note, which the agent is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disk_triage_example_asks_before_each_command_and_the_agent_hears_a_rejection() {
+    let fake = FakeLlm::start().await;
+    fake.push(calls(&[("list_dir", json!({}))]));
+    fake.push(calls(&[(
+        "shell",
+        json!({"command": "du -xh --max-depth=2 . | sort -h"}),
+    )]));
+    fake.push(Reply::Text("The logs directory holds most of it.".into()));
+    let mut place = Place::new(&fake, "");
+    std::fs::create_dir_all(place.path("logs")).unwrap();
+    place.cwd = place.root.clone();
+    let wf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/disk-triage.yaml");
+    let wf = baton::spec::load_file(&wf).unwrap_or_else(|d| panic!("{d}"));
+    let (triage, path) = (&wf.steps[1], place.root.display().to_string());
+    let baton::spec::StepKind::Agent(agent) = &triage.kind else {
+        panic!("triage is an agent step")
+    };
+    assert_eq!(
+        agent.approve_calls,
+        baton::spec::CallApproval::Only(vec!["shell".into()])
+    );
+    let owner = place
+        .baton(&["run", "--wait-for-gates", "-p", &format!("path={path}")])
+        .arg(wf.source.as_ref().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = place.run_id();
+    place.gate_showing_at(&id, 1, "shell: $ du -xh --max-depth=2 . | sort -h");
+    decide(&place, &["reject", &id, "triage", "--note", "use df only"]);
+    let out = owner.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", bin::text(&out));
+    let told = results(&fake.requests()[2].body);
+    assert!(told[0].contains("logs/"), "{told:?}");
+    assert!(told[1].contains("use df only"), "{told:?}");
+}

@@ -76,11 +76,16 @@ impl Place {
 
     /// Waits until the run's first step waits at a gate showing `action`; returns the gate.
     pub fn gate_showing(&self, id: &str, action: &str) -> Value {
+        self.gate_showing_at(id, 0, action)
+    }
+
+    /// Waits until step number `step` waits at a gate showing `action`; returns the gate.
+    pub fn gate_showing_at(&self, id: &str, step: usize, action: &str) -> Value {
         let mut gate = Value::Null;
         eventually(PATIENCE, &format!("a gate showing {action:?}"), || {
             let detail = self.json(&["show", id, "--json"]);
             gate = detail["approvals"][0].clone();
-            detail["steps"][0]["record"]["status"] == "waiting_approval"
+            detail["steps"][step]["record"]["status"] == "waiting_approval"
                 && gate["action"] == action
                 && gate["decision"].is_null()
         });
