@@ -490,14 +490,25 @@ async fn run_workflow(
             c.env_remove(var);
         }
         c.env("ANTHROPIC_API_KEY", "sk-ant-test");
-        c.output().unwrap()
+        let out = c.output().unwrap();
+        // What the store kept of the run, as `baton show` prints it.
+        let show = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+            .arg("--data-dir")
+            .arg(root.join("data"))
+            .args(["show", "r"])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (out, show)
     })
     .await
     .unwrap();
+    let (out, show) = out;
     let printed = format!(
-        "{}{}",
+        "{}{}\n--- baton show ---\n{}",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&show.stdout)
     );
     (out.status.code(), printed)
 }
@@ -522,6 +533,11 @@ async fn a_workflow_agent_step_with_tools_runs_through_the_engine() {
     // The configured price gives each turn and the step a cost; `shell` asked, and with no
     // terminal to ask on, it was refused.
     assert!(printed.contains("tokens, cost $0.0"), "{printed}");
+    let shown = printed.split("--- baton show ---").nth(1).unwrap_or("");
+    assert!(
+        shown.contains(", cost $0.0"),
+        "the step's cost is stored: {shown}"
+    );
     assert!(!printed.contains("unknown"), "{printed}");
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 3);

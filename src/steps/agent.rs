@@ -227,6 +227,7 @@ fn success(answer: AgentResult, started: Instant, attempt: &Attempt) -> Success 
             tokens_in: Some(answer.tokens_in),
             tokens_out: Some(answer.tokens_out),
             latency_ms: Some(started.elapsed().as_millis() as u64),
+            cost_usd: answer.cost_usd,
         },
     }
 }

@@ -195,6 +195,9 @@ pub struct StepMetrics {
     pub tokens_out: Option<u64>,
     /// Time to the whole answer.
     pub latency_ms: Option<u64>,
+    /// What the step's model turns cost in US dollars, when every turn's price was known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 fn is_zero(n: &u64) -> bool {
