@@ -7,7 +7,10 @@ use indexmap::IndexMap;
 
 use tokio::time::Instant;
 
-use super::{Attempt, AttemptResult, Failure, Success};
+use tokio::sync::watch;
+
+use super::agent_clock::{TimedHost, out_of_time};
+use super::{Attempt, AttemptResult, Failure, PausableDeadline, Success};
 use crate::agents::approve::grant;
 use crate::agents::{
     ActEvent, ActHost, AgentCatalog, AgentError, AgentRequest, AgentResult, Kit, act, run_agent,
@@ -102,6 +105,15 @@ pub async fn run(
         &spec.tools
     };
     let limits = spec.limits.or(profile.limits);
+    let (clock, clock_rx) = watch::channel(PausableDeadline::start(attempt.timeout, started));
+    let timed = TimedHost {
+        inner: place.host,
+        clock: &clock,
+    };
+    let place = Place {
+        host: &timed,
+        ..place
+    };
     let kit = kit(tools, spec, limits, &attempt, place).await?;
     let call = async {
         let mut sink = |event: ActEvent| match event {
@@ -130,7 +142,7 @@ pub async fn run(
     let result = tokio::select! {
         r = call => r,
         _ = super::wait_cancelled(&mut attempt.control) => return Err(Failure::cancelled()),
-        _ = sleep_opt(timeout) => {
+        _ = out_of_time(clock_rx) => {
             let mut f = Failure::retryable(format!(
                 "timed out after {}",
                 crate::time::format_duration(timeout.unwrap_or_default())
@@ -237,11 +249,4 @@ fn no_provider_hint(why: &str) -> String {
         "cannot call a model: {why}. Set OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or \
          OLLAMA_HOST, or add [[providers]] to config.toml (see `baton providers`)"
     )
-}
-
-async fn sleep_opt(d: Option<std::time::Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
 }
