@@ -143,8 +143,12 @@ pub(super) fn apply_call_approval(
             if let (CallApproval::Only(_), Some(n)) = (&approval, node) {
                 r.error(
                     n.pos,
-                    "`approve:` lists tools, which only an agent step has",
-                    Some("write `approve: true` to ask before the step runs".into()),
+                    "`approve` must be true or false, not a list",
+                    Some(
+                        "write `approve: true` to ask before the step runs (a list of tools \
+                         is for an agent step's tool calls)"
+                            .into(),
+                    ),
                 );
             }
         }
