@@ -1,8 +1,10 @@
 //! Agents that act, against fake providers of all four wire families on 127.0.0.1: a loop
-//! with several tool calls in a turn, `max_turns`, bounded tool results, risky tools refused
-//! without `approve: false`, a conversation moving to another provider between turns, and the
-//! `tools:` key of the workflow language.
+//! with several tool calls in a turn, `max_turns`, bounded tool results, risky calls asking an
+//! operator, a conversation moving to another provider between turns, and the `tools:` key of
+//! the workflow language.
 
+#[path = "support/act_host.rs"]
+mod act_host;
 #[path = "support/fake_llm.rs"]
 mod fake_llm;
 
@@ -10,12 +12,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton::agents::{ActEvent, AgentCatalog, AgentError, AgentRequest, AgentResult, act};
+use act_host::MemoryHost;
+use baton::agents::approve::grant;
+use baton::agents::{ActEvent, AgentCatalog, AgentError, AgentRequest, AgentResult, Kit, act};
 use baton::providers::{ProviderKind, Router};
-use baton::spec::{self, AgentLimits, StepKind, ToolUse};
+use baton::spec::{self, AgentLimits, CallApproval, StepKind, ToolUse};
 use baton::steps::shell::ProcessGroups;
 use baton::steps::{Attempt, Control};
-use baton::tools::ToolContext;
+use baton::tools::{ToolContext, builtin};
 use fake_llm::{FakeLlm, Reply};
 use serde_json::{Value, json};
 
@@ -87,6 +91,17 @@ async fn run(
     tools: &[ToolUse],
     limits: AgentLimits,
 ) -> (Result<AgentResult, AgentError>, Vec<ActEvent>, Vec<String>) {
+    run_with(router, dir, tools, limits, &MemoryHost::default()).await
+}
+
+/// [`run`] with `host` as the run around the loop.
+async fn run_with(
+    router: &Router,
+    dir: &Path,
+    tools: &[ToolUse],
+    limits: AgentLimits,
+    host: &MemoryHost,
+) -> (Result<AgentResult, AgentError>, Vec<ActEvent>, Vec<String>) {
     let profile = AgentCatalog::builtin().get("devops").unwrap().clone();
     let req = AgentRequest {
         prompt: "Why is / nearly full on this host?".into(),
@@ -94,11 +109,15 @@ async fn run(
     };
     let limit = limits.max_tool_output.map_or(16 * 1024, |n| n as usize);
     let (ctx, lines, _control) = context(dir, limit);
+    let find = |n: &str| builtin(n).map(|t| vec![t]).ok_or(format!("no `{n}`"));
+    let kit = Kit {
+        tools: grant(tools, &CallApproval::Default, &find).unwrap(),
+        limits,
+        ctx,
+        host,
+    };
     let mut events = Vec::new();
-    let result = act(router, &profile, req, tools, limits, ctx, &mut |e| {
-        events.push(e)
-    })
-    .await;
+    let result = act(router, &profile, req, kit, &mut |e| events.push(e)).await;
     let lines = lines.lock().unwrap().clone();
     (result, events, lines)
 }
@@ -300,7 +319,7 @@ async fn a_huge_tool_result_is_cut_to_the_limit_before_the_model_sees_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn risky_tools_are_refused_unless_the_step_says_approve_false() {
+async fn risky_calls_ask_the_operator_and_a_rejection_is_told_to_the_model_with_the_note() {
     let fake = FakeLlm::start().await;
     let dir = tempfile::tempdir().unwrap();
     fake.push(calls(
@@ -308,32 +327,39 @@ async fn risky_tools_are_refused_unless_the_step_says_approve_false() {
         &[
             ("shell", json!({"command": "touch pwned"})),
             ("write_file", json!({"path": "w.txt", "content": "x"})),
+            ("read_file", json!({"path": "w.txt"})),
         ],
     ));
-    fake.push(Reply::Text("I could not run it.".into()));
+    fake.push(Reply::Text("Wrote w.txt; did not run the command.".into()));
     let router = Router::new(&[fake.provider("p", ProviderKind::Ollama)], &|_| None).unwrap();
-    let tools = [
-        tool("shell"),
-        ToolUse {
-            name: "write_file".into(),
-            approve: Some(true),
-        },
-    ];
-    let (result, events, _) = run(&router, dir.path(), &tools, AgentLimits::default()).await;
-    assert_eq!(result.unwrap().text, "I could not run it.");
-    assert!(!dir.path().join("pwned").exists() && !dir.path().join("w.txt").exists());
+    let tools = [tool("shell"), tool("write_file"), tool("read_file")];
+    let host = MemoryHost::answering(&[false, true], "not on prod");
+    let limits = AgentLimits::default();
+    let (result, _, _) = run_with(&router, dir.path(), &tools, limits, &host).await;
+    assert_eq!(
+        result.unwrap().text,
+        "Wrote w.txt; did not run the command."
+    );
+    assert!(
+        !dir.path().join("pwned").exists(),
+        "the rejected call did not run"
+    );
+    assert!(dir.path().join("w.txt").exists(), "the approved call ran");
+    let asked: Vec<String> = host.asked().into_iter().map(|q| q.action).collect();
+    assert_eq!(
+        asked,
+        ["shell: $ touch pwned", "write_file: w.txt (1 bytes)\n\nx"],
+        "read_file did not ask"
+    );
     let results = results_in(ProviderKind::Ollama, &fake.requests()[1].body);
     assert!(
-        results
-            .iter()
-            .all(|(_, r)| r.contains("needs a person's approval")),
+        results[0]
+            .1
+            .contains("The operator (ann) refused this call")
+            && results[0].1.contains("not on prod"),
         "{results:?}"
     );
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, ActEvent::Call(c) if c.contains("approve: false")))
-    );
+    assert_eq!(results[2].1, "x");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -464,14 +490,25 @@ async fn run_workflow(
             c.env_remove(var);
         }
         c.env("ANTHROPIC_API_KEY", "sk-ant-test");
-        c.output().unwrap()
+        let out = c.output().unwrap();
+        // What the store kept of the run, as `baton show` prints it.
+        let show = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+            .arg("--data-dir")
+            .arg(root.join("data"))
+            .args(["show", "r"])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (out, show)
     })
     .await
     .unwrap();
+    let (out, show) = out;
     let printed = format!(
-        "{}{}",
+        "{}{}\n--- baton show ---\n{}",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&show.stdout)
     );
     (out.status.code(), printed)
 }
@@ -493,16 +530,21 @@ async fn a_workflow_agent_step_with_tools_runs_through_the_engine() {
         printed.contains("over 3 turns and 2 tool calls"),
         "{printed}"
     );
-    // The configured price gives each turn and the step a cost; `shell` without
-    // `approve: false` was refused.
+    // The configured price gives each turn and the step a cost; `shell` asked, and with no
+    // terminal to ask on, it was refused.
     assert!(printed.contains("tokens, cost $0.0"), "{printed}");
+    let shown = printed.split("--- baton show ---").nth(1).unwrap_or("");
+    assert!(
+        shown.contains(", cost $0.0"),
+        "the step's cost is stored: {shown}"
+    );
     assert!(!printed.contains("unknown"), "{printed}");
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 3);
     let results = results_in(ProviderKind::Anthropic, &reqs[2].body);
     assert_eq!(results[0].1, "/dev/sda1 100G 95G /");
     assert!(
-        results[1].1.contains("needs a person's approval"),
+        results[1].1.contains("refused this call") && results[1].1.contains("--approve look"),
         "{results:?}"
     );
 }

@@ -5,34 +5,33 @@
 //! that answered the last turn fails, the router may move the conversation to another one
 //! (each family's encoder translates the history); a turn is never spliced from two providers.
 //!
-//! Until the approval gate exists for tool calls, a risky tool (`shell`, `write_file`,
-//! `http`) runs only when the step lists it with `approve: false`; otherwise the model is told
-//! the call was refused and why, and the loop goes on.
+//! Every turn, every call's start and every result is made durable through the [`ActHost`]
+//! before the loop goes on, and the loop begins from what was recorded: after a crash it
+//! continues the conversation. A call whose result was recorded is not run again; one that
+//! began without a recorded result is reported to the model as interrupted, unless its tool
+//! only reads (then it runs again). Risky calls wait for an operator's decision (see
+//! [`super::approve`]); a rejected call is reported to the model, which goes on.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::approve::{Granted, interrupted, question, refusal};
 use super::call::{AgentError, AgentRequest, AgentResult, judge, millis, system_prompt};
+use super::host::ActHost;
 use super::profile::AgentProfile;
+use super::replay::{LastAnswer, Pending, Replayed, Spent, stored};
 use crate::providers::price::{price_of, show_cost};
 use crate::providers::{
     ChatRequest, ChatResponse, Message, ResponseFormat, Route, RouteEvent, Router, ToolCall,
 };
-use crate::spec::{AgentLimits, OutputFormat, ToolUse};
-use crate::tools::{Tool, ToolContext, ToolOutput, builtin};
+use crate::spec::{AgentLimits, OutputFormat};
+use crate::store::AgentEntry;
+use crate::tools::{ToolContext, ToolOutput};
 
 /// Model turns allowed when the step sets no `max_turns`.
 pub const DEFAULT_MAX_TURNS: u32 = 20;
-
-/// A tool as this step may use it.
-struct Granted {
-    tool: Arc<dyn Tool>,
-    /// Runs without asking (not risky, or listed with `approve: false`).
-    unattended: bool,
-}
 
 /// What the loop reports as it goes, besides the router's events.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,35 +40,45 @@ pub enum ActEvent {
     Route(RouteEvent),
     /// A model turn ended: its figures, for the log.
     Turn(String),
-    /// A tool call is about to run, or was refused.
+    /// A tool call is about to run, waits for approval, or was refused.
     Call(String),
     /// A tool call ended.
     Result(String),
 }
 
-/// Tokens and cost so far.
-#[derive(Debug, Clone, Copy, Default)]
-struct Spent {
-    tokens_in: u64,
-    tokens_out: u64,
-    /// None once any turn's price was unknown.
-    cost: Option<f64>,
-    turns: u32,
-    calls: u32,
+/// What the loop works with besides the model: the step's tools, budgets, where the tools
+/// run, and the run around it.
+pub struct Kit<'a> {
+    /// The tools the step may call, with when each asks first.
+    pub tools: Vec<Granted>,
+    /// The loop's budgets.
+    pub limits: AgentLimits,
+    /// Where the tools run.
+    pub ctx: ToolContext,
+    /// Approvals and the journal.
+    pub host: &'a dyn ActHost,
 }
 
-/// Runs `profile` on `req` with `tools`, calling them in `ctx`, streaming into `sink`.
+type Sink<'s> = dyn FnMut(ActEvent) + Send + 's;
+
+/// Runs `profile` on `req` with the kit's tools, streaming into `sink`.
 pub async fn act(
     router: &Router,
     profile: &AgentProfile,
     req: AgentRequest,
-    tools: &[ToolUse],
-    limits: AgentLimits,
-    ctx: ToolContext,
-    sink: &mut (dyn FnMut(ActEvent) + Send),
+    kit: Kit<'_>,
+    sink: &mut Sink<'_>,
 ) -> Result<AgentResult, AgentError> {
     let started = Instant::now();
-    let granted = grant(tools)?;
+    let recorded = kit.host.recorded().map_err(AgentError::Journal)?;
+    let resumed = !recorded.is_empty();
+    let mut convo = Replayed::new(recorded, &|text| final_answer(&req, text).err());
+    if resumed {
+        sink(ActEvent::Turn(format!(
+            "continuing the conversation recorded before: {} turn(s), {} call(s)",
+            convo.spent.turns, convo.spent.calls
+        )));
+    }
     let mut chat = ChatRequest {
         system: Some(system_prompt(profile, &req)),
         messages: vec![Message::user(req.prompt.clone())],
@@ -81,45 +90,67 @@ pub async fn act(
         // families refuse a JSON response mode together with function calling.
         format: ResponseFormat::Text,
         stream: true,
-        tools: granted.iter().map(|g| g.tool.definition()).collect(),
+        tools: kit.tools.iter().map(|g| g.tool.definition()).collect(),
     };
-    let mut route = Route {
-        provider: req.provider.clone().or_else(|| profile.provider.clone()),
-        model: req.model.clone().or_else(|| profile.model.clone()),
+    chat.messages.append(&mut convo.messages);
+    let mut route = match convo.last_route.take() {
+        // The next turn goes to whoever answered the last one (others stay fallbacks).
+        Some((provider, model)) => Route {
+            provider: Some(provider),
+            model: Some(model),
+        },
+        None => Route {
+            provider: req.provider.clone().or_else(|| profile.provider.clone()),
+            model: req.model.clone().or_else(|| profile.model.clone()),
+        },
     };
-    let max_turns = limits.max_turns.unwrap_or(DEFAULT_MAX_TURNS);
-    let mut spent = Spent {
-        cost: Some(0.0),
-        ..Spent::default()
-    };
-    let mut ids: HashSet<String> = HashSet::new();
+    if let Some(last) = convo.last_answer.take() {
+        match final_answer(&req, &last.text) {
+            Ok(output) => return Ok(result(last, output, convo.spent, started)),
+            Err(complaint) => {
+                chat.messages.push(Message::assistant(last.text));
+                chat.messages.push(Message::user(complaint));
+            }
+        }
+    }
+    let max_turns = kit.limits.max_turns.unwrap_or(DEFAULT_MAX_TURNS);
+    let mut pending = std::mem::take(&mut convo.pending);
     loop {
-        if spent.turns >= max_turns {
+        for p in std::mem::take(&mut pending) {
+            let out = call_once(&kit, &p, &mut convo.spent, sink).await?;
+            chat.messages.push(Message::tool_result(&p.call, out));
+        }
+        if convo.spent.turns >= max_turns {
             return Err(AgentError::Budget(format!(
                 "reached max_turns ({max_turns}) with a tool call pending: raise max_turns or narrow the prompt"
             )));
         }
-        let resp = router
+        let mut resp = router
             .chat(&route, &chat, &mut |e| sink(ActEvent::Route(e)))
             .await?;
-        account(router, &resp, &mut spent, sink);
-        if let Some(cap) = limits.max_tokens_total
-            && spent.tokens_in + spent.tokens_out > cap
+        let cost = account(router, &resp, &mut convo.spent, sink);
+        resp.tool_calls = unique_ids(
+            std::mem::take(&mut resp.tool_calls),
+            &mut convo.ids,
+            convo.spent.turns,
+        );
+        record(kit.host, turn_entry(&resp, cost)).await?;
+        if let Some(cap) = kit.limits.max_tokens_total
+            && convo.spent.tokens_in + convo.spent.tokens_out > cap
         {
             return Err(AgentError::Budget(format!(
                 "used {} tokens over {} turns, more than max_tokens_total ({cap}): raise max_tokens_total or narrow the prompt",
-                spent.tokens_in + spent.tokens_out,
-                spent.turns
+                convo.spent.tokens_in + convo.spent.tokens_out,
+                convo.spent.turns
             )));
         }
-        // The next turn goes to whoever answered this one (others stay fallbacks).
         route = Route {
             provider: Some(resp.provider.clone()),
             model: Some(resp.model.clone()),
         };
         if resp.tool_calls.is_empty() {
-            match final_answer(&req, &resp) {
-                Ok(output) => return Ok(result(resp, output, spent, started)),
+            match final_answer(&req, &resp.text) {
+                Ok(output) => return Ok(result(answer_of(resp), output, convo.spent, started)),
                 Err(complaint) => {
                     // The repair is one more turn of the same conversation.
                     chat.messages.push(Message::assistant(resp.text.clone()));
@@ -128,40 +159,82 @@ pub async fn act(
                 }
             }
         }
-        let calls = unique_ids(resp.tool_calls.clone(), &mut ids, spent.turns);
         chat.messages
-            .push(Message::calls(resp.text.clone(), calls.clone()));
-        for call in &calls {
-            if let Some(cap) = limits.max_tool_calls
-                && spent.calls >= cap
-            {
-                return Err(AgentError::Budget(format!(
-                    "reached max_tool_calls ({cap}) with `{}` pending: raise max_tool_calls or narrow the prompt",
-                    call.name
-                )));
-            }
-            spent.calls += 1;
-            let out = run_call(&granted, call, &ctx, sink).await;
-            if out.cancelled {
-                return Err(AgentError::Cancelled);
-            }
-            chat.messages.push(Message::tool_result(call, out.content));
-        }
+            .push(Message::calls(resp.text.clone(), resp.tool_calls.clone()));
+        pending = resp
+            .tool_calls
+            .into_iter()
+            .map(|call| Pending {
+                call,
+                started: false,
+            })
+            .collect();
     }
 }
 
-/// The step's tools, or an error naming one baton does not have.
-fn grant(tools: &[ToolUse]) -> Result<Vec<Granted>, AgentError> {
-    tools
-        .iter()
-        .map(|t| {
-            let tool = builtin(&t.name).ok_or_else(|| {
-                AgentError::BadTools(format!("`{}` is not a tool baton has", t.name))
-            })?;
-            let unattended = !tool.risky() || t.approve == Some(false);
-            Ok(Granted { tool, unattended })
-        })
-        .collect()
+/// One call of the last turn, within `max_tool_calls`: run, refused, or reported interrupted;
+/// its result is recorded before the loop goes on. Returns what the model is given.
+async fn call_once(
+    kit: &Kit<'_>,
+    p: &Pending,
+    spent: &mut Spent,
+    sink: &mut Sink<'_>,
+) -> Result<String, AgentError> {
+    if let Some(cap) = kit.limits.max_tool_calls
+        && spent.calls >= cap
+    {
+        return Err(AgentError::Budget(format!(
+            "reached max_tool_calls ({cap}) with `{}` pending: raise max_tool_calls or narrow the prompt",
+            p.call.name
+        )));
+    }
+    spent.calls += 1;
+    // A call that could have changed things is never run twice without a person knowing.
+    let risky = |g: &Granted| g.tool.wire_name() == p.call.name && g.tool.risky(&p.call.arguments);
+    let out = if p.started && kit.tools.iter().any(risky) {
+        sink(ActEvent::Call(format!(
+            "{} was interrupted by baton stopping; it is not run again, and the model is told",
+            shown(&p.call)
+        )));
+        ToolOutput::error(interrupted(&p.call.name))
+    } else {
+        run_call(kit, &p.call, sink).await?
+    };
+    if out.cancelled {
+        return Err(AgentError::Cancelled);
+    }
+    let entry = AgentEntry::CallResult {
+        id: p.call.id.clone(),
+        content: out.content.clone(),
+        is_error: out.is_error,
+    };
+    record(kit.host, entry).await?;
+    Ok(out.content)
+}
+
+/// Makes an entry durable, or fails the step saying why.
+async fn record(host: &dyn ActHost, entry: AgentEntry) -> Result<(), AgentError> {
+    host.record(entry).await.map_err(AgentError::Journal)
+}
+
+fn turn_entry(resp: &ChatResponse, cost: Option<f64>) -> AgentEntry {
+    AgentEntry::Turn {
+        provider: resp.provider.clone(),
+        model: resp.model.clone(),
+        text: resp.text.clone(),
+        calls: resp.tool_calls.iter().map(stored).collect(),
+        tokens_in: resp.usage.input_tokens,
+        tokens_out: resp.usage.output_tokens,
+        cost_usd: cost,
+    }
+}
+
+fn answer_of(resp: ChatResponse) -> LastAnswer {
+    LastAnswer {
+        provider: resp.provider,
+        model: resp.model,
+        text: resp.text,
+    }
 }
 
 /// Adds a turn's tokens and cost, and reports them.
@@ -169,8 +242,8 @@ fn account(
     router: &Router,
     resp: &ChatResponse,
     spent: &mut Spent,
-    sink: &mut (dyn FnMut(ActEvent) + Send),
-) {
+    sink: &mut Sink<'_>,
+) -> Option<f64> {
     spent.turns += 1;
     spent.tokens_in += resp.usage.input_tokens;
     spent.tokens_out += resp.usage.output_tokens;
@@ -186,6 +259,7 @@ fn account(
         show_cost(cost),
         resp.tool_calls.len()
     )));
+    cost
 }
 
 /// What one answer cost, when its model's price is known.
@@ -197,11 +271,11 @@ pub(super) fn turn_cost(router: &Router, resp: &ChatResponse) -> Option<f64> {
 }
 
 /// The final answer as the step's output, or what to tell the model when it is wrong.
-fn final_answer(req: &AgentRequest, resp: &ChatResponse) -> Result<Value, String> {
+fn final_answer(req: &AgentRequest, text: &str) -> Result<Value, String> {
     if req.output == OutputFormat::Text {
-        return Ok(Value::String(resp.text.clone()));
+        return Ok(Value::String(text.to_string()));
     }
-    judge(&resp.text, req).map_err(|(is_json, why)| {
+    judge(text, req).map_err(|(is_json, why)| {
         let complaint = if is_json {
             format!("answer is not valid JSON ({why})")
         } else {
@@ -211,12 +285,12 @@ fn final_answer(req: &AgentRequest, resp: &ChatResponse) -> Result<Value, String
     })
 }
 
-fn result(resp: ChatResponse, output: Value, spent: Spent, started: Instant) -> AgentResult {
+fn result(last: LastAnswer, output: Value, spent: Spent, started: Instant) -> AgentResult {
     AgentResult {
         output,
-        text: resp.text,
-        provider: resp.provider,
-        model: resp.model,
+        text: last.text,
+        provider: last.provider,
+        model: last.model,
         tokens_in: spent.tokens_in,
         tokens_out: spent.tokens_out,
         latency_ms: millis(started.elapsed()),
@@ -240,49 +314,67 @@ fn unique_ids(calls: Vec<ToolCall>, seen: &mut HashSet<String>, turn: u32) -> Ve
         .collect()
 }
 
-/// Runs one call, or says why it may not run; the model receives either.
+/// Runs one call, after the operator's approval when it asks first, or says why it may not
+/// run; the model receives either. Its start is recorded before it runs.
 async fn run_call(
-    granted: &[Granted],
+    kit: &Kit<'_>,
     call: &ToolCall,
-    ctx: &ToolContext,
-    sink: &mut (dyn FnMut(ActEvent) + Send),
-) -> ToolOutput {
-    let shown = format!(
-        "{}({})",
-        call.name,
-        one_line(&call.arguments.to_string(), 200)
-    );
-    let Some(g) = granted.iter().find(|g| g.tool.name() == call.name) else {
-        let offered: Vec<&str> = granted.iter().map(|g| g.tool.name()).collect();
+    sink: &mut Sink<'_>,
+) -> Result<ToolOutput, AgentError> {
+    let shown = shown(call);
+    let Some(g) = kit.tools.iter().find(|g| g.tool.wire_name() == call.name) else {
+        let offered: Vec<String> = kit.tools.iter().map(|g| g.tool.wire_name()).collect();
         sink(ActEvent::Call(format!(
             "refused {shown}: not a tool of this step"
         )));
-        return ToolOutput::error(format!(
+        return Ok(ToolOutput::error(format!(
             "there is no tool `{}` here; the tools are: {}",
             call.name,
             offered.join(", ")
-        ));
-    };
-    if !g.unattended {
-        sink(ActEvent::Call(format!(
-            "refused {shown}: `{}` is risky and needs approval; list it as `{{name: {}, approve: false}}` to let it run unattended",
-            call.name, call.name
         )));
-        return ToolOutput::error(format!(
-            "the call was refused: `{}` needs a person's approval, which this step cannot ask for. \
-             Do without it, or say in your answer what you would run and why.",
-            call.name
-        ));
+    };
+    if g.asks(&call.arguments) {
+        sink(ActEvent::Call(format!(
+            "waiting for an operator to approve {shown}"
+        )));
+        let decision = kit
+            .host
+            .ask(question(g.tool.as_ref(), call))
+            .await
+            .ok_or(AgentError::Cancelled)?;
+        if !decision.approved {
+            sink(ActEvent::Call(format!(
+                "{shown} {}; the model is told",
+                decision.summary()
+            )));
+            return Ok(ToolOutput::error(refusal(&decision)));
+        }
     }
+    record(
+        kit.host,
+        AgentEntry::CallStarted {
+            id: call.id.clone(),
+        },
+    )
+    .await?;
     sink(ActEvent::Call(format!("calling {shown}")));
-    let out = g.tool.call(&call.arguments, ctx).await;
+    let out = g.tool.call(&call.arguments, &kit.ctx).await;
     sink(ActEvent::Result(format!(
         "{} {} ({} bytes to the model)",
         call.name,
         if out.is_error { "failed" } else { "done" },
         out.content.len()
     )));
-    out
+    Ok(out)
+}
+
+/// A call in one line, for the log.
+fn shown(call: &ToolCall) -> String {
+    format!(
+        "{}({})",
+        call.name,
+        one_line(&call.arguments.to_string(), 200)
+    )
 }
 
 /// The first line of `text`, at most `max` characters.

@@ -101,9 +101,12 @@ pub enum AgentError {
     /// The step's `tools:` cannot be used.
     #[error("the step's tools are not usable: {0}")]
     BadTools(String),
-    /// The run was cancelled while a tool ran.
+    /// The run was cancelled while a tool ran or a call waited for approval.
     #[error("cancelled")]
     Cancelled,
+    /// The conversation could not be recorded or read back.
+    #[error("the agent's conversation cannot be recorded: {0}")]
+    Journal(String),
 }
 
 /// Sent after the profile's prompt when JSON is required.

@@ -2,13 +2,18 @@
 //! [`run_agent`], the call an `agent` step makes.
 
 pub mod act;
+pub mod approve;
 mod builtin;
 pub mod call;
+pub mod host;
 pub mod profile;
+mod replay;
 pub mod schema;
 
-pub use act::{ActEvent, act};
+pub use act::{ActEvent, Kit, act};
+pub use approve::{CallQuestion, Granted};
 pub use call::{AgentError, AgentEvent, AgentRequest, AgentResult, parse_json_answer, run_agent};
+pub use host::{ActHost, HostFuture};
 pub use profile::{AgentCatalog, AgentProfile, ProfileSource};
 
 /// Other names AutomatosX gives a built-in profile, with the name they stand for.

@@ -239,6 +239,12 @@ fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) 
                 if let (Some(i), Some(o)) = (s.metrics.tokens_in, s.metrics.tokens_out) {
                     parts.push(format!("tokens {i}→{o}"));
                 }
+                if let Some(cost) = s.metrics.cost_usd {
+                    parts.push(format!(
+                        "cost {}",
+                        crate::providers::price::show_cost(Some(cost))
+                    ));
+                }
                 if s.approval_wait_ms > 0 {
                     parts.push(format!(
                         "waited {} for approval",

@@ -28,8 +28,9 @@ pub struct DecideArgs {
     pub run: String,
     /// The gated step.
     pub step: String,
-    /// Why; recorded in the audit with who decided and when.
-    #[arg(long, short = 'm')]
+    /// Why; recorded in the audit with who decided and when (for an agent's tool call, the
+    /// agent is told it too).
+    #[arg(long, short = 'm', visible_alias = "note")]
     pub comment: Option<String>,
 }
 

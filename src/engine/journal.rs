@@ -16,6 +16,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
+
 use super::shared::EngineShared;
 use crate::spec::StepId;
 use crate::store::{
@@ -31,8 +33,10 @@ pub struct Journal {
     pending: Vec<(u64, Event)>,
     outputs: Vec<(StepId, Option<StepOutput>)>,
     must_last: bool,
-    /// Flushes under way, each with the events that wait for it.
-    durable: VecDeque<(FlushTicket, Vec<Event>)>,
+    /// Told when the batch so far is durable (an agent's loop waits for its turn's record).
+    acks: Vec<oneshot::Sender<()>>,
+    /// Flushes under way, each with the events that wait for it and who is told.
+    durable: VecDeque<Durable>,
     /// Set once a write failed: nothing more is written or announced.
     broken: bool,
 }
@@ -48,6 +52,7 @@ impl Journal {
             pending: Vec::new(),
             outputs: Vec::new(),
             must_last: false,
+            acks: Vec::new(),
             durable: VecDeque::new(),
             broken: false,
         })
@@ -77,6 +82,15 @@ impl Journal {
     /// The batch must survive a crash before its events are announced.
     pub fn must_last(&mut self) {
         self.must_last = !self.broken;
+    }
+
+    /// The batch must survive a crash, and `ack` is told once it has (dropped, unsent, if a
+    /// write fails).
+    pub fn when_durable(&mut self, ack: oneshot::Sender<()>) {
+        if !self.broken {
+            self.must_last = true;
+            self.acks.push(ack);
+        }
     }
 
     /// Whether the batch so far must survive a crash.
@@ -118,10 +132,15 @@ impl Journal {
         let events = self.write()?;
         if std::mem::take(&mut self.must_last) {
             let ticket = self.engine.store.request_flush();
-            self.durable.push_back((ticket, events));
-        } else if let Some((_, waiting)) = self.durable.back_mut() {
+            let acks = std::mem::take(&mut self.acks);
+            self.durable.push_back(Durable {
+                ticket,
+                events,
+                acks,
+            });
+        } else if let Some(last) = self.durable.back_mut() {
             // Not durable themselves, but they must not overtake events that wait for a flush.
-            waiting.extend(events);
+            last.events.extend(events);
         } else {
             self.announce(events);
         }
@@ -139,14 +158,17 @@ impl Journal {
 
     /// The oldest flush under way, to await.
     pub fn flushing(&mut self) -> Option<&mut FlushTicket> {
-        self.durable.front_mut().map(|(ticket, _)| ticket)
+        self.durable.front_mut().map(|d| &mut d.ticket)
     }
 
     /// The oldest flush ended: its events go out, or the error is returned.
     pub fn flushed(&mut self, result: anyhow::Result<()>) -> anyhow::Result<()> {
         result?;
-        if let Some((_, events)) = self.durable.pop_front() {
-            self.announce(events);
+        if let Some(d) = self.durable.pop_front() {
+            self.announce(d.events);
+            for ack in d.acks {
+                let _ = ack.send(());
+            }
         }
         Ok(())
     }
@@ -154,8 +176,8 @@ impl Journal {
     /// Commits, and waits for every flush under way.
     pub async fn drain(&mut self) -> anyhow::Result<()> {
         self.commit()?;
-        while let Some((ticket, _)) = self.durable.front_mut() {
-            let r = ticket.await;
+        while let Some(d) = self.durable.front_mut() {
+            let r = (&mut d.ticket).await;
             self.flushed(r)?;
         }
         Ok(())
@@ -197,6 +219,7 @@ impl Journal {
         self.pending.clear();
         self.outputs.clear();
         self.must_last = false;
+        self.acks.clear();
     }
 
     fn write(&mut self) -> anyhow::Result<Vec<Event>> {
@@ -211,4 +234,11 @@ impl Journal {
             let _ = self.engine.events.send(e);
         }
     }
+}
+
+/// A flush under way: the events that wait for it, and who is told when it is done.
+struct Durable {
+    ticket: FlushTicket,
+    events: Vec<Event>,
+    acks: Vec<oneshot::Sender<()>>,
 }

@@ -71,6 +71,11 @@ pub fn convert_workflow(
         .get(r, "concurrency", &["maxConcurrency", "max_concurrency"])
         .and_then(|n| r.int(n, "concurrency", 1, 100_000))
         .and_then(|n| usize::try_from(n).ok());
+    let mcp_servers = t
+        .get(r, "mcp_servers", &["mcpServers"])
+        .map(|n| super::convert_mcp::mcp_servers(r, n))
+        .unwrap_or_default();
+    r.mcp_servers = mcp_servers.keys().cloned().collect();
     let agents = t
         .get(r, "agents", &[])
         .map(|n| convert_agents(r, n))
@@ -121,6 +126,7 @@ pub fn convert_workflow(
         defaults,
         concurrency,
         agents,
+        mcp_servers,
         steps,
         source: None,
     };

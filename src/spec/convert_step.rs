@@ -143,10 +143,8 @@ pub fn convert_step(
         }
         None => IndexMap::new(),
     };
-    let approve = t
-        .get(r, "approve", &["requireApproval", "require_approval"])
-        .and_then(|n| r.bool(n, "approve"))
-        .unwrap_or(false);
+    let approve_node = t.get(r, "approve", &["requireApproval", "require_approval"]);
+    let (approve, call_approval) = super::convert_tools::step_approve(r, approve_node);
     let approvers_node = t.get(r, "approvers", &[]);
     let approvers = convert_approvers(r, approvers_node, &mut pos);
     let idempotent = t
@@ -262,6 +260,8 @@ pub fn convert_step(
             StepKind::Sleep(Dur::default())
         }
     };
+    let mut kind = kind;
+    super::convert_tools::apply_call_approval(r, &mut kind, call_approval, approve_node);
     if !approvers.is_empty() && !approve && !matches!(kind, StepKind::Approval(_)) {
         r.error(
             pos.fields.get("approvers").copied().unwrap_or(node.pos),
@@ -441,6 +441,7 @@ fn convert_kind(
                     .map(|(n, _)| super::convert_tools::tools(r, n))
                     .unwrap_or_default(),
                 limits: super::convert_tools::limits(r, side),
+                approve_calls: Default::default(),
             }))
         }
         "approval" => convert_approval(r, value, pos, label).map(StepKind::Approval),

@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use super::diag::did_you_mean;
 use super::node::{Node, Value};
 use super::reader::{Reader, Table};
-use super::types::{AgentLimits, BUILTIN_TOOLS, Pos, ToolUse};
+use super::types::{AgentLimits, BUILTIN_TOOLS, CallApproval, Pos, StepKind, ToolUse};
 
 const EXAMPLE: &str = "tools: [read_file, {name: shell, approve: false}]";
 
@@ -22,7 +22,9 @@ pub(super) fn tools(r: &mut Reader<'_>, node: &Node) -> Vec<ToolUse> {
         let Some((name, approve, pos)) = entry(r, item) else {
             continue;
         };
-        if !BUILTIN_TOOLS.contains(&name.as_str()) {
+        if super::convert_mcp::check_tool(r, &name, pos) {
+            // An MCP server's tool, checked against the declared servers.
+        } else if !BUILTIN_TOOLS.contains(&name.as_str()) {
             let hint = did_you_mean(&name, BUILTIN_TOOLS)
                 .unwrap_or_else(|| format!("the built-in tools are {}", BUILTIN_TOOLS.join(", ")));
             r.error(pos, format!("`{name}` is not a tool baton has"), Some(hint));
@@ -105,5 +107,50 @@ pub(super) fn limits(
         max_tool_calls: small(int("max_tool_calls", 100_000)),
         max_tokens_total: int("max_tokens_total", i64::MAX),
         max_tool_output: small(int("max_tool_output", 16 * 1024 * 1024)),
+    }
+}
+
+/// A step's `approve:`: `true` gates the step before it runs; on an agent step, `false`
+/// trusts all its tool calls and a list names the tools whose calls ask first.
+pub(super) fn step_approve(r: &mut Reader<'_>, node: Option<&Node>) -> (bool, CallApproval) {
+    let Some(node) = node else {
+        return (false, CallApproval::Default);
+    };
+    if let Value::Seq(_) = &node.value {
+        let names = r
+            .string_list(node, "approve", "approve: [shell, write_file]")
+            .map(|items| items.into_iter().map(|(name, _)| name).collect())
+            .unwrap_or_default();
+        return (false, CallApproval::Only(names));
+    }
+    match r.bool(node, "approve") {
+        Some(true) => (true, CallApproval::Default),
+        Some(false) => (false, CallApproval::Trust),
+        None => (false, CallApproval::Default),
+    }
+}
+
+/// Puts the step's `approve:` on its agent spec; a list on any other step is an error.
+pub(super) fn apply_call_approval(
+    r: &mut Reader<'_>,
+    kind: &mut StepKind,
+    approval: CallApproval,
+    node: Option<&Node>,
+) {
+    match kind {
+        StepKind::Agent(agent) => agent.approve_calls = approval,
+        _ => {
+            if let (CallApproval::Only(_), Some(n)) = (&approval, node) {
+                r.error(
+                    n.pos,
+                    "`approve` must be true or false, not a list",
+                    Some(
+                        "write `approve: true` to ask before the step runs (a list of tools \
+                         is for an agent step's tool calls)"
+                            .into(),
+                    ),
+                );
+            }
+        }
     }
 }

@@ -51,6 +51,9 @@ pub struct Workflow {
     pub concurrency: Option<usize>,
     /// Workflow-local agent profiles.
     pub agents: IndexMap<String, AgentProfileSpec>,
+    /// MCP servers whose tools agent steps may call (`SERVER.TOOL` in `tools:`).
+    #[serde(default)]
+    pub mcp_servers: IndexMap<String, McpServerSpec>,
     /// The steps, in file order.
     pub steps: Vec<Step>,
     /// The file it came from, when it came from a file.
@@ -315,6 +318,41 @@ pub struct AgentSpec {
     /// Budgets of the tool loop.
     #[serde(default)]
     pub limits: AgentLimits,
+    /// The step's `approve:` as it applies to tool calls.
+    #[serde(default)]
+    pub approve_calls: CallApproval,
+}
+
+/// Which of an agent step's tool calls ask a person first, as the step's own `approve:` says:
+/// each tool's default (risky ones ask), none (`approve: false`), or the listed tools'
+/// (`approve: [shell]`). A tool's own `{name, approve}` wins over it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallApproval {
+    /// Risky calls ask.
+    #[default]
+    Default,
+    /// No call asks.
+    Trust,
+    /// Calls to these tools ask; others do not.
+    Only(Vec<String>),
+}
+
+/// An MCP server baton starts for the agent steps that use its tools, and talks to over its
+/// stdin and stdout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpServerSpec {
+    /// The program.
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment added to baton's own.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Where it was declared.
+    #[serde(default)]
+    pub pos: Pos,
 }
 
 /// The tools the language knows (`src/tools/` implements each).

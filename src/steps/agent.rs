@@ -1,18 +1,26 @@
 //! `agent:` an LLM call through the provider router, its tokens streamed into the step's log.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use indexmap::IndexMap;
 
 use tokio::time::Instant;
 
-use super::{Attempt, AttemptResult, Failure, Success};
+use tokio::sync::watch;
+
+use super::agent_clock::{TimedHost, out_of_time};
+use super::{Attempt, AttemptResult, Failure, PausableDeadline, Success};
+use crate::agents::approve::grant;
 use crate::agents::{
-    ActEvent, AgentCatalog, AgentError, AgentRequest, AgentResult, act, run_agent,
+    ActEvent, ActHost, AgentCatalog, AgentError, AgentRequest, AgentResult, Kit, act, run_agent,
 };
+use crate::mcp::McpSession;
 use crate::providers::price::show_cost;
 use crate::providers::{RouteEvent, Router};
-use crate::spec::{AgentLimits, AgentSpec, ToolUse};
+use crate::spec::{AgentLimits, AgentSpec, McpServerSpec, ToolUse};
 use crate::store::{LogStream, StepMetrics};
-use crate::tools::{DEFAULT_RESULT_LIMIT, ToolContext};
+use crate::tools::{DEFAULT_RESULT_LIMIT, ToolContext, builtin};
 
 /// What agent steps need: the router and the profiles. Built once per engine.
 pub struct LlmRuntime {
@@ -51,15 +59,28 @@ impl LineBuffer {
     }
 }
 
+/// Where an agent step's tools run and what run they belong to.
+pub struct Place<'h> {
+    /// The run's working directory (baton's own when the run has none).
+    pub workdir: Option<PathBuf>,
+    /// The step's environment (the workflow's and step's `env`, `BATON_*`), for `shell`.
+    pub env: IndexMap<String, String>,
+    /// Approvals and the journal of the conversation.
+    pub host: &'h dyn ActHost,
+    /// The workflow's MCP servers, started when the step names their tools.
+    pub mcp_servers: &'h IndexMap<String, McpServerSpec>,
+}
+
 /// Runs one attempt of an agent step with an already rendered prompt. With `tools:`, the
-/// model may call them in a loop (see [`crate::agents::act`]); they run in the process's
-/// working directory with baton's environment.
+/// model may call them in a loop (see [`crate::agents::act`]), in the run's working directory
+/// with the step's environment.
 pub async fn run(
     llm: Option<Arc<LlmRuntime>>,
     catalog: &AgentCatalog,
     spec: &AgentSpec,
     prompt: String,
     mut attempt: Attempt,
+    place: Place<'_>,
 ) -> AttemptResult {
     let Some(llm) = llm else {
         return Err(Failure::fatal(no_provider_hint(
@@ -84,7 +105,16 @@ pub async fn run(
         &spec.tools
     };
     let limits = spec.limits.or(profile.limits);
-    let ctx = tool_context(tools, limits, &attempt)?;
+    let (clock, clock_rx) = watch::channel(PausableDeadline::start(attempt.timeout, started));
+    let timed = TimedHost {
+        inner: place.host,
+        clock: &clock,
+    };
+    let place = Place {
+        host: &timed,
+        ..place
+    };
+    let kit = kit(tools, spec, limits, &attempt, place).await?;
     let call = async {
         let mut sink = |event: ActEvent| match event {
             ActEvent::Route(RouteEvent::Text(t)) => lines.push(&t, &log),
@@ -103,8 +133,8 @@ pub async fn run(
                 log(LogStream::System, &note);
             }
         };
-        match ctx {
-            Some(ctx) => act(router, profile, request, tools, limits, ctx, &mut sink).await,
+        match kit {
+            Some(kit) => act(router, profile, request, kit, &mut sink).await,
             None => run_agent(router, profile, request, &mut |e| sink(ActEvent::Route(e))).await,
         }
     };
@@ -112,7 +142,7 @@ pub async fn run(
     let result = tokio::select! {
         r = call => r,
         _ = super::wait_cancelled(&mut attempt.control) => return Err(Failure::cancelled()),
-        _ = sleep_opt(timeout) => {
+        _ = out_of_time(clock_rx) => {
             let mut f = Failure::retryable(format!(
                 "timed out after {}",
                 crate::time::format_duration(timeout.unwrap_or_default())
@@ -125,36 +155,55 @@ pub async fn run(
     match result {
         Ok(answer) => Ok(success(answer, started, &attempt)),
         Err(AgentError::Cancelled) => Err(Failure::cancelled()),
-        Err(e @ (AgentError::Budget(_) | AgentError::BadTools(_))) => {
+        Err(e @ (AgentError::Budget(_) | AgentError::BadTools(_) | AgentError::Journal(_))) => {
             Err(Failure::fatal(e.to_string()))
         }
         Err(e) => Err(Failure::retryable(e.to_string())),
     }
 }
 
-/// Where the step's tools run, when it has any: baton's working directory and environment.
-/// (The engine does not yet pass agent steps the run's `workdir` and the workflow's `env`,
-/// which `run:` steps get; when it does, they belong here.)
-fn tool_context(
+/// The tool loop's kit, when the step has tools: the granted tools, where they run, the host.
+async fn kit<'h>(
     tools: &[ToolUse],
+    spec: &AgentSpec,
     limits: AgentLimits,
     attempt: &Attempt,
-) -> Result<Option<ToolContext>, Failure> {
+    place: Place<'h>,
+) -> Result<Option<Kit<'h>>, Failure> {
     if tools.is_empty() {
         return Ok(None);
     }
-    let cwd = std::env::current_dir().map_err(|e| {
-        Failure::fatal(format!(
-            "the tools need a working directory, and baton's own cannot be read: {e}"
-        ))
-    })?;
-    Ok(Some(ToolContext {
-        cwd,
-        env: Default::default(),
-        attempt: attempt.clone(),
-        limit: limits
-            .max_tool_output
-            .map_or(DEFAULT_RESULT_LIMIT, |n| n as usize),
+    let cwd = match place.workdir {
+        Some(dir) => dir,
+        None => std::env::current_dir().map_err(|e| {
+            Failure::fatal(format!(
+                "the tools need a working directory, and baton's own cannot be read: {e}"
+            ))
+        })?,
+    };
+    let mcp = McpSession::start(place.mcp_servers, tools, &cwd, &attempt.log)
+        .await
+        .map_err(|e| Failure::fatal(AgentError::BadTools(e).to_string()))?;
+    let find = |name: &str| match mcp.find(name) {
+        Some(found) => found,
+        None => builtin(name)
+            .map(|t| vec![t])
+            .ok_or_else(|| format!("`{name}` is not a tool baton has")),
+    };
+    let granted = grant(tools, &spec.approve_calls, &find)
+        .map_err(|e| Failure::fatal(AgentError::BadTools(e).to_string()))?;
+    Ok(Some(Kit {
+        tools: granted,
+        limits,
+        ctx: ToolContext {
+            cwd,
+            env: place.env,
+            attempt: attempt.clone(),
+            limit: limits
+                .max_tool_output
+                .map_or(DEFAULT_RESULT_LIMIT, |n| n as usize),
+        },
+        host: place.host,
     }))
 }
 
@@ -190,6 +239,7 @@ fn success(answer: AgentResult, started: Instant, attempt: &Attempt) -> Success 
             tokens_in: Some(answer.tokens_in),
             tokens_out: Some(answer.tokens_out),
             latency_ms: Some(started.elapsed().as_millis() as u64),
+            cost_usd: answer.cost_usd,
         },
     }
 }
@@ -199,11 +249,4 @@ fn no_provider_hint(why: &str) -> String {
         "cannot call a model: {why}. Set OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or \
          OLLAMA_HOST, or add [[providers]] to config.toml (see `baton providers`)"
     )
-}
-
-async fn sleep_opt(d: Option<std::time::Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
 }

@@ -2,6 +2,7 @@
 //! step runs, retries and records it; an executor only performs one attempt.
 
 pub mod agent;
+mod agent_clock;
 pub mod clock;
 mod control;
 pub mod http;

@@ -6,6 +6,7 @@
 //! survive a crash go through [`Store::flush`], which shares one fsync among concurrent callers.
 
 mod cache;
+mod conversation;
 pub mod doctor;
 pub mod flush;
 mod interrupted;
@@ -27,6 +28,7 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 
 pub use cache::CacheEntry;
+pub use conversation::{AgentCall, AgentEntry};
 pub use flush::{FlushTicket, Flusher};
 pub use journal::StepTable;
 pub use lock::{OwnerLock, StoreInUse};

@@ -195,6 +195,9 @@ pub struct StepMetrics {
     pub tokens_out: Option<u64>,
     /// Time to the whole answer.
     pub latency_ms: Option<u64>,
+    /// What the step's model turns cost in US dollars, when every turn's price was known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -505,6 +508,7 @@ impl EventKind {
                 format!("{step} {}", decision.summary())
             }
             EventKind::Log { line } => format!("log {}: {}", line.step, line.text),
+            EventKind::Agent { step, entry } => format!("{step} {}", entry.describe()),
         }
     }
 }
@@ -597,6 +601,13 @@ pub enum EventKind {
         step: StepId,
         /// The decision.
         decision: Decision,
+    },
+    /// An agent step's model turn, or a tool call's start or result (see `conversation.rs`).
+    Agent {
+        /// The step.
+        step: StepId,
+        /// What happened.
+        entry: super::AgentEntry,
     },
     /// A log line (sent live, stored in the log tree, not the event log).
     Log {

@@ -59,11 +59,11 @@ pub fn confine(cwd: &Path, path: &str, may_be_new: bool) -> Result<PathBuf, Stri
 pub struct ReadFile;
 
 impl Tool for ReadFile {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "read_file"
     }
 
-    fn description(&self) -> &'static str {
+    fn description(&self) -> &str {
         "Read a text file inside the working directory. Long files are cut; pass `offset` (a byte offset) to read further."
     }
 
@@ -74,7 +74,7 @@ impl Tool for ReadFile {
             "required": ["path"]})
     }
 
-    fn risky(&self) -> bool {
+    fn risky(&self, _args: &Value) -> bool {
         false
     }
 
@@ -123,11 +123,11 @@ fn read(cwd: &Path, path: &str, offset: u64, limit: usize) -> Result<String, Str
 pub struct WriteFile;
 
 impl Tool for WriteFile {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "write_file"
     }
 
-    fn description(&self) -> &'static str {
+    fn description(&self) -> &str {
         "Create or replace a text file inside the working directory with `content`."
     }
 
@@ -138,8 +138,21 @@ impl Tool for WriteFile {
             "required": ["path", "content"]})
     }
 
-    fn risky(&self) -> bool {
+    fn risky(&self, _args: &Value) -> bool {
         true
+    }
+
+    fn describe(&self, args: &Value) -> String {
+        let path = args
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("(no path)");
+        let content = args.get("content").and_then(Value::as_str).unwrap_or("");
+        format!(
+            "write_file: {path} ({} bytes)\n\n{}",
+            content.len(),
+            super::preview(content)
+        )
     }
 
     fn call<'a>(&'a self, args: &'a Value, ctx: &'a ToolContext) -> ToolFuture<'a> {
@@ -172,11 +185,11 @@ impl Tool for WriteFile {
 pub struct ListDir;
 
 impl Tool for ListDir {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "list_dir"
     }
 
-    fn description(&self) -> &'static str {
+    fn description(&self) -> &str {
         "List a directory inside the working directory: one entry a line, directories end with `/`, files show their size."
     }
 
@@ -185,7 +198,7 @@ impl Tool for ListDir {
             "path": {"type": "string", "description": "Directory relative to the working directory (default `.`)"}}})
     }
 
-    fn risky(&self) -> bool {
+    fn risky(&self, _args: &Value) -> bool {
         false
     }
 

@@ -78,20 +78,44 @@ pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = ToolOutput> + Send + 'a>>;
 /// A tool the model can call.
 pub trait Tool: Send + Sync {
     /// Its name, as the model and the workflow spell it.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     /// What it does, for the model.
-    fn description(&self) -> &'static str;
+    fn description(&self) -> &str;
     /// JSON Schema of its arguments.
     fn schema(&self) -> Value;
-    /// Whether a call can change things or reach out (and so needs a person's approval).
-    fn risky(&self) -> bool;
+    /// Whether this call can change things (and so asks a person first, unless the workflow
+    /// says otherwise; see [`crate::agents::approve`]).
+    fn risky(&self, args: &Value) -> bool;
+    /// Exactly what this call will do, for the person asked to approve it: the command line,
+    /// the file and what goes in it, the request.
+    fn describe(&self, args: &Value) -> String {
+        let args = serde_json::to_string_pretty(args).unwrap_or_else(|_| args.to_string());
+        format!("{} {}", self.name(), preview(&args))
+    }
     /// Runs one call; the output is bounded to `ctx.limit`.
     fn call<'a>(&'a self, args: &'a Value, ctx: &'a ToolContext) -> ToolFuture<'a>;
+
+    /// The name the model calls it by: [`Tool::name`] with every character the providers
+    /// refuse in a function name (anything but letters, digits, `_` and `-`) made `_`, and
+    /// `.` (an MCP server's tool, `SERVER.TOOL`) made `__`; at most 64 characters.
+    fn wire_name(&self) -> String {
+        let name = self.name().replace('.', "__");
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect()
+    }
 
     /// The definition sent to the model.
     fn definition(&self) -> ToolDef {
         ToolDef {
-            name: self.name().to_string(),
+            name: self.wire_name(),
             description: self.description().to_string(),
             parameters: self.schema(),
         }
@@ -141,6 +165,23 @@ pub fn bound_tail(text: &str, limit: usize) -> String {
         "[… {start} earlier bytes cut: the result is limited to {limit} bytes]\n{}",
         &text[start..]
     )
+}
+
+/// Lines shown of a long text in an approval (a file's content, a request's body).
+const PREVIEW_LINES: usize = 40;
+/// Bytes shown of a long text in an approval.
+const PREVIEW_BYTES: usize = 4096;
+
+/// The start of `text` for an approval, saying how much more there is.
+pub fn preview(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().take(PREVIEW_LINES).collect();
+    let shown = bound_head(&lines.join("\n"), PREVIEW_BYTES);
+    let total = text.lines().count();
+    if total > PREVIEW_LINES {
+        format!("{shown}\n[… {} more lines]", total - PREVIEW_LINES)
+    } else {
+        shown
+    }
 }
 
 /// A string argument, or a message for the model saying it is missing.

@@ -10,11 +10,11 @@ use crate::steps::http::{HttpRequest, run};
 pub struct Http;
 
 impl Tool for Http {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "http"
     }
 
-    fn description(&self) -> &'static str {
+    fn description(&self) -> &str {
         "Send an HTTP request. Returns the response body, or the status and body when it is not 2xx."
     }
 
@@ -27,8 +27,28 @@ impl Tool for Http {
             "required": ["url"]})
     }
 
-    fn risky(&self) -> bool {
-        true
+    /// A GET (or HEAD) only reads; any other method can change things.
+    fn risky(&self, args: &Value) -> bool {
+        !matches!(method(args).to_ascii_uppercase().as_str(), "GET" | "HEAD")
+    }
+
+    fn describe(&self, args: &Value) -> String {
+        let url = args
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or("(no url)");
+        let mut text = format!("http: {} {url}", method(args).to_ascii_uppercase());
+        if let Some(h) = args.get("headers").and_then(Value::as_object) {
+            for (k, v) in h {
+                text.push_str(&format!("\n{k}: {}", v.as_str().unwrap_or("…")));
+            }
+        }
+        match args.get("body") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(b)) => text.push_str(&format!("\n\n{}", super::preview(b))),
+            Some(b) => text.push_str(&format!("\n\n{}", super::preview(&b.to_string()))),
+        }
+        text
     }
 
     fn call<'a>(&'a self, args: &'a Value, ctx: &'a ToolContext) -> ToolFuture<'a> {
@@ -57,11 +77,7 @@ impl Tool for Http {
                 Some(v) => (Some(v.clone()), None),
             };
             let req = HttpRequest {
-                method: args
-                    .get("method")
-                    .and_then(Value::as_str)
-                    .unwrap_or("GET")
-                    .to_string(),
+                method: method(args).to_string(),
                 url,
                 headers,
                 json,
@@ -78,4 +94,9 @@ impl Tool for Http {
             }
         })
     }
+}
+
+/// The request's method as the model gave it (GET when unset).
+fn method(args: &Value) -> &str {
+    args.get("method").and_then(Value::as_str).unwrap_or("GET")
 }

@@ -10,11 +10,11 @@ use crate::steps::shell::{ShellCommand, run};
 pub struct Shell;
 
 impl Tool for Shell {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "shell"
     }
 
-    fn description(&self) -> &'static str {
+    fn description(&self) -> &str {
         "Run a command with `sh -c` in the working directory. Returns the exit code and the end of stdout and stderr."
     }
 
@@ -24,8 +24,15 @@ impl Tool for Shell {
             "required": ["command"]})
     }
 
-    fn risky(&self) -> bool {
+    fn risky(&self, _args: &Value) -> bool {
         true
+    }
+
+    fn describe(&self, args: &Value) -> String {
+        match args.get("command").and_then(Value::as_str) {
+            Some(c) => format!("shell: $ {c}"),
+            None => format!("shell {args}"),
+        }
     }
 
     fn call<'a>(&'a self, args: &'a Value, ctx: &'a ToolContext) -> ToolFuture<'a> {

@@ -687,6 +687,8 @@ impl Model {
                     }
                 }
             }
+            // Shown in the Events tab of the run (below), like every other transition.
+            EventKind::Agent { .. } => applied.changed = in_detail,
             EventKind::Log { line } => {
                 applied.changed = in_detail;
                 if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {

@@ -31,12 +31,15 @@ pub fn text(o: &Output) -> String {
 /// with its process group recorded: Events go out only once durable, so a kill from then on
 /// finds the group in the store.
 pub fn run_until_a_process_is_recorded(data: &Path, workflow: &Path, step: Option<&str>) -> Child {
-    let mut owner = baton(data)
-        .args(["run", "--json"])
-        .arg(workflow)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("baton run");
+    let mut c = baton(data);
+    c.args(["run", "--json"]).arg(workflow);
+    wait_until_a_process_is_recorded(c, step)
+}
+
+/// Spawns `run` (a `baton run --json`), returned once it has said that a step (`step`, or any)
+/// runs with its process group recorded.
+pub fn wait_until_a_process_is_recorded(mut run: Command, step: Option<&str>) -> Child {
+    let mut owner = run.stdout(Stdio::piped()).spawn().expect("baton run");
     let stdout = std::io::BufReader::new(owner.stdout.take().expect("its stdout"));
     let named = step.map(|s| format!("\"{s}\""));
     let recorded = std::io::BufRead::lines(stdout).any(|l| {

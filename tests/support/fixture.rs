@@ -147,6 +147,7 @@ pub fn store() -> Store {
         tokens_in: Some(1200),
         tokens_out: Some(340),
         latency_ms: Some(4000),
+        cost_usd: None,
     };
     let mut gate = step("gate", StepStatus::WaitingApproval, None);
     gate.approval_wait_ms = 5_000;

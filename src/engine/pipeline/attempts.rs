@@ -66,11 +66,18 @@ async fn execute(job: &StepJob, action: &Action, attempt: Attempt) -> AttemptRes
         Action::Shell(c) => Box::pin(steps::shell::run(c.clone(), attempt)).await,
         Action::Http(r) => Box::pin(steps::http::run(r.clone(), attempt)).await,
         Action::Sleep(d) => Box::pin(steps::sleep::run(*d, attempt)).await,
-        Action::Agent { spec, prompt } => {
+        Action::Agent { spec, prompt, env } => {
             let llm = job.engine.config.llm.clone();
             let catalog = match &llm {
                 Some(l) => l.catalog.with_workflow(&job.workflow.agents),
                 None => crate::agents::AgentCatalog::builtin().with_workflow(&job.workflow.agents),
+            };
+            let host = super::agent_host::StepHost::new(job);
+            let place = steps::agent::Place {
+                workdir: job.workdir.clone(),
+                env: env.clone(),
+                host: &host,
+                mcp_servers: &job.workflow.mcp_servers,
             };
             Box::pin(steps::agent::run(
                 llm,
@@ -78,6 +85,7 @@ async fn execute(job: &StepJob, action: &Action, attempt: Attempt) -> AttemptRes
                 spec,
                 prompt.clone(),
                 attempt,
+                place,
             ))
             .await
         }

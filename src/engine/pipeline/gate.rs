@@ -66,7 +66,7 @@ fn prompt(job: &StepJob) -> Option<String> {
 
 /// Opens a gate through the actor and waits for its decision; with no actor left to decide
 /// (the run is stopping), the step ends cancelled.
-async fn ask(
+pub(super) async fn ask(
     job: &StepJob,
     prompt: String,
     action: Option<String>,

@@ -12,6 +12,7 @@
 //! closed by the actor.
 
 mod admission;
+mod agent_host;
 mod attempts;
 mod cache;
 mod gate;
@@ -66,6 +67,15 @@ pub enum StepMsg {
     },
     /// The step waits for an operator.
     Gate(Box<GateRequest>),
+    /// An agent step's turn or tool call, to journal; `ack` is told once it is durable.
+    Agent {
+        /// Step index.
+        idx: usize,
+        /// What happened.
+        entry: Box<crate::store::AgentEntry>,
+        /// Told once the entry is durable.
+        ack: oneshot::Sender<()>,
+    },
     /// A result for the cache, which the actor writes (sent before the step's `Done`).
     Cache(Box<CachePut>),
     /// The step is over.

@@ -28,7 +28,12 @@ pub(super) enum Action {
     Http(HttpRequest),
     Value(Value),
     Sleep(Duration),
-    Agent { spec: AgentSpec, prompt: String },
+    Agent {
+        spec: Box<AgentSpec>,
+        prompt: String,
+        /// The tools' environment: the workflow's and step's `env`, and `BATON_*`.
+        env: IndexMap<String, String>,
+    },
 }
 
 impl Action {
@@ -44,7 +49,7 @@ impl Action {
             },
             Action::Value(v) => format!("value: {v}"),
             Action::Sleep(d) => format!("sleep {}", crate::time::format_duration(*d)),
-            Action::Agent { spec, prompt } => format!("agent {}: {prompt}", spec.agent),
+            Action::Agent { spec, prompt, .. } => format!("agent {}: {prompt}", spec.agent),
         }
     }
 }
@@ -192,10 +197,11 @@ fn prepare(job: &RenderInput) -> Result<Prepared, String> {
         StepKind::Sleep(d) => Action::Sleep(d.get()),
         StepKind::Approval(spec) => return Ok(Prepared::Approval(question(t, spec, ctx)?)),
         StepKind::Agent(spec) => Action::Agent {
-            spec: spec.clone(),
+            spec: Box::new(spec.clone()),
             prompt: t
                 .render(&spec.prompt, ctx)
                 .map_err(|e| format!("prompt: {e}"))?,
+            env: step_env(job)?,
         },
         StepKind::Workflow(_) => {
             return Err(
@@ -209,15 +215,11 @@ fn prepare(job: &RenderInput) -> Result<Prepared, String> {
 
 fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
     let t = &job.engine.templates;
-    let (step, ctx) = (job.step(), &job.ctx);
+    let ctx = &job.ctx;
     let command = t
         .render_command(&spec.command, ctx)
         .map_err(|e| format!("run: {e}"))?;
-    let wf_env = render_map(t, &job.workflow.env, ctx, "env")?;
-    let step_env = render_map(t, &step.env, ctx, "env")?;
-    let mut env = merge_env(&wf_env, &step_env);
-    env.insert("BATON_RUN_ID".into(), job.run.0.clone());
-    env.insert("BATON_STEP_ID".into(), step.id.0.clone());
+    let env = step_env(job)?;
     let cwd = match &spec.cwd {
         Some(c) => {
             let p = PathBuf::from(t.render(c, ctx).map_err(|e| format!("cwd: {e}"))?);
@@ -234,6 +236,18 @@ fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
         cwd,
         env,
     })
+}
+
+/// A step's process environment: the workflow's `env`, the step's over it, and `BATON_*`.
+fn step_env(job: &RenderInput) -> Result<IndexMap<String, String>, String> {
+    let t = &job.engine.templates;
+    let (step, ctx) = (job.step(), &job.ctx);
+    let wf_env = render_map(t, &job.workflow.env, ctx, "env")?;
+    let step_env = render_map(t, &step.env, ctx, "env")?;
+    let mut env = merge_env(&wf_env, &step_env);
+    env.insert("BATON_RUN_ID".into(), job.run.0.clone());
+    env.insert("BATON_STEP_ID".into(), step.id.0.clone());
+    Ok(env)
 }
 
 fn http(t: &Templates, spec: &HttpSpec, ctx: &Value) -> Result<HttpRequest, String> {

@@ -104,6 +104,10 @@ impl Rig {
                 StepMsg::Retrying { n, .. } => seen.push(format!("retrying {n}")),
                 StepMsg::Spawned { .. } => seen.push("spawned".into()),
                 StepMsg::Gate(_) => seen.push("gate".into()),
+                StepMsg::Agent { ack, .. } => {
+                    let _ = ack.send(());
+                    seen.push("agent".into());
+                }
                 StepMsg::Cache(put) => {
                     put.record(&self.engine.store);
                     seen.push("cache".into());

@@ -177,6 +177,7 @@ pub fn events(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &
         .map(|(i, e)| {
             let (style_of_kind, icon) = match &e.kind {
                 EventKind::RunCreated { .. } | EventKind::Log { .. } => (theme.muted(), None),
+                EventKind::Agent { .. } => (theme.muted(), Some("↔")),
                 EventKind::RunState { state, .. } => (theme.run(*state), Some(run_icon(*state))),
                 EventKind::Step { record } => {
                     (theme.step(record.status), Some(step_icon(record.status)))

@@ -1,0 +1,164 @@
+//! Agents that act, as the whole program runs them against a fake provider on 127.0.0.1: a
+//! risky tool call waits at the step's gate showing the exact call until `baton approve` or
+//! `baton reject` from another shell decides it, and a run killed with SIGKILL in the middle of
+//! an agent's loop continues its conversation on `baton resume`.
+
+#[path = "support/agent_run.rs"]
+mod agent_run;
+#[path = "support/bin.rs"]
+mod bin;
+#[path = "support/fake_llm.rs"]
+mod fake_llm;
+#[path = "support/engine.rs"]
+mod harness;
+
+use std::process::Stdio;
+
+use agent_run::{Place, calls, decide, results};
+use fake_llm::{FakeLlm, Reply};
+use serde_json::json;
+
+const GATED: &str = "steps:\n  - id: look\n    agent: devops\n    prompt: Free some space.\n    tools: [shell, write_file, read_file]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_risky_call_waits_for_approve_or_reject_from_another_shell_and_the_agent_goes_on() {
+    let fake = FakeLlm::start().await;
+    fake.push(calls(&[(
+        "shell",
+        json!({"command": "echo cleaned > a.txt"}),
+    )]));
+    fake.push(calls(&[(
+        "write_file",
+        json!({"path": "w.txt", "content": "rm -rf /var/log\n"}),
+    )]));
+    fake.push(Reply::Text("Cleaned; the script was refused.".into()));
+    let place = Place::new(&fake, GATED);
+    let owner = place
+        .baton(&["run", "--wait-for-gates", "wf.yaml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = place.run_id();
+
+    let gate = place.gate_showing(&id, "shell: $ echo cleaned > a.txt");
+    assert!(
+        gate["prompt"].as_str().unwrap().contains("`shell`"),
+        "{gate}"
+    );
+    assert!(
+        !place.path("a.txt").exists(),
+        "nothing ran before the decision"
+    );
+    decide(&place, &["approve", &id, "look"]);
+
+    place.gate_showing(&id, "write_file: w.txt (16 bytes)\n\nrm -rf /var/log");
+    assert_eq!(
+        std::fs::read_to_string(place.path("a.txt")).unwrap(),
+        "cleaned\n"
+    );
+    let t = decide(&place, &["reject", &id, "look", "--note", "keep the logs"]);
+    assert!(t.contains("rejected by"), "{t}");
+
+    let out = owner.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", bin::text(&out));
+    assert!(
+        !place.path("w.txt").exists(),
+        "the rejected call did not run"
+    );
+    let told = results(&fake.requests()[2].body);
+    assert!(
+        told[0].contains("cleaned") || told[0].contains("exit code: 0"),
+        "{told:?}"
+    );
+    assert!(
+        told[1].contains("refused this call") && told[1].contains("keep the logs"),
+        "{told:?}"
+    );
+    let events = bin::text(&place.baton(&["show", &id, "--events"]).output().unwrap());
+    assert!(events.contains("look approved by "), "{events}");
+    assert!(events.contains(": keep the logs"), "{events}");
+    assert!(events.contains("look asked for shell"), "{events}");
+}
+
+/// kill -9 while the agent's second call (a trusted shell command) runs: the resumed run asks
+/// the model once more, with the first call's recorded result and the second reported as
+/// interrupted; neither call runs again, and no turn is asked twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_in_an_agents_loop_resumes_the_conversation_without_rerunning_calls() {
+    let fake = FakeLlm::start().await;
+    fake.push(calls(&[("read_file", json!({"path": "notes.txt"}))]));
+    fake.push(calls(&[(
+        "shell",
+        json!({"command": "echo once >> ran.txt; [ -e resumed ] || sleep 600"}),
+    )]));
+    fake.push(Reply::Text("Done after the interruption.".into()));
+    let place = Place::new(
+        &fake,
+        "steps:\n  - id: look\n    agent: devops\n    prompt: Look around.\n    tools: [read_file, {name: shell, approve: false}]\n",
+    );
+    std::fs::write(place.path("notes.txt"), "a note").unwrap();
+    let run = place.baton(&["run", "--json", "wf.yaml"]);
+    let mut owner = bin::wait_until_a_process_is_recorded(run, Some("look"));
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    assert_eq!(fake.hits(), 2);
+
+    let id = place.run_id();
+    // Were the call run again, it would end at once now.
+    std::fs::write(place.path("resumed"), "").unwrap();
+    let out = place.baton(&["resume", &id]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", bin::text(&out));
+    assert_eq!(fake.hits(), 3, "the recorded turns were not asked again");
+    assert_eq!(
+        std::fs::read_to_string(place.path("ran.txt")).unwrap(),
+        "once\n",
+        "the interrupted shell call did not run again"
+    );
+    let told = results(&fake.requests()[2].body);
+    assert_eq!(told[0], "a note", "{told:?}");
+    assert!(told[1].contains("was interrupted"), "{told:?}");
+    let detail = place.json(&["show", &id, "--json"]);
+    assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
+}
+
+/// The disk-triage example: `list_dir` runs unattended, the shell command waits at the gate
+/// (the step's `approve: [shell]`) and is rejected with a note, which the agent is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disk_triage_example_asks_before_each_command_and_the_agent_hears_a_rejection() {
+    let fake = FakeLlm::start().await;
+    fake.push(calls(&[("list_dir", json!({}))]));
+    fake.push(calls(&[(
+        "shell",
+        json!({"command": "du -xh --max-depth=2 . | sort -h"}),
+    )]));
+    fake.push(Reply::Text("The logs directory holds most of it.".into()));
+    let mut place = Place::new(&fake, "");
+    std::fs::create_dir_all(place.path("logs")).unwrap();
+    place.cwd = place.root.clone();
+    let wf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/disk-triage.yaml");
+    let wf = baton::spec::load_file(&wf).unwrap_or_else(|d| panic!("{d}"));
+    let (triage, path) = (&wf.steps[1], place.root.display().to_string());
+    let baton::spec::StepKind::Agent(agent) = &triage.kind else {
+        panic!("triage is an agent step")
+    };
+    assert_eq!(
+        agent.approve_calls,
+        baton::spec::CallApproval::Only(vec!["shell".into()])
+    );
+    let owner = place
+        .baton(&["run", "--wait-for-gates", "-p", &format!("path={path}")])
+        .arg(wf.source.as_ref().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = place.run_id();
+    place.gate_showing_at(&id, 1, "shell: $ du -xh --max-depth=2 . | sort -h");
+    decide(&place, &["reject", &id, "triage", "--note", "use df only"]);
+    let out = owner.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", bin::text(&out));
+    let told = results(&fake.requests()[2].body);
+    assert!(told[0].contains("logs/"), "{told:?}");
+    assert!(told[1].contains("use df only"), "{told:?}");
+}
