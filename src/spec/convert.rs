@@ -75,6 +75,9 @@ pub fn convert_workflow(
         .get(r, "agents", &[])
         .map(|n| convert_agents(r, n))
         .unwrap_or_default();
+    let schedule = t
+        .get(r, "schedule", &[])
+        .and_then(|n| super::schedule::convert_schedule(r, n));
 
     let mut steps = Vec::new();
     match t.take(r, "steps", &[]) {
@@ -122,6 +125,7 @@ pub fn convert_workflow(
         concurrency,
         agents,
         steps,
+        schedule,
         source: None,
     };
     Some((wf, Places { env: env_places }))

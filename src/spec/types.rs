@@ -53,6 +53,9 @@ pub struct Workflow {
     pub agents: IndexMap<String, AgentProfileSpec>,
     /// The steps, in file order.
     pub steps: Vec<Step>,
+    /// When `baton serve` starts it by itself (`schedule:`).
+    #[serde(default)]
+    pub schedule: Option<super::schedule::Schedule>,
     /// The file it came from, when it came from a file.
     #[serde(skip)]
     pub source: Option<PathBuf>,
