@@ -12,6 +12,9 @@ use crate::store::Timestamp;
 /// At most this many missed fires are run by `catchup: all` (the newest ones).
 pub const MAX_CATCHUP: usize = 100;
 
+/// Missed fires looked through at most (a week of a fire every few seconds).
+const MAX_SCAN: usize = 200_000;
+
 /// The fire times of one schedule: its expressions read in its zone.
 #[derive(Debug, Clone)]
 pub struct Fires {
@@ -54,33 +57,28 @@ impl Fires {
             .map(Timestamp)
     }
 
-    /// The last fire at or before `t`.
-    fn last_at_or_before(&self, t: Timestamp) -> Option<Timestamp> {
-        let at = self.zoned(t)?;
-        self.crons
-            .iter()
-            .filter_map(|c| c.find_previous_occurrence(&at, true).ok())
-            .filter_map(|z| millis(&z))
-            .filter(|&ms| ms <= t.0)
-            .max()
-            .map(Timestamp)
-    }
-
-    /// The fires in `(after, upto]`, oldest first: the newest `cap` of them.
+    /// The fires in `(after, upto]`, oldest first: the newest `cap` of them. The search goes
+    /// forward (croner's backward search misses fires early in a year) and gives up after
+    /// [`MAX_SCAN`] fires, with a warning.
     pub fn between(&self, after: Timestamp, upto: Timestamp, cap: usize) -> Vec<Timestamp> {
-        let mut newest_first = Vec::new();
-        let mut cursor = upto;
-        while newest_first.len() < cap {
-            match self.last_at_or_before(cursor) {
-                Some(t) if t > after => {
-                    newest_first.push(t);
-                    cursor = Timestamp(t.0.saturating_sub(1));
+        let mut newest = std::collections::VecDeque::with_capacity(cap.min(MAX_CATCHUP));
+        let mut cursor = after;
+        for _ in 0..MAX_SCAN {
+            match self.next_after(cursor) {
+                Some(t) if t <= upto => {
+                    if newest.len() == cap {
+                        newest.pop_front();
+                    }
+                    newest.push_back(t);
+                    cursor = t;
                 }
-                _ => break,
+                _ => return newest.into(),
             }
         }
-        newest_first.reverse();
-        newest_first
+        tracing::warn!(
+            "schedule: more than {MAX_SCAN} missed fires; only the first ones were considered"
+        );
+        newest.into()
     }
 
     /// The next `n` fires after `t`, in the schedule's zone (for people).

@@ -20,6 +20,10 @@ use crate::tui::workflows::WorkflowEntry;
 /// At most this many fires wait behind an active run (`overlap: queue`); older ones are dropped.
 const MAX_QUEUED: usize = 100;
 
+/// A fire dealt with up to this late still counts as on time; later, it counts as missed and
+/// follows `catchup:`.
+const LATE_GRACE_MS: u64 = 60_000;
+
 /// What became of one fire.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -142,37 +146,46 @@ impl Task {
         let mut mark = now;
         self.save(mark).await;
         loop {
-            let now = self.clock.now().wall;
-            let Some(next) = fires.next_after(mark.max(now)) else {
+            let Some(next) = fires.next_after(mark) else {
                 return;
             };
-            let wait = Duration::from_millis(next.0.saturating_sub(now.0));
-            let engine = self.engine.clone();
-            let current = self.current.clone();
-            let finished = async move {
-                match current {
-                    Some(id) => engine.wait(&id).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {
-                    let now = self.clock.now().wall.max(next);
-                    self.dispatch(next).await;
-                    // Fires slept through (a suspended machine) are missed ones.
-                    for at in catch_up(&fires, self.schedule.catchup, next, now) {
-                        self.dispatch(at).await;
+            let now = self.clock.now().wall;
+            if next > now {
+                let wait = Duration::from_millis(next.0 - now.0);
+                let engine = self.engine.clone();
+                let current = self.current.clone();
+                let finished = async move {
+                    match current {
+                        Some(id) => engine.wait(&id).await,
+                        None => std::future::pending().await,
                     }
-                    mark = now;
-                    self.save(mark).await;
-                }
-                _ = finished => {
-                    self.current = None;
-                    if let Some(at) = self.queue.pop_front() {
-                        self.start(at).await;
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = finished => {
+                        self.current = None;
+                        if let Some(at) = self.queue.pop_front() {
+                            self.start(at).await;
+                        }
+                        continue;
                     }
                 }
             }
+            let now = self.clock.now().wall.max(next);
+            if now.millis_since(next) <= LATE_GRACE_MS {
+                // On time (or nearly): this fire runs; any after it were slept through.
+                self.dispatch(next).await;
+                for at in catch_up(&fires, self.schedule.catchup, next, now) {
+                    self.dispatch(at).await;
+                }
+            } else {
+                // Woken long after (a suspended machine): every fire since the mark is missed.
+                for at in catch_up(&fires, self.schedule.catchup, mark, now) {
+                    self.dispatch(at).await;
+                }
+            }
+            mark = now;
+            self.save(mark).await;
         }
     }
 
