@@ -370,12 +370,24 @@ fn the_exposition_parser_rejects_malformed_text() {
 fn listening_beyond_loopback_without_a_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
-    let out = command(dir.path())
+    let mut child = command(dir.path())
         .args(["serve", "--listen", "0.0.0.0:0"])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", bin::text(&out));
-    let text = bin::text(&out);
+    // A baton that listened would say where on its first line; one that refused says nothing.
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if !line.is_empty() {
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(line, "", "it listened without a token");
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
     assert!(
         text.contains("without a token") && text.contains("BATON_API_TOKEN"),
         "{text}"
