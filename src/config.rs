@@ -27,6 +27,12 @@ pub struct ConfigFile {
     /// LLM providers (none: discovered from the environment).
     #[serde(default)]
     pub providers: Vec<crate::providers::ProviderConfig>,
+    /// `baton serve`'s HTTP API.
+    #[serde(default)]
+    pub serve: crate::serve::ServeSection,
+    /// Webhooks of `baton serve --listen`, by name.
+    #[serde(default)]
+    pub hooks: indexmap::IndexMap<String, crate::serve::HookConfig>,
 }
 
 /// `[engine]` in the config file.

@@ -16,6 +16,7 @@ pub mod process_group;
 pub mod providers;
 pub mod sanitize;
 pub mod secrets;
+pub mod serve;
 pub mod spec;
 pub mod steps;
 pub mod store;

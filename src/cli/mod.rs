@@ -13,6 +13,7 @@ pub mod manage;
 pub mod providers;
 pub mod quiet_log;
 pub mod run;
+pub mod schedules;
 pub mod serve;
 pub mod signals;
 pub mod validate;
@@ -60,8 +61,11 @@ pub enum CliCommand {
     /// Reject a waiting gate of a run another baton is running.
     Reject(manage::DecideArgs),
     /// Own the store without a console: consoles attach to it, `baton run` runs in it, until
-    /// SIGINT, SIGTERM or SIGHUP (active runs are then left interrupted; exit 0).
-    Serve,
+    /// SIGINT, SIGTERM or SIGHUP (active runs are then left interrupted; exit 0); fires the
+    /// workflows' schedules and serves the HTTP API (`api.sock`, and `--listen ADDR`).
+    Serve(serve::ServeArgs),
+    /// List the scheduled workflows with their next fire times.
+    Schedules(schedules::SchedulesArgs),
     /// Delete finished runs older than a given age.
     Gc(manage::GcArgs),
     /// Check the store run by run; `--export DIR` copies every intact run into a new store
@@ -105,7 +109,10 @@ pub fn main() -> i32 {
         Some(CliCommand::Reject(args)) => manage::decide(cli.data_dir.as_deref(), args, false),
         Some(CliCommand::Gc(args)) => manage::gc(cli.data_dir.as_deref(), args),
         Some(CliCommand::Doctor(args)) => doctor::doctor(cli.data_dir.as_deref(), args),
-        Some(CliCommand::Serve) => serve::serve(cli.data_dir.as_deref()),
+        Some(CliCommand::Serve(args)) => serve::serve(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Schedules(args)) => with_config(cli.data_dir.as_deref(), |paths, _| {
+            schedules::run(paths, &args)
+        }),
         Some(CliCommand::Validate(args)) => Ok(validate::run(args)),
         Some(CliCommand::Graph(args)) => Ok(graph::run(args)),
         Some(CliCommand::Providers(args)) => {

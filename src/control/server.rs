@@ -78,7 +78,7 @@ pub fn serve(engine: Engine, role: Role, rt: &tokio::runtime::Handle) -> anyhow:
 
 /// Binds the socket where only its user can reach it from the first instant: in a fresh
 /// directory of mode 0700, made 0600, then renamed into place (over a dead owner's).
-fn bind_private(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+pub(crate) fn bind_private(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
     let dir = path.with_extension(format!("tmp{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::DirBuilder::new()

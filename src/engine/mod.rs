@@ -328,6 +328,13 @@ impl Engine {
             .contains_key(id)
     }
 
+    /// Steps ready to run but waiting for a slot of the global step limit.
+    pub fn steps_waiting_for_slot(&self) -> usize {
+        self.shared
+            .waiting_for_slot
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs active in this process.
     pub fn active_runs(&self) -> Vec<RunId> {
         self.active

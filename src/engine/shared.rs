@@ -60,6 +60,8 @@ pub struct EngineShared {
     pub config: EngineConfig,
     /// The global step limit.
     pub global: Arc<Semaphore>,
+    /// Steps admitted but for a slot of the global limit, waiting for one (`/metrics`).
+    pub waiting_for_slot: std::sync::atomic::AtomicUsize,
     /// Live shell process groups.
     pub groups: Arc<crate::steps::shell::ProcessGroups>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -77,6 +79,7 @@ impl EngineShared {
             templates: Templates::new(),
             redactor: Redactor::new(config.secrets.clone()),
             global: Arc::new(Semaphore::new(config.global_concurrency.max(1))),
+            waiting_for_slot: Default::default(),
             groups: Arc::default(),
             config,
             locks: Mutex::new(HashMap::new()),

@@ -80,6 +80,9 @@ pub fn convert_workflow(
         .get(r, "agents", &[])
         .map(|n| convert_agents(r, n))
         .unwrap_or_default();
+    let schedule = t
+        .get(r, "schedule", &[])
+        .and_then(|n| super::schedule::convert_schedule(r, n));
 
     let mut steps = Vec::new();
     match t.take(r, "steps", &[]) {
@@ -128,6 +131,7 @@ pub fn convert_workflow(
         agents,
         mcp_servers,
         steps,
+        schedule,
         source: None,
     };
     Some((wf, Places { env: env_places }))

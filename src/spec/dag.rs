@@ -265,6 +265,7 @@ pub(crate) mod tests {
                     pos: StepPos::default(),
                 })
                 .collect(),
+            schedule: None,
             source: None,
         }
     }

@@ -20,6 +20,7 @@ pub mod params;
 mod reader;
 pub mod ready;
 pub mod refs;
+pub mod schedule;
 pub mod shell_lex;
 pub mod shell_quote;
 pub mod template;

@@ -56,6 +56,9 @@ pub struct Workflow {
     pub mcp_servers: IndexMap<String, McpServerSpec>,
     /// The steps, in file order.
     pub steps: Vec<Step>,
+    /// When `baton serve` starts it by itself (`schedule:`).
+    #[serde(default)]
+    pub schedule: Option<super::schedule::Schedule>,
     /// The file it came from, when it came from a file.
     #[serde(skip)]
     pub source: Option<PathBuf>,

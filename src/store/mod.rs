@@ -18,6 +18,7 @@ mod plan;
 pub mod records;
 mod recover;
 pub mod run_clock;
+mod schedules;
 pub mod space;
 
 use std::path::{Path, PathBuf};

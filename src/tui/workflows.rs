@@ -19,6 +19,8 @@ pub struct WorkflowEntry {
     pub description: Option<String>,
     /// Declared params, in file order.
     pub params: IndexMap<String, ParamSpec>,
+    /// When `baton serve` starts it by itself.
+    pub schedule: Option<crate::spec::schedule::Schedule>,
     /// The first problem found in the file (`file:line:col: message`), and how many there are,
     /// when it does not validate.
     pub error: Option<String>,
@@ -56,6 +58,7 @@ pub fn read_entry(path: &Path, templates: &Templates) -> WorkflowEntry {
             name: wf.name,
             description: wf.description,
             params: wf.params,
+            schedule: wf.schedule,
             error: None,
         },
         Err(diags) => WorkflowEntry {
@@ -66,6 +69,7 @@ pub fn read_entry(path: &Path, templates: &Templates) -> WorkflowEntry {
                 .unwrap_or_default(),
             description: None,
             params: IndexMap::new(),
+            schedule: None,
             error: Some(summary(diags.iter(), diags.len())),
         },
     }

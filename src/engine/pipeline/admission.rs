@@ -30,7 +30,10 @@ pub(super) async fn admit(job: &StepJob, lock: Option<&str>) -> Result<Admitted,
         Some(name) => Some(take_lock(&job.engine, name, &job.log, &mut control).await?),
         None => None,
     };
-    let permit = take_permit(&job.engine.global, &mut control).await?;
+    let permit = {
+        let _waiting = WaitingForSlot::count(&job.engine.waiting_for_slot);
+        take_permit(&job.engine.global, &mut control).await?
+    };
     Ok(Admitted {
         _lock: lock,
         _permit: permit,
@@ -74,6 +77,22 @@ async fn take_lock(
     tokio::select! {
         guard = lock.lock_owned() => Ok(guard),
         _ = wait_cancelled(control) => Err(Failure::cancelled()),
+    }
+}
+
+/// Counts a step among those waiting for a slot while it lives.
+struct WaitingForSlot<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> WaitingForSlot<'a> {
+    fn count(counter: &'a std::sync::atomic::AtomicUsize) -> WaitingForSlot<'a> {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        WaitingForSlot(counter)
+    }
+}
+
+impl Drop for WaitingForSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -116,7 +116,7 @@ pub fn workflows(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     if let Some(w) = model.workflows.get(model.workflows_selected)
         && inner.height >= 6
     {
-        let about = workflow_about(w, inner.width as usize, theme);
+        let about = workflow_about(w, inner.width as usize, model.now, theme);
         let rows = (about.len() as u16).min(inner.height / 3);
         inner.height -= rows;
         let rect = Rect::new(inner.x, inner.y + inner.height, inner.width, rows);
@@ -163,8 +163,13 @@ pub fn workflows(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
 }
 
 /// The selected workflow in full: its problem (wrapped over two rows), or its description and
-/// params with their defaults.
-fn workflow_about<'a>(w: &WorkflowEntry, width: usize, theme: &Theme) -> Vec<Line<'a>> {
+/// params with their defaults, and its next scheduled fire when it has a schedule.
+fn workflow_about<'a>(
+    w: &WorkflowEntry,
+    width: usize,
+    now: crate::store::Timestamp,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
     let mut lines = vec![Line::styled("─".repeat(width), theme.border(false))];
     match &w.error {
         Some(e) => {
@@ -196,9 +201,25 @@ fn workflow_about<'a>(w: &WorkflowEntry, width: usize, theme: &Theme) -> Vec<Lin
                 },
                 theme.muted(),
             ));
+            if let Some(next) = w.schedule.as_ref().and_then(|s| next_fire(s, now)) {
+                lines.push(Line::styled(
+                    format!("next scheduled run: {next}"),
+                    theme.muted(),
+                ));
+            }
         }
     }
     lines
+}
+
+/// When `baton serve` next starts a scheduled workflow, in its schedule's zone.
+fn next_fire(
+    schedule: &crate::spec::schedule::Schedule,
+    now: crate::store::Timestamp,
+) -> Option<String> {
+    let fires = crate::serve::schedule::Fires::new(schedule).ok()?;
+    let next = fires.upcoming(now, 1).into_iter().next()?;
+    Some(crate::serve::schedule::show(&next))
 }
 
 /// `workflows/release.yaml`: the file and its directory, enough to tell the two lists apart.
@@ -210,5 +231,36 @@ fn short_path(path: &std::path::Path) -> String {
     match path.parent().and_then(|p| p.file_name()) {
         Some(dir) => format!("{}/{file}", dir.to_string_lossy()),
         None => file,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheduled_workflow_shows_its_next_fire_in_its_zone() {
+        let wf = crate::spec::parse_str(
+            "name: nightly\nschedule: { cron: \"0 3 * * *\", timezone: Europe/Paris }\nsteps:\n  - { id: a, run: 'true' }\n",
+            std::path::Path::new("nightly.yaml"),
+        )
+        .unwrap();
+        let entry = WorkflowEntry {
+            path: "workflows/nightly.yaml".into(),
+            name: wf.name,
+            description: None,
+            params: Default::default(),
+            schedule: wf.schedule,
+            error: None,
+        };
+        // 2026-11-30T12:00:00Z: the next 03:00 in Paris is tomorrow's.
+        let now = crate::store::Timestamp(1_796_040_000_000);
+        let lines = workflow_about(&entry, 40, now, &Theme::default());
+        let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        assert_eq!(
+            text.last().map(String::as_str),
+            Some("next scheduled run: 2026-12-01 03:00:00 CET (Europe/Paris)"),
+            "{text:?}"
+        );
     }
 }
