@@ -261,9 +261,11 @@ pub(crate) mod tests {
                     idempotent: true,
                     outputs: IndexMap::new(),
                     reads: None,
+                    handler: None,
                     pos: StepPos::default(),
                 })
                 .collect(),
+            notify: Vec::new(),
             source: None,
         }
     }
