@@ -11,6 +11,7 @@ pub mod engine;
 pub mod fsperm;
 pub mod identity;
 pub mod ids;
+pub mod notify;
 pub mod process_group;
 pub mod providers;
 pub mod sanitize;

@@ -110,6 +110,11 @@ impl RunMachine {
         &self.records
     }
 
+    /// When step `idx`'s gate opened, while it waits for a decision.
+    pub fn gate_since(&self, idx: usize) -> Option<Timestamp> {
+        self.gates.get(&idx).map(|g| g.requested_at)
+    }
+
     /// Steps in a terminal state.
     pub fn steps_done(&self) -> u32 {
         self.done as u32

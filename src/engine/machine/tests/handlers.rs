@@ -20,7 +20,9 @@ fn with_handlers(shapes: &[Shape]) -> Arc<Workflow> {
         }
     }
     for key in ["on_success", "on_failure", "on_exit"] {
-        y.push_str(&format!("{key}:\n  - id: h\n    transform: {{ expr: \"1\" }}\n"));
+        y.push_str(&format!(
+            "{key}:\n  - id: h\n    transform: {{ expr: \"1\" }}\n"
+        ));
     }
     Arc::new(crate::spec::parse_str(&y, Path::new("handled.yaml")).expect("generated workflow"))
 }
@@ -51,7 +53,11 @@ fn a_success_runs_on_success_then_on_exit_and_skips_on_failure() {
         index(&sim, "on_failure.h"),
         index(&sim, "on_exit.h"),
     );
-    assert_eq!(sim.running, vec![ok], "one handler at a time, on_success first");
+    assert_eq!(
+        sim.running,
+        vec![ok],
+        "one handler at a time, on_success first"
+    );
     assert_eq!(sim.status[fail], StepStatus::Skipped);
     assert_eq!(
         sim.m.records()[fail].skip_reason.as_deref(),
