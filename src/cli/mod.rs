@@ -6,6 +6,7 @@ pub mod agents;
 pub mod common;
 pub mod completions;
 pub mod console;
+pub mod detach;
 pub mod doctor;
 pub mod graph;
 pub mod init;

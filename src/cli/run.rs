@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// A parameter, `KEY=VALUE` (repeatable).
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Print the run's id and return; the run goes on under the baton that owns the store
+    /// (started for it if none does). Its gates then wait for `baton approve`.
+    #[arg(long, short = 'd', conflicts_with_all = ["json", "quiet", "raw", "wait_for_gates"])]
+    pub detach: bool,
     #[command(flatten)]
     /// Output and gates.
     pub follow: FollowOptions,
@@ -103,6 +107,9 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<IndexMap<String, Value>>
 pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let params = parse_params(&args.params)?;
     let request = request_from_file(&args.file, params)?;
+    if args.detach {
+        return super::detach::run_detached(data_dir, &args, request);
+    }
     let opened = match common::open_or_ask(data_dir)? {
         Reach::Store(opened) => opened,
         Reach::Owner(owner) => {
