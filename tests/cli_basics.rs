@@ -240,6 +240,15 @@ fn a_quiet_run_prints_nothing_on_success_and_ls_filters_runs() {
         states(&["--state", "succeeded", "--workflow", "bad"]).len(),
         0
     );
+    // Times are shown in the local zone, named.
+    let out = baton(&data)
+        .env("TZ", "Asia/Tokyo")
+        .arg("ls")
+        .output()
+        .unwrap();
+    assert!(text(&out).contains(" JST"), "{}", text(&out));
+    let out = baton(&data).env("TZ", "UTC").arg("ls").output().unwrap();
+    assert!(text(&out).contains(" UTC"), "{}", text(&out));
     let out = baton(&data)
         .args(["ls", "--state", "sleeping"])
         .output()

@@ -141,7 +141,7 @@ pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
             truncate(&shown.text(&r.workflow), 24),
             format!("{}/{}", r.steps_done, r.steps_total),
             elapsed(r),
-            r.created_at.rfc3339()[..19].replace('T', " "),
+            r.created_at.local(),
         );
     }
     Ok(0)
@@ -193,13 +193,13 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
                 "  {} by {} at {}{}",
                 d.verb(),
                 safe.text(&d.by),
-                d.at.rfc3339(),
+                d.at.local(),
                 d.comment
                     .as_deref()
                     .map(|c| format!(": {}", safe.text(c)))
                     .unwrap_or_default()
             ),
-            None => outln!("  waiting since {}", a.requested_at.rfc3339()),
+            None => outln!("  waiting since {}", a.requested_at.local()),
         }
     }
     if args.events {
