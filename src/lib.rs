@@ -12,6 +12,7 @@ pub mod fsperm;
 pub mod identity;
 pub mod ids;
 pub mod mcp;
+pub mod notify;
 pub mod process_group;
 pub mod providers;
 pub mod sanitize;

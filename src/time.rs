@@ -45,6 +45,19 @@ impl Timestamp {
         )
     }
 
+    /// `2026-11-22 03:17:39 CET`: the local time with its zone (from `TZ`, else
+    /// /etc/localtime), for people; UTC when the zone cannot be found.
+    pub fn local(self) -> String {
+        let zone = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
+        match jiff::Timestamp::from_millisecond(self.0 as i64) {
+            Ok(t) => t
+                .to_zoned(zone)
+                .strftime("%Y-%m-%d %H:%M:%S %Z")
+                .to_string(),
+            Err(_) => self.rfc3339(),
+        }
+    }
+
     /// `02:17:39` (UTC), for log prefixes.
     pub fn clock(self) -> String {
         let rem = (self.0 / 1000) % 86_400;

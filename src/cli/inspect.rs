@@ -22,6 +22,30 @@ pub struct LsArgs {
     /// Show at most this many runs (newest first).
     #[arg(long, short = 'n', default_value_t = 50)]
     pub limit: usize,
+    /// Only runs in this state.
+    #[arg(long, value_name = "STATE", value_parser = [
+        "pending", "running", "paused", "succeeded", "failed", "cancelled", "interrupted",
+    ])]
+    pub state: Option<String>,
+    /// Only runs of the workflow with this name.
+    #[arg(long, value_name = "NAME")]
+    pub workflow: Option<String>,
+    /// Only runs created within this long (e.g. `2h`, `7d`).
+    #[arg(long, value_name = "AGE")]
+    pub since: Option<crate::spec::Dur>,
+}
+
+impl LsArgs {
+    /// Whether `run` passes the filters, at `now`.
+    fn keeps(&self, run: &RunRecord, now: crate::store::Timestamp) -> bool {
+        self.state
+            .as_deref()
+            .is_none_or(|s| run.state.as_str() == s)
+            && self.workflow.as_deref().is_none_or(|w| run.workflow == w)
+            && self
+                .since
+                .is_none_or(|d| now.millis_since(run.created_at) <= d.get().as_millis() as u64)
+    }
 }
 
 /// `baton show`.
@@ -67,9 +91,11 @@ fn elapsed(run: &RunRecord) -> String {
 
 /// `baton ls`.
 pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
+    let now = crate::store::Timestamp::now();
     let runs: Vec<RunRecord> = common::reader(data_dir)?
         .runs()?
         .into_iter()
+        .filter(|r| args.keeps(r, now))
         .take(args.limit)
         .collect();
     let shown = Shown::stdout(false);
@@ -88,6 +114,11 @@ pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
             })
             .collect();
         outln!("{}", shown.json(serde_json::to_string_pretty(&rows)?));
+        return Ok(0);
+    }
+    let filtered = args.state.is_some() || args.workflow.is_some() || args.since.is_some();
+    if runs.is_empty() && filtered {
+        outln!("no runs match these filters");
         return Ok(0);
     }
     if runs.is_empty() {
@@ -110,7 +141,7 @@ pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
             truncate(&shown.text(&r.workflow), 24),
             format!("{}/{}", r.steps_done, r.steps_total),
             elapsed(r),
-            r.created_at.rfc3339()[..19].replace('T', " "),
+            r.created_at.local(),
         );
     }
     Ok(0)
@@ -162,13 +193,13 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
                 "  {} by {} at {}{}",
                 d.verb(),
                 safe.text(&d.by),
-                d.at.rfc3339(),
+                d.at.local(),
                 d.comment
                     .as_deref()
                     .map(|c| format!(": {}", safe.text(c)))
                     .unwrap_or_default()
             ),
-            None => outln!("  waiting since {}", a.requested_at.rfc3339()),
+            None => outln!("  waiting since {}", a.requested_at.local()),
         }
     }
     if args.events {

@@ -93,6 +93,24 @@ pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyh
     Ok(0)
 }
 
+/// `baton pause RUN`: asks the baton that runs it to freeze it (`baton resume RUN` unfreezes).
+pub fn pause(data_dir: Option<&Path>, args: CancelArgs) -> anyhow::Result<i32> {
+    let owner = match common::open_or_ask(data_dir)? {
+        Reach::Owner(owner) => owner,
+        Reach::Store(opened) => {
+            let id = opened.store.resolve_run(&args.run)?;
+            bail!("run {id} is not running anywhere, so there is nothing to pause");
+        }
+    };
+    let id = owner.resolve_run(&args.run)?;
+    owner.send(Command::Pause(id.clone()))?;
+    outln!(
+        "run {id} pausing (sent to {}); `baton resume {id}` continues it",
+        owner.client().owner()
+    );
+    Ok(0)
+}
+
 /// `baton gc`.
 #[derive(Debug, Clone, Args)]
 pub struct GcArgs {

@@ -4,9 +4,12 @@
 pub mod out;
 pub mod agents;
 pub mod common;
+pub mod completions;
 pub mod console;
+pub mod detach;
 pub mod doctor;
 pub mod graph;
+pub mod init;
 pub mod inspect;
 pub mod logfile;
 pub mod manage;
@@ -14,6 +17,7 @@ pub mod providers;
 pub mod quiet_log;
 pub mod run;
 pub mod schedules;
+pub mod schema;
 pub mod serve;
 pub mod signals;
 pub mod validate;
@@ -56,6 +60,9 @@ pub enum CliCommand {
     Retry(run::FollowArgs),
     /// Cancel a run (one another baton is running is cancelled there).
     Cancel(manage::CancelArgs),
+    /// Pause a run another baton is running: its processes are frozen, its clocks stopped;
+    /// `baton resume RUN` continues it.
+    Pause(manage::CancelArgs),
     /// Approve a waiting gate of a run another baton is running (`run --wait-for-gates`).
     Approve(manage::DecideArgs),
     /// Reject a waiting gate of a run another baton is running.
@@ -79,6 +86,14 @@ pub enum CliCommand {
     Providers(providers::ProvidersArgs),
     /// List the agent profiles (built-in and yours), or show one.
     Agents(agents::AgentsArgs),
+    /// Write a commented starter workflow and config (never overwriting a file).
+    Init(init::InitArgs),
+    /// Print the JSON Schema of workflow files (for editors and linters).
+    Schema,
+    /// Print shell completions: bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff): `baton man | man -l -`.
+    Man,
 }
 
 /// Runs a command that needs the config but not the store (so it works while another baton
@@ -105,6 +120,11 @@ pub fn main() -> i32 {
         Some(CliCommand::Show(args)) => inspect::show(cli.data_dir.as_deref(), args),
         Some(CliCommand::Logs(args)) => inspect::logs(cli.data_dir.as_deref(), args),
         Some(CliCommand::Cancel(args)) => manage::cancel(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Pause(args)) => manage::pause(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Init(args)) => init::init(args),
+        Some(CliCommand::Schema) => schema::run(),
+        Some(CliCommand::Completions(args)) => completions::completions(args),
+        Some(CliCommand::Man) => completions::man(),
         Some(CliCommand::Approve(args)) => manage::decide(cli.data_dir.as_deref(), args, true),
         Some(CliCommand::Reject(args)) => manage::decide(cli.data_dir.as_deref(), args, false),
         Some(CliCommand::Gc(args)) => manage::gc(cli.data_dir.as_deref(), args),

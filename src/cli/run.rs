@@ -44,7 +44,8 @@ pub struct FollowOptions {
     /// terminal, rejecting them.
     #[arg(long)]
     pub wait_for_gates: bool,
-    /// Do not print the steps' output, only transitions.
+    /// Print nothing but failures and gates' questions (the exit code says how the run
+    /// ended: 0 succeeded, 1 failed, 3 cancelled).
     #[arg(long, short)]
     pub quiet: bool,
     /// Print the steps' output as it is, escape sequences included (for pipes); by default
@@ -61,6 +62,10 @@ pub struct RunArgs {
     /// A parameter, `KEY=VALUE` (repeatable).
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Print the run's id and return; the run goes on under the baton that owns the store
+    /// (started for it if none does). Its gates then wait for `baton approve`.
+    #[arg(long, short = 'd', conflicts_with_all = ["json", "quiet", "raw", "wait_for_gates"])]
+    pub detach: bool,
     #[command(flatten)]
     /// Output and gates.
     pub follow: FollowOptions,
@@ -102,6 +107,9 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<IndexMap<String, Value>>
 pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let params = parse_params(&args.params)?;
     let request = request_from_file(&args.file, params)?;
+    if args.detach {
+        return super::detach::run_detached(data_dir, &args, request);
+    }
     let opened = match common::open_or_ask(data_dir)? {
         Reach::Store(opened) => opened,
         Reach::Owner(owner) => {
@@ -507,6 +515,8 @@ struct Printer {
     color: bool,
     shown: common::Shown,
     last: HashMap<String, (StepStatus, u32)>,
+    /// Gates approved without asking (`--approve`, `--approve-all`): nothing to say when quiet.
+    approved: (bool, Vec<String>),
     /// How the run ended, as announced.
     end: Option<(RunState, Option<String>)>,
 }
@@ -520,6 +530,7 @@ impl Printer {
             color: shown.colour(),
             shown,
             last: HashMap::new(),
+            approved: (opts.approve_all, opts.approve.clone()),
             end: None,
         }
     }
@@ -538,6 +549,9 @@ impl Printer {
     }
 
     fn header(&self, id: &RunId, workflow: &str, steps: u32) {
+        if self.quiet {
+            return;
+        }
         outln!(
             "{} {} · {steps} steps",
             self.paint("1", &format!("run {id}")),
@@ -565,6 +579,9 @@ impl Printer {
             RunState::Cancelled => ("33;1", "cancelled"),
             _ => ("33", run.state.as_str()),
         };
+        if self.quiet && run.state == RunState::Succeeded {
+            return;
+        }
         let reason = run
             .reason
             .as_deref()
@@ -601,7 +618,10 @@ impl Printer {
                     }
                 }
             }
-            EventKind::ApprovalRequested { approval } => {
+            EventKind::ApprovalRequested { approval }
+                if !(self.quiet
+                    && (self.approved.0 || self.approved.1.contains(&approval.step.0))) =>
+            {
                 outln!(
                     "{} {:<14} {}",
                     self.paint("35;1", "?"),
@@ -620,21 +640,19 @@ impl Printer {
                     outln!("    {} = {}", self.safe(k), self.safe(v));
                 }
             }
-            // Without --quiet the step's log line already says who decided.
-            EventKind::ApprovalDecided { step, decision } if self.quiet => {
-                outln!("  {:<14} {}", step.0, self.safe(&decision.summary()));
-            }
+            // The step's log line says who decided.
             EventKind::RunState {
                 state: RunState::Paused,
                 ..
-            } => self.note("paused"),
+            } if !self.quiet => self.note("paused"),
             _ => {}
         }
     }
 
     fn step(&mut self, r: &StepRecord) {
         let key = (r.status, r.attempt);
-        if self.last.get(&r.step.0) == Some(&key) {
+        if self.last.get(&r.step.0) == Some(&key) || (self.quiet && r.status != StepStatus::Failed)
+        {
             return;
         }
         self.last.insert(r.step.0.clone(), key);

@@ -101,6 +101,24 @@ impl RunContext {
         self.steps.insert(record.step.0.clone(), entry);
     }
 
+    /// Adds how the run's steps ended to `run` (`status`, `failed_steps`, `error`), for the
+    /// handlers that run after them.
+    pub fn set_outcome(&mut self, status: &str, failed_steps: &[String], error: Option<&str>) {
+        let fields = [
+            ("status", json!(status)),
+            ("failed_steps", json!(failed_steps)),
+            ("error", json!(error)),
+        ];
+        if let Some(Value::Object(run)) = self.root.get_mut("run") {
+            for (k, v) in fields {
+                run.insert(k.to_string(), v);
+            }
+        }
+        let mut bare = self.root.clone();
+        bare.insert("steps".into(), Value::Object(Map::new()));
+        self.bare = Arc::new(Value::Object(bare));
+    }
+
     /// A snapshot for rendering that shows the `only` steps (every step when `None`).
     pub fn value(&self, only: Option<&BTreeSet<String>>) -> Arc<Value> {
         if only.is_some_and(|ids| ids.is_empty()) {

@@ -239,6 +239,8 @@ impl Engine {
         }
         self.relaunch(run, |r| {
             matches!(r.status, StepStatus::Failed | StepStatus::Cancelled)
+                // The handlers run again after the retried steps.
+                || crate::spec::handlers::is_handler_id(r.step.as_str())
                 || (r.status == StepStatus::Skipped
                     && !r
                         .skip_reason

@@ -20,12 +20,14 @@ use super::pipeline::{GateRequest, Outcome, StepJob, StepMsg, run_step};
 use super::run_log::RunLog;
 use super::secrets::RunSecrets;
 use super::shared::EngineShared;
+use crate::notify::{Notice, Notifier};
 use crate::secrets::{Redactor, StreamMask};
+use crate::spec::notify::NotifyEvent;
 use crate::spec::{StepId, Workflow};
 use crate::steps::{Control, LogSink};
 use crate::store::{
     ApprovalRecord, Decision, Event, EventKind, LogStream, RunRecord, RunState, StepOutput,
-    StepTable, Timestamp,
+    StepStatus, StepTable, Timestamp,
 };
 
 pub use super::machine::WHEN_FALSE;
@@ -50,6 +52,17 @@ pub enum RunMsg {
         step: StepId,
         /// The decision.
         decision: Decision,
+    },
+    /// A gate has waited as long as notify target `target`'s `gate_waiting:`.
+    GateWaiting {
+        /// Step index.
+        idx: usize,
+        /// Which opening of the gate the timer was for.
+        requested_at: Timestamp,
+        /// The target's place in `notify:`.
+        target: usize,
+        /// What the gate asks (masked).
+        prompt: String,
     },
     /// A gate's timeout fired.
     GateTimeout {
@@ -88,6 +101,8 @@ pub struct RunActor {
     templates_may_loop: bool,
     /// Set once a write or flush failed: the journal is abandoned.
     broken: bool,
+    /// Tells the workflow's `notify:` targets.
+    notifier: Notifier,
 }
 
 impl RunActor {
@@ -140,7 +155,13 @@ impl RunActor {
             .enumerate()
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
+        let base = run
+            .workflow_path
+            .as_ref()
+            .and_then(|p| std::path::Path::new(p).parent().map(PathBuf::from));
+        let notifier = Notifier::new(&wf.notify, redactor.clone(), base);
         let mut driver = RunActor {
+            notifier,
             workdir: run.workdir.as_ref().map(PathBuf::from),
             redactor,
             templates_may_loop,
@@ -230,6 +251,18 @@ impl RunActor {
             RunMsg::GateTimeout { idx, requested_at } => {
                 self.feed(Input::GateTimeout { idx, requested_at })
             }
+            RunMsg::GateWaiting {
+                idx,
+                requested_at,
+                target,
+                prompt,
+            } => {
+                if self.machine.gate_since(idx) == Some(requested_at) {
+                    let step = self.wf.steps[idx].id.as_str();
+                    let notice = Notice::gate_waiting(&self.run, step, requested_at, &prompt);
+                    self.notifier.send(notice, Some(target));
+                }
+            }
         }
     }
 
@@ -304,7 +337,7 @@ impl RunActor {
                     pid,
                     spawned_at,
                 } => self.stop_leftover(idx, pid, spawned_at),
-                Effect::Ended(_) => {}
+                Effect::Ended(state) => self.notify_end(state),
             }
         }
         // A gate the machine did not open (the run is stopping): dropping it cancels it.
@@ -395,6 +428,7 @@ impl RunActor {
                 let _ = tx.send(RunMsg::GateTimeout { idx, requested_at });
             });
         }
+        self.arm_gate_notices(idx, requested_at, &approval.prompt);
         self.replies.insert(idx, req.reply);
         self.journal.event(EventKind::ApprovalRequested {
             approval: Box::new(approval),
@@ -427,6 +461,46 @@ impl RunActor {
         });
         if let Some(reply) = self.replies.remove(&idx) {
             let _ = reply.send(decision);
+        }
+    }
+
+    /// Tells the `notify:` targets that the run ended (an interrupted run has not).
+    fn notify_end(&mut self, state: RunState) {
+        if state == RunState::Interrupted || self.notifier.targets().is_empty() {
+            return;
+        }
+        let failed: Vec<String> = self
+            .machine
+            .records()
+            .iter()
+            .zip(&self.wf.steps)
+            .filter(|(r, s)| r.status == StepStatus::Failed && s.handler.is_none())
+            .map(|(r, _)| r.step.0.clone())
+            .collect();
+        self.notifier
+            .send(Notice::run_ended(&self.run, &failed), None);
+    }
+
+    /// Arms a timer per `notify:` target with `gate_waiting:`, for the gate opened now.
+    fn arm_gate_notices(&self, idx: usize, requested_at: Timestamp, prompt: &str) {
+        for (target, t) in self.notifier.targets().iter().enumerate() {
+            let Some(after) = t.gate_waiting else {
+                continue;
+            };
+            if !crate::notify::wants(&t.events, NotifyEvent::GateWaiting) {
+                continue;
+            }
+            let tx = self.inbox_tx.clone();
+            let prompt = prompt.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep(after.get()).await;
+                let _ = tx.send(RunMsg::GateWaiting {
+                    idx,
+                    requested_at,
+                    target,
+                    prompt,
+                });
+            });
         }
     }
 
@@ -532,6 +606,7 @@ impl RunActor {
         if self.broken {
             self.journal.last_word(&self.run);
         }
+        self.notifier.drain().await;
         state
     }
 }

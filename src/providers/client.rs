@@ -32,7 +32,7 @@ pub fn http_client(connect_timeout: Option<Duration>) -> Result<reqwest::Client,
 
 /// An error and its causes, joined with `: ` (reqwest's top-level message alone rarely says
 /// what happened).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -116,6 +116,12 @@ pub fn convert_workflow(
             ),
         },
     }
+    let base_retry = defaults.retry.clone().unwrap_or_default();
+    steps.extend(super::handlers::convert_handlers(r, &mut t, &base_retry));
+    let notify = t
+        .get(r, "notify", &[])
+        .map(|n| super::notify::convert_notify(r, n))
+        .unwrap_or_default();
     t.finish(r, "the workflow");
 
     let wf = Workflow {
@@ -132,6 +138,7 @@ pub fn convert_workflow(
         mcp_servers,
         steps,
         schedule,
+        notify,
         source: None,
     };
     Some((wf, Places { env: env_places }))

@@ -287,6 +287,7 @@ pub fn convert_step(
         idempotent,
         outputs,
         reads: None,
+        handler: None,
         pos,
     })
 }

@@ -262,10 +262,12 @@ pub(crate) mod tests {
                     idempotent: true,
                     outputs: IndexMap::new(),
                     reads: None,
+                    handler: None,
                     pos: StepPos::default(),
                 })
                 .collect(),
             schedule: None,
+            notify: Vec::new(),
             source: None,
         }
     }

@@ -54,11 +54,15 @@ pub struct Workflow {
     /// MCP servers whose tools agent steps may call (`SERVER.TOOL` in `tools:`).
     #[serde(default)]
     pub mcp_servers: IndexMap<String, McpServerSpec>,
-    /// The steps, in file order.
+    /// The steps, in file order; the handlers' steps (`on_success:`, `on_failure:`,
+    /// `on_exit:`) come last, each with its [`Step::handler`].
     pub steps: Vec<Step>,
     /// When `baton serve` starts it by itself (`schedule:`).
     #[serde(default)]
     pub schedule: Option<super::schedule::Schedule>,
+    /// Where to say that a run ended or that a gate waits (`notify:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<super::notify::NotifyTarget>,
     /// The file it came from, when it came from a file.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -193,9 +197,36 @@ pub struct Step {
     /// any, e.g. `steps` as a whole, or the workflow was not validated).
     #[serde(skip)]
     pub reads: Option<std::collections::BTreeSet<String>>,
+    /// Set on a handler's step: it runs after the other steps ended, when its phase applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<Handler>,
     /// Where each field was written, for error messages.
     #[serde(skip)]
     pub pos: StepPos,
+}
+
+/// The workflow's handlers: steps that run once its other steps have ended, chosen by how the
+/// run went (`on_success:`, `on_failure:`), or always (`on_exit:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Handler {
+    /// The run's steps succeeded.
+    OnSuccess,
+    /// A step failed (the run fails).
+    OnFailure,
+    /// Whatever the outcome, cancelled included.
+    OnExit,
+}
+
+impl Handler {
+    /// The key that introduces it in a file; also the prefix of its steps' ids.
+    pub fn key(self) -> &'static str {
+        match self {
+            Handler::OnSuccess => "on_success",
+            Handler::OnFailure => "on_failure",
+            Handler::OnExit => "on_exit",
+        }
+    }
 }
 
 impl Step {

@@ -622,7 +622,9 @@ fn check_reference(
         );
         return;
     }
-    if !upstream.contains(i, j) {
+    // A handler runs after every other step has ended: it may read any of them.
+    let ended_before = step.handler.is_some() && wf.steps[j].handler.is_none();
+    if !upstream.contains(i, j) && !ended_before {
         out.push(
             Diagnostic::at(
                 src,

@@ -8,6 +8,7 @@
 //! and could be replayed by a deterministic workflow runtime. The local driver is `run.rs`.
 
 mod effect;
+mod handlers;
 mod input;
 mod restore;
 mod state;

@@ -43,6 +43,7 @@ impl RunMachine {
             failed: None,
             store_error: None,
             ended: false,
+            handlers: super::handlers::Handlers::of(&wf),
             out: Vec::new(),
             wf,
             run,

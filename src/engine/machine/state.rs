@@ -56,6 +56,8 @@ pub struct RunMachine {
     /// Why the store cannot be written, once it cannot.
     pub(super) store_error: Option<String>,
     pub(super) ended: bool,
+    /// The handlers' phase (see `handlers.rs`).
+    pub(super) handlers: super::handlers::Handlers,
     pub(super) out: Vec<Effect>,
 }
 
@@ -89,6 +91,7 @@ impl RunMachine {
         if !self.ended {
             self.schedule(now, when);
             self.unstick(now);
+            self.run_handlers(now, when);
         }
         std::mem::take(&mut self.out)
     }
@@ -96,7 +99,7 @@ impl RunMachine {
     /// Nothing is in flight, and either the run was stopped or every step has ended (a paused
     /// run waits for its resume): the driver may [`Input::Finish`] once its writes are durable.
     pub fn is_over(&self) -> bool {
-        if self.ended || self.in_flight > 0 {
+        if self.ended || self.in_flight > 0 || self.handlers_pending() {
             return false;
         }
         self.stop.is_some() || (self.phase == Phase::Running && self.done == self.records.len())
@@ -105,6 +108,11 @@ impl RunMachine {
     /// The step records as they stand.
     pub fn records(&self) -> &[StepRecord] {
         &self.records
+    }
+
+    /// When step `idx`'s gate opened, while it waits for a decision.
+    pub fn gate_since(&self, idx: usize) -> Option<Timestamp> {
+        self.gates.get(&idx).map(|g| g.requested_at)
     }
 
     /// Steps in a terminal state.
@@ -176,13 +184,15 @@ impl RunMachine {
 
     /// Stops every step; the run ends in `state` once they have reported.
     fn stop(&mut self, state: RunState, now: Now) {
-        if self.stop.is_some() {
-            return;
+        if !self.stop_handlers(state) {
+            if self.stop.is_some() {
+                return;
+            }
+            self.stop = Some(state);
+            self.out.push(Effect::Signal(Signal::Stop));
+            // The driver drops the waiting gates' replies: they end cancelled.
+            self.gates.clear();
         }
-        self.stop = Some(state);
-        self.out.push(Effect::Signal(Signal::Stop));
-        // The driver drops the waiting gates' replies: they end cancelled.
-        self.gates.clear();
         if self.phase == Phase::Paused {
             // Nothing is frozen any more: let held results land.
             self.phase = Phase::Running;
@@ -215,27 +225,36 @@ impl RunMachine {
             let Some(idx) = self.ready.next_ready() else {
                 return;
             };
+            if self.is_handler(idx) {
+                // They come last: the run's own steps are all started; `run_handlers` goes on.
+                return;
+            }
             self.ready.start(idx);
-            let Some(expr) = self.wf.steps[idx].when.clone() else {
-                self.start(idx, now);
-                continue;
-            };
-            let ctx = self.ctx.value(self.wf.steps[idx].reads.as_ref());
-            match when.eval_when(&expr, &ctx) {
-                Ok(true) => self.start(idx, now),
-                Ok(false) => {
-                    self.record_skip(idx, format!("{WHEN_FALSE}: {expr}"), now);
-                    let more = self.ready.finish(idx, Finish::Skipped);
-                    self.apply_skips(more, now);
-                    self.out.push(Effect::Durable);
-                }
-                Err(e) => {
-                    let rec = &mut self.records[idx];
-                    rec.status = StepStatus::Failed;
-                    rec.error = Some(format!("when: {e}"));
-                    rec.finished_at = Some(now.wall);
-                    self.after_failure(idx, Finish::Failed, now);
-                }
+            self.launch(idx, now, when);
+        }
+    }
+
+    /// Starts step `idx` (taken from the ready set), or skips it when its `when:` is false.
+    pub(super) fn launch(&mut self, idx: usize, now: Now, when: &dyn WhenEval) {
+        let Some(expr) = self.wf.steps[idx].when.clone() else {
+            self.start(idx, now);
+            return;
+        };
+        let ctx = self.ctx.value(self.wf.steps[idx].reads.as_ref());
+        match when.eval_when(&expr, &ctx) {
+            Ok(true) => self.start(idx, now),
+            Ok(false) => {
+                self.record_skip(idx, format!("{WHEN_FALSE}: {expr}"), now);
+                let more = self.ready.finish(idx, Finish::Skipped);
+                self.apply_skips(more, now);
+                self.out.push(Effect::Durable);
+            }
+            Err(e) => {
+                let rec = &mut self.records[idx];
+                rec.status = StepStatus::Failed;
+                rec.error = Some(format!("when: {e}"));
+                rec.finished_at = Some(now.wall);
+                self.after_failure(idx, Finish::Failed, now);
             }
         }
     }
@@ -262,10 +281,12 @@ impl RunMachine {
         if self.in_flight > 0 || self.stop.is_some() || self.phase != Phase::Running {
             return;
         }
-        if self.ready.next_ready().is_some() || self.done == self.records.len() {
+        let own = self.own_steps();
+        let own_ready = self.ready.next_ready().is_some_and(|i| i < own);
+        if own_ready || self.terminal[..own].iter().all(|t| *t) {
             return;
         }
-        for i in 0..self.records.len() {
+        for i in 0..own {
             if !self.records[i].status.is_terminal() {
                 self.record_skip(i, "its dependencies can never be satisfied".into(), now);
             }
@@ -278,12 +299,12 @@ impl RunMachine {
         if !self.is_over() {
             return;
         }
-        let state = match self.stop {
+        let state = self.handled_state().unwrap_or(match self.stop {
             Some(RunState::Interrupted) => RunState::Interrupted,
             Some(_) => RunState::Cancelled,
             None if self.failed.is_some() => RunState::Failed,
             None => RunState::Succeeded,
-        };
+        });
         if state != RunState::Interrupted {
             for i in 0..self.records.len() {
                 if !self.records[i].status.is_terminal() {
@@ -302,6 +323,7 @@ impl RunMachine {
             }),
             _ => None,
         };
+        let reason = self.with_handler_failures(reason);
         self.set_run_state(state, reason);
         self.out.push(Effect::Ended(state));
         self.ended = true;

@@ -2,6 +2,7 @@
 //! single cases (`cases.rs`), through a fake driver that checks every effect.
 
 mod cases;
+mod handlers;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -223,7 +224,11 @@ impl Sim {
                 self.running.push(idx);
             }
             Effect::Signal(Signal::Pause) => self.paused = true,
-            Effect::Signal(Signal::Resume) => self.paused = false,
+            Effect::Signal(Signal::Resume) => {
+                // After a stop, only the handlers' phase resumes the tasks (`handlers.rs`).
+                self.paused = false;
+                self.stopped = false;
+            }
             Effect::Signal(Signal::Stop) => {
                 self.stopped = true;
                 self.paused = false;

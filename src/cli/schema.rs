@@ -1,0 +1,193 @@
+//! `baton schema`: the JSON Schema of a workflow file, for editors (`# yaml-language-server:
+//! $schema=...`) and CI linters.
+//!
+//! It is written from the reader's own tables rather than derived from the typed model: the
+//! model (`spec::types`) is what a file *means* after conversion (kinds as an enum, aliases
+//! resolved), not how it is written, so a derive would describe the wrong shape. The reader
+//! names its keys in one place — [`crate::spec::KIND_KEYS`] and its key lists — and the tests
+//! check this schema against them (every top-level key the reader knows is here), against
+//! every example workflow and against the docs' examples. Step bodies are checked loosely
+//! (kind-specific keys and AutomatosX spellings are left to `baton validate`, which says
+//! file:line:col); the workflow's top level and `notify:` are checked strictly.
+
+use serde_json::{Value, json};
+
+use crate::spec::KIND_KEYS;
+
+/// Where the schema says it lives (its `$id`).
+pub const SCHEMA_ID: &str = "https://baton.invalid/schema/workflow.json";
+
+/// `baton schema`: prints it.
+pub fn run() -> anyhow::Result<i32> {
+    outln!("{}", schema_text()?);
+    Ok(0)
+}
+
+/// The schema as pretty JSON text.
+pub fn schema_text() -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(&workflow_schema())?)
+}
+
+/// The top-level keys a workflow may have, each with its aliases, as the reader takes them.
+pub const TOP_LEVEL: [(&str, &[&str]); 16] = [
+    ("name", &[]),
+    ("description", &[]),
+    ("version", &[]),
+    ("params", &["parameters"]),
+    ("env", &[]),
+    ("secrets", &[]),
+    ("env_file", &["envFile"]),
+    ("defaults", &[]),
+    ("concurrency", &["maxConcurrency", "max_concurrency"]),
+    ("agents", &[]),
+    ("steps", &[]),
+    ("on_success", &["onSuccess"]),
+    ("on_failure", &["onFailure"]),
+    ("on_exit", &["onExit"]),
+    ("notify", &[]),
+    ("$schema", &[]),
+];
+
+/// The JSON Schema (draft 2020-12) of a workflow file.
+pub fn workflow_schema() -> Value {
+    let mut props = serde_json::Map::new();
+    for (key, aliases) in TOP_LEVEL {
+        let schema = top_level(key);
+        for alias in aliases {
+            props.insert((*alias).to_string(), schema.clone());
+        }
+        props.insert(key.to_string(), schema);
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "baton workflow",
+        "description": "A baton workflow: steps (shell, http, agent, approval, transform, sleep, \
+                        workflow) with their dependencies. Reference: docs/workflow-language.md",
+        "type": "object",
+        "required": ["steps"],
+        "additionalProperties": false,
+        "properties": props,
+        "$defs": {
+            "step": step(),
+            "steps": { "type": "array", "items": { "$ref": "#/$defs/step" } },
+            "duration": duration(),
+            "notify_target": notify_target(),
+            "notify_events": {
+                "anyOf": [
+                    { "$ref": "#/$defs/notify_event" },
+                    { "type": "array", "items": { "$ref": "#/$defs/notify_event" } },
+                ],
+            },
+            "notify_event": { "enum": ["run_finished", "run_failed", "gate_waiting"] },
+        },
+    })
+}
+
+fn top_level(key: &str) -> Value {
+    match key {
+        "name" | "description" | "version" => json!({ "type": ["string", "number"] }),
+        "params" => json!({
+            "type": "object",
+            "description": "Declared parameters: a default value, or { default, enum, required, description }",
+        }),
+        "env" => {
+            json!({ "type": "object", "additionalProperties": { "type": ["string", "number", "boolean"] } })
+        }
+        "secrets" => json!({
+            "type": "array",
+            "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
+            "description": "Environment variables whose values are secrets",
+        }),
+        "env_file" => json!({ "type": "string", "description": "A dotenv file of secrets" }),
+        "defaults" => json!({ "type": "object" }),
+        "concurrency" => json!({ "type": "integer", "minimum": 1 }),
+        "agents" => json!({ "type": "object" }),
+        "steps" => json!({ "$ref": "#/$defs/steps", "minItems": 1 }),
+        "on_success" | "on_failure" | "on_exit" => json!({
+            "$ref": "#/$defs/steps",
+            "description": "Handler steps, run after the other steps (docs: Handlers)",
+        }),
+        "notify" => json!({ "type": "array", "items": { "$ref": "#/$defs/notify_target" } }),
+        _ => json!({ "type": "string" }),
+    }
+}
+
+fn step() -> Value {
+    let kinds: Vec<Value> = KIND_KEYS
+        .iter()
+        .map(|k| json!({ "required": [k] }))
+        .collect();
+    json!({
+        "type": "object",
+        "description": "A step: an `id` and exactly one kind key (run, http, agent, approval, \
+                        transform, sleep, workflow)",
+        "allOf": [
+            { "anyOf": [{ "required": ["id"] }, { "required": ["key"] }] },
+            { "anyOf": kinds },
+        ],
+        "properties": {
+            "id": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$" },
+            "key": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$" },
+            "name": { "type": "string" },
+            "run": { "type": "string", "description": "A shell command (a template)" },
+            "http": { "type": ["object", "string"] },
+            "agent": { "type": "string" },
+            "approval": { "type": ["object", "string"] },
+            "transform": { "type": ["object", "string"] },
+            "sleep": { "$ref": "#/$defs/duration" },
+            "workflow": { "type": ["object", "string"] },
+            "depends_on": { "type": ["array", "string"], "items": { "type": "string" } },
+            "when": { "type": ["string", "boolean"] },
+            "retry": { "type": ["integer", "object"] },
+            "timeout": { "$ref": "#/$defs/duration" },
+            "continue_on_error": { "type": "boolean" },
+            "cache": { "type": ["boolean", "object"] },
+            "lock": { "type": "string" },
+            "rate_limit": { "type": ["string", "object"] },
+            "env": { "type": "object" },
+            "approve": { "type": "boolean" },
+            "approvers": { "type": "array", "items": { "type": "string" } },
+            "idempotent": { "type": "boolean" },
+            "outputs": { "type": "object", "additionalProperties": { "type": "string" } },
+        },
+    })
+}
+
+fn duration() -> Value {
+    json!({
+        "description": "A duration: `500ms`, `30s`, `5m`, `2h`, `1d`, combinations (`1m30s`), or 0",
+        "anyOf": [
+            { "type": "string", "pattern": "^\\s*([0-9.]+[a-z]+)+\\s*$" },
+            { "const": "0" },
+            { "const": 0 },
+        ],
+    })
+}
+
+fn notify_target() -> Value {
+    let url = json!({ "type": "string", "pattern": "^(https?://|\\$[A-Za-z_][A-Za-z0-9_]*$)" });
+    let env_name = json!({ "type": "string", "pattern": "^\\$?[A-Za-z_][A-Za-z0-9_]*$" });
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "oneOf": [
+            { "required": ["webhook"] },
+            { "required": ["slack"] },
+            { "required": ["command"] },
+        ],
+        "properties": {
+            "webhook": url,
+            "slack": url,
+            "command": { "type": "string", "minLength": 1 },
+            "secret_file": { "type": "string" },
+            "secretFile": { "type": "string" },
+            "secret_env": env_name,
+            "secretEnv": env_name,
+            "on": { "$ref": "#/$defs/notify_events" },
+            "events": { "$ref": "#/$defs/notify_events" },
+            "gate_waiting": { "$ref": "#/$defs/duration" },
+            "gateWaiting": { "$ref": "#/$defs/duration" },
+        },
+    })
+}
