@@ -30,6 +30,8 @@ use crate::store::{
 
 pub use super::machine::WHEN_FALSE;
 
+mod items;
+
 /// What a client or a timer asks of a run driver.
 #[derive(Debug)]
 pub enum RunMsg {
@@ -88,6 +90,8 @@ pub struct RunActor {
     templates_may_loop: bool,
     /// Set once a write or flush failed: the journal is abandoned.
     broken: bool,
+    /// The control of each fan-out step's items (the run's, or cancelled by `fail_fast`).
+    fan_controls: HashMap<usize, watch::Sender<Control>>,
 }
 
 impl RunActor {
@@ -161,6 +165,7 @@ impl RunActor {
             asks: HashMap::new(),
             replies: HashMap::new(),
             broken: false,
+            fan_controls: HashMap::new(),
         };
         driver.perform(effects);
         Ok(driver)
@@ -259,6 +264,8 @@ impl RunActor {
                 let end = step_end(*outcome);
                 self.feed(Input::Done { idx, end });
             }
+            StepMsg::Items { idx, items } => self.feed(Input::Items { idx, items }),
+            StepMsg::Item { idx, item, msg } => self.on_item(idx, item, *msg),
         }
     }
 
@@ -292,6 +299,7 @@ impl RunActor {
                 Effect::StepOver(idx) => {
                     self.log.close_step(&self.wf.steps[idx].id);
                     self.replies.remove(&idx);
+                    self.fan_controls.remove(&idx);
                 }
                 Effect::StopLeftover {
                     idx,
@@ -299,6 +307,18 @@ impl RunActor {
                     spawned_at,
                 } => self.stop_leftover(idx, pid, spawned_at),
                 Effect::Ended(_) => {}
+                Effect::Expand { idx, ctx } => self.expand(idx, ctx),
+                Effect::StartItem {
+                    idx,
+                    item,
+                    value,
+                    ctx,
+                    recovery_gate,
+                } => self.spawn_item((idx, item), value, ctx, recovery_gate),
+                Effect::CancelItems(idx) => self.cancel_items(idx),
+                Effect::ItemOver { idx, item } => self
+                    .log
+                    .close_step(&crate::store::item_key(&self.wf.steps[idx].id, item)),
             }
         }
         // A gate the machine did not open (the run is stopping): dropping it cancels it.
@@ -336,6 +356,7 @@ impl RunActor {
             }
         };
         self.control.send_replace(control);
+        self.signal_items(control);
     }
 
     fn spawn(&mut self, idx: usize, ctx: Arc<serde_json::Value>, recovery_gate: bool) {
@@ -352,6 +373,7 @@ impl RunActor {
             redactor: self.redactor.clone(),
             templates_may_loop: self.templates_may_loop,
             engine: self.engine.clone(),
+            item: None,
         };
         tokio::spawn(run_step(job));
     }

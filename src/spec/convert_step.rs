@@ -168,6 +168,8 @@ pub fn convert_step(
         None => IndexMap::new(),
     };
 
+    let for_each = super::for_each::convert(r, &mut t, &mut pos, &context);
+
     // The kind-specific side keys, taken now so that misplaced ones get a precise message.
     let mut side: IndexMap<&'static str, (&Node, Pos)> = IndexMap::new();
     for (key, _) in KIND_ONLY {
@@ -286,6 +288,7 @@ pub fn convert_step(
         approvers,
         idempotent,
         outputs,
+        for_each,
         reads: None,
         pos,
     })

@@ -260,6 +260,7 @@ pub(crate) mod tests {
                     approvers: Vec::new(),
                     idempotent: true,
                     outputs: IndexMap::new(),
+                    for_each: None,
                     reads: None,
                     pos: StepPos::default(),
                 })

@@ -9,6 +9,7 @@ mod cache;
 pub mod doctor;
 pub mod flush;
 mod interrupted;
+mod item_record;
 mod journal;
 pub mod lock;
 mod log_chunk;
@@ -28,6 +29,7 @@ use sled::Transactional;
 
 pub use cache::CacheEntry;
 pub use flush::{FlushTicket, Flusher};
+pub use item_record::{ItemRecord, item_key, parse_item_key};
 pub use journal::StepTable;
 pub use lock::{OwnerLock, StoreInUse};
 pub use log_chunk::{CHUNK_BYTES as LOG_CHUNK_BYTES, LogChunk};

@@ -44,6 +44,7 @@ impl RunMachine {
             store_error: None,
             ended: false,
             out: Vec::new(),
+            fans: Default::default(),
             wf,
             run,
         };
@@ -141,6 +142,8 @@ impl RunMachine {
         if let Some((how, output)) = finish {
             self.ctx.set_step(&rec, output);
             self.ready.restore(i, how);
+        } else {
+            self.restore_items(i, &mut rec, outputs);
         }
         rec
     }
