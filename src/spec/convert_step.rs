@@ -264,6 +264,14 @@ pub fn convert_step(
             StepKind::Sleep(Dur::default())
         }
     };
+    let gated = match &kind {
+        StepKind::Approval(_) => Some("is an `approval` step"),
+        _ if approve => Some("`approve: true`"),
+        // After a crash such a step asks an operator before it runs again: a gate too.
+        _ if !idempotent => Some("`idempotent: false`"),
+        _ => None,
+    };
+    super::for_each::check_gate(r, &pos, gated, &context);
     if !approvers.is_empty() && !approve && !matches!(kind, StepKind::Approval(_)) {
         r.error(
             pos.fields.get("approvers").copied().unwrap_or(node.pos),

@@ -108,9 +108,11 @@ pub(super) fn convert(
         return None;
     };
     pos.fields.insert("for_each".into(), node.pos);
-    let items = convert_items(r, node)?;
+    // A broken list is reported; the stand-in keeps `item` in the step's templates from
+    // being reported too (the parse fails anyway).
+    let items = convert_items(r, node).unwrap_or(ForEachItems::List(Vec::new()));
     let max_parallel = max_parallel
-        .and_then(|(_, n)| r.int(n, "max_parallel", 1, i64::from(u32::MAX)))
+        .and_then(|(_, n)| r.int(n, "max_parallel", 1, i64::MAX))
         .map(|v| v as usize);
     let fail_fast = fail_fast
         .and_then(|(_, n)| r.bool(n, "fail_fast"))
@@ -120,6 +122,21 @@ pub(super) fn convert(
         max_parallel,
         fail_fast,
     })
+}
+
+/// A fanned-out step cannot be gated yet: each item would need its own approval.
+pub(super) fn check_gate(r: &mut Reader<'_>, pos: &StepPos, gated: Option<&str>, context: &str) {
+    let (Some(gate), Some(at)) = (gated, pos.fields.get("for_each")) else {
+        return;
+    };
+    r.error(
+        *at,
+        format!("{context} has `for_each` and {gate}; a fanned-out step cannot be gated yet"),
+        Some(
+            "put the gate in a step of its own before this one (`approval:` with `depends_on`)"
+                .into(),
+        ),
+    );
 }
 
 fn convert_items(r: &mut Reader<'_>, node: &Node) -> Option<ForEachItems> {

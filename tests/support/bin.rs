@@ -31,6 +31,23 @@ pub fn text(o: &Output) -> String {
 /// with its process group recorded: Events go out only once durable, so a kill from then on
 /// finds the group in the store.
 pub fn run_until_a_process_is_recorded(data: &Path, workflow: &Path, step: Option<&str>) -> Child {
+    let named = step.map(|s| format!("\"{s}\""));
+    run_until_an_event(data, workflow, move |l| {
+        l.contains("\"type\":\"step\"")
+            && l.contains("\"process\":[")
+            && named.as_ref().is_none_or(|n| l.contains(n.as_str()))
+    })
+}
+
+/// `baton run --json WORKFLOW`, returned once it has printed an Event (a JSON line) that
+/// `durable` accepts: what an Event says is stored already, so a kill from then on keeps it.
+/// Its stdout is read to its end meanwhile, so that the owner never meets a closed pipe (and
+/// quits on its own) before the test kills it.
+pub fn run_until_an_event(
+    data: &Path,
+    workflow: &Path,
+    durable: impl Fn(&str) -> bool + Send + 'static,
+) -> Child {
     let mut owner = baton(data)
         .args(["run", "--json"])
         .arg(workflow)
@@ -38,13 +55,17 @@ pub fn run_until_a_process_is_recorded(data: &Path, workflow: &Path, step: Optio
         .spawn()
         .expect("baton run");
     let stdout = std::io::BufReader::new(owner.stdout.take().expect("its stdout"));
-    let named = step.map(|s| format!("\"{s}\""));
-    let recorded = std::io::BufRead::lines(stdout).any(|l| {
-        let l = l.unwrap_or_default();
-        l.contains("\"type\":\"step\"")
-            && l.contains("\"process\":[")
-            && named.as_ref().is_none_or(|n| l.contains(n.as_str()))
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout) {
+            if durable(&line.unwrap_or_default()) {
+                let _ = seen_tx.send(());
+            }
+        }
     });
-    assert!(recorded, "the step's process group was never recorded");
+    assert!(
+        seen.recv().is_ok(),
+        "the run ended without the awaited event"
+    );
     owner
 }
