@@ -314,7 +314,15 @@ impl RunMachine {
             .filter(|&i| items[i].status == StepStatus::Failed)
             .collect();
         let output = combined(&fan.outputs);
+        let cancelled = items.iter().any(|i| i.status == StepStatus::Cancelled);
         let end = match failed.first() {
+            // Told to stop by the driver alone: the step is cancelled with them.
+            None if cancelled => StepEnd::Failed {
+                error: "its items were cancelled".into(),
+                exit_code: None,
+                cancelled: true,
+                output: None,
+            },
             None => StepEnd::Succeeded {
                 output,
                 exit_code: None,

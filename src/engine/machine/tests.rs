@@ -2,6 +2,7 @@
 //! single cases (`cases.rs`), through a fake driver that checks every effect.
 
 mod cases;
+mod items;
 
 use std::collections::HashMap;
 use std::path::Path;
