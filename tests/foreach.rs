@@ -259,6 +259,8 @@ steps:
     let ls = bin::baton(&data).args(["ls", "--json"]).output().unwrap();
     let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
     let id = runs[0]["id"].as_str().unwrap().to_string();
+    // The groups the dead owner's items left were stopped when the store was opened again.
+    assert_eq!(harness::processes_mentioning(&format!("{d}/never")), [0; 0]);
     let out = bin::baton(&data).args(["resume", &id]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", bin::text(&out));
 
@@ -272,8 +274,6 @@ steps:
         lines(&dir.path().join("ran")),
         ["0", "1", "2", "2", "3", "3", "4", "5"]
     );
-    // The groups the dead owner's items left were stopped when the store was opened again.
-    assert_eq!(harness::processes_mentioning(&format!("{d}/never")), [0; 0]);
     let show = bin::baton(&data).args(["show", &id]).output().unwrap();
     let t = bin::text(&show);
     assert!(t.contains("  [5] 5"), "{t}");
