@@ -50,9 +50,15 @@ impl RunMachine {
             self.out.push(Effect::Expand { idx, ctx });
             return;
         }
-        let n = self.records[idx].items.len();
+        let items = &self.records[idx].items;
         let mut outputs = self.fans.restored.remove(&idx).unwrap_or_default();
-        outputs.resize(n, None);
+        outputs.resize(items.len(), None);
+        // An item failed before a crash: with `fail_fast` the rest stay cancelled.
+        let fail_fast = self.wf.steps[idx]
+            .for_each
+            .as_ref()
+            .is_none_or(|f| f.fail_fast);
+        let failed = items.iter().any(|i| i.status == StepStatus::Failed);
         let fan = Fan {
             ctx,
             outputs,
@@ -61,6 +67,10 @@ impl RunMachine {
             cancelling: false,
         };
         self.fans.running.insert(idx, fan);
+        if fail_fast && failed {
+            self.item_failed(idx);
+            self.put(idx);
+        }
         self.settle_fan(idx, now);
     }
 

@@ -302,3 +302,33 @@ proptest! {
         prop_assert_eq!(&out.output, &Value::Array(second.list.clone()));
     }
 }
+
+#[test]
+fn a_failure_stored_before_a_crash_keeps_fail_fast_after_the_restore() {
+    let wf = fan_workflow(3, 2, true);
+    let mut fan = StepRecord::planned(&wf, &crate::spec::Dag::new(&wf), 0);
+    fan.status = StepStatus::Running;
+    fan.items = (0..3)
+        .map(|i| crate::store::ItemRecord::pending(Value::from(i)))
+        .collect();
+    fan.items[0].status = StepStatus::Failed;
+    fan.items[1].status = StepStatus::Running;
+    let stored = StepTable {
+        steps: vec![fan],
+        outputs: HashMap::new(),
+    };
+    let mut sim = FanSim::new(&wf, 2, true, stored);
+    sim.failed_seen = true;
+    sim.drain();
+    assert!(sim.started.is_empty(), "items started: {:?}", sim.started);
+    assert_eq!(sim.ended, Some(RunState::Failed));
+    let items: Vec<StepStatus> = sim.stored[&0].items.iter().map(|i| i.status).collect();
+    assert_eq!(
+        items,
+        [
+            StepStatus::Failed,
+            StepStatus::Cancelled,
+            StepStatus::Cancelled
+        ]
+    );
+}
