@@ -297,6 +297,35 @@ fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) 
             s.duration_ms.map(human_ms).unwrap_or_else(|| "-".into()),
             safe.text(&detail)
         );
+        print_items(s, safe);
+    }
+}
+
+/// A fan-out step's items, under its row: `[index] label`, status, attempt, time, detail.
+fn print_items(s: &crate::store::StepRecord, safe: &Shown) {
+    for (i, item) in s.items.iter().enumerate() {
+        let name = format!("  [{i}] {}", safe.text(&item.label()));
+        let time = match (item.started_at, item.finished_at) {
+            (Some(a), Some(b)) => human_ms(b.millis_since(a)),
+            _ => "-".into(),
+        };
+        let detail = match (&item.error, item.exit_code) {
+            (Some(e), _) if item.status != StepStatus::Succeeded => safe.text(e).into_owned(),
+            (_, Some(c)) => format!("exit {c}"),
+            _ => String::new(),
+        };
+        outln!(
+            "{:<20} {:<17} {:>8} {:>9}  {}",
+            truncate(&name, 20),
+            item.status.as_str(),
+            if item.attempt > 0 {
+                format!("{}/{}", item.attempt, s.max_attempts)
+            } else {
+                "-".into()
+            },
+            time,
+            detail
+        );
     }
 }
 
@@ -394,12 +423,17 @@ impl Follower {
                 self.done.remove(&rec.step);
             }
             let waiting = rec.status == StepStatus::Pending && self.after.contains_key(&rec.step);
-            if only.is_some_and(|s| *s != rec.step) || self.done.contains(&rec.step) || waiting {
+            if only.is_some_and(|s| !is_or_has(s, &rec.step))
+                || self.done.contains(&rec.step)
+                || waiting
+            {
                 continue;
             }
             let mut last = self.after.get(&rec.step).copied().unwrap_or(0);
             loop {
-                let page = runs.logs(id, Some(&rec.step), last, 10_000)?;
+                // One item (`deploy[2]`), or a step with its items' lines.
+                let stream = only.unwrap_or(&rec.step);
+                let page = runs.logs(id, Some(stream), last, 10_000)?;
                 let Some(l) = page.last() else { break };
                 last = l.seq;
                 new.extend(page);
@@ -409,7 +443,12 @@ impl Follower {
         // Only now, so that an owner gone in the middle leaves nothing half printed.
         new.sort_by_key(|l| l.seq);
         for line in &new {
-            print_line(line, only.is_none(), timestamps, shown);
+            print_line(
+                line,
+                only.is_none_or(|s| *s != line.step),
+                timestamps,
+                shown,
+            );
         }
         for (step, last, finished) in after {
             if finished {
@@ -419,6 +458,11 @@ impl Follower {
         }
         Ok((!run.state.is_active()).then_some(run.state))
     }
+}
+
+/// Whether `only` (a step or one of its items, `deploy[2]`) is or is in `step`.
+fn is_or_has(only: &StepId, step: &StepId) -> bool {
+    only == step || crate::store::parse_item_key(only.as_str()).is_some_and(|(s, _)| s == *step)
 }
 
 /// How often `logs --follow` asks the owner for new lines (it stores them within 200 ms).
@@ -440,7 +484,9 @@ fn print_logs(
         };
         after = last.seq;
         for line in &page {
-            print_line(line, step.is_none(), timestamps, shown);
+            // A fan-out step's lines come from its items: each says which.
+            let prefixed = step.is_none_or(|s| *s != line.step);
+            print_line(line, prefixed, timestamps, shown);
         }
     }
 }

@@ -280,7 +280,10 @@ impl Engine {
                 let Some(i) = wf.steps.iter().position(|s| s.id == rec.step) else {
                     continue;
                 };
-                *rec = StepRecord::planned(&wf, &dag, i);
+                // A fan-out keeps its items that succeeded: only the others run again.
+                if !rec.reset_failed_items() {
+                    *rec = StepRecord::planned(&wf, &dag, i);
+                }
                 if stored.outputs.remove(&rec.step).is_some() {
                     journal.output(rec.step.clone(), None);
                 }

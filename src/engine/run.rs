@@ -32,6 +32,8 @@ use crate::store::{
 
 pub use super::machine::WHEN_FALSE;
 
+mod items;
+
 /// What a client or a timer asks of a run driver.
 #[derive(Debug)]
 pub enum RunMsg {
@@ -103,6 +105,8 @@ pub struct RunActor {
     broken: bool,
     /// Tells the workflow's `notify:` targets.
     notifier: Notifier,
+    /// The control of each fan-out step's items (the run's, or cancelled by `fail_fast`).
+    fan_controls: HashMap<usize, watch::Sender<Control>>,
 }
 
 impl RunActor {
@@ -182,6 +186,7 @@ impl RunActor {
             asks: HashMap::new(),
             replies: HashMap::new(),
             broken: false,
+            fan_controls: HashMap::new(),
         };
         driver.perform(effects);
         Ok(driver)
@@ -288,16 +293,16 @@ impl RunActor {
                 self.feed(Input::GateOpened { idx, on_timeout });
             }
             StepMsg::Agent { idx, entry, ack } => {
-                let entry = redact_entry(&self.redactor, *entry);
                 let step = self.wf.steps[idx].id.clone();
-                self.journal.event(EventKind::Agent { step, entry });
-                self.journal.when_durable(ack);
+                self.journal_agent(step, *entry, ack);
             }
             StepMsg::Cache(put) => put.record(&self.engine.store),
             StepMsg::Done { idx, outcome } => {
                 let end = step_end(*outcome);
                 self.feed(Input::Done { idx, end });
             }
+            StepMsg::Items { idx, items } => self.feed(Input::Items { idx, items }),
+            StepMsg::Item { idx, item, msg } => self.on_item(idx, item, *msg),
         }
     }
 
@@ -331,6 +336,7 @@ impl RunActor {
                 Effect::StepOver(idx) => {
                     self.log.close_step(&self.wf.steps[idx].id);
                     self.replies.remove(&idx);
+                    self.fan_controls.remove(&idx);
                 }
                 Effect::StopLeftover {
                     idx,
@@ -338,6 +344,18 @@ impl RunActor {
                     spawned_at,
                 } => self.stop_leftover(idx, pid, spawned_at),
                 Effect::Ended(state) => self.notify_end(state),
+                Effect::Expand { idx, ctx } => self.expand(idx, ctx),
+                Effect::StartItem {
+                    idx,
+                    item,
+                    value,
+                    ctx,
+                    recovery_gate,
+                } => self.spawn_item((idx, item), value, ctx, recovery_gate),
+                Effect::CancelItems(idx) => self.cancel_items(idx),
+                Effect::ItemOver { idx, item } => self
+                    .log
+                    .close_step(&crate::store::item_key(&self.wf.steps[idx].id, item)),
             }
         }
         // A gate the machine did not open (the run is stopping): dropping it cancels it.
@@ -375,6 +393,7 @@ impl RunActor {
             }
         };
         self.control.send_replace(control);
+        self.signal_items(control);
     }
 
     fn spawn(&mut self, idx: usize, ctx: Arc<serde_json::Value>, recovery_gate: bool) {
@@ -391,6 +410,7 @@ impl RunActor {
             redactor: self.redactor.clone(),
             templates_may_loop: self.templates_may_loop,
             engine: self.engine.clone(),
+            item: None,
         };
         tokio::spawn(run_step(job));
     }
@@ -661,6 +681,21 @@ enum Wake {
 
 /// An agent's turn or call with the run's secrets masked in everything it says (what is
 /// stored is also what a resumed conversation shows the model).
+impl RunActor {
+    /// Journals an agent's turn or call (of a step, or of one item of a fan-out: `step[i]`),
+    /// masked, and tells the agent once it is durable.
+    pub(super) fn journal_agent(
+        &mut self,
+        step: crate::spec::StepId,
+        entry: crate::store::AgentEntry,
+        ack: tokio::sync::oneshot::Sender<()>,
+    ) {
+        let entry = redact_entry(&self.redactor, entry);
+        self.journal.event(EventKind::Agent { step, entry });
+        self.journal.when_durable(ack);
+    }
+}
+
 fn redact_entry(r: &Redactor, entry: crate::store::AgentEntry) -> crate::store::AgentEntry {
     use crate::store::AgentEntry;
     let text = |s: String| r.redact(&s).into_owned();

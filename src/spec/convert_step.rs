@@ -166,6 +166,8 @@ pub fn convert_step(
         None => IndexMap::new(),
     };
 
+    let for_each = super::for_each::convert(r, &mut t, &mut pos, &context);
+
     // The kind-specific side keys, taken now so that misplaced ones get a precise message.
     let mut side: IndexMap<&'static str, (&Node, Pos)> = IndexMap::new();
     for (key, _) in KIND_ONLY {
@@ -262,6 +264,14 @@ pub fn convert_step(
     };
     let mut kind = kind;
     super::convert_tools::apply_call_approval(r, &mut kind, call_approval, approve_node);
+    let gated = match &kind {
+        StepKind::Approval(_) => Some("is an `approval` step"),
+        _ if approve => Some("`approve: true`"),
+        // After a crash such a step asks an operator before it runs again: a gate too.
+        _ if !idempotent => Some("`idempotent: false`"),
+        _ => None,
+    };
+    super::for_each::check_gate(r, &pos, gated, &context);
     if !approvers.is_empty() && !approve && !matches!(kind, StepKind::Approval(_)) {
         r.error(
             pos.fields.get("approvers").copied().unwrap_or(node.pos),
@@ -286,6 +296,7 @@ pub fn convert_step(
         approvers,
         idempotent,
         outputs,
+        for_each,
         reads: None,
         handler: None,
         pos,

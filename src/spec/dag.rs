@@ -261,6 +261,7 @@ pub(crate) mod tests {
                     approvers: Vec::new(),
                     idempotent: true,
                     outputs: IndexMap::new(),
+                    for_each: None,
                     reads: None,
                     handler: None,
                     pos: StepPos::default(),

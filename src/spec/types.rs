@@ -193,6 +193,9 @@ pub struct Step {
     pub idempotent: bool,
     /// Named values derived from the step's result (templates over `output`, `stdout`, ...).
     pub outputs: IndexMap<String, String>,
+    /// Fanned out over a list (`for_each:`): each item runs the step once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<super::for_each::ForEach>,
     /// The steps whose results its templates read, found at validation (`None`: it may read
     /// any, e.g. `steps` as a whole, or the workflow was not validated).
     #[serde(skip)]

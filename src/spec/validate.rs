@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::dag::Dag;
 use super::diag::{Diagnostic, Source, did_you_mean};
+use super::for_each::ITEM_ROOTS;
 use super::template::{Reference, Templates};
 use super::types::{HttpBody, Pos, Step, StepKind, TransformSpec, Workflow};
 
@@ -408,6 +409,11 @@ fn fields(step: &Step) -> Vec<Field<'_>> {
     if let Some(w) = &step.when {
         add(&mut out, "when", w, p.when, Expr);
     }
+    if let Some(super::for_each::ForEachItems::Template(t)) =
+        step.for_each.as_ref().map(|f| &f.items)
+    {
+        add(&mut out, "for_each", t, at("for_each"), Template);
+    }
     match &step.kind {
         StepKind::Run(r) => {
             add(&mut out, "run", &r.command, p.body, Template);
@@ -585,6 +591,10 @@ fn check_reference(
     if field.mode == Mode::Outputs && STEP_FIELDS.contains(&r.root.as_str()) {
         return;
     }
+    if ITEM_ROOTS.contains(&r.root.as_str()) {
+        check_item(step, src, field, &here, r, out);
+        return;
+    }
     if r.root != "steps" {
         let roots: &[&str] = if field.mode == Mode::Outputs {
             &OUTPUT_ROOTS
@@ -694,6 +704,37 @@ fn check_reference(
             }
         }
     }
+}
+
+/// `item` and `item_index` exist only in the per-item templates of a step with `for_each`.
+fn check_item(
+    step: &Step,
+    src: &Source<'_>,
+    field: &Field<'_>,
+    here: &Here<'_>,
+    r: &Reference,
+    out: &mut Vec<Diagnostic>,
+) {
+    let (message, hint) = if step.for_each.is_none() {
+        (
+            format!(
+                "{here} reads `{r}`, but step `{}` has no `for_each`",
+                step.id
+            ),
+            "`item` and `item_index` exist only in a step with `for_each: [...]`; add one, or read `params`/`steps` instead",
+        )
+    } else if matches!(field.label.as_ref(), "when" | "for_each") {
+        (
+            format!(
+                "{here} reads `{r}`, but `{}` is decided once for the whole step, before its items exist",
+                field.label
+            ),
+            "use `item` in the step's own fields (`run`, `prompt`, `env`, ...); to leave some items out, filter the list",
+        )
+    } else {
+        return;
+    };
+    out.push(Diagnostic::at(src, field.pos, message).with_hint(hint));
 }
 
 fn check_root(

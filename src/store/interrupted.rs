@@ -187,7 +187,7 @@ fn stop_leftover_groups(run: &RunId, steps: &[StepRecord]) {
     let groups: Vec<_> = steps
         .iter()
         .filter(|s| !s.status.is_terminal())
-        .filter_map(|s| s.process)
+        .flat_map(|s| s.processes())
         .collect();
     for pgid in crate::process_group::stop_leftovers(&groups, LEFTOVER_GRACE) {
         tracing::warn!("run {run}: stopped process group {pgid} left by its dead owner");

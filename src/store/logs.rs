@@ -358,6 +358,37 @@ impl Store {
         Ok(steps)
     }
 
+    /// The log streams of `step`'s items (`step[0]`, `step[1]`, ...), found by their keys.
+    fn item_streams(&self, run: &RunId, step: &StepId) -> anyhow::Result<Vec<StepId>> {
+        if crate::store::parse_item_key(step.as_str()).is_some() {
+            return Ok(Vec::new());
+        }
+        let p = prefix(run);
+        let mut from = p.clone();
+        from.extend_from_slice(step.0.as_bytes());
+        from.push(b'[');
+        let stem = from.clone();
+        let mut items = Vec::new();
+        while let Some(key) = self.logs.range(from.clone()..).keys().next() {
+            let k = key?;
+            if !k.starts_with(&stem) {
+                break;
+            }
+            let rest = &k[p.len()..];
+            let Some(end) = rest.iter().position(|&b| b == 0) else {
+                break;
+            };
+            let name = String::from_utf8_lossy(&rest[..end]).into_owned();
+            from = p.clone();
+            from.extend_from_slice(&rest[..end]);
+            from.push(1);
+            if crate::store::parse_item_key(&name).is_some_and(|(s, _)| &s == step) {
+                items.push(StepId(name));
+            }
+        }
+        Ok(items)
+    }
+
     fn cursors(
         &self,
         run: &RunId,
@@ -365,7 +396,10 @@ impl Store {
         after: Option<u64>,
     ) -> anyhow::Result<Vec<Cursor>> {
         let steps = match step {
-            Some(s) => vec![s.clone()],
+            // A fan-out step's lines are its own and its items' (`step[i]`).
+            Some(s) => std::iter::once(s.clone())
+                .chain(self.item_streams(run, s)?)
+                .collect(),
             None => self.log_steps(run)?,
         };
         let file =

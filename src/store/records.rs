@@ -268,6 +268,9 @@ pub struct StepRecord {
     /// LLM figures.
     #[serde(default, skip_serializing_if = "StepMetrics::is_empty")]
     pub metrics: StepMetrics,
+    /// A fanned-out step's items, in list order (empty until its list is evaluated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<super::ItemRecord>,
 }
 
 impl StepRecord {
@@ -293,6 +296,7 @@ impl StepRecord {
             process: None,
             approval_wait_ms: 0,
             metrics: StepMetrics::default(),
+            items: Vec::new(),
         }
     }
 

@@ -64,7 +64,12 @@ impl App {
                         .as_ref()
                         .is_some_and(|d| d.log_view.search.is_some())
             }
-            Action::Collapse | Action::Expand => detail && tab == Some((Pane::Tab, Tab::Context)),
+            Action::Collapse | Action::Expand => {
+                let fan_out = m.detail.as_ref().is_some_and(|d| {
+                    d.pane == Pane::Tree && d.selected_step().is_some_and(|s| !s.items.is_empty())
+                });
+                detail && (tab == Some((Pane::Tab, Tab::Context)) || fan_out)
+            }
             Action::NextTab | Action::PrevTab | Action::NextPane => detail,
             Action::Follow | Action::Wrap | Action::Timestamps | Action::LogScope => logs_tab,
             Action::Filter => m.screen == Screen::Runs || logs_tab,
@@ -169,6 +174,8 @@ impl App {
             }
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
+            Action::Collapse if self.in_tree() => self.fold_items(true),
+            Action::Expand if self.in_tree() => self.fold_items(false),
             Action::Collapse => self.fold(true),
             Action::Expand => self.fold(false),
             Action::NextFailed => self.jump(Want::Failed),
@@ -551,6 +558,25 @@ impl App {
         let d = self.model.detail.as_ref()?;
         let rows = json_tree::rows(d.context.as_ref()?, &d.context_folds);
         rows.into_iter().nth(d.context_selected)
+    }
+
+    fn in_tree(&self) -> bool {
+        self.model.screen == Screen::Detail
+            && self
+                .model
+                .detail
+                .as_ref()
+                .is_some_and(|d| d.pane == Pane::Tree)
+    }
+
+    /// ←/→ on a fan-out step (or one of its items) in the tree fold and unfold its items.
+    fn fold_items(&mut self, folded: bool) {
+        let Some(d) = self.model.detail.as_mut() else {
+            return;
+        };
+        if d.fold_items(folded) && d.log_view.selected_step_only {
+            self.ensure_step_ring();
+        }
     }
 
     fn fold(&mut self, folded: bool) {

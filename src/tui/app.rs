@@ -325,7 +325,7 @@ impl App {
     pub fn scoped_step(&self) -> Option<StepId> {
         let d = self.model.detail.as_ref()?;
         if d.log_view.selected_step_only {
-            d.selected_step().map(|s| s.step.clone())
+            d.selected_log_key()
         } else {
             None
         }

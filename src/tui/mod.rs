@@ -11,6 +11,7 @@ pub mod app;
 pub mod clipboard;
 pub mod config;
 pub mod effect;
+pub mod fan_rows;
 pub mod frame;
 pub mod guard;
 pub mod json_tree;

@@ -127,8 +127,11 @@ pub struct Detail {
     /// When each running step's current stint began (from the Event that made it running), so
     /// its clock runs on after a resume; steps loaded running fall back to their start.
     pub running_since: HashMap<StepId, Timestamp>,
-    /// Step indices in tree order (by DAG level, then workflow order).
-    pub rows: Vec<usize>,
+    /// The tree's rows: steps by DAG level, then workflow order, each unfolded fan-out's
+    /// items under it.
+    pub rows: Vec<crate::tui::fan_rows::TreeRow>,
+    /// Fan-outs the operator folded (`true`) or unfolded, by step.
+    pub item_folds: HashMap<StepId, bool>,
     /// Selected row of the tree.
     pub selected_row: usize,
     /// Focused pane.
@@ -168,6 +171,7 @@ impl Detail {
             index: HashMap::new(),
             running_since: HashMap::new(),
             rows: Vec::new(),
+            item_folds: HashMap::new(),
             selected_row: 0,
             pane: Pane::Tree,
             tab: Tab::Logs,
@@ -186,7 +190,7 @@ impl Detail {
         d
     }
 
-    fn reindex(&mut self) {
+    pub(crate) fn reindex(&mut self) {
         self.index = self
             .steps
             .iter()
@@ -195,7 +199,7 @@ impl Detail {
             .collect();
         let mut rows: Vec<usize> = (0..self.steps.len()).collect();
         rows.sort_by_key(|&i| (self.steps[i].level, self.steps[i].index, i));
-        self.rows = rows;
+        self.rows = crate::tui::fan_rows::tree_rows(&self.steps, &rows, &self.item_folds);
         self.selected_row = self.selected_row.min(self.rows.len().saturating_sub(1));
     }
 
@@ -203,14 +207,14 @@ impl Detail {
     pub fn selected_step(&self) -> Option<&StepRecord> {
         self.rows
             .get(self.selected_row)
-            .and_then(|&i| self.steps.get(i))
+            .and_then(|r| self.steps.get(r.step))
     }
 
     /// The ring the log pane shows (the selected step's when scoped and loaded, else all).
     pub fn shown_ring(&self) -> &LogRing {
         if self.log_view.selected_step_only
-            && let Some(step) = self.selected_step()
-            && let Some(ring) = self.logs_step.get(&step.step)
+            && let Some(key) = self.selected_log_key()
+            && let Some(ring) = self.logs_step.get(&key)
         {
             return ring;
         }
@@ -220,8 +224,7 @@ impl Detail {
     /// The ring the log pane shows, to change.
     pub fn shown_ring_mut(&mut self) -> &mut LogRing {
         let step = self
-            .selected_step()
-            .map(|s| s.step.clone())
+            .selected_log_key()
             .filter(|s| self.log_view.selected_step_only && self.logs_step.contains_key(s));
         match step {
             Some(s) => self.logs_step.entry(s).or_default(),
@@ -233,8 +236,9 @@ impl Detail {
     pub fn put_step(&mut self, record: StepRecord) {
         match self.index.get(&record.step) {
             Some(&i) => {
-                let moved =
-                    (self.steps[i].level, self.steps[i].index) != (record.level, record.index);
+                let moved = (self.steps[i].level, self.steps[i].index)
+                    != (record.level, record.index)
+                    || self.steps[i].items.len() != record.items.len();
                 self.steps[i] = record;
                 if moved {
                     self.reindex();
@@ -262,7 +266,7 @@ impl Detail {
         // another's older ones).
         let first = ring.first_seq().filter(|_| older).unwrap_or(0);
         for line in &self.live {
-            if line.seq >= first && step.is_none_or(|s| line.step == *s) {
+            if line.seq >= first && step.is_none_or(|s| is_or_item_of(&line.step, s)) {
                 ring.push(line.clone());
             }
         }
@@ -284,18 +288,21 @@ impl Detail {
             self.live.pop_front();
         }
         let shown_step = if self.log_view.selected_step_only {
-            self.selected_step()
-                .map(|s| s.step.clone())
+            self.selected_log_key()
                 .filter(|id| self.logs_step.contains_key(id))
         } else {
             None
         };
         let mut added_to_shown = false;
-        if let Some(ring) = self.logs_step.get_mut(&entry.step) {
-            let before = ring.last_seq();
-            ring.push(entry.clone());
-            if shown_step.as_ref() == Some(&entry.step) {
-                added_to_shown = ring.last_seq() != before;
+        // An item's line belongs to its own ring and to its step's.
+        let parent = crate::store::parse_item_key(entry.step.as_str()).map(|(s, _)| s);
+        for key in std::iter::once(&entry.step).chain(parent.as_ref()) {
+            if let Some(ring) = self.logs_step.get_mut(key) {
+                let before = ring.last_seq();
+                ring.push(entry.clone());
+                if shown_step.as_ref() == Some(key) {
+                    added_to_shown = ring.last_seq() != before;
+                }
             }
         }
         let before = self.logs_all.last_seq();
@@ -307,6 +314,12 @@ impl Detail {
             search.extend(std::iter::once(&entry));
         }
     }
+}
+
+/// Whether a line of `line_step` belongs to the ring of `step` (its own, or one of its items').
+fn is_or_item_of(line_step: &StepId, step: &StepId) -> bool {
+    line_step == step
+        || crate::store::parse_item_key(line_step.as_str()).is_some_and(|(s, _)| s == *step)
 }
 
 /// Everything the console shows.

@@ -66,7 +66,8 @@ impl App {
                 let rows = &d.rows;
                 let steps = &d.steps;
                 let next = next_after(d.selected_row, rows.len(), |r| {
-                    steps.get(rows[r]).is_some_and(|s| want.step(s))
+                    // Step rows only: a fan-out's item rows are under their step.
+                    rows[r].item.is_none() && steps.get(rows[r].step).is_some_and(|s| want.step(s))
                 });
                 if let Some(row) = next {
                     d.selected_row = row;

@@ -82,4 +82,33 @@ pub enum Effect {
     },
     /// The run is over, in this state (its last records come before this).
     Ended(RunState),
+    /// Evaluate fan-out step `idx`'s list against `ctx` and report it ([`super::Input::Items`]).
+    Expand {
+        /// Step index.
+        idx: usize,
+        /// The step's template context.
+        ctx: Arc<Value>,
+    },
+    /// Start item `item` of fan-out step `idx`.
+    StartItem {
+        /// Step index.
+        idx: usize,
+        /// Item index.
+        item: usize,
+        /// Its value (`item` in the templates).
+        value: Value,
+        /// The step's template context (`item` and `item_index` are added when rendering).
+        ctx: Arc<Value>,
+        /// Ask an operator first (see [`Effect::Start`]).
+        recovery_gate: bool,
+    },
+    /// Stop the running items of step `idx` (one failed, and `fail_fast` is on).
+    CancelItems(usize),
+    /// Item `item` of step `idx` ended: its log is complete.
+    ItemOver {
+        /// Step index.
+        idx: usize,
+        /// Item index.
+        item: usize,
+    },
 }

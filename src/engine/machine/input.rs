@@ -105,6 +105,42 @@ pub enum Input {
     },
     /// Nothing is in flight and everything is durable: write how the run ended.
     Finish,
+    /// Fan-out step `idx`'s list, evaluated (or why it could not be).
+    Items {
+        /// Step index.
+        idx: usize,
+        /// The items, in order.
+        items: Result<Vec<Value>, String>,
+    },
+    /// Item `item` of fan-out step `idx` reported.
+    Item {
+        /// Step index.
+        idx: usize,
+        /// Item index.
+        item: usize,
+        /// What it reported.
+        report: ItemReport,
+    },
+}
+
+/// What an item task reports: a step task's reports, for one item.
+#[derive(Debug)]
+pub enum ItemReport {
+    /// Attempt `n` started.
+    Attempt(u32),
+    /// An attempt failed; the next starts at `at`.
+    Retrying {
+        /// When the next attempt starts.
+        at: Timestamp,
+        /// Why this one failed.
+        error: String,
+        /// Its exit code.
+        exit_code: Option<i32>,
+    },
+    /// A shell attempt's process group started, with this pid.
+    Spawned(u32),
+    /// The item's task ended.
+    Done(Box<StepEnd>),
 }
 
 /// How a step task ended.

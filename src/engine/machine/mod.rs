@@ -10,6 +10,7 @@
 mod effect;
 mod handlers;
 mod input;
+mod items;
 mod restore;
 mod state;
 mod steps;
@@ -17,5 +18,5 @@ mod steps;
 mod tests;
 
 pub use effect::{Effect, Signal};
-pub use input::{Input, Now, StepEnd, WhenEval};
+pub use input::{Input, ItemReport, Now, StepEnd, WhenEval};
 pub use state::{RunMachine, WHEN_FALSE};

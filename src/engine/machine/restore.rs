@@ -45,6 +45,7 @@ impl RunMachine {
             ended: false,
             handlers: super::handlers::Handlers::of(&wf),
             out: Vec::new(),
+            fans: Default::default(),
             wf,
             run,
         };
@@ -142,6 +143,8 @@ impl RunMachine {
         if let Some((how, output)) = finish {
             self.ctx.set_step(&rec, output);
             self.ready.restore(i, how);
+        } else {
+            self.restore_items(i, &mut rec, outputs);
         }
         rec
     }

@@ -59,6 +59,8 @@ pub struct RunMachine {
     /// The handlers' phase (see `handlers.rs`).
     pub(super) handlers: super::handlers::Handlers,
     pub(super) out: Vec<Effect>,
+    /// Fanned-out steps' items (`items.rs`).
+    pub(super) fans: super::items::Fans,
 }
 
 impl RunMachine {
@@ -87,8 +89,11 @@ impl RunMachine {
             Input::GateTimeout { idx, requested_at } => self.gate_timeout(idx, requested_at, now),
             Input::Done { idx, end } => self.done(idx, end, now),
             Input::Finish => self.finish(now),
+            Input::Items { idx, items } => self.items(idx, items, now),
+            Input::Item { idx, item, report } => self.item_report(idx, item, report, now),
         }
         if !self.ended {
+            self.schedule_items(now);
             self.schedule(now, when);
             self.unstick(now);
             self.run_handlers(now, when);
@@ -269,6 +274,9 @@ impl RunMachine {
         self.running_since[idx] = Some(now.mono);
         self.in_flight += 1;
         let ctx = self.ctx.value(self.wf.steps[idx].reads.as_ref());
+        if self.wf.steps[idx].for_each.is_some() {
+            return self.start_fan(idx, ctx, now);
+        }
         self.out.push(Effect::Start {
             idx,
             ctx,

@@ -3,6 +3,7 @@
 
 mod cases;
 mod handlers;
+mod items;
 
 use std::collections::HashMap;
 use std::path::Path;

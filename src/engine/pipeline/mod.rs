@@ -85,6 +85,22 @@ pub enum StepMsg {
         /// How it ended.
         outcome: Box<Outcome>,
     },
+    /// A fan-out step's list, evaluated (`for_each:`).
+    Items {
+        /// Step index.
+        idx: usize,
+        /// The items, or why there are none.
+        items: Result<Vec<Value>, String>,
+    },
+    /// What item `item` of fan-out step `idx` reported (its task sends the messages above).
+    Item {
+        /// Step index.
+        idx: usize,
+        /// Item index.
+        item: usize,
+        /// The report.
+        msg: Box<StepMsg>,
+    },
 }
 
 /// A gate the actor must open and answer.
@@ -150,6 +166,8 @@ pub struct StepJob {
     pub templates_may_loop: bool,
     /// Engine-wide things: templates, locks, buckets, semaphore, store, config.
     pub engine: Arc<EngineShared>,
+    /// For one item of a fan-out: its index and value (`item_index`, `item` in templates).
+    pub item: Option<(usize, Value)>,
 }
 
 impl StepJob {

@@ -28,7 +28,7 @@ pub(super) async fn succeeded(
     redact_output(&job.redactor, &mut output);
     if !job.step().outputs.is_empty() {
         let ctx = outputs_context(
-            &job.ctx,
+            &super::render::item_context(&job.ctx, job.item.as_ref()),
             &output.output,
             &output.stdout,
             &output.stderr,

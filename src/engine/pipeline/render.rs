@@ -92,7 +92,7 @@ impl RenderInput {
             engine: job.engine.clone(),
             workflow: job.workflow.clone(),
             idx: job.idx,
-            ctx: job.ctx.clone(),
+            ctx: item_context(&job.ctx, job.item.as_ref()),
             run: job.run.clone(),
             workdir: job.workdir.clone(),
         }
@@ -101,6 +101,18 @@ impl RenderInput {
     pub(super) fn step(&self) -> &Step {
         &self.workflow.steps[self.idx]
     }
+}
+
+/// The context an item of a fan-out renders with: the step's, plus `item` and `item_index`
+/// (every field of the step sees them, `on:` included).
+pub(super) fn item_context(ctx: &Arc<Value>, item: Option<&(usize, Value)>) -> Arc<Value> {
+    let (Some((index, value)), Value::Object(map)) = (item, ctx.as_ref()) else {
+        return ctx.clone();
+    };
+    let mut map = map.clone();
+    map.insert("item".into(), value.clone());
+    map.insert("item_index".into(), Value::from(*index));
+    Arc::new(Value::Object(map))
 }
 
 /// Renders the step (see [`off_worker`] for where).

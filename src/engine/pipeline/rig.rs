@@ -67,6 +67,7 @@ impl Rig {
             redactor: Arc::new(crate::secrets::Redactor::new(self.secrets.clone())),
             templates_may_loop: false,
             engine: self.engine.clone(),
+            item: None,
         }
     }
 
@@ -113,6 +114,8 @@ impl Rig {
                     seen.push("cache".into());
                 }
                 StepMsg::Done { outcome, .. } => return (seen, *outcome),
+                // Sent by the driver's fan-out, never by a step task.
+                StepMsg::Items { .. } | StepMsg::Item { .. } => seen.push("items".into()),
             }
         }
     }

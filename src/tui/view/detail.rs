@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Paragraph, Tabs};
 
 use super::{fit, format_ms, gauge, logs, panes, run_elapsed, scroll_offset};
 use crate::store::{StepRecord, StepStatus, Timestamp};
+use crate::tui::fan_rows::is_folded;
 use crate::tui::model::{Detail, Pane, Tab};
 use crate::tui::theme::{Theme, run_icon, step_icon};
 
@@ -110,13 +111,20 @@ fn draw_tree(
     let width = inner.width as usize;
     let offset = scroll_offset(d.selected_row, rows, d.rows.len());
     let mut lines = Vec::with_capacity(rows);
-    for (row, &i) in d.rows.iter().enumerate().skip(offset).take(rows) {
-        let Some(step) = d.steps.get(i) else { continue };
+    for (row, r) in d.rows.iter().enumerate().skip(offset).take(rows) {
+        let Some(step) = d.steps.get(r.step) else {
+            continue;
+        };
+        if let Some(i) = r.item {
+            let selected = row == d.selected_row;
+            lines.push(item_line(step, i, selected, width, theme));
+            continue;
+        }
         let level = step.level;
         let first_of_level = row == 0
             || d.rows
                 .get(row - 1)
-                .and_then(|&p| d.steps.get(p))
+                .and_then(|p| d.steps.get(p.step))
                 .is_none_or(|p| p.level != level);
         let label = if first_of_level {
             format!("L{level:<2}")
@@ -146,12 +154,29 @@ fn draw_tree(
                 info_style,
             )
         };
+        let info = match fan_out_summary(step) {
+            Some(items) if info.is_empty() => items,
+            Some(items) => format!("{info} · {items}"),
+            None => info,
+        };
         let id_width = width.saturating_sub(3 + 2 + 1 + info.chars().count().min(width / 2));
+        // A fan-out's fold marker, before its id.
+        let marker = match (step.items.is_empty(), is_folded(step, &d.item_folds)) {
+            (true, _) => "",
+            (false, true) => "▸ ",
+            (false, false) => "▾ ",
+        };
         let mut spans = vec![
             Span::styled(label, theme.muted()),
             Span::styled(format!("{icon} "), icon_style),
+            Span::styled(marker, theme.muted()),
         ];
-        spans.extend(id_and_name(step, id_width, theme));
+        let marker_cols = marker.chars().count();
+        spans.extend(id_and_name(
+            step,
+            id_width.saturating_sub(marker_cols),
+            theme,
+        ));
         spans.extend([
             Span::raw(" "),
             Span::styled(
@@ -201,6 +226,61 @@ fn not_run(steps: &[StepRecord]) -> String {
     .filter(|(n, _)| *n > 0)
     .map(|(n, what)| format!(" · {n} {what}"))
     .collect()
+}
+
+/// `3/5 items` of a fan-out step: how many have ended.
+fn fan_out_summary(step: &StepRecord) -> Option<String> {
+    if step.items.is_empty() {
+        return None;
+    }
+    let ended = step.items.iter().filter(|i| i.status.is_terminal()).count();
+    Some(format!("{ended}/{} items", step.items.len()))
+}
+
+/// `      ├ ✓ [2] web3   exit 0`: one item of a fan-out, under its step (the label is the
+/// item's value: the host when the step runs `on: "{{ item }}"`).
+fn item_line(
+    step: &StepRecord,
+    i: usize,
+    selected: bool,
+    width: usize,
+    theme: &Theme,
+) -> Line<'static> {
+    let Some(item) = step.items.get(i) else {
+        return Line::default();
+    };
+    let last = i + 1 == step.items.len();
+    let info = match item.status {
+        StepStatus::Failed | StepStatus::Cancelled | StepStatus::Retrying => {
+            item.error.clone().unwrap_or_default()
+        }
+        _ => match (item.started_at, item.finished_at) {
+            (Some(a), Some(b)) => format_ms(b.millis_since(a)),
+            _ => String::new(),
+        },
+    };
+    let branch = if last { "   └ " } else { "   ├ " };
+    let name = format!("[{i}] {}", crate::tui::text::strip_ansi(&item.label()));
+    let name_width = width.saturating_sub(5 + 2 + 1 + info.chars().count().min(width / 3));
+    let mut spans = vec![
+        Span::styled(branch, theme.muted()),
+        Span::styled(
+            format!("{} ", step_icon(item.status)),
+            theme.step(item.status),
+        ),
+        Span::raw(fit(&name, name_width)),
+        Span::raw(" "),
+        Span::styled(
+            fit(&info, width.saturating_sub(5 + 2 + name_width + 1)),
+            theme.step(item.status),
+        ),
+    ];
+    if selected {
+        for s in &mut spans {
+            s.style = s.style.patch(theme.selection());
+        }
+    }
+    Line::from(spans)
 }
 
 /// `approval · after test, review` for the selected step.

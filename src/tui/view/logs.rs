@@ -20,11 +20,12 @@ use crate::tui::theme::Theme;
 pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &Theme) {
     let ring = d.shown_ring();
     let view = &d.log_view;
-    let scoped = view.selected_step_only
-        && d.selected_step()
-            .is_some_and(|s| d.logs_step.contains_key(&s.step));
-    let scope = match d.selected_step() {
-        Some(s) if scoped => format!("step {}", s.step),
+    let key = d.selected_log_key();
+    let scoped =
+        view.selected_step_only && key.as_ref().is_some_and(|k| d.logs_step.contains_key(k));
+    let scope = match (key, d.selected_item()) {
+        (Some(k), Some((_, item))) if scoped => format!("item {k} ({})", item.label()),
+        (Some(k), None) if scoped => format!("step {k}"),
         _ => "all steps".to_string(),
     };
     let mut flags = Vec::new();
