@@ -27,6 +27,12 @@ pub struct ConfigFile {
     /// LLM providers (none: discovered from the environment).
     #[serde(default)]
     pub providers: Vec<crate::providers::ProviderConfig>,
+    /// Hosts that steps name with `on:` (`[hosts.NAME]`).
+    #[serde(default)]
+    pub hosts: indexmap::IndexMap<String, crate::remote::HostFields>,
+    /// Defaults for every host (`[ssh]`).
+    #[serde(default)]
+    pub ssh: crate::remote::SshSection,
 }
 
 /// `[engine]` in the config file.

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod ids;
 pub mod process_group;
 pub mod providers;
+pub mod remote;
 pub mod sanitize;
 pub mod secrets;
 pub mod spec;

@@ -75,6 +75,10 @@ pub fn convert_workflow(
         .get(r, "agents", &[])
         .map(|n| convert_agents(r, n))
         .unwrap_or_default();
+    let hosts = t
+        .get(r, "hosts", &[])
+        .map(|n| super::convert_hosts::convert_hosts(r, n))
+        .unwrap_or_default();
 
     let mut steps = Vec::new();
     match t.take(r, "steps", &[]) {
@@ -121,6 +125,7 @@ pub fn convert_workflow(
         defaults,
         concurrency,
         agents,
+        hosts,
         steps,
         source: None,
     };

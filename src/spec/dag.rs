@@ -241,6 +241,7 @@ pub(crate) mod tests {
             defaults: Defaults::default(),
             concurrency: None,
             agents: IndexMap::new(),
+            hosts: IndexMap::new(),
             steps: edges
                 .iter()
                 .map(|(id, deps)| Step {

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod clock;
 mod control;
 pub mod http;
+pub mod remote;
 pub mod shell;
 pub mod sleep;
 

@@ -15,6 +15,7 @@ mod admission;
 mod attempts;
 mod cache;
 mod gate;
+mod host;
 mod outputs;
 mod render;
 
@@ -63,6 +64,13 @@ pub enum StepMsg {
         idx: usize,
         /// Its pid (= process group id).
         pid: u32,
+    },
+    /// A remote attempt's process group started on its host.
+    RemoteSpawned {
+        /// Step index.
+        idx: usize,
+        /// Where it runs.
+        process: Box<crate::store::RemoteProcess>,
     },
     /// The step waits for an operator.
     Gate(Box<GateRequest>),
