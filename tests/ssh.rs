@@ -2,6 +2,8 @@
 //! exit codes and retries; pause, cancel and timeouts acting on the remote process group; a
 //! dropped connection; a changed host key; a crashed owner's leftovers stopped on resume.
 
+#[path = "support/bin.rs"]
+mod bin;
 #[path = "support/engine.rs"]
 mod harness;
 #[path = "support/sshd.rs"]
@@ -263,4 +265,79 @@ steps:
     let (id, state) = h.run_to_end(&yaml);
     assert_eq!(state, RunState::Succeeded, "{:?}", h.step(&id, "s").error);
     assert_eq!(h.output(&id, "s"), serde_json::json!("web in /tmp"));
+}
+
+/// `baton` with a config dir whose config file names `h1` (the sshd).
+fn cli(sshd: &Sshd, data: &std::path::Path) -> std::process::Command {
+    let config = data.join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!("[ssh]\nconfig_file = \"/dev/null\"\n\n{}", sshd.toml("h1")),
+    )
+    .unwrap();
+    let mut cmd = bin::baton(&data.join("data"));
+    cmd.env("BATON_CONFIG_DIR", &config);
+    cmd
+}
+
+#[test]
+fn resume_stops_what_a_killed_owner_left_on_the_host_before_running_the_step_again() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (pidfile, flag) = (dir.path().join("pid"), dir.path().join("flag"));
+    let workflow = dir.path().join("wf.yaml");
+    std::fs::write(
+        &workflow,
+        format!(
+            "name: crash\nsteps:\n  - id: s\n    on: h1\n    run: 'if [ -e {f} ]; then echo again; exit 0; fi; touch {f}; sleep 300 & echo $! > {p}; wait'\n",
+            f = flag.display(),
+            p = pidfile.display()
+        ),
+    )
+    .unwrap();
+    let mut owner = cli(&sshd, dir.path())
+        .args(["run", "--json"])
+        .arg(&workflow)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(owner.stdout.take().unwrap());
+    let mut id = None;
+    for line in std::io::BufRead::lines(stdout) {
+        let line = line.unwrap();
+        if line.contains("\"remote\":{") {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            id = v["run"].as_str().map(str::to_string);
+            break;
+        }
+    }
+    let id = id.expect("the remote process group was recorded, and the run named");
+    let child = read_pid(&pidfile);
+    // As if the network stopped, then the owner died: the host hears of neither.
+    sshd.freeze_connections();
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    for master in processes_mentioning(&format!("{}/ssh/", dir.path().join("data").display())) {
+        // SAFETY: kill(2) on the dead owner's ssh master.
+        unsafe { libc::kill(master, libc::SIGKILL) };
+    }
+    assert!(alive(child), "the step runs on, unseen, on the host");
+
+    let out = cli(&sshd, dir.path())
+        .args(["resume", &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", bin::text(&out));
+    assert!(
+        !alive(child),
+        "resume stopped the leftover before running the step again"
+    );
+    let logs = cli(&sshd, dir.path()).args(["logs", &id]).output().unwrap();
+    let logs = bin::text(&logs);
+    assert!(
+        logs.contains("stopped what the previous owner left running on host `h1`"),
+        "{logs}"
+    );
+    assert!(logs.contains("again"), "{logs}");
 }

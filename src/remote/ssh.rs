@@ -86,8 +86,14 @@ impl Ssh {
 
     /// `ssh` with the connection-sharing options and `target` (options and destination).
     pub fn command(&self, target: &[String]) -> Command {
+        self.command_as(target, "auto")
+    }
+
+    /// `ssh` as [`Ssh::command`], with `ControlMaster` set to `master` (ssh keeps the first
+    /// value given for an option).
+    fn command_as(&self, target: &[String], master: &str) -> Command {
         let mut cmd = Command::new("ssh");
-        cmd.args(self.options(target)).args(target);
+        cmd.args(self.options(target, master)).args(target);
         cmd.stdin(Stdio::null())
             // Not in baton's process group: a Ctrl-C at the terminal is baton's to handle.
             .process_group(0)
@@ -95,14 +101,14 @@ impl Ssh {
         cmd
     }
 
-    fn options(&self, target: &[String]) -> Vec<String> {
+    fn options(&self, target: &[String], master: &str) -> Vec<String> {
         vec![
             "-oBatchMode=yes".into(),
             format!("-oConnectTimeout={}", CONNECT_TIMEOUT.as_secs()),
             "-oServerAliveInterval=5".into(),
             "-oServerAliveCountMax=3".into(),
             "-oLogLevel=ERROR".into(),
-            "-oControlMaster=auto".into(),
+            format!("-oControlMaster={master}"),
             format!("-oControlPersist={PERSIST}"),
             format!("-oControlPath={}", self.socket(target).display()),
         ]
@@ -124,14 +130,24 @@ impl Ssh {
     pub async fn connect(&self, name: &str, target: &[String]) -> Result<(), ConnectError> {
         let master = self.master(target);
         let mut up = master.lock().await;
-        if *up && self.socket(target).exists() {
+        let socket = self.socket(target);
+        if *up && socket.exists() {
             return Ok(());
         }
         crate::fsperm::private_data_dir(&self.control_dir).map_err(|e| ConnectError {
             message: format!("host `{name}`: cannot make the control socket directory: {e:#}"),
             retryable: false,
         })?;
-        let mut cmd = self.command(target);
+        // A master another baton process left (ControlPersist) serves this one too; a dead
+        // one's socket is removed, or the new master could not take its place.
+        if socket.exists() {
+            if self.alive(target).await {
+                *up = true;
+                return Ok(());
+            }
+            let _ = std::fs::remove_file(&socket);
+        }
+        let mut cmd = self.command_as(target, "yes");
         cmd.arg("-fN").stdout(Stdio::null()).stderr(Stdio::piped());
         let out = run(cmd, CONNECT_TIMEOUT * 2)
             .await
@@ -150,9 +166,17 @@ impl Ssh {
         Ok(())
     }
 
-    /// The shared connection to `target` was found broken: the next step starts another.
+    /// The shared connection to `target` was found broken: its master is told to exit (it
+    /// may hang on a dead network), and the next step starts another.
     pub async fn lost(&self, target: &[String]) {
-        *self.master(target).lock().await = false;
+        let master = self.master(target);
+        let mut up = master.lock().await;
+        let mut cmd = self.command(target);
+        cmd.args(["-O", "exit"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let _ = run(cmd, COMMAND_TIMEOUT).await;
+        *up = false;
     }
 
     /// Whether the master of `target` is running (`ssh -O check`).
@@ -183,20 +207,8 @@ impl Ssh {
 
     /// Connects to `host` afresh (no shared connection) and runs `true`: how long that took.
     pub async fn check(&self, host: &Host) -> Result<Duration, ConnectError> {
-        let mut cmd = Command::new("ssh");
-        cmd.args([
-            "-oBatchMode=yes",
-            "-oControlMaster=no",
-            "-oControlPath=none",
-        ])
-        .arg(format!("-oConnectTimeout={}", CONNECT_TIMEOUT.as_secs()))
-        .arg("-oLogLevel=ERROR")
-        .args(&host.ssh)
-        .arg("true")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        let mut cmd = Command::from(direct(&host.ssh));
+        cmd.arg("true").kill_on_drop(true);
         let began = Instant::now();
         let out = run(cmd, CONNECT_TIMEOUT * 2)
             .await
@@ -216,7 +228,8 @@ impl Ssh {
     }
 
     /// Stops group `pgid` on the host of `target`, from a thread that may block (a resumed
-    /// run stops what its dead owner left before anything runs again).
+    /// run stops what its dead owner left before anything runs again). Over a connection of
+    /// its own: the dead owner's shared one may hang on the very fault that stopped it.
     pub fn stop_blocking(
         &self,
         target: &[String],
@@ -225,14 +238,8 @@ impl Ssh {
         grace: Duration,
     ) -> Result<(), String> {
         let line = super::script::stop(pgid, started, grace);
-        let mut cmd = std::process::Command::new("ssh");
-        cmd.args(self.options(target))
-            .args(target)
-            .arg(&line)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        crate::fsperm::private_data_dir(&self.control_dir).map_err(|e| format!("{e:#}"))?;
+        let mut cmd = direct(target);
+        cmd.arg(&line);
         let out = cmd.output().map_err(|e| format!("cannot start ssh: {e}"))?;
         if out.status.success() {
             Ok(())
@@ -240,6 +247,23 @@ impl Ssh {
             Err(last_line(&String::from_utf8_lossy(&out.stderr)))
         }
     }
+}
+
+/// `ssh` to `target` over a connection of its own (no sharing), its stderr piped.
+fn direct(target: &[String]) -> std::process::Command {
+    let mut cmd = std::process::Command::new("ssh");
+    cmd.args([
+        "-oBatchMode=yes",
+        "-oControlMaster=no",
+        "-oControlPath=none",
+    ])
+    .arg(format!("-oConnectTimeout={}", CONNECT_TIMEOUT.as_secs()))
+    .arg("-oLogLevel=ERROR")
+    .args(target)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    cmd
 }
 
 /// Runs `cmd` to its end (stdout and stderr as it set them), within `limit`.

@@ -116,6 +116,17 @@ impl Sshd {
         sessions.len()
     }
 
+    /// Freezes (SIGSTOP) every sshd process of its current connections, as a network that
+    /// stopped carrying packets would: the host hears nothing of what the client does.
+    pub fn freeze_connections(&self) {
+        for session in children_of(self.child.id() as i32) {
+            for pid in std::iter::once(session).chain(children_of(session)) {
+                // SAFETY: kill(2) on a process this sshd started.
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+            }
+        }
+    }
+
     /// Its sessions right now (one per connection).
     pub fn sessions(&self) -> Vec<i32> {
         children_of(self.child.id() as i32)
