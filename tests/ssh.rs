@@ -341,3 +341,45 @@ fn resume_stops_what_a_killed_owner_left_on_the_host_before_running_the_step_aga
     );
     assert!(logs.contains("again"), "{logs}");
 }
+
+#[test]
+fn hosts_lists_the_configured_hosts_and_check_reports_latency_or_the_exact_error() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let mut cmd = cli(&sshd, dir.path());
+    // A second host: the same sshd, checked against a known_hosts that does not know it.
+    let config = dir.path().join("config/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let h2 = sshd.toml("h2").replace(
+        &sshd.known_hosts().display().to_string(),
+        &empty.display().to_string(),
+    );
+    std::fs::write(&config, format!("{text}\n{h2}")).unwrap();
+
+    let list = cmd.arg("hosts").output().unwrap();
+    let list = bin::text(&list);
+    assert!(list.contains("h1"), "{list}");
+    assert!(
+        list.contains(&format!("-oPort={} ", sshd.port)) && list.contains("127.0.0.1"),
+        "{list}"
+    );
+    let out = bin::baton(&dir.path().join("data"))
+        .env("BATON_CONFIG_DIR", dir.path().join("config"))
+        .args(["hosts", "check"])
+        .output()
+        .unwrap();
+    let text = bin::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("h1") && l.contains(" ok ") && l.ends_with(" ms")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("h2")
+            && l.contains("FAILED host `h2` (127.0.0.1): its host key is not known")),
+        "{text}"
+    );
+}

@@ -7,6 +7,7 @@ pub mod common;
 pub mod console;
 pub mod doctor;
 pub mod graph;
+pub mod hosts;
 pub mod inspect;
 pub mod logfile;
 pub mod manage;
@@ -75,6 +76,9 @@ pub enum CliCommand {
     Providers(providers::ProvidersArgs),
     /// List the agent profiles (built-in and yours), or show one.
     Agents(agents::AgentsArgs),
+    /// List the hosts steps can name with `on:`; `check` connects to each and reports its
+    /// latency or the exact error.
+    Hosts(hosts::HostsArgs),
 }
 
 /// Runs a command that needs the config but not the store (so it works while another baton
@@ -120,6 +124,14 @@ pub fn main() -> i32 {
         }
         Some(CliCommand::Agents(args)) => with_config(cli.data_dir.as_deref(), |paths, _| {
             agents::run_agents(&args, Some(&paths.agents_dir()))
+        }),
+        Some(CliCommand::Hosts(args)) => with_config(cli.data_dir.as_deref(), |paths, config| {
+            let ssh = crate::remote::Ssh::new(
+                config.hosts.clone(),
+                config.ssh.clone(),
+                Some(&paths.data),
+            );
+            hosts::run(&args, &ssh)
         }),
         None => console::open(cli.data_dir.as_deref(), cli.theme),
     };

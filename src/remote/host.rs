@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
+use serde_json::Value;
+
+use crate::spec::HostSpec;
+use crate::spec::template::Templates;
 
 /// A host's settings, as `[hosts.NAME]` in the config file writes them and as a workflow's
 /// `hosts:` entry renders to.
@@ -53,6 +57,51 @@ pub struct Host {
     pub workdir: Option<String>,
     /// Environment for every step on it.
     pub env: IndexMap<String, String>,
+}
+
+impl HostFields {
+    /// A workflow's `hosts.NAME` entry, its templates rendered over `ctx`.
+    pub fn render(
+        spec: &HostSpec,
+        t: &Templates,
+        ctx: &Value,
+        name: &str,
+    ) -> Result<HostFields, String> {
+        let text = |field: &str, v: &Option<String>| -> Result<Option<String>, String> {
+            v.as_ref()
+                .map(|v| t.render(v, ctx))
+                .transpose()
+                .map_err(|e| format!("hosts.{name}.{field}: {e}"))
+        };
+        let port =
+            match text("port", &spec.port)? {
+                Some(p) => Some(p.trim().parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(
+                    || {
+                        format!(
+                            "hosts.{name}.port is `{p}`, which is not a port number (1 to 65535)"
+                        )
+                    },
+                )?),
+                None => None,
+            };
+        let mut env = IndexMap::with_capacity(spec.env.len());
+        for (k, v) in &spec.env {
+            let value = t
+                .render(v, ctx)
+                .map_err(|e| format!("hosts.{name}.env.{k}: {e}"))?;
+            env.insert(k.clone(), value);
+        }
+        Ok(HostFields {
+            address: text("address", &spec.address)?,
+            port,
+            user: text("user", &spec.user)?,
+            identity_file: text("identity_file", &spec.identity_file)?.map(PathBuf::from),
+            jump: text("jump", &spec.jump)?,
+            known_hosts: text("known_hosts", &spec.known_hosts)?.map(PathBuf::from),
+            env,
+            workdir: text("workdir", &spec.workdir)?,
+        })
+    }
 }
 
 impl Host {

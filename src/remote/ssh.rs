@@ -205,28 +205,6 @@ impl Ssh {
         ))
     }
 
-    /// Connects to `host` afresh (no shared connection) and runs `true`: how long that took.
-    pub async fn check(&self, host: &Host) -> Result<Duration, ConnectError> {
-        let mut cmd = Command::from(direct(&host.ssh));
-        cmd.arg("true").kill_on_drop(true);
-        let began = Instant::now();
-        let out = run(cmd, CONNECT_TIMEOUT * 2)
-            .await
-            .map_err(|e| ConnectError {
-                message: format!("host `{}`: {e}", host.name),
-                retryable: true,
-            })?;
-        let took = began.elapsed();
-        if out.status.success() {
-            return Ok(took);
-        }
-        Err(connect_error(
-            &host.name,
-            &host.ssh,
-            &String::from_utf8_lossy(&out.stderr),
-        ))
-    }
-
     /// Stops group `pgid` on the host of `target`, from a thread that may block (a resumed
     /// run stops what its dead owner left before anything runs again). Over a connection of
     /// its own: the dead owner's shared one may hang on the very fault that stopped it.
@@ -247,6 +225,28 @@ impl Ssh {
             Err(last_line(&String::from_utf8_lossy(&out.stderr)))
         }
     }
+}
+
+/// Connects to `host` afresh (no shared connection) and runs `true`: how long that took.
+pub async fn check(host: &Host) -> Result<Duration, ConnectError> {
+    let mut cmd = Command::from(direct(&host.ssh));
+    cmd.arg("true").kill_on_drop(true);
+    let began = Instant::now();
+    let out = run(cmd, CONNECT_TIMEOUT * 2)
+        .await
+        .map_err(|e| ConnectError {
+            message: format!("host `{}`: {e}", host.name),
+            retryable: true,
+        })?;
+    let took = began.elapsed();
+    if out.status.success() {
+        return Ok(took);
+    }
+    Err(connect_error(
+        &host.name,
+        &host.ssh,
+        &String::from_utf8_lossy(&out.stderr),
+    ))
 }
 
 /// `ssh` to `target` over a connection of its own (no sharing), its stderr piped.
@@ -309,8 +309,9 @@ fn connect_error(name: &str, target: &[String], stderr: &str) -> ConnectError {
         (
             format!(
                 "its host key is not known (not in known_hosts), and ssh does not accept unknown \
-                 keys for baton. Connect once by hand (`ssh {dest}`), check the fingerprint, and \
-                 accept it"
+                 keys for baton. Connect once by hand (`ssh {}`), check the fingerprint, and \
+                 accept it",
+                target.join(" ")
             ),
             false,
         )

@@ -21,55 +21,12 @@ pub(super) fn resolve(
     name: &str,
 ) -> Result<Arc<Host>, String> {
     let own = match hosts.get(name) {
-        Some(spec) => Some(render_fields(t, ctx, name, spec)?),
+        Some(spec) => Some(HostFields::render(spec, t, ctx, name)?),
         None => None,
     };
     ssh.resolve(name, own.as_ref())
         .map(Arc::new)
         .map_err(|e| format!("on: {e}"))
-}
-
-fn render_fields(
-    t: &Templates,
-    ctx: &Value,
-    name: &str,
-    spec: &HostSpec,
-) -> Result<HostFields, String> {
-    let text = |field: &str, v: &Option<String>| -> Result<Option<String>, String> {
-        v.as_ref()
-            .map(|v| t.render(v, ctx))
-            .transpose()
-            .map_err(|e| format!("hosts.{name}.{field}: {e}"))
-    };
-    let port = match text("port", &spec.port)? {
-        Some(p) => Some(
-            p.trim()
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p > 0)
-                .ok_or_else(|| {
-                    format!("hosts.{name}.port is `{p}`, which is not a port number (1 to 65535)")
-                })?,
-        ),
-        None => None,
-    };
-    let mut env = IndexMap::with_capacity(spec.env.len());
-    for (k, v) in &spec.env {
-        let value = t
-            .render(v, ctx)
-            .map_err(|e| format!("hosts.{name}.env.{k}: {e}"))?;
-        env.insert(k.clone(), value);
-    }
-    Ok(HostFields {
-        address: text("address", &spec.address)?,
-        port,
-        user: text("user", &spec.user)?,
-        identity_file: text("identity_file", &spec.identity_file)?.map(PathBuf::from),
-        jump: text("jump", &spec.jump)?,
-        known_hosts: text("known_hosts", &spec.known_hosts)?.map(PathBuf::from),
-        env,
-        workdir: text("workdir", &spec.workdir)?,
-    })
 }
 
 /// `cmd` as it runs on `host`: the host's environment under the step's, and a relative `cwd`
