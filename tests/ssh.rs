@@ -383,3 +383,28 @@ fn hosts_lists_the_configured_hosts_and_check_reports_latency_or_the_exact_error
         "{text}"
     );
 }
+
+#[test]
+fn many_steps_to_one_host_share_one_connection_within_sshds_session_limit() {
+    let sshd = Sshd::start();
+    let h = engine_for(&sshd);
+    let (started, go) = (h.path("started"), h.path("go"));
+    std::fs::create_dir_all(&started).unwrap();
+    let mut yaml = String::from("name: many\nconcurrency: 12\nsteps:\n");
+    for i in 0..12 {
+        yaml.push_str(&format!(
+            "  - id: s{i}\n    on: h1\n    run: 'touch {s}/{i}; while [ ! -e {g} ]; do sleep 0.05; done'\n",
+            s = started.display(),
+            g = go.display()
+        ));
+    }
+    let id = h.start(&yaml);
+    // sshd's default MaxSessions is 10: eight steps run at once, the others wait their turn.
+    eventually(PATIENCE, "eight steps to run on the host", || {
+        std::fs::read_dir(&started).map(|d| d.count()).unwrap_or(0) == 8
+    });
+    assert_eq!(sshd.sessions().len(), 1, "one connection carries them all");
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(h.wait(&id), RunState::Succeeded);
+    assert_eq!(std::fs::read_dir(&started).unwrap().count(), 12);
+}

@@ -15,6 +15,11 @@ use tokio::process::Command;
 
 use super::host::{Host, HostFields, SshSection};
 
+/// Sessions one connection carries at once: sshd's default `MaxSessions` is 10, of which
+/// steps take 8 and signals and stops 2, so that a pause of many steps still reaches them.
+const STEP_SESSIONS: usize = 8;
+const CONTROL_SESSIONS: usize = 2;
+
 /// How long an idle shared connection stays open after its last use.
 const PERSIST: &str = "60";
 /// How long connecting to a host may take.
@@ -31,13 +36,30 @@ pub struct ConnectError {
     pub retryable: bool,
 }
 
+/// One shared connection: whether its master is known to be up, and its sessions.
+struct Connection {
+    up: tokio::sync::Mutex<bool>,
+    steps: Arc<tokio::sync::Semaphore>,
+    control: tokio::sync::Semaphore,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Connection {
+            up: tokio::sync::Mutex::new(false),
+            steps: Arc::new(tokio::sync::Semaphore::new(STEP_SESSIONS)),
+            control: tokio::sync::Semaphore::new(CONTROL_SESSIONS),
+        }
+    }
+}
+
 /// The hosts of the config file and the shared connections of this process.
 pub struct Ssh {
     hosts: IndexMap<String, HostFields>,
     defaults: SshSection,
     control_dir: PathBuf,
     /// Per connection (control socket name): whether its master is known to be up.
-    masters: Mutex<HashMap<String, Arc<tokio::sync::Mutex<bool>>>>,
+    masters: Mutex<HashMap<String, Arc<Connection>>>,
 }
 
 impl std::fmt::Debug for Ssh {
@@ -120,7 +142,7 @@ impl Ssh {
         self.control_dir.join(key(target))
     }
 
-    fn master(&self, target: &[String]) -> Arc<tokio::sync::Mutex<bool>> {
+    fn master(&self, target: &[String]) -> Arc<Connection> {
         let mut masters = self.masters.lock().unwrap_or_else(|e| e.into_inner());
         masters.entry(key(target)).or_default().clone()
     }
@@ -129,7 +151,7 @@ impl Ssh {
     /// first step that needs it while the others wait for it.
     pub async fn connect(&self, name: &str, target: &[String]) -> Result<(), ConnectError> {
         let master = self.master(target);
-        let mut up = master.lock().await;
+        let mut up = master.up.lock().await;
         let socket = self.socket(target);
         if *up && socket.exists() {
             return Ok(());
@@ -170,7 +192,7 @@ impl Ssh {
     /// may hang on a dead network), and the next step starts another.
     pub async fn lost(&self, target: &[String]) {
         let master = self.master(target);
-        let mut up = master.lock().await;
+        let mut up = master.up.lock().await;
         let mut cmd = self.command(target);
         cmd.args(["-O", "exit"])
             .stdout(Stdio::null())
@@ -188,9 +210,20 @@ impl Ssh {
         matches!(run(cmd, COMMAND_TIMEOUT).await, Ok(o) if o.status.success())
     }
 
+    /// A session for a step on the connection to `target`, waited for when all are taken
+    /// (`None` only if the count were closed, which it never is).
+    pub async fn step_session(
+        &self,
+        target: &[String],
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.master(target).steps.clone().acquire_owned().await.ok()
+    }
+
     /// Runs `line` (a command line for the host's shell) over the shared connection.
     pub async fn exec(&self, name: &str, target: &[String], line: &str) -> Result<(), String> {
         self.connect(name, target).await.map_err(|e| e.message)?;
+        let connection = self.master(target);
+        let _session = connection.control.acquire().await;
         let mut cmd = self.command(target);
         cmd.arg(line).stdout(Stdio::null()).stderr(Stdio::piped());
         let out = run(cmd, COMMAND_TIMEOUT)

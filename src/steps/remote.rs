@@ -32,7 +32,7 @@ pub async fn run(
     mut attempt: Attempt,
     spawned: RemoteSpawned,
 ) -> AttemptResult {
-    connect(&ssh, &host, &mut attempt).await?;
+    let _session = connect(&ssh, &host, &mut attempt).await?;
     let cwd = cmd.cwd.as_ref().map(|d| d.to_string_lossy().into_owned());
     let input =
         script::step(&cmd.command, &cmd.shell, cwd.as_deref(), &cmd.env).map_err(Failure::fatal)?;
@@ -97,10 +97,19 @@ pub async fn run(
     outcome(status, ended, stdout, stderr, attempt.timeout)
 }
 
-/// Makes sure the host's shared connection is up, unless the run is cancelled first.
-async fn connect(ssh: &Ssh, host: &Host, attempt: &mut Attempt) -> Result<(), Failure> {
+/// Makes sure the host's shared connection is up and takes one of its sessions, unless the
+/// run is cancelled first.
+async fn connect(
+    ssh: &Ssh,
+    host: &Host,
+    attempt: &mut Attempt,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Failure> {
+    let session = async {
+        let session = ssh.step_session(&host.ssh).await;
+        ssh.connect(&host.name, &host.ssh).await.map(|()| session)
+    };
     tokio::select! {
-        r = ssh.connect(&host.name, &host.ssh) => r.map_err(|e| Failure {
+        r = session => r.map_err(|e| Failure {
             error: e.message,
             retryable: e.retryable,
             ..Failure::default()

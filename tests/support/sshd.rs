@@ -179,7 +179,7 @@ fn spawn(dir: &Path, port: u16) -> Child {
             "ListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
              PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile none\n\
-             MaxSessions 1000\nMaxStartups 100:30:200\n",
+",
             d = dir.display()
         ),
     )
