@@ -4,7 +4,6 @@
 //! same way. Run with `cargo bench --bench ssh`; it prints the times and their ratios.
 
 #[path = "../tests/support/engine.rs"]
-#[allow(dead_code)]
 mod harness;
 #[path = "../tests/support/sshd.rs"]
 mod sshd;

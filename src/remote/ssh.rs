@@ -309,7 +309,7 @@ async fn run(mut cmd: Command, limit: Duration) -> Result<std::process::Output, 
         Ok(Err(e)) => Err(format!("ssh failed: {e}")),
         Err(_) => Err(format!(
             "ssh did not finish within {}",
-            crate::spec::format_duration(limit)
+            crate::time::format_duration(limit)
         )),
     }
 }
