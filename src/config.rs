@@ -33,6 +33,12 @@ pub struct ConfigFile {
     /// Webhooks of `baton serve --listen`, by name.
     #[serde(default)]
     pub hooks: indexmap::IndexMap<String, crate::serve::HookConfig>,
+    /// Hosts that steps name with `on:` (`[hosts.NAME]`).
+    #[serde(default)]
+    pub hosts: indexmap::IndexMap<String, crate::remote::HostFields>,
+    /// Defaults for every host (`[ssh]`).
+    #[serde(default)]
+    pub ssh: crate::remote::SshSection,
 }
 
 /// `[engine]` in the config file.

@@ -15,6 +15,7 @@ pub mod mcp;
 pub mod notify;
 pub mod process_group;
 pub mod providers;
+pub mod remote;
 pub mod sanitize;
 pub mod secrets;
 pub mod serve;

@@ -2,12 +2,15 @@
 # The test command (README, CI): installs what the tests need that a fresh machine lacks, then
 # runs every test. Idempotent: what is already there is not installed again.
 #   strace — the torture test kills baton at its n-th file call (`strace -e inject=…`).
+#   openssh-server, openssh-client — the `on:` tests start their own sshd on 127.0.0.1.
 # The fault tests mount a small tmpfs and switch to a second OS user, so they run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v strace >/dev/null 2>&1 || need+=(strace)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -186,6 +186,11 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
     }
     config.global_concurrency = cap;
     config.secrets = crate::providers::secrets(&opened.config.providers, env);
+    config.ssh = Arc::new(crate::remote::Ssh::new(
+        opened.config.hosts.clone(),
+        opened.config.ssh.clone(),
+        Some(&opened.paths.data),
+    ));
     config.llm = Some(Arc::new(LlmRuntime {
         router: Router::from_config(&opened.config.providers, env)
             .map(|r| r.remembering(HealthFile::new(opened.paths.provider_health()))),

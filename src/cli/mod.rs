@@ -9,6 +9,7 @@ pub mod console;
 pub mod detach;
 pub mod doctor;
 pub mod graph;
+pub mod hosts;
 pub mod init;
 pub mod inspect;
 pub mod logfile;
@@ -94,6 +95,9 @@ pub enum CliCommand {
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff): `baton man | man -l -`.
     Man,
+    /// List the hosts steps can name with `on:`; `check` connects to each and reports its
+    /// latency or the exact error.
+    Hosts(hosts::HostsArgs),
 }
 
 /// Runs a command that needs the config but not the store (so it works while another baton
@@ -147,6 +151,14 @@ pub fn main() -> i32 {
         }
         Some(CliCommand::Agents(args)) => with_config(cli.data_dir.as_deref(), |paths, _| {
             agents::run_agents(&args, Some(&paths.agents_dir()))
+        }),
+        Some(CliCommand::Hosts(args)) => with_config(cli.data_dir.as_deref(), |paths, config| {
+            let ssh = crate::remote::Ssh::new(
+                config.hosts.clone(),
+                config.ssh.clone(),
+                Some(&paths.data),
+            );
+            hosts::run(&args, &ssh)
         }),
         None => console::open(cli.data_dir.as_deref(), cli.theme),
     };

@@ -287,6 +287,9 @@ impl RunActor {
                 exit_code,
             }),
             StepMsg::Spawned { idx, pid } => self.feed(Input::Spawned { idx, pid }),
+            StepMsg::RemoteSpawned { idx, process } => {
+                self.feed(Input::RemoteSpawned { idx, process })
+            }
             StepMsg::Gate(request) => {
                 let (idx, on_timeout) = (request.idx, request.on_timeout);
                 self.asks.insert(idx, *request);
@@ -343,6 +346,9 @@ impl RunActor {
                     pid,
                     spawned_at,
                 } => self.stop_leftover(idx, pid, spawned_at),
+                Effect::StopRemoteLeftover { idx, process } => {
+                    self.stop_remote_leftover(idx, &process)
+                }
                 Effect::Ended(state) => self.notify_end(state),
                 Effect::Expand { idx, ctx } => self.expand(idx, ctx),
                 Effect::StartItem {
@@ -534,6 +540,38 @@ impl RunActor {
                 self.run.id,
                 self.wf.steps[idx].id
             );
+        }
+    }
+
+    fn stop_remote_leftover(&self, idx: usize, process: &crate::store::RemoteProcess) {
+        // Before the step runs again: what its dead owner started on the host must not run
+        // beside the new attempt.
+        let grace = self.engine.config.grace;
+        let step = &self.wf.steps[idx].id;
+        let ssh = &self.engine.config.ssh;
+        match ssh.stop_blocking(&process.ssh, process.pgid, &process.started, grace) {
+            Ok(()) => self.system_log(
+                idx,
+                &format!(
+                    "stopped what the previous owner left running on host `{}` (process group {})",
+                    process.host, process.pgid
+                ),
+            ),
+            Err(e) => {
+                tracing::warn!(
+                    "run {}: cannot stop process group {} of step `{step}` on host `{}`: {e}",
+                    self.run.id,
+                    process.pgid,
+                    process.host
+                );
+                self.system_log(
+                    idx,
+                    &format!(
+                        "cannot stop what the previous owner left on host `{}` (process group {}): {e}",
+                        process.host, process.pgid
+                    ),
+                );
+            }
         }
     }
 

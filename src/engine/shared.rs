@@ -30,6 +30,8 @@ pub struct EngineConfig {
     pub llm: Option<Arc<crate::steps::agent::LlmRuntime>>,
     /// How much of each step's log is kept.
     pub logs: super::run_log::LogLimits,
+    /// The configured hosts and the shared SSH connections of `on:` steps.
+    pub ssh: Arc<crate::remote::Ssh>,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +44,7 @@ impl Default for EngineConfig {
             extra_agents: Vec::new(),
             llm: None,
             logs: Default::default(),
+            ssh: Default::default(),
         }
     }
 }

@@ -83,6 +83,10 @@ pub fn convert_workflow(
     let schedule = t
         .get(r, "schedule", &[])
         .and_then(|n| super::schedule::convert_schedule(r, n));
+    let hosts = t
+        .get(r, "hosts", &[])
+        .map(|n| super::convert_hosts::convert_hosts(r, n))
+        .unwrap_or_default();
 
     let mut steps = Vec::new();
     match t.take(r, "steps", &[]) {
@@ -136,6 +140,7 @@ pub fn convert_workflow(
         concurrency,
         agents,
         mcp_servers,
+        hosts,
         steps,
         schedule,
         notify,

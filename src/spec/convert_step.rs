@@ -27,9 +27,10 @@ pub const KIND_KEYS: [&str; 7] = [
 ];
 
 /// Keys that belong to one kind only, with that kind.
-const KIND_ONLY: [(&str, &str); 15] = [
+const KIND_ONLY: [(&str, &str); 16] = [
     ("shell", "run"),
     ("cwd", "run"),
+    ("on", "run"),
     ("prompt", "agent"),
     ("action", "agent"),
     ("provider", "agent"),
@@ -340,10 +341,15 @@ fn convert_kind(
                 pos.fields.insert("cwd".into(), n.pos);
                 r.non_empty_string(n, "cwd", "cwd: ./app")
             });
+            let on = side.get("on").and_then(|(n, _)| {
+                pos.fields.insert("on".into(), n.pos);
+                r.non_empty_string(n, "on", "on: web1")
+            });
             Some(StepKind::Run(RunSpec {
                 command,
                 shell,
                 cwd,
+                on,
             }))
         }
         "http" => convert_http(r, value, pos).map(StepKind::Http),

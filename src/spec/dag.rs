@@ -242,6 +242,7 @@ pub(crate) mod tests {
             concurrency: None,
             agents: IndexMap::new(),
             mcp_servers: IndexMap::new(),
+            hosts: IndexMap::new(),
             steps: edges
                 .iter()
                 .map(|(id, deps)| Step {

@@ -8,6 +8,7 @@
 
 mod command_check;
 mod convert;
+mod convert_hosts;
 mod convert_mcp;
 mod convert_parts;
 mod convert_step;

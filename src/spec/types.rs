@@ -54,6 +54,9 @@ pub struct Workflow {
     /// MCP servers whose tools agent steps may call (`SERVER.TOOL` in `tools:`).
     #[serde(default)]
     pub mcp_servers: IndexMap<String, McpServerSpec>,
+    /// Hosts its steps name with `on:` (their fields are templates over `params`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub hosts: IndexMap<String, HostSpec>,
     /// The steps, in file order; the handlers' steps (`on_success:`, `on_failure:`,
     /// `on_exit:`) come last, each with its [`Step::handler`].
     pub steps: Vec<Step>,
@@ -73,6 +76,31 @@ impl Workflow {
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id.0 == id)
     }
+}
+
+/// A host of the workflow's `hosts:`; every field is a template over `params` (and `env`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HostSpec {
+    /// Host name or address (default: the entry's name).
+    pub address: Option<String>,
+    /// SSH port (renders to a number).
+    pub port: Option<String>,
+    /// Login name.
+    pub user: Option<String>,
+    /// Private key file.
+    pub identity_file: Option<String>,
+    /// Jump host (`ssh -J`).
+    pub jump: Option<String>,
+    /// known_hosts file its key is checked against.
+    pub known_hosts: Option<String>,
+    /// Environment for every step on it.
+    pub env: IndexMap<String, String>,
+    /// Directory its steps start in.
+    pub workdir: Option<String>,
+    /// Where each field was written, by key (`address`, `env.NAME`, ...); the entry's own
+    /// place under `""`.
+    #[serde(skip)]
+    pub pos: IndexMap<String, Pos>,
 }
 
 /// A declared parameter.
@@ -301,8 +329,13 @@ pub struct RunSpec {
     pub command: String,
     /// Shell to run it with (default `sh`; run as `<shell> -c <command>`).
     pub shell: Option<String>,
-    /// Working directory (templated; relative to the workflow file's directory).
+    /// Working directory (templated; relative to the workflow file's directory, or on another
+    /// host to its `workdir`, else its login's home).
     pub cwd: Option<String>,
+    /// The host it runs on (templated): a `hosts:` name, a config file host, or a name
+    /// OpenSSH's configuration knows; `None`: here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<String>,
 }
 
 /// An HTTP request.

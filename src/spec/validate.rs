@@ -142,6 +142,7 @@ pub fn validate(
             }
         }
     }
+    check_hosts(wf, src, templates, out);
     let mut reads = Vec::with_capacity(wf.steps.len());
     for (i, step) in wf.steps.iter().enumerate() {
         let mut read = Some(std::collections::BTreeSet::new());
@@ -206,6 +207,32 @@ pub fn validate(
         reads.push(read);
     }
     reads
+}
+
+/// The templates of `hosts:` entries compile and read only `params` and `env`: a host is
+/// the same for every step that names it.
+fn check_hosts(wf: &Workflow, src: &Source<'_>, templates: &Templates, out: &mut Vec<Diagnostic>) {
+    for (name, host) in &wf.hosts {
+        for (field, text) in host.templates() {
+            let pos = host.pos.get(&field).copied().unwrap_or(Pos::UNKNOWN);
+            let here = format!("`hosts.{name}.{field}`");
+            match templates.template_references(text) {
+                Err(e) => out.push(
+                    Diagnostic::at(
+                        src,
+                        pos,
+                        format!("the template in {here} does not compile: {}", e.message),
+                    )
+                    .with_hint("check the `{{ ... }}` and `{% ... %}` pairs"),
+                ),
+                Ok(refs) => {
+                    for r in refs {
+                        check_root(wf, src, pos, &here, &r, &["params", "env"], out);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Agent names that no profile defines: not in `known` (the caller's list: built-in profiles
@@ -419,6 +446,9 @@ fn fields(step: &Step) -> Vec<Field<'_>> {
             add(&mut out, "run", &r.command, p.body, Template);
             if let Some(cwd) = &r.cwd {
                 add(&mut out, "cwd", cwd, at("cwd"), Template);
+            }
+            if let Some(on) = &r.on {
+                add(&mut out, "on", on, at("on"), Template);
             }
         }
         StepKind::Http(h) => {

@@ -6,6 +6,7 @@ mod agent_clock;
 pub mod clock;
 mod control;
 pub mod http;
+pub mod remote;
 pub mod shell;
 pub mod sleep;
 

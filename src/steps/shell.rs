@@ -31,8 +31,11 @@ pub struct ShellCommand {
     pub shell: String,
     /// Working directory.
     pub cwd: Option<PathBuf>,
-    /// Environment added to baton's own.
+    /// Environment added to baton's own (on another host: the whole environment added to
+    /// its login's).
     pub env: IndexMap<String, String>,
+    /// The host it runs on (`on:`); `None`: here.
+    pub on: Option<std::sync::Arc<crate::remote::Host>>,
 }
 
 /// The process groups of every shell step running in this process, so that a second Ctrl-C
@@ -175,6 +178,17 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
 
     let status =
         status.map_err(|e| Failure::retryable(format!("cannot wait for the command: {e}")))?;
+    outcome(status, ended, stdout, stderr, attempt.timeout)
+}
+
+/// How an attempt that ran to its end went, from the exit status and why it ended.
+pub(super) fn outcome(
+    status: std::process::ExitStatus,
+    ended: Option<Ending>,
+    stdout: String,
+    stderr: String,
+    timeout: Option<Duration>,
+) -> AttemptResult {
     let code = status.code();
     match ended {
         Some(Ending::Cancelled) => Err(Failure {
@@ -186,7 +200,7 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
         Some(Ending::TimedOut) => Err(Failure {
             error: format!(
                 "timed out after {} of running time",
-                crate::time::format_duration(attempt.timeout.unwrap_or_default())
+                crate::time::format_duration(timeout.unwrap_or_default())
             ),
             timed_out: true,
             retryable: true,
@@ -260,7 +274,7 @@ fn search_path(name: &str) -> Option<PathBuf> {
     })
 }
 
-enum Ending {
+pub(super) enum Ending {
     Cancelled,
     TimedOut,
 }
@@ -301,14 +315,14 @@ impl Drop for GroupGuard {
     }
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
+pub(super) async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
 
-async fn collect(reader: Option<tokio::task::JoinHandle<String>>) -> String {
+pub(super) async fn collect(reader: Option<tokio::task::JoinHandle<String>>) -> String {
     let Some(handle) = reader else {
         return String::new();
     };
@@ -325,7 +339,7 @@ async fn collect(reader: Option<tokio::task::JoinHandle<String>>) -> String {
 
 /// Reads a stream line by line into the log, keeping a capped copy. A line longer than
 /// `max_line` is cut: the rest of it is read and counted, never held.
-async fn pump(
+pub(super) async fn pump(
     stream: impl AsyncRead + Unpin,
     which: LogStream,
     log: LogSink,

@@ -211,6 +211,22 @@ impl StepMetrics {
     }
 }
 
+/// A process group a step started on another host over SSH: enough to reach it again and to
+/// tell it from a stranger that reused its number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteProcess {
+    /// The host's name, as the step's `on:` named it.
+    pub host: String,
+    /// The `ssh` arguments that reach it (options and destination; no secret is among them).
+    pub ssh: Vec<String>,
+    /// Its process group id there.
+    pub pgid: u32,
+    /// Its leader's start time there, in clock ticks after boot (`/proc/PID/stat` field 22);
+    /// empty when the host has no `/proc`.
+    #[serde(default)]
+    pub started: String,
+}
+
 /// A step's state within a run, as stored (fields without a value are left out of the JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
@@ -262,6 +278,10 @@ pub struct StepRecord {
     /// can stop what a crashed one left behind, and not a stranger that reused the pid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<(u32, Timestamp)>,
+    /// Process group of the running attempt of a step on another host (`on:`), so a later
+    /// owner can stop it there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteProcess>,
     /// Time spent waiting for an operator.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub approval_wait_ms: u64,
@@ -294,6 +314,7 @@ impl StepRecord {
             skip_reason: None,
             retry_at: None,
             process: None,
+            remote: None,
             approval_wait_ms: 0,
             metrics: StepMetrics::default(),
             items: Vec::new(),

@@ -46,6 +46,7 @@ impl Tool for Shell {
                 shell: "sh".into(),
                 cwd: Some(ctx.cwd.clone()),
                 env: ctx.env.clone(),
+                on: None,
             };
             let (code, stdout, stderr, problem, cancelled) =
                 match run(cmd, ctx.attempt.clone()).await {

@@ -80,6 +80,13 @@ pub enum Effect {
         /// When it was spawned (tells a reused pid apart).
         spawned_at: Timestamp,
     },
+    /// A process group a previous owner left running on another host for step `idx`: stop it.
+    StopRemoteLeftover {
+        /// Step index.
+        idx: usize,
+        /// Where it runs.
+        process: Box<crate::store::RemoteProcess>,
+    },
     /// The run is over, in this state (its last records come before this).
     Ended(RunState),
     /// Evaluate fan-out step `idx`'s list against `ctx` and report it ([`super::Input::Items`]).

@@ -75,6 +75,13 @@ pub enum Input {
         /// Its pid (= process group id).
         pid: u32,
     },
+    /// A remote attempt's process group started (on the host its `on:` named).
+    RemoteSpawned {
+        /// Step index.
+        idx: usize,
+        /// Where it runs.
+        process: Box<crate::store::RemoteProcess>,
+    },
     /// Step `idx` asks an operator.
     GateOpened {
         /// Step index.

@@ -128,6 +128,12 @@ impl RunMachine {
                         spawned_at,
                     });
                 }
+                if let Some(process) = rec.remote.take() {
+                    self.out.push(Effect::StopRemoteLeftover {
+                        idx: i,
+                        process: Box::new(process),
+                    });
+                }
                 if !self.wf.steps[i].idempotent {
                     self.recovery.insert(i);
                 }

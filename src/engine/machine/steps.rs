@@ -57,6 +57,16 @@ impl RunMachine {
         self.out.push(Effect::Durable);
     }
 
+    pub(super) fn remote_spawned(&mut self, idx: usize, process: crate::store::RemoteProcess) {
+        if idx >= self.records.len() {
+            return;
+        }
+        self.records[idx].remote = Some(process);
+        self.put(idx);
+        // Durable, so that after a crash the next owner can stop this group on its host.
+        self.out.push(Effect::Durable);
+    }
+
     pub(super) fn open_gate(&mut self, idx: usize, on_timeout: OnTimeout, now: Now) {
         if idx >= self.records.len() || self.stop.is_some() {
             // A stopped run opens no gate: the driver drops the request, which cancels it.
@@ -125,6 +135,7 @@ impl RunMachine {
         self.out.push(Effect::StepOver(idx));
         self.in_flight = self.in_flight.saturating_sub(1);
         self.records[idx].process = None;
+        self.records[idx].remote = None;
         self.stop_clock(idx, now);
         self.gates.remove(&idx);
         match end {

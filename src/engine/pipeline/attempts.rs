@@ -63,7 +63,19 @@ async fn execute(job: &StepJob, action: &Action, attempt: Attempt) -> AttemptRes
     // The executors' futures are boxed: inline, the largest of them would size every step's
     // task (5.4 KiB; 1.4 KiB boxed), which a 5,000-wide fan-out holds 5,000 of at once.
     match action {
-        Action::Shell(c) => Box::pin(steps::shell::run(c.clone(), attempt)).await,
+        Action::Shell(c) => match &c.on {
+            Some(host) => {
+                let (tx, idx) = (job.tx.clone(), job.idx);
+                let spawned = Arc::new(move |process| {
+                    let process = Box::new(process);
+                    let _ = tx.send(StepMsg::RemoteSpawned { idx, process });
+                });
+                let ssh = job.engine.config.ssh.clone();
+                let run = steps::remote::run(c.clone(), host.clone(), ssh, attempt, spawned);
+                Box::pin(run).await
+            }
+            None => Box::pin(steps::shell::run(c.clone(), attempt)).await,
+        },
         Action::Http(r) => Box::pin(steps::http::run(r.clone(), attempt)).await,
         Action::Sleep(d) => Box::pin(steps::sleep::run(*d, attempt)).await,
         Action::Agent { spec, prompt, env } => {

@@ -199,6 +199,7 @@ mod tests {
             command: "make all".into(),
             shell: "sh".into(),
             cwd: cwd.map(PathBuf::from),
+            on: None,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

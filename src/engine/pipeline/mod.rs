@@ -16,6 +16,7 @@ mod agent_host;
 mod attempts;
 mod cache;
 mod gate;
+mod host;
 mod outputs;
 mod render;
 
@@ -64,6 +65,13 @@ pub enum StepMsg {
         idx: usize,
         /// Its pid (= process group id).
         pid: u32,
+    },
+    /// A remote attempt's process group started on its host.
+    RemoteSpawned {
+        /// Step index.
+        idx: usize,
+        /// Where it runs.
+        process: Box<crate::store::RemoteProcess>,
     },
     /// The step waits for an operator.
     Gate(Box<GateRequest>),

@@ -41,7 +41,10 @@ impl Action {
     /// cache key is made of).
     pub(super) fn describe(&self) -> String {
         match self {
-            Action::Shell(c) => format!("$ {}", c.command),
+            Action::Shell(c) => match &c.on {
+                Some(host) => format!("on {}: $ {}", host.name, c.command),
+                None => format!("$ {}", c.command),
+            },
             Action::Http(r) => match (&r.json, &r.text) {
                 (Some(j), _) => format!("{} {}\n{}", r.method, r.url, j),
                 (None, Some(t)) => format!("{} {}\n{}", r.method, r.url, t),
@@ -233,20 +236,38 @@ fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
         .map_err(|e| format!("run: {e}"))?;
     let env = step_env(job)?;
     let cwd = match &spec.cwd {
-        Some(c) => {
-            let p = PathBuf::from(t.render(c, ctx).map_err(|e| format!("cwd: {e}"))?);
-            Some(match (&job.workdir, p.is_absolute()) {
-                (Some(base), false) => base.join(p),
-                _ => p,
-            })
-        }
+        Some(c) => Some(t.render(c, ctx).map_err(|e| format!("cwd: {e}"))?),
+        None => None,
+    };
+    let shell = spec.shell.clone().unwrap_or_else(|| "sh".to_string());
+    if let Some(on) = &spec.on {
+        // Rendered with the step's own context, so `on: "{{ item }}"` names one host per item.
+        let name = t.render(on, ctx).map_err(|e| format!("on: {e}"))?;
+        let name = name.trim();
+        let wf = &job.workflow;
+        let host = super::host::resolve(t, ctx, &wf.hosts, &job.engine.config.ssh, name)?;
+        let cmd = ShellCommand {
+            command,
+            shell,
+            cwd: None,
+            env,
+            on: None,
+        };
+        return Ok(super::host::onto(cmd, cwd, host));
+    }
+    let cwd = match cwd.map(PathBuf::from) {
+        Some(p) => Some(match (&job.workdir, p.is_absolute()) {
+            (Some(base), false) => base.join(p),
+            _ => p,
+        }),
         None => job.workdir.clone(),
     };
     Ok(ShellCommand {
         command,
-        shell: spec.shell.clone().unwrap_or_else(|| "sh".to_string()),
+        shell,
         cwd,
         env,
+        on: None,
     })
 }
 

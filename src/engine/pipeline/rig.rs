@@ -104,6 +104,7 @@ impl Rig {
                 StepMsg::Attempt { n, .. } => seen.push(format!("attempt {n}")),
                 StepMsg::Retrying { n, .. } => seen.push(format!("retrying {n}")),
                 StepMsg::Spawned { .. } => seen.push("spawned".into()),
+                StepMsg::RemoteSpawned { .. } => seen.push("remote spawned".into()),
                 StepMsg::Gate(_) => seen.push("gate".into()),
                 StepMsg::Agent { ack, .. } => {
                     let _ = ack.send(());
