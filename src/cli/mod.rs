@@ -14,6 +14,7 @@ pub mod init;
 pub mod inspect;
 pub mod logfile;
 pub mod manage;
+pub mod progress;
 pub mod providers;
 pub mod quiet_log;
 pub mod run;

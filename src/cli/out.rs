@@ -11,14 +11,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 
-/// Writes to stdout; after a broken pipe, nothing more is written.
+/// Writes to stdout (above a run's progress line, if one is shown); after a broken pipe,
+/// nothing more is written.
 pub fn write_out(args: fmt::Arguments<'_>) {
-    write_to(&mut std::io::stdout().lock(), &STDOUT_CLOSED, args);
+    super::progress::around(|| write_to(&mut std::io::stdout().lock(), &STDOUT_CLOSED, args));
 }
 
-/// Writes to stderr; after a broken pipe, nothing more is written.
+/// Writes to stderr (above a run's progress line, if one is shown); after a broken pipe,
+/// nothing more is written.
 pub fn write_err(args: fmt::Arguments<'_>) {
-    write_to(&mut std::io::stderr().lock(), &STDERR_CLOSED, args);
+    super::progress::around(|| write_to(&mut std::io::stderr().lock(), &STDERR_CLOSED, args));
 }
 
 /// Whether stdout's reader has gone (a command may stop producing output then).

@@ -91,10 +91,7 @@ mod tests {
     #[test]
     fn the_line_counts_steps_and_fills_its_bar_in_proportion() {
         let t = text(5, 20, 3, Duration::from_secs(62));
-        assert_eq!(
-            t,
-            "[█████░░░░░░░░░░░░░░░] 5/20 steps · 3 running · 1m02s"
-        );
+        assert_eq!(t, "[█████░░░░░░░░░░░░░░░] 5/20 steps · 3 running · 1m02s");
         assert!(text(0, 0, 0, Duration::ZERO).starts_with("[░░░░░░░░░░░░░░░░░░░░] 0/0"));
         assert!(text(30, 20, 0, Duration::ZERO).starts_with("[████████████████████] 30/20"));
     }

@@ -384,6 +384,7 @@ fn follow(
                             let _ = backend.send(Command::Cancel(id.clone()));
                         } else {
                             (on_stop.give_up)(&mut printer);
+                            super::progress::clear();
                             common::flush_own_log();
                             std::process::exit(stop.exit_code());
                         }
@@ -396,6 +397,7 @@ fn follow(
                     (_, Some(_)) => {}
                     (_, None) => {
                         printer.note(&format!("{}: left; the run goes on in the baton that owns the store", stop.name()));
+                        super::progress::clear();
                         common::flush_own_log();
                             std::process::exit(stop.exit_code());
                     }
@@ -519,6 +521,8 @@ struct Printer {
     approved: (bool, Vec<String>),
     /// How the run ended, as announced.
     end: Option<(RunState, Option<String>)>,
+    /// The progress line's step count and start, when one is shown (see `progress.rs`).
+    progress: Option<(u32, std::time::Instant)>,
 }
 
 impl Printer {
@@ -532,6 +536,7 @@ impl Printer {
             last: HashMap::new(),
             approved: (opts.approve_all, opts.approve.clone()),
             end: None,
+            progress: None,
         }
     }
 
@@ -548,7 +553,7 @@ impl Printer {
         self.shown.text(text)
     }
 
-    fn header(&self, id: &RunId, workflow: &str, steps: u32) {
+    fn header(&mut self, id: &RunId, workflow: &str, steps: u32) {
         if self.quiet {
             return;
         }
@@ -557,6 +562,25 @@ impl Printer {
             self.paint("1", &format!("run {id}")),
             self.safe(workflow)
         );
+        if !self.json && super::progress::wanted(steps) {
+            self.progress = Some((steps, std::time::Instant::now()));
+            self.show_progress(true);
+        }
+    }
+
+    /// Redraws the progress line from the steps seen so far (`now`: whatever the rate).
+    fn show_progress(&self, now: bool) {
+        let Some((total, started)) = self.progress else {
+            return;
+        };
+        let done = self.last.values().filter(|(s, _)| s.is_terminal()).count() as u32;
+        let running = self
+            .last
+            .values()
+            .filter(|(s, _)| matches!(s, StepStatus::Running | StepStatus::Retrying))
+            .count() as u32;
+        let text = super::progress::text(done, total, running, started.elapsed());
+        super::progress::show(text, now);
     }
 
     fn note(&self, text: &str) {
@@ -569,6 +593,7 @@ impl Printer {
     }
 
     fn footer(&self, run: &crate::store::RunRecord) {
+        super::progress::clear();
         let took = match (run.started_at, run.finished_at) {
             (Some(s), Some(f)) => format!(" in {}", human_ms(f.millis_since(s))),
             _ => String::new(),
@@ -656,6 +681,7 @@ impl Printer {
             return;
         }
         self.last.insert(r.step.0.clone(), key);
+        self.show_progress(r.status.is_terminal());
         let id = &r.step.0;
         let attempts = if r.max_attempts > 1 && r.attempt > 0 {
             format!(" (attempt {}/{})", r.attempt, r.max_attempts)

@@ -29,7 +29,7 @@ pub fn schema_text() -> anyhow::Result<String> {
 }
 
 /// The top-level keys a workflow may have, each with its aliases, as the reader takes them.
-pub const TOP_LEVEL: [(&str, &[&str]); 16] = [
+pub const TOP_LEVEL: [(&str, &[&str]); 19] = [
     ("name", &[]),
     ("description", &[]),
     ("version", &[]),
@@ -45,6 +45,9 @@ pub const TOP_LEVEL: [(&str, &[&str]); 16] = [
     ("on_failure", &["onFailure"]),
     ("on_exit", &["onExit"]),
     ("notify", &[]),
+    ("schedule", &[]),
+    ("mcp_servers", &["mcpServers"]),
+    ("hosts", &[]),
     ("$schema", &[]),
 ];
 
@@ -109,6 +112,44 @@ fn top_level(key: &str) -> Value {
             "description": "Handler steps, run after the other steps (docs: Handlers)",
         }),
         "notify" => json!({ "type": "array", "items": { "$ref": "#/$defs/notify_target" } }),
+        "schedule" => json!({
+            "description": "When `baton serve` starts the workflow: a cron expression, a list of \
+                            them, or { cron, timezone, catchup, overlap }",
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" } },
+                {
+                    "type": "object",
+                    "required": ["cron"],
+                    "properties": {
+                        "cron": { "type": ["string", "array"], "items": { "type": "string" } },
+                        "timezone": { "type": "string" },
+                        "catchup": { "enum": ["none", "latest", "all"] },
+                        "overlap": { "enum": ["skip", "queue", "allow"] },
+                    },
+                },
+            ],
+        }),
+        "mcp_servers" => json!({
+            "type": "object",
+            "description": "MCP servers by name: { command, args, env }; their tools are \
+                            SERVER.TOOL in an agent step's `tools:`",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["command"],
+                "properties": {
+                    "command": { "type": "string" },
+                    "args": { "type": "array", "items": { "type": "string" } },
+                    "env": { "type": "object" },
+                },
+            },
+        }),
+        "hosts" => json!({
+            "type": "object",
+            "description": "Hosts `run` steps name with `on:`: { address, port, user, \
+                            identity_file, jump, known_hosts, env, workdir }",
+            "additionalProperties": { "type": "object" },
+        }),
         _ => json!({ "type": "string" }),
     }
 }
@@ -146,7 +187,23 @@ fn step() -> Value {
             "lock": { "type": "string" },
             "rate_limit": { "type": ["string", "object"] },
             "env": { "type": "object" },
-            "approve": { "type": "boolean" },
+            "approve": {
+                "type": ["boolean", "array"],
+                "items": { "type": "string" },
+                "description": "true: a gate before the step; on an agent step, false trusts \
+                                its tools and a list names the tools whose calls ask",
+            },
+            "on": { "type": "string", "description": "The host a `run` step runs on (a template)" },
+            "for_each": {
+                "type": ["array", "string"],
+                "description": "Run the step once per item: a list, or a template giving one",
+            },
+            "forEach": { "type": ["array", "string"] },
+            "max_parallel": { "type": "integer", "minimum": 1 },
+            "maxParallel": { "type": "integer", "minimum": 1 },
+            "fail_fast": { "type": "boolean" },
+            "failFast": { "type": "boolean" },
+            "tools": { "type": "array" },
             "approvers": { "type": "array", "items": { "type": "string" } },
             "idempotent": { "type": "boolean" },
             "outputs": { "type": "object", "additionalProperties": { "type": "string" } },
