@@ -71,3 +71,11 @@ fn the_spec_knows_no_agent_and_the_leaves_depend_on_nothing_of_ours() {
         assert!(found.is_empty(), "src/{leaf} uses {found:?}");
     }
 }
+
+#[test]
+fn no_engine_file_is_over_600_lines() {
+    for (path, text) in sources("engine") {
+        let n = text.lines().count();
+        assert!(n <= 600, "{} has {n} lines: split it", path.display());
+    }
+}
