@@ -125,6 +125,17 @@ fn console_hanging_child() {
     println!("exit: {outcome:?}");
 }
 
+/// `q` with runs active, then `l`: the console leaves them interrupted and says so; the screen
+/// then.
+fn quit_leaving_runs_interrupted(pty: &mut Pty) -> String {
+    pty.send("q").expect("typing");
+    pty.wait_for("still active", WAIT)
+        .expect("the quit question");
+    pty.send("l").expect("typing");
+    pty.wait_for("exit: Ok(LeaveInterrupted)", WAIT)
+        .expect("the exit")
+}
+
 fn console() -> Pty {
     child("console_child", &[])
 }
@@ -163,13 +174,7 @@ fn console_approves_pauses_and_quits_leaving_runs_interrupted() {
         .expect("the decision");
     pty.send(" ").expect("typing");
     pty.wait_for("pausing run r-0004", WAIT).expect("the pause");
-    pty.send("q").expect("typing");
-    pty.wait_for("still active", WAIT)
-        .expect("the quit question");
-    pty.send("l").expect("typing");
-    let screen = pty
-        .wait_for("exit: Ok(LeaveInterrupted)", WAIT)
-        .expect("the exit");
+    let screen = quit_leaving_runs_interrupted(&mut pty);
     assert!(screen.contains("sent: 2"), "{screen}");
     assert!(pty.wait_exit(WAIT).expect("an exit"));
     assert!(!pty.alternate_screen(), "the main screen is back");
@@ -223,12 +228,7 @@ fn the_screen_answers_keys_while_a_command_hangs() {
         s.contains("pausing run r-0004") && !s.contains("working…")
     })
     .expect("the pause reached the engine");
-    pty.send("q").expect("typing");
-    pty.wait_for("still active", WAIT)
-        .expect("the quit question");
-    pty.send("l").expect("typing");
-    pty.wait_for("exit: Ok(LeaveInterrupted)", WAIT)
-        .expect("the exit");
+    quit_leaving_runs_interrupted(&mut pty);
     assert!(pty.wait_exit(WAIT).expect("an exit"));
 }
 
@@ -278,10 +278,7 @@ fn search_finds_every_hit_of_a_100000_line_log_and_n_shows_the_oldest() {
     pty.send("G").expect("typing");
     pty.wait_for("hay 100000", WAIT)
         .expect("the last line again");
-    pty.send("q").expect("typing");
-    pty.wait_for("still active", WAIT)
-        .expect("the quit question");
-    pty.send("l").expect("typing");
+    quit_leaving_runs_interrupted(&mut pty);
     assert!(pty.wait_exit(WAIT).expect("an exit"));
 }
 
@@ -322,12 +319,7 @@ fn ctrl_z_hands_the_terminal_back_to_the_shell_and_fg_brings_the_console_back() 
     .expect("the console back");
     assert!(pty.alternate_screen());
     // It still answers keys: quit, leaving the active runs interrupted.
-    pty.send("q").expect("typing");
-    pty.wait_for("still active", WAIT)
-        .expect("the quit question");
-    pty.send("l").expect("typing");
-    pty.wait_for("exit: Ok(LeaveInterrupted)", WAIT)
-        .expect("the exit");
+    quit_leaving_runs_interrupted(&mut pty);
     pty.send("exit\r").expect("typing");
     assert!(pty.wait_exit(WAIT).expect("the shell's exit"));
 }

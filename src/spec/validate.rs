@@ -118,27 +118,16 @@ pub fn validate(
     for (name, value) in &wf.env {
         let pos = env_pos.get(name).copied().unwrap_or(Pos::UNKNOWN);
         let here = format!("workflow `env.{name}`");
-        match templates.template_references(value) {
-            Err(e) => out.push(
-                Diagnostic::at(
-                    src,
-                    pos,
-                    format!("the template in {here} does not compile: {}", e.message),
-                )
-                .with_hint("check the `{{ ... }}` and `{% ... %}` pairs"),
-            ),
-            Ok(refs) => {
-                for r in refs {
-                    if r.root == "steps" {
-                        out.push(
-                            Diagnostic::at(src, pos, format!("{here} reads `{r}`"))
-                                .with_hint("workflow env is set before any step runs; move it to the step's own `env:`"),
-                        );
-                    } else {
-                        let roots = ["params", "env", "run", "secrets"];
-                        check_root(wf, src, pos, &here, &r, &roots, out);
-                    }
-                }
+        for r in references(templates, value, src, pos, &here, out) {
+            if r.root == "steps" {
+                out.push(
+                    Diagnostic::at(src, pos, format!("{here} reads `{r}`")).with_hint(
+                        "workflow env is set before any step runs; move it to the step's own `env:`",
+                    ),
+                );
+            } else {
+                let roots = ["params", "env", "run", "secrets"];
+                check_root(wf, src, pos, &here, &r, &roots, out);
             }
         }
     }
@@ -216,23 +205,34 @@ fn check_hosts(wf: &Workflow, src: &Source<'_>, templates: &Templates, out: &mut
         for (field, text) in host.templates() {
             let pos = host.pos.get(&field).copied().unwrap_or(Pos::UNKNOWN);
             let here = format!("`hosts.{name}.{field}`");
-            match templates.template_references(text) {
-                Err(e) => out.push(
-                    Diagnostic::at(
-                        src,
-                        pos,
-                        format!("the template in {here} does not compile: {}", e.message),
-                    )
-                    .with_hint("check the `{{ ... }}` and `{% ... %}` pairs"),
-                ),
-                Ok(refs) => {
-                    for r in refs {
-                        check_root(wf, src, pos, &here, &r, &["params", "env"], out);
-                    }
-                }
+            for r in references(templates, text, src, pos, &here, out) {
+                check_root(wf, src, pos, &here, &r, &["params", "env"], out);
             }
         }
     }
+}
+
+/// What the template `text` (at `pos`, named `here`) reads; a template that does not compile
+/// is reported and reads nothing.
+fn references(
+    templates: &Templates,
+    text: &str,
+    src: &Source<'_>,
+    pos: Pos,
+    here: &str,
+    out: &mut Vec<Diagnostic>,
+) -> Vec<super::template::Reference> {
+    templates.template_references(text).unwrap_or_else(|e| {
+        out.push(
+            Diagnostic::at(
+                src,
+                pos,
+                format!("the template in {here} does not compile: {}", e.message),
+            )
+            .with_hint("check the `{{ ... }}` and `{% ... %}` pairs"),
+        );
+        Vec::new()
+    })
 }
 
 /// Agent names that no profile defines: not in `known` (the caller's list: built-in profiles
