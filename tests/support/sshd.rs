@@ -140,22 +140,20 @@ impl Sshd {
     }
 
     fn wait_listening(&mut self) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log = std::fs::read_to_string(self.path("sshd.log")).unwrap_or_default();
-                panic!("sshd ended ({status}) before it listened: {log}");
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "sshd did not listen on port {} within 30 s",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let port = self.port;
+        let log = self.path("sshd.log");
+        let child = &mut self.child;
+        super::harness::eventually(
+            Duration::from_secs(30),
+            &format!("sshd to listen on port {port}"),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    panic!("sshd ended ({status}) before it listened: {log}");
+                }
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            },
+        );
     }
 
     fn stop(&mut self) {
