@@ -22,6 +22,7 @@ pub mod model;
 pub mod navigate;
 pub mod overlay;
 pub mod runner;
+pub mod step_totals;
 pub mod terminal;
 pub mod text;
 pub mod theme;

@@ -159,6 +159,8 @@ pub struct Detail {
     /// The newest live lines of every step: a tail read from the store is merged with the
     /// ones that came while it was in flight, so none is lost between the two.
     pub live: VecDeque<Arc<LogEntry>>,
+    /// Counts and sums over `steps`, kept as they change.
+    pub totals: crate::tui::step_totals::StepTotals,
 }
 
 impl Detail {
@@ -185,7 +187,9 @@ impl Detail {
             events_selected: 0,
             metrics_offset: 0,
             live: VecDeque::new(),
+            totals: Default::default(),
         };
+        d.totals = crate::tui::step_totals::StepTotals::of(&d.steps);
         d.reindex();
         d
     }
@@ -239,17 +243,21 @@ impl Detail {
                 let moved = (self.steps[i].level, self.steps[i].index)
                     != (record.level, record.index)
                     || self.steps[i].items.len() != record.items.len();
-                self.steps[i] = record;
+                let old = std::mem::replace(&mut self.steps[i], record);
+                self.totals.replace(Some(&old), &self.steps[i], &self.steps);
                 if moved {
                     self.reindex();
                 }
             }
             None => {
                 self.steps.push(record);
+                if let Some(new) = self.steps.last() {
+                    self.totals.replace(None, new, &self.steps);
+                }
                 self.reindex();
             }
         }
-        self.run.steps_done = self.steps.iter().filter(|s| s.status.is_terminal()).count() as u32;
+        self.run.steps_done = self.totals.ended;
         self.run.steps_total = self.run.steps_total.max(self.steps.len() as u32);
     }
 

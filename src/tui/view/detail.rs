@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Paragraph, Tabs};
 use super::{fit, format_ms, gauge, logs, panes, run_elapsed, scroll_offset};
 use crate::store::{StepRecord, StepStatus, Timestamp};
 use crate::tui::fan_rows::is_folded;
+use crate::tui::step_totals::StepTotals;
 use crate::tui::model::{Detail, Pane, Tab};
 use crate::tui::theme::{Theme, run_icon, step_icon};
 
@@ -86,7 +87,7 @@ fn draw_tree(
             format!(
                 " {}{} ",
                 gauge(run.steps_done, run.steps_total, 10),
-                not_run(&d.steps)
+                not_run(&d.totals)
             ),
             theme.bar(),
         ))
@@ -215,12 +216,11 @@ fn id_and_name<'a>(step: &StepRecord, width: usize, theme: &Theme) -> Vec<Span<'
 
 /// What of the steps counted done did not succeed: ` · 1 failed · 2 skipped` (empty when all
 /// that ended succeeded), so a full bar never passes for a clean run.
-fn not_run(steps: &[StepRecord]) -> String {
-    let count = |status: StepStatus| steps.iter().filter(|s| s.status == status).count();
+fn not_run(totals: &StepTotals) -> String {
     [
-        (count(StepStatus::Failed), "failed"),
-        (count(StepStatus::Skipped), "skipped"),
-        (count(StepStatus::Cancelled), "cancelled"),
+        (totals.failed, "failed"),
+        (totals.skipped, "skipped"),
+        (totals.cancelled, "cancelled"),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)

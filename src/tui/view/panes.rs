@@ -7,9 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::{fit, format_ms, row_style, scroll_offset};
-use crate::store::{EventKind, StepStatus};
+use crate::store::EventKind;
 use crate::tui::json_tree;
 use crate::tui::model::Detail;
+use crate::tui::step_totals::StepTotals;
 use crate::tui::theme::{Theme, run_icon, step_icon};
 
 fn pane<'a>(title: &str, focused: bool, theme: &Theme) -> Block<'a> {
@@ -70,16 +71,16 @@ pub fn metrics(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: 
     let block = pane("Metrics", focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let total_ms: u64 = d.steps.iter().filter_map(|s| s.duration_ms).sum();
-    let retries: u32 = d.steps.iter().map(|s| s.attempt.saturating_sub(1)).sum();
-    let waited: u64 = d.steps.iter().map(|s| s.approval_wait_ms).sum();
-    let tokens_in: u64 = d.steps.iter().filter_map(|s| s.metrics.tokens_in).sum();
-    let tokens_out: u64 = d.steps.iter().filter_map(|s| s.metrics.tokens_out).sum();
-    let failed = d
-        .steps
-        .iter()
-        .filter(|s| s.status == StepStatus::Failed)
-        .count();
+    let StepTotals {
+        total_ms,
+        retries,
+        waited_ms: waited,
+        tokens_in,
+        tokens_out,
+        failed,
+        max_ms,
+        ..
+    } = d.totals;
     let mut lines = vec![
         Line::from(vec![
             Span::styled("steps ", theme.muted()),
@@ -103,13 +104,6 @@ pub fn metrics(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: 
     let width = inner.width as usize;
     let id_width = 14.min(width / 4);
     let bar_width = width.saturating_sub(id_width + 2 + 8 + 24);
-    let max_ms = d
-        .steps
-        .iter()
-        .filter_map(|s| s.duration_ms)
-        .max()
-        .unwrap_or(0)
-        .max(1);
     let rows = (inner.height as usize).saturating_sub(lines.len());
     let offset = d
         .metrics_offset
