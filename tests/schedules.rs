@@ -16,6 +16,7 @@ use baton::spec::StepId;
 use baton::store::{RunId, RunState, StepStatus, Store, Timestamp};
 
 /// Wall time that starts at `base` and moves with tokio's (paused) clock.
+#[derive(Debug)]
 struct TestClock {
     base: Timestamp,
     origin: tokio::time::Instant,

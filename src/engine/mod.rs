@@ -87,9 +87,14 @@ impl Engine {
         Ok(wf)
     }
 
+    /// The wall time of the engine's clock.
+    fn now(&self) -> Timestamp {
+        self.shared.config.clock.now().wall
+    }
+
     fn new_run_id(&self) -> anyhow::Result<RunId> {
         let mut jitter = policy::Jitter::from_entropy();
-        let now = Timestamp::now().rfc3339();
+        let now = self.now().rfc3339();
         // 2026-11-22T02:17:39.123Z → 20261122-021739
         let stamp: String = now[..19].chars().filter(|c| c.is_ascii_digit()).collect();
         for _ in 0..16 {
@@ -143,7 +148,7 @@ impl Engine {
             params,
             workdir,
             state: RunState::Pending,
-            created_at: Timestamp::now(),
+            created_at: self.now(),
             started_at: None,
             finished_at: None,
             owner: Some(self.shared.store.owner()),
@@ -294,7 +299,7 @@ impl Engine {
             }
         }
         // The time it stood stopped stays out of its clock.
-        run.enter_state(RunState::Pending, Timestamp::now());
+        run.enter_state(RunState::Pending, self.now());
         run.reason = None;
         // Readers (a follower polling the record) see it under way from now, not its old end.
         journal.put_run(&run)?;
@@ -404,7 +409,7 @@ impl Engine {
             bail!("run {id} has already ended ({})", run.state);
         }
         let mut journal = Journal::open(self.shared.clone(), id.clone())?;
-        let now = Timestamp::now();
+        let now = self.now();
         for mut rec in self.shared.store.step_table(&run)?.steps {
             if !rec.status.is_terminal() {
                 rec.status = StepStatus::Cancelled;
@@ -487,7 +492,7 @@ impl Engine {
                     approved,
                     by,
                     uid: Some(who.uid),
-                    at: Timestamp::now(),
+                    at: self.now(),
                     comment,
                     inputs,
                 };

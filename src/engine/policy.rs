@@ -1,46 +1,8 @@
-//! Pure policies of the engine: retry backoff and rate-limit buckets. Time and randomness are
-//! passed in, so each is testable without sleeping.
+//! Pure policies of the engine: rate-limit buckets and the jitter source (retry decisions are
+//! the run machine's, `machine::retry`). Time is passed in, so each is testable without
+//! sleeping.
 
 use std::time::Duration;
-
-use crate::spec::RetryPolicy;
-
-/// The delay before attempt `next_attempt` (2 for the first retry), given a random `unit` in
-/// [0, 1). Exponential from `initial`, capped at `max`; with jitter, uniform in [d/2, d].
-pub fn backoff_delay(policy: &RetryPolicy, next_attempt: u32, unit: f64) -> Duration {
-    let retries_before = next_attempt.saturating_sub(2) as i32;
-    let initial = policy.initial.get().as_secs_f64();
-    let cap = policy.max.get().as_secs_f64();
-    let factor = if policy.multiplier.is_finite() && policy.multiplier >= 1.0 {
-        policy.multiplier
-    } else {
-        1.0
-    };
-    let mut delay = (initial * factor.powi(retries_before)).min(cap);
-    if !delay.is_finite() || delay < 0.0 {
-        delay = cap;
-    }
-    if policy.jitter {
-        delay *= 0.5 + 0.5 * unit.clamp(0.0, 1.0);
-    }
-    Duration::from_secs_f64(delay)
-}
-
-/// Whether a failed attempt may be retried under `policy`.
-pub fn may_retry(
-    policy: &RetryPolicy,
-    attempt: u32,
-    exit_code: Option<i32>,
-    retryable: bool,
-) -> bool {
-    if !retryable || attempt >= policy.max_attempts {
-        return false;
-    }
-    if policy.on_exit_codes.is_empty() {
-        return true;
-    }
-    exit_code.is_some_and(|c| policy.on_exit_codes.contains(&c))
-}
 
 /// A token bucket: `max` starts per `per`, refilled continuously.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,49 +71,14 @@ impl Jitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::Dur;
-
-    fn policy(jitter: bool) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 5,
-            initial: Dur(Duration::from_secs(1)),
-            max: Dur(Duration::from_secs(5)),
-            multiplier: 2.0,
-            jitter,
-            on_exit_codes: vec![],
-        }
-    }
 
     #[test]
-    fn backoff_grows_exponentially_up_to_the_cap() {
-        let p = policy(false);
-        let d: Vec<u64> = (2..=6)
-            .map(|n| backoff_delay(&p, n, 0.0).as_secs())
-            .collect();
-        assert_eq!(d, [1, 2, 4, 5, 5]);
-    }
-
-    #[test]
-    fn jitter_stays_between_half_and_all_of_the_delay() {
-        let p = policy(true);
-        assert_eq!(backoff_delay(&p, 3, 0.0), Duration::from_secs(1));
-        assert_eq!(backoff_delay(&p, 3, 1.0), Duration::from_secs(2));
+    fn jitter_units_stay_in_the_unit_interval() {
         let mut j = Jitter::from_entropy();
         for _ in 0..1000 {
             let u = j.next_unit();
             assert!((0.0..1.0).contains(&u));
         }
-    }
-
-    #[test]
-    fn retry_respects_attempts_and_exit_codes() {
-        let mut p = policy(false);
-        assert!(may_retry(&p, 1, Some(1), true));
-        assert!(!may_retry(&p, 5, Some(1), true));
-        assert!(!may_retry(&p, 1, Some(1), false));
-        p.on_exit_codes = vec![75];
-        assert!(may_retry(&p, 1, Some(75), true));
-        assert!(!may_retry(&p, 1, Some(1), true));
     }
 
     #[test]

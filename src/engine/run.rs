@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::clock::{Clock, SystemClock};
+use super::clock::Clock;
 use super::context::RunContext;
 use super::journal::Journal;
 use super::machine::{Effect, Input, RunMachine, Signal, StepEnd};
@@ -85,7 +85,7 @@ pub struct RunActor {
     run: RunRecord,
     machine: RunMachine,
     journal: Journal,
-    clock: SystemClock,
+    clock: Arc<dyn Clock>,
     index: HashMap<StepId, usize>,
     inbox: mpsc::UnboundedReceiver<RunMsg>,
     inbox_tx: mpsc::UnboundedSender<RunMsg>,
@@ -134,7 +134,7 @@ impl RunActor {
         let ctx = RunContext::new(&wf, &run, &secrets);
         let redactor = Arc::new(engine.redactor.with(secrets.0.into_values()));
         let concurrency = wf.concurrency.unwrap_or(engine.config.run_concurrency);
-        let clock = SystemClock::new();
+        let clock = engine.config.clock.clone();
         let (machine, effects) = RunMachine::restore(
             wf.clone(),
             run.id.clone(),
@@ -200,7 +200,7 @@ impl RunActor {
         self.log.spawn_writer();
         self.run.owner = Some(self.engine.store.owner());
         if self.run.started_at.is_none() {
-            self.run.started_at = Some(Timestamp::now());
+            self.run.started_at = Some(self.clock.now().wall);
         }
         self.feed(Input::Begin);
         loop {
@@ -377,7 +377,7 @@ impl RunActor {
             // line is stored before the run's final state, which followers stop at.
             self.log.close();
         }
-        self.run.enter_state(state, Timestamp::now());
+        self.run.enter_state(state, self.clock.now().wall);
         self.run.reason = reason.clone();
         self.run.steps_done = steps_done;
         self.put_run();

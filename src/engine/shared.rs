@@ -32,6 +32,8 @@ pub struct EngineConfig {
     pub logs: super::run_log::LogLimits,
     /// The configured hosts and the shared SSH connections of `on:` steps.
     pub ssh: Arc<crate::remote::Ssh>,
+    /// Where runs and step tasks read the time (the system's; tests inject their own).
+    pub clock: Arc<dyn super::clock::Clock>,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +47,7 @@ impl Default for EngineConfig {
             llm: None,
             logs: Default::default(),
             ssh: Default::default(),
+            clock: Arc::new(super::clock::SystemClock::new()),
         }
     }
 }

@@ -11,7 +11,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::Notice;
 use super::sign;
-use crate::engine::policy::{Jitter, backoff_delay};
+use crate::engine::machine::retry::backoff_delay;
+use crate::engine::policy::Jitter;
 use crate::secrets::Redactor;
 use crate::spec::notify::{NotifyKind, NotifyTarget, SecretSource, Url};
 use crate::spec::{Dur, RetryPolicy};

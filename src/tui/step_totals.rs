@@ -86,10 +86,18 @@ impl StepTotals {
         one(&mut self.skipped, s.status == StepStatus::Skipped);
         one(&mut self.cancelled, s.status == StepStatus::Cancelled);
         bump(&mut self.total_ms, s.duration_ms.unwrap_or(0), sign);
-        bump(&mut self.retries, u64::from(s.attempt.saturating_sub(1)), sign);
+        bump(
+            &mut self.retries,
+            u64::from(s.attempt.saturating_sub(1)),
+            sign,
+        );
         bump(&mut self.waited_ms, s.approval_wait_ms, sign);
         bump(&mut self.tokens_in, s.metrics.tokens_in.unwrap_or(0), sign);
-        bump(&mut self.tokens_out, s.metrics.tokens_out.unwrap_or(0), sign);
+        bump(
+            &mut self.tokens_out,
+            s.metrics.tokens_out.unwrap_or(0),
+            sign,
+        );
     }
 }
 
@@ -127,7 +135,11 @@ mod tests {
         // (the longest one shrinking included), attempts growing.
         for round in 0..40u64 {
             let i = (round * 7 % 6) as usize;
-            let ms = if round % 5 == 0 { None } else { Some((round * 37) % 900) };
+            let ms = if round % 5 == 0 {
+                None
+            } else {
+                Some((round * 37) % 900)
+            };
             let new = step(
                 &format!("s{i}"),
                 statuses[(round % 6) as usize],

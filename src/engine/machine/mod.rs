@@ -12,6 +12,7 @@ mod handlers;
 mod input;
 mod items;
 mod restore;
+pub mod retry;
 mod state;
 mod steps;
 #[cfg(test)]

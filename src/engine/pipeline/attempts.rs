@@ -3,10 +3,12 @@
 //! to the run actor.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::render::Action;
 use super::{StepJob, StepMsg};
-use crate::engine::policy::{Jitter, backoff_delay, may_retry};
+use crate::engine::machine::retry::{AfterFailure, AttemptFailure, after_failure};
+use crate::engine::policy::Jitter;
 use crate::spec::RetryPolicy;
 use crate::steps::{self, Attempt, AttemptResult, Failure, Success, wait_cancelled};
 use crate::store::{LogStream, Timestamp};
@@ -22,12 +24,23 @@ pub(super) async fn run(job: &StepJob, action: &Action) -> AttemptResult {
             (job.log)(LogStream::System, &attempt_marker(n, policy.max_attempts));
         }
         let _ = job.tx.send(StepMsg::Attempt { idx: job.idx, n });
-        match execute(job, action, attempt(job)).await {
-            Err(f) if !f.cancelled && may_retry(&policy, n, f.exit_code, f.retryable) => {
-                back_off(job, &policy, n, &f, jitter.next_unit()).await?;
-                n += 1;
+        let failure = match execute(job, action, attempt(job)).await {
+            Err(f) => f,
+            ok => return ok,
+        };
+        let facts = AttemptFailure {
+            attempt: n,
+            exit_code: failure.exit_code,
+            retryable: failure.retryable,
+            cancelled: failure.cancelled,
+        };
+        let now = job.engine.config.clock.now().wall;
+        match after_failure(&policy, facts, now, jitter.next_unit()) {
+            AfterFailure::Retry { next, delay, at } => {
+                back_off(job, &policy, (n, delay, at), &failure).await?;
+                n = next;
             }
-            other => return other,
+            AfterFailure::GiveUp => return Err(failure),
         }
     }
 }
@@ -108,17 +121,14 @@ async fn execute(job: &StepJob, action: &Action, attempt: Attempt) -> AttemptRes
     }
 }
 
-/// After failed attempt `n`: says so, reports the retry, and waits out its delay (`unit` is
-/// the jitter's random draw). A cancel during the wait ends the step cancelled.
+/// After failed attempt `n`: says so, reports the retry, and waits out its `delay` (the next
+/// attempt starts `at`). A cancel during the wait ends the step cancelled.
 async fn back_off(
     job: &StepJob,
     policy: &RetryPolicy,
-    n: u32,
+    (n, delay, at): (u32, Duration, Timestamp),
     failure: &Failure,
-    unit: f64,
 ) -> Result<(), Failure> {
-    let delay = backoff_delay(policy, n + 1, unit);
-    let at = Timestamp(Timestamp::now().0 + delay.as_millis() as u64);
     (job.log)(
         LogStream::System,
         &format!(

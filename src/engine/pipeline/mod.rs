@@ -209,7 +209,12 @@ async fn drive(job: &StepJob) -> Result<Outcome, Failure> {
     };
     gate::before_running(job, &action).await?;
     if let Some(key) = &cache_key
-        && let Some(hit) = cache::lookup(&job.engine.store, &job.log, key, Timestamp::now())
+        && let Some(hit) = cache::lookup(
+            &job.engine.store,
+            &job.log,
+            key,
+            job.engine.config.clock.now().wall,
+        )
     {
         return Ok(hit);
     }

@@ -9,7 +9,7 @@ use super::{Outcome, StepJob};
 use crate::engine::context::{outputs_context, redact_output};
 use crate::secrets::Redactor;
 use crate::steps::{Failure, Success};
-use crate::store::{StepOutput, Timestamp};
+use crate::store::StepOutput;
 
 /// The step's outcome from its successful attempt.
 pub(super) async fn succeeded(
@@ -42,7 +42,7 @@ pub(super) async fn succeeded(
         redact_output(&job.redactor, &mut output);
     }
     if let Some(key) = cache_key {
-        cache::offer(job, key, &output, Timestamp::now());
+        cache::offer(job, key, &output, job.engine.config.clock.now().wall);
     }
     Ok(Outcome::Succeeded {
         output,

@@ -8,8 +8,8 @@ use ratatui::widgets::{Block, Paragraph, Tabs};
 use super::{fit, format_ms, gauge, logs, panes, run_elapsed, scroll_offset};
 use crate::store::{StepRecord, StepStatus, Timestamp};
 use crate::tui::fan_rows::is_folded;
-use crate::tui::step_totals::StepTotals;
 use crate::tui::model::{Detail, Pane, Tab};
+use crate::tui::step_totals::StepTotals;
 use crate::tui::theme::{Theme, run_icon, step_icon};
 
 /// The tree and tab areas of a body.
