@@ -183,6 +183,26 @@ fn the_socket_goes_with_its_server_and_nobody_answers_after() {
     assert!(Client::connect(&h.path("store"), None).unwrap().is_none());
 }
 
+/// An owner that is not `baton serve` answers an HTTP client on its socket with a 503 that
+/// says who serves the API, and still answers batons after it.
+#[test]
+fn an_http_client_of_a_console_is_told_who_serves_the_api() {
+    use std::io::{Read, Write};
+    let h = Harness::new();
+    let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
+    let socket = baton::control::socket_path(&h.path("store"));
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    stream
+        .write_all(b"GET /v1/runs HTTP/1.1\r\nHost: baton\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("served by `baton serve`"), "{answer}");
+    let remote = Remote::new(Client::connect(&h.path("store"), None).unwrap().unwrap());
+    assert!(remote.runs().unwrap().is_empty());
+}
+
 fn baton_cli(h: &Harness, cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
     bin::baton(h.dir.path())
         .args(args)

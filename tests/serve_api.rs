@@ -90,7 +90,7 @@ impl Server {
     }
 
     fn socket(&self) -> PathBuf {
-        self.dir.path().join("data/store/api.sock")
+        baton::control::socket_path(&self.dir.path().join("data/store"))
     }
 
     /// A request over TCP with `token` (if any); the status and the JSON (or text) body.
@@ -297,8 +297,10 @@ fn a_gate_is_approved_through_the_api_by_the_tokens_name() {
     assert_eq!(status, 409, "{answer}");
 }
 
+/// The control socket speaks both protocols: HTTP without a token (the kernel vouches for the
+/// user), and the line protocol other batons use, here through `baton ls`.
 #[test]
-fn the_api_answers_on_its_unix_socket_to_its_own_user() {
+fn the_api_answers_on_the_control_socket_to_its_own_user() {
     let s = Server::start();
     let (status, body) = s.with_token("POST", "/v1/runs", Some(&json!({"workflow": "hello"})));
     assert_eq!(status, 201, "{body}");
@@ -311,6 +313,10 @@ fn the_api_answers_on_its_unix_socket_to_its_own_user() {
     let (status, runs) = exchange(stream, "GET", "/v1/runs", "", b"");
     assert_eq!(status, 200, "{runs}");
     assert_eq!(runs["runs"][0]["id"], body["id"]);
+    let ls = command(s.dir.path()).args(["ls"]).output().unwrap();
+    assert!(ls.status.success(), "{ls:?}");
+    let listed = String::from_utf8_lossy(&ls.stdout);
+    assert!(listed.contains(body["id"].as_str().unwrap()), "{listed}");
 }
 
 #[test]

@@ -71,7 +71,7 @@ pub enum CliCommand {
     Reject(manage::DecideArgs),
     /// Own the store without a console: consoles attach to it, `baton run` runs in it, until
     /// SIGINT, SIGTERM or SIGHUP (active runs are then left interrupted; exit 0); fires the
-    /// workflows' schedules and serves the HTTP API (`api.sock`, and `--listen ADDR`).
+    /// workflows' schedules and serves the HTTP API (on the control socket, and `--listen ADDR`).
     Serve(serve::ServeArgs),
     /// List the scheduled workflows with their next fire times.
     Schedules(schedules::SchedulesArgs),

@@ -2,8 +2,8 @@
 //!
 //! Consoles attach to it and detach without stopping anything; `baton run`, `resume` and
 //! `retry` typed anywhere run in it and are followed where they were typed. It fires the
-//! schedules of the workflows it knows, serves the HTTP API on `api.sock` (and on `--listen
-//! ADDR`). SIGINT, SIGTERM or SIGHUP stops it (exit 0): its active runs are left interrupted
+//! schedules of the workflows it knows, serves the HTTP API on the control socket (and on
+//! `--listen ADDR`). SIGINT, SIGTERM or SIGHUP stops it (exit 0): its active runs are left interrupted
 //! (`baton resume RUN` continues them).
 
 use std::io::Write;
@@ -38,7 +38,7 @@ pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<i32> {
     let hooks = Hooks::load(&opened.config.hooks)?;
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
-    let _socket = common::serve(&engine, Role::Console, &rt).ok_or_else(|| {
+    let mut socket = common::serve(&engine, Role::Console, &rt).ok_or_else(|| {
         anyhow!(
             "cannot listen on the control socket in {} (see {})",
             opened.store.dir().display(),
@@ -67,7 +67,12 @@ pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<i32> {
         prices: Arc::new(prices),
         check_token: true,
     };
-    let _api_socket = listen::unix(api.clone(), &opened.store)?;
+    // On the control socket the kernel vouches for the caller (its own user only): no token.
+    let local = Api {
+        check_token: false,
+        ..api.clone()
+    };
+    socket.serve_http(crate::serve::api::router(local), rt.handle());
     if let Some(addr) = args.listen {
         let (bound, _task) = rt.block_on(listen::tcp(api, addr))?;
         // The first line on stdout: scripts (and tests) learn the port from it.

@@ -30,12 +30,61 @@ pub enum Role {
 pub struct Server {
     path: PathBuf,
     task: tokio::task::JoinHandle<()>,
+    http: HttpSlot,
+    http_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(task) = &self.http_task {
+            task.abort();
+        }
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Server {
+    /// Answers the connections that speak HTTP with `app` (`baton serve`'s API), on `rt`:
+    /// `curl --unix-socket control.sock http://baton/v1/runs`. Until then they get a 503 that
+    /// says who serves the API.
+    pub fn serve_http(&mut self, app: axum::Router, rt: &tokio::runtime::Handle) {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        if let Ok(mut slot) = self.http.lock() {
+            *slot = Some(tx);
+        }
+        self.http_task = Some(rt.spawn(async move {
+            if let Err(e) = axum::serve(HttpConnections(rx), app).await {
+                tracing::warn!("HTTP API on the control socket: {e}");
+            }
+        }));
+    }
+}
+
+/// A connection that began with an HTTP request line: its first byte read back in front.
+pub type HttpStream =
+    tokio::io::Join<tokio::io::Chain<std::io::Cursor<Vec<u8>>, OwnedReadHalf>, OwnedWriteHalf>;
+
+/// Where HTTP connections go once the API is served.
+type HttpSlot = std::sync::Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Sender<HttpStream>>>>;
+
+/// The HTTP connections found on the control socket, as a listener axum serves.
+struct HttpConnections(tokio::sync::mpsc::Receiver<HttpStream>);
+
+impl axum::serve::Listener for HttpConnections {
+    type Io = HttpStream;
+    type Addr = ();
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.0.recv().await {
+            Some(stream) => (stream, ()),
+            // The socket's server is gone, and this task with it in a moment.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(())
     }
 }
 
@@ -49,6 +98,8 @@ pub fn serve(engine: Engine, role: Role, rt: &tokio::runtime::Handle) -> anyhow:
         let _in_runtime = rt.enter();
         tokio::net::UnixListener::from_std(std_listener)?
     };
+    let http = HttpSlot::default();
+    let slot = http.clone();
     let task = rt.spawn(async move {
         // Dropped with this task (the Server dropped): every connection ends with it.
         let mut connections = tokio::task::JoinSet::new();
@@ -57,8 +108,9 @@ pub fn serve(engine: Engine, role: Role, rt: &tokio::runtime::Handle) -> anyhow:
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         let engine = engine.clone();
+                        let http = slot.clone();
                         connections.spawn(async move {
-                            if let Err(e) = answer(stream, engine, role).await {
+                            if let Err(e) = answer(stream, engine, role, http).await {
                                 tracing::warn!("control socket: {e:#}");
                             }
                         });
@@ -73,7 +125,12 @@ pub fn serve(engine: Engine, role: Role, rt: &tokio::runtime::Handle) -> anyhow:
             }
         }
     });
-    Ok(Server { path, task })
+    Ok(Server {
+        path,
+        task,
+        http,
+        http_task: None,
+    })
 }
 
 /// Binds the socket where only its user can reach it from the first instant: in a fresh
@@ -105,8 +162,14 @@ fn me() -> String {
 }
 
 /// One connection: the hello, then requests answered one at a time until the client hangs up
-/// (or subscribes, which turns the connection into a stream of Events).
-async fn answer(stream: tokio::net::UnixStream, engine: Engine, role: Role) -> anyhow::Result<()> {
+/// (or subscribes, which turns the connection into a stream of Events); or, when it opens
+/// with an HTTP request line, the HTTP API.
+async fn answer(
+    stream: tokio::net::UnixStream,
+    engine: Engine,
+    role: Role,
+    http: HttpSlot,
+) -> anyhow::Result<()> {
     // Who asks, as the kernel saw them connect: a decision is recorded as theirs.
     let peer = crate::identity::peer_uid(&stream).context("cannot tell who connected")?;
     if peer != crate::identity::current_uid() {
@@ -115,7 +178,16 @@ async fn answer(stream: tokio::net::UnixStream, engine: Engine, role: Role) -> a
             Operator::of_uid(peer)
         );
     }
-    let (read, mut write) = stream.into_split();
+    let (mut read, mut write) = stream.into_split();
+    // A hello is JSON (`{`); an HTTP request line starts with its method (`GET`, `POST`).
+    let mut first = [0u8; 1];
+    if read.read(&mut first).await? == 0 {
+        return Ok(());
+    }
+    let read = std::io::Cursor::new(first.to_vec()).chain(read);
+    if first[0].is_ascii_uppercase() {
+        return to_http(tokio::io::join(read, write), &http).await;
+    }
     let mut lines = BufReader::new(read);
     let Some(first) = read_line(&mut lines).await? else {
         return Ok(());
@@ -152,7 +224,7 @@ async fn answer(stream: tokio::net::UnixStream, engine: Engine, role: Role) -> a
 
 /// The next line (`None`: the client hung up), or why it cannot be read (too long, not text).
 async fn read_line(
-    lines: &mut BufReader<OwnedReadHalf>,
+    lines: &mut (impl tokio::io::AsyncBufRead + Unpin),
 ) -> anyhow::Result<Option<Result<String, String>>> {
     let mut line = Vec::new();
     let n = (&mut *lines)
@@ -171,6 +243,42 @@ async fn read_line(
     Ok(Some(String::from_utf8(line).map_err(|_| {
         "not a request this baton understands: it is not UTF-8".to_string()
     })))
+}
+
+/// Hands an HTTP connection to the API, or answers 503 where this owner serves none.
+async fn to_http(stream: HttpStream, http: &HttpSlot) -> anyhow::Result<()> {
+    let sender = http.lock().ok().and_then(|slot| slot.clone());
+    let stream = match sender {
+        Some(to_api) => match to_api.send(stream).await {
+            Ok(()) => return Ok(()),
+            Err(lost) => lost.0,
+        },
+        None => stream,
+    };
+    // The request head is read first: a socket closed with bytes unread resets the client.
+    let mut stream = stream;
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match stream.read(&mut chunk).await? {
+            0 => break,
+            n => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = serde_json::json!({
+        "error": format!("{} owns this store and serves no HTTP API", me()),
+        "hint": "the HTTP API is served by `baton serve`",
+    })
+    .to_string();
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await?;
+    Ok(())
 }
 
 async fn write_line(write: &mut OwnedWriteHalf, item: &impl Serialize) -> anyhow::Result<()> {

@@ -1,19 +1,11 @@
-//! Where the API listens: a TCP address (`--listen`), and `api.sock` beside the control
-//! socket, mode 0600, answering only its own user (the kernel's word, as on the control
-//! socket), so `curl --unix-socket` works locally without a token.
+//! Where the API listens on TCP (`--listen`). Locally it answers on the control socket too
+//! (`control::Server::serve_http`), to its own user only, without a token.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
 use super::api::{Api, router};
-use crate::store::Store;
-
-/// The API's socket of a store directory.
-pub fn socket_path(store_dir: &Path) -> PathBuf {
-    store_dir.join("api.sock")
-}
 
 /// Refuses to listen beyond this machine without a token.
 pub fn check_listen(addr: SocketAddr, has_token: bool) -> anyhow::Result<()> {
@@ -43,63 +35,4 @@ pub async fn tcp(
         }
     });
     Ok((bound, task))
-}
-
-/// Serves `api` on the store's `api.sock` until the guard is dropped (the file is removed then).
-pub fn unix(api: Api, store: &Store) -> anyhow::Result<UnixGuard> {
-    let path = socket_path(store.dir());
-    let listener = crate::control::server::bind_private(&path)?;
-    listener.set_nonblocking(true)?;
-    let listener = SameUser(tokio::net::UnixListener::from_std(listener)?);
-    let app = router(Api {
-        check_token: false,
-        ..api
-    });
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!("HTTP API socket: {e}");
-        }
-    });
-    Ok(UnixGuard { path, task })
-}
-
-/// Serving on `api.sock`; dropping it stops and removes the socket.
-pub struct UnixGuard {
-    path: PathBuf,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for UnixGuard {
-    fn drop(&mut self) {
-        self.task.abort();
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// A unix listener that hangs up on connections from other users.
-struct SameUser(tokio::net::UnixListener);
-
-impl axum::serve::Listener for SameUser {
-    type Io = tokio::net::UnixStream;
-    type Addr = tokio::net::unix::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.0.accept().await {
-                Ok((stream, addr)) => match crate::identity::peer_uid(&stream) {
-                    Ok(uid) if uid == crate::identity::current_uid() => return (stream, addr),
-                    Ok(uid) => tracing::warn!("API socket: refused a connection from uid {uid}"),
-                    Err(e) => tracing::warn!("API socket: cannot tell who connected: {e}"),
-                },
-                Err(e) => {
-                    tracing::warn!("API socket: cannot accept: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
 }

@@ -1,7 +1,7 @@
 //! Production serving: what `baton serve` does besides owning the store — it fires the
 //! workflows' schedules ([`scheduler`]), and with `--listen` serves a small versioned HTTP API
 //! ([`api`]) with bearer-token auth ([`auth`]), signed webhooks ([`hooks`]) and Prometheus
-//! metrics ([`metrics`]), on TCP and on `api.sock` beside the control socket ([`listen`]).
+//! metrics ([`metrics`]), on TCP ([`listen`]) and on the control socket.
 
 pub mod api;
 pub mod auth;
