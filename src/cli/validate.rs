@@ -6,6 +6,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::common::Shown;
+use crate::planner::Checker;
 use crate::spec::{self, Diagnostic, Templates};
 
 /// Check workflow files and report every problem with file:line:col and a hint.
@@ -46,33 +47,24 @@ struct Report {
 /// Checks every file; returns the exit code (0 all valid, 1 otherwise).
 pub fn run(args: ValidateArgs) -> i32 {
     let templates = Templates::new();
-    // The user's own profiles (config dir `agents/`) count as known agents too.
-    let mut known = args.agents.clone();
     let paths = crate::config::Paths::resolve(None)
         .ok()
         .filter(|p| p.check_config().is_ok());
     let config = paths
         .as_ref()
         .and_then(|p| crate::config::ConfigFile::load(&p.config_file()).ok());
-    let mut providers = known_providers(config.as_ref().map_or(&[], |c| &c.providers[..]));
-    providers.extend(args.providers.iter().cloned());
-    if let Some(paths) = paths {
-        let (catalog, _) = crate::agents::AgentCatalog::load(Some(&paths.agents_dir()));
-        known.extend(
-            catalog
-                .iter()
-                .filter(|p| p.source != crate::agents::ProfileSource::Builtin)
-                .map(|p| p.name.clone()),
-        );
-    }
-    let known = crate::agents::known_names(&known);
+    let checker = Checker::for_machine(
+        paths.as_ref(),
+        config.as_ref(),
+        &args.agents,
+        &args.providers,
+    );
     let mut reports = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let file = path.display().to_string();
         let report = match spec::load_file_with(path, &templates) {
             Ok(wf) => {
-                let mut problems = spec::check_agents(&wf, &known);
-                problems.extend(spec::check_providers(&wf, &providers));
+                let problems = checker.check_workflow(&wf);
                 FileReport {
                     file,
                     valid: problems.is_empty(),
@@ -110,25 +102,6 @@ pub fn run(args: ValidateArgs) -> i32 {
         print_human(&report);
     }
     if valid { 0 } else { 1 }
-}
-
-/// The provider names an agent step may ask for: the config file's `[[providers]]`, or, when
-/// it lists none, the names baton gives each family it discovers from the environment.
-fn known_providers(configured: &[crate::providers::ProviderConfig]) -> Vec<String> {
-    use crate::providers::ProviderKind;
-    if configured.is_empty() {
-        [
-            ProviderKind::Openai,
-            ProviderKind::Anthropic,
-            ProviderKind::Gemini,
-            ProviderKind::Ollama,
-        ]
-        .iter()
-        .map(|k| k.as_str().to_string())
-        .collect()
-    } else {
-        configured.iter().map(|p| p.name.clone()).collect()
-    }
 }
 
 fn print_human(report: &Report) {
