@@ -43,7 +43,7 @@ pub fn lines<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
         if i < a.len() && j < b.len() && a[i] == b[j] {
             out.push(Line::Same(a[i]));
             (i, j) = (i + 1, j + 1);
-        } else if j < b.len() && (i == a.len() || common[i][j + 1] >= common[i + 1][j]) {
+        } else if j < b.len() && (i == a.len() || common[i][j + 1] > common[i + 1][j]) {
             out.push(Line::Added(b[j]));
             j += 1;
         } else {
