@@ -14,6 +14,8 @@ pub mod init;
 pub mod inspect;
 pub mod logfile;
 pub mod manage;
+pub mod plan;
+pub mod plans;
 pub mod progress;
 pub mod providers;
 pub mod quiet_log;
@@ -82,6 +84,11 @@ pub enum CliCommand {
     Doctor(doctor::DoctorArgs),
     /// Check workflow files: every problem with file:line:col and a hint (exit 1 if any).
     Validate(validate::ValidateArgs),
+    /// Draft a workflow from a request in plain language: checked as `validate` checks a
+    /// file, printed (or written with -o), kept as a plan version; `--run` starts it.
+    Plan(plan::PlanArgs),
+    /// List the plan versions (drafts, edits, repairs); `show ID`, `diff A B`.
+    Plans(plans::PlansArgs),
     /// Show a workflow's levels (steps that can run together) and dependency edges.
     Graph(graph::GraphArgs),
     /// List the LLM providers (configured or found in the environment) with their health.
@@ -139,6 +146,8 @@ pub fn main() -> i32 {
             schedules::run(paths, &args)
         }),
         Some(CliCommand::Validate(args)) => Ok(validate::run(args)),
+        Some(CliCommand::Plan(args)) => plan::plan(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Plans(args)) => plans::plans(cli.data_dir.as_deref(), args),
         Some(CliCommand::Graph(args)) => Ok(graph::run(args)),
         Some(CliCommand::Providers(args)) => {
             with_config(cli.data_dir.as_deref(), |paths, config| {

@@ -8,8 +8,10 @@ pub mod diff;
 pub mod draft;
 pub mod gates;
 pub mod reference;
+pub mod setup;
 pub mod versions;
 
 pub use check::{Checked, Checker};
 pub use context::Catalogue;
 pub use draft::{DEFAULT_ROUNDS, Draft, PlanRequest, check_plan, plan};
+pub use setup::Planner;

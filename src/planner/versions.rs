@@ -161,6 +161,15 @@ impl PlanBook {
         Ok(())
     }
 
+    /// Writes a version's text as a workflow file beside it (`plans/ID.yaml`), for a run to
+    /// start from; returns the file.
+    pub fn write_workflow(&self, version: &PlanVersion) -> anyhow::Result<PathBuf> {
+        let path = self.dir.join(format!("{}.yaml", version.id));
+        std::fs::write(&path, &version.yaml)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
     /// Every version, oldest first; an unreadable file is reported, not skipped silently.
     pub fn list(&self) -> anyhow::Result<Vec<PlanVersion>> {
         let mut out = Vec::new();

@@ -1,0 +1,236 @@
+//! `baton plan` against a fake provider on loopback: a good plan, a plan repaired in a second
+//! round (the second request carries the validation errors), one still invalid after the
+//! rounds reported with its problems, and a plan run with `--run`; plan versions listed.
+
+#[path = "support/bin.rs"]
+mod bin;
+
+#[path = "support/fake_llm.rs"]
+mod fake_llm;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use fake_llm::{FakeLlm, Reply};
+use serde_json::json;
+
+/// A data dir, a config naming the fake provider, and an empty working directory.
+struct Setup {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    config: PathBuf,
+    work: PathBuf,
+}
+
+fn setup(fake: &FakeLlm) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[[providers]]\nname = \"fake\"\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"fake-model\"\napi_key_env = \"BATON_TEST_KEY\"\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    Setup {
+        data: dir.path().join("data"),
+        config,
+        work,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    async fn baton(&self, args: &[&str]) -> Output {
+        let mut c = bin::baton(&self.data);
+        c.args(args)
+            .current_dir(&self.work)
+            .env("BATON_CONFIG_DIR", &self.config)
+            .env("BATON_TEST_KEY", "sk-test");
+        for var in [
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "GEMINI_API_KEY",
+            "OLLAMA_HOST",
+        ] {
+            c.env_remove(var);
+        }
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn answer(yaml: &str) -> Reply {
+    Reply::Text(json!({ "yaml": yaml, "summary": "says hello" }).to_string())
+}
+
+const GOOD: &str =
+    "name: hello\ndescription: Say hello\nsteps:\n  - id: hello\n    run: echo hello > hello.txt\n";
+const BAD: &str =
+    "name: hello\nsteps:\n  - id: hello\n    run: echo hello\n    depnds_on: [nothing]\n";
+
+/// The text of the user messages of a recorded OpenAI request.
+fn user_text(body: &serde_json::Value) -> String {
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_plan_is_printed_gated_valid_and_kept_as_a_version() {
+    let fake = FakeLlm::start().await;
+    fake.push(answer(GOOD));
+    let s = setup(&fake);
+    let out = s.baton(&["plan", "say hello into a file"]).await;
+    let printed = bin::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("approve: true\n    id: hello"), "{stdout}");
+    assert!(
+        printed.contains("(fake/fake-model, 1 call(s))"),
+        "{printed}"
+    );
+    // The request reached the model with the language reference and what is available.
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let system = requests[0].body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("depends_on") && system.contains("read_file"),
+        "{system}"
+    );
+    assert!(user_text(&requests[0].body).contains("say hello into a file"));
+    assert_eq!(requests[0].body["response_format"]["type"], "json_schema");
+
+    // What was printed is what `baton validate` accepts.
+    let file = s.work.join("hello.yaml");
+    std::fs::write(&file, stdout.as_bytes()).unwrap();
+    let valid = s.baton(&["validate", file.to_str().unwrap()]).await;
+    assert_eq!(valid.status.code(), Some(0), "{}", bin::text(&valid));
+
+    let listed = s.baton(&["plans", "--json"]).await;
+    let versions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
+    let v = &versions[0];
+    assert_eq!(v["kind"], "draft");
+    assert_eq!(v["request"], "say hello into a file");
+    assert_eq!(v["provider"], "fake");
+    assert_eq!(v["model"], "fake-model");
+    assert!(v["author"]["name"].as_str().is_some_and(|n| !n.is_empty()));
+    assert_eq!(v["yaml"].as_str().unwrap().trim_end(), stdout.trim_end());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_plan_goes_back_with_its_errors_and_the_second_draft_is_taken() {
+    let fake = FakeLlm::start().await;
+    fake.push(answer(BAD));
+    fake.push(answer(GOOD));
+    let s = setup(&fake);
+    let out = s.baton(&["plan", "say hello", "-o", "hello.yaml"]).await;
+    let printed = bin::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("1 of 2 repair rounds"), "{printed}");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    let second = user_text(&requests[1].body);
+    assert!(
+        second.contains("unknown key `depnds_on`") && second.contains("hello.yaml:5:5"),
+        "the second request does not carry the errors: {second}"
+    );
+    assert!(!user_text(&requests[0].body).contains("depnds_on"));
+    let written = std::fs::read_to_string(s.work.join("hello.yaml")).unwrap();
+    assert!(written.contains("echo hello > hello.txt"), "{written}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_still_invalid_after_the_rounds_is_shown_with_its_errors_and_fails() {
+    let fake = FakeLlm::start().await;
+    fake.set_default(answer(BAD));
+    let s = setup(&fake);
+    let out = s.baton(&["plan", "say hello", "--rounds", "1"]).await;
+    let printed = bin::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert_eq!(fake.requests().len(), 2, "one draft and one repair round");
+    // The draft itself is printed, as the model wrote it, and its problem with its place.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("depnds_on: [nothing]"));
+    assert!(printed.contains("unknown key `depnds_on`"), "{printed}");
+    assert!(printed.contains("plan.yaml:5:5"), "{printed}");
+    assert!(
+        printed.contains("still invalid after 1 repair round(s)"),
+        "{printed}"
+    );
+    let listed = s.baton(&["plans", "--json"]).await;
+    let versions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(!versions[0]["problems"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_run_with_run_executes_and_its_version_names_the_run() {
+    let fake = FakeLlm::start().await;
+    fake.push(answer(GOOD));
+    let s = setup(&fake);
+    let out = s
+        .baton(&[
+            "plan",
+            "say hello",
+            "--run",
+            "--approve-all",
+            "-o",
+            "hello.yaml",
+        ])
+        .await;
+    let printed = bin::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    assert_eq!(
+        std::fs::read_to_string(s.work.join("hello.txt")).unwrap(),
+        "hello\n"
+    );
+    let listed = s.baton(&["plans", "--json"]).await;
+    let versions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let id = versions[0]["id"].as_str().unwrap().to_string();
+    let shown = s.baton(&["plans", "show", &id, "--json"]).await;
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let runs = shown["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{shown}");
+    let ls = s.baton(&["ls", "--json"]).await;
+    let ls: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(ls[0]["id"], runs[0]);
+    assert_eq!(ls[0]["state"], "succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_diff_shows_what_a_revision_changed() {
+    let fake = FakeLlm::start().await;
+    fake.push(answer(GOOD));
+    fake.push(answer(&GOOD.replace("echo hello", "echo bonjour")));
+    let s = setup(&fake);
+    let first = s.baton(&["plan", "say hello"]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", bin::text(&first));
+    let listed = s.baton(&["plans", "--json"]).await;
+    let versions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let a = versions[0]["id"].as_str().unwrap().to_string();
+    let second = s.baton(&["plan", "in French", "--revise", &a]).await;
+    assert_eq!(second.status.code(), Some(0), "{}", bin::text(&second));
+    // The revision went to the model with the earlier draft.
+    assert!(user_text(&fake.requests()[1].body).contains("echo hello > hello.txt"));
+    let listed = s.baton(&["plans", "--json"]).await;
+    let versions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(versions[1]["parent"], a.as_str());
+    let b = versions[1]["id"].as_str().unwrap().to_string();
+    let diff = s.baton(&["plans", "diff", &a, &b]).await;
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert!(text.contains("-    run: echo hello > hello.txt"), "{text}");
+    assert!(
+        text.contains("+    run: echo bonjour > hello.txt"),
+        "{text}"
+    );
+}
