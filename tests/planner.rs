@@ -234,3 +234,104 @@ async fn plans_diff_shows_what_a_revision_changed() {
         "{text}"
     );
 }
+
+const FAILING: &str = "name: greet\nsteps:\n  - id: greet\n    run: echo boom; exit 3\n  - id: after\n    run: echo after > after.txt\n    depends_on: [greet]\n";
+
+/// Runs the failing workflow to its failure; returns the run id.
+async fn failed_run(s: &Setup) -> String {
+    std::fs::write(s.work.join("greet.yaml"), FAILING).unwrap();
+    let out = s.baton(&["run", "greet.yaml"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", bin::text(&out));
+    let ls = s.baton(&["ls", "--json"]).await;
+    let ls: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(ls[0]["state"], "failed");
+    ls[0]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_repair_continues_the_run_from_the_failed_step_to_the_end() {
+    let fake = FakeLlm::start().await;
+    let s = setup(&fake);
+    let run = failed_run(&s).await;
+    fake.push(answer(
+        &FAILING.replace("echo boom; exit 3", "echo fixed > fixed.txt"),
+    ));
+    let out = s.baton(&["repair", &run, "greet", "--approve"]).await;
+    let printed = bin::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    // The proposal was shown as a diff of the step.
+    assert!(printed.contains("-    run: echo boom; exit 3"), "{printed}");
+    assert!(
+        printed.contains("+    run: echo fixed > fixed.txt"),
+        "{printed}"
+    );
+    // The model was told what failed: the definition, exit code, error and output.
+    let asked = user_text(&fake.requests()[0].body);
+    for part in ["Step `greet`", "Exit code: 3", "boom", "echo boom; exit 3"] {
+        assert!(asked.contains(part), "{part} missing from {asked}");
+    }
+    assert!(s.work.join("fixed.txt").exists());
+    assert!(s.work.join("after.txt").exists());
+    let ls = s.baton(&["ls", "--json"]).await;
+    let ls: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(ls.as_array().unwrap().len(), 1, "the same run continued");
+    assert_eq!(ls[0]["state"], "succeeded");
+    // The history says who approved it; the version holds the repaired text.
+    let show = s.baton(&["show", &run, "--json", "--events"]).await;
+    let shown = String::from_utf8_lossy(&show.stdout).to_string();
+    let me = baton::identity::Operator::current().to_string();
+    assert!(
+        shown.contains(&format!("step `greet` repaired, approved by {me}")),
+        "{shown}"
+    );
+    let listed = s.baton(&["plans", "--json"]).await;
+    let versions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(versions[0]["kind"], "repair");
+    assert_eq!(versions[0]["run"], run.as_str());
+    assert!(versions[0]["yaml"].as_str().unwrap().contains("fixed.txt"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_not_approved_changes_nothing() {
+    let fake = FakeLlm::start().await;
+    let s = setup(&fake);
+    let run = failed_run(&s).await;
+    let before = s.baton(&["show", &run, "--json"]).await;
+    fake.push(answer(
+        &FAILING.replace("echo boom; exit 3", "echo fixed > fixed.txt"),
+    ));
+    let out = s.baton(&["repair", &run, "greet"]).await;
+    let printed = bin::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("+    run: echo fixed > fixed.txt"),
+        "{printed}"
+    );
+    assert!(printed.contains("nothing changed"), "{printed}");
+    let after = s.baton(&["show", &run, "--json"]).await;
+    assert_eq!(before.stdout, after.stdout, "the run changed");
+    assert!(!s.work.join("fixed.txt").exists() && !s.work.join("after.txt").exists());
+    let listed = s.baton(&["plans", "--json"]).await;
+    let versions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(versions.as_array().unwrap().is_empty(), "{versions}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_that_changes_another_step_goes_back_and_is_refused() {
+    let fake = FakeLlm::start().await;
+    let s = setup(&fake);
+    let run = failed_run(&s).await;
+    fake.set_default(answer(
+        &FAILING
+            .replace("echo boom; exit 3", "true")
+            .replace("echo after", "echo later"),
+    ));
+    let out = s
+        .baton(&["repair", &run, "greet", "--approve", "--rounds", "1"])
+        .await;
+    let printed = bin::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("changes `after` too"), "{printed}");
+    assert!(user_text(&fake.requests()[1].body).contains("changes `after` too"));
+    assert!(!s.work.join("after.txt").exists());
+}

@@ -19,6 +19,7 @@ pub mod plans;
 pub mod progress;
 pub mod providers;
 pub mod quiet_log;
+pub mod repair;
 pub mod run;
 pub mod schedules;
 pub mod schema;
@@ -87,6 +88,9 @@ pub enum CliCommand {
     /// Draft a workflow from a request in plain language: checked as `validate` checks a
     /// file, printed (or written with -o), kept as a plan version; `--run` starts it.
     Plan(plan::PlanArgs),
+    /// Ask a model to fix a failed step: its proposal is shown as a diff; approved
+    /// (`--approve`, or at a terminal), the run continues from that step with it.
+    Repair(repair::RepairArgs),
     /// List the plan versions (drafts, edits, repairs); `show ID`, `diff A B`.
     Plans(plans::PlansArgs),
     /// Show a workflow's levels (steps that can run together) and dependency edges.
@@ -147,6 +151,7 @@ pub fn main() -> i32 {
         }),
         Some(CliCommand::Validate(args)) => Ok(validate::run(args)),
         Some(CliCommand::Plan(args)) => plan::plan(cli.data_dir.as_deref(), args),
+        Some(CliCommand::Repair(args)) => repair::repair(cli.data_dir.as_deref(), args),
         Some(CliCommand::Plans(args)) => plans::plans(cli.data_dir.as_deref(), args),
         Some(CliCommand::Graph(args)) => Ok(graph::run(args)),
         Some(CliCommand::Providers(args)) => {

@@ -143,11 +143,11 @@ pub fn retry(data_dir: Option<&Path>, args: FollowArgs) -> anyhow::Result<i32> {
 
 /// Starts an existing run again (resume or retry: `here` in this process, or the `there`
 /// command in the console that owns the store) and follows it.
-fn continue_run(
+pub(super) fn continue_run(
     data_dir: Option<&Path>,
     args: FollowArgs,
-    here: fn(&Engine, &RunId) -> anyhow::Result<()>,
-    there: fn(RunId) -> Command,
+    here: impl FnOnce(&Engine, &RunId) -> anyhow::Result<()>,
+    there: impl FnOnce(RunId) -> Command,
 ) -> anyhow::Result<i32> {
     let opened = match common::open_or_ask(data_dir)? {
         Reach::Store(opened) => opened,

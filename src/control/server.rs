@@ -373,6 +373,9 @@ fn handle(engine: &Engine, role: Role, peer: u32, request: Request) -> anyhow::R
                 Command::Retry(_) if role == Role::Headless => {
                     return Err(headless("retry runs"));
                 }
+                Command::Repair { .. } if role == Role::Headless => {
+                    return Err(headless("repair runs"));
+                }
                 Command::Resume(run) if role == Role::Headless && !engine.is_active(run) => {
                     return Err(headless("resume interrupted runs"));
                 }

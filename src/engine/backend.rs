@@ -40,6 +40,18 @@ pub enum Command {
     },
     /// Re-run the failed, cancelled and skipped steps of a finished run.
     Retry(RunId),
+    /// Replace a finished run's workflow with an approved repair of one step, then retry it
+    /// from there (see `Engine::repair_run`).
+    Repair {
+        /// The run.
+        run: RunId,
+        /// The step repaired.
+        step: StepId,
+        /// The whole repaired workflow.
+        source: String,
+        /// The plan version that holds it.
+        version: Option<String>,
+    },
 }
 
 /// A request to start a workflow.

@@ -13,6 +13,7 @@ pub mod machine;
 pub mod pipeline;
 pub mod policy;
 pub mod reader;
+pub mod repair;
 pub mod run;
 pub mod run_log;
 pub mod secrets;
@@ -37,7 +38,8 @@ use crate::store::{
     Store, Timestamp,
 };
 use journal::Journal;
-use run::{RunActor, RunMsg, WHEN_FALSE};
+use repair::retried;
+use run::{RunActor, RunMsg};
 use secrets::RunSecrets;
 
 struct RunHandle {
@@ -242,16 +244,7 @@ impl Engine {
                 run.state
             );
         }
-        self.relaunch(run, |r| {
-            matches!(r.status, StepStatus::Failed | StepStatus::Cancelled)
-                // The handlers run again after the retried steps.
-                || crate::spec::handlers::is_handler_id(r.step.as_str())
-                || (r.status == StepStatus::Skipped
-                    && !r
-                        .skip_reason
-                        .as_deref()
-                        .is_some_and(|s| s.starts_with(WHEN_FALSE)))
-        })
+        self.relaunch(run, retried)
     }
 
     fn relaunch(
@@ -448,6 +441,12 @@ impl Engine {
                 }
             }
             Command::Retry(id) => self.retry_run(&id),
+            Command::Repair {
+                run,
+                step,
+                source,
+                version,
+            } => self.repair_run(&run, &step, source, version.as_deref(), who),
             Command::Decide {
                 run,
                 step,

@@ -36,6 +36,8 @@ pub struct PlanRequest {
     pub revise: Option<String>,
     /// The name the draft's diagnostics carry (its future file).
     pub origin: PathBuf,
+    /// A repair: the draft may change this step of `revise` and nothing else.
+    pub only_step: Option<crate::spec::StepId>,
 }
 
 impl PlanRequest {
@@ -49,6 +51,7 @@ impl PlanRequest {
             model: None,
             revise: None,
             origin: PathBuf::from("plan.yaml"),
+            only_step: None,
         }
     }
 }
@@ -228,6 +231,12 @@ pub fn check_plan(
     templates: &Templates,
 ) -> (String, Checked) {
     let mut checked = checker.check_text(yaml, &req.origin, templates);
+    if let (Some(step), Some(new)) = (&req.only_step, &checked.workflow) {
+        let file = req.origin.display().to_string();
+        if let Some(problem) = repair_problem(req, step, new, templates) {
+            checked.problems.push(Diagnostic::whole_file(file, problem));
+        }
+    }
     let Some(wf) = checked.workflow.as_ref().filter(|_| req.gates) else {
         return (yaml.to_string(), checked);
     };
@@ -247,6 +256,30 @@ pub fn check_plan(
             .extend(gates::ungated_tools(wf, &file, &gated));
     }
     (gated, checked)
+}
+
+/// What is wrong with a repair proposal as a repair: it changes nothing, or more than its step.
+fn repair_problem(
+    req: &PlanRequest,
+    step: &crate::spec::StepId,
+    new: &Workflow,
+    templates: &Templates,
+) -> Option<String> {
+    let original = req.revise.as_deref()?;
+    let old = crate::spec::parse_with(original, &req.origin, templates).ok()?;
+    if let Err(e) = crate::engine::repair::only_step_changed(&old, new, step) {
+        return Some(e.to_string());
+    }
+    let same = |wf: &Workflow| {
+        wf.steps
+            .iter()
+            .find(|s| &s.id == step)
+            .map(|s| crate::spec::Step {
+                pos: Default::default(),
+                ..s.clone()
+            })
+    };
+    (same(&old) == same(new)).then(|| format!("the proposal leaves step `{step}` as it was"))
 }
 
 /// The YAML and summary of an answer: the asked-for JSON object, or (from a model that

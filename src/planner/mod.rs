@@ -8,6 +8,7 @@ pub mod diff;
 pub mod draft;
 pub mod gates;
 pub mod reference;
+pub mod repair;
 pub mod setup;
 pub mod versions;
 

@@ -18,6 +18,7 @@ mod logs;
 mod plan;
 pub mod records;
 mod recover;
+mod revise;
 pub mod run_clock;
 mod schedules;
 pub mod space;

@@ -1,0 +1,197 @@
+//! `baton repair RUN STEP`: a model proposes a fix of a failed step, shown as a diff of the
+//! step; approved (`--approve`, or `y` at a terminal), the run continues from that step with
+//! the changed definition, recorded in the run's history and as a plan version; otherwise
+//! nothing changes.
+//!
+//! Exit codes: as `baton retry` once approved; 1 no valid proposal, or not approved; 2 bad
+//! input or no model answered.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::common::Shown;
+use super::run::{FollowArgs, FollowOptions};
+use crate::config::{ConfigFile, Paths};
+use crate::engine::Command;
+use crate::identity::Operator;
+use crate::planner::repair::{Failure, TAIL_LINES, propose};
+use crate::planner::versions::{NewVersion, PlanBook, VersionKind};
+use crate::planner::{DEFAULT_ROUNDS, Planner, diff};
+use crate::providers::RouteEvent;
+use crate::spec::StepId;
+use crate::store::StepStatus;
+
+/// Ask a model to fix a failed step; approve its proposal to continue the run.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The run (a unique prefix is enough).
+    pub run: String,
+    /// The failed step.
+    pub step: String,
+    /// Apply the proposal without asking (recorded as approved by you).
+    #[arg(long)]
+    pub approve: bool,
+    /// Times an invalid proposal goes back to the model with its problems.
+    #[arg(long, default_value_t = DEFAULT_ROUNDS, value_name = "N")]
+    pub rounds: u32,
+    /// Approve every gate of the continued run without asking; recorded in the audit.
+    #[arg(long)]
+    pub approve_all: bool,
+    /// Let the continued run's gates wait for `baton approve` from another shell.
+    #[arg(long)]
+    pub wait_for_gates: bool,
+    /// Print one JSON event per line of the continued run.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `baton repair`.
+pub fn repair(data_dir: Option<&Path>, args: RepairArgs) -> anyhow::Result<i32> {
+    let paths = Paths::secured(data_dir)?;
+    let config = ConfigFile::load(&paths.config_file())?;
+    let book = PlanBook::open(&paths.data)?;
+    let planner = Planner::for_machine(&paths, &config)?;
+    let failure = read_failure(data_dir, &args)?;
+    let rt = super::common::runtime()?;
+    let err = Shown::stderr();
+    let mut sink = |event: RouteEvent| {
+        if let RouteEvent::Note(note) = event {
+            errln!("baton: {}", err.text(&note));
+        }
+    };
+    let draft = rt
+        .block_on(propose(&planner, &failure, args.rounds, &mut sink))
+        .map_err(|e| anyhow::anyhow!("cannot ask for a repair: {e}"))?;
+    drop(rt);
+    if !draft.is_valid() {
+        for d in &draft.problems {
+            errln!("{}", err.text(&d.to_string()));
+        }
+        errln!(
+            "no valid proposal after {} round(s); nothing changed",
+            draft.calls
+        );
+        return Ok(1);
+    }
+    let step = &failure.step;
+    let shown = diff::unified(
+        &format!("{step} (as it ran)"),
+        &format!("{step} (proposed)"),
+        &failure.source,
+        &draft.yaml,
+        3,
+    );
+    outln!("{}", Shown::stdout(false).text(shown.trim_end()));
+    if !draft.summary.is_empty() {
+        errln!("{}", err.text(draft.summary.trim()));
+    }
+    if !approved(args.approve)? {
+        errln!(
+            "not applied; nothing changed (`baton repair {} {step} --approve` applies a proposal)",
+            failure.run
+        );
+        return Ok(1);
+    }
+    let parent = book.of_source(&failure.source)?.map(|v| v.id);
+    let version = book.record(NewVersion {
+        kind: VersionKind::Repair,
+        parent,
+        request: format!("repair step `{step}` of run {}", failure.run),
+        provider: Some(draft.provider.clone()),
+        model: Some(draft.model.clone()),
+        yaml: draft.yaml.clone(),
+        problems: Vec::new(),
+        run: Some(failure.run.clone()),
+    })?;
+    errln!(
+        "repair approved by {} as plan version {}",
+        Operator::current(),
+        version.id
+    );
+    let (source, id) = (draft.yaml.clone(), version.id.clone());
+    let (source2, id2, step2) = (source.clone(), id.clone(), step.clone());
+    super::run::continue_run(
+        data_dir,
+        FollowArgs {
+            run: failure.run.clone(),
+            follow: FollowOptions {
+                json: args.json,
+                approve: Vec::new(),
+                approve_all: args.approve_all,
+                wait_for_gates: args.wait_for_gates,
+                quiet: false,
+                raw: false,
+            },
+        },
+        move |engine, run| engine.repair_run(run, step, source, Some(&id), &Operator::current()),
+        move |run| Command::Repair {
+            run,
+            step: step2,
+            source: source2,
+            version: Some(id2),
+        },
+    )
+}
+
+/// What the run's store says about the failed step.
+fn read_failure(data_dir: Option<&Path>, args: &RepairArgs) -> anyhow::Result<Failure> {
+    let reader = super::common::reader(data_dir)?;
+    let id = reader.resolve_run(&args.run)?;
+    let run = reader.run(&id)?;
+    let detail = reader.run_detail(&id)?;
+    let step = StepId(args.step.clone());
+    let Some(record) = detail.steps.iter().find(|s| s.step == step) else {
+        bail!("run {id} has no step `{step}`; `baton show {id}` lists its steps");
+    };
+    if record.status != StepStatus::Failed {
+        bail!(
+            "step `{step}` of run {id} is {}; only a failed step can be repaired",
+            record.status.as_str()
+        );
+    }
+    let action = detail
+        .approvals
+        .iter()
+        .find(|a| a.step == step)
+        .and_then(|a| a.action.clone());
+    let output_tail = reader
+        .tail_logs(&id, Some(&step), TAIL_LINES)?
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    Ok(Failure {
+        run: id.0.clone(),
+        origin: PathBuf::from(run.workflow_path.as_deref().unwrap_or("workflow.yaml")),
+        source: run.source,
+        action,
+        exit_code: record.exit_code,
+        error: record.error.clone(),
+        output_tail,
+        step,
+    })
+}
+
+/// Asks at a terminal whether to apply; without one only `--approve` applies.
+fn approved(flag: bool) -> anyhow::Result<bool> {
+    if flag {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    let mut out = std::io::stderr();
+    write!(out, "Apply this repair and continue the run? [y/N] ")?;
+    out.flush()?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the answer")?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
