@@ -105,7 +105,7 @@ async fn connect(
     attempt: &mut Attempt,
 ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Failure> {
     let session = async {
-        let session = ssh.step_session(&host.ssh).await;
+        let session = ssh.step_session(host).await;
         ssh.connect(&host.name, &host.ssh).await.map(|()| session)
     };
     tokio::select! {

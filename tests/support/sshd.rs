@@ -16,6 +16,8 @@ pub struct Sshd {
     pub dir: tempfile::TempDir,
     pub port: u16,
     child: Child,
+    /// Sessions of a listener stopped while they went on ([`Sshd::stop_listening`]).
+    orphans: Vec<i32>,
 }
 
 impl Sshd {
@@ -42,6 +44,7 @@ impl Sshd {
             child: spawn(dir.path(), port),
             dir,
             port,
+            orphans: Vec::new(),
         };
         sshd.trust_host_key();
         sshd.wait_listening();
@@ -127,6 +130,20 @@ impl Sshd {
         }
     }
 
+    /// Stops listening, as a host gone off the network: new connections are refused, and the
+    /// sessions it had go on (frozen ones stay frozen) until [`Sshd::listen_again`] or the end.
+    pub fn stop_listening(&mut self) {
+        self.orphans.extend(self.sessions());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Listens again on the same port, with the same keys.
+    pub fn listen_again(&mut self) {
+        self.child = spawn(self.dir.path(), self.port);
+        self.wait_listening();
+    }
+
     /// Its sessions right now (one per connection).
     pub fn sessions(&self) -> Vec<i32> {
         children_of(self.child.id() as i32)
@@ -158,6 +175,10 @@ impl Sshd {
 
     fn stop(&mut self) {
         self.drop_connections();
+        for pid in self.orphans.drain(..) {
+            // SAFETY: kill(2) on a session an earlier listener of this sshd started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
