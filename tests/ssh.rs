@@ -407,6 +407,14 @@ fn twelve_waiting_steps(h: &Harness, at_once: usize) -> baton::store::RunId {
         ));
     }
     let id = h.start(&yaml);
+    // The others wait for a session, and say so: none of them can start before `go`.
+    let waiting = format!("waiting for one of host `h1`'s {at_once} sessions (`max_sessions`)");
+    eventually(PATIENCE, &format!("{} steps to wait", 12 - at_once), || {
+        (0..12)
+            .filter(|i| h.logs(&id, &format!("s{i}")).contains(&waiting))
+            .count()
+            == 12 - at_once
+    });
     eventually(
         PATIENCE,
         &format!("{at_once} steps to run on the host"),

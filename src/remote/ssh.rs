@@ -216,10 +216,19 @@ impl Ssh {
     }
 
     /// A session for a step on the connection to `host`, waited for when all its
-    /// `max_sessions` are taken (`None` only if the count were closed, which it never is).
-    pub async fn step_session(&self, host: &Host) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let connection = self.master_with(&host.ssh, host.max_sessions);
-        connection.steps.clone().acquire_owned().await.ok()
+    /// `max_sessions` are taken, after calling `waiting` (`None` only if the count were
+    /// closed, which it never is).
+    pub async fn step_session(
+        &self,
+        host: &Host,
+        waiting: impl FnOnce(),
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let steps = self.master_with(&host.ssh, host.max_sessions).steps.clone();
+        if let Ok(session) = steps.clone().try_acquire_owned() {
+            return Some(session);
+        }
+        waiting();
+        steps.acquire_owned().await.ok()
     }
 
     /// Runs `line` (a command line for the host's shell) over the shared connection.
