@@ -288,7 +288,7 @@ fn cli(sshd: &Sshd, data: &std::path::Path) -> std::process::Command {
 
 #[test]
 fn resume_stops_what_a_killed_owner_left_on_the_host_before_running_the_step_again() {
-    let sshd = Sshd::start();
+    let mut sshd = Sshd::start();
     let dir = tempfile::tempdir().unwrap();
     let (pidfile, flag) = (dir.path().join("pid"), dir.path().join("flag"));
     let workflow = dir.path().join("wf.yaml");

@@ -71,8 +71,8 @@ impl Fleet {
 
     /// Kills the owner as a crash of its machine would: the hosts hear nothing of it (their
     /// connections frozen first), and its shared connections are gone with it.
-    fn crash(&self, owner: &mut Child, hosts: &[&Sshd]) {
-        for host in hosts {
+    fn crash(&self, owner: &mut Child, hosts: &mut [&mut Sshd]) {
+        for host in hosts.iter_mut() {
             host.freeze_connections();
         }
         owner.kill().unwrap();
@@ -195,11 +195,11 @@ steps:
 
 #[test]
 fn resume_stops_what_a_dead_owners_items_left_on_their_hosts_grandchildren_included() {
-    let (h1, h2) = (Sshd::start(), Sshd::start());
+    let (mut h1, mut h2) = (Sshd::start(), Sshd::start());
     let fleet = Fleet::new(&h1, &h2);
     let mut owner = stubborn_fan_out(&fleet);
     let children = [0, 1].map(|i| read_pid(&fleet.path(&format!("pid-{i}"))));
-    fleet.crash(&mut owner, &[&h1, &h2]);
+    fleet.crash(&mut owner, &mut [&mut h1, &mut h2]);
     assert!(
         children.iter().all(|&c| alive(c)),
         "the items' grandchildren run on, unseen, on their hosts"
@@ -219,11 +219,11 @@ fn resume_stops_what_a_dead_owners_items_left_on_their_hosts_grandchildren_inclu
 
 #[test]
 fn cancel_of_an_interrupted_run_stops_what_a_host_out_of_reach_at_the_sweep_kept() {
-    let (mut h1, h2) = (Sshd::start(), Sshd::start());
+    let (mut h1, mut h2) = (Sshd::start(), Sshd::start());
     let fleet = Fleet::new(&h1, &h2);
     let mut owner = stubborn_fan_out(&fleet);
     let children = [0, 1].map(|i| read_pid(&fleet.path(&format!("pid-{i}"))));
-    fleet.crash(&mut owner, &[&h1, &h2]);
+    fleet.crash(&mut owner, &mut [&mut h1, &mut h2]);
     h1.stop_listening();
 
     // The next open finds the run interrupted and stops what it can reach: h2's item.

@@ -16,7 +16,10 @@ pub struct Sshd {
     pub dir: tempfile::TempDir,
     pub port: u16,
     child: Child,
-    /// Sessions of a listener stopped while they went on ([`Sshd::stop_listening`]).
+    /// Processes killed when it stops though they are not its listener's children: the
+    /// sessions of a listener stopped while they went on ([`Sshd::stop_listening`]), and
+    /// frozen ones ([`Sshd::freeze_connections`]), which would stay frozen after their
+    /// session went.
     orphans: Vec<i32>,
 }
 
@@ -121,11 +124,12 @@ impl Sshd {
 
     /// Freezes (SIGSTOP) every sshd process of its current connections, as a network that
     /// stopped carrying packets would: the host hears nothing of what the client does.
-    pub fn freeze_connections(&self) {
+    pub fn freeze_connections(&mut self) {
         for session in children_of(self.child.id() as i32) {
             for pid in std::iter::once(session).chain(children_of(session)) {
                 // SAFETY: kill(2) on a process this sshd started.
                 unsafe { libc::kill(pid, libc::SIGSTOP) };
+                self.orphans.push(pid);
             }
         }
     }
