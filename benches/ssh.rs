@@ -23,7 +23,7 @@ fn main() {
     let hosts = indexmap::IndexMap::from([("h1".to_string(), sshd.fields())]);
     let defaults = SshSection {
         config_file: Some("/dev/null".into()),
-        known_hosts: None,
+        ..SshSection::default()
     };
     let h = harness::Harness::with(EngineConfig {
         ssh: Arc::new(Ssh::new(hosts, defaults, Some(sshd.dir.path()))),

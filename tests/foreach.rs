@@ -325,5 +325,16 @@ fn fan_out_mistakes_are_reported_at_their_place() {
     );
     at(&d, "wf.yaml:4:15", "`for_each` of step `a` reads `item`");
     at(&d, "wf.yaml:5:11", "`when` of step `a` reads `item`");
-    at(&d, "wf.yaml:8:15", "a fanned-out step cannot be gated yet");
+    at(
+        &d,
+        "wf.yaml:8:15",
+        "step `g` has `for_each` and `approval:`, which cannot go together: a gate on a fan-out would be asked once per item",
+    );
+    let gate = d.iter().find(|x| x.message.contains("step `g`")).unwrap();
+    assert!(
+        gate.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("`depends_on: [g-approval]` on `g`")),
+        "{d}"
+    );
 }

@@ -20,14 +20,19 @@ use sshd::Sshd;
 
 /// An engine whose config file names `h1` (the sshd) and keeps the user's ssh config out.
 fn engine_for(sshd: &Sshd) -> Harness {
-    let hosts = indexmap::IndexMap::from([("h1".to_string(), sshd.fields())]);
+    engine_with(sshd.fields())
+}
+
+/// An engine whose config file names `h1` with `fields`.
+fn engine_with(fields: baton::remote::HostFields) -> Harness {
+    let hosts = indexmap::IndexMap::from([("h1".to_string(), fields)]);
     let defaults = SshSection {
         config_file: Some("/dev/null".into()),
-        known_hosts: None,
+        ..SshSection::default()
     };
     Harness::with(EngineConfig {
         grace: Duration::from_millis(300),
-        ssh: Arc::new(Ssh::new(hosts, defaults, Some(sshd.dir.path()))),
+        ssh: Arc::new(Ssh::new(hosts, defaults, None)),
         ..EngineConfig::default()
     })
 }
@@ -283,7 +288,7 @@ fn cli(sshd: &Sshd, data: &std::path::Path) -> std::process::Command {
 
 #[test]
 fn resume_stops_what_a_killed_owner_left_on_the_host_before_running_the_step_again() {
-    let sshd = Sshd::start();
+    let mut sshd = Sshd::start();
     let dir = tempfile::tempdir().unwrap();
     let (pidfile, flag) = (dir.path().join("pid"), dir.path().join("flag"));
     let workflow = dir.path().join("wf.yaml");
@@ -384,27 +389,72 @@ fn hosts_lists_the_configured_hosts_and_check_reports_latency_or_the_exact_error
     );
 }
 
-#[test]
-fn many_steps_to_one_host_share_one_connection_within_sshds_session_limit() {
-    let sshd = Sshd::start();
-    let h = engine_for(&sshd);
-    let (started, go) = (h.path("started"), h.path("go"));
+/// Starts twelve steps on `h1` that each mark that they started, note how many of them run
+/// at that moment (started less finished), and wait for `go`; returns the run once `at_once`
+/// of them have started.
+fn twelve_waiting_steps(h: &Harness, at_once: usize) -> baton::store::RunId {
+    let (started, finished, go) = (h.path("started"), h.path("finished"), h.path("go"));
     std::fs::create_dir_all(&started).unwrap();
+    std::fs::create_dir_all(&finished).unwrap();
     let mut yaml = String::from("name: many\nconcurrency: 12\nsteps:\n");
     for i in 0..12 {
         yaml.push_str(&format!(
-            "  - id: s{i}\n    on: h1\n    run: 'touch {s}/{i}; while [ ! -e {g} ]; do sleep 0.05; done'\n",
+            "  - id: s{i}\n    on: h1\n    run: 'touch {s}/{i}; echo $(( $(ls {s} | wc -l) - $(ls {f} | wc -l) )) >> {m}; while [ ! -e {g} ]; do sleep 0.05; done; touch {f}/{i}'\n",
             s = started.display(),
+            f = finished.display(),
+            m = h.path("running").display(),
             g = go.display()
         ));
     }
     let id = h.start(&yaml);
-    // sshd's default MaxSessions is 10: eight steps run at once, the others wait their turn.
-    eventually(PATIENCE, "eight steps to run on the host", || {
-        std::fs::read_dir(&started).map(|d| d.count()).unwrap_or(0) == 8
+    // The others wait for a session, and say so: none of them can start before `go`.
+    let waiting = format!("waiting for one of host `h1`'s {at_once} sessions (`max_sessions`)");
+    eventually(PATIENCE, &format!("{} steps to wait", 12 - at_once), || {
+        (0..12)
+            .filter(|i| h.logs(&id, &format!("s{i}")).contains(&waiting))
+            .count()
+            == 12 - at_once
     });
+    eventually(
+        PATIENCE,
+        &format!("{at_once} steps to run on the host"),
+        || std::fs::read_dir(&started).map(|d| d.count()).unwrap_or(0) == at_once,
+    );
+    id
+}
+
+/// The most steps any step saw running at once on the host.
+fn most_at_once(h: &Harness) -> usize {
+    let seen = std::fs::read_to_string(h.path("running")).unwrap();
+    seen.lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn many_steps_to_one_host_share_one_connection_within_sshds_session_limit() {
+    let sshd = Sshd::start();
+    let h = engine_for(&sshd);
+    // sshd's default MaxSessions is 10: eight steps run at once, the others wait their turn.
+    let id = twelve_waiting_steps(&h, 8);
     assert_eq!(sshd.sessions().len(), 1, "one connection carries them all");
-    std::fs::write(&go, "").unwrap();
+    std::fs::write(h.path("go"), "").unwrap();
     assert_eq!(h.wait(&id), RunState::Succeeded);
-    assert_eq!(std::fs::read_dir(&started).unwrap().count(), 12);
+    assert_eq!(std::fs::read_dir(h.path("started")).unwrap().count(), 12);
+    assert!(most_at_once(&h) <= 8, "no more than eight at once");
+}
+
+#[test]
+fn a_hosts_max_sessions_caps_the_steps_running_on_it_at_once() {
+    let sshd = Sshd::start();
+    let h = engine_with(baton::remote::HostFields {
+        max_sessions: Some(baton::remote::MaxSessions(3)),
+        ..sshd.fields()
+    });
+    let id = twelve_waiting_steps(&h, 3);
+    std::fs::write(h.path("go"), "").unwrap();
+    assert_eq!(h.wait(&id), RunState::Succeeded);
+    assert_eq!(std::fs::read_dir(h.path("started")).unwrap().count(), 12);
+    assert!(most_at_once(&h) <= 3, "no more than three at once");
 }

@@ -403,10 +403,18 @@ impl Engine {
         }
         let mut journal = Journal::open(self.shared.clone(), id.clone())?;
         let now = self.now();
-        for mut rec in self.shared.store.step_table(&run)?.steps {
+        let steps = self.shared.store.step_table(&run)?.steps;
+        // An interrupted run's groups on other hosts: the sweep that found it stopped them
+        // unless a host was out of reach then.
+        let remote: Vec<_> = steps
+            .iter()
+            .filter(|s| !s.status.is_terminal())
+            .flat_map(|s| s.remote_processes())
+            .collect();
+        crate::remote::leftovers::stop_and_report(&id.0, &remote, self.shared.config.grace);
+        for mut rec in steps {
             if !rec.status.is_terminal() {
-                rec.status = StepStatus::Cancelled;
-                rec.finished_at = Some(now);
+                rec.cancel_unfinished(now);
                 journal.event(EventKind::Step {
                     record: Box::new(rec),
                 });

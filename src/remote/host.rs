@@ -34,6 +34,8 @@ pub struct HostFields {
     pub env: IndexMap<String, String>,
     /// Directory steps start in (and relative `cwd:` is under); default: the login's home.
     pub workdir: Option<String>,
+    /// How many steps run on it at once over its connection (default: `[ssh] max_sessions`).
+    pub max_sessions: Option<MaxSessions>,
 }
 
 /// `[ssh]` in the config file: defaults for every host.
@@ -44,6 +46,41 @@ pub struct SshSection {
     pub config_file: Option<PathBuf>,
     /// The known_hosts file of hosts that do not name their own.
     pub known_hosts: Option<PathBuf>,
+    /// How many steps run at once on one host over its connection (default 8).
+    pub max_sessions: Option<MaxSessions>,
+}
+
+/// How many steps run at once on one host over its shared connection: each takes one of the
+/// connection's sessions, and sshd allows 10 a connection unless its `MaxSessions` says more.
+/// Two more are kept for pause, resume and cancel, so that they reach steps however many run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxSessions(pub usize);
+
+impl MaxSessions {
+    /// Within sshd's default `MaxSessions` (10), with the two kept for signals.
+    pub const DEFAULT: MaxSessions = MaxSessions(8);
+    /// The most accepted: more is a typo far more often than a host configured for it.
+    pub const MOST: usize = 1000;
+    /// Sessions kept besides the steps' for signals and stops.
+    pub const CONTROL: usize = 2;
+}
+
+impl<'de> Deserialize<'de> for MaxSessions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(deserializer)?;
+        match usize::try_from(n) {
+            Ok(n @ 1..=MaxSessions::MOST) => Ok(MaxSessions(n)),
+            _ => Err(serde::de::Error::custom(format!(
+                "`max_sessions` is {n}; it must be from 1 to {most}: how many steps run at once \
+                 over one host's connection. sshd allows 10 sessions a connection by default \
+                 and baton keeps {control} of them for pause and cancel, so above {default} \
+                 raise `MaxSessions` in the host's sshd_config as well",
+                most = MaxSessions::MOST,
+                control = MaxSessions::CONTROL,
+                default = MaxSessions::DEFAULT.0
+            ))),
+        }
+    }
 }
 
 /// A host, resolved: how to reach it and what its steps get.
@@ -57,6 +94,8 @@ pub struct Host {
     pub workdir: Option<String>,
     /// Environment for every step on it.
     pub env: IndexMap<String, String>,
+    /// How many steps run on it at once.
+    pub max_sessions: MaxSessions,
 }
 
 impl HostFields {
@@ -100,6 +139,7 @@ impl HostFields {
             known_hosts: text("known_hosts", &spec.known_hosts)?.map(PathBuf::from),
             env,
             workdir: text("workdir", &spec.workdir)?,
+            max_sessions: None,
         })
     }
 }
@@ -142,6 +182,10 @@ impl Host {
             ssh,
             workdir: fields.workdir.clone(),
             env: fields.env.clone(),
+            max_sessions: fields
+                .max_sessions
+                .or(defaults.max_sessions)
+                .unwrap_or(MaxSessions::DEFAULT),
         })
     }
 
@@ -221,5 +265,28 @@ mod tests {
         assert!(err.contains("starts with `-`"), "{err}");
         let plain = Host::new("db", &HostFields::default(), &SshSection::default()).unwrap();
         assert_eq!(plain.ssh, ["db"], "a name OpenSSH's config may know, as is");
+    }
+
+    #[test]
+    fn max_sessions_is_read_from_ssh_and_a_host_and_a_bad_one_is_said_with_its_place() {
+        let path = std::path::Path::new("config.toml");
+        let text = "[ssh]\nmax_sessions = 4\n\n[hosts.web1]\nmax_sessions = 2\n\n[hosts.db]\n";
+        let config = crate::config::ConfigFile::parse(text, path).unwrap();
+        let host = |name: &str| Host::new(name, &config.hosts[name], &config.ssh).unwrap();
+        assert_eq!(host("web1").max_sessions, MaxSessions(2));
+        assert_eq!(host("db").max_sessions, MaxSessions(4));
+        let plain = Host::new("x", &HostFields::default(), &SshSection::default()).unwrap();
+        assert_eq!(plain.max_sessions, MaxSessions::DEFAULT);
+        let err = crate::config::ConfigFile::parse("[hosts.web1]\nmax_sessions = 0\n", path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("config.toml:2:16: `max_sessions` is 0; it must be from 1 to 1000"),
+            "{err}"
+        );
+        assert!(
+            err.contains("raise `MaxSessions` in the host's sshd_config"),
+            "{err}"
+        );
     }
 }

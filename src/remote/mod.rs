@@ -3,8 +3,9 @@
 //! there (`script.rs`). The executor of one remote attempt is `steps/remote.rs`.
 
 pub mod host;
+pub mod leftovers;
 pub mod script;
 pub mod ssh;
 
-pub use host::{Host, HostFields, SshSection};
+pub use host::{Host, HostFields, MaxSessions, SshSection};
 pub use ssh::{ConnectError, Ssh};

@@ -13,12 +13,7 @@ use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
-use super::host::{Host, HostFields, SshSection};
-
-/// Sessions one connection carries at once: sshd's default `MaxSessions` is 10, of which
-/// steps take 8 and signals and stops 2, so that a pause of many steps still reaches them.
-const STEP_SESSIONS: usize = 8;
-const CONTROL_SESSIONS: usize = 2;
+use super::host::{Host, HostFields, MaxSessions, SshSection};
 
 /// How long an idle shared connection stays open after its last use.
 const PERSIST: &str = "60";
@@ -43,12 +38,14 @@ struct Connection {
     control: tokio::sync::Semaphore,
 }
 
-impl Default for Connection {
-    fn default() -> Self {
+impl Connection {
+    /// Sessions one connection carries at once: `steps` for steps, and a few more for signals
+    /// and stops, so that a pause of many steps still reaches them.
+    fn new(steps: MaxSessions) -> Connection {
         Connection {
             up: tokio::sync::Mutex::new(false),
-            steps: Arc::new(tokio::sync::Semaphore::new(STEP_SESSIONS)),
-            control: tokio::sync::Semaphore::new(CONTROL_SESSIONS),
+            steps: Arc::new(tokio::sync::Semaphore::new(steps.0)),
+            control: tokio::sync::Semaphore::new(MaxSessions::CONTROL),
         }
     }
 }
@@ -142,9 +139,17 @@ impl Ssh {
         self.control_dir.join(key(target))
     }
 
+    /// The connection to `target`; the first to ask for it sets how many steps it carries.
     fn master(&self, target: &[String]) -> Arc<Connection> {
+        self.master_with(target, MaxSessions::DEFAULT)
+    }
+
+    fn master_with(&self, target: &[String], steps: MaxSessions) -> Arc<Connection> {
         let mut masters = self.masters.lock().unwrap_or_else(|e| e.into_inner());
-        masters.entry(key(target)).or_default().clone()
+        masters
+            .entry(key(target))
+            .or_insert_with(|| Arc::new(Connection::new(steps)))
+            .clone()
     }
 
     /// Makes sure the shared connection to `host` is up: one master per host, started by the
@@ -210,13 +215,20 @@ impl Ssh {
         matches!(run(cmd, COMMAND_TIMEOUT).await, Ok(o) if o.status.success())
     }
 
-    /// A session for a step on the connection to `target`, waited for when all are taken
-    /// (`None` only if the count were closed, which it never is).
+    /// A session for a step on the connection to `host`, waited for when all its
+    /// `max_sessions` are taken, after calling `waiting` (`None` only if the count were
+    /// closed, which it never is).
     pub async fn step_session(
         &self,
-        target: &[String],
+        host: &Host,
+        waiting: impl FnOnce(),
     ) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        self.master(target).steps.clone().acquire_owned().await.ok()
+        let steps = self.master_with(&host.ssh, host.max_sessions).steps.clone();
+        if let Ok(session) = steps.clone().try_acquire_owned() {
+            return Some(session);
+        }
+        waiting();
+        steps.acquire_owned().await.ok()
     }
 
     /// Runs `line` (a command line for the host's shell) over the shared connection.
@@ -236,27 +248,6 @@ impl Ssh {
             "host `{name}`: `{line}` failed: {}",
             last_line(&String::from_utf8_lossy(&out.stderr))
         ))
-    }
-
-    /// Stops group `pgid` on the host of `target`, from a thread that may block (a resumed
-    /// run stops what its dead owner left before anything runs again). Over a connection of
-    /// its own: the dead owner's shared one may hang on the very fault that stopped it.
-    pub fn stop_blocking(
-        &self,
-        target: &[String],
-        pgid: u32,
-        started: &str,
-        grace: Duration,
-    ) -> Result<(), String> {
-        let line = super::script::stop(pgid, started, grace);
-        let mut cmd = direct(target);
-        cmd.arg(&line);
-        let out = cmd.output().map_err(|e| format!("cannot start ssh: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(last_line(&String::from_utf8_lossy(&out.stderr)))
-        }
     }
 }
 
@@ -283,7 +274,7 @@ pub async fn check(host: &Host) -> Result<Duration, ConnectError> {
 }
 
 /// `ssh` to `target` over a connection of its own (no sharing), its stderr piped.
-fn direct(target: &[String]) -> std::process::Command {
+pub(super) fn direct(target: &[String]) -> std::process::Command {
     let mut cmd = std::process::Command::new("ssh");
     cmd.args([
         "-oBatchMode=yes",
@@ -364,7 +355,7 @@ fn connect_error(name: &str, target: &[String], stderr: &str) -> ConnectError {
     }
 }
 
-fn last_line(text: &str) -> String {
+pub(super) fn last_line(text: &str) -> String {
     let line = text
         .lines()
         .rev()

@@ -266,13 +266,13 @@ pub fn convert_step(
     let mut kind = kind;
     super::convert_tools::apply_call_approval(r, &mut kind, call_approval, approve_node);
     let gated = match &kind {
-        StepKind::Approval(_) => Some("is an `approval` step"),
+        StepKind::Approval(_) => Some("`approval:`"),
         _ if approve => Some("`approve: true`"),
         // After a crash such a step asks an operator before it runs again: a gate too.
         _ if !idempotent => Some("`idempotent: false`"),
         _ => None,
     };
-    super::for_each::check_gate(r, &pos, gated, &context);
+    super::for_each::check_gate(r, &pos, gated, &label);
     if !approvers.is_empty() && !approve && !matches!(kind, StepKind::Approval(_)) {
         r.error(
             pos.fields.get("approvers").copied().unwrap_or(node.pos),

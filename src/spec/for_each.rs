@@ -124,18 +124,40 @@ pub(super) fn convert(
     })
 }
 
-/// A fanned-out step cannot be gated yet: each item would need its own approval.
-pub(super) fn check_gate(r: &mut Reader<'_>, pos: &StepPos, gated: Option<&str>, context: &str) {
+/// A fanned-out step has no gate of its own. A gate on it would be ambiguous: asked once per
+/// item (the answer to one would not cover the others), and asked again or not when `R`
+/// retries the failed items. A gate step before it says exactly "once, before any item runs",
+/// stays decided across retries and resumes, and passes its inputs on as any step does. A
+/// recovery gate (`idempotent: false`) would ask an operator about each item that was running
+/// at a crash, which baton does not do for items.
+pub(super) fn check_gate(r: &mut Reader<'_>, pos: &StepPos, gated: Option<&str>, id: &str) {
     let (Some(gate), Some(at)) = (gated, pos.fields.get("for_each")) else {
         return;
     };
+    let (why, hint) = if gate.contains("idempotent") {
+        (
+            "after a crash, each item that was running would need an operator's decision \
+             before it runs again, which baton does not ask for items",
+            "make the items safe to run twice and drop `idempotent: false`, or write the \
+             items out as steps of their own"
+                .to_string(),
+        )
+    } else {
+        (
+            "a gate on a fan-out would be asked once per item, and again or not when its \
+             failed items are retried",
+            format!(
+                "gate it once, before any item runs, with a step of its own: \
+                 `- {{ id: {id}-approval, approval: {{ prompt: \"Go?\" }} }}` and \
+                 `depends_on: [{id}-approval]` on `{id}` (a retry of `{id}`'s failed items \
+                 does not ask again)"
+            ),
+        )
+    };
     r.error(
         *at,
-        format!("{context} has `for_each` and {gate}; a fanned-out step cannot be gated yet"),
-        Some(
-            "put the gate in a step of its own before this one (`approval:` with `depends_on`)"
-                .into(),
-        ),
+        format!("step `{id}` has `for_each` and {gate}, which cannot go together: {why}"),
+        Some(hint),
     );
 }
 

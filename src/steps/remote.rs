@@ -104,8 +104,16 @@ async fn connect(
     host: &Host,
     attempt: &mut Attempt,
 ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Failure> {
+    let log = attempt.log.clone();
+    let waiting = move || {
+        let line = format!(
+            "waiting for one of host `{}`'s {} sessions (`max_sessions`)",
+            host.name, host.max_sessions.0
+        );
+        log(LogStream::System, &line);
+    };
     let session = async {
-        let session = ssh.step_session(&host.ssh).await;
+        let session = ssh.step_session(host, waiting).await;
         ssh.connect(&host.name, &host.ssh).await.map(|()| session)
     };
     tokio::select! {

@@ -182,7 +182,8 @@ fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     })
 }
 
-/// Stops the process groups of a swept run's unfinished steps (TERM, grace, KILL).
+/// Stops the process groups of a swept run's unfinished steps (TERM, grace, KILL), here and
+/// on other hosts.
 fn stop_leftover_groups(run: &RunId, steps: &[StepRecord]) {
     let groups: Vec<_> = steps
         .iter()
@@ -191,6 +192,14 @@ fn stop_leftover_groups(run: &RunId, steps: &[StepRecord]) {
         .collect();
     for pgid in crate::process_group::stop_leftovers(&groups, LEFTOVER_GRACE) {
         tracing::warn!("run {run}: stopped process group {pgid} left by its dead owner");
+    }
+    let remote: Vec<_> = steps
+        .iter()
+        .filter(|s| !s.status.is_terminal())
+        .flat_map(|s| s.remote_processes())
+        .collect();
+    if !remote.is_empty() {
+        crate::remote::leftovers::stop_and_report(&run.0, &remote, LEFTOVER_GRACE);
     }
 }
 

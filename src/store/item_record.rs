@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::records::{StepRecord, StepStatus, Timestamp};
+use super::records::{RemoteProcess, StepRecord, StepStatus, Timestamp};
 use crate::spec::StepId;
 
 /// One item of a fanned-out step.
@@ -36,6 +36,10 @@ pub struct ItemRecord {
     /// Process group of the running shell attempt, and when it was spawned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<(u32, Timestamp)>,
+    /// Process group of the running attempt on another host (`on:`), so a later owner can
+    /// stop it there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteProcess>,
 }
 
 impl ItemRecord {
@@ -51,6 +55,7 @@ impl ItemRecord {
             error: None,
             retry_at: None,
             process: None,
+            remote: None,
         }
     }
 
@@ -86,6 +91,32 @@ impl StepRecord {
         self.process.into_iter().chain(items).collect()
     }
 
+    /// The process groups this step's unfinished work left on other hosts: its own and its
+    /// items'.
+    pub fn remote_processes(&self) -> Vec<&RemoteProcess> {
+        let items = self
+            .items
+            .iter()
+            .filter(|i| !i.status.is_terminal())
+            .filter_map(|i| i.remote.as_ref());
+        self.remote.iter().chain(items).collect()
+    }
+
+    /// Ends the step, and its items that had not ended, as cancelled (the run is cancelled
+    /// while no owner runs it); what they left running is no longer theirs to record.
+    pub fn cancel_unfinished(&mut self, now: Timestamp) {
+        self.status = StepStatus::Cancelled;
+        self.finished_at = Some(now);
+        self.process = None;
+        self.remote = None;
+        for item in self.items.iter_mut().filter(|i| !i.status.is_terminal()) {
+            item.status = StepStatus::Cancelled;
+            item.finished_at = Some(now);
+            item.process = None;
+            item.remote = None;
+        }
+    }
+
     /// Makes a finished fan-out step ready to run again with only its failed and cancelled
     /// items (the others keep their results); `false` if it has no items.
     pub fn reset_failed_items(&mut self) -> bool {
@@ -104,6 +135,7 @@ impl StepRecord {
         self.skip_reason = None;
         self.retry_at = None;
         self.process = None;
+        self.remote = None;
         true
     }
 }

@@ -16,6 +16,11 @@ pub struct Sshd {
     pub dir: tempfile::TempDir,
     pub port: u16,
     child: Child,
+    /// Processes killed when it stops though they are not its listener's children: the
+    /// sessions of a listener stopped while they went on ([`Sshd::stop_listening`]), and
+    /// frozen ones ([`Sshd::freeze_connections`]), which would stay frozen after their
+    /// session went.
+    orphans: Vec<i32>,
 }
 
 impl Sshd {
@@ -42,6 +47,7 @@ impl Sshd {
             child: spawn(dir.path(), port),
             dir,
             port,
+            orphans: Vec::new(),
         };
         sshd.trust_host_key();
         sshd.wait_listening();
@@ -118,13 +124,28 @@ impl Sshd {
 
     /// Freezes (SIGSTOP) every sshd process of its current connections, as a network that
     /// stopped carrying packets would: the host hears nothing of what the client does.
-    pub fn freeze_connections(&self) {
+    pub fn freeze_connections(&mut self) {
         for session in children_of(self.child.id() as i32) {
             for pid in std::iter::once(session).chain(children_of(session)) {
                 // SAFETY: kill(2) on a process this sshd started.
                 unsafe { libc::kill(pid, libc::SIGSTOP) };
+                self.orphans.push(pid);
             }
         }
+    }
+
+    /// Stops listening, as a host gone off the network: new connections are refused, and the
+    /// sessions it had go on (frozen ones stay frozen) until [`Sshd::listen_again`] or the end.
+    pub fn stop_listening(&mut self) {
+        self.orphans.extend(self.sessions());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Listens again on the same port, with the same keys.
+    pub fn listen_again(&mut self) {
+        self.child = spawn(self.dir.path(), self.port);
+        self.wait_listening();
     }
 
     /// Its sessions right now (one per connection).
@@ -158,6 +179,10 @@ impl Sshd {
 
     fn stop(&mut self) {
         self.drop_connections();
+        for pid in self.orphans.drain(..) {
+            // SAFETY: kill(2) on a session an earlier listener of this sshd started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

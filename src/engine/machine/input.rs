@@ -146,6 +146,8 @@ pub enum ItemReport {
     },
     /// A shell attempt's process group started, with this pid.
     Spawned(u32),
+    /// An attempt's process group started on another host (`on:`).
+    RemoteSpawned(Box<crate::store::RemoteProcess>),
     /// The item's task ended.
     Done(Box<StepEnd>),
 }

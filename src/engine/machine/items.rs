@@ -203,6 +203,13 @@ impl RunMachine {
                 self.out.push(Effect::Durable);
                 return;
             }
+            ItemReport::RemoteSpawned(process) => {
+                rec.remote = Some(*process);
+                self.put(idx);
+                // Durable, so that after a crash the next owner can stop this group on its host.
+                self.out.push(Effect::Durable);
+                return;
+            }
             ItemReport::Done(end) => return self.item_done(idx, item, *end, now),
         }
         self.put(idx);
@@ -218,6 +225,7 @@ impl RunMachine {
         let key = item_key(&self.records[idx].step, item);
         let rec = &mut self.records[idx].items[item];
         rec.process = None;
+        rec.remote = None;
         rec.retry_at = None;
         let mut failed = false;
         match end {
@@ -376,6 +384,12 @@ impl RunMachine {
                             idx: i,
                             pid,
                             spawned_at,
+                        });
+                    }
+                    if let Some(process) = item.remote.take() {
+                        self.out.push(Effect::StopRemoteLeftover {
+                            idx: i,
+                            process: Box::new(process),
                         });
                     }
                     if !self.wf.steps[i].idempotent {

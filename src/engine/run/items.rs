@@ -103,9 +103,7 @@ impl RunActor {
                 exit_code,
             },
             StepMsg::Spawned { pid, .. } => ItemReport::Spawned(pid),
-            // Not recorded per item: a remote item's group stops itself when its connection
-            // (or this owner) goes, so a resume finds nothing of it left to stop.
-            StepMsg::RemoteSpawned { .. } => return,
+            StepMsg::RemoteSpawned { process, .. } => ItemReport::RemoteSpawned(process),
             StepMsg::Done { outcome, .. } => ItemReport::Done(Box::new(step_end(*outcome))),
             StepMsg::Cache(put) => return put.record(&self.engine.store),
             // Journaled under the item's key (`step[i]`): a resumed item starts its

@@ -22,8 +22,7 @@ impl RunActor {
         // beside the new attempt.
         let grace = self.engine.config.grace;
         let step = &self.wf.steps[idx].id;
-        let ssh = &self.engine.config.ssh;
-        match ssh.stop_blocking(&process.ssh, process.pgid, &process.started, grace) {
+        match crate::remote::leftovers::stop(process, grace) {
             Ok(()) => self.system_log(
                 idx,
                 &format!(
