@@ -34,8 +34,7 @@ pub use shared::{EngineConfig, EngineShared};
 use crate::identity::Operator;
 use crate::spec::Workflow;
 use crate::store::{
-    Decision, Event, EventKind, RunId, RunRecord, RunState, StepRecord, StepStatus, StepTable,
-    Store, Timestamp,
+    Decision, Event, EventKind, RunId, RunRecord, RunState, StepRecord, StepTable, Store, Timestamp,
 };
 use journal::Journal;
 use repair::retried;

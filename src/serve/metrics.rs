@@ -27,7 +27,9 @@ pub fn collect(engine: &Engine, prices: &IndexMap<String, Price>) -> anyhow::Res
         }
     }
     let live = Live {
-        active_runs: engine.active_runs().len(),
+        // From the records, as the API shows them: a run whose end is written is not active,
+        // though its driver may take a moment more to let go.
+        active_runs: details.iter().filter(|d| d.run.state.is_active()).count(),
         waiting_for_slot: engine.steps_waiting_for_slot(),
     };
     Ok(render(&details, live, prices))
@@ -36,7 +38,7 @@ pub fn collect(engine: &Engine, prices: &IndexMap<String, Price>) -> anyhow::Res
 /// What only the running engine knows.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Live {
-    /// Runs active in this process.
+    /// Runs under way (pending, running or paused), as their records say.
     pub active_runs: usize,
     /// Steps ready to run but waiting for a slot of the global limit.
     pub waiting_for_slot: usize,
