@@ -81,6 +81,74 @@ async fn a_risky_call_waits_for_approve_or_reject_from_another_shell_and_the_age
     assert!(events.contains("look asked for shell"), "{events}");
 }
 
+/// `baton approve --args` edits the call at the gate: the edited command runs (the model's
+/// never does), the model sees it, and the audit keeps the edit and who made it. Arguments
+/// that are not a JSON object, or `--args` on a rejection, are refused and the gate waits on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baton_approve_with_args_runs_the_edited_call_and_the_audit_keeps_the_edit() {
+    let fake = FakeLlm::start().await;
+    fake.push(calls(&[(
+        "shell",
+        json!({"command": "echo model > a.txt"}),
+    )]));
+    fake.push(Reply::Text("Done as edited.".into()));
+    let place = Place::new(&fake, GATED);
+    let owner = place
+        .baton(&["run", "--wait-for-gates", "wf.yaml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = place.run_id();
+    let gate = place.gate_showing(&id, "shell: $ echo model > a.txt");
+    assert_eq!(gate["tool"], "shell", "{gate}");
+    let shown: serde_json::Value =
+        serde_json::from_str(gate["inputs"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(shown, json!({"command": "echo model > a.txt"}));
+
+    let bad = place
+        .baton(&["approve", &id, "look", "--args", "{\"command\": 1"])
+        .output()
+        .unwrap();
+    let said = bin::text(&bad);
+    assert!(!bad.status.success(), "{said}");
+    assert!(
+        said.contains("--args for the `shell` call at step `look`")
+            && said.contains("not valid JSON (line 1, column"),
+        "{said}"
+    );
+    let wrong = place
+        .baton(&["reject", &id, "look", "--args", "{}"])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success(), "{}", bin::text(&wrong));
+    place.gate_showing(&id, "shell: $ echo model > a.txt");
+
+    let edited = r#"{"command": "echo operator > a.txt"}"#;
+    decide(&place, &["approve", &id, "look", "--args", edited]);
+    let out = owner.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", bin::text(&out));
+    assert_eq!(
+        std::fs::read_to_string(place.path("a.txt")).unwrap(),
+        "operator\n",
+        "the edited command ran, not the model's"
+    );
+    let told = results(&fake.requests()[1].body);
+    assert!(told[0].contains("edited this call's arguments"), "{told:?}");
+    let detail = place.json(&["show", &id, "--json"]);
+    let decision = &detail["approvals"][0]["decision"];
+    assert_eq!(decision["approved"], true, "{detail}");
+    let kept: serde_json::Value =
+        serde_json::from_str(decision["inputs"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(kept, json!({"command": "echo operator > a.txt"}));
+    let events = bin::text(&place.baton(&["show", &id, "--events"]).output().unwrap());
+    let me = baton::identity::Operator::current().name;
+    assert!(
+        events.contains(&format!("arguments edited by {me}")),
+        "{events}"
+    );
+}
+
 /// kill -9 while the agent's second call (a trusted shell command) runs: the resumed run asks
 /// the model once more, with the first call's recorded result and the second reported as
 /// interrupted; neither call runs again, and no turn is asked twice.
