@@ -481,6 +481,69 @@ async fn edited_arguments_that_are_not_an_object_are_asked_about_again() {
     );
 }
 
+/// A host whose conversation stopped with `call` begun and no result (baton was killed).
+fn cut_off(call: Value, name: &str, answers: &[bool], note: &str) -> MemoryHost {
+    use baton::store::{AgentCall, AgentEntry};
+    let host = MemoryHost::answering(answers, note);
+    *host.entries.lock().unwrap() = vec![
+        AgentEntry::Turn {
+            provider: "p".into(),
+            model: "fake-model".into(),
+            text: String::new(),
+            calls: vec![AgentCall {
+                id: "c1".into(),
+                name: name.into(),
+                arguments: call,
+            }],
+            tokens_in: 1,
+            tokens_out: 1,
+            cost_usd: None,
+        },
+        AgentEntry::CallStarted { id: "c1".into() },
+    ];
+    host
+}
+
+/// Resumed after a crash: a cut-off call that only reads runs again without asking; one
+/// that could have changed things waits for the operator even when the step trusts its tool,
+/// and rejected it does not run: the model is told it was interrupted, with the note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_call_runs_again_only_if_it_reads_else_the_operator_decides() {
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "a note").unwrap();
+    let router = Router::new(&[fake.provider("p", ProviderKind::Openai)], &|_| None).unwrap();
+    let limits = AgentLimits::default();
+
+    let reads = cut_off(json!({"path": "notes.txt"}), "read_file", &[], "");
+    let (result, _, _) = run_with(&router, dir.path(), &[tool("read_file")], limits, &reads).await;
+    assert_eq!(result.unwrap().text, "ok");
+    assert!(reads.asked().is_empty(), "a read is not asked about");
+    assert_eq!(
+        results_in(ProviderKind::Openai, &fake.requests()[0].body)[0].1,
+        "a note"
+    );
+
+    let command = json!({"command": "echo again >> ran.txt"});
+    let shell = cut_off(command, "shell", &[false], "it already ran");
+    let tools = [unattended("shell")];
+    let (result, _, _) = run_with(&router, dir.path(), &tools, limits, &shell).await;
+    assert_eq!(result.unwrap().text, "ok");
+    assert!(!dir.path().join("ran.txt").exists(), "not run again");
+    let asked = shell.asked();
+    assert_eq!(asked.len(), 1, "the trusted tool's cut-off call asked");
+    assert!(
+        asked[0].prompt.contains("was running when baton stopped"),
+        "{}",
+        asked[0].prompt
+    );
+    let told = &results_in(ProviderKind::Openai, &fake.requests()[1].body)[0].1;
+    assert!(
+        told.contains("was interrupted") && told.contains("it already ran"),
+        "{told}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conversation_moves_to_another_family_between_turns_with_its_history() {
     let first = FakeLlm::start().await;
