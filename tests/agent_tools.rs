@@ -362,6 +362,188 @@ async fn risky_calls_ask_the_operator_and_a_rejection_is_told_to_the_model_with_
     assert_eq!(results[2].1, "x");
 }
 
+/// The arguments of the tool calls an assistant turn of a request asked for, in the family's
+/// own shape.
+fn calls_in(kind: ProviderKind, body: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    match kind {
+        ProviderKind::Openai | ProviderKind::Ollama => {
+            for m in body["messages"].as_array().unwrap() {
+                for c in m["tool_calls"].as_array().into_iter().flatten() {
+                    let args = &c["function"]["arguments"];
+                    out.push(match args.as_str() {
+                        Some(text) => serde_json::from_str(text).unwrap(),
+                        None => args.clone(),
+                    });
+                }
+            }
+        }
+        ProviderKind::Anthropic => {
+            for m in body["messages"].as_array().unwrap() {
+                for b in m["content"].as_array().into_iter().flatten() {
+                    if b["type"] == "tool_use" {
+                        out.push(b["input"].clone());
+                    }
+                }
+            }
+        }
+        ProviderKind::Gemini => {
+            for c in body["contents"].as_array().unwrap() {
+                for p in c["parts"].as_array().into_iter().flatten() {
+                    if let Some(f) = p.get("functionCall") {
+                        out.push(f["args"].clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The operator edits the command at the gate: the edited command is the one that runs, the
+/// model's next turn sees the call as it ran (with a note saying who changed it), and the
+/// conversation records the edit and who made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_call_runs_as_edited_and_the_model_sees_the_edit_on_every_family() {
+    for kind in KINDS {
+        let fake = FakeLlm::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        fake.push(calls(
+            "",
+            &[("shell", json!({"command": "echo model >> out.txt"}))],
+        ));
+        fake.push(Reply::Text("Done.".into()));
+        let router = Router::new(&[fake.provider("p", kind)], &|_| None).unwrap();
+        let host = MemoryHost::editing(r#"{"command": "echo operator >> out.txt"}"#);
+        let limits = AgentLimits::default();
+        let (result, _, _) = run_with(&router, dir.path(), &[tool("shell")], limits, &host).await;
+        assert_eq!(result.unwrap().text, "Done.", "{kind:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+            "operator\n",
+            "{kind:?}: the edited command ran, and only it"
+        );
+        let asked = host.asked();
+        assert_eq!(asked[0].tool, "shell");
+        assert_eq!(
+            serde_json::from_str::<Value>(&asked[0].arguments).unwrap(),
+            json!({"command": "echo model >> out.txt"}),
+            "{kind:?}: the gate offered the model's arguments to edit"
+        );
+        let next = &fake.requests()[1].body;
+        assert_eq!(
+            calls_in(kind, next),
+            [json!({"command": "echo operator >> out.txt"})],
+            "{kind:?}: the history shows the call as it ran"
+        );
+        let told = &results_in(kind, next)[0].1;
+        assert!(
+            told.contains("The operator (ann) edited this call's arguments"),
+            "{kind:?}: {told}"
+        );
+        let entries = host.entries.lock().unwrap().clone();
+        assert!(
+            entries.iter().any(|e| matches!(e,
+                baton::store::AgentEntry::CallEdited { by, arguments, .. }
+                    if by == "ann" && arguments["command"] == "echo operator >> out.txt")),
+            "{kind:?}: {entries:?}"
+        );
+    }
+}
+
+/// Edited arguments that are not a JSON object do not run: the operator is asked again,
+/// told what is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_arguments_that_are_not_an_object_are_asked_about_again() {
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    fake.push(calls("", &[("shell", json!({"command": "touch ran"}))]));
+    fake.push(Reply::Text("Refused.".into()));
+    let router = Router::new(&[fake.provider("p", ProviderKind::Openai)], &|_| None).unwrap();
+    let host = MemoryHost::editing(r#"{"command": "touch ran""#);
+    let (result, _, _) = run_with(
+        &router,
+        dir.path(),
+        &[tool("shell")],
+        AgentLimits::default(),
+        &host,
+    )
+    .await;
+    // The script has no second answer: nobody decides, and the step stops.
+    assert!(matches!(result, Err(AgentError::Cancelled)), "{result:?}");
+    assert!(!dir.path().join("ran").exists());
+    let asked = host.asked();
+    assert_eq!(asked.len(), 2, "asked again");
+    assert!(
+        asked[1].prompt.contains("not valid JSON (line 1, column"),
+        "{}",
+        asked[1].prompt
+    );
+}
+
+/// A host whose conversation stopped with `call` begun and no result (baton was killed).
+fn cut_off(call: Value, name: &str, answers: &[bool], note: &str) -> MemoryHost {
+    use baton::store::{AgentCall, AgentEntry};
+    let host = MemoryHost::answering(answers, note);
+    *host.entries.lock().unwrap() = vec![
+        AgentEntry::Turn {
+            provider: "p".into(),
+            model: "fake-model".into(),
+            text: String::new(),
+            calls: vec![AgentCall {
+                id: "c1".into(),
+                name: name.into(),
+                arguments: call,
+            }],
+            tokens_in: 1,
+            tokens_out: 1,
+            cost_usd: None,
+        },
+        AgentEntry::CallStarted { id: "c1".into() },
+    ];
+    host
+}
+
+/// Resumed after a crash: a cut-off call that only reads runs again without asking; one
+/// that could have changed things waits for the operator even when the step trusts its tool,
+/// and rejected it does not run: the model is told it was interrupted, with the note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_call_runs_again_only_if_it_reads_else_the_operator_decides() {
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "a note").unwrap();
+    let router = Router::new(&[fake.provider("p", ProviderKind::Openai)], &|_| None).unwrap();
+    let limits = AgentLimits::default();
+
+    let reads = cut_off(json!({"path": "notes.txt"}), "read_file", &[], "");
+    let (result, _, _) = run_with(&router, dir.path(), &[tool("read_file")], limits, &reads).await;
+    assert_eq!(result.unwrap().text, "ok");
+    assert!(reads.asked().is_empty(), "a read is not asked about");
+    assert_eq!(
+        results_in(ProviderKind::Openai, &fake.requests()[0].body)[0].1,
+        "a note"
+    );
+
+    let command = json!({"command": "echo again >> ran.txt"});
+    let shell = cut_off(command, "shell", &[false], "it already ran");
+    let tools = [unattended("shell")];
+    let (result, _, _) = run_with(&router, dir.path(), &tools, limits, &shell).await;
+    assert_eq!(result.unwrap().text, "ok");
+    assert!(!dir.path().join("ran.txt").exists(), "not run again");
+    let asked = shell.asked();
+    assert_eq!(asked.len(), 1, "the trusted tool's cut-off call asked");
+    assert!(
+        asked[0].prompt.contains("was running when baton stopped"),
+        "{}",
+        asked[0].prompt
+    );
+    let told = &results_in(ProviderKind::Openai, &fake.requests()[1].body)[0].1;
+    assert!(
+        told.contains("was interrupted") && told.contains("it already ran"),
+        "{told}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conversation_moves_to_another_family_between_turns_with_its_history() {
     let first = FakeLlm::start().await;

@@ -118,3 +118,45 @@ async fn a_server_that_cannot_start_or_lacks_the_tool_fails_the_step_saying_so()
     );
     assert_eq!(fake.hits(), 0, "no model was asked");
 }
+
+/// `baton tools` lists the built-ins and, for a workflow, its MCP servers' tools (from the
+/// running servers), each with whether its calls wait for approval; a server that cannot start
+/// is named, and the rest are still listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baton_tools_lists_built_in_and_mcp_tools_with_their_approval() {
+    let fake = FakeLlm::start().await;
+    let script = repo().join("examples/mcp/calendar.py");
+    let wf = format!(
+        "mcp_servers:\n  gone: {{ command: /nonexistent/mcp-server }}\n  calendar: {{ command: python3, args: ['{}'] }}\nsteps:\n  - id: a\n    run: 'true'\n",
+        script.display()
+    );
+    let place = Place::new(&fake, &wf);
+    let out = place.baton(&["tools", "-f", "wf.yaml"]).output().unwrap();
+    let t = bin::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let rows: Vec<Vec<&str>> = t
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .filter(|c| !c.is_empty())
+                .map(str::trim)
+                .collect()
+        })
+        .collect();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r.first() == Some(&name))
+            .unwrap_or_else(|| panic!("no row for {name}: {t}"))
+            .clone()
+    };
+    assert_eq!(row("shell")[1], "asks", "{t}");
+    assert_eq!(row("read_file")[1], "no", "{t}");
+    assert_eq!(row("http")[1], "asks unless GET/HEAD", "{t}");
+    assert_eq!(row("calendar.list_events")[1], "no (read-only)", "{t}");
+    assert_eq!(row("calendar.create_event")[1], "asks", "{t}");
+    assert!(row("calendar.create_event")[2].len() > 5, "described: {t}");
+    assert!(
+        t.contains("cannot start the MCP server `gone` (`/nonexistent/mcp-server`)"),
+        "{t}"
+    );
+}

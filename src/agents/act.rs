@@ -8,27 +8,29 @@
 //! Every turn, every call's start and every result is made durable through the [`ActHost`]
 //! before the loop goes on, and the loop begins from what was recorded: after a crash it
 //! continues the conversation. A call whose result was recorded is not run again; one that
-//! began without a recorded result is reported to the model as interrupted, unless its tool
-//! only reads (then it runs again). Risky calls wait for an operator's decision (see
-//! [`super::approve`]); a rejected call is reported to the model, which goes on.
+//! began without a recorded result runs again if it only reads, and otherwise waits for the
+//! operator (rejected, the model is told it was interrupted). Risky calls wait for an
+//! operator's decision (see [`super::approve`]), who may edit their arguments; a rejected call
+//! is reported to the model, which goes on.
 
 use std::collections::HashSet;
 
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::approve::{Granted, interrupted, question, refusal};
+use super::approve::Granted;
 use super::call::{AgentError, AgentRequest, AgentResult, judge, millis, system_prompt};
 use super::host::ActHost;
 use super::profile::AgentProfile;
 use super::replay::{LastAnswer, Pending, Replayed, Spent, stored};
+use super::tool_call::call_once;
 use crate::providers::price::{price_of, show_cost};
 use crate::providers::{
     ChatRequest, ChatResponse, Message, ResponseFormat, Route, RouteEvent, Router, ToolCall,
 };
 use crate::spec::{AgentLimits, OutputFormat};
 use crate::store::AgentEntry;
-use crate::tools::{ToolContext, ToolOutput};
+use crate::tools::ToolContext;
 
 /// Model turns allowed when the step sets no `max_turns`.
 pub const DEFAULT_MAX_TURNS: u32 = 20;
@@ -59,7 +61,7 @@ pub struct Kit<'a> {
     pub host: &'a dyn ActHost,
 }
 
-type Sink<'s> = dyn FnMut(ActEvent) + Send + 's;
+pub(super) type Sink<'s> = dyn FnMut(ActEvent) + Send + 's;
 
 /// Runs `profile` on `req` with the kit's tools, streaming into `sink`.
 pub async fn act(
@@ -117,8 +119,7 @@ pub async fn act(
     let mut pending = std::mem::take(&mut convo.pending);
     loop {
         for p in std::mem::take(&mut pending) {
-            let out = call_once(&kit, &p, &mut convo.spent, sink).await?;
-            chat.messages.push(Message::tool_result(&p.call, out));
+            call_once(&kit, &p, &mut chat.messages, &mut convo.spent, sink).await?;
         }
         if convo.spent.turns >= max_turns {
             return Err(AgentError::Budget(format!(
@@ -172,48 +173,8 @@ pub async fn act(
     }
 }
 
-/// One call of the last turn, within `max_tool_calls`: run, refused, or reported interrupted;
-/// its result is recorded before the loop goes on. Returns what the model is given.
-async fn call_once(
-    kit: &Kit<'_>,
-    p: &Pending,
-    spent: &mut Spent,
-    sink: &mut Sink<'_>,
-) -> Result<String, AgentError> {
-    if let Some(cap) = kit.limits.max_tool_calls
-        && spent.calls >= cap
-    {
-        return Err(AgentError::Budget(format!(
-            "reached max_tool_calls ({cap}) with `{}` pending: raise max_tool_calls or narrow the prompt",
-            p.call.name
-        )));
-    }
-    spent.calls += 1;
-    // A call that could have changed things is never run twice without a person knowing.
-    let risky = |g: &Granted| g.tool.wire_name() == p.call.name && g.tool.risky(&p.call.arguments);
-    let out = if p.started && kit.tools.iter().any(risky) {
-        sink(ActEvent::Call(format!(
-            "{} was interrupted by baton stopping; it is not run again, and the model is told",
-            shown(&p.call)
-        )));
-        ToolOutput::error(interrupted(&p.call.name))
-    } else {
-        run_call(kit, &p.call, sink).await?
-    };
-    if out.cancelled {
-        return Err(AgentError::Cancelled);
-    }
-    let entry = AgentEntry::CallResult {
-        id: p.call.id.clone(),
-        content: out.content.clone(),
-        is_error: out.is_error,
-    };
-    record(kit.host, entry).await?;
-    Ok(out.content)
-}
-
 /// Makes an entry durable, or fails the step saying why.
-async fn record(host: &dyn ActHost, entry: AgentEntry) -> Result<(), AgentError> {
+pub(super) async fn record(host: &dyn ActHost, entry: AgentEntry) -> Result<(), AgentError> {
     host.record(entry).await.map_err(AgentError::Journal)
 }
 
@@ -312,77 +273,4 @@ fn unique_ids(calls: Vec<ToolCall>, seen: &mut HashSet<String>, turn: u32) -> Ve
             c
         })
         .collect()
-}
-
-/// Runs one call, after the operator's approval when it asks first, or says why it may not
-/// run; the model receives either. Its start is recorded before it runs.
-async fn run_call(
-    kit: &Kit<'_>,
-    call: &ToolCall,
-    sink: &mut Sink<'_>,
-) -> Result<ToolOutput, AgentError> {
-    let shown = shown(call);
-    let Some(g) = kit.tools.iter().find(|g| g.tool.wire_name() == call.name) else {
-        let offered: Vec<String> = kit.tools.iter().map(|g| g.tool.wire_name()).collect();
-        sink(ActEvent::Call(format!(
-            "refused {shown}: not a tool of this step"
-        )));
-        return Ok(ToolOutput::error(format!(
-            "there is no tool `{}` here; the tools are: {}",
-            call.name,
-            offered.join(", ")
-        )));
-    };
-    if g.asks(&call.arguments) {
-        sink(ActEvent::Call(format!(
-            "waiting for an operator to approve {shown}"
-        )));
-        let decision = kit
-            .host
-            .ask(question(g.tool.as_ref(), call))
-            .await
-            .ok_or(AgentError::Cancelled)?;
-        if !decision.approved {
-            sink(ActEvent::Call(format!(
-                "{shown} {}; the model is told",
-                decision.summary()
-            )));
-            return Ok(ToolOutput::error(refusal(&decision)));
-        }
-    }
-    record(
-        kit.host,
-        AgentEntry::CallStarted {
-            id: call.id.clone(),
-        },
-    )
-    .await?;
-    sink(ActEvent::Call(format!("calling {shown}")));
-    let out = g.tool.call(&call.arguments, &kit.ctx).await;
-    sink(ActEvent::Result(format!(
-        "{} {} ({} bytes to the model)",
-        call.name,
-        if out.is_error { "failed" } else { "done" },
-        out.content.len()
-    )));
-    Ok(out)
-}
-
-/// A call in one line, for the log.
-fn shown(call: &ToolCall) -> String {
-    format!(
-        "{}({})",
-        call.name,
-        one_line(&call.arguments.to_string(), 200)
-    )
-}
-
-/// The first line of `text`, at most `max` characters.
-fn one_line(text: &str, max: usize) -> String {
-    let line = text.lines().next().unwrap_or("");
-    let mut out: String = line.chars().take(max).collect();
-    if out.len() < text.len() {
-        out.push('…');
-    }
-    out
 }

@@ -79,24 +79,106 @@ pub fn grant(
     Ok(out)
 }
 
-/// What the operator is asked about one call: the question, and exactly what will run.
+/// What the operator is asked about one call: the question, exactly what will run, and the
+/// arguments they may edit before it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallQuestion {
     /// The question.
     pub prompt: String,
     /// The call as it will run: the command line, the file and its content, the request.
     pub action: String,
+    /// The tool's name.
+    pub tool: String,
+    /// The call's arguments as pretty JSON: the operator may edit them, and the edited call is
+    /// the one that runs (see [`edited_arguments`]).
+    pub arguments: String,
 }
+
+/// The name of the gate input that holds a tool call's editable arguments.
+pub const ARGUMENTS_INPUT: &str = "arguments";
 
 /// The question for `call` to `tool`.
 pub fn question(tool: &dyn Tool, call: &ToolCall) -> CallQuestion {
-    CallQuestion {
-        prompt: format!(
+    ask_about(
+        tool,
+        call,
+        format!(
             "The agent wants to call `{}`. Allow this call? (rejecting tells the agent, which goes on)",
             tool.name()
         ),
+    )
+}
+
+/// The question for a call to `tool` that was running when baton stopped: it could have
+/// changed things, so it runs again only if the operator says so.
+pub fn rerun_question(tool: &dyn Tool, call: &ToolCall) -> CallQuestion {
+    ask_about(
+        tool,
+        call,
+        format!(
+            "This `{}` call was running when baton stopped: it may or may not have taken \
+             effect. Run it again? (rejecting tells the agent it was interrupted)",
+            tool.name()
+        ),
+    )
+}
+
+fn ask_about(tool: &dyn Tool, call: &ToolCall, prompt: String) -> CallQuestion {
+    CallQuestion {
+        prompt,
         action: tool.describe(&call.arguments),
+        tool: tool.name().to_string(),
+        arguments: serde_json::to_string_pretty(&call.arguments)
+            .unwrap_or_else(|_| call.arguments.to_string()),
     }
+}
+
+/// A call's arguments as an operator edited them: a JSON object, or what is wrong with the
+/// text (with its line and column) and what to do.
+pub fn edited_arguments(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(other) => Err(format!(
+            "the edited arguments must be a JSON object (`{{...}}`), not {}; correct them and \
+             decide again",
+            kind_of(&other)
+        )),
+        Err(e) => Err(format!(
+            "the edited arguments are not valid JSON (line {}, column {}: {e}); correct them \
+             and decide again",
+            e.line(),
+            e.column()
+        )),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The call as the operator's decision leaves it: `Some` with the edited arguments when the
+/// decision carries arguments that differ from the call's.
+pub fn edit_of(d: &Decision, call: &ToolCall) -> Result<Option<Value>, String> {
+    let Some(text) = d.inputs.get(ARGUMENTS_INPUT) else {
+        return Ok(None);
+    };
+    let edited = edited_arguments(text)?;
+    Ok((edited != call.arguments).then_some(edited))
+}
+
+/// What the model is told, before the result, about a call an operator edited.
+pub fn edited_note(by: &str, call: &ToolCall) -> String {
+    format!(
+        "[The operator ({by}) edited this call's arguments before it ran; it ran as {}({}).]\n",
+        call.name, call.arguments
+    )
 }
 
 /// What the model is told when the operator rejected its call.
@@ -112,13 +194,18 @@ pub fn refusal(d: &Decision) -> String {
     )
 }
 
-/// What the model is told about a call that began before baton stopped, and is not run again
-/// because it could have changed things.
-pub fn interrupted(name: &str) -> String {
+/// What the model is told about a call that began before baton stopped, and that the operator
+/// did not let run again because it could have changed things.
+pub fn interrupted(name: &str, d: &Decision) -> String {
+    let why = match d.comment.as_deref() {
+        Some(c) if !c.trim().is_empty() => format!(" Their note: {c}"),
+        _ => String::new(),
+    };
     format!(
         "This `{name}` call was interrupted: baton stopped while it ran, so it may or may not \
-         have taken effect, and it was not run again. Check its effect (with a read-only tool) \
-         before deciding whether to repeat it."
+         have taken effect, and the operator ({}) chose not to run it again.{why} Check its \
+         effect (with a read-only tool) before deciding whether to repeat it.",
+        d.by
     )
 }
 

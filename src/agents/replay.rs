@@ -77,6 +77,19 @@ pub fn stored(c: &ToolCall) -> AgentCall {
     }
 }
 
+/// The call `id` in the history given `arguments` instead of the model's: after an operator
+/// edited it, the history shows the call that ran.
+pub fn edit_call(history: &mut [Message], id: &str, arguments: serde_json::Value) {
+    let asked = history
+        .iter_mut()
+        .rev()
+        .flat_map(|m| m.tool_calls.iter_mut())
+        .find(|c| c.id == id);
+    if let Some(call) = asked {
+        call.arguments = arguments;
+    }
+}
+
 impl Replayed {
     /// Replays `entries`; `repair` says what to tell the model after an answer that is not
     /// acceptable (None: it is the final answer).
@@ -124,6 +137,12 @@ impl Replayed {
                             started: false,
                         })
                         .collect();
+                }
+                AgentEntry::CallEdited { id, arguments, .. } => {
+                    if let Some(p) = r.pending.iter_mut().find(|p| p.call.id == id) {
+                        p.call.arguments = arguments.clone();
+                    }
+                    edit_call(&mut r.messages, &id, arguments);
                 }
                 AgentEntry::CallStarted { id } => {
                     if let Some(p) = r.pending.iter_mut().find(|p| p.call.id == id) {

@@ -8,6 +8,7 @@ use clap::Args;
 use super::common::{self, Reach};
 use anyhow::bail;
 
+use crate::agents::approve::ARGUMENTS_INPUT;
 use crate::control::Remote;
 use crate::engine::{Command, RunControl, RunReader};
 use crate::identity::Operator;
@@ -32,6 +33,10 @@ pub struct DecideArgs {
     /// agent is told it too).
     #[arg(long, short = 'm', visible_alias = "note")]
     pub comment: Option<String>,
+    /// For an agent's tool call: approve it with these arguments (a JSON object) instead of
+    /// the model's; the call runs as edited, the model is told, and the audit keeps the edit.
+    #[arg(long = "args", value_name = "JSON")]
+    pub arguments: Option<String>,
 }
 
 /// Decides a waiting gate of a run that another baton is running.
@@ -54,7 +59,11 @@ pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyh
         .map(|g| g.step.0.as_str())
         .collect();
     match gates.iter().rev().find(|g| g.step.0 == args.step) {
-        Some(gate) if gate.decision.is_none() => {}
+        Some(gate) if gate.decision.is_none() => {
+            if let Some(text) = &args.arguments {
+                edited_call(gate, text, approved)?;
+            }
+        }
         Some(gate) => {
             let d = gate
                 .decision
@@ -82,7 +91,10 @@ pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyh
         approved,
         via: None,
         comment: args.comment,
-        inputs: Default::default(),
+        inputs: args
+            .arguments
+            .map(|text| [(ARGUMENTS_INPUT.to_string(), text)].into())
+            .unwrap_or_default(),
     })?;
     outln!(
         "gate `{}` of run {id} {} by {by} (sent to {})",
@@ -91,6 +103,29 @@ pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyh
         owner.client().owner()
     );
     Ok(0)
+}
+
+/// Checks `--args` against the waiting gate: only an agent's tool call has arguments to edit,
+/// only an approval runs them, and they must be a JSON object.
+fn edited_call(
+    gate: &crate::store::ApprovalRecord,
+    text: &str,
+    approved: bool,
+) -> anyhow::Result<()> {
+    let step = &gate.step;
+    let Some(tool) = &gate.tool else {
+        bail!(
+            "the gate `{step}` of run {} is not an agent's tool call: `--args` edits the \
+             arguments of a tool call (an `approval:` step's inputs are edited in the console)",
+            gate.run
+        );
+    };
+    if !approved {
+        bail!("`--args` edits the call you approve; a rejected `{tool}` call does not run");
+    }
+    crate::agents::approve::edited_arguments(text)
+        .map(|_| ())
+        .map_err(|why| anyhow::anyhow!("--args for the `{tool}` call at step `{step}`: {why}"))
 }
 
 /// `baton pause RUN`: asks the baton that runs it to freeze it (`baton resume RUN` unfreezes).

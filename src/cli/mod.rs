@@ -25,6 +25,7 @@ pub mod schedules;
 pub mod schema;
 pub mod serve;
 pub mod signals;
+pub mod tools;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -99,6 +100,9 @@ pub enum CliCommand {
     Providers(providers::ProvidersArgs),
     /// List the agent profiles (built-in and yours), or show one.
     Agents(agents::AgentsArgs),
+    /// List the tools agent steps can use (built-in, and a workflow's MCP servers' with -f),
+    /// with whether their calls wait for approval.
+    Tools(tools::ToolsArgs),
     /// Write a commented starter workflow and config (never overwriting a file).
     Init(init::InitArgs),
     /// Print the JSON Schema of workflow files (for editors and linters).
@@ -167,6 +171,7 @@ pub fn main() -> i32 {
         Some(CliCommand::Agents(args)) => with_config(cli.data_dir.as_deref(), |paths, _| {
             agents::run_agents(&args, Some(&paths.agents_dir()))
         }),
+        Some(CliCommand::Tools(args)) => tools::run(&args),
         Some(CliCommand::Hosts(args)) => with_config(cli.data_dir.as_deref(), |paths, config| {
             let ssh = crate::remote::Ssh::new(
                 config.hosts.clone(),

@@ -490,6 +490,14 @@ impl Engine {
                         )
                     })
                     .collect();
+                if let (true, Some(tool), Some(args)) = (
+                    approved,
+                    &approval.tool,
+                    inputs.get(crate::agents::approve::ARGUMENTS_INPUT),
+                ) && let Err(why) = crate::agents::approve::edited_arguments(args)
+                {
+                    bail!("run {run}, step `{step}`, the `{tool}` call: {why}");
+                }
                 let by = match via {
                     Some(via) => format!("{} ({via})", who.name),
                     None => who.name.clone(),

@@ -51,6 +51,14 @@ impl Tool for McpTool {
         !self.info.read_only()
     }
 
+    fn approval(&self) -> &'static str {
+        if self.info.read_only() {
+            "no (read-only)"
+        } else {
+            "asks"
+        }
+    }
+
     fn call<'a>(&'a self, args: &'a Value, ctx: &'a ToolContext) -> ToolFuture<'a> {
         Box::pin(async move {
             match self.client.call(&self.info.name, args).await {

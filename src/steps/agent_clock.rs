@@ -84,6 +84,8 @@ mod tests {
         CallQuestion {
             prompt: "?".into(),
             action: "shell: $ true".into(),
+            tool: "shell".into(),
+            arguments: r#"{"command": "true"}"#.into(),
         }
     }
 

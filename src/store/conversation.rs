@@ -46,6 +46,16 @@ pub enum AgentEntry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
     },
+    /// An operator edited a call's arguments at its gate: the edited call is the one that runs
+    /// and the one the model's history shows.
+    CallEdited {
+        /// The call's id.
+        id: String,
+        /// The arguments as edited.
+        arguments: Value,
+        /// Who edited them (as the gate's decision names them).
+        by: String,
+    },
     /// A tool call is about to run (approved, when it needed approval).
     CallStarted {
         /// The call's id.
@@ -76,6 +86,9 @@ impl AgentEntry {
             AgentEntry::Turn { calls, .. } => {
                 let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
                 format!("asked for {}", names.join(", "))
+            }
+            AgentEntry::CallEdited { id, by, .. } => {
+                format!("call {id} arguments edited by {by}")
             }
             AgentEntry::CallStarted { id } => format!("call {id} started"),
             AgentEntry::CallResult { id, is_error, .. } => {

@@ -510,6 +510,10 @@ pub struct ApprovalRecord {
     /// The OS users who may decide it (`approvers:`); empty: whoever can reach the engine.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<String>,
+    /// For an agent's tool call: the tool; its input `arguments` holds the call's arguments
+    /// as JSON, which the operator may edit (an edit must stay a JSON object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
 }
 
 impl EventKind {

@@ -86,6 +86,14 @@ pub trait Tool: Send + Sync {
     /// Whether this call can change things (and so asks a person first, unless the workflow
     /// says otherwise; see [`crate::agents::approve`]).
     fn risky(&self, args: &Value) -> bool;
+    /// When its calls wait for approval by default, in a few words, for listings.
+    fn approval(&self) -> &'static str {
+        if self.risky(&Value::Object(Default::default())) {
+            "asks"
+        } else {
+            "no"
+        }
+    }
     /// Exactly what this call will do, for the person asked to approve it: the command line,
     /// the file and what goes in it, the request.
     fn describe(&self, args: &Value) -> String {

@@ -28,6 +28,10 @@ impl Tool for Http {
     }
 
     /// A GET (or HEAD) only reads; any other method can change things.
+    fn approval(&self) -> &'static str {
+        "asks unless GET/HEAD"
+    }
+
     fn risky(&self, args: &Value) -> bool {
         !matches!(method(args).to_ascii_uppercase().as_str(), "GET" | "HEAD")
     }

@@ -36,6 +36,16 @@ impl MemoryHost {
         host
     }
 
+    /// A host whose operator approves the next ask with the call's arguments edited to `args`
+    /// (as the gate's `arguments` input, JSON text).
+    pub fn editing(args: &str) -> MemoryHost {
+        let host = MemoryHost::answering(&[true], "");
+        if let Some(d) = host.answers.lock().unwrap().front_mut() {
+            d.inputs.insert("arguments".into(), args.to_string());
+        }
+        host
+    }
+
     /// The questions asked so far.
     pub fn asked(&self) -> Vec<CallQuestion> {
         self.asked.lock().unwrap().clone()

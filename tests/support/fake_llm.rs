@@ -78,6 +78,16 @@ pub enum Reply {
         /// The calls.
         calls: Vec<(String, Value)>,
     },
+    /// Streams `before`, then holds the answer open until `gate` is opened (never, if it is
+    /// not), then streams `after` and ends normally: an answer still being written.
+    Held {
+        /// Text sent at once.
+        before: String,
+        /// What the rest waits for.
+        gate: Gate,
+        /// Text sent once the gate opens.
+        after: String,
+    },
     /// Waits `delay` (tokio time) before the status line, then answers `text`.
     SlowFirstByte {
         /// The wait.
@@ -85,6 +95,35 @@ pub enum Reply {
         /// The answer.
         text: String,
     },
+}
+
+/// What a [`Reply::Held`] answer waits for: the test opens it when it has seen what it
+/// wanted to see of the answer's beginning.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::Semaphore>);
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate(Arc::new(tokio::sync::Semaphore::new(0)))
+    }
+
+    /// Lets one held answer go on.
+    pub fn open(&self) {
+        self.0.add_permits(1);
+    }
+
+    async fn pass(&self) {
+        if let Ok(permit) = self.0.acquire().await {
+            permit.forget();
+        }
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// One request the fake received.
@@ -437,6 +476,15 @@ async fn respond(socket: &mut TcpStream, path: &str, body: &Value, reply: Reply)
             answer(socket, f, path, body, &text, Ending::Complete).await
         }
         Reply::Text(text) => answer(socket, f, path, body, &text, Ending::Complete).await,
+        Reply::Held {
+            before,
+            gate,
+            after,
+        } => {
+            let parts: Vec<String> = pieces(&before).into_iter().chain(pieces(&after)).collect();
+            let hold = (pieces(&before).len(), gate);
+            answer_parts(socket, f, path, body, parts, Ending::Complete, Some(hold)).await
+        }
         Reply::Calls { text, calls } => call_answer(socket, f, path, body, &text, &calls).await,
         Reply::MidStreamError { before } => {
             answer(socket, f, path, body, &before, Ending::Error).await
@@ -464,10 +512,27 @@ async fn answer(
     text: &str,
     ending: Ending,
 ) -> bool {
+    answer_parts(socket, f, path, body, pieces(text), ending, None).await
+}
+
+/// Answers with the text in `parts`; with `hold`, waits at that part for the gate.
+async fn answer_parts(
+    socket: &mut TcpStream,
+    f: Family,
+    path: &str,
+    body: &Value,
+    parts: Vec<String>,
+    ending: Ending,
+    hold: Option<(usize, Gate)>,
+) -> bool {
     let tokens_in = input_tokens(body);
-    let parts = pieces(text);
+    let text = parts.concat();
+    let text = text.as_str();
     let tokens_out = parts.len() as u64;
     if !is_stream(f, path, body) {
+        if let Some((_, gate)) = &hold {
+            gate.pass().await;
+        }
         if ending != Ending::Complete {
             // Without streaming, a broken answer is a truncated JSON body.
             let whole = whole_answer(f, body, text, tokens_in, tokens_out);
@@ -555,7 +620,14 @@ async fn answer(
             }
         }
     }
-    for e in &events {
+    // The events before the text are those not made of the parts.
+    let held_at = hold.as_ref().map(|(k, _)| events.len() - parts.len() + k);
+    for (i, e) in events.iter().enumerate() {
+        if held_at == Some(i)
+            && let Some((_, gate)) = &hold
+        {
+            gate.pass().await;
+        }
         if !write_event(socket, e).await {
             return false;
         }

@@ -113,6 +113,7 @@ pub fn gate_approval() -> ApprovalRecord {
         deadline: Some(Timestamp(NOW.0 + 3_600_000)),
         decision: None,
         approvers: Vec::new(),
+        tool: None,
     }
 }
 

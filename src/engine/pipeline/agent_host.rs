@@ -5,7 +5,8 @@
 use indexmap::IndexMap;
 use tokio::sync::oneshot;
 
-use super::{StepJob, StepMsg, gate};
+use super::{GateRequest, StepJob, StepMsg, gate};
+use crate::agents::approve::ARGUMENTS_INPUT;
 use crate::agents::{ActHost, CallQuestion, HostFuture};
 use crate::spec::{OnTimeout, StepId};
 use crate::store::{AgentEntry, Decision, RunId, Store};
@@ -52,16 +53,25 @@ impl ActHost for StepHost<'_> {
 
     fn ask(&self, question: CallQuestion) -> HostFuture<'_, Option<Decision>> {
         Box::pin(async move {
-            gate::ask(
-                self.job,
-                question.prompt,
-                Some(question.action),
-                IndexMap::new(),
-                None,
-                OnTimeout::Reject,
-            )
-            .await
-            .ok()
+            // The gate shows the arguments masked; approved unchanged, they are the call's
+            // own (with its secrets), not the masked text.
+            let shown = self.job.redactor.redact(&question.arguments).into_owned();
+            let (reply, rx) = oneshot::channel();
+            let request = GateRequest {
+                idx: self.job.idx,
+                prompt: question.prompt,
+                action: Some(question.action),
+                inputs: IndexMap::from([(ARGUMENTS_INPUT.to_string(), question.arguments)]),
+                timeout: None,
+                on_timeout: OnTimeout::Reject,
+                tool: Some(question.tool),
+                reply,
+            };
+            let mut decision = gate::open(self.job, request, rx).await.ok()?;
+            if decision.inputs.get(ARGUMENTS_INPUT) == Some(&shown) {
+                decision.inputs.shift_remove(ARGUMENTS_INPUT);
+            }
+            Some(decision)
         })
     }
 }

@@ -82,8 +82,19 @@ pub(super) async fn ask(
         inputs,
         timeout,
         on_timeout,
+        tool: None,
         reply,
     };
+    open(job, request, rx).await
+}
+
+/// Sends `request` to the actor and waits for the decision it answers on `rx`; with no actor
+/// left to decide, the step ends cancelled.
+pub(super) async fn open(
+    job: &StepJob,
+    request: GateRequest,
+    rx: oneshot::Receiver<Decision>,
+) -> Result<Decision, Failure> {
     job.tx
         .send(StepMsg::Gate(Box::new(request)))
         .map_err(|_| Failure::cancelled())?;

@@ -125,6 +125,8 @@ pub struct GateRequest {
     pub timeout: Option<Duration>,
     /// What a timeout means.
     pub on_timeout: OnTimeout,
+    /// For an agent's tool call: the tool (its arguments are the input `arguments`).
+    pub tool: Option<String>,
     /// Where the decision goes.
     pub reply: oneshot::Sender<Decision>,
 }

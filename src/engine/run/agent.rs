@@ -55,6 +55,11 @@ fn redact_entry(r: &Redactor, entry: crate::store::AgentEntry) -> crate::store::
             content: text(content),
             is_error,
         },
+        AgentEntry::CallEdited { id, arguments, by } => AgentEntry::CallEdited {
+            id,
+            arguments: redact_value(r, arguments),
+            by,
+        },
         started @ AgentEntry::CallStarted { .. } => started,
     }
 }

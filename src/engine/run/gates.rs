@@ -26,6 +26,7 @@ impl RunActor {
                 .map(|t| Timestamp(requested_at.0 + t.as_millis() as u64)),
             decision: None,
             approvers: self.wf.steps[idx].approvers.clone(),
+            tool: req.tool,
         };
         if let Err(e) = self.journal.put_approval(&approval) {
             self.write_failed(&e);

@@ -15,6 +15,7 @@ use tui_textarea::TextArea;
 use super::{
     BindKey, Binding, Cmd, Modal, Tone, dispatch, editor_at_end, footer, frame_block, label,
 };
+use crate::agents::approve::{ARGUMENTS_INPUT, edited_arguments};
 use crate::engine::Command;
 use crate::spec::StepId;
 use crate::store::{ApprovalRecord, RunId};
@@ -409,6 +410,14 @@ impl App {
             .iter()
             .map(|(name, editor)| (name.clone(), editor.lines().join("\n")))
             .collect();
+        if let Some(why) = approved
+            .then(|| self.bad_arguments(&modal, &inputs))
+            .flatten()
+        {
+            // The operator's edit stays in the prompt, to be corrected.
+            self.note(why);
+            return Some(Modal::Approval(modal));
+        }
         let verb = if approved { "approving" } else { "rejecting" };
         let doing = format!("{verb} {}/{}", modal.run, modal.step);
         self.model
@@ -424,5 +433,22 @@ impl App {
         };
         self.send(command, doing);
         None
+    }
+
+    /// What is wrong with the edited arguments of a tool call's gate, if anything.
+    fn bad_arguments(
+        &self,
+        modal: &ApprovalModal,
+        inputs: &IndexMap<String, String>,
+    ) -> Option<String> {
+        let gate = self
+            .model
+            .approvals
+            .iter()
+            .find(|r| r.run == modal.run && r.step == modal.step)?;
+        let tool = gate.tool.as_deref()?;
+        let text = inputs.get(ARGUMENTS_INPUT)?;
+        let why = edited_arguments(text).err()?;
+        Some(format!("the `{tool}` call was not approved: {why}"))
     }
 }
