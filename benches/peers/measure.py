@@ -193,11 +193,57 @@ def shell(b, width, rows):
                  f"`xargs -P {width}` of 1,000 `sh -c true`: {fmt(theirs)}", within(ours, theirs)))
 
 
+SMALL = ("name: small\nsteps:\n  - id: s0\n    transform: { expr: \"1\" }\n"
+         + "".join(f"  - id: s{i}\n    transform: {{ expr: \"steps.s{i - 1}.output + 1\" }}\n"
+                   f"    depends_on: [s{i - 1}]\n" for i in range(1, 5)))
+
+
+def owner(b, rows, clients=16, n=20):
+    """Small runs (five transforms) as whole `baton run` processes: through a `baton serve`
+    owner, against the same runs with no owner (each process opens the store itself)."""
+    wf = b.write("small.yaml", SMALL)
+    alone, owned = os.path.join(b.work, "alone"), os.path.join(b.work, "owned")
+    run = lambda data: (lambda: b.once([b.baton, "run", "--data-dir", data, "-q", wf]))
+    serve = subprocess.Popen([b.baton, "--data-dir", owned, "serve"], env=b.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        sock = os.path.join(owned, "store", "control.sock")
+        deadline = time.monotonic() + 30
+        while not os.path.exists(sock):
+            if serve.poll() is not None or time.monotonic() > deadline:
+                sys.exit("`baton serve` did not open its control socket")
+            time.sleep(0.01)
+        ours, theirs = b.pair(run(owned), run(alone), runs=n)
+        rows.append(("a small run (5 transforms), one `baton run` process, through `baton serve`",
+                     fmt(ours), f"the same with no owner: {fmt(theirs)}", within(ours, theirs)))
+        rate_owned = runs_per_second(run(owned), clients, b.runs * 4)
+        rate_alone = runs_per_second(run(alone), 1, b.runs * 4 * clients)
+        rows.append((f"small runs a second, {clients} clients at once through `baton serve`",
+                     f"{rate_owned:.0f} runs/s",
+                     f"one after another with no owner (the store is one process's at a time): "
+                     f"{rate_alone:.0f} runs/s", f"{rate_owned / rate_alone:.2f}×"))
+    finally:
+        serve.terminate()
+        serve.wait()
+
+
+def runs_per_second(one, clients, each):
+    import threading
+    start = time.perf_counter()
+    threads = [threading.Thread(target=lambda: [one() for _ in range(each)])
+               for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return clients * each / (time.perf_counter() - start)
+
+
 def main():
     baton, python = sys.argv[1], sys.argv[2]
     runs = int(os.environ.get("PEER_RUNS", "3"))
     width = int(os.environ.get("PEER_WIDTH", "8"))
-    only = os.environ.get("PEER_ONLY", "peers,parse,shell").split(",")
+    only = os.environ.get("PEER_ONLY", "peers,parse,shell,owner").split(",")
     work = tempfile.mkdtemp(prefix="baton-peers-")
     b = Bench(baton, work, runs)
     rows = []
@@ -208,6 +254,8 @@ def main():
             parsing(b, python, rows)
         if "shell" in only:
             shell(b, width, rows)
+        if "owner" in only:
+            owner(b, rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"whole processes, best of {runs} runs each (parsing: {max(runs * 5, 10)}), each "

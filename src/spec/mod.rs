@@ -6,6 +6,7 @@
 //! params), [`Dag`] and [`ReadySet`] (scheduling), [`Templates`] (rendering). The language itself
 //! is described in `docs/workflow-language.md`.
 
+mod block_yaml;
 mod command_check;
 mod convert;
 mod convert_hosts;

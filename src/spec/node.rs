@@ -15,6 +15,7 @@ use serde_saphyr::granit_parser::{
     Event, Marker, Options as ParserOptions, Parser, ScalarStyle, Span, StrInput, Tag,
 };
 
+use super::block_yaml;
 use super::diag::{Diagnostic, Source};
 use super::types::Pos;
 
@@ -127,7 +128,10 @@ pub fn read(src: &Source<'_>, format: Format) -> Result<Node, Diagnostic> {
             .with_hint("a workflow needs at least `name:` and `steps:`"));
     }
     match format {
-        Format::Yaml => read_yaml(src, src.text, format),
+        Format::Yaml => match block_yaml::read(src.text) {
+            Some(node) => Ok(node),
+            None => read_yaml(src, src.text, format),
+        },
         Format::Json => {
             // serde_json gives the clearer message for JSON syntax errors.
             if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(src.text) {
@@ -162,6 +166,12 @@ fn strip_json_position(message: &str) -> String {
     }
 }
 
+/// [`read`] of YAML through the full parser alone, never the fast path (`block_yaml.rs`): the
+/// reference the fast path is checked against, and the benchmark's "before".
+pub fn read_full_yaml(src: &Source<'_>) -> Result<Node, Diagnostic> {
+    read_yaml(src, src.text, Format::Yaml)
+}
+
 fn read_yaml(src: &Source<'_>, text: &str, format: Format) -> Result<Node, Diagnostic> {
     let mut options = ParserOptions::default();
     options.emit_comments = false;
@@ -178,7 +188,7 @@ fn read_yaml(src: &Source<'_>, text: &str, format: Format) -> Result<Node, Diagn
 
 /// Most nodes a document may expand to (aliases included): far above any real workflow, low
 /// enough that an alias bomb stops quickly.
-const MAX_NODES: usize = 1_000_000;
+pub(super) const MAX_NODES: usize = 1_000_000;
 
 /// Most bytes of text (keys and scalars) aliases may copy in one document: an alias to a long
 /// string copies all of it, so counting nodes alone lets a 1 MB file ask for gigabytes.
@@ -441,23 +451,7 @@ impl<'t> Builder<'_, 't> {
                 }
                 continue;
             }
-            let duplicate = match &mut seen {
-                Some(set) => !set.insert(key.name.clone()),
-                None => {
-                    let dup = entries.iter().any(|(k, _)| k.name == key.name);
-                    if entries.len() >= 16 {
-                        seen = Some(
-                            entries
-                                .iter()
-                                .map(|(k, _)| k.name.clone())
-                                .chain([key.name.clone()])
-                                .collect(),
-                        );
-                    }
-                    dup
-                }
-            };
-            if duplicate {
+            if duplicate(&mut seen, &entries, &key.name) {
                 return Err(Diagnostic::at(
                     self.src,
                     key.pos,
@@ -493,6 +487,30 @@ impl Node {
                 (n + 1 + nv, b + k.name.len() + bv)
             }),
             _ => (1, 0),
+        }
+    }
+}
+
+/// Is `name` already a key of `entries`? Past 16 entries a set answers.
+pub(super) fn duplicate(
+    seen: &mut Option<std::collections::HashSet<String>>,
+    entries: &[(Key, Node)],
+    name: &str,
+) -> bool {
+    match seen {
+        Some(set) => !set.insert(name.to_string()),
+        None => {
+            let dup = entries.iter().any(|(k, _)| k.name == name);
+            if entries.len() >= 16 {
+                *seen = Some(
+                    entries
+                        .iter()
+                        .map(|(k, _)| k.name.clone())
+                        .chain([name.to_string()])
+                        .collect(),
+                );
+            }
+            dup
         }
     }
 }
@@ -539,7 +557,7 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, St
 }
 
 /// The YAML 1.2 core schema for plain scalars.
-fn plain_scalar(text: &str) -> Value {
+pub(super) fn plain_scalar(text: &str) -> Value {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
