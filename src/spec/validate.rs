@@ -214,7 +214,7 @@ fn check_hosts(wf: &Workflow, src: &Source<'_>, templates: &Templates, out: &mut
 
 /// What the template `text` (at `pos`, named `here`) reads; a template that does not compile
 /// is reported and reads nothing.
-fn references(
+pub(super) fn references(
     templates: &Templates,
     text: &str,
     src: &Source<'_>,
@@ -767,7 +767,7 @@ fn check_item(
     out.push(Diagnostic::at(src, field.pos, message).with_hint(hint));
 }
 
-fn check_root(
+pub(super) fn check_root(
     wf: &Workflow,
     src: &Source<'_>,
     pos: Pos,

@@ -11,12 +11,13 @@ use serde_json::Value;
 
 use super::StepJob;
 use super::cache::{self, CacheKey};
+use super::subflow::ChildCall;
 use crate::engine::context::merge_env;
 use crate::engine::shared::EngineShared;
 use crate::spec::template::Templates;
 use crate::spec::{
-    AgentSpec, ApprovalSpec, HttpBody, HttpSpec, OnTimeout, RunSpec, Step, StepKind, TransformSpec,
-    Workflow,
+    AgentSpec, ApprovalSpec, HttpBody, HttpSpec, OnTimeout, RunSpec, Step, StepKind,
+    SubWorkflowSpec, TransformSpec, Workflow,
 };
 use crate::steps::http::HttpRequest;
 use crate::steps::shell::ShellCommand;
@@ -34,6 +35,8 @@ pub(super) enum Action {
         /// The tools' environment: the workflow's and step's `env`, and `BATON_*`.
         env: IndexMap<String, String>,
     },
+    /// A sub-workflow's run (`workflow:`).
+    Workflow(super::subflow::ChildCall),
 }
 
 impl Action {
@@ -53,6 +56,10 @@ impl Action {
             Action::Value(v) => format!("value: {v}"),
             Action::Sleep(d) => format!("sleep {}", crate::time::format_duration(*d)),
             Action::Agent { spec, prompt, .. } => format!("agent {}: {prompt}", spec.agent),
+            Action::Workflow(call) => {
+                let params = serde_json::to_string(&call.params).unwrap_or_default();
+                format!("workflow {} with params {params}", call.path.display())
+            }
         }
     }
 }
@@ -218,12 +225,7 @@ fn prepare(job: &RenderInput) -> Result<Prepared, String> {
                 .map_err(|e| format!("prompt: {e}"))?,
             env: step_env(job)?,
         },
-        StepKind::Workflow(_) => {
-            return Err(
-                "`workflow` (sub-workflow) steps are not supported yet; inline the steps for now"
-                    .to_string(),
-            );
-        }
+        StepKind::Workflow(spec) => Action::Workflow(child_call(job, spec)?),
     };
     Ok(Prepared::Action(action))
 }
@@ -269,6 +271,35 @@ fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
         env,
         on: None,
     })
+}
+
+/// The file a `workflow:` step calls (relative to the calling file, or by name in the workflows
+/// folders) and the params it passes, rendered.
+fn child_call(job: &RenderInput, spec: &SubWorkflowSpec) -> Result<ChildCall, String> {
+    let t = &job.engine.templates;
+    let target = t
+        .render(&spec.path, &job.ctx)
+        .map_err(|e| format!("workflow.path: {e}"))?;
+    // The calling file's directory; a relative one is under the run's working directory.
+    let base = job
+        .workflow
+        .source
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .map(|dir| match &job.workdir {
+            Some(workdir) if dir.is_relative() => workdir.join(dir),
+            _ => dir.to_path_buf(),
+        });
+    let dirs = &job.engine.config.workflow_dirs;
+    let path = crate::spec::calls::resolve_call(&target, base.as_deref(), dirs)?;
+    let mut params = IndexMap::with_capacity(spec.params.len());
+    for (name, value) in &spec.params {
+        let value = t
+            .render_value(value, &job.ctx)
+            .map_err(|e| format!("workflow.params.{name}: {e}"))?;
+        params.insert(name.clone(), value);
+    }
+    Ok(ChildCall { path, params })
 }
 
 /// A step's process environment: the workflow's `env`, the step's over it, and `BATON_*`.
@@ -378,17 +409,6 @@ mod tests {
             ),
             ("r1", "s")
         );
-    }
-
-    #[tokio::test]
-    async fn a_sub_workflow_step_fails_saying_what_to_do_instead() {
-        let rig = Rig::new();
-        let yaml = "name: w\nsteps:\n  - id: s\n    workflow: other.yaml\n";
-        let Err(f) = rendered(&rig, yaml, "s").await else {
-            panic!("a sub-workflow cannot run yet");
-        };
-        assert!(f.error.contains("inline the steps"), "{}", f.error);
-        assert!(!f.retryable);
     }
 
     #[tokio::test]

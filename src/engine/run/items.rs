@@ -106,6 +106,8 @@ impl RunActor {
             // Not recorded per item: a remote item's group stops itself when its connection
             // (or this owner) goes, so a resume finds nothing of it left to stop.
             StepMsg::RemoteSpawned { .. } => return,
+            // An item's child run is found by its id (`PARENT.STEP.ITEM`), not recorded.
+            StepMsg::ChildRun { .. } => return,
             StepMsg::Done { outcome, .. } => ItemReport::Done(Box::new(step_end(*outcome))),
             StepMsg::Cache(put) => return put.record(&self.engine.store),
             // Journaled under the item's key (`step[i]`): a resumed item starts its
