@@ -56,7 +56,7 @@ pub fn run(args: ValidateArgs) -> i32 {
         .and_then(|p| crate::config::ConfigFile::load(&p.config_file()).ok());
     let mut providers = known_providers(config.as_ref().map_or(&[], |c| &c.providers[..]));
     providers.extend(args.providers.iter().cloned());
-    if let Some(paths) = paths {
+    if let Some(paths) = &paths {
         let (catalog, _) = crate::agents::AgentCatalog::load(Some(&paths.agents_dir()));
         known.extend(
             catalog
@@ -66,6 +66,8 @@ pub fn run(args: ValidateArgs) -> i32 {
         );
     }
     let known = crate::agents::known_names(&known);
+    let mut workflow_dirs = vec![PathBuf::from("workflows")];
+    workflow_dirs.extend(paths.as_ref().map(|p| p.workflows_dir()));
     let mut reports = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let file = path.display().to_string();
@@ -73,6 +75,7 @@ pub fn run(args: ValidateArgs) -> i32 {
             Ok(wf) => {
                 let mut problems = spec::check_agents(&wf, &known);
                 problems.extend(spec::check_providers(&wf, &providers));
+                problems.extend(spec::check_calls(&wf, &workflow_dirs));
                 FileReport {
                     file,
                     valid: problems.is_empty(),

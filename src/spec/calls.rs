@@ -63,7 +63,11 @@ fn is_path(target: &str) -> bool {
 /// The file a `workflow:` step calls: a path is taken relative to `base` (the caller file's
 /// directory); a bare name is a file `NAME.yaml` (`.yml`, `.json`) in one of `dirs`, else the
 /// first file there whose `name:` it is.
-pub fn resolve_call(target: &str, base: Option<&Path>, dirs: &[PathBuf]) -> Result<PathBuf, String> {
+pub fn resolve_call(
+    target: &str,
+    base: Option<&Path>,
+    dirs: &[PathBuf],
+) -> Result<PathBuf, String> {
     let target = target.trim();
     if is_path(target) {
         let path = match base {

@@ -130,7 +130,13 @@ pub fn convert_workflow(
         .unwrap_or_default();
     let (outputs, outputs_places) = t
         .get(r, "outputs", &[])
-        .map(|n| r.string_map(n, "outputs", "outputs: { version: \"{{ steps.build.output }}\" }"))
+        .map(|n| {
+            r.string_map(
+                n,
+                "outputs",
+                "outputs: { version: \"{{ steps.build.output }}\" }",
+            )
+        })
         .unwrap_or_default();
     t.finish(r, "the workflow");
 

@@ -11,10 +11,10 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use super::{StepJob, StepMsg};
+use crate::engine::Engine;
 use crate::engine::backend::{Command, RunControl, StartRequest};
 use crate::engine::context::{RunContext, redact_output, step_entry};
 use crate::engine::secrets::RunSecrets;
-use crate::engine::Engine;
 use crate::spec::calls::MAX_DEPTH;
 use crate::steps::{AttemptResult, Control, Failure, Success};
 use crate::store::{LogStream, ParentLink, RunId, RunState, StepOutput, Store};
@@ -124,8 +124,8 @@ fn begin(
         .map_err(|e| Failure::retryable(format!("cannot read child run {id}: {e:#}")))?;
     let started = match stored.map(|r| r.state) {
         None => {
-            let source = crate::spec::read_source(&call.path)
-                .map_err(|d| Failure::fatal(d.to_string()))?;
+            let source =
+                crate::spec::read_source(&call.path).map_err(|d| Failure::fatal(d.to_string()))?;
             let request = StartRequest {
                 source,
                 path: Some(call.path.clone()),
