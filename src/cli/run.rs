@@ -66,6 +66,10 @@ pub struct RunArgs {
     /// (started for it if none does). Its gates then wait for `baton approve`.
     #[arg(long, short = 'd', conflicts_with_all = ["json", "quiet", "raw", "wait_for_gates"])]
     pub detach: bool,
+    /// Print every step as it would run (commands, requests, prompts; secrets masked; upstream
+    /// results as ⟨placeholders⟩) in DAG order, and run nothing; no store is opened.
+    #[arg(long, conflicts_with = "detach")]
+    pub dry_run: bool,
     #[command(flatten)]
     /// Output and gates.
     pub follow: FollowOptions,
@@ -105,6 +109,9 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<IndexMap<String, Value>>
 
 /// `baton run FILE`: in this process, or, while a console owns the store, in that console.
 pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
+    if args.dry_run {
+        return super::dry_run::run(data_dir, &args);
+    }
     let params = parse_params(&args.params)?;
     let request = request_from_file(&args.file, params)?;
     if args.detach {

@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod clock;
 pub mod context;
+pub mod dry_run;
 pub mod journal;
 pub mod machine;
 pub mod pipeline;

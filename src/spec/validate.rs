@@ -235,6 +235,19 @@ pub(super) fn references(
     })
 }
 
+/// Every reference the templates and expressions of `step` make (those that compile); a dry run
+/// shows the upstream results they read as placeholders.
+pub fn step_references(templates: &Templates, step: &Step) -> Vec<Reference> {
+    fields(step)
+        .into_iter()
+        .flat_map(|f| match f.mode {
+            Mode::Expr => templates.expression_references(f.text),
+            Mode::Template | Mode::Outputs => templates.template_references(f.text),
+        })
+        .flatten()
+        .collect()
+}
+
 /// Agent names that no profile defines: not in `known` (the caller's list: built-in profiles
 /// and their aliases, user profile files — see `agents::known_names`) nor under the
 /// workflow's `agents:`.

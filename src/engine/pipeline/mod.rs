@@ -18,8 +18,8 @@ mod cache;
 mod gate;
 mod host;
 mod outputs;
-mod render;
-mod subflow;
+pub(crate) mod render;
+pub(crate) mod subflow;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! and its cache key, on a blocking thread when the workflow's templates can loop
 //! ([`off_worker`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ use crate::steps::shell::ShellCommand;
 use crate::steps::{self, Failure, wait_cancelled};
 
 /// What an executable step will do, rendered.
-pub(super) enum Action {
+pub(crate) enum Action {
     Shell(ShellCommand),
     Http(HttpRequest),
     Value(Value),
@@ -42,7 +42,7 @@ pub(super) enum Action {
 impl Action {
     /// The exact action an approver sees (and, with a shell step's env and cwd, what a derived
     /// cache key is made of).
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Action::Shell(c) => match &c.on {
                 Some(host) => format!("on {}: $ {}", host.name, c.command),
@@ -65,7 +65,7 @@ impl Action {
 }
 
 /// An `approval` step's question, rendered: the gate stage answers it, nothing executes.
-pub(super) struct Question {
+pub(crate) struct Question {
     pub prompt: String,
     pub inputs: IndexMap<String, String>,
     pub timeout: Option<Duration>,
@@ -73,7 +73,7 @@ pub(super) struct Question {
 }
 
 /// A step, rendered.
-pub(super) enum Prepared {
+pub(crate) enum Prepared {
     Action(Action),
     Approval(Question),
 }
@@ -111,6 +111,44 @@ impl RenderInput {
     pub(super) fn step(&self) -> &Step {
         &self.workflow.steps[self.idx]
     }
+
+    fn view(&self) -> StepView<'_> {
+        StepView {
+            templates: &self.engine.templates,
+            workflow: &self.workflow,
+            idx: self.idx,
+            ctx: &self.ctx,
+            run: self.run.as_str(),
+            workdir: self.workdir.as_deref(),
+            ssh: &self.engine.config.ssh,
+            workflow_dirs: &self.engine.config.workflow_dirs,
+        }
+    }
+}
+
+/// What rendering a step needs, borrowed. No engine is among it, so that a dry run, which has
+/// none (and no store), renders a step the very way a run does.
+pub(crate) struct StepView<'a> {
+    pub templates: &'a Templates,
+    pub workflow: &'a Workflow,
+    /// Step index.
+    pub idx: usize,
+    /// The template context (an item's, for an item of a fan-out).
+    pub ctx: &'a Value,
+    /// The run's id (`BATON_RUN_ID`).
+    pub run: &'a str,
+    /// The run's working directory.
+    pub workdir: Option<&'a Path>,
+    /// Hosts of `on:` steps.
+    pub ssh: &'a crate::remote::Ssh,
+    /// Where a `workflow:` step's bare name is looked up.
+    pub workflow_dirs: &'a [PathBuf],
+}
+
+impl StepView<'_> {
+    fn step(&self) -> &Step {
+        &self.workflow.steps[self.idx]
+    }
 }
 
 /// The context an item of a fan-out renders with: the step's, plus `item` and `item_index`
@@ -133,7 +171,7 @@ pub(super) async fn render(job: &StepJob) -> Result<Rendered, Failure> {
 
 fn render_step(job: &RenderInput) -> Result<Rendered, String> {
     let step = job.step();
-    let prepared = prepare(job)?;
+    let prepared = prepare(&job.view())?;
     let lock = match &step.lock {
         Some(name) => Some(
             job.engine
@@ -209,9 +247,9 @@ pub(super) async fn off_worker<T: Send + 'static>(
 }
 
 /// One arm per step kind.
-fn prepare(job: &RenderInput) -> Result<Prepared, String> {
-    let t = &job.engine.templates;
-    let ctx = &job.ctx;
+pub(crate) fn prepare(job: &StepView<'_>) -> Result<Prepared, String> {
+    let t = job.templates;
+    let ctx = job.ctx;
     let action = match &job.step().kind {
         StepKind::Run(spec) => Action::Shell(shell(job, spec)?),
         StepKind::Http(spec) => Action::Http(http(t, spec, ctx)?),
@@ -230,9 +268,9 @@ fn prepare(job: &RenderInput) -> Result<Prepared, String> {
     Ok(Prepared::Action(action))
 }
 
-fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
-    let t = &job.engine.templates;
-    let ctx = &job.ctx;
+fn shell(job: &StepView<'_>, spec: &RunSpec) -> Result<ShellCommand, String> {
+    let t = job.templates;
+    let ctx = job.ctx;
     let command = t
         .render_command(&spec.command, ctx)
         .map_err(|e| format!("run: {e}"))?;
@@ -246,8 +284,8 @@ fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
         // Rendered with the step's own context, so `on: "{{ item }}"` names one host per item.
         let name = t.render(on, ctx).map_err(|e| format!("on: {e}"))?;
         let name = name.trim();
-        let wf = &job.workflow;
-        let host = super::host::resolve(t, ctx, &wf.hosts, &job.engine.config.ssh, name)?;
+        let wf = job.workflow;
+        let host = super::host::resolve(t, ctx, &wf.hosts, job.ssh, name)?;
         let cmd = ShellCommand {
             command,
             shell,
@@ -258,11 +296,11 @@ fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
         return Ok(super::host::onto(cmd, cwd, host));
     }
     let cwd = match cwd.map(PathBuf::from) {
-        Some(p) => Some(match (&job.workdir, p.is_absolute()) {
+        Some(p) => Some(match (job.workdir, p.is_absolute()) {
             (Some(base), false) => base.join(p),
             _ => p,
         }),
-        None => job.workdir.clone(),
+        None => job.workdir.map(Path::to_path_buf),
     };
     Ok(ShellCommand {
         command,
@@ -275,10 +313,10 @@ fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
 
 /// The file a `workflow:` step calls (relative to the calling file, or by name in the workflows
 /// folders) and the params it passes, rendered.
-fn child_call(job: &RenderInput, spec: &SubWorkflowSpec) -> Result<ChildCall, String> {
-    let t = &job.engine.templates;
+fn child_call(job: &StepView<'_>, spec: &SubWorkflowSpec) -> Result<ChildCall, String> {
+    let t = job.templates;
     let target = t
-        .render(&spec.path, &job.ctx)
+        .render(&spec.path, job.ctx)
         .map_err(|e| format!("workflow.path: {e}"))?;
     // The calling file's directory; a relative one is under the run's working directory.
     let base = job
@@ -286,16 +324,15 @@ fn child_call(job: &RenderInput, spec: &SubWorkflowSpec) -> Result<ChildCall, St
         .source
         .as_deref()
         .and_then(std::path::Path::parent)
-        .map(|dir| match &job.workdir {
+        .map(|dir| match job.workdir {
             Some(workdir) if dir.is_relative() => workdir.join(dir),
             _ => dir.to_path_buf(),
         });
-    let dirs = &job.engine.config.workflow_dirs;
-    let path = crate::spec::calls::resolve_call(&target, base.as_deref(), dirs)?;
+    let path = crate::spec::calls::resolve_call(&target, base.as_deref(), job.workflow_dirs)?;
     let mut params = IndexMap::with_capacity(spec.params.len());
     for (name, value) in &spec.params {
         let value = t
-            .render_value(value, &job.ctx)
+            .render_value(value, job.ctx)
             .map_err(|e| format!("workflow.params.{name}: {e}"))?;
         params.insert(name.clone(), value);
     }
@@ -303,13 +340,13 @@ fn child_call(job: &RenderInput, spec: &SubWorkflowSpec) -> Result<ChildCall, St
 }
 
 /// A step's process environment: the workflow's `env`, the step's over it, and `BATON_*`.
-fn step_env(job: &RenderInput) -> Result<IndexMap<String, String>, String> {
-    let t = &job.engine.templates;
-    let (step, ctx) = (job.step(), &job.ctx);
+fn step_env(job: &StepView<'_>) -> Result<IndexMap<String, String>, String> {
+    let t = job.templates;
+    let (step, ctx) = (job.step(), job.ctx);
     let wf_env = render_map(t, &job.workflow.env, ctx, "env")?;
     let step_env = render_map(t, &step.env, ctx, "env")?;
     let mut env = merge_env(&wf_env, &step_env);
-    env.insert("BATON_RUN_ID".into(), job.run.0.clone());
+    env.insert("BATON_RUN_ID".into(), job.run.to_string());
     env.insert("BATON_STEP_ID".into(), step.id.0.clone());
     Ok(env)
 }

@@ -21,8 +21,10 @@ use crate::store::{LogStream, ParentLink, RunId, RunState, StepOutput, Store};
 
 /// A `workflow:` step, rendered: the file it calls and the params it passes.
 #[derive(Debug, Clone)]
-pub(super) struct ChildCall {
+pub(crate) struct ChildCall {
+    /// The file.
     pub path: PathBuf,
+    /// The params, rendered.
     pub params: IndexMap<String, Value>,
 }
 
