@@ -67,6 +67,7 @@ fn big_model() -> Model {
         steps_total: STEPS as u32,
         steps_done: (STEPS / 2) as u32,
         stopped: Default::default(),
+        parent: None,
     };
     let mut detail = Detail::new(RunDetail {
         run: run.clone(),

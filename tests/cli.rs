@@ -337,6 +337,7 @@ fn old_finished_runs_are_deleted_by_retention_when_an_engine_starts() {
                     steps_total: 0,
                     steps_done: 0,
                     stopped: Default::default(),
+                    parent: None,
                 })
                 .unwrap();
         }

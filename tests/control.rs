@@ -417,6 +417,7 @@ fn fake_owner_whose_run_ends_only_by_its_event(store: &std::path::Path) {
         steps_total: 1,
         steps_done: 0,
         stopped: Default::default(),
+        parent: None,
     };
     let (started, on_start) = std::sync::mpsc::channel::<()>();
     let on_start = std::sync::Arc::new(std::sync::Mutex::new(on_start));

@@ -425,6 +425,7 @@ fn record_a_run(store: &Store, n: usize) -> Option<(String, Seen)> {
         steps_total: STEPS.len() as u32,
         steps_done: STEPS.len() as u32,
         stopped: Default::default(),
+        parent: None,
     };
     store.put_run(&run).unwrap();
     let events = STEPS

@@ -1,6 +1,6 @@
 //! What every command needs: the paths, the config file, the store, an engine on a runtime.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
@@ -186,6 +186,7 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
     }
     config.global_concurrency = cap;
     config.secrets = crate::providers::secrets(&opened.config.providers, env);
+    config.workflow_dirs = vec![PathBuf::from("workflows"), opened.paths.workflows_dir()];
     config.ssh = Arc::new(crate::remote::Ssh::new(
         opened.config.hosts.clone(),
         opened.config.ssh.clone(),

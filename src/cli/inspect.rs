@@ -110,6 +110,7 @@ pub fn ls(data_dir: Option<&Path>, args: LsArgs) -> anyhow::Result<i32> {
                     "started_at": r.started_at.map(|t| t.rfc3339()),
                     "finished_at": r.finished_at.map(|t| t.rfc3339()),
                     "reason": r.reason,
+                    "parent": r.parent.as_ref().map(|p| &p.run),
                 })
             })
             .collect();
@@ -185,6 +186,7 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     print_run(run, steps, &safe);
+    print_steps(steps, &safe, runs.as_ref(), 0);
     for a in approvals {
         outln!();
         outln!("gate `{}`: {}", a.step, safe.text(&a.prompt));
@@ -217,7 +219,7 @@ pub fn show(data_dir: Option<&Path>, args: ShowArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The run's summary and its step table.
+/// The run's summary and its step table's heading.
 fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) {
     outln!("run       {}", run.id);
     outln!(
@@ -246,6 +248,9 @@ fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) 
         let params: Vec<String> = run.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         outln!("params    {}", safe.text(&params.join(" ")));
     }
+    if let Some(parent) = &run.parent {
+        outln!("parent    {} (step `{}`)", parent.run, parent.step);
+    }
     outln!();
     outln!(
         "{:<20} {:<17} {:>8} {:>9}  DETAIL",
@@ -254,6 +259,16 @@ fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) 
         "ATTEMPT",
         "TIME"
     );
+}
+
+/// The step rows; a `workflow:` step's child run's rows follow it, indented (`depth` levels).
+fn print_steps(
+    steps: &[crate::store::StepRecord],
+    safe: &Shown,
+    runs: &dyn RunReader,
+    depth: usize,
+) {
+    let indent = "  ".repeat(depth);
     for s in steps {
         let detail = match s.status {
             StepStatus::Failed => s.error.clone().unwrap_or_default(),
@@ -287,7 +302,7 @@ fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) 
         };
         outln!(
             "{:<20} {:<17} {:>8} {:>9}  {}",
-            truncate(&s.step.0, 20),
+            truncate(&format!("{indent}{}", s.step), 20),
             s.status.as_str(),
             if s.attempt > 0 {
                 format!("{}/{}", s.attempt, s.max_attempts)
@@ -298,6 +313,15 @@ fn print_run(run: &RunRecord, steps: &[crate::store::StepRecord], safe: &Shown) 
             safe.text(&detail)
         );
         print_items(s, safe);
+        if let Some(child) = &s.child_run {
+            match runs.run_detail(child) {
+                Ok(detail) if depth < crate::spec::calls::MAX_DEPTH => {
+                    outln!("{indent}  ↳ run {child} ({})", detail.run.state);
+                    print_steps(&detail.steps, safe, runs, depth + 1);
+                }
+                _ => outln!("{indent}  ↳ run {child}"),
+            }
+        }
     }
 }
 

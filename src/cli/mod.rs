@@ -8,6 +8,7 @@ pub mod completions;
 pub mod console;
 pub mod detach;
 pub mod doctor;
+pub mod dry_run;
 pub mod graph;
 pub mod hosts;
 pub mod init;

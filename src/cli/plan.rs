@@ -115,6 +115,7 @@ pub fn plan(data_dir: Option<&Path>, args: PlanArgs) -> anyhow::Result<i32> {
             params: Vec::new(),
             detach: false,
             follow: args.follow.clone(),
+            dry_run: false,
         },
     )
 }

@@ -66,6 +66,10 @@ pub struct RunArgs {
     /// (started for it if none does). Its gates then wait for `baton approve`.
     #[arg(long, short = 'd', conflicts_with_all = ["json", "quiet", "raw", "wait_for_gates"])]
     pub detach: bool,
+    /// Print every step as it would run (commands, requests, prompts; secrets masked; upstream
+    /// results as ⟨placeholders⟩) in DAG order, and run nothing; no store is opened.
+    #[arg(long, conflicts_with = "detach")]
+    pub dry_run: bool,
     #[command(flatten)]
     /// Output and gates.
     pub follow: FollowOptions,
@@ -105,6 +109,9 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<IndexMap<String, Value>>
 
 /// `baton run FILE`: in this process, or, while a console owns the store, in that console.
 pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
+    if args.dry_run {
+        return super::dry_run::run(data_dir, &args);
+    }
     let params = parse_params(&args.params)?;
     let request = request_from_file(&args.file, params)?;
     if args.detach {
@@ -323,6 +330,14 @@ fn exit_code(state: Option<RunState>) -> i32 {
     }
 }
 
+/// Whether `run` is a child run (a sub-workflow's, at any depth) of `parent`: child ids extend
+/// their parent's (`PARENT.STEP`).
+fn is_child_of(run: &RunId, parent: &RunId) -> bool {
+    run.as_str()
+        .strip_prefix(parent.as_str())
+        .is_some_and(|rest| rest.starts_with('.'))
+}
+
 /// Prints a run's transitions until `done` says how it ended, answering its gates. The first
 /// Ctrl-C cancels the run; a second calls `give_up` and exits at once.
 #[allow(clippy::too_many_arguments)]
@@ -362,8 +377,13 @@ fn follow(
                 item = feed.recv(), if streaming => {
                     let end = feed.end_of(&item, id, backend);
                     match item {
-                        Feed::Event(e) if e.run == *id => {
-                            printer.print(&e);
+                        Feed::Event(e) if e.run == *id || is_child_of(&e.run, id) => {
+                            // A child run's Events go to JSON readers; its gates are answered
+                            // here like the run's own.
+                            let gate = matches!(e.kind, EventKind::ApprovalRequested { .. });
+                            if e.run == *id || opts.json || gate {
+                                printer.print(&e);
+                            }
                             if let EventKind::ApprovalRequested { approval } = &e.kind {
                                 answer_gate(backend, approval, opts, interactive, &mut printer).await;
                             }

@@ -29,7 +29,7 @@ pub fn schema_text() -> anyhow::Result<String> {
 }
 
 /// The top-level keys a workflow may have, each with its aliases, as the reader takes them.
-pub const TOP_LEVEL: [(&str, &[&str]); 19] = [
+pub const TOP_LEVEL: [(&str, &[&str]); 20] = [
     ("name", &[]),
     ("description", &[]),
     ("version", &[]),
@@ -48,6 +48,7 @@ pub const TOP_LEVEL: [(&str, &[&str]); 19] = [
     ("schedule", &[]),
     ("mcp_servers", &["mcpServers"]),
     ("hosts", &[]),
+    ("outputs", &[]),
     ("$schema", &[]),
 ];
 
@@ -149,6 +150,12 @@ fn top_level(key: &str) -> Value {
             "description": "Hosts `run` steps name with `on:`: { address, port, user, \
                             identity_file, jump, known_hosts, env, workdir }",
             "additionalProperties": { "type": "object" },
+        }),
+        "outputs" => json!({
+            "type": "object",
+            "description": "What a run yields, by name: templates over its steps' results; a \
+                            parent's `workflow:` step sees them as its output",
+            "additionalProperties": { "type": "string" },
         }),
         _ => json!({ "type": "string" }),
     }

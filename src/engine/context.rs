@@ -86,19 +86,8 @@ impl RunContext {
         {
             return;
         }
-        let entry = json!({
-            "status": record.status.as_str(),
-            "exit_code": record.exit_code,
-            "duration_ms": record.duration_ms,
-            "attempts": record.attempt,
-            "output": output.map(|o| o.output.clone()).unwrap_or(Value::Null),
-            "stdout": output.map(|o| o.stdout.clone()).unwrap_or_default(),
-            "stderr": output.map(|o| o.stderr.clone()).unwrap_or_default(),
-            "outputs": output
-                .map(|o| Value::Object(o.outputs.clone().into_iter().collect()))
-                .unwrap_or_else(|| Value::Object(Map::new())),
-        });
-        self.steps.insert(record.step.0.clone(), entry);
+        self.steps
+            .insert(record.step.0.clone(), step_entry(record, output));
     }
 
     /// Adds how the run's steps ended to `run` (`status`, `failed_steps`, `error`), for the
@@ -135,6 +124,22 @@ impl RunContext {
         root.insert("steps".into(), Value::Object(steps));
         Arc::new(Value::Object(root))
     }
+}
+
+/// What templates see of an ended step as `steps.<id>`.
+pub fn step_entry(record: &StepRecord, output: Option<&StepOutput>) -> Value {
+    json!({
+        "status": record.status.as_str(),
+        "exit_code": record.exit_code,
+        "duration_ms": record.duration_ms,
+        "attempts": record.attempt,
+        "output": output.map(|o| o.output.clone()).unwrap_or(Value::Null),
+        "stdout": output.map(|o| o.stdout.clone()).unwrap_or_default(),
+        "stderr": output.map(|o| o.stderr.clone()).unwrap_or_default(),
+        "outputs": output
+            .map(|o| Value::Object(o.outputs.clone().into_iter().collect()))
+            .unwrap_or_else(|| Value::Object(Map::new())),
+    })
 }
 
 /// The context `outputs:` templates see: the run's context plus the step's own result.

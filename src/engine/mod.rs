@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod clock;
 pub mod context;
+pub mod dry_run;
 pub mod journal;
 pub mod machine;
 pub mod pipeline;
@@ -41,6 +42,7 @@ use repair::retried;
 use run::{RunActor, RunMsg};
 use secrets::RunSecrets;
 
+/// How to reach an active run and learn that it ended.
 struct RunHandle {
     tx: mpsc::UnboundedSender<RunMsg>,
     finished: watch::Receiver<Option<RunState>>,
@@ -61,12 +63,19 @@ impl Engine {
         config: EngineConfig,
         runtime: tokio::runtime::Handle,
     ) -> anyhow::Result<Engine> {
-        let engine = Engine {
-            shared: Arc::new(EngineShared::new(store, config)),
-            active: Arc::new(Mutex::new(HashMap::new())),
+        Ok(Engine::of_shared(
+            Arc::new(EngineShared::new(store, config)),
             runtime,
-        };
-        Ok(engine)
+        ))
+    }
+
+    /// The engine whose shared state this is (a step task reaches its run's engine so).
+    pub(crate) fn of_shared(shared: Arc<EngineShared>, runtime: tokio::runtime::Handle) -> Engine {
+        Engine {
+            active: shared.active.clone(),
+            shared,
+            runtime,
+        }
     }
 
     /// The store.
@@ -81,7 +90,11 @@ impl Engine {
     fn parse(&self, source: &str, path: Option<&Path>) -> anyhow::Result<Workflow> {
         let origin = path.unwrap_or(Path::new("<workflow>"));
         let wf = crate::spec::parse_str(source, origin).map_err(|d| anyhow!("{d}"))?;
-        let problems = crate::spec::check_agents(&wf, &self.known_agents());
+        let mut problems = crate::spec::check_agents(&wf, &self.known_agents());
+        problems.extend(crate::spec::check_calls(
+            &wf,
+            &self.shared.config.workflow_dirs,
+        ));
         if !problems.is_empty() {
             bail!("{}", crate::spec::Diagnostics(problems));
         }
@@ -116,6 +129,18 @@ impl Engine {
 
     /// Validates the workflow, records a new run and starts it.
     pub fn start_run(&self, request: StartRequest) -> anyhow::Result<RunId> {
+        let id = self.new_run_id()?;
+        self.create_run(request, id, None)
+    }
+
+    /// Validates the workflow, records run `id` (the child of `parent`'s step, when given) and
+    /// starts it.
+    pub(crate) fn create_run(
+        &self,
+        request: StartRequest,
+        id: RunId,
+        parent: Option<crate::store::ParentLink>,
+    ) -> anyhow::Result<RunId> {
         let wf = self.parse(&request.source, request.path.as_deref())?;
         let params = crate::spec::resolve_params(&wf, &request.params).map_err(|e| {
             anyhow!(
@@ -127,7 +152,6 @@ impl Engine {
                     .unwrap_or_else(|| wf.name.clone())
             )
         })?;
-        let id = self.new_run_id()?;
         let workdir = request
             .workdir
             .clone()
@@ -157,6 +181,7 @@ impl Engine {
             steps_total: wf.steps.len() as u32,
             steps_done: 0,
             stopped: Default::default(),
+            parent,
         };
         let mut journal = Journal::open(self.shared.clone(), id.clone())?;
         journal.create_run(&run, &crate::store::RunPlan::of(&wf))?;
@@ -413,6 +438,10 @@ impl Engine {
         crate::remote::leftovers::stop_and_report(&id.0, &remote, self.shared.config.grace);
         for mut rec in steps {
             if !rec.status.is_terminal() {
+                if let Some(child) = &rec.child_run {
+                    // Its sub-workflow's run goes with it (one that has ended refuses).
+                    let _ = self.send(Command::Cancel(child.clone()));
+                }
                 rec.cancel_unfinished(now);
                 journal.event(EventKind::Step {
                     record: Box::new(rec),

@@ -293,6 +293,7 @@ impl RunActor {
             StepMsg::RemoteSpawned { idx, process } => {
                 self.feed(Input::RemoteSpawned { idx, process })
             }
+            StepMsg::ChildRun { idx, run } => self.feed(Input::ChildRun { idx, run }),
             StepMsg::Gate(request) => {
                 let (idx, on_timeout) = (request.idx, request.on_timeout);
                 self.asks.insert(idx, *request);

@@ -34,6 +34,8 @@ pub struct EngineConfig {
     pub ssh: Arc<crate::remote::Ssh>,
     /// Where runs and step tasks read the time (the system's; tests inject their own).
     pub clock: Arc<dyn super::clock::Clock>,
+    /// The workflows folders, where a `workflow:` step's bare name is looked up.
+    pub workflow_dirs: Vec<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +50,7 @@ impl Default for EngineConfig {
             logs: Default::default(),
             ssh: Default::default(),
             clock: Arc::new(super::clock::SystemClock::new()),
+            workflow_dirs: vec![std::path::PathBuf::from("workflows")],
         }
     }
 }
@@ -70,6 +73,8 @@ pub struct EngineShared {
     pub waiting_for_slot: std::sync::atomic::AtomicUsize,
     /// Live shell process groups.
     pub groups: Arc<crate::steps::shell::ProcessGroups>,
+    /// The runs active in this process (a `workflow:` step starts and steers its child here).
+    pub(super) active: Arc<Mutex<HashMap<crate::store::RunId, super::RunHandle>>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     buckets: Mutex<HashMap<String, RateBucket>>,
     epoch: Instant,
@@ -88,6 +93,7 @@ impl EngineShared {
             waiting_for_slot: Default::default(),
             groups: Arc::default(),
             config,
+            active: Arc::default(),
             locks: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             epoch: Instant::now(),

@@ -15,6 +15,8 @@ pub struct Checker {
     pub agents: Vec<String>,
     /// Every provider name an agent step may ask for.
     pub providers: Vec<String>,
+    /// Where `workflow:` steps find a workflow given by name (`./workflows`, the config's).
+    pub workflow_dirs: Vec<std::path::PathBuf>,
 }
 
 /// A checked text: the workflow when it is valid, and every problem found.
@@ -54,16 +56,20 @@ impl Checker {
         }
         let mut providers = known_providers(config.map_or(&[], |c| &c.providers[..]));
         providers.extend(extra_providers.iter().cloned());
+        let mut workflow_dirs = vec![std::path::PathBuf::from("workflows")];
+        workflow_dirs.extend(paths.map(|p| p.workflows_dir()));
         Checker {
             agents: crate::agents::known_names(&user),
             providers,
+            workflow_dirs,
         }
     }
 
-    /// Checks an already parsed workflow's agents and providers.
+    /// Checks an already parsed workflow's agents, providers and the workflows it calls.
     pub fn check_workflow(&self, wf: &Workflow) -> Vec<Diagnostic> {
         let mut problems = spec::check_agents(wf, &self.agents);
         problems.extend(spec::check_providers(wf, &self.providers));
+        problems.extend(spec::check_calls(wf, &self.workflow_dirs));
         problems
     }
 

@@ -14,6 +14,8 @@ use super::types::{AgentProfileSpec, Defaults, ParamSpec, Pos, RetryPolicy, Work
 pub struct Places {
     /// Each workflow-level `env` value.
     pub env: IndexMap<String, Pos>,
+    /// Each workflow-level `outputs` value.
+    pub outputs: IndexMap<String, Pos>,
 }
 
 /// Converts a whole document; problems go to `r`. Returns a workflow even when some parts were
@@ -126,6 +128,16 @@ pub fn convert_workflow(
         .get(r, "notify", &[])
         .map(|n| super::notify::convert_notify(r, n))
         .unwrap_or_default();
+    let (outputs, outputs_places) = t
+        .get(r, "outputs", &[])
+        .map(|n| {
+            r.string_map(
+                n,
+                "outputs",
+                "outputs: { version: \"{{ steps.build.output }}\" }",
+            )
+        })
+        .unwrap_or_default();
     t.finish(r, "the workflow");
 
     let wf = Workflow {
@@ -144,9 +156,14 @@ pub fn convert_workflow(
         steps,
         schedule,
         notify,
+        outputs,
         source: None,
     };
-    Some((wf, Places { env: env_places }))
+    let places = Places {
+        env: env_places,
+        outputs: outputs_places,
+    };
+    Some((wf, places))
 }
 
 /// `secrets:` entries must be environment variable names.

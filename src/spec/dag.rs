@@ -270,6 +270,7 @@ pub(crate) mod tests {
                 .collect(),
             schedule: None,
             notify: Vec::new(),
+            outputs: IndexMap::new(),
             source: None,
         }
     }

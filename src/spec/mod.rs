@@ -7,6 +7,7 @@
 //! is described in `docs/workflow-language.md`.
 
 mod block_yaml;
+pub mod calls;
 mod command_check;
 mod convert;
 mod convert_hosts;
@@ -78,6 +79,7 @@ pub fn parse_with(
         return Err(sorted(diags));
     };
     let reads = validate::validate(&wf, &places.env, &src, templates, &mut diags);
+    calls::check_outputs(&wf, &places.outputs, &src, templates, &mut diags);
     if !diags.is_empty() {
         return Err(sorted(diags));
     }
@@ -172,6 +174,13 @@ pub fn check_agents(wf: &Workflow, known: &[String]) -> Vec<Diagnostic> {
 /// (the providers the config file lists, or those baton discovers when it lists none).
 pub fn check_providers(wf: &Workflow, known: &[String]) -> Vec<Diagnostic> {
     with_source(wf, |src| validate::check_providers(wf, known, src))
+}
+
+/// The `workflow:` steps' calls, followed from file to file: a file that is missing or does not
+/// validate, a param the callee does not declare, a workflow that calls itself. A bare name is
+/// looked up in `dirs` (the workflows folders). Snippets are read from `wf.source`.
+pub fn check_calls(wf: &Workflow, dirs: &[std::path::PathBuf]) -> Vec<Diagnostic> {
+    with_source(wf, |src| calls::check_calls(wf, dirs, src))
 }
 
 /// Runs a check without the file's text, and again with it (for snippets) if it finds any.

@@ -66,6 +66,10 @@ pub struct Workflow {
     /// Where to say that a run ended or that a gate waits (`notify:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<super::notify::NotifyTarget>,
+    /// What a run of it yields (`outputs:`): templates over its steps' results, rendered when
+    /// it succeeds; a parent's `workflow:` step sees them as its `output`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub outputs: IndexMap<String, String>,
     /// The file it came from, when it came from a file.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -524,7 +528,8 @@ pub enum TransformSpec {
 /// A sub-workflow call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubWorkflowSpec {
-    /// Path of the workflow file (relative to this file's directory).
+    /// Path of the workflow file (relative to this file's directory), or the name of a
+    /// workflow in the workflows folders (templated).
     pub path: String,
     /// Params passed (templated values).
     pub params: IndexMap<String, serde_json::Value>,

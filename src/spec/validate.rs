@@ -214,7 +214,7 @@ fn check_hosts(wf: &Workflow, src: &Source<'_>, templates: &Templates, out: &mut
 
 /// What the template `text` (at `pos`, named `here`) reads; a template that does not compile
 /// is reported and reads nothing.
-fn references(
+pub(super) fn references(
     templates: &Templates,
     text: &str,
     src: &Source<'_>,
@@ -233,6 +233,19 @@ fn references(
         );
         Vec::new()
     })
+}
+
+/// Every reference the templates and expressions of `step` make (those that compile); a dry run
+/// shows the upstream results they read as placeholders.
+pub fn step_references(templates: &Templates, step: &Step) -> Vec<Reference> {
+    fields(step)
+        .into_iter()
+        .flat_map(|f| match f.mode {
+            Mode::Expr => templates.expression_references(f.text),
+            Mode::Template | Mode::Outputs => templates.template_references(f.text),
+        })
+        .flatten()
+        .collect()
 }
 
 /// Agent names that no profile defines: not in `known` (the caller's list: built-in profiles
@@ -767,7 +780,7 @@ fn check_item(
     out.push(Diagnostic::at(src, field.pos, message).with_hint(hint));
 }
 
-fn check_root(
+pub(super) fn check_root(
     wf: &Workflow,
     src: &Source<'_>,
     pos: Pos,

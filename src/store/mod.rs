@@ -410,6 +410,7 @@ mod tests {
             steps_total: 1,
             steps_done: 0,
             stopped: Default::default(),
+            parent: None,
         }
     }
 

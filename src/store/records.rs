@@ -180,6 +180,18 @@ pub struct RunRecord {
     /// Time it stood still (paused, or stopped before a resume), so its clock does not count it.
     #[serde(default, skip_serializing_if = "Stopped::is_zero")]
     pub stopped: Stopped,
+    /// The `workflow:` step that started it, when it is a sub-workflow's run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentLink>,
+}
+
+/// Where a child run hangs: its parent run and the `workflow:` step that started it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentLink {
+    /// The parent run.
+    pub run: RunId,
+    /// Its step.
+    pub step: StepId,
 }
 
 /// Token and provider figures of an agent step.
@@ -291,6 +303,9 @@ pub struct StepRecord {
     /// A fanned-out step's items, in list order (empty until its list is evaluated).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<super::ItemRecord>,
+    /// The child run a `workflow:` step started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_run: Option<RunId>,
 }
 
 impl StepRecord {
@@ -318,6 +333,7 @@ impl StepRecord {
             approval_wait_ms: 0,
             metrics: StepMetrics::default(),
             items: Vec::new(),
+            child_run: None,
         }
     }
 

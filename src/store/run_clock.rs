@@ -75,6 +75,7 @@ mod tests {
             steps_total: 1,
             steps_done: 0,
             stopped: Stopped::default(),
+            parent: None,
         }
     }
 

@@ -76,6 +76,7 @@ pub fn run(
         steps_total: total,
         steps_done: done,
         stopped: Default::default(),
+        parent: None,
     }
 }
 

@@ -82,6 +82,13 @@ pub enum Input {
         /// Where it runs.
         process: Box<crate::store::RemoteProcess>,
     },
+    /// A `workflow:` step started (or found again) its child run.
+    ChildRun {
+        /// Step index.
+        idx: usize,
+        /// The child run.
+        run: crate::store::RunId,
+    },
     /// Step `idx` asks an operator.
     GateOpened {
         /// Step index.

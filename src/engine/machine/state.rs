@@ -85,6 +85,7 @@ impl RunMachine {
             } => self.retrying(idx, at, error, exit_code, now),
             Input::Spawned { idx, pid } => self.spawned(idx, pid, now),
             Input::RemoteSpawned { idx, process } => self.remote_spawned(idx, *process),
+            Input::ChildRun { idx, run } => self.child_run(idx, run),
             Input::GateOpened { idx, on_timeout } => self.open_gate(idx, on_timeout, now),
             Input::Decide { idx, decision } => self.decide(idx, decision, now),
             Input::GateTimeout { idx, requested_at } => self.gate_timeout(idx, requested_at, now),

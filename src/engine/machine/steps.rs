@@ -67,6 +67,14 @@ impl RunMachine {
         self.out.push(Effect::Durable);
     }
 
+    pub(super) fn child_run(&mut self, idx: usize, run: crate::store::RunId) {
+        if idx >= self.records.len() {
+            return;
+        }
+        self.records[idx].child_run = Some(run);
+        self.put(idx);
+    }
+
     pub(super) fn open_gate(&mut self, idx: usize, on_timeout: OnTimeout, now: Now) {
         if idx >= self.records.len() || self.stop.is_some() {
             // A stopped run opens no gate: the driver drops the request, which cancels it.

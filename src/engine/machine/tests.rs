@@ -78,6 +78,7 @@ fn machine(wf: &Arc<Workflow>, stored: StepTable, concurrency: usize) -> (RunMac
         steps_total: wf.steps.len() as u32,
         steps_done: 0,
         stopped: Default::default(),
+        parent: None,
     };
     let ctx = RunContext::new(wf, &run, &RunSecrets::default());
     RunMachine::restore(wf.clone(), run.id, stored, ctx, concurrency, at(0))

@@ -114,6 +114,9 @@ async fn execute(job: &StepJob, action: &Action, attempt: Attempt) -> AttemptRes
             ))
             .await
         }
+        Action::Workflow(call) => {
+            Box::pin(super::subflow::run(job, call, attempt.control.clone())).await
+        }
         Action::Value(v) => Ok(Success {
             output: v.clone(),
             ..Success::default()

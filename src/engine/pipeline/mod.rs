@@ -18,7 +18,8 @@ mod cache;
 mod gate;
 mod host;
 mod outputs;
-mod render;
+pub(crate) mod render;
+pub(crate) mod subflow;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +73,13 @@ pub enum StepMsg {
         idx: usize,
         /// Where it runs.
         process: Box<crate::store::RemoteProcess>,
+    },
+    /// A `workflow:` step started (or found again) its child run.
+    ChildRun {
+        /// Step index.
+        idx: usize,
+        /// The child run.
+        run: crate::store::RunId,
     },
     /// The step waits for an operator.
     Gate(Box<GateRequest>),

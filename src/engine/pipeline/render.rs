@@ -2,7 +2,7 @@
 //! and its cache key, on a blocking thread when the workflow's templates can loop
 //! ([`off_worker`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,19 +11,20 @@ use serde_json::Value;
 
 use super::StepJob;
 use super::cache::{self, CacheKey};
+use super::subflow::ChildCall;
 use crate::engine::context::merge_env;
 use crate::engine::shared::EngineShared;
 use crate::spec::template::Templates;
 use crate::spec::{
-    AgentSpec, ApprovalSpec, HttpBody, HttpSpec, OnTimeout, RunSpec, Step, StepKind, TransformSpec,
-    Workflow,
+    AgentSpec, ApprovalSpec, HttpBody, HttpSpec, OnTimeout, RunSpec, Step, StepKind,
+    SubWorkflowSpec, TransformSpec, Workflow,
 };
 use crate::steps::http::HttpRequest;
 use crate::steps::shell::ShellCommand;
 use crate::steps::{self, Failure, wait_cancelled};
 
 /// What an executable step will do, rendered.
-pub(super) enum Action {
+pub(crate) enum Action {
     Shell(ShellCommand),
     Http(HttpRequest),
     Value(Value),
@@ -34,12 +35,14 @@ pub(super) enum Action {
         /// The tools' environment: the workflow's and step's `env`, and `BATON_*`.
         env: IndexMap<String, String>,
     },
+    /// A sub-workflow's run (`workflow:`).
+    Workflow(super::subflow::ChildCall),
 }
 
 impl Action {
     /// The exact action an approver sees (and, with a shell step's env and cwd, what a derived
     /// cache key is made of).
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Action::Shell(c) => match &c.on {
                 Some(host) => format!("on {}: $ {}", host.name, c.command),
@@ -53,12 +56,16 @@ impl Action {
             Action::Value(v) => format!("value: {v}"),
             Action::Sleep(d) => format!("sleep {}", crate::time::format_duration(*d)),
             Action::Agent { spec, prompt, .. } => format!("agent {}: {prompt}", spec.agent),
+            Action::Workflow(call) => {
+                let params = serde_json::to_string(&call.params).unwrap_or_default();
+                format!("workflow {} with params {params}", call.path.display())
+            }
         }
     }
 }
 
 /// An `approval` step's question, rendered: the gate stage answers it, nothing executes.
-pub(super) struct Question {
+pub(crate) struct Question {
     pub prompt: String,
     pub inputs: IndexMap<String, String>,
     pub timeout: Option<Duration>,
@@ -66,7 +73,7 @@ pub(super) struct Question {
 }
 
 /// A step, rendered.
-pub(super) enum Prepared {
+pub(crate) enum Prepared {
     Action(Action),
     Approval(Question),
 }
@@ -104,6 +111,44 @@ impl RenderInput {
     pub(super) fn step(&self) -> &Step {
         &self.workflow.steps[self.idx]
     }
+
+    fn view(&self) -> StepView<'_> {
+        StepView {
+            templates: &self.engine.templates,
+            workflow: &self.workflow,
+            idx: self.idx,
+            ctx: &self.ctx,
+            run: self.run.as_str(),
+            workdir: self.workdir.as_deref(),
+            ssh: &self.engine.config.ssh,
+            workflow_dirs: &self.engine.config.workflow_dirs,
+        }
+    }
+}
+
+/// What rendering a step needs, borrowed. No engine is among it, so that a dry run, which has
+/// none (and no store), renders a step the very way a run does.
+pub(crate) struct StepView<'a> {
+    pub templates: &'a Templates,
+    pub workflow: &'a Workflow,
+    /// Step index.
+    pub idx: usize,
+    /// The template context (an item's, for an item of a fan-out).
+    pub ctx: &'a Value,
+    /// The run's id (`BATON_RUN_ID`).
+    pub run: &'a str,
+    /// The run's working directory.
+    pub workdir: Option<&'a Path>,
+    /// Hosts of `on:` steps.
+    pub ssh: &'a crate::remote::Ssh,
+    /// Where a `workflow:` step's bare name is looked up.
+    pub workflow_dirs: &'a [PathBuf],
+}
+
+impl StepView<'_> {
+    fn step(&self) -> &Step {
+        &self.workflow.steps[self.idx]
+    }
 }
 
 /// The context an item of a fan-out renders with: the step's, plus `item` and `item_index`
@@ -126,7 +171,7 @@ pub(super) async fn render(job: &StepJob) -> Result<Rendered, Failure> {
 
 fn render_step(job: &RenderInput) -> Result<Rendered, String> {
     let step = job.step();
-    let prepared = prepare(job)?;
+    let prepared = prepare(&job.view())?;
     let lock = match &step.lock {
         Some(name) => Some(
             job.engine
@@ -202,9 +247,9 @@ pub(super) async fn off_worker<T: Send + 'static>(
 }
 
 /// One arm per step kind.
-fn prepare(job: &RenderInput) -> Result<Prepared, String> {
-    let t = &job.engine.templates;
-    let ctx = &job.ctx;
+pub(crate) fn prepare(job: &StepView<'_>) -> Result<Prepared, String> {
+    let t = job.templates;
+    let ctx = job.ctx;
     let action = match &job.step().kind {
         StepKind::Run(spec) => Action::Shell(shell(job, spec)?),
         StepKind::Http(spec) => Action::Http(http(t, spec, ctx)?),
@@ -218,19 +263,14 @@ fn prepare(job: &RenderInput) -> Result<Prepared, String> {
                 .map_err(|e| format!("prompt: {e}"))?,
             env: step_env(job)?,
         },
-        StepKind::Workflow(_) => {
-            return Err(
-                "`workflow` (sub-workflow) steps are not supported yet; inline the steps for now"
-                    .to_string(),
-            );
-        }
+        StepKind::Workflow(spec) => Action::Workflow(child_call(job, spec)?),
     };
     Ok(Prepared::Action(action))
 }
 
-fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
-    let t = &job.engine.templates;
-    let ctx = &job.ctx;
+fn shell(job: &StepView<'_>, spec: &RunSpec) -> Result<ShellCommand, String> {
+    let t = job.templates;
+    let ctx = job.ctx;
     let command = t
         .render_command(&spec.command, ctx)
         .map_err(|e| format!("run: {e}"))?;
@@ -244,8 +284,8 @@ fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
         // Rendered with the step's own context, so `on: "{{ item }}"` names one host per item.
         let name = t.render(on, ctx).map_err(|e| format!("on: {e}"))?;
         let name = name.trim();
-        let wf = &job.workflow;
-        let host = super::host::resolve(t, ctx, &wf.hosts, &job.engine.config.ssh, name)?;
+        let wf = job.workflow;
+        let host = super::host::resolve(t, ctx, &wf.hosts, job.ssh, name)?;
         let cmd = ShellCommand {
             command,
             shell,
@@ -256,11 +296,11 @@ fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
         return Ok(super::host::onto(cmd, cwd, host));
     }
     let cwd = match cwd.map(PathBuf::from) {
-        Some(p) => Some(match (&job.workdir, p.is_absolute()) {
+        Some(p) => Some(match (job.workdir, p.is_absolute()) {
             (Some(base), false) => base.join(p),
             _ => p,
         }),
-        None => job.workdir.clone(),
+        None => job.workdir.map(Path::to_path_buf),
     };
     Ok(ShellCommand {
         command,
@@ -271,14 +311,42 @@ fn shell(job: &RenderInput, spec: &RunSpec) -> Result<ShellCommand, String> {
     })
 }
 
+/// The file a `workflow:` step calls (relative to the calling file, or by name in the workflows
+/// folders) and the params it passes, rendered.
+fn child_call(job: &StepView<'_>, spec: &SubWorkflowSpec) -> Result<ChildCall, String> {
+    let t = job.templates;
+    let target = t
+        .render(&spec.path, job.ctx)
+        .map_err(|e| format!("workflow.path: {e}"))?;
+    // The calling file's directory; a relative one is under the run's working directory.
+    let base = job
+        .workflow
+        .source
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .map(|dir| match job.workdir {
+            Some(workdir) if dir.is_relative() => workdir.join(dir),
+            _ => dir.to_path_buf(),
+        });
+    let path = crate::spec::calls::resolve_call(&target, base.as_deref(), job.workflow_dirs)?;
+    let mut params = IndexMap::with_capacity(spec.params.len());
+    for (name, value) in &spec.params {
+        let value = t
+            .render_value(value, job.ctx)
+            .map_err(|e| format!("workflow.params.{name}: {e}"))?;
+        params.insert(name.clone(), value);
+    }
+    Ok(ChildCall { path, params })
+}
+
 /// A step's process environment: the workflow's `env`, the step's over it, and `BATON_*`.
-fn step_env(job: &RenderInput) -> Result<IndexMap<String, String>, String> {
-    let t = &job.engine.templates;
-    let (step, ctx) = (job.step(), &job.ctx);
+fn step_env(job: &StepView<'_>) -> Result<IndexMap<String, String>, String> {
+    let t = job.templates;
+    let (step, ctx) = (job.step(), job.ctx);
     let wf_env = render_map(t, &job.workflow.env, ctx, "env")?;
     let step_env = render_map(t, &step.env, ctx, "env")?;
     let mut env = merge_env(&wf_env, &step_env);
-    env.insert("BATON_RUN_ID".into(), job.run.0.clone());
+    env.insert("BATON_RUN_ID".into(), job.run.to_string());
     env.insert("BATON_STEP_ID".into(), step.id.0.clone());
     Ok(env)
 }
@@ -378,17 +446,6 @@ mod tests {
             ),
             ("r1", "s")
         );
-    }
-
-    #[tokio::test]
-    async fn a_sub_workflow_step_fails_saying_what_to_do_instead() {
-        let rig = Rig::new();
-        let yaml = "name: w\nsteps:\n  - id: s\n    workflow: other.yaml\n";
-        let Err(f) = rendered(&rig, yaml, "s").await else {
-            panic!("a sub-workflow cannot run yet");
-        };
-        assert!(f.error.contains("inline the steps"), "{}", f.error);
-        assert!(!f.retryable);
     }
 
     #[tokio::test]

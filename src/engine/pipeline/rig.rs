@@ -106,6 +106,7 @@ impl Rig {
                 StepMsg::Spawned { .. } => seen.push("spawned".into()),
                 StepMsg::RemoteSpawned { .. } => seen.push("remote spawned".into()),
                 StepMsg::Gate(_) => seen.push("gate".into()),
+                StepMsg::ChildRun { run, .. } => seen.push(format!("child {run}")),
                 StepMsg::Agent { ack, .. } => {
                     let _ = ack.send(());
                     seen.push("agent".into());

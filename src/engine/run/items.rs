@@ -104,6 +104,8 @@ impl RunActor {
             },
             StepMsg::Spawned { pid, .. } => ItemReport::Spawned(pid),
             StepMsg::RemoteSpawned { process, .. } => ItemReport::RemoteSpawned(process),
+            // An item's child run is found by its id (`PARENT.STEP.ITEM`), not recorded.
+            StepMsg::ChildRun { .. } => return,
             StepMsg::Done { outcome, .. } => ItemReport::Done(Box::new(step_end(*outcome))),
             StepMsg::Cache(put) => return put.record(&self.engine.store),
             // Journaled under the item's key (`step[i]`): a resumed item starts its
