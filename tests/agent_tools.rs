@@ -18,7 +18,7 @@ use baton::agents::{ActEvent, AgentCatalog, AgentError, AgentRequest, AgentResul
 use baton::providers::{ProviderKind, Router};
 use baton::spec::{self, AgentLimits, CallApproval, StepKind, ToolUse};
 use baton::steps::shell::ProcessGroups;
-use baton::steps::{Attempt, Control};
+use baton::steps::{Attempt, Directive};
 use baton::tools::{ToolContext, builtin};
 use fake_llm::{FakeLlm, Reply};
 use serde_json::{Value, json};
@@ -62,11 +62,11 @@ fn context(
 ) -> (
     ToolContext,
     Arc<Mutex<Vec<String>>>,
-    tokio::sync::watch::Sender<Control>,
+    tokio::sync::watch::Sender<Directive>,
 ) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
-    let (tx, control) = tokio::sync::watch::channel(Control::Running);
+    let (tx, control) = tokio::sync::watch::channel(Directive::Running);
     let attempt = Attempt {
         log: Arc::new(move |_, line: &str| sink.lock().unwrap().push(line.to_string())),
         control,

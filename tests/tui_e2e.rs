@@ -400,10 +400,13 @@ fn operator_starts_approves_pauses_resumes_cancels_and_quits_in_the_real_console
 /// hint gone) and approves with `A`.
 fn approve_with_a_then_capital_a(pty: &mut Pty) {
     pty.send("a").expect("typing");
-    let screen = pty
-        .wait_for("Approval needed", WAIT)
-        .expect("the prompt, opened with `a`");
-    assert!(screen.contains("Ship the build to staging?"), "{screen}");
+    // The title and the question may reach the screen in different reads: wait for both.
+    pty.wait_until(
+        "the prompt, opened with `a`, with its question",
+        WAIT,
+        |s| s.contains("Approval needed") && s.contains("Ship the build to staging?"),
+    )
+    .expect("the prompt, opened with `a`");
     pty.wait_until("the prompt taking keys", WAIT, |s| {
         s.contains("Approval needed") && !s.contains("keys ignored for a moment")
     })

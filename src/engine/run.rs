@@ -24,7 +24,7 @@ use crate::notify::{Notice, Notifier};
 use crate::secrets::{Redactor, StreamMask};
 use crate::spec::notify::NotifyEvent;
 use crate::spec::{StepId, Workflow};
-use crate::steps::{Control, LogSink};
+use crate::steps::{Directive, LogSink};
 use crate::store::{
     ApprovalRecord, Decision, Event, EventKind, LogStream, RunRecord, RunState, StepOutput,
     StepStatus, StepTable, Timestamp,
@@ -91,7 +91,7 @@ pub struct RunActor {
     inbox_tx: mpsc::UnboundedSender<RunMsg>,
     step_rx: mpsc::UnboundedReceiver<StepMsg>,
     step_tx: mpsc::UnboundedSender<StepMsg>,
-    control: watch::Sender<Control>,
+    control: watch::Sender<Directive>,
     /// Gate requests reported and not yet opened by the machine (dropped if it does not).
     asks: HashMap<usize, GateRequest>,
     /// Where each open gate's decision goes; dropping one ends its gate cancelled.
@@ -109,7 +109,7 @@ pub struct RunActor {
     /// Tells the workflow's `notify:` targets.
     notifier: Notifier,
     /// The control of each fan-out step's items (the run's, or cancelled by `fail_fast`).
-    fan_controls: HashMap<usize, watch::Sender<Control>>,
+    fan_controls: HashMap<usize, watch::Sender<Directive>>,
 }
 
 impl RunActor {
@@ -145,7 +145,7 @@ impl RunActor {
         );
         let journal = Journal::open(engine.clone(), run.id.clone())?;
         let (step_tx, step_rx) = mpsc::unbounded_channel();
-        let (control, _) = watch::channel(Control::Running);
+        let (control, _) = watch::channel(Directive::Running);
         let on_failure = inbox_tx.clone();
         let log = RunLog::new(
             engine.store.clone(),
@@ -211,7 +211,7 @@ impl RunActor {
             let wake = {
                 let flushing = self.journal.flushing();
                 tokio::select! {
-                    Some(m) = self.inbox.recv() => Wake::Control(m),
+                    Some(m) = self.inbox.recv() => Wake::Inbox(m),
                     Some(m) = self.step_rx.recv() => Wake::Step(m),
                     r = async {
                         match flushing {
@@ -222,7 +222,7 @@ impl RunActor {
                 }
             };
             match wake {
-                Wake::Control(m) => self.on_control(m),
+                Wake::Inbox(m) => self.on_control(m),
                 Wake::Step(m) => self.on_step(m),
                 Wake::Flushed(r) => {
                     if let Err(e) = self.journal.flushed(r) {
@@ -394,12 +394,12 @@ impl RunActor {
 
     fn signal(&mut self, signal: Signal) {
         let control = match signal {
-            Signal::Pause => Control::Paused,
-            Signal::Resume => Control::Running,
+            Signal::Pause => Directive::Paused,
+            Signal::Resume => Directive::Running,
             Signal::Stop => {
                 // Dropping the reply channels ends the waiting gates as cancelled.
                 self.replies.clear();
-                Control::Cancelled
+                Directive::Cancelled
             }
         };
         self.control.send_replace(control);
@@ -562,7 +562,7 @@ fn mask_cut_line(redactor: &Redactor, mask: &mut StreamMask, text: &str) -> Stri
 
 /// What woke the run driver.
 enum Wake {
-    Control(RunMsg),
+    Inbox(RunMsg),
     Step(StepMsg),
     Flushed(anyhow::Result<()>),
 }

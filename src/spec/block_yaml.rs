@@ -9,7 +9,7 @@
 //! tree the full parser builds, and every error message is the full parser's
 //! (`tests/yaml_fast_path.rs` checks both on generated and mutated documents).
 
-use super::node::{Key, MAX_NODES, Node, Value, duplicate, plain_scalar};
+use super::node::{MAX_NODES, MapKey, Node, Value, duplicate, plain_scalar};
 use super::types::Pos;
 
 /// Flow collections nested deeper than this are left to the full parser.
@@ -201,7 +201,7 @@ impl Cursor<'_> {
     fn block_mapping(&mut self, col: usize) -> Option<Node> {
         self.count(1)?;
         let pos = self.pos();
-        let mut entries: Vec<(Key, Node)> = Vec::new();
+        let mut entries: Vec<(MapKey, Node)> = Vec::new();
         let mut seen: Option<std::collections::HashSet<String>> = None;
         loop {
             if self.at_entry() {
@@ -320,7 +320,7 @@ impl Cursor<'_> {
     }
 
     /// A key and its `:`; the cursor ends after the colon.
-    fn key(&mut self) -> Option<Key> {
+    fn key(&mut self) -> Option<MapKey> {
         let pos = self.pos();
         let name = match self.peek() {
             b'"' | b'\'' => {
@@ -346,7 +346,7 @@ impl Cursor<'_> {
         if !matches!(self.peek(), b' ' | b'\n') {
             return None;
         }
-        Some(Key { name, pos })
+        Some(MapKey { name, pos })
     }
 
     /// A value written on the key's (or the entry's) line: a quoted or plain scalar, or a flow
@@ -404,7 +404,7 @@ impl Cursor<'_> {
         let close = if self.peek() == b'[' { b']' } else { b'}' };
         self.i += 1;
         let mut items = Vec::new();
-        let mut entries: Vec<(Key, Node)> = Vec::new();
+        let mut entries: Vec<(MapKey, Node)> = Vec::new();
         let mut seen = None;
         loop {
             self.skip_spaces();
@@ -440,7 +440,7 @@ impl Cursor<'_> {
     }
 
     /// A key inside `{ }` and its `: `.
-    fn flow_key(&mut self) -> Option<Key> {
+    fn flow_key(&mut self) -> Option<MapKey> {
         let pos = self.pos();
         let name = match self.peek() {
             b'"' | b'\'' => {
@@ -454,7 +454,7 @@ impl Cursor<'_> {
             return None;
         }
         self.i += 1;
-        Some(Key { name, pos })
+        Some(MapKey { name, pos })
     }
 
     /// A value inside a flow collection.

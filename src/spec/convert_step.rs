@@ -186,7 +186,7 @@ pub fn convert_step(
     }
 
     // In file order, so "the second kind" is the one written second.
-    let present: Vec<(&'static str, &super::node::Key, &Node)> = entries
+    let present: Vec<(&'static str, &super::node::MapKey, &Node)> = entries
         .iter()
         .filter_map(|(k, v)| {
             KIND_KEYS

@@ -30,7 +30,7 @@ pub struct Node {
 
 /// A mapping key with the place it was written.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Key {
+pub struct MapKey {
     /// The key's text (numbers and booleans as written in canonical form).
     pub name: String,
     /// Where the key starts.
@@ -55,7 +55,7 @@ pub enum Value {
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping, in file order (duplicate keys are rejected by the reader).
-    Map(Vec<(Key, Node)>),
+    Map(Vec<(MapKey, Node)>),
 }
 
 impl Value {
@@ -383,8 +383,8 @@ impl<'t> Builder<'_, 't> {
     }
 
     fn mapping(&mut self, pos: Pos, depth: usize) -> Result<Node, Diagnostic> {
-        let mut entries: Vec<(Key, Node)> = Vec::new();
-        let mut merged: Vec<(Key, Node)> = Vec::new();
+        let mut entries: Vec<(MapKey, Node)> = Vec::new();
+        let mut merged: Vec<(MapKey, Node)> = Vec::new();
         let mut seen: Option<std::collections::HashSet<String>> = None;
         loop {
             let (ev, span) = self.next()?;
@@ -421,7 +421,7 @@ impl<'t> Builder<'_, 't> {
             self.count(1, &span)?;
             let (ev, vspan) = self.next()?;
             let value = self.node(ev, vspan, depth + 1)?;
-            let key = Key { name, pos: key_pos };
+            let key = MapKey { name, pos: key_pos };
             if is_merge {
                 // A merge key: its mapping (or list of mappings) fills in keys not written here.
                 let sources: Vec<&Node> = match &value.value {
@@ -494,7 +494,7 @@ impl Node {
 /// Is `name` already a key of `entries`? Past 16 entries a set answers.
 pub(super) fn duplicate(
     seen: &mut Option<std::collections::HashSet<String>>,
-    entries: &[(Key, Node)],
+    entries: &[(MapKey, Node)],
     name: &str,
 ) -> bool {
     match seen {

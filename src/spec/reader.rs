@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 
 use super::diag::{Diagnostic, Source, did_you_mean};
 use super::duration::{Dur, parse_duration};
-use super::node::{Key, Node, Value};
+use super::node::{MapKey, Node, Value};
 use super::types::Pos;
 
 /// Collects problems while the tree is converted.
@@ -198,7 +198,7 @@ impl<'s> Reader<'s> {
         node: &'n Node,
         what: &str,
         example: &str,
-    ) -> Option<&'n [(Key, Node)]> {
+    ) -> Option<&'n [(MapKey, Node)]> {
         match &node.value {
             Value::Map(entries) => Some(entries),
             Value::Null => Some(&[]),
@@ -234,7 +234,7 @@ impl<'s> Reader<'s> {
 
 /// The keys of one mapping, taken one by one; whatever is left at the end is an unknown key.
 pub struct Table<'n> {
-    entries: &'n [(Key, Node)],
+    entries: &'n [(MapKey, Node)],
     taken: Vec<bool>,
     asked: Vec<&'static str>,
     canonical: Vec<&'static str>,
@@ -250,7 +250,7 @@ fn filter_bit(name: &str) -> u64 {
 
 impl<'n> Table<'n> {
     /// A table over a mapping's entries.
-    pub fn new(entries: &'n [(Key, Node)]) -> Table<'n> {
+    pub fn new(entries: &'n [(MapKey, Node)]) -> Table<'n> {
         Table {
             entries,
             taken: vec![false; entries.len()],
@@ -267,7 +267,7 @@ impl<'n> Table<'n> {
         r: &mut Reader<'_>,
         name: &'static str,
         aliases: &[&'static str],
-    ) -> Option<(&'n Key, &'n Node)> {
+    ) -> Option<(&'n MapKey, &'n Node)> {
         self.asked.push(name);
         self.asked.extend_from_slice(aliases);
         self.canonical.push(name);
@@ -276,7 +276,7 @@ impl<'n> Table<'n> {
         {
             return None;
         }
-        let mut found: Option<(&'n Key, &'n Node)> = None;
+        let mut found: Option<(&'n MapKey, &'n Node)> = None;
         for (i, (k, v)) in self.entries.iter().enumerate() {
             if k.name == name || aliases.contains(&k.name.as_str()) {
                 self.taken[i] = true;
@@ -307,7 +307,7 @@ impl<'n> Table<'n> {
     }
 
     /// Is this key present (without taking it)?
-    pub fn has(&self, name: &str) -> Option<&'n Key> {
+    pub fn has(&self, name: &str) -> Option<&'n MapKey> {
         self.entries.iter().map(|(k, _)| k).find(|k| k.name == name)
     }
 

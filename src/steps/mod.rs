@@ -4,7 +4,7 @@
 pub mod agent;
 mod agent_clock;
 pub mod clock;
-mod control;
+mod directive;
 pub mod http;
 pub mod remote;
 pub mod shell;
@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::store::{LogStream, StepMetrics};
 
 pub use clock::PausableDeadline;
-pub use control::{Control, wait_cancelled};
+pub use directive::{Directive, wait_cancelled};
 
 /// Where an executor writes its log lines (the engine stores, redacts and broadcasts them).
 pub type LogSink = Arc<dyn Fn(LogStream, &str) + Send + Sync>;
@@ -30,7 +30,7 @@ pub struct Attempt {
     /// Log lines go here.
     pub log: LogSink,
     /// Pause/resume/cancel.
-    pub control: watch::Receiver<Control>,
+    pub control: watch::Receiver<Directive>,
     /// Time limit of this attempt (paused time does not count).
     pub timeout: Option<Duration>,
     /// How long a cancelled process group gets between SIGTERM and SIGKILL.

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::shell::{Ending, ShellCommand, collect, outcome, pump, sleep_until_opt};
-use super::{Attempt, AttemptResult, Control, Failure, LogSink, PausableDeadline};
+use super::{Attempt, AttemptResult, Directive, Failure, LogSink, PausableDeadline};
 use crate::remote::{Host, Ssh, script};
 use crate::store::{LogStream, RemoteProcess};
 
@@ -142,17 +142,17 @@ async fn watch(
     loop {
         let state = *attempt.control.borrow_and_update();
         match state {
-            Control::Paused if !frozen && ended.is_none() => {
+            Directive::Paused if !frozen && ended.is_none() => {
                 clock.pause(Instant::now());
                 frozen = true;
                 remote.signal("STOP", attempt).await;
             }
-            Control::Running if frozen => {
+            Directive::Running if frozen => {
                 clock.resume(Instant::now());
                 frozen = false;
                 remote.signal("CONT", attempt).await;
             }
-            Control::Cancelled if ended.is_none() => {
+            Directive::Cancelled if ended.is_none() => {
                 ended = Some(Ending::Cancelled);
                 remote.stop(attempt.grace);
             }

@@ -13,7 +13,7 @@ use tokio::process::Command;
 use tokio::time::Instant;
 
 use super::{
-    Attempt, AttemptResult, Control, Failure, LogSink, PausableDeadline, Success, output_value,
+    Attempt, AttemptResult, Directive, Failure, LogSink, PausableDeadline, Success, output_value,
 };
 use crate::process_group::{group_alive, signal_group};
 use crate::store::{LINE_NOTE_ROOM, LogStream, line_cut_note};
@@ -131,17 +131,17 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
     let status = loop {
         let state = *attempt.control.borrow_and_update();
         match state {
-            Control::Paused if !frozen && ended.is_none() => {
+            Directive::Paused if !frozen && ended.is_none() => {
                 signal_group(pgid, libc::SIGSTOP);
                 clock.pause(Instant::now());
                 frozen = true;
             }
-            Control::Running if frozen => {
+            Directive::Running if frozen => {
                 signal_group(pgid, libc::SIGCONT);
                 clock.resume(Instant::now());
                 frozen = false;
             }
-            Control::Cancelled if ended.is_none() => {
+            Directive::Cancelled if ended.is_none() => {
                 ended = Some(Ending::Cancelled);
                 terminate(pgid, frozen, attempt.grace);
                 frozen = false;

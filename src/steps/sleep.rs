@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{Attempt, AttemptResult, Control, Failure, PausableDeadline, Success};
+use super::{Attempt, AttemptResult, Directive, Failure, PausableDeadline, Success};
 
 /// Sleeps `duration` of running time.
 pub async fn run(duration: Duration, mut attempt: Attempt) -> AttemptResult {
@@ -13,9 +13,9 @@ pub async fn run(duration: Duration, mut attempt: Attempt) -> AttemptResult {
     loop {
         let state = *attempt.control.borrow_and_update();
         match state {
-            Control::Cancelled => return Err(Failure::cancelled()),
-            Control::Paused => clock.pause(Instant::now()),
-            Control::Running => clock.resume(Instant::now()),
+            Directive::Cancelled => return Err(Failure::cancelled()),
+            Directive::Paused => clock.pause(Instant::now()),
+            Directive::Running => clock.resume(Instant::now()),
         }
         if clock.expired(Instant::now()) {
             return Ok(Success {

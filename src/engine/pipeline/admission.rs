@@ -9,7 +9,7 @@ use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, watch};
 use super::StepJob;
 use crate::engine::shared::EngineShared;
 use crate::spec::RateLimit;
-use crate::steps::{Control, Failure, LogSink, wait_cancelled};
+use crate::steps::{Directive, Failure, LogSink, wait_cancelled};
 use crate::store::LogStream;
 
 /// What a step holds while it runs; dropping it lets the next step in.
@@ -47,7 +47,7 @@ async fn rate_limit(
     bucket: &str,
     limit: &RateLimit,
     log: &LogSink,
-    control: &mut watch::Receiver<Control>,
+    control: &mut watch::Receiver<Directive>,
 ) -> Result<(), Failure> {
     while let Err(wait) = engine.take_token(bucket, limit.max, limit.per.get()) {
         log(
@@ -67,7 +67,7 @@ async fn take_lock(
     engine: &EngineShared,
     name: &str,
     log: &LogSink,
-    control: &mut watch::Receiver<Control>,
+    control: &mut watch::Receiver<Directive>,
 ) -> Result<OwnedMutexGuard<()>, Failure> {
     let lock = engine.lock(name);
     if let Ok(guard) = lock.clone().try_lock_owned() {
@@ -99,7 +99,7 @@ impl Drop for WaitingForSlot<'_> {
 /// Takes a slot of the engine's global step limit.
 async fn take_permit(
     global: &Arc<Semaphore>,
-    control: &mut watch::Receiver<Control>,
+    control: &mut watch::Receiver<Directive>,
 ) -> Result<OwnedSemaphorePermit, Failure> {
     tokio::select! {
         p = global.clone().acquire_owned() => p.map_err(|_| Failure::cancelled()),
@@ -178,7 +178,7 @@ mod tests {
         let mut slot = Box::pin(take_permit(&full, &mut c2));
         assert!(poll_once(&mut lock).await.is_none());
         assert!(poll_once(&mut slot).await.is_none());
-        rig.control.send_replace(Control::Cancelled);
+        rig.control.send_replace(Directive::Cancelled);
         // Ended at once: nothing else has to happen first.
         assert!(poll_once(&mut lock).await.unwrap().unwrap_err().cancelled);
         assert!(poll_once(&mut slot).await.unwrap().unwrap_err().cancelled);

@@ -158,7 +158,7 @@ async fn back_off(
 #[cfg(test)]
 mod tests {
     use super::super::rig::{Rig, failed, succeeded};
-    use crate::steps::Control;
+    use crate::steps::Directive;
 
     #[tokio::test]
     async fn a_failing_step_is_retried_until_its_policy_gives_up() {
@@ -220,6 +220,6 @@ steps:
         cancel.await.unwrap();
         assert_eq!(seen.last().map(String::as_str), Some("retrying 1"));
         assert!(failed(outcome).cancelled);
-        assert_eq!(*rig.control.borrow(), Control::Cancelled);
+        assert_eq!(*rig.control.borrow(), Directive::Cancelled);
     }
 }

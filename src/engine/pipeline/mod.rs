@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::shared::EngineShared;
 use crate::spec::{OnTimeout, Step, Workflow};
-use crate::steps::{Control, Failure, LogSink};
+use crate::steps::{Directive, Failure, LogSink};
 use crate::store::{Decision, StepOutput, Timestamp};
 use render::{Prepared, Rendered};
 
@@ -173,7 +173,7 @@ pub struct StepJob {
     /// Where to report.
     pub tx: mpsc::UnboundedSender<StepMsg>,
     /// Pause/resume/cancel.
-    pub control: watch::Receiver<Control>,
+    pub control: watch::Receiver<Directive>,
     /// Where log lines go.
     pub log: LogSink,
     /// The run's secrets, masked in everything this reports.

@@ -420,7 +420,7 @@ fn render_map(
 mod tests {
     use super::super::rig::Rig;
     use super::*;
-    use crate::steps::Control;
+    use crate::steps::Directive;
 
     async fn rendered(rig: &Rig, yaml: &str, step: &str) -> Result<Rendered, Failure> {
         render(&rig.job(yaml, step)).await
@@ -466,7 +466,7 @@ mod tests {
             .expect("the cancel ended the wait");
         cancel.await.unwrap();
         assert!(out.unwrap_err().cancelled);
-        assert_eq!(*rig.control.borrow(), Control::Cancelled);
+        assert_eq!(*rig.control.borrow(), Directive::Cancelled);
         drop(release);
     }
 }

@@ -12,13 +12,13 @@ use tokio::sync::{mpsc, watch};
 
 use super::{Outcome, StepJob, StepMsg, run_step};
 use crate::engine::shared::{EngineConfig, EngineShared};
-use crate::steps::{Control, Failure};
+use crate::steps::{Directive, Failure};
 use crate::store::{RunId, StepOutput, Store};
 
 pub(super) struct Rig {
     pub dir: tempfile::TempDir,
     pub engine: Arc<EngineShared>,
-    pub control: Arc<watch::Sender<Control>>,
+    pub control: Arc<watch::Sender<Directive>>,
     pub rx: mpsc::UnboundedReceiver<StepMsg>,
     tx: mpsc::UnboundedSender<StepMsg>,
     lines: watch::Sender<Vec<String>>,
@@ -38,7 +38,7 @@ impl Rig {
         Rig {
             dir,
             engine: Arc::new(EngineShared::new(store, EngineConfig::default())),
-            control: Arc::new(watch::channel(Control::Running).0),
+            control: Arc::new(watch::channel(Directive::Running).0),
             rx,
             tx,
             lines: watch::channel(Vec::new()).0,
@@ -87,7 +87,7 @@ impl Rig {
             let _ = rx
                 .wait_for(|l| l.iter().any(|line| line.contains(&text)))
                 .await;
-            control.send_replace(Control::Cancelled);
+            control.send_replace(Directive::Cancelled);
         })
     }
 

@@ -16,7 +16,7 @@ use crate::engine::backend::{Command, RunControl, StartRequest};
 use crate::engine::context::{RunContext, redact_output, step_entry};
 use crate::engine::secrets::RunSecrets;
 use crate::spec::calls::MAX_DEPTH;
-use crate::steps::{AttemptResult, Control, Failure, Success};
+use crate::steps::{AttemptResult, Directive, Failure, Success};
 use crate::store::{LogStream, ParentLink, RunId, RunState, StepOutput, Store};
 
 /// A `workflow:` step, rendered: the file it calls and the params it passes.
@@ -33,7 +33,7 @@ pub(crate) struct ChildCall {
 pub(super) async fn run(
     job: &StepJob,
     call: &ChildCall,
-    control: watch::Receiver<Control>,
+    control: watch::Receiver<Directive>,
 ) -> AttemptResult {
     let engine = Engine::of_shared(job.engine.clone(), tokio::runtime::Handle::current());
     let id = child_id(job);
@@ -55,7 +55,7 @@ pub(super) async fn run(
         &format!("{how} child run {id} ({})", call.path.display()),
     );
     let state = steer(&engine, &id, control.clone()).await;
-    let cancelled = *control.borrow() == Control::Cancelled;
+    let cancelled = *control.borrow() == Directive::Cancelled;
     match state {
         Some(RunState::Succeeded) => {
             let output = outputs(job, &id).await?;
@@ -154,18 +154,18 @@ fn begin(
 async fn steer(
     engine: &Engine,
     id: &RunId,
-    mut control: watch::Receiver<Control>,
+    mut control: watch::Receiver<Directive>,
 ) -> Option<RunState> {
     let end = engine.wait(id);
     tokio::pin!(end);
-    let mut told = Control::Running;
+    let mut told = Directive::Running;
     loop {
         let now = *control.borrow_and_update();
         if now != told {
             let command = match now {
-                Control::Paused => Command::Pause(id.clone()),
-                Control::Running => Command::Resume(id.clone()),
-                Control::Cancelled => Command::Cancel(id.clone()),
+                Directive::Paused => Command::Pause(id.clone()),
+                Directive::Running => Command::Resume(id.clone()),
+                Directive::Cancelled => Command::Cancel(id.clone()),
             };
             // A child that has just ended refuses: its end is what comes next.
             if let Err(e) = engine.send(command) {

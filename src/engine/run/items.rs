@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use super::{RunActor, step_end};
 use crate::engine::machine::{Input, ItemReport};
 use crate::engine::pipeline::{StepJob, StepMsg, run_step};
-use crate::steps::Control;
+use crate::steps::Directive;
 use crate::store::item_key;
 
 impl RunActor {
@@ -74,15 +74,15 @@ impl RunActor {
     /// Tells step `idx`'s running items to stop (one failed, `fail_fast`).
     pub(super) fn cancel_items(&mut self, idx: usize) {
         if let Some(control) = self.fan_controls.get(&idx) {
-            control.send_replace(Control::Cancelled);
+            control.send_replace(Directive::Cancelled);
         }
     }
 
     /// Passes a run-wide pause, resume or stop on to the items (a step whose items were
     /// cancelled stays so).
-    pub(super) fn signal_items(&mut self, control: Control) {
+    pub(super) fn signal_items(&mut self, control: Directive) {
         for tx in self.fan_controls.values() {
-            if *tx.borrow() != Control::Cancelled {
+            if *tx.borrow() != Directive::Cancelled {
                 tx.send_replace(control);
             }
         }

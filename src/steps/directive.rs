@@ -5,7 +5,7 @@ use tokio::sync::watch;
 
 /// What the operator wants of a run right now; executors watch it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
+pub enum Directive {
     /// Keep going.
     Running,
     /// Freeze (SIGSTOP processes, stop timeout clocks).
@@ -16,9 +16,9 @@ pub enum Control {
 
 /// Resolves when the run is cancelled, or when its actor is gone (nobody is left to ask for
 /// the result). A pause does not resolve it: a request in flight finishes and its result is held.
-pub async fn wait_cancelled(control: &mut watch::Receiver<Control>) {
+pub async fn wait_cancelled(control: &mut watch::Receiver<Directive>) {
     loop {
-        if *control.borrow_and_update() == Control::Cancelled {
+        if *control.borrow_and_update() == Directive::Cancelled {
             return;
         }
         if control.changed().await.is_err() {
@@ -32,7 +32,7 @@ mod tests {
     use super::*;
 
     /// Whether `wait_cancelled` has resolved once everything ready has run.
-    async fn resolved(rx: &mut watch::Receiver<Control>) -> bool {
+    async fn resolved(rx: &mut watch::Receiver<Directive>) -> bool {
         let wait = wait_cancelled(rx);
         tokio::pin!(wait);
         tokio::select! {
@@ -44,18 +44,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_pause_does_not_end_the_wait_and_a_cancel_does() {
-        let (tx, mut rx) = watch::channel(Control::Running);
+        let (tx, mut rx) = watch::channel(Directive::Running);
         assert!(!resolved(&mut rx).await);
-        tx.send_replace(Control::Paused);
+        tx.send_replace(Directive::Paused);
         assert!(!resolved(&mut rx).await);
-        tx.send_replace(Control::Cancelled);
+        tx.send_replace(Directive::Cancelled);
         assert!(resolved(&mut rx).await);
     }
 
     #[tokio::test]
     async fn a_cancel_sent_before_the_wait_began_is_seen() {
-        let (tx, mut rx) = watch::channel(Control::Running);
-        tx.send_replace(Control::Cancelled);
+        let (tx, mut rx) = watch::channel(Directive::Running);
+        tx.send_replace(Directive::Cancelled);
         // Already marked seen: the wait must read the current value, not only changes.
         rx.borrow_and_update();
         assert!(resolved(&mut rx).await);
@@ -63,7 +63,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_wait_ends_when_the_run_is_gone() {
-        let (tx, mut rx) = watch::channel(Control::Running);
+        let (tx, mut rx) = watch::channel(Directive::Running);
         drop(tx);
         assert!(resolved(&mut rx).await);
     }
