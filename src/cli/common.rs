@@ -288,3 +288,21 @@ impl Shown {
         }
     }
 }
+
+/// Asks `question` on stderr and reads the answer from the terminal: `y` or `yes` is yes,
+/// anything else no. Callers decide what no terminal means.
+pub fn ask_yes(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    let mut out = std::io::stderr();
+    write!(out, "{question} [y/N] ")?;
+    out.flush()?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| anyhow::anyhow!("cannot read the answer: {e}"))?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}

@@ -5,7 +5,7 @@
 //! invalid after the repair rounds (printed with its problems); 2 no model answered, or bad
 //! input.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -163,16 +163,5 @@ fn confirmed(yes: bool) -> anyhow::Result<bool> {
     if yes || !std::io::stdin().is_terminal() {
         return Ok(true);
     }
-    let mut out = std::io::stderr();
-    write!(out, "Run this plan now? [y/N] ")?;
-    out.flush()?;
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the answer")?;
-    Ok(matches!(
-        line.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    super::common::ask_yes("Run this plan now?")
 }

@@ -6,10 +6,10 @@
 //! Exit codes: as `baton retry` once approved; 1 no valid proposal, or not approved; 2 bad
 //! input or no model answered.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 
 use super::common::Shown;
@@ -182,16 +182,5 @@ fn approved(flag: bool) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Ok(false);
     }
-    let mut out = std::io::stderr();
-    write!(out, "Apply this repair and continue the run? [y/N] ")?;
-    out.flush()?;
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the answer")?;
-    Ok(matches!(
-        line.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    super::common::ask_yes("Apply this repair and continue the run?")
 }
