@@ -156,6 +156,7 @@ impl RunActor {
                 let _ = on_failure.send(RunMsg::StoreFailed(why));
             }),
         );
+        log.open_file()?;
         let index = wf
             .steps
             .iter()

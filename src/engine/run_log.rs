@@ -134,6 +134,11 @@ impl RunLog {
         tokio::spawn(write_behind(Arc::downgrade(self), self.wake.clone()));
     }
 
+    /// Opens the run's chunk file (see [`Store::open_log_file`]).
+    pub fn open_file(&self) -> anyhow::Result<()> {
+        self.store.open_log_file(&mut self.lock().file)
+    }
+
     /// Whether writing has stopped (a write failed, or the run's store did).
     pub fn is_broken(&self) -> bool {
         self.broken.load(Ordering::Relaxed)

@@ -294,6 +294,15 @@ impl Store {
             .with_context(|| format!("run {run}: cannot index its log lines"))
     }
 
+    /// Opens a run's chunk file now, before its steps start: a step that takes the last free
+    /// descriptor must not leave the run unable to store the lines it printed.
+    pub fn open_log_file(&self, file: &mut LogFile) -> anyhow::Result<()> {
+        let path = self.log_file(&file.run)?;
+        file.open(&path)
+            .map(|_| ())
+            .with_context(|| format!("cannot open {}", path.display()))
+    }
+
     /// Makes what was appended through `file` durable (sled's flush covers its index); nothing
     /// to do when nothing was appended since the last sync.
     pub fn sync_log_file(&self, file: &mut LogFile) -> anyhow::Result<()> {
