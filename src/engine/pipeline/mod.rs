@@ -174,6 +174,9 @@ pub struct StepJob {
     pub tx: mpsc::UnboundedSender<StepMsg>,
     /// Pause/resume/cancel.
     pub control: watch::Receiver<Directive>,
+    /// Set before `control` turns to cancelled when the run is being interrupted (its owner
+    /// stops; it resumes later) rather than cancelled: a child run is then interrupted too.
+    pub interrupting: Arc<std::sync::atomic::AtomicBool>,
     /// Where log lines go.
     pub log: LogSink,
     /// The run's secrets, masked in everything this reports.
