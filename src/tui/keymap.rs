@@ -126,19 +126,9 @@ const ACTIONS: &[(Action, &str, &str, &str)] = &[
     (Action::PrevMatch, "prev_match", "N", "previous search hit"),
     (Action::NewRun, "new_run", "n", "new run"),
     (Action::Retry, "retry", "R", "retry failed steps"),
-    (Action::Plan, "plan", "p", "plan a workflow from a request"),
-    (
-        Action::DryRun,
-        "dry_run",
-        "d",
-        "dry run the selected workflow",
-    ),
-    (
-        Action::Repair,
-        "repair",
-        "F",
-        "propose a fix of the failed step",
-    ),
+    (Action::Plan, "plan", "p", "draft a plan from a request"),
+    (Action::DryRun, "dry_run", "d", "dry run a workflow"),
+    (Action::Repair, "repair", "F", "propose a fix (failed step)"),
     (
         Action::NextFailed,
         "next_failed",
