@@ -114,6 +114,14 @@ impl Place {
     }
 }
 
+/// Keeps a text capture of the screen when `BATON_CONSOLE_CAPTURE` names a directory.
+fn capture(pty: &Pty, name: &str) {
+    if let Some(dir) = std::env::var_os("BATON_CONSOLE_CAPTURE") {
+        let path = std::path::Path::new(&dir).join(format!("{name}.txt"));
+        let _ = std::fs::write(path, pty.rows().join("\n") + "\n");
+    }
+}
+
 /// Opens the prompt of the waiting gate with `a` and approves it with `A` once it takes keys.
 fn approve(pty: &mut Pty) {
     pty.send("a").expect("typing");
@@ -164,6 +172,7 @@ fn a_request_typed_in_the_console_becomes_an_edited_checked_plan_that_runs() {
             editor_row(s, "xname: hello").contains("◀") && s.contains("✗ ")
         })
         .expect("the error");
+    capture(&pty, "plan-error");
     assert!(
         editor_row(&screen, "xname: hello").contains("xname"),
         "{screen}"
@@ -242,10 +251,10 @@ fn a_fix_of_a_failed_step_approved_in_the_console_continues_the_run() {
     pty.send("F").expect("typing");
     let screen = pty
         .wait_until("the proposal as a diff", WAIT, |s| {
-            s.contains("+    run: echo fixed > fixed.txt")
-                && s.contains("apply and continue the run")
+            s.contains("+    run: echo fixed > fixed.txt") && s.contains("apply, continue the run")
         })
         .expect("the diff");
+    capture(&pty, "repair-diff");
     assert!(screen.contains("-    run: echo boom; exit 3"), "{screen}");
     let asked = place.fake.requests()[0].body.to_string();
     assert!(
@@ -316,6 +325,7 @@ fn a_dry_run_in_the_console_shows_every_command_and_runs_none() {
             s.contains("$ touch side-effect.txt") && s.contains("$ ls -l side-effect.txt")
         })
         .expect("the dry run");
+    capture(&pty, "dry-run");
     assert!(screen.contains("Dry run of touchy"), "{screen}");
     assert!(screen.contains("1. touch (run)") && screen.contains("2. show (run)"));
     assert!(!place.work().join("side-effect.txt").exists());
@@ -356,6 +366,7 @@ fn a_child_runs_steps_show_under_its_workflow_step_in_the_tree() {
         })
         .expect("the tree");
     // The tree is the left pane: the first 40 columns.
+    capture(&pty, "child-run");
     let rows: Vec<String> = screen
         .lines()
         .map(|l| l.chars().take(40).collect())

@@ -20,13 +20,13 @@ use crate::tui::theme::Theme;
 const DECIDE: &[Binding] = &[
     Binding::new(
         BindKey::Action(Action::Approve),
-        "apply and continue the run",
+        "apply, continue the run",
         Cmd::Approve,
         Tone::Ok,
     ),
     Binding::new(
         BindKey::Action(Action::Reject),
-        "reject (nothing changes)",
+        "reject",
         Cmd::Reject,
         Tone::Danger,
     ),
