@@ -223,6 +223,61 @@ fn a_request_typed_in_the_console_becomes_an_edited_checked_plan_that_runs() {
     assert!(pty.wait_exit(WAIT).expect("the console exits"));
 }
 
+#[test]
+fn a_plan_is_saved_into_the_workflows_folder_and_redrafted_with_a_follow_up() {
+    let place = Place::new();
+    place.answer(PLAN);
+    place.answer(
+        &PLAN
+            .replace("name: hello", "name: bonjour")
+            .replace("echo hello", "echo bonjour"),
+    );
+    let mut pty = place.console();
+    pty.wait_for("No runs yet", WAIT).expect("the runs view");
+    pty.send("p").expect("typing");
+    pty.wait_for("What should the workflow do?", WAIT)
+        .expect("the request box");
+    pty.send("say hello into a file\r").expect("typing");
+    pty.wait_for("✓ valid", WAIT).expect("the draft");
+    pty.send("\x13").expect("typing");
+    pty.wait_for("saved to workflows/hello.yaml", WAIT)
+        .expect("saved");
+    let saved =
+        std::fs::read_to_string(place.work().join("workflows/hello.yaml")).expect("the saved file");
+    assert!(
+        saved.contains("approve: true") && saved.contains("echo hello > hello.txt"),
+        "{saved}"
+    );
+
+    pty.send("\x14").expect("typing");
+    pty.wait_for("another draft:", WAIT)
+        .expect("the follow-up box");
+    pty.send("say it in French\r").expect("typing");
+    let screen = pty
+        .wait_until("the second draft", WAIT, |s| {
+            s.contains("echo bonjour > hello.txt") && s.contains("✓ valid")
+        })
+        .expect("the redraft");
+    assert!(screen.contains("name: bonjour"), "{screen}");
+    let asked = place.fake.requests();
+    assert_eq!(asked.len(), 2);
+    let second = asked[1].body.to_string();
+    assert!(
+        second.contains("say it in French") && second.contains("echo hello > hello.txt"),
+        "the follow-up carries the draft: {second}"
+    );
+    let versions = place.json(&["plans", "--json"]);
+    let versions = versions.as_array().expect("a list");
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(versions[1]["parent"], versions[0]["id"]);
+    assert_eq!(versions[1]["request"], "say it in French");
+    pty.send("\x1b").expect("typing");
+    pty.wait_until("the editor closed", WAIT, |s| !s.contains("another draft"))
+        .expect("esc closes");
+    pty.send("q").expect("typing");
+    assert!(pty.wait_exit(WAIT).expect("the console exits"));
+}
+
 /// Starts `greet` from the Workflows view and waits for its failure; the failed step is
 /// selected with `e`.
 fn fail_greet(pty: &mut Pty) {
