@@ -80,6 +80,15 @@ impl App {
                 m.screen != Screen::Workflows
             }
             Action::Sort | Action::Pin => m.screen == Screen::Runs,
+            Action::DryRun => m.screen == Screen::Workflows,
+            Action::Repair => {
+                detail
+                    && m.detail.as_ref().is_some_and(|d| {
+                        d.pane == Pane::Tree
+                            && d.selected_step()
+                                .is_some_and(|s| s.status == StepStatus::Failed)
+                    })
+            }
             Action::Approve | Action::Reject | Action::Later | Action::Yes | Action::No => false,
             Action::Back => m.screen != Screen::Runs || !m.runs_filter.is_empty(),
             _ => true,
@@ -144,6 +153,9 @@ impl App {
                 self.model.screen = Screen::Workflows;
             }
             Action::Retry => self.retry(),
+            Action::Plan => self.open_plan(),
+            Action::DryRun => self.dry_run(),
+            Action::Repair => self.ask_repair(),
             Action::NextMatch | Action::PrevMatch => {
                 if let Some(search) = self
                     .model

@@ -22,6 +22,16 @@ impl App {
         match done {
             Done::Sent(ticket, command, result) => self.sent(ticket, command, result),
             Done::Started(ticket, result) => self.started(ticket, result),
+            Done::Plan(done) => self.plan_done(done),
+            Done::Children(run, result) => match result {
+                Ok(children) => {
+                    if let Some(d) = self.model.detail.as_mut().filter(|d| d.run.id == run) {
+                        d.children = children.into_iter().collect();
+                        d.reindex();
+                    }
+                }
+                Err(e) => self.error(e),
+            },
             Done::Runs(Ok((runs, gates))) => {
                 self.model.set_runs(runs);
                 for gate in gates {
@@ -81,7 +91,7 @@ impl App {
     }
 
     /// The label of a finished call, taken off the `working…` list.
-    fn finish(&mut self, ticket: Ticket) -> Option<String> {
+    pub(crate) fn finish(&mut self, ticket: Ticket) -> Option<String> {
         let at = self.model.working.iter().position(|(t, _)| *t == ticket)?;
         Some(self.model.working.remove(at).1)
     }
@@ -166,6 +176,9 @@ impl App {
                 return;
             }
         };
+        if fresh.steps.iter().any(|s| s.child_run.is_some()) {
+            self.load(Load::Children(run.clone()));
+        }
         if let Some(opening) = opening {
             let mut d = Detail::new(fresh);
             d.live = opening.lines;

@@ -21,6 +21,8 @@ pub mod logs;
 pub mod model;
 pub mod navigate;
 pub mod overlay;
+pub mod plan;
+mod plan_work;
 pub mod runner;
 pub mod step_totals;
 pub mod terminal;

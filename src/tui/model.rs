@@ -161,6 +161,8 @@ pub struct Detail {
     pub live: VecDeque<Arc<LogEntry>>,
     /// Counts and sums over `steps`, kept as they change.
     pub totals: crate::tui::step_totals::StepTotals,
+    /// The steps of each child run, by the `workflow:` step that started it.
+    pub children: HashMap<StepId, Vec<StepRecord>>,
 }
 
 impl Detail {
@@ -188,6 +190,7 @@ impl Detail {
             metrics_offset: 0,
             live: VecDeque::new(),
             totals: Default::default(),
+            children: HashMap::new(),
         };
         d.totals = crate::tui::step_totals::StepTotals::of(&d.steps);
         d.reindex();
@@ -203,7 +206,8 @@ impl Detail {
             .collect();
         let mut rows: Vec<usize> = (0..self.steps.len()).collect();
         rows.sort_by_key(|&i| (self.steps[i].level, self.steps[i].index, i));
-        self.rows = crate::tui::fan_rows::tree_rows(&self.steps, &rows, &self.item_folds);
+        self.rows =
+            crate::tui::fan_rows::tree_rows(&self.steps, &rows, &self.item_folds, &self.children);
         self.selected_row = self.selected_row.min(self.rows.len().saturating_sub(1));
     }
 

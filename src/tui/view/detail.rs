@@ -121,6 +121,14 @@ fn draw_tree(
             lines.push(item_line(step, i, selected, width, theme));
             continue;
         }
+        if let Some(c) = r.child {
+            let kids = d.children.get(&step.step).map_or(&[][..], Vec::as_slice);
+            let selected = row == d.selected_row;
+            lines.push(super::child_rows::child_line(
+                kids, c, selected, width, theme,
+            ));
+            continue;
+        }
         let level = step.level;
         let first_of_level = row == 0
             || d.rows
