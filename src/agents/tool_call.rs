@@ -120,7 +120,12 @@ async fn run_call(
     )
     .await?;
     sink(ActEvent::Call(format!("calling {}", shown(call))));
-    let mut out = g.tool.call(&call.arguments, &kit.ctx).await;
+    let mut out = match kit.team {
+        Some(team) if g.tool.name() == super::delegate::NAME => {
+            super::delegate::run(kit, team, call, sink).await?
+        }
+        _ => g.tool.call(&call.arguments, &kit.ctx).await,
+    };
     sink(ActEvent::Result(format!(
         "{} {} ({} bytes to the model)",
         call.name,
