@@ -97,7 +97,7 @@ async fn a_delegate_works_in_its_own_conversation_with_its_own_tools_and_gate() 
     );
     let detail = place.json(&["show", &id, "--json"]);
     assert_eq!(detail["steps"][0]["output"], "The scribe wrote the notes.");
-    let shown = bin::text(&place.baton(&["show", &id]).output().unwrap());
+    let shown = bin::text(&place.baton(&["show", &id, "--events"]).output().unwrap());
     assert!(shown.contains("↳ scribe asked for write_file"), "{shown}");
     let logs = bin::text(&place.baton(&["logs", &id]).output().unwrap());
     assert!(
