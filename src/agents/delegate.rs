@@ -164,7 +164,7 @@ pub fn run<'a>(
         let agent = profile.name.clone();
         sink(ActEvent::Call(format!(
             "delegating to {agent}: {}",
-            one_line(&task)
+            super::tool_call::one_line(&task, 160)
         )));
         let mut inner = |e: ActEvent| sink(nest(&agent, e));
         let req = AgentRequest {
@@ -225,16 +225,6 @@ fn nest(agent: &str, e: ActEvent) -> ActEvent {
         ActEvent::Call(n) => ActEvent::Call(format!("  ↳ {agent}: {n}")),
         ActEvent::Result(n) => ActEvent::Result(format!("  ↳ {agent}: {n}")),
         route => route,
-    }
-}
-
-fn one_line(text: &str) -> String {
-    let first = text.lines().next().unwrap_or("");
-    let short: String = first.chars().take(160).collect();
-    if short.len() < text.len() {
-        format!("{short}…")
-    } else {
-        short
     }
 }
 

@@ -175,7 +175,7 @@ fn shown(call: &ToolCall) -> String {
 }
 
 /// The first line of `text`, at most `max` characters.
-fn one_line(text: &str, max: usize) -> String {
+pub(super) fn one_line(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("");
     let mut out: String = line.chars().take(max).collect();
     if out.len() < text.len() {
