@@ -39,6 +39,9 @@ pub struct ConfigFile {
     /// Defaults for every host (`[ssh]`).
     #[serde(default)]
     pub ssh: crate::remote::SshSection,
+    /// MCP servers every workflow's agent steps may use (`[mcp_servers.NAME]`).
+    #[serde(default)]
+    pub mcp_servers: indexmap::IndexMap<String, crate::mcp::McpServerConfig>,
 }
 
 /// `[engine]` in the config file.

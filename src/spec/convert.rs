@@ -77,7 +77,9 @@ pub fn convert_workflow(
         .get(r, "mcp_servers", &["mcpServers"])
         .map(|n| super::convert_mcp::mcp_servers(r, n))
         .unwrap_or_default();
-    r.mcp_servers = mcp_servers.keys().cloned().collect();
+    let memory_scope = t
+        .get(r, "memory", &[])
+        .and_then(|n| r.non_empty_string(n, "memory", "memory: team-ops"));
     let agents = t
         .get(r, "agents", &[])
         .map(|n| convert_agents(r, n))
@@ -152,6 +154,7 @@ pub fn convert_workflow(
         concurrency,
         agents,
         mcp_servers,
+        memory_scope,
         hosts,
         steps,
         schedule,
@@ -453,6 +456,13 @@ fn convert_agents(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, AgentProf
                     .map(|v| v.into_iter().map(|(s, _)| s).collect())
                     .unwrap_or_default();
                 (profile.tools, profile.limits) = super::convert_tools::of_profile(r, &mut t);
+                if let Some(n) = t.get(r, "delegates_to", &["delegatesTo"]) {
+                    profile.delegates_to_pos = n.pos;
+                    profile.delegates_to = r
+                        .string_list(n, &format!("{what}.delegates_to"), "delegates_to: [writer]")
+                        .map(|v| v.into_iter().map(|(s, _)| s).collect())
+                        .unwrap_or_default();
+                }
                 t.finish(r, &format!("agent `{}`", key.name));
             }
             other => {

@@ -242,6 +242,7 @@ pub(crate) mod tests {
             concurrency: None,
             agents: IndexMap::new(),
             mcp_servers: IndexMap::new(),
+            memory_scope: None,
             hosts: IndexMap::new(),
             steps: edges
                 .iter()

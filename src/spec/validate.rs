@@ -287,6 +287,37 @@ pub fn check_agents(wf: &Workflow, known: &[String], src: &Source<'_>) -> Vec<Di
             .with_hint(hint),
         );
     }
+    out.extend(check_delegates(wf, known, src));
+    out
+}
+
+/// `delegates_to:` names of workflow-local profiles that no profile defines.
+fn check_delegates(wf: &Workflow, known: &[String], src: &Source<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, profile) in &wf.agents {
+        for to in &profile.delegates_to {
+            if wf.agents.contains_key(to) || known.iter().any(|k| k == to) {
+                continue;
+            }
+            let candidates = known
+                .iter()
+                .map(String::as_str)
+                .chain(wf.agents.keys().map(String::as_str));
+            let hint = did_you_mean(to, candidates).unwrap_or_else(|| {
+                "name a profile defined under `agents:`, in a profile file, or built in \
+                 (`baton agents` lists them)"
+                    .to_string()
+            });
+            out.push(
+                Diagnostic::at(
+                    src,
+                    profile.delegates_to_pos,
+                    format!("agent `{name}` delegates to `{to}`, which no profile defines"),
+                )
+                .with_hint(hint),
+            );
+        }
+    }
     out
 }
 

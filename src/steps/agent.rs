@@ -11,16 +11,13 @@ use tokio::sync::watch;
 
 use super::agent_clock::{TimedHost, out_of_time};
 use super::{Attempt, AttemptResult, Failure, PausableDeadline, Success};
-use crate::agents::approve::grant;
 use crate::agents::{
-    ActEvent, ActHost, AgentCatalog, AgentError, AgentRequest, AgentResult, Kit, act, run_agent,
+    ActEvent, ActHost, AgentCatalog, AgentError, AgentRequest, AgentResult, act, run_agent,
 };
-use crate::mcp::McpSession;
 use crate::providers::price::show_cost;
 use crate::providers::{RouteEvent, Router};
-use crate::spec::{AgentLimits, AgentSpec, McpServerSpec, ToolUse};
+use crate::spec::{AgentSpec, McpServerSpec};
 use crate::store::{LogStream, StepMetrics};
-use crate::tools::{DEFAULT_RESULT_LIMIT, ToolContext, builtin};
 
 /// What agent steps need: the router and the profiles. Built once per engine.
 pub struct LlmRuntime {
@@ -28,6 +25,8 @@ pub struct LlmRuntime {
     pub router: Result<Router, String>,
     /// Built-in and user profiles (a workflow's own are added per run).
     pub catalog: AgentCatalog,
+    /// The config file's MCP servers (a workflow's own are added per run).
+    pub mcp_servers: IndexMap<String, McpServerSpec>,
 }
 
 impl std::fmt::Debug for LlmRuntime {
@@ -69,6 +68,8 @@ pub struct Place<'h> {
     pub host: &'h dyn ActHost,
     /// The workflow's MCP servers, started when the step names their tools.
     pub mcp_servers: &'h IndexMap<String, McpServerSpec>,
+    /// Where `remember` keeps notes (none: the memory tools are not available).
+    pub notes: Option<Arc<crate::agents::memory::Notebook>>,
 }
 
 /// Runs one attempt of an agent step with an already rendered prompt. With `tools:`, the
@@ -114,7 +115,10 @@ pub async fn run(
         host: &timed,
         ..place
     };
-    let kit = kit(tools, spec, limits, &attempt, place).await?;
+    let toolbox = super::agent_tools::StepToolbox::new(&llm, catalog, &place, &attempt)?;
+    let kit = toolbox
+        .kit(router, profile, tools, spec, limits, place, &attempt)
+        .await?;
     let call = async {
         let mut sink = |event: ActEvent| match event {
             ActEvent::Route(RouteEvent::Text(t)) => lines.push(&t, &log),
@@ -160,51 +164,6 @@ pub async fn run(
         }
         Err(e) => Err(Failure::retryable(e.to_string())),
     }
-}
-
-/// The tool loop's kit, when the step has tools: the granted tools, where they run, the host.
-async fn kit<'h>(
-    tools: &[ToolUse],
-    spec: &AgentSpec,
-    limits: AgentLimits,
-    attempt: &Attempt,
-    place: Place<'h>,
-) -> Result<Option<Kit<'h>>, Failure> {
-    if tools.is_empty() {
-        return Ok(None);
-    }
-    let cwd = match place.workdir {
-        Some(dir) => dir,
-        None => std::env::current_dir().map_err(|e| {
-            Failure::fatal(format!(
-                "the tools need a working directory, and baton's own cannot be read: {e}"
-            ))
-        })?,
-    };
-    let mcp = McpSession::start(place.mcp_servers, tools, &cwd, &attempt.log)
-        .await
-        .map_err(|e| Failure::fatal(AgentError::BadTools(e).to_string()))?;
-    let find = |name: &str| match mcp.find(name) {
-        Some(found) => found,
-        None => builtin(name)
-            .map(|t| vec![t])
-            .ok_or_else(|| format!("`{name}` is not a tool baton has")),
-    };
-    let granted = grant(tools, &spec.approve_calls, &find)
-        .map_err(|e| Failure::fatal(AgentError::BadTools(e).to_string()))?;
-    Ok(Some(Kit {
-        tools: granted,
-        limits,
-        ctx: ToolContext {
-            cwd,
-            env: place.env,
-            attempt: attempt.clone(),
-            limit: limits
-                .max_tool_output
-                .map_or(DEFAULT_RESULT_LIMIT, |n| n as usize),
-        },
-        host: place.host,
-    }))
 }
 
 fn success(answer: AgentResult, started: Instant, attempt: &Attempt) -> Success {
