@@ -9,6 +9,7 @@ pub mod host;
 pub mod profile;
 mod replay;
 pub mod schema;
+pub mod stream;
 mod tool_call;
 
 pub use act::{ActEvent, Kit, act};

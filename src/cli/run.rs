@@ -642,6 +642,10 @@ impl Printer {
             self.end = Some((*state, reason.clone()));
         }
         if self.json {
+            // An agent's unfinished line is for the console; the finished line follows.
+            if matches!(e.kind, EventKind::Partial { .. }) {
+                return;
+            }
             if let Ok(line) = serde_json::to_string(e) {
                 outln!("{}", self.shown.json(line));
             }

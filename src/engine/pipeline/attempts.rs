@@ -103,6 +103,12 @@ async fn execute(job: &StepJob, action: &Action, attempt: Attempt) -> AttemptRes
                 env: env.clone(),
                 host: &host,
                 mcp_servers: &job.workflow.mcp_servers,
+                live: Some(Arc::new(crate::engine::partial::PartialLine::new(
+                    job.run.clone(),
+                    job.log_key(),
+                    job.engine.events.clone(),
+                    job.redactor.clone(),
+                ))),
             };
             Box::pin(steps::agent::run(
                 llm,
