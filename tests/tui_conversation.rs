@@ -184,6 +184,18 @@ fn the_console_approves_a_shell_call_and_shows_the_answer_while_the_model_writes
     assert!(pty.wait_exit(WAIT).expect("the console exits"), "exit 0");
 }
 
+/// The headless owner, killed if the test ends before it does.
+struct Owner(Child);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// A console attached to a headless `baton run`: the unfinished line comes over the owner's
 /// control socket, and the approval goes back the same way.
 #[test]
@@ -192,12 +204,14 @@ fn a_console_attached_to_a_headless_run_shows_the_answer_while_the_model_writes_
     let gate = Gate::new();
     let fake = fake(&rt, &gate);
     let place = place(&fake);
-    let mut owner: Child = place
-        .baton(&["run", "--wait-for-gates", "workflows/triage.yaml"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the headless owner");
+    let mut owner = Owner(
+        place
+            .baton(&["run", "--wait-for-gates", "workflows/triage.yaml"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the headless owner"),
+    );
     let socket = place.path("data/store/control.sock");
     harness::eventually(WAIT, "the owner to listen", || socket.exists());
     let mut pty = console(&place);
@@ -208,7 +222,7 @@ fn a_console_attached_to_a_headless_run_shows_the_answer_while_the_model_writes_
     pty.send("\r").expect("typing");
     pty.wait_for("triage · r", WAIT).expect("the run opened");
     watch_the_answer_arrive(&mut pty, &place, &fake, &gate);
-    assert_eq!(owner.wait().expect("the owner ends").code(), Some(0));
+    assert_eq!(owner.0.wait().expect("the owner ends").code(), Some(0));
     pty.send("q").expect("typing");
     assert!(pty.wait_exit(WAIT).expect("the console exits"), "exit 0");
 }
