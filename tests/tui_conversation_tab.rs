@@ -337,3 +337,50 @@ fn what_the_model_is_writing_shows_live_until_its_turn_is_recorded() {
         "{screen}"
     );
 }
+
+/// Turns recorded while the tab reads the run's history are shown, each once: one stored
+/// before the read (in its answer, and announced meanwhile) and one after it.
+#[test]
+fn turns_recorded_while_the_history_is_read_are_shown_once() {
+    let mut c = release();
+    c.key(KeyCode::Down).key(KeyCode::Down);
+    c.perform = false;
+    c.chars("[");
+    let read = c.effects.last().cloned().expect("the history asked for");
+    assert!(matches!(read, Effect::Load(_)), "{read:?}");
+    let before = agent(200, turn("Stored before the read.", &[], None));
+    c.backend
+        .store
+        .lock()
+        .unwrap()
+        .events
+        .get_mut(&RunId("r-0004".into()))
+        .unwrap()
+        .push(before.clone());
+    c.event(&before);
+    let answer = {
+        let mut done = Vec::new();
+        baton::tui::worker::perform(c.backend.as_ref(), read, &mut |d| done.push(d));
+        done
+    };
+    c.event(&agent(100, turn("Recorded after the read.", &[], None)));
+    c.perform = true;
+    for done in answer {
+        c.update(baton::tui::Msg::Done(Box::new(done)));
+    }
+    let screen = c.screen(140, 40);
+    let at = |text: &str| {
+        screen
+            .find(text)
+            .unwrap_or_else(|| panic!("{text}: {screen}"))
+    };
+    assert!(
+        at("── turn 4 ·") < at("Stored before the read."),
+        "{screen}"
+    );
+    assert!(
+        at("── turn 5 ·") < at("Recorded after the read."),
+        "{screen}"
+    );
+    assert!(!screen.contains("── turn 6"), "no turn twice: {screen}");
+}

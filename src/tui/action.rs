@@ -399,7 +399,10 @@ impl App {
         let run = d.run.id.clone();
         match d.tab {
             Tab::Context if d.context.is_none() => self.load(Load::Context(run)),
-            Tab::Events | Tab::Conversation if d.events.is_none() => self.load(Load::Events(run)),
+            Tab::Events | Tab::Conversation if d.events.is_none() => {
+                d.history_requested();
+                self.load(Load::Events(run))
+            }
             _ => {}
         }
     }

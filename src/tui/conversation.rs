@@ -198,6 +198,9 @@ pub struct Talk {
     pub selected: Option<usize>,
     /// Calls whose result is unfolded, by id.
     pub unfolded: HashSet<String>,
+    /// Events that came while the run's history was being read (see
+    /// [`Detail::history_loaded`]).
+    pub arriving: Option<Vec<Event>>,
 }
 
 impl Talk {
@@ -323,6 +326,24 @@ impl Detail {
     /// Whether `key` (a step's id or an item's key) is an agent step's.
     pub fn is_agent(&self, key: &StepId) -> bool {
         is_agent_key(&self.index, &self.steps, key)
+    }
+
+    /// The run's history is being read: Events that come meanwhile are kept, since the read
+    /// may have ended before they were stored.
+    pub fn history_requested(&mut self) {
+        self.talk.arriving = Some(Vec::new());
+    }
+
+    /// The run's history as read, followed by the Events that came meanwhile and are not in
+    /// it (every Event is stored before it is announced, so the ones missing came after the
+    /// read).
+    pub fn history_loaded(&mut self, mut events: Vec<Event>) {
+        for event in self.talk.arriving.take().unwrap_or_default() {
+            if !events.iter().rev().any(|e| *e == event) {
+                events.push(event);
+            }
+        }
+        self.events = Some(events);
     }
 
     /// The turns of the selected agent step, when its history is loaded.

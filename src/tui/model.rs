@@ -745,9 +745,14 @@ impl Model {
                 event.kind,
                 EventKind::Log { .. } | EventKind::Partial { .. }
             )
-            && let Some(events) = d.events.as_mut()
         {
-            events.push(event.clone());
+            if let Some(events) = d.events.as_mut() {
+                events.push(event.clone());
+            }
+            // The history being read may end before this one: it is added if not.
+            if let Some(arriving) = d.talk.arriving.as_mut() {
+                arriving.push(event.clone());
+            }
         }
         applied
     }
