@@ -33,6 +33,58 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &Th
         (Some(k), None) if scoped => format!("step {k}"),
         _ => "all steps".to_string(),
     };
+    let block = Block::bordered()
+        .title(title(&scope, view, theme))
+        .border_style(theme.border(focused));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if ring.is_empty() && writing.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled("no output yet", theme.muted())),
+            inner,
+        );
+        return;
+    }
+    let live_rows = writing.len().min(inner.height as usize / 2);
+    let rows = inner.height as usize - live_rows;
+    let width = inner.width.max(1) as usize;
+    let (start, end, skip) = window(ring, view, rows, width, !scoped);
+    if live_rows > 0 {
+        // Right under the last line drawn.
+        let used: usize = match view.wrap {
+            true => (start..end)
+                .filter_map(|i| ring.get(i))
+                .map(|e| rows_of(e, view, !scoped, width))
+                .sum::<usize>()
+                .saturating_sub(skip),
+            false => end - start,
+        };
+        let below = Rect {
+            y: inner.y + used.min(rows) as u16,
+            height: live_rows as u16,
+            ..inner
+        };
+        draw_unfinished(frame, below, &writing, (view, !scoped), theme);
+    }
+    let inner = Rect {
+        height: rows as u16,
+        ..inner
+    };
+    let lines: Vec<Line> = (start..end)
+        .filter_map(|i| ring.get(i))
+        .map(|entry| render_line(entry, view, !scoped, theme))
+        .collect();
+    let mut paragraph = Paragraph::new(lines);
+    if view.wrap {
+        paragraph = paragraph
+            .wrap(Wrap { trim: false })
+            .scroll((skip as u16, 0));
+    }
+    frame.render_widget(paragraph, inner);
+}
+
+/// `Logs — all steps [follow wrap] /error 2 of 5`.
+fn title(scope: &str, view: &LogView, theme: &Theme) -> Line<'static> {
     let mut flags = Vec::new();
     if view.follow {
         flags.push("follow");
@@ -56,58 +108,7 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &Th
             theme.warning(),
         ));
     }
-    let block = Block::bordered()
-        .title(Line::from(title))
-        .border_style(theme.border(focused));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    if ring.is_empty() && writing.is_empty() {
-        frame.render_widget(
-            Paragraph::new(Line::styled("no output yet", theme.muted())),
-            inner,
-        );
-        return;
-    }
-    let live_rows = writing.len().min(inner.height as usize / 2);
-    let rows = inner.height as usize - live_rows;
-    let width = inner.width.max(1) as usize;
-    let (start, end, skip) = window(ring, view, rows, width, !scoped);
-    if live_rows > 0 {
-        let used: usize = match view.wrap {
-            true => (start..end)
-                .filter_map(|i| ring.get(i))
-                .map(|e| rows_of(e, view, !scoped, width))
-                .sum::<usize>()
-                .saturating_sub(skip),
-            false => end - start,
-        };
-        let below = Rect {
-            y: inner.y + used.min(rows) as u16,
-            height: live_rows as u16,
-            ..inner
-        };
-        let lines: Vec<Line> = writing
-            .iter()
-            .take(live_rows)
-            .map(|e| unfinished_line(e, view, !scoped, width, theme))
-            .collect();
-        frame.render_widget(Paragraph::new(lines), below);
-    }
-    let inner = Rect {
-        height: rows as u16,
-        ..inner
-    };
-    let lines: Vec<Line> = (start..end)
-        .filter_map(|i| ring.get(i))
-        .map(|entry| render_line(entry, view, !scoped, theme))
-        .collect();
-    let mut paragraph = Paragraph::new(lines);
-    if view.wrap {
-        paragraph = paragraph
-            .wrap(Wrap { trim: false })
-            .scroll((skip as u16, 0));
-    }
-    frame.render_widget(paragraph, inner);
+    Line::from(title)
 }
 
 /// The sequence number of the first line the pane draws in `rows` rows of `width` columns.
@@ -167,6 +168,23 @@ fn rows_of(entry: &LogEntry, view: &LogView, with_step: bool, width: usize) -> u
     (prefix_width(entry, view, with_step) + entry.plain().width())
         .max(1)
         .div_ceil(width)
+}
+
+/// Agents' unfinished lines, one a row, in `area`.
+fn draw_unfinished(
+    frame: &mut Frame,
+    area: Rect,
+    writing: &[&LogEntry],
+    (view, with_step): (&LogView, bool),
+    theme: &Theme,
+) {
+    let width = area.width.max(1) as usize;
+    let lines: Vec<Line> = writing
+        .iter()
+        .take(area.height as usize)
+        .map(|e| unfinished_line(e, view, with_step, width, theme))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 /// An agent's unfinished line with a cursor after it; when longer than the pane, its end
