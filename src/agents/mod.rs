@@ -11,6 +11,7 @@ pub mod memory;
 pub mod profile;
 mod replay;
 pub mod schema;
+pub mod stream;
 mod tool_call;
 
 pub use act::{ActEvent, Kit, act};

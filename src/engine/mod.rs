@@ -11,6 +11,7 @@ pub mod context;
 pub mod dry_run;
 pub mod journal;
 pub mod machine;
+pub mod partial;
 pub mod pipeline;
 pub mod policy;
 pub mod reader;

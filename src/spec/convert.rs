@@ -350,30 +350,30 @@ fn convert_retry(
         Value::Map(entries) => {
             let mut t = Table::new(entries);
             let mut p = base.clone();
-            if let Some(n) = t.get(r, "max_attempts", &["maxAttempts", "attempts"]) {
-                if let Some(v) = r.int(n, &format!("{what}.max_attempts"), 1, 1000) {
-                    p.max_attempts = u32::try_from(v).unwrap_or(1000);
-                }
+            if let Some(n) = t.get(r, "max_attempts", &["maxAttempts", "attempts"])
+                && let Some(v) = r.int(n, &format!("{what}.max_attempts"), 1, 1000)
+            {
+                p.max_attempts = u32::try_from(v).unwrap_or(1000);
             }
-            if let Some(n) = t.get(r, "initial", &["delay", "initial_delay", "initialDelay"]) {
-                if let Some(d) = r.duration(n, &format!("{what}.initial")) {
-                    p.initial = d;
-                }
+            if let Some(n) = t.get(r, "initial", &["delay", "initial_delay", "initialDelay"])
+                && let Some(d) = r.duration(n, &format!("{what}.initial"))
+            {
+                p.initial = d;
             }
-            if let Some(n) = t.get(r, "max", &["max_delay", "maxDelay"]) {
-                if let Some(d) = r.duration(n, &format!("{what}.max")) {
-                    p.max = d;
-                }
+            if let Some(n) = t.get(r, "max", &["max_delay", "maxDelay"])
+                && let Some(d) = r.duration(n, &format!("{what}.max"))
+            {
+                p.max = d;
             }
-            if let Some(n) = t.get(r, "multiplier", &["backoff", "factor"]) {
-                if let Some(m) = r.float(n, &format!("{what}.multiplier"), 1.0, 100.0) {
-                    p.multiplier = m;
-                }
+            if let Some(n) = t.get(r, "multiplier", &["backoff", "factor"])
+                && let Some(m) = r.float(n, &format!("{what}.multiplier"), 1.0, 100.0)
+            {
+                p.multiplier = m;
             }
-            if let Some(n) = t.get(r, "jitter", &[]) {
-                if let Some(j) = r.bool(n, &format!("{what}.jitter")) {
-                    p.jitter = j;
-                }
+            if let Some(n) = t.get(r, "jitter", &[])
+                && let Some(j) = r.bool(n, &format!("{what}.jitter"))
+            {
+                p.jitter = j;
             }
             if let Some(n) = t.get(r, "on_exit_codes", &["onExitCodes", "exit_codes"]) {
                 let codes_what = format!("{what}.on_exit_codes");

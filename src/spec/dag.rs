@@ -29,11 +29,11 @@ impl Dag {
         let mut dependents = vec![Vec::new(); n];
         for (i, s) in wf.steps.iter().enumerate() {
             for d in &s.depends_on {
-                if let Some(&j) = index.get(d.as_str()) {
-                    if !deps[i].contains(&j) {
-                        deps[i].push(j);
-                        dependents[j].push(i);
-                    }
+                if let Some(&j) = index.get(d.as_str())
+                    && !deps[i].contains(&j)
+                {
+                    deps[i].push(j);
+                    dependents[j].push(i);
                 }
             }
         }

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use super::agent_clock::{TimedHost, out_of_time};
 use super::{Attempt, AttemptResult, Failure, PausableDeadline, Success};
+use crate::agents::stream::{AnswerLines, LiveLine};
 use crate::agents::{
     ActEvent, ActHost, AgentCatalog, AgentError, AgentRequest, AgentResult, act, run_agent,
 };
@@ -37,27 +38,6 @@ impl std::fmt::Debug for LlmRuntime {
     }
 }
 
-/// Turns streamed text into whole log lines; a restart discards the partial line.
-struct LineBuffer {
-    pending: String,
-}
-
-impl LineBuffer {
-    fn push(&mut self, text: &str, log: &super::LogSink) {
-        self.pending.push_str(text);
-        while let Some(i) = self.pending.find('\n') {
-            let line: String = self.pending.drain(..=i).collect();
-            log(LogStream::Stdout, line.trim_end_matches(['\n', '\r']));
-        }
-    }
-
-    fn finish(&mut self, log: &super::LogSink) {
-        if !self.pending.is_empty() {
-            log(LogStream::Stdout, &std::mem::take(&mut self.pending));
-        }
-    }
-}
-
 /// Where an agent step's tools run and what run they belong to.
 pub struct Place<'h> {
     /// The run's working directory (baton's own when the run has none).
@@ -70,6 +50,8 @@ pub struct Place<'h> {
     pub mcp_servers: &'h IndexMap<String, McpServerSpec>,
     /// Where `remember` keeps notes (none: the memory tools are not available).
     pub notes: Option<Arc<crate::agents::memory::Notebook>>,
+    /// Where the answer's unfinished line is shown as it streams (never stored).
+    pub live: Option<Arc<dyn LiveLine>>,
 }
 
 /// Runs one attempt of an agent step with an already rendered prompt. With `tools:`, the
@@ -95,9 +77,7 @@ pub async fn run(
     let profile = catalog.get(&spec.agent).map_err(Failure::fatal)?;
     let request = AgentRequest::from_spec(spec, prompt);
     let log = attempt.log.clone();
-    let mut lines = LineBuffer {
-        pending: String::new(),
-    };
+    let mut lines = AnswerLines::new(place.live.clone());
     let started = Instant::now();
     // A step's own tools and budgets win over its profile's.
     let tools = if spec.tools.is_empty() {
@@ -121,10 +101,10 @@ pub async fn run(
         .await?;
     let call = async {
         let mut sink = |event: ActEvent| match event {
-            ActEvent::Route(RouteEvent::Text(t)) => lines.push(&t, &log),
+            ActEvent::Route(RouteEvent::Text(t)) => lines.push(&t, log.as_ref()),
             ActEvent::Route(RouteEvent::Note(n)) => log(LogStream::System, &n),
             ActEvent::Route(RouteEvent::Restart { provider, reason }) => {
-                lines.pending.clear();
+                lines.discard();
                 log(
                     LogStream::System,
                     &format!(
@@ -133,7 +113,7 @@ pub async fn run(
                 );
             }
             ActEvent::Turn(note) | ActEvent::Call(note) | ActEvent::Result(note) => {
-                lines.finish(&log);
+                lines.finish(log.as_ref());
                 log(LogStream::System, &note);
             }
         };
@@ -143,19 +123,21 @@ pub async fn run(
         }
     };
     let timeout = attempt.timeout;
-    let result = tokio::select! {
-        r = call => r,
-        _ = super::wait_cancelled(&mut attempt.control) => return Err(Failure::cancelled()),
+    let outcome = tokio::select! {
+        r = call => Ok(r),
+        _ = super::wait_cancelled(&mut attempt.control) => Err(Failure::cancelled()),
         _ = out_of_time(clock_rx) => {
             let mut f = Failure::retryable(format!(
                 "timed out after {}",
                 crate::time::format_duration(timeout.unwrap_or_default())
             ));
             f.timed_out = true;
-            return Err(f);
+            Err(f)
         }
     };
-    lines.finish(&attempt.log);
+    // What the model had written of its line when it stopped is kept too.
+    lines.finish(attempt.log.as_ref());
+    let result = outcome?;
     match result {
         Ok(answer) => Ok(success(answer, started, &attempt)),
         Err(AgentError::Cancelled) => Err(Failure::cancelled()),

@@ -315,6 +315,9 @@ impl App {
             self.load(Load::Context(run.clone()));
         }
         if events {
+            if let Some(d) = self.model.detail.as_mut() {
+                d.history_requested();
+            }
             self.load(Load::Events(run.clone()));
         }
     }

@@ -64,10 +64,15 @@ impl App {
             Done::Events(run, result) => match result {
                 Ok(events) => {
                     if let Some(d) = self.model.detail.as_mut().filter(|d| d.run.id == run) {
-                        d.events = Some(events);
+                        d.history_loaded(events);
                     }
                 }
-                Err(e) => self.error(format!("cannot read the history of run {run}: {e}")),
+                Err(e) => {
+                    if let Some(d) = self.model.detail.as_mut() {
+                        d.talk.arriving = None;
+                    }
+                    self.error(format!("cannot read the history of run {run}: {e}"))
+                }
             },
             Done::StepOutput(run, step, result) => match result {
                 Ok(Some(out)) => {

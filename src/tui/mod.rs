@@ -10,6 +10,8 @@ pub mod action;
 pub mod app;
 pub mod clipboard;
 pub mod config;
+pub mod conversation;
+mod conversation_keys;
 pub mod effect;
 pub mod fan_rows;
 pub mod frame;

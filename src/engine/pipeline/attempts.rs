@@ -111,6 +111,12 @@ async fn execute(job: &StepJob, action: &Action, attempt: Attempt) -> AttemptRes
                     step: job.step().id.to_string(),
                     redactor: job.redactor.clone(),
                 })),
+                live: Some(Arc::new(crate::engine::partial::PartialLine::new(
+                    job.run.clone(),
+                    job.log_key(),
+                    job.engine.events.clone(),
+                    job.redactor.clone(),
+                ))),
             };
             Box::pin(steps::agent::run(
                 llm,

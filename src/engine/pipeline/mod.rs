@@ -195,6 +195,14 @@ impl StepJob {
     fn step(&self) -> &Step {
         &self.workflow.steps[self.idx]
     }
+
+    /// What its log lines go under: the step's id, or `step[i]` for a fan-out item.
+    pub(crate) fn log_key(&self) -> crate::spec::StepId {
+        match &self.item {
+            Some((i, _)) => crate::store::item_key(&self.step().id, *i),
+            None => self.step().id.clone(),
+        }
+    }
 }
 
 /// Runs the step to its end and reports every transition on `job.tx`.

@@ -351,10 +351,10 @@ impl App {
         let Some(i) = at else {
             return self.plan_done_closed(done);
         };
-        if let Modal::Plan(mut plan) = self.model.modals.remove(i) {
-            if self.plan_result(&mut plan, done) {
-                self.model.modals.insert(i, Modal::Plan(plan));
-            }
+        if let Modal::Plan(mut plan) = self.model.modals.remove(i)
+            && self.plan_result(&mut plan, done)
+        {
+            self.model.modals.insert(i, Modal::Plan(plan));
         }
     }
 

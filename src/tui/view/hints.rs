@@ -126,7 +126,7 @@ fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
                         bound(Action::Copy, "copy"),
                         bound(Action::NextPane, "pane"),
                     ]),
-                    (Pane::Tab, Tab::Context) => v.extend([
+                    (Pane::Tab, Tab::Context | Tab::Conversation) => v.extend([
                         bound(Action::Open, "fold"),
                         bound(Action::Copy, "copy"),
                         bound(Action::NextTab, "tab"),

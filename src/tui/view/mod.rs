@@ -2,6 +2,7 @@
 //! line, the key hints (generated from the keymap) and the overlays. Nothing here changes state.
 
 mod child_rows;
+mod conversation;
 mod detail;
 mod hit;
 pub use hit::{Hit, hit};
