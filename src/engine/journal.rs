@@ -3,7 +3,8 @@
 //! Events are stamped with the run's next seqs and written with the outputs they carry as one
 //! store operation. A batch that must survive a crash (a step ended, a gate opened or was
 //! decided, the run's state changed) asks the group-commit thread for a flush, and its events go
-//! out only once it is durable, in order: later events wait behind it, durable or not. The run
+//! out only once it is durable, in order: later events wait behind it, durable or not (the run's
+//! log file, when lines were appended to it, is synced by that flush too). The run
 //! driver commits without waiting (scheduling goes on; a crash before the flush re-runs the
 //! step: at least once, never lost); writers outside a driver (a new run, a reset for a retry, a
 //! cancel of a run no process drives) use [`Journal::write_through`], which waits for the flush.
@@ -20,6 +21,7 @@ use tokio::sync::oneshot;
 
 use super::shared::EngineShared;
 use crate::spec::StepId;
+use crate::store::flush::SyncFile;
 use crate::store::{
     ApprovalRecord, Event, EventKind, FlushTicket, RunId, RunRecord, StepOutput, Timestamp,
 };
@@ -37,6 +39,8 @@ pub struct Journal {
     acks: Vec<oneshot::Sender<()>>,
     /// Flushes under way, each with the events that wait for it and who is told.
     durable: VecDeque<Durable>,
+    /// A file the next flush syncs first (the run's log file, see [`Journal::sync_first`]).
+    sync_first: Option<SyncFile>,
     /// Set once a write failed: nothing more is written or announced.
     broken: bool,
 }
@@ -54,6 +58,7 @@ impl Journal {
             must_last: false,
             acks: Vec::new(),
             durable: VecDeque::new(),
+            sync_first: None,
             broken: false,
         })
     }
@@ -90,6 +95,14 @@ impl Journal {
         if !self.broken {
             self.must_last = true;
             self.acks.push(ack);
+        }
+    }
+
+    /// The next flush syncs `file` before the store, so that what was appended to it (the run's
+    /// log lines) is durable no later than the batch, without the driver waiting for it.
+    pub fn sync_first(&mut self, file: SyncFile) {
+        if !self.broken {
+            self.sync_first = Some(file);
         }
     }
 
@@ -131,7 +144,10 @@ impl Journal {
         }
         let events = self.write()?;
         if std::mem::take(&mut self.must_last) {
-            let ticket = self.engine.store.request_flush();
+            let ticket = self
+                .engine
+                .store
+                .request_flush_syncing(self.sync_first.take());
             let acks = std::mem::take(&mut self.acks);
             self.durable.push_back(Durable {
                 ticket,
@@ -220,6 +236,7 @@ impl Journal {
         self.outputs.clear();
         self.must_last = false;
         self.acks.clear();
+        self.sync_first = None;
     }
 
     fn write(&mut self) -> anyhow::Result<Vec<Event>> {

@@ -478,7 +478,12 @@ impl RunActor {
             return;
         }
         if self.journal.has_pending() {
-            self.log.write_pending(self.journal.needs_flush());
+            self.log.write_pending();
+        }
+        if self.journal.needs_flush()
+            && let Some(file) = self.log.unsynced_file()
+        {
+            self.journal.sync_first(file);
         }
         if let Err(e) = self.journal.commit() {
             self.write_failed(&e);
@@ -514,6 +519,8 @@ impl RunActor {
 
     async fn finish(mut self) -> RunState {
         self.feed(Input::Finish);
+        // The log's last lines are written and go with the final state's flush.
+        self.commit();
         let state = self.run.state;
         if let Err(e) = self.journal.drain().await {
             self.write_failed(&e);

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::spec::StepId;
+use crate::store::flush::SyncFile;
 use crate::store::{
     LOG_CHUNK_BYTES, LogChunk, LogFile, LogLine, LogStream, RunId, Store, Timestamp, cut_line,
 };
@@ -208,9 +209,8 @@ impl RunLog {
     }
 
     /// Writes every line of a head that waits (before a batch of transitions is committed, so
-    /// a step's lines land no later than its result). With `durable`, also makes every line
-    /// written so far survive a crash of the machine.
-    pub fn write_pending(&self, durable: bool) {
+    /// a step's lines land no later than its result).
+    pub fn write_pending(&self) {
         let mut guard = self.lock();
         let inner = &mut *guard;
         inner.waiting = false;
@@ -228,12 +228,17 @@ impl RunLog {
                 taken.iter().map(|(s, l)| (s, l.as_slice())).collect();
             self.write(&mut inner.file, &refs);
         }
-        if durable
-            && !self.is_broken()
-            && let Err(e) = self.store.sync_log_file(&mut inner.file)
-        {
-            self.fail(&e);
+    }
+
+    /// The run's log file when lines were appended to it since it was last handed out: the
+    /// flush of the next durable batch syncs it first (see [`crate::store::Flusher`]), so every
+    /// line written so far is durable no later than that batch, and the driver never waits
+    /// for the disk itself.
+    pub fn unsynced_file(&self) -> Option<SyncFile> {
+        if self.is_broken() {
+            return None;
         }
+        self.store.log_file_to_sync(&mut self.lock().file)
     }
 
     /// The step ended: its kept tail is written after a line saying what was dropped, and a
@@ -269,13 +274,14 @@ impl RunLog {
         }
     }
 
-    /// The run stopped: every step's lines are written and the writing task ends.
+    /// The run stopped: every step's lines are written and the writing task ends (the flush
+    /// of the run's final state makes them durable: see [`RunLog::unsynced_file`]).
     pub fn close(&self) {
         let steps: Vec<StepId> = self.lock().steps.keys().cloned().collect();
         for step in steps {
             self.close_step(&step);
         }
-        self.write_pending(true);
+        self.write_pending();
         self.lock().closed = true;
         self.wake.notify_one();
     }
@@ -308,6 +314,6 @@ async fn write_behind(log: Weak<RunLog>, wake: Arc<Notify>) {
         if log.lock().closed {
             return;
         }
-        log.write_pending(false);
+        log.write_pending();
     }
 }

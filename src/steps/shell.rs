@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::time::Instant;
 
@@ -345,7 +345,7 @@ pub(super) async fn pump(
     log: LogSink,
     max_line: usize,
 ) -> String {
-    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut reader = Buffered::new(stream);
     let mut captured = String::new();
     let mut buf = Vec::with_capacity(1024);
     loop {
@@ -385,8 +385,8 @@ pub(super) async fn pump(
 
 /// Like `read_until(b'\n')`, but keeps at most `max` bytes in `buf` and skips the rest of a
 /// longer line. Returns the bytes read and how many of them were skipped.
-async fn read_line_capped<R: AsyncBufReadExt + Unpin>(
-    reader: &mut R,
+async fn read_line_capped<R: AsyncRead + Unpin>(
+    reader: &mut Buffered<R>,
     buf: &mut Vec<u8>,
     max: usize,
 ) -> std::io::Result<(usize, u64)> {
@@ -411,6 +411,103 @@ async fn read_line_capped<R: AsyncBufReadExt + Unpin>(
         total += used;
         if done {
             return Ok((total, cut));
+        }
+    }
+}
+
+/// A read buffer over a step's pipe whose memory is never zeroed: tokio's `BufReader` zeroes
+/// its buffer when it is made, and at 64 KiB a stream that was a quarter of all the
+/// instructions of a chain of `run: "true"` steps (most steps print little or nothing). Reads
+/// go into the spare capacity, up to 64 KiB at a time (a full pipe in one read).
+struct Buffered<R> {
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<R: AsyncRead + Unpin> Buffered<R> {
+    const CAPACITY: usize = 64 * 1024;
+
+    fn new(inner: R) -> Buffered<R> {
+        Buffered {
+            inner,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// What is buffered, reading more when nothing is; empty at the end of the stream.
+    async fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.pos >= self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            self.buf.reserve(Self::CAPACITY);
+            // `read_buf` fills the spare capacity without initialising it first.
+            self.inner.read_buf(&mut self.buf).await?;
+        }
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::{Buffered, pump};
+    use crate::store::LogStream;
+
+    /// Hands out its bytes `step` at a time, as a pipe does with a slow writer.
+    struct Trickle {
+        bytes: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl tokio::io::AsyncRead for Trickle {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let end = (self.at + self.step)
+                .min(self.bytes.len())
+                .min(self.at + buf.remaining());
+            buf.put_slice(&self.bytes[self.at..end]);
+            self.at = end;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_across_reads_and_past_the_buffer_are_read_whole_or_cut() {
+        let long = "x".repeat(Buffered::<Trickle>::CAPACITY * 2 + 7);
+        let text = format!("first\n{long}\nlast without newline");
+        for step in [3, 1000, usize::MAX / 2] {
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let seen = lines.clone();
+            let log: crate::steps::LogSink = Arc::new(move |_: LogStream, l: &str| {
+                seen.lock().unwrap().push(l.to_string());
+            });
+            let stream = Trickle {
+                bytes: text.clone().into_bytes(),
+                at: 0,
+                step,
+            };
+            let captured = pump(stream, LogStream::Stdout, log, 1000).await;
+            let lines = lines.lock().unwrap().clone();
+            assert_eq!(lines.len(), 3, "{step}");
+            assert_eq!(lines[0], "first");
+            assert!(
+                lines[1].starts_with("xxx") && lines[1].len() <= 1000,
+                "{step}"
+            );
+            assert!(lines[1].ends_with(&format!("(+{} bytes cut)", long.len() - 952)));
+            assert_eq!(lines[2], "last without newline");
+            assert_eq!(captured, format!("{}\n", lines.join("\n")));
         }
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! A step finishing, a gate decided and a run finishing must be on disk before their Events go
 //! out. When many steps finish at once (a wide fan-out), one background thread flushes once for
-//! all of them instead of once each.
+//! all of them instead of once each. A request may name a file to sync as well (a run's log
+//! file, whose lines must be durable no later than the step results after them): the thread
+//! syncs it before sled's flush, so that the asker, a run's driver, never waits for a disk.
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -20,8 +22,15 @@ pub struct Flusher {
 /// sled's own error is kept (it is `Clone`), so the cause (a full disk) reaches the run actor.
 type Waiter = oneshot::Sender<Result<(), sled::Error>>;
 
+/// A file synced with a flush (see [`Flusher::request_syncing`]); one file is synced once per
+/// flush however many requests name it.
+pub type SyncFile = Arc<std::fs::File>;
+
+/// One request: who is told, and the file to sync first, if any.
+type Request = (Waiter, Option<SyncFile>);
+
 struct Inner {
-    tx: Mutex<Option<mpsc::Sender<Waiter>>>,
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Told when the thread has let go of the database (closing it).
     closed: Mutex<Option<mpsc::Receiver<()>>>,
@@ -66,19 +75,16 @@ impl Drop for Inner {
 impl Flusher {
     /// Starts the flushing thread for `db`; it ends when every `Flusher` clone is dropped.
     pub fn new(db: sled::Db) -> Flusher {
-        let (tx, rx) = mpsc::channel::<Waiter>();
+        let (tx, rx) = mpsc::channel::<Request>();
         let (closed_tx, closed_rx) = mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("baton-flush".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
                     // Everyone who asked before this fsync starts is covered by it.
-                    let mut waiters = vec![first];
-                    waiters.extend(rx.try_iter());
-                    let result = db.flush().map(|_| ());
-                    for w in waiters {
-                        let _ = w.send(result.clone());
-                    }
+                    let mut requests = vec![first];
+                    requests.extend(rx.try_iter());
+                    flush_for(&db, requests);
                 }
                 drop(db);
                 let _ = closed_tx.send(());
@@ -107,9 +113,17 @@ impl Flusher {
     /// Asks for every write made before this call to be made durable, without waiting: the
     /// returned ticket resolves when it is. Tickets resolve in the order they were asked for.
     pub fn request(&self) -> FlushTicket {
+        self.request_syncing(None)
+    }
+
+    /// [`Flusher::request`], and `file` (written before this call) is synced first: the ticket
+    /// resolves once both are durable, or with the file's error.
+    pub fn request_syncing(&self, file: Option<SyncFile>) -> FlushTicket {
         let (tx, rx) = oneshot::channel();
         let sent = match self.inner.tx.lock() {
-            Ok(guard) => guard.as_ref().is_some_and(|sender| sender.send(tx).is_ok()),
+            Ok(guard) => guard
+                .as_ref()
+                .is_some_and(|sender| sender.send((tx, file)).is_ok()),
             Err(_) => false,
         };
         FlushTicket {
@@ -117,6 +131,30 @@ impl Flusher {
             asked: std::time::Instant::now(),
             deadline: None,
         }
+    }
+}
+
+/// One flush for `requests`: the files they name synced first (each once; their index entries
+/// are in sled), then sled; each asker is told its file's failure, or sled's result.
+fn flush_for(db: &sled::Db, requests: Vec<Request>) {
+    let mut synced: Vec<(SyncFile, Result<(), sled::Error>)> = Vec::new();
+    for file in requests.iter().filter_map(|(_, f)| f.as_ref()) {
+        if !synced.iter().any(|(s, _)| Arc::ptr_eq(s, file)) {
+            synced.push((file.clone(), file.sync_data().map_err(sled::Error::Io)));
+        }
+    }
+    let result = db.flush().map(|_| ());
+    for (waiter, file) in requests {
+        let failed = file.and_then(|f| {
+            synced
+                .iter()
+                .find(|(s, _)| Arc::ptr_eq(s, &f))
+                .and_then(|(_, r)| r.clone().err())
+        });
+        let _ = waiter.send(match failed {
+            Some(e) => Err(e),
+            None => result.clone(),
+        });
     }
 }
 
@@ -157,5 +195,33 @@ impl std::future::Future for FlushTicket {
             r.map_err(|_| anyhow!("the store's flush thread has stopped"))?
                 .map_err(|e| anyhow::Error::new(e).context("cannot flush the store"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::Flusher;
+
+    #[tokio::test]
+    async fn a_file_synced_with_a_flush_fails_only_the_requests_that_named_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new()
+            .path(dir.path().join("db"))
+            .open()
+            .unwrap();
+        let flusher = Flusher::new(db);
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        // A pipe cannot be synced (EINVAL): what a disk refusing the sync looks like.
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(reader));
+        let refused = flusher.request_syncing(Some(Arc::new(pipe)));
+        let synced = flusher.request_syncing(Some(Arc::new(log)));
+        let plain = flusher.request();
+        let err = refused.await.expect_err("the pipe's sync fails its flush");
+        assert!(format!("{err:#}").contains("flush"), "{err:#}");
+        synced.await.expect("a regular file syncs");
+        plain.await.expect("a flush naming no file succeeds");
     }
 }

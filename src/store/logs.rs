@@ -162,7 +162,8 @@ impl Cursor {
 /// (by the run's log writer), so an append is one `write` and a sync needs no `open`.
 pub struct LogFile {
     run: RunId,
-    file: Option<File>,
+    /// Shared with the flush thread, which syncs it (see [`Store::log_file_to_sync`]).
+    file: Option<Arc<File>>,
     /// Where the file ends.
     len: u64,
     /// Bytes were appended since the last sync.
@@ -181,7 +182,7 @@ impl LogFile {
     }
 
     /// The open file and where it ends; opened (its directory created) the first time.
-    fn open(&mut self, path: &std::path::Path) -> anyhow::Result<(&mut File, u64)> {
+    fn open(&mut self, path: &std::path::Path) -> anyhow::Result<(&File, u64)> {
         if self.file.is_none() {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -192,10 +193,10 @@ impl LogFile {
                 path,
             )?;
             self.len = file.metadata()?.len();
-            self.file = Some(file);
+            self.file = Some(Arc::new(file));
         }
         let len = self.len;
-        match self.file.as_mut() {
+        match self.file.as_deref() {
             Some(file) => Ok((file, len)),
             None => bail!("the log file is not open"),
         }
@@ -276,7 +277,7 @@ impl Store {
                 batch.insert(chunk_key(run, step, c.last_seq), at);
                 body.extend_from_slice(&c.bytes);
             }
-            file.write_all(&body)?;
+            (&*file).write_all(&body)?;
             Ok(batch)
         };
         let batch = match write() {
@@ -303,18 +304,13 @@ impl Store {
             .with_context(|| format!("cannot open {}", path.display()))
     }
 
-    /// Makes what was appended through `file` durable (sled's flush covers its index); nothing
-    /// to do when nothing was appended since the last sync.
-    pub fn sync_log_file(&self, file: &mut LogFile) -> anyhow::Result<()> {
-        let Some(f) = file.file.as_ref().filter(|_| file.unsynced) else {
-            return Ok(());
-        };
-        f.sync_data().with_context(|| {
-            let path = self.log_file(&file.run).unwrap_or_default();
-            format!("cannot sync {}", path.display())
-        })?;
+    /// The file behind `file` when something was appended since its last sync, for the flush
+    /// thread to sync (see [`super::Flusher::request_syncing`]); counted as synced from here:
+    /// if that sync fails, the flush that carries it fails and the run stops.
+    pub fn log_file_to_sync(&self, file: &mut LogFile) -> Option<super::flush::SyncFile> {
+        let f = file.file.clone().filter(|_| file.unsynced)?;
         file.unsynced = false;
-        Ok(())
+        Some(f)
     }
 
     /// Copies a run's log file into another store (whose index entries are copied as they are).

@@ -189,6 +189,11 @@ impl Store {
         self.flusher.request()
     }
 
+    /// [`Store::request_flush`], with `file` synced first (see [`Flusher::request_syncing`]).
+    pub fn request_flush_syncing(&self, file: Option<flush::SyncFile>) -> FlushTicket {
+        self.flusher.request_syncing(file)
+    }
+
     /// Makes every write so far durable, from synchronous code.
     pub fn flush_blocking(&self) -> anyhow::Result<()> {
         self.db.flush().context("cannot flush the store")?;
