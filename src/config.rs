@@ -42,6 +42,9 @@ pub struct ConfigFile {
     /// The Temporal cluster runs may go to (`[temporal]`, see docs/temporal.md).
     #[serde(default)]
     pub temporal: crate::temporal::TemporalSection,
+    /// MCP servers every workflow's agent steps may use (`[mcp_servers.NAME]`).
+    #[serde(default)]
+    pub mcp_servers: indexmap::IndexMap<String, crate::mcp::McpServerConfig>,
 }
 
 /// `[engine]` in the config file.

@@ -182,7 +182,7 @@ pub fn format_duration(d: Duration) -> String {
     if ms < 1000 {
         return format!("{ms}ms");
     }
-    if ms < 60_000 && ms % 1000 != 0 {
+    if ms < 60_000 && !ms.is_multiple_of(1000) {
         let text = format!("{}.{:03}", ms / 1000, ms % 1000);
         return format!("{}s", text.trim_end_matches('0'));
     }
@@ -194,7 +194,7 @@ pub fn format_duration(d: Duration) -> String {
             secs %= size;
         }
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         out.push_str(&format!("{}ms", ms % 1000));
     }
     out

@@ -115,6 +115,7 @@ async fn run_with(
         limits,
         ctx,
         host,
+        team: None,
     };
     let mut events = Vec::new();
     let result = act(router, &profile, req, kit, &mut |e| events.push(e)).await;

@@ -180,6 +180,23 @@ fn cancelling_the_parent_cancels_the_child_and_leaves_no_process() {
 }
 
 #[test]
+fn an_interrupted_parent_leaves_its_child_interrupted_to_resume_with_it() {
+    let h = Harness::new();
+    let marker = format!("subflow-interrupt-{}", std::process::id());
+    let id = sleeping_parent(&h, &marker);
+    eventually(PATIENCE, "the child's process to start", || {
+        !processes_mentioning(&marker).is_empty()
+    });
+    h.engine.interrupt_run(&id).unwrap();
+    assert_eq!(h.wait(&id), RunState::Interrupted);
+    let child = RunId(format!("{id}.child"));
+    assert_eq!(h.wait(&child), RunState::Interrupted);
+    eventually(PATIENCE, "no process of the child left", || {
+        processes_mentioning(&marker).is_empty()
+    });
+}
+
+#[test]
 fn pausing_the_parent_freezes_the_childs_processes() {
     let h = Harness::new();
     let marker = format!("subflow-pause-{}", std::process::id());

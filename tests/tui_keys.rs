@@ -846,6 +846,15 @@ fn every_overlay_state(keymap: Keymap) {
     press(&mut c, &keymap, Action::Down);
     c.key(KeyCode::Enter);
     check_overlay(&mut c, "start form");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.key(KeyCode::Esc);
+    press(&mut c, &keymap, Action::Plan);
+    check_overlay(&mut c, "plan request");
+    let mut c = Console::with_keymap(keymap.clone());
+    c.key(KeyCode::Esc).chars("n");
+    press(&mut c, &keymap, Action::Down);
+    press(&mut c, &keymap, Action::DryRun);
+    check_overlay(&mut c, "dry run");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A tiny MCP server (stdio, Python standard library only) that serves a team calendar.
+"""A tiny MCP server (Python standard library only) that serves a team calendar, over stdio
+or, with `--http HOST:PORT`, over the protocol's streamable HTTP transport.
 
 Tools:
   list_events(month)                          read-only: the events of a month (YYYY-MM)
@@ -9,12 +10,21 @@ Tools:
 Events are kept in the JSON file named by CALENDAR_FILE (default: calendar.json in the
 working directory). A missing file starts with a few sample events of December 2026, so the
 `workflows/december-meeting.yaml` example has something to read.
+
+Over HTTP it serves POST /mcp (JSON answers; no server-sent stream), hands out an
+Mcp-Session-Id at `initialize` and wants it back, and, when MCP_TOKEN is set, wants
+`Authorization: Bearer $MCP_TOKEN` on every request. It prints the URL it listens on first.
 """
 
 import json
 import os
 import re
 import sys
+import uuid
+
+# This file's name shadows the standard `calendar` module, which `http.server` imports.
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
 PROTOCOL_VERSION = "2025-06-18"
 
@@ -129,21 +139,103 @@ def answer(msg):
     raise LookupError(f"method {method!r} not supported")
 
 
-def main():
+def reply_to(msg):
+    """The JSON-RPC answer to one message, or None for a notification."""
+    if "id" not in msg:
+        return None
+    reply = {"jsonrpc": "2.0", "id": msg["id"]}
+    try:
+        reply["result"] = answer(msg)
+    except LookupError as e:
+        reply["error"] = {"code": -32601, "message": str(e)}
+    return reply
+
+
+def serve_stdio():
     for line in sys.stdin:
         try:
             msg = json.loads(line)
         except ValueError:
             continue
-        if "id" not in msg:
-            continue  # a notification
-        reply = {"jsonrpc": "2.0", "id": msg["id"]}
+        reply = reply_to(msg)
+        if reply is not None:
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+
+
+SESSIONS = set()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Streamable HTTP: one JSON-RPC message per POST, answered with JSON."""
+
+    def send(self, status, body=None, headers=()):
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def allowed(self):
+        token = os.environ.get("MCP_TOKEN")
+        if token and self.headers.get("Authorization") != "Bearer " + token:
+            self.send(401, {"error": "unauthorized"}, [("WWW-Authenticate", "Bearer")])
+            return False
+        return True
+
+    def do_POST(self):
+        if self.path != "/mcp" or not self.allowed():
+            if self.path != "/mcp":
+                self.send(404, {"error": "not found"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
         try:
-            reply["result"] = answer(msg)
-        except LookupError as e:
-            reply["error"] = {"code": -32601, "message": str(e)}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+            msg = json.loads(self.rfile.read(length))
+        except ValueError:
+            self.send(400, {"error": "not JSON"})
+            return
+        headers = []
+        if msg.get("method") == "initialize":
+            session = uuid.uuid4().hex
+            SESSIONS.add(session)
+            headers.append(("Mcp-Session-Id", session))
+        elif self.headers.get("Mcp-Session-Id") not in SESSIONS:
+            self.send(404, {"error": "unknown session"})
+            return
+        reply = reply_to(msg)
+        if reply is None:
+            self.send(202, None, headers)
+        else:
+            self.send(200, reply, headers)
+
+    def do_GET(self):
+        self.send(405, None, [("Allow", "POST, DELETE")])
+
+    def do_DELETE(self):
+        if self.allowed():
+            SESSIONS.discard(self.headers.get("Mcp-Session-Id"))
+            self.send(200, None)
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("calendar: " + (fmt % args) + "\n")
+
+
+def serve_http(where):
+    host, _, port = where.rpartition(":")
+    server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
+    print(f"listening on http://{server.server_address[0]}:{server.server_address[1]}/mcp", flush=True)
+    server.serve_forever()
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--http":
+        serve_http(sys.argv[2])
+    else:
+        serve_stdio()
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ pub struct Kit<'a> {
     pub ctx: ToolContext,
     /// Approvals and the journal.
     pub host: &'a dyn ActHost,
+    /// Other profiles the loop may hand subtasks to (`delegate`), and how to run them.
+    pub team: Option<super::delegate::Team<'a>>,
 }
 
 pub(super) type Sink<'s> = dyn FnMut(ActEvent) + Send + 's;

@@ -5,10 +5,13 @@ pub mod act;
 pub mod approve;
 mod builtin;
 pub mod call;
+pub mod delegate;
 pub mod host;
+pub mod memory;
 pub mod profile;
 mod replay;
 pub mod schema;
+pub mod stream;
 mod tool_call;
 
 pub use act::{ActEvent, Kit, act};
@@ -16,6 +19,22 @@ pub use approve::{CallQuestion, Granted};
 pub use call::{AgentError, AgentEvent, AgentRequest, AgentResult, parse_json_answer, run_agent};
 pub use host::{ActHost, HostFuture};
 pub use profile::{AgentCatalog, AgentProfile, ProfileSource};
+
+/// The agent tools (`spec::AGENT_TOOLS`) with what each does, for listings.
+pub const AGENT_TOOLS_ABOUT: [(&str, &str); 3] = [
+    (
+        delegate::NAME,
+        "Hand a subtask to a profile listed in `delegates_to:` (its own tools, gates, budget)",
+    ),
+    (
+        memory::REMEMBER,
+        "Keep a note for later runs of the workflow (`baton memory` lists them)",
+    ),
+    (
+        memory::RECALL,
+        "Read the notes earlier runs kept with `remember`",
+    ),
+];
 
 /// Other names AutomatosX gives a built-in profile, with the name they stand for.
 pub const ALIASES: [(&str, &str); 1] = [("architecture", "architect")];

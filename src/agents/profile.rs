@@ -61,6 +61,8 @@ pub struct AgentProfile {
     pub tools: Vec<ToolUse>,
     /// Tool-loop budgets its steps inherit (a step's own win).
     pub limits: AgentLimits,
+    /// The profiles it may hand subtasks to (`delegate`).
+    pub delegates_to: Vec<String>,
 }
 
 /// The system prompt of a profile defined without one.
@@ -103,6 +105,9 @@ impl AgentProfile {
                 .collect();
             out.push_str(&format!("tools:        {}\n", tools.join(", ")));
         }
+        if !self.delegates_to.is_empty() {
+            out.push_str(&format!("delegates to: {}\n", self.delegates_to.join(", ")));
+        }
         out.push('\n');
         out.push_str(&self.system);
         out.push('\n');
@@ -123,6 +128,7 @@ impl AgentProfile {
             capabilities: b.capabilities.iter().map(|c| c.to_string()).collect(),
             tools: Vec::new(),
             limits: AgentLimits::default(),
+            delegates_to: Vec::new(),
         }
     }
 
@@ -140,6 +146,7 @@ impl AgentProfile {
             capabilities: Vec::new(),
             tools: Vec::new(),
             limits: AgentLimits::default(),
+            delegates_to: Vec::new(),
         }
     }
 
@@ -173,6 +180,9 @@ impl AgentProfile {
             self.tools = o.tools.iter().map(ToolEntry::to_use).collect();
         }
         self.limits = AgentLimits::from(o.limits).or(self.limits);
+        if !o.delegates_to.is_empty() {
+            self.delegates_to = o.delegates_to.clone();
+        }
     }
 }
 
@@ -195,6 +205,8 @@ struct ProfileFile {
     #[serde(alias = "abilities")]
     capabilities: Vec<String>,
     tools: Vec<ToolEntry>,
+    #[serde(alias = "delegatesTo")]
+    delegates_to: Vec<String>,
     #[serde(flatten)]
     limits: LimitsFile,
 }
@@ -277,6 +289,7 @@ impl From<&AgentProfileSpec> for ProfileFile {
                 })
                 .collect(),
             limits: s.limits.into(),
+            delegates_to: s.delegates_to.clone(),
             ..ProfileFile::default()
         }
     }

@@ -149,6 +149,8 @@ impl Replayed {
                         p.started = true;
                     }
                 }
+                // A delegate's conversation, replayed by its own loop when it runs again.
+                AgentEntry::Delegated { .. } => {}
                 AgentEntry::CallResult { id, content, .. } => {
                     if let Some(i) = r.pending.iter().position(|p| p.call.id == id) {
                         let p = r.pending.remove(i);

@@ -120,7 +120,12 @@ async fn run_call(
     )
     .await?;
     sink(ActEvent::Call(format!("calling {}", shown(call))));
-    let mut out = g.tool.call(&call.arguments, &kit.ctx).await;
+    let mut out = match kit.team {
+        Some(team) if g.tool.name() == super::delegate::NAME => {
+            super::delegate::run(kit, team, call, sink).await?
+        }
+        _ => g.tool.call(&call.arguments, &kit.ctx).await,
+    };
     sink(ActEvent::Result(format!(
         "{} {} ({} bytes to the model)",
         call.name,
@@ -170,7 +175,7 @@ fn shown(call: &ToolCall) -> String {
 }
 
 /// The first line of `text`, at most `max` characters.
-fn one_line(text: &str, max: usize) -> String {
+pub(super) fn one_line(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("");
     let mut out: String = line.chars().take(max).collect();
     if out.len() < text.len() {

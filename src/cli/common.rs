@@ -194,10 +194,17 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
         opened.config.ssh.clone(),
         Some(&opened.paths.data),
     ));
+    let mcp_servers =
+        crate::mcp::configured(&opened.config.mcp_servers, &opened.paths.config_file())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    config
+        .secrets
+        .extend(crate::mcp::secret_values(&mcp_servers, env));
     config.llm = Some(Arc::new(LlmRuntime {
         router: Router::from_config(&opened.config.providers, env)
             .map(|r| r.remembering(HealthFile::new(opened.paths.provider_health()))),
         catalog,
+        mcp_servers,
     }));
     Engine::open(opened.store.clone(), config, rt.handle().clone())
 }

@@ -7,6 +7,7 @@ use super::common::{self, Reach};
 use crate::config::{ConfigFile, Paths};
 use crate::control::{Remote, Role};
 use crate::engine::Backend;
+use crate::tui::plan::PlanDesk;
 use crate::tui::{TuiExit, TuiOptions};
 
 /// Opens the console; when it closes, does what the operator chose for active runs.
@@ -23,6 +24,7 @@ pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i3
         config: opened.config.tui.clone(),
         theme,
         workflow_dirs: vec![PathBuf::from("workflows"), opened.paths.workflows_dir()],
+        plans: Some(PlanDesk::for_machine(&opened.paths, &opened.config)),
     };
     let backend: Arc<dyn Backend> = Arc::new(engine.clone());
     let exit = {
@@ -87,6 +89,7 @@ fn attach(data_dir: Option<&Path>, owner: Remote, theme: Option<String>) -> anyh
         config: config.tui.clone(),
         theme,
         workflow_dirs: vec![PathBuf::from("workflows"), paths.workflows_dir()],
+        plans: Some(PlanDesk::for_machine(&paths, &config)),
     };
     let backend: Arc<dyn Backend> = Arc::new(owner);
     match crate::tui::run(backend, options)? {

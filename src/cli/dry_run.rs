@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use super::common::Shown;
 use super::run::{RunArgs, parse_params};
 use crate::config::{ConfigFile, Paths};
-use crate::engine::dry_run::{DryRun, DryStep, Verdict};
-use crate::engine::secrets::RunSecrets;
+use crate::engine::dry_run::{DryStep, render_file};
 
 /// Renders and prints the workflow's steps.
 pub fn run(data_dir: Option<&Path>, args: &RunArgs) -> anyhow::Result<i32> {
@@ -26,8 +25,6 @@ pub fn run(data_dir: Option<&Path>, args: &RunArgs) -> anyhow::Result<i32> {
 
 fn render(data_dir: Option<&Path>, args: &RunArgs) -> anyhow::Result<Vec<DryStep>> {
     let given = parse_params(&args.params)?;
-    let source = crate::spec::read_source(&args.file).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let wf = crate::spec::parse_str(&source, &args.file).map_err(|d| anyhow::anyhow!("{d}"))?;
     // The config is read, never written: a missing or unreadable one is the defaults.
     let paths = Paths::resolve(data_dir).ok();
     let config = paths
@@ -36,32 +33,7 @@ fn render(data_dir: Option<&Path>, args: &RunArgs) -> anyhow::Result<Vec<DryStep
         .unwrap_or_default();
     let mut dirs = vec![PathBuf::from("workflows")];
     dirs.extend(paths.as_ref().map(Paths::workflows_dir));
-    let problems = crate::spec::check_calls(&wf, &dirs);
-    if !problems.is_empty() {
-        anyhow::bail!("{}", crate::spec::Diagnostics(problems));
-    }
-    let params = crate::spec::resolve_params(&wf, &given)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
-    let workdir = std::env::current_dir().ok();
-    let env = &crate::providers::process_env;
-    let secrets = RunSecrets::resolve(
-        &wf,
-        Some(&args.file.display().to_string()),
-        &source,
-        workdir.as_deref().and_then(Path::to_str),
-        env,
-    )?;
-    let ssh = crate::remote::Ssh::new(config.hosts.clone(), config.ssh.clone(), None);
-    let dry = DryRun {
-        workflow: &wf,
-        params,
-        secrets,
-        masked: crate::providers::secrets(&config.providers, env),
-        workdir,
-        ssh: &ssh,
-        workflow_dirs: &dirs,
-    };
-    Ok(dry.steps())
+    render_file(&args.file, &given, &config, &dirs)
 }
 
 fn print(args: &RunArgs, steps: &[DryStep]) {
@@ -71,20 +43,8 @@ fn print(args: &RunArgs, steps: &[DryStep]) {
         out.text(&args.file.display().to_string())
     );
     for (n, step) in steps.iter().enumerate() {
-        let verdict = match &step.verdict {
-            Verdict::Runs => String::new(),
-            Verdict::RunsIf(expr) => format!(" — runs if {expr}"),
-            Verdict::Skipped(why) => format!(" — skipped: {why}"),
-            Verdict::Unrendered(why) => format!(" — cannot be shown before a run: {why}"),
-        };
         outln!();
-        outln!(
-            "{}. {} ({}){}",
-            n + 1,
-            out.text(&step.id),
-            step.kind,
-            out.text(&verdict)
-        );
+        outln!("{}", out.text(&step.heading(n + 1)));
         for line in &step.lines {
             outln!("   {}", out.text(line));
         }

@@ -15,6 +15,7 @@ pub mod init;
 pub mod inspect;
 pub mod logfile;
 pub mod manage;
+pub mod memory;
 pub mod plan;
 pub mod plans;
 pub mod progress;
@@ -105,6 +106,9 @@ pub enum CliCommand {
     /// List the tools agent steps can use (built-in, and a workflow's MCP servers' with -f),
     /// with whether their calls wait for approval.
     Tools(tools::ToolsArgs),
+    /// List or clear the notes agents keep across runs with `remember` (`ls`, `show`,
+    /// `clear`, by `--scope`).
+    Memory(memory::MemoryArgs),
     /// Write a commented starter workflow and config (never overwriting a file).
     Init(init::InitArgs),
     /// Print the JSON Schema of workflow files (for editors and linters).
@@ -177,6 +181,7 @@ pub fn main() -> i32 {
             agents::run_agents(&args, Some(&paths.agents_dir()))
         }),
         Some(CliCommand::Tools(args)) => tools::run(&args),
+        Some(CliCommand::Memory(args)) => memory::run(cli.data_dir.as_deref(), args),
         Some(CliCommand::Hosts(args)) => with_config(cli.data_dir.as_deref(), |paths, config| {
             let ssh = crate::remote::Ssh::new(
                 config.hosts.clone(),

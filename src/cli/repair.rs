@@ -7,9 +7,8 @@
 //! input or no model answered.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::bail;
 use clap::Args;
 
 use super::common::Shown;
@@ -17,12 +16,11 @@ use super::run::{FollowArgs, FollowOptions};
 use crate::config::{ConfigFile, Paths};
 use crate::engine::Command;
 use crate::identity::Operator;
-use crate::planner::repair::{Failure, TAIL_LINES, propose};
+use crate::planner::repair::{Failure, propose};
 use crate::planner::versions::{NewVersion, PlanBook, VersionKind};
 use crate::planner::{DEFAULT_ROUNDS, Planner, diff};
 use crate::providers::RouteEvent;
 use crate::spec::StepId;
-use crate::store::StepStatus;
 
 /// Ask a model to fix a failed step; approve its proposal to continue the run.
 #[derive(Debug, Args)]
@@ -140,38 +138,7 @@ pub fn repair(data_dir: Option<&Path>, args: RepairArgs) -> anyhow::Result<i32> 
 fn read_failure(data_dir: Option<&Path>, args: &RepairArgs) -> anyhow::Result<Failure> {
     let reader = super::common::reader(data_dir)?;
     let id = reader.resolve_run(&args.run)?;
-    let run = reader.run(&id)?;
-    let detail = reader.run_detail(&id)?;
-    let step = StepId(args.step.clone());
-    let Some(record) = detail.steps.iter().find(|s| s.step == step) else {
-        bail!("run {id} has no step `{step}`; `baton show {id}` lists its steps");
-    };
-    if record.status != StepStatus::Failed {
-        bail!(
-            "step `{step}` of run {id} is {}; only a failed step can be repaired",
-            record.status.as_str()
-        );
-    }
-    let action = detail
-        .approvals
-        .iter()
-        .find(|a| a.step == step)
-        .and_then(|a| a.action.clone());
-    let output_tail = reader
-        .tail_logs(&id, Some(&step), TAIL_LINES)?
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
-    Ok(Failure {
-        run: id.0.clone(),
-        origin: PathBuf::from(run.workflow_path.as_deref().unwrap_or("workflow.yaml")),
-        source: run.source,
-        action,
-        exit_code: record.exit_code,
-        error: record.error.clone(),
-        output_tail,
-        step,
-    })
+    Failure::read(reader.as_ref(), &id, StepId(args.step.clone()))
 }
 
 /// Asks at a terminal whether to apply; without one only `--approve` applies.

@@ -362,10 +362,10 @@ fn follow(
     on_stop: &OnStop<'_>,
 ) -> anyhow::Result<i32> {
     let mut printer = Printer::new(opts);
-    if !opts.json {
-        if let Ok(detail) = backend.run_detail(id) {
-            printer.header(&detail.run.id, &detail.run.workflow, detail.run.steps_total);
-        }
+    if !opts.json
+        && let Ok(detail) = backend.run_detail(id)
+    {
+        printer.header(&detail.run.id, &detail.run.workflow, detail.run.steps_total);
     }
     let interactive = std::io::stdin().is_terminal();
     rt.block_on(async {
@@ -652,6 +652,10 @@ impl Printer {
             self.end = Some((*state, reason.clone()));
         }
         if self.json {
+            // An agent's unfinished line is for the console; the finished line follows.
+            if matches!(e.kind, EventKind::Partial { .. }) {
+                return;
+            }
             if let Ok(line) = serde_json::to_string(e) {
                 outln!("{}", self.shown.json(line));
             }

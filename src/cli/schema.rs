@@ -29,7 +29,7 @@ pub fn schema_text() -> anyhow::Result<String> {
 }
 
 /// The top-level keys a workflow may have, each with its aliases, as the reader takes them.
-pub const TOP_LEVEL: [(&str, &[&str]); 20] = [
+pub const TOP_LEVEL: [(&str, &[&str]); 21] = [
     ("name", &[]),
     ("description", &[]),
     ("version", &[]),
@@ -47,6 +47,7 @@ pub const TOP_LEVEL: [(&str, &[&str]); 20] = [
     ("notify", &[]),
     ("schedule", &[]),
     ("mcp_servers", &["mcpServers"]),
+    ("memory", &[]),
     ("hosts", &[]),
     ("outputs", &[]),
     ("$schema", &[]),
@@ -133,15 +134,19 @@ fn top_level(key: &str) -> Value {
         }),
         "mcp_servers" => json!({
             "type": "object",
-            "description": "MCP servers by name: { command, args, env }; their tools are \
-                            SERVER.TOOL in an agent step's `tools:`",
+            "description": "MCP servers by name: { command, args, env } (stdio) or { url, \
+                            headers, headers_env, bearer_token_env } (streamable HTTP); their \
+                            tools are SERVER.TOOL in an agent step's `tools:`",
             "additionalProperties": {
                 "type": "object",
-                "required": ["command"],
                 "properties": {
                     "command": { "type": "string" },
                     "args": { "type": "array", "items": { "type": "string" } },
                     "env": { "type": "object" },
+                    "url": { "type": "string" },
+                    "headers": { "type": "object" },
+                    "headers_env": { "type": "object" },
+                    "bearer_token_env": { "type": "string" },
                 },
             },
         }),

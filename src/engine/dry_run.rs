@@ -46,6 +46,19 @@ pub struct DryStep {
     pub lines: Vec<String>,
 }
 
+impl DryStep {
+    /// Its heading, numbered `n`: `2. build (run) — runs if …`.
+    pub fn heading(&self, n: usize) -> String {
+        let verdict = match &self.verdict {
+            Verdict::Runs => String::new(),
+            Verdict::RunsIf(expr) => format!(" — runs if {expr}"),
+            Verdict::Skipped(why) => format!(" — skipped: {why}"),
+            Verdict::Unrendered(why) => format!(" — cannot be shown before a run: {why}"),
+        };
+        format!("{n}. {} ({}){verdict}", self.id, self.kind)
+    }
+}
+
 /// Whether a step would run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -168,6 +181,45 @@ impl DryRun<'_> {
         }
         ctx
     }
+}
+
+/// Every step of the workflow file `file` as a dry run shows it, with params `given` (defaults
+/// filled in), the hosts and provider keys of `config`, and `workflow:` calls looked up in
+/// `dirs`. Reads files only; runs nothing and opens no store.
+pub fn render_file(
+    file: &std::path::Path,
+    given: &IndexMap<String, Value>,
+    config: &crate::config::ConfigFile,
+    dirs: &[PathBuf],
+) -> anyhow::Result<Vec<DryStep>> {
+    let source = crate::spec::read_source(file).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let wf = crate::spec::parse_str(&source, file).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let problems = crate::spec::check_calls(&wf, dirs);
+    if !problems.is_empty() {
+        anyhow::bail!("{}", crate::spec::Diagnostics(problems));
+    }
+    let params = crate::spec::resolve_params(&wf, given)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let workdir = std::env::current_dir().ok();
+    let env = &crate::providers::process_env;
+    let secrets = RunSecrets::resolve(
+        &wf,
+        Some(&file.display().to_string()),
+        &source,
+        workdir.as_deref().and_then(std::path::Path::to_str),
+        env,
+    )?;
+    let ssh = crate::remote::Ssh::new(config.hosts.clone(), config.ssh.clone(), None);
+    let dry = DryRun {
+        workflow: &wf,
+        params,
+        secrets,
+        masked: crate::providers::secrets(&config.providers, env),
+        workdir,
+        ssh: &ssh,
+        workflow_dirs: dirs,
+    };
+    Ok(dry.steps())
 }
 
 /// Sets `path` in `map` to `leaf`, making objects on the way; a deeper path wins over a leaf.

@@ -11,6 +11,7 @@ pub mod context;
 pub mod dry_run;
 pub mod journal;
 pub mod machine;
+pub mod partial;
 pub mod pipeline;
 pub mod policy;
 pub mod reader;
@@ -91,6 +92,10 @@ impl Engine {
         let origin = path.unwrap_or(Path::new("<workflow>"));
         let wf = crate::spec::parse_str(source, origin).map_err(|d| anyhow!("{d}"))?;
         let mut problems = crate::spec::check_agents(&wf, &self.known_agents());
+        let configured: Vec<String> = (self.shared.config.llm.iter())
+            .flat_map(|l| l.mcp_servers.keys().cloned())
+            .collect();
+        problems.extend(crate::spec::check_mcp_servers(&wf, &configured));
         problems.extend(crate::spec::check_calls(
             &wf,
             &self.shared.config.workflow_dirs,

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -92,6 +93,8 @@ pub struct RunActor {
     step_rx: mpsc::UnboundedReceiver<StepMsg>,
     step_tx: mpsc::UnboundedSender<StepMsg>,
     control: watch::Sender<Directive>,
+    /// Set before a stop that leaves the run interrupted (see [`StepJob::interrupting`]).
+    interrupting: Arc<AtomicBool>,
     /// Gate requests reported and not yet opened by the machine (dropped if it does not).
     asks: HashMap<usize, GateRequest>,
     /// Where each open gate's decision goes; dropping one ends its gate cancelled.
@@ -187,6 +190,7 @@ impl RunActor {
             step_rx,
             step_tx,
             control,
+            interrupting: Arc::new(AtomicBool::new(false)),
             asks: HashMap::new(),
             replies: HashMap::new(),
             broken: false,
@@ -397,7 +401,8 @@ impl RunActor {
         let control = match signal {
             Signal::Pause => Directive::Paused,
             Signal::Resume => Directive::Running,
-            Signal::Stop => {
+            Signal::Stop { interrupt } => {
+                self.interrupting.store(interrupt, Ordering::Relaxed);
                 // Dropping the reply channels ends the waiting gates as cancelled.
                 self.replies.clear();
                 Directive::Cancelled
@@ -417,6 +422,7 @@ impl RunActor {
             recovery_gate,
             tx: self.step_tx.clone(),
             control: self.control.subscribe(),
+            interrupting: self.interrupting.clone(),
             log: self.log_sink(&self.wf.steps[idx].id),
             redactor: self.redactor.clone(),
             templates_may_loop: self.templates_may_loop,

@@ -1,254 +1,230 @@
-//! A JSON-RPC 2.0 client of one MCP server over its stdin and stdout (newline-delimited
-//! messages, as the protocol's stdio transport says).
+//! A client of one MCP server through the official Rust SDK (`rmcp`): a program baton starts
+//! and speaks to over its stdin and stdout, or a server it reaches over streamable HTTP. The
+//! SDK does the protocol (version negotiation, sessions, server requests, pagination); this
+//! file starts the transport, lists the tools and turns a call's result into text.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::sync::Mutex;
+use reqwest::header::{HeaderName, HeaderValue};
+use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::secret::ServerSecrets;
+use crate::secrets::Redactor;
 use crate::spec::McpServerSpec;
 use crate::steps::LogSink;
 use crate::store::LogStream;
 
-/// The protocol revision baton speaks.
-const PROTOCOL_VERSION: &str = "2025-06-18";
-/// Longest message read from a server.
-const MAX_MESSAGE: u64 = 16 * 1024 * 1024;
-/// How long a server has to start and list its tools.
+/// How long a server has to start (or answer), initialise and list its tools.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A tool as a server lists it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct McpToolInfo {
     /// Its name on the server.
     pub name: String,
     /// What it does.
-    #[serde(default)]
     pub description: Option<String>,
     /// JSON Schema of its arguments.
-    #[serde(default, rename = "inputSchema")]
     pub input_schema: Value,
-    /// Hints: `readOnlyHint` says it changes nothing.
-    #[serde(default)]
-    pub annotations: Value,
+    /// The server says it changes nothing (`readOnlyHint`).
+    pub read_only: bool,
 }
 
-impl McpToolInfo {
-    /// The server says the tool changes nothing.
-    pub fn read_only(&self) -> bool {
-        self.annotations.get("readOnlyHint") == Some(&Value::Bool(true))
+impl From<rmcp::model::Tool> for McpToolInfo {
+    fn from(t: rmcp::model::Tool) -> Self {
+        McpToolInfo {
+            name: t.name.to_string(),
+            description: t.description.map(|d| d.to_string()),
+            input_schema: Value::Object((*t.input_schema).clone()),
+            read_only: t
+                .annotations
+                .and_then(|a| a.read_only_hint)
+                .unwrap_or(false),
+        }
     }
 }
 
-/// One running server.
+/// One connected server; dropping it ends the session (and stops a started program).
 pub struct McpClient {
     name: String,
-    io: Mutex<Io>,
-}
-
-struct Io {
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    next_id: u64,
-    /// Killed when the client is dropped.
-    _child: Child,
+    service: RunningService<RoleClient, ClientConfig>,
+    /// The secrets sent to it, masked in whatever it says back.
+    redactor: Redactor,
 }
 
 impl McpClient {
-    /// Starts server `name`, initialises the session and lists its tools.
+    /// Connects to server `name` (a program started in `cwd`, its stderr going to `log`, or
+    /// an HTTP endpoint), initialises the session and lists its tools.
     pub async fn start(
         name: &str,
         spec: &McpServerSpec,
         cwd: &Path,
         log: LogSink,
     ) -> Result<(McpClient, Vec<McpToolInfo>), String> {
-        let mut child = Command::new(&spec.command)
-            .args(&spec.args)
-            .envs(&spec.env)
-            .current_dir(cwd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
+        let secrets = ServerSecrets::resolve(name, spec, &crate::providers::process_env)?;
+        let redactor = secrets.redactor();
+        let info = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("baton", env!("CARGO_PKG_VERSION")),
+        );
+        let late = || {
+            format!(
+                "the MCP server `{name}` did not initialise and list its tools within {}s",
+                START_TIMEOUT.as_secs()
+            )
+        };
+        let connect = async {
+            let service = match &spec.url {
+                Some(url) => {
+                    let transport = http_transport(name, url, spec, &secrets)?;
+                    info.serve(transport).await
+                }
+                None => {
+                    let transport = child(name, spec, cwd, log, redactor.clone())?;
+                    info.serve(transport).await
+                }
+            }
             .map_err(|e| {
                 format!(
-                    "cannot start the MCP server `{name}` (`{}`): {e}; check `mcp_servers.{name}.command`",
-                    spec.command
+                    "the MCP server `{name}` did not start a session: {}",
+                    redactor.redact(&error_chain(&e))
                 )
             })?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(format!("the MCP server `{name}` has no stdio pipes"));
+            let tools = service.list_all_tools().await.map_err(|e| {
+                format!(
+                    "the MCP server `{name}` did not list its tools: {}",
+                    redactor.redact(&error_chain(&e))
+                )
+            })?;
+            Ok::<_, String>((service, tools))
         };
-        let server = name.to_string();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                log(LogStream::Stderr, &format!("[mcp {server}] {line}"));
-            }
-        });
+        let (service, tools) = tokio::time::timeout(START_TIMEOUT, connect)
+            .await
+            .map_err(|_| late())??;
         let client = McpClient {
             name: name.to_string(),
-            io: Mutex::new(Io {
-                stdin,
-                stdout: BufReader::new(stdout),
-                next_id: 1,
-                _child: child,
-            }),
+            service,
+            redactor,
         };
-        let tools = tokio::time::timeout(START_TIMEOUT, client.handshake())
-            .await
-            .map_err(|_| {
-                format!(
-                    "the MCP server `{name}` did not answer `initialize` and `tools/list` within {}s",
-                    START_TIMEOUT.as_secs()
-                )
-            })??;
-        Ok((client, tools))
-    }
-
-    async fn handshake(&self) -> Result<Vec<McpToolInfo>, String> {
-        self.request(
-            "initialize",
-            json!({
-                "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": "baton", "version": env!("CARGO_PKG_VERSION")},
-            }),
-        )
-        .await?;
-        self.notify("notifications/initialized").await?;
-        let mut tools = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let params = match &cursor {
-                Some(c) => json!({"cursor": c}),
-                None => json!({}),
-            };
-            let page = self.request("tools/list", params).await?;
-            let listed: Vec<McpToolInfo> =
-                serde_json::from_value(page["tools"].clone()).map_err(|e| {
-                    format!(
-                        "the MCP server `{}` listed its tools wrongly: {e}",
-                        self.name
-                    )
-                })?;
-            tools.extend(listed);
-            cursor = page["nextCursor"].as_str().map(str::to_string);
-            if cursor.is_none() {
-                return Ok(tools);
-            }
-        }
+        Ok((client, tools.into_iter().map(McpToolInfo::from).collect()))
     }
 
     /// Calls tool `tool`; returns its text and whether the server says it failed.
     pub async fn call(&self, tool: &str, arguments: &Value) -> Result<(String, bool), String> {
-        let result = self
-            .request("tools/call", json!({"name": tool, "arguments": arguments}))
-            .await?;
-        let mut text = Vec::new();
-        for item in result["content"].as_array().into_iter().flatten() {
-            match item["type"].as_str() {
-                Some("text") => text.push(item["text"].as_str().unwrap_or_default().to_string()),
-                Some(other) => text.push(format!("[{other} content not shown]")),
-                None => {}
-            }
-        }
-        if text.is_empty()
-            && let Some(s) = result.get("structuredContent")
-        {
-            text.push(s.to_string());
-        }
-        Ok((text.join("\n"), result["isError"] == Value::Bool(true)))
-    }
-
-    async fn notify(&self, method: &str) -> Result<(), String> {
-        let mut io = self.io.lock().await;
-        let msg = json!({"jsonrpc": "2.0", "method": method});
-        self.send(&mut io, &msg).await
-    }
-
-    /// Sends a request and reads until its answer, answering the server's own requests.
-    async fn request(&self, method: &str, params: Value) -> Result<Value, String> {
-        let mut io = self.io.lock().await;
-        let id = io.next_id;
-        io.next_id += 1;
-        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.send(&mut io, &msg).await?;
-        loop {
-            let msg = self.receive(&mut io).await?;
-            if msg.get("method").is_some() {
-                if let Some(their_id) = msg.get("id") {
-                    // Requests from the server (`ping`, …): an empty answer or "not supported".
-                    let reply = if msg["method"] == "ping" {
-                        json!({"jsonrpc": "2.0", "id": their_id, "result": {}})
-                    } else {
-                        json!({"jsonrpc": "2.0", "id": their_id,
-                               "error": {"code": -32601, "message": "not supported by baton"}})
-                    };
-                    self.send(&mut io, &reply).await?;
-                }
-                continue;
-            }
-            if msg.get("id") != Some(&json!(id)) {
-                continue;
-            }
-            if let Some(err) = msg.get("error") {
+        let mut params = CallToolRequestParams::new(tool.to_string());
+        match arguments {
+            Value::Object(map) => params = params.with_arguments(map.clone()),
+            Value::Null => {}
+            other => {
                 return Err(format!(
-                    "the MCP server `{}` answered `{method}` with an error: {}",
-                    self.name,
-                    err["message"].as_str().unwrap_or("(no message)")
-                ));
-            }
-            return Ok(msg.get("result").cloned().unwrap_or(Value::Null));
-        }
-    }
-
-    async fn send(&self, io: &mut Io, msg: &Value) -> Result<(), String> {
-        let mut line = msg.to_string();
-        line.push('\n');
-        io.stdin
-            .write_all(line.as_bytes())
-            .await
-            .map_err(|e| format!("cannot write to the MCP server `{}`: {e}", self.name))?;
-        io.stdin
-            .flush()
-            .await
-            .map_err(|e| format!("cannot write to the MCP server `{}`: {e}", self.name))
-    }
-
-    /// The next JSON message (lines that are not JSON are skipped).
-    async fn receive(&self, io: &mut Io) -> Result<Value, String> {
-        loop {
-            let mut line = Vec::new();
-            let n = (&mut io.stdout)
-                .take(MAX_MESSAGE)
-                .read_until(b'\n', &mut line)
-                .await
-                .map_err(|e| format!("cannot read from the MCP server `{}`: {e}", self.name))?;
-            if n == 0 {
-                return Err(format!(
-                    "the MCP server `{}` exited (its stderr is in the step's log)",
+                    "the arguments of `{}.{tool}` must be a JSON object, not {other}",
                     self.name
                 ));
             }
-            if n as u64 >= MAX_MESSAGE && line.last() != Some(&b'\n') {
-                return Err(format!(
-                    "the MCP server `{}` sent a message over {} MiB",
-                    self.name,
-                    MAX_MESSAGE >> 20
-                ));
-            }
-            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-                return Ok(v);
-            }
         }
+        let result = self.service.call_tool(params).await.map_err(|e| {
+            format!(
+                "the MCP server `{}` failed the call to `{tool}`: {}",
+                self.name,
+                self.redactor.redact(&error_chain(&e))
+            )
+        })?;
+        let mut text: Vec<String> = result
+            .content
+            .iter()
+            .map(|block| match block.as_text() {
+                Some(t) => t.text.clone(),
+                None => "[non-text content not shown]".to_string(),
+            })
+            .collect();
+        if text.is_empty()
+            && let Some(s) = &result.structured_content
+        {
+            text.push(s.to_string());
+        }
+        let text = self.redactor.redact(&text.join("\n")).into_owned();
+        Ok((text, result.is_error == Some(true)))
     }
+}
+
+/// The server's program, started in `cwd` with the server's `env` added to baton's own, in a
+/// process group of its own (stopping the server stops whatever it started); its stderr
+/// goes to `log`, line by line.
+fn child(
+    name: &str,
+    spec: &McpServerSpec,
+    cwd: &Path,
+    log: LogSink,
+    redactor: Redactor,
+) -> Result<TokioChildProcess, String> {
+    let mut command = tokio::process::Command::new(&spec.command);
+    command
+        .args(&spec.args)
+        .envs(&spec.env)
+        .current_dir(cwd)
+        .kill_on_drop(true);
+    let mut wrapped = process_wrap::tokio::CommandWrap::from(command);
+    wrapped.wrap(process_wrap::tokio::ProcessGroup::leader());
+    let (process, stderr) = TokioChildProcess::builder(wrapped)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start the MCP server `{name}` (`{}`): {e}; check `mcp_servers.{name}.command`",
+                spec.command
+            )
+        })?;
+    if let Some(stderr) = stderr {
+        let server = name.to_string();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let line = redactor.redact(&line).into_owned();
+                log(LogStream::Stderr, &format!("[mcp {server}] {line}"));
+            }
+        });
+    }
+    Ok(process)
+}
+
+/// The streamable HTTP transport to `url`, with the server's headers and secrets, over
+/// baton's one HTTP client (rustls).
+fn http_transport(
+    name: &str,
+    url: &str,
+    spec: &McpServerSpec,
+    secrets: &ServerSecrets,
+) -> Result<StreamableHttpClientTransport<reqwest::Client>, String> {
+    let client = crate::steps::http::client()?;
+    let mut headers = HashMap::new();
+    let plain = spec.headers.iter().map(|(k, v)| (k, v, false));
+    let secret = secrets.headers.iter().map(|(k, v)| (k, v, true));
+    for (header, value, sensitive) in plain.chain(secret) {
+        let bad = |what: &str| format!("MCP server `{name}`: header `{header}` has {what}");
+        let header_name = HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| bad("a name that cannot be an HTTP header's"))?;
+        let mut header_value = HeaderValue::from_str(value)
+            .map_err(|_| bad("a value that cannot be sent (a control character?)"))?;
+        header_value.set_sensitive(sensitive);
+        headers.insert(header_name, header_value);
+    }
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers);
+    if let Some(token) = &secrets.bearer {
+        config = config.auth_header(token.clone());
+    }
+    Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// An error and its causes, joined with `: `.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::providers::client::error_chain(e)
 }

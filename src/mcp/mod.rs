@@ -1,12 +1,12 @@
-//! MCP servers as tool plugins: the servers a workflow declares under `mcp_servers:` are
-//! started for the agent steps that name their tools (`SERVER.TOOL`), spoken to over stdio
-//! with JSON-RPC 2.0 as the Model Context Protocol says (`initialize`, `tools/list`,
-//! `tools/call`), and stopped when the step's attempt ends.
-//!
-//! A small client of our own rather than the `rmcp` SDK: baton needs three requests of one
-//! transport, and the SDK's dependency tree would cost more to build than these files.
+//! MCP servers as tool plugins: the servers declared in the config file (`[mcp_servers.NAME]`)
+//! or a workflow's `mcp_servers:` are connected for the agent steps that name their tools
+//! (`SERVER.TOOL`, `SERVER.*`), through the official Rust SDK (`rmcp`): a program spoken to
+//! over stdio, or a server reached over streamable HTTP. A step's servers are stopped (or
+//! their sessions ended) when its attempt ends.
 
 mod client;
+mod config;
+mod secret;
 mod tool;
 
 use std::collections::HashMap;
@@ -20,6 +20,8 @@ use crate::steps::LogSink;
 use crate::tools::Tool;
 
 pub use client::{McpClient, McpToolInfo};
+pub use config::{McpServerConfig, configured, merged};
+pub use secret::{ServerSecrets, secret_values};
 pub use tool::McpTool;
 
 /// The MCP servers one agent attempt started, with their tools; dropping it stops them.
@@ -29,8 +31,9 @@ pub struct McpSession {
 }
 
 impl McpSession {
-    /// Starts the servers that `tools` name (in `cwd`, with baton's environment and the
-    /// server's `env`) and lists their tools; their stderr goes to `log`.
+    /// Connects the servers of `servers` that `tools` name (a program is started in `cwd`,
+    /// with baton's environment and the server's `env`, its stderr going to `log`) and lists
+    /// their tools.
     pub async fn start(
         servers: &IndexMap<String, McpServerSpec>,
         tools: &[ToolUse],
@@ -46,7 +49,11 @@ impl McpSession {
                 continue;
             }
             let spec = servers.get(server).ok_or_else(|| {
-                format!("`{}` names the MCP server `{server}`, which the workflow does not declare under `mcp_servers:`", entry.name)
+                format!(
+                    "`{}` names the MCP server `{server}`, which neither the workflow's \
+                     `mcp_servers:` nor the config file's `[mcp_servers]` declares",
+                    entry.name
+                )
             })?;
             let (client, listed) = McpClient::start(server, spec, cwd, log.clone()).await?;
             let client = Arc::new(client);

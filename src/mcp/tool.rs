@@ -42,17 +42,17 @@ impl Tool for McpTool {
 
     fn schema(&self) -> Value {
         match &self.info.input_schema {
-            Value::Object(_) => self.info.input_schema.clone(),
+            Value::Object(o) if !o.is_empty() => self.info.input_schema.clone(),
             _ => serde_json::json!({"type": "object"}),
         }
     }
 
     fn risky(&self, _args: &Value) -> bool {
-        !self.info.read_only()
+        !self.info.read_only
     }
 
     fn approval(&self) -> &'static str {
-        if self.info.read_only() {
+        if self.info.read_only {
             "no (read-only)"
         } else {
             "asks"

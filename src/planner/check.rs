@@ -1,7 +1,7 @@
 //! The checks `baton validate` runs on a workflow, as one value both it and the planner use:
 //! the language (parse + validate), agent names against the known profiles, provider names
-//! against the configured ones, tool names (the spec checks those against the built-ins and
-//! the workflow's `mcp_servers:`).
+//! against the configured ones, tool names (the spec checks those against the built-ins;
+//! MCP servers' against the workflow's `mcp_servers:` and the config file's).
 
 use std::path::Path;
 
@@ -17,6 +17,8 @@ pub struct Checker {
     pub providers: Vec<String>,
     /// Where `workflow:` steps find a workflow given by name (`./workflows`, the config's).
     pub workflow_dirs: Vec<std::path::PathBuf>,
+    /// The config file's MCP servers, which `SERVER.TOOL` may name besides the workflow's.
+    pub mcp_servers: Vec<String>,
 }
 
 /// A checked text: the workflow when it is valid, and every problem found.
@@ -62,6 +64,7 @@ impl Checker {
             agents: crate::agents::known_names(&user),
             providers,
             workflow_dirs,
+            mcp_servers: config.map_or_else(Vec::new, |c| c.mcp_servers.keys().cloned().collect()),
         }
     }
 
@@ -70,6 +73,7 @@ impl Checker {
         let mut problems = spec::check_agents(wf, &self.agents);
         problems.extend(spec::check_providers(wf, &self.providers));
         problems.extend(spec::check_calls(wf, &self.workflow_dirs));
+        problems.extend(spec::check_mcp_servers(wf, &self.mcp_servers));
         problems
     }
 

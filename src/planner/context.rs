@@ -202,7 +202,7 @@ async fn list_mcp_tools(
         .into_iter()
         .map(|info| ToolEntry {
             name: format!("{name}.{}", info.name),
-            read_only: info.read_only(),
+            read_only: info.read_only,
             description: info.description.unwrap_or_default(),
         })
         .collect())

@@ -5,8 +5,12 @@
 
 use std::path::PathBuf;
 
+use anyhow::bail;
+
+use crate::engine::RunReader;
 use crate::providers::{RouteError, RouteEvent};
 use crate::spec::StepId;
+use crate::store::{RunId, StepStatus};
 
 use super::{Draft, PlanRequest, Planner};
 
@@ -35,6 +39,46 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// What `reader` holds about failed step `step` of run `id`; an error naming the run and
+    /// the step when it has no such step or the step did not fail.
+    pub fn read<R: RunReader + ?Sized>(
+        reader: &R,
+        id: &RunId,
+        step: StepId,
+    ) -> anyhow::Result<Failure> {
+        let run = reader.run(id)?;
+        let detail = reader.run_detail(id)?;
+        let Some(record) = detail.steps.iter().find(|s| s.step == step) else {
+            bail!("run {id} has no step `{step}`; `baton show {id}` lists its steps");
+        };
+        if record.status != StepStatus::Failed {
+            bail!(
+                "step `{step}` of run {id} is {}; only a failed step can be repaired",
+                record.status.as_str()
+            );
+        }
+        let action = detail
+            .approvals
+            .iter()
+            .find(|a| a.step == step)
+            .and_then(|a| a.action.clone());
+        let output_tail = reader
+            .tail_logs(id, Some(&step), TAIL_LINES)?
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        Ok(Failure {
+            run: id.0.clone(),
+            origin: PathBuf::from(run.workflow_path.as_deref().unwrap_or("workflow.yaml")),
+            source: run.source,
+            action,
+            exit_code: record.exit_code,
+            error: record.error.clone(),
+            output_tail,
+            step,
+        })
+    }
+
     /// The request that asks for a fix.
     pub fn request(&self) -> String {
         let mut text = format!(

@@ -103,7 +103,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 }
 
 fn unhex(hex: &[u8]) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     hex.chunks(2)

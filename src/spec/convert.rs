@@ -77,7 +77,9 @@ pub fn convert_workflow(
         .get(r, "mcp_servers", &["mcpServers"])
         .map(|n| super::convert_mcp::mcp_servers(r, n))
         .unwrap_or_default();
-    r.mcp_servers = mcp_servers.keys().cloned().collect();
+    let memory_scope = t
+        .get(r, "memory", &[])
+        .and_then(|n| r.non_empty_string(n, "memory", "memory: team-ops"));
     let agents = t
         .get(r, "agents", &[])
         .map(|n| convert_agents(r, n))
@@ -152,6 +154,7 @@ pub fn convert_workflow(
         concurrency,
         agents,
         mcp_servers,
+        memory_scope,
         hosts,
         steps,
         schedule,
@@ -347,30 +350,30 @@ fn convert_retry(
         Value::Map(entries) => {
             let mut t = Table::new(entries);
             let mut p = base.clone();
-            if let Some(n) = t.get(r, "max_attempts", &["maxAttempts", "attempts"]) {
-                if let Some(v) = r.int(n, &format!("{what}.max_attempts"), 1, 1000) {
-                    p.max_attempts = u32::try_from(v).unwrap_or(1000);
-                }
+            if let Some(n) = t.get(r, "max_attempts", &["maxAttempts", "attempts"])
+                && let Some(v) = r.int(n, &format!("{what}.max_attempts"), 1, 1000)
+            {
+                p.max_attempts = u32::try_from(v).unwrap_or(1000);
             }
-            if let Some(n) = t.get(r, "initial", &["delay", "initial_delay", "initialDelay"]) {
-                if let Some(d) = r.duration(n, &format!("{what}.initial")) {
-                    p.initial = d;
-                }
+            if let Some(n) = t.get(r, "initial", &["delay", "initial_delay", "initialDelay"])
+                && let Some(d) = r.duration(n, &format!("{what}.initial"))
+            {
+                p.initial = d;
             }
-            if let Some(n) = t.get(r, "max", &["max_delay", "maxDelay"]) {
-                if let Some(d) = r.duration(n, &format!("{what}.max")) {
-                    p.max = d;
-                }
+            if let Some(n) = t.get(r, "max", &["max_delay", "maxDelay"])
+                && let Some(d) = r.duration(n, &format!("{what}.max"))
+            {
+                p.max = d;
             }
-            if let Some(n) = t.get(r, "multiplier", &["backoff", "factor"]) {
-                if let Some(m) = r.float(n, &format!("{what}.multiplier"), 1.0, 100.0) {
-                    p.multiplier = m;
-                }
+            if let Some(n) = t.get(r, "multiplier", &["backoff", "factor"])
+                && let Some(m) = r.float(n, &format!("{what}.multiplier"), 1.0, 100.0)
+            {
+                p.multiplier = m;
             }
-            if let Some(n) = t.get(r, "jitter", &[]) {
-                if let Some(j) = r.bool(n, &format!("{what}.jitter")) {
-                    p.jitter = j;
-                }
+            if let Some(n) = t.get(r, "jitter", &[])
+                && let Some(j) = r.bool(n, &format!("{what}.jitter"))
+            {
+                p.jitter = j;
             }
             if let Some(n) = t.get(r, "on_exit_codes", &["onExitCodes", "exit_codes"]) {
                 let codes_what = format!("{what}.on_exit_codes");
@@ -453,6 +456,13 @@ fn convert_agents(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, AgentProf
                     .map(|v| v.into_iter().map(|(s, _)| s).collect())
                     .unwrap_or_default();
                 (profile.tools, profile.limits) = super::convert_tools::of_profile(r, &mut t);
+                if let Some(n) = t.get(r, "delegates_to", &["delegatesTo"]) {
+                    profile.delegates_to_pos = n.pos;
+                    profile.delegates_to = r
+                        .string_list(n, &format!("{what}.delegates_to"), "delegates_to: [writer]")
+                        .map(|v| v.into_iter().map(|(s, _)| s).collect())
+                        .unwrap_or_default();
+                }
                 t.finish(r, &format!("agent `{}`", key.name));
             }
             other => {

@@ -144,17 +144,16 @@ pub(super) fn convert_approval(
                 None => Some(default_prompt),
             };
             let mut inputs = IndexMap::new();
-            if let Some(n) = t.get(r, "inputs", &[]) {
-                if let Some(fields) =
+            if let Some(n) = t.get(r, "inputs", &[])
+                && let Some(fields) =
                     r.map(n, "approval.inputs", "inputs: { reason: { default: ok } }")
-                {
-                    for (k, v) in fields {
-                        let what = format!("approval.inputs.{}", k.name);
-                        let input = convert_input(r, v, &what);
-                        if let Some(input) = input {
-                            pos.fields.insert(format!("inputs.{}", k.name), v.pos);
-                            inputs.insert(k.name.clone(), input);
-                        }
+            {
+                for (k, v) in fields {
+                    let what = format!("approval.inputs.{}", k.name);
+                    let input = convert_input(r, v, &what);
+                    if let Some(input) = input {
+                        pos.fields.insert(format!("inputs.{}", k.name), v.pos);
+                        inputs.insert(k.name.clone(), input);
                     }
                 }
             }
@@ -221,14 +220,15 @@ fn convert_input(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<Approval
                 r.string_list(n, &format!("{what}.enum"), "enum: [a, b]")
                     .map(|v| v.into_iter().map(|(s, _)| s).collect::<Vec<_>>())
             });
-            if let (Some(d), Some(choices), Some(n)) = (&default, &choices, t.has("default")) {
-                if !d.contains("{{") && !choices.contains(d) {
-                    r.error(
-                        n.pos,
-                        format!("the default `{d}` of `{what}` is not one of its `enum` values"),
-                        Some(format!("use one of: {}", choices.join(", "))),
-                    );
-                }
+            if let (Some(d), Some(choices), Some(n)) = (&default, &choices, t.has("default"))
+                && !d.contains("{{")
+                && !choices.contains(d)
+            {
+                r.error(
+                    n.pos,
+                    format!("the default `{d}` of `{what}` is not one of its `enum` values"),
+                    Some(format!("use one of: {}", choices.join(", "))),
+                );
             }
             t.finish(r, &format!("`{what}`"));
             Some(ApprovalInput {
@@ -332,12 +332,12 @@ pub(super) fn convert_sub_workflow(
                 }
             };
             let mut params = IndexMap::new();
-            if let Some(n) = t.get(r, "params", &["with"]) {
-                if let Some(fields) = r.map(n, "workflow.params", "params: { env: prod }") {
-                    for (k, v) in fields {
-                        pos.fields.insert(format!("params.{}", k.name), v.pos);
-                        params.insert(k.name.clone(), v.value.to_json());
-                    }
+            if let Some(n) = t.get(r, "params", &["with"])
+                && let Some(fields) = r.map(n, "workflow.params", "params: { env: prod }")
+            {
+                for (k, v) in fields {
+                    pos.fields.insert(format!("params.{}", k.name), v.pos);
+                    params.insert(k.name.clone(), v.value.to_json());
                 }
             }
             t.finish(r, "`workflow`");
@@ -444,15 +444,15 @@ pub(super) fn convert_rate_limit(
                 }
             };
             t.finish(r, "`rate_limit`");
-            if let Some(Dur(d)) = per {
-                if d.is_zero() {
-                    r.error(
-                        node.pos,
-                        "`rate_limit.per` must be longer than zero",
-                        Some("write a period like `per: 1m`".into()),
-                    );
-                    return None;
-                }
+            if let Some(Dur(d)) = per
+                && d.is_zero()
+            {
+                r.error(
+                    node.pos,
+                    "`rate_limit.per` must be longer than zero",
+                    Some("write a period like `per: 1m`".into()),
+                );
+                return None;
             }
             Some(RateLimit {
                 key,

@@ -92,14 +92,14 @@ pub fn convert_step(
     };
     let label = id.clone().unwrap_or_else(|| format!("#{}", index + 1));
     let context = format!("step `{label}`");
-    if let Some(id) = &id {
-        if !super::convert::is_identifier(id) {
-            r.error(
-                pos.id,
-                format!("step id `{id}` is not a plain name"),
-                Some("use letters, digits, `_` and `-`, starting with a letter or `_`".into()),
-            );
-        }
+    if let Some(id) = &id
+        && !super::convert::is_identifier(id)
+    {
+        r.error(
+            pos.id,
+            format!("step id `{id}` is not a plain name"),
+            Some("use letters, digits, `_` and `-`, starting with a letter or `_`".into()),
+        );
     }
 
     let mut name = t

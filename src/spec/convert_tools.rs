@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use super::diag::did_you_mean;
 use super::node::{Node, Value};
 use super::reader::{Reader, Table};
-use super::types::{AgentLimits, BUILTIN_TOOLS, CallApproval, Pos, StepKind, ToolUse};
+use super::types::{AGENT_TOOLS, AgentLimits, BUILTIN_TOOLS, CallApproval, Pos, StepKind, ToolUse};
 
 const EXAMPLE: &str = "tools: [read_file, {name: shell, approve: false}]";
 
@@ -24,9 +24,14 @@ pub(super) fn tools(r: &mut Reader<'_>, node: &Node) -> Vec<ToolUse> {
         };
         if super::convert_mcp::check_tool(r, &name, pos) {
             // An MCP server's tool, checked against the declared servers.
-        } else if !BUILTIN_TOOLS.contains(&name.as_str()) {
-            let hint = did_you_mean(&name, BUILTIN_TOOLS)
-                .unwrap_or_else(|| format!("the built-in tools are {}", BUILTIN_TOOLS.join(", ")));
+        } else if !BUILTIN_TOOLS.contains(&name.as_str()) && !AGENT_TOOLS.contains(&name.as_str()) {
+            let all = BUILTIN_TOOLS.iter().chain(&AGENT_TOOLS).copied();
+            let hint = did_you_mean(&name, all.clone()).unwrap_or_else(|| {
+                format!(
+                    "the built-in tools are {}",
+                    all.collect::<Vec<_>>().join(", ")
+                )
+            });
             r.error(pos, format!("`{name}` is not a tool baton has"), Some(hint));
             continue;
         }

@@ -29,11 +29,11 @@ impl Dag {
         let mut dependents = vec![Vec::new(); n];
         for (i, s) in wf.steps.iter().enumerate() {
             for d in &s.depends_on {
-                if let Some(&j) = index.get(d.as_str()) {
-                    if !deps[i].contains(&j) {
-                        deps[i].push(j);
-                        dependents[j].push(i);
-                    }
+                if let Some(&j) = index.get(d.as_str())
+                    && !deps[i].contains(&j)
+                {
+                    deps[i].push(j);
+                    dependents[j].push(i);
                 }
             }
         }
@@ -242,6 +242,7 @@ pub(crate) mod tests {
             concurrency: None,
             agents: IndexMap::new(),
             mcp_servers: IndexMap::new(),
+            memory_scope: None,
             hosts: IndexMap::new(),
             steps: edges
                 .iter()

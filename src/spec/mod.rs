@@ -35,6 +35,7 @@ pub mod validate;
 
 use std::path::Path;
 
+pub use convert_mcp::shape_problem as mcp_shape_problem;
 pub use convert_step::KIND_KEYS;
 pub use dag::Dag;
 pub use diag::{Diagnostic, Diagnostics, Level};
@@ -174,6 +175,12 @@ pub fn check_agents(wf: &Workflow, known: &[String]) -> Vec<Diagnostic> {
 /// (the providers the config file lists, or those baton discovers when it lists none).
 pub fn check_providers(wf: &Workflow, known: &[String]) -> Vec<Diagnostic> {
     with_source(wf, |src| validate::check_providers(wf, known, src))
+}
+
+/// `SERVER.TOOL` names whose server neither the workflow's `mcp_servers:` nor `configured`
+/// (the config file's `[mcp_servers]`) declares.
+pub fn check_mcp_servers(wf: &Workflow, configured: &[String]) -> Vec<Diagnostic> {
+    with_source(wf, |src| convert_mcp::check_servers(wf, configured, src))
 }
 
 /// The `workflow:` steps' calls, followed from file to file: a file that is missing or does not

@@ -578,30 +578,30 @@ pub(super) fn plain_scalar(text: &str) -> Value {
         if let Ok(i) = text.parse::<i64>() {
             return Value::Int(i);
         }
-        if let Ok(u) = digits.parse::<u64>() {
-            if !text.starts_with('-') {
-                return Value::UInt(u);
-            }
+        if let Ok(u) = digits.parse::<u64>()
+            && !text.starts_with('-')
+        {
+            return Value::UInt(u);
         }
         return text
             .parse::<f64>()
             .map(Value::Float)
             .unwrap_or_else(|_| Value::Str(text.to_string()));
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
-            return Value::Int(i);
-        }
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return Value::Int(i);
     }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(i) = i64::from_str_radix(oct, 8) {
-            return Value::Int(i);
-        }
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(oct, 8)
+    {
+        return Value::Int(i);
     }
-    if is_float(digits) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if is_float(digits)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::Str(text.to_string())
 }

@@ -62,16 +62,16 @@ pub fn resolve_params(
                 None => Value::Null,
             },
         };
-        if let Some(choices) = &spec.r#enum {
-            if !choices.contains(&value) {
-                let shown: Vec<String> = choices.iter().map(json_text).collect();
-                problems.push(format!(
-                    "param `{name}` is {}, which is not one of: {}",
-                    json_text(&value),
-                    shown.join(", ")
-                ));
-                continue;
-            }
+        if let Some(choices) = &spec.r#enum
+            && !choices.contains(&value)
+        {
+            let shown: Vec<String> = choices.iter().map(json_text).collect();
+            problems.push(format!(
+                "param `{name}` is {}, which is not one of: {}",
+                json_text(&value),
+                shown.join(", ")
+            ));
+            continue;
         }
         out.insert(name.clone(), value);
     }

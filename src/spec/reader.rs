@@ -14,8 +14,6 @@ pub struct Reader<'s> {
     pub src: &'s Source<'s>,
     /// Problems found so far.
     pub diags: Vec<Diagnostic>,
-    /// The servers declared under `mcp_servers:`, which `tools:` entries may name.
-    pub mcp_servers: Vec<String>,
 }
 
 impl<'s> Reader<'s> {
@@ -24,7 +22,6 @@ impl<'s> Reader<'s> {
         Reader {
             src,
             diags: Vec::new(),
-            mcp_servers: Vec::new(),
         }
     }
 

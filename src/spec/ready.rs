@@ -142,12 +142,12 @@ impl ReadySet {
     pub fn settle(&mut self) -> Vec<(usize, String)> {
         let mut out = Vec::new();
         for i in 0..self.state.len() {
-            if self.state[i] == State::NotStarted {
-                if let Some(reason) = self.blocked[i].clone() {
-                    self.record(i, Finish::SkippedUpstream);
-                    out.push((i, reason.clone()));
-                    out.extend(self.skip_downstream(i, &reason));
-                }
+            if self.state[i] == State::NotStarted
+                && let Some(reason) = self.blocked[i].clone()
+            {
+                self.record(i, Finish::SkippedUpstream);
+                out.push((i, reason.clone()));
+                out.extend(self.skip_downstream(i, &reason));
             }
         }
         out

@@ -54,6 +54,9 @@ pub struct Workflow {
     /// MCP servers whose tools agent steps may call (`SERVER.TOOL` in `tools:`).
     #[serde(default)]
     pub mcp_servers: IndexMap<String, McpServerSpec>,
+    /// The scope of the notes its agents keep with `remember` (`memory:`; its name when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_scope: Option<String>,
     /// Hosts its steps name with `on:` (their fields are templates over `params`).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub hosts: IndexMap<String, HostSpec>,
@@ -186,6 +189,12 @@ pub struct AgentProfileSpec {
     /// Tool-loop budgets its steps inherit (a step's own win).
     #[serde(default)]
     pub limits: AgentLimits,
+    /// The profiles it may hand subtasks to with the `delegate` tool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delegates_to: Vec<String>,
+    /// Where `delegates_to` was written, for messages.
+    #[serde(skip)]
+    pub delegates_to_pos: Pos,
 }
 
 /// One step of a workflow.
@@ -415,11 +424,12 @@ pub enum CallApproval {
     Only(Vec<String>),
 }
 
-/// An MCP server baton starts for the agent steps that use its tools, and talks to over its
-/// stdin and stdout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An MCP server whose tools agent steps may call: a program baton starts and talks to over
+/// its stdin and stdout (`command`), or a server reached over streamable HTTP (`url`).
+/// Exactly one of the two is set (the reader and the config check see to it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct McpServerSpec {
-    /// The program.
+    /// The program (empty for an HTTP server).
     pub command: String,
     /// Its arguments.
     #[serde(default)]
@@ -427,6 +437,19 @@ pub struct McpServerSpec {
     /// Environment added to baton's own.
     #[serde(default)]
     pub env: IndexMap<String, String>,
+    /// The endpoint of a server reached over streamable HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Headers sent with every HTTP request, as written (no secrets here: see `headers_env`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, String>,
+    /// Headers whose values are read from environment variables when the server is reached
+    /// (header → variable): secrets stay out of files, the store and the logs.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers_env: IndexMap<String, String>,
+    /// The variable holding a bearer token, sent as `Authorization: Bearer …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
     /// Where it was declared.
     #[serde(default)]
     pub pos: Pos,
@@ -434,6 +457,10 @@ pub struct McpServerSpec {
 
 /// The tools the language knows (`src/tools/` implements each).
 pub const BUILTIN_TOOLS: [&str; 5] = ["shell", "read_file", "write_file", "list_dir", "http"];
+
+/// The built-in tools that work on agents rather than the host (`src/agents/` implements
+/// them): `delegate` (offered to profiles with `delegates_to:`), `remember` and `recall`.
+pub const AGENT_TOOLS: [&str; 3] = ["delegate", "remember", "recall"];
 
 /// One entry of `tools:`: a name, or `{name, approve}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -287,6 +287,37 @@ pub fn check_agents(wf: &Workflow, known: &[String], src: &Source<'_>) -> Vec<Di
             .with_hint(hint),
         );
     }
+    out.extend(check_delegates(wf, known, src));
+    out
+}
+
+/// `delegates_to:` names of workflow-local profiles that no profile defines.
+fn check_delegates(wf: &Workflow, known: &[String], src: &Source<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, profile) in &wf.agents {
+        for to in &profile.delegates_to {
+            if wf.agents.contains_key(to) || known.iter().any(|k| k == to) {
+                continue;
+            }
+            let candidates = known
+                .iter()
+                .map(String::as_str)
+                .chain(wf.agents.keys().map(String::as_str));
+            let hint = did_you_mean(to, candidates).unwrap_or_else(|| {
+                "name a profile defined under `agents:`, in a profile file, or built in \
+                 (`baton agents` lists them)"
+                    .to_string()
+            });
+            out.push(
+                Diagnostic::at(
+                    src,
+                    profile.delegates_to_pos,
+                    format!("agent `{name}` delegates to `{to}`, which no profile defines"),
+                )
+                .with_hint(hint),
+            );
+        }
+    }
     out
 }
 
@@ -343,21 +374,21 @@ fn check_params(wf: &Workflow, src: &Source<'_>, out: &mut Vec<Diagnostic>) {
                 .with_hint("a default makes it optional: remove `required: true` or the default"),
             );
         }
-        if let (Some(choices), Some(default)) = (&p.r#enum, &p.default) {
-            if !choices.contains(default) {
-                let shown: Vec<String> = choices.iter().map(json_text).collect();
-                out.push(
-                    Diagnostic::at(
-                        src,
-                        p.pos,
-                        format!(
-                            "the default {} of param `{name}` is not one of its `enum` values",
-                            json_text(default)
-                        ),
-                    )
-                    .with_hint(format!("use one of: {}", shown.join(", "))),
-                );
-            }
+        if let (Some(choices), Some(default)) = (&p.r#enum, &p.default)
+            && !choices.contains(default)
+        {
+            let shown: Vec<String> = choices.iter().map(json_text).collect();
+            out.push(
+                Diagnostic::at(
+                    src,
+                    p.pos,
+                    format!(
+                        "the default {} of param `{name}` is not one of its `enum` values",
+                        json_text(default)
+                    ),
+                )
+                .with_hint(format!("use one of: {}", shown.join(", "))),
+            );
         }
     }
 }
@@ -728,23 +759,21 @@ fn check_reference(
             return;
         }
     }
-    if attr == "outputs" {
-        if let Some(name) = r.path.get(2) {
-            let declared = &wf.steps[j].outputs;
-            if !declared.contains_key(name) {
-                let hint = did_you_mean(name, declared.keys().map(String::as_str))
-                    .unwrap_or_else(|| format!("declare it under `outputs:` of step `{target}`"));
-                out.push(
-                    Diagnostic::at(
-                        src,
-                        field.pos,
-                        format!(
-                            "{here} reads `{r}`, but step `{target}` declares no output `{name}`"
-                        ),
-                    )
-                    .with_hint(hint),
-                );
-            }
+    if attr == "outputs"
+        && let Some(name) = r.path.get(2)
+    {
+        let declared = &wf.steps[j].outputs;
+        if !declared.contains_key(name) {
+            let hint = did_you_mean(name, declared.keys().map(String::as_str))
+                .unwrap_or_else(|| format!("declare it under `outputs:` of step `{target}`"));
+            out.push(
+                Diagnostic::at(
+                    src,
+                    field.pos,
+                    format!("{here} reads `{r}`, but step `{target}` declares no output `{name}`"),
+                )
+                .with_hint(hint),
+            );
         }
     }
 }
@@ -808,21 +837,21 @@ pub(super) fn check_root(
     if r.root == "secrets" {
         check_secret(wf, src, pos, here, r, out);
     }
-    if r.root == "params" {
-        if let Some(name) = r.path.first() {
-            if !wf.params.contains_key(name) {
-                let hint = did_you_mean(name, wf.params.keys().map(String::as_str))
-                    .unwrap_or_else(|| format!("declare it under `params:`, e.g. `params: {{ {name}: {{ default: ... }} }}`"));
-                out.push(
-                    Diagnostic::at(
-                        src,
-                        pos,
-                        format!("{here} reads `params.{name}`, but there is no param `{name}`"),
-                    )
-                    .with_hint(hint),
-                );
-            }
-        }
+    if r.root == "params"
+        && let Some(name) = r.path.first()
+        && !wf.params.contains_key(name)
+    {
+        let hint = did_you_mean(name, wf.params.keys().map(String::as_str)).unwrap_or_else(|| {
+            format!("declare it under `params:`, e.g. `params: {{ {name}: {{ default: ... }} }}`")
+        });
+        out.push(
+            Diagnostic::at(
+                src,
+                pos,
+                format!("{here} reads `params.{name}`, but there is no param `{name}`"),
+            )
+            .with_hint(hint),
+        );
     }
 }
 

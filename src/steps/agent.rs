@@ -11,16 +11,14 @@ use tokio::sync::watch;
 
 use super::agent_clock::{TimedHost, out_of_time};
 use super::{Attempt, AttemptResult, Failure, PausableDeadline, Success};
-use crate::agents::approve::grant;
+use crate::agents::stream::{AnswerLines, LiveLine};
 use crate::agents::{
-    ActEvent, ActHost, AgentCatalog, AgentError, AgentRequest, AgentResult, Kit, act, run_agent,
+    ActEvent, ActHost, AgentCatalog, AgentError, AgentRequest, AgentResult, act, run_agent,
 };
-use crate::mcp::McpSession;
 use crate::providers::price::show_cost;
 use crate::providers::{RouteEvent, Router};
-use crate::spec::{AgentLimits, AgentSpec, McpServerSpec, ToolUse};
+use crate::spec::{AgentSpec, McpServerSpec};
 use crate::store::{LogStream, StepMetrics};
-use crate::tools::{DEFAULT_RESULT_LIMIT, ToolContext, builtin};
 
 /// What agent steps need: the router and the profiles. Built once per engine.
 pub struct LlmRuntime {
@@ -28,6 +26,8 @@ pub struct LlmRuntime {
     pub router: Result<Router, String>,
     /// Built-in and user profiles (a workflow's own are added per run).
     pub catalog: AgentCatalog,
+    /// The config file's MCP servers (a workflow's own are added per run).
+    pub mcp_servers: IndexMap<String, McpServerSpec>,
 }
 
 impl std::fmt::Debug for LlmRuntime {
@@ -35,27 +35,6 @@ impl std::fmt::Debug for LlmRuntime {
         f.debug_struct("LlmRuntime")
             .field("router", &self.router.as_ref().map(|_| "ready"))
             .finish_non_exhaustive()
-    }
-}
-
-/// Turns streamed text into whole log lines; a restart discards the partial line.
-struct LineBuffer {
-    pending: String,
-}
-
-impl LineBuffer {
-    fn push(&mut self, text: &str, log: &super::LogSink) {
-        self.pending.push_str(text);
-        while let Some(i) = self.pending.find('\n') {
-            let line: String = self.pending.drain(..=i).collect();
-            log(LogStream::Stdout, line.trim_end_matches(['\n', '\r']));
-        }
-    }
-
-    fn finish(&mut self, log: &super::LogSink) {
-        if !self.pending.is_empty() {
-            log(LogStream::Stdout, &std::mem::take(&mut self.pending));
-        }
     }
 }
 
@@ -69,6 +48,10 @@ pub struct Place<'h> {
     pub host: &'h dyn ActHost,
     /// The workflow's MCP servers, started when the step names their tools.
     pub mcp_servers: &'h IndexMap<String, McpServerSpec>,
+    /// Where `remember` keeps notes (none: the memory tools are not available).
+    pub notes: Option<Arc<crate::agents::memory::Notebook>>,
+    /// Where the answer's unfinished line is shown as it streams (never stored).
+    pub live: Option<Arc<dyn LiveLine>>,
 }
 
 /// Runs one attempt of an agent step with an already rendered prompt. With `tools:`, the
@@ -94,9 +77,7 @@ pub async fn run(
     let profile = catalog.get(&spec.agent).map_err(Failure::fatal)?;
     let request = AgentRequest::from_spec(spec, prompt);
     let log = attempt.log.clone();
-    let mut lines = LineBuffer {
-        pending: String::new(),
-    };
+    let mut lines = AnswerLines::new(place.live.clone());
     let started = Instant::now();
     // A step's own tools and budgets win over its profile's.
     let tools = if spec.tools.is_empty() {
@@ -114,13 +95,16 @@ pub async fn run(
         host: &timed,
         ..place
     };
-    let kit = kit(tools, spec, limits, &attempt, place).await?;
+    let toolbox = super::agent_tools::StepToolbox::new(&llm, catalog, &place, &attempt)?;
+    let kit = toolbox
+        .kit(router, profile, tools, spec, limits, place, &attempt)
+        .await?;
     let call = async {
         let mut sink = |event: ActEvent| match event {
-            ActEvent::Route(RouteEvent::Text(t)) => lines.push(&t, &log),
+            ActEvent::Route(RouteEvent::Text(t)) => lines.push(&t, log.as_ref()),
             ActEvent::Route(RouteEvent::Note(n)) => log(LogStream::System, &n),
             ActEvent::Route(RouteEvent::Restart { provider, reason }) => {
-                lines.pending.clear();
+                lines.discard();
                 log(
                     LogStream::System,
                     &format!(
@@ -129,7 +113,7 @@ pub async fn run(
                 );
             }
             ActEvent::Turn(note) | ActEvent::Call(note) | ActEvent::Result(note) => {
-                lines.finish(&log);
+                lines.finish(log.as_ref());
                 log(LogStream::System, &note);
             }
         };
@@ -139,19 +123,21 @@ pub async fn run(
         }
     };
     let timeout = attempt.timeout;
-    let result = tokio::select! {
-        r = call => r,
-        _ = super::wait_cancelled(&mut attempt.control) => return Err(Failure::cancelled()),
+    let outcome = tokio::select! {
+        r = call => Ok(r),
+        _ = super::wait_cancelled(&mut attempt.control) => Err(Failure::cancelled()),
         _ = out_of_time(clock_rx) => {
             let mut f = Failure::retryable(format!(
                 "timed out after {}",
                 crate::time::format_duration(timeout.unwrap_or_default())
             ));
             f.timed_out = true;
-            return Err(f);
+            Err(f)
         }
     };
-    lines.finish(&attempt.log);
+    // What the model had written of its line when it stopped is kept too.
+    lines.finish(attempt.log.as_ref());
+    let result = outcome?;
     match result {
         Ok(answer) => Ok(success(answer, started, &attempt)),
         Err(AgentError::Cancelled) => Err(Failure::cancelled()),
@@ -160,51 +146,6 @@ pub async fn run(
         }
         Err(e) => Err(Failure::retryable(e.to_string())),
     }
-}
-
-/// The tool loop's kit, when the step has tools: the granted tools, where they run, the host.
-async fn kit<'h>(
-    tools: &[ToolUse],
-    spec: &AgentSpec,
-    limits: AgentLimits,
-    attempt: &Attempt,
-    place: Place<'h>,
-) -> Result<Option<Kit<'h>>, Failure> {
-    if tools.is_empty() {
-        return Ok(None);
-    }
-    let cwd = match place.workdir {
-        Some(dir) => dir,
-        None => std::env::current_dir().map_err(|e| {
-            Failure::fatal(format!(
-                "the tools need a working directory, and baton's own cannot be read: {e}"
-            ))
-        })?,
-    };
-    let mcp = McpSession::start(place.mcp_servers, tools, &cwd, &attempt.log)
-        .await
-        .map_err(|e| Failure::fatal(AgentError::BadTools(e).to_string()))?;
-    let find = |name: &str| match mcp.find(name) {
-        Some(found) => found,
-        None => builtin(name)
-            .map(|t| vec![t])
-            .ok_or_else(|| format!("`{name}` is not a tool baton has")),
-    };
-    let granted = grant(tools, &spec.approve_calls, &find)
-        .map_err(|e| Failure::fatal(AgentError::BadTools(e).to_string()))?;
-    Ok(Some(Kit {
-        tools: granted,
-        limits,
-        ctx: ToolContext {
-            cwd,
-            env: place.env,
-            attempt: attempt.clone(),
-            limit: limits
-                .max_tool_output
-                .map_or(DEFAULT_RESULT_LIMIT, |n| n as usize),
-        },
-        host: place.host,
-    }))
 }
 
 fn success(answer: AgentResult, started: Instant, attempt: &Attempt) -> Success {

@@ -3,6 +3,7 @@
 
 pub mod agent;
 mod agent_clock;
+mod agent_tools;
 pub mod clock;
 mod directive;
 pub mod http;

@@ -89,10 +89,11 @@ pub async fn run(
     let stdout = collect(out_reader).await;
     let stderr = collect(err_reader).await;
     let status = status.map_err(|e| Failure::retryable(format!("cannot wait for ssh: {e}")))?;
-    if status.code() == Some(255) && ended.is_none() {
-        if let Some(lost) = lost(&ssh, &host, &remote, &stderr).await {
-            return Err(lost);
-        }
+    if status.code() == Some(255)
+        && ended.is_none()
+        && let Some(lost) = lost(&ssh, &host, &remote, &stderr).await
+    {
+        return Err(lost);
     }
     outcome(status, ended, stdout, stderr, attempt.timeout)
 }

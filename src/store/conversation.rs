@@ -71,6 +71,16 @@ pub enum AgentEntry {
         #[serde(default)]
         is_error: bool,
     },
+    /// An entry of the conversation a `delegate` call runs (nested as deep as delegations
+    /// go): the delegate's turns and calls, journaled inside the step's own.
+    Delegated {
+        /// The `delegate` call's id.
+        call: String,
+        /// The profile it went to.
+        agent: String,
+        /// The delegate's entry.
+        inner: Box<AgentEntry>,
+    },
 }
 
 impl AgentEntry {
@@ -93,6 +103,9 @@ impl AgentEntry {
             AgentEntry::CallStarted { id } => format!("call {id} started"),
             AgentEntry::CallResult { id, is_error, .. } => {
                 format!("call {id} {}", if *is_error { "failed" } else { "done" })
+            }
+            AgentEntry::Delegated { agent, inner, .. } => {
+                format!("↳ {agent} {}", inner.describe())
             }
         }
     }

@@ -110,10 +110,11 @@ impl Store {
     /// A run in `state` is going on (a resume in this process): a last record of it no longer
     /// says how it ended.
     pub(super) fn forget_last_word(&self, run: &RunId, state: RunState) {
-        if state.is_active() && self.last_words.load(Ordering::Relaxed) {
-            if let Ok(path) = self.last_word_path(run) {
-                let _ = std::fs::remove_file(path);
-            }
+        if state.is_active()
+            && self.last_words.load(Ordering::Relaxed)
+            && let Ok(path) = self.last_word_path(run)
+        {
+            let _ = std::fs::remove_file(path);
         }
     }
 

@@ -609,7 +609,7 @@ mod tests {
             seq,
             ts: Timestamp(1_700_000_000_000 + seq / 7),
             step: StepId(step.into()),
-            stream: if seq % 5 == 0 {
+            stream: if seq.is_multiple_of(5) {
                 LogStream::Stderr
             } else {
                 LogStream::Stdout

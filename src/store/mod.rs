@@ -15,6 +15,7 @@ mod journal;
 pub mod lock;
 mod log_chunk;
 mod logs;
+mod memory;
 mod plan;
 pub mod records;
 mod recover;
@@ -38,6 +39,7 @@ pub use journal::StepTable;
 pub use lock::{OwnerLock, StoreInUse};
 pub use log_chunk::{CHUNK_BYTES as LOG_CHUNK_BYTES, LogChunk};
 pub use logs::{LINE_NOTE_ROOM, LogFile, cut_line, line_cut_note, split_cut_note};
+pub use memory::{Note, NoteScope};
 pub use records::*;
 pub use recover::StoreDamaged;
 pub use run_clock::Stopped;
@@ -252,9 +254,18 @@ impl Store {
         if self.runs.contains_key(id_or_prefix.as_bytes())? {
             return Ok(RunId(id_or_prefix.to_string()));
         }
-        let mut found = Vec::new();
+        // A parent's child runs (`PARENT.STEP`) share its prefix and sort right after it: the
+        // prefix names the parent, not several runs.
+        let mut found: Vec<String> = Vec::new();
         for item in self.runs.scan_prefix(id_or_prefix.as_bytes()).keys() {
-            found.push(String::from_utf8_lossy(&item?).into_owned());
+            let id = String::from_utf8_lossy(&item?).into_owned();
+            let child_of_found = found.iter().any(|p| {
+                id.strip_prefix(p.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+            });
+            if !child_of_found {
+                found.push(id);
+            }
             if found.len() > 5 {
                 break;
             }
@@ -437,6 +448,18 @@ mod tests {
         assert_eq!(store.resolve_run("r1-aa").unwrap().0, "r1-aaa");
         let err = store.resolve_run("r1-a").unwrap_err().to_string();
         assert!(err.contains("several runs"), "{err}");
+        store.put_run(&run("r2-ccc", RunState::Succeeded)).unwrap();
+        store
+            .put_run(&run("r2-ccc.child", RunState::Succeeded))
+            .unwrap();
+        store
+            .put_run(&run("r2-ccc.child.inner", RunState::Succeeded))
+            .unwrap();
+        assert_eq!(store.resolve_run("r2-c").unwrap().0, "r2-ccc");
+        assert_eq!(store.resolve_run("r2-ccc.c").unwrap().0, "r2-ccc.child");
+        store.put_run(&run("r2-cdd", RunState::Succeeded)).unwrap();
+        let err = store.resolve_run("r2-c").unwrap_err().to_string();
+        assert!(err.contains("r2-ccc, r2-cdd"), "{err}");
         let err = store.resolve_run("zz").unwrap_err().to_string();
         assert!(err.contains("no run `zz`"), "{err}");
     }

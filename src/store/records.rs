@@ -553,6 +553,7 @@ impl EventKind {
                 format!("{step} {}", decision.summary())
             }
             EventKind::Log { line } => format!("log {}: {}", line.step, line.text),
+            EventKind::Partial { step, text } => format!("{step} is writing: {text}"),
             EventKind::Agent { step, entry } => format!("{step} {}", entry.describe()),
         }
     }
@@ -658,5 +659,13 @@ pub enum EventKind {
     Log {
         /// The line.
         line: LogLine,
+    },
+    /// What an agent step has written of its answer's current line so far (sent live as the
+    /// tokens arrive, never stored; the finished line comes as a [`EventKind::Log`]).
+    Partial {
+        /// The step (an item's key for a fan-out item).
+        step: StepId,
+        /// The unfinished line, masked; empty when there is none any more.
+        text: String,
     },
 }

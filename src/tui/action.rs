@@ -68,7 +68,11 @@ impl App {
                 let fan_out = m.detail.as_ref().is_some_and(|d| {
                     d.pane == Pane::Tree && d.selected_step().is_some_and(|s| !s.items.is_empty())
                 });
-                detail && (tab == Some((Pane::Tab, Tab::Context)) || fan_out)
+                let folds = [
+                    Some((Pane::Tab, Tab::Context)),
+                    Some((Pane::Tab, Tab::Conversation)),
+                ];
+                detail && (folds.contains(&tab) || fan_out)
             }
             Action::NextTab | Action::PrevTab | Action::NextPane => detail,
             Action::Follow | Action::Wrap | Action::Timestamps | Action::LogScope => logs_tab,
@@ -80,6 +84,15 @@ impl App {
                 m.screen != Screen::Workflows
             }
             Action::Sort | Action::Pin => m.screen == Screen::Runs,
+            Action::DryRun => m.screen == Screen::Workflows,
+            Action::Repair => {
+                detail
+                    && m.detail.as_ref().is_some_and(|d| {
+                        d.pane == Pane::Tree
+                            && d.selected_step()
+                                .is_some_and(|s| s.status == StepStatus::Failed)
+                    })
+            }
             Action::Approve | Action::Reject | Action::Later | Action::Yes | Action::No => false,
             Action::Back => m.screen != Screen::Runs || !m.runs_filter.is_empty(),
             _ => true,
@@ -144,6 +157,9 @@ impl App {
                 self.model.screen = Screen::Workflows;
             }
             Action::Retry => self.retry(),
+            Action::Plan => self.open_plan(),
+            Action::DryRun => self.dry_run(),
+            Action::Repair => self.ask_repair(),
             Action::NextMatch | Action::PrevMatch => {
                 if let Some(search) = self
                     .model
@@ -176,6 +192,8 @@ impl App {
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Collapse if self.in_tree() => self.fold_items(true),
             Action::Expand if self.in_tree() => self.fold_items(false),
+            Action::Collapse if self.in_conversation() => self.talk_fold(Some(true)),
+            Action::Expand if self.in_conversation() => self.talk_fold(Some(false)),
             Action::Collapse => self.fold(true),
             Action::Expand => self.fold(false),
             Action::NextFailed => self.jump(Want::Failed),
@@ -258,14 +276,15 @@ impl App {
                         d.log_view.follow = true;
                         self.ensure_step_ring();
                     }
+                    (Pane::Tab, Tab::Conversation) => self.talk_fold(None),
                     (Pane::Tab, Tab::Context) => {
                         let Some(row) = self.context_row() else {
                             return;
                         };
-                        if row.container {
-                            if let Some(d) = self.model.detail.as_mut() {
-                                d.context_folds.set(&row.path, !row.folded);
-                            }
+                        if row.container
+                            && let Some(d) = self.model.detail.as_mut()
+                        {
+                            d.context_folds.set(&row.path, !row.folded);
                         }
                     }
                     _ => {}
@@ -388,11 +407,14 @@ impl App {
         let Some(d) = self.model.detail.as_mut() else {
             return;
         };
-        d.tab = d.tab.shifted(delta);
+        d.tab = d.tab.shifted(delta, &d.tabs());
         let run = d.run.id.clone();
         match d.tab {
             Tab::Context if d.context.is_none() => self.load(Load::Context(run)),
-            Tab::Events if d.events.is_none() => self.load(Load::Events(run)),
+            Tab::Events | Tab::Conversation if d.events.is_none() => {
+                d.history_requested();
+                self.load(Load::Events(run))
+            }
             _ => {}
         }
     }
@@ -440,6 +462,7 @@ impl App {
                         let len = d.events.as_ref().map(Vec::len).unwrap_or(0);
                         d.events_selected = shift(d.events_selected, delta, len);
                     }
+                    (Pane::Tab, Tab::Conversation) => self.talk_move(delta),
                 }
             }
         }
@@ -461,10 +484,11 @@ impl App {
         };
         let target = top as isize + delta;
         let past_top = (-target).max(0) as usize;
-        if past_top > 0 && self.fetch_older() {
-            if let Some(d) = self.model.detail.as_mut() {
-                d.log_view.pending_up = past_top;
-            }
+        if past_top > 0
+            && self.fetch_older()
+            && let Some(d) = self.model.detail.as_mut()
+        {
+            d.log_view.pending_up = past_top;
         }
         let target = target.max(0) as usize;
         let Some(d) = self.model.detail.as_mut() else {
@@ -703,6 +727,7 @@ impl App {
                         let event = d.events.as_ref()?.get(d.events_selected)?;
                         serde_json::to_string(event).ok()
                     }
+                    (Pane::Tab, Tab::Conversation) => super::conversation_keys::talk_copy(d),
                 }
             }
         }

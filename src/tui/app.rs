@@ -185,6 +185,14 @@ impl App {
         if let Some(run) = applied.refresh {
             self.refresh_run(run);
         }
+        if let Some(parent) = self
+            .model
+            .detail
+            .as_ref()
+            .and_then(|d| d.child_changed(event))
+        {
+            self.load(Load::Children(parent));
+        }
         // A gate announces itself (header, banner, bell) and never takes the keyboard: a key
         // typed for the view in front must not land in a prompt that just appeared.
         if applied.approval_arrived && self.bell {
@@ -307,6 +315,9 @@ impl App {
             self.load(Load::Context(run.clone()));
         }
         if events {
+            if let Some(d) = self.model.detail.as_mut() {
+                d.history_requested();
+            }
             self.load(Load::Events(run.clone()));
         }
     }

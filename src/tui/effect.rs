@@ -50,6 +50,8 @@ pub enum Effect {
     Suspend,
     /// Close the console with this choice.
     Exit(TuiExit),
+    /// Draft, check, keep, save or start a plan (`plan.rs`).
+    Plan(super::plan::PlanJob),
 }
 
 /// A read.
@@ -75,6 +77,8 @@ pub enum Load {
     StepOutput(RunId, StepId),
     /// The workflow files.
     Workflows(Vec<PathBuf>),
+    /// The steps of every child run of a run's `workflow:` steps.
+    Children(RunId),
 }
 
 /// A whole-log search.
@@ -141,4 +145,11 @@ pub enum Done {
     StepOutput(RunId, StepId, Result<Option<StepOutput>, String>),
     /// [`Load::Workflows`].
     Workflows(Vec<WorkflowEntry>),
+    /// [`Effect::Plan`].
+    Plan(super::plan::PlanDone),
+    /// [`Load::Children`]: each `workflow:` step with its child run's steps.
+    Children(
+        RunId,
+        Result<Vec<(StepId, Vec<crate::store::StepRecord>)>, String>,
+    ),
 }

@@ -10,31 +10,47 @@ use crate::tui::model::Detail;
 /// Fan-outs with more items than this start folded.
 const OPEN_UP_TO: usize = 50;
 
-/// One row of the step tree: a step, or one item of a fan-out step.
+/// One row of the step tree: a step, one item of a fan-out step, or one step of the child
+/// run a `workflow:` step started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeRow {
     /// Index in `Detail::steps`.
     pub step: usize,
     /// The item, for an item row.
     pub item: Option<usize>,
+    /// The child run's step (index in `Detail::children` of the step), for a child row.
+    pub child: Option<usize>,
 }
 
-/// The tree's rows: steps in `order`, each unfolded fan-out followed by its items.
+/// The tree's rows: steps in `order`, each unfolded fan-out followed by its items, each
+/// `workflow:` step by its child run's steps.
 pub fn tree_rows(
     steps: &[StepRecord],
     order: &[usize],
     folds: &HashMap<StepId, bool>,
+    children: &HashMap<StepId, Vec<StepRecord>>,
 ) -> Vec<TreeRow> {
     let mut rows = Vec::with_capacity(order.len());
     for &step in order {
-        rows.push(TreeRow { step, item: None });
+        rows.push(TreeRow {
+            step,
+            item: None,
+            child: None,
+        });
         let rec = &steps[step];
         if !is_folded(rec, folds) {
             rows.extend((0..rec.items.len()).map(|i| TreeRow {
                 step,
                 item: Some(i),
+                child: None,
             }));
         }
+        let kids = children.get(&rec.step).map_or(0, Vec::len);
+        rows.extend((0..kids).map(|c| TreeRow {
+            step,
+            item: None,
+            child: Some(c),
+        }));
     }
     rows
 }
@@ -48,6 +64,19 @@ pub fn is_folded(rec: &StepRecord, folds: &HashMap<StepId, bool>) -> bool {
 }
 
 impl Detail {
+    /// The run to read the child runs of again, when `event` changed one of them (or gave a
+    /// `workflow:` step its child).
+    pub fn child_changed(&self, event: &crate::store::Event) -> Option<crate::store::RunId> {
+        let of_child = self
+            .steps
+            .iter()
+            .any(|s| s.child_run.as_ref() == Some(&event.run));
+        let new_child = event.run == self.run.id
+            && matches!(&event.kind, crate::store::EventKind::Step { record }
+                if record.child_run.is_some() && !self.children.contains_key(&record.step));
+        (of_child || new_child).then(|| self.run.id.clone())
+    }
+
     /// The selected item row's index and record.
     pub fn selected_item(&self) -> Option<(usize, &ItemRecord)> {
         let row = self.rows.get(self.selected_row)?;

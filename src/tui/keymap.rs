@@ -50,6 +50,12 @@ pub enum Action {
     NewRun,
     /// Re-run the failed steps of the selected run.
     Retry,
+    /// Draft a workflow from a request in plain language.
+    Plan,
+    /// Show every step of the selected workflow as it would run, running nothing.
+    DryRun,
+    /// Ask a model for a fix of the selected failed step, shown as a diff to approve.
+    Repair,
     /// Next search hit.
     NextMatch,
     /// Previous search hit.
@@ -120,6 +126,9 @@ const ACTIONS: &[(Action, &str, &str, &str)] = &[
     (Action::PrevMatch, "prev_match", "N", "previous search hit"),
     (Action::NewRun, "new_run", "n", "new run"),
     (Action::Retry, "retry", "R", "retry failed steps"),
+    (Action::Plan, "plan", "p", "draft a plan from a request"),
+    (Action::DryRun, "dry_run", "d", "dry run a workflow"),
+    (Action::Repair, "repair", "F", "propose a fix (failed step)"),
     (
         Action::NextFailed,
         "next_failed",

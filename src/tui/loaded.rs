@@ -22,6 +22,16 @@ impl App {
         match done {
             Done::Sent(ticket, command, result) => self.sent(ticket, command, result),
             Done::Started(ticket, result) => self.started(ticket, result),
+            Done::Plan(done) => self.plan_done(done),
+            Done::Children(run, result) => match result {
+                Ok(children) => {
+                    if let Some(d) = self.model.detail.as_mut().filter(|d| d.run.id == run) {
+                        d.children = children.into_iter().collect();
+                        d.reindex();
+                    }
+                }
+                Err(e) => self.error(e),
+            },
             Done::Runs(Ok((runs, gates))) => {
                 self.model.set_runs(runs);
                 for gate in gates {
@@ -54,10 +64,15 @@ impl App {
             Done::Events(run, result) => match result {
                 Ok(events) => {
                     if let Some(d) = self.model.detail.as_mut().filter(|d| d.run.id == run) {
-                        d.events = Some(events);
+                        d.history_loaded(events);
                     }
                 }
-                Err(e) => self.error(format!("cannot read the history of run {run}: {e}")),
+                Err(e) => {
+                    if let Some(d) = self.model.detail.as_mut() {
+                        d.talk.arriving = None;
+                    }
+                    self.error(format!("cannot read the history of run {run}: {e}"))
+                }
             },
             Done::StepOutput(run, step, result) => match result {
                 Ok(Some(out)) => {
@@ -81,7 +96,7 @@ impl App {
     }
 
     /// The label of a finished call, taken off the `working…` list.
-    fn finish(&mut self, ticket: Ticket) -> Option<String> {
+    pub(crate) fn finish(&mut self, ticket: Ticket) -> Option<String> {
         let at = self.model.working.iter().position(|(t, _)| *t == ticket)?;
         Some(self.model.working.remove(at).1)
     }
@@ -166,6 +181,9 @@ impl App {
                 return;
             }
         };
+        if fresh.steps.iter().any(|s| s.child_run.is_some()) {
+            self.load(Load::Children(run.clone()));
+        }
         if let Some(opening) = opening {
             let mut d = Detail::new(fresh);
             d.live = opening.lines;

@@ -51,10 +51,13 @@ pub enum Tab {
     Metrics,
     /// The run's history.
     Events,
+    /// An agent step's turns, tool calls, approvals and cost (see `conversation.rs`).
+    Conversation,
 }
 
 impl Tab {
-    /// Every tab, in order.
+    /// The tabs of every run, in order (an agent step adds [`Tab::Conversation`]: see
+    /// `Detail::tabs`).
     pub const ALL: [Tab; 4] = [Tab::Logs, Tab::Context, Tab::Metrics, Tab::Events];
 
     /// Its title.
@@ -64,13 +67,16 @@ impl Tab {
             Tab::Context => "Context",
             Tab::Metrics => "Metrics",
             Tab::Events => "Events",
+            Tab::Conversation => "Conversation",
         }
     }
 
-    /// The tab `delta` places away (wrapping).
-    pub fn shifted(self, delta: isize) -> Tab {
-        let i = Tab::ALL.iter().position(|t| *t == self).unwrap_or(0) as isize;
-        Tab::ALL[(i + delta).rem_euclid(Tab::ALL.len() as isize) as usize]
+    /// The tab of `tabs` `delta` places away (wrapping).
+    pub fn shifted(self, delta: isize, tabs: &[Tab]) -> Tab {
+        let i = tabs.iter().position(|t| *t == self).unwrap_or(0) as isize;
+        tabs.get((i + delta).rem_euclid(tabs.len().max(1) as isize) as usize)
+            .copied()
+            .unwrap_or(Tab::Logs)
     }
 }
 
@@ -161,6 +167,10 @@ pub struct Detail {
     pub live: VecDeque<Arc<LogEntry>>,
     /// Counts and sums over `steps`, kept as they change.
     pub totals: crate::tui::step_totals::StepTotals,
+    /// The steps of each child run, by the `workflow:` step that started it.
+    pub children: HashMap<StepId, Vec<StepRecord>>,
+    /// What agent steps are writing now, and the Conversation tab's selection.
+    pub talk: crate::tui::conversation::Talk,
 }
 
 impl Detail {
@@ -188,6 +198,8 @@ impl Detail {
             metrics_offset: 0,
             live: VecDeque::new(),
             totals: Default::default(),
+            children: HashMap::new(),
+            talk: Default::default(),
         };
         d.totals = crate::tui::step_totals::StepTotals::of(&d.steps);
         d.reindex();
@@ -203,7 +215,8 @@ impl Detail {
             .collect();
         let mut rows: Vec<usize> = (0..self.steps.len()).collect();
         rows.sort_by_key(|&i| (self.steps[i].level, self.steps[i].index, i));
-        self.rows = crate::tui::fan_rows::tree_rows(&self.steps, &rows, &self.item_folds);
+        self.rows =
+            crate::tui::fan_rows::tree_rows(&self.steps, &rows, &self.item_folds, &self.children);
         self.selected_row = self.selected_row.min(self.rows.len().saturating_sub(1));
     }
 
@@ -710,6 +723,8 @@ impl Model {
             }
             // Shown in the Events tab of the run (below), like every other transition.
             EventKind::Agent { .. } => applied.changed = in_detail,
+            // Folded into what the step is writing (below).
+            EventKind::Partial { .. } => applied.changed = in_detail,
             EventKind::Log { line } => {
                 applied.changed = in_detail;
                 if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
@@ -723,11 +738,25 @@ impl Model {
                 }
             }
         }
+        if let Some(d) = self.detail.as_mut().filter(|_| in_detail) {
+            let (index, steps) = (&d.index, &d.steps);
+            d.talk.apply(event, |key| {
+                crate::tui::conversation::is_agent_key(index, steps, key)
+            });
+        }
         if let Some(d) = self.detail.as_mut().filter(|_| in_detail)
-            && !matches!(event.kind, EventKind::Log { .. })
-            && let Some(events) = d.events.as_mut()
+            && !matches!(
+                event.kind,
+                EventKind::Log { .. } | EventKind::Partial { .. }
+            )
         {
-            events.push(event.clone());
+            if let Some(events) = d.events.as_mut() {
+                events.push(event.clone());
+            }
+            // The history being read may end before this one: it is added if not.
+            if let Some(arriving) = d.talk.arriving.as_mut() {
+                arriving.push(event.clone());
+            }
         }
         applied
     }

@@ -67,7 +67,9 @@ impl App {
                 let steps = &d.steps;
                 let next = next_after(d.selected_row, rows.len(), |r| {
                     // Step rows only: a fan-out's item rows are under their step.
-                    rows[r].item.is_none() && steps.get(rows[r].step).is_some_and(|s| want.step(s))
+                    rows[r].item.is_none()
+                        && rows[r].child.is_none()
+                        && steps.get(rows[r].step).is_some_and(|s| want.step(s))
                 });
                 if let Some(row) = next {
                     d.selected_row = row;

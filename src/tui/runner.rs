@@ -37,7 +37,7 @@ const MAX_BATCH: usize = 20_000;
 const INPUT_POLL: Duration = Duration::from_millis(200);
 
 /// How the console is set up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct TuiOptions {
     /// The `[tui]` table of the config file.
     pub config: TuiConfig,
@@ -46,6 +46,8 @@ pub struct TuiOptions {
     /// Directories whose workflow files the Workflows view lists (`./workflows`, the config
     /// directory's `workflows/`).
     pub workflow_dirs: Vec<PathBuf>,
+    /// The planner (`p`); without it, plan requests are refused with a note.
+    pub plans: Option<super::plan::PlanDesk>,
 }
 
 enum Msg {
@@ -82,7 +84,11 @@ pub fn run(backend: Arc<dyn Backend>, options: TuiOptions) -> anyhow::Result<Tui
             let _ = tx.send(Msg::App(AppMsg::Done(Box::new(done))));
         })
     };
-    let worker = Worker::spawn(backend, reply)?;
+    let worker = Worker::spawn(backend.clone(), reply)?;
+    let worker = match options.plans {
+        Some(desk) => worker.with_plans(desk, backend)?,
+        None => worker,
+    };
     let mut guard = TerminalGuard::enter(options.config.mouse())?;
     let stop = Arc::new(AtomicBool::new(false));
     let input = spawn_input(tx.clone(), stop.clone())?;

@@ -17,6 +17,7 @@ use crate::store::{LogLine, RunId};
 
 use super::effect::{Done, Effect, Found, Load, LogPage, SearchJob};
 use super::logs::{LogEntry, RING_CAPACITY, SearchHit};
+use super::plan::{PlanDesk, PlanThreads};
 use super::{text, workflows};
 
 /// Where results go (the runner wraps them into its own messages).
@@ -29,7 +30,13 @@ pub struct Worker {
     searches: Sender<SearchJob>,
     /// The newest search; an older one stops at its next page.
     newest: Arc<AtomicU64>,
+    /// The planner's threads, when the console has a planner desk.
+    plans: Option<PlanThreads>,
+    reply: Reply,
 }
+
+/// Why a plan job is refused where there is no planner desk.
+const NO_PLANNER: &str = "this console has no planner (it was opened without a config)";
 
 /// Lines read from the store per page of a whole-log search.
 const SEARCH_PAGE: usize = 5_000;
@@ -63,16 +70,32 @@ impl Worker {
                 })
                 .context("cannot start the console's search thread")?;
         }
-        std::thread::Builder::new()
-            .name("baton-tui-reads".into())
-            .spawn(move || read_loop(backend.as_ref(), &read_rx, &reply))
-            .context("cannot start the console's read thread")?;
+        {
+            let reply = reply.clone();
+            std::thread::Builder::new()
+                .name("baton-tui-reads".into())
+                .spawn(move || read_loop(backend.as_ref(), &read_rx, &reply))
+                .context("cannot start the console's read thread")?;
+        }
         Ok(Worker {
             commands,
             reads,
             searches,
             newest,
+            plans: None,
+            reply,
         })
+    }
+
+    /// Starts the planner's threads over `desk` (without them, plan jobs are answered with an
+    /// error).
+    pub fn with_plans(
+        mut self,
+        desk: PlanDesk,
+        backend: Arc<dyn Backend>,
+    ) -> anyhow::Result<Worker> {
+        self.plans = Some(PlanThreads::spawn(desk, backend, self.reply.clone())?);
+        Ok(self)
     }
 
     /// Queues an engine effect (`Send`, `Start`, `Load`); others are the terminal's and are
@@ -90,6 +113,14 @@ impl Worker {
             e @ (Effect::Send { .. } | Effect::Start { .. }) => {
                 let _ = self.commands.send(e);
             }
+            Effect::Plan(job) => match &self.plans {
+                Some(plans) => plans.submit(job),
+                None => {
+                    if let Some(done) = super::plan::refused(job, NO_PLANNER) {
+                        (self.reply)(done);
+                    }
+                }
+            },
             Effect::Copy(_) | Effect::Bell | Effect::Redraw | Effect::Suspend | Effect::Exit(_) => {
             }
         }
@@ -128,6 +159,11 @@ pub fn perform(backend: &dyn Backend, effect: Effect, reply: &mut dyn FnMut(Done
         Effect::Search(job) => {
             let newest = AtomicU64::new(job.generation);
             search(backend, &job, &newest, reply);
+        }
+        Effect::Plan(job) => {
+            if let Some(done) = super::plan::refused(job, NO_PLANNER) {
+                reply(done);
+            }
         }
         Effect::Copy(_) | Effect::Bell | Effect::Redraw | Effect::Suspend | Effect::Exit(_) => {}
     }
@@ -227,7 +263,30 @@ pub fn read(backend: &dyn Backend, load: Load) -> Done {
             Done::StepOutput(run, step, result)
         }
         Load::Workflows(dirs) => Done::Workflows(workflows::list(&dirs)),
+        Load::Children(run) => {
+            let result = children(backend, &run).map_err(text);
+            Done::Children(run, result)
+        }
     }
+}
+
+/// Each `workflow:` step of `run` that started a child run, with the child run's steps.
+fn children(
+    backend: &dyn Backend,
+    run: &RunId,
+) -> anyhow::Result<Vec<(StepId, Vec<crate::store::StepRecord>)>> {
+    let detail = backend.run_detail(run)?;
+    let mut out = Vec::new();
+    for step in detail.steps {
+        if let Some(child) = &step.child_run {
+            let steps = backend
+                .run_detail(child)
+                .with_context(|| format!("cannot read child run {child} of {run}"))?
+                .steps;
+            out.push((step.step, steps));
+        }
+    }
+    Ok(out)
 }
 
 type RunsAndGates = (
@@ -254,7 +313,7 @@ fn runs_and_gates(backend: &dyn Backend) -> anyhow::Result<RunsAndGates> {
 
 /// The file is read and validated again (it may have changed since it was listed) and the
 /// params resolved the way the engine will, so problems show in the form, one a line.
-fn start(
+pub(super) fn start(
     backend: &dyn Backend,
     path: std::path::PathBuf,
     values: Vec<(String, String)>,

@@ -15,8 +15,12 @@ pub enum Signal {
     Pause,
     /// Go on.
     Resume,
-    /// Stop everything; waiting gates end cancelled.
-    Stop,
+    /// Stop everything; waiting gates end cancelled. `interrupt`: the run ends interrupted (to
+    /// be resumed), not cancelled, so a child run it started is interrupted too.
+    Stop {
+        /// The run ends interrupted.
+        interrupt: bool,
+    },
 }
 
 /// One thing for the driver to do, in order.

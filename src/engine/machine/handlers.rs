@@ -83,7 +83,9 @@ impl RunMachine {
         if self.stop.is_none() || state == RunState::Interrupted {
             self.stop = Some(state);
         }
-        self.out.push(Effect::Signal(Signal::Stop));
+        self.out.push(Effect::Signal(Signal::Stop {
+            interrupt: self.stop == Some(RunState::Interrupted),
+        }));
         self.gates.clear();
         true
     }

@@ -196,7 +196,9 @@ impl RunMachine {
                 return;
             }
             self.stop = Some(state);
-            self.out.push(Effect::Signal(Signal::Stop));
+            self.out.push(Effect::Signal(Signal::Stop {
+                interrupt: state == RunState::Interrupted,
+            }));
             // The driver drops the waiting gates' replies: they end cancelled.
             self.gates.clear();
         }

@@ -231,7 +231,7 @@ impl Sim {
                 self.paused = false;
                 self.stopped = false;
             }
-            Effect::Signal(Signal::Stop) => {
+            Effect::Signal(Signal::Stop { .. }) => {
                 self.stopped = true;
                 self.paused = false;
                 self.gates.clear();

@@ -103,6 +103,20 @@ async fn execute(job: &StepJob, action: &Action, attempt: Attempt) -> AttemptRes
                 env: env.clone(),
                 host: &host,
                 mcp_servers: &job.workflow.mcp_servers,
+                notes: Some(Arc::new(crate::agents::memory::Notebook {
+                    store: job.engine.store.clone(),
+                    scope: (job.workflow.memory_scope.clone())
+                        .unwrap_or_else(|| job.workflow.name.clone()),
+                    run: job.run.clone(),
+                    step: job.step().id.to_string(),
+                    redactor: job.redactor.clone(),
+                })),
+                live: Some(Arc::new(crate::engine::partial::PartialLine::new(
+                    job.run.clone(),
+                    job.log_key(),
+                    job.engine.events.clone(),
+                    job.redactor.clone(),
+                ))),
             };
             Box::pin(steps::agent::run(
                 llm,

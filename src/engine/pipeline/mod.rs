@@ -174,6 +174,9 @@ pub struct StepJob {
     pub tx: mpsc::UnboundedSender<StepMsg>,
     /// Pause/resume/cancel.
     pub control: watch::Receiver<Directive>,
+    /// Set before `control` turns to cancelled when the run is being interrupted (its owner
+    /// stops; it resumes later) rather than cancelled: a child run is then interrupted too.
+    pub interrupting: Arc<std::sync::atomic::AtomicBool>,
     /// Where log lines go.
     pub log: LogSink,
     /// The run's secrets, masked in everything this reports.
@@ -191,6 +194,14 @@ pub struct StepJob {
 impl StepJob {
     fn step(&self) -> &Step {
         &self.workflow.steps[self.idx]
+    }
+
+    /// What its log lines go under: the step's id, or `step[i]` for a fan-out item.
+    pub(crate) fn log_key(&self) -> crate::spec::StepId {
+        match &self.item {
+            Some((i, _)) => crate::store::item_key(&self.step().id, *i),
+            None => self.step().id.clone(),
+        }
     }
 }
 

@@ -63,6 +63,7 @@ impl Rig {
             recovery_gate: false,
             tx: self.tx.clone(),
             control: self.control.subscribe(),
+            interrupting: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             log: Arc::new(move |_, text: &str| lines.send_modify(|l| l.push(text.to_string()))),
             redactor: Arc::new(crate::secrets::Redactor::new(self.secrets.clone())),
             templates_may_loop: false,

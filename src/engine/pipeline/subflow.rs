@@ -5,6 +5,7 @@
 //! Its `outputs:`, rendered over its steps' results once it succeeded, are the step's output.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
@@ -54,7 +55,7 @@ pub(super) async fn run(
         LogStream::System,
         &format!("{how} child run {id} ({})", call.path.display()),
     );
-    let state = steer(&engine, &id, control.clone()).await;
+    let state = steer(&engine, &id, control.clone(), &job.interrupting).await;
     let cancelled = *control.borrow() == Directive::Cancelled;
     match state {
         Some(RunState::Succeeded) => {
@@ -150,11 +151,13 @@ fn begin(
     started.map_err(|e| Failure::fatal(format!("child run {id}: {e:#}")))
 }
 
-/// Follows the child to its end, passing the parent's pause, resume and cancel on to it.
+/// Follows the child to its end, passing the parent's pause, resume and cancel on to it (an
+/// interrupted parent interrupts it, to be resumed with the parent).
 async fn steer(
     engine: &Engine,
     id: &RunId,
     mut control: watch::Receiver<Directive>,
+    interrupting: &AtomicBool,
 ) -> Option<RunState> {
     let end = engine.wait(id);
     tokio::pin!(end);
@@ -162,13 +165,16 @@ async fn steer(
     loop {
         let now = *control.borrow_and_update();
         if now != told {
-            let command = match now {
-                Directive::Paused => Command::Pause(id.clone()),
-                Directive::Running => Command::Resume(id.clone()),
-                Directive::Cancelled => Command::Cancel(id.clone()),
+            let sent = match now {
+                Directive::Paused => engine.send(Command::Pause(id.clone())),
+                Directive::Running => engine.send(Command::Resume(id.clone())),
+                Directive::Cancelled if interrupting.load(Ordering::Relaxed) => {
+                    engine.interrupt_run(id)
+                }
+                Directive::Cancelled => engine.send(Command::Cancel(id.clone())),
             };
             // A child that has just ended refuses: its end is what comes next.
-            if let Err(e) = engine.send(command) {
+            if let Err(e) = sent {
                 tracing::debug!("child run {id}: {e:#}");
             }
             told = now;

@@ -61,6 +61,11 @@ fn redact_entry(r: &Redactor, entry: crate::store::AgentEntry) -> crate::store::
             by,
         },
         started @ AgentEntry::CallStarted { .. } => started,
+        AgentEntry::Delegated { call, agent, inner } => AgentEntry::Delegated {
+            call,
+            agent,
+            inner: Box::new(redact_entry(r, *inner)),
+        },
     }
 }
 

@@ -52,6 +52,7 @@ impl RunActor {
             recovery_gate,
             tx,
             control,
+            interrupting: self.interrupting.clone(),
             log: self.log_sink(&item_key(&self.wf.steps[idx].id, item)),
             redactor: self.redactor.clone(),
             templates_may_loop: self.templates_may_loop,

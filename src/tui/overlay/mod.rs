@@ -6,16 +6,23 @@
 
 mod approval;
 mod confirm;
+mod dry_run;
 mod help;
 mod messages;
 mod palette;
+mod plan;
+mod plan_view;
+mod repair;
 mod start_form;
 
 pub use approval::{ApprovalFocus, ApprovalModal};
 pub use confirm::Confirm;
+pub use dry_run::DryRunView;
 pub use help::Help;
 pub use messages::Messages;
 pub use palette::{PALETTE_COMMANDS, Palette};
+pub use plan::{PlanEditor, PlanStage};
+pub use repair::RepairModal;
 pub use start_form::{FormField, StartForm};
 
 use crossterm::event::KeyEvent;
@@ -49,6 +56,12 @@ pub enum Modal {
     Palette(Palette),
     /// Params of a run to start.
     StartForm(StartForm),
+    /// A request, and the plan drafted for it.
+    Plan(Box<PlanEditor>),
+    /// A model's fix of a failed step.
+    Repair(Box<RepairModal>),
+    /// A workflow's steps as they would run.
+    DryRun(DryRunView),
 }
 
 /// What a key in an overlay asks for.
@@ -100,6 +113,14 @@ pub enum Cmd {
     Clear,
     /// Typing into the focused text.
     Type,
+    /// Ask the planner for a draft.
+    Draft,
+    /// Save the plan into the workflows folder.
+    Save,
+    /// Start the plan.
+    RunPlan,
+    /// Ask for another draft with a follow-up instruction.
+    Revise,
 }
 
 /// How a key is written in a table.
@@ -217,6 +238,9 @@ impl Modal {
             Modal::Messages(_) => messages::BINDINGS.to_vec(),
             Modal::Palette(_) => palette::BINDINGS.to_vec(),
             Modal::StartForm(f) => f.bindings(),
+            Modal::Plan(p) => p.bindings(),
+            Modal::Repair(r) => r.bindings(),
+            Modal::DryRun(_) => dry_run::BINDINGS.to_vec(),
         }
     }
 
@@ -244,6 +268,9 @@ impl Modal {
             Modal::Messages(m) => m.draw(frame, area, model, theme),
             Modal::Palette(p) => p.draw(frame, area, theme),
             Modal::StartForm(f) => f.draw(frame, area, theme, keymap),
+            Modal::Plan(p) => p.draw(frame, area, theme, keymap),
+            Modal::Repair(r) => r.draw(frame, area, theme, keymap),
+            Modal::DryRun(d) => d.draw(frame, area, theme, keymap),
         }
     }
 }
@@ -256,6 +283,9 @@ pub fn catalogue() -> Vec<(&'static str, Vec<Binding>)> {
     all.push(("the message history", messages::BINDINGS.to_vec()));
     all.push(("the : palette", palette::BINDINGS.to_vec()));
     all.push(("the start form", start_form::BINDINGS.to_vec()));
+    all.extend(plan::catalogue());
+    all.extend(repair::catalogue());
+    all.push(("a dry run", dry_run::BINDINGS.to_vec()));
     all
 }
 
@@ -272,6 +302,9 @@ impl App {
             Modal::Confirm(c) => self.confirm_key(key, c),
             Modal::Approval(a) => self.approval_key(key, event, a),
             Modal::StartForm(f) => self.form_key(key, event, f),
+            Modal::Plan(p) => self.plan_key(key, event, p),
+            Modal::Repair(r) => self.repair_key(key, r),
+            Modal::DryRun(d) => self.dry_run_key(key, d),
         };
         if let Some(modal) = keep {
             self.model.modals.push(modal);

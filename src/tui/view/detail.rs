@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Tabs};
 
-use super::{fit, format_ms, gauge, logs, panes, run_elapsed, scroll_offset};
+use super::{conversation, fit, format_ms, gauge, logs, panes, run_elapsed, scroll_offset};
 use crate::store::{StepRecord, StepStatus, Timestamp};
 use crate::tui::fan_rows::is_folded;
 use crate::tui::model::{Detail, Pane, Tab};
@@ -41,11 +41,12 @@ pub fn draw(
     let (tree, right) = split(area);
     draw_tree(frame, tree, d, (now, eta), theme);
     let tabs_line = Rect { height: 1, ..right };
-    let titles: Vec<Line> = Tab::ALL
+    let tabs = d.tabs();
+    let titles: Vec<Line> = tabs
         .iter()
         .map(|t| Line::from(format!(" {} ", t.title())))
         .collect();
-    let selected = Tab::ALL.iter().position(|t| *t == d.tab).unwrap_or(0);
+    let selected = tabs.iter().position(|t| *t == d.tab).unwrap_or(0);
     let tabs = Tabs::new(titles)
         .select(selected)
         .style(theme.muted())
@@ -60,6 +61,7 @@ pub fn draw(
         Tab::Context => panes::context(frame, content, d, focused, theme),
         Tab::Metrics => panes::metrics(frame, content, d, focused, theme),
         Tab::Events => panes::events(frame, content, d, focused, theme),
+        Tab::Conversation => conversation::draw(frame, content, d, focused, theme),
     }
 }
 
@@ -119,6 +121,14 @@ fn draw_tree(
         if let Some(i) = r.item {
             let selected = row == d.selected_row;
             lines.push(item_line(step, i, selected, width, theme));
+            continue;
+        }
+        if let Some(c) = r.child {
+            let kids = d.children.get(&step.step).map_or(&[][..], Vec::as_slice);
+            let selected = row == d.selected_row;
+            lines.push(super::child_rows::child_line(
+                kids, c, selected, width, theme,
+            ));
             continue;
         }
         let level = step.level;

@@ -71,6 +71,7 @@ fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
                 bound(Action::PauseResume, "pause/resume"),
                 bound(Action::Cancel, "cancel"),
                 bound(Action::NewRun, "new"),
+                bound(Action::Plan, "plan"),
                 bound(Action::Retry, "retry"),
                 bound(Action::Palette, "cmd"),
                 bound(Action::Help, "help"),
@@ -79,6 +80,8 @@ fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
             Screen::Workflows => vec![
                 approvals,
                 bound(Action::Open, "start"),
+                bound(Action::DryRun, "dry run"),
+                bound(Action::Plan, "plan"),
                 bound(Action::Back, "back"),
                 bound(Action::Palette, "cmd"),
                 bound(Action::Help, "help"),
@@ -94,6 +97,10 @@ fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
                     d.selected_step()
                         .is_some_and(|s| s.status == StepStatus::WaitingApproval)
                 });
+                let failed = model.detail.as_ref().is_some_and(|d| {
+                    d.selected_step()
+                        .is_some_and(|s| s.status == StepStatus::Failed)
+                });
                 let open_label = if waiting { "approval" } else { "step log" };
                 let mut v = vec![approvals];
                 match (pane, tab) {
@@ -104,6 +111,7 @@ fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
                         bound(Action::PauseResume, "pause/resume"),
                         bound(Action::Cancel, "cancel"),
                         bound(Action::Retry, "retry"),
+                        failed.then(|| bound(Action::Repair, "fix")).flatten(),
                         bound(Action::Copy, "copy output"),
                     ]),
                     (Pane::Tab, Tab::Logs) => v.extend([
@@ -118,7 +126,7 @@ fn hints(model: &Model, keymap: &Keymap) -> Vec<(String, String)> {
                         bound(Action::Copy, "copy"),
                         bound(Action::NextPane, "pane"),
                     ]),
-                    (Pane::Tab, Tab::Context) => v.extend([
+                    (Pane::Tab, Tab::Context | Tab::Conversation) => v.extend([
                         bound(Action::Open, "fold"),
                         bound(Action::Copy, "copy"),
                         bound(Action::NextTab, "tab"),

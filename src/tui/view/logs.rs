@@ -23,11 +23,68 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &Th
     let key = d.selected_log_key();
     let scoped =
         view.selected_step_only && key.as_ref().is_some_and(|k| d.logs_step.contains_key(k));
+    // What agent steps are writing goes under the last line, while the pane follows it.
+    let writing = match view.follow {
+        true => d.talk.unfinished(key.as_ref().filter(|_| scoped)),
+        false => Vec::new(),
+    };
     let scope = match (key, d.selected_item()) {
         (Some(k), Some((_, item))) if scoped => format!("item {k} ({})", item.label()),
         (Some(k), None) if scoped => format!("step {k}"),
         _ => "all steps".to_string(),
     };
+    let block = Block::bordered()
+        .title(title(&scope, view, theme))
+        .border_style(theme.border(focused));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if ring.is_empty() && writing.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled("no output yet", theme.muted())),
+            inner,
+        );
+        return;
+    }
+    let live_rows = writing.len().min(inner.height as usize / 2);
+    let rows = inner.height as usize - live_rows;
+    let width = inner.width.max(1) as usize;
+    let (start, end, skip) = window(ring, view, rows, width, !scoped);
+    if live_rows > 0 {
+        // Right under the last line drawn.
+        let used: usize = match view.wrap {
+            true => (start..end)
+                .filter_map(|i| ring.get(i))
+                .map(|e| rows_of(e, view, !scoped, width))
+                .sum::<usize>()
+                .saturating_sub(skip),
+            false => end - start,
+        };
+        let below = Rect {
+            y: inner.y + used.min(rows) as u16,
+            height: live_rows as u16,
+            ..inner
+        };
+        draw_unfinished(frame, below, &writing, (view, !scoped), theme);
+    }
+    let inner = Rect {
+        height: rows as u16,
+        ..inner
+    };
+    let lines: Vec<Line> = (start..end)
+        .filter_map(|i| ring.get(i))
+        .map(|entry| render_line(entry, view, !scoped, theme))
+        .collect();
+    let mut paragraph = Paragraph::new(lines);
+    if view.wrap {
+        paragraph = paragraph
+            .wrap(Wrap { trim: false })
+            .scroll((skip as u16, 0));
+    }
+    frame.render_widget(paragraph, inner);
+}
+
+/// `Logs — all steps [follow wrap] /error 2 of 5`.
+fn title(scope: &str, view: &LogView, theme: &Theme) -> Line<'static> {
     let mut flags = Vec::new();
     if view.follow {
         flags.push("follow");
@@ -51,32 +108,7 @@ pub fn draw(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &Th
             theme.warning(),
         ));
     }
-    let block = Block::bordered()
-        .title(Line::from(title))
-        .border_style(theme.border(focused));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    if ring.is_empty() {
-        frame.render_widget(
-            Paragraph::new(Line::styled("no output yet", theme.muted())),
-            inner,
-        );
-        return;
-    }
-    let rows = inner.height as usize;
-    let width = inner.width.max(1) as usize;
-    let (start, end, skip) = window(ring, view, rows, width, !scoped);
-    let lines: Vec<Line> = (start..end)
-        .filter_map(|i| ring.get(i))
-        .map(|entry| render_line(entry, view, !scoped, theme))
-        .collect();
-    let mut paragraph = Paragraph::new(lines);
-    if view.wrap {
-        paragraph = paragraph
-            .wrap(Wrap { trim: false })
-            .scroll((skip as u16, 0));
-    }
-    frame.render_widget(paragraph, inner);
+    Line::from(title)
 }
 
 /// The sequence number of the first line the pane draws in `rows` rows of `width` columns.
@@ -109,10 +141,7 @@ fn window(
     }
     let height = |i: usize| {
         ring.get(i)
-            .map(|e| prefix_width(e, view, with_step) + e.plain().width())
-            .unwrap_or(0)
-            .max(1)
-            .div_ceil(width)
+            .map_or(1, |e| rows_of(e, view, with_step, width))
     };
     if view.follow {
         let mut used = 0;
@@ -132,6 +161,72 @@ fn window(
         }
         (start, end, 0)
     }
+}
+
+/// The rows `entry` takes when wrapped to `width` columns.
+fn rows_of(entry: &LogEntry, view: &LogView, with_step: bool, width: usize) -> usize {
+    (prefix_width(entry, view, with_step) + entry.plain().width())
+        .max(1)
+        .div_ceil(width)
+}
+
+/// Agents' unfinished lines, one a row, in `area`.
+fn draw_unfinished(
+    frame: &mut Frame,
+    area: Rect,
+    writing: &[&LogEntry],
+    (view, with_step): (&LogView, bool),
+    theme: &Theme,
+) {
+    let width = area.width.max(1) as usize;
+    let lines: Vec<Line> = writing
+        .iter()
+        .take(area.height as usize)
+        .map(|e| unfinished_line(e, view, with_step, width, theme))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// An agent's unfinished line with a cursor after it; when longer than the pane, its end
+/// (where the tokens arrive) is what shows.
+fn unfinished_line<'a>(
+    entry: &'a LogEntry,
+    view: &LogView,
+    with_step: bool,
+    width: usize,
+    theme: &Theme,
+) -> Line<'a> {
+    let room = width.saturating_sub(prefix_width(entry, view, with_step) + 1);
+    let plain = entry.plain();
+    let mut line = if plain.width() <= room {
+        render_line(entry, view, with_step, theme)
+    } else {
+        let mut end = String::new();
+        let mut used = 1;
+        for c in plain.chars().rev() {
+            used += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if used > room {
+                break;
+            }
+            end.insert(0, c);
+        }
+        let cut = LogEntry {
+            text: format!("…{end}"),
+            ..entry.clone()
+        };
+        let spans: Vec<Span<'static>> = render_line(&cut, view, with_step, theme)
+            .spans
+            .into_iter()
+            .map(owned)
+            .collect();
+        Line::from(spans)
+    };
+    line.spans.push(Span::styled("▍", theme.accent()));
+    line
+}
+
+fn owned(span: Span<'_>) -> Span<'static> {
+    Span::styled(span.content.into_owned(), span.style)
 }
 
 fn prefix_width(entry: &LogEntry, view: &LogView, with_step: bool) -> usize {

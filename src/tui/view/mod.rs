@@ -1,6 +1,8 @@
 //! Drawing, purely from the model: header, the approval banner, the current view, the status
 //! line, the key hints (generated from the keymap) and the overlays. Nothing here changes state.
 
+mod child_rows;
+mod conversation;
 mod detail;
 mod hit;
 pub use hit::{Hit, hit};

@@ -170,7 +170,9 @@ pub fn events(frame: &mut Frame, area: Rect, d: &Detail, focused: bool, theme: &
         .take(height)
         .map(|(i, e)| {
             let (style_of_kind, icon) = match &e.kind {
-                EventKind::RunCreated { .. } | EventKind::Log { .. } => (theme.muted(), None),
+                EventKind::RunCreated { .. }
+                | EventKind::Log { .. }
+                | EventKind::Partial { .. } => (theme.muted(), None),
                 EventKind::Agent { .. } => (theme.muted(), Some("↔")),
                 EventKind::RunState { state, .. } => (theme.run(*state), Some(run_icon(*state))),
                 EventKind::Step { record } => {

@@ -120,7 +120,7 @@ impl FanSim {
             }
             Effect::Signal(Signal::Pause) => self.paused = true,
             Effect::Signal(Signal::Resume) => self.paused = false,
-            Effect::Signal(Signal::Stop) => {
+            Effect::Signal(Signal::Stop { .. }) => {
                 self.stopped = true;
                 self.paused = false;
             }
