@@ -39,6 +39,9 @@ pub struct ConfigFile {
     /// Defaults for every host (`[ssh]`).
     #[serde(default)]
     pub ssh: crate::remote::SshSection,
+    /// The Temporal cluster runs may go to (`[temporal]`, see docs/temporal.md).
+    #[serde(default)]
+    pub temporal: crate::temporal::TemporalSection,
     /// MCP servers every workflow's agent steps may use (`[mcp_servers.NAME]`).
     #[serde(default)]
     pub mcp_servers: indexmap::IndexMap<String, crate::mcp::McpServerConfig>,
@@ -56,6 +59,8 @@ pub struct EngineSection {
     pub grace: Option<Dur>,
     /// How long finished runs are kept (default 30 days); `"forever"` keeps them all.
     pub retention: Option<Retention>,
+    /// Where `baton run` runs a workflow: `local` (default) or `temporal`.
+    pub backend: Option<crate::temporal::BackendKind>,
 }
 
 /// `[logs]` in the config file.

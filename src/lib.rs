@@ -23,6 +23,7 @@ pub mod serve;
 pub mod spec;
 pub mod steps;
 pub mod store;
+pub mod temporal;
 pub mod time;
 pub mod tools;
 pub mod tui;

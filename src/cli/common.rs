@@ -83,10 +83,12 @@ pub fn open_or_ask(data_dir: Option<&Path>) -> anyhow::Result<Reach> {
 
 /// The runs to read, from the store or from the baton that owns it.
 pub fn reader(data_dir: Option<&Path>) -> anyhow::Result<Box<dyn RunReader>> {
-    Ok(match open_or_ask(data_dir)? {
+    let local: Box<dyn RunReader> = match open_or_ask(data_dir)? {
         Reach::Store(opened) => Box::new(opened.store),
         Reach::Owner(remote) => Box::new(remote),
-    })
+    };
+    // With `[temporal]` configured, its runs are listed beside these and read by their ids.
+    crate::temporal::reader_with(data_dir, local)
 }
 
 /// Opens the store for work that needs it here (`gc`, `serve`); says who has it otherwise.

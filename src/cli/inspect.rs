@@ -375,6 +375,9 @@ fn print_line(line: &LogLine, all_steps: bool, timestamps: bool, shown: &Shown) 
 /// `baton logs RUN [STEP] [--follow]`.
 pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
     let step = args.step.as_deref().map(StepId::from);
+    if crate::temporal::is_run_id(&args.run) {
+        return logs_from(&*common::reader(data_dir)?, &args, step.as_ref());
+    }
     let mut reach = open_for_logs(data_dir)?;
     let id = reach.reader().resolve_run(&args.run)?;
     let shown = Shown::stdout(args.raw);
@@ -400,6 +403,24 @@ pub fn logs(data_dir: Option<&Path>, args: LogsArgs) -> anyhow::Result<i32> {
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// `baton logs` of a run any reader reads (a Temporal run: no owner to reach, no store).
+fn logs_from(runs: &dyn RunReader, args: &LogsArgs, step: Option<&StepId>) -> anyhow::Result<i32> {
+    let id = runs.resolve_run(&args.run)?;
+    let shown = Shown::stdout(args.raw);
+    if !args.follow {
+        print_logs(runs, &id, step, args.timestamps, &shown)?;
+        return Ok(0);
+    }
+    let mut follower = Follower::default();
+    loop {
+        if let Some(state) = follower.poll(runs, &id, step, args.timestamps, &shown)? {
+            errln!("(run {state})");
+            return Ok(0);
+        }
+        std::thread::sleep(FOLLOW_EVERY);
     }
 }
 

@@ -41,6 +41,15 @@ pub struct DecideArgs {
 
 /// Decides a waiting gate of a run that another baton is running.
 pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyhow::Result<i32> {
+    if crate::temporal::is_run_id(&args.run) {
+        let (step, comment) = (args.step.clone(), args.comment.clone());
+        let op = crate::temporal::Op::Decide {
+            step,
+            approved,
+            comment,
+        };
+        return crate::temporal::command(data_dir, &args.run, op);
+    }
     let owner = match common::open_or_ask(data_dir)? {
         Reach::Owner(owner) => owner,
         Reach::Store(opened) => {
@@ -130,6 +139,9 @@ fn edited_call(
 
 /// `baton pause RUN`: asks the baton that runs it to freeze it (`baton resume RUN` unfreezes).
 pub fn pause(data_dir: Option<&Path>, args: CancelArgs) -> anyhow::Result<i32> {
+    if crate::temporal::is_run_id(&args.run) {
+        return crate::temporal::command(data_dir, &args.run, crate::temporal::Op::Pause);
+    }
     let owner = match common::open_or_ask(data_dir)? {
         Reach::Owner(owner) => owner,
         Reach::Store(opened) => {
@@ -159,6 +171,9 @@ pub struct GcArgs {
 
 /// `baton cancel RUN`.
 pub fn cancel(data_dir: Option<&Path>, args: CancelArgs) -> anyhow::Result<i32> {
+    if crate::temporal::is_run_id(&args.run) {
+        return crate::temporal::command(data_dir, &args.run, crate::temporal::Op::Cancel);
+    }
     let opened = match common::open_or_ask(data_dir)? {
         Reach::Store(opened) => opened,
         Reach::Owner(owner) => return cancel_in_owner(data_dir, &owner, &args.run),

@@ -29,6 +29,7 @@ pub mod serve;
 pub mod signals;
 pub mod tools;
 pub mod validate;
+pub mod worker;
 
 use std::path::PathBuf;
 
@@ -119,6 +120,9 @@ pub enum CliCommand {
     /// List the hosts steps can name with `on:`; `check` connects to each and reports its
     /// latency or the exact error.
     Hosts(hosts::HostsArgs),
+    /// Run the steps of Temporal runs (and, on the runs' queue, their workflows) until SIGINT
+    /// or SIGTERM; see docs/temporal.md.
+    Worker(worker::WorkerArgs),
 }
 
 /// Runs a command that needs the config but not the store (so it works while another baton
@@ -186,6 +190,7 @@ pub fn main() -> i32 {
             );
             hosts::run(&args, &ssh)
         }),
+        Some(CliCommand::Worker(args)) => worker::run(cli.data_dir.as_deref(), args),
         None => console::open(cli.data_dir.as_deref(), cli.theme),
     };
     let code = match result {

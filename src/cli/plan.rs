@@ -116,6 +116,7 @@ pub fn plan(data_dir: Option<&Path>, args: PlanArgs) -> anyhow::Result<i32> {
             detach: false,
             follow: args.follow.clone(),
             dry_run: false,
+            temporal: false,
         },
     )
 }

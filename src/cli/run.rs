@@ -70,6 +70,10 @@ pub struct RunArgs {
     /// results as ⟨placeholders⟩) in DAG order, and run nothing; no store is opened.
     #[arg(long, conflicts_with = "detach")]
     pub dry_run: bool,
+    /// Run it on the Temporal cluster of `[temporal]` (steps run on `baton worker`s); the
+    /// default when the config says `[engine] backend = "temporal"`.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub temporal: bool,
     #[command(flatten)]
     /// Output and gates.
     pub follow: FollowOptions,
@@ -112,6 +116,9 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     if args.dry_run {
         return super::dry_run::run(data_dir, &args);
     }
+    if args.temporal || crate::temporal::settings::is_default(data_dir)? {
+        return crate::temporal::run_file(data_dir, &args);
+    }
     let params = parse_params(&args.params)?;
     let request = request_from_file(&args.file, params)?;
     if args.detach {
@@ -140,6 +147,9 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
 
 /// `baton resume RUN`.
 pub fn resume(data_dir: Option<&Path>, args: FollowArgs) -> anyhow::Result<i32> {
+    if crate::temporal::is_run_id(&args.run) {
+        return crate::temporal::command(data_dir, &args.run, crate::temporal::Op::Resume);
+    }
     continue_run(data_dir, args, Engine::resume_run, Command::Resume)
 }
 

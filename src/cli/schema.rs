@@ -218,6 +218,7 @@ fn step() -> Value {
             "tools": { "type": "array" },
             "approvers": { "type": "array", "items": { "type": "string" } },
             "idempotent": { "type": "boolean" },
+            "queue": { "type": "string", "description": "The Temporal task queue of the step's activity" },
             "outputs": { "type": "object", "additionalProperties": { "type": "string" } },
         },
     })

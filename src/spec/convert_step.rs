@@ -152,6 +152,9 @@ pub fn convert_step(
         .get(r, "idempotent", &[])
         .and_then(|n| r.bool(n, "idempotent"))
         .unwrap_or(true);
+    let queue = t
+        .get(r, "queue", &["taskQueue", "task_queue"])
+        .and_then(|n| r.non_empty_string(n, "queue", "queue: gpu"));
     let outputs = match t.get(r, "outputs", &[]) {
         Some(n) => {
             let (outputs, places) = r.string_map(
@@ -296,6 +299,7 @@ pub fn convert_step(
         approve,
         approvers,
         idempotent,
+        queue,
         outputs,
         for_each,
         reads: None,

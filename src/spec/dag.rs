@@ -262,6 +262,7 @@ pub(crate) mod tests {
                     approve: false,
                     approvers: Vec::new(),
                     idempotent: true,
+                    queue: None,
                     outputs: IndexMap::new(),
                     for_each: None,
                     reads: None,

@@ -232,6 +232,9 @@ pub struct Step {
     pub approvers: Vec<String>,
     /// False when running it twice is harmful: after a crash it waits for an operator.
     pub idempotent: bool,
+    /// The Temporal task queue its activity goes to (`queue:`); the local engine ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
     /// Named values derived from the step's result (templates over `output`, `stdout`, ...).
     pub outputs: IndexMap<String, String>,
     /// Fanned out over a list (`for_each:`): each item runs the step once.

@@ -193,7 +193,7 @@ fn render_step(job: &RenderInput) -> Result<Rendered, String> {
 }
 
 /// Renders the step's `outputs:` against `ctx` (see `context::outputs_context`).
-pub(super) fn render_outputs(
+pub(crate) fn render_outputs(
     t: &Templates,
     step: &Step,
     ctx: &Value,

@@ -1,0 +1,118 @@
+//! The `baton.step` activity: a step task ([`super::step::Worker::run`]) with Temporal around
+//! it. Every second it heartbeats the tail of the step's log (the server keeps the last one,
+//! so any machine can read a running step's log, and a worker that stops heartbeating is
+//! presumed dead and its step scheduled again); it asks the run whether it is paused, and
+//! stops or continues the step's process groups to match; a cancel from the workflow becomes
+//! SIGTERM → grace → SIGKILL of the groups.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use temporalio_client::WorkflowQueryOptions;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tokio::sync::watch;
+
+use super::logbuf::LogBuf;
+use super::step::{Live, Worker};
+use super::wire::{Freeze, Progress, StepDone, StepTask};
+use super::workflow::BatonRun;
+use crate::steps::Directive;
+
+/// How often a running step heartbeats and asks whether its run is paused.
+const BEAT: Duration = Duration::from_secs(1);
+
+/// The activities a `baton worker` serves.
+pub struct StepActivities {
+    /// What step tasks share on this worker.
+    pub worker: Arc<Worker>,
+}
+
+#[activities]
+impl StepActivities {
+    /// Runs one attempt of a step (or only renders what its gate shows).
+    #[activity(name = "baton.step")]
+    pub async fn step(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        task: StepTask,
+    ) -> Result<StepDone, ActivityError> {
+        let step = self.step_id(&task);
+        let live = Arc::new(Live {
+            log: std::sync::Mutex::new(LogBuf::new(step, task.log_limit)),
+            pid: std::sync::Mutex::new(None),
+        });
+        let (control, rx) = watch::channel(Directive::Running);
+        let run = self.worker.run(&task, rx, live.clone());
+        tokio::pin!(run);
+        let mut beat = tokio::time::interval(BEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cancelling = false;
+        loop {
+            tokio::select! {
+                done = &mut run => return Ok(done),
+                _ = ctx.cancelled(), if !cancelling => {
+                    cancelling = true;
+                    control.send_replace(Directive::Cancelled);
+                }
+                _ = beat.tick() => {
+                    let progress = self.progress(&task, &live);
+                    let _ = ctx.record_heartbeat(progress).await;
+                    if !cancelling && !task.prepare_only {
+                        follow_freeze(&ctx, &control).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl StepActivities {
+    fn step_id(&self, task: &StepTask) -> crate::spec::StepId {
+        // The id as the workflow names it; the task is parsed again by the step task itself.
+        let origin = std::path::PathBuf::from(task.path.as_deref().unwrap_or("workflow.yaml"));
+        crate::spec::parse_with(&task.source, &origin, &self.worker.templates)
+            .ok()
+            .and_then(|wf| wf.steps.get(task.idx).map(|s| s.id.clone()))
+            .unwrap_or_else(|| crate::spec::StepId(format!("#{}", task.idx)))
+    }
+
+    fn progress(&self, task: &StepTask, live: &Live) -> Progress {
+        let tail = live
+            .log
+            .lock()
+            .map(|l| l.tail(task.log_limit))
+            .unwrap_or_default();
+        Progress {
+            idx: task.idx,
+            worker: self.worker.identity.clone(),
+            tail,
+            pid: live.pid.lock().ok().and_then(|p| *p),
+        }
+    }
+}
+
+/// Asks the run whether it is paused and tells the step task when that changed. A run that
+/// cannot be asked (a workflow worker is restarting) leaves things as they are.
+async fn follow_freeze(ctx: &ActivityContext, control: &watch::Sender<Directive>) {
+    let Some(handle) = ctx.workflow_handle::<BatonRun>() else {
+        return;
+    };
+    let asked = handle
+        .query(BatonRun::freeze, (), WorkflowQueryOptions::default())
+        .await;
+    let Ok(freeze) = asked else {
+        return;
+    };
+    let want = match freeze {
+        Freeze::Paused => Directive::Paused,
+        Freeze::Running => Directive::Running,
+    };
+    control.send_if_modified(|d| {
+        let change = *d != want && *d != Directive::Cancelled;
+        if change {
+            *d = want;
+        }
+        change
+    });
+}

@@ -1,0 +1,652 @@
+//! The `baton.run` workflow's logic, without the SDK: baton's own run machine (DAG, ready set,
+//! `when:`, retry policy, gates, pause, cancel) driven by what the workflow hears, turned into
+//! [`Order`]s for the workflow to carry out (start an activity, sleep, cancel). Deterministic:
+//! the moment and the random draw come in with each call, the workflow text is parsed from the
+//! input, no template that reads a step's output is rendered here (workers render them), and
+//! nothing reads a clock, the environment or a file.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::json;
+
+use super::wire::{Freeze, GateText, RunEnd, RunInput, RunView, StepDone, StepTask};
+use crate::engine::RunDetail;
+use crate::engine::context::RunContext;
+use crate::engine::machine::retry::{AfterFailure, AttemptFailure, after_failure};
+use crate::engine::machine::{Effect, Input, Now, RunMachine, Signal, StepEnd};
+use crate::engine::secrets::RunSecrets;
+use crate::spec::{OnTimeout, StepKind, Templates, Workflow};
+use crate::store::{
+    ApprovalRecord, Decision, LogLine, LogStream, RunId, RunRecord, RunState, StepOutput,
+    StepTable, Timestamp,
+};
+
+/// Steps of one run at once when the workflow does not say (as many as the local default).
+const RUN_CONCURRENCY: usize = 16;
+
+/// What the workflow is told to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Order {
+    /// Start an activity for step `idx` on `queue`.
+    Run {
+        /// Step index.
+        idx: usize,
+        /// Its task.
+        task: StepTask,
+        /// Its task queue.
+        queue: String,
+    },
+    /// Wake the driver after `after`.
+    Sleep {
+        /// What the wake is for.
+        wake: Wake,
+        /// How long.
+        after: Duration,
+    },
+    /// Cancel every step's activity (the run is cancelled).
+    CancelSteps,
+}
+
+/// Why the driver asked to be woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Attempt `attempt` of step `idx` is due.
+    Retry {
+        /// Step index.
+        idx: usize,
+        /// The attempt due.
+        attempt: u32,
+    },
+    /// Step `idx`'s gate, opened at `requested_at`, timed out.
+    GateTimeout {
+        /// Step index.
+        idx: usize,
+        /// Which opening.
+        requested_at: Timestamp,
+    },
+}
+
+/// Where a started step is.
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    /// A worker renders what its gate shows.
+    Preparing,
+    /// Its gate waits for an operator.
+    Gate,
+    /// Attempt `n` runs on a worker.
+    Running(u32),
+    /// Attempt `n` is due after a backoff.
+    Backoff(u32),
+}
+
+/// One run's workflow state.
+pub struct Driver {
+    wf: Arc<Workflow>,
+    input: RunInput,
+    run: RunId,
+    machine: RunMachine,
+    when: Templates,
+    view: RunView,
+    logs: Vec<LogLine>,
+    phases: HashMap<usize, Phase>,
+    gates: HashMap<usize, GateText>,
+    /// The template context each started step reads.
+    contexts: HashMap<usize, Arc<serde_json::Value>>,
+    pending: VecDeque<Input>,
+    orders: Vec<Order>,
+    end: Option<RunEnd>,
+}
+
+impl Driver {
+    /// The driver of run `run` started with `input` at `now`, with its first orders; an error
+    /// (for people) when the workflow does not parse or uses what Temporal runs cannot do.
+    pub fn start(input: RunInput, run: &str, now: Now) -> Result<(Driver, Vec<Order>), String> {
+        let wf = Arc::new(parse(&input)?);
+        let run = RunId(run.to_string());
+        let record = RunRecord {
+            id: run.clone(),
+            workflow: wf.name.clone(),
+            workflow_path: input.path.clone(),
+            source: String::new(),
+            params: input.params.clone(),
+            workdir: input.workdir.clone(),
+            state: RunState::Pending,
+            created_at: now.wall,
+            started_at: Some(now.wall),
+            finished_at: None,
+            owner: None,
+            reason: None,
+            steps_total: wf.steps.len() as u32,
+            steps_done: 0,
+            stopped: Default::default(),
+            parent: None,
+        };
+        // No secrets here: they never enter the history; each worker adds its own.
+        let ctx = RunContext::new(&wf, &record, &RunSecrets::default());
+        let concurrency = wf.concurrency.unwrap_or(RUN_CONCURRENCY);
+        let stored = StepTable::default();
+        let (machine, effects) =
+            RunMachine::restore(wf.clone(), run.clone(), stored, ctx, concurrency, now);
+        let view = RunView {
+            detail: RunDetail {
+                steps: machine.records().to_vec(),
+                approvals: Vec::new(),
+                run: record,
+            },
+            outputs: IndexMap::new(),
+            freeze: Freeze::Running,
+            log_base: IndexMap::new(),
+        };
+        let mut d = Driver {
+            wf,
+            input,
+            run,
+            machine,
+            when: Templates::new(),
+            view,
+            logs: Vec::new(),
+            phases: HashMap::new(),
+            gates: HashMap::new(),
+            contexts: HashMap::new(),
+            pending: VecDeque::new(),
+            orders: Vec::new(),
+            end: None,
+        };
+        d.perform(effects, now);
+        d.pending.push_back(Input::Begin);
+        d.settle(now);
+        let orders = std::mem::take(&mut d.orders);
+        Ok((d, orders))
+    }
+
+    /// What queries answer.
+    pub fn view(&self) -> &RunView {
+        &self.view
+    }
+
+    /// The logs of the steps that ended (and the engine's own lines), oldest first.
+    pub fn logs(&self) -> &[LogLine] {
+        &self.logs
+    }
+
+    /// How the run ended, once it has.
+    pub fn end(&self) -> Option<&RunEnd> {
+        self.end.as_ref()
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &RunId {
+        &self.run
+    }
+
+    /// Step `idx`'s activity ended with `done`; `unit` is a random draw in [0, 1) for the
+    /// retry's jitter.
+    pub fn step_done(&mut self, idx: usize, done: StepDone, now: Now, unit: f64) -> Vec<Order> {
+        let phase = self.phases.get(&idx).cloned();
+        self.keep_log(idx, &done);
+        match phase {
+            Some(Phase::Preparing) => self.prepared(idx, done, now),
+            Some(Phase::Running(n)) => self.attempt_ended(idx, n, done, now, unit),
+            _ => {}
+        }
+        self.settle(now);
+        std::mem::take(&mut self.orders)
+    }
+
+    /// A wake the driver asked for.
+    pub fn woke(&mut self, wake: Wake, now: Now) -> Vec<Order> {
+        match wake {
+            Wake::Retry { idx, attempt } => {
+                if self.phases.get(&idx) == Some(&Phase::Backoff(attempt)) {
+                    self.run_attempt(idx, attempt);
+                }
+            }
+            Wake::GateTimeout { idx, requested_at } => {
+                self.pending
+                    .push_back(Input::GateTimeout { idx, requested_at });
+            }
+        }
+        self.settle(now);
+        std::mem::take(&mut self.orders)
+    }
+
+    /// An operator paused the run.
+    pub fn pause(&mut self, now: Now) -> Vec<Order> {
+        self.pending.push_back(Input::Pause);
+        self.settle(now);
+        std::mem::take(&mut self.orders)
+    }
+
+    /// An operator resumed it.
+    pub fn resume(&mut self, now: Now) -> Vec<Order> {
+        self.pending.push_back(Input::Resume);
+        self.settle(now);
+        std::mem::take(&mut self.orders)
+    }
+
+    /// An operator cancelled it (the workflow's cancellation).
+    pub fn cancel(&mut self, now: Now) -> Vec<Order> {
+        self.pending.push_back(Input::Cancel);
+        self.settle(now);
+        std::mem::take(&mut self.orders)
+    }
+
+    /// Whether `step` has a gate waiting for a decision: what an Update is checked against.
+    pub fn check_decision(&self, step: &str, by: &str) -> Result<usize, String> {
+        let idx = self
+            .wf
+            .steps
+            .iter()
+            .position(|s| s.id.0 == step)
+            .ok_or_else(|| format!("run {} has no step `{step}`", self.run))?;
+        if self.phases.get(&idx) != Some(&Phase::Gate) || self.machine.gate_since(idx).is_none() {
+            return Err(format!(
+                "step `{step}` of run {} is not waiting for a decision",
+                self.run
+            ));
+        }
+        let approvers = &self.wf.steps[idx].approvers;
+        let login = by.split_whitespace().next().unwrap_or(by);
+        if !approvers.is_empty() && !approvers.iter().any(|a| a == login) {
+            return Err(format!(
+                "{login} may not decide step `{step}`: its approvers are {}",
+                approvers.join(", ")
+            ));
+        }
+        Ok(idx)
+    }
+
+    /// An operator's decision on `step`'s gate (checked with [`Driver::check_decision`]).
+    pub fn decide(&mut self, step: &str, decision: Decision, now: Now) -> Vec<Order> {
+        if let Ok(idx) = self.check_decision(step, &decision.by) {
+            self.pending.push_back(Input::Decide { idx, decision });
+        }
+        self.settle(now);
+        std::mem::take(&mut self.orders)
+    }
+
+    /// Applies pending inputs until none is left, then finishes the run when it is over.
+    fn settle(&mut self, now: Now) {
+        loop {
+            while let Some(input) = self.pending.pop_front() {
+                let effects = self.machine.apply(input, now, &self.when);
+                self.perform(effects, now);
+            }
+            if self.end.is_none() && self.machine.is_over() {
+                self.pending.push_back(Input::Finish);
+                continue;
+            }
+            return;
+        }
+    }
+
+    fn perform(&mut self, effects: Vec<Effect>, now: Now) {
+        for effect in effects {
+            self.perform_one(effect, now);
+        }
+    }
+
+    fn perform_one(&mut self, effect: Effect, now: Now) {
+        match effect {
+            Effect::Step(rec) => {
+                let i = rec.index as usize;
+                if let Some(slot) = self.view.detail.steps.get_mut(i) {
+                    *slot = *rec;
+                }
+            }
+            Effect::Output(step, output) => {
+                self.view.outputs.insert(step.0, output);
+            }
+            Effect::Run {
+                state,
+                reason,
+                steps_done,
+            } => {
+                let run = &mut self.view.detail.run;
+                run.state = state;
+                run.reason = reason;
+                run.steps_done = steps_done;
+                if state.is_terminal() {
+                    run.finished_at = Some(now.wall);
+                }
+            }
+            Effect::Start { idx, ctx, .. } => {
+                self.contexts.insert(idx, ctx);
+                self.start_step(idx);
+            }
+            Effect::Signal(signal) => self.signal(signal),
+            Effect::GateOpened { idx, requested_at } => self.gate_opened(idx, requested_at),
+            Effect::GateDecided { idx, decision } => self.gate_decided(idx, decision),
+            Effect::Log { idx, text } => self.system_line(idx, text, now),
+            Effect::Ended(state) => {
+                let run = &self.view.detail.run;
+                self.end = Some(RunEnd {
+                    state,
+                    reason: run.reason.clone(),
+                    steps_done: run.steps_done,
+                    steps_total: run.steps_total,
+                    finished_at: now.wall,
+                });
+            }
+            // Rejected at start (`for_each`), or nothing to do on Temporal: no process of a
+            // previous owner is left (the server re-delivers a lost worker's activity).
+            Effect::Durable
+            | Effect::StepOver(_)
+            | Effect::StopLeftover { .. }
+            | Effect::StopRemoteLeftover { .. }
+            | Effect::Expand { .. }
+            | Effect::StartItem { .. }
+            | Effect::CancelItems(_)
+            | Effect::ItemOver { .. } => {}
+        }
+    }
+
+    /// A started step asks first when it is gated; else its first attempt runs.
+    fn start_step(&mut self, idx: usize) {
+        let step = &self.wf.steps[idx];
+        if step.approve || matches!(step.kind, StepKind::Approval(_)) {
+            self.phases.insert(idx, Phase::Preparing);
+            let mut task = self.task(idx, 1);
+            task.prepare_only = true;
+            let queue = self.queue(idx);
+            self.orders.push(Order::Run { idx, task, queue });
+        } else {
+            self.run_attempt(idx, 1);
+        }
+    }
+
+    fn run_attempt(&mut self, idx: usize, n: u32) {
+        self.phases.insert(idx, Phase::Running(n));
+        self.pending.push_back(Input::Attempt { idx, n });
+        let task = self.task(idx, n);
+        let queue = self.queue(idx);
+        self.orders.push(Order::Run { idx, task, queue });
+    }
+
+    fn task(&self, idx: usize, attempt: u32) -> StepTask {
+        let ctx = self
+            .contexts
+            .get(&idx)
+            .map_or_else(|| json!({ "steps": {} }), |c| c.as_ref().clone());
+        StepTask {
+            run: self.run.0.clone(),
+            source: self.input.source.clone(),
+            path: self.input.path.clone(),
+            workdir: self.input.workdir.clone(),
+            idx,
+            attempt,
+            ctx,
+            prepare_only: false,
+            log_limit: self.input.log_limit,
+            grace_ms: self.input.grace_ms,
+        }
+    }
+
+    fn queue(&self, idx: usize) -> String {
+        self.wf.steps[idx]
+            .queue
+            .clone()
+            .unwrap_or_else(|| self.input.queue.clone())
+    }
+
+    fn signal(&mut self, signal: Signal) {
+        match signal {
+            Signal::Pause => self.view.freeze = Freeze::Paused,
+            Signal::Resume => self.view.freeze = Freeze::Running,
+            Signal::Stop => {
+                self.view.freeze = Freeze::Running;
+                self.orders.push(Order::CancelSteps);
+                // Steps that wait (a gate, a backoff) have no activity to cancel: they end now.
+                let waiting: Vec<usize> = self
+                    .phases
+                    .iter()
+                    .filter(|(_, p)| matches!(p, Phase::Gate | Phase::Backoff(_)))
+                    .map(|(i, _)| *i)
+                    .collect();
+                for idx in sorted(waiting) {
+                    self.phases.remove(&idx);
+                    self.pending.push_back(Input::Done {
+                        idx,
+                        end: cancelled(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// A gated step's text came back from a worker: open its gate.
+    fn prepared(&mut self, idx: usize, done: StepDone, now: Now) {
+        let Some(gate) = done.gate.clone() else {
+            self.phases.remove(&idx);
+            let end = failed(&done, done.error.clone().unwrap_or_default());
+            self.pending.push_back(Input::Done { idx, end });
+            return;
+        };
+        let on_timeout = match &self.wf.steps[idx].kind {
+            StepKind::Approval(a) => a.on_timeout,
+            _ => OnTimeout::Reject,
+        };
+        self.phases.insert(idx, Phase::Gate);
+        self.gates.insert(idx, gate);
+        let _ = now;
+        self.pending
+            .push_back(Input::GateOpened { idx, on_timeout });
+    }
+
+    fn gate_opened(&mut self, idx: usize, requested_at: Timestamp) {
+        let Some(gate) = self.gates.get(&idx) else {
+            return;
+        };
+        let deadline = gate
+            .timeout_ms
+            .map(|ms| Timestamp(requested_at.0.saturating_add(ms)));
+        if let Some(ms) = gate.timeout_ms {
+            self.orders.push(Order::Sleep {
+                wake: Wake::GateTimeout { idx, requested_at },
+                after: Duration::from_millis(ms),
+            });
+        }
+        let step = &self.wf.steps[idx];
+        self.view.detail.approvals.push(ApprovalRecord {
+            run: self.run.clone(),
+            step: step.id.clone(),
+            prompt: gate.prompt.clone(),
+            action: gate.action.clone(),
+            inputs: gate.inputs.clone(),
+            requested_at,
+            deadline,
+            decision: None,
+            approvers: step.approvers.clone(),
+            tool: None,
+        });
+    }
+
+    fn gate_decided(&mut self, idx: usize, decision: Decision) {
+        let step_id = self.wf.steps[idx].id.clone();
+        if let Some(a) = self
+            .view
+            .detail
+            .approvals
+            .iter_mut()
+            .rev()
+            .find(|a| a.step == step_id && a.decision.is_none())
+        {
+            a.decision = Some(decision.clone());
+        }
+        if !decision.approved {
+            self.phases.remove(&idx);
+            let why = match &decision.comment {
+                Some(c) if !c.is_empty() => format!("rejected by {}: {c}", decision.by),
+                _ => format!("rejected by {}", decision.by),
+            };
+            let end = StepEnd::Failed {
+                error: why,
+                exit_code: None,
+                cancelled: false,
+                output: None,
+            };
+            self.pending.push_back(Input::Done { idx, end });
+            return;
+        }
+        if matches!(self.wf.steps[idx].kind, StepKind::Approval(_)) {
+            self.phases.remove(&idx);
+            let output = StepOutput {
+                output: json!(decision.inputs),
+                ..StepOutput::default()
+            };
+            let end = StepEnd::Succeeded {
+                output,
+                exit_code: None,
+                cached: false,
+                metrics: Default::default(),
+            };
+            self.pending.push_back(Input::Done { idx, end });
+        } else {
+            self.run_attempt(idx, 1);
+        }
+    }
+
+    fn attempt_ended(&mut self, idx: usize, n: u32, done: StepDone, now: Now, unit: f64) {
+        if let Some(output) = done.output {
+            self.phases.remove(&idx);
+            let end = StepEnd::Succeeded {
+                output,
+                exit_code: done.exit_code,
+                cached: false,
+                metrics: Default::default(),
+            };
+            self.pending.push_back(Input::Done { idx, end });
+            return;
+        }
+        let error = done.error.clone().unwrap_or_else(|| "failed".into());
+        let policy = self.wf.effective_retry(&self.wf.steps[idx]);
+        let facts = AttemptFailure {
+            attempt: n,
+            exit_code: done.exit_code,
+            retryable: done.retryable,
+            cancelled: done.cancelled,
+        };
+        match after_failure(&policy, facts, now.wall, unit) {
+            AfterFailure::Retry { next, delay, at } => {
+                self.phases.insert(idx, Phase::Backoff(next));
+                self.pending.push_back(Input::Retrying {
+                    idx,
+                    at,
+                    error,
+                    exit_code: done.exit_code,
+                });
+                let wake = Wake::Retry { idx, attempt: next };
+                self.orders.push(Order::Sleep { wake, after: delay });
+            }
+            AfterFailure::GiveUp => {
+                self.phases.remove(&idx);
+                let end = failed(&done, error);
+                self.pending.push_back(Input::Done { idx, end });
+            }
+        }
+    }
+
+    /// Keeps the lines an activity reported. Each step numbers its lines in a block of its own
+    /// ([`log_seq`]), attempt after attempt, so a reader that has printed a running step's tail
+    /// (numbered alike from the heartbeats and `RunView::log_base`) goes on where it stopped.
+    fn keep_log(&mut self, idx: usize, done: &StepDone) {
+        let step = self.wf.steps[idx].id.clone();
+        let base = self.view.log_base.get(&step.0).copied().unwrap_or(0);
+        let mut top = base;
+        for line in &done.log {
+            top = top.max(base + line.seq);
+            self.logs.push(LogLine {
+                seq: log_seq(idx, base + line.seq),
+                step: step.clone(),
+                ..line.clone()
+            });
+        }
+        if !done.worker.is_empty() {
+            top += 1;
+            self.logs.push(LogLine {
+                seq: log_seq(idx, top),
+                ts: done.log.last().map_or(Timestamp(0), |l| l.ts),
+                step: step.clone(),
+                stream: LogStream::System,
+                text: format!("ran on worker {}", done.worker),
+            });
+        }
+        self.view.log_base.insert(step.0, top);
+    }
+
+    fn system_line(&mut self, idx: usize, text: String, now: Now) {
+        let step = self.wf.steps[idx].id.clone();
+        let top = self.view.log_base.get(&step.0).copied().unwrap_or(0) + 1;
+        self.logs.push(LogLine {
+            seq: log_seq(idx, top),
+            ts: now.wall,
+            step: step.clone(),
+            stream: LogStream::System,
+            text,
+        });
+        self.view.log_base.insert(step.0, top);
+    }
+}
+
+/// The sequence number of step `idx`'s `n`-th line: each step has a block of its own.
+pub fn log_seq(idx: usize, n: u64) -> u64 {
+    ((idx as u64 + 1) << 32) | (n & 0xFFFF_FFFF)
+}
+
+/// The workflow of `input`, or why it cannot run on Temporal (checked by the CLI before it
+/// starts a run, and by the workflow itself).
+pub fn parse(input: &RunInput) -> Result<Workflow, String> {
+    let origin = PathBuf::from(input.path.as_deref().unwrap_or("workflow.yaml"));
+    let wf = crate::spec::parse_str(&input.source, &origin).map_err(|d| d.to_string())?;
+    let unsupported = wf.steps.iter().find_map(|s| {
+        let what = if s.for_each.is_some() {
+            "`for_each`"
+        } else if s.cache.is_some() {
+            "`cache`"
+        } else if s.lock.is_some() {
+            "`lock`"
+        } else if s.rate_limit.is_some() {
+            "`rate_limit`"
+        } else if matches!(s.kind, StepKind::Workflow(_)) {
+            "`workflow:`"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "step `{}` uses {what}, which runs on the local engine only: run it without \
+             `--temporal`",
+            s.id
+        ))
+    });
+    match unsupported {
+        Some(why) => Err(why),
+        None => Ok(wf),
+    }
+}
+
+fn sorted(mut v: Vec<usize>) -> Vec<usize> {
+    v.sort_unstable();
+    v
+}
+
+fn cancelled() -> StepEnd {
+    StepEnd::Failed {
+        error: "cancelled".into(),
+        exit_code: None,
+        cancelled: true,
+        output: None,
+    }
+}
+
+fn failed(done: &StepDone, error: String) -> StepEnd {
+    StepEnd::Failed {
+        error,
+        exit_code: done.exit_code,
+        cancelled: done.cancelled,
+        output: None,
+    }
+}

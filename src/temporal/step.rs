@@ -1,0 +1,251 @@
+//! One step task on a worker, without Temporal in sight: parse the run's workflow, add this
+//! worker's secrets to the context, render the step (templates run here, never in workflow
+//! code), and run it with the same executors as a local run (`steps::shell` and friends:
+//! process groups, SIGSTOP pause, pausable deadlines, SIGTERM → grace → SIGKILL). The
+//! activity (`activity.rs`) feeds it pause and cancel and heartbeats its log's tail.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::logbuf::LogBuf;
+use super::wire::{GateText, StepDone, StepTask};
+use crate::engine::context::{outputs_context, redact_output};
+use crate::engine::pipeline::render::{Action, Prepared, StepView, prepare, render_outputs};
+use crate::engine::secrets::RunSecrets;
+use crate::secrets::Redactor;
+use crate::spec::{Templates, Workflow};
+use crate::steps::{self, Attempt, Directive, Failure, Success};
+use crate::store::StepOutput;
+
+/// What every step task on this worker shares.
+pub struct Worker {
+    /// The template engine.
+    pub templates: Templates,
+    /// This worker's live process groups.
+    pub groups: Arc<steps::shell::ProcessGroups>,
+    /// Hosts of `on:` steps, from this worker's config.
+    pub ssh: Arc<crate::remote::Ssh>,
+    /// `pid@host`, named in each step's result.
+    pub identity: String,
+    /// Longest log line kept.
+    pub max_line: usize,
+}
+
+/// What a running task exposes to its activity: the log so far and the process group.
+pub struct Live {
+    /// The log, cut to the limit.
+    pub log: Mutex<LogBuf>,
+    /// The process group of the running attempt.
+    pub pid: Mutex<Option<u32>>,
+}
+
+impl Worker {
+    /// Runs `task`; `control` says pause, resume and cancel. Never fails: a problem is the
+    /// step's failure, said in its result.
+    pub async fn run(
+        &self,
+        task: &StepTask,
+        control: watch::Receiver<Directive>,
+        live: Arc<Live>,
+    ) -> StepDone {
+        let prepared = match self.prepare(task) {
+            Ok(p) => p,
+            Err(error) => return self.failed(Failure::fatal(error), &live, None),
+        };
+        let (wf, ctx, redactor, prepared) = prepared;
+        let step = &wf.steps[task.idx];
+        if task.prepare_only {
+            return self.gate_text(task, &wf, prepared, &live);
+        }
+        let action = match prepared {
+            Prepared::Action(a) => a,
+            Prepared::Approval(_) => {
+                let f = Failure::fatal("an approval step has nothing to run");
+                return self.failed(f, &live, None);
+            }
+        };
+        let redact = redactor.clone();
+        let sink = live.clone();
+        let attempt = Attempt {
+            log: Arc::new(move |stream, text| {
+                let text = redact.redact(text);
+                if let Ok(mut log) = sink.log.lock() {
+                    log.push(stream, &text);
+                }
+            }),
+            control,
+            timeout: wf.effective_timeout(step),
+            grace: Duration::from_millis(task.grace_ms),
+            max_line: self.max_line,
+            groups: self.groups.clone(),
+            spawned: {
+                let live = live.clone();
+                Arc::new(move |pid| {
+                    if let Ok(mut p) = live.pid.lock() {
+                        *p = Some(pid);
+                    }
+                })
+            },
+        };
+        match self.execute(action, attempt).await {
+            Ok(success) => self.succeeded(task, &wf, &ctx, success, &redactor, &live),
+            Err(failure) => self.failed(failure, &live, Some(&redactor)),
+        }
+    }
+
+    /// The workflow, the step's context with this worker's secrets, and the step rendered.
+    fn prepare(&self, task: &StepTask) -> Result<(Workflow, Value, Redactor, Prepared), String> {
+        let origin = PathBuf::from(task.path.as_deref().unwrap_or("workflow.yaml"));
+        let wf = crate::spec::parse_with(&task.source, &origin, &self.templates)
+            .map_err(|d| format!("the run's workflow does not parse on this worker:\n{d}"))?;
+        if task.idx >= wf.steps.len() {
+            return Err(format!("the workflow has no step #{}", task.idx));
+        }
+        let secrets = RunSecrets::resolve(
+            &wf,
+            task.path.as_deref(),
+            &task.source,
+            task.workdir.as_deref(),
+            &crate::providers::process_env,
+        )
+        .map_err(|e| format!("{e:#}"))?;
+        let redactor = Redactor::new(secrets.0.values().cloned());
+        let mut ctx = task.ctx.clone();
+        if let Value::Object(map) = &mut ctx {
+            let values = secrets.0.into_iter().map(|(k, v)| (k, Value::String(v)));
+            map.insert("secrets".into(), Value::Object(values.collect()));
+        }
+        let workdir = task.workdir.as_deref().map(Path::new);
+        let view = StepView {
+            templates: &self.templates,
+            workflow: &wf,
+            idx: task.idx,
+            ctx: &ctx,
+            run: &task.run,
+            workdir,
+            ssh: &self.ssh,
+            workflow_dirs: &[],
+        };
+        let prepared = prepare(&view)?;
+        Ok((wf, ctx, redactor, prepared))
+    }
+
+    /// One attempt, by the executor of the action's kind (those a worker can run).
+    async fn execute(&self, action: Action, attempt: Attempt) -> Result<Success, Failure> {
+        match action {
+            Action::Shell(c) => match c.on.clone() {
+                Some(host) => {
+                    let spawned = Arc::new(|_| {});
+                    let ssh = self.ssh.clone();
+                    Box::pin(steps::remote::run(c, host, ssh, attempt, spawned)).await
+                }
+                None => Box::pin(steps::shell::run(c, attempt)).await,
+            },
+            Action::Http(r) => Box::pin(steps::http::run(r, attempt)).await,
+            Action::Sleep(d) => Box::pin(steps::sleep::run(d, attempt)).await,
+            Action::Value(v) => Ok(Success {
+                output: v,
+                ..Success::default()
+            }),
+            Action::Agent { .. } => Err(Failure::fatal(
+                "agent steps do not run on Temporal yet: run this workflow locally",
+            )),
+            Action::Workflow(_) => Err(Failure::fatal(
+                "`workflow:` steps do not run on Temporal yet: run this workflow locally",
+            )),
+        }
+    }
+
+    fn gate_text(&self, task: &StepTask, wf: &Workflow, p: Prepared, live: &Live) -> StepDone {
+        let step = &wf.steps[task.idx];
+        let gate = match p {
+            Prepared::Approval(q) => GateText {
+                prompt: q.prompt,
+                action: None,
+                inputs: q.inputs,
+                timeout_ms: q.timeout.map(|d| d.as_millis() as u64),
+            },
+            Prepared::Action(a) => GateText {
+                prompt: format!("Run step `{}`?", step.label()),
+                action: Some(a.describe()),
+                inputs: Default::default(),
+                timeout_ms: None,
+            },
+        };
+        StepDone {
+            gate: Some(gate),
+            ..self.done(live)
+        }
+    }
+
+    fn succeeded(
+        &self,
+        task: &StepTask,
+        wf: &Workflow,
+        ctx: &Value,
+        s: Success,
+        redactor: &Redactor,
+        live: &Live,
+    ) -> StepDone {
+        let mut output = StepOutput {
+            output: s.output,
+            stdout: s.stdout,
+            stderr: s.stderr,
+            outputs: Default::default(),
+        };
+        // Masked before `outputs:` see it, as a local run does.
+        redact_output(redactor, &mut output);
+        let step = &wf.steps[task.idx];
+        if !step.outputs.is_empty() {
+            let scope = outputs_context(
+                ctx,
+                &output.output,
+                &output.stdout,
+                &output.stderr,
+                s.exit_code,
+            );
+            match render_outputs(&self.templates, step, &scope) {
+                Ok(o) => output.outputs = o,
+                Err(e) => return self.failed(Failure::fatal(e), live, Some(redactor)),
+            }
+            redact_output(redactor, &mut output);
+        }
+        StepDone {
+            output: Some(output),
+            exit_code: s.exit_code,
+            ..self.done(live)
+        }
+    }
+
+    fn failed(&self, f: Failure, live: &Live, redactor: Option<&Redactor>) -> StepDone {
+        let error = match redactor {
+            Some(r) => r.redact(&f.error).into_owned(),
+            None => f.error,
+        };
+        StepDone {
+            error: Some(error),
+            exit_code: f.exit_code,
+            retryable: f.retryable,
+            cancelled: f.cancelled,
+            ..self.done(live)
+        }
+    }
+
+    fn done(&self, live: &Live) -> StepDone {
+        let log = live.log.lock().map(|l| l.lines()).unwrap_or_default();
+        StepDone {
+            output: None,
+            error: None,
+            exit_code: None,
+            retryable: false,
+            cancelled: false,
+            log,
+            worker: self.identity.clone(),
+            gate: None,
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! What crosses the Temporal server: the `baton.run` workflow's input, a step task and its
+//! result, a gate's decision, and what queries answer. Every payload is recorded in the run's
+//! history and read back on replay, so fields are only ever added, with `#[serde(default)]`.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::RunDetail;
+use crate::store::{Decision, LogLine, StepOutput, Timestamp};
+
+/// The workflow type of a run.
+pub const WORKFLOW_TYPE: &str = "baton.run";
+/// The activity type of a step.
+pub const STEP_ACTIVITY: &str = "baton.step";
+
+/// A run, as its workflow starts: the workflow text, not a path, so that any worker can run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInput {
+    /// The workflow's source text.
+    pub source: String,
+    /// Where it came from (names it in messages; relative `env_file:` paths).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Params given at start.
+    #[serde(default)]
+    pub params: IndexMap<String, Value>,
+    /// Where its steps run (each worker's own directory when unset).
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// The queue of steps without `queue:`.
+    pub queue: String,
+    /// Bytes of a step's log its activity reports.
+    #[serde(default = "default_log_limit")]
+    pub log_limit: usize,
+    /// Time between SIGTERM and SIGKILL when a step is cancelled, in milliseconds.
+    #[serde(default = "default_grace_ms")]
+    pub grace_ms: u64,
+}
+
+fn default_log_limit() -> usize {
+    64 << 10
+}
+
+fn default_grace_ms() -> u64 {
+    5_000
+}
+
+/// What a step's activity is asked: one attempt of step `idx`, or only what its gate shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTask {
+    /// The run (its workflow id).
+    pub run: String,
+    /// The workflow's source text (parsed again by the worker).
+    pub source: String,
+    /// Where it came from.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Where its steps run.
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// Step index.
+    pub idx: usize,
+    /// Attempt number (1-based).
+    pub attempt: u32,
+    /// The template context the step reads (no secrets: the worker adds its own).
+    pub ctx: Value,
+    /// Only render the step and say what its gate shows; run nothing.
+    #[serde(default)]
+    pub prepare_only: bool,
+    /// Bytes of log reported.
+    #[serde(default = "default_log_limit")]
+    pub log_limit: usize,
+    /// SIGTERM → SIGKILL grace, in milliseconds.
+    #[serde(default = "default_grace_ms")]
+    pub grace_ms: u64,
+}
+
+/// What an attempt ended with. A step that fails is a result like any other (the workflow
+/// decides about retries with baton's own policy); only a lost worker makes Temporal retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepDone {
+    /// The output, when it succeeded (secrets redacted).
+    #[serde(default)]
+    pub output: Option<StepOutput>,
+    /// Why it failed, when it did.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Exit code (shell).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// A retry could help.
+    #[serde(default)]
+    pub retryable: bool,
+    /// Stopped by a cancel.
+    #[serde(default)]
+    pub cancelled: bool,
+    /// What it printed, cut to the run's log limit (secrets redacted).
+    #[serde(default)]
+    pub log: Vec<LogLine>,
+    /// Which worker ran it (`pid@host`).
+    #[serde(default)]
+    pub worker: String,
+    /// For a `prepare_only` task: what the gate shows.
+    #[serde(default)]
+    pub gate: Option<GateText>,
+}
+
+/// What a gate shows an operator, rendered by a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateText {
+    /// The question.
+    pub prompt: String,
+    /// What will run, when the gate guards an action.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Inputs the operator may edit (an `approval` step's).
+    #[serde(default)]
+    pub inputs: IndexMap<String, String>,
+    /// How long it waits, in milliseconds (an `approval` step's `timeout:`).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// What a running step's heartbeat carries: the tail of its log, so any machine that reaches
+/// the server can read it while it runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Step index.
+    pub idx: usize,
+    /// Which worker runs it.
+    pub worker: String,
+    /// The newest lines, within the log limit.
+    pub tail: Vec<LogLine>,
+    /// The process group it runs in, once spawned.
+    #[serde(default)]
+    pub pid: Option<u32>,
+}
+
+/// An operator's decision on a gate, sent as an Update (who, when and why are in the history).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecideRequest {
+    /// The gated step's id.
+    pub step: String,
+    /// The decision, its `by` and `uid` the OS user of the deciding process.
+    pub decision: Decision,
+}
+
+/// Whether the run is frozen: what a step's activity polls to stop and continue its processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Freeze {
+    /// Keep going.
+    Running,
+    /// SIGSTOP the process groups.
+    Paused,
+}
+
+/// The run as queries answer it: the same detail a local run's reader gives, and the logs of
+/// its ended steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunView {
+    /// Run, steps and gates.
+    pub detail: RunDetail,
+    /// Outputs of the steps that have one, by step id.
+    #[serde(default)]
+    pub outputs: IndexMap<String, StepOutput>,
+    /// Frozen or not.
+    pub freeze: Freeze,
+    /// By step id, the lines of its log kept so far: a running attempt's line `n` is line
+    /// `log_base + n` of the step (see `driver::log_seq`).
+    #[serde(default)]
+    pub log_base: IndexMap<String, u64>,
+}
+
+/// What a run's workflow returns: its final state and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEnd {
+    /// `succeeded`, `failed` or `cancelled`.
+    pub state: crate::store::RunState,
+    /// Why, when not succeeded.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Steps in a terminal state.
+    pub steps_done: u32,
+    /// Steps in all.
+    pub steps_total: u32,
+    /// When it ended.
+    pub finished_at: Timestamp,
+}

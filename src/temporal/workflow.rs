@@ -1,0 +1,304 @@
+//! The `baton.run` workflow: the SDK's side of [`Driver`]. Handlers (pause and resume signals,
+//! the gate Update, queries) only queue what they heard or read the driver's view; the run
+//! method waits for whatever comes next — a step's activity, a timer, a queued message, the
+//! workflow's cancellation — in a fixed order, hands it to the driver, and carries out its
+//! orders. Time is the workflow's and randomness the SDK's, so a replay decides alike.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, UNIX_EPOCH};
+
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityCancellationType, ActivityExecutionError, ActivityOptions, ApplicationFailure,
+    CancellableFuture, SyncWorkflowContext, TimerResult, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
+};
+
+use super::activity::StepActivities;
+use super::driver::{Driver, Order, Wake};
+use super::wire::{DecideRequest, Freeze, RunEnd, RunInput, RunView, StepDone};
+use crate::engine::machine::Now;
+use crate::store::{LogLine, RunState, Timestamp};
+
+/// How often a running step's worker must be heard from; a worker that misses it is presumed
+/// dead, and its step is scheduled again (on another worker of the queue).
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a handler heard, for the run method to apply in order.
+#[derive(Debug, Clone)]
+enum Heard {
+    Pause,
+    Resume,
+    Decide(DecideRequest),
+}
+
+/// The workflow's state: the driver (once the run method built it) and what handlers heard.
+#[workflow]
+#[derive(Default)]
+pub struct BatonRun {
+    driver: Option<Driver>,
+    heard: VecDeque<Heard>,
+}
+
+/// The context the run method works with (futures it makes borrow it).
+type Ctx = WorkflowContext<BatonRun>;
+
+/// A step's activity in flight, or a wake the driver asked for.
+enum Pending<'a> {
+    Step {
+        idx: usize,
+        fut:
+            Pin<Box<dyn CancellableFuture<Output = Result<StepDone, ActivityExecutionError>> + 'a>>,
+    },
+    Timer {
+        wake: Wake,
+        fut: Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>>,
+    },
+}
+
+/// What the run method waits for.
+enum Next {
+    Step(usize, Box<Result<StepDone, ActivityExecutionError>>),
+    Woke(Wake),
+    Heard,
+    Cancelled,
+}
+
+#[workflow_methods]
+impl BatonRun {
+    /// Runs the workflow in `input` to its end.
+    #[run(name = "baton.run")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: RunInput) -> WorkflowResult<RunEnd> {
+        let ctx: &Ctx = &ctx.clone();
+        let id = ctx.workflow_id().to_string();
+        let origin = now(ctx, None);
+        let (driver, orders) =
+            Driver::start(input, &id, origin).map_err(ApplicationFailure::non_retryable)?;
+        ctx.state_mut(|s| s.driver = Some(driver));
+        let mut pending: Vec<Pending> = Vec::new();
+        carry_out(ctx, orders, &mut pending);
+        let mut cancel_seen = false;
+        loop {
+            if let Some(end) = ctx.state(|s| s.driver.as_ref().and_then(|d| d.end().cloned())) {
+                return finish(end);
+            }
+            let next = next(ctx, &mut pending, cancel_seen).await;
+            let at = now(ctx, Some(origin));
+            let unit = unit(ctx);
+            let orders = match next {
+                Next::Step(idx, result) => {
+                    let done = (*result).unwrap_or_else(|e| lost(&e));
+                    with_driver(ctx, |d| d.step_done(idx, done, at, unit))
+                }
+                Next::Woke(wake) => with_driver(ctx, |d| d.woke(wake, at)),
+                Next::Heard => {
+                    let heard: Vec<Heard> = ctx.state_mut(|s| s.heard.drain(..).collect());
+                    let mut orders = Vec::new();
+                    for h in heard {
+                        orders.extend(with_driver(ctx, |d| match h {
+                            Heard::Pause => d.pause(at),
+                            Heard::Resume => d.resume(at),
+                            Heard::Decide(r) => d.decide(&r.step, r.decision, at),
+                        }));
+                    }
+                    orders
+                }
+                Next::Cancelled => {
+                    cancel_seen = true;
+                    with_driver(ctx, |d| d.cancel(at))
+                }
+            };
+            carry_out(ctx, orders, &mut pending);
+        }
+    }
+
+    /// Freeze the run: scheduling stops, running steps' process groups are stopped.
+    #[signal(name = "pause")]
+    pub fn pause(&mut self, _ctx: &mut SyncWorkflowContext<Self>) {
+        self.heard.push_back(Heard::Pause);
+    }
+
+    /// Unfreeze it.
+    #[signal(name = "resume")]
+    pub fn resume(&mut self, _ctx: &mut SyncWorkflowContext<Self>) {
+        self.heard.push_back(Heard::Resume);
+    }
+
+    #[update_validator(decide)]
+    fn check_decide(
+        &self,
+        _ctx: &WorkflowContextView,
+        request: &DecideRequest,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let Some(driver) = &self.driver else {
+            return Err("the run has not started yet".into());
+        };
+        driver
+            .check_decision(&request.step, &request.decision.by)
+            .map(|_| ())
+            .map_err(Into::into)
+    }
+
+    /// An operator's decision on a gate; recorded in the history with who, when and why.
+    #[update(name = "decide")]
+    pub fn decide(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        request: DecideRequest,
+    ) -> String {
+        let verb = request.decision.verb().to_string();
+        self.heard.push_back(Heard::Decide(request));
+        verb
+    }
+
+    /// The run, its steps, gates and outputs.
+    #[query(name = "view")]
+    pub fn view(&self, _ctx: &WorkflowContextView) -> Option<RunView> {
+        self.driver.as_ref().map(|d| d.view().clone())
+    }
+
+    /// Whether it is paused: what running steps' activities poll.
+    #[query(name = "freeze")]
+    pub fn freeze(&self, _ctx: &WorkflowContextView) -> Freeze {
+        self.driver
+            .as_ref()
+            .map_or(Freeze::Running, |d| d.view().freeze)
+    }
+
+    /// The logs of its ended steps, with the engine's own lines.
+    #[query(name = "logs")]
+    pub fn logs(&self, _ctx: &WorkflowContextView) -> Vec<LogLine> {
+        self.driver
+            .as_ref()
+            .map(|d| d.logs().to_vec())
+            .unwrap_or_default()
+    }
+}
+
+fn with_driver<T: Default>(ctx: &Ctx, f: impl FnOnce(&mut Driver) -> T) -> T {
+    ctx.state_mut(|s| s.driver.as_mut().map(f).unwrap_or_default())
+}
+
+/// The workflow's moment: its time for records, the time since `origin` as its monotonic one.
+fn now(ctx: &Ctx, origin: Option<Now>) -> Now {
+    let wall = ctx
+        .workflow_time()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    let wall = Timestamp(wall.as_millis() as u64);
+    let mono = match origin {
+        Some(o) => Duration::from_millis(wall.millis_since(o.wall)),
+        None => Duration::ZERO,
+    };
+    Now { wall, mono }
+}
+
+/// A random draw in [0, 1) from the workflow's seeded randomness (a retry's jitter).
+fn unit(ctx: &Ctx) -> f64 {
+    ctx.random::<f64>()
+}
+
+/// Starts the activities and timers the driver ordered, and cancels on its word.
+fn carry_out<'a>(ctx: &'a Ctx, orders: Vec<Order>, pending: &mut Vec<Pending<'a>>) {
+    for order in orders {
+        match order {
+            Order::Run { idx, task, queue } => {
+                let opts =
+                    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(7 * 86_400))
+                        .task_queue(queue)
+                        .heartbeat_timeout(HEARTBEAT_TIMEOUT)
+                        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
+                        .build();
+                let fut = ctx.execute_activity(StepActivities::step, task, opts);
+                pending.push(Pending::Step {
+                    idx,
+                    fut: Box::pin(fut),
+                });
+            }
+            Order::Sleep { wake, after } => {
+                let fut = ctx.timer(after);
+                pending.push(Pending::Timer {
+                    wake,
+                    fut: Box::pin(fut),
+                });
+            }
+            Order::CancelSteps => {
+                for p in pending.iter() {
+                    match p {
+                        Pending::Step { fut, .. } => fut.cancel(),
+                        Pending::Timer { fut, .. } => fut.cancel(),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Waits for the first of: a step's activity or a timer (in the order they were started), a
+/// queued message, the workflow's cancellation (once).
+async fn next(ctx: &Ctx, pending: &mut Vec<Pending<'_>>, cancel_seen: bool) -> Next {
+    let mut heard = Box::pin(ctx.wait_condition(|s: &BatonRun| !s.heard.is_empty()));
+    let mut cancelled = Box::pin(ctx.cancelled());
+    std::future::poll_fn(|cx| {
+        for i in 0..pending.len() {
+            let ready = match &mut pending[i] {
+                Pending::Step { idx, fut } => match fut.as_mut().poll(cx) {
+                    Poll::Ready(r) => Some(Next::Step(*idx, Box::new(r))),
+                    Poll::Pending => None,
+                },
+                Pending::Timer { wake, fut } => match fut.as_mut().poll(cx) {
+                    Poll::Ready(_) => Some(Next::Woke(*wake)),
+                    Poll::Pending => None,
+                },
+            };
+            if let Some(next) = ready {
+                pending.remove(i);
+                return Poll::Ready(next);
+            }
+        }
+        if heard.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Next::Heard);
+        }
+        if !cancel_seen && cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Next::Cancelled);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// An activity that ended without a result of ours (cancelled before it started, or failed
+/// in a way the server reports): the step's attempt ended so.
+fn lost(e: &ActivityExecutionError) -> StepDone {
+    let cancelled = matches!(e, ActivityExecutionError::Cancelled(_));
+    StepDone {
+        output: None,
+        error: Some(if cancelled {
+            "cancelled".to_string()
+        } else {
+            format!("its activity failed: {e}")
+        }),
+        exit_code: None,
+        retryable: !cancelled,
+        cancelled,
+        log: Vec::new(),
+        worker: String::new(),
+        gate: None,
+    }
+}
+
+/// The workflow's outcome: a cancelled run ends the workflow cancelled, a failed one failed.
+fn finish(end: RunEnd) -> WorkflowResult<RunEnd> {
+    match end.state {
+        RunState::Succeeded => Ok(end),
+        RunState::Cancelled => Err(WorkflowTermination::cancelled()),
+        _ => {
+            let why = end.reason.clone();
+            let why = why.unwrap_or_else(|| format!("run {}", end.state.as_str()));
+            Err(ApplicationFailure::non_retryable(why).into())
+        }
+    }
+}

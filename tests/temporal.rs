@@ -1,0 +1,430 @@
+//! Runs on Temporal, end to end: a real dev server on 127.0.0.1 (from the venv of
+//! `tests/temporal-dev.sh`), real `baton worker` processes, and `baton` commands from other
+//! processes. Built with `--features temporal`.
+#![cfg(feature = "temporal")]
+
+#[path = "support/bin.rs"]
+mod bin;
+#[path = "support/engine.rs"]
+mod harness;
+#[path = "support/temporal.rs"]
+mod temporal_support;
+
+use bin::text;
+use harness::eventually;
+use serde_json::Value;
+use temporal_support::{Cluster, PATIENCE};
+
+/// The run id `baton run --temporal` printed (`run tYYYYMMDD-…`).
+fn run_id(out: &str) -> String {
+    out.split_whitespace()
+        .find(|w| w.starts_with('t') && w.len() > 10 && w.contains('-'))
+        .unwrap_or_else(|| panic!("no run id in:\n{out}"))
+        .to_string()
+}
+
+/// `baton show RUN --json`.
+fn show(c: &Cluster, run: &str) -> Value {
+    let out = c.baton().args(["show", "--json", run]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `baton show RUN --json`, or None while the run cannot say yet.
+fn try_show(c: &Cluster, run: &str) -> Option<Value> {
+    let out = c.baton().args(["show", "--json", run]).output().ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// A step's output as `show --json` gives it.
+fn output(shown: &Value, step: &str) -> Value {
+    shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["record"]["step"] == step)
+        .map(|s| s["output"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_run_spreads_its_steps_over_two_queues_and_succeeds() {
+    let mut c = Cluster::start();
+    let first = c.add_worker(&["baton", "alpha"]);
+    let second = c.add_worker(&["baton", "beta"]);
+    let wf = c.workflow(
+        "two.yaml",
+        r#"
+name: two-queues
+steps:
+  - id: a
+    queue: alpha
+    run: echo "a on $PPID"
+  - id: b
+    queue: beta
+    depends_on: [a]
+    env:
+      A: "{{ steps.a.output }}"
+    run: echo "b on $PPID after $A"
+"#,
+    );
+    let out = c
+        .baton()
+        .args(["run", "--temporal"])
+        .arg(&wf)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let run = run_id(&said);
+    let shown = show(&c, &run);
+    assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    let a = format!("a on {}", c.workers[first].pid());
+    assert_eq!(output(&shown, "a"), Value::String(a.clone()));
+    let b = format!("b on {} after {a}", c.workers[second].pid());
+    assert_eq!(output(&shown, "b"), Value::String(b));
+    // The server's own CLI lists it.
+    let listed = c.server.cli(&["workflow", "list"]);
+    assert!(text(&listed).contains(&run), "{}", text(&listed));
+    // And `baton ls` lists it beside local runs.
+    let ls = c.baton().arg("ls").output().unwrap();
+    assert!(text(&ls).contains(&run), "{}", text(&ls));
+    c.record_history(&run, "two-queues");
+}
+
+#[test]
+fn a_killed_worker_s_step_runs_again_on_the_other_worker_of_its_queue() {
+    let mut c = Cluster::start();
+    c.add_worker(&["baton"]);
+    c.add_worker(&["baton"]);
+    let marks = c.path("marks");
+    let go = c.path("go");
+    let wf = c.workflow(
+        "kill.yaml",
+        &format!(
+            r#"
+name: survive
+steps:
+  - id: slow
+    run: |
+      echo "$PPID $$" >> {marks}
+      while [ ! -e {go} ]; do sleep 0.1; done
+      echo "done on $PPID"
+"#,
+            marks = marks.display(),
+            go = go.display()
+        ),
+    );
+    let run = c
+        .baton()
+        .args(["run", "--temporal"])
+        .arg(&wf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read_marks = || -> Vec<(u32, i32)> {
+        std::fs::read_to_string(&marks)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (w, g) = l.split_once(' ')?;
+                Some((w.parse().ok()?, g.parse().ok()?))
+            })
+            .collect()
+    };
+    eventually(PATIENCE, "the step to start", || read_marks().len() == 1);
+    let (victim, group) = read_marks()[0];
+    let index = c.workers.iter().position(|w| w.pid() == victim);
+    let index = index.expect("the step runs under one of the two workers");
+    // SIGKILL: no goodbye to the server; only the missed heartbeats tell.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    let _ = c.workers[index].child.wait();
+    // The dead worker's process group is an orphan now: stop it, as a host's reboot would.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    eventually(PATIENCE, "the step to start again", || {
+        read_marks().len() == 2
+    });
+    let survivor = c.workers[1 - index].pid();
+    assert_eq!(read_marks()[1].0, survivor, "{:?}", read_marks());
+    std::fs::write(&go, "").unwrap();
+    let out = run.wait_with_output().unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let shown = show(&c, &run_id(&said));
+    assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    let done = format!("done on {survivor}");
+    assert_eq!(output(&shown, "slow"), Value::String(done));
+    c.record_history(&run_id(&said), "worker-killed");
+}
+
+/// The state letter of process `pid` (`R`, `S`, `T`, …) from /proc, or None when it is gone.
+fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.trim_start().chars().next()
+}
+
+/// Whether any process is left in process group `pgid`.
+fn group_alive(pgid: i32) -> bool {
+    // Signal 0 checks existence; a zombie reaped by the worker is gone.
+    unsafe { libc::kill(-pgid, 0) == 0 }
+}
+
+/// `baton run --temporal FILE` in the background, its output collected.
+fn spawn_run(c: &Cluster, wf: &std::path::Path) -> std::process::Child {
+    c.baton()
+        .args(["run", "--temporal"])
+        .arg(wf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The run id of the newest Temporal run `baton ls --json` lists.
+fn newest_run(c: &Cluster) -> Option<String> {
+    let out = c.baton().args(["ls", "--json"]).output().ok()?;
+    let rows: Value = serde_json::from_slice(&out.stdout).ok()?;
+    rows.as_array()?
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .find(|id| id.starts_with('t'))
+        .map(str::to_string)
+}
+
+#[test]
+fn a_gate_is_approved_with_baton_approve_from_a_third_process() {
+    let mut c = Cluster::start();
+    c.add_worker(&["baton"]);
+    c.add_worker(&["baton"]);
+    let wf = c.workflow(
+        "gate.yaml",
+        r#"
+name: gated
+steps:
+  - id: build
+    run: echo built
+  - id: ship
+    depends_on: [build]
+    approve: true
+    env:
+      BUILT: "{{ steps.build.output }}"
+    run: echo "shipped $BUILT"
+"#,
+    );
+    let run = spawn_run(&c, &wf);
+    let mut id = None;
+    eventually(PATIENCE, "the gate to wait", || {
+        id = id.clone().or_else(|| newest_run(&c));
+        let shown = id.as_ref().and_then(|id| try_show(&c, id));
+        shown.is_some_and(|s| s["approvals"].as_array().is_some_and(|a| !a.is_empty()))
+    });
+    let id = id.unwrap();
+    let out = c
+        .baton()
+        .args(["approve", &id, "ship", "-m", "looks right"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = show(&c, &id);
+    assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    assert_eq!(
+        output(&shown, "ship"),
+        Value::String("shipped built".into())
+    );
+    let decision = &shown["approvals"][0]["decision"];
+    assert_eq!(decision["approved"], true, "{shown}");
+    assert_eq!(decision["comment"], "looks right", "{shown}");
+    let me = baton::identity::Operator::current().name;
+    assert_eq!(decision["by"], me, "{shown}");
+    c.record_history(&id, "gate");
+    // The Update is in the server's history, with who decided.
+    let history = c.server.cli(&["workflow", "show", "--workflow-id", &id]);
+    assert!(
+        text(&history).contains("WorkflowExecutionUpdate"),
+        "{}",
+        text(&history)
+    );
+}
+
+#[test]
+fn pause_stops_the_step_s_processes_on_its_worker_and_resume_continues_them() {
+    let mut c = Cluster::start();
+    c.add_worker(&["baton"]);
+    let pids = c.path("pids");
+    let go = c.path("go");
+    let wf = c.workflow(
+        "pause.yaml",
+        &format!(
+            r#"
+name: pausable
+steps:
+  - id: spin
+    run: |
+      echo $$ > {pids}
+      while [ ! -e {go} ]; do sleep 0.1; done
+"#,
+            pids = pids.display(),
+            go = go.display()
+        ),
+    );
+    let run = spawn_run(&c, &wf);
+    let group = || -> Option<i32> { std::fs::read_to_string(&pids).ok()?.trim().parse().ok() };
+    eventually(PATIENCE, "the step to start", || group().is_some());
+    let pgid = group().unwrap();
+    let id = newest_run(&c).expect("the run is listed");
+    let out = c.baton().args(["pause", &id]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    eventually(PATIENCE, "the step's shell to stop (state T)", || {
+        process_state(pgid) == Some('T')
+    });
+    let shown = show(&c, &id);
+    assert_eq!(shown["run"]["state"], "paused", "{shown}");
+    let out = c.baton().args(["resume", &id]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    eventually(PATIENCE, "the step's shell to run again", || {
+        process_state(pgid).is_some_and(|s| s != 'T')
+    });
+    std::fs::write(&go, "").unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    c.record_history(&id, "pause");
+}
+
+#[test]
+fn cancel_stops_the_run_and_leaves_no_process() {
+    let mut c = Cluster::start();
+    c.add_worker(&["baton"]);
+    let pids = c.path("pids");
+    let wf = c.workflow(
+        "cancel.yaml",
+        &format!(
+            r#"
+name: cancellable
+steps:
+  - id: forever
+    run: |
+      trap '' TERM
+      echo $$ > {pids}
+      sleep 1000 &
+      wait
+"#,
+            pids = pids.display()
+        ),
+    );
+    let run = spawn_run(&c, &wf);
+    let group = || -> Option<i32> { std::fs::read_to_string(&pids).ok()?.trim().parse().ok() };
+    eventually(PATIENCE, "the step to start", || group().is_some());
+    let pgid = group().unwrap();
+    assert!(group_alive(pgid));
+    let id = newest_run(&c).expect("the run is listed");
+    let out = c.baton().args(["cancel", &id]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    // A shell that ignores SIGTERM gets SIGKILL after the grace: nothing of the group is left.
+    eventually(PATIENCE, "the step's process group to be gone", || {
+        !group_alive(pgid)
+    });
+    let shown = show(&c, &id);
+    assert_eq!(shown["run"]["state"], "cancelled", "{shown}");
+    let listed = c
+        .server
+        .cli(&["workflow", "describe", "--workflow-id", &id]);
+    assert!(
+        text(&listed).to_lowercase().contains("cancel"),
+        "{}",
+        text(&listed)
+    );
+    c.record_history(&id, "cancel");
+}
+
+/// CPU time (user + system, in clock ticks) process `pid` has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // After the command: state is field 3, utime 14 and stime 15 (1-based).
+    let at = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    at(14) + at(15)
+}
+
+/// CPU time of the children this process has waited for, in milliseconds.
+fn children_cpu_ms() -> u64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let ms = |t: libc::timeval| t.tv_sec as u64 * 1000 + t.tv_usec as u64 / 1000;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
+}
+
+/// The benchmark of the README: 200 short steps at once, on the local engine and on Temporal
+/// with two workers, in one sitting. Prints figures; asserts only that both runs succeed.
+/// `cargo test --release --features temporal --test temporal fan_out -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn fan_out_of_200_short_steps_local_and_on_temporal() {
+    let mut c = Cluster::start();
+    c.add_worker(&["baton"]);
+    c.add_worker(&["baton"]);
+    let mut yaml = String::from("name: fan-out\nconcurrency: 200\nsteps:\n");
+    for i in 0..200 {
+        yaml.push_str(&format!("  - id: s{i}\n    run: echo {i}\n"));
+    }
+    let wf = c.workflow("fan.yaml", &yaml);
+    let tick_ms = 1000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+
+    let local_data = c.path("local-store");
+    let before = children_cpu_ms();
+    let started = std::time::Instant::now();
+    let out = c
+        .baton()
+        .arg("--data-dir")
+        .arg(&local_data)
+        .args(["run", "--quiet"])
+        .arg(&wf)
+        .output()
+        .unwrap();
+    let local_wall = started.elapsed();
+    let local_cpu = children_cpu_ms() - before;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let pids: Vec<u32> = c.workers.iter().map(|w| w.pid()).collect();
+    let server = c.server_pid();
+    let ticks = |pids: &[u32]| pids.iter().map(|p| cpu_ticks(*p)).sum::<u64>();
+    let (w0, s0, b0) = (ticks(&pids), cpu_ticks(server), children_cpu_ms());
+    let started = std::time::Instant::now();
+    let out = c
+        .baton()
+        .args(["run", "--temporal"])
+        .arg(&wf)
+        .output()
+        .unwrap();
+    let temporal_wall = started.elapsed();
+    assert!(out.status.success(), "{}", text(&out));
+    let workers_cpu = (ticks(&pids) - w0) * tick_ms;
+    let server_cpu = (cpu_ticks(server) - s0) * tick_ms;
+    let client_cpu = children_cpu_ms() - b0;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("200-step fan-out (load average {})", load.trim());
+    println!("  local engine : wall {local_wall:?}, cpu {local_cpu} ms (baton run and its steps)");
+    println!(
+        "  Temporal     : wall {temporal_wall:?}, cpu {} ms (workers {workers_cpu} ms with their \
+         steps, dev server {server_cpu} ms, client {client_cpu} ms)",
+        workers_cpu + server_cpu + client_cpu
+    );
+    println!(
+        "  ratio        : wall {:.1}x, cpu {:.1}x",
+        temporal_wall.as_secs_f64() / local_wall.as_secs_f64(),
+        (workers_cpu + server_cpu + client_cpu) as f64 / local_cpu.max(1) as f64
+    );
+}
