@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, WorkflowCancelOptions,
-    WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowHandle, WorkflowListOptions,
-    WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
+    WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowFetchHistoryOptions,
+    WorkflowHandle, WorkflowListOptions, WorkflowQueryOptions, WorkflowSignalOptions,
+    WorkflowStartOptions,
 };
 
 use super::settings::TemporalSection;
@@ -60,6 +61,16 @@ impl Cluster {
     /// The handle of run `id`.
     pub fn handle(&self, id: &str) -> WorkflowHandle<Client, BatonRun> {
         self.client.get_workflow_handle::<BatonRun>(id)
+    }
+
+    /// Run `id`'s whole history as the SDK's replayer reads it back
+    /// (`WorkflowHistory::from_json`): what the replay test's fixtures are.
+    pub async fn history_json(&self, id: &str) -> anyhow::Result<Vec<u8>> {
+        self.handle(id)
+            .fetch_history(WorkflowFetchHistoryOptions::builder().build())
+            .to_json()
+            .await
+            .map_err(|e| anyhow!("cannot read the history of run {id}: {e}"))
     }
 
     /// Starts `input` as run `id`.

@@ -397,7 +397,7 @@ impl Driver {
         match signal {
             Signal::Pause => self.view.freeze = Freeze::Paused,
             Signal::Resume => self.view.freeze = Freeze::Running,
-            Signal::Stop => {
+            Signal::Stop { .. } => {
                 self.view.freeze = Freeze::Running;
                 self.orders.push(Order::CancelSteps);
                 // Steps that wait (a gate, a backoff) have no activity to cancel: they end now.

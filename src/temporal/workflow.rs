@@ -13,8 +13,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityCancellationType, ActivityExecutionError, ActivityOptions, ApplicationFailure,
-    CancellableFuture, SyncWorkflowContext, TimerResult, WorkflowContext, WorkflowContextView,
-    WorkflowResult, WorkflowTermination,
+    CancellableFuture, SyncWorkflowContext, TimerResult, WaitConditionOptions,
+    WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
+    WorkflowTermination,
 };
 
 use super::activity::StepActivities;
@@ -240,7 +241,14 @@ fn carry_out<'a>(ctx: &'a Ctx, orders: Vec<Order>, pending: &mut Vec<Pending<'a>
 /// Waits for the first of: a step's activity or a timer (in the order they were started), a
 /// queued message, the workflow's cancellation (once).
 async fn next(ctx: &Ctx, pending: &mut Vec<Pending<'_>>, cancel_seen: bool) -> Next {
-    let mut heard = Box::pin(ctx.wait_condition(|s: &BatonRun| !s.heard.is_empty()));
+    // Its own token, never cancelled: one inheriting the workflow's would be ready at once,
+    // forever, once the run is cancelled, and the run method would spin without yielding to
+    // the SDK (so the cancelled steps' results would never come in).
+    let options = WaitConditionOptions::builder()
+        .cancellation_token(WorkflowCancellationToken::new())
+        .build();
+    let mut heard =
+        Box::pin(ctx.wait_condition_with_options(|s: &BatonRun| !s.heard.is_empty(), options));
     let mut cancelled = Box::pin(ctx.cancelled());
     std::future::poll_fn(|cx| {
         for i in 0..pending.len() {
@@ -259,7 +267,7 @@ async fn next(ctx: &Ctx, pending: &mut Vec<Pending<'_>>, cancel_seen: bool) -> N
                 return Poll::Ready(next);
             }
         }
-        if heard.as_mut().poll(cx).is_ready() {
+        if let Poll::Ready(Ok(())) = heard.as_mut().poll(cx) {
             return Poll::Ready(Next::Heard);
         }
         if !cancel_seen && cancelled.as_mut().poll(cx).is_ready() {

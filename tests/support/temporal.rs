@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::bin::text;
 use crate::harness::eventually;
 
 /// How long a wait may take before it counts as a hang (never a timing assertion).
@@ -227,18 +226,25 @@ impl Cluster {
 }
 
 impl Cluster {
-    /// With `BATON_RECORD_HISTORIES=1`, writes run `run`'s history (as `temporal workflow
-    /// show` prints it) to `tests/fixtures/temporal/NAME.json`, for the replay test.
+    /// With `BATON_RECORD_HISTORIES=1`, writes run `run`'s history, as the SDK's replayer
+    /// reads it, to `tests/fixtures/temporal/NAME.json`, for the replay test.
     pub fn record_history(&self, run: &str, name: &str) {
         if std::env::var_os("BATON_RECORD_HISTORIES").is_none() {
             return;
         }
-        let out = self
-            .server
-            .cli(&["workflow", "show", "--workflow-id", run, "--output", "json"]);
-        assert!(out.status.success(), "{}", text(&out));
+        let settings = baton::temporal::TemporalSection {
+            address: Some(self.server.address.clone()),
+            ..Default::default()
+        };
+        let rt = tokio::runtime::Runtime::new().expect("a runtime");
+        let json = rt
+            .block_on(async {
+                let cluster = baton::temporal::client::Cluster::connect(&settings).await?;
+                cluster.history_json(run).await
+            })
+            .expect("the run's history");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/temporal");
         std::fs::create_dir_all(&dir).expect("the fixtures dir");
-        std::fs::write(dir.join(format!("{name}.json")), &out.stdout).expect("the history");
+        std::fs::write(dir.join(format!("{name}.json")), json).expect("the history");
     }
 }
