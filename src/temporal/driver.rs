@@ -613,6 +613,8 @@ pub fn parse(input: &RunInput) -> Result<Workflow, String> {
             "`rate_limit`"
         } else if matches!(s.kind, StepKind::Workflow(_)) {
             "`workflow:`"
+        } else if matches!(s.kind, StepKind::Agent(_)) {
+            "`agent:`"
         } else {
             return None;
         };
@@ -648,5 +650,46 @@ fn failed(done: &StepDone, error: String) -> StepEnd {
         exit_code: done.exit_code,
         cancelled: done.cancelled,
         output: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(source: &str) -> RunInput {
+        RunInput {
+            source: source.into(),
+            path: Some("w.yaml".into()),
+            params: Default::default(),
+            workdir: None,
+            queue: "baton".into(),
+            log_limit: 65_536,
+            grace_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn a_workflow_with_a_step_only_the_local_engine_runs_is_refused_naming_the_step() {
+        let cases = [
+            (
+                "  - id: ask\n    agent: writer\n    prompt: hi\n",
+                "`agent:`",
+            ),
+            (
+                "  - id: ask\n    run: 'true'\n    for_each: [1, 2]\n",
+                "`for_each`",
+            ),
+            ("  - id: ask\n    workflow: other.yaml\n", "`workflow:`"),
+        ];
+        for (step, what) in cases {
+            let source = format!("name: w\nsteps:\n  - id: first\n    run: 'true'\n{step}");
+            let err = parse(&input(&source)).unwrap_err();
+            assert!(
+                err.contains("step `ask`") && err.contains(what) && err.contains("--temporal"),
+                "{err}"
+            );
+        }
+        assert!(parse(&input("name: w\nsteps:\n  - id: a\n    run: 'true'\n")).is_ok());
     }
 }
