@@ -714,7 +714,7 @@ impl Printer {
         {
             return;
         }
-        self.last.insert(r.step.0.clone(), key);
+        let was = self.last.insert(r.step.0.clone(), key);
         self.show_progress(r.status.is_terminal());
         let id = &r.step.0;
         let attempts = if r.max_attempts > 1 && r.attempt > 0 {
@@ -727,6 +727,10 @@ impl Printer {
             .map(|d| format!(" in {}", human_ms(d)))
             .unwrap_or_default();
         match r.status {
+            // Past a gate (its own, or one of its agent's calls) the attempt goes on.
+            StepStatus::Running if was == Some((StepStatus::WaitingApproval, r.attempt)) => {
+                outln!("{} {id:<14} continues", self.paint("36", "▶"))
+            }
             StepStatus::Running if r.attempt > 0 => {
                 outln!("{} {id:<14} started{attempts}", self.paint("36", "▶"))
             }
