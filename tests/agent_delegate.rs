@@ -97,6 +97,14 @@ async fn a_delegate_works_in_its_own_conversation_with_its_own_tools_and_gate() 
     );
     let detail = place.json(&["show", &id, "--json"]);
     assert_eq!(detail["steps"][0]["output"], "The scribe wrote the notes.");
+    // The scribe's turns are the step's cost: its tokens count in the step's metrics.
+    let all_in: u64 = reqs.iter().map(|r| fake_llm::input_tokens(&r.body)).sum();
+    let lead_in = fake_llm::input_tokens(&reqs[0].body) + fake_llm::input_tokens(&reqs[3].body);
+    let metrics = &detail["steps"][0]["record"]["metrics"];
+    assert_eq!(
+        metrics["tokens_in"], all_in,
+        "{metrics} (the lead's own: {lead_in})"
+    );
     let shown = bin::text(&place.baton(&["show", &id, "--events"]).output().unwrap());
     assert!(shown.contains("↳ scribe asked for write_file"), "{shown}");
     let logs = bin::text(&place.baton(&["logs", &id]).output().unwrap());
@@ -229,4 +237,12 @@ async fn a_completed_delegation_is_not_run_again_on_resume() {
     assert_eq!(reqs[4].body["messages"], reqs[3].body["messages"]);
     let detail = place.json(&["show", &id, "--json"]);
     assert_eq!(detail["steps"][0]["output"], "Done after the restart.");
+    // The recorded turns count, the delegate's among them (read back from the journal); the
+    // turn cut off by the kill was never recorded.
+    let counted: u64 = [0, 1, 2, 4]
+        .iter()
+        .map(|&i| fake_llm::input_tokens(&reqs[i].body))
+        .sum();
+    let metrics = &detail["steps"][0]["record"]["metrics"];
+    assert_eq!(metrics["tokens_in"], counted, "{metrics}");
 }

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
@@ -16,6 +16,7 @@ use super::approve::{CallQuestion, Granted};
 use super::call::{AgentError, AgentRequest};
 use super::host::{ActHost, HostFuture};
 use super::profile::{AgentCatalog, AgentProfile};
+use super::replay::Spent;
 use crate::providers::price::show_cost;
 use crate::providers::{Router, ToolCall};
 use crate::store::{AgentEntry, Decision};
@@ -124,11 +125,13 @@ impl Tool for Delegate {
 
 /// Runs a `delegate` call of the loop `kit` belongs to: the named profile's conversation on
 /// the task, nested in this step's journal. A wrong agent or a delegate that cannot finish is
-/// told to the model; a journal that cannot be written fails the step.
+/// told to the model; a journal that cannot be written fails the step. What the delegate's
+/// turns cost (finished or not) is added to `spent`.
 pub fn run<'a>(
     kit: &'a Kit<'a>,
     team: Team<'a>,
     call: &'a ToolCall,
+    spent: &'a mut Spent,
     sink: &'a mut Sink<'_>,
 ) -> Pin<Box<dyn Future<Output = Result<ToolOutput, AgentError>> + Send + 'a>> {
     Box::pin(async move {
@@ -149,6 +152,10 @@ pub fn run<'a>(
             parent: kit.host,
             call: call.id.clone(),
             agent: profile.name.clone(),
+            spent: Mutex::new(Spent {
+                cost: Some(0.0),
+                ..Spent::default()
+            }),
         };
         let nested = Kit {
             tools,
@@ -172,6 +179,9 @@ pub fn run<'a>(
             ..AgentRequest::default()
         };
         let answer = act(team.router, profile, req, nested, &mut inner).await;
+        if let Ok(used) = host.spent.lock() {
+            spent.add_usage(&used);
+        }
         match answer {
             Ok(a) => {
                 let note = format!(
@@ -234,6 +244,8 @@ struct Nested<'p> {
     parent: &'p dyn ActHost,
     call: String,
     agent: String,
+    /// What the turns it recorded cost (those of deeper delegations included).
+    spent: Mutex<Spent>,
 }
 
 impl ActHost for Nested<'_> {
@@ -250,11 +262,15 @@ impl ActHost for Nested<'_> {
     }
 
     fn record(&self, entry: AgentEntry) -> HostFuture<'_, Result<(), String>> {
-        self.parent.record(AgentEntry::Delegated {
+        let entry = AgentEntry::Delegated {
             call: self.call.clone(),
             agent: self.agent.clone(),
             inner: Box::new(entry),
-        })
+        };
+        if let Ok(mut spent) = self.spent.lock() {
+            spent.add_delegated(&entry);
+        }
+        self.parent.record(entry)
     }
 
     fn ask(&self, mut question: CallQuestion) -> HostFuture<'_, Option<Decision>> {

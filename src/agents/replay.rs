@@ -22,6 +22,37 @@ pub struct Spent {
     pub calls: u32,
 }
 
+impl Spent {
+    /// Adds what a delegate's `entry` (a [`AgentEntry::Delegated`], nested as deep as the
+    /// delegations went) cost, when it is a model turn: a delegate's tokens and cost are the
+    /// step's, its turns are not (`max_turns` counts the step's own).
+    pub fn add_delegated(&mut self, entry: &AgentEntry) {
+        let mut inner = entry;
+        while let AgentEntry::Delegated { inner: deeper, .. } = inner {
+            inner = deeper;
+        }
+        if let AgentEntry::Turn {
+            tokens_in,
+            tokens_out,
+            cost_usd,
+            ..
+        } = inner
+            && !std::ptr::eq(inner, entry)
+        {
+            self.tokens_in += tokens_in;
+            self.tokens_out += tokens_out;
+            self.cost = self.cost.zip(*cost_usd).map(|(a, b)| a + b);
+        }
+    }
+
+    /// Adds the tokens and cost of `other` (a delegation's).
+    pub fn add_usage(&mut self, other: &Spent) {
+        self.tokens_in += other.tokens_in;
+        self.tokens_out += other.tokens_out;
+        self.cost = self.cost.zip(other.cost).map(|(a, b)| a + b);
+    }
+}
+
 /// A call of the last turn that has no result yet.
 #[derive(Debug, Clone)]
 pub struct Pending {
@@ -149,8 +180,9 @@ impl Replayed {
                         p.started = true;
                     }
                 }
-                // A delegate's conversation, replayed by its own loop when it runs again.
-                AgentEntry::Delegated { .. } => {}
+                // A delegate's conversation, replayed by its own loop when it runs again; what
+                // it cost is the step's.
+                delegated @ AgentEntry::Delegated { .. } => r.spent.add_delegated(&delegated),
                 AgentEntry::CallResult { id, content, .. } => {
                     if let Some(i) = r.pending.iter().position(|p| p.call.id == id) {
                         let p = r.pending.remove(i);

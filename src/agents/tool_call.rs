@@ -35,7 +35,7 @@ pub(super) async fn call_once(
     }
     spent.calls += 1;
     let mut call = p.call.clone();
-    let out = run_call(kit, &mut call, p.started, sink).await?;
+    let out = run_call(kit, &mut call, p.started, spent, sink).await?;
     if out.cancelled {
         return Err(AgentError::Cancelled);
     }
@@ -60,6 +60,7 @@ async fn run_call(
     kit: &Kit<'_>,
     call: &mut ToolCall,
     interrupted: bool,
+    spent: &mut Spent,
     sink: &mut Sink<'_>,
 ) -> Result<ToolOutput, AgentError> {
     let Some(g) = kit.tools.iter().find(|g| g.tool.wire_name() == call.name) else {
@@ -122,7 +123,7 @@ async fn run_call(
     sink(ActEvent::Call(format!("calling {}", shown(call))));
     let mut out = match kit.team {
         Some(team) if g.tool.name() == super::delegate::NAME => {
-            super::delegate::run(kit, team, call, sink).await?
+            super::delegate::run(kit, team, call, spent, sink).await?
         }
         _ => g.tool.call(&call.arguments, &kit.ctx).await,
     };

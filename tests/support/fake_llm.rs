@@ -336,7 +336,7 @@ fn wants_tool(body: &Value) -> bool {
 }
 
 /// Whitespace-separated words in the request's messages: the fake's "input tokens".
-fn input_tokens(body: &Value) -> u64 {
+pub fn input_tokens(body: &Value) -> u64 {
     let text = body.to_string();
     text.split_whitespace().count() as u64 + 5
 }
