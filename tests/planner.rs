@@ -335,3 +335,103 @@ async fn a_proposal_that_changes_another_step_goes_back_and_is_refused() {
     assert!(user_text(&fake.requests()[1].body).contains("changes `after` too"));
     assert!(!s.work.join("after.txt").exists());
 }
+
+/// `on_failure: { repair: true }`: the failed run drafts its own fix, says so in the failed
+/// step's log and keeps it as a `proposal` version; nothing is applied until a person runs
+/// `baton repair`, which shows the stored proposal without asking the model again and, once
+/// approved, continues the run with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_proposes_its_own_repair_and_waits_for_a_person_to_apply_it() {
+    let fake = FakeLlm::start().await;
+    let s = setup(&fake);
+    let wf = format!("{FAILING}on_failure:\n  repair: true\n");
+    std::fs::write(s.work.join("greet.yaml"), &wf).unwrap();
+    fake.push(answer(
+        &wf.replace("echo boom; exit 3", "echo fixed > fixed.txt"),
+    ));
+    let out = s.baton(&["run", "greet.yaml"]).await;
+    let printed = bin::text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the run still failed: {printed}"
+    );
+    assert_eq!(fake.hits(), 1, "{printed}");
+    let listed = s.baton(&["plans", "--json"]).await;
+    let versions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(versions[0]["kind"], "proposal", "{versions}");
+    let proposal = versions[0]["id"].as_str().unwrap().to_string();
+    let ls = s.baton(&["ls", "--json"]).await;
+    let ls: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    let run = ls[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(ls[0]["state"], "failed");
+    assert_eq!(versions[0]["run"], run.as_str());
+    let logs = bin::text(&s.baton(&["logs", &run, "greet"]).await);
+    assert!(
+        logs.contains(&format!("repair proposed as plan version {proposal}"))
+            && logs.contains(&format!("`baton repair {run} greet`")),
+        "{logs}"
+    );
+    assert!(!s.work.join("fixed.txt").exists(), "nothing was applied");
+
+    let out = s.baton(&["repair", &run, "greet", "--approve"]).await;
+    let printed = bin::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    assert_eq!(fake.hits(), 1, "the stored proposal was used: {printed}");
+    assert!(
+        printed.contains(&format!("plan version {proposal}"))
+            && printed.contains("+    run: echo fixed > fixed.txt"),
+        "{printed}"
+    );
+    assert!(s.work.join("fixed.txt").exists() && s.work.join("after.txt").exists());
+    let listed = s.baton(&["plans", "--json"]).await;
+    let versions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let applied = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["kind"] == "repair")
+        .expect("the approved repair is a version");
+    assert_eq!(applied["parent"], proposal.as_str(), "{versions}");
+}
+
+/// Without a provider, the run says it could not propose anything, and how to get one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_proposal_without_a_provider_is_explained_in_the_step_log() {
+    let fake = FakeLlm::start().await;
+    let s = setup(&fake);
+    std::fs::write(s.config.join("config.toml"), "").unwrap();
+    let wf = format!("{FAILING}on_failure:\n  repair: true\n");
+    std::fs::write(s.work.join("greet.yaml"), &wf).unwrap();
+    let out = s.baton(&["run", "greet.yaml"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", bin::text(&out));
+    let ls = s.baton(&["ls", "--json"]).await;
+    let ls: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    let run = ls[0]["id"].as_str().unwrap().to_string();
+    let logs = bin::text(&s.baton(&["logs", &run, "greet"]).await);
+    assert!(
+        logs.contains("no repair proposed") && logs.contains("no LLM provider is configured"),
+        "{logs}"
+    );
+    assert_eq!(fake.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_failure_as_a_mapping_takes_repair_and_steps_only() {
+    let fake = FakeLlm::start().await;
+    let s = setup(&fake);
+    let wf = format!(
+        "{FAILING}on_failure:\n  repair: yes please\n  stpes:\n    - id: page\n      run: echo paged\n"
+    );
+    std::fs::write(s.work.join("greet.yaml"), &wf).unwrap();
+    let out = s.baton(&["validate", "greet.yaml"]).await;
+    let printed = bin::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("greet.yaml:10:"), "{printed}");
+    assert!(printed.contains("on_failure.repair"), "{printed}");
+    assert!(
+        printed.contains("unknown key `stpes` in `on_failure`")
+            && printed.contains("did you mean `steps`"),
+        "{printed}"
+    );
+}

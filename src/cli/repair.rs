@@ -44,6 +44,20 @@ pub struct RepairArgs {
     /// Print one JSON event per line of the continued run.
     #[arg(long)]
     pub json: bool,
+    /// Ask the model again even when a proposal was drafted when the run failed
+    /// (`on_failure: { repair: true }`).
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+/// The fix shown and, once approved, applied.
+struct Proposal {
+    yaml: String,
+    summary: String,
+    provider: Option<String>,
+    model: Option<String>,
+    /// The stored proposal it came from.
+    from: Option<String>,
 }
 
 /// `baton repair`.
@@ -51,40 +65,71 @@ pub fn repair(data_dir: Option<&Path>, args: RepairArgs) -> anyhow::Result<i32> 
     let paths = Paths::secured(data_dir)?;
     let config = ConfigFile::load(&paths.config_file())?;
     let book = PlanBook::open(&paths.data)?;
-    let planner = Planner::for_machine(&paths, &config)?;
     let failure = read_failure(data_dir, &args)?;
-    let rt = super::common::runtime()?;
     let err = Shown::stderr();
-    let mut sink = |event: RouteEvent| {
-        if let RouteEvent::Note(note) = event {
-            errln!("baton: {}", err.text(&note));
+    let stored = match args.fresh {
+        true => None,
+        false => book.proposal_for(&failure.run, failure.step.as_str())?,
+    };
+    let proposal = match stored {
+        Some(v) => {
+            errln!(
+                "the proposal drafted when the run failed: plan version {} ({}/{}); `--fresh` \
+                 asks the model again",
+                v.id,
+                v.provider.as_deref().unwrap_or("?"),
+                v.model.as_deref().unwrap_or("?")
+            );
+            Proposal {
+                yaml: v.yaml,
+                summary: String::new(),
+                provider: v.provider,
+                model: v.model,
+                from: Some(v.id),
+            }
+        }
+        None => {
+            let planner = Planner::for_machine(&paths, &config)?;
+            let rt = super::common::runtime()?;
+            let mut sink = |event: RouteEvent| {
+                if let RouteEvent::Note(note) = event {
+                    errln!("baton: {}", err.text(&note));
+                }
+            };
+            let draft = rt
+                .block_on(propose(&planner, &failure, args.rounds, &mut sink))
+                .map_err(|e| anyhow::anyhow!("cannot ask for a repair: {e}"))?;
+            drop(rt);
+            if !draft.is_valid() {
+                for d in &draft.problems {
+                    errln!("{}", err.text(&d.to_string()));
+                }
+                errln!(
+                    "no valid proposal after {} round(s); nothing changed",
+                    draft.calls
+                );
+                return Ok(1);
+            }
+            Proposal {
+                yaml: draft.yaml,
+                summary: draft.summary,
+                provider: Some(draft.provider),
+                model: Some(draft.model),
+                from: None,
+            }
         }
     };
-    let draft = rt
-        .block_on(propose(&planner, &failure, args.rounds, &mut sink))
-        .map_err(|e| anyhow::anyhow!("cannot ask for a repair: {e}"))?;
-    drop(rt);
-    if !draft.is_valid() {
-        for d in &draft.problems {
-            errln!("{}", err.text(&d.to_string()));
-        }
-        errln!(
-            "no valid proposal after {} round(s); nothing changed",
-            draft.calls
-        );
-        return Ok(1);
-    }
     let step = &failure.step;
     let shown = diff::unified(
         &format!("{step} (as it ran)"),
         &format!("{step} (proposed)"),
         &failure.source,
-        &draft.yaml,
+        &proposal.yaml,
         3,
     );
     outln!("{}", Shown::stdout(false).text(shown.trim_end()));
-    if !draft.summary.is_empty() {
-        errln!("{}", err.text(draft.summary.trim()));
+    if !proposal.summary.is_empty() {
+        errln!("{}", err.text(proposal.summary.trim()));
     }
     if !approved(args.approve)? {
         errln!(
@@ -93,14 +138,17 @@ pub fn repair(data_dir: Option<&Path>, args: RepairArgs) -> anyhow::Result<i32> 
         );
         return Ok(1);
     }
-    let parent = book.of_source(&failure.source)?.map(|v| v.id);
+    let parent = match proposal.from {
+        Some(id) => Some(id),
+        None => book.of_source(&failure.source)?.map(|v| v.id),
+    };
     let version = book.record(NewVersion {
         kind: VersionKind::Repair,
         parent,
-        request: format!("repair step `{step}` of run {}", failure.run),
-        provider: Some(draft.provider.clone()),
-        model: Some(draft.model.clone()),
-        yaml: draft.yaml.clone(),
+        request: crate::planner::versions::proposal_request(&failure.run, step.as_str()),
+        provider: proposal.provider,
+        model: proposal.model,
+        yaml: proposal.yaml.clone(),
         problems: Vec::new(),
         run: Some(failure.run.clone()),
     })?;
@@ -109,7 +157,7 @@ pub fn repair(data_dir: Option<&Path>, args: RepairArgs) -> anyhow::Result<i32> 
         Operator::current(),
         version.id
     );
-    let (source, id) = (draft.yaml.clone(), version.id.clone());
+    let (source, id) = (proposal.yaml, version.id.clone());
     let (source2, id2, step2) = (source.clone(), id.clone(), step.clone());
     super::run::continue_run(
         data_dir,

@@ -109,9 +109,25 @@ fn top_level(key: &str) -> Value {
         "concurrency" => json!({ "type": "integer", "minimum": 1 }),
         "agents" => json!({ "type": "object" }),
         "steps" => json!({ "$ref": "#/$defs/steps", "minItems": 1 }),
-        "on_success" | "on_failure" | "on_exit" => json!({
+        "on_success" | "on_exit" => json!({
             "$ref": "#/$defs/steps",
             "description": "Handler steps, run after the other steps (docs: Handlers)",
+        }),
+        "on_failure" => json!({
+            "description": "Handler steps, run after the other steps when the run failed, or \
+                            { repair: true, steps: [...] } to have a model propose a fix of the \
+                            failed step for a person to apply (docs: Handlers)",
+            "anyOf": [
+                { "$ref": "#/$defs/steps" },
+                {
+                    "type": "object",
+                    "properties": {
+                        "repair": { "type": "boolean" },
+                        "steps": { "$ref": "#/$defs/steps" }
+                    },
+                    "additionalProperties": false
+                }
+            ]
         }),
         "notify" => json!({ "type": "array", "items": { "$ref": "#/$defs/notify_target" } }),
         "schedule" => json!({

@@ -3,7 +3,9 @@
 //! approved which step's repair (and the plan version holding it); its stored source becomes
 //! the repaired one, so a later resume runs that.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 
 use anyhow::{anyhow, bail};
 
@@ -12,7 +14,21 @@ use super::journal::Journal;
 use super::run::WHEN_FALSE;
 use crate::identity::Operator;
 use crate::spec::{Step, StepId, Workflow};
-use crate::store::{EventKind, RunId, RunPlan, RunState, StepRecord, StepStatus};
+use crate::store::{EventKind, RunId, RunPlan, RunState, StepRecord, StepStatus, Store};
+
+/// Drafts a proposed fix of a failed step when a run of a workflow with `on_failure: { repair:
+/// true }` fails (the planner implements it; the engine knows no model). The proposal is only
+/// stored: a person applies it with `baton repair RUN STEP --approve` (or `F` in the console).
+pub trait Repairer: Send + Sync + std::fmt::Debug {
+    /// Proposes a fix of step `step` of run `run` as the store holds it; the id of the plan
+    /// version holding the proposal, or why there is none.
+    fn propose<'a>(
+        &'a self,
+        store: &'a Store,
+        run: &'a RunId,
+        step: &'a StepId,
+    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
+}
 
 /// The steps a retry (and a repair) runs again: failed and cancelled ones, the handlers, and
 /// those skipped because of them (not those whose `when:` was false).

@@ -36,6 +36,9 @@ pub struct EngineConfig {
     pub clock: Arc<dyn super::clock::Clock>,
     /// The workflows folders, where a `workflow:` step's bare name is looked up.
     pub workflow_dirs: Vec<std::path::PathBuf>,
+    /// Drafts repair proposals for failed runs of `on_failure: { repair: true }` workflows
+    /// (`None`: such a run says that no model can propose one).
+    pub repairer: Option<Arc<dyn super::repair::Repairer>>,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +54,7 @@ impl Default for EngineConfig {
             ssh: Default::default(),
             clock: Arc::new(super::clock::SystemClock::new()),
             workflow_dirs: vec![std::path::PathBuf::from("workflows")],
+            repairer: None,
         }
     }
 }

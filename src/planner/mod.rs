@@ -2,6 +2,7 @@
 //! approves before anything runs ([`plan`]), checked as `baton validate` checks a file
 //! ([`Checker`]), with gates on every step that changes things ([`gates`]).
 
+pub mod auto;
 pub mod check;
 pub mod context;
 pub mod diff;

@@ -27,6 +27,9 @@ pub enum VersionKind {
     Edit,
     /// A repair of a failed step, approved by a person.
     Repair,
+    /// A repair a model proposed by itself when a run failed (`on_failure: { repair: true }`),
+    /// waiting for a person.
+    Proposal,
 }
 
 impl VersionKind {
@@ -36,8 +39,14 @@ impl VersionKind {
             VersionKind::Draft => "draft",
             VersionKind::Edit => "edit",
             VersionKind::Repair => "repair",
+            VersionKind::Proposal => "proposal",
         }
     }
+}
+
+/// The request a repair of step `step` of run `run` is stored under.
+pub fn proposal_request(run: &str, step: &str) -> String {
+    format!("repair step `{step}` of run {run}")
 }
 
 /// One stored version.
@@ -197,6 +206,14 @@ impl PlanBook {
         }
         out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    /// The newest proposal drafted for step `step` of run `run` when it failed, if any.
+    pub fn proposal_for(&self, run: &str, step: &str) -> anyhow::Result<Option<PlanVersion>> {
+        let request = proposal_request(run, step);
+        Ok(self.list()?.into_iter().rev().find(|v| {
+            v.kind == VersionKind::Proposal && v.run.as_deref() == Some(run) && v.request == request
+        }))
     }
 
     /// The version with this id or unique id prefix.

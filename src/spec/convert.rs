@@ -125,7 +125,8 @@ pub fn convert_workflow(
         },
     }
     let base_retry = defaults.retry.clone().unwrap_or_default();
-    steps.extend(super::handlers::convert_handlers(r, &mut t, &base_retry));
+    let handlers = super::handlers::convert_handlers(r, &mut t, &base_retry);
+    steps.extend(handlers.steps);
     let notify = t
         .get(r, "notify", &[])
         .map(|n| super::notify::convert_notify(r, n))
@@ -160,6 +161,7 @@ pub fn convert_workflow(
         schedule,
         notify,
         outputs,
+        repair_on_failure: handlers.repair,
         source: None,
     };
     let places = Places {

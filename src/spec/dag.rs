@@ -273,6 +273,7 @@ pub(crate) mod tests {
             schedule: None,
             notify: Vec::new(),
             outputs: IndexMap::new(),
+            repair_on_failure: false,
             source: None,
         }
     }

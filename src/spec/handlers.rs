@@ -16,18 +16,41 @@ const ORDER: [(Handler, &str); 3] = [
     (Handler::OnExit, "onExit"),
 ];
 
-/// Takes the handler keys of the workflow's mapping and converts their steps.
+/// The handlers' steps, and whether `on_failure:` asks for repair proposals.
+#[derive(Default)]
+pub(super) struct Handlers {
+    /// Their steps, in the order they run.
+    pub steps: Vec<Step>,
+    /// `on_failure: { repair: true }`.
+    pub repair: bool,
+}
+
+/// Takes the handler keys of the workflow's mapping and converts their steps. `on_failure:`
+/// may also be a mapping, `{ repair: true, steps: [...] }`.
 pub(super) fn convert_handlers(
     r: &mut Reader<'_>,
     t: &mut Table<'_>,
     base_retry: &RetryPolicy,
-) -> Vec<Step> {
+) -> Handlers {
     let mut out = Vec::new();
+    let mut repair = false;
     for (handler, alias) in ORDER {
         let key = handler.key();
-        let Some(node) = t.get(r, key, &[alias]) else {
+        let Some(mut node) = t.get(r, key, &[alias]) else {
             continue;
         };
+        if let (Handler::OnFailure, Value::Map(fields)) = (handler, &node.value) {
+            let mut ft = Table::new(fields);
+            if let Some(flag) = ft.get(r, "repair", &[]) {
+                repair = r.bool(flag, "on_failure.repair").unwrap_or(false);
+            }
+            let steps = ft.get(r, "steps", &[]);
+            ft.finish(r, "`on_failure`");
+            match steps {
+                Some(steps) => node = steps,
+                None => continue,
+            }
+        }
         let items = match &node.value {
             Value::Seq(items) => items,
             Value::Null => continue,
@@ -48,7 +71,7 @@ pub(super) fn convert_handlers(
             }
         }
     }
-    out
+    Handlers { steps: out, repair }
 }
 
 fn as_handler(r: &mut Reader<'_>, mut step: Step, handler: Handler) -> Step {

@@ -73,6 +73,10 @@ pub struct Workflow {
     /// it succeeds; a parent's `workflow:` step sees them as its `output`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub outputs: IndexMap<String, String>,
+    /// `on_failure: { repair: true }`: when a run fails, a model drafts a fix of the failed
+    /// step, stored as a plan version for a person to approve (`baton repair`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repair_on_failure: bool,
     /// The file it came from, when it came from a file.
     #[serde(skip)]
     pub source: Option<PathBuf>,

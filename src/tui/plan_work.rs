@@ -11,7 +11,7 @@ use super::plan::{Drafted, Edit, PLAN_ORIGIN, PlanDesk, PlanDone, PlanJob, Propo
 use super::worker::Reply;
 use crate::engine::{Backend, Command};
 use crate::planner::repair::{Failure, propose};
-use crate::planner::versions::{NewVersion, PlanBook, VersionKind};
+use crate::planner::versions::{NewVersion, PlanBook, VersionKind, proposal_request};
 use crate::planner::{DEFAULT_ROUNDS, PlanRequest};
 use crate::providers::RouteEvent;
 use crate::spec::{StepId, Templates};
@@ -132,8 +132,30 @@ fn propose_repair(
     step: StepId,
     reply: &Reply,
 ) -> anyhow::Result<Box<Proposal>> {
-    let planner = desk.planner.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
     let failure = Failure::read(backend, run, step)?;
+    // The fix the run drafted when it failed (`on_failure: { repair: true }`), when there is one.
+    if let Some(v) = book(desk)?.proposal_for(&run.0, failure.step.as_str())? {
+        let step = failure.step.clone();
+        let diff = crate::planner::diff::unified(
+            &format!("{step} (as it ran)"),
+            &format!("{step} (proposed)"),
+            &failure.source,
+            &v.yaml,
+            3,
+        );
+        return Ok(Box::new(Proposal {
+            run: run.clone(),
+            step,
+            before: failure.source,
+            diff,
+            summary: format!("drafted when the run failed (plan version {})", v.id),
+            provider: v.provider.unwrap_or_default(),
+            model: v.model.unwrap_or_default(),
+            problems: Vec::new(),
+            yaml: v.yaml,
+        }));
+    }
+    let planner = desk.planner.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut sink = |event: RouteEvent| {
         if let RouteEvent::Note(note) = event {
             reply(Done::Plan(PlanDone::Note(ticket, note)));
@@ -174,11 +196,15 @@ fn apply_repair(
         anyhow::bail!("the proposal is not valid; nothing changed");
     }
     let book = book(desk)?;
-    let parent = book.of_source(&proposal.before)?.map(|v| v.id);
+    let request = proposal_request(&proposal.run.0, proposal.step.as_str());
+    let parent = match book.proposal_for(&proposal.run.0, proposal.step.as_str())? {
+        Some(drafted) if drafted.yaml == proposal.yaml => Some(drafted.id),
+        _ => book.of_source(&proposal.before)?.map(|v| v.id),
+    };
     let version = book.record(NewVersion {
         kind: VersionKind::Repair,
         parent,
-        request: format!("repair step `{}` of run {}", proposal.step, proposal.run),
+        request,
         provider: Some(proposal.provider),
         model: Some(proposal.model),
         yaml: proposal.yaml.clone(),

@@ -112,6 +112,11 @@ impl RunMachine {
         self.stop.is_some() || (self.phase == Phase::Running && self.done == self.records.len())
     }
 
+    /// The run will end failed: a step failed and nobody stopped it.
+    pub fn failing(&self) -> bool {
+        self.stop.is_none() && self.failed.is_some()
+    }
+
     /// The step records as they stand.
     pub fn records(&self) -> &[StepRecord] {
         &self.records
