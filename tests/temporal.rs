@@ -428,3 +428,49 @@ fn fan_out_of_200_short_steps_local_and_on_temporal() {
         (workers_cpu + server_cpu + client_cpu) as f64 / local_cpu.max(1) as f64
     );
 }
+
+/// `baton run --temporal --approve-all` decides each gate as it opens (recorded as the OS
+/// user, "approved with --approve-all"), and an approval step's output is its inputs as the
+/// gate showed them, as on the local engine.
+#[test]
+fn approve_all_decides_the_gates_and_an_approval_step_yields_its_inputs() {
+    let mut c = Cluster::start();
+    c.add_worker(&["baton"]);
+    let wf = c.workflow(
+        "approve-all.yaml",
+        r#"
+name: approve-all
+steps:
+  - id: gate
+    approval:
+      prompt: Say hello?
+      inputs:
+        name: { default: world }
+  - id: greet
+    depends_on: [gate]
+    run: echo "hello {{ steps.gate.output.name }}"
+"#,
+    );
+    let out = c
+        .baton()
+        .args(["run", "--temporal", "--approve-all"])
+        .arg(&wf)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("gate `gate`: Say hello? approved by"),
+        "{said}"
+    );
+    let id = run_id(&said);
+    let shown = show(&c, &id);
+    assert_eq!(output(&shown, "gate"), serde_json::json!({"name": "world"}));
+    let logs = c.baton().args(["logs", &id, "greet"]).output().unwrap();
+    assert!(text(&logs).contains("hello world"), "{}", text(&logs));
+    let approvals = shown["approvals"].to_string();
+    assert!(
+        approvals.contains("approved with --approve-all"),
+        "{approvals}"
+    );
+}

@@ -56,12 +56,29 @@ pub fn run_file(data_dir: Option<&Path>, args: &crate::cli::run::RunArgs) -> any
         if args.detach {
             return Ok(0);
         }
-        follow(&cluster, id.as_str()).await
+        let approving = Approving {
+            all: args.follow.approve_all,
+            steps: args.follow.approve.clone(),
+        };
+        follow(&cluster, id.as_str(), &approving).await
     })
 }
 
-/// Prints each step's transitions until the run ends; exit 0 when it succeeded.
-async fn follow(cluster: &Cluster, id: &str) -> anyhow::Result<i32> {
+/// The gates `baton run --approve STEP` / `--approve-all` decide as they open.
+struct Approving {
+    all: bool,
+    steps: Vec<String>,
+}
+
+impl Approving {
+    fn covers(&self, step: &str) -> bool {
+        self.all || self.steps.iter().any(|s| s == step)
+    }
+}
+
+/// Prints each step's transitions until the run ends, approving the gates `approving` covers
+/// (as the OS user running this, recorded in the history); exit 0 when it succeeded.
+async fn follow(cluster: &Cluster, id: &str, approving: &Approving) -> anyhow::Result<i32> {
     let shown = Shown::stdout(false);
     let mut seen: HashMap<String, (StepStatus, u32)> = HashMap::new();
     let mut gates_seen = 0;
@@ -91,13 +108,44 @@ async fn follow(cluster: &Cluster, id: &str) -> anyhow::Result<i32> {
             }
         }
         for gate in view.detail.approvals.iter().skip(gates_seen) {
+            gates_seen += 1;
+            if gate.decision.is_some() {
+                continue;
+            }
+            if !approving.covers(gate.step.as_str()) {
+                crate::outln!(
+                    "gate `{}`: {} (baton approve {id} {})",
+                    gate.step,
+                    shown.text(&gate.prompt),
+                    gate.step
+                );
+                continue;
+            }
+            let operator = crate::identity::Operator::current();
+            let flag = if approving.all {
+                "--approve-all"
+            } else {
+                "--approve"
+            };
+            let decision = Decision {
+                approved: true,
+                by: operator.name.clone(),
+                uid: Some(operator.uid),
+                at: Timestamp::now(),
+                comment: Some(format!("approved with {flag}")),
+                inputs: Default::default(),
+            };
+            let request = DecideRequest {
+                step: gate.step.0.clone(),
+                decision,
+            };
+            cluster.decide(id, request).await?;
             crate::outln!(
-                "gate `{}`: {} (baton approve {id} {})",
+                "gate `{}`: {} approved by {} ({flag})",
                 gate.step,
                 shown.text(&gate.prompt),
-                gate.step
+                operator.name
             );
-            gates_seen += 1;
         }
         let run = &view.detail.run;
         if run.state.is_terminal() {

@@ -261,8 +261,18 @@ impl Driver {
     }
 
     /// An operator's decision on `step`'s gate (checked with [`Driver::check_decision`]).
-    pub fn decide(&mut self, step: &str, decision: Decision, now: Now) -> Vec<Order> {
+    pub fn decide(&mut self, step: &str, mut decision: Decision, now: Now) -> Vec<Order> {
         if let Ok(idx) = self.check_decision(step, &decision.by) {
+            // The gate's inputs, each as the decision gave it or as the gate showed it (an
+            // approval step's output), as a local run has them.
+            if let Some(gate) = self.gates.get(&idx) {
+                decision.inputs = (gate.inputs.iter())
+                    .map(|(k, v)| {
+                        let given = decision.inputs.get(k).cloned();
+                        (k.clone(), given.unwrap_or_else(|| v.clone()))
+                    })
+                    .collect();
+            }
             self.pending.push_back(Input::Decide { idx, decision });
         }
         self.settle(now);
