@@ -120,13 +120,7 @@ pub fn repair(data_dir: Option<&Path>, args: RepairArgs) -> anyhow::Result<i32> 
         }
     };
     let step = &failure.step;
-    let shown = diff::unified(
-        &format!("{step} (as it ran)"),
-        &format!("{step} (proposed)"),
-        &failure.source,
-        &proposal.yaml,
-        3,
-    );
+    let shown = diff::step_change(step, &failure.source, &proposal.yaml);
     outln!("{}", Shown::stdout(false).text(shown.trim_end()));
     if !proposal.summary.is_empty() {
         errln!("{}", err.text(proposal.summary.trim()));

@@ -54,6 +54,18 @@ pub fn lines<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
     out
 }
 
+/// A repair of step `step` as shown before it is applied: the workflow as it ran against the
+/// proposed one, three lines of context.
+pub fn step_change(step: &crate::spec::StepId, ran: &str, proposed: &str) -> String {
+    unified(
+        &format!("{step} (as it ran)"),
+        &format!("{step} (proposed)"),
+        ran,
+        proposed,
+        3,
+    )
+}
+
 /// A unified-style diff (`--- old`, `+++ new`, changed lines with `context` lines around);
 /// empty when the texts are the same.
 pub fn unified(old_name: &str, new_name: &str, old: &str, new: &str, context: usize) -> String {

@@ -136,13 +136,7 @@ fn propose_repair(
     // The fix the run drafted when it failed (`on_failure: { repair: true }`), when there is one.
     if let Some(v) = book(desk)?.proposal_for(&run.0, failure.step.as_str())? {
         let step = failure.step.clone();
-        let diff = crate::planner::diff::unified(
-            &format!("{step} (as it ran)"),
-            &format!("{step} (proposed)"),
-            &failure.source,
-            &v.yaml,
-            3,
-        );
+        let diff = crate::planner::diff::step_change(&step, &failure.source, &v.yaml);
         return Ok(Box::new(Proposal {
             run: run.clone(),
             step,
@@ -165,13 +159,7 @@ fn propose_repair(
         .block_on(propose(planner, &failure, DEFAULT_ROUNDS, &mut sink))
         .map_err(|e| anyhow::anyhow!("cannot ask for a repair: {e}"))?;
     let step = failure.step.clone();
-    let diff = crate::planner::diff::unified(
-        &format!("{step} (as it ran)"),
-        &format!("{step} (proposed)"),
-        &failure.source,
-        &draft.yaml,
-        3,
-    );
+    let diff = crate::planner::diff::step_change(&step, &failure.source, &draft.yaml);
     Ok(Box::new(Proposal {
         run: run.clone(),
         step,
