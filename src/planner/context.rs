@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use indexmap::IndexMap;
+
 use crate::spec::{BUILTIN_TOOLS, McpServerSpec, Templates, Workflow};
 
 /// Longest example workflow shown whole; longer ones are cut.
@@ -30,8 +32,10 @@ pub struct McpEntry {
     pub name: String,
     /// How it is declared.
     pub spec: McpServerSpec,
-    /// The workflow file that declares it.
+    /// The workflow file that declares it, or the config file.
     pub declared_in: PathBuf,
+    /// Declared in the config file: every workflow may use it without declaring it.
+    pub configured: bool,
     /// Its tools, or why they could not be listed.
     pub tools: Result<Vec<ToolEntry>, String>,
 }
@@ -43,7 +47,7 @@ pub struct Catalogue {
     pub tools: Vec<ToolEntry>,
     /// Agent profiles: name and what it is for.
     pub agents: Vec<(String, String)>,
-    /// MCP servers declared by the workflows here.
+    /// MCP servers of the config file and of the workflows here.
     pub mcp: Vec<McpEntry>,
     /// Valid workflows here: file and text.
     pub examples: Vec<(PathBuf, String)>,
@@ -51,8 +55,15 @@ pub struct Catalogue {
 
 impl Catalogue {
     /// Gathers it: the workflows of `dirs`, the profiles (built-in and `agents_dir`'s), and
-    /// each declared MCP server's tools (servers started in `cwd`, then stopped).
-    pub async fn gather(dirs: &[PathBuf], agents_dir: Option<&Path>, cwd: &Path) -> Catalogue {
+    /// the tools of each MCP server the config file (`configured`, from `config_file`) or a
+    /// workflow declares (servers started in `cwd`, then stopped).
+    pub async fn gather(
+        dirs: &[PathBuf],
+        agents_dir: Option<&Path>,
+        cwd: &Path,
+        configured: &IndexMap<String, McpServerSpec>,
+        config_file: &Path,
+    ) -> Catalogue {
         let tools = BUILTIN_TOOLS
             .iter()
             .filter_map(|name| crate::tools::builtin(name))
@@ -68,20 +79,29 @@ impl Catalogue {
             .map(|p| (p.name.clone(), p.description.clone().unwrap_or_default()))
             .collect();
         let workflows = read_workflows(dirs);
-        let mut mcp = Vec::new();
+        // Config file first: a workflow's server of the same name is the same server.
+        let mut servers: Vec<(PathBuf, &String, &McpServerSpec, bool)> = configured
+            .iter()
+            .map(|(name, spec)| (config_file.to_path_buf(), name, spec, true))
+            .collect();
         for (path, wf, _) in &workflows {
             for (name, spec) in &wf.mcp_servers {
-                if mcp.iter().any(|m: &McpEntry| &m.name == name) {
-                    continue;
-                }
-                let tools = list_mcp_tools(name, spec, cwd).await;
-                mcp.push(McpEntry {
-                    name: name.clone(),
-                    spec: spec.clone(),
-                    declared_in: path.clone(),
-                    tools,
-                });
+                servers.push((path.clone(), name, spec, false));
             }
+        }
+        let mut mcp = Vec::new();
+        for (path, name, spec, configured) in servers {
+            if mcp.iter().any(|m: &McpEntry| &m.name == name) {
+                continue;
+            }
+            let tools = list_mcp_tools(name, spec, cwd).await;
+            mcp.push(McpEntry {
+                name: name.clone(),
+                spec: spec.clone(),
+                declared_in: path,
+                configured,
+                tools,
+            });
         }
         let examples = workflows
             .into_iter()
@@ -112,13 +132,22 @@ impl Catalogue {
             );
         }
         for m in &self.mcp {
-            let declaration = serde_json::json!({ "command": m.spec.command, "args": m.spec.args });
-            out.push_str(&format!(
-                "- {}: {} (declared in {})\n",
-                m.name,
-                declaration,
-                m.declared_in.display()
-            ));
+            let line = if m.configured {
+                format!(
+                    "- {}: declared in the config file ({}), so every workflow may use its tools \
+                     without declaring it: do not add it under `mcp_servers:`\n",
+                    m.name,
+                    m.declared_in.display()
+                )
+            } else {
+                format!(
+                    "- {}: {} (declared in {})\n",
+                    m.name,
+                    declaration(&m.spec),
+                    m.declared_in.display()
+                )
+            };
+            out.push_str(&line);
             match &m.tools {
                 Ok(tools) => tools
                     .iter()
@@ -143,6 +172,27 @@ impl Catalogue {
             ));
         }
         out
+    }
+}
+
+/// How a workflow declares the server: `{command, args}` or `{url}` with the names of the
+/// variables holding its secrets (never their values, which are not in the spec).
+fn declaration(spec: &McpServerSpec) -> serde_json::Value {
+    match &spec.url {
+        Some(url) => {
+            let mut d = serde_json::json!({ "url": url });
+            if !spec.headers.is_empty() {
+                d["headers"] = serde_json::json!(spec.headers);
+            }
+            if !spec.headers_env.is_empty() {
+                d["headers_env"] = serde_json::json!(spec.headers_env);
+            }
+            if let Some(var) = &spec.bearer_token_env {
+                d["bearer_token_env"] = serde_json::json!(var);
+            }
+            d
+        }
+        None => serde_json::json!({ "command": spec.command, "args": spec.args }),
     }
 }
 
@@ -206,4 +256,36 @@ async fn list_mcp_tools(
             description: info.description.unwrap_or_default(),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_config_files_servers_are_offered_to_every_workflow_http_ones_by_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let docs = McpServerSpec {
+            url: Some("http://127.0.0.1:9/mcp".into()),
+            bearer_token_env: Some("DOCS_TOKEN".into()),
+            ..Default::default()
+        };
+        let configured: IndexMap<String, McpServerSpec> =
+            [("docs".to_string(), docs.clone())].into_iter().collect();
+        let config_file = Path::new("/etc/baton/config.toml");
+        let dirs = [dir.path().to_path_buf()];
+        let cat = Catalogue::gather(&dirs, None, dir.path(), &configured, config_file).await;
+        let text = cat.describe();
+        assert!(
+            text.contains("- docs: declared in the config file (/etc/baton/config.toml)")
+                && text.contains("do not add it under `mcp_servers:`"),
+            "{text}"
+        );
+        assert!(text.contains("its tools could not be listed"), "{text}");
+        let shown = declaration(&docs).to_string();
+        assert_eq!(
+            shown,
+            r#"{"bearer_token_env":"DOCS_TOKEN","url":"http://127.0.0.1:9/mcp"}"#
+        );
+    }
 }

@@ -3,8 +3,11 @@
 
 use std::path::PathBuf;
 
+use indexmap::IndexMap;
+
 use crate::config::{ConfigFile, Paths};
 use crate::providers::{HealthFile, RouteError, RouteEvent, Router};
+use crate::spec::McpServerSpec;
 
 use super::{Catalogue, Checker, Draft, PlanRequest};
 
@@ -18,6 +21,10 @@ pub struct Planner {
     pub workflow_dirs: Vec<PathBuf>,
     /// The user's agent profiles.
     pub agents_dir: PathBuf,
+    /// The config file's MCP servers (`[mcp_servers.NAME]`), offered to every workflow.
+    pub mcp_servers: IndexMap<String, McpServerSpec>,
+    /// The config file, named where its servers are described.
+    pub config_file: PathBuf,
 }
 
 impl Planner {
@@ -26,7 +33,12 @@ impl Planner {
         let router = Router::from_config(&config.providers, &crate::providers::process_env)
             .map_err(|e| anyhow::anyhow!("cannot plan: {e}"))?
             .remembering(HealthFile::new(paths.provider_health()));
+        let config_file = paths.config_file();
+        let mcp_servers = crate::mcp::configured(&config.mcp_servers, &config_file)
+            .map_err(|e| anyhow::anyhow!("cannot plan: {e}"))?;
         Ok(Planner {
+            mcp_servers,
+            config_file,
             router,
             checker: Checker::for_machine(Some(paths), Some(config), &[], &[]),
             workflow_dirs: vec![PathBuf::from("workflows"), paths.workflows_dir()],
@@ -38,7 +50,14 @@ impl Planner {
     /// directory, as a run started here would start them).
     pub async fn catalogue(&self) -> Catalogue {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        Catalogue::gather(&self.workflow_dirs, Some(&self.agents_dir), &cwd).await
+        Catalogue::gather(
+            &self.workflow_dirs,
+            Some(&self.agents_dir),
+            &cwd,
+            &self.mcp_servers,
+            &self.config_file,
+        )
+        .await
     }
 
     /// Drafts a workflow for `req`.
