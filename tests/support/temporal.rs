@@ -70,9 +70,9 @@ impl DevServer {
             address,
             _dir: dir,
         };
-        let deadline = std::time::Instant::now() + PATIENCE;
-        loop {
-            let ok = server
+        let what = format!("the dev server at {} to answer", server.address);
+        eventually(PATIENCE, &what, || {
+            server
                 .cli(&[
                     "operator",
                     "namespace",
@@ -81,17 +81,9 @@ impl DevServer {
                     "default",
                 ])
                 .status
-                .success();
-            if ok {
-                return server;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the dev server at {} did not answer within {PATIENCE:?}",
-                server.address
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+                .success()
+        });
+        server
     }
 
     /// `temporal ARGS --address ADDRESS`, finished.
