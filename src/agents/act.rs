@@ -208,10 +208,8 @@ fn account(
     sink: &mut Sink<'_>,
 ) -> Option<f64> {
     spent.turns += 1;
-    spent.tokens_in += resp.usage.input_tokens;
-    spent.tokens_out += resp.usage.output_tokens;
     let cost = turn_cost(router, resp);
-    spent.cost = spent.cost.zip(cost).map(|(a, b)| a + b);
+    spent.add(resp.usage.input_tokens, resp.usage.output_tokens, cost);
     sink(ActEvent::Turn(format!(
         "turn {}: {}/{}, {} → {} tokens, cost {}; {} tool call(s) asked",
         spent.turns,

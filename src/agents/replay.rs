@@ -27,7 +27,10 @@ impl Spent {
     /// delegations went) cost, when it is a model turn: a delegate's tokens and cost are the
     /// step's, its turns are not (`max_turns` counts the step's own).
     pub fn add_delegated(&mut self, entry: &AgentEntry) {
-        let mut inner = entry;
+        let AgentEntry::Delegated { inner, .. } = entry else {
+            return;
+        };
+        let mut inner: &AgentEntry = inner;
         while let AgentEntry::Delegated { inner: deeper, .. } = inner {
             inner = deeper;
         }
@@ -37,19 +40,21 @@ impl Spent {
             cost_usd,
             ..
         } = inner
-            && !std::ptr::eq(inner, entry)
         {
-            self.tokens_in += tokens_in;
-            self.tokens_out += tokens_out;
-            self.cost = self.cost.zip(*cost_usd).map(|(a, b)| a + b);
+            self.add(*tokens_in, *tokens_out, *cost_usd);
         }
     }
 
     /// Adds the tokens and cost of `other` (a delegation's).
     pub fn add_usage(&mut self, other: &Spent) {
-        self.tokens_in += other.tokens_in;
-        self.tokens_out += other.tokens_out;
-        self.cost = self.cost.zip(other.cost).map(|(a, b)| a + b);
+        self.add(other.tokens_in, other.tokens_out, other.cost);
+    }
+
+    /// Adds tokens and a cost (unknown once any part's price is).
+    pub fn add(&mut self, tokens_in: u64, tokens_out: u64, cost: Option<f64>) {
+        self.tokens_in += tokens_in;
+        self.tokens_out += tokens_out;
+        self.cost = self.cost.zip(cost).map(|(a, b)| a + b);
     }
 }
 
@@ -145,9 +150,7 @@ impl Replayed {
                 } => {
                     r.settle_answer(repair);
                     r.spent.turns += 1;
-                    r.spent.tokens_in += tokens_in;
-                    r.spent.tokens_out += tokens_out;
-                    r.spent.cost = r.spent.cost.zip(cost_usd).map(|(a, b)| a + b);
+                    r.spent.add(tokens_in, tokens_out, cost_usd);
                     r.last_route = Some((provider.clone(), model.clone()));
                     r.pending.clear();
                     if calls.is_empty() {
