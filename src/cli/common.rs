@@ -206,11 +206,11 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
         catalog,
         mcp_servers,
     }));
-    // Proposals for `on_failure: { repair: true }` runs, when a provider can draft them.
-    if let Ok(planner) = crate::planner::Planner::for_machine(&opened.paths, &opened.config) {
-        let book = crate::planner::versions::PlanBook::open(&opened.paths.data)?;
-        config.repairer = Some(Arc::new(crate::planner::auto::AutoRepair { planner, book }));
-    }
+    // Proposals for `on_failure: { repair: true }` runs (the planner is made when one fails).
+    config.repairer = Some(Arc::new(crate::planner::auto::AutoRepair {
+        paths: opened.paths.clone(),
+        config: opened.config.clone(),
+    }));
     Engine::open(opened.store.clone(), config, rt.handle().clone())
 }
 

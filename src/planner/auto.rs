@@ -9,16 +9,18 @@ use std::pin::Pin;
 use super::repair::{Failure, propose};
 use super::versions::{NewVersion, PlanBook, VersionKind, proposal_request};
 use super::{DEFAULT_ROUNDS, Planner};
+use crate::config::{ConfigFile, Paths};
 use crate::engine::repair::Repairer;
 use crate::spec::StepId;
 use crate::store::{RunId, Store};
 
-/// The planner and plan book of this machine, proposing repairs for the engine.
+/// Proposes repairs for the engine with this machine's planner and plan book, both made when
+/// a run needs a proposal (most runs never do, and opening an engine stays cheap).
 pub struct AutoRepair {
-    /// Who drafts.
-    pub planner: Planner,
-    /// Where proposals are kept.
-    pub book: PlanBook,
+    /// Where the config, the agent profiles and the plan book live.
+    pub paths: Paths,
+    /// The config file (providers, MCP servers).
+    pub config: ConfigFile,
 }
 
 impl std::fmt::Debug for AutoRepair {
@@ -36,7 +38,10 @@ impl Repairer for AutoRepair {
     ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
         Box::pin(async move {
             let failure = Failure::read(store, run, step.clone()).map_err(|e| format!("{e:#}"))?;
-            let draft = propose(&self.planner, &failure, DEFAULT_ROUNDS, &mut |_| {})
+            let planner =
+                Planner::for_machine(&self.paths, &self.config).map_err(|e| format!("{e:#}"))?;
+            let book = PlanBook::open(&self.paths.data).map_err(|e| format!("{e:#}"))?;
+            let draft = propose(&planner, &failure, DEFAULT_ROUNDS, &mut |_| {})
                 .await
                 .map_err(|e| format!("no model answered: {e}"))?;
             if !draft.is_valid() {
@@ -47,13 +52,11 @@ impl Repairer for AutoRepair {
                     first.map(|p| format!(": {p}")).unwrap_or_default()
                 ));
             }
-            let parent = self
-                .book
+            let parent = book
                 .of_source(&failure.source)
                 .map_err(|e| format!("{e:#}"))?
                 .map(|v| v.id);
-            let version = self
-                .book
+            let version = book
                 .record(NewVersion {
                     kind: VersionKind::Proposal,
                     parent,

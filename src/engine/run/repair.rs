@@ -28,8 +28,8 @@ impl RunActor {
             self.system_log(
                 idx,
                 &format!(
-                    "no repair proposed (on_failure: repair: true): this baton has no LLM \
-                     provider; configure one in config.toml, then `baton repair {id} {step}`"
+                    "no repair proposed (on_failure: repair: true): this engine has no \
+                     planner; `baton repair {id} {step}` asks a model"
                 ),
             );
             return;
