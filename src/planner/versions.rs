@@ -112,6 +112,22 @@ pub fn digest(text: &str) -> String {
         .collect()
 }
 
+/// Now, or a millisecond past the last version this process stored when that is not earlier:
+/// versions made within one millisecond (a proposal and its approval) still list in the order
+/// they were made, which is what "newest" means to [`PlanBook::proposal_for`] and
+/// [`PlanBook::of_source`].
+fn later_than_the_last() -> Timestamp {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = Timestamp::now().0;
+    let previous = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        })
+        .unwrap_or(now);
+    Timestamp(now.max(previous + 1))
+}
+
 /// The versions of one data directory.
 #[derive(Debug, Clone)]
 pub struct PlanBook {
@@ -128,7 +144,7 @@ impl PlanBook {
 
     /// Stores a new version, authored by this process's OS user; returns it.
     pub fn record(&self, new: NewVersion) -> anyhow::Result<PlanVersion> {
-        let at = Timestamp::now();
+        let at = later_than_the_last();
         let digest = digest(&new.yaml);
         let seed = format!("{}:{}:{}:{digest}", at.0, std::process::id(), new.request);
         let id = format!("p{}", &self::digest(&seed)[..10]);
@@ -275,5 +291,23 @@ mod tests {
         assert_eq!(book.of_source("steps: [x]\n").unwrap(), Some(b));
         assert_eq!(book.of_source("other").unwrap(), None);
         assert!(book.get("zz").is_err());
+    }
+
+    #[test]
+    fn versions_made_within_one_millisecond_list_in_the_order_they_were_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = PlanBook::open(dir.path()).unwrap();
+        let made: Vec<String> = (0..50)
+            .map(|i| {
+                let yaml = format!("steps: [s{i}]\n");
+                book.record(new(&yaml, VersionKind::Edit)).unwrap().id
+            })
+            .collect();
+        let listed: Vec<String> = book.list().unwrap().into_iter().map(|v| v.id).collect();
+        assert_eq!(listed, made);
+        let last = book
+            .record(new("steps: [s0]\n", VersionKind::Repair))
+            .unwrap();
+        assert_eq!(book.of_source("steps: [s0]\n").unwrap(), Some(last));
     }
 }
