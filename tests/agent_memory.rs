@@ -1,7 +1,8 @@
 //! Agents' memory, as the whole program runs it against a fake provider on 127.0.0.1: a note
 //! kept with `remember` in one run is read with `recall` in the next (of the same workflow,
 //! or of another naming the same `memory:` scope), secrets masked; `baton memory` lists,
-//! shows and clears the notes.
+//! shows and clears the notes, through the owner while `baton serve` holds the store and on
+//! the store itself once it is gone.
 
 #[path = "support/agent_run.rs"]
 mod agent_run;
@@ -75,6 +76,17 @@ async fn a_note_remembered_in_one_run_is_recalled_in_the_next_and_baton_memory_m
     assert_eq!(matching.len(), 1, "{told:?}");
     assert!(matching[0].ends_with("ci-3 needs a bigger disk"));
 
+    // `baton serve` owns the store now: the notes are read and cleared through it.
+    let mut daemon = place
+        .baton(&["serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = place.root.join("data/store/control.sock");
+    harness::eventually(harness::PATIENCE, "the daemon to listen", || {
+        socket.exists()
+    });
     let ls = bin::text(&place.baton(&["memory", "ls"]).output().unwrap());
     let row = ls
         .lines()
@@ -98,6 +110,11 @@ async fn a_note_remembered_in_one_run_is_recalled_in_the_next_and_baton_memory_m
         .unwrap();
     assert_eq!(cleared.status.code(), Some(0), "{}", bin::text(&cleared));
     assert!(bin::text(&cleared).contains("removed 2 note(s) from `ops-notes`"));
+    // SAFETY: kill(2) on the daemon we spawned.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let stopped = daemon.wait().unwrap();
+    assert!(stopped.success(), "{stopped:?}");
+    // Read on the store itself: the clear was durable.
     let empty = place
         .baton(&["memory", "ls", "--scope", "ops-notes"])
         .output()

@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::agents::{AgentCatalog, ProfileSource};
 use crate::config::{ConfigFile, Paths};
 use crate::control::{self, Client, Remote};
-use crate::engine::{Engine, EngineConfig, RunReader};
+use crate::engine::{Engine, EngineConfig, Notebook, RunReader};
 use crate::providers::{HealthFile, Router};
 use crate::steps::agent::LlmRuntime;
 use crate::store::{Store, StoreInUse, Timestamp};
@@ -48,6 +48,14 @@ pub enum Reach {
 impl Reach {
     /// The read API, over whichever it is.
     pub fn reader(&self) -> &dyn RunReader {
+        match self {
+            Reach::Store(opened) => &opened.store,
+            Reach::Owner(remote) => remote,
+        }
+    }
+
+    /// The notes agents keep, over whichever it is.
+    pub fn notebook(&self) -> &dyn Notebook {
         match self {
             Reach::Store(opened) => &opened.store,
             Reach::Owner(remote) => remote,

@@ -7,7 +7,8 @@ use std::path::Path;
 use clap::{Args, Subcommand};
 
 use super::common::{self, Shown};
-use crate::store::{Note, Store};
+use crate::engine::Notebook;
+use crate::store::Note;
 
 /// Arguments of `baton memory`.
 #[derive(Debug, Clone, Args)]
@@ -50,11 +51,11 @@ pub enum MemoryAction {
     },
 }
 
-/// Runs `baton memory`; the store must not be held by another baton (its notes are read and
-/// changed here).
+/// Runs `baton memory`, on the store itself or, while another baton owns it (a console,
+/// `baton serve`, a run), through that baton.
 pub fn run(data_dir: Option<&Path>, args: MemoryArgs) -> anyhow::Result<i32> {
-    let opened = common::open_to_own(data_dir)?;
-    let store = &opened.store;
+    let reach = common::open_or_ask(data_dir)?;
+    let store = reach.notebook();
     let action = args.action.unwrap_or(MemoryAction::Ls {
         scope: None,
         json: false,
@@ -67,9 +68,10 @@ pub fn run(data_dir: Option<&Path>, args: MemoryArgs) -> anyhow::Result<i32> {
         } => notes(store, &scope, None, json, false),
         MemoryAction::Show { scope, key, json } => notes(store, &scope, key.as_deref(), json, true),
         MemoryAction::Clear { scope, key } => {
-            let rt = common::runtime()?;
-            let removed = rt.block_on(store.forget(&scope, key.as_deref()))?;
-            let which = key.map(|k| format!(" `{k}`")).unwrap_or_default();
+            let removed = store.forget(&scope, key.as_deref())?;
+            let which = key
+                .map(|k| format!(" `{}`", Shown::stdout(false).text(&k)))
+                .unwrap_or_default();
             outln!(
                 "removed {removed} note(s){which} from `{}`",
                 Shown::stdout(false).text(&scope)
@@ -79,7 +81,7 @@ pub fn run(data_dir: Option<&Path>, args: MemoryArgs) -> anyhow::Result<i32> {
     }
 }
 
-fn scopes(store: &Store, json: bool) -> anyhow::Result<i32> {
+fn scopes(store: &dyn Notebook, json: bool) -> anyhow::Result<i32> {
     let scopes = store.note_scopes()?;
     let shown = Shown::stdout(false);
     if json {
@@ -110,7 +112,7 @@ fn scopes(store: &Store, json: bool) -> anyhow::Result<i32> {
 
 /// A scope's notes: one line each, or in full; 1 when there are none.
 fn notes(
-    store: &Store,
+    store: &dyn Notebook,
     scope: &str,
     key: Option<&str>,
     json: bool,
@@ -130,7 +132,8 @@ fn notes(
         errln!(
             "no notes in `{}`{} (`baton memory ls` lists the scopes)",
             Shown::stderr().text(scope),
-            key.map(|k| format!(" under `{k}`")).unwrap_or_default()
+            key.map(|k| format!(" under `{}`", Shown::stderr().text(k)))
+                .unwrap_or_default()
         );
         return Ok(1);
     }
@@ -138,15 +141,20 @@ fn notes(
         if full {
             outln!(
                 "{} — {} (run {}, step {})",
-                n.key,
+                shown.text(&n.key),
                 n.at.rfc3339(),
                 n.run,
-                n.step
+                shown.text(&n.step)
             );
             outln!("{}\n", shown.text(&n.text));
         } else {
             let first = n.text.lines().next().unwrap_or("");
-            outln!("{}  {}  {}", n.key, n.at.rfc3339(), shown.line(first));
+            outln!(
+                "{}  {}  {}",
+                shown.text(&n.key),
+                n.at.rfc3339(),
+                shown.line(first)
+            );
         }
     }
     Ok(0)

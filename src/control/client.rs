@@ -14,11 +14,11 @@ use serde_json::Value;
 
 use super::protocol::{Greeting, Hello, Reply, Request, Streamed, check_welcome};
 use crate::engine::{
-    Backend, Command, Feed, RunControl, RunDetail, RunReader, StartRequest, Subscription,
+    Backend, Command, Feed, Notebook, RunControl, RunDetail, RunReader, StartRequest, Subscription,
 };
 use crate::identity::Operator;
 use crate::spec::StepId;
-use crate::store::{Event, LogLine, RunId, RunRecord, StepOutput};
+use crate::store::{Event, LogLine, Note, NoteScope, RunId, RunRecord, StepOutput};
 
 /// How long a client waits for the owner's answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -202,6 +202,25 @@ impl Remote {
     /// The line to the owner.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+}
+
+impl Notebook for Remote {
+    fn note_scopes(&self) -> anyhow::Result<Vec<NoteScope>> {
+        self.client.call(&Request::NoteScopes)
+    }
+
+    fn notes(&self, scope: &str) -> anyhow::Result<Vec<Note>> {
+        self.client.call(&Request::Notes {
+            scope: scope.to_string(),
+        })
+    }
+
+    fn forget(&self, scope: &str, key: Option<&str>) -> anyhow::Result<usize> {
+        self.client.call(&Request::Forget {
+            scope: scope.to_string(),
+            key: key.map(str::to_string),
+        })
     }
 }
 

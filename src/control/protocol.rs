@@ -1,5 +1,5 @@
-//! What travels on the control socket: lines of JSON, one request per [`RunReader`] or
-//! [`RunControl`] method, each answered by one line, after a hello that names both sides'
+//! What travels on the control socket: lines of JSON, one request per [`RunReader`],
+//! [`RunControl`] or [`Notebook`] method, each answered by one line, after a hello that names both sides'
 //! protocol versions.
 //!
 //! A connection starts with the client's [`Hello`]; the owner answers with its own, or, when
@@ -9,6 +9,7 @@
 //!
 //! [`RunReader`]: crate::engine::RunReader
 //! [`RunControl`]: crate::engine::RunControl
+//! [`Notebook`]: crate::engine::Notebook
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,9 +18,11 @@ use crate::engine::{Command, StartRequest};
 use crate::spec::StepId;
 use crate::store::{Event, RunId};
 
-/// The version of this protocol. Version 1 had no hello: a connection carried one request.
-/// Bump it whenever a request, an answer or the framing changes incompatibly.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// The version of this protocol. Version 1 had no hello: a connection carried one request;
+/// version 2 had no [`Notebook`](crate::engine::Notebook) requests. Bump it whenever a
+/// request is added or a request, an answer or the framing changes incompatibly, so both
+/// sides say the versions instead of an owner not knowing a request.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The longest line a peer may send (a start request carries the workflow's source).
 pub const MAX_LINE: u64 = 8 * 1024 * 1024;
@@ -51,7 +54,8 @@ pub enum Greeting {
     Hello(Hello),
 }
 
-/// What a client asks of the owner: one variant per method of `RunReader` and `RunControl`,
+/// What a client asks of the owner: one variant per method of `RunReader`, `RunControl` and
+/// `Notebook`,
 /// with the method's arguments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -119,6 +123,20 @@ pub enum Request {
     Send {
         /// The command.
         command: Command,
+    },
+    /// `Notebook::note_scopes`.
+    NoteScopes,
+    /// `Notebook::notes`.
+    Notes {
+        /// The scope.
+        scope: String,
+    },
+    /// `Notebook::forget`.
+    Forget {
+        /// The scope.
+        scope: String,
+        /// Only this note.
+        key: Option<String>,
     },
     /// `RunControl::subscribe`: every Event from now on, a [`Streamed`] line each, until the
     /// client hangs up. The connection carries nothing else after it.

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::protocol::{Greeting, Hello, MAX_LINE, Reply, Request, Streamed, check_greeting};
-use crate::engine::{Command, Engine, RunControl, RunReader};
+use crate::engine::{Command, Engine, Notebook, RunControl, RunReader};
 use crate::identity::Operator;
 
 /// What kind of owner serves, which decides what it takes on.
@@ -384,6 +384,9 @@ fn handle(engine: &Engine, role: Role, peer: u32, request: Request) -> anyhow::R
             engine.send_as(command, &Operator::of_uid(peer))?;
             Ok(Value::Null)
         }
+        Request::NoteScopes => json(engine.note_scopes()?),
+        Request::Notes { scope } => json(Notebook::notes(engine, &scope)?),
+        Request::Forget { scope, key } => json(engine.forget(&scope, key.as_deref())?),
         Request::Subscribe => bail!("a subscription is a connection of its own"),
     }
 }

@@ -30,7 +30,7 @@ use indexmap::IndexMap;
 use tokio::sync::{broadcast, mpsc, watch};
 
 pub use backend::{Backend, Command, Feed, RunControl, StartRequest, Subscription};
-pub use reader::{RunDetail, RunReader};
+pub use reader::{Notebook, RunDetail, RunReader};
 pub use shared::{EngineConfig, EngineShared};
 
 use crate::identity::Operator;

@@ -4,6 +4,9 @@
 //! owner), by the [`Engine`] (the owner itself, reading its own store) and by
 //! `control::Remote` (another process, over the owner's socket, one request per method). The
 //! CLI holds one `Box<dyn RunReader>`; the console reads through `Backend`, which includes it.
+//!
+//! [`Notebook`] is the same for the notes agents keep with `remember`: `baton memory` reads
+//! and clears them through it, whoever holds the store.
 
 use std::collections::HashMap;
 
@@ -12,7 +15,8 @@ use anyhow::anyhow;
 use super::Engine;
 use crate::spec::StepId;
 use crate::store::{
-    ApprovalRecord, Event, LogLine, RunId, RunRecord, StepOutput, StepRecord, Store,
+    ApprovalRecord, Event, LogLine, Note, NoteScope, RunId, RunRecord, StepOutput, StepRecord,
+    Store,
 };
 
 /// Everything about one run, for a detail view.
@@ -161,5 +165,44 @@ impl RunReader for Engine {
 
     fn events(&self, run: &RunId) -> anyhow::Result<Vec<Event>> {
         self.store().events(run)
+    }
+}
+
+/// The notes agents keep (`remember`), as people read and clear them: implemented by the
+/// [`Store`], the [`Engine`] and `control::Remote`, like [`RunReader`].
+pub trait Notebook: Send + Sync {
+    /// The scopes that have notes, with how many and when the last was written.
+    fn note_scopes(&self) -> anyhow::Result<Vec<NoteScope>>;
+    /// A scope's notes, oldest first.
+    fn notes(&self, scope: &str) -> anyhow::Result<Vec<Note>>;
+    /// Deletes a scope's notes (or only the one of `key`), durably; how many went.
+    fn forget(&self, scope: &str, key: Option<&str>) -> anyhow::Result<usize>;
+}
+
+impl Notebook for Store {
+    fn note_scopes(&self) -> anyhow::Result<Vec<NoteScope>> {
+        Store::note_scopes(self)
+    }
+
+    fn notes(&self, scope: &str) -> anyhow::Result<Vec<Note>> {
+        Store::notes(self, scope)
+    }
+
+    fn forget(&self, scope: &str, key: Option<&str>) -> anyhow::Result<usize> {
+        Store::forget(self, scope, key)
+    }
+}
+
+impl Notebook for Engine {
+    fn note_scopes(&self) -> anyhow::Result<Vec<NoteScope>> {
+        self.store().note_scopes()
+    }
+
+    fn notes(&self, scope: &str) -> anyhow::Result<Vec<Note>> {
+        self.store().notes(scope)
+    }
+
+    fn forget(&self, scope: &str, key: Option<&str>) -> anyhow::Result<usize> {
+        self.store().forget(scope, key)
     }
 }

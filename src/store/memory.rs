@@ -26,7 +26,7 @@ pub struct Note {
 }
 
 /// A scope and what it holds, for listings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NoteScope {
     /// The scope.
     pub scope: String,
@@ -95,7 +95,7 @@ impl Store {
     }
 
     /// Removes `scope`'s notes (only the one of `key`, when given), durably; returns how many.
-    pub async fn forget(&self, scope: &str, key: Option<&str>) -> anyhow::Result<usize> {
+    pub fn forget(&self, scope: &str, key: Option<&str>) -> anyhow::Result<usize> {
         let tree = self.notes_tree()?;
         let keys: Vec<sled::IVec> = match key {
             Some(k) => tree
@@ -111,7 +111,7 @@ impl Store {
         for k in &keys {
             tree.remove(k)?;
         }
-        self.flush().await?;
+        self.flush_blocking()?;
         Ok(keys.len())
     }
 }
@@ -166,9 +166,9 @@ mod tests {
                 .collect::<Vec<_>>(),
             [("ops", 2), ("ops-2", 1)]
         );
-        assert_eq!(store.forget("ops", Some("owner")).await.unwrap(), 1);
-        assert_eq!(store.forget("ops", Some("owner")).await.unwrap(), 0);
-        assert_eq!(store.forget("ops", None).await.unwrap(), 1);
+        assert_eq!(store.forget("ops", Some("owner")).unwrap(), 1);
+        assert_eq!(store.forget("ops", Some("owner")).unwrap(), 0);
+        assert_eq!(store.forget("ops", None).unwrap(), 1);
         assert!(store.notes("ops").unwrap().is_empty());
         assert_eq!(store.notes("ops-2").unwrap().len(), 1);
     }
