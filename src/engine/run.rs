@@ -151,17 +151,7 @@ impl RunActor {
         let journal = Journal::open(engine.clone(), run.id.clone())?;
         let (step_tx, step_rx) = mpsc::unbounded_channel();
         let (control, _) = watch::channel(Directive::Running);
-        let on_failure = inbox_tx.clone();
-        let log = RunLog::new(
-            engine.store.clone(),
-            run.id.clone(),
-            engine.config.logs,
-            engine.store.last_log_seq(&run.id)?,
-            Box::new(move |why| {
-                let _ = on_failure.send(RunMsg::StoreFailed(why));
-            }),
-        );
-        log.open_file()?;
+        let log = open_log(&engine, &run.id, inbox_tx.clone())?;
         let index = wf
             .steps
             .iter()
@@ -584,4 +574,24 @@ enum Wake {
     Inbox(RunMsg),
     Step(StepMsg),
     Flushed(anyhow::Result<()>),
+}
+
+/// The run's log, its file open before any step starts; a store failure while writing it
+/// reaches the driver as [`RunMsg::StoreFailed`].
+fn open_log(
+    engine: &EngineShared,
+    run: &crate::store::RunId,
+    inbox: mpsc::UnboundedSender<RunMsg>,
+) -> anyhow::Result<Arc<RunLog>> {
+    let log = RunLog::new(
+        engine.store.clone(),
+        run.clone(),
+        engine.config.logs,
+        engine.store.last_log_seq(run)?,
+        Box::new(move |why| {
+            let _ = inbox.send(RunMsg::StoreFailed(why));
+        }),
+    );
+    log.open_file()?;
+    Ok(log)
 }
