@@ -474,3 +474,81 @@ steps:
         "{approvals}"
     );
 }
+
+/// A `for_each:` over a list a previous step printed (evaluated on a worker, never in the
+/// workflow code): its items run as activities on the queue's workers, an item that fails is
+/// tried again by the step's retry policy, the step's output is the items' outputs in order,
+/// and each item's log is read by its key (`fan[1]`).
+#[test]
+fn a_fan_out_runs_its_items_as_activities_and_retries_a_failed_item() {
+    let mut c = Cluster::start();
+    c.add_worker(&["baton"]);
+    c.add_worker(&["baton"]);
+    let tried = c.path("b-tried");
+    let wf = c.workflow(
+        "fan.yaml",
+        &format!(
+            r#"
+name: fan-out
+steps:
+  - id: list
+    run: echo '["a", "b", "c", "d"]'
+  - id: fan
+    depends_on: [list]
+    for_each: "{{{{ steps.list.stdout }}}}"
+    max_parallel: 2
+    retry: {{ max_attempts: 2, initial: 10ms, jitter: false }}
+    run: |
+      if [ "{{{{ item }}}}" = b ] && [ ! -e {tried} ]; then
+        touch {tried}; echo "b fails once"; exit 3
+      fi
+      echo "{{{{ item_index }}}}:{{{{ item }}}} on $PPID"
+  - id: after
+    depends_on: [fan]
+    run: echo "{{{{ steps.fan.output | length }}}} items"
+"#,
+            tried = tried.display()
+        ),
+    );
+    let out = c
+        .baton()
+        .args(["run", "--temporal"])
+        .arg(&wf)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let run = run_id(&said);
+    let shown = show(&c, &run);
+    assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    let items = output(&shown, "fan");
+    let items: Vec<&str> = items
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {items}"))
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(items.len(), 4, "{items:?}");
+    let workers: Vec<u32> = c.workers.iter().map(|w| w.pid()).collect();
+    for (i, (got, name)) in items.iter().zip(["a", "b", "c", "d"]).enumerate() {
+        let (head, pid) = got.split_once(" on ").unwrap_or_else(|| panic!("{got}"));
+        assert_eq!(head, format!("{i}:{name}"));
+        assert!(workers.contains(&pid.parse().unwrap()), "{got} {workers:?}");
+    }
+    assert_eq!(output(&shown, "after"), Value::String("4 items".into()));
+    let record = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["record"]["step"] == "fan")
+        .map(|s| s["record"].clone())
+        .unwrap();
+    let b = &record["items"][1];
+    assert_eq!(b["status"], "succeeded", "{record}");
+    assert_eq!(b["attempt"], 2, "{record}");
+    let logs = c.baton().args(["logs", &run, "fan[1]"]).output().unwrap();
+    let logs = text(&logs);
+    assert!(logs.contains("b fails once"), "{logs}");
+    assert!(logs.contains("1:b on"), "{logs}");
+    c.record_history(&run, "fan-out");
+}

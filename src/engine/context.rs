@@ -170,7 +170,8 @@ pub fn redact_output(r: &Redactor, output: &mut StepOutput) {
     }
 }
 
-fn redact_value(r: &Redactor, v: &mut Value) {
+/// Masks the secrets in every string of `v`.
+pub fn redact_value(r: &Redactor, v: &mut Value) {
     match v {
         Value::String(s) => {
             if let std::borrow::Cow::Owned(o) = r.redact(s) {

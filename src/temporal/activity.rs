@@ -58,7 +58,7 @@ impl StepActivities {
                 _ = beat.tick() => {
                     let progress = self.progress(&task, &live);
                     let _ = ctx.record_heartbeat(progress).await;
-                    if !cancelling && !task.prepare_only {
+                    if !cancelling && !task.prepare_only && !task.expand_only {
                         follow_freeze(&ctx, &control).await;
                     }
                 }
@@ -68,13 +68,18 @@ impl StepActivities {
 }
 
 impl StepActivities {
+    /// The id its log lines carry: the step's as the workflow names it, an item's `step[i]`
+    /// (the task is parsed again by the step task itself).
     fn step_id(&self, task: &StepTask) -> crate::spec::StepId {
-        // The id as the workflow names it; the task is parsed again by the step task itself.
         let origin = std::path::PathBuf::from(task.path.as_deref().unwrap_or("workflow.yaml"));
-        crate::spec::parse_with(&task.source, &origin, &self.worker.templates)
+        let step = crate::spec::parse_with(&task.source, &origin, &self.worker.templates)
             .ok()
             .and_then(|wf| wf.steps.get(task.idx).map(|s| s.id.clone()))
-            .unwrap_or_else(|| crate::spec::StepId(format!("#{}", task.idx)))
+            .unwrap_or_else(|| crate::spec::StepId(format!("#{}", task.idx)));
+        match &task.item {
+            Some((item, _)) => crate::store::item_key(&step, *item),
+            None => step,
+        }
     }
 
     fn progress(&self, task: &StepTask, live: &Live) -> Progress {
@@ -85,6 +90,7 @@ impl StepActivities {
             .unwrap_or_default();
         Progress {
             idx: task.idx,
+            item: task.item.as_ref().map(|(i, _)| *i),
             worker: self.worker.identity.clone(),
             tail,
             pid: live.pid.lock().ok().and_then(|p| *p),

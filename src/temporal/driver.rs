@@ -17,12 +17,12 @@ use super::wire::{Freeze, GateText, RunEnd, RunInput, RunView, StepDone, StepTas
 use crate::engine::RunDetail;
 use crate::engine::context::RunContext;
 use crate::engine::machine::retry::{AfterFailure, AttemptFailure, after_failure};
-use crate::engine::machine::{Effect, Input, Now, RunMachine, Signal, StepEnd};
+use crate::engine::machine::{Effect, Input, ItemReport, Now, RunMachine, Signal, StepEnd};
 use crate::engine::secrets::RunSecrets;
 use crate::spec::{OnTimeout, StepKind, Templates, Workflow};
 use crate::store::{
     ApprovalRecord, Decision, LogLine, LogStream, RunId, RunRecord, RunState, StepOutput,
-    StepTable, Timestamp,
+    StepTable, Timestamp, item_key,
 };
 
 /// Steps of one run at once when the workflow does not say (as many as the local default).
@@ -31,12 +31,14 @@ const RUN_CONCURRENCY: usize = 16;
 /// What the workflow is told to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Order {
-    /// Start an activity for step `idx` on `queue`.
+    /// Start an activity for step `idx` (or its item `item`) on `queue`.
     Run {
         /// Step index.
         idx: usize,
+        /// Item index, for an item of a fan-out.
+        item: Option<usize>,
         /// Its task.
-        task: StepTask,
+        task: Box<StepTask>,
         /// Its task queue.
         queue: String,
     },
@@ -49,6 +51,8 @@ pub enum Order {
     },
     /// Cancel every step's activity (the run is cancelled).
     CancelSteps,
+    /// Cancel the activities of step `idx`'s items (one failed, and `fail_fast` is on).
+    CancelItems(usize),
 }
 
 /// Why the driver asked to be woken.
@@ -58,6 +62,15 @@ pub enum Wake {
     Retry {
         /// Step index.
         idx: usize,
+        /// The attempt due.
+        attempt: u32,
+    },
+    /// Attempt `attempt` of item `item` of step `idx` is due.
+    RetryItem {
+        /// Step index.
+        idx: usize,
+        /// Item index.
+        item: usize,
         /// The attempt due.
         attempt: u32,
     },
@@ -81,6 +94,8 @@ enum Phase {
     Running(u32),
     /// Attempt `n` is due after a backoff.
     Backoff(u32),
+    /// A worker evaluates its `for_each:` list.
+    Expanding,
 }
 
 /// One run's workflow state.
@@ -96,6 +111,8 @@ pub struct Driver {
     gates: HashMap<usize, GateText>,
     /// The template context each started step reads.
     contexts: HashMap<usize, Arc<serde_json::Value>>,
+    /// Items of fan-outs under way: where each is, and its value.
+    items: HashMap<(usize, usize), (Phase, serde_json::Value)>,
     pending: VecDeque<Input>,
     orders: Vec<Order>,
     end: Option<RunEnd>,
@@ -152,6 +169,7 @@ impl Driver {
             phases: HashMap::new(),
             gates: HashMap::new(),
             contexts: HashMap::new(),
+            items: HashMap::new(),
             pending: VecDeque::new(),
             orders: Vec::new(),
             end: None,
@@ -183,14 +201,26 @@ impl Driver {
         &self.run
     }
 
-    /// Step `idx`'s activity ended with `done`; `unit` is a random draw in [0, 1) for the
-    /// retry's jitter.
-    pub fn step_done(&mut self, idx: usize, done: StepDone, now: Now, unit: f64) -> Vec<Order> {
+    /// The activity of step `idx` (of its item `item`) ended with `done`; `unit` is a random
+    /// draw in [0, 1) for the retry's jitter.
+    pub fn step_done(
+        &mut self,
+        (idx, item): (usize, Option<usize>),
+        done: StepDone,
+        now: Now,
+        unit: f64,
+    ) -> Vec<Order> {
+        if let Some(item) = item {
+            self.item_done(idx, item, done, now, unit);
+            self.settle(now);
+            return std::mem::take(&mut self.orders);
+        }
         let phase = self.phases.get(&idx).cloned();
-        self.keep_log(idx, &done);
+        self.keep_log((idx, None), &done);
         match phase {
             Some(Phase::Preparing) => self.prepared(idx, done, now),
             Some(Phase::Running(n)) => self.attempt_ended(idx, n, done, now, unit),
+            Some(Phase::Expanding) => self.expanded(idx, done),
             _ => {}
         }
         self.settle(now);
@@ -203,6 +233,12 @@ impl Driver {
             Wake::Retry { idx, attempt } => {
                 if self.phases.get(&idx) == Some(&Phase::Backoff(attempt)) {
                     self.run_attempt(idx, attempt);
+                }
+            }
+            Wake::RetryItem { idx, item, attempt } => {
+                let due = Phase::Backoff(attempt);
+                if self.items.get(&(idx, item)).is_some_and(|(p, _)| *p == due) {
+                    self.run_item(idx, item, attempt);
                 }
             }
             Wake::GateTimeout { idx, requested_at } => {
@@ -342,16 +378,41 @@ impl Driver {
                     finished_at: now.wall,
                 });
             }
-            // Rejected at start (`for_each`), or nothing to do on Temporal: no process of a
-            // previous owner is left (the server re-delivers a lost worker's activity).
+            Effect::Expand { idx, ctx } => {
+                self.contexts.insert(idx, ctx);
+                self.phases.insert(idx, Phase::Expanding);
+                let mut task = self.task(idx, 1);
+                task.expand_only = true;
+                let queue = self.queue(idx);
+                let item = None;
+                self.orders.push(Order::Run {
+                    idx,
+                    item,
+                    task: Box::new(task),
+                    queue,
+                });
+            }
+            Effect::StartItem {
+                idx,
+                item,
+                value,
+                ctx,
+                ..
+            } => {
+                self.contexts.insert(idx, ctx);
+                self.items.insert((idx, item), (Phase::Running(1), value));
+                self.run_item(idx, item, 1);
+            }
+            Effect::CancelItems(idx) => self.cancel_items(idx),
+            Effect::ItemOver { idx, item } => {
+                self.items.remove(&(idx, item));
+            }
+            // Nothing to do on Temporal: no process of a previous owner is left (the server
+            // re-delivers a lost worker's activity).
             Effect::Durable
             | Effect::StepOver(_)
             | Effect::StopLeftover { .. }
-            | Effect::StopRemoteLeftover { .. }
-            | Effect::Expand { .. }
-            | Effect::StartItem { .. }
-            | Effect::CancelItems(_)
-            | Effect::ItemOver { .. } => {}
+            | Effect::StopRemoteLeftover { .. } => {}
         }
     }
 
@@ -363,7 +424,13 @@ impl Driver {
             let mut task = self.task(idx, 1);
             task.prepare_only = true;
             let queue = self.queue(idx);
-            self.orders.push(Order::Run { idx, task, queue });
+            let item = None;
+            self.orders.push(Order::Run {
+                idx,
+                item,
+                task: Box::new(task),
+                queue,
+            });
         } else {
             self.run_attempt(idx, 1);
         }
@@ -374,7 +441,104 @@ impl Driver {
         self.pending.push_back(Input::Attempt { idx, n });
         let task = self.task(idx, n);
         let queue = self.queue(idx);
-        self.orders.push(Order::Run { idx, task, queue });
+        let item = None;
+        self.orders.push(Order::Run {
+            idx,
+            item,
+            task: Box::new(task),
+            queue,
+        });
+    }
+
+    /// Attempt `n` of item `item` of step `idx` goes to a worker.
+    fn run_item(&mut self, idx: usize, item: usize, n: u32) {
+        let Some((phase, value)) = self.items.get_mut(&(idx, item)) else {
+            return;
+        };
+        *phase = Phase::Running(n);
+        let value = value.clone();
+        let mut task = self.task(idx, n);
+        task.item = Some((item, value));
+        let report = ItemReport::Attempt(n);
+        self.pending.push_back(Input::Item { idx, item, report });
+        let queue = self.queue(idx);
+        self.orders.push(Order::Run {
+            idx,
+            item: Some(item),
+            task: Box::new(task),
+            queue,
+        });
+    }
+
+    /// A fan-out's list came back from a worker (or why there is none).
+    fn expanded(&mut self, idx: usize, done: StepDone) {
+        self.phases.remove(&idx);
+        if done.cancelled {
+            let end = cancelled();
+            self.pending.push_back(Input::Done { idx, end });
+            return;
+        }
+        let items = done
+            .items
+            .ok_or_else(|| done.error.unwrap_or_else(|| "no list came back".into()));
+        self.pending.push_back(Input::Items { idx, items });
+    }
+
+    /// An item's attempt ended: it succeeded, is tried again after its backoff (the step's
+    /// retry policy, as a local item), or failed.
+    fn item_done(&mut self, idx: usize, item: usize, done: StepDone, now: Now, unit: f64) {
+        self.keep_log((idx, Some(item)), &done);
+        let Some(Phase::Running(n)) = self.items.get(&(idx, item)).map(|(p, _)| p.clone()) else {
+            return;
+        };
+        let report = match self.after_attempt(idx, n, done, now, unit) {
+            Attempted::Ended(end) => ItemReport::Done(end),
+            Attempted::Retry {
+                next,
+                delay,
+                at,
+                error,
+                exit_code,
+            } => {
+                if let Some((phase, _)) = self.items.get_mut(&(idx, item)) {
+                    *phase = Phase::Backoff(next);
+                }
+                let wake = Wake::RetryItem {
+                    idx,
+                    item,
+                    attempt: next,
+                };
+                self.orders.push(Order::Sleep { wake, after: delay });
+                ItemReport::Retrying {
+                    at,
+                    error,
+                    exit_code,
+                }
+            }
+        };
+        self.pending.push_back(Input::Item { idx, item, report });
+    }
+
+    /// Step `idx`'s running items are cancelled, and those waiting out a backoff end now.
+    fn cancel_items(&mut self, idx: usize) {
+        self.orders.push(Order::CancelItems(idx));
+        self.end_waiting_items(Some(idx));
+    }
+
+    /// Items waiting out a backoff (of step `idx`, or all) have no activity to cancel: they end
+    /// cancelled now.
+    fn end_waiting_items(&mut self, of: Option<usize>) {
+        let waiting: Vec<(usize, usize)> = self
+            .items
+            .iter()
+            .filter(|((i, _), (p, _))| of.is_none_or(|o| o == *i) && matches!(p, Phase::Backoff(_)))
+            .map(|(k, _)| *k)
+            .collect();
+        for (idx, item) in sorted(waiting) {
+            self.items.remove(&(idx, item));
+            let report = ItemReport::Done(Box::new(cancelled()));
+            self.pending.push_back(Input::Item { idx, item, report });
+        }
     }
 
     fn task(&self, idx: usize, attempt: u32) -> StepTask {
@@ -391,6 +555,8 @@ impl Driver {
             attempt,
             ctx,
             prepare_only: false,
+            expand_only: false,
+            item: None,
             log_limit: self.input.log_limit,
             grace_ms: self.input.grace_ms,
         }
@@ -424,6 +590,7 @@ impl Driver {
                         end: cancelled(),
                     });
                 }
+                self.end_waiting_items(None);
             }
         }
     }
@@ -521,16 +688,42 @@ impl Driver {
     }
 
     fn attempt_ended(&mut self, idx: usize, n: u32, done: StepDone, now: Now, unit: f64) {
+        match self.after_attempt(idx, n, done, now, unit) {
+            Attempted::Ended(end) => {
+                self.phases.remove(&idx);
+                let end = *end;
+                self.pending.push_back(Input::Done { idx, end });
+            }
+            Attempted::Retry {
+                next,
+                delay,
+                at,
+                error,
+                exit_code,
+            } => {
+                self.phases.insert(idx, Phase::Backoff(next));
+                self.pending.push_back(Input::Retrying {
+                    idx,
+                    at,
+                    error,
+                    exit_code,
+                });
+                let wake = Wake::Retry { idx, attempt: next };
+                self.orders.push(Order::Sleep { wake, after: delay });
+            }
+        }
+    }
+
+    /// What follows attempt `n` of step `idx` (or of one of its items): its end, or another
+    /// attempt after a backoff, by the step's retry policy.
+    fn after_attempt(&self, idx: usize, n: u32, done: StepDone, now: Now, unit: f64) -> Attempted {
         if let Some(output) = done.output {
-            self.phases.remove(&idx);
-            let end = StepEnd::Succeeded {
+            return Attempted::Ended(Box::new(StepEnd::Succeeded {
                 output,
                 exit_code: done.exit_code,
                 cached: false,
                 metrics: Default::default(),
-            };
-            self.pending.push_back(Input::Done { idx, end });
-            return;
+            }));
         }
         let error = done.error.clone().unwrap_or_else(|| "failed".into());
         let policy = self.wf.effective_retry(&self.wf.steps[idx]);
@@ -541,36 +734,32 @@ impl Driver {
             cancelled: done.cancelled,
         };
         match after_failure(&policy, facts, now.wall, unit) {
-            AfterFailure::Retry { next, delay, at } => {
-                self.phases.insert(idx, Phase::Backoff(next));
-                self.pending.push_back(Input::Retrying {
-                    idx,
-                    at,
-                    error,
-                    exit_code: done.exit_code,
-                });
-                let wake = Wake::Retry { idx, attempt: next };
-                self.orders.push(Order::Sleep { wake, after: delay });
-            }
-            AfterFailure::GiveUp => {
-                self.phases.remove(&idx);
-                let end = failed(&done, error);
-                self.pending.push_back(Input::Done { idx, end });
-            }
+            AfterFailure::Retry { next, delay, at } => Attempted::Retry {
+                next,
+                delay,
+                at,
+                error,
+                exit_code: done.exit_code,
+            },
+            AfterFailure::GiveUp => Attempted::Ended(Box::new(failed(&done, error))),
         }
     }
 
-    /// Keeps the lines an activity reported. Each step numbers its lines in a block of its own
-    /// ([`log_seq`]), attempt after attempt, so a reader that has printed a running step's tail
-    /// (numbered alike from the heartbeats and `RunView::log_base`) goes on where it stopped.
-    fn keep_log(&mut self, idx: usize, done: &StepDone) {
-        let step = self.wf.steps[idx].id.clone();
+    /// Keeps the lines an activity reported. Each step and each item numbers its lines in a
+    /// block of its own ([`log_seq`]), attempt after attempt, so a reader that has printed a
+    /// running step's tail (numbered alike from the heartbeats and `RunView::log_base`) goes on
+    /// where it stopped.
+    fn keep_log(&mut self, (idx, item): (usize, Option<usize>), done: &StepDone) {
+        let mut step = self.wf.steps[idx].id.clone();
+        if let Some(item) = item {
+            step = item_key(&step, item);
+        }
         let base = self.view.log_base.get(&step.0).copied().unwrap_or(0);
         let mut top = base;
         for line in &done.log {
             top = top.max(base + line.seq);
             self.logs.push(LogLine {
-                seq: log_seq(idx, base + line.seq),
+                seq: log_seq((idx, item), base + line.seq),
                 step: step.clone(),
                 ..line.clone()
             });
@@ -578,7 +767,7 @@ impl Driver {
         if !done.worker.is_empty() {
             top += 1;
             self.logs.push(LogLine {
-                seq: log_seq(idx, top),
+                seq: log_seq((idx, item), top),
                 ts: done.log.last().map_or(Timestamp(0), |l| l.ts),
                 step: step.clone(),
                 stream: LogStream::System,
@@ -592,7 +781,7 @@ impl Driver {
         let step = self.wf.steps[idx].id.clone();
         let top = self.view.log_base.get(&step.0).copied().unwrap_or(0) + 1;
         self.logs.push(LogLine {
-            seq: log_seq(idx, top),
+            seq: log_seq((idx, None), top),
             ts: now.wall,
             step: step.clone(),
             stream: LogStream::System,
@@ -602,9 +791,33 @@ impl Driver {
     }
 }
 
-/// The sequence number of step `idx`'s `n`-th line: each step has a block of its own.
-pub fn log_seq(idx: usize, n: u64) -> u64 {
-    ((idx as u64 + 1) << 32) | (n & 0xFFFF_FFFF)
+/// The sequence number of the `n`-th line of step `idx` (or of its item `item`): each step
+/// has a block of its own, and each item one after every step's (an item's block holds 2^24
+/// lines, a fan-out 2^20 items).
+pub fn log_seq((idx, item): (usize, Option<usize>), n: u64) -> u64 {
+    match item {
+        None => ((idx as u64 + 1) << 32) | (n & 0xFFFF_FFFF),
+        Some(item) => {
+            (1 << 63)
+                | ((idx as u64 & 0x7_FFFF) << 44)
+                | ((item as u64 & 0xF_FFFF) << 24)
+                | (n & 0xFF_FFFF)
+        }
+    }
+}
+
+/// What follows an attempt.
+enum Attempted {
+    /// The step (or item) ended so.
+    Ended(Box<StepEnd>),
+    /// Attempt `next` runs after `delay` (at `at`); this one failed with `error`.
+    Retry {
+        next: u32,
+        delay: Duration,
+        at: Timestamp,
+        error: String,
+        exit_code: Option<i32>,
+    },
 }
 
 /// The workflow of `input`, or why it cannot run on Temporal (checked by the CLI before it
@@ -613,9 +826,7 @@ pub fn parse(input: &RunInput) -> Result<Workflow, String> {
     let origin = PathBuf::from(input.path.as_deref().unwrap_or("workflow.yaml"));
     let wf = crate::spec::parse_str(&input.source, &origin).map_err(|d| d.to_string())?;
     let unsupported = wf.steps.iter().find_map(|s| {
-        let what = if s.for_each.is_some() {
-            "`for_each`"
-        } else if s.cache.is_some() {
+        let what = if s.cache.is_some() {
             "`cache`"
         } else if s.lock.is_some() {
             "`lock`"
@@ -640,7 +851,7 @@ pub fn parse(input: &RunInput) -> Result<Workflow, String> {
     }
 }
 
-fn sorted(mut v: Vec<usize>) -> Vec<usize> {
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort_unstable();
     v
 }
@@ -687,8 +898,8 @@ mod tests {
                 "`agent:`",
             ),
             (
-                "  - id: ask\n    run: 'true'\n    for_each: [1, 2]\n",
-                "`for_each`",
+                "  - id: ask\n    run: 'true'\n    cache: { ttl: 1h }\n",
+                "`cache`",
             ),
             ("  - id: ask\n    workflow: other.yaml\n", "`workflow:`"),
         ];
@@ -701,5 +912,136 @@ mod tests {
             );
         }
         assert!(parse(&input("name: w\nsteps:\n  - id: a\n    run: 'true'\n")).is_ok());
+    }
+
+    fn at(ms: u64) -> Now {
+        Now {
+            wall: Timestamp(1_000_000 + ms),
+            mono: Duration::from_millis(ms),
+        }
+    }
+
+    fn done(output: Option<&str>, error: Option<&str>) -> StepDone {
+        StepDone {
+            output: output.map(|o| StepOutput {
+                output: serde_json::Value::String(o.into()),
+                ..StepOutput::default()
+            }),
+            error: error.map(String::from),
+            exit_code: error.map(|_| 1),
+            retryable: error.is_some(),
+            cancelled: false,
+            log: Vec::new(),
+            worker: "1@test".into(),
+            gate: None,
+            items: None,
+        }
+    }
+
+    /// The (step, item) of each activity an order starts, and the items of cancel orders.
+    fn runs(orders: &[Order]) -> Vec<(usize, Option<usize>)> {
+        (orders.iter())
+            .filter_map(|o| match o {
+                Order::Run { idx, item, .. } => Some((*idx, *item)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fan_out_asks_a_worker_for_its_list_runs_its_items_in_turn_and_fail_fast_cancels_the_rest()
+    {
+        let source = "name: w\nparams: { hosts: { default: [a, b, c, d] } }\nsteps:\n  - id: fan\n    for_each: '{{ params.hosts }}'\n    max_parallel: 2\n    run: echo {{ item }}\n";
+        let (mut d, orders) = Driver::start(input(source), "t1", at(0)).unwrap();
+        let [
+            Order::Run {
+                idx: 0,
+                item: None,
+                task,
+                ..
+            },
+        ] = orders.as_slice()
+        else {
+            panic!("{orders:?}");
+        };
+        assert!(task.expand_only && task.item.is_none(), "{task:?}");
+        let mut listed = done(None, None);
+        listed.items = Some(vec![json!("a"), json!("b"), json!("c"), json!("d")]);
+        let orders = d.step_done((0, None), listed, at(1), 0.5);
+        assert_eq!(
+            runs(&orders),
+            [(0, Some(0)), (0, Some(1))],
+            "max_parallel: 2"
+        );
+        let Order::Run { task, .. } = &orders[1] else {
+            unreachable!()
+        };
+        assert_eq!(task.item, Some((1, json!("b"))));
+        // Item 0 succeeds: item 2 starts in its place.
+        let orders = d.step_done((0, Some(0)), done(Some("A"), None), at(2), 0.5);
+        assert_eq!(runs(&orders), [(0, Some(2))]);
+        // Item 1 fails (no retry): the running item 2 is cancelled, item 3 never starts.
+        let orders = d.step_done((0, Some(1)), done(None, Some("boom")), at(3), 0.5);
+        assert_eq!(orders, [Order::CancelItems(0)]);
+        let mut stopped = done(None, Some("cancelled"));
+        stopped.cancelled = true;
+        let orders = d.step_done((0, Some(2)), stopped, at(4), 0.5);
+        assert!(runs(&orders).is_empty(), "{orders:?}");
+        let end = d.end().expect("the run ended");
+        assert_eq!(end.state, RunState::Failed, "{end:?}");
+        let items: Vec<_> = (d.view().detail.steps[0].items.iter())
+            .map(|i| i.status.as_str())
+            .collect();
+        assert_eq!(items, ["succeeded", "failed", "cancelled", "cancelled"]);
+        assert!(
+            d.logs()
+                .iter()
+                .any(|l| l.step.0 == "fan[1]" && l.seq >> 63 == 1),
+            "an item's lines are kept under its key, in the items' block: {:?}",
+            d.logs()
+        );
+    }
+
+    #[test]
+    fn a_failed_item_waits_out_its_backoff_and_a_cancel_during_it_ends_it_at_once() {
+        let source = "name: w\nsteps:\n  - id: fan\n    for_each: [x]\n    retry: { max_attempts: 3, initial: 5s, jitter: false }\n    run: 'false'\n";
+        let (mut d, _) = Driver::start(input(source), "t1", at(0)).unwrap();
+        let mut listed = done(None, None);
+        listed.items = Some(vec![json!("x")]);
+        d.step_done((0, None), listed, at(1), 0.5);
+        let orders = d.step_done((0, Some(0)), done(None, Some("exit 1")), at(2), 0.5);
+        let wake = Wake::RetryItem {
+            idx: 0,
+            item: 0,
+            attempt: 2,
+        };
+        let after = Duration::from_secs(5);
+        assert_eq!(orders, [Order::Sleep { wake, after }]);
+        assert_eq!(
+            d.view().detail.steps[0].items[0].status.as_str(),
+            "retrying"
+        );
+        let orders = d.woke(wake, at(5_002));
+        assert_eq!(runs(&orders), [(0, Some(0))]);
+        let Order::Run { task, .. } = &orders[0] else {
+            unreachable!()
+        };
+        assert_eq!(task.attempt, 2);
+        d.step_done((0, Some(0)), done(None, Some("exit 1")), at(5_003), 0.5);
+        // Cancelled while waiting for attempt 3: nothing runs, the item and the run end.
+        let orders = d.cancel(at(5_004));
+        assert!(runs(&orders).is_empty(), "{orders:?}");
+        assert_eq!(d.end().map(|e| e.state), Some(RunState::Cancelled));
+        assert_eq!(
+            d.view().detail.steps[0].items[0].status.as_str(),
+            "cancelled"
+        );
+        // The timer firing late changes nothing.
+        let wake = Wake::RetryItem {
+            idx: 0,
+            item: 0,
+            attempt: 3,
+        };
+        assert!(runs(&d.woke(wake, at(10_003))).is_empty());
     }
 }

@@ -104,10 +104,15 @@ async fn all_lines(c: &Cluster, run: &str) -> anyhow::Result<Vec<LogLine>> {
         let Some(rec) = view.detail.steps.get(progress.idx) else {
             continue;
         };
-        let base = view.log_base.get(&rec.step.0).copied().unwrap_or(0);
+        let step = match progress.item {
+            Some(item) => crate::store::item_key(&rec.step, item),
+            None => rec.step.clone(),
+        };
+        let base = view.log_base.get(&step.0).copied().unwrap_or(0);
+        let slot = (progress.idx, progress.item);
         lines.extend(progress.tail.into_iter().map(|l| LogLine {
-            seq: log_seq(progress.idx, base + l.seq),
-            step: rec.step.clone(),
+            seq: log_seq(slot, base + l.seq),
+            step: step.clone(),
             ..l
         }));
     }

@@ -13,8 +13,10 @@ use tokio::sync::watch;
 
 use super::logbuf::LogBuf;
 use super::wire::{GateText, StepDone, StepTask};
-use crate::engine::context::{outputs_context, redact_output};
-use crate::engine::pipeline::render::{Action, Prepared, StepView, prepare, render_outputs};
+use crate::engine::context::{outputs_context, redact_output, redact_value};
+use crate::engine::pipeline::render::{
+    Action, Prepared, StepView, item_context, prepare, render_outputs,
+};
 use crate::engine::secrets::RunSecrets;
 use crate::secrets::Redactor;
 use crate::spec::{Templates, Workflow};
@@ -52,6 +54,9 @@ impl Worker {
         control: watch::Receiver<Directive>,
         live: Arc<Live>,
     ) -> StepDone {
+        if task.expand_only {
+            return self.expand(task, &live);
+        }
         let prepared = match self.prepare(task) {
             Ok(p) => p,
             Err(error) => return self.failed(Failure::fatal(error), &live, None),
@@ -97,8 +102,53 @@ impl Worker {
         }
     }
 
+    /// A fan-out's list, evaluated here (it may read step outputs and secrets), secrets
+    /// masked before it leaves the worker.
+    fn expand(&self, task: &StepTask, live: &Live) -> StepDone {
+        let (wf, ctx, redactor) = match self.context(task) {
+            Ok(c) => c,
+            Err(error) => return self.failed(Failure::fatal(error), live, None),
+        };
+        let listed = match &wf.steps[task.idx].for_each {
+            Some(for_each) => for_each.items(&self.templates, &ctx),
+            None => Err(format!(
+                "step `{}` has no `for_each:`",
+                wf.steps[task.idx].id
+            )),
+        };
+        match listed {
+            Ok(mut items) => {
+                items.iter_mut().for_each(|v| redact_value(&redactor, v));
+                StepDone {
+                    items: Some(items),
+                    ..self.done(live)
+                }
+            }
+            Err(error) => self.failed(Failure::fatal(error), live, Some(&redactor)),
+        }
+    }
+
     /// The workflow, the step's context with this worker's secrets, and the step rendered.
     fn prepare(&self, task: &StepTask) -> Result<(Workflow, Value, Redactor, Prepared), String> {
+        let (wf, ctx, redactor) = self.context(task)?;
+        let workdir = task.workdir.as_deref().map(Path::new);
+        let view = StepView {
+            templates: &self.templates,
+            workflow: &wf,
+            idx: task.idx,
+            ctx: &ctx,
+            run: &task.run,
+            workdir,
+            ssh: &self.ssh,
+            workflow_dirs: &[],
+        };
+        let prepared = prepare(&view)?;
+        Ok((wf, ctx, redactor, prepared))
+    }
+
+    /// The workflow, and the step's context with this worker's secrets (and an item's `item`
+    /// and `item_index`).
+    fn context(&self, task: &StepTask) -> Result<(Workflow, Value, Redactor), String> {
         let origin = PathBuf::from(task.path.as_deref().unwrap_or("workflow.yaml"));
         let wf = crate::spec::parse_with(&task.source, &origin, &self.templates)
             .map_err(|d| format!("the run's workflow does not parse on this worker:\n{d}"))?;
@@ -119,19 +169,8 @@ impl Worker {
             let values = secrets.0.into_iter().map(|(k, v)| (k, Value::String(v)));
             map.insert("secrets".into(), Value::Object(values.collect()));
         }
-        let workdir = task.workdir.as_deref().map(Path::new);
-        let view = StepView {
-            templates: &self.templates,
-            workflow: &wf,
-            idx: task.idx,
-            ctx: &ctx,
-            run: &task.run,
-            workdir,
-            ssh: &self.ssh,
-            workflow_dirs: &[],
-        };
-        let prepared = prepare(&view)?;
-        Ok((wf, ctx, redactor, prepared))
+        let ctx = item_context(&Arc::new(ctx), task.item.as_ref());
+        Ok((wf, Arc::unwrap_or_clone(ctx), redactor))
     }
 
     /// One attempt, by the executor of the action's kind (those a worker can run).
@@ -246,6 +285,7 @@ impl Worker {
             log,
             worker: self.identity.clone(),
             gate: None,
+            items: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What crosses the Temporal server: the `baton.run` workflow's input, a step task and its
 //! result, a gate's decision, and what queries answer. Every payload is recorded in the run's
-//! history and read back on replay, so fields are only ever added, with `#[serde(default)]`.
+//! history and read back on replay, so fields are only ever added, with `#[serde(default)]`
+//! (and left out while they hold it).
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,12 @@ fn default_grace_ms() -> u64 {
     5_000
 }
 
+/// Fields added later are left out while they hold their default, so a payload of a workflow
+/// that does not use them is the same bytes as before they existed.
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// What a step's activity is asked: one attempt of step `idx`, or only what its gate shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepTask {
@@ -68,6 +75,12 @@ pub struct StepTask {
     /// Only render the step and say what its gate shows; run nothing.
     #[serde(default)]
     pub prepare_only: bool,
+    /// Only evaluate the step's `for_each:` list and return it ([`StepDone::items`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub expand_only: bool,
+    /// For one item of a fan-out: its index and value (`item_index`, `item` in templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<(usize, Value)>,
     /// Bytes of log reported.
     #[serde(default = "default_log_limit")]
     pub log_limit: usize,
@@ -104,6 +117,9 @@ pub struct StepDone {
     /// For a `prepare_only` task: what the gate shows.
     #[serde(default)]
     pub gate: Option<GateText>,
+    /// For an `expand_only` task: the step's list (or `error` says why there is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<Value>>,
 }
 
 /// What a gate shows an operator, rendered by a worker.
@@ -128,6 +144,9 @@ pub struct GateText {
 pub struct Progress {
     /// Step index.
     pub idx: usize,
+    /// Item index, for an item of a fan-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
     /// Which worker runs it.
     pub worker: String,
     /// The newest lines, within the log limit.
@@ -166,8 +185,8 @@ pub struct RunView {
     pub outputs: IndexMap<String, StepOutput>,
     /// Frozen or not.
     pub freeze: Freeze,
-    /// By step id, the lines of its log kept so far: a running attempt's line `n` is line
-    /// `log_base + n` of the step (see `driver::log_seq`).
+    /// By step id (an item's: `step[i]`), the lines of its log kept so far: a running
+    /// attempt's line `n` is line `log_base + n` of the step or item (see `driver::log_seq`).
     #[serde(default)]
     pub log_base: IndexMap<String, u64>,
 }

@@ -50,7 +50,7 @@ type Ctx = WorkflowContext<BatonRun>;
 /// A step's activity in flight, or a wake the driver asked for.
 enum Pending<'a> {
     Step {
-        idx: usize,
+        slot: (usize, Option<usize>),
         fut:
             Pin<Box<dyn CancellableFuture<Output = Result<StepDone, ActivityExecutionError>> + 'a>>,
     },
@@ -62,7 +62,10 @@ enum Pending<'a> {
 
 /// What the run method waits for.
 enum Next {
-    Step(usize, Box<Result<StepDone, ActivityExecutionError>>),
+    Step(
+        (usize, Option<usize>),
+        Box<Result<StepDone, ActivityExecutionError>>,
+    ),
     Woke(Wake),
     Heard,
     Cancelled,
@@ -90,9 +93,9 @@ impl BatonRun {
             let at = now(ctx, Some(origin));
             let unit = unit(ctx);
             let orders = match next {
-                Next::Step(idx, result) => {
+                Next::Step(slot, result) => {
                     let done = (*result).unwrap_or_else(|e| lost(&e));
-                    with_driver(ctx, |d| d.step_done(idx, done, at, unit))
+                    with_driver(ctx, |d| d.step_done(slot, done, at, unit))
                 }
                 Next::Woke(wake) => with_driver(ctx, |d| d.woke(wake, at)),
                 Next::Heard => {
@@ -206,16 +209,21 @@ fn unit(ctx: &Ctx) -> f64 {
 fn carry_out<'a>(ctx: &'a Ctx, orders: Vec<Order>, pending: &mut Vec<Pending<'a>>) {
     for order in orders {
         match order {
-            Order::Run { idx, task, queue } => {
+            Order::Run {
+                idx,
+                item,
+                task,
+                queue,
+            } => {
                 let opts =
                     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(7 * 86_400))
                         .task_queue(queue)
                         .heartbeat_timeout(HEARTBEAT_TIMEOUT)
                         .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
                         .build();
-                let fut = ctx.execute_activity(StepActivities::step, task, opts);
+                let fut = ctx.execute_activity(StepActivities::step, *task, opts);
                 pending.push(Pending::Step {
-                    idx,
+                    slot: (idx, item),
                     fut: Box::pin(fut),
                 });
             }
@@ -231,6 +239,18 @@ fn carry_out<'a>(ctx: &'a Ctx, orders: Vec<Order>, pending: &mut Vec<Pending<'a>
                     match p {
                         Pending::Step { fut, .. } => fut.cancel(),
                         Pending::Timer { fut, .. } => fut.cancel(),
+                    }
+                }
+            }
+            Order::CancelItems(of) => {
+                for p in pending.iter() {
+                    if let Pending::Step {
+                        slot: (idx, Some(_)),
+                        fut,
+                    } = p
+                        && *idx == of
+                    {
+                        fut.cancel();
                     }
                 }
             }
@@ -253,8 +273,8 @@ async fn next(ctx: &Ctx, pending: &mut Vec<Pending<'_>>, cancel_seen: bool) -> N
     std::future::poll_fn(|cx| {
         for i in 0..pending.len() {
             let ready = match &mut pending[i] {
-                Pending::Step { idx, fut } => match fut.as_mut().poll(cx) {
-                    Poll::Ready(r) => Some(Next::Step(*idx, Box::new(r))),
+                Pending::Step { slot, fut } => match fut.as_mut().poll(cx) {
+                    Poll::Ready(r) => Some(Next::Step(*slot, Box::new(r))),
                     Poll::Pending => None,
                 },
                 Pending::Timer { wake, fut } => match fut.as_mut().poll(cx) {
@@ -295,6 +315,7 @@ fn lost(e: &ActivityExecutionError) -> StepDone {
         log: Vec::new(),
         worker: String::new(),
         gate: None,
+        items: None,
     }
 }
 

@@ -153,7 +153,7 @@ impl StepView<'_> {
 
 /// The context an item of a fan-out renders with: the step's, plus `item` and `item_index`
 /// (every field of the step sees them, `on:` included).
-pub(super) fn item_context(ctx: &Arc<Value>, item: Option<&(usize, Value)>) -> Arc<Value> {
+pub fn item_context(ctx: &Arc<Value>, item: Option<&(usize, Value)>) -> Arc<Value> {
     let (Some((index, value)), Value::Object(map)) = (item, ctx.as_ref()) else {
         return ctx.clone();
     };
