@@ -45,6 +45,9 @@ pub struct ConfigFile {
     /// MCP servers every workflow's agent steps may use (`[mcp_servers.NAME]`).
     #[serde(default)]
     pub mcp_servers: indexmap::IndexMap<String, crate::mcp::McpServerConfig>,
+    /// Where traces of runs and steps go (`[otel]`, OTLP over HTTP).
+    #[serde(default)]
+    pub otel: crate::otel::OtelSection,
 }
 
 /// `[engine]` in the config file.

@@ -104,6 +104,18 @@ pub fn user_name(uid: u32) -> Option<String> {
     }
 }
 
+/// This machine's name as the kernel has it (`gethostname`), `localhost` when it has none.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    match (ok, std::str::from_utf8(&buf[..end])) {
+        (true, Ok(name)) if !name.is_empty() => name.to_string(),
+        _ => "localhost".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

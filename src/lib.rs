@@ -13,6 +13,7 @@ pub mod identity;
 pub mod ids;
 pub mod mcp;
 pub mod notify;
+pub mod otel;
 pub mod planner;
 pub mod process_group;
 pub mod providers;

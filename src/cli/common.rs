@@ -219,7 +219,9 @@ pub fn engine(opened: &Opened, rt: &tokio::runtime::Runtime) -> anyhow::Result<E
         paths: opened.paths.clone(),
         config: opened.config.clone(),
     }));
-    Engine::open(opened.store.clone(), config, rt.handle().clone())
+    let engine = Engine::open(opened.store.clone(), config, rt.handle().clone())?;
+    crate::otel::start_configured(&engine, &opened.config.otel, &opened.paths.config_file())?;
+    Ok(engine)
 }
 
 /// Deletes the runs that finished, and the cached step results stored, longer ago than

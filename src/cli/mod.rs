@@ -200,6 +200,7 @@ pub fn main() -> i32 {
             2
         }
     };
+    crate::otel::flush_at_exit();
     common::flush_own_log();
     code
 }

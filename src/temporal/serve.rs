@@ -23,7 +23,7 @@ pub async fn serve(
     let runtime = Runtime::from_current_tokio(Default::default())
         .map_err(|e| anyhow!("cannot start the Temporal runtime: {e}"))?;
     let cluster = Cluster::connect(&settings).await?;
-    let identity = format!("{}@{}", std::process::id(), hostname());
+    let identity = format!("{}@{}", std::process::id(), crate::identity::host_name());
     let shared = Arc::new(Worker {
         templates: crate::spec::Templates::new(),
         groups: Arc::default(),
@@ -104,17 +104,5 @@ async fn stop_signal() {
     tokio::select! {
         _ = int.recv() => {}
         _ = term.recv() => {}
-    }
-}
-
-/// This machine's name, for the worker's identity.
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    match (ok, std::str::from_utf8(&buf[..end])) {
-        (true, Ok(name)) if !name.is_empty() => name.to_string(),
-        _ => "localhost".to_string(),
     }
 }
