@@ -7,6 +7,8 @@
 mod bin;
 #[path = "support/engine.rs"]
 mod harness;
+#[path = "support/pty.rs"]
+mod pty;
 #[path = "support/temporal.rs"]
 mod temporal_support;
 
@@ -551,4 +553,83 @@ steps:
     assert!(logs.contains("b fails once"), "{logs}");
     assert!(logs.contains("1:b on"), "{logs}");
     c.record_history(&run, "fan-out");
+}
+
+/// The console, opened with `[temporal]` configured, lists a Temporal run beside the local
+/// ones, announces its gate, and approves it with the same keys as a local gate: the decision
+/// is an Update recorded with the console's OS user, the run goes on on its worker, and the
+/// console sees it end (it reads Temporal runs again every few seconds).
+#[test]
+fn the_console_lists_a_temporal_run_and_approves_its_gate() {
+    let mut c = Cluster::start();
+    c.add_worker(&["baton"]);
+    let wf = c.workflow(
+        "ship.yaml",
+        r#"
+name: ship-it
+steps:
+  - id: build
+    run: echo built
+  - id: gate
+    depends_on: [build]
+    approval:
+      prompt: Ship the build?
+  - id: ship
+    depends_on: [gate]
+    run: echo shipped
+"#,
+    );
+    let out = c
+        .baton()
+        .args(["run", "--temporal", "--detach"])
+        .arg(&wf)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let run = run_id(&said);
+
+    let mut cmd = portable_pty::CommandBuilder::new(env!("CARGO_BIN_EXE_baton"));
+    cmd.env("BATON_HOME", c.path(""));
+    cmd.env("BATON_CONFIG_DIR", c.path("config"));
+    cmd.env("TERM", "xterm-256color");
+    cmd.env_remove("NO_COLOR");
+    cmd.cwd(c.path(""));
+    let mut console = pty::Pty::spawn(cmd, 160, 40).expect("a pty");
+    console
+        .wait_for(
+            &format!("ship-it {run} / gate waits for approval"),
+            PATIENCE,
+        )
+        .expect("the Temporal run's gate announced");
+    console.send("a").expect("typing");
+    console
+        // Its choices row says `esc  later` only once its guard has let go (waiting for the
+        // guard's hint to go could match a frame drawn halfway).
+        .wait_until("the prompt taking keys", PATIENCE, |s| {
+            s.contains("Ship the build?") && s.contains("esc  later")
+        })
+        .expect("the prompt, its guard let go");
+    console.send("A").expect("typing");
+    console
+        .wait_for(&format!("approved {run}/gate"), PATIENCE)
+        .expect("the decision");
+    eventually(PATIENCE, "the run to succeed", || {
+        try_show(&c, &run).is_some_and(|s| s["run"]["state"] == "succeeded")
+    });
+    let shown = show(&c, &run);
+    let decision = &shown["approvals"][0]["decision"];
+    let me = baton::identity::Operator::current();
+    assert_eq!(decision["by"], me.name.as_str(), "{decision}");
+    assert_eq!(decision["approved"], true, "{decision}");
+    assert_eq!(output(&shown, "ship"), Value::String("shipped".into()));
+    // The console reads it again and sees it end: nothing is active, so `q` quits at once.
+    console
+        .wait_until("the run shown as ended", PATIENCE, |s| {
+            !s.contains("waits for approval") && s.contains("succeeded")
+        })
+        .expect("the run's end on the screen");
+    console.send("q").expect("typing");
+    assert!(console.wait_exit(PATIENCE).expect("an exit"));
+    assert!(!console.alternate_screen(), "the main screen is back");
 }

@@ -109,7 +109,7 @@ fn approve_the_shell_call(pty: &mut Pty) {
     })
     .expect("the prompt, opened with `a`");
     pty.wait_until("the prompt taking keys", WAIT, |s| {
-        s.contains("Approval needed") && !s.contains("keys ignored for a moment")
+        s.contains("Approval needed") && s.contains("esc  later")
     })
     .expect("the guard lets go");
     pty.send("A").expect("typing");

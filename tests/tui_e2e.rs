@@ -408,7 +408,7 @@ fn approve_with_a_then_capital_a(pty: &mut Pty) {
     )
     .expect("the prompt, opened with `a`");
     pty.wait_until("the prompt taking keys", WAIT, |s| {
-        s.contains("Approval needed") && !s.contains("keys ignored for a moment")
+        s.contains("Approval needed") && s.contains("esc  later")
     })
     .expect("the guard lets go and the screen says so");
     capture(pty, "approval");

@@ -126,7 +126,7 @@ fn capture(pty: &Pty, name: &str) {
 fn approve(pty: &mut Pty) {
     pty.send("a").expect("typing");
     pty.wait_until("the approval prompt taking keys", WAIT, |s| {
-        s.contains("Approval needed") && !s.contains("keys ignored for a moment")
+        s.contains("Approval needed") && s.contains("esc  later")
     })
     .expect("the prompt, opened with `a`");
     pty.send("A").expect("typing");

@@ -27,6 +27,7 @@ pub fn open(data_dir: Option<&Path>, theme: Option<String>) -> anyhow::Result<i3
         plans: Some(PlanDesk::for_machine(&opened.paths, &opened.config)),
     };
     let backend: Arc<dyn Backend> = Arc::new(engine.clone());
+    let backend = crate::temporal::console_backend(backend, opened.config.temporal.clone())?;
     let exit = {
         let _guard = rt.enter();
         super::quiet_log::screen_in_use(true);
@@ -92,6 +93,7 @@ fn attach(data_dir: Option<&Path>, owner: Remote, theme: Option<String>) -> anyh
         plans: Some(PlanDesk::for_machine(&paths, &config)),
     };
     let backend: Arc<dyn Backend> = Arc::new(owner);
+    let backend = crate::temporal::console_backend(backend, config.temporal.clone())?;
     match crate::tui::run(backend, options)? {
         TuiExit::Signal(_) => {}
         _ => errln!("detached from {who}; its runs go on there"),

@@ -47,6 +47,7 @@ pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyh
             step,
             approved,
             comment,
+            inputs: Default::default(),
         };
         return crate::temporal::command(data_dir, &args.run, op);
     }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 
@@ -171,46 +172,54 @@ pub fn command(data_dir: Option<&Path>, run: &str, op: Op) -> anyhow::Result<i32
     let rt = runtime()?;
     rt.block_on(async {
         let cluster = Cluster::connect(&settings).await?;
-        match op {
-            Op::Cancel => {
-                cluster.cancel(run).await?;
-                crate::outln!("run {run} cancelling: its steps are stopped on their workers");
-            }
-            Op::Pause => {
-                cluster.freeze(run, true).await?;
-                crate::outln!("run {run} pausing; `baton resume {run}` continues it");
-            }
-            Op::Resume => {
-                cluster.freeze(run, false).await?;
-                crate::outln!("run {run} resuming");
-            }
-            Op::Decide {
-                step,
-                approved,
-                comment,
-            } => {
-                let operator = crate::identity::Operator::current();
-                let decision = Decision {
-                    approved,
-                    by: operator.name.clone(),
-                    uid: Some(operator.uid),
-                    at: Timestamp::now(),
-                    comment,
-                    inputs: Default::default(),
-                };
-                let verb = cluster
-                    .decide(
-                        run,
-                        DecideRequest {
-                            step: step.clone(),
-                            decision,
-                        },
-                    )
-                    .await?;
-                crate::outln!("step `{step}` of run {run} {verb}");
-            }
-        }
+        let said = apply(&cluster, run, op, &crate::identity::Operator::current()).await?;
+        crate::outln!("{said}");
         Ok(0)
+    })
+}
+
+/// Carries out `op` on run `run` as `operator` (the OS user of this process or, for a
+/// console's command, of the console); what happened, for people.
+pub async fn apply(
+    cluster: &Cluster,
+    run: &str,
+    op: Op,
+    operator: &crate::identity::Operator,
+) -> anyhow::Result<String> {
+    Ok(match op {
+        Op::Cancel => {
+            cluster.cancel(run).await?;
+            format!("run {run} cancelling: its steps are stopped on their workers")
+        }
+        Op::Pause => {
+            cluster.freeze(run, true).await?;
+            format!("run {run} pausing; `baton resume {run}` continues it")
+        }
+        Op::Resume => {
+            cluster.freeze(run, false).await?;
+            format!("run {run} resuming")
+        }
+        Op::Decide {
+            step,
+            approved,
+            comment,
+            inputs,
+        } => {
+            let decision = Decision {
+                approved,
+                by: operator.name.clone(),
+                uid: Some(operator.uid),
+                at: Timestamp::now(),
+                comment,
+                inputs,
+            };
+            let request = DecideRequest {
+                step: step.clone(),
+                decision,
+            };
+            let verb = cluster.decide(run, request).await?;
+            format!("step `{step}` of run {run} {verb}")
+        }
     })
 }
 
@@ -248,5 +257,8 @@ pub fn reader_with(
     if !settings.is_configured() {
         return Ok(local);
     }
-    Ok(Box::new(super::reader::Both::new(local, settings)?))
+    Ok(Box::new(super::reader::Both::new(
+        Arc::from(local),
+        settings,
+    )?))
 }

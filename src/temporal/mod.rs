@@ -14,6 +14,8 @@ pub mod client;
 #[cfg(feature = "temporal")]
 pub mod commands;
 #[cfg(feature = "temporal")]
+pub mod console;
+#[cfg(feature = "temporal")]
 pub mod driver;
 #[cfg(feature = "temporal")]
 pub mod logbuf;
@@ -32,6 +34,8 @@ pub use settings::{BackendKind, DEFAULT_QUEUE, TemporalSection};
 
 #[cfg(feature = "temporal")]
 pub use commands::{command, reader_with, run_file, worker};
+#[cfg(feature = "temporal")]
+pub use console::console_backend;
 
 /// Whether `id` names a run on Temporal: their ids start with `t` (local ones with `r`).
 pub fn is_run_id(id: &str) -> bool {
@@ -55,6 +59,8 @@ pub enum Op {
         approved: bool,
         /// Why.
         comment: Option<String>,
+        /// Edited inputs (an `approval` step's).
+        inputs: indexmap::IndexMap<String, String>,
     },
 }
 
@@ -89,6 +95,14 @@ mod without {
         Err(unavailable())
     }
 
+    /// The console's backend, as is: there are no Temporal runs to list beside it.
+    pub fn console_backend(
+        local: std::sync::Arc<dyn crate::engine::Backend>,
+        _settings: super::TemporalSection,
+    ) -> anyhow::Result<std::sync::Arc<dyn crate::engine::Backend>> {
+        Ok(local)
+    }
+
     /// The local reader, as is: there are no Temporal runs to list beside it.
     pub fn reader_with(
         _data_dir: Option<&Path>,
@@ -99,4 +113,4 @@ mod without {
 }
 
 #[cfg(not(feature = "temporal"))]
-pub use without::{command, reader_with, run_file, worker};
+pub use without::{command, console_backend, reader_with, run_file, worker};

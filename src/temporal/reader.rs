@@ -4,6 +4,7 @@
 //! `baton worker` on the runs' queue), with the list from the server's visibility store.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::anyhow;
@@ -24,14 +25,19 @@ const ANSWER: Duration = Duration::from_secs(3);
 
 /// Local runs and Temporal runs, read as one.
 pub struct Both {
-    local: Box<dyn RunReader>,
+    local: Arc<dyn RunReader>,
     settings: TemporalSection,
     rt: tokio::runtime::Runtime,
+    /// Runs that ended, as they ended: they never change, so they are asked once.
+    ended: Mutex<HashMap<String, RunRecord>>,
+    /// A cluster that cannot be listed is said in baton's own log, not on stderr (a console
+    /// draws there).
+    quiet: bool,
 }
 
 impl Both {
     /// Reads local runs through `local`, and Temporal runs from the cluster `settings` name.
-    pub fn new(local: Box<dyn RunReader>, settings: TemporalSection) -> anyhow::Result<Both> {
+    pub fn new(local: Arc<dyn RunReader>, settings: TemporalSection) -> anyhow::Result<Both> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -39,10 +45,19 @@ impl Both {
             local,
             settings,
             rt,
+            ended: Mutex::new(HashMap::new()),
+            quiet: false,
         })
     }
 
-    fn on_cluster<T>(
+    /// Says a cluster that cannot be listed in baton's own log only.
+    pub fn quiet(mut self) -> Both {
+        self.quiet = true;
+        self
+    }
+
+    /// Runs `f` against the cluster (connected for the call).
+    pub(super) fn on_cluster<T>(
         &self,
         f: impl AsyncFnOnce(&Cluster) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
@@ -57,19 +72,29 @@ impl Both {
     }
 
     /// The Temporal runs, newest first, each as its workflow answers (or as the list shows
-    /// it, when no worker answers in time).
+    /// it, when no worker answers in time). Runs are asked all at once, so the list takes at
+    /// most [`ANSWER`]; one that ended is asked only the first time.
     fn temporal_runs(&self) -> anyhow::Result<Vec<RunRecord>> {
-        self.on_cluster(async |c| {
+        let known = self.ended.lock().map(|m| m.clone()).unwrap_or_default();
+        let runs = self.on_cluster(async |c| {
             let ids = c.list(LISTED).await?;
-            let mut runs = Vec::with_capacity(ids.len());
-            for id in ids {
-                match tokio::time::timeout(ANSWER, c.view(&id)).await {
-                    Ok(Ok(Some(view))) => runs.push(view.detail.run),
-                    _ => runs.push(unanswered(&id)),
+            let asked = ids.iter().map(|id| async {
+                if let Some(run) = known.get(id) {
+                    return run.clone();
                 }
+                match tokio::time::timeout(ANSWER, c.view(id)).await {
+                    Ok(Ok(Some(view))) => view.detail.run,
+                    _ => unanswered(id),
+                }
+            });
+            Ok(futures::future::join_all(asked).await)
+        })?;
+        if let Ok(mut ended) = self.ended.lock() {
+            for run in runs.iter().filter(|r| r.state.is_terminal()) {
+                ended.insert(run.id.0.clone(), run.clone());
             }
-            Ok(runs)
-        })
+        }
+        Ok(runs)
     }
 }
 
@@ -124,6 +149,7 @@ impl RunReader for Both {
         let mut all = self.local.runs()?;
         match self.temporal_runs() {
             Ok(more) => all.extend(more),
+            Err(e) if self.quiet => tracing::warn!("Temporal runs are not listed: {e:#}"),
             Err(e) => crate::errln!("baton: Temporal runs are not listed: {e:#}"),
         }
         all.sort_by_key(|r| std::cmp::Reverse(r.created_at));

@@ -209,9 +209,12 @@ impl App {
     }
 
     /// `q`: close at once when nothing runs (or the runs belong to the baton this console is
-    /// attached to); else ask what to do with the active runs.
+    /// attached to, or to Temporal, where they go on without it); else ask what to do with
+    /// the active runs.
     pub fn quit(&mut self) {
-        let active = self.model.active_runs().len();
+        let active = (self.model.active_runs().iter())
+            .filter(|r| !crate::temporal::is_run_id(r.as_str()))
+            .count();
         if active == 0 || self.attached.is_some() {
             self.effect(Effect::Exit(TuiExit::Quit));
         } else {
