@@ -183,6 +183,38 @@ fn the_socket_goes_with_its_server_and_nobody_answers_after() {
     assert!(Client::connect(&h.path("store"), None).unwrap().is_none());
 }
 
+/// An owner that goes right after its run ended (a headless `baton run`) still streams that
+/// end to an attached console before the stream closes, many times over (each run is a race
+/// between the last Events and the owner's exit).
+#[test]
+fn an_owner_going_away_first_streams_what_it_announced() {
+    const QUICK: &str = "name: quick\nsteps:\n  - id: a\n    transform: { expr: \"1\" }\n  - id: b\n    transform: { expr: \"2\" }\n    depends_on: [a]\n";
+    for _ in 0..20 {
+        let h = Harness::new();
+        let server =
+            baton::control::serve(h.engine.clone(), Role::Headless, h.rt.handle()).unwrap();
+        let mut feed = attach(&h).subscribe();
+        let (id, state) = h.run_to_end(QUICK);
+        assert_eq!(state, RunState::Succeeded);
+        drop(server);
+        let mut ended = false;
+        loop {
+            match feed.next_blocking() {
+                Feed::Event(e) => {
+                    ended |= e.run == id
+                        && matches!(e.kind, EventKind::RunState { state, .. } if state.is_terminal());
+                }
+                Feed::Lagged => {}
+                Feed::Closed => break,
+            }
+        }
+        assert!(
+            ended,
+            "the run's end reached the subscriber before its stream closed"
+        );
+    }
+}
+
 /// An owner that is not `baton serve` answers an HTTP client on its socket with a 503 that
 /// says who serves the API, and still answers batons after it.
 #[test]

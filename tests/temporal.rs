@@ -633,3 +633,69 @@ steps:
     assert!(console.wait_exit(PATIENCE).expect("an exit"));
     assert!(!console.alternate_screen(), "the main screen is back");
 }
+
+/// A `workflow:` step on Temporal: a worker reads the child file and renders its params, the
+/// child runs as a child workflow `PARENT.STEP` (listed by the server, read with `baton show`),
+/// its `outputs:` become the step's output, and the parent's next step reads them.
+#[test]
+fn a_workflow_step_runs_its_child_as_a_child_workflow_and_takes_its_outputs() {
+    let mut c = Cluster::start();
+    c.add_worker(&["baton"]);
+    c.workflow(
+        "greet.yaml",
+        r#"
+name: greet
+params:
+  who: { default: nobody }
+outputs:
+  greeting: "{{ steps.hello.output }}"
+steps:
+  - id: hello
+    run: echo "hello {{ params.who }}"
+"#,
+    );
+    let wf = c.workflow(
+        "parent.yaml",
+        r#"
+name: parent
+steps:
+  - id: name
+    run: echo ann
+  - id: sub
+    depends_on: [name]
+    workflow:
+      path: greet.yaml
+      params:
+        who: "{{ steps.name.output }}"
+  - id: after
+    depends_on: [sub]
+    run: echo "child said {{ steps.sub.output.greeting }}"
+"#,
+    );
+    let out = c
+        .baton()
+        .args(["run", "--temporal"])
+        .arg(&wf)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let run = run_id(&said);
+    let shown = show(&c, &run);
+    assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    assert_eq!(
+        output(&shown, "sub"),
+        serde_json::json!({"greeting": "hello ann"})
+    );
+    assert_eq!(
+        output(&shown, "after"),
+        Value::String("child said hello ann".into())
+    );
+    let child = format!("{run}.sub");
+    let shown_child = show(&c, &child);
+    assert_eq!(shown_child["run"]["state"], "succeeded", "{shown_child}");
+    assert_eq!(shown_child["run"]["parent"]["run"], run.as_str());
+    let listed = text(&c.server.cli(&["workflow", "list"]));
+    assert!(listed.contains(&child), "{listed}");
+    c.record_history(&run, "sub-workflow");
+}

@@ -32,10 +32,24 @@ pub struct Server {
     task: tokio::task::JoinHandle<()>,
     http: HttpSlot,
     http_task: Option<tokio::task::JoinHandle<()>>,
+    /// Tells subscribers' streams this owner is going.
+    closing: tokio::sync::watch::Sender<bool>,
+    /// Ends (disconnects) once every subscriber's stream has written what it had.
+    streams: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
+
+/// How long an owner on its way out waits for its subscribers' streams to write the Events it
+/// announced (a console attached to a `baton run` sees the run end).
+const FAREWELL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Subscribers get every Event announced before this owner goes, then the streams end.
+        let _ = self.closing.send(true);
+        let streams = self.streams.lock().ok().and_then(|mut s| s.take());
+        if let Some(streams) = streams {
+            let _ = streams.recv_timeout(FAREWELL);
+        }
         self.task.abort();
         if let Some(task) = &self.http_task {
             task.abort();
@@ -100,17 +114,30 @@ pub fn serve(engine: Engine, role: Role, rt: &tokio::runtime::Handle) -> anyhow:
     };
     let http = HttpSlot::default();
     let slot = http.clone();
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    // Each subscriber's stream holds a sender: the receiver disconnects when all have ended.
+    let (stream_tx, streams) = std::sync::mpsc::channel::<()>();
     let task = rt.spawn(async move {
         // Dropped with this task (the Server dropped): every connection ends with it.
         let mut connections = tokio::task::JoinSet::new();
+        // Until the owner is going; then no new connection is taken, and this task's sender
+        // goes, so that only the streams' senders keep the owner waiting.
+        let mut accepting = Some((closing_rx, stream_tx));
         loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
+                accepted = listener.accept(), if accepting.is_some() => match accepted {
                     Ok((stream, _)) => {
+                        let Some((closing, alive)) = &accepting else {
+                            continue;
+                        };
                         let engine = engine.clone();
                         let http = slot.clone();
+                        let farewell = Farewell {
+                            closing: closing.clone(),
+                            _alive: alive.clone(),
+                        };
                         connections.spawn(async move {
-                            if let Err(e) = answer(stream, engine, role, http).await {
+                            if let Err(e) = answer(stream, engine, role, http, farewell).await {
                                 tracing::warn!("control socket: {e:#}");
                             }
                         });
@@ -122,6 +149,8 @@ pub fn serve(engine: Engine, role: Role, rt: &tokio::runtime::Handle) -> anyhow:
                     }
                 },
                 Some(_) = connections.join_next() => {}
+                _ = going(&mut accepting) => accepting = None,
+                else => return,
             }
         }
     });
@@ -130,6 +159,8 @@ pub fn serve(engine: Engine, role: Role, rt: &tokio::runtime::Handle) -> anyhow:
         task,
         http,
         http_task: None,
+        closing,
+        streams: std::sync::Mutex::new(Some(streams)),
     })
 }
 
@@ -169,6 +200,7 @@ async fn answer(
     engine: Engine,
     role: Role,
     http: HttpSlot,
+    farewell: Farewell,
 ) -> anyhow::Result<()> {
     // Who asks, as the kernel saw them connect: a decision is recorded as theirs.
     let peer = crate::identity::peer_uid(&stream).context("cannot tell who connected")?;
@@ -205,7 +237,7 @@ async fn answer(
                 .map_err(|e| format!("not a request this baton understands: {e}"))
         });
         let reply = match request {
-            Ok(Request::Subscribe) => return stream_events(engine, write).await,
+            Ok(Request::Subscribe) => return stream_events(engine, write, farewell).await,
             Ok(request) => {
                 let engine = engine.clone();
                 match tokio::task::spawn_blocking(move || handle(&engine, role, peer, request))
@@ -290,22 +322,50 @@ async fn write_line(write: &mut OwnedWriteHalf, item: &impl Serialize) -> anyhow
 
 /// Streams every Event to a subscriber until it hangs up (or this owner ends). Events that
 /// are already waiting go out together, in one write.
-async fn stream_events(engine: Engine, mut write: OwnedWriteHalf) -> anyhow::Result<()> {
+async fn stream_events(
+    engine: Engine,
+    mut write: OwnedWriteHalf,
+    farewell: Farewell,
+) -> anyhow::Result<()> {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     let mut events = engine.live_events();
     drop(engine);
     write_line(&mut write, &Streamed::Ready).await?;
+    let Farewell {
+        mut closing,
+        _alive,
+    } = farewell;
     let mut out = Vec::new();
+    let mut going = false;
     loop {
-        let mut next = events.recv().await;
+        // `None`: the owner is going; what it announced goes out, then the stream ends.
+        let mut next = if going {
+            None
+        } else {
+            tokio::select! {
+                next = events.recv() => Some(next),
+                _ = closing.wait_for(|going| *going) => None,
+            }
+        };
         loop {
-            let item = match next {
-                Ok(event) => Streamed::Event(Box::new(event)),
-                Err(RecvError::Lagged(n)) => Streamed::Lagged(n),
-                Err(RecvError::Closed) => {
-                    // The owner is ending: what it announced still goes out.
+            let item = match next.take() {
+                Some(Ok(event)) => Streamed::Event(Box::new(event)),
+                Some(Err(RecvError::Lagged(n))) => Streamed::Lagged(n),
+                // The owner is ending: what it announced still goes out.
+                Some(Err(RecvError::Closed)) => {
                     let _ = write.write_all(&out).await;
                     return Ok(());
+                }
+                None => {
+                    going = true;
+                    match events.try_recv() {
+                        Ok(event) => Streamed::Event(Box::new(event)),
+                        Err(TryRecvError::Lagged(n)) => Streamed::Lagged(n),
+                        Err(TryRecvError::Empty | TryRecvError::Closed) => {
+                            let _ = write.write_all(&out).await;
+                            return Ok(());
+                        }
+                    }
                 }
             };
             serde_json::to_writer(&mut out, &item)?;
@@ -314,10 +374,12 @@ async fn stream_events(engine: Engine, mut write: OwnedWriteHalf) -> anyhow::Res
                 break;
             }
             next = match events.try_recv() {
-                Ok(event) => Ok(event),
-                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Ok(event) => Some(Ok(event)),
+                Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                // Going: an empty queue ends the stream (above); else wait for more.
+                Err(TryRecvError::Empty) if going => None,
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
             };
         }
         if write.write_all(&out).await.is_err() {
@@ -326,6 +388,28 @@ async fn stream_events(engine: Engine, mut write: OwnedWriteHalf) -> anyhow::Res
         }
         out.clear();
     }
+}
+
+/// Resolves once the owner is going (never after that: `accepting` is `None` then).
+async fn going(
+    accepting: &mut Option<(
+        tokio::sync::watch::Receiver<bool>,
+        std::sync::mpsc::Sender<()>,
+    )>,
+) {
+    match accepting {
+        Some((closing, _)) => {
+            let _ = closing.wait_for(|going| *going).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// What a connection needs to say goodbye: the owner's "going" flag, and a sender whose drop
+/// (with the connection) tells the owner this stream is done.
+struct Farewell {
+    closing: tokio::sync::watch::Receiver<bool>,
+    _alive: std::sync::mpsc::Sender<()>,
 }
 
 /// A subscriber's waiting Events are written together up to about this many bytes.

@@ -42,6 +42,7 @@ pub fn run_file(data_dir: Option<&Path>, args: &crate::cli::run::RunArgs) -> any
         queue: settings.task_queue().to_string(),
         log_limit: settings.log_limit(),
         grace_ms: settings.grace.map_or(5_000, |g| g.get().as_millis() as u64),
+        parent: None,
     };
     super::driver::parse(&input).map_err(|why| anyhow!("{why}"))?;
     let rt = runtime()?;

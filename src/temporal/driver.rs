@@ -15,14 +15,14 @@ use serde_json::json;
 
 use super::wire::{Freeze, GateText, RunEnd, RunInput, RunView, StepDone, StepTask};
 use crate::engine::RunDetail;
-use crate::engine::context::RunContext;
+use crate::engine::context::{RunContext, step_entry};
 use crate::engine::machine::retry::{AfterFailure, AttemptFailure, after_failure};
 use crate::engine::machine::{Effect, Input, ItemReport, Now, RunMachine, Signal, StepEnd};
 use crate::engine::secrets::RunSecrets;
 use crate::spec::{OnTimeout, StepKind, Templates, Workflow};
 use crate::store::{
-    ApprovalRecord, Decision, LogLine, LogStream, RunId, RunRecord, RunState, StepOutput,
-    StepTable, Timestamp, item_key,
+    ApprovalRecord, Decision, LogLine, LogStream, ParentLink, RunId, RunRecord, RunState,
+    StepOutput, StepTable, Timestamp, item_key,
 };
 
 /// Steps of one run at once when the workflow does not say (as many as the local default).
@@ -53,6 +53,29 @@ pub enum Order {
     CancelSteps,
     /// Cancel the activities of step `idx`'s items (one failed, and `fail_fast` is on).
     CancelItems(usize),
+    /// Start the child run of `workflow:` step `idx` as a child workflow `id`.
+    Child {
+        /// Step index.
+        idx: usize,
+        /// The child's workflow id (`PARENT.STEP`).
+        id: String,
+        /// What it runs.
+        input: Box<RunInput>,
+    },
+    /// Pause (or resume) the child run `id`.
+    FreezeChild {
+        /// The child's workflow id.
+        id: String,
+        /// Pause, or resume.
+        pause: bool,
+    },
+    /// Render this (child) run's `outputs:` on a worker; it ends when they come back.
+    Outputs {
+        /// The task.
+        task: Box<StepTask>,
+        /// Its queue.
+        queue: String,
+    },
 }
 
 /// Why the driver asked to be woken.
@@ -96,6 +119,10 @@ enum Phase {
     Backoff(u32),
     /// A worker evaluates its `for_each:` list.
     Expanding,
+    /// A worker reads the file of its attempt `n` (a `workflow:` step).
+    Calling(u32),
+    /// Attempt `n`'s child run (a `workflow:` step) runs as child workflow `id`.
+    Child(u32, String),
 }
 
 /// One run's workflow state.
@@ -116,6 +143,8 @@ pub struct Driver {
     pending: VecDeque<Input>,
     orders: Vec<Order>,
     end: Option<RunEnd>,
+    /// How the run ended, while its `outputs:` are rendered (a child run).
+    ending: Option<RunEnd>,
 }
 
 impl Driver {
@@ -140,7 +169,7 @@ impl Driver {
             steps_total: wf.steps.len() as u32,
             steps_done: 0,
             stopped: Default::default(),
-            parent: None,
+            parent: input.parent.clone(),
         };
         // No secrets here: they never enter the history; each worker adds its own.
         let ctx = RunContext::new(&wf, &record, &RunSecrets::default());
@@ -173,6 +202,7 @@ impl Driver {
             pending: VecDeque::new(),
             orders: Vec::new(),
             end: None,
+            ending: None,
         };
         d.perform(effects, now);
         d.pending.push_back(Input::Begin);
@@ -221,10 +251,40 @@ impl Driver {
             Some(Phase::Preparing) => self.prepared(idx, done, now),
             Some(Phase::Running(n)) => self.attempt_ended(idx, n, done, now, unit),
             Some(Phase::Expanding) => self.expanded(idx, done),
+            Some(Phase::Calling(n)) => self.called(idx, n, done, now, unit),
             _ => {}
         }
         self.settle(now);
         std::mem::take(&mut self.orders)
+    }
+
+    /// The child run of `workflow:` step `idx` ended: with its end, or why it did not
+    /// succeed (as the server said).
+    pub fn child_done(
+        &mut self,
+        idx: usize,
+        result: Result<RunEnd, String>,
+        now: Now,
+        unit: f64,
+    ) -> Vec<Order> {
+        if let Some(Phase::Child(n, id)) = self.phases.get(&idx).cloned() {
+            let done = child_result(&id, result);
+            self.attempt_ended(idx, n, done, now, unit);
+        }
+        self.settle(now);
+        std::mem::take(&mut self.orders)
+    }
+
+    /// This child run's `outputs:` came back from a worker (or why they did not): it ends.
+    pub fn outputs_done(&mut self, done: StepDone) {
+        let Some(mut end) = self.ending.take() else {
+            return;
+        };
+        match done.output {
+            Some(output) => end.outputs = Some(output.output),
+            None => end.outputs_error = Some(done.error.unwrap_or_else(|| "failed".into())),
+        }
+        self.end = Some(end);
     }
 
     /// A wake the driver asked for.
@@ -370,13 +430,25 @@ impl Driver {
             Effect::Log { idx, text } => self.system_line(idx, text, now),
             Effect::Ended(state) => {
                 let run = &self.view.detail.run;
-                self.end = Some(RunEnd {
+                let end = RunEnd {
                     state,
                     reason: run.reason.clone(),
                     steps_done: run.steps_done,
                     steps_total: run.steps_total,
                     finished_at: now.wall,
-                });
+                    outputs: None,
+                    outputs_error: None,
+                };
+                let child = self.input.parent.is_some();
+                if state == RunState::Succeeded && child && !self.wf.outputs.is_empty() {
+                    // A child's `outputs:` are its step's output: rendered on a worker first.
+                    self.ending = Some(end);
+                    let task = Box::new(self.outputs_task());
+                    let queue = self.input.queue.clone();
+                    self.orders.push(Order::Outputs { task, queue });
+                } else {
+                    self.end = Some(end);
+                }
             }
             Effect::Expand { idx, ctx } => {
                 self.contexts.insert(idx, ctx);
@@ -437,9 +509,16 @@ impl Driver {
     }
 
     fn run_attempt(&mut self, idx: usize, n: u32) {
-        self.phases.insert(idx, Phase::Running(n));
+        let calls = matches!(self.wf.steps[idx].kind, StepKind::Workflow(_));
+        let phase = if calls {
+            Phase::Calling(n)
+        } else {
+            Phase::Running(n)
+        };
+        self.phases.insert(idx, phase);
         self.pending.push_back(Input::Attempt { idx, n });
-        let task = self.task(idx, n);
+        let mut task = self.task(idx, n);
+        task.call_only = calls;
         let queue = self.queue(idx);
         let item = None;
         self.orders.push(Order::Run {
@@ -468,6 +547,66 @@ impl Driver {
             task: Box::new(task),
             queue,
         });
+    }
+
+    /// A `workflow:` step's file came back from a worker: its child run starts, as a child
+    /// workflow `PARENT.STEP` on the runs' queue.
+    fn called(&mut self, idx: usize, n: u32, done: StepDone, now: Now, unit: f64) {
+        let Some(call) = done.call.clone() else {
+            return self.attempt_ended(idx, n, done, now, unit);
+        };
+        let step = self.wf.steps[idx].id.clone();
+        let id = format!("{}.{step}", self.run);
+        let depth = id.matches('.').count();
+        if depth >= crate::spec::calls::MAX_DEPTH {
+            let why = format!(
+                "sub-workflows nest deeper than {} levels; does a workflow call itself through \
+                 a templated `workflow:` path?",
+                crate::spec::calls::MAX_DEPTH
+            );
+            let end = failed(&done, why);
+            self.phases.remove(&idx);
+            self.pending.push_back(Input::Done { idx, end });
+            return;
+        }
+        let input = RunInput {
+            source: call.source,
+            path: Some(call.path),
+            params: call.params,
+            workdir: self.input.workdir.clone(),
+            queue: self.input.queue.clone(),
+            log_limit: self.input.log_limit,
+            grace_ms: self.input.grace_ms,
+            parent: Some(ParentLink {
+                run: self.run.clone(),
+                step,
+            }),
+        };
+        let run = RunId(id.clone());
+        self.pending.push_back(Input::ChildRun { idx, run });
+        self.phases.insert(idx, Phase::Child(n, id.clone()));
+        let input = Box::new(input);
+        self.orders.push(Order::Child { idx, id, input });
+    }
+
+    /// The task that renders this run's `outputs:` over every step's result.
+    fn outputs_task(&self) -> StepTask {
+        let record = &self.view.detail.run;
+        let mut ctx =
+            (*RunContext::new(&self.wf, record, &RunSecrets::default()).value(None)).clone();
+        let steps: serde_json::Map<String, serde_json::Value> = (self.view.detail.steps.iter())
+            .map(|r| {
+                let output = self.view.outputs.get(r.step.as_str());
+                (r.step.0.clone(), step_entry(r, output))
+            })
+            .collect();
+        if let serde_json::Value::Object(root) = &mut ctx {
+            root.insert("steps".into(), serde_json::Value::Object(steps));
+        }
+        let mut task = self.task(0, 1);
+        task.ctx = ctx;
+        task.outputs_only = true;
+        task
     }
 
     /// A fan-out's list came back from a worker (or why there is none).
@@ -557,6 +696,8 @@ impl Driver {
             prepare_only: false,
             expand_only: false,
             item: None,
+            call_only: false,
+            outputs_only: false,
             log_limit: self.input.log_limit,
             grace_ms: self.input.grace_ms,
         }
@@ -571,8 +712,24 @@ impl Driver {
 
     fn signal(&mut self, signal: Signal) {
         match signal {
-            Signal::Pause => self.view.freeze = Freeze::Paused,
-            Signal::Resume => self.view.freeze = Freeze::Running,
+            Signal::Pause | Signal::Resume => {
+                let pause = signal == Signal::Pause;
+                self.view.freeze = if pause {
+                    Freeze::Paused
+                } else {
+                    Freeze::Running
+                };
+                // Child runs pause and resume with their parent.
+                let children: Vec<(usize, String)> = (self.phases.iter())
+                    .filter_map(|(i, p)| match p {
+                        Phase::Child(_, id) => Some((*i, id.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                for (_, id) in sorted(children) {
+                    self.orders.push(Order::FreezeChild { id, pause });
+                }
+            }
             Signal::Stop { .. } => {
                 self.view.freeze = Freeze::Running;
                 self.orders.push(Order::CancelSteps);
@@ -806,6 +963,49 @@ pub fn log_seq((idx, item): (usize, Option<usize>), n: u64) -> u64 {
     }
 }
 
+/// A child run's end as its `workflow:` step's attempt: its `outputs:` (an object, empty
+/// when it declares none), or why it did not succeed.
+fn child_result(id: &str, result: Result<RunEnd, String>) -> StepDone {
+    let mut done = StepDone {
+        output: None,
+        error: None,
+        exit_code: None,
+        retryable: false,
+        cancelled: false,
+        log: Vec::new(),
+        worker: String::new(),
+        gate: None,
+        items: None,
+        call: None,
+    };
+    match result {
+        Ok(end) if end.state == RunState::Succeeded => match end.outputs_error {
+            Some(why) => done.error = Some(format!("child run {id}: {why}")),
+            None => {
+                let output = end.outputs.unwrap_or_else(|| json!({}));
+                done.output = Some(StepOutput {
+                    output,
+                    ..StepOutput::default()
+                });
+            }
+        },
+        Ok(end) => {
+            let why = end.reason.map(|r| format!(": {r}")).unwrap_or_default();
+            done.error = Some(format!("child run {id} {}{why}", end.state.as_str()));
+            done.retryable = true;
+        }
+        Err(why) if why == "cancelled" => {
+            done.error = Some(format!("child run {id} cancelled"));
+            done.cancelled = true;
+        }
+        Err(why) => {
+            done.error = Some(format!("child run {id} {why} (`baton show {id}`)"));
+            done.retryable = true;
+        }
+    }
+    done
+}
+
 /// What follows an attempt.
 enum Attempted {
     /// The step (or item) ended so.
@@ -828,12 +1028,12 @@ pub fn parse(input: &RunInput) -> Result<Workflow, String> {
     let unsupported = wf.steps.iter().find_map(|s| {
         let what = if s.cache.is_some() {
             "`cache`"
+        } else if s.for_each.is_some() && matches!(s.kind, StepKind::Workflow(_)) {
+            "`workflow:` with `for_each`"
         } else if s.lock.is_some() {
             "`lock`"
         } else if s.rate_limit.is_some() {
             "`rate_limit`"
-        } else if matches!(s.kind, StepKind::Workflow(_)) {
-            "`workflow:`"
         } else if matches!(s.kind, StepKind::Agent(_)) {
             "`agent:`"
         } else {
@@ -887,6 +1087,7 @@ mod tests {
             queue: "baton".into(),
             log_limit: 65_536,
             grace_ms: 1_000,
+            parent: None,
         }
     }
 
@@ -901,7 +1102,10 @@ mod tests {
                 "  - id: ask\n    run: 'true'\n    cache: { ttl: 1h }\n",
                 "`cache`",
             ),
-            ("  - id: ask\n    workflow: other.yaml\n", "`workflow:`"),
+            (
+                "  - id: ask\n    workflow: other.yaml\n    for_each: [1, 2]\n",
+                "`workflow:` with `for_each`",
+            ),
         ];
         for (step, what) in cases {
             let source = format!("name: w\nsteps:\n  - id: first\n    run: 'true'\n{step}");
@@ -935,6 +1139,7 @@ mod tests {
             worker: "1@test".into(),
             gate: None,
             items: None,
+            call: None,
         }
     }
 
@@ -1000,6 +1205,86 @@ mod tests {
             "an item's lines are kept under its key, in the items' block: {:?}",
             d.logs()
         );
+    }
+
+    #[test]
+    fn a_workflow_step_reads_its_file_on_a_worker_then_runs_a_child_whose_outputs_it_takes() {
+        let source = "name: w\nsteps:\n  - id: sub\n    workflow: child.yaml\n  - id: after\n    depends_on: [sub]\n    run: echo {{ steps.sub.output.greeting }}\n";
+        let (mut d, orders) = Driver::start(input(source), "t1", at(0)).unwrap();
+        let [Order::Run { idx: 0, task, .. }] = orders.as_slice() else {
+            panic!("{orders:?}");
+        };
+        assert!(task.call_only, "{task:?}");
+        let mut read = done(None, None);
+        read.call = Some(super::super::wire::ChildCall {
+            source: "name: c\noutputs: { greeting: hi }\nsteps:\n  - id: a\n    run: 'true'\n"
+                .into(),
+            path: "/w/child.yaml".into(),
+            params: [("who".to_string(), json!("ann"))].into_iter().collect(),
+        });
+        let orders = d.step_done((0, None), read, at(1), 0.5);
+        let [
+            Order::Child {
+                idx: 0,
+                id,
+                input: call,
+            },
+        ] = orders.as_slice()
+        else {
+            panic!("{orders:?}");
+        };
+        assert_eq!(id, "t1.sub");
+        assert_eq!(call.params["who"], json!("ann"));
+        let parent = call.parent.as_ref().unwrap();
+        assert_eq!((parent.run.as_str(), parent.step.as_str()), ("t1", "sub"));
+        assert_eq!(
+            d.view().detail.steps[0].child_run,
+            Some(RunId("t1.sub".into()))
+        );
+        // Paused meanwhile: the child is paused too.
+        let orders = d.pause(at(2));
+        assert_eq!(
+            orders,
+            [Order::FreezeChild {
+                id: "t1.sub".into(),
+                pause: true
+            }]
+        );
+        d.resume(at(3));
+        // The child succeeded with its outputs: they are the step's output.
+        let (mut child, _) = Driver::start((**call).clone(), "t1.sub", at(4)).unwrap();
+        let orders = child.step_done((0, None), done(Some("x"), None), at(5), 0.5);
+        let [Order::Outputs { task, .. }] = orders.as_slice() else {
+            panic!("a child renders its outputs before it ends: {orders:?}");
+        };
+        assert!(task.outputs_only && child.end().is_none());
+        assert_eq!(task.ctx["steps"]["a"]["output"], json!("x"));
+        let mut rendered = done(None, None);
+        rendered.output = Some(StepOutput {
+            output: json!({"greeting": "hi"}),
+            ..StepOutput::default()
+        });
+        child.outputs_done(rendered);
+        let end = child.end().cloned().unwrap();
+        assert_eq!(end.outputs, Some(json!({"greeting": "hi"})));
+        let orders = d.child_done(0, Ok(end), at(6), 0.5);
+        assert_eq!(runs(&orders), [(1, None)]);
+        assert_eq!(d.view().outputs["sub"].output, json!({"greeting": "hi"}));
+        // A child that failed fails the step, saying where to look.
+        let (mut d, _) = Driver::start(input(source), "t2", at(0)).unwrap();
+        let mut read = done(None, None);
+        read.call = Some(super::super::wire::ChildCall {
+            source: "name: c\nsteps:\n  - id: a\n    run: 'false'\n".into(),
+            path: "/w/child.yaml".into(),
+            params: Default::default(),
+        });
+        d.step_done((0, None), read, at(1), 0.5);
+        d.child_done(0, Err("failed: exit 1".into()), at(2), 0.5);
+        let rec = &d.view().detail.steps[0];
+        assert_eq!(rec.status.as_str(), "failed");
+        let error = rec.error.clone().unwrap_or_default();
+        assert!(error.contains("child run t2.sub failed: exit 1"), "{error}");
+        assert!(error.contains("baton show t2.sub"), "{error}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::engine::context::{outputs_context, redact_output, redact_value};
 use crate::engine::pipeline::render::{
     Action, Prepared, StepView, item_context, prepare, render_outputs,
 };
+use crate::engine::pipeline::subflow::ChildCall;
 use crate::engine::secrets::RunSecrets;
 use crate::secrets::Redactor;
 use crate::spec::{Templates, Workflow};
@@ -57,6 +58,9 @@ impl Worker {
         if task.expand_only {
             return self.expand(task, &live);
         }
+        if task.outputs_only {
+            return self.outputs(task, &live);
+        }
         let prepared = match self.prepare(task) {
             Ok(p) => p,
             Err(error) => return self.failed(Failure::fatal(error), &live, None),
@@ -67,6 +71,9 @@ impl Worker {
             return self.gate_text(task, &wf, prepared, &live);
         }
         let action = match prepared {
+            Prepared::Action(Action::Workflow(call)) if task.call_only => {
+                return self.call(call, &live, &redactor);
+            }
             Prepared::Action(a) => a,
             Prepared::Approval(_) => {
                 let f = Failure::fatal("an approval step has nothing to run");
@@ -125,6 +132,58 @@ impl Worker {
                 }
             }
             Err(error) => self.failed(Failure::fatal(error), live, Some(&redactor)),
+        }
+    }
+
+    /// A `workflow:` step's child, read from this worker's disk, its params masked (they go
+    /// into the history).
+    fn call(&self, call: ChildCall, live: &Live, redactor: &Redactor) -> StepDone {
+        let source = match crate::spec::read_source(&call.path) {
+            Ok(s) => s,
+            Err(d) => return self.failed(Failure::fatal(d.to_string()), live, Some(redactor)),
+        };
+        let mut params = Value::Object(call.params.into_iter().collect());
+        redact_value(redactor, &mut params);
+        let Value::Object(params) = params else {
+            unreachable!("an object stays one")
+        };
+        StepDone {
+            call: Some(super::wire::ChildCall {
+                source,
+                path: call.path.display().to_string(),
+                params: params.into_iter().collect(),
+            }),
+            ..self.done(live)
+        }
+    }
+
+    /// A child run's `outputs:`, rendered over its steps' results (in the task's context) and
+    /// masked: the output of the `workflow:` step that started it.
+    fn outputs(&self, task: &StepTask, live: &Live) -> StepDone {
+        let (wf, ctx, redactor) = match self.context(task) {
+            Ok(c) => c,
+            Err(error) => return self.failed(Failure::fatal(error), live, None),
+        };
+        let mut out = serde_json::Map::new();
+        for (name, tpl) in &wf.outputs {
+            match self.templates.render(tpl, &ctx) {
+                Ok(text) => {
+                    out.insert(name.clone(), crate::steps::output_value(&text));
+                }
+                Err(e) => {
+                    let f = Failure::fatal(format!("its `outputs.{name}`: {e}"));
+                    return self.failed(f, live, Some(&redactor));
+                }
+            }
+        }
+        let mut output = StepOutput {
+            output: Value::Object(out),
+            ..StepOutput::default()
+        };
+        redact_output(&redactor, &mut output);
+        StepDone {
+            output: Some(output),
+            ..self.done(live)
         }
     }
 
@@ -286,6 +345,7 @@ impl Worker {
             worker: self.identity.clone(),
             gate: None,
             items: None,
+            call: None,
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct RunInput {
     /// Time between SIGTERM and SIGKILL when a step is cancelled, in milliseconds.
     #[serde(default = "default_grace_ms")]
     pub grace_ms: u64,
+    /// For the child run of a `workflow:` step: its parent run and step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<crate::store::ParentLink>,
 }
 
 fn default_log_limit() -> usize {
@@ -81,6 +84,13 @@ pub struct StepTask {
     /// For one item of a fan-out: its index and value (`item_index`, `item` in templates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<(usize, Value)>,
+    /// Only read a `workflow:` step's file and render its params ([`StepDone::call`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub call_only: bool,
+    /// Only render the workflow's `outputs:` over `ctx` (a child run's, at its end): the
+    /// result's output is them, as an object.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub outputs_only: bool,
     /// Bytes of log reported.
     #[serde(default = "default_log_limit")]
     pub log_limit: usize,
@@ -120,6 +130,22 @@ pub struct StepDone {
     /// For an `expand_only` task: the step's list (or `error` says why there is none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<Value>>,
+    /// For a `call_only` task: the child run to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<ChildCall>,
+}
+
+/// The child run of a `workflow:` step, as a worker read it: the file's text and where it
+/// is, and the params rendered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildCall {
+    /// The child workflow's source text.
+    pub source: String,
+    /// Its file.
+    pub path: String,
+    /// The params the step passes, rendered.
+    #[serde(default)]
+    pub params: IndexMap<String, Value>,
 }
 
 /// What a gate shows an operator, rendered by a worker.
@@ -205,4 +231,10 @@ pub struct RunEnd {
     pub steps_total: u32,
     /// When it ended.
     pub finished_at: Timestamp,
+    /// A child run's `outputs:`, rendered once it succeeded: its `workflow:` step's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Value>,
+    /// Why its `outputs:` could not be rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs_error: Option<String>,
 }

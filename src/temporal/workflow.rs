@@ -13,9 +13,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityCancellationType, ActivityExecutionError, ActivityOptions, ApplicationFailure,
-    CancellableFuture, SyncWorkflowContext, TimerResult, WaitConditionOptions,
-    WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
-    WorkflowTermination,
+    CancellableFuture, ChildWorkflowOptions, SignalWorkflowOptions, SyncWorkflowContext,
+    TimerResult, WaitConditionOptions, WorkflowCancellationToken, WorkflowContext,
+    WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
 use super::activity::StepActivities;
@@ -58,6 +58,21 @@ enum Pending<'a> {
         wake: Wake,
         fut: Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>>,
     },
+    /// The child run of `workflow:` step `idx`, started and then awaited (it is cancelled
+    /// with this run: it inherits the workflow's cancellation).
+    Child {
+        idx: usize,
+        fut: Pin<Box<dyn Future<Output = Result<RunEnd, String>> + 'a>>,
+    },
+    /// The activity rendering this child run's `outputs:`.
+    Outputs {
+        fut:
+            Pin<Box<dyn CancellableFuture<Output = Result<StepDone, ActivityExecutionError>> + 'a>>,
+    },
+    /// A signal to a child run: driven to its end, its result not needed.
+    Quiet {
+        fut: Pin<Box<dyn Future<Output = ()> + 'a>>,
+    },
 }
 
 /// What the run method waits for.
@@ -67,6 +82,9 @@ enum Next {
         Box<Result<StepDone, ActivityExecutionError>>,
     ),
     Woke(Wake),
+    Quiet,
+    Child(usize, Result<RunEnd, String>),
+    Outputs(Box<Result<StepDone, ActivityExecutionError>>),
     Heard,
     Cancelled,
 }
@@ -98,6 +116,15 @@ impl BatonRun {
                     with_driver(ctx, |d| d.step_done(slot, done, at, unit))
                 }
                 Next::Woke(wake) => with_driver(ctx, |d| d.woke(wake, at)),
+                Next::Child(idx, result) => {
+                    with_driver(ctx, |d| d.child_done(idx, result, at, unit))
+                }
+                Next::Outputs(result) => {
+                    let done = (*result).unwrap_or_else(|e| lost(&e));
+                    with_driver(ctx, |d| d.outputs_done(done));
+                    Vec::new()
+                }
+                Next::Quiet => Vec::new(),
                 Next::Heard => {
                     let heard: Vec<Heard> = ctx.state_mut(|s| s.heard.drain(..).collect());
                     let mut orders = Vec::new();
@@ -215,17 +242,51 @@ fn carry_out<'a>(ctx: &'a Ctx, orders: Vec<Order>, pending: &mut Vec<Pending<'a>
                 task,
                 queue,
             } => {
-                let opts =
-                    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(7 * 86_400))
-                        .task_queue(queue)
-                        .heartbeat_timeout(HEARTBEAT_TIMEOUT)
-                        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
-                        .build();
-                let fut = ctx.execute_activity(StepActivities::step, *task, opts);
+                let fut = ctx.execute_activity(StepActivities::step, *task, step_options(queue));
                 pending.push(Pending::Step {
                     slot: (idx, item),
                     fut: Box::pin(fut),
                 });
+            }
+            Order::Outputs { task, queue } => {
+                let fut = ctx.execute_activity(StepActivities::step, *task, step_options(queue));
+                pending.push(Pending::Outputs { fut: Box::pin(fut) });
+            }
+            Order::Child { idx, id, input } => {
+                let options = ChildWorkflowOptions::builder()
+                    .workflow_id(id)
+                    .task_queue(input.queue.clone())
+                    .build();
+                let start = ctx.start_child_workflow(BatonRun::run, *input, options);
+                let fut = async move {
+                    let started = start.await.map_err(|e| format!("could not start: {e}"))?;
+                    started.result().await.map_err(|e| {
+                        if e.as_cancelled().is_some() {
+                            "cancelled".to_string()
+                        } else {
+                            e.to_string()
+                        }
+                    })
+                };
+                pending.push(Pending::Child {
+                    idx,
+                    fut: Box::pin(fut),
+                });
+            }
+            Order::FreezeChild { id, pause } => {
+                let child = ctx.external_workflow(id, None);
+                let options = SignalWorkflowOptions::default();
+                let sent = if pause {
+                    Box::pin(child.signal(BatonRun::pause, (), options))
+                        as Pin<Box<dyn Future<Output = _>>>
+                } else {
+                    Box::pin(child.signal(BatonRun::resume, (), options))
+                };
+                // A child that has just ended refuses: its end is what comes next.
+                let fut = async move {
+                    let _ = sent.await;
+                };
+                pending.push(Pending::Quiet { fut: Box::pin(fut) });
             }
             Order::Sleep { wake, after } => {
                 let fut = ctx.timer(after);
@@ -239,6 +300,9 @@ fn carry_out<'a>(ctx: &'a Ctx, orders: Vec<Order>, pending: &mut Vec<Pending<'a>
                     match p {
                         Pending::Step { fut, .. } => fut.cancel(),
                         Pending::Timer { fut, .. } => fut.cancel(),
+                        Pending::Outputs { fut } => fut.cancel(),
+                        // Cancelled with the workflow, which they inherit.
+                        Pending::Child { .. } | Pending::Quiet { .. } => {}
                     }
                 }
             }
@@ -256,6 +320,16 @@ fn carry_out<'a>(ctx: &'a Ctx, orders: Vec<Order>, pending: &mut Vec<Pending<'a>
             }
         }
     }
+}
+
+/// A step's activity: on `queue`, heartbeating, cancelled only once its worker has stopped
+/// the step's processes.
+fn step_options(queue: String) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(7 * 86_400))
+        .task_queue(queue)
+        .heartbeat_timeout(HEARTBEAT_TIMEOUT)
+        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
+        .build()
 }
 
 /// Waits for the first of: a step's activity or a timer (in the order they were started), a
@@ -279,6 +353,18 @@ async fn next(ctx: &Ctx, pending: &mut Vec<Pending<'_>>, cancel_seen: bool) -> N
                 },
                 Pending::Timer { wake, fut } => match fut.as_mut().poll(cx) {
                     Poll::Ready(_) => Some(Next::Woke(*wake)),
+                    Poll::Pending => None,
+                },
+                Pending::Child { idx, fut } => match fut.as_mut().poll(cx) {
+                    Poll::Ready(r) => Some(Next::Child(*idx, r)),
+                    Poll::Pending => None,
+                },
+                Pending::Outputs { fut } => match fut.as_mut().poll(cx) {
+                    Poll::Ready(r) => Some(Next::Outputs(Box::new(r))),
+                    Poll::Pending => None,
+                },
+                Pending::Quiet { fut } => match fut.as_mut().poll(cx) {
+                    Poll::Ready(()) => Some(Next::Quiet),
                     Poll::Pending => None,
                 },
             };
@@ -316,6 +402,7 @@ fn lost(e: &ActivityExecutionError) -> StepDone {
         worker: String::new(),
         gate: None,
         items: None,
+        call: None,
     }
 }
 
