@@ -49,6 +49,22 @@ fn output(shown: &Value, step: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// `baton run --temporal WF` to its end, which must be a success: the run id and `show --json`.
+fn run_to_success(c: &Cluster, wf: &std::path::Path) -> (String, Value) {
+    let out = c
+        .baton()
+        .args(["run", "--temporal"])
+        .arg(wf)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let run = run_id(&said);
+    let shown = show(c, &run);
+    assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    (run, shown)
+}
+
 #[test]
 fn a_run_spreads_its_steps_over_two_queues_and_succeeds() {
     let mut c = Cluster::start();
@@ -70,17 +86,7 @@ steps:
     run: echo "b on $PPID after $A"
 "#,
     );
-    let out = c
-        .baton()
-        .args(["run", "--temporal"])
-        .arg(&wf)
-        .output()
-        .unwrap();
-    let said = text(&out);
-    assert!(out.status.success(), "{said}");
-    let run = run_id(&said);
-    let shown = show(&c, &run);
-    assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    let (run, shown) = run_to_success(&c, &wf);
     let a = format!("a on {}", c.workers[first].pid());
     assert_eq!(output(&shown, "a"), Value::String(a.clone()));
     let b = format!("b on {} after {a}", c.workers[second].pid());
@@ -512,17 +518,7 @@ steps:
             tried = tried.display()
         ),
     );
-    let out = c
-        .baton()
-        .args(["run", "--temporal"])
-        .arg(&wf)
-        .output()
-        .unwrap();
-    let said = text(&out);
-    assert!(out.status.success(), "{said}");
-    let run = run_id(&said);
-    let shown = show(&c, &run);
-    assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    let (run, shown) = run_to_success(&c, &wf);
     let items = output(&shown, "fan");
     let items: Vec<&str> = items
         .as_array()
@@ -672,17 +668,7 @@ steps:
     run: echo "child said {{ steps.sub.output.greeting }}"
 "#,
     );
-    let out = c
-        .baton()
-        .args(["run", "--temporal"])
-        .arg(&wf)
-        .output()
-        .unwrap();
-    let said = text(&out);
-    assert!(out.status.success(), "{said}");
-    let run = run_id(&said);
-    let shown = show(&c, &run);
-    assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    let (run, shown) = run_to_success(&c, &wf);
     assert_eq!(
         output(&shown, "sub"),
         serde_json::json!({"greeting": "hello ann"})

@@ -455,14 +455,7 @@ impl Driver {
                 self.phases.insert(idx, Phase::Expanding);
                 let mut task = self.task(idx, 1);
                 task.expand_only = true;
-                let queue = self.queue(idx);
-                let item = None;
-                self.orders.push(Order::Run {
-                    idx,
-                    item,
-                    task: Box::new(task),
-                    queue,
-                });
+                self.send_task(idx, task);
             }
             Effect::StartItem {
                 idx,
@@ -495,14 +488,7 @@ impl Driver {
             self.phases.insert(idx, Phase::Preparing);
             let mut task = self.task(idx, 1);
             task.prepare_only = true;
-            let queue = self.queue(idx);
-            let item = None;
-            self.orders.push(Order::Run {
-                idx,
-                item,
-                task: Box::new(task),
-                queue,
-            });
+            self.send_task(idx, task);
         } else {
             self.run_attempt(idx, 1);
         }
@@ -519,11 +505,15 @@ impl Driver {
         self.pending.push_back(Input::Attempt { idx, n });
         let mut task = self.task(idx, n);
         task.call_only = calls;
+        self.send_task(idx, task);
+    }
+
+    /// Step `idx`'s `task` goes to a worker of the step's queue.
+    fn send_task(&mut self, idx: usize, task: StepTask) {
         let queue = self.queue(idx);
-        let item = None;
         self.orders.push(Order::Run {
             idx,
-            item,
+            item: None,
             task: Box::new(task),
             queue,
         });
