@@ -32,8 +32,9 @@ pub const MAX_WAITING: usize = 8_192;
 const BATCH: usize = 512;
 /// How long one export may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the process waits for its last spans to go at exit.
-const EXIT_PATIENCE: Duration = Duration::from_secs(5);
+/// How long the process waits for its last spans to go at exit (a collector that cannot be
+/// reached costs every command this much at most).
+const EXIT_PATIENCE: Duration = Duration::from_secs(2);
 
 /// `[otel]` in the config file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -174,7 +175,7 @@ pub fn start(engine: &Engine, target: Target) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends the spans still waiting, giving them a few seconds; at the end of every command.
+/// Sends the spans still waiting, giving them [`EXIT_PATIENCE`]; at the end of every command.
 pub fn flush_at_exit() {
     let Some(running) = RUNNING.lock().ok().and_then(|mut r| r.take()) else {
         return;

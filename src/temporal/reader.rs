@@ -33,6 +33,9 @@ pub struct Both {
     /// A cluster that cannot be listed is said in baton's own log, not on stderr (a console
     /// draws there).
     quiet: bool,
+    /// The connection, kept between calls (a console reads every few seconds); made again
+    /// after a call through it failed.
+    connected: Mutex<Option<Cluster>>,
 }
 
 impl Both {
@@ -47,6 +50,7 @@ impl Both {
             rt,
             ended: Mutex::new(HashMap::new()),
             quiet: false,
+            connected: Mutex::new(None),
         })
     }
 
@@ -56,14 +60,22 @@ impl Both {
         self
     }
 
-    /// Runs `f` against the cluster (connected for the call).
+    /// Runs `f` against the cluster, through the kept connection or a new one.
     pub(super) fn on_cluster<T>(
         &self,
         f: impl AsyncFnOnce(&Cluster) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
+        let kept = self.connected.lock().ok().and_then(|c| c.clone());
         self.rt.block_on(async {
-            let cluster = Cluster::connect(&self.settings).await?;
-            f(&cluster).await
+            let cluster = match kept {
+                Some(c) => c,
+                None => Cluster::connect(&self.settings).await?,
+            };
+            let result = f(&cluster).await;
+            if let Ok(mut slot) = self.connected.lock() {
+                *slot = result.is_ok().then_some(cluster);
+            }
+            result
         })
     }
 
