@@ -5,6 +5,8 @@
 
 #[path = "support/bin.rs"]
 mod bin;
+#[path = "support/fake_llm.rs"]
+mod fake_llm;
 #[path = "support/engine.rs"]
 mod harness;
 #[path = "support/pty.rs"]
@@ -684,4 +686,99 @@ steps:
     let listed = text(&c.server.cli(&["workflow", "list"]));
     assert!(listed.contains(&child), "{listed}");
     c.record_history(&run, "sub-workflow");
+}
+
+/// An agent step on Temporal: the agent loop runs on a worker with the worker's providers (a
+/// fake one on loopback here, its key only in the worker's environment); its risky `shell`
+/// call opens the step's gate in the run, `baton approve` from another process decides it (an
+/// Update), the call runs once, and the answer is the step's output. Each turn is journaled in
+/// the run's history, masked.
+#[test]
+fn an_agent_step_runs_on_a_worker_and_its_risky_call_is_approved_with_baton_approve() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(fake_llm::FakeLlm::start());
+    let mut c = Cluster::start();
+    let marks = c.path("checked.txt");
+    fake.push(fake_llm::Reply::Calls {
+        text: String::new(),
+        calls: vec![(
+            "shell".into(),
+            serde_json::json!({"command": format!("echo checked >> {}", marks.display())}),
+        )],
+    });
+    fake.push(fake_llm::Reply::Text("The disk is fine.".into()));
+    let config = c.path("config/config.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(&format!(
+        "\n[[providers]]\nname = \"fake\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+        fake.url()
+    ));
+    std::fs::write(&config, toml).unwrap();
+    c.add_worker_with(&["baton"], &[("ANTHROPIC_API_KEY", "sk-ant-t3mp0ral")]);
+    let wf = c.workflow(
+        "triage.yaml",
+        "name: triage\nsteps:\n  - id: look\n    agent: devops\n    prompt: Check the disk.\n    tools: [shell]\n",
+    );
+    let run = spawn_run(&c, &wf);
+    let mut id = None;
+    eventually(PATIENCE, "the call's gate to open", || {
+        id = id.clone().or_else(|| newest_run(&c));
+        id.as_ref()
+            .and_then(|id| try_show(&c, id))
+            .is_some_and(|s| {
+                s["approvals"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|g| g["tool"] == "shell" && g["decision"].is_null())
+                })
+            })
+    });
+    let id = id.unwrap();
+    assert!(!marks.exists(), "the call waits for its decision");
+    let out = c.baton().args(["approve", &id, "look"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = show(&c, &id);
+    assert_eq!(shown["run"]["state"], "succeeded", "{shown}");
+    assert_eq!(
+        output(&shown, "look"),
+        Value::String("The disk is fine.".into())
+    );
+    assert_eq!(std::fs::read_to_string(&marks).unwrap(), "checked\n");
+    let record = &shown["steps"][0]["record"];
+    assert_eq!(record["metrics"]["provider"], "fake", "{record}");
+    assert!(
+        record["metrics"]["tokens_in"].as_u64().unwrap_or(0) > 0,
+        "{record}"
+    );
+    let gate = &shown["approvals"][0];
+    let me = baton::identity::Operator::current();
+    assert_eq!(gate["decision"]["by"], me.name.as_str(), "{gate}");
+    assert!(
+        gate["action"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("echo checked"),
+        "{gate}"
+    );
+    // The model saw the call's result.
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2, "two turns");
+    assert!(
+        requests[1].body.to_string().contains("checked"),
+        "{:?}",
+        requests[1].body
+    );
+    // Nothing of the worker's key is in the run's history.
+    let history =
+        text(
+            &c.server
+                .cli(&["workflow", "show", "--workflow-id", &id, "--output", "json"]),
+        );
+    assert!(
+        history.contains("agent_entry"),
+        "the turns are journaled: {history}"
+    );
+    assert!(!history.contains("sk-ant-t3mp0ral"));
+    c.record_history(&id, "agent");
 }

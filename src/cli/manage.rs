@@ -43,11 +43,15 @@ pub struct DecideArgs {
 pub fn decide(data_dir: Option<&Path>, args: DecideArgs, approved: bool) -> anyhow::Result<i32> {
     if crate::temporal::is_run_id(&args.run) {
         let (step, comment) = (args.step.clone(), args.comment.clone());
+        // An agent's call edited with `--arguments`: its worker checks the edit.
+        let inputs = (args.arguments.clone().into_iter())
+            .map(|a| (crate::agents::approve::ARGUMENTS_INPUT.to_string(), a))
+            .collect();
         let op = crate::temporal::Op::Decide {
             step,
             approved,
             comment,
-            inputs: Default::default(),
+            inputs,
         };
         return crate::temporal::command(data_dir, &args.run, op);
     }

@@ -34,7 +34,7 @@ use crate::store::{
 
 pub use super::machine::WHEN_FALSE;
 
-mod agent;
+pub(crate) mod agent;
 mod gates;
 mod items;
 mod leftovers;

@@ -8,16 +8,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use temporalio_client::WorkflowQueryOptions;
+use temporalio_client::{Client, WorkflowHandle, WorkflowQueryOptions, WorkflowSignalOptions};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio::sync::watch;
 
 use super::logbuf::LogBuf;
-use super::step::{Live, Worker};
-use super::wire::{Freeze, Progress, StepDone, StepTask};
+use super::step::{AgentLink, Live, Worker};
+use super::wire::{AgentRecord, Freeze, Progress, StepDone, StepTask, ToolAsk};
 use super::workflow::BatonRun;
+use crate::agents::HostFuture;
 use crate::steps::Directive;
+use crate::store::{AgentEntry, Decision};
 
 /// How often a running step heartbeats and asks whether its run is paused.
 const BEAT: Duration = Duration::from_secs(1);
@@ -43,7 +45,11 @@ impl StepActivities {
             pid: std::sync::Mutex::new(None),
         });
         let (control, rx) = watch::channel(Directive::Running);
-        let run = self.worker.run(&task, rx, live.clone());
+        let link = WorkflowLink {
+            handle: ctx.workflow_handle::<BatonRun>(),
+            step: self.step_id(&task).0,
+        };
+        let run = self.worker.run(&task, rx, live.clone(), &link);
         tokio::pin!(run);
         let mut beat = tokio::time::interval(BEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -95,6 +101,82 @@ impl StepActivities {
             tail,
             pid: live.pid.lock().ok().and_then(|p| *p),
         }
+    }
+}
+
+/// An agent step's way to its run: signals journal its turns and ask about calls, queries read
+/// the journal and the decisions.
+struct WorkflowLink {
+    handle: Option<WorkflowHandle<Client, BatonRun>>,
+    step: String,
+}
+
+/// How often a step waiting for a decision on a call asks its run.
+const DECISION_POLL: Duration = Duration::from_millis(500);
+
+impl WorkflowLink {
+    fn handle(&self) -> Result<&WorkflowHandle<Client, BatonRun>, String> {
+        self.handle
+            .as_ref()
+            .ok_or_else(|| "this activity has no workflow to journal an agent's turns in".into())
+    }
+}
+
+impl AgentLink for WorkflowLink {
+    fn recorded(&self) -> HostFuture<'_, Result<Vec<AgentEntry>, String>> {
+        Box::pin(async move {
+            let options = WorkflowQueryOptions::default();
+            (self.handle()?)
+                .query(BatonRun::conversation, self.step.clone(), options)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot read step `{}`'s conversation from its run: {e}",
+                        self.step
+                    )
+                })
+        })
+    }
+
+    fn record(&self, entry: AgentEntry) -> HostFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let record = AgentRecord {
+                step: self.step.clone(),
+                entry,
+            };
+            (self.handle()?)
+                .signal(
+                    BatonRun::agent_entry,
+                    record,
+                    WorkflowSignalOptions::default(),
+                )
+                .await
+                .map_err(|e| format!("cannot journal step `{}`'s turn in its run: {e}", self.step))
+        })
+    }
+
+    fn ask(&self, ask: ToolAsk) -> HostFuture<'_, Option<Decision>> {
+        Box::pin(async move {
+            let handle = self.handle().ok()?;
+            let key = (ask.step.clone(), ask.ask.clone());
+            let sent = handle
+                .signal(BatonRun::ask_tool, ask, WorkflowSignalOptions::default())
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!("step `{}`: cannot ask about a call: {e}", self.step);
+                return None;
+            }
+            loop {
+                let options = WorkflowQueryOptions::default();
+                let asked = handle
+                    .query(BatonRun::tool_decision, key.clone(), options)
+                    .await;
+                if let Ok(Some(decision)) = asked {
+                    return Some(decision);
+                }
+                tokio::time::sleep(DECISION_POLL).await;
+            }
+        })
     }
 }
 

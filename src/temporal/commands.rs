@@ -242,10 +242,23 @@ pub fn worker(data_dir: Option<&Path>, queues: &[String]) -> anyhow::Result<i32>
         queues.push(settings.task_queue().to_string());
     }
     let ssh = crate::remote::Ssh::new(config.hosts.clone(), config.ssh.clone(), Some(&paths.data));
+    // Agent steps use this worker's providers and profiles (their keys never leave it).
+    let env = &crate::providers::process_env;
+    let (catalog, problems) = crate::agents::AgentCatalog::load(Some(&paths.agents_dir()));
+    for p in problems {
+        crate::errln!("warning: {p}");
+    }
+    let mcp_servers = crate::mcp::configured(&config.mcp_servers, &paths.config_file())
+        .map_err(|e| anyhow!("{e}"))?;
+    let llm = std::sync::Arc::new(crate::steps::agent::LlmRuntime {
+        router: crate::providers::Router::from_config(&config.providers, env),
+        catalog,
+        mcp_servers,
+    });
     let rt = runtime()?;
     let local = tokio::task::LocalSet::new();
     local
-        .block_on(&rt, super::serve::serve(settings, queues, ssh))
+        .block_on(&rt, super::serve::serve(settings, queues, ssh, Some(llm)))
         .context("baton worker")
 }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::json;
 
-use super::wire::{Freeze, GateText, RunEnd, RunInput, RunView, StepDone, StepTask};
+use super::wire::{Freeze, GateText, RunEnd, RunInput, RunView, StepDone, StepTask, ToolAsk};
+use crate::agents::approve::ARGUMENTS_INPUT;
 use crate::engine::RunDetail;
 use crate::engine::context::{RunContext, step_entry};
 use crate::engine::machine::retry::{AfterFailure, AttemptFailure, after_failure};
@@ -123,6 +124,8 @@ enum Phase {
     Calling(u32),
     /// Attempt `n`'s child run (a `workflow:` step) runs as child workflow `id`.
     Child(u32, String),
+    /// Attempt `n` (an agent's) waits for an operator's decision on a tool call: ask `ask`.
+    ToolGate(u32, String),
 }
 
 /// One run's workflow state.
@@ -145,6 +148,12 @@ pub struct Driver {
     end: Option<RunEnd>,
     /// How the run ended, while its `outputs:` are rendered (a child run).
     ending: Option<RunEnd>,
+    /// Agent steps' conversations, by step (or item) key, as their workers journaled them.
+    conversations: HashMap<String, Vec<crate::store::AgentEntry>>,
+    /// Decisions on agents' tool calls, by step and ask, for the asking worker to read.
+    tool_decisions: HashMap<(String, String), Decision>,
+    /// The tool of each step whose gate is a tool call's.
+    tools: HashMap<usize, String>,
 }
 
 impl Driver {
@@ -203,6 +212,9 @@ impl Driver {
             orders: Vec::new(),
             end: None,
             ending: None,
+            conversations: HashMap::new(),
+            tool_decisions: HashMap::new(),
+            tools: HashMap::new(),
         };
         d.perform(effects, now);
         d.pending.push_back(Input::Begin);
@@ -287,6 +299,50 @@ impl Driver {
         self.end = Some(end);
     }
 
+    /// A worker journaled a turn or call of agent step `step` (already masked).
+    pub fn agent_entry(&mut self, step: String, entry: crate::store::AgentEntry) {
+        self.conversations.entry(step).or_default().push(entry);
+    }
+
+    /// Agent step `step`'s conversation so far.
+    pub fn conversation(&self, step: &str) -> Vec<crate::store::AgentEntry> {
+        self.conversations.get(step).cloned().unwrap_or_default()
+    }
+
+    /// The decision on ask `ask` of agent step `step`, once an operator made it.
+    pub fn tool_decision(&self, step: &str, ask: &str) -> Option<Decision> {
+        (self.tool_decisions)
+            .get(&(step.to_string(), ask.to_string()))
+            .cloned()
+    }
+
+    /// A worker asks about an agent's tool call: the step's gate opens with the call.
+    pub fn tool_asked(&mut self, ask: ToolAsk, now: Now) -> Vec<Order> {
+        let idx = self.wf.steps.iter().position(|s| s.id.0 == ask.step);
+        if let Some(idx) = idx
+            && let Some(Phase::Running(n)) = self.phases.get(&idx).cloned()
+        {
+            self.gates.insert(
+                idx,
+                GateText {
+                    prompt: ask.prompt,
+                    action: Some(ask.action),
+                    inputs: [(ARGUMENTS_INPUT.to_string(), ask.arguments)]
+                        .into_iter()
+                        .collect(),
+                    timeout_ms: None,
+                },
+            );
+            self.tools.insert(idx, ask.tool);
+            self.phases.insert(idx, Phase::ToolGate(n, ask.ask));
+            let on_timeout = OnTimeout::Reject;
+            self.pending
+                .push_back(Input::GateOpened { idx, on_timeout });
+        }
+        self.settle(now);
+        std::mem::take(&mut self.orders)
+    }
+
     /// A wake the driver asked for.
     pub fn woke(&mut self, wake: Wake, now: Now) -> Vec<Order> {
         match wake {
@@ -339,7 +395,11 @@ impl Driver {
             .iter()
             .position(|s| s.id.0 == step)
             .ok_or_else(|| format!("run {} has no step `{step}`", self.run))?;
-        if self.phases.get(&idx) != Some(&Phase::Gate) || self.machine.gate_since(idx).is_none() {
+        let gated = matches!(
+            self.phases.get(&idx),
+            Some(Phase::Gate | Phase::ToolGate(..))
+        );
+        if !gated || self.machine.gate_since(idx).is_none() {
             return Err(format!(
                 "step `{step}` of run {} is not waiting for a decision",
                 self.run
@@ -785,12 +845,24 @@ impl Driver {
             deadline,
             decision: None,
             approvers: step.approvers.clone(),
-            tool: None,
+            tool: self.tools.get(&idx).cloned(),
         });
     }
 
     fn gate_decided(&mut self, idx: usize, decision: Decision) {
         let step_id = self.wf.steps[idx].id.clone();
+        if let Some(Phase::ToolGate(n, ask)) = self.phases.get(&idx).cloned() {
+            // An agent's call: the asking worker reads the decision; the step goes on.
+            if let Some(a) = (self.view.detail.approvals.iter_mut().rev())
+                .find(|a| a.step == step_id && a.decision.is_none())
+            {
+                a.decision = Some(decision.clone());
+            }
+            self.tools.remove(&idx);
+            self.phases.insert(idx, Phase::Running(n));
+            self.tool_decisions.insert((step_id.0, ask), decision);
+            return;
+        }
         if let Some(a) = self
             .view
             .detail
@@ -869,7 +941,7 @@ impl Driver {
                 output,
                 exit_code: done.exit_code,
                 cached: false,
-                metrics: Default::default(),
+                metrics: done.metrics.unwrap_or_default(),
             }));
         }
         let error = done.error.clone().unwrap_or_else(|| "failed".into());
@@ -967,6 +1039,7 @@ fn child_result(id: &str, result: Result<RunEnd, String>) -> StepDone {
         gate: None,
         items: None,
         call: None,
+        metrics: None,
     };
     match result {
         Ok(end) if end.state == RunState::Succeeded => match end.outputs_error {
@@ -1020,12 +1093,12 @@ pub fn parse(input: &RunInput) -> Result<Workflow, String> {
             "`cache`"
         } else if s.for_each.is_some() && matches!(s.kind, StepKind::Workflow(_)) {
             "`workflow:` with `for_each`"
+        } else if s.for_each.is_some() && matches!(s.kind, StepKind::Agent(_)) {
+            "`agent:` with `for_each`"
         } else if s.lock.is_some() {
             "`lock`"
         } else if s.rate_limit.is_some() {
             "`rate_limit`"
-        } else if matches!(s.kind, StepKind::Agent(_)) {
-            "`agent:`"
         } else {
             return None;
         };
@@ -1084,10 +1157,7 @@ mod tests {
     #[test]
     fn a_workflow_with_a_step_only_the_local_engine_runs_is_refused_naming_the_step() {
         let cases = [
-            (
-                "  - id: ask\n    agent: writer\n    prompt: hi\n",
-                "`agent:`",
-            ),
+            ("  - id: ask\n    run: 'true'\n    lock: deploy\n", "`lock`"),
             (
                 "  - id: ask\n    run: 'true'\n    cache: { ttl: 1h }\n",
                 "`cache`",
@@ -1130,6 +1200,7 @@ mod tests {
             gate: None,
             items: None,
             call: None,
+            metrics: None,
         }
     }
 
@@ -1275,6 +1346,68 @@ mod tests {
         let error = rec.error.clone().unwrap_or_default();
         assert!(error.contains("child run t2.sub failed: exit 1"), "{error}");
         assert!(error.contains("baton show t2.sub"), "{error}");
+    }
+
+    #[test]
+    fn an_agent_s_call_opens_the_step_s_gate_and_its_decision_waits_for_the_asking_worker() {
+        let source = "name: w\nsteps:\n  - id: look\n    agent: devops\n    prompt: hi\n    tools: [shell]\n";
+        let (mut d, orders) = Driver::start(input(source), "t1", at(0)).unwrap();
+        assert_eq!(
+            runs(&orders),
+            [(0, None)],
+            "the agent runs as the step's activity"
+        );
+        let ask = |n: &str| ToolAsk {
+            step: "look".into(),
+            ask: format!("1:{n}"),
+            prompt: "Allow this call?".into(),
+            action: "$ df -h".into(),
+            tool: "shell".into(),
+            arguments: "{\"command\": \"df -h\"}".into(),
+        };
+        assert!(d.tool_asked(ask("0"), at(1)).is_empty());
+        let gate = d.view().detail.approvals[0].clone();
+        assert_eq!(gate.tool.as_deref(), Some("shell"));
+        assert_eq!(gate.action.as_deref(), Some("$ df -h"));
+        assert_eq!(d.view().detail.steps[0].status.as_str(), "waiting_approval");
+        assert_eq!(d.tool_decision("look", "1:0"), None);
+        let no = Decision {
+            approved: false,
+            by: "ann".into(),
+            uid: Some(1000),
+            at: Timestamp(1_000_002),
+            comment: Some("not now".into()),
+            inputs: Default::default(),
+        };
+        // A rejected call is the agent's to hear: the step goes on.
+        assert!(d.decide("look", no.clone(), at(2)).is_empty());
+        let heard = d.tool_decision("look", "1:0").unwrap();
+        assert!(!heard.approved && heard.comment == no.comment);
+        // The arguments as shown come with it (the worker tells an edit from them).
+        assert_eq!(heard.inputs["arguments"], "{\"command\": \"df -h\"}");
+        assert_eq!(d.view().detail.steps[0].status.as_str(), "running");
+        assert!(d.end().is_none());
+        // A second call asks again, and is decided apart.
+        d.tool_asked(ask("1"), at(3));
+        assert!(d.check_decision("look", "ann").is_ok());
+        let yes = Decision {
+            approved: true,
+            ..no
+        };
+        d.decide("look", yes, at(4));
+        assert!(d.tool_decision("look", "1:1").is_some_and(|d| d.approved));
+        assert!(
+            d.check_decision("look", "ann").is_err(),
+            "nothing waits now"
+        );
+        // The answer ends the step.
+        d.agent_entry(
+            "look".into(),
+            crate::store::AgentEntry::CallStarted { id: "c1".into() },
+        );
+        assert_eq!(d.conversation("look").len(), 1);
+        d.step_done((0, None), done(Some("fine"), None), at(5), 0.5);
+        assert_eq!(d.end().map(|e| e.state), Some(RunState::Succeeded));
     }
 
     #[test]

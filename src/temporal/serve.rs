@@ -19,6 +19,7 @@ pub async fn serve(
     settings: TemporalSection,
     queues: Vec<String>,
     ssh: crate::remote::Ssh,
+    llm: Option<Arc<crate::steps::agent::LlmRuntime>>,
 ) -> anyhow::Result<i32> {
     let runtime = Runtime::from_current_tokio(Default::default())
         .map_err(|e| anyhow!("cannot start the Temporal runtime: {e}"))?;
@@ -30,6 +31,7 @@ pub async fn serve(
         ssh: Arc::new(ssh),
         identity: identity.clone(),
         max_line: 64 << 10,
+        llm,
     });
     let mut handles = Vec::new();
     let mut tasks = Vec::new();

@@ -12,7 +12,9 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::logbuf::LogBuf;
-use super::wire::{GateText, StepDone, StepTask};
+use super::wire::{GateText, StepDone, StepTask, ToolAsk};
+use crate::agents::approve::ARGUMENTS_INPUT;
+use crate::agents::{ActHost, CallQuestion, HostFuture};
 use crate::engine::context::{outputs_context, redact_output, redact_value};
 use crate::engine::pipeline::render::{
     Action, Prepared, StepView, item_context, prepare, render_outputs,
@@ -21,8 +23,10 @@ use crate::engine::pipeline::subflow::ChildCall;
 use crate::engine::secrets::RunSecrets;
 use crate::secrets::Redactor;
 use crate::spec::{Templates, Workflow};
+use crate::steps::agent::LlmRuntime;
 use crate::steps::{self, Attempt, Directive, Failure, Success};
 use crate::store::StepOutput;
+use crate::store::{AgentEntry, Decision};
 
 /// What every step task on this worker shares.
 pub struct Worker {
@@ -36,6 +40,63 @@ pub struct Worker {
     pub identity: String,
     /// Longest log line kept.
     pub max_line: usize,
+    /// Agent steps' providers and profiles, from this worker's config (none: agent steps
+    /// fail saying so).
+    pub llm: Option<Arc<LlmRuntime>>,
+}
+
+/// An agent step's way to its run's workflow (the activity's): journal a turn or call, read
+/// the journal back, ask an operator about a call and wait for the decision.
+pub trait AgentLink: Send + Sync {
+    /// The step's conversation journaled so far (by earlier attempts).
+    fn recorded(&self) -> HostFuture<'_, Result<Vec<AgentEntry>, String>>;
+    /// Journals `entry` (masked) in the run; done once the server has it.
+    fn record(&self, entry: AgentEntry) -> HostFuture<'_, Result<(), String>>;
+    /// Asks about a call and waits for the decision (`None`: the run is stopping).
+    fn ask(&self, ask: ToolAsk) -> HostFuture<'_, Option<Decision>>;
+}
+
+/// An agent step's [`ActHost`] on a worker: entries masked with the run's secrets before they
+/// go into the history; asks numbered per attempt of the activity.
+struct LinkHost<'a> {
+    link: &'a dyn AgentLink,
+    recorded: Vec<AgentEntry>,
+    redactor: Redactor,
+    step: String,
+    attempt: u32,
+    asks: std::sync::atomic::AtomicU32,
+}
+
+impl ActHost for LinkHost<'_> {
+    fn recorded(&self) -> Result<Vec<AgentEntry>, String> {
+        Ok(self.recorded.clone())
+    }
+
+    fn record(&self, entry: AgentEntry) -> HostFuture<'_, Result<(), String>> {
+        let entry = crate::engine::run::agent::redact_entry(&self.redactor, entry);
+        self.link.record(entry)
+    }
+
+    fn ask(&self, question: CallQuestion) -> HostFuture<'_, Option<Decision>> {
+        Box::pin(async move {
+            let n = self.asks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Shown masked; approved unchanged, the call runs with its own arguments.
+            let shown = self.redactor.redact(&question.arguments).into_owned();
+            let ask = ToolAsk {
+                step: self.step.clone(),
+                ask: format!("{}:{n}", self.attempt),
+                prompt: question.prompt,
+                action: self.redactor.redact(&question.action).into_owned(),
+                tool: question.tool,
+                arguments: shown.clone(),
+            };
+            let mut decision = self.link.ask(ask).await?;
+            if decision.inputs.get(ARGUMENTS_INPUT) == Some(&shown) {
+                decision.inputs.shift_remove(ARGUMENTS_INPUT);
+            }
+            Some(decision)
+        })
+    }
 }
 
 /// What a running task exposes to its activity: the log so far and the process group.
@@ -54,6 +115,7 @@ impl Worker {
         task: &StepTask,
         control: watch::Receiver<Directive>,
         live: Arc<Live>,
+        link: &dyn AgentLink,
     ) -> StepDone {
         if task.expand_only {
             return self.expand(task, &live);
@@ -103,7 +165,22 @@ impl Worker {
                 })
             },
         };
-        match self.execute(action, attempt).await {
+        let host = match &action {
+            Action::Agent { .. } => match link.recorded().await {
+                Ok(recorded) => Some(LinkHost {
+                    link,
+                    recorded,
+                    redactor: redactor.clone(),
+                    step: step.id.0.clone(),
+                    attempt: task.attempt,
+                    asks: Default::default(),
+                }),
+                Err(e) => return self.failed(Failure::retryable(e), &live, Some(&redactor)),
+            },
+            _ => None,
+        };
+        let host = host.as_ref().map(|h| h as &dyn ActHost);
+        match self.execute(action, attempt, &wf, task, host).await {
             Ok(success) => self.succeeded(task, &wf, &ctx, success, &redactor, &live),
             Err(failure) => self.failed(failure, &live, Some(&redactor)),
         }
@@ -233,7 +310,14 @@ impl Worker {
     }
 
     /// One attempt, by the executor of the action's kind (those a worker can run).
-    async fn execute(&self, action: Action, attempt: Attempt) -> Result<Success, Failure> {
+    async fn execute(
+        &self,
+        action: Action,
+        attempt: Attempt,
+        wf: &Workflow,
+        task: &StepTask,
+        host: Option<&dyn ActHost>,
+    ) -> Result<Success, Failure> {
         match action {
             Action::Shell(c) => match c.on.clone() {
                 Some(host) => {
@@ -249,9 +333,29 @@ impl Worker {
                 output: v,
                 ..Success::default()
             }),
-            Action::Agent { .. } => Err(Failure::fatal(
-                "agent steps do not run on Temporal yet: run this workflow locally",
-            )),
+            Action::Agent { spec, prompt, env } => {
+                let Some(host) = host else {
+                    return Err(Failure::fatal("an agent step needs its run's journal"));
+                };
+                let catalog = match &self.llm {
+                    Some(l) => l.catalog.with_workflow(&wf.agents),
+                    None => crate::agents::AgentCatalog::builtin().with_workflow(&wf.agents),
+                };
+                let place = steps::agent::Place {
+                    workdir: task.workdir.as_deref().map(PathBuf::from),
+                    env,
+                    host,
+                    mcp_servers: &wf.mcp_servers,
+                    // Notes live in a store; a worker has none.
+                    notes: None,
+                    live: None,
+                };
+                let llm = self.llm.clone();
+                Box::pin(steps::agent::run(
+                    llm, &catalog, &spec, prompt, attempt, place,
+                ))
+                .await
+            }
             Action::Workflow(_) => Err(Failure::fatal(
                 "`workflow:` steps do not run on Temporal yet: run this workflow locally",
             )),
@@ -312,9 +416,11 @@ impl Worker {
             }
             redact_output(redactor, &mut output);
         }
+        let agent = s.metrics.provider.is_some() || s.metrics.tokens_in.is_some();
         StepDone {
             output: Some(output),
             exit_code: s.exit_code,
+            metrics: agent.then_some(s.metrics),
             ..self.done(live)
         }
     }
@@ -346,6 +452,7 @@ impl Worker {
             gate: None,
             items: None,
             call: None,
+            metrics: None,
         }
     }
 }

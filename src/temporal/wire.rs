@@ -133,6 +133,9 @@ pub struct StepDone {
     /// For a `call_only` task: the child run to start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<ChildCall>,
+    /// An agent step's provider, model, tokens and cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<crate::store::StepMetrics>,
 }
 
 /// The child run of a `workflow:` step, as a worker read it: the file's text and where it
@@ -189,6 +192,34 @@ pub struct DecideRequest {
     pub step: String,
     /// The decision, its `by` and `uid` the OS user of the deciding process.
     pub decision: Decision,
+}
+
+/// An agent step's turn or tool call, journaled in the run (a signal from the worker running
+/// the step), masked: a later attempt of the step goes on from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    /// The step (`step`, or `step[i]` for an item).
+    pub step: String,
+    /// The turn or call.
+    pub entry: crate::store::AgentEntry,
+}
+
+/// An agent's tool call that needs an operator (a signal from the worker running the step):
+/// the step's gate opens with the call, and the `decide` Update answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolAsk {
+    /// The step.
+    pub step: String,
+    /// Which ask of the step (`ATTEMPT:N`): its decision is read by it.
+    pub ask: String,
+    /// The question.
+    pub prompt: String,
+    /// The call as it will run.
+    pub action: String,
+    /// The tool.
+    pub tool: String,
+    /// The arguments as pretty JSON, masked (the operator may edit them).
+    pub arguments: String,
 }
 
 /// Whether the run is frozen: what a step's activity polls to stop and continue its processes.

@@ -20,9 +20,11 @@ use temporalio_sdk::{
 
 use super::activity::StepActivities;
 use super::driver::{Driver, Order, Wake};
-use super::wire::{DecideRequest, Freeze, RunEnd, RunInput, RunView, StepDone};
+use super::wire::{
+    AgentRecord, DecideRequest, Freeze, RunEnd, RunInput, RunView, StepDone, ToolAsk,
+};
 use crate::engine::machine::Now;
-use crate::store::{LogLine, RunState, Timestamp};
+use crate::store::{AgentEntry, Decision, LogLine, RunState, Timestamp};
 
 /// How often a running step's worker must be heard from; a worker that misses it is presumed
 /// dead, and its step is scheduled again (on another worker of the queue).
@@ -34,6 +36,7 @@ enum Heard {
     Pause,
     Resume,
     Decide(DecideRequest),
+    Ask(ToolAsk),
 }
 
 /// The workflow's state: the driver (once the run method built it) and what handlers heard.
@@ -133,6 +136,7 @@ impl BatonRun {
                             Heard::Pause => d.pause(at),
                             Heard::Resume => d.resume(at),
                             Heard::Decide(r) => d.decide(&r.step, r.decision, at),
+                            Heard::Ask(ask) => d.tool_asked(ask, at),
                         }));
                     }
                     orders
@@ -156,6 +160,39 @@ impl BatonRun {
     #[signal(name = "resume")]
     pub fn resume(&mut self, _ctx: &mut SyncWorkflowContext<Self>) {
         self.heard.push_back(Heard::Resume);
+    }
+
+    /// A worker journals an agent step's turn or call (masked): durable in the history, read
+    /// back by a later attempt of the step.
+    #[signal(name = "agent_entry")]
+    pub fn agent_entry(&mut self, _ctx: &mut SyncWorkflowContext<Self>, record: AgentRecord) {
+        if let Some(driver) = self.driver.as_mut() {
+            driver.agent_entry(record.step, record.entry);
+        }
+    }
+
+    /// A worker asks an operator about an agent's tool call: the step's gate opens with it.
+    #[signal(name = "ask_tool")]
+    pub fn ask_tool(&mut self, _ctx: &mut SyncWorkflowContext<Self>, ask: ToolAsk) {
+        self.heard.push_back(Heard::Ask(ask));
+    }
+
+    /// An agent step's conversation so far, for a new attempt of it.
+    #[query(name = "conversation")]
+    pub fn conversation(&self, _ctx: &WorkflowContextView, step: String) -> Vec<AgentEntry> {
+        (self.driver.as_ref())
+            .map(|d| d.conversation(&step))
+            .unwrap_or_default()
+    }
+
+    /// The decision on a tool call a worker asked about (`[step, ask]`), once made.
+    #[query(name = "tool_decision")]
+    pub fn tool_decision(
+        &self,
+        _ctx: &WorkflowContextView,
+        asked: (String, String),
+    ) -> Option<Decision> {
+        (self.driver.as_ref()).and_then(|d| d.tool_decision(&asked.0, &asked.1))
     }
 
     #[update_validator(decide)]
@@ -403,6 +440,7 @@ fn lost(e: &ActivityExecutionError) -> StepDone {
         gate: None,
         items: None,
         call: None,
+        metrics: None,
     }
 }
 

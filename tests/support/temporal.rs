@@ -170,7 +170,13 @@ impl Cluster {
 
     /// Starts a `baton worker` on `queues` and waits until it says it polls them all.
     pub fn add_worker(&mut self, queues: &[&str]) -> usize {
+        self.add_worker_with(queues, &[])
+    }
+
+    /// [`Cluster::add_worker`], with these variables in the worker's environment.
+    pub fn add_worker_with(&mut self, queues: &[&str], env: &[(&str, &str)]) -> usize {
         let mut c = self.baton();
+        c.envs(env.iter().copied());
         c.arg("worker");
         for q in queues {
             c.args(["--queue", q]);

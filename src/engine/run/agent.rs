@@ -19,7 +19,10 @@ impl RunActor {
 
 /// An agent's turn or call with the run's secrets masked in everything it says (what is
 /// stored is also what a resumed conversation shows the model).
-fn redact_entry(r: &Redactor, entry: crate::store::AgentEntry) -> crate::store::AgentEntry {
+pub(crate) fn redact_entry(
+    r: &Redactor,
+    entry: crate::store::AgentEntry,
+) -> crate::store::AgentEntry {
     use crate::store::AgentEntry;
     let text = |s: String| r.redact(&s).into_owned();
     match entry {
