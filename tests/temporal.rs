@@ -782,3 +782,74 @@ fn an_agent_step_runs_on_a_worker_and_its_risky_call_is_approved_with_baton_appr
     assert!(!history.contains("sk-ant-t3mp0ral"));
     c.record_history(&id, "agent");
 }
+
+/// A worker killed while its agent step waits for the model: the step runs again on the other
+/// worker, goes on from the turns journaled in the run, and the call that completed before the
+/// kill does not run twice.
+#[test]
+fn a_killed_worker_s_agent_step_goes_on_elsewhere_without_running_a_done_call_again() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(fake_llm::FakeLlm::start());
+    let mut c = Cluster::start();
+    let marks = c.path("ran.txt");
+    fake.push(fake_llm::Reply::Calls {
+        text: String::new(),
+        calls: vec![(
+            "shell".into(),
+            serde_json::json!({"command": format!("echo $PPID >> {}", marks.display())}),
+        )],
+    });
+    // The next answer never ends on the worker that asked for it.
+    fake.push(fake_llm::Reply::Held {
+        before: "The disk".into(),
+        gate: fake_llm::Gate::new(),
+        after: " is fine.".into(),
+    });
+    fake.push(fake_llm::Reply::Text("The disk is fine.".into()));
+    let config = c.path("config/config.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(&format!(
+        "\n[[providers]]\nname = \"fake\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+        fake.url()
+    ));
+    std::fs::write(&config, toml).unwrap();
+    for _ in 0..2 {
+        c.add_worker_with(&["baton"], &[("ANTHROPIC_API_KEY", "sk-ant-test")]);
+    }
+    let wf = c.workflow(
+        "triage.yaml",
+        "name: triage\nsteps:\n  - id: look\n    agent: devops\n    prompt: Check the disk.\n    tools: [{name: shell, approve: false}]\n",
+    );
+    let run = spawn_run(&c, &wf);
+    let ran = || -> Vec<u32> {
+        std::fs::read_to_string(&marks)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    eventually(
+        PATIENCE,
+        "the call to run and the model to be asked again",
+        || ran().len() == 1 && fake.hits() == 2,
+    );
+    let victim = ran()[0];
+    let index = c.workers.iter().position(|w| w.pid() == victim);
+    let index = index.expect("the call ran under one of the two workers");
+    // SIGKILL: only the missed heartbeats tell the server.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    let _ = c.workers[index].child.wait();
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let id = newest_run(&c).expect("the run");
+    let shown = show(&c, &id);
+    assert_eq!(
+        output(&shown, "look"),
+        Value::String("The disk is fine.".into())
+    );
+    assert_eq!(ran(), [victim], "the call that completed did not run again");
+    assert_eq!(fake.hits(), 3);
+    // The third request carried the first turn's call and its result, from the journal.
+    let body = fake.requests()[2].body.to_string();
+    assert!(body.contains("echo $PPID"), "{body}");
+}
