@@ -45,9 +45,11 @@ impl StepActivities {
             pid: std::sync::Mutex::new(None),
         });
         let (control, rx) = watch::channel(Directive::Running);
+        let info = ctx.info();
         let link = WorkflowLink {
             handle: ctx.workflow_handle::<BatonRun>(),
             step: self.step_id(&task).0,
+            attempt: format!("{}.{}", info.activity_id, info.attempt),
         };
         let run = self.worker.run(&task, rx, live.clone(), &link);
         tokio::pin!(run);
@@ -109,6 +111,8 @@ impl StepActivities {
 struct WorkflowLink {
     handle: Option<WorkflowHandle<Client, BatonRun>>,
     step: String,
+    /// The activity's id and Temporal's attempt of it.
+    attempt: String,
 }
 
 /// How often a step waiting for a decision on a call asks its run.
@@ -123,6 +127,10 @@ impl WorkflowLink {
 }
 
 impl AgentLink for WorkflowLink {
+    fn attempt_key(&self) -> String {
+        self.attempt.clone()
+    }
+
     fn recorded(&self) -> HostFuture<'_, Result<Vec<AgentEntry>, String>> {
         Box::pin(async move {
             let options = WorkflowQueryOptions::default();

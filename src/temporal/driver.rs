@@ -319,7 +319,9 @@ impl Driver {
     /// A worker asks about an agent's tool call: the step's gate opens with the call.
     pub fn tool_asked(&mut self, ask: ToolAsk, now: Now) -> Vec<Order> {
         let idx = self.wf.steps.iter().position(|s| s.id.0 == ask.step);
-        if let Some(idx) = idx
+        // The same ask heard twice (a signal sent again) is decided once.
+        let decided = (self.tool_decisions).contains_key(&(ask.step.clone(), ask.ask.clone()));
+        if let Some(idx) = idx.filter(|_| !decided)
             && let Some(Phase::Running(n)) = self.phases.get(&idx).cloned()
         {
             self.gates.insert(
@@ -1396,6 +1398,9 @@ mod tests {
         };
         d.decide("look", yes, at(4));
         assert!(d.tool_decision("look", "1:1").is_some_and(|d| d.approved));
+        // The same ask heard again opens nothing.
+        d.tool_asked(ask("1"), at(4));
+        assert!(d.check_decision("look", "ann").is_err());
         assert!(
             d.check_decision("look", "ann").is_err(),
             "nothing waits now"

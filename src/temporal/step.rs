@@ -54,6 +54,9 @@ pub trait AgentLink: Send + Sync {
     fn record(&self, entry: AgentEntry) -> HostFuture<'_, Result<(), String>>;
     /// Asks about a call and waits for the decision (`None`: the run is stopping).
     fn ask(&self, ask: ToolAsk) -> HostFuture<'_, Option<Decision>>;
+    /// What tells this attempt of the activity from every other one (its asks are numbered
+    /// under it, so a retried activity never reads a decision made for an earlier one).
+    fn attempt_key(&self) -> String;
 }
 
 /// An agent step's [`ActHost`] on a worker: entries masked with the run's secrets before they
@@ -63,7 +66,6 @@ struct LinkHost<'a> {
     recorded: Vec<AgentEntry>,
     redactor: Redactor,
     step: String,
-    attempt: u32,
     asks: std::sync::atomic::AtomicU32,
 }
 
@@ -84,7 +86,7 @@ impl ActHost for LinkHost<'_> {
             let shown = self.redactor.redact(&question.arguments).into_owned();
             let ask = ToolAsk {
                 step: self.step.clone(),
-                ask: format!("{}:{n}", self.attempt),
+                ask: format!("{}:{n}", self.link.attempt_key()),
                 prompt: question.prompt,
                 action: self.redactor.redact(&question.action).into_owned(),
                 tool: question.tool,
@@ -172,7 +174,6 @@ impl Worker {
                     recorded,
                     redactor: redactor.clone(),
                     step: step.id.0.clone(),
-                    attempt: task.attempt,
                     asks: Default::default(),
                 }),
                 Err(e) => return self.failed(Failure::retryable(e), &live, Some(&redactor)),
