@@ -703,7 +703,10 @@ fn an_agent_step_runs_on_a_worker_and_its_risky_call_is_approved_with_baton_appr
         text: String::new(),
         calls: vec![(
             "shell".into(),
-            serde_json::json!({"command": format!("echo checked >> {}", marks.display())}),
+            // The call prints the worker's own key: it is masked wherever it goes.
+            serde_json::json!({
+                "command": format!("echo checked >> {}; echo \"key=$ANTHROPIC_API_KEY\"", marks.display())
+            }),
         )],
     });
     fake.push(fake_llm::Reply::Text("The disk is fine.".into()));
@@ -717,7 +720,7 @@ fn an_agent_step_runs_on_a_worker_and_its_risky_call_is_approved_with_baton_appr
     c.add_worker_with(&["baton"], &[("ANTHROPIC_API_KEY", "sk-ant-t3mp0ral")]);
     let wf = c.workflow(
         "triage.yaml",
-        "name: triage\nsteps:\n  - id: look\n    agent: devops\n    prompt: Check the disk.\n    tools: [shell]\n",
+        "name: triage\nsteps:\n  - id: look\n    agent: devops\n    prompt: Check the disk.\n    tools: [shell]\n  - id: leak\n    depends_on: [look]\n    run: echo \"key=$ANTHROPIC_API_KEY\"\n",
     );
     let run = spawn_run(&c, &wf);
     let mut id = None;
@@ -745,6 +748,10 @@ fn an_agent_step_runs_on_a_worker_and_its_risky_call_is_approved_with_baton_appr
         Value::String("The disk is fine.".into())
     );
     assert_eq!(std::fs::read_to_string(&marks).unwrap(), "checked\n");
+    // A step that prints the worker's own key shows it masked, as a local run does.
+    let logs = text(&c.baton().args(["logs", &id, "leak"]).output().unwrap());
+    assert!(logs.contains("key=***"), "{logs}");
+    assert_eq!(output(&shown, "leak"), Value::String("key=***".into()));
     let record = &shown["steps"][0]["record"];
     assert_eq!(record["metrics"]["provider"], "fake", "{record}");
     assert!(
@@ -764,12 +771,10 @@ fn an_agent_step_runs_on_a_worker_and_its_risky_call_is_approved_with_baton_appr
     // The model saw the call's result.
     let requests = fake.requests();
     assert_eq!(requests.len(), 2, "two turns");
-    assert!(
-        requests[1].body.to_string().contains("checked"),
-        "{:?}",
-        requests[1].body
-    );
-    // Nothing of the worker's key is in the run's history.
+    let told = requests[1].body.to_string();
+    assert!(told.contains("key="), "the call's result: {told}");
+    // Nothing of the worker's key is in the run's history: not in the journaled turns, not
+    // in the step's log.
     let history =
         text(
             &c.server

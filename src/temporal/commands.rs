@@ -250,6 +250,8 @@ pub fn worker(data_dir: Option<&Path>, queues: &[String]) -> anyhow::Result<i32>
     }
     let mcp_servers = crate::mcp::configured(&config.mcp_servers, &paths.config_file())
         .map_err(|e| anyhow!("{e}"))?;
+    let mut secrets = crate::providers::secrets(&config.providers, env);
+    secrets.extend(crate::mcp::secret_values(&mcp_servers, env));
     let llm = std::sync::Arc::new(crate::steps::agent::LlmRuntime {
         router: crate::providers::Router::from_config(&config.providers, env),
         catalog,
@@ -258,7 +260,10 @@ pub fn worker(data_dir: Option<&Path>, queues: &[String]) -> anyhow::Result<i32>
     let rt = runtime()?;
     let local = tokio::task::LocalSet::new();
     local
-        .block_on(&rt, super::serve::serve(settings, queues, ssh, Some(llm)))
+        .block_on(
+            &rt,
+            super::serve::serve(settings, queues, ssh, Some(llm), secrets),
+        )
         .context("baton worker")
 }
 

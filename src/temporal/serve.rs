@@ -20,6 +20,7 @@ pub async fn serve(
     queues: Vec<String>,
     ssh: crate::remote::Ssh,
     llm: Option<Arc<crate::steps::agent::LlmRuntime>>,
+    secrets: Vec<String>,
 ) -> anyhow::Result<i32> {
     let runtime = Runtime::from_current_tokio(Default::default())
         .map_err(|e| anyhow!("cannot start the Temporal runtime: {e}"))?;
@@ -32,6 +33,7 @@ pub async fn serve(
         identity: identity.clone(),
         max_line: 64 << 10,
         llm,
+        secrets,
     });
     let mut handles = Vec::new();
     let mut tasks = Vec::new();

@@ -43,6 +43,9 @@ pub struct Worker {
     /// Agent steps' providers and profiles, from this worker's config (none: agent steps
     /// fail saying so).
     pub llm: Option<Arc<LlmRuntime>>,
+    /// This worker's own secrets (its providers' keys, its MCP servers'): masked in every
+    /// log line, output and journaled turn, like a run's.
+    pub secrets: Vec<String>,
 }
 
 /// An agent step's way to its run's workflow (the activity's): journal a turn or call, read
@@ -300,7 +303,8 @@ impl Worker {
             &crate::providers::process_env,
         )
         .map_err(|e| format!("{e:#}"))?;
-        let redactor = Redactor::new(secrets.0.values().cloned());
+        let ours = self.secrets.iter().cloned();
+        let redactor = Redactor::new(secrets.0.values().cloned().chain(ours));
         let mut ctx = task.ctx.clone();
         if let Value::Object(map) = &mut ctx {
             let values = secrets.0.into_iter().map(|(k, v)| (k, Value::String(v)));
