@@ -688,6 +688,32 @@ steps:
     c.record_history(&run, "sub-workflow");
 }
 
+/// `n` workers whose config names a fake provider on loopback (Anthropic family), its key only
+/// in their environment (`KEY`).
+fn workers_with_fake_provider(c: &mut Cluster, fake: &fake_llm::FakeLlm, n: usize) {
+    let config = c.path("config/config.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(&format!(
+        "\n[[providers]]\nname = \"fake\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+        fake.url()
+    ));
+    std::fs::write(&config, toml).unwrap();
+    for _ in 0..n {
+        c.add_worker_with(&["baton"], &[("ANTHROPIC_API_KEY", KEY)]);
+    }
+}
+
+/// The fake provider's key, which only the workers have.
+const KEY: &str = "sk-ant-t3mp0ral";
+
+/// A model turn that calls the `shell` tool with `command`.
+fn shell_call(command: String) -> fake_llm::Reply {
+    fake_llm::Reply::Calls {
+        text: String::new(),
+        calls: vec![("shell".into(), serde_json::json!({ "command": command }))],
+    }
+}
+
 /// An agent step on Temporal: the agent loop runs on a worker with the worker's providers (a
 /// fake one on loopback here, its key only in the worker's environment); its risky `shell`
 /// call opens the step's gate in the run, `baton approve` from another process decides it (an
@@ -699,25 +725,14 @@ fn an_agent_step_runs_on_a_worker_and_its_risky_call_is_approved_with_baton_appr
     let fake = rt.block_on(fake_llm::FakeLlm::start());
     let mut c = Cluster::start();
     let marks = c.path("checked.txt");
-    fake.push(fake_llm::Reply::Calls {
-        text: String::new(),
-        calls: vec![(
-            "shell".into(),
-            // The call prints the worker's own key: it is masked wherever it goes.
-            serde_json::json!({
-                "command": format!("echo checked >> {}; echo \"key=$ANTHROPIC_API_KEY\"", marks.display())
-            }),
-        )],
-    });
+    // The call prints the worker's own key: it is masked wherever it goes.
+    let command = format!(
+        "echo checked >> {}; echo \"key=$ANTHROPIC_API_KEY\"",
+        marks.display()
+    );
+    fake.push(shell_call(command));
     fake.push(fake_llm::Reply::Text("The disk is fine.".into()));
-    let config = c.path("config/config.toml");
-    let mut toml = std::fs::read_to_string(&config).unwrap();
-    toml.push_str(&format!(
-        "\n[[providers]]\nname = \"fake\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
-        fake.url()
-    ));
-    std::fs::write(&config, toml).unwrap();
-    c.add_worker_with(&["baton"], &[("ANTHROPIC_API_KEY", "sk-ant-t3mp0ral")]);
+    workers_with_fake_provider(&mut c, &fake, 1);
     let wf = c.workflow(
         "triage.yaml",
         "name: triage\nsteps:\n  - id: look\n    agent: devops\n    prompt: Check the disk.\n    tools: [shell]\n  - id: leak\n    depends_on: [look]\n    run: echo \"key=$ANTHROPIC_API_KEY\"\n",
@@ -784,7 +799,7 @@ fn an_agent_step_runs_on_a_worker_and_its_risky_call_is_approved_with_baton_appr
         history.contains("agent_entry"),
         "the turns are journaled: {history}"
     );
-    assert!(!history.contains("sk-ant-t3mp0ral"));
+    assert!(!history.contains(KEY));
     c.record_history(&id, "agent");
 }
 
@@ -797,13 +812,7 @@ fn a_killed_worker_s_agent_step_goes_on_elsewhere_without_running_a_done_call_ag
     let fake = rt.block_on(fake_llm::FakeLlm::start());
     let mut c = Cluster::start();
     let marks = c.path("ran.txt");
-    fake.push(fake_llm::Reply::Calls {
-        text: String::new(),
-        calls: vec![(
-            "shell".into(),
-            serde_json::json!({"command": format!("echo $PPID >> {}", marks.display())}),
-        )],
-    });
+    fake.push(shell_call(format!("echo $PPID >> {}", marks.display())));
     // The next answer never ends on the worker that asked for it.
     fake.push(fake_llm::Reply::Held {
         before: "The disk".into(),
@@ -811,16 +820,7 @@ fn a_killed_worker_s_agent_step_goes_on_elsewhere_without_running_a_done_call_ag
         after: " is fine.".into(),
     });
     fake.push(fake_llm::Reply::Text("The disk is fine.".into()));
-    let config = c.path("config/config.toml");
-    let mut toml = std::fs::read_to_string(&config).unwrap();
-    toml.push_str(&format!(
-        "\n[[providers]]\nname = \"fake\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
-        fake.url()
-    ));
-    std::fs::write(&config, toml).unwrap();
-    for _ in 0..2 {
-        c.add_worker_with(&["baton"], &[("ANTHROPIC_API_KEY", "sk-ant-test")]);
-    }
+    workers_with_fake_provider(&mut c, &fake, 2);
     let wf = c.workflow(
         "triage.yaml",
         "name: triage\nsteps:\n  - id: look\n    agent: devops\n    prompt: Check the disk.\n    tools: [{name: shell, approve: false}]\n",
