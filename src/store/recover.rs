@@ -99,7 +99,24 @@ pub(crate) fn snapshots(db_dir: &Path) -> Vec<PathBuf> {
 pub(super) fn open_sled(store_dir: &Path, config: sled::Config) -> anyhow::Result<sled::Db> {
     let db_dir = store_dir.join("db");
     finish_snapshots(&db_dir)?;
-    match config.path(&db_dir).open() {
+    let config = config.path(&db_dir);
+    // sled lets go of its file lock from a background thread once a closed `Db`'s last
+    // handle is gone: a store this process has just closed is waited for a moment. (Other
+    // processes are kept out by the owner lock before this.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let opened = loop {
+        match config.open() {
+            // sled says so only in its message (`could not acquire lock on …`).
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => break other,
+        }
+    };
+    match opened {
         Ok(db) => Ok(db),
         Err(e @ (sled::Error::Corruption { .. } | sled::Error::ReportableBug(_))) => {
             Err(StoreDamaged {
