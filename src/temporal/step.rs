@@ -223,16 +223,17 @@ impl Worker {
             Ok(s) => s,
             Err(d) => return self.failed(Failure::fatal(d.to_string()), live, Some(redactor)),
         };
-        let mut params = Value::Object(call.params.into_iter().collect());
-        redact_value(redactor, &mut params);
-        let Value::Object(params) = params else {
-            unreachable!("an object stays one")
-        };
+        let params = (call.params.into_iter())
+            .map(|(name, mut value)| {
+                redact_value(redactor, &mut value);
+                (name, value)
+            })
+            .collect();
         StepDone {
             call: Some(super::wire::ChildCall {
                 source,
                 path: call.path.display().to_string(),
-                params: params.into_iter().collect(),
+                params,
             }),
             ..self.done(live)
         }
