@@ -7,7 +7,8 @@
 //! and runs as they end, and posts them every `interval`, or at once when a run ends. A
 //! collector that is down or refuses costs a warning in baton's own log and a retry; the spans
 //! wait (up to [`MAX_WAITING`], the oldest dropped first) and never hold up a run. At exit,
-//! [`flush_at_exit`] gives the last ones a moment to go.
+//! [`flush_at_exit`] gives the last ones up to 5 s to go (1 s when the collector was failing
+//! already).
 
 pub mod spans;
 
@@ -32,9 +33,11 @@ pub const MAX_WAITING: usize = 8_192;
 const BATCH: usize = 512;
 /// How long one export may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the process waits for its last spans to go at exit (a collector that cannot be
-/// reached costs every command this much at most).
-const EXIT_PATIENCE: Duration = Duration::from_secs(2);
+/// How long the process waits for its last spans to go at exit.
+const EXIT_PATIENCE: Duration = Duration::from_secs(5);
+/// The last try at exit when the collector was failing already: a collector that cannot be
+/// reached costs a command about this much, not [`EXIT_PATIENCE`].
+const LAST_TRY_WHEN_FAILING: Duration = Duration::from_secs(1);
 
 /// `[otel]` in the config file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -227,7 +230,12 @@ impl Exporter {
                     while let Ok(event) = events.try_recv() {
                         self.take(&event);
                     }
-                    self.export().await;
+                    let patience = if self.failing {
+                        LAST_TRY_WHEN_FAILING
+                    } else {
+                        EXIT_PATIENCE
+                    };
+                    let _ = tokio::time::timeout(patience, self.export()).await;
                     let _ = done.send(());
                 }
                 _ = tick.tick() => self.export().await,
