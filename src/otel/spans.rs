@@ -224,7 +224,7 @@ fn attribute(key: &str, value: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{RunId, RunState};
+    use crate::store::RunState;
 
     fn step(status: StepStatus) -> StepRecord {
         let mut rec = StepRecord::pending("build".into(), 2);
@@ -276,24 +276,10 @@ mod tests {
         assert_eq!(spans.len(), 2, "an item that never ran has no span");
         assert_eq!(spans[1].parent.as_ref(), Some(&spans[0].span_id));
         assert_eq!(spans[1].name, "item build[0]");
-        let mut run = RunRecord {
-            id: RunId("r1".into()),
-            workflow: "deploy".into(),
-            workflow_path: None,
-            source: String::new(),
-            params: Default::default(),
-            workdir: None,
-            state: RunState::Running,
-            created_at: Timestamp(900),
-            started_at: Some(Timestamp(950)),
-            finished_at: None,
-            owner: None,
-            reason: None,
-            steps_total: 1,
-            steps_done: 0,
-            stopped: Default::default(),
-            parent: None,
-        };
+        let mut run = crate::store::tests::run("r1", RunState::Running);
+        run.workflow = "deploy".into();
+        run.started_at = Some(Timestamp(950));
+        run.finished_at = None;
         assert!(run_span(&run).is_none());
         run.state = RunState::Succeeded;
         run.finished_at = Some(Timestamp(2_000));

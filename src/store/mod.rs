@@ -406,10 +406,10 @@ fn last_seq(tree: &sled::Tree, prefix: Vec<u8>) -> anyhow::Result<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub(super) fn run(id: &str, state: RunState) -> RunRecord {
+    pub(crate) fn run(id: &str, state: RunState) -> RunRecord {
         RunRecord {
             id: RunId(id.into()),
             workflow: "w".into(),
