@@ -9,7 +9,35 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct RunId(pub String);
 
+/// The letters of a run id's random tag: no `i`, `l`, `o`, `u`, `0` or `1`, which are easy to
+/// misread when typed from a screen.
+const TAG_ALPHABET: &[u8] = b"abcdefghjkmnpqrstvwxyz23456789";
+
 impl RunId {
+    /// A new run id: `prefix`, the date and time of `rfc3339` (`2026-11-22T02:17:39.123Z`) to
+    /// the second, and a tag of `tag_len` letters, each drawn with `unit` (a number in [0, 1)):
+    /// `r20261122-021739-k3f9`.
+    pub fn stamped(
+        prefix: char,
+        rfc3339: &str,
+        tag_len: usize,
+        mut unit: impl FnMut() -> f64,
+    ) -> RunId {
+        let stamp: String = rfc3339
+            .chars()
+            .take(19)
+            .filter(char::is_ascii_digit)
+            .collect();
+        let (date, time) = stamp.split_at(stamp.len().min(8));
+        let tag: String = (0..tag_len)
+            .map(|_| {
+                let i = (unit() * TAG_ALPHABET.len() as f64) as usize % TAG_ALPHABET.len();
+                TAG_ALPHABET[i] as char
+            })
+            .collect();
+        RunId(format!("{prefix}{date}-{time}-{tag}"))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -43,5 +71,21 @@ impl fmt::Display for StepId {
 impl From<&str> for StepId {
     fn from(s: &str) -> Self {
         StepId(s.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunId;
+
+    #[test]
+    fn a_stamped_id_sorts_by_its_time_and_ends_in_its_tag() {
+        let mut draws = [0.0, 0.5, 0.999, 0.1].into_iter();
+        let id = RunId::stamped('r', "2026-11-22T02:17:39.123Z", 4, || {
+            draws.next().unwrap_or(0.0)
+        });
+        assert_eq!(id.as_str(), "r20261122-021739-as9d");
+        let later = RunId::stamped('r', "2026-11-22T02:17:40.001Z", 4, || 0.0);
+        assert!(later > id);
     }
 }

@@ -5,6 +5,7 @@ mod harness;
 #[path = "support/http_server.rs"]
 mod http_server;
 
+use baton::engine::RunReader;
 use baton::store::{EventKind, RunState, StepStatus};
 use harness::Harness;
 use serde_json::json;
@@ -408,4 +409,46 @@ steps:
             .any(|l| l.contains(&format!("stored by run {first}"))),
         "{logs:?}"
     );
+}
+
+/// Starts from many threads in the same second draw run ids from one clock second: every start
+/// must get a run of its own, none overwriting another (ids are claimed atomically, a taken
+/// one drawn again).
+#[test]
+fn concurrent_starts_each_get_a_run_of_their_own() {
+    let h = Harness::new();
+    const STARTS: usize = 400;
+    let ids: Vec<_> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let h = &h;
+                s.spawn(move || {
+                    (0..STARTS / 8)
+                        .map(|i| {
+                            h.start(&format!(
+                                "name: w{w}-{i}\nsteps:\n  - id: a\n    transform: {{ expr: \"{i}\" }}\n"
+                            ))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), STARTS, "every start has its own id");
+    for id in &ids {
+        assert_eq!(h.wait(id), RunState::Succeeded, "run {id}");
+    }
+    let names: std::collections::HashSet<String> = h
+        .engine
+        .runs()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.workflow)
+        .collect();
+    assert_eq!(names.len(), STARTS, "no run was written over another");
 }

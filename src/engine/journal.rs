@@ -120,10 +120,14 @@ impl Journal {
     }
 
     /// Writes a new run's record, workflow source and plan in one transaction (flushed with
-    /// the batch).
-    pub fn create_run(&self, run: &RunRecord, plan: &crate::store::RunPlan) -> anyhow::Result<()> {
+    /// the batch); `false`, with nothing written, when a run with its id exists already.
+    pub fn create_run(
+        &self,
+        run: &RunRecord,
+        plan: &crate::store::RunPlan,
+    ) -> anyhow::Result<bool> {
         if self.broken {
-            return Ok(());
+            return Ok(false);
         }
         self.engine.store.create_run(run, plan)
     }

@@ -111,31 +111,16 @@ impl Engine {
         self.shared.config.clock.now().wall
     }
 
-    fn new_run_id(&self) -> anyhow::Result<RunId> {
+    /// A new run id (`r20261122-021739-k3f9`); whether it is free is settled when the run is
+    /// created (see [`Engine::create`]).
+    fn new_run_id(&self) -> RunId {
         let mut jitter = policy::Jitter::from_entropy();
-        let now = self.now().rfc3339();
-        // 2026-11-22T02:17:39.123Z → 20261122-021739
-        let stamp: String = now[..19].chars().filter(|c| c.is_ascii_digit()).collect();
-        for _ in 0..16 {
-            let tag: String = (0..4)
-                .map(|_| {
-                    let alphabet = b"abcdefghjkmnpqrstvwxyz23456789";
-                    alphabet[(jitter.next_unit() * alphabet.len() as f64) as usize % alphabet.len()]
-                        as char
-                })
-                .collect();
-            let id = RunId(format!("r{}-{}-{tag}", &stamp[..8], &stamp[8..]));
-            if self.shared.store.run(&id)?.is_none() {
-                return Ok(id);
-            }
-        }
-        bail!("cannot find a free run id")
+        RunId::stamped('r', &self.now().rfc3339(), 4, || jitter.next_unit())
     }
 
     /// Validates the workflow, records a new run and starts it.
     pub fn start_run(&self, request: StartRequest) -> anyhow::Result<RunId> {
-        let id = self.new_run_id()?;
-        self.create_run(request, id, None)
+        self.create(request, None, None)
     }
 
     /// Validates the workflow, records run `id` (the child of `parent`'s step, when given) and
@@ -144,6 +129,18 @@ impl Engine {
         &self,
         request: StartRequest,
         id: RunId,
+        parent: Option<crate::store::ParentLink>,
+    ) -> anyhow::Result<RunId> {
+        self.create(request, Some(id), parent)
+    }
+
+    /// Validates the workflow and records it as run `id`, or under a new id when `None`
+    /// (another is drawn while the drawn one is taken: concurrent starts in the same second
+    /// can draw the same tag); then starts it.
+    fn create(
+        &self,
+        request: StartRequest,
+        id: Option<RunId>,
         parent: Option<crate::store::ParentLink>,
     ) -> anyhow::Result<RunId> {
         let wf = self.parse(&request.source, request.path.as_deref())?;
@@ -170,8 +167,8 @@ impl Engine {
             workdir.as_deref(),
             &crate::providers::process_env,
         )?;
-        let run = RunRecord {
-            id: id.clone(),
+        let mut run = RunRecord {
+            id: id.clone().unwrap_or_else(|| self.new_run_id()),
             workflow: wf.name.clone(),
             workflow_path: request.path.as_ref().map(|p| p.display().to_string()),
             source: request.source.clone(),
@@ -188,8 +185,20 @@ impl Engine {
             stopped: Default::default(),
             parent,
         };
-        let mut journal = Journal::open(self.shared.clone(), id.clone())?;
-        journal.create_run(&run, &crate::store::RunPlan::of(&wf))?;
+        let plan = crate::store::RunPlan::of(&wf);
+        let mut journal = Journal::open(self.shared.clone(), run.id.clone())?;
+        let mut draws = 1;
+        while !journal.create_run(&run, &plan)? {
+            if id.is_some() {
+                bail!("run {} exists already", run.id);
+            }
+            if draws == 16 {
+                bail!("cannot find a free run id: the last tried was {}", run.id);
+            }
+            draws += 1;
+            run.id = self.new_run_id();
+            journal = Journal::open(self.shared.clone(), run.id.clone())?;
+        }
         // The history keeps the record without its source (stored once, apart).
         journal.event(EventKind::RunCreated {
             record: Box::new(RunRecord {
@@ -198,6 +207,7 @@ impl Engine {
             }),
         });
         journal.write_through()?;
+        let id = run.id.clone();
         self.launch(Arc::new(wf), run, StepTable::default(), secrets)?;
         Ok(id)
     }

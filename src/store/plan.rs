@@ -9,22 +9,27 @@ use sled::Transactional;
 use super::{RunId, RunPlan, RunRecord, Store, decode, encode};
 
 impl Store {
-    /// Records a new run: its record, its workflow source and its plan, in one transaction.
-    pub fn create_run(&self, run: &RunRecord, plan: &RunPlan) -> anyhow::Result<()> {
+    /// Records a new run: its record, its workflow source and its plan, in one transaction —
+    /// unless a run with its id exists already: then nothing is written and `false` comes
+    /// back (two starts that drew the same id cannot overwrite each other's run).
+    pub fn create_run(&self, run: &RunRecord, plan: &RunPlan) -> anyhow::Result<bool> {
         let key = run.id.0.as_bytes();
         let record = encode(&RunRecord {
             source: String::new(),
             ..run.clone()
         })?;
         let plan = encode(plan)?;
-        (&self.runs, &self.sources, &self.plans)
-            .transaction(|(runs, sources, plans)| {
+        let created =
+            (&self.runs, &self.sources, &self.plans).transaction(|(runs, sources, plans)| {
+                if runs.get(key)?.is_some() {
+                    return Ok(false);
+                }
                 runs.insert(key, record.as_slice())?;
                 sources.insert(key, run.source.as_bytes())?;
                 plans.insert(key, plan.as_slice())?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| anyhow::anyhow!("cannot record run {}: {e:?}", run.id))
+                Ok::<bool, sled::transaction::ConflictableTransactionError<()>>(true)
+            });
+        created.map_err(|e| anyhow::anyhow!("cannot record run {}: {e:?}", run.id))
     }
 
     /// A run's plan (`None` for a run whose stored workflow no longer parsed when the store
@@ -144,10 +149,33 @@ mod tests {
         let mut record = run("r1", RunState::Succeeded);
         record.steps_total = 3;
         record.source = THREE_STEPS.into();
-        store.create_run(&record, &RunPlan::of(&wf)).unwrap();
+        assert!(store.create_run(&record, &RunPlan::of(&wf)).unwrap());
         assert_eq!(planned(&store, &record.id), expected());
         assert_eq!(store.run(&record.id).unwrap().unwrap().source, THREE_STEPS);
         store.gc(crate::store::Timestamp(u64::MAX)).unwrap();
         assert!(store.plan(&record.id).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_run_is_never_created_over_another_with_its_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let wf = crate::spec::parse_str(THREE_STEPS, Path::new("w.yaml")).unwrap();
+        let mut first = run("r1", RunState::Running);
+        first.source = THREE_STEPS.into();
+        first.workflow = "first".into();
+        assert!(store.create_run(&first, &RunPlan::of(&wf)).unwrap());
+        let mut second = first.clone();
+        second.workflow = "second".into();
+        second.source = "name: second\n".into();
+        assert!(
+            !store.create_run(&second, &RunPlan::of(&wf)).unwrap(),
+            "the id is taken"
+        );
+        let kept = store.run(&first.id).unwrap().unwrap();
+        assert_eq!(
+            (kept.workflow.as_str(), kept.source.as_str()),
+            ("first", THREE_STEPS)
+        );
     }
 }

@@ -237,16 +237,9 @@ fn not_answering(id: &str, e: impl std::fmt::Display) -> anyhow::Error {
 
 /// A new run id: `t`, the UTC date and time, and a random tag (`t20261201-001234-k3f9qz`).
 pub fn new_run_id() -> RunId {
-    let now = crate::store::Timestamp::now().rfc3339();
-    let stamp: String = now[..19].chars().filter(|c| c.is_ascii_digit()).collect();
     let mut jitter = crate::engine::policy::Jitter::from_entropy();
-    let alphabet = b"abcdefghjkmnpqrstvwxyz23456789";
-    let tag: String = (0..6)
-        .map(|_| {
-            alphabet[(jitter.next_unit() * alphabet.len() as f64) as usize % alphabet.len()] as char
-        })
-        .collect();
-    RunId(format!("t{}-{}-{tag}", &stamp[..8], &stamp[8..]))
+    let now = crate::store::Timestamp::now().rfc3339();
+    RunId::stamped('t', &now, 6, || jitter.next_unit())
 }
 
 /// How long the CLI waits between looks at a run it follows.
