@@ -66,9 +66,16 @@ fn request() -> StartRequest {
     }
 }
 
-/// One small run through the owner, as `baton run` does it: subscribe, start, and wait for
-/// the run's final state to be pushed.
+/// One small run through the owner, as `baton run` does it: start it following its Events
+/// (the owner streams that run's only), and wait for its final state to be pushed.
 fn run_through(remote: &Remote) {
+    let (id, mut feed) = remote.start_following(request()).unwrap();
+    assert_eq!(wait_end(&mut feed, remote, &id), RunState::Succeeded);
+}
+
+/// The same as protocol 3 had it: subscribe to every run's Events, start, and drop the other
+/// runs' Events here.
+fn run_through_unfiltered(remote: &Remote) {
     let mut feed = remote.subscribe();
     let id = remote.start(request()).unwrap();
     assert_eq!(wait_end(&mut feed, remote, &id), RunState::Succeeded);
@@ -139,6 +146,16 @@ fn owner_path(c: &mut Criterion) {
                 .sum()
         })
     });
+    g.bench_function(
+        format!("before: {CLIENTS} clients through an owner, every run's Events to each"),
+        |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| concurrently(|client| run_through_unfiltered(&remotes[client])))
+                    .sum()
+            })
+        },
+    );
     g.finish();
 }
 

@@ -42,6 +42,14 @@ impl RunId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether this is `run` or one of its child runs (a sub-workflow's, at any depth): child
+    /// ids extend their parent's (`PARENT.STEP`).
+    pub fn is_within(&self, run: &RunId) -> bool {
+        self.0
+            .strip_prefix(run.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    }
 }
 
 impl fmt::Display for RunId {
@@ -87,5 +95,15 @@ mod tests {
         assert_eq!(id.as_str(), "r20261122-021739-as9d");
         let later = RunId::stamped('r', "2026-11-22T02:17:40.001Z", 4, || 0.0);
         assert!(later > id);
+    }
+
+    #[test]
+    fn a_run_holds_itself_and_its_children_only() {
+        let run = RunId("r1-a".into());
+        assert!(run.is_within(&run));
+        assert!(RunId("r1-a.deploy".into()).is_within(&run));
+        assert!(RunId("r1-a.deploy.inner".into()).is_within(&run));
+        assert!(!RunId("r1-ab".into()).is_within(&run));
+        assert!(!RunId("r1".into()).is_within(&run));
     }
 }

@@ -215,6 +215,63 @@ fn an_owner_going_away_first_streams_what_it_announced() {
     }
 }
 
+/// A follower of one run (`baton run` through an owner) is sent that run's Events only, from
+/// its first to its last, while other runs go on beside it.
+#[test]
+fn a_followed_run_streams_its_own_events_from_its_first() {
+    const QUICK: &str = "name: quick\nsteps:\n  - id: a\n    transform: { expr: \"1\" }\n  - id: b\n    transform: { expr: \"2\" }\n    depends_on: [a]\n";
+    let h = Harness::new();
+    let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
+    let remote = attach(&h);
+    let noise: Vec<_> = (0..5).map(|_| h.start(QUICK)).collect();
+    let request = StartRequest {
+        source: QUICK.to_string(),
+        path: None,
+        params: Default::default(),
+        workdir: None,
+    };
+    let (id, mut feed) = remote.start_following(request).unwrap();
+    let mut seen = Vec::new();
+    loop {
+        match feed.next_blocking() {
+            Feed::Event(e) => {
+                assert_eq!(e.run, id, "only the followed run's Events: {:?}", e.kind);
+                let end =
+                    matches!(e.kind, EventKind::RunState { state, .. } if state.is_terminal());
+                seen.push(e.kind);
+                if end {
+                    break;
+                }
+            }
+            Feed::Lagged => panic!("a quiet owner does not lag"),
+            Feed::Closed => panic!("the owner stopped streaming before the run ended"),
+        }
+    }
+    assert!(
+        matches!(seen.first(), Some(EventKind::RunCreated { .. })),
+        "from its first Event: {seen:?}"
+    );
+    let done = seen
+        .iter()
+        .filter(
+            |k| matches!(k, EventKind::Step { record } if record.status == StepStatus::Succeeded),
+        )
+        .count();
+    assert_eq!(done, 2, "both steps' ends: {seen:?}");
+    for run in noise {
+        assert_eq!(h.wait(&run), RunState::Succeeded);
+    }
+    // A start the owner refuses is an error, not a stream.
+    let bad = StartRequest {
+        source: "name: bad\nsteps: []\n".to_string(),
+        path: None,
+        params: Default::default(),
+        workdir: None,
+    };
+    let err = remote.start_following(bad).map(|(id, _)| id).unwrap_err();
+    assert!(format!("{err:#}").contains("answered by"), "{err:#}");
+}
+
 /// An owner that is not `baton serve` answers an HTTP client on its socket with a 503 that
 /// says who serves the API, and still answers batons after it.
 #[test]
@@ -425,7 +482,8 @@ fn a_client_refuses_an_owner_of_another_protocol_naming_both_versions() {
 }
 
 /// An owner, faked on a real socket, whose run's record never says it has ended: only the
-/// Event it pushes does. A follower that polled the record would wait for ever.
+/// Event it pushes does. A follower that polled the record would wait for ever. It answers a
+/// follow (start and stream) the way `baton serve` does: the run's id, then its Events.
 fn fake_owner_whose_run_ends_only_by_its_event(store: &std::path::Path) {
     use baton::control::protocol::{Greeting, Hello, Reply, Request, Streamed};
     use baton::store::{Event, RunId, RunRecord, Timestamp};
@@ -451,12 +509,9 @@ fn fake_owner_whose_run_ends_only_by_its_event(store: &std::path::Path) {
         stopped: Default::default(),
         parent: None,
     };
-    let (started, on_start) = std::sync::mpsc::channel::<()>();
-    let on_start = std::sync::Arc::new(std::sync::Mutex::new(on_start));
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let (stream, id, record) = (stream.unwrap(), id.clone(), record.clone());
-            let (started, on_start) = (started.clone(), on_start.clone());
             std::thread::spawn(move || {
                 let mut lines = BufReader::new(&stream);
                 let send = |item: String| (&stream).write_all(format!("{item}\n").as_bytes());
@@ -469,14 +524,10 @@ fn fake_owner_whose_run_ends_only_by_its_event(store: &std::path::Path) {
                         return;
                     }
                     let reply = match serde_json::from_str::<Request>(&line).unwrap() {
-                        Request::Start { .. } => {
-                            started.send(()).unwrap();
-                            Reply::Ok(serde_json::json!(id))
-                        }
                         Request::Run { .. } => Reply::Ok(serde_json::json!(record)),
-                        Request::Subscribe => {
-                            send(serde_json::to_string(&Streamed::Ready).unwrap()).unwrap();
-                            on_start.lock().unwrap().recv().unwrap();
+                        Request::Follow { .. } => {
+                            send(serde_json::to_string(&Reply::Ok(serde_json::json!(id))).unwrap())
+                                .unwrap();
                             let ended = Event {
                                 run: id.clone(),
                                 ts: Timestamp(2),

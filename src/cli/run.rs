@@ -127,7 +127,9 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let opened = match common::open_or_ask(data_dir)? {
         Reach::Store(opened) => opened,
         Reach::Owner(owner) => {
-            return drive_in_owner(owner, &args.follow, |remote| remote.start(request));
+            return drive_in_owner(owner, &args.follow, |remote| {
+                remote.start_following(request)
+            });
         }
     };
     let rt = common::runtime()?;
@@ -171,8 +173,10 @@ pub(super) fn continue_run(
         Reach::Owner(owner) => {
             return drive_in_owner(owner, &args.follow, |remote| {
                 let id = remote.resolve_run(&args.run)?;
+                // Subscribed before the command: none of its Events is missed.
+                let feed = remote.subscribe_run(&id);
                 remote.send(there(id.clone()))?;
-                Ok(id)
+                Ok((id, feed))
             });
         }
     };
@@ -186,21 +190,19 @@ pub(super) fn continue_run(
     follow_here(&rt, &engine, &id, feed, signals, &args.follow)
 }
 
-/// Drives a run in the baton that owns the store (`begin` starts or restarts it there) and
-/// follows it over the control socket, as if it ran here: its Events, pushed by the owner,
-/// say when it ends.
+/// Drives a run in the baton that owns the store (`begin` starts or restarts it there, and
+/// subscribes to its Events from before it begins) and follows it over the control socket, as
+/// if it ran here: its Events, pushed by the owner, say when it ends.
 fn drive_in_owner(
     remote: Remote,
     opts: &FollowOptions,
-    begin: impl FnOnce(&Remote) -> anyhow::Result<RunId>,
+    begin: impl FnOnce(&Remote) -> anyhow::Result<(RunId, Subscription)>,
 ) -> anyhow::Result<i32> {
     let rt = common::runtime()?;
     let who = remote.client().owner();
-    // Subscribed before the run begins: none of its Events is missed.
-    let feed = Source::there(remote.subscribe());
     let signals = Signals::install(&rt)?;
-    let id = match begin(&remote) {
-        Ok(id) => id,
+    let (id, feed) = match begin(&remote) {
+        Ok((id, feed)) => (id, Source::there(feed)),
         Err(e) => {
             errln!("{}", common::Shown::stderr().text(&format!("{e:#}")));
             return Ok(2);
@@ -340,14 +342,6 @@ fn exit_code(state: Option<RunState>) -> i32 {
     }
 }
 
-/// Whether `run` is a child run (a sub-workflow's, at any depth) of `parent`: child ids extend
-/// their parent's (`PARENT.STEP`).
-fn is_child_of(run: &RunId, parent: &RunId) -> bool {
-    run.as_str()
-        .strip_prefix(parent.as_str())
-        .is_some_and(|rest| rest.starts_with('.'))
-}
-
 /// Prints a run's transitions until `done` says how it ended, answering its gates. The first
 /// Ctrl-C cancels the run; a second calls `give_up` and exits at once.
 #[allow(clippy::too_many_arguments)]
@@ -387,7 +381,7 @@ fn follow(
                 item = feed.recv(), if streaming => {
                     let end = feed.end_of(&item, id, backend);
                     match item {
-                        Feed::Event(e) if e.run == *id || is_child_of(&e.run, id) => {
+                        Feed::Event(e) if e.run.is_within(id) => {
                             // A child run's Events go to JSON readers; its gates are answered
                             // here like the run's own.
                             let gate = matches!(e.kind, EventKind::ApprovalRequested { .. });

@@ -288,12 +288,9 @@ impl RunReader for Remote {
 }
 
 impl RunControl for Remote {
-    fn start(&self, mut request: StartRequest) -> anyhow::Result<RunId> {
+    fn start(&self, request: StartRequest) -> anyhow::Result<RunId> {
         // The steps run where this user is, as they would in a baton of their own.
-        if let Ok(here) = std::env::current_dir() {
-            request.workdir.get_or_insert_with(|| here.clone());
-            request.path = request.path.map(|p| here.join(p));
-        }
+        let request = self.here(request);
         self.client.call(&Request::Start { request })
     }
 
@@ -304,7 +301,47 @@ impl RunControl for Remote {
     }
 
     fn subscribe(&self) -> Subscription {
-        let mut lines = match self.client.open_stream(&Request::Subscribe) {
+        self.subscription(&Request::Subscribe { run: None })
+    }
+
+    fn subscribe_run(&self, run: &RunId) -> Subscription {
+        self.subscription(&Request::Subscribe {
+            run: Some(run.clone()),
+        })
+    }
+
+    fn start_following(&self, request: StartRequest) -> anyhow::Result<(RunId, Subscription)> {
+        let request = self.here(request);
+        let mut lines = self.client.open_stream(&Request::Follow { request })?;
+        let mut first = String::new();
+        lines
+            .read_line(&mut first)
+            .with_context(|| format!("no answer from {}", self.client.owner()))?;
+        let id = match serde_json::from_str::<Reply>(&first)
+            .with_context(|| format!("an answer from {} is unreadable", self.client.owner()))?
+        {
+            Reply::Ok(value) => serde_json::from_value::<RunId>(value)
+                .with_context(|| format!("an answer from {} is unreadable", self.client.owner()))?,
+            Reply::Error(e) => bail!("{e} (answered by {})", self.client.owner()),
+        };
+        Ok((id, streamed(lines)))
+    }
+}
+
+impl Remote {
+    /// A start request as this user's own baton would make it: the steps run where the user
+    /// is.
+    fn here(&self, mut request: StartRequest) -> StartRequest {
+        if let Ok(here) = std::env::current_dir() {
+            request.workdir.get_or_insert_with(|| here.clone());
+            request.path = request.path.map(|p| here.join(p));
+        }
+        request
+    }
+
+    /// A subscription opened by `request`, once the owner says it is ready.
+    fn subscription(&self, request: &Request) -> Subscription {
+        let mut lines = match self.client.open_stream(request) {
             Ok(lines) => lines,
             Err(e) => {
                 tracing::warn!("cannot subscribe to {}: {e:#}", self.client.owner());
@@ -323,19 +360,24 @@ impl RunControl for Remote {
             tracing::warn!("{} did not start the subscription", self.client.owner());
             return Subscription::new(|| Feed::Closed);
         }
-        Subscription::new(move || {
-            let mut line = String::new();
-            match lines.read_line(&mut line) {
-                Ok(0) | Err(_) => Feed::Closed,
-                Ok(_) => match serde_json::from_str::<Streamed>(&line) {
-                    Ok(Streamed::Event(event)) => Feed::Event(event),
-                    Ok(Streamed::Lagged(_)) => Feed::Lagged,
-                    // A line this baton cannot read: reload rather than guess.
-                    Ok(Streamed::Ready) | Err(_) => Feed::Lagged,
-                },
-            }
-        })
+        streamed(lines)
     }
+}
+
+/// The Events streamed on `lines`, a [`Streamed`] line each.
+fn streamed(mut lines: BufReader<UnixStream>) -> Subscription {
+    Subscription::new(move || {
+        let mut line = String::new();
+        match lines.read_line(&mut line) {
+            Ok(0) | Err(_) => Feed::Closed,
+            Ok(_) => match serde_json::from_str::<Streamed>(&line) {
+                Ok(Streamed::Event(event)) => Feed::Event(event),
+                Ok(Streamed::Lagged(_)) => Feed::Lagged,
+                // A line this baton cannot read: reload rather than guess.
+                Ok(Streamed::Ready) | Err(_) => Feed::Lagged,
+            },
+        }
+    })
 }
 
 impl Backend for Remote {

@@ -4,7 +4,7 @@
 //!
 //! A connection starts with the client's [`Hello`]; the owner answers with its own, or, when
 //! the versions differ, with an error naming both and what to do, and hangs up. Then requests
-//! follow one at a time on the same connection. [`Request::Subscribe`] turns the connection
+//! follow one at a time on the same connection. [`Request::Subscribe`] and [`Request::Follow`] turn the connection
 //! into a stream of Events ([`Streamed`]) until the client hangs up.
 //!
 //! [`RunReader`]: crate::engine::RunReader
@@ -19,10 +19,12 @@ use crate::spec::StepId;
 use crate::store::{Event, RunId};
 
 /// The version of this protocol. Version 1 had no hello: a connection carried one request;
-/// version 2 had no [`Notebook`](crate::engine::Notebook) requests. Bump it whenever a
+/// version 2 had no [`Notebook`](crate::engine::Notebook) requests; version 3 streamed every
+/// run's Events to every subscriber (no [`Request::Follow`], no run in
+/// [`Request::Subscribe`]). Bump it whenever a
 /// request is added or a request, an answer or the framing changes incompatibly, so both
 /// sides say the versions instead of an owner not knowing a request.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The longest line a peer may send (a start request carries the workflow's source).
 pub const MAX_LINE: u64 = 8 * 1024 * 1024;
@@ -138,9 +140,22 @@ pub enum Request {
         /// Only this note.
         key: Option<String>,
     },
-    /// `RunControl::subscribe`: every Event from now on, a [`Streamed`] line each, until the
-    /// client hangs up. The connection carries nothing else after it.
-    Subscribe,
+    /// `RunControl::subscribe` (and `subscribe_run`): every Event from now on (only `run`'s
+    /// and its child runs', when given), a [`Streamed`] line each, until the client hangs
+    /// up. The connection carries nothing else after it.
+    Subscribe {
+        /// Only this run's Events and its children's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<RunId>,
+    },
+    /// `RunControl::start_following`: starts the run, answers like [`Request::Start`] (the
+    /// new run's id, or why not), and then, on success, streams the run's Events and its
+    /// children's from its first, a [`Streamed`] line each (no `ready`: nothing came before),
+    /// until the client hangs up. The connection carries nothing else after it.
+    Follow {
+        /// What to start.
+        request: StartRequest,
+    },
 }
 
 /// What the owner streams to a subscriber: `ready` first, once nothing more can be missed.

@@ -13,6 +13,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use super::protocol::{Greeting, Hello, MAX_LINE, Reply, Request, Streamed, check_greeting};
 use crate::engine::{Command, Engine, Notebook, RunControl, RunReader};
 use crate::identity::Operator;
+use crate::ids::RunId;
 
 /// What kind of owner serves, which decides what it takes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,17 +238,28 @@ async fn answer(
                 .map_err(|e| format!("not a request this baton understands: {e}"))
         });
         let reply = match request {
-            Ok(Request::Subscribe) => return stream_events(engine, write, farewell).await,
-            Ok(request) => {
-                let engine = engine.clone();
-                match tokio::task::spawn_blocking(move || handle(&engine, role, peer, request))
-                    .await
-                {
-                    Ok(Ok(value)) => Reply::Ok(value),
-                    Ok(Err(e)) => Reply::Error(format!("{e:#}")),
-                    Err(e) => Reply::Error(format!("the request failed: {e}")),
-                }
+            Ok(Request::Subscribe { run }) => {
+                let events = engine.live_events();
+                drop(engine);
+                write_line(&mut write, &Streamed::Ready).await?;
+                return stream_events(events, run, lines, write, farewell).await;
             }
+            Ok(Request::Follow { request }) => {
+                // Subscribed before the run starts: none of its Events is missed.
+                let events = engine.live_events();
+                let reply = answer_one(&engine, role, peer, Request::Start { request }).await;
+                let run = match &reply {
+                    Reply::Ok(id) => serde_json::from_value::<RunId>(id.clone()).ok(),
+                    Reply::Error(_) => None,
+                };
+                drop(engine);
+                write_line(&mut write, &reply).await?;
+                return match run {
+                    Some(run) => stream_events(events, Some(run), lines, write, farewell).await,
+                    None => Ok(()),
+                };
+            }
+            Ok(request) => answer_one(&engine, role, peer, request).await,
             Err(why) => Reply::Error(why),
         };
         write_line(&mut write, &reply).await?;
@@ -320,17 +332,29 @@ async fn write_line(write: &mut OwnedWriteHalf, item: &impl Serialize) -> anyhow
     Ok(())
 }
 
-/// Streams every Event to a subscriber until it hangs up (or this owner ends). Events that
-/// are already waiting go out together, in one write.
+/// Carries out one request on a blocking thread (reads and writes of the store wait for the
+/// disk), and says how it went.
+async fn answer_one(engine: &Engine, role: Role, peer: u32, request: Request) -> Reply {
+    let engine = engine.clone();
+    match tokio::task::spawn_blocking(move || handle(&engine, role, peer, request)).await {
+        Ok(Ok(value)) => Reply::Ok(value),
+        Ok(Err(e)) => Reply::Error(format!("{e:#}")),
+        Err(e) => Reply::Error(format!("the request failed: {e}")),
+    }
+}
+
+/// Streams the Events of `events` (only `run`'s and its child runs', when given) to a
+/// subscriber until it hangs up (or this owner ends). Events that are already waiting go out
+/// together, in one write.
 async fn stream_events(
-    engine: Engine,
+    mut events: tokio::sync::broadcast::Receiver<crate::store::Event>,
+    run: Option<RunId>,
+    mut read: impl tokio::io::AsyncRead + Unpin,
     mut write: OwnedWriteHalf,
     farewell: Farewell,
 ) -> anyhow::Result<()> {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-    let mut events = engine.live_events();
-    drop(engine);
-    write_line(&mut write, &Streamed::Ready).await?;
+    let wanted = |event: &crate::store::Event| run.as_ref().is_none_or(|r| event.run.is_within(r));
     let Farewell {
         mut closing,
         _alive,
@@ -345,12 +369,16 @@ async fn stream_events(
             tokio::select! {
                 next = events.recv() => Some(next),
                 _ = closing.wait_for(|going| *going) => None,
+                // A stream of one run may be quiet for good: a hang-up is seen here, not only
+                // by the next write.
+                () = hung_up(&mut read) => return Ok(()),
             }
         };
         loop {
             let item = match next.take() {
-                Some(Ok(event)) => Streamed::Event(Box::new(event)),
-                Some(Err(RecvError::Lagged(n))) => Streamed::Lagged(n),
+                Some(Ok(event)) if !wanted(&event) => None,
+                Some(Ok(event)) => Some(Streamed::Event(Box::new(event))),
+                Some(Err(RecvError::Lagged(n))) => Some(Streamed::Lagged(n)),
                 // The owner is ending: what it announced still goes out.
                 Some(Err(RecvError::Closed)) => {
                     let _ = write.write_all(&out).await;
@@ -359,8 +387,9 @@ async fn stream_events(
                 None => {
                     going = true;
                     match events.try_recv() {
-                        Ok(event) => Streamed::Event(Box::new(event)),
-                        Err(TryRecvError::Lagged(n)) => Streamed::Lagged(n),
+                        Ok(event) if !wanted(&event) => None,
+                        Ok(event) => Some(Streamed::Event(Box::new(event))),
+                        Err(TryRecvError::Lagged(n)) => Some(Streamed::Lagged(n)),
                         Err(TryRecvError::Empty | TryRecvError::Closed) => {
                             let _ = write.write_all(&out).await;
                             return Ok(());
@@ -368,10 +397,12 @@ async fn stream_events(
                     }
                 }
             };
-            serde_json::to_writer(&mut out, &item)?;
-            out.push(b'\n');
-            if out.len() >= STREAM_BATCH {
-                break;
+            if let Some(item) = item {
+                serde_json::to_writer(&mut out, &item)?;
+                out.push(b'\n');
+                if out.len() >= STREAM_BATCH {
+                    break;
+                }
             }
             next = match events.try_recv() {
                 Ok(event) => Some(Ok(event)),
@@ -382,12 +413,19 @@ async fn stream_events(
                 Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
             };
         }
-        if write.write_all(&out).await.is_err() {
+        if !out.is_empty() && write.write_all(&out).await.is_err() {
             // The subscriber hung up.
             return Ok(());
         }
         out.clear();
     }
+}
+
+/// Resolves when the peer has hung up (or its side can no longer be read); a subscriber sends
+/// nothing more, so anything it does send is dropped.
+async fn hung_up(read: &mut (impl tokio::io::AsyncRead + Unpin)) {
+    let mut sink = [0u8; 256];
+    while let Ok(1..) = read.read(&mut sink).await {}
 }
 
 /// Resolves once the owner is going (never after that: `accepting` is `None` then).
@@ -471,6 +509,8 @@ fn handle(engine: &Engine, role: Role, peer: u32, request: Request) -> anyhow::R
         Request::NoteScopes => json(engine.note_scopes()?),
         Request::Notes { scope } => json(Notebook::notes(engine, &scope)?),
         Request::Forget { scope, key } => json(engine.forget(&scope, key.as_deref())?),
-        Request::Subscribe => bail!("a subscription is a connection of its own"),
+        Request::Subscribe { .. } | Request::Follow { .. } => {
+            bail!("a subscription is a connection of its own")
+        }
     }
 }

@@ -120,6 +120,19 @@ pub trait RunControl: Send + Sync {
     /// Live Events from now on (every run's). After [`Feed::Lagged`], reload with a
     /// [`RunReader`].
     fn subscribe(&self) -> Subscription;
+    /// Live Events of `run` and its child runs only, from now on. Another process's owner
+    /// sends only those, instead of every run's for the follower to drop.
+    fn subscribe_run(&self, run: &RunId) -> Subscription {
+        let _ = run;
+        self.subscribe()
+    }
+    /// [`RunControl::start`], and the new run's Events (its children's included) from its
+    /// first: what a follower of one run needs.
+    fn start_following(&self, request: StartRequest) -> anyhow::Result<(RunId, Subscription)> {
+        let feed = self.subscribe();
+        let id = self.start(request)?;
+        Ok((id, feed))
+    }
 }
 
 /// The engine, as the console sees it: read and command, here or in the owner.
