@@ -25,7 +25,7 @@ use super::shared::EngineShared;
 use crate::notify::{Notice, Notifier};
 use crate::secrets::{Redactor, StreamMask};
 use crate::spec::notify::NotifyEvent;
-use crate::spec::{StepId, Workflow};
+use crate::spec::{StepId, StepKind, Workflow};
 use crate::steps::{Directive, LogSink};
 use crate::store::{
     ApprovalRecord, Decision, Event, EventKind, LogStream, RunRecord, RunState, StepOutput,
@@ -151,7 +151,7 @@ impl RunActor {
         let journal = Journal::open(engine.clone(), run.id.clone())?;
         let (step_tx, step_rx) = mpsc::unbounded_channel();
         let (control, _) = watch::channel(Directive::Running);
-        let log = open_log(&engine, &run.id, inbox_tx.clone())?;
+        let log = open_log(&engine, &run.id, &wf, inbox_tx.clone())?;
         let index = wf
             .steps
             .iter()
@@ -576,11 +576,15 @@ enum Wake {
     Flushed(anyhow::Result<()>),
 }
 
-/// The run's log, its file open before any step starts; a store failure while writing it
-/// reaches the driver as [`RunMsg::StoreFailed`].
+/// The run's log; a store failure while writing it reaches the driver as
+/// [`RunMsg::StoreFailed`]. Its file is open before any step starts when a step may take
+/// descriptors (a process, a connection): such a step cannot then leave the run with none left
+/// to store its lines. A run of only transforms, gates and sleeps opens it at its first line,
+/// if any — most have none, and creating a file is most of what starting a small run costs.
 fn open_log(
     engine: &EngineShared,
     run: &crate::store::RunId,
+    wf: &Workflow,
     inbox: mpsc::UnboundedSender<RunMsg>,
 ) -> anyhow::Result<Arc<RunLog>> {
     let log = RunLog::new(
@@ -592,6 +596,14 @@ fn open_log(
             let _ = inbox.send(RunMsg::StoreFailed(why));
         }),
     );
-    log.open_file()?;
+    let takes_descriptors = wf.steps.iter().any(|s| {
+        !matches!(
+            s.kind,
+            StepKind::Transform(_) | StepKind::Approval(_) | StepKind::Sleep(_)
+        )
+    });
+    if takes_descriptors {
+        log.open_file()?;
+    }
     Ok(log)
 }

@@ -19,8 +19,25 @@ pub struct Flusher {
     inner: Arc<Inner>,
 }
 
-/// sled's own error is kept (it is `Clone`), so the cause (a full disk) reaches the run actor.
-type Waiter = oneshot::Sender<Result<(), sled::Error>>;
+/// Who waits for a flush: a task, or a thread blocked on it. sled's own error is kept (it is
+/// `Clone`), so the cause (a full disk) reaches the run actor.
+enum Waiter {
+    Task(oneshot::Sender<Result<(), sled::Error>>),
+    Thread(mpsc::SyncSender<Result<(), sled::Error>>),
+}
+
+impl Waiter {
+    fn tell(self, result: Result<(), sled::Error>) {
+        match self {
+            Waiter::Task(tx) => {
+                let _ = tx.send(result);
+            }
+            Waiter::Thread(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
 
 /// A file synced with a flush (see [`Flusher::request_syncing`]); one file is synced once per
 /// flush however many requests name it.
@@ -120,16 +137,41 @@ impl Flusher {
     /// resolves once both are durable, or with the file's error.
     pub fn request_syncing(&self, file: Option<SyncFile>) -> FlushTicket {
         let (tx, rx) = oneshot::channel();
-        let sent = match self.inner.tx.lock() {
-            Ok(guard) => guard
-                .as_ref()
-                .is_some_and(|sender| sender.send((tx, file)).is_ok()),
-            Err(_) => false,
-        };
+        let sent = self.send((Waiter::Task(tx), file));
         FlushTicket {
             rx: sent.then_some(rx),
             asked: std::time::Instant::now(),
             deadline: None,
+        }
+    }
+
+    /// Blocks this thread until every write made before this call is on disk, sharing the
+    /// fsync with whoever else asked meanwhile (a dozen runs started at once flush once, not
+    /// a dozen times). For synchronous code; within a task, await [`Flusher::request`].
+    pub fn flush_blocking(&self) -> anyhow::Result<()> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if !self.send((Waiter::Thread(tx), None)) {
+            anyhow::bail!("the store's flush thread has stopped");
+        }
+        match rx.recv_timeout(FLUSH_PATIENCE) {
+            Ok(result) => {
+                result.map_err(|e| anyhow::Error::new(e).context("cannot flush the store"))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(anyhow!(
+                "the store did not finish a flush within {FLUSH_PATIENCE:?}"
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(anyhow!("the store's flush thread has stopped"))
+            }
+        }
+    }
+
+    fn send(&self, request: Request) -> bool {
+        match self.inner.tx.lock() {
+            Ok(guard) => guard
+                .as_ref()
+                .is_some_and(|sender| sender.send(request).is_ok()),
+            Err(_) => false,
         }
     }
 }
@@ -151,7 +193,7 @@ fn flush_for(db: &sled::Db, requests: Vec<Request>) {
                 .find(|(s, _)| Arc::ptr_eq(s, &f))
                 .and_then(|(_, r)| r.clone().err())
         });
-        let _ = waiter.send(match failed {
+        waiter.tell(match failed {
             Some(e) => Err(e),
             None => result.clone(),
         });
@@ -223,5 +265,33 @@ mod tests {
         assert!(format!("{err:#}").contains("flush"), "{err:#}");
         synced.await.expect("a regular file syncs");
         plain.await.expect("a flush naming no file succeeds");
+    }
+
+    /// A thread blocked on a flush is told like a task is, from plain threads and from within
+    /// a runtime alike (a run started by `baton run` is created inside one).
+    #[test]
+    fn threads_block_on_shared_flushes_inside_and_outside_a_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new()
+            .path(dir.path().join("db"))
+            .open()
+            .unwrap();
+        let tree = db.open_tree("t").unwrap();
+        let flusher = Flusher::new(db);
+        std::thread::scope(|s| {
+            for i in 0..8u8 {
+                let (flusher, tree) = (&flusher, &tree);
+                s.spawn(move || {
+                    tree.insert([i], &[i][..]).unwrap();
+                    flusher.flush_blocking().expect("a flush from a thread");
+                });
+            }
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { flusher.flush_blocking() })
+            .expect("a flush from inside a runtime");
     }
 }

@@ -194,10 +194,10 @@ impl Store {
         self.flusher.request_syncing(file)
     }
 
-    /// Makes every write so far durable, from synchronous code.
+    /// Makes every write so far durable, from synchronous code; concurrent callers share one
+    /// fsync.
     pub fn flush_blocking(&self) -> anyhow::Result<()> {
-        self.db.flush().context("cannot flush the store")?;
-        Ok(())
+        self.flusher.flush_blocking()
     }
 
     // ---- runs ----
