@@ -222,9 +222,43 @@ def owner(b, rows, clients=16, n=20):
                      f"{rate_owned:.0f} runs/s",
                      f"one after another with no owner (the store is one process's at a time): "
                      f"{rate_alone:.0f} runs/s", f"{rate_owned / rate_alone:.2f}×"))
+        rate_socket = runs_per_second(lambda: follow_on_socket(sock), clients, b.runs * 40)
+        rows.append((f"small runs a second, {clients} socket clients at once through `baton serve` "
+                     "(each run: connect, hello, `follow`, read its Events to its end)",
+                     f"{rate_socket:.0f} runs/s",
+                     f"the same runs as {clients} `baton run` processes at once: "
+                     f"{rate_owned:.0f} runs/s", f"{rate_socket / rate_owned:.2f}×"))
     finally:
         serve.terminate()
         serve.wait()
+
+
+def follow_on_socket(sock):
+    """One small run through the owner's control socket, as any client may start one:
+    protocol 4's `follow` starts it and streams its Events until its final state."""
+    import json
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(60)
+        conn.connect(sock)
+        lines = conn.makefile("rb")
+        hello = {"hello": {"protocol": 4, "baton": "peers"}}
+        follow = {"op": "follow", "request": {"source": SMALL, "path": None, "params": {},
+                                              "workdir": None}}
+        conn.sendall((json.dumps(hello) + "\n" + json.dumps(follow) + "\n").encode())
+        if "hello" not in json.loads(lines.readline()):
+            sys.exit("the owner refused the hello (another protocol version?)")
+        answer = json.loads(lines.readline())
+        if "ok" not in answer:
+            sys.exit(f"the owner refused the run: {answer}")
+        for line in lines:
+            event = json.loads(line).get("event", {})
+            if event.get("type") == "run_state" and event.get("state") not in (
+                    "pending", "running", "paused"):
+                if event["state"] != "succeeded":
+                    sys.exit(f"a small run ended {event['state']}")
+                return
+        sys.exit("the owner closed the stream before the run ended")
 
 
 def runs_per_second(one, clients, each):
