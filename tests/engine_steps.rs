@@ -452,3 +452,21 @@ fn concurrent_starts_each_get_a_run_of_their_own() {
         .collect();
     assert_eq!(names.len(), STARTS, "no run was written over another");
 }
+
+/// A run that cannot write a line (transforms only) creates no log file; a run with a shell
+/// step has its file before the step starts, and its lines in it.
+#[test]
+fn only_runs_that_can_log_create_a_log_file() {
+    let h = Harness::new();
+    let file = |id: &baton::store::RunId| h.path("store").join("logs").join(format!("{id}.chunks"));
+    let (quiet, state) =
+        h.run_to_end("name: quiet\nsteps:\n  - id: a\n    transform: { expr: \"1\" }\n");
+    assert_eq!(state, RunState::Succeeded);
+    assert!(!file(&quiet).exists(), "no file for a run with no lines");
+    let (loud, state) = h.run_to_end("name: loud\nsteps:\n  - id: a\n    run: echo hello\n");
+    assert_eq!(state, RunState::Succeeded);
+    assert!(
+        file(&loud).exists(),
+        "a shell step's run keeps its lines in its file"
+    );
+}

@@ -25,7 +25,7 @@ use super::shared::EngineShared;
 use crate::notify::{Notice, Notifier};
 use crate::secrets::{Redactor, StreamMask};
 use crate::spec::notify::NotifyEvent;
-use crate::spec::{StepId, StepKind, Workflow};
+use crate::spec::{StepId, Workflow};
 use crate::steps::{Directive, LogSink};
 use crate::store::{
     ApprovalRecord, Decision, Event, EventKind, LogStream, RunRecord, RunState, StepOutput,
@@ -151,7 +151,11 @@ impl RunActor {
         let journal = Journal::open(engine.clone(), run.id.clone())?;
         let (step_tx, step_rx) = mpsc::unbounded_channel();
         let (control, _) = watch::channel(Directive::Running);
-        let log = open_log(&engine, &run.id, &wf, inbox_tx.clone())?;
+        // A store failure while writing the log reaches the driver.
+        let failed = inbox_tx.clone();
+        let log = RunLog::for_run(&engine, &run.id, &wf, move |why| {
+            let _ = failed.send(RunMsg::StoreFailed(why));
+        })?;
         let index = wf
             .steps
             .iter()
@@ -574,36 +578,4 @@ enum Wake {
     Inbox(RunMsg),
     Step(StepMsg),
     Flushed(anyhow::Result<()>),
-}
-
-/// The run's log; a store failure while writing it reaches the driver as
-/// [`RunMsg::StoreFailed`]. Its file is open before any step starts when a step may take
-/// descriptors (a process, a connection): such a step cannot then leave the run with none left
-/// to store its lines. A run of only transforms, gates and sleeps opens it at its first line,
-/// if any — most have none, and creating a file is most of what starting a small run costs.
-fn open_log(
-    engine: &EngineShared,
-    run: &crate::store::RunId,
-    wf: &Workflow,
-    inbox: mpsc::UnboundedSender<RunMsg>,
-) -> anyhow::Result<Arc<RunLog>> {
-    let log = RunLog::new(
-        engine.store.clone(),
-        run.clone(),
-        engine.config.logs,
-        engine.store.last_log_seq(run)?,
-        Box::new(move |why| {
-            let _ = inbox.send(RunMsg::StoreFailed(why));
-        }),
-    );
-    let takes_descriptors = wf.steps.iter().any(|s| {
-        !matches!(
-            s.kind,
-            StepKind::Transform(_) | StepKind::Approval(_) | StepKind::Sleep(_)
-        )
-    });
-    if takes_descriptors {
-        log.open_file()?;
-    }
-    Ok(log)
 }

@@ -135,6 +135,37 @@ impl RunLog {
         tokio::spawn(write_behind(Arc::downgrade(self), self.wake.clone()));
     }
 
+    /// The log of `run`, following its stored lines; `on_failure` hears why writing stopped.
+    /// Its file is open before any step starts when a step may take descriptors (a process, a
+    /// connection): such a step cannot then leave the run with none left to store its lines.
+    /// A run of only transforms, gates and sleeps opens it at its first line, if any — most
+    /// have none, and creating a file is most of what starting a small run costs.
+    pub fn for_run(
+        engine: &super::shared::EngineShared,
+        run: &RunId,
+        wf: &crate::spec::Workflow,
+        on_failure: impl Fn(String) + Send + Sync + 'static,
+    ) -> anyhow::Result<Arc<RunLog>> {
+        use crate::spec::StepKind;
+        let log = RunLog::new(
+            engine.store.clone(),
+            run.clone(),
+            engine.config.logs,
+            engine.store.last_log_seq(run)?,
+            Box::new(on_failure),
+        );
+        let takes_descriptors = wf.steps.iter().any(|s| {
+            !matches!(
+                s.kind,
+                StepKind::Transform(_) | StepKind::Approval(_) | StepKind::Sleep(_)
+            )
+        });
+        if takes_descriptors {
+            log.open_file()?;
+        }
+        Ok(log)
+    }
+
     /// Opens the run's chunk file (see [`Store::open_log_file`]).
     pub fn open_file(&self) -> anyhow::Result<()> {
         self.store.open_log_file(&mut self.lock().file)
