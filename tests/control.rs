@@ -216,21 +216,27 @@ fn an_owner_going_away_first_streams_what_it_announced() {
 }
 
 /// A follower of one run (`baton run` through an owner) is sent that run's Events only, from
-/// its first to its last, while other runs go on beside it.
+/// its first to its last, while other runs start and end beside it.
 #[test]
 fn a_followed_run_streams_its_own_events_from_its_first() {
     const QUICK: &str = "name: quick\nsteps:\n  - id: a\n    transform: { expr: \"1\" }\n  - id: b\n    transform: { expr: \"2\" }\n    depends_on: [a]\n";
     let h = Harness::new();
     let _server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
     let remote = attach(&h);
-    let noise: Vec<_> = (0..5).map(|_| h.start(QUICK)).collect();
     let request = StartRequest {
-        source: QUICK.to_string(),
+        source: GATED.to_string(),
         path: None,
         params: Default::default(),
         workdir: None,
     };
     let (id, mut feed) = remote.start_following(request).unwrap();
+    // While the followed run waits at its gate, other runs go from start to end: their
+    // Events are announced while the follower's stream is open.
+    h.wait_gate(&id, "gate");
+    for _ in 0..5 {
+        assert_eq!(h.run_to_end(QUICK).1, RunState::Succeeded);
+    }
+    h.decide(&id, "gate", true, None);
     let mut seen = Vec::new();
     loop {
         match feed.next_blocking() {
@@ -257,10 +263,7 @@ fn a_followed_run_streams_its_own_events_from_its_first() {
             |k| matches!(k, EventKind::Step { record } if record.status == StepStatus::Succeeded),
         )
         .count();
-    assert_eq!(done, 2, "both steps' ends: {seen:?}");
-    for run in noise {
-        assert_eq!(h.wait(&run), RunState::Succeeded);
-    }
+    assert_eq!(done, 3, "its three steps' ends: {seen:?}");
     // A start the owner refuses is an error, not a stream.
     let bad = StartRequest {
         source: "name: bad\nsteps: []\n".to_string(),

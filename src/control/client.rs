@@ -290,7 +290,7 @@ impl RunReader for Remote {
 impl RunControl for Remote {
     fn start(&self, request: StartRequest) -> anyhow::Result<RunId> {
         // The steps run where this user is, as they would in a baton of their own.
-        let request = self.here(request);
+        let request = from_here(request);
         self.client.call(&Request::Start { request })
     }
 
@@ -311,7 +311,7 @@ impl RunControl for Remote {
     }
 
     fn start_following(&self, request: StartRequest) -> anyhow::Result<(RunId, Subscription)> {
-        let request = self.here(request);
+        let request = from_here(request);
         let mut lines = self.client.open_stream(&Request::Follow { request })?;
         let mut first = String::new();
         lines
@@ -328,17 +328,16 @@ impl RunControl for Remote {
     }
 }
 
-impl Remote {
-    /// A start request as this user's own baton would make it: the steps run where the user
-    /// is.
-    fn here(&self, mut request: StartRequest) -> StartRequest {
-        if let Ok(here) = std::env::current_dir() {
-            request.workdir.get_or_insert_with(|| here.clone());
-            request.path = request.path.map(|p| here.join(p));
-        }
-        request
+/// A start request as this user's own baton would make it: the steps run where the user is.
+fn from_here(mut request: StartRequest) -> StartRequest {
+    if let Ok(here) = std::env::current_dir() {
+        request.workdir.get_or_insert_with(|| here.clone());
+        request.path = request.path.map(|p| here.join(p));
     }
+    request
+}
 
+impl Remote {
     /// A subscription opened by `request`, once the owner says it is ready.
     fn subscription(&self, request: &Request) -> Subscription {
         let mut lines = match self.client.open_stream(request) {

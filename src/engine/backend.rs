@@ -122,8 +122,7 @@ pub trait RunControl: Send + Sync {
     fn subscribe(&self) -> Subscription;
     /// Live Events of `run` and its child runs only, from now on. Another process's owner
     /// sends only those, instead of every run's for the follower to drop.
-    fn subscribe_run(&self, run: &RunId) -> Subscription {
-        let _ = run;
+    fn subscribe_run(&self, _run: &RunId) -> Subscription {
         self.subscribe()
     }
     /// [`RunControl::start`], and the new run's Events (its children's included) from its
