@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use anyhow::{Context, bail};
 
 use super::{Event, EventKind, RunId, RunRecord, StepOutput, StepRecord, Store, Timestamp};
-use super::{decode, last_seq};
+use super::{decode, insert_atomically, last_seq};
 use crate::spec::StepId;
 
 /// What a key of the `data` tree holds. A run's history is a journal of chunks: each holds
@@ -169,7 +169,7 @@ impl Store {
         for (i, (step, _)) in outputs.iter().enumerate() {
             unplaced.entry(step).or_default().push(i);
         }
-        let mut batch = sled::Batch::default();
+        let mut chunks: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(1);
         let mut body: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 1024);
         let mut placed: Vec<usize> = Vec::new();
         for (n, (seq, event)) in events.iter().enumerate() {
@@ -198,10 +198,10 @@ impl Store {
                         .context("cannot encode a step output")?;
                 }
                 value.push(b'}');
-                batch.insert(part_key(run, Part::Event, &seq.to_be_bytes()), value);
+                chunks.push((part_key(run, Part::Event, &seq.to_be_bytes()), value));
             }
         }
-        self.data.apply_batch(batch)?;
+        insert_atomically(&self.data, chunks)?;
         Ok(())
     }
 

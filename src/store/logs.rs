@@ -269,18 +269,18 @@ impl Store {
         let run = to.run.clone();
         let run = &run;
         let mut body = Vec::with_capacity(chunks.iter().map(|(_, c)| c.bytes.len()).sum());
-        let mut write = || -> anyhow::Result<sled::Batch> {
+        let mut write = || -> anyhow::Result<Vec<(Vec<u8>, Vec<u8>)>> {
             let (file, start) = to.open(&path)?;
-            let mut batch = sled::Batch::default();
+            let mut index = Vec::with_capacity(chunks.len());
             for (step, c) in chunks {
                 let at = index_value(start + body.len() as u64, c.bytes.len(), checksum(&c.bytes));
-                batch.insert(chunk_key(run, step, c.last_seq), at);
+                index.push((chunk_key(run, step, c.last_seq), at));
                 body.extend_from_slice(&c.bytes);
             }
             (&*file).write_all(&body)?;
-            Ok(batch)
+            Ok(index)
         };
-        let batch = match write() {
+        let index = match write() {
             Ok(batch) => batch,
             Err(e) => {
                 // Where the file ends is no longer known: the next append asks it again.
@@ -290,8 +290,7 @@ impl Store {
         };
         to.len += body.len() as u64;
         to.unsynced = true;
-        self.logs
-            .apply_batch(batch)
+        super::insert_atomically(&self.logs, index)
             .with_context(|| format!("run {run}: cannot index its log lines"))
     }
 
