@@ -4,7 +4,7 @@
 //! before anything runs.
 
 use super::diag::{Diagnostic, Level, Source};
-use super::shell_lex::{lex, marker};
+use super::shell_lex::{lex, push_marker};
 use super::types::{Pos, StepKind, Workflow};
 
 /// One `{{ … }}` of a template: where it starts and the expression inside.
@@ -39,7 +39,7 @@ fn skeleton(tpl: &str) -> (String, Vec<Expression<'_>>) {
         let inner = &tpl[k + 2..end];
         i = end + 2;
         if close == "}}" {
-            out.push_str(&marker(exprs.len()));
+            push_marker(&mut out, exprs.len());
             exprs.push(Expression {
                 offset: k,
                 text: inner.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()),
@@ -159,6 +159,13 @@ pub fn check_command(
     }
 }
 
+/// Whether a step may write a value unquoted: a `run` command that names `raw` or `safe`
+/// (neither filter can be used without its name in the text). Most do not, and need no look
+/// at their templates.
+pub fn may_write_raw(kind: &StepKind) -> bool {
+    matches!(kind, StepKind::Run(r) if r.command.contains("raw") || r.command.contains("safe"))
+}
+
 /// A note at every `| raw` (or `| safe`) in a `run` command: the places where a value is
 /// written into the command without quoting.
 pub fn raw_uses(wf: &Workflow, src: &Source<'_>) -> Vec<Diagnostic> {
@@ -167,6 +174,9 @@ pub fn raw_uses(wf: &Workflow, src: &Source<'_>) -> Vec<Diagnostic> {
         let StepKind::Run(r) = &step.kind else {
             continue;
         };
+        if !may_write_raw(&step.kind) {
+            continue;
+        }
         let (_, exprs) = skeleton(&r.command);
         for e in exprs {
             if !filters(e.text).iter().any(|f| matches!(*f, "raw" | "safe")) {
@@ -190,6 +200,7 @@ pub fn raw_uses(wf: &Workflow, src: &Source<'_>) -> Vec<Diagnostic> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::shell_lex::marker;
     use super::*;
 
     #[test]
@@ -199,5 +210,21 @@ mod tests {
         assert_eq!(exprs[0].text, "x | raw");
         assert_eq!(exprs[1].text, "\"}}\"");
         assert_eq!(filters("a | default('|') | raw"), vec!["default", "raw"]);
+        assert_eq!(marker(12), "\u{0}12\u{0}");
+    }
+
+    #[test]
+    fn only_commands_that_name_raw_or_safe_may_write_a_value_unquoted() {
+        let run = |command: &str| {
+            StepKind::Run(super::super::types::RunSpec {
+                command: command.into(),
+                shell: None,
+                cwd: None,
+                on: None,
+            })
+        };
+        assert!(may_write_raw(&run("echo {{ x | raw }}")));
+        assert!(may_write_raw(&run("echo {{ x|safe }}")));
+        assert!(!may_write_raw(&run("echo {{ x | trim }}")));
     }
 }

@@ -150,6 +150,13 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostics> {
 /// Notes about a valid workflow: every `| raw` in a `run` command, where a value is written
 /// without quoting. Snippets are read from `wf.source`.
 pub fn notes(wf: &Workflow) -> Vec<Diagnostic> {
+    if !wf
+        .steps
+        .iter()
+        .any(|s| command_check::may_write_raw(&s.kind))
+    {
+        return Vec::new();
+    }
     let file = wf
         .source
         .as_ref()

@@ -113,7 +113,17 @@ pub struct Layout {
 
 /// The marker that stands for value `index` while a command is lexed.
 pub fn marker(index: usize) -> String {
-    format!("\0{index}\0")
+    let mut out = String::with_capacity(8);
+    push_marker(&mut out, index);
+    out
+}
+
+/// Appends [`marker`]`(index)` to `out`, allocating nothing of its own.
+pub fn push_marker(out: &mut String, index: usize) {
+    use std::fmt::Write;
+    out.push('\0');
+    let _ = write!(out, "{index}");
+    out.push('\0');
 }
 
 /// Finds the place of every marker in `text`.
