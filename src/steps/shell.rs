@@ -457,8 +457,31 @@ impl<R: AsyncRead + Unpin> Buffered<R> {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use super::{Buffered, pump};
+    use super::{Buffered, ShellCommand, program, pump};
     use crate::store::LogStream;
+
+    #[test]
+    fn a_shell_named_without_a_path_is_started_by_the_path_found_in_path() {
+        let cmd = |shell: &str, env: &[(&str, &str)]| ShellCommand {
+            command: "true".into(),
+            shell: shell.into(),
+            cwd: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            on: None,
+        };
+        let found = program(&cmd("sh", &[("BATON_STEP_ID", "s")]));
+        assert!(found.is_absolute(), "{found:?}");
+        assert!(found.ends_with("sh"), "{found:?}");
+        // Its own PATH, or a path, is left as written.
+        assert_eq!(
+            program(&cmd("sh", &[("PATH", "/x")])),
+            std::path::Path::new("sh")
+        );
+        assert_eq!(program(&cmd("./sh", &[])), std::path::Path::new("./sh"));
+    }
 
     /// Hands out its bytes `step` at a time, as a pipe does with a slow writer.
     struct Trickle {
