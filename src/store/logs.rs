@@ -281,7 +281,7 @@ impl Store {
             Ok(index)
         };
         let index = match write() {
-            Ok(batch) => batch,
+            Ok(index) => index,
             Err(e) => {
                 // Where the file ends is no longer known: the next append asks it again.
                 to.file = None;
