@@ -52,3 +52,56 @@ fn steps_start_their_shell_without_searching_path_each_time() {
     assert_eq!(shells, 10, "{calls}");
     assert_eq!(misses, 0, "{calls}");
 }
+
+/// A step that leaves a process of its own session behind, holding the step's output pipes
+/// open, still ends: its pipes are read for a moment after its group is gone, then let go.
+/// (The step waits until that process has left its group, which is then empty.)
+#[test]
+fn a_step_ends_when_a_process_it_left_behind_holds_its_output_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("escaped.pid");
+    let wf = dir.path().join("wf.yaml");
+    std::fs::write(
+        &wf,
+        format!(
+            "name: escapes\nsteps:\n  - id: escape\n    run: \"echo before; setsid sh -c 'echo $$ > {p}; exec sleep 100000' & while [ ! -s {p} ]; do :; done; echo after\"\n  - id: next\n    run: echo next\n    depends_on: [escape]\n",
+            p = pidfile.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["run"])
+        .arg(&wf)
+        .env("BATON_CONFIG_DIR", dir.path().join("config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut { stdout }, &mut text).unwrap();
+        let _ = tx.send(text);
+    });
+    // A deadline for the failure only: the run ends about two seconds after the step's shell.
+    let shown = rx.recv_timeout(std::time::Duration::from_secs(60));
+    let escaped = std::fs::read_to_string(&pidfile).unwrap_or_default();
+    if let Ok(pid) = escaped.trim().parse::<i32>() {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let Ok(shown) = shown else {
+        let _ = child.kill();
+        panic!("the run did not end within 60 s: the step waited for its left-behind process");
+    };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{shown}");
+    assert!(
+        shown.contains("before") && shown.contains("after"),
+        "{shown}"
+    );
+    assert!(shown.contains("next"), "{shown}");
+}
