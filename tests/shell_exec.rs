@@ -1,7 +1,11 @@
-//! How shell steps are started, seen from outside by strace: the shell is found in `PATH` once,
-//! not searched again by every step.
+//! How shell steps start and end, seen from outside: the shell is found in `PATH` once, not
+//! searched again by every step (by strace); a process a step leaves behind holding its output
+//! open does not keep the step from ending.
 
 use std::process::{Command, Stdio};
+
+#[path = "support/bin.rs"]
+mod bin;
 
 #[test]
 fn steps_start_their_shell_without_searching_path_each_time() {
@@ -69,13 +73,10 @@ fn a_step_ends_when_a_process_it_left_behind_holds_its_output_open() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["run"])
+    let mut child = bin::baton(&dir.path().join("data"))
+        .arg("run")
         .arg(&wf)
         .env("BATON_CONFIG_DIR", dir.path().join("config"))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
