@@ -245,9 +245,13 @@ steps:
         ),
     )
     .unwrap();
-    // Events go out once durable: this one has items 0 and 1 stored as succeeded.
+    // Events go out once durable: this one has items 0 and 1 stored as succeeded, and items 2
+    // and 3 running with their process groups stored (a kill before that could leave a group
+    // no one knows of).
     let mut owner = bin::run_until_an_event(&data, &wf, |l| {
-        l.contains("\"type\":\"step\"") && l.matches("\"status\":\"succeeded\"").count() >= 2
+        l.contains("\"type\":\"step\"")
+            && l.matches("\"status\":\"succeeded\"").count() >= 2
+            && l.matches("\"process\":[").count() >= 2
     });
     eventually(PATIENCE, "items 2 and 3 to run", || {
         dir.path().join("started-2").exists() && dir.path().join("started-3").exists()
