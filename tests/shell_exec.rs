@@ -78,15 +78,14 @@ fn a_step_ends_when_a_process_it_left_behind_holds_its_output_open() {
         .arg(&wf)
         .env("BATON_CONFIG_DIR", dir.path().join("config"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut { stdout }, &mut text).unwrap();
-        let _ = tx.send(text);
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut { stdout }, &mut bytes);
+        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
     });
     // A deadline for the failure only: the run ends about two seconds after the step's shell.
     let shown = rx.recv_timeout(std::time::Duration::from_secs(60));

@@ -175,7 +175,7 @@ pub fn raw_uses(wf: &Workflow, src: &Source<'_>) -> Vec<Diagnostic> {
             continue;
         };
         if !may_write_raw(&step.kind) {
-            continue;
+            continue; // no `raw` or `safe` in it: nothing to note
         }
         let (_, exprs) = skeleton(&r.command);
         for e in exprs {

@@ -389,19 +389,24 @@ fn scan_run<T: DeserializeOwned>(
 /// atomic by itself: a sled batch of any size pins the log, which writes out the IO buffer
 /// twice (before and after its manifest; each a write and a `sync_file_range` on sled's thread
 /// pool), so a one-key batch costs two disk writes and four thread hand-offs the insert does
-/// not. The flush that makes it durable is the caller's either way.
+/// not. No entries write nothing. The flush that makes it durable is the caller's either way.
 fn insert_atomically(tree: &sled::Tree, mut entries: Vec<(Vec<u8>, Vec<u8>)>) -> sled::Result<()> {
-    if entries.len() == 1
-        && let Some((key, value)) = entries.pop()
-    {
-        tree.insert(key, value)?;
-        return Ok(());
+    match entries.len() {
+        0 => Ok(()),
+        1 => {
+            if let Some((key, value)) = entries.pop() {
+                tree.insert(key, value)?;
+            }
+            Ok(())
+        }
+        _ => {
+            let mut batch = sled::Batch::default();
+            for (key, value) in entries {
+                batch.insert(key, value);
+            }
+            tree.apply_batch(batch)
+        }
     }
-    let mut batch = sled::Batch::default();
-    for (key, value) in entries {
-        batch.insert(key, value);
-    }
-    tree.apply_batch(batch)
 }
 
 /// Removes `keys` from `tree` in one batch (a migration's old layout, once the new is written).
@@ -552,11 +557,10 @@ pub(crate) mod tests {
             let db = sled::open(dir.path()).unwrap();
             let tree = db.open_tree("t").unwrap();
             insert_atomically(&tree, vec![entry("a", "1")]).unwrap();
-            insert_atomically(
-                &tree,
-                vec![entry("b", "2"), entry("c", "3"), entry("a", "4")],
-            )
-            .unwrap();
+            insert_atomically(&tree, vec![entry("b", "2"), entry("c", "3")]).unwrap();
+            // One entry replaces what a batch wrote, and a batch what one entry wrote.
+            insert_atomically(&tree, vec![entry("b", "4")]).unwrap();
+            insert_atomically(&tree, vec![entry("a", "5"), entry("d", "6")]).unwrap();
             insert_atomically(&tree, Vec::new()).unwrap();
             db.flush().unwrap();
         }
@@ -566,6 +570,7 @@ pub(crate) mod tests {
             .iter()
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
             .collect();
-        assert_eq!(got, vec![entry("a", "4"), entry("b", "2"), entry("c", "3")]);
+        let want = [("a", "5"), ("b", "4"), ("c", "3"), ("d", "6")];
+        assert_eq!(got, want.map(|(k, v)| entry(k, v)).to_vec());
     }
 }
