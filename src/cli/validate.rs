@@ -65,14 +65,18 @@ pub fn run(args: ValidateArgs) -> i32 {
         let report = match spec::load_file_with(path, &templates) {
             Ok(wf) => {
                 let problems = checker.check_workflow(&wf);
-                FileReport {
+                let report = FileReport {
                     file,
                     valid: problems.is_empty(),
                     name: Some(wf.name.clone()),
                     steps: Some(wf.steps.len()),
                     diagnostics: problems,
                     notes: spec::notes(&wf),
-                }
+                };
+                // The process ends soon after: freeing a large workflow piece by piece (a
+                // fifth of `validate`'s time for 1,000 steps) is left to the exit.
+                std::mem::forget(wf);
+                report
             }
             Err(diags) => FileReport {
                 file,

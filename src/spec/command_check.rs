@@ -60,6 +60,7 @@ fn skeleton(tpl: &str) -> (String, Vec<Expression<'_>>) {
 /// Where `close` ends the tag whose inside starts `s`, skipping string literals.
 fn tag_end(s: &str, close: &str) -> Option<usize> {
     let b = s.as_bytes();
+    let close = close.as_bytes();
     let mut i = 0;
     let mut quote = None;
     while i < b.len() {
@@ -67,7 +68,7 @@ fn tag_end(s: &str, close: &str) -> Option<usize> {
             (Some(_), b'\\') => i += 1,
             (Some(q), c) if c == q => quote = None,
             (None, b'\'' | b'"') => quote = Some(b[i]),
-            (None, _) if s[i..].starts_with(close) => return Some(i),
+            (None, c) if c == close[0] && b[i..].starts_with(close) => return Some(i),
             _ => {}
         }
         i += 1;

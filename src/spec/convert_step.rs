@@ -26,24 +26,24 @@ pub const KIND_KEYS: [&str; 7] = [
     "workflow",
 ];
 
-/// Keys that belong to one kind only, with that kind.
-const KIND_ONLY: [(&str, &str); 16] = [
-    ("shell", "run"),
-    ("cwd", "run"),
-    ("on", "run"),
-    ("prompt", "agent"),
-    ("action", "agent"),
-    ("provider", "agent"),
-    ("model", "agent"),
-    ("temperature", "agent"),
-    ("max_tokens", "agent"),
-    ("output", "agent"),
-    ("schema", "agent"),
-    ("tools", "agent"),
-    ("max_turns", "agent"),
-    ("max_tool_calls", "agent"),
-    ("max_tokens_total", "agent"),
-    ("max_tool_output", "agent"),
+/// Keys that belong to one kind only, with that kind and their other spellings.
+const KIND_ONLY: [(&str, &str, &[&str]); 16] = [
+    ("shell", "run", &[]),
+    ("cwd", "run", &[]),
+    ("on", "run", &[]),
+    ("prompt", "agent", &[]),
+    ("action", "agent", &[]),
+    ("provider", "agent", &[]),
+    ("model", "agent", &[]),
+    ("temperature", "agent", &[]),
+    ("max_tokens", "agent", &["maxTokens"]),
+    ("output", "agent", &[]),
+    ("schema", "agent", &[]),
+    ("tools", "agent", &[]),
+    ("max_turns", "agent", &["maxTurns"]),
+    ("max_tool_calls", "agent", &["maxToolCalls"]),
+    ("max_tokens_total", "agent", &["maxTokensTotal"]),
+    ("max_tool_output", "agent", &["maxToolOutput"]),
 ];
 
 /// Converts the `index`-th step (0-based). `base_retry` is the workflow's default policy, which a
@@ -174,15 +174,7 @@ pub fn convert_step(
 
     // The kind-specific side keys, taken now so that misplaced ones get a precise message.
     let mut side: IndexMap<&'static str, (&Node, Pos)> = IndexMap::new();
-    for (key, _) in KIND_ONLY {
-        let aliases: &[&'static str] = match key {
-            "max_tokens" => &["maxTokens"],
-            "max_turns" => &["maxTurns"],
-            "max_tool_calls" => &["maxToolCalls"],
-            "max_tokens_total" => &["maxTokensTotal"],
-            "max_tool_output" => &["maxToolOutput"],
-            _ => &[],
-        };
+    for (key, _, aliases) in KIND_ONLY {
         if let Some((k, n)) = t.take(r, key, aliases) {
             side.insert(key, (n, k.pos));
         }
@@ -224,8 +216,8 @@ pub fn convert_step(
             for (side_key, (_, side_pos)) in &side {
                 let owner = KIND_ONLY
                     .iter()
-                    .find(|(k, _)| k == side_key)
-                    .map(|(_, o)| *o)
+                    .find(|(k, _, _)| k == side_key)
+                    .map(|(_, o, _)| *o)
                     .unwrap_or("run");
                 if owner != *kind {
                     r.error(

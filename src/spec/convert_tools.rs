@@ -83,13 +83,14 @@ pub(super) fn of_profile(r: &mut Reader<'_>, t: &mut Table<'_>) -> (Vec<ToolUse>
         .map(|n| tools(r, n))
         .unwrap_or_default();
     let mut side: IndexMap<&'static str, (&Node, Pos)> = IndexMap::new();
-    for (key, alias) in [
-        ("max_turns", "maxTurns"),
-        ("max_tool_calls", "maxToolCalls"),
-        ("max_tokens_total", "maxTokensTotal"),
-        ("max_tool_output", "maxToolOutput"),
-    ] {
-        if let Some((k, n)) = t.take(r, key, &[alias]) {
+    const LIMITS: [(&str, &[&str]); 4] = [
+        ("max_turns", &["maxTurns"]),
+        ("max_tool_calls", &["maxToolCalls"]),
+        ("max_tokens_total", &["maxTokensTotal"]),
+        ("max_tool_output", &["maxToolOutput"]),
+    ];
+    for (key, alias) in LIMITS {
+        if let Some((k, n)) = t.take(r, key, alias) {
             side.insert(key, (n, k.pos));
         }
     }

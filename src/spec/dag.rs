@@ -1,15 +1,14 @@
 //! The dependency graph of a workflow: edges, topological levels (the batches that can run
 //! together) and transitive upstream sets. Indices are positions in `Workflow::steps`.
 
-use std::collections::HashMap;
-
+use super::idhash::IdMap;
 use super::types::Workflow;
 
 /// The steps' dependency graph, built once per workflow.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Dag {
     ids: Vec<String>,
-    index: HashMap<String, usize>,
+    index: IdMap<String, usize>,
     deps: Vec<Vec<usize>>,
     dependents: Vec<Vec<usize>>,
     levels: Vec<Vec<usize>>,
@@ -21,7 +20,7 @@ impl Dag {
     /// entries are ignored, and steps on a cycle get no level.
     pub fn new(wf: &Workflow) -> Dag {
         let n = wf.steps.len();
-        let mut index = HashMap::with_capacity(n);
+        let mut index = IdMap::with_capacity_and_hasher(n, Default::default());
         for (i, s) in wf.steps.iter().enumerate() {
             index.entry(s.id.0.clone()).or_insert(i);
         }

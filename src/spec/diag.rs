@@ -233,28 +233,31 @@ pub struct Source<'a> {
     pub file: &'a str,
     /// The whole text.
     pub text: &'a str,
-    /// Byte offset of the start of each line.
-    line_starts: Vec<usize>,
+    /// Byte offset of the start of each line, found the first time a line is asked for (most
+    /// files that are read have no problem to show).
+    line_starts: std::cell::OnceCell<Vec<usize>>,
 }
 
 impl<'a> Source<'a> {
-    /// Indexes `text` by line.
+    /// `text` named `file`; its lines are indexed when one is first asked for.
     pub fn new(file: &'a str, text: &'a str) -> Source<'a> {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Source {
             file,
             text,
-            line_starts,
+            line_starts: std::cell::OnceCell::new(),
         }
     }
 
     /// The text of 1-based line `line`, without its line break.
     pub fn line(&self, line: u32) -> Option<&'a str> {
         let idx = (line as usize).checked_sub(1)?;
-        let start = *self.line_starts.get(idx)?;
-        let end = self
-            .line_starts
+        let line_starts = self.line_starts.get_or_init(|| {
+            let mut starts = vec![0];
+            starts.extend(self.text.match_indices('\n').map(|(i, _)| i + 1));
+            starts
+        });
+        let start = *line_starts.get(idx)?;
+        let end = line_starts
             .get(idx + 1)
             .map(|e| e - 1)
             .unwrap_or(self.text.len());

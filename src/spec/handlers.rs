@@ -10,10 +10,10 @@ use super::types::{Handler, RetryPolicy, Step, StepId};
 
 /// The handlers in the order they run: `on_success`/`on_failure` (only one applies), then
 /// `on_exit`; within a handler, in the order written.
-const ORDER: [(Handler, &str); 3] = [
-    (Handler::OnSuccess, "onSuccess"),
-    (Handler::OnFailure, "onFailure"),
-    (Handler::OnExit, "onExit"),
+const ORDER: [(Handler, &[&str]); 3] = [
+    (Handler::OnSuccess, &["onSuccess"]),
+    (Handler::OnFailure, &["onFailure"]),
+    (Handler::OnExit, &["onExit"]),
 ];
 
 /// The handlers' steps, and whether `on_failure:` asks for repair proposals.
@@ -36,7 +36,7 @@ pub(super) fn convert_handlers(
     let mut repair = false;
     for (handler, alias) in ORDER {
         let key = handler.key();
-        let Some(mut node) = t.get(r, key, &[alias]) else {
+        let Some(mut node) = t.get(r, key, alias) else {
             continue;
         };
         if let (Handler::OnFailure, Value::Map(fields)) = (handler, &node.value) {

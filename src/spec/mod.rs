@@ -20,6 +20,7 @@ pub mod diag;
 pub mod duration;
 pub mod for_each;
 pub mod handlers;
+mod idhash;
 pub mod node;
 pub mod notify;
 pub mod params;

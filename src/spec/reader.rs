@@ -232,9 +232,11 @@ impl<'s> Reader<'s> {
 /// The keys of one mapping, taken one by one; whatever is left at the end is an unknown key.
 pub struct Table<'n> {
     entries: &'n [(MapKey, Node)],
-    taken: Vec<bool>,
-    asked: Vec<&'static str>,
-    canonical: Vec<&'static str>,
+    /// Which entries were taken: a bit each for the first 64, then `more`.
+    taken: u64,
+    more: Vec<bool>,
+    /// Every key asked for, with its aliases: the known keys an unknown one is compared with.
+    asked: Vec<(&'static str, &'static [&'static str])>,
     /// A 64-bit filter of the entries' names, so most absent keys are ruled out without
     /// comparing strings.
     filter: u64,
@@ -250,33 +252,63 @@ impl<'n> Table<'n> {
     pub fn new(entries: &'n [(MapKey, Node)]) -> Table<'n> {
         Table {
             entries,
-            taken: vec![false; entries.len()],
-            asked: Vec::with_capacity(48),
-            canonical: Vec::with_capacity(32),
+            taken: 0,
+            more: Vec::new(),
+            asked: Vec::with_capacity(32),
             filter: entries.iter().fold(0, |f, (k, _)| f | filter_bit(&k.name)),
+        }
+    }
+
+    fn mark(&mut self, i: usize) {
+        if i < 64 {
+            self.taken |= 1 << i;
+        } else {
+            if self.more.is_empty() {
+                self.more = vec![false; self.entries.len() - 64];
+            }
+            self.more[i - 64] = true;
+        }
+    }
+
+    fn is_taken(&self, i: usize) -> bool {
+        if i < 64 {
+            self.taken & (1 << i) != 0
+        } else {
+            self.more.get(i - 64).copied().unwrap_or(false)
         }
     }
 
     /// Takes the key named `name` or one of its `aliases`. Two spellings of the same key at
     /// once is an error (reported at the second).
+    #[inline]
     pub fn take(
         &mut self,
         r: &mut Reader<'_>,
         name: &'static str,
-        aliases: &[&'static str],
+        aliases: &'static [&'static str],
     ) -> Option<(&'n MapKey, &'n Node)> {
-        self.asked.push(name);
-        self.asked.extend_from_slice(aliases);
-        self.canonical.push(name);
+        self.asked.push((name, aliases));
         if self.filter & filter_bit(name) == 0
             && aliases.iter().all(|a| self.filter & filter_bit(a) == 0)
         {
             return None;
         }
+        self.find(r, name, aliases)
+    }
+
+    /// [`Table::take`] past the filter: the entries are compared.
+    #[inline(never)]
+    fn find(
+        &mut self,
+        r: &mut Reader<'_>,
+        name: &'static str,
+        aliases: &'static [&'static str],
+    ) -> Option<(&'n MapKey, &'n Node)> {
         let mut found: Option<(&'n MapKey, &'n Node)> = None;
-        for (i, (k, v)) in self.entries.iter().enumerate() {
+        let entries = self.entries;
+        for (i, (k, v)) in entries.iter().enumerate() {
             if k.name == name || aliases.contains(&k.name.as_str()) {
-                self.taken[i] = true;
+                self.mark(i);
                 match found {
                     None => found = Some((k, v)),
                     Some((first, _)) => r.error(
@@ -298,7 +330,7 @@ impl<'n> Table<'n> {
         &mut self,
         r: &mut Reader<'_>,
         name: &'static str,
-        aliases: &[&'static str],
+        aliases: &'static [&'static str],
     ) -> Option<&'n Node> {
         self.take(r, name, aliases).map(|(_, v)| v)
     }
@@ -311,11 +343,15 @@ impl<'n> Table<'n> {
     /// Reports every key nobody took as unknown, with the closest known key as a hint.
     pub fn finish(self, r: &mut Reader<'_>, context: &str) {
         for (i, (k, _)) in self.entries.iter().enumerate() {
-            if self.taken[i] {
+            if self.is_taken(i) {
                 continue;
             }
-            let hint = did_you_mean(&k.name, self.asked.iter().copied()).or_else(|| {
-                let mut known: Vec<&str> = self.canonical.clone();
+            let asked = self
+                .asked
+                .iter()
+                .flat_map(|(name, aliases)| std::iter::once(*name).chain(aliases.iter().copied()));
+            let hint = did_you_mean(&k.name, asked).or_else(|| {
+                let mut known: Vec<&str> = self.asked.iter().map(|(name, _)| *name).collect();
                 known.sort_unstable();
                 known.dedup();
                 Some(format!("known keys here: {}", known.join(", ")))
@@ -326,5 +362,42 @@ impl<'n> Table<'n> {
                 hint,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// A step with more keys than the table's 64-bit record of taken keys: the keys past the
+    /// 64th are taken and reported like the first ones.
+    #[test]
+    fn keys_past_the_sixty_fourth_are_taken_and_reported_alike() {
+        let mut y = String::from("name: wide\nsteps:\n  - ");
+        for i in 0..70 {
+            y.push_str(&format!("x{i}: 1\n    "));
+        }
+        y.push_str("id: a\n    run: echo\n    retyr: 2\n");
+        let err = super::super::parse_str(&y, Path::new("wide.yaml")).unwrap_err();
+        let unknown: Vec<&str> = err
+            .0
+            .iter()
+            .filter_map(|d| d.message.strip_prefix("unknown key `"))
+            .collect();
+        assert_eq!(unknown.len(), 71, "{err}");
+        assert!(
+            unknown.iter().all(|m| m.ends_with("` in step `a`")),
+            "{err}"
+        );
+        let typo = err
+            .0
+            .iter()
+            .find(|d| d.message.contains("`retyr`"))
+            .unwrap();
+        assert_eq!(typo.line, 75, "{err}");
+        assert!(
+            typo.hint.as_deref().unwrap_or("").contains("retry"),
+            "{err}"
+        );
     }
 }

@@ -78,25 +78,28 @@ pub(super) fn collect_references(
 }
 
 /// Drops globals, repeats, and a path that is a prefix of another (keeps the longest).
-pub(super) fn dedupe(refs: Vec<Reference>, globals: &BTreeSet<String>) -> Vec<Reference> {
-    let mut all: Vec<Reference> = refs
-        .into_iter()
-        .filter(|r| !globals.contains(&r.root))
-        .collect();
+pub(super) fn dedupe(mut all: Vec<Reference>, globals: &BTreeSet<String>) -> Vec<Reference> {
+    all.retain(|r| !globals.contains(&r.root));
+    if all.len() < 2 {
+        return all;
+    }
     all.sort_unstable();
     all.dedup();
-    let keep: Vec<bool> = all
-        .iter()
-        .map(|a| {
-            !all.iter().any(|b| {
-                b.root == a.root && b.path.len() > a.path.len() && b.path.starts_with(&a.path)
-            })
-        })
-        .collect();
-    all.into_iter()
-        .zip(keep)
-        .filter_map(|(r, k)| k.then_some(r))
-        .collect()
+    // Sorted, a path's longer extensions come right after it (before any other path that
+    // sorts after it), so a prefix is found by looking at its successor only.
+    let mut kept = 0;
+    for i in 0..all.len() {
+        let extended = all.get(i + 1).is_some_and(|b| {
+            let a = &all[i];
+            b.root == a.root && b.path.len() > a.path.len() && b.path.starts_with(&a.path)
+        });
+        if !extended {
+            all.swap(kept, i);
+            kept += 1;
+        }
+    }
+    all.truncate(kept);
+    all
 }
 
 /// Finds `name["key"]...` and `name['key'].attr...` chains in expression text.
@@ -172,22 +175,28 @@ fn quoted_subscript(text: &str, at: usize) -> Option<(String, usize)> {
 /// the paths, so minijinja's compiler (two parses) is not needed. `None` for anything else
 /// (statements, comments, operators, calls, unusual literals): the caller then asks minijinja.
 pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference>> {
-    if tpl.contains("{%") || tpl.contains("{#") {
-        return None;
-    }
+    let bytes = tpl.as_bytes();
     let mut refs = Vec::new();
-    let mut rest = tpl;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after.find("}}")?;
-        let mut inner = &after[..end];
+    let mut i = 0;
+    while let Some(k) = bytes[i..].iter().position(|&b| b == b'{').map(|k| i + k) {
+        match bytes.get(k + 1) {
+            Some(b'{') => {}
+            Some(b'%' | b'#') => return None,
+            _ => {
+                i = k + 1;
+                continue;
+            }
+        }
+        let start = k + 2;
+        let end = start + bytes[start..].windows(2).position(|w| w == b"}}")?;
+        let mut inner = &tpl[start..end];
         inner = inner.strip_prefix('-').unwrap_or(inner);
         inner = inner.strip_suffix('-').unwrap_or(inner);
-        if inner.contains("{{") {
+        if inner.as_bytes().contains(&b'{') {
             return None;
         }
         refs.push(simple_expression(inner)?);
-        rest = &after[end + 2..];
+        i = end + 2;
     }
     Some(refs)
 }

@@ -66,7 +66,11 @@ impl Default for Templates {
 
 /// True when `s` contains template syntax (`{{`, `{%` or `{#`).
 pub fn has_template(s: &str) -> bool {
-    s.contains("{{") || s.contains("{%") || s.contains("{#")
+    // One pass over the bytes: `contains` with a two-byte needle sets up a substring searcher
+    // each time, which costs more than the scan for the short values this usually sees.
+    s.as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'{' && matches!(w[1], b'{' | b'%' | b'#'))
 }
 
 /// How many instructions one template or expression may run (minijinja's fuel): a loop over
@@ -717,6 +721,8 @@ mod tests {
             "{{ steps[\"x\"][\"output\"] | default('n/a') | replace('a', \"b\") }}",
             "{{ params.n | round(2) }} {{ params.t | default(none) }} {{ range }}",
             "{{ steps.a.outputs.v }}{{ steps.a.outputs }}",
+            "{{ steps.a }} {x} {{ steps.ab.x }} {{ steps.a.output }} {{ params.p }}{{ params.p }}",
+            "{ {{ steps.b }} {{ steps.a.output }}{{ steps.a.output.x }} {{ steps.a }} }",
         ] {
             let fast = simple_references(tpl).map(|r| dedupe(r, &t.globals));
             assert!(fast.is_some(), "{tpl}");
@@ -736,8 +742,20 @@ mod tests {
             "{{ 1 }}",
             "{{ x | f(1e3) }}",
             "{{ a.b( ) }}",
+            "{{ x }}{# c #}",
+            "{{ x {{ y }}",
         ] {
             assert_eq!(simple_references(tpl), None, "{tpl}");
+        }
+        for (text, templated) in [
+            ("a { b } {", false),
+            ("", false),
+            ("{", false),
+            ("x{{", true),
+            ("{%", true),
+            ("a {# c", true),
+        ] {
+            assert_eq!(has_template(text), templated, "{text}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! (they must compile and may read only params that exist and steps that are upstream), `when:`
 //! expressions, params and agent names.
 
-use std::collections::HashMap;
+use super::idhash::IdMap;
 
 use super::dag::Dag;
 use super::diag::{Diagnostic, Source, did_you_mean};
@@ -101,7 +101,7 @@ pub fn validate(
         );
     }
     let upstream = Upstream::new(&dag);
-    let index: HashMap<&str, usize> = if ids_ok {
+    let index: IdMap<&str, usize> = if ids_ok {
         wf.steps
             .iter()
             .enumerate()
@@ -109,7 +109,7 @@ pub fn validate(
             .collect()
     } else {
         // With duplicate ids, the first of each name is the one references resolve to.
-        let mut m = HashMap::new();
+        let mut m = IdMap::default();
         for (i, s) in wf.steps.iter().enumerate() {
             m.entry(s.id.as_str()).or_insert(i);
         }
@@ -403,7 +403,8 @@ pub fn json_text(v: &serde_json::Value) -> String {
 
 /// Reports repeated ids; true when there are none.
 fn check_ids(wf: &Workflow, src: &Source<'_>, out: &mut Vec<Diagnostic>) -> bool {
-    let mut first: HashMap<&str, &Step> = HashMap::with_capacity(wf.steps.len());
+    let mut first: IdMap<&str, &Step> =
+        IdMap::with_capacity_and_hasher(wf.steps.len(), Default::default());
     let mut ok = true;
     for step in &wf.steps {
         if let Some(prev) = first.get(step.id.as_str()) {
@@ -653,7 +654,7 @@ impl<'d> Upstream<'d> {
 fn check_reference(
     wf: &Workflow,
     src: &Source<'_>,
-    index: &HashMap<&str, usize>,
+    index: &IdMap<&str, usize>,
     upstream: &Upstream<'_>,
     i: usize,
     field: &Field<'_>,
