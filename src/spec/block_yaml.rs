@@ -9,6 +9,8 @@
 //! tree the full parser builds, and every error message is the full parser's
 //! (`tests/yaml_fast_path.rs` checks both on generated and mutated documents).
 
+use std::borrow::Cow;
+
 use super::node::{MAX_NODES, MapKey, Node, Value, duplicate, plain_scalar};
 use super::types::Pos;
 
@@ -19,7 +21,7 @@ const MAX_FLOW_DEPTH: usize = 64;
 const MAX_KEY_CHARS: usize = 1024;
 
 /// Reads `text`, or gives up.
-pub fn read(text: &str) -> Option<Node> {
+pub fn read(text: &str) -> Option<Node<'_>> {
     if !plain_text(text) {
         return None;
     }
@@ -81,7 +83,7 @@ struct Cursor<'t> {
     nodes: usize,
 }
 
-impl Cursor<'_> {
+impl<'t> Cursor<'t> {
     fn peek(&self) -> u8 {
         self.bytes.get(self.i).copied().unwrap_or(b'\n')
     }
@@ -198,10 +200,10 @@ impl Cursor<'_> {
 
     /// A block mapping whose keys stand at column `col` (0-based); the cursor is on its first
     /// key.
-    fn block_mapping(&mut self, col: usize) -> Option<Node> {
+    fn block_mapping(&mut self, col: usize) -> Option<Node<'t>> {
         self.count(1)?;
         let pos = self.pos();
-        let mut entries: Vec<(MapKey, Node)> = Vec::new();
+        let mut entries: Vec<(MapKey<'t>, Node<'t>)> = Vec::new();
         let mut seen: Option<std::collections::HashSet<String>> = None;
         loop {
             if self.at_entry() {
@@ -227,7 +229,7 @@ impl Cursor<'_> {
     }
 
     /// The value after `key:` in a block mapping at column `col`.
-    fn mapping_value(&mut self, col: usize) -> Option<Node> {
+    fn mapping_value(&mut self, col: usize) -> Option<Node<'t>> {
         let before = self.i;
         self.skip_spaces();
         if self.at_eol() || (self.peek() == b'#' && self.i > before) {
@@ -245,7 +247,7 @@ impl Cursor<'_> {
     }
 
     /// A block node whose first line is indented by `indent`.
-    fn block_node(&mut self, indent: usize) -> Option<Node> {
+    fn block_node(&mut self, indent: usize) -> Option<Node<'t>> {
         if self.at_entry() {
             self.block_sequence(indent, false)
         } else {
@@ -255,7 +257,7 @@ impl Cursor<'_> {
 
     /// A block sequence whose `-` stand at column `col`; the cursor is on the first.
     /// `indentless`: written at its key's indentation.
-    fn block_sequence(&mut self, col: usize, indentless: bool) -> Option<Node> {
+    fn block_sequence(&mut self, col: usize, indentless: bool) -> Option<Node<'t>> {
         self.count(1)?;
         let mut pos = self.pos();
         let mut items = Vec::new();
@@ -320,7 +322,7 @@ impl Cursor<'_> {
     }
 
     /// A key and its `:`; the cursor ends after the colon.
-    fn key(&mut self) -> Option<MapKey> {
+    fn key(&mut self) -> Option<MapKey<'t>> {
         let pos = self.pos();
         let name = match self.peek() {
             b'"' | b'\'' => {
@@ -336,7 +338,7 @@ impl Cursor<'_> {
                 if !is_key {
                     return None;
                 }
-                name.to_string()
+                Cow::Borrowed(name)
             }
         };
         if name.chars().count() > MAX_KEY_CHARS {
@@ -351,7 +353,7 @@ impl Cursor<'_> {
 
     /// A value written on the key's (or the entry's) line: a quoted or plain scalar, or a flow
     /// collection.
-    fn inline_value(&mut self) -> Option<Node> {
+    fn inline_value(&mut self) -> Option<Node<'t>> {
         self.count(1)?;
         let pos = self.pos();
         let value = match self.peek() {
@@ -371,7 +373,7 @@ impl Cursor<'_> {
 
     /// A plain scalar in block context, up to a comment or the line's end (trailing spaces
     /// dropped), or up to `: ` (then it is a key, and the cursor stands on the colon).
-    fn plain_block(&mut self) -> Option<(&str, bool)> {
+    fn plain_block(&mut self) -> Option<(&'t str, bool)> {
         if !plain_start(self.bytes, self.i) {
             return None;
         }
@@ -396,7 +398,7 @@ impl Cursor<'_> {
     }
 
     /// A one-line flow sequence or mapping; the cursor is on its bracket.
-    fn flow_node(&mut self, depth: usize) -> Option<Node> {
+    fn flow_node(&mut self, depth: usize) -> Option<Node<'t>> {
         if depth > MAX_FLOW_DEPTH {
             return None;
         }
@@ -404,7 +406,7 @@ impl Cursor<'_> {
         let close = if self.peek() == b'[' { b']' } else { b'}' };
         self.i += 1;
         let mut items = Vec::new();
-        let mut entries: Vec<(MapKey, Node)> = Vec::new();
+        let mut entries: Vec<(MapKey<'t>, Node<'t>)> = Vec::new();
         let mut seen = None;
         loop {
             self.skip_spaces();
@@ -440,7 +442,7 @@ impl Cursor<'_> {
     }
 
     /// A key inside `{ }` and its `: `.
-    fn flow_key(&mut self) -> Option<MapKey> {
+    fn flow_key(&mut self) -> Option<MapKey<'t>> {
         let pos = self.pos();
         let name = match self.peek() {
             b'"' | b'\'' => {
@@ -448,7 +450,7 @@ impl Cursor<'_> {
                 self.skip_spaces();
                 name
             }
-            _ => self.plain_flow()?.to_string(),
+            _ => Cow::Borrowed(self.plain_flow()?),
         };
         if self.peek() != b':' || self.peek_at(1) != b' ' {
             return None;
@@ -458,7 +460,7 @@ impl Cursor<'_> {
     }
 
     /// A value inside a flow collection.
-    fn flow_item(&mut self, depth: usize) -> Option<Node> {
+    fn flow_item(&mut self, depth: usize) -> Option<Node<'t>> {
         self.count(1)?;
         let pos = self.pos();
         let value = match self.peek() {
@@ -475,7 +477,7 @@ impl Cursor<'_> {
     }
 
     /// A plain scalar inside a flow collection: up to `,`, a bracket or `: `, on this line.
-    fn plain_flow(&mut self) -> Option<&str> {
+    fn plain_flow(&mut self) -> Option<&'t str> {
         if !plain_start(self.bytes, self.i) {
             return None;
         }
@@ -496,12 +498,28 @@ impl Cursor<'_> {
         Some(&self.text[start..end])
     }
 
-    /// A quoted scalar that ends on its line; the cursor ends after the closing quote.
-    fn quoted(&mut self) -> Option<String> {
+    /// A quoted scalar that ends on its line; the cursor ends after the closing quote. Text
+    /// without escapes is borrowed from the file.
+    fn quoted(&mut self) -> Option<Cow<'t, str>> {
         let quote = self.peek();
         self.i += 1;
+        let start = self.i;
+        // Until the first escape, the scalar is the file's text as it stands.
+        loop {
+            match self.peek() {
+                b'\n' => return None,
+                b'\'' if quote == b'\'' && self.peek_at(1) == b'\'' => break,
+                b'\\' if quote == b'"' => break,
+                c if c == quote => {
+                    let text = &self.text[start..self.i];
+                    self.i += 1;
+                    return Some(Cow::Borrowed(text));
+                }
+                _ => self.i += 1,
+            }
+        }
         let mut out = String::new();
-        let mut run = self.i;
+        let mut run = start;
         loop {
             match self.peek() {
                 b'\n' => return None,
@@ -514,12 +532,12 @@ impl Cursor<'_> {
                         continue;
                     }
                     self.i += 1;
-                    return Some(out);
+                    return Some(Cow::Owned(out));
                 }
                 b'"' if quote == b'"' => {
                     out.push_str(&self.text[run..self.i]);
                     self.i += 1;
-                    return Some(out);
+                    return Some(Cow::Owned(out));
                 }
                 b'\\' if quote == b'"' => {
                     out.push_str(&self.text[run..self.i]);

@@ -333,3 +333,45 @@ fn most_generated_documents_take_the_fast_path() {
     );
     eprintln!("{fast} of {total} generated documents took the fast path");
 }
+
+/// Keys and scalars written without escapes are borrowed from the text, not copied; text that
+/// escapes or doubles a quote is built, and reads as the full parser reads it.
+#[test]
+fn text_is_borrowed_from_the_file_unless_it_has_escapes() {
+    use std::borrow::Cow;
+
+    use crate::spec::node::Value;
+
+    let text = "name: plain\nsteps:\n  - id: 'q'\n    run: \"echo hi\"\n    env: { A: 'it''s', B: \"a\\tb\", C: c }\n";
+    assert!(agree(text));
+    let root = fast(text).unwrap();
+    let mut borrowed = Vec::new();
+    let mut owned = Vec::new();
+    fn note(c: &Cow<'_, str>, b: &mut Vec<String>, o: &mut Vec<String>) {
+        match c {
+            Cow::Borrowed(s) => b.push(s.to_string()),
+            Cow::Owned(s) => o.push(s.clone()),
+        }
+    }
+    fn walk(v: &Value<'_>, b: &mut Vec<String>, o: &mut Vec<String>) {
+        match v {
+            Value::Str(s) => note(s, b, o),
+            Value::Seq(items) => items.iter().for_each(|n| walk(&n.value, b, o)),
+            Value::Map(entries) => {
+                for (k, n) in entries {
+                    note(&k.name, b, o);
+                    walk(&n.value, b, o);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&root.value, &mut borrowed, &mut owned);
+    assert_eq!(owned, ["it's", "a\tb"]);
+    assert_eq!(
+        borrowed,
+        [
+            "name", "plain", "steps", "id", "q", "run", "echo hi", "env", "A", "B", "C", "c"
+        ]
+    );
+}

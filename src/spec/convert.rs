@@ -255,7 +255,7 @@ fn convert_params(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, ParamSpec
             // A bare value is the default: `params: { env: staging }`.
             other => spec.default = Some(other.to_json()),
         }
-        out.insert(key.name.clone(), spec);
+        out.insert(key.name.to_string(), spec);
     }
     out
 }
@@ -313,7 +313,7 @@ pub fn read_retry(
     match (retry, retries) {
         (Some((_, n)), None) => convert_retry(r, n, what, base),
         (None, Some((k, n))) => {
-            let what = k.name.clone();
+            let what = k.name.to_string();
             r.int(n, &what, 0, 1000).map(|n| RetryPolicy {
                 max_attempts: u32::try_from(n).unwrap_or(1000) + 1,
                 ..base.clone()
@@ -429,7 +429,7 @@ fn convert_agents(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, AgentProf
         let what = format!("agents.{}", key.name);
         let mut profile = AgentProfileSpec::default();
         match &value.value {
-            Value::Str(s) => profile.system = Some(s.clone()),
+            Value::Str(s) => profile.system = Some(s.to_string()),
             Value::Map(fields) => {
                 let mut t = Table::new(fields);
                 profile.name = t
@@ -482,7 +482,7 @@ fn convert_agents(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, AgentProf
                 continue;
             }
         }
-        out.insert(key.name.clone(), profile);
+        out.insert(key.name.to_string(), profile);
     }
     out
 }

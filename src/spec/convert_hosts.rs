@@ -78,7 +78,7 @@ pub fn convert_hosts(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, HostSp
                 continue;
             }
         }
-        out.insert(key.name.clone(), host);
+        out.insert(key.name.to_string(), host);
     }
     out
 }

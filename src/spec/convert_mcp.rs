@@ -30,7 +30,7 @@ pub(super) fn mcp_servers(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, M
             continue;
         }
         if let Some(spec) = server(r, key, value) {
-            out.insert(key.name.clone(), spec);
+            out.insert(key.name.to_string(), spec);
         }
     }
     out

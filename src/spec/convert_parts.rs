@@ -18,7 +18,7 @@ pub(super) fn convert_http(r: &mut Reader<'_>, node: &Node, pos: &mut StepPos) -
     match &node.value {
         Value::Str(url) => Some(HttpSpec {
             method: "GET".into(),
-            url: url.clone(),
+            url: url.to_string(),
             headers: IndexMap::new(),
             body: None,
             expect: Vec::new(),
@@ -70,7 +70,7 @@ pub(super) fn convert_http(r: &mut Reader<'_>, node: &Node, pos: &mut StepPos) -
                 pos.fields.insert("body".into(), n.pos);
                 match &n.value {
                     Value::Null => None,
-                    Value::Str(s) => Some(HttpBody::Text(s.clone())),
+                    Value::Str(s) => Some(HttpBody::Text(s.to_string())),
                     other => Some(HttpBody::Json(other.to_json())),
                 }
             });
@@ -123,7 +123,7 @@ pub(super) fn convert_approval(
     let default_prompt = format!("Approve `{label}`?");
     match &node.value {
         Value::Str(prompt) => Some(ApprovalSpec {
-            prompt: prompt.clone(),
+            prompt: prompt.to_string(),
             inputs: IndexMap::new(),
             timeout: None,
             on_timeout: OnTimeout::Reject,
@@ -153,7 +153,7 @@ pub(super) fn convert_approval(
                     let input = convert_input(r, v, &what);
                     if let Some(input) = input {
                         pos.fields.insert(format!("inputs.{}", k.name), v.pos);
-                        inputs.insert(k.name.clone(), input);
+                        inputs.insert(k.name.to_string(), input);
                     }
                 }
             }
@@ -255,7 +255,7 @@ fn convert_input(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<Approval
 
 pub(super) fn convert_transform(r: &mut Reader<'_>, node: &Node) -> Option<TransformSpec> {
     match &node.value {
-        Value::Str(s) => Some(TransformSpec::Template(s.clone())),
+        Value::Str(s) => Some(TransformSpec::Template(s.to_string())),
         Value::Map(entries) => {
             let mut t = Table::new(entries);
             let template = t.take(r, "template", &[]);
@@ -272,7 +272,7 @@ pub(super) fn convert_transform(r: &mut Reader<'_>, node: &Node) -> Option<Trans
                     );
                     None
                 }
-                [(k, n)] => match k.name.as_str() {
+                [(k, n)] => match &*k.name {
                     "template" => r
                         .string(n, "transform.template", "template: \"{{ params.x }}\"")
                         .map(TransformSpec::Template),
@@ -312,7 +312,7 @@ pub(super) fn convert_sub_workflow(
 ) -> Option<SubWorkflowSpec> {
     match &node.value {
         Value::Str(path) if !path.trim().is_empty() => Some(SubWorkflowSpec {
-            path: path.clone(),
+            path: path.to_string(),
             params: IndexMap::new(),
         }),
         Value::Map(entries) => {
@@ -337,7 +337,7 @@ pub(super) fn convert_sub_workflow(
             {
                 for (k, v) in fields {
                     pos.fields.insert(format!("params.{}", k.name), v.pos);
-                    params.insert(k.name.clone(), v.value.to_json());
+                    params.insert(k.name.to_string(), v.value.to_json());
                 }
             }
             t.finish(r, "`workflow`");

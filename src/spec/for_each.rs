@@ -168,7 +168,7 @@ fn convert_items(r: &mut Reader<'_>, node: &Node) -> Option<ForEachItems> {
             _ => None,
         },
         Value::Str(s) if super::template::has_template(s) => {
-            Some(ForEachItems::Template(s.clone()))
+            Some(ForEachItems::Template(s.to_string()))
         }
         other => {
             r.error(

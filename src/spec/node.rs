@@ -9,6 +9,7 @@
 //! core schema (so `yes` and `on` stay text), duplicate keys are errors, aliases are expanded
 //! under a node budget, and `<<` merge keys are honoured (explicit keys win).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_saphyr::granit_parser::{
@@ -19,27 +20,28 @@ use super::block_yaml;
 use super::diag::{Diagnostic, Source};
 use super::types::Pos;
 
-/// A value with the place it was written.
+/// A value with the place it was written. Text is borrowed from the file where it is written
+/// as it reads (most keys and scalars), and owned where it is not (escapes, folded lines).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Node {
+pub struct Node<'t> {
     /// Where the value starts.
     pub pos: Pos,
     /// The value.
-    pub value: Value,
+    pub value: Value<'t>,
 }
 
 /// A mapping key with the place it was written.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MapKey {
+pub struct MapKey<'t> {
     /// The key's text (numbers and booleans as written in canonical form).
-    pub name: String,
+    pub name: Cow<'t, str>,
     /// Where the key starts.
     pub pos: Pos,
 }
 
 /// The shapes a node can have.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'t> {
     /// `null`, `~` or nothing.
     Null,
     /// `true` / `false`.
@@ -51,14 +53,14 @@ pub enum Value {
     /// A fractional number.
     Float(f64),
     /// Text.
-    Str(String),
+    Str(Cow<'t, str>),
     /// A sequence.
-    Seq(Vec<Node>),
+    Seq(Vec<Node<'t>>),
     /// A mapping, in file order (duplicate keys are rejected by the reader).
-    Map(Vec<(MapKey, Node)>),
+    Map(Vec<(MapKey<'t>, Node<'t>)>),
 }
 
-impl Value {
+impl Value<'_> {
     /// How the value's type is named in error messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -82,14 +84,14 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
-            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Str(s) => serde_json::Value::String(s.to_string()),
             Value::Seq(items) => {
                 serde_json::Value::Array(items.iter().map(|n| n.value.to_json()).collect())
             }
             Value::Map(entries) => serde_json::Value::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (k.name.clone(), v.value.to_json()))
+                    .map(|(k, v)| (k.name.to_string(), v.value.to_json()))
                     .collect(),
             ),
         }
@@ -117,7 +119,7 @@ impl Format {
 
 /// Reads `src.text` as `format` into a node tree; a syntax error, a duplicate key or a document
 /// that is too large becomes one diagnostic with its place.
-pub fn read(src: &Source<'_>, format: Format) -> Result<Node, Diagnostic> {
+pub fn read<'t>(src: &Source<'t>, format: Format) -> Result<Node<'t>, Diagnostic> {
     if src.text.trim().is_empty() {
         let what = if src.text.is_empty() {
             "the file is empty"
@@ -168,11 +170,11 @@ fn strip_json_position(message: &str) -> String {
 
 /// [`read`] of YAML through the full parser alone, never the fast path (`block_yaml.rs`): the
 /// reference the fast path is checked against, and the benchmark's "before".
-pub fn read_full_yaml(src: &Source<'_>) -> Result<Node, Diagnostic> {
+pub fn read_full_yaml(src: &Source<'_>) -> Result<Node<'static>, Diagnostic> {
     read_yaml(src, src.text, Format::Yaml)
 }
 
-fn read_yaml(src: &Source<'_>, text: &str, format: Format) -> Result<Node, Diagnostic> {
+fn read_yaml(src: &Source<'_>, text: &str, format: Format) -> Result<Node<'static>, Diagnostic> {
     let mut options = ParserOptions::default();
     options.emit_comments = false;
     let mut b = Builder {
@@ -196,7 +198,7 @@ pub const MAX_ALIAS_BYTES: usize = 64 << 20;
 
 /// An anchored node with what one copy of it costs.
 struct Anchored {
-    node: Node,
+    node: Node<'static>,
     nodes: usize,
     bytes: usize,
 }
@@ -257,7 +259,7 @@ impl<'t> Builder<'_, 't> {
         Diagnostic::at(self.src, pos_of(&at.start), message).with_hint(hint)
     }
 
-    fn document(&mut self) -> Result<Node, Diagnostic> {
+    fn document(&mut self) -> Result<Node<'static>, Diagnostic> {
         let mut root = None;
         loop {
             let (ev, span) = self.next()?;
@@ -302,7 +304,12 @@ impl<'t> Builder<'_, 't> {
         Ok(())
     }
 
-    fn node(&mut self, ev: Event<'t>, span: Span, depth: usize) -> Result<Node, Diagnostic> {
+    fn node(
+        &mut self,
+        ev: Event<'t>,
+        span: Span,
+        depth: usize,
+    ) -> Result<Node<'static>, Diagnostic> {
         self.count(1, &span)?;
         let pos = pos_of(&span.start);
         let (node, anchor) = match ev {
@@ -382,9 +389,9 @@ impl<'t> Builder<'_, 't> {
         Ok(node)
     }
 
-    fn mapping(&mut self, pos: Pos, depth: usize) -> Result<Node, Diagnostic> {
-        let mut entries: Vec<(MapKey, Node)> = Vec::new();
-        let mut merged: Vec<(MapKey, Node)> = Vec::new();
+    fn mapping(&mut self, pos: Pos, depth: usize) -> Result<Node<'static>, Diagnostic> {
+        let mut entries: Vec<(MapKey<'static>, Node<'static>)> = Vec::new();
+        let mut merged: Vec<(MapKey<'static>, Node<'static>)> = Vec::new();
         let mut seen: Option<std::collections::HashSet<String>> = None;
         loop {
             let (ev, span) = self.next()?;
@@ -396,12 +403,12 @@ impl<'t> Builder<'_, 't> {
             let (name, is_merge) = match ev {
                 Event::Scalar(text, style, _, tag) => {
                     let merge = text == "<<" && style == ScalarStyle::Plain && tag.is_none();
-                    (text.into_owned(), merge)
+                    (Cow::Owned(text.into_owned()), merge)
                 }
                 Event::Alias(id) => match self.anchors.get(&id).map(|a| &a.node.value) {
                     Some(Value::Str(s)) => (s.clone(), false),
-                    Some(Value::Int(i)) => (i.to_string(), false),
-                    Some(Value::Bool(b)) => (b.to_string(), false),
+                    Some(Value::Int(i)) => (Cow::Owned(i.to_string()), false),
+                    Some(Value::Bool(b)) => (Cow::Owned(b.to_string()), false),
                     _ => {
                         return Err(self.error(
                             &span,
@@ -424,7 +431,7 @@ impl<'t> Builder<'_, 't> {
             let key = MapKey { name, pos: key_pos };
             if is_merge {
                 // A merge key: its mapping (or list of mappings) fills in keys not written here.
-                let sources: Vec<&Node> = match &value.value {
+                let sources: Vec<&Node<'static>> = match &value.value {
                     Value::Map(_) => vec![&value],
                     Value::Seq(items) => items.iter().collect(),
                     _ => {
@@ -473,7 +480,7 @@ impl<'t> Builder<'_, 't> {
     }
 }
 
-impl Node {
+impl Node<'_> {
     /// How many nodes this tree holds (itself included), and how many bytes of text.
     fn cost(&self) -> (usize, usize) {
         match &self.value {
@@ -494,7 +501,7 @@ impl Node {
 /// Is `name` already a key of `entries`? Past 16 entries a set answers.
 pub(super) fn duplicate(
     seen: &mut Option<std::collections::HashSet<String>>,
-    entries: &[(MapKey, Node)],
+    entries: &[(MapKey<'_>, Node<'_>)],
     name: &str,
 ) -> bool {
     match seen {
@@ -505,7 +512,7 @@ pub(super) fn duplicate(
                 *seen = Some(
                     entries
                         .iter()
-                        .map(|(k, _)| k.name.clone())
+                        .map(|(k, _)| k.name.to_string())
                         .chain([name.to_string()])
                         .collect(),
                 );
@@ -516,13 +523,13 @@ pub(super) fn duplicate(
 }
 
 /// Types a scalar by the YAML 1.2 core schema; quoted and block scalars are text.
-fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value<'static>, String> {
     if let Some(tag) = tag {
-        let as_text = || Value::Str(text.to_string());
+        let as_text = || Value::Str(Cow::Owned(text.to_string()));
         if tag.is_yaml_core_schema_tag("str") {
             return Ok(as_text());
         }
-        let typed = plain_scalar(text);
+        let typed = owned(plain_scalar(text));
         let ok = |want: &str| {
             matches!(
                 (want, &typed),
@@ -551,13 +558,50 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, St
         ));
     }
     if style != ScalarStyle::Plain {
-        return Ok(Value::Str(text.to_string()));
+        return Ok(Value::Str(Cow::Owned(text.to_string())));
     }
-    Ok(plain_scalar(text))
+    Ok(owned(plain_scalar(text)))
+}
+
+/// A scalar that no longer borrows the text it was read from.
+fn owned(v: Value<'_>) -> Value<'static> {
+    match v {
+        Value::Null => Value::Null,
+        Value::Bool(b) => Value::Bool(b),
+        Value::Int(i) => Value::Int(i),
+        Value::UInt(u) => Value::UInt(u),
+        Value::Float(f) => Value::Float(f),
+        Value::Str(s) => Value::Str(Cow::Owned(s.into_owned())),
+        Value::Seq(items) => Value::Seq(
+            items
+                .into_iter()
+                .map(|n| Node {
+                    pos: n.pos,
+                    value: owned(n.value),
+                })
+                .collect(),
+        ),
+        Value::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, n)| {
+                    let key = MapKey {
+                        name: Cow::Owned(k.name.into_owned()),
+                        pos: k.pos,
+                    };
+                    let node = Node {
+                        pos: n.pos,
+                        value: owned(n.value),
+                    };
+                    (key, node)
+                })
+                .collect(),
+        ),
+    }
 }
 
 /// The YAML 1.2 core schema for plain scalars.
-pub(super) fn plain_scalar(text: &str) -> Value {
+pub(super) fn plain_scalar(text: &str) -> Value<'_> {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
@@ -571,7 +615,7 @@ pub(super) fn plain_scalar(text: &str) -> Value {
     }
     let first = text.as_bytes()[0];
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
-        return Value::Str(text.to_string());
+        return Value::Str(Cow::Borrowed(text));
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -586,7 +630,7 @@ pub(super) fn plain_scalar(text: &str) -> Value {
         return text
             .parse::<f64>()
             .map(Value::Float)
-            .unwrap_or_else(|_| Value::Str(text.to_string()));
+            .unwrap_or_else(|_| Value::Str(Cow::Borrowed(text)));
     }
     if let Some(hex) = text.strip_prefix("0x")
         && let Ok(i) = i64::from_str_radix(hex, 16)
@@ -603,7 +647,7 @@ pub(super) fn plain_scalar(text: &str) -> Value {
     {
         return Value::Float(f);
     }
-    Value::Str(text.to_string())
+    Value::Str(Cow::Borrowed(text))
 }
 
 /// `[0-9]*(\.[0-9]*)?([eE][-+]?[0-9]+)?` with at least one digit before the exponent.
@@ -630,7 +674,7 @@ fn is_float(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn yaml(text: &str) -> Result<Node, Diagnostic> {
+    fn yaml(text: &str) -> Result<Node<'_>, Diagnostic> {
         read(&Source::new("t.yaml", text), Format::Yaml)
     }
 
@@ -699,11 +743,11 @@ mod tests {
         assert_eq!(entries[1].1.value, Value::Bool(true));
     }
 
-    fn map_of(node: &Node) -> Vec<(String, Value)> {
+    fn map_of<'t>(node: &Node<'t>) -> Vec<(String, Value<'t>)> {
         match &node.value {
             Value::Map(entries) => entries
                 .iter()
-                .map(|(k, v)| (k.name.clone(), v.value.clone()))
+                .map(|(k, v)| (k.name.to_string(), v.value.clone()))
                 .collect(),
             other => panic!("not a map: {other:?}"),
         }

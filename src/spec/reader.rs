@@ -45,7 +45,7 @@ impl<'s> Reader<'s> {
     /// Text; numbers and booleans are taken as written (`version: 1.2` is the text `1.2`).
     pub fn string(&mut self, node: &Node, what: &str, example: &str) -> Option<String> {
         match &node.value {
-            Value::Str(s) => Some(s.clone()),
+            Value::Str(s) => Some(s.to_string()),
             Value::Int(i) => Some(i.to_string()),
             Value::UInt(u) => Some(u.to_string()),
             Value::Float(f) => Some(f.to_string()),
@@ -192,10 +192,10 @@ impl<'s> Reader<'s> {
     /// A mapping's entries.
     pub fn map<'n>(
         &mut self,
-        node: &'n Node,
+        node: &'n Node<'n>,
         what: &str,
         example: &str,
-    ) -> Option<&'n [(MapKey, Node)]> {
+    ) -> Option<&'n [(MapKey<'n>, Node<'n>)]> {
         match &node.value {
             Value::Map(entries) => Some(entries),
             Value::Null => Some(&[]),
@@ -220,8 +220,8 @@ impl<'s> Reader<'s> {
             for (k, v) in entries {
                 let item = format!("{what}.{}", k.name);
                 if let Some(s) = self.string(v, &item, example) {
-                    out.insert(k.name.clone(), s);
-                    places.insert(k.name.clone(), v.pos);
+                    out.insert(k.name.to_string(), s);
+                    places.insert(k.name.to_string(), v.pos);
                 }
             }
         }
@@ -231,7 +231,7 @@ impl<'s> Reader<'s> {
 
 /// The keys of one mapping, taken one by one; whatever is left at the end is an unknown key.
 pub struct Table<'n> {
-    entries: &'n [(MapKey, Node)],
+    entries: &'n [(MapKey<'n>, Node<'n>)],
     /// Which entries were taken: a bit each for the first 64, then `more`.
     taken: u64,
     more: Vec<bool>,
@@ -249,7 +249,7 @@ fn filter_bit(name: &str) -> u64 {
 
 impl<'n> Table<'n> {
     /// A table over a mapping's entries.
-    pub fn new(entries: &'n [(MapKey, Node)]) -> Table<'n> {
+    pub fn new(entries: &'n [(MapKey<'n>, Node<'n>)]) -> Table<'n> {
         Table {
             entries,
             taken: 0,
@@ -286,7 +286,7 @@ impl<'n> Table<'n> {
         r: &mut Reader<'_>,
         name: &'static str,
         aliases: &'static [&'static str],
-    ) -> Option<(&'n MapKey, &'n Node)> {
+    ) -> Option<(&'n MapKey<'n>, &'n Node<'n>)> {
         self.asked.push((name, aliases));
         if self.filter & filter_bit(name) == 0
             && aliases.iter().all(|a| self.filter & filter_bit(a) == 0)
@@ -303,11 +303,11 @@ impl<'n> Table<'n> {
         r: &mut Reader<'_>,
         name: &'static str,
         aliases: &'static [&'static str],
-    ) -> Option<(&'n MapKey, &'n Node)> {
-        let mut found: Option<(&'n MapKey, &'n Node)> = None;
+    ) -> Option<(&'n MapKey<'n>, &'n Node<'n>)> {
+        let mut found: Option<(&'n MapKey<'n>, &'n Node<'n>)> = None;
         let entries = self.entries;
         for (i, (k, v)) in entries.iter().enumerate() {
-            if k.name == name || aliases.contains(&k.name.as_str()) {
+            if k.name == name || aliases.contains(&&*k.name) {
                 self.mark(i);
                 match found {
                     None => found = Some((k, v)),
@@ -331,12 +331,12 @@ impl<'n> Table<'n> {
         r: &mut Reader<'_>,
         name: &'static str,
         aliases: &'static [&'static str],
-    ) -> Option<&'n Node> {
+    ) -> Option<&'n Node<'n>> {
         self.take(r, name, aliases).map(|(_, v)| v)
     }
 
     /// Is this key present (without taking it)?
-    pub fn has(&self, name: &str) -> Option<&'n MapKey> {
+    pub fn has(&self, name: &str) -> Option<&'n MapKey<'n>> {
         self.entries.iter().map(|(k, _)| k).find(|k| k.name == name)
     }
 
