@@ -347,6 +347,8 @@ fn text_is_borrowed_from_the_file_unless_it_has_escapes() {
     let root = fast(text).unwrap();
     let mut borrowed = Vec::new();
     let mut owned = Vec::new();
+    // The variant is what this looks at, so the `Cow` itself is wanted.
+    #[allow(clippy::ptr_arg)]
     fn note(c: &Cow<'_, str>, b: &mut Vec<String>, o: &mut Vec<String>) {
         match c {
             Cow::Borrowed(s) => b.push(s.to_string()),
