@@ -505,3 +505,19 @@ fn unknown_providers_are_found_in_steps_and_profiles_with_a_suggestion() {
     assert_eq!(d.len(), 3, "{d}");
     assert!(d.to_string().contains("the providers are local"), "{d}");
 }
+
+#[test]
+fn a_step_may_read_any_step_upstream_of_it_directly_or_not() {
+    // c reads a through b, d reads a through c and b; only e, beside a, cannot read c.
+    let d = errors(
+        "name: x\nsteps:\n  - id: a\n    run: echo\n  - id: b\n    depends_on: [a]\n    run: echo {{ steps.a.stdout }}\n  - id: c\n    depends_on: [b]\n    run: echo {{ steps.a.stdout }} {{ steps.b.stdout }}\n  - id: d\n    depends_on: [c]\n    run: echo {{ steps.a.stdout }}\n  - id: e\n    depends_on: [a]\n    run: echo {{ steps.c.stdout }}\n",
+    );
+    assert_eq!(d.len(), 1, "{d:?}");
+    at(
+        &d,
+        "wf.yaml",
+        16,
+        10,
+        "`run` of step `e` reads `steps.c.stdout`, but `c` is not upstream of `e`",
+    );
+}

@@ -3,7 +3,7 @@
 //! Templates see `params`, `env`, `secrets`, `run` and `steps.<id>.{output, status, exit_code, stdout,
 //! stderr, duration_ms, attempts, outputs}` (see docs/workflow-language.md).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -109,7 +109,7 @@ impl RunContext {
     }
 
     /// A snapshot for rendering that shows the `only` steps (every step when `None`).
-    pub fn value(&self, only: Option<&BTreeSet<String>>) -> Arc<Value> {
+    pub fn value(&self, only: Option<&[String]>) -> Arc<Value> {
         if only.is_some_and(|ids| ids.is_empty()) {
             return self.bare.clone();
         }

@@ -111,6 +111,7 @@ pub fn convert_workflow(
                     );
                 }
                 let base_retry = defaults.retry.clone().unwrap_or_default();
+                steps.reserve_exact(items.len());
                 for (i, item) in items.iter().enumerate() {
                     if let Some(step) = convert_step(r, item, i, &base_retry) {
                         steps.push(step);

@@ -348,7 +348,7 @@ fn convert_kind(
                 on,
             }))
         }
-        "http" => convert_http(r, value, pos).map(StepKind::Http),
+        "http" => convert_http(r, value, pos).map(|h| StepKind::Http(Box::new(h))),
         "agent" => {
             pos.fields.insert("agent".into(), value.pos);
             let agent = r.non_empty_string(value, "agent", "agent: security")?;
@@ -441,7 +441,7 @@ fn convert_kind(
                 None if schema.is_some() => OutputFormat::Json,
                 None => OutputFormat::Text,
             };
-            Some(StepKind::Agent(AgentSpec {
+            Some(StepKind::Agent(Box::new(AgentSpec {
                 agent,
                 prompt,
                 provider,
@@ -456,7 +456,7 @@ fn convert_kind(
                     .unwrap_or_default(),
                 limits: super::convert_tools::limits(r, side),
                 approve_calls: Default::default(),
-            }))
+            })))
         }
         "approval" => convert_approval(r, value, pos, label).map(StepKind::Approval),
         "transform" => convert_transform(r, value).map(StepKind::Transform),

@@ -9,8 +9,8 @@ use super::types::Workflow;
 pub struct Dag {
     ids: Vec<String>,
     index: IdMap<String, usize>,
-    deps: Vec<Vec<usize>>,
-    dependents: Vec<Vec<usize>>,
+    deps: Edges,
+    dependents: Edges,
     levels: Vec<Vec<usize>>,
     level_of: Vec<Option<usize>>,
 }
@@ -24,18 +24,19 @@ impl Dag {
         for (i, s) in wf.steps.iter().enumerate() {
             index.entry(s.id.0.clone()).or_insert(i);
         }
-        let mut deps = vec![Vec::new(); n];
-        let mut dependents = vec![Vec::new(); n];
-        for (i, s) in wf.steps.iter().enumerate() {
+        let mut deps = Edges::with_capacity(n, wf.steps.iter().map(|s| s.depends_on.len()).sum());
+        for s in &wf.steps {
+            let row = deps.targets.len();
             for d in &s.depends_on {
                 if let Some(&j) = index.get(d.as_str())
-                    && !deps[i].contains(&j)
+                    && !deps.targets[row..].contains(&j)
                 {
-                    deps[i].push(j);
-                    dependents[j].push(i);
+                    deps.targets.push(j);
                 }
             }
+            deps.starts.push(deps.targets.len());
         }
+        let dependents = deps.reversed();
         let (levels, level_of) = levels_of(&deps, &dependents);
         Dag {
             ids: wf.steps.iter().map(|s| s.id.0.clone()).collect(),
@@ -49,12 +50,12 @@ impl Dag {
 
     /// Number of steps.
     pub fn len(&self) -> usize {
-        self.deps.len()
+        self.deps.rows()
     }
 
     /// True when there are no steps.
     pub fn is_empty(&self) -> bool {
-        self.deps.is_empty()
+        self.deps.rows() == 0
     }
 
     /// The id of step `i`.
@@ -80,25 +81,25 @@ impl Dag {
 
     /// The direct dependencies of step `i`.
     pub fn deps(&self, i: usize) -> &[usize] {
-        &self.deps[i]
+        self.deps.row(i)
     }
 
     /// The steps that depend directly on step `i`.
     pub fn dependents(&self, i: usize) -> &[usize] {
-        &self.dependents[i]
+        self.dependents.row(i)
     }
 
     /// Every step that `i` depends on, directly or not, in ascending index order.
     pub fn upstream(&self, i: usize) -> Vec<usize> {
         let mut seen = vec![false; self.len()];
-        let mut stack: Vec<usize> = self.deps[i].clone();
+        let mut stack: Vec<usize> = self.deps.row(i).to_vec();
         let mut out = Vec::new();
         while let Some(j) = stack.pop() {
             if std::mem::replace(&mut seen[j], true) {
                 continue;
             }
             out.push(j);
-            stack.extend(self.deps[j].iter().copied().filter(|k| !seen[*k]));
+            stack.extend(self.deps.row(j).iter().copied().filter(|k| !seen[*k]));
         }
         out.sort_unstable();
         out
@@ -106,10 +107,8 @@ impl Dag {
 
     /// Every edge as `(dependency, dependent)`, in file order of the dependents.
     pub fn edges(&self) -> Vec<(usize, usize)> {
-        self.deps
-            .iter()
-            .enumerate()
-            .flat_map(|(i, ds)| ds.iter().map(move |&d| (d, i)))
+        (0..self.len())
+            .flat_map(|i| self.deps.row(i).iter().map(move |&d| (d, i)))
             .collect()
     }
 
@@ -124,7 +123,8 @@ impl Dag {
         let unlevelled: Vec<bool> = (0..n).map(|i| self.level_of[i].is_none()).collect();
         let mut waiting: Vec<usize> = (0..n)
             .map(|i| {
-                self.dependents[i]
+                self.dependents
+                    .row(i)
                     .iter()
                     .filter(|&&d| unlevelled[d])
                     .count()
@@ -134,7 +134,7 @@ impl Dag {
         let mut stack: Vec<usize> = (0..n).filter(|&i| alive[i] && waiting[i] == 0).collect();
         while let Some(i) = stack.pop() {
             alive[i] = false;
-            for &d in &self.deps[i] {
+            for &d in self.deps.row(i) {
                 if alive[d] {
                     waiting[d] -= 1;
                     if waiting[d] == 0 {
@@ -170,7 +170,7 @@ impl Dag {
         queue.push_back(start);
         let mut seen = vec![false; self.len()];
         while let Some(u) = queue.pop_front() {
-            for &v in &self.deps[u] {
+            for &v in self.deps.row(u) {
                 if v == start {
                     let mut path = vec![start];
                     let mut cur = u;
@@ -194,13 +194,67 @@ impl Dag {
     }
 }
 
+/// Edges by step, all in one list: step `i`'s are `targets[starts[i]..starts[i + 1]]`. Two
+/// allocations for the whole graph instead of one per step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Edges {
+    starts: Vec<usize>,
+    targets: Vec<usize>,
+}
+
+impl Default for Edges {
+    fn default() -> Edges {
+        Edges::with_capacity(0, 0)
+    }
+}
+
+impl Edges {
+    fn with_capacity(rows: usize, edges: usize) -> Edges {
+        let mut starts = Vec::with_capacity(rows + 1);
+        starts.push(0);
+        Edges {
+            starts,
+            targets: Vec::with_capacity(edges),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    fn row(&self, i: usize) -> &[usize] {
+        &self.targets[self.starts[i]..self.starts[i + 1]]
+    }
+
+    /// The same edges the other way round; each row in ascending order.
+    fn reversed(&self) -> Edges {
+        let n = self.rows();
+        let mut counts = vec![0usize; n + 1];
+        for &j in &self.targets {
+            counts[j + 1] += 1;
+        }
+        for k in 1..=n {
+            counts[k] += counts[k - 1];
+        }
+        let mut next = counts.clone();
+        let mut targets = vec![0; self.targets.len()];
+        for i in 0..n {
+            for &j in self.row(i) {
+                targets[next[j]] = i;
+                next[j] += 1;
+            }
+        }
+        Edges {
+            starts: counts,
+            targets,
+        }
+    }
+}
+
 /// Kahn's algorithm, level by level; O(steps + edges).
-fn levels_of(
-    deps: &[Vec<usize>],
-    dependents: &[Vec<usize>],
-) -> (Vec<Vec<usize>>, Vec<Option<usize>>) {
-    let n = deps.len();
-    let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
+fn levels_of(deps: &Edges, dependents: &Edges) -> (Vec<Vec<usize>>, Vec<Option<usize>>) {
+    let n = deps.rows();
+    let mut remaining: Vec<usize> = (0..n).map(|i| deps.row(i).len()).collect();
     let mut level_of = vec![None; n];
     let mut levels = Vec::new();
     let mut current: Vec<usize> = (0..n).filter(|&i| remaining[i] == 0).collect();
@@ -208,7 +262,7 @@ fn levels_of(
         let mut next = Vec::new();
         for &i in &current {
             level_of[i] = Some(levels.len());
-            for &d in &dependents[i] {
+            for &d in dependents.row(i) {
                 remaining[d] -= 1;
                 if remaining[d] == 0 {
                     next.push(d);

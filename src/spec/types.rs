@@ -247,7 +247,9 @@ pub struct Step {
     /// The steps whose results its templates read, found at validation (`None`: it may read
     /// any, e.g. `steps` as a whole, or the workflow was not validated).
     #[serde(skip)]
-    pub reads: Option<std::collections::BTreeSet<String>>,
+    /// Sorted, each id once: most steps read one or two, and a list of them is a tenth of a
+    /// set's memory.
+    pub reads: Option<Vec<String>>,
     /// Set on a handler's step: it runs after the other steps ended, when its phase applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handler: Option<Handler>,
@@ -307,16 +309,17 @@ pub struct StepPos {
     pub fields: IndexMap<String, Pos>,
 }
 
-/// The kinds of step, by the key that names them.
+/// The kinds of step, by the key that names them. The two large ones are boxed: a step's kind
+/// is as large as its largest, and most steps are `run` steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// `run:` a shell command.
     Run(RunSpec),
     /// `http:` a request.
-    Http(HttpSpec),
+    Http(Box<HttpSpec>),
     /// `agent:` + `prompt:` an LLM call.
-    Agent(AgentSpec),
+    Agent(Box<AgentSpec>),
     /// `approval:` a human gate.
     Approval(ApprovalSpec),
     /// `transform:` a template or expression over the context.

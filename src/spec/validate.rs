@@ -81,7 +81,7 @@ pub fn validate(
     src: &Source<'_>,
     templates: &Templates,
     out: &mut Vec<Diagnostic>,
-) -> Vec<Option<std::collections::BTreeSet<String>>> {
+) -> Vec<Option<Vec<String>>> {
     check_params(wf, src, out);
     let ids_ok = check_ids(wf, src, out);
     check_dependencies(wf, src, out);
@@ -134,7 +134,7 @@ pub fn validate(
     check_hosts(wf, src, templates, out);
     let mut reads = Vec::with_capacity(wf.steps.len());
     for (i, step) in wf.steps.iter().enumerate() {
-        let mut read = Some(std::collections::BTreeSet::new());
+        let mut read = Some(Vec::new());
         for field in fields(step) {
             let refs = match field.mode {
                 Mode::Expr => templates.expression_references(field.text),
@@ -182,9 +182,7 @@ pub fn validate(
                         check_reference(wf, src, &index, &upstream, i, &field, &r, out);
                         if r.root == "steps" {
                             match (r.path.first(), &mut read) {
-                                (Some(id), Some(set)) => {
-                                    set.insert(id.clone());
-                                }
+                                (Some(id), Some(ids)) => ids.push(id.clone()),
                                 (None, _) => read = None,
                                 (Some(_), None) => {}
                             }
@@ -192,6 +190,10 @@ pub fn validate(
                     }
                 }
             }
+        }
+        if let Some(ids) = &mut read {
+            ids.sort_unstable();
+            ids.dedup();
         }
         reads.push(read);
     }
@@ -606,12 +608,14 @@ fn json_strings<'w>(v: &'w serde_json::Value, label: &str, pos: Pos, out: &mut V
     }
 }
 
-/// Which steps are upstream of which: bitsets in topological order (O(edges × steps / 64)),
-/// or a graph search per question for very large workflows and steps on a cycle.
+/// Which steps are upstream of which: a direct dependency answers at once (most references
+/// read a step named in `depends_on`); otherwise bitsets in topological order, built on the
+/// first such question (O(edges × steps / 64)), or a graph search per question for very large
+/// workflows and steps on a cycle.
 struct Upstream<'d> {
     dag: &'d Dag,
     words: usize,
-    bits: Vec<u64>,
+    bits: std::cell::OnceCell<Vec<u64>>,
 }
 
 impl<'d> Upstream<'d> {
@@ -619,32 +623,43 @@ impl<'d> Upstream<'d> {
 
     fn new(dag: &'d Dag) -> Upstream<'d> {
         let n = dag.len();
-        if n > Self::BITSET_LIMIT {
-            return Upstream {
-                dag,
-                words: 0,
-                bits: Vec::new(),
-            };
+        let words = if n > Self::BITSET_LIMIT {
+            0
+        } else {
+            n.div_ceil(64)
+        };
+        Upstream {
+            dag,
+            words,
+            bits: std::cell::OnceCell::new(),
         }
-        let words = n.div_ceil(64);
-        let mut bits = vec![0u64; n * words];
-        for level in dag.levels() {
-            for &i in level {
-                for &d in dag.deps(i) {
-                    for w in 0..words {
-                        bits[i * words + w] |= bits[d * words + w];
+    }
+
+    fn bits(&self) -> &[u64] {
+        self.bits.get_or_init(|| {
+            let (n, words) = (self.dag.len(), self.words);
+            let mut bits = vec![0u64; n * words];
+            for level in self.dag.levels() {
+                for &i in level {
+                    for &d in self.dag.deps(i) {
+                        for w in 0..words {
+                            bits[i * words + w] |= bits[d * words + w];
+                        }
+                        bits[i * words + d / 64] |= 1 << (d % 64);
                     }
-                    bits[i * words + d / 64] |= 1 << (d % 64);
                 }
             }
-        }
-        Upstream { dag, words, bits }
+            bits
+        })
     }
 
     /// Is `j` upstream of `i`?
     fn contains(&self, i: usize, j: usize) -> bool {
+        if self.dag.deps(i).contains(&j) {
+            return true;
+        }
         if self.words > 0 && self.dag.level_of(i).is_some() {
-            return self.bits[i * self.words + j / 64] & (1 << (j % 64)) != 0;
+            return self.bits()[i * self.words + j / 64] & (1 << (j % 64)) != 0;
         }
         self.dag.upstream(i).binary_search(&j).is_ok()
     }

@@ -103,7 +103,7 @@ impl RunMachine {
                 // The list is kept: a resume runs the same items.
                 self.put(idx);
                 self.out.push(Effect::Durable);
-                let ctx = self.ctx.value(self.wf.steps[idx].reads.as_ref());
+                let ctx = self.ctx.value(self.wf.steps[idx].reads.as_deref());
                 self.start_fan(idx, ctx, now);
                 return;
             }

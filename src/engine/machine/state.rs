@@ -254,7 +254,7 @@ impl RunMachine {
             self.start(idx, now);
             return;
         };
-        let ctx = self.ctx.value(self.wf.steps[idx].reads.as_ref());
+        let ctx = self.ctx.value(self.wf.steps[idx].reads.as_deref());
         match when.eval_when(&expr, &ctx) {
             Ok(true) => self.start(idx, now),
             Ok(false) => {
@@ -282,7 +282,7 @@ impl RunMachine {
         rec.exit_code = None;
         self.running_since[idx] = Some(now.mono);
         self.in_flight += 1;
-        let ctx = self.ctx.value(self.wf.steps[idx].reads.as_ref());
+        let ctx = self.ctx.value(self.wf.steps[idx].reads.as_deref());
         if self.wf.steps[idx].for_each.is_some() {
             return self.start_fan(idx, ctx, now);
         }

@@ -257,7 +257,7 @@ pub(crate) fn prepare(job: &StepView<'_>) -> Result<Prepared, String> {
         StepKind::Sleep(d) => Action::Sleep(d.get()),
         StepKind::Approval(spec) => return Ok(Prepared::Approval(question(t, spec, ctx)?)),
         StepKind::Agent(spec) => Action::Agent {
-            spec: Box::new(spec.clone()),
+            spec: spec.clone(),
             prompt: t
                 .render(&spec.prompt, ctx)
                 .map_err(|e| format!("prompt: {e}"))?,
