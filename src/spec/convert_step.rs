@@ -46,6 +46,16 @@ const KIND_ONLY: [(&str, &str, &[&str]); 16] = [
     ("max_tool_output", "agent", &["maxToolOutput"]),
 ];
 
+/// "step `build`", for messages.
+#[derive(Clone, Copy)]
+struct StepContext<'a>(&'a str);
+
+impl std::fmt::Display for StepContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step `{}`", self.0)
+    }
+}
+
 /// Converts the `index`-th step (0-based). `base_retry` is the workflow's default policy, which a
 /// step's partial `retry` map completes.
 pub fn convert_step(
@@ -90,8 +100,12 @@ pub fn convert_step(
             None
         }
     };
-    let label = id.clone().unwrap_or_else(|| format!("#{}", index + 1));
-    let context = format!("step `{label}`");
+    let label: std::borrow::Cow<'_, str> = match &id {
+        Some(id) => id.into(),
+        None => format!("#{}", index + 1).into(),
+    };
+    // Named in messages only: written out when there is one.
+    let context = StepContext(&label);
     if let Some(id) = &id
         && !super::convert::is_identifier(id)
     {
@@ -170,7 +184,7 @@ pub fn convert_step(
         None => IndexMap::new(),
     };
 
-    let for_each = super::for_each::convert(r, &mut t, &mut pos, &context);
+    let for_each = super::for_each::convert(r, &mut t, &mut pos, context);
 
     // The kind-specific side keys, taken now so that misplaced ones get a precise message.
     let mut side: IndexMap<&'static str, (&Node, Pos)> = IndexMap::new();
@@ -193,7 +207,7 @@ pub fn convert_step(
     for k in KIND_KEYS {
         t.take(r, k, &[]);
     }
-    t.finish(r, &context);
+    t.finish(r, context);
 
     let kind = match present.as_slice() {
         [] => {

@@ -92,7 +92,7 @@ pub(super) fn convert(
     r: &mut Reader<'_>,
     t: &mut Table<'_>,
     pos: &mut StepPos,
-    context: &str,
+    context: impl std::fmt::Display,
 ) -> Option<ForEach> {
     let items = t.take(r, "for_each", &["forEach"]);
     let max_parallel = t.take(r, "max_parallel", &["maxParallel"]);

@@ -341,7 +341,7 @@ impl<'n> Table<'n> {
     }
 
     /// Reports every key nobody took as unknown, with the closest known key as a hint.
-    pub fn finish(self, r: &mut Reader<'_>, context: &str) {
+    pub fn finish(self, r: &mut Reader<'_>, context: impl std::fmt::Display) {
         for (i, (k, _)) in self.entries.iter().enumerate() {
             if self.is_taken(i) {
                 continue;

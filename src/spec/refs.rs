@@ -206,10 +206,7 @@ pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference>> {
 /// operators certainly compiles, and its references are the paths. `None` for anything else
 /// (calls, tests, `in`, brackets, unusual literals): the caller then asks minijinja.
 pub(super) fn simple_expression_references(expr: &str) -> Option<Vec<Reference>> {
-    let mut c = Cursor {
-        s: expr.as_bytes(),
-        i: 0,
-    };
+    let mut c = Cursor::new(expr, 0);
     let mut refs = Vec::new();
     loop {
         c.ws();
@@ -242,10 +239,7 @@ const KEYWORDS: [&str; 15] = [
 /// `path (| filter (args)?)*` → the path; `None` for any other shape.
 fn simple_expression(text: &str) -> Option<Reference> {
     let (reference, end) = path_with_filters(text)?;
-    let mut c = Cursor {
-        s: text.as_bytes(),
-        i: end,
-    };
+    let mut c = Cursor::new(text, end);
     c.ws();
     (c.i == c.s.len()).then_some(reference)
 }
@@ -253,10 +247,7 @@ fn simple_expression(text: &str) -> Option<Reference> {
 /// A `path (| filter (args)?)*` at the start of `text` (after blanks): its path, and where it
 /// ends.
 fn path_with_filters(text: &str) -> Option<(Reference, usize)> {
-    let mut c = Cursor {
-        s: text.as_bytes(),
-        i: 0,
-    };
+    let mut c = Cursor::new(text, 0);
     c.ws();
     let root = c.ident()?;
     if KEYWORDS.contains(&root) {
@@ -312,11 +303,19 @@ fn path_with_filters(text: &str) -> Option<(Reference, usize)> {
 }
 
 struct Cursor<'a> {
+    text: &'a str,
     s: &'a [u8],
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
+    fn new(text: &'a str, i: usize) -> Cursor<'a> {
+        Cursor {
+            text,
+            s: text.as_bytes(),
+            i,
+        }
+    }
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
@@ -342,7 +341,8 @@ impl<'a> Cursor<'a> {
         while matches!(self.peek(), Some(b) if b.is_ascii_alphanumeric() || b == b'_') {
             self.i += 1;
         }
-        std::str::from_utf8(&self.s[start..self.i]).ok()
+        // ASCII letters, digits and `_` only: the ends are character boundaries.
+        self.text.get(start..self.i)
     }
     /// The keyword `w`, not the start of a longer name.
     fn word(&mut self, w: &str) -> bool {
@@ -377,7 +377,8 @@ impl<'a> Cursor<'a> {
             return None;
         }
         self.i = start + len + 1;
-        std::str::from_utf8(&self.s[start..start + len]).ok()
+        // Between two ASCII quotes: the ends are character boundaries.
+        self.text.get(start..start + len)
     }
     /// A string, a plain decimal number, `true`, `false` or `none`.
     fn literal(&mut self) -> Option<()> {
