@@ -251,7 +251,7 @@ fn convert_params(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, ParamSpec
                 spec.description = t.get(r, "description", &[]).and_then(|n| {
                     r.string(n, &format!("{what}.description"), "description: Target")
                 });
-                t.finish(r, &format!("param `{}`", key.name));
+                t.finish(r, format_args!("param `{}`", key.name));
             }
             // A bare value is the default: `params: { env: staging }`.
             other => spec.default = Some(other.to_json()),
@@ -400,7 +400,7 @@ fn convert_retry(
                     Some("raise `max` or lower `initial`".into()),
                 );
             }
-            t.finish(r, &format!("`{what}`"));
+            t.finish(r, format_args!("`{what}`"));
             Some(p)
         }
         other => {
@@ -466,7 +466,7 @@ fn convert_agents(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, AgentProf
                         .map(|v| v.into_iter().map(|(s, _)| s).collect())
                         .unwrap_or_default();
                 }
-                t.finish(r, &format!("agent `{}`", key.name));
+                t.finish(r, format_args!("agent `{}`", key.name));
             }
             other => {
                 r.error(

@@ -59,7 +59,7 @@ pub fn convert_hosts(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, HostSp
                     }
                     host.env = env;
                 }
-                t.finish(r, &format!("host `{}`", key.name));
+                t.finish(r, format_args!("host `{}`", key.name));
             }
             // `web1: 10.0.0.5` is the address alone.
             Value::Str(_) => {

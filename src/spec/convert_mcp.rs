@@ -66,7 +66,7 @@ fn server(r: &mut Reader<'_>, key: &MapKey, value: &Node) -> Option<McpServerSpe
     let env = map(r, "env", "env: { TZ: UTC }");
     let headers = map(r, "headers", "headers: { X-Team: ops }");
     let headers_env = map(r, "headers_env", "headers_env: { X-Api-Key: DOCS_KEY }");
-    t.finish(r, &format!("MCP server `{}`", key.name));
+    t.finish(r, format_args!("MCP server `{}`", key.name));
     let spec = McpServerSpec {
         command: command.clone().unwrap_or_default(),
         args,

@@ -230,7 +230,7 @@ fn convert_input(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<Approval
                     Some(format!("use one of: {}", choices.join(", "))),
                 );
             }
-            t.finish(r, &format!("`{what}`"));
+            t.finish(r, format_args!("`{what}`"));
             Some(ApprovalInput {
                 default,
                 description,
