@@ -138,6 +138,9 @@ pub fn check_command(
     pos: Pos,
     out: &mut Vec<Diagnostic>,
 ) {
+    if !may_refuse(command) {
+        return;
+    }
     let (text, exprs) = skeleton(command);
     for site in lex(&text).sites {
         let (Err(why), Some(e)) = (site.quoting, exprs.get(site.index)) else {
@@ -158,6 +161,15 @@ pub fn check_command(
             .with_hint(why.hint()),
         );
     }
+}
+
+/// Whether any value of `command` could be refused: every refusal needs a `\\`, a `$`, a
+/// heredoc's `<<` or a backquote somewhere in the text. Most commands have none, and need no
+/// lexing.
+fn may_refuse(command: &str) -> bool {
+    command
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'$' | b'<' | b'`'))
 }
 
 /// Whether a step may write a value unquoted: a `run` command that names `raw` or `safe`
@@ -212,6 +224,56 @@ mod tests {
         assert_eq!(exprs[1].text, "\"}}\"");
         assert_eq!(filters("a | default('|') | raw"), vec!["default", "raw"]);
         assert_eq!(marker(12), "\u{0}12\u{0}");
+    }
+
+    proptest::proptest! {
+        /// The shortcut in `check_command` is sound: without `\\`, `$`, `<` or a backquote,
+        /// the lexer places every value where it can be quoted.
+        #[test]
+        fn without_backslash_dollar_heredoc_or_backquote_every_value_can_be_quoted(
+            parts in proptest::collection::vec("[a-z0-9 '\"|&;(){}#=*?!\\[\\]~%^+,.:/@\n\t>-]{0,12}", 1..6)
+        ) {
+            let mut text = String::new();
+            for (i, part) in parts.iter().enumerate() {
+                text.push_str(part);
+                push_marker(&mut text, i);
+            }
+            proptest::prop_assume!(!may_refuse(&text));
+            for site in lex(&text).sites {
+                proptest::prop_assert!(site.quoting.is_ok(), "{text:?}: {:?}", site.quoting);
+            }
+        }
+    }
+
+    #[test]
+    fn values_after_a_dollar_or_backslash_or_in_a_heredoc_word_are_still_checked() {
+        for command in [
+            "echo ${{ x }}",
+            "echo \\{{ x }}",
+            "cat <<{{ x }}\nhi\n{{ x }}\n",
+            "echo `cat <<EOF\n{{ x }}\nEOF`",
+            "echo ${a:-{{ x }}}",
+        ] {
+            assert!(may_refuse(command), "{command}");
+            let mut out = Vec::new();
+            check_command(
+                &Source::new("t.yaml", command),
+                "s",
+                command,
+                Pos { line: 1, col: 1 },
+                &mut out,
+            );
+            assert_eq!(out.len(), 1, "{command}: {out:?}");
+        }
+        let mut out = Vec::new();
+        check_command(
+            &Source::new("t.yaml", "x"),
+            "s",
+            "echo {{ x }} | tr a b",
+            Pos { line: 1, col: 1 },
+            &mut out,
+        );
+        assert!(out.is_empty());
     }
 
     #[test]
