@@ -344,7 +344,7 @@ impl<'t> Cursor<'t> {
                 Cow::Borrowed(name)
             }
         };
-        if name.chars().count() > MAX_KEY_CHARS {
+        if name.len() > MAX_KEY_CHARS && name.chars().count() > MAX_KEY_CHARS {
             return None;
         }
         self.i += 1;

@@ -230,11 +230,28 @@ pub(super) fn simple_expression_references(expr: &str) -> Option<Vec<Reference>>
     }
 }
 
-/// Words that are not variables in an expression.
-const KEYWORDS: [&str; 15] = [
-    "true", "false", "none", "True", "False", "None", "not", "and", "or", "in", "is", "if", "else",
-    "loop", "self",
-];
+/// Words that are not variables in an expression (a `match`, not a list search: this is asked
+/// for every name of every template).
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "true"
+            | "false"
+            | "none"
+            | "True"
+            | "False"
+            | "None"
+            | "not"
+            | "and"
+            | "or"
+            | "in"
+            | "is"
+            | "if"
+            | "else"
+            | "loop"
+            | "self"
+    )
+}
 
 /// `path (| filter (args)?)*` → the path; `None` for any other shape.
 fn simple_expression(text: &str) -> Option<Reference> {
@@ -250,10 +267,10 @@ fn path_with_filters(text: &str) -> Option<(Reference, usize)> {
     let mut c = Cursor::new(text, 0);
     c.ws();
     let root = c.ident()?;
-    if KEYWORDS.contains(&root) {
+    if is_keyword(root) {
         return None;
     }
-    let mut path = Vec::new();
+    let mut path = Vec::with_capacity(2);
     loop {
         if c.eat(b'.') {
             path.push(c.ident()?.to_string());
@@ -271,7 +288,7 @@ fn path_with_filters(text: &str) -> Option<(Reference, usize)> {
     while c.eat(b'|') {
         c.ws();
         let filter = c.ident()?;
-        if KEYWORDS.contains(&filter) {
+        if is_keyword(filter) {
             return None;
         }
         c.ws();
