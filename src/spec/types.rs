@@ -221,11 +221,11 @@ pub struct Step {
     /// A failure does not fail the run nor skip dependents.
     pub continue_on_error: bool,
     /// Reuse a previous result.
-    pub cache: Option<CacheSpec>,
+    pub cache: Option<Box<CacheSpec>>,
     /// Named mutex (templated); one holder at a time across runs.
     pub lock: Option<String>,
     /// At most this many starts per period, across runs.
-    pub rate_limit: Option<RateLimit>,
+    pub rate_limit: Option<Box<RateLimit>>,
     /// Extra environment (templated values).
     pub env: IndexMap<String, String>,
     /// Gate this step: show what it will do and wait for an operator before running it.
@@ -243,7 +243,7 @@ pub struct Step {
     pub outputs: IndexMap<String, String>,
     /// Fanned out over a list (`for_each:`): each item runs the step once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub for_each: Option<super::for_each::ForEach>,
+    pub for_each: Option<Box<super::for_each::ForEach>>,
     /// The steps whose results its templates read, found at validation (`None`: it may read
     /// any, e.g. `steps` as a whole, or the workflow was not validated).
     #[serde(skip)]
