@@ -1,14 +1,16 @@
 //! The dependency graph of a workflow: edges, topological levels (the batches that can run
 //! together) and transitive upstream sets. Indices are positions in `Workflow::steps`.
 
-use super::idhash::IdMap;
+use std::collections::hash_map::Entry;
+use std::hash::Hasher;
+
+use super::idhash::{IdHasher, IdMap};
 use super::types::Workflow;
 
 /// The steps' dependency graph, built once per workflow.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Dag {
-    ids: Vec<String>,
-    index: IdMap<String, usize>,
+    names: Names,
     deps: Edges,
     dependents: Edges,
     levels: Vec<Vec<usize>>,
@@ -20,15 +22,12 @@ impl Dag {
     /// entries are ignored, and steps on a cycle get no level.
     pub fn new(wf: &Workflow) -> Dag {
         let n = wf.steps.len();
-        let mut index = IdMap::with_capacity_and_hasher(n, Default::default());
-        for (i, s) in wf.steps.iter().enumerate() {
-            index.entry(s.id.0.clone()).or_insert(i);
-        }
+        let names = Names::new(wf.steps.iter().map(|s| s.id.0.clone()).collect());
         let mut deps = Edges::with_capacity(n, wf.steps.iter().map(|s| s.depends_on.len()).sum());
         for s in &wf.steps {
             let row = deps.targets.len();
             for d in &s.depends_on {
-                if let Some(&j) = index.get(d.as_str())
+                if let Some(j) = names.get(d.as_str())
                     && !deps.targets[row..].contains(&j)
                 {
                     deps.targets.push(j);
@@ -39,8 +38,7 @@ impl Dag {
         let dependents = deps.reversed();
         let (levels, level_of) = levels_of(&deps, &dependents);
         Dag {
-            ids: wf.steps.iter().map(|s| s.id.0.clone()).collect(),
-            index,
+            names,
             deps,
             dependents,
             levels,
@@ -60,12 +58,12 @@ impl Dag {
 
     /// The id of step `i`.
     pub fn id(&self, i: usize) -> &str {
-        &self.ids[i]
+        &self.names.ids[i]
     }
 
     /// The index of the step with this id.
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
+        self.names.get(id)
     }
 
     /// Topological levels: level 0 has no dependencies; every step's dependencies are on
@@ -194,6 +192,74 @@ impl Dag {
     }
 }
 
+/// The steps' ids, and the way back from an id to its step without a second copy of each id:
+/// a map from the id's hash to the first step with that hash. Two different ids with one hash
+/// (rare with 64 bits) make a lookup that misses search the list instead.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Names {
+    ids: Vec<String>,
+    by_hash: IdMap<u64, usize>,
+    collided: bool,
+    /// Tests give every id the same hash, to take the collision path.
+    #[cfg(test)]
+    one_hash: bool,
+}
+
+impl Names {
+    fn new(ids: Vec<String>) -> Names {
+        let mut names = Names {
+            by_hash: IdMap::with_capacity_and_hasher(ids.len(), Default::default()),
+            ids,
+            collided: false,
+            #[cfg(test)]
+            one_hash: false,
+        };
+        names.index();
+        names
+    }
+
+    fn index(&mut self) {
+        self.by_hash.clear();
+        self.collided = false;
+        for i in 0..self.ids.len() {
+            let hash = self.hash(&self.ids[i]);
+            match self.by_hash.entry(hash) {
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
+                Entry::Occupied(first) => {
+                    if self.ids[*first.get()] != self.ids[i] {
+                        self.collided = true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn hash(&self, id: &str) -> u64 {
+        #[cfg(test)]
+        if self.one_hash {
+            return 0;
+        }
+        let mut h = IdHasher::default();
+        h.write(id.as_bytes());
+        h.finish()
+    }
+
+    /// The first step with this id.
+    fn get(&self, id: &str) -> Option<usize> {
+        if let Some(&i) = self.by_hash.get(&self.hash(id))
+            && self.ids[i] == id
+        {
+            return Some(i);
+        }
+        if self.collided {
+            return self.ids.iter().position(|x| x == id);
+        }
+        None
+    }
+}
+
 /// Edges by step, all in one list: step `i`'s are `targets[starts[i]..starts[i + 1]]`. Two
 /// allocations for the whole graph instead of one per step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,6 +345,22 @@ fn levels_of(deps: &Edges, dependents: &Edges) -> (Vec<Vec<usize>>, Vec<Option<u
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_finds_its_first_step_whatever_the_hashes() {
+        let ids: Vec<String> = ["a", "b", "a", "c-1", "b"].map(String::from).to_vec();
+        for one_hash in [false, true] {
+            let mut names = Names::new(ids.clone());
+            names.one_hash = one_hash;
+            names.index();
+            assert_eq!(names.collided, one_hash);
+            assert_eq!(names.get("a"), Some(0));
+            assert_eq!(names.get("b"), Some(1));
+            assert_eq!(names.get("c-1"), Some(3));
+            assert_eq!(names.get("d"), None);
+            assert_eq!(names.get(""), None);
+        }
+    }
     use crate::spec::types::*;
     use indexmap::IndexMap;
 
