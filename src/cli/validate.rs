@@ -73,8 +73,8 @@ pub fn run(args: ValidateArgs) -> i32 {
                     diagnostics: problems,
                     notes: spec::notes(&wf),
                 };
-                // The process ends soon after: freeing a large workflow piece by piece (a
-                // fifth of `validate`'s time for 1,000 steps) is left to the exit.
+                // The process ends soon after: freeing a large workflow piece by piece (5 % of
+                // the instructions of `baton validate` for 1,000 steps) is left to the exit.
                 std::mem::forget(wf);
                 report
             }
