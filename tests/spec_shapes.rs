@@ -378,6 +378,11 @@ steps:
   - id: d
     approval: { prompt: "ok {{ steps.b.output }}?" }
     depends_on: [b]
+  - id: e
+    run: "echo {{ steps.b.stdout }} {{ steps.b.output }}"
+    when: "steps.a.status == 'succeeded'"
+    env: { X: "{{ steps.b.stdout }}", Y: "{{ steps.a.stdout }}" }
+    depends_on: [b]
 "#,
         Path::new("reads.yaml"),
     )
@@ -393,6 +398,13 @@ steps:
         .collect();
     assert_eq!(
         reads,
-        [Some(vec![]), Some(vec!["a"]), None, Some(vec!["b"])]
+        [
+            Some(vec![]),
+            Some(vec!["a"]),
+            None,
+            Some(vec!["b"]),
+            // Sorted, each once, whatever the order and number of the reads.
+            Some(vec!["a", "b"]),
+        ]
     );
 }
