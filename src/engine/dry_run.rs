@@ -223,16 +223,16 @@ pub fn render_file(
 }
 
 /// Sets `path` in `map` to `leaf`, making objects on the way; a deeper path wins over a leaf.
-fn place(map: &mut Map<String, Value>, path: &[String], leaf: Value) {
+fn place(map: &mut Map<String, Value>, path: &[std::borrow::Cow<'_, str>], leaf: Value) {
     let Some((first, rest)) = path.split_first() else {
         return;
     };
     if rest.is_empty() {
-        map.entry(first.clone()).or_insert(leaf);
+        map.entry(first.as_ref()).or_insert(leaf);
         return;
     }
     let entry = map
-        .entry(first.clone())
+        .entry(first.as_ref())
         .or_insert_with(|| Value::Object(Map::new()));
     if !entry.is_object() {
         *entry = Value::Object(Map::new());

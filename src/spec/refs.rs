@@ -2,20 +2,24 @@
 //! analysis (dotted paths), a scan for `name["key"]` subscripts it does not follow, and a fast
 //! path that reads plain `{{ path | filter }}` templates without compiling them at all.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
 /// A variable a template reads: `steps.build.output.risk` is root `steps`, path
-/// `[build, output, risk]`. Only the statically known part of the path is kept.
+/// `[build, output, risk]`. Only the statically known part of the path is kept. Names are
+/// borrowed from the template's text where they appear in it as they are (a validation
+/// reads some thousand references per thousand steps, and a copy of each name was a fifth
+/// of its allocations); minijinja's own analysis gives owned ones.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Reference {
+pub struct Reference<'a> {
     /// The top-level name (`params`, `steps`, `env`, `run`, ...).
-    pub root: String,
+    pub root: Cow<'a, str>,
     /// Attribute names after the root.
-    pub path: Vec<String>,
+    pub path: Vec<Cow<'a, str>>,
 }
 
-impl fmt::Display for Reference {
+impl fmt::Display for Reference<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.root)?;
         for p in &self.path {
@@ -55,14 +59,14 @@ pub(super) fn subscript_regions(tpl: &str) -> Vec<&str> {
 
 /// Merges minijinja's dotted paths with the `name["key"]` subscripts it does not follow, and
 /// drops the environment's own globals (`range`, `dict`, ...).
-pub(super) fn collect_references(
+pub(super) fn collect_references<'a>(
     nested: std::collections::HashSet<String>,
-    regions: &[&str],
+    regions: &[&'a str],
     globals: &BTreeSet<String>,
-) -> Vec<Reference> {
-    let mut out: Vec<Reference> = Vec::with_capacity(nested.len());
+) -> Vec<Reference<'a>> {
+    let mut out: Vec<Reference<'a>> = Vec::with_capacity(nested.len());
     for dotted in nested {
-        let mut parts = dotted.split('.').map(str::to_string);
+        let mut parts = dotted.split('.').map(|p| Cow::Owned(p.to_string()));
         let Some(root) = parts.next() else { continue };
         out.push(Reference {
             root,
@@ -78,8 +82,11 @@ pub(super) fn collect_references(
 }
 
 /// Drops globals, repeats, and a path that is a prefix of another (keeps the longest).
-pub(super) fn dedupe(mut all: Vec<Reference>, globals: &BTreeSet<String>) -> Vec<Reference> {
-    all.retain(|r| !globals.contains(&r.root));
+pub(super) fn dedupe<'a>(
+    mut all: Vec<Reference<'a>>,
+    globals: &BTreeSet<String>,
+) -> Vec<Reference<'a>> {
+    all.retain(|r| !globals.contains(r.root.as_ref()));
     if all.len() < 2 {
         return all;
     }
@@ -103,7 +110,7 @@ pub(super) fn dedupe(mut all: Vec<Reference>, globals: &BTreeSet<String>) -> Vec
 }
 
 /// Finds `name["key"]...` and `name['key'].attr...` chains in expression text.
-fn scan_subscripts(text: &str) -> Vec<Reference> {
+fn scan_subscripts(text: &str) -> Vec<Reference<'_>> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -134,10 +141,10 @@ fn scan_subscripts(text: &str) -> Vec<Reference> {
                 if e == s {
                     break;
                 }
-                path.push(text[s..e].to_string());
+                path.push(Cow::Borrowed(&text[s..e]));
                 j = e;
             } else if let Some((key, end)) = quoted_subscript(text, j) {
-                path.push(key);
+                path.push(Cow::Borrowed(key));
                 j = end;
             } else {
                 break;
@@ -146,7 +153,7 @@ fn scan_subscripts(text: &str) -> Vec<Reference> {
         // Only chains that contain a subscript are news; plain dotted paths minijinja reports.
         if text[i..j].contains('[') {
             out.push(Reference {
-                root: root.to_string(),
+                root: Cow::Borrowed(root),
                 path,
             });
         }
@@ -156,7 +163,7 @@ fn scan_subscripts(text: &str) -> Vec<Reference> {
 }
 
 /// `["key"]` or `['key']` at `at`: the key and the index after `]`.
-fn quoted_subscript(text: &str, at: usize) -> Option<(String, usize)> {
+fn quoted_subscript(text: &str, at: usize) -> Option<(&str, usize)> {
     let rest = text.get(at..)?;
     let rest_trim = rest.strip_prefix('[')?;
     let quote = rest_trim
@@ -167,14 +174,14 @@ fn quoted_subscript(text: &str, at: usize) -> Option<(String, usize)> {
     let end = body.find(quote)?;
     let key = &body[..end];
     let after = body[end + 1..].strip_prefix(']')?;
-    Some((key.to_string(), text.len() - after.len()))
+    Some((key, text.len() - after.len()))
 }
 
 /// The fast path of [`Templates::template_references`]: when every tag of `tpl` is a plain
 /// `{{ path | filter(literal, ...) }}`, the template certainly compiles and its references are
 /// the paths, so minijinja's compiler (two parses) is not needed. `None` for anything else
 /// (statements, comments, operators, calls, unusual literals): the caller then asks minijinja.
-pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference>> {
+pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference<'_>>> {
     let bytes = tpl.as_bytes();
     let mut refs = Vec::new();
     let mut i = 0;
@@ -205,7 +212,7 @@ pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference>> {
 /// (paths with filters, or literals, each after any number of `not`) joined by binary
 /// operators certainly compiles, and its references are the paths. `None` for anything else
 /// (calls, tests, `in`, brackets, unusual literals): the caller then asks minijinja.
-pub(super) fn simple_expression_references(expr: &str) -> Option<Vec<Reference>> {
+pub(super) fn simple_expression_references(expr: &str) -> Option<Vec<Reference<'_>>> {
     let mut c = Cursor::new(expr, 0);
     let mut refs = Vec::new();
     loop {
@@ -254,7 +261,7 @@ fn is_keyword(word: &str) -> bool {
 }
 
 /// `path (| filter (args)?)*` → the path; `None` for any other shape.
-fn simple_expression(text: &str) -> Option<Reference> {
+fn simple_expression(text: &str) -> Option<Reference<'_>> {
     let (reference, end) = path_with_filters(text)?;
     let mut c = Cursor::new(text, end);
     c.ws();
@@ -263,7 +270,7 @@ fn simple_expression(text: &str) -> Option<Reference> {
 
 /// A `path (| filter (args)?)*` at the start of `text` (after blanks): its path, and where it
 /// ends.
-fn path_with_filters(text: &str) -> Option<(Reference, usize)> {
+fn path_with_filters(text: &str) -> Option<(Reference<'_>, usize)> {
     let mut c = Cursor::new(text, 0);
     c.ws();
     let root = c.ident()?;
@@ -273,10 +280,10 @@ fn path_with_filters(text: &str) -> Option<(Reference, usize)> {
     let mut path = Vec::with_capacity(2);
     loop {
         if c.eat(b'.') {
-            path.push(c.ident()?.to_string());
+            path.push(Cow::Borrowed(c.ident()?));
         } else if c.peek() == Some(b'[') {
             c.i += 1;
-            path.push(c.string()?.to_string());
+            path.push(Cow::Borrowed(c.string()?));
             if !c.eat(b']') {
                 return None;
             }
@@ -312,7 +319,7 @@ fn path_with_filters(text: &str) -> Option<(Reference, usize)> {
     }
     Some((
         Reference {
-            root: root.to_string(),
+            root: Cow::Borrowed(root),
             path,
         },
         c.i,

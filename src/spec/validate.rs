@@ -182,7 +182,7 @@ pub fn validate(
                         check_reference(wf, src, &index, &upstream, i, &field, &r, out);
                         if r.root == "steps" {
                             match (r.path.first(), &mut read) {
-                                (Some(id), Some(ids)) => ids.push(id.clone()),
+                                (Some(id), Some(ids)) => ids.push(id.to_string()),
                                 (None, _) => read = None,
                                 (Some(_), None) => {}
                             }
@@ -216,14 +216,14 @@ fn check_hosts(wf: &Workflow, src: &Source<'_>, templates: &Templates, out: &mut
 
 /// What the template `text` (at `pos`, named `here`) reads; a template that does not compile
 /// is reported and reads nothing.
-pub(super) fn references(
+pub(super) fn references<'a>(
     templates: &Templates,
-    text: &str,
+    text: &'a str,
     src: &Source<'_>,
     pos: Pos,
     here: &str,
     out: &mut Vec<Diagnostic>,
-) -> Vec<super::template::Reference> {
+) -> Vec<super::template::Reference<'a>> {
     templates.template_references(text).unwrap_or_else(|e| {
         out.push(
             Diagnostic::at(
@@ -239,7 +239,7 @@ pub(super) fn references(
 
 /// Every reference the templates and expressions of `step` make (those that compile); a dry run
 /// shows the upstream results they read as placeholders.
-pub fn step_references(templates: &Templates, step: &Step) -> Vec<Reference> {
+pub fn step_references<'a>(templates: &Templates, step: &'a Step) -> Vec<Reference<'a>> {
     fields(step)
         .into_iter()
         .flat_map(|f| match f.mode {
@@ -673,15 +673,15 @@ fn check_reference(
     upstream: &Upstream<'_>,
     i: usize,
     field: &Field<'_>,
-    r: &Reference,
+    r: &Reference<'_>,
     out: &mut Vec<Diagnostic>,
 ) {
     let step = &wf.steps[i];
     let here = Here(&field.label, step.id.as_str());
-    if field.mode == Mode::Outputs && STEP_FIELDS.contains(&r.root.as_str()) {
+    if field.mode == Mode::Outputs && STEP_FIELDS.contains(&r.root.as_ref()) {
         return;
     }
-    if ITEM_ROOTS.contains(&r.root.as_str()) {
+    if ITEM_ROOTS.contains(&r.root.as_ref()) {
         check_item(step, src, field, &here, r, out);
         return;
     }
@@ -697,7 +697,7 @@ fn check_reference(
     let Some(target) = r.path.first() else {
         return; // `steps` as a whole (e.g. iterated): nothing to check statically.
     };
-    let Some(&j) = index.get(target.as_str()) else {
+    let Some(&j) = index.get(target.as_ref()) else {
         let hint = did_you_mean(target, wf.steps.iter().map(|s| s.id.as_str()))
             .unwrap_or_else(|| "read the result of a step of this workflow by its `id`".into());
         out.push(
@@ -741,7 +741,7 @@ fn check_reference(
     let Some(attr) = r.path.get(1) else {
         return;
     };
-    if !STEP_FIELDS.contains(&attr.as_str()) {
+    if !STEP_FIELDS.contains(&attr.as_ref()) {
         let hint = did_you_mean(attr, STEP_FIELDS)
             .unwrap_or_else(|| format!("a step result has: {}", STEP_FIELDS.join(", ")));
         out.push(
@@ -754,7 +754,7 @@ fn check_reference(
         );
         return;
     }
-    if matches!(attr.as_str(), "stdout" | "stderr") {
+    if matches!(attr.as_ref(), "stdout" | "stderr") {
         let kind = match &wf.steps[j].kind {
             StepKind::Transform(_) => Some("transform"),
             StepKind::Approval(_) => Some("approval"),
@@ -779,7 +779,7 @@ fn check_reference(
         && let Some(name) = r.path.get(2)
     {
         let declared = &wf.steps[j].outputs;
-        if !declared.contains_key(name) {
+        if !declared.contains_key(name.as_ref()) {
             let hint = did_you_mean(name, declared.keys().map(String::as_str))
                 .unwrap_or_else(|| format!("declare it under `outputs:` of step `{target}`"));
             out.push(
@@ -800,7 +800,7 @@ fn check_item(
     src: &Source<'_>,
     field: &Field<'_>,
     here: &Here<'_>,
-    r: &Reference,
+    r: &Reference<'_>,
     out: &mut Vec<Diagnostic>,
 ) {
     let (message, hint) = if step.for_each.is_none() {
@@ -830,14 +830,14 @@ pub(super) fn check_root(
     src: &Source<'_>,
     pos: Pos,
     here: &dyn std::fmt::Display,
-    r: &Reference,
+    r: &Reference<'_>,
     roots: &[&str],
     out: &mut Vec<Diagnostic>,
 ) {
-    if TEMPLATE_LOCALS.contains(&r.root.as_str()) {
+    if TEMPLATE_LOCALS.contains(&r.root.as_ref()) {
         return;
     }
-    if !roots.contains(&r.root.as_str()) {
+    if !roots.contains(&r.root.as_ref()) {
         let hint = did_you_mean(&r.root, roots.iter().copied())
             .unwrap_or_else(|| format!("templates see: {}", roots.join(", ")));
         out.push(
@@ -855,7 +855,7 @@ pub(super) fn check_root(
     }
     if r.root == "params"
         && let Some(name) = r.path.first()
-        && !wf.params.contains_key(name)
+        && !wf.params.contains_key(name.as_ref())
     {
         let hint = did_you_mean(name, wf.params.keys().map(String::as_str)).unwrap_or_else(|| {
             format!("declare it under `params:`, e.g. `params: {{ {name}: {{ default: ... }} }}`")
@@ -877,7 +877,7 @@ fn check_secret(
     src: &Source<'_>,
     pos: Pos,
     here: &dyn std::fmt::Display,
-    r: &Reference,
+    r: &Reference<'_>,
     out: &mut Vec<Diagnostic>,
 ) {
     let Some(name) = r.path.first() else {
@@ -887,7 +887,7 @@ fn check_secret(
         );
         return;
     };
-    if wf.secrets.contains_key(name) || wf.env_file.is_some() {
+    if wf.secrets.contains_key(name.as_ref()) || wf.env_file.is_some() {
         return;
     }
     let hint = did_you_mean(name, wf.secrets.keys().map(String::as_str)).unwrap_or_else(|| {
