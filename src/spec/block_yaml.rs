@@ -381,23 +381,25 @@ impl<'t> Cursor<'t> {
             return None;
         }
         let start = self.i;
-        let mut end = self.i;
-        loop {
+        // Only `\n`, `: ` and ` #` end it: the bytes between are skipped by class, not
+        // matched one by one (this loop reads most of a workflow's text).
+        let stop = loop {
+            self.i += skip_until(&self.bytes[self.i..], BLOCK_STOPS);
             match self.peek() {
-                b'\n' => break,
+                b'\n' => break self.i,
                 b':' if matches!(self.peek_at(1), b' ' | b'\n') => {
-                    let name = self.text[start..end].trim_end_matches(' ');
+                    let name = self.text[start..self.i].trim_end_matches(' ');
                     return Some((name, true));
                 }
-                b'#' if self.bytes[self.i - 1] == b' ' => break,
-                b' ' => {}
-                _ => end = self.i + 1,
+                b'#' if self.bytes[self.i - 1] == b' ' => break self.i,
+                _ => self.i += 1,
             }
-            self.i += 1;
-        }
-        // A plain scalar ends at a character boundary: it stops only at ASCII bytes.
-        self.i = end;
-        Some((&self.text[start..end], false))
+        };
+        // Trailing blanks are not part of it; a plain scalar ends at a character boundary:
+        // it stops only at ASCII bytes.
+        let text = self.text[start..stop].trim_end_matches(' ');
+        self.i = start + text.len();
+        Some((text, false))
     }
 
     /// A one-line flow sequence or mapping; the cursor is on its bracket.
@@ -485,20 +487,21 @@ impl<'t> Cursor<'t> {
             return None;
         }
         let start = self.i;
-        let mut end = self.i;
-        loop {
+        let stop = loop {
+            self.i += skip_until(&self.bytes[self.i..], FLOW_STOPS);
             match self.peek() {
                 b'\n' | b'[' | b'{' => return None,
-                b',' | b']' | b'}' => break,
-                b':' if matches!(self.peek_at(1), b' ' | b',' | b']' | b'}' | b'\n') => break,
+                b',' | b']' | b'}' => break self.i,
+                b':' if matches!(self.peek_at(1), b' ' | b',' | b']' | b'}' | b'\n') => {
+                    break self.i;
+                }
                 b'#' if self.bytes[self.i - 1] == b' ' => return None,
-                b' ' => {}
-                _ => end = self.i + 1,
+                _ => self.i += 1,
             }
-            self.i += 1;
-        }
-        self.i = end;
-        Some(&self.text[start..end])
+        };
+        let text = self.text[start..stop].trim_end_matches(' ');
+        self.i = start + text.len();
+        Some(text)
     }
 
     /// A quoted scalar that ends on its line; the cursor ends after the closing quote. Text
@@ -578,6 +581,32 @@ impl<'t> Cursor<'t> {
         }
         char::from_u32(u32::from_str_radix(s, 16).ok()?)
     }
+}
+
+/// A set of bytes, as a table indexed by the byte.
+type ByteSet = [bool; 256];
+
+const fn byte_set(members: &[u8]) -> ByteSet {
+    let mut set = [false; 256];
+    let mut k = 0;
+    while k < members.len() {
+        set[members[k] as usize] = true;
+        k += 1;
+    }
+    set
+}
+
+/// The bytes that may end a plain scalar in block context.
+const BLOCK_STOPS: &ByteSet = &byte_set(b"\n:#");
+/// The bytes that may end (or refuse) a plain scalar inside a flow collection.
+const FLOW_STOPS: &ByteSet = &byte_set(b"\n:#,[]{}");
+
+/// How many bytes of `bytes` come before the first one in `stops` (all of them if none is).
+fn skip_until(bytes: &[u8], stops: &ByteSet) -> usize {
+    bytes
+        .iter()
+        .position(|&b| stops[b as usize])
+        .unwrap_or(bytes.len())
 }
 
 /// Can a plain scalar start at `i`? Indicators cannot start one (`-` can, before a non-space).

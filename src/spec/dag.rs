@@ -22,7 +22,7 @@ impl Dag {
     /// entries are ignored, and steps on a cycle get no level.
     pub fn new(wf: &Workflow) -> Dag {
         let n = wf.steps.len();
-        let names = Names::new(wf.steps.iter().map(|s| s.id.0.clone()).collect());
+        let names = Names::new(wf.steps.iter().map(|s| s.id.as_str()));
         let mut deps = Edges::with_capacity(n, wf.steps.iter().map(|s| s.depends_on.len()).sum());
         for s in &wf.steps {
             let row = deps.targets.len();
@@ -58,7 +58,7 @@ impl Dag {
 
     /// The id of step `i`.
     pub fn id(&self, i: usize) -> &str {
-        &self.names.ids[i]
+        self.names.id(i)
     }
 
     /// The index of the step with this id.
@@ -197,7 +197,10 @@ impl Dag {
 /// (rare with 64 bits) make a lookup that misses search the list instead.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Names {
-    ids: Vec<String>,
+    /// Every id, one after the other (two allocations, not one per id).
+    text: String,
+    /// Where each id ends in `text`.
+    ends: Vec<usize>,
     by_hash: IdMap<u64, usize>,
     collided: bool,
     /// Tests give every id the same hash, to take the collision path.
@@ -206,10 +209,17 @@ struct Names {
 }
 
 impl Names {
-    fn new(ids: Vec<String>) -> Names {
+    fn new<'a>(ids: impl ExactSizeIterator<Item = &'a str> + Clone) -> Names {
+        let mut text = String::with_capacity(ids.clone().map(str::len).sum());
+        let mut ends = Vec::with_capacity(ids.len());
+        for id in ids {
+            text.push_str(id);
+            ends.push(text.len());
+        }
         let mut names = Names {
-            by_hash: IdMap::with_capacity_and_hasher(ids.len(), Default::default()),
-            ids,
+            by_hash: IdMap::with_capacity_and_hasher(ends.len(), Default::default()),
+            text,
+            ends,
             collided: false,
             #[cfg(test)]
             one_hash: false,
@@ -221,14 +231,15 @@ impl Names {
     fn index(&mut self) {
         self.by_hash.clear();
         self.collided = false;
-        for i in 0..self.ids.len() {
-            let hash = self.hash(&self.ids[i]);
+        for i in 0..self.ends.len() {
+            let hash = self.hash(self.id(i));
             match self.by_hash.entry(hash) {
                 Entry::Vacant(slot) => {
                     slot.insert(i);
                 }
                 Entry::Occupied(first) => {
-                    if self.ids[*first.get()] != self.ids[i] {
+                    let first = *first.get();
+                    if self.id(first) != self.id(i) {
                         self.collided = true;
                     }
                 }
@@ -249,14 +260,20 @@ impl Names {
     /// The first step with this id.
     fn get(&self, id: &str) -> Option<usize> {
         if let Some(&i) = self.by_hash.get(&self.hash(id))
-            && self.ids[i] == id
+            && self.id(i) == id
         {
             return Some(i);
         }
         if self.collided {
-            return self.ids.iter().position(|x| x == id);
+            return (0..self.ends.len()).find(|&i| self.id(i) == id);
         }
         None
+    }
+
+    /// The id of step `i`.
+    fn id(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
     }
 }
 
@@ -348,9 +365,9 @@ pub(crate) mod tests {
 
     #[test]
     fn an_id_finds_its_first_step_whatever_the_hashes() {
-        let ids: Vec<String> = ["a", "b", "a", "c-1", "b"].map(String::from).to_vec();
+        let ids = ["a", "b", "a", "c-1", "b"];
         for one_hash in [false, true] {
-            let mut names = Names::new(ids.clone());
+            let mut names = Names::new(ids.into_iter());
             names.one_hash = one_hash;
             names.index();
             assert_eq!(names.collided, one_hash);
@@ -359,6 +376,8 @@ pub(crate) mod tests {
             assert_eq!(names.get("c-1"), Some(3));
             assert_eq!(names.get("d"), None);
             assert_eq!(names.get(""), None);
+            let back: Vec<&str> = (0..ids.len()).map(|i| names.id(i)).collect();
+            assert_eq!(back, ids);
         }
     }
     use crate::spec::types::*;
