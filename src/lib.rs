@@ -15,6 +15,7 @@ pub mod mcp;
 pub mod notify;
 pub mod otel;
 pub mod planner;
+pub mod prefault;
 pub mod process_group;
 pub mod providers;
 pub mod remote;

@@ -4,7 +4,7 @@
 //! keyed hash guards against is not a threat here, and std's SipHash was a tenth of
 //! `validate`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Hashes eight bytes at a time.
@@ -51,6 +51,9 @@ impl Hasher for IdHasher {
 
 /// A `HashMap` keyed by names of one workflow.
 pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A `HashSet` of names (the template environment's globals, asked of every reference).
+pub type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 
 #[cfg(test)]
 mod tests {

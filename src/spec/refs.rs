@@ -3,8 +3,9 @@
 //! path that reads plain `{{ path | filter }}` templates without compiling them at all.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::fmt;
+
+use super::idhash::IdSet;
 
 /// A variable a template reads: `steps.build.output.risk` is root `steps`, path
 /// `[build, output, risk]`. Only the statically known part of the path is kept. Names are
@@ -62,7 +63,7 @@ pub(super) fn subscript_regions(tpl: &str) -> Vec<&str> {
 pub(super) fn collect_references<'a>(
     nested: std::collections::HashSet<String>,
     regions: &[&'a str],
-    globals: &BTreeSet<String>,
+    globals: &IdSet<String>,
 ) -> Vec<Reference<'a>> {
     let mut out: Vec<Reference<'a>> = Vec::with_capacity(nested.len());
     for dotted in nested {
@@ -84,7 +85,7 @@ pub(super) fn collect_references<'a>(
 /// Drops globals, repeats, and a path that is a prefix of another (keeps the longest).
 pub(super) fn dedupe<'a>(
     mut all: Vec<Reference<'a>>,
-    globals: &BTreeSet<String>,
+    globals: &IdSet<String>,
 ) -> Vec<Reference<'a>> {
     all.retain(|r| !globals.contains(r.root.as_ref()));
     if all.len() < 2 {
@@ -195,7 +196,7 @@ pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference<'_>>> {
             }
         }
         let start = k + 2;
-        let end = start + bytes[start..].windows(2).position(|w| w == b"}}")?;
+        let end = closing_braces(bytes, start)?;
         let mut inner = &tpl[start..end];
         inner = inner.strip_prefix('-').unwrap_or(inner);
         inner = inner.strip_suffix('-').unwrap_or(inner);
@@ -326,6 +327,30 @@ fn path_with_filters(text: &str) -> Option<(Reference<'_>, usize)> {
     ))
 }
 
+/// Where the first `}}` at or after `from` starts.
+fn closing_braces(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        at += bytes.get(at..)?.iter().position(|&b| b == b'}')?;
+        if bytes.get(at + 1) == Some(&b'}') {
+            return Some(at);
+        }
+        at += 1;
+    }
+}
+
+/// The bytes of a name after its first: ASCII letters, digits and `_`.
+const WORD_BYTES: [bool; 256] = {
+    let mut set = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        set[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    set
+};
+
 struct Cursor<'a> {
     text: &'a str,
     s: &'a [u8],
@@ -362,9 +387,11 @@ impl<'a> Cursor<'a> {
             Some(b) if b.is_ascii_alphabetic() || b == b'_' => self.i += 1,
             _ => return None,
         }
-        while matches!(self.peek(), Some(b) if b.is_ascii_alphanumeric() || b == b'_') {
-            self.i += 1;
-        }
+        let rest = &self.s[self.i..];
+        self.i += rest
+            .iter()
+            .position(|&b| !WORD_BYTES[b as usize])
+            .unwrap_or(rest.len());
         // ASCII letters, digits and `_` only: the ends are character boundaries.
         self.text.get(start..self.i)
     }

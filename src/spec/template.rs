@@ -10,8 +10,6 @@
 //! `{params: {...}, env: {...}, run: {id, started_at}, steps: {<id>: {output, status, exit_code,
 //! stdout, stderr, duration_ms, attempts, outputs}}}` (see `docs/workflow-language.md`).
 
-use std::collections::BTreeSet;
-
 pub use super::refs::Reference;
 use super::refs::{
     collect_references, dedupe, simple_expression_references, simple_references, subscript_regions,
@@ -49,7 +47,7 @@ pub struct Templates {
     plain: Environment<'static>,
     shell: Environment<'static>,
     /// Names the environment defines (`range`, `dict`, ...), which templates may use freely.
-    globals: BTreeSet<String>,
+    globals: super::idhash::IdSet<String>,
 }
 
 impl fmt::Debug for Templates {
