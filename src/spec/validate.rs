@@ -2,8 +2,6 @@
 //! (they must compile and may read only params that exist and steps that are upstream), `when:`
 //! expressions, params and agent names.
 
-use super::idhash::IdMap;
-
 use super::dag::Dag;
 use super::diag::{Diagnostic, Source, did_you_mean};
 use super::for_each::ITEM_ROOTS;
@@ -83,9 +81,10 @@ pub fn validate(
     out: &mut Vec<Diagnostic>,
 ) -> Vec<Option<Vec<String>>> {
     check_params(wf, src, out);
-    let ids_ok = check_ids(wf, src, out);
-    check_dependencies(wf, src, out);
+    // The one map from ids to steps that every check below asks (it finds an id's first step).
     let dag = Dag::new(wf);
+    check_ids(wf, &dag, src, out);
+    check_dependencies(wf, &dag, src, out);
     for cycle in dag.cycles() {
         let path: Vec<&str> = cycle.iter().map(|&i| dag.id(i)).collect();
         let first = &wf.steps[cycle[0]];
@@ -101,20 +100,6 @@ pub fn validate(
         );
     }
     let upstream = Upstream::new(&dag);
-    let index: IdMap<&str, usize> = if ids_ok {
-        wf.steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.as_str(), i))
-            .collect()
-    } else {
-        // With duplicate ids, the first of each name is the one references resolve to.
-        let mut m = IdMap::default();
-        for (i, s) in wf.steps.iter().enumerate() {
-            m.entry(s.id.as_str()).or_insert(i);
-        }
-        m
-    };
     for (name, value) in &wf.env {
         let pos = env_pos.get(name).copied().unwrap_or(Pos::UNKNOWN);
         let here = format!("workflow `env.{name}`");
@@ -179,7 +164,7 @@ pub fn validate(
                         );
                     }
                     for r in refs {
-                        check_reference(wf, src, &index, &upstream, i, &field, &r, out);
+                        check_reference(wf, src, &dag, &upstream, i, &field, &r, out);
                         if r.root == "steps" {
                             match (r.path.first(), &mut read) {
                                 (Some(id), Some(ids)) => ids.push(id.to_string()),
@@ -404,28 +389,21 @@ pub fn json_text(v: &serde_json::Value) -> String {
 }
 
 /// Reports repeated ids; true when there are none.
-fn check_ids(wf: &Workflow, src: &Source<'_>, out: &mut Vec<Diagnostic>) -> bool {
-    let mut first: IdMap<&str, &Step> =
-        IdMap::with_capacity_and_hasher(wf.steps.len(), Default::default());
-    let mut ok = true;
-    for step in &wf.steps {
-        if let Some(prev) = first.get(step.id.as_str()) {
-            ok = false;
+fn check_ids(wf: &Workflow, dag: &Dag, src: &Source<'_>, out: &mut Vec<Diagnostic>) {
+    for (i, step) in wf.steps.iter().enumerate() {
+        if let Some(first) = dag.index_of(step.id.as_str()).filter(|&first| first != i) {
+            let prev = &wf.steps[first];
             out.push(
                 Diagnostic::at(src, step.pos.id, format!("duplicate step id `{}`", step.id)).with_hint(format!(
                     "the first step with this id is at line {}; ids must be unique — rename one",
                     prev.pos.id.line
                 )),
             );
-        } else {
-            first.insert(step.id.as_str(), step);
         }
     }
-    ok
 }
 
-fn check_dependencies(wf: &Workflow, src: &Source<'_>, out: &mut Vec<Diagnostic>) {
-    let ids: std::collections::HashSet<&str> = wf.steps.iter().map(|s| s.id.as_str()).collect();
+fn check_dependencies(wf: &Workflow, dag: &Dag, src: &Source<'_>, out: &mut Vec<Diagnostic>) {
     for step in &wf.steps {
         for (k, dep) in step.depends_on.iter().enumerate() {
             let pos = step.pos.depends_on.get(k).copied().unwrap_or(step.pos.id);
@@ -443,7 +421,7 @@ fn check_dependencies(wf: &Workflow, src: &Source<'_>, out: &mut Vec<Diagnostic>
                     Diagnostic::at(src, pos, format!("dependency cycle: {0} → {0}", step.id))
                         .with_hint("a step cannot depend on itself; remove it from `depends_on`"),
                 );
-            } else if !ids.contains(dep.as_str()) {
+            } else if dag.index_of(dep.as_str()).is_none() {
                 let hint = did_you_mean(dep.as_str(), wf.steps.iter().map(|s| s.id.as_str()))
                     .unwrap_or_else(|| "depend on the `id` of a step of this workflow".into());
                 out.push(
@@ -669,7 +647,7 @@ impl<'d> Upstream<'d> {
 fn check_reference(
     wf: &Workflow,
     src: &Source<'_>,
-    index: &IdMap<&str, usize>,
+    dag: &Dag,
     upstream: &Upstream<'_>,
     i: usize,
     field: &Field<'_>,
@@ -697,7 +675,7 @@ fn check_reference(
     let Some(target) = r.path.first() else {
         return; // `steps` as a whole (e.g. iterated): nothing to check statically.
     };
-    let Some(&j) = index.get(target.as_ref()) else {
+    let Some(j) = dag.index_of(target) else {
         let hint = did_you_mean(target, wf.steps.iter().map(|s| s.id.as_str()))
             .unwrap_or_else(|| "read the result of a step of this workflow by its `id`".into());
         out.push(
