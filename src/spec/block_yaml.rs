@@ -384,7 +384,7 @@ impl<'t> Cursor<'t> {
         // Only `\n`, `: ` and ` #` end it: the bytes between are skipped by class, not
         // matched one by one (this loop reads most of a workflow's text).
         let stop = loop {
-            self.i += skip_until(&self.bytes[self.i..], BLOCK_STOPS);
+            self.i += super::bytes::skip_until(&self.bytes[self.i..], BLOCK_STOPS);
             match self.peek() {
                 b'\n' => break self.i,
                 b':' if matches!(self.peek_at(1), b' ' | b'\n') => {
@@ -488,7 +488,7 @@ impl<'t> Cursor<'t> {
         }
         let start = self.i;
         let stop = loop {
-            self.i += skip_until(&self.bytes[self.i..], FLOW_STOPS);
+            self.i += super::bytes::skip_until(&self.bytes[self.i..], FLOW_STOPS);
             match self.peek() {
                 b'\n' | b'[' | b'{' => return None,
                 b',' | b']' | b'}' => break self.i,
@@ -583,31 +583,10 @@ impl<'t> Cursor<'t> {
     }
 }
 
-/// A set of bytes, as a table indexed by the byte.
-type ByteSet = [bool; 256];
-
-const fn byte_set(members: &[u8]) -> ByteSet {
-    let mut set = [false; 256];
-    let mut k = 0;
-    while k < members.len() {
-        set[members[k] as usize] = true;
-        k += 1;
-    }
-    set
-}
-
 /// The bytes that may end a plain scalar in block context.
-const BLOCK_STOPS: &ByteSet = &byte_set(b"\n:#");
+const BLOCK_STOPS: &super::bytes::ByteSet = &super::bytes::byte_set(b"\n:#");
 /// The bytes that may end (or refuse) a plain scalar inside a flow collection.
-const FLOW_STOPS: &ByteSet = &byte_set(b"\n:#,[]{}");
-
-/// How many bytes of `bytes` come before the first one in `stops` (all of them if none is).
-fn skip_until(bytes: &[u8], stops: &ByteSet) -> usize {
-    bytes
-        .iter()
-        .position(|&b| stops[b as usize])
-        .unwrap_or(bytes.len())
-}
+const FLOW_STOPS: &super::bytes::ByteSet = &super::bytes::byte_set(b"\n:#,[]{}");
 
 /// Can a plain scalar start at `i`? Indicators cannot start one (`-` can, before a non-space).
 fn plain_start(bytes: &[u8], i: usize) -> bool {

@@ -3,6 +3,7 @@
 //! file:line:col. The same lexer decides at run time (`shell_lex.rs`); this finds the problems
 //! before anything runs.
 
+use super::bytes::{ByteSet, byte_set, skip_until};
 use super::diag::{Diagnostic, Level, Source};
 use super::shell_lex::{lex, push_marker};
 use super::types::{Pos, StepKind, Workflow};
@@ -167,16 +168,32 @@ pub fn check_command(
 /// heredoc's `<<` or a backquote somewhere in the text. Most commands have none, and need no
 /// lexing.
 fn may_refuse(command: &str) -> bool {
-    command
-        .bytes()
-        .any(|b| matches!(b, b'\\' | b'$' | b'<' | b'`'))
+    const SIGNS: ByteSet = byte_set(b"\\$<`");
+    skip_until(command.as_bytes(), &SIGNS) < command.len()
 }
 
 /// Whether a step may write a value unquoted: a `run` command that names `raw` or `safe`
 /// (neither filter can be used without its name in the text). Most do not, and need no look
 /// at their templates.
 pub fn may_write_raw(kind: &StepKind) -> bool {
-    matches!(kind, StepKind::Run(r) if r.command.contains("raw") || r.command.contains("safe"))
+    matches!(kind, StepKind::Run(r) if names_raw_or_safe(&r.command))
+}
+
+/// Whether `raw` or `safe` is in the text: one pass that stops only at an `r` or an `s`
+/// (two substring searches cost each step of a large workflow more than its whole check).
+fn names_raw_or_safe(text: &str) -> bool {
+    const FIRSTS: ByteSet = byte_set(b"rs");
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        i += skip_until(&bytes[i..], &FIRSTS);
+        let rest = &bytes[i..];
+        if rest.starts_with(b"raw") || rest.starts_with(b"safe") {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// A note at every `| raw` (or `| safe`) in a `run` command: the places where a value is
@@ -215,6 +232,25 @@ pub fn raw_uses(wf: &Workflow, src: &Source<'_>) -> Vec<Diagnostic> {
 mod tests {
     use super::super::shell_lex::marker;
     use super::*;
+
+    #[test]
+    fn raw_or_safe_is_found_wherever_it_is_written() {
+        for text in [
+            "echo {{ x | raw }}",
+            "unsafe",
+            "draw",
+            "safe",
+            "echo rs s r",
+            "",
+            "sa",
+            "ra",
+            "r",
+            "echo {{ x | saf }}",
+        ] {
+            let expected = text.contains("raw") || text.contains("safe");
+            assert_eq!(names_raw_or_safe(text), expected, "{text:?}");
+        }
+    }
 
     #[test]
     fn skeleton_marks_values_and_drops_tags() {

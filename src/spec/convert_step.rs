@@ -188,29 +188,27 @@ pub fn convert_step(
 
     // The kind-specific side keys, taken now so that misplaced ones get a precise message.
     let mut side: IndexMap<&'static str, (&Node, Pos)> = IndexMap::new();
-    for (key, _, aliases) in KIND_ONLY {
+    for &(key, _, aliases) in &KIND_ONLY {
         if let Some((k, n)) = t.take(r, key, aliases) {
             side.insert(key, (n, k.pos));
         }
     }
 
-    // In file order, so "the second kind" is the one written second.
-    let present: Vec<(&'static str, &super::node::MapKey, &Node)> = entries
-        .iter()
-        .filter_map(|(k, v)| {
-            KIND_KEYS
-                .iter()
-                .find(|kind| **kind == k.name)
-                .map(|kind| (*kind, k, v))
-        })
-        .collect();
+    // In file order, so "the second kind" is the one written second; a third is not needed.
+    let mut present = entries.iter().filter_map(|(k, v)| {
+        KIND_KEYS
+            .iter()
+            .find(|kind| **kind == k.name)
+            .map(|kind| (*kind, k, v))
+    });
+    let present = (present.next(), present.next());
     for k in KIND_KEYS {
         t.take(r, k, &[]);
     }
     t.finish(r, context);
 
-    let kind = match present.as_slice() {
-        [] => {
+    let kind = match present {
+        (None, _) => {
             let hint = if side.contains_key("prompt") || side.contains_key("action") {
                 "a `prompt`/`action` needs `agent: NAME` to say which agent answers it".to_string()
             } else {
@@ -226,14 +224,14 @@ pub fn convert_step(
             );
             None
         }
-        [(kind, key, value)] => {
+        (Some((kind, key, value)), None) => {
             for (side_key, (_, side_pos)) in &side {
                 let owner = KIND_ONLY
                     .iter()
                     .find(|(k, _, _)| k == side_key)
                     .map(|(_, o, _)| *o)
                     .unwrap_or("run");
-                if owner != *kind {
+                if owner != kind {
                     r.error(
                         *side_pos,
                         format!("`{side_key}` applies only to `{owner}` steps, and {context} is a `{kind}` step"),
@@ -243,7 +241,7 @@ pub fn convert_step(
             }
             convert_kind(r, kind, key.pos, value, &side, &mut pos, &mut name, &label)
         }
-        [(first, _, _), (second, key2, _), ..] => {
+        (Some((first, _, _)), Some((second, key2, _))) => {
             r.error(
                 key2.pos,
                 format!("{context} has two kinds, `{first}` and `{second}`"),

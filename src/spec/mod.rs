@@ -7,6 +7,7 @@
 //! is described in `docs/workflow-language.md`.
 
 mod block_yaml;
+mod bytes;
 pub mod calls;
 mod command_check;
 mod convert;

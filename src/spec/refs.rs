@@ -339,18 +339,6 @@ fn closing_braces(bytes: &[u8], from: usize) -> Option<usize> {
     }
 }
 
-/// The bytes of a name after its first: ASCII letters, digits and `_`.
-const WORD_BYTES: [bool; 256] = {
-    let mut set = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        set[b] = c.is_ascii_alphanumeric() || c == b'_';
-        b += 1;
-    }
-    set
-};
-
 struct Cursor<'a> {
     text: &'a str,
     s: &'a [u8],
@@ -387,11 +375,7 @@ impl<'a> Cursor<'a> {
             Some(b) if b.is_ascii_alphabetic() || b == b'_' => self.i += 1,
             _ => return None,
         }
-        let rest = &self.s[self.i..];
-        self.i += rest
-            .iter()
-            .position(|&b| !WORD_BYTES[b as usize])
-            .unwrap_or(rest.len());
+        self.i += super::bytes::skip_while(&self.s[self.i..], &super::bytes::WORD_BYTES);
         // ASCII letters, digits and `_` only: the ends are character boundaries.
         self.text.get(start..self.i)
     }
