@@ -30,6 +30,35 @@ impl fmt::Display for Reference<'_> {
     }
 }
 
+/// The names a template environment defines itself (`range`, `dict`, ...), which are not
+/// variables. Asked of every reference: most roots (`steps`, `params`) start with a letter no
+/// global starts with, and are told apart without hashing.
+#[derive(Debug, Clone)]
+pub(super) struct Globals {
+    names: IdSet<String>,
+    firsts: super::bytes::ByteSet,
+}
+
+impl Globals {
+    pub(super) fn new(names: impl IntoIterator<Item = String>) -> Globals {
+        let names: IdSet<String> = names.into_iter().collect();
+        let mut firsts = [false; 256];
+        for n in &names {
+            if let Some(&b) = n.as_bytes().first() {
+                firsts[b as usize] = true;
+            }
+        }
+        Globals { names, firsts }
+    }
+
+    pub(super) fn contains(&self, name: &str) -> bool {
+        name.as_bytes()
+            .first()
+            .is_some_and(|&b| self.firsts[b as usize])
+            && self.names.contains(name)
+    }
+}
+
 /// The parts of a template inside `{{ }}` and `{% %}`.
 pub(super) fn subscript_regions(tpl: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -63,7 +92,7 @@ pub(super) fn subscript_regions(tpl: &str) -> Vec<&str> {
 pub(super) fn collect_references<'a>(
     nested: std::collections::HashSet<String>,
     regions: &[&'a str],
-    globals: &IdSet<String>,
+    globals: &Globals,
 ) -> Vec<Reference<'a>> {
     let mut out: Vec<Reference<'a>> = Vec::with_capacity(nested.len());
     for dotted in nested {
@@ -83,11 +112,8 @@ pub(super) fn collect_references<'a>(
 }
 
 /// Drops globals, repeats, and a path that is a prefix of another (keeps the longest).
-pub(super) fn dedupe<'a>(
-    mut all: Vec<Reference<'a>>,
-    globals: &IdSet<String>,
-) -> Vec<Reference<'a>> {
-    all.retain(|r| !globals.contains(r.root.as_ref()));
+pub(super) fn dedupe<'a>(mut all: Vec<Reference<'a>>, globals: &Globals) -> Vec<Reference<'a>> {
+    all.retain(|r| !globals.contains(&r.root));
     if all.len() < 2 {
         return all;
     }
@@ -447,6 +473,23 @@ impl<'a> Cursor<'a> {
                 "true" | "false" | "none" => Some(()),
                 _ => None,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Globals;
+
+    #[test]
+    fn globals_are_told_from_other_names_whatever_their_first_letter() {
+        let g = Globals::new(["range", "dict", "r"].map(String::from));
+        for name in ["range", "dict", "r"] {
+            assert!(g.contains(name), "{name}");
+        }
+        // `rangex`, `ra` and `d` share a first letter with a global, `steps` does not.
+        for name in ["rangex", "ra", "d", "steps", "params", ""] {
+            assert!(!g.contains(name), "{name}");
         }
     }
 }

@@ -47,7 +47,7 @@ pub struct Templates {
     plain: Environment<'static>,
     shell: Environment<'static>,
     /// Names the environment defines (`range`, `dict`, ...), which templates may use freely.
-    globals: super::idhash::IdSet<String>,
+    globals: super::refs::Globals,
 }
 
 impl fmt::Debug for Templates {
@@ -235,7 +235,7 @@ impl Templates {
         shell.add_filter("safe", |v: MjValue| {
             MjValue::from_object(RawText(text_of(&v)))
         });
-        let globals = plain.globals().map(|(k, _)| k.to_string()).collect();
+        let globals = super::refs::Globals::new(plain.globals().map(|(k, _)| k.to_string()));
         Templates {
             plain,
             shell,
