@@ -36,6 +36,37 @@ pub(super) fn skip_until(bytes: &[u8], stops: &ByteSet) -> usize {
         .unwrap_or(bytes.len())
 }
 
+/// How many bytes of `bytes` come before the first `a`, `b` or `c` (all of them if none
+/// is): eight bytes at a time (a word with none of the three is skipped whole), for the scan
+/// of plain scalars, which reads most of a workflow's text.
+pub(super) fn skip_until_any3(bytes: &[u8], a: u8, b: u8, c: u8) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `w` that equals `x` (and maybe of bytes after the first
+    // one that does, which the lowest set bit ignores).
+    let equal = |w: u64, x: u8| {
+        let v = w ^ (ONES * u64::from(x));
+        v.wrapping_sub(ONES) & !v & HIGHS
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let found = equal(w, a) | equal(w, b) | equal(w, c);
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let rest = chunks.remainder();
+    at + rest
+        .iter()
+        .position(|&x| x == a || x == b || x == c)
+        .unwrap_or(rest.len())
+}
+
 /// How many bytes of `bytes` come before the first one not in `set`.
 pub(super) fn skip_while(bytes: &[u8], set: &ByteSet) -> usize {
     bytes
@@ -57,5 +88,41 @@ mod tests {
         assert_eq!(skip_while(b"a_1-b", &WORD_BYTES), 3);
         assert_eq!(skip_while(b"\xc3\xa9", &WORD_BYTES), 0);
         assert_eq!(skip_while(b"Zz9", &WORD_BYTES), 3);
+    }
+
+    /// The word-at-a-time scan finds what a plain byte-by-byte one finds, wherever the byte
+    /// falls in its word, and whatever bytes (high ones included) come before it.
+    #[test]
+    fn the_word_scan_agrees_with_a_byte_scan() {
+        let mut text: Vec<u8> = Vec::new();
+        for k in 0..600u32 {
+            text.push(match k % 37 {
+                0 => b':',
+                5 => 0xff,
+                9 => 0x80,
+                13 => b'#',
+                21 => b'\n',
+                30 => 0x01,
+                _ => b'a' + (k % 26) as u8,
+            });
+        }
+        for start in 0..text.len() {
+            for end in [
+                start,
+                (start + 3).min(text.len()),
+                (start + 40).min(text.len()),
+            ] {
+                let part = &text[start..end];
+                let slow = part
+                    .iter()
+                    .position(|&x| matches!(x, b':' | b'#' | b'\n'))
+                    .unwrap_or(part.len());
+                assert_eq!(
+                    skip_until_any3(part, b'\n', b':', b'#'),
+                    slow,
+                    "{start}..{end}"
+                );
+            }
+        }
     }
 }

@@ -254,7 +254,9 @@ impl<'n> Table<'n> {
             entries,
             taken: 0,
             more: Vec::new(),
-            asked: Vec::with_capacity(32),
+            // A step asks for some 45 keys: room for them all, not a second allocation
+            // and a copy halfway through each step.
+            asked: Vec::with_capacity(64),
             filter: entries.iter().fold(0, |f, (k, _)| f | filter_bit(&k.name)),
         }
     }
