@@ -17,7 +17,99 @@ pub struct Reference<'a> {
     /// The top-level name (`params`, `steps`, `env`, `run`, ...).
     pub root: Cow<'a, str>,
     /// Attribute names after the root.
-    pub path: Vec<Cow<'a, str>>,
+    pub path: RefPath<'a>,
+}
+
+/// The attribute names after a reference's root, read as a slice. Up to three are kept in
+/// place (nearly every reference has one to three: `params.env`, `steps.build.output.risk`),
+/// more in a list: a validation reads a thousand references or so per thousand steps, and a
+/// list for each was an allocation each.
+#[derive(Clone, Default)]
+pub struct RefPath<'a> {
+    inline: [Cow<'a, str>; 3],
+    len: usize,
+    /// All of them, once there are more than three.
+    spilled: Vec<Cow<'a, str>>,
+}
+
+impl<'a> RefPath<'a> {
+    /// Adds a name at the end.
+    pub fn push(&mut self, name: Cow<'a, str>) {
+        if self.spilled.is_empty() && self.len < self.inline.len() {
+            self.inline[self.len] = name;
+            self.len += 1;
+            return;
+        }
+        if self.spilled.is_empty() {
+            let kept = self.inline[..self.len].iter_mut().map(std::mem::take);
+            self.spilled = kept.collect();
+            self.len = 0;
+        }
+        self.spilled.push(name);
+    }
+}
+
+impl<'a> std::ops::Deref for RefPath<'a> {
+    type Target = [Cow<'a, str>];
+
+    fn deref(&self) -> &[Cow<'a, str>] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+}
+
+impl<'a> FromIterator<Cow<'a, str>> for RefPath<'a> {
+    fn from_iter<I: IntoIterator<Item = Cow<'a, str>>>(names: I) -> RefPath<'a> {
+        let mut path = RefPath::default();
+        for name in names {
+            path.push(name);
+        }
+        path
+    }
+}
+
+impl<'r, 'a> IntoIterator for &'r RefPath<'a> {
+    type Item = &'r Cow<'a, str>;
+    type IntoIter = std::slice::Iter<'r, Cow<'a, str>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl fmt::Debug for RefPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for RefPath<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for RefPath<'_> {}
+
+impl PartialOrd for RefPath<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RefPath<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl std::hash::Hash for RefPath<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
 }
 
 impl fmt::Display for Reference<'_> {
@@ -156,7 +248,7 @@ fn scan_subscripts(text: &str) -> Vec<Reference<'_>> {
             i += 1;
         }
         let root = &text[start..i];
-        let mut path = Vec::new();
+        let mut path = RefPath::default();
         let mut j = i;
         loop {
             if text[j..].starts_with('.') {
@@ -304,7 +396,7 @@ fn path_with_filters(text: &str) -> Option<(Reference<'_>, usize)> {
     if is_keyword(root) {
         return None;
     }
-    let mut path = Vec::with_capacity(2);
+    let mut path = RefPath::default();
     loop {
         if c.eat(b'.') {
             path.push(Cow::Borrowed(c.ident()?));
@@ -480,6 +572,28 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::Globals;
+
+    #[test]
+    fn a_path_reads_the_same_in_place_and_spilled() {
+        use std::borrow::Cow;
+        for n in 0..7 {
+            let names: Vec<Cow<'_, str>> = (0..n).map(|i| Cow::Owned(format!("p{i}"))).collect();
+            let path: super::RefPath<'_> = names.iter().cloned().collect();
+            assert_eq!(&*path, names.as_slice(), "{n} names");
+            let mut pushed = super::RefPath::default();
+            for name in &names {
+                pushed.push(name.clone());
+            }
+            assert_eq!(pushed, path);
+            assert_eq!(format!("{pushed:?}"), format!("{names:?}"));
+        }
+        let short: super::RefPath<'_> = ["a"].map(Cow::Borrowed).into_iter().collect();
+        let long: super::RefPath<'_> = ["a", "b", "c", "d"]
+            .map(Cow::Borrowed)
+            .into_iter()
+            .collect();
+        assert!(short < long && long.starts_with(&short));
+    }
 
     #[test]
     fn globals_are_told_from_other_names_whatever_their_first_letter() {
