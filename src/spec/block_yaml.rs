@@ -384,7 +384,7 @@ impl<'t> Cursor<'t> {
         // Only `\n`, `: ` and ` #` end it: the bytes between are skipped eight at a time, not
         // matched one by one (this loop reads most of a workflow's text).
         let stop = loop {
-            self.i += super::bytes::skip_until_any3(&self.bytes[self.i..], b'\n', b':', b'#');
+            self.i += super::bytes::skip_until_any(&self.bytes[self.i..], [b'\n', b':', b'#']);
             match self.peek() {
                 b'\n' => break self.i,
                 b':' if matches!(self.peek_at(1), b' ' | b'\n') => {

@@ -36,10 +36,10 @@ pub(super) fn skip_until(bytes: &[u8], stops: &ByteSet) -> usize {
         .unwrap_or(bytes.len())
 }
 
-/// How many bytes of `bytes` come before the first `a`, `b` or `c` (all of them if none
-/// is): eight bytes at a time (a word with none of the three is skipped whole), for the scan
-/// of plain scalars, which reads most of a workflow's text.
-pub(super) fn skip_until_any3(bytes: &[u8], a: u8, b: u8, c: u8) -> usize {
+/// How many bytes of `bytes` come before the first of `set` (all of them if none is): eight
+/// bytes at a time (a word with none of them is skipped whole), for the scans that read most of
+/// a workflow's text (plain scalars, each `run` command's checks).
+pub(super) fn skip_until_any<const N: usize>(bytes: &[u8], set: [u8; N]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // The high bit of each byte of `w` that equals `x` (and maybe of bytes after the first
@@ -54,7 +54,7 @@ pub(super) fn skip_until_any3(bytes: &[u8], a: u8, b: u8, c: u8) -> usize {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let w = u64::from_le_bytes(word);
-        let found = equal(w, a) | equal(w, b) | equal(w, c);
+        let found = set.iter().fold(0, |f, &x| f | equal(w, x));
         if found != 0 {
             return at + (found.trailing_zeros() / 8) as usize;
         }
@@ -63,7 +63,7 @@ pub(super) fn skip_until_any3(bytes: &[u8], a: u8, b: u8, c: u8) -> usize {
     let rest = chunks.remainder();
     at + rest
         .iter()
-        .position(|&x| x == a || x == b || x == c)
+        .position(|b| set.contains(b))
         .unwrap_or(rest.len())
 }
 
@@ -118,7 +118,7 @@ mod tests {
                     .position(|&x| matches!(x, b':' | b'#' | b'\n'))
                     .unwrap_or(part.len());
                 assert_eq!(
-                    skip_until_any3(part, b'\n', b':', b'#'),
+                    skip_until_any(part, [b'\n', b':', b'#']),
                     slow,
                     "{start}..{end}"
                 );

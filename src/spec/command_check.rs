@@ -3,7 +3,7 @@
 //! file:line:col. The same lexer decides at run time (`shell_lex.rs`); this finds the problems
 //! before anything runs.
 
-use super::bytes::{ByteSet, byte_set, skip_until};
+use super::bytes::skip_until_any;
 use super::diag::{Diagnostic, Level, Source};
 use super::shell_lex::{lex, push_marker};
 use super::types::{Pos, StepKind, Workflow};
@@ -168,8 +168,7 @@ pub fn check_command(
 /// heredoc's `<<` or a backquote somewhere in the text. Most commands have none, and need no
 /// lexing.
 fn may_refuse(command: &str) -> bool {
-    const SIGNS: ByteSet = byte_set(b"\\$<`");
-    skip_until(command.as_bytes(), &SIGNS) < command.len()
+    skip_until_any(command.as_bytes(), [b'\\', b'$', b'<', b'`']) < command.len()
 }
 
 /// Whether a step may write a value unquoted: a `run` command that names `raw` or `safe`
@@ -182,11 +181,10 @@ pub fn may_write_raw(kind: &StepKind) -> bool {
 /// Whether `raw` or `safe` is in the text: one pass that stops only at an `r` or an `s`
 /// (two substring searches cost each step of a large workflow more than its whole check).
 fn names_raw_or_safe(text: &str) -> bool {
-    const FIRSTS: ByteSet = byte_set(b"rs");
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        i += skip_until(&bytes[i..], &FIRSTS);
+        i += skip_until_any(&bytes[i..], [b'r', b's']);
         let rest = &bytes[i..];
         if rest.starts_with(b"raw") || rest.starts_with(b"safe") {
             return true;
