@@ -60,33 +60,73 @@ mod tests {
         }
     }
 
-    /// Filling a populated buffer takes (almost) no page faults, where filling a fresh one
-    /// takes one a page; what was in the vector already is untouched.
-    #[test]
-    fn a_populated_buffer_fills_without_faulting_page_by_page() {
-        const LEN: usize = 4 << 20;
-        let fill = |populate: bool| {
-            let mut v: Vec<u8> = Vec::with_capacity(LEN);
-            v.extend_from_slice(b"kept");
-            let populated = populate && super::spare_capacity(&mut v);
-            assert_eq!(populated, populate, "MADV_POPULATE_WRITE needs Linux 5.14");
+    /// A fresh mapping of its own (`malloc` may hand a test memory that an earlier test
+    /// already touched, which would fault no more either way).
+    struct Fresh(*mut u8, usize);
+
+    impl Fresh {
+        fn new(len: usize) -> Fresh {
+            // SAFETY: an anonymous private mapping, unmapped on drop.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            Fresh(p.cast(), len)
+        }
+
+        /// Writes every byte; returns this thread's page faults meanwhile.
+        fn fill(&mut self) -> i64 {
             let before = faults();
-            v.resize(LEN, 7);
-            let taken = faults() - before;
-            assert_eq!(&v[..4], b"kept");
-            assert!(v[4..].iter().all(|&b| b == 7));
-            taken
-        };
-        let fresh = fill(false);
-        let populated = fill(true);
+            // SAFETY: the mapping is `self.1` bytes, readable and writable.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(self.0, self.1) };
+            bytes.fill(7);
+            faults() - before
+        }
+    }
+
+    impl Drop for Fresh {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `new`.
+            unsafe { libc::munmap(self.0.cast(), self.1) };
+        }
+    }
+
+    /// Filling populated memory takes (almost) no page faults, where filling fresh memory
+    /// takes one a page.
+    #[test]
+    fn populated_memory_fills_without_faulting_page_by_page() {
+        const LEN: usize = 4 << 20;
+        let fresh = Fresh::new(LEN).fill();
+        let mut populated = Fresh::new(LEN);
+        let start = populated.0 as usize;
         assert!(
-            fresh >= 512,
-            "a fresh 4 MiB buffer faults page by page: {fresh}"
+            super::populate(start, start + LEN),
+            "MADV_POPULATE_WRITE needs Linux 5.14"
         );
+        let populated = populated.fill();
+        assert!(fresh >= 512, "fresh memory faults page by page: {fresh}");
         assert!(
             populated <= fresh / 16,
             "populated: {populated} faults, fresh: {fresh}"
         );
+    }
+
+    /// What a vector holds is kept; its spare capacity is populated when large enough.
+    #[test]
+    fn a_vectors_contents_are_kept() {
+        let mut v: Vec<u8> = Vec::with_capacity(4 << 20);
+        v.extend_from_slice(b"kept");
+        assert!(super::spare_capacity(&mut v));
+        v.resize(4 << 20, 7);
+        assert_eq!(&v[..4], b"kept");
+        assert!(v[4..].iter().all(|&b| b == 7));
     }
 
     #[test]

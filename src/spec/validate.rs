@@ -388,7 +388,7 @@ pub fn json_text(v: &serde_json::Value) -> String {
     }
 }
 
-/// Reports repeated ids; true when there are none.
+/// Reports repeated ids (the graph finds each id's first step).
 fn check_ids(wf: &Workflow, dag: &Dag, src: &Source<'_>, out: &mut Vec<Diagnostic>) {
     for (i, step) in wf.steps.iter().enumerate() {
         if let Some(first) = dag.index_of(step.id.as_str()).filter(|&first| first != i) {
