@@ -233,15 +233,15 @@ steps:
     };
     // `retry: 4` is 4 attempts in all, the rest from the workflow's default policy.
     assert_eq!(
-        a.retry,
-        Some(RetryPolicy {
+        a.retry.as_deref(),
+        Some(&RetryPolicy {
             max_attempts: 4,
             ..base.clone()
         })
     );
     assert_eq!(
-        b.retry,
-        Some(RetryPolicy {
+        b.retry.as_deref(),
+        Some(&RetryPolicy {
             on_exit_codes: vec![1, 2],
             ..base.clone()
         })

@@ -178,15 +178,19 @@ pub fn may_write_raw(kind: &StepKind) -> bool {
     matches!(kind, StepKind::Run(r) if names_raw_or_safe(&r.command))
 }
 
-/// Whether `raw` or `safe` is in the text: one pass that stops only at an `r` or an `s`
-/// (two substring searches cost each step of a large workflow more than its whole check).
+/// Whether `raw` or `safe` is in the text: one pass that stops only at an `a`, the second
+/// letter of both (two substring searches cost each step of a large workflow more than its
+/// whole check; an `r` or an `s` is in most commands many times).
 fn names_raw_or_safe(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let mut i = 0;
+    // An `a` first in the text starts neither word.
+    let mut i = 1;
     while i < bytes.len() {
-        i += skip_until_any(&bytes[i..], [b'r', b's']);
-        let rest = &bytes[i..];
-        if rest.starts_with(b"raw") || rest.starts_with(b"safe") {
+        i += skip_until_any(&bytes[i..], [b'a']);
+        let Some(word) = bytes.get(i - 1..) else {
+            break;
+        };
+        if word.starts_with(b"raw") || word.starts_with(b"safe") {
             return true;
         }
         i += 1;
@@ -244,6 +248,15 @@ mod tests {
             "ra",
             "r",
             "echo {{ x | saf }}",
+            "raw",
+            "a",
+            "aa",
+            "saraw",
+            "ssafe",
+            "saafe",
+            "rraaw",
+            "echo {{ params.env }} {{ steps['a'].stdout | trim }} and then a safe",
+            "echo {{ params.env }} {{ steps['a'].stdout | trim }} and then a saf",
         ] {
             let expected = text.contains("raw") || text.contains("safe");
             assert_eq!(names_raw_or_safe(text), expected, "{text:?}");

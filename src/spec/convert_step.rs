@@ -132,7 +132,7 @@ pub fn convert_step(
         pos.when = n.pos;
         r.non_empty_string(n, "when", "when: params.env == \"prod\"")
     });
-    let retry = read_retry(r, &mut t, "retry", base_retry);
+    let retry = read_retry(r, &mut t, "retry", base_retry).map(Box::new);
     let timeout = read_timeout(r, &mut t, "timeout");
     let continue_on_error = t
         .get(r, "continue_on_error", &["continueOnError"])
@@ -470,10 +470,12 @@ fn convert_kind(
                 approve_calls: Default::default(),
             })))
         }
-        "approval" => convert_approval(r, value, pos, label).map(StepKind::Approval),
+        "approval" => {
+            convert_approval(r, value, pos, label).map(|a| StepKind::Approval(Box::new(a)))
+        }
         "transform" => convert_transform(r, value).map(StepKind::Transform),
         "sleep" => r.duration(value, "sleep").map(StepKind::Sleep),
-        "workflow" => convert_sub_workflow(r, value, pos).map(StepKind::Workflow),
+        "workflow" => convert_sub_workflow(r, value, pos).map(|w| StepKind::Workflow(Box::new(w))),
         _ => None,
     }
 }

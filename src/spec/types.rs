@@ -214,8 +214,8 @@ pub struct Step {
     pub depends_on: Vec<StepId>,
     /// A condition (minijinja expression); false skips the step.
     pub when: Option<String>,
-    /// Retry policy (overrides the workflow default).
-    pub retry: Option<RetryPolicy>,
+    /// Retry policy (overrides the workflow default); boxed, as most steps have none.
+    pub retry: Option<Box<RetryPolicy>>,
     /// Time limit of one attempt (overrides the workflow default).
     pub timeout: Option<Dur>,
     /// A failure does not fail the run nor skip dependents.
@@ -306,11 +306,31 @@ pub struct StepPos {
     /// Any other templated field, by key name: `agent`, `cwd`, `lock`, `cache.key`,
     /// `rate_limit.key`, `body` (http), `env.NAME`, `outputs.NAME`, `headers.NAME`,
     /// `inputs.NAME` (approval), `params.NAME` (workflow).
-    pub fields: IndexMap<String, Pos>,
+    pub fields: FieldPlaces,
 }
 
-/// The kinds of step, by the key that names them. The two large ones are boxed: a step's kind
-/// is as large as its largest, and most steps are `run` steps.
+/// Where a step's other fields are, by key name: a list, not a map, for most steps have none
+/// and the rest a few (a map costs three times the room in every step, empty or not).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FieldPlaces(Vec<(String, Pos)>);
+
+impl FieldPlaces {
+    /// Records where `key` is; a key recorded again moves to the new place.
+    pub fn insert(&mut self, key: String, pos: Pos) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, at)) => *at = pos,
+            None => self.0.push((key, pos)),
+        }
+    }
+
+    /// Where `key` is, if it was recorded.
+    pub fn get(&self, key: &str) -> Option<&Pos> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, pos)| pos)
+    }
+}
+
+/// The kinds of step, by the key that names them. All but the small ones are boxed: a step's
+/// kind is as large as its largest, and most steps are `run` steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
@@ -321,13 +341,13 @@ pub enum StepKind {
     /// `agent:` + `prompt:` an LLM call.
     Agent(Box<AgentSpec>),
     /// `approval:` a human gate.
-    Approval(ApprovalSpec),
+    Approval(Box<ApprovalSpec>),
     /// `transform:` a template or expression over the context.
     Transform(TransformSpec),
     /// `sleep:` wait.
     Sleep(Dur),
     /// `workflow:` a sub-workflow.
-    Workflow(SubWorkflowSpec),
+    Workflow(Box<SubWorkflowSpec>),
 }
 
 impl StepKind {
@@ -597,7 +617,8 @@ impl Workflow {
     /// attempt.
     pub fn effective_retry(&self, step: &Step) -> RetryPolicy {
         step.retry
-            .clone()
+            .as_deref()
+            .cloned()
             .or_else(|| self.defaults.retry.clone())
             .unwrap_or_default()
     }
@@ -606,5 +627,37 @@ impl Workflow {
     /// `defaults.timeout`, else none.
     pub fn effective_timeout(&self, step: &Step) -> Option<std::time::Duration> {
         step.timeout.or(self.defaults.timeout).map(Dur::get)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_recorded_again_moves_and_is_not_repeated() {
+        let mut places = FieldPlaces::default();
+        assert_eq!(places.get("cwd"), None);
+        places.insert("cwd".into(), Pos { line: 3, col: 5 });
+        places.insert("env.A".into(), Pos { line: 4, col: 7 });
+        places.insert("cwd".into(), Pos { line: 9, col: 1 });
+        assert_eq!(places.get("cwd"), Some(&Pos { line: 9, col: 1 }));
+        assert_eq!(places.get("env.A"), Some(&Pos { line: 4, col: 7 }));
+        assert_eq!(places.get("env"), None);
+        assert_eq!(places.0.len(), 2);
+    }
+
+    /// Every step of every loaded workflow has this size, whatever it uses: rare parts are
+    /// boxed. A field that makes it grow should be boxed too.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_step_stays_small() {
+        // 704 bytes before `retry` and the approval and sub-workflow kinds were boxed and the
+        // field places became a list.
+        assert!(
+            size_of::<Step>() <= 568,
+            "a step is {} bytes",
+            size_of::<Step>()
+        );
     }
 }

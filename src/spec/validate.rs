@@ -118,9 +118,12 @@ pub fn validate(
     }
     check_hosts(wf, src, templates, out);
     let mut reads = Vec::with_capacity(wf.steps.len());
+    let mut step_fields = Vec::new();
     for (i, step) in wf.steps.iter().enumerate() {
         let mut read = Some(Vec::new());
-        for field in fields(step) {
+        step_fields.clear();
+        fields_into(step, &mut step_fields);
+        for field in &step_fields {
             let refs = match field.mode {
                 Mode::Expr => templates.expression_references(field.text),
                 Mode::Template | Mode::Outputs => templates.template_references(field.text),
@@ -164,7 +167,7 @@ pub fn validate(
                         );
                     }
                     for r in refs {
-                        check_reference(wf, src, &dag, &upstream, i, &field, &r, out);
+                        check_reference(wf, src, &dag, &upstream, i, field, &r, out);
                         if r.root == "steps" {
                             match (r.path.first(), &mut read) {
                                 (Some(id), Some(ids)) => ids.push(id.to_string()),
@@ -454,33 +457,39 @@ fn add<'w>(
 
 /// Every templated text of a step, with its place.
 fn fields(step: &Step) -> Vec<Field<'_>> {
+    let mut out = Vec::new();
+    fields_into(step, &mut out);
+    out
+}
+
+/// [`fields`] appended to `out` (validation reuses one list for every step).
+fn fields_into<'w>(step: &'w Step, out: &mut Vec<Field<'w>>) {
     use Mode::{Expr, Outputs, Template};
     let p = &step.pos;
     let at = |key: &str| p.fields.get(key).copied().unwrap_or(p.body);
-    let mut out = Vec::new();
     if let Some(w) = &step.when {
-        add(&mut out, "when", w, p.when, Expr);
+        add(out, "when", w, p.when, Expr);
     }
     if let Some(super::for_each::ForEachItems::Template(t)) =
         step.for_each.as_ref().map(|f| &f.items)
     {
-        add(&mut out, "for_each", t, at("for_each"), Template);
+        add(out, "for_each", t, at("for_each"), Template);
     }
     match &step.kind {
         StepKind::Run(r) => {
-            add(&mut out, "run", &r.command, p.body, Template);
+            add(out, "run", &r.command, p.body, Template);
             if let Some(cwd) = &r.cwd {
-                add(&mut out, "cwd", cwd, at("cwd"), Template);
+                add(out, "cwd", cwd, at("cwd"), Template);
             }
             if let Some(on) = &r.on {
-                add(&mut out, "on", on, at("on"), Template);
+                add(out, "on", on, at("on"), Template);
             }
         }
         StepKind::Http(h) => {
-            add(&mut out, "http.url", &h.url, p.body, Template);
+            add(out, "http.url", &h.url, p.body, Template);
             for (k, v) in &h.headers {
                 add(
-                    &mut out,
+                    out,
                     format!("http.headers.{k}"),
                     v,
                     at(&format!("headers.{k}")),
@@ -488,18 +497,18 @@ fn fields(step: &Step) -> Vec<Field<'_>> {
                 );
             }
             match &h.body {
-                Some(HttpBody::Text(t)) => add(&mut out, "http.body", t, at("body"), Template),
-                Some(HttpBody::Json(v)) => json_strings(v, "http.body", at("body"), &mut out),
+                Some(HttpBody::Text(t)) => add(out, "http.body", t, at("body"), Template),
+                Some(HttpBody::Json(v)) => json_strings(v, "http.body", at("body"), out),
                 None => {}
             }
         }
-        StepKind::Agent(a) => add(&mut out, "prompt", &a.prompt, p.body, Template),
+        StepKind::Agent(a) => add(out, "prompt", &a.prompt, p.body, Template),
         StepKind::Approval(a) => {
-            add(&mut out, "approval.prompt", &a.prompt, p.body, Template);
+            add(out, "approval.prompt", &a.prompt, p.body, Template);
             for (k, input) in &a.inputs {
                 if let Some(d) = &input.default {
                     add(
-                        &mut out,
+                        out,
                         format!("approval.inputs.{k}"),
                         d,
                         at(&format!("inputs.{k}")),
@@ -509,41 +518,35 @@ fn fields(step: &Step) -> Vec<Field<'_>> {
             }
         }
         StepKind::Transform(t) => match t {
-            TransformSpec::Template(s) => add(&mut out, "transform", s, p.body, Template),
-            TransformSpec::Expr(s) => add(&mut out, "transform.expr", s, p.body, Expr),
-            TransformSpec::Value(v) => json_strings(v, "transform.value", p.body, &mut out),
+            TransformSpec::Template(s) => add(out, "transform", s, p.body, Template),
+            TransformSpec::Expr(s) => add(out, "transform.expr", s, p.body, Expr),
+            TransformSpec::Value(v) => json_strings(v, "transform.value", p.body, out),
         },
         StepKind::Sleep(_) => {}
         StepKind::Workflow(w) => {
-            add(&mut out, "workflow.path", &w.path, p.body, Template);
+            add(out, "workflow.path", &w.path, p.body, Template);
             for (k, v) in &w.params {
                 json_strings(
                     v,
                     &format!("workflow.params.{k}"),
                     at(&format!("params.{k}")),
-                    &mut out,
+                    out,
                 );
             }
         }
     }
     if let Some(lock) = &step.lock {
-        add(&mut out, "lock", lock, at("lock"), Template);
+        add(out, "lock", lock, at("lock"), Template);
     }
     if let Some(key) = step.cache.as_ref().and_then(|c| c.key.as_ref()) {
-        add(&mut out, "cache.key", key, at("cache.key"), Template);
+        add(out, "cache.key", key, at("cache.key"), Template);
     }
     if let Some(key) = step.rate_limit.as_ref().and_then(|r| r.key.as_ref()) {
-        add(
-            &mut out,
-            "rate_limit.key",
-            key,
-            at("rate_limit.key"),
-            Template,
-        );
+        add(out, "rate_limit.key", key, at("rate_limit.key"), Template);
     }
     for (k, v) in &step.env {
         add(
-            &mut out,
+            out,
             format!("env.{k}"),
             v,
             at(&format!("env.{k}")),
@@ -552,14 +555,13 @@ fn fields(step: &Step) -> Vec<Field<'_>> {
     }
     for (k, v) in &step.outputs {
         add(
-            &mut out,
+            out,
             format!("outputs.{k}"),
             v,
             at(&format!("outputs.{k}")),
             Outputs,
         );
     }
-    out
 }
 
 fn json_strings<'w>(v: &'w serde_json::Value, label: &str, pos: Pos, out: &mut Vec<Field<'w>>) {
