@@ -191,6 +191,30 @@ fn duplicate_step_ids_point_at_the_second_and_name_the_first() {
 }
 
 #[test]
+fn a_dependency_listed_twice_is_called_out_at_the_second() {
+    let d = errors(
+        "name: x\nsteps:\n  - id: a\n    run: echo\n  - id: b\n    run: ls\n    depends_on: [a, a]\n",
+    );
+    at(
+        &d,
+        "wf.yaml",
+        7,
+        21,
+        "step `b` lists `a` twice in `depends_on`",
+    );
+}
+
+#[test]
+fn a_step_that_shares_its_id_and_depends_on_it_is_a_cycle() {
+    // The graph resolves `a` to the first step, so only the id comparison finds this.
+    let d = errors(
+        "name: x\nsteps:\n  - id: a\n    run: echo\n  - id: a\n    run: ls\n    depends_on: [a]\n",
+    );
+    at(&d, "wf.yaml", 5, 9, "duplicate step id `a`");
+    at(&d, "wf.yaml", 7, 18, "dependency cycle: a → a");
+}
+
+#[test]
 fn unknown_dependencies_suggest_the_closest_step() {
     let d = errors(
         "name: x\nsteps:\n  - id: build\n    run: make\n  - id: test\n    run: make test\n    depends_on: [biuld]\n",

@@ -119,14 +119,15 @@ pub fn convert_step(
     let mut name = t
         .get(r, "name", &["title"])
         .and_then(|n| r.string(n, "name", "name: Build the release"));
-    let depends_on = match t.get(r, "depends_on", &["dependsOn", "needs"]) {
+    let (depends_on, places) = match t.get(r, "depends_on", &["dependsOn", "needs"]) {
         Some(n) => r
-            .string_list(n, "depends_on", "depends_on: [build, test]")
+            .string_list_split(n, "depends_on", "depends_on: [build, test]")
             .unwrap_or_default(),
-        None => Vec::new(),
+        None => Default::default(),
     };
-    pos.depends_on = depends_on.iter().map(|(_, p)| *p).collect();
-    let depends_on = depends_on.into_iter().map(|(s, _)| StepId(s)).collect();
+    pos.depends_on = places;
+    // In place: a `StepId` is its `String`.
+    let depends_on = depends_on.into_iter().map(StepId).collect();
 
     let when = t.get(r, "when", &["if", "condition"]).and_then(|n| {
         pos.when = n.pos;

@@ -66,6 +66,12 @@ impl Dag {
         self.names.get(id)
     }
 
+    /// Whether two steps may have the same id: false means every id is given once; true, that
+    /// one is given twice, or that the ids could not be told apart by hash alone (then look).
+    pub fn ids_may_repeat(&self) -> bool {
+        self.names.repeated || self.names.collided
+    }
+
     /// Topological levels: level 0 has no dependencies; every step's dependencies are on
     /// earlier levels. Within a level, steps are in file order.
     pub fn levels(&self) -> &[Vec<usize>] {
@@ -203,6 +209,8 @@ struct Names {
     ends: Vec<usize>,
     by_hash: IdMap<u64, usize>,
     collided: bool,
+    /// An id was found twice (only known for sure when no two ids share a hash).
+    repeated: bool,
     /// Tests give every id the same hash, to take the collision path.
     #[cfg(test)]
     one_hash: bool,
@@ -221,6 +229,7 @@ impl Names {
             text,
             ends,
             collided: false,
+            repeated: false,
             #[cfg(test)]
             one_hash: false,
         };
@@ -231,6 +240,7 @@ impl Names {
     fn index(&mut self) {
         self.by_hash.clear();
         self.collided = false;
+        self.repeated = false;
         for i in 0..self.ends.len() {
             let hash = self.hash(self.id(i));
             match self.by_hash.entry(hash) {
@@ -239,7 +249,9 @@ impl Names {
                 }
                 Entry::Occupied(first) => {
                     let first = *first.get();
-                    if self.id(first) != self.id(i) {
+                    if self.id(first) == self.id(i) {
+                        self.repeated = true;
+                    } else {
                         self.collided = true;
                     }
                 }
@@ -371,6 +383,7 @@ pub(crate) mod tests {
             names.one_hash = one_hash;
             names.index();
             assert_eq!(names.collided, one_hash);
+            assert!(names.repeated || one_hash);
             assert_eq!(names.get("a"), Some(0));
             assert_eq!(names.get("b"), Some(1));
             assert_eq!(names.get("c-1"), Some(3));
@@ -379,6 +392,8 @@ pub(crate) mod tests {
             let back: Vec<&str> = (0..ids.len()).map(|i| names.id(i)).collect();
             assert_eq!(back, ids);
         }
+        let once = Names::new(["a", "b", "c-1"].into_iter());
+        assert!(!once.repeated && !once.collided);
     }
     use crate::spec::types::*;
     use indexmap::IndexMap;

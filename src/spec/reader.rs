@@ -189,6 +189,33 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// [`Reader::string_list`] as two lists, the texts and their places (a step's
+    /// `depends_on`: one list each, and no third to split).
+    pub fn string_list_split(
+        &mut self,
+        node: &Node,
+        what: &str,
+        example: &str,
+    ) -> Option<(Vec<String>, Vec<Pos>)> {
+        match &node.value {
+            Value::Seq(items) => {
+                let mut texts = Vec::with_capacity(items.len());
+                let mut places = Vec::with_capacity(items.len());
+                for n in items {
+                    if let Some(s) = self.string(n, what, example) {
+                        texts.push(s);
+                        places.push(n.pos);
+                    }
+                }
+                Some((texts, places))
+            }
+            Value::Null => Some((Vec::new(), Vec::new())),
+            _ => self
+                .string(node, what, example)
+                .map(|s| (vec![s], vec![node.pos])),
+        }
+    }
+
     /// A mapping's entries.
     pub fn map<'n>(
         &mut self,

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::bytes::skip_until_any;
 use super::idhash::IdSet;
 
 /// A variable a template reads: `steps.build.output.risk` is root `steps`, path
@@ -304,7 +305,11 @@ pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference<'_>>> {
     let bytes = tpl.as_bytes();
     let mut refs = Vec::new();
     let mut i = 0;
-    while let Some(k) = bytes[i..].iter().position(|&b| b == b'{').map(|k| i + k) {
+    loop {
+        let k = i + skip_until_any(&bytes[i..], [b'{']);
+        if k == bytes.len() {
+            break;
+        }
         match bytes.get(k + 1) {
             Some(b'{') => {}
             Some(b'%' | b'#') => return None,
@@ -449,7 +454,12 @@ fn path_with_filters(text: &str) -> Option<(Reference<'_>, usize)> {
 fn closing_braces(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     loop {
-        at += bytes.get(at..)?.iter().position(|&b| b == b'}')?;
+        let rest = bytes.get(at..)?;
+        let k = skip_until_any(rest, [b'}']);
+        if k == rest.len() {
+            return None;
+        }
+        at += k;
         if bytes.get(at + 1) == Some(&b'}') {
             return Some(at);
         }

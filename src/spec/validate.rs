@@ -393,6 +393,9 @@ pub fn json_text(v: &serde_json::Value) -> String {
 
 /// Reports repeated ids (the graph finds each id's first step).
 fn check_ids(wf: &Workflow, dag: &Dag, src: &Source<'_>, out: &mut Vec<Diagnostic>) {
+    if !dag.ids_may_repeat() {
+        return;
+    }
     for (i, step) in wf.steps.iter().enumerate() {
         if let Some(first) = dag.index_of(step.id.as_str()).filter(|&first| first != i) {
             let prev = &wf.steps[first];
@@ -407,7 +410,12 @@ fn check_ids(wf: &Workflow, dag: &Dag, src: &Source<'_>, out: &mut Vec<Diagnosti
 }
 
 fn check_dependencies(wf: &Workflow, dag: &Dag, src: &Source<'_>, out: &mut Vec<Diagnostic>) {
-    for step in &wf.steps {
+    for (i, step) in wf.steps.iter().enumerate() {
+        // The graph kept each dependency it found once: as many as are listed, none of them
+        // the step itself, and there is nothing to say (and no id to look up again).
+        if dag.deps(i).len() == step.depends_on.len() && !step.depends_on.contains(&step.id) {
+            continue;
+        }
         for (k, dep) in step.depends_on.iter().enumerate() {
             let pos = step.pos.depends_on.get(k).copied().unwrap_or(step.pos.id);
             if step.depends_on[..k].contains(dep) {
