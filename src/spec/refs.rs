@@ -206,9 +206,15 @@ pub(super) fn collect_references<'a>(
 
 /// Drops globals, repeats, and a path that is a prefix of another (keeps the longest).
 pub(super) fn dedupe<'a>(mut all: Vec<Reference<'a>>, globals: &Globals) -> Vec<Reference<'a>> {
+    dedupe_in_place(&mut all, globals);
+    all
+}
+
+/// [`dedupe`] on a list the caller keeps.
+pub(super) fn dedupe_in_place(all: &mut Vec<Reference<'_>>, globals: &Globals) {
     all.retain(|r| !globals.contains(&r.root));
     if all.len() < 2 {
-        return all;
+        return;
     }
     all.sort_unstable();
     all.dedup();
@@ -226,7 +232,6 @@ pub(super) fn dedupe<'a>(mut all: Vec<Reference<'a>>, globals: &Globals) -> Vec<
         }
     }
     all.truncate(kept);
-    all
 }
 
 /// Finds `name["key"]...` and `name['key'].attr...` chains in expression text.
@@ -301,9 +306,16 @@ fn quoted_subscript(text: &str, at: usize) -> Option<(&str, usize)> {
 /// `{{ path | filter(literal, ...) }}`, the template certainly compiles and its references are
 /// the paths, so minijinja's compiler (two parses) is not needed. `None` for anything else
 /// (statements, comments, operators, calls, unusual literals): the caller then asks minijinja.
+#[cfg(test)]
 pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference<'_>>> {
-    let bytes = tpl.as_bytes();
     let mut refs = Vec::new();
+    simple_references_into(tpl, &mut refs).then_some(refs)
+}
+
+/// [`simple_references`] appended to `refs`; false (with `refs` left part-filled) where that
+/// gives `None`.
+pub(super) fn simple_references_into<'a>(tpl: &'a str, refs: &mut Vec<Reference<'a>>) -> bool {
+    let bytes = tpl.as_bytes();
     let mut i = 0;
     loop {
         let k = i + skip_until_any(&bytes[i..], [b'{']);
@@ -312,24 +324,29 @@ pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference<'_>>> {
         }
         match bytes.get(k + 1) {
             Some(b'{') => {}
-            Some(b'%' | b'#') => return None,
+            Some(b'%' | b'#') => return false,
             _ => {
                 i = k + 1;
                 continue;
             }
         }
         let start = k + 2;
-        let end = closing_braces(bytes, start)?;
+        let Some(end) = closing_braces(bytes, start) else {
+            return false;
+        };
         let mut inner = &tpl[start..end];
         inner = inner.strip_prefix('-').unwrap_or(inner);
         inner = inner.strip_suffix('-').unwrap_or(inner);
         if inner.as_bytes().contains(&b'{') {
-            return None;
+            return false;
         }
-        refs.push(simple_expression(inner)?);
+        let Some(reference) = simple_expression(inner) else {
+            return false;
+        };
+        refs.push(reference);
         i = end + 2;
     }
-    Some(refs)
+    true
 }
 
 /// The fast path of [`Templates::expression_references`]: an expression that is operands

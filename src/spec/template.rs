@@ -12,7 +12,8 @@
 
 pub use super::refs::Reference;
 use super::refs::{
-    collect_references, dedupe, simple_expression_references, simple_references, subscript_regions,
+    collect_references, dedupe, dedupe_in_place, simple_expression_references,
+    simple_references_into, subscript_regions,
 };
 use super::shell_lex::marker;
 use super::shell_quote::{fill, shell_quote};
@@ -323,13 +324,29 @@ impl Templates {
         &self,
         tpl: &'a str,
     ) -> Result<Vec<Reference<'a>>, TemplateError> {
+        let mut refs = Vec::new();
+        self.template_references_into(tpl, &mut refs)?;
+        Ok(refs)
+    }
+
+    /// [`Templates::template_references`] into `refs`, which it empties first (validation
+    /// reuses one list for every template of a workflow).
+    pub fn template_references_into<'a>(
+        &self,
+        tpl: &'a str,
+        refs: &mut Vec<Reference<'a>>,
+    ) -> Result<(), TemplateError> {
+        refs.clear();
         if !has_template(tpl) {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        if let Some(refs) = simple_references(tpl) {
-            return Ok(dedupe(refs, &self.globals));
+        if simple_references_into(tpl, refs) {
+            dedupe_in_place(refs, &self.globals);
+            return Ok(());
         }
-        self.full_template_references(tpl)
+        refs.clear();
+        refs.extend(self.full_template_references(tpl)?);
+        Ok(())
     }
 
     /// [`Templates::template_references`] through minijinja's compiler, always.
@@ -550,6 +567,7 @@ fn missing(r: &Reference<'_>, ctx: &Json) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::refs::simple_references;
     use super::*;
     use serde_json::json;
 
@@ -743,6 +761,34 @@ mod tests {
             t.expression_references("steps.a.output.ok and params[\"x-y\"] != 'prod'")
                 .unwrap(),
         );
+    }
+
+    #[test]
+    fn a_reused_list_holds_only_the_last_templates_references() {
+        let t = Templates::new();
+        let mut refs = Vec::new();
+        // The third leaves the fast path after its first reference: the slow one starts over.
+        for tpl in [
+            "echo {{ params.env }} {{ steps['a-b'].stdout | trim }}",
+            "no template here",
+            "{{ steps.a.output }} {{ steps.b.output + 1 }}",
+            "{{ env.HOME }}",
+            "{{ x",
+        ] {
+            let once = t.template_references(tpl);
+            let reused = t
+                .template_references_into(tpl, &mut refs)
+                .map(|()| refs.clone());
+            match (once, reused) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{tpl}"),
+                (Err(a), Err(b)) => assert_eq!(a.message, b.message, "{tpl}"),
+                (a, b) => panic!("{tpl}: {a:?} against {b:?}"),
+            }
+        }
+        t.template_references_into("{{ steps.a.output }} {{ steps.b.output + 1 }}", &mut refs)
+            .unwrap();
+        let roots: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
+        assert_eq!(roots, ["steps.a.output", "steps.b.output"]);
     }
 
     #[test]

@@ -119,16 +119,22 @@ pub fn validate(
     check_hosts(wf, src, templates, out);
     let mut reads = Vec::with_capacity(wf.steps.len());
     let mut step_fields = Vec::new();
+    let mut refs = Vec::new();
     for (i, step) in wf.steps.iter().enumerate() {
         let mut read = Some(Vec::new());
         step_fields.clear();
         fields_into(step, &mut step_fields);
         for field in &step_fields {
-            let refs = match field.mode {
-                Mode::Expr => templates.expression_references(field.text),
-                Mode::Template | Mode::Outputs => templates.template_references(field.text),
+            let found = match field.mode {
+                Mode::Expr => templates.expression_references(field.text).map(|found| {
+                    refs.clear();
+                    refs.extend(found);
+                }),
+                Mode::Template | Mode::Outputs => {
+                    templates.template_references_into(field.text, &mut refs)
+                }
             };
-            match refs {
+            match found {
                 Err(e) => {
                     let line = e
                         .line
@@ -156,7 +162,7 @@ pub fn validate(
                         }),
                     );
                 }
-                Ok(refs) => {
+                Ok(()) => {
                     if field.label == "run" {
                         super::command_check::check_command(
                             src,
@@ -166,8 +172,8 @@ pub fn validate(
                             out,
                         );
                     }
-                    for r in refs {
-                        check_reference(wf, src, &dag, &upstream, i, field, &r, out);
+                    for r in &refs {
+                        check_reference(wf, src, &dag, &upstream, i, field, r, out);
                         if r.root == "steps" {
                             match (r.path.first(), &mut read) {
                                 (Some(id), Some(ids)) => ids.push(id.to_string()),
