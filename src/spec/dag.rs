@@ -383,7 +383,7 @@ pub(crate) mod tests {
             names.one_hash = one_hash;
             names.index();
             assert_eq!(names.collided, one_hash);
-            assert!(names.repeated || one_hash);
+            assert!(names.repeated);
             assert_eq!(names.get("a"), Some(0));
             assert_eq!(names.get("b"), Some(1));
             assert_eq!(names.get("c-1"), Some(3));

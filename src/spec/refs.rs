@@ -234,6 +234,13 @@ pub(super) fn dedupe_in_place(all: &mut Vec<Reference<'_>>, globals: &Globals) {
     all.truncate(kept);
 }
 
+/// [`simple_references_into`] into a list of its own; `None` where that gives false.
+#[cfg(test)]
+pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference<'_>>> {
+    let mut refs = Vec::new();
+    simple_references_into(tpl, &mut refs).then_some(refs)
+}
+
 /// Finds `name["key"]...` and `name['key'].attr...` chains in expression text.
 fn scan_subscripts(text: &str) -> Vec<Reference<'_>> {
     let bytes = text.as_bytes();
@@ -304,16 +311,9 @@ fn quoted_subscript(text: &str, at: usize) -> Option<(&str, usize)> {
 
 /// The fast path of [`Templates::template_references`]: when every tag of `tpl` is a plain
 /// `{{ path | filter(literal, ...) }}`, the template certainly compiles and its references are
-/// the paths, so minijinja's compiler (two parses) is not needed. `None` for anything else
-/// (statements, comments, operators, calls, unusual literals): the caller then asks minijinja.
-#[cfg(test)]
-pub(super) fn simple_references(tpl: &str) -> Option<Vec<Reference<'_>>> {
-    let mut refs = Vec::new();
-    simple_references_into(tpl, &mut refs).then_some(refs)
-}
-
-/// [`simple_references`] appended to `refs`; false (with `refs` left part-filled) where that
-/// gives `None`.
+/// the paths, so minijinja's compiler (two parses) is not needed: they are appended to `refs`.
+/// False for anything else (statements, comments, operators, calls, unusual literals), with
+/// `refs` left part-filled: the caller then asks minijinja.
 pub(super) fn simple_references_into<'a>(tpl: &'a str, refs: &mut Vec<Reference<'a>>) -> bool {
     let bytes = tpl.as_bytes();
     let mut i = 0;
