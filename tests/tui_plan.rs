@@ -413,19 +413,20 @@ fn a_child_runs_steps_show_under_its_workflow_step_in_the_tree() {
     pty.send("\r").expect("typing");
     pty.wait_for("Start family", WAIT).expect("the start form");
     pty.send("\r").expect("typing");
+    // The tree is the left pane: the first 40 columns.
+    let tree =
+        |s: &str| -> Vec<String> { s.lines().map(|l| l.chars().take(40).collect()).collect() };
+    // Every row of the tree drawn, `done` included: a frame can be seen half written.
     let screen = pty
         .wait_until("the child's steps under the workflow step", WAIT, |s| {
             s.contains("✓ succeeded")
                 && s.contains("↳ ✓ first-kid-step")
                 && s.contains("↳ ✓ second-kid-step")
+                && tree(s).iter().any(|l| l.contains(" done "))
         })
         .expect("the tree");
-    // The tree is the left pane: the first 40 columns.
     capture(&pty, "child-run");
-    let rows: Vec<String> = screen
-        .lines()
-        .map(|l| l.chars().take(40).collect())
-        .collect();
+    let rows = tree(&screen);
     let at = |needle: &str| rows.iter().position(|l| l.contains(needle));
     let (call, first, second, done) = (
         at(" call "),
