@@ -1,7 +1,7 @@
 //! An agent's answer as it streams: whole lines go to the step's log (stored as every log line
 //! is), and the line not finished yet goes to a [`LiveLine`] as each token arrives, so an
 //! operator watches the answer being written. The unfinished line is never stored: a turn is
-//! durable when it ends (see [`super::act`]), not token by token.
+//! durable when it ends (see [`mod@super::act`]), not token by token.
 
 use std::sync::Arc;
 

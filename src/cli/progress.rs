@@ -38,7 +38,7 @@ pub fn text(done: u32, total: u32, running: u32, elapsed: Duration) -> String {
     )
 }
 
-/// Shows `text` as the progress line (redrawn at most every [`REDRAW`] unless `now`).
+/// Shows `text` as the progress line (redrawn at most every `REDRAW` unless `now`).
 pub fn show(text: String, now: bool) {
     let mut line = line();
     if !now && line.as_ref().is_some_and(|(_, at)| at.elapsed() < REDRAW) {

@@ -36,7 +36,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the process waits for its last spans to go at exit.
 const EXIT_PATIENCE: Duration = Duration::from_secs(5);
 /// The last try at exit when the collector was failing already: a collector that cannot be
-/// reached costs a command about this much, not [`EXIT_PATIENCE`].
+/// reached costs a command about this much, not `EXIT_PATIENCE`.
 const LAST_TRY_WHEN_FAILING: Duration = Duration::from_secs(1);
 
 /// `[otel]` in the config file.
@@ -178,7 +178,7 @@ pub fn start(engine: &Engine, target: Target) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends the spans still waiting, giving them [`EXIT_PATIENCE`]; at the end of every command.
+/// Sends the spans still waiting, giving them `EXIT_PATIENCE`; at the end of every command.
 pub fn flush_at_exit() {
     let Some(running) = RUNNING.lock().ok().and_then(|mut r| r.take()) else {
         return;

@@ -71,7 +71,7 @@ pub fn signal(pgid: u32, signal: &str) -> String {
     program(&format!("kill -{signal} -{pgid}"), &[])
 }
 
-/// The command line that stops group `pgid` (see [`STOP`]).
+/// The command line that stops group `pgid` (see `STOP`).
 pub fn stop(pgid: u32, started: &str, grace: Duration) -> String {
     let started = if started.chars().all(|c| c.is_ascii_digit()) {
         started

@@ -59,7 +59,7 @@ impl Fires {
 
     /// The fires in `(after, upto]`, oldest first: the newest `cap` of them. The search goes
     /// forward (croner's backward search misses fires early in a year) and gives up after
-    /// [`MAX_SCAN`] fires, with a warning.
+    /// `MAX_SCAN` fires, with a warning.
     pub fn between(&self, after: Timestamp, upto: Timestamp, cap: usize) -> Vec<Timestamp> {
         let mut newest = std::collections::VecDeque::with_capacity(cap.min(MAX_CATCHUP));
         let mut cursor = after;

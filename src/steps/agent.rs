@@ -55,7 +55,7 @@ pub struct Place<'h> {
 }
 
 /// Runs one attempt of an agent step with an already rendered prompt. With `tools:`, the
-/// model may call them in a loop (see [`crate::agents::act`]), in the run's working directory
+/// model may call them in a loop (see [`mod@crate::agents::act`]), in the run's working directory
 /// with the step's environment.
 pub async fn run(
     llm: Option<Arc<LlmRuntime>>,

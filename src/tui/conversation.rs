@@ -190,7 +190,7 @@ fn waiting_call(turns: &mut [Turn]) -> Option<&mut Call> {
 /// entry, and the line being written.
 #[derive(Debug, Clone, Default)]
 pub struct Writing {
-    /// Finished lines (the newest [`WRITING_LINES`]).
+    /// Finished lines (the newest `WRITING_LINES`).
     pub lines: VecDeque<String>,
     /// The unfinished line, ready for the log pane.
     pub partial: Option<LogEntry>,

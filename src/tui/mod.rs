@@ -1,4 +1,4 @@
-//! The operator console: a terminal UI over a [`Backend`] — runs, workflows, a run's step tree
+//! The operator console: a terminal UI over a [`Backend`](crate::engine::Backend) — runs, workflows, a run's step tree
 //! with logs, context, metrics and history, approval prompts, and keyboard control.
 //!
 //! State (`model`) is kept apart from drawing (`view`). `App::update` folds keys, Events and
