@@ -67,6 +67,12 @@ pub(super) fn skip_until_any<const N: usize>(bytes: &[u8], set: [u8; N]) -> usiz
         .unwrap_or(rest.len())
 }
 
+/// Where the first byte of `set` is in `bytes`, if one is ([`skip_until_any`] as a search).
+pub(super) fn find_any<const N: usize>(bytes: &[u8], set: [u8; N]) -> Option<usize> {
+    let k = skip_until_any(bytes, set);
+    (k < bytes.len()).then_some(k)
+}
+
 /// How many bytes of `bytes` come before the first one not in `set`.
 pub(super) fn skip_while(bytes: &[u8], set: &ByteSet) -> usize {
     bytes
@@ -88,6 +94,10 @@ mod tests {
         assert_eq!(skip_while(b"a_1-b", &WORD_BYTES), 3);
         assert_eq!(skip_while(b"\xc3\xa9", &WORD_BYTES), 0);
         assert_eq!(skip_while(b"Zz9", &WORD_BYTES), 3);
+        assert_eq!(find_any(b"a {{ b }}", [b'{']), Some(2));
+        assert_eq!(find_any(b"0123456789 }", [b'}']), Some(11));
+        assert_eq!(find_any(b"no brace here", [b'{', b'}']), None);
+        assert_eq!(find_any(b"", [b'{']), None);
     }
 
     /// The word-at-a-time scan finds what a plain byte-by-byte one finds, wherever the byte

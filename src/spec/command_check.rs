@@ -3,7 +3,7 @@
 //! file:line:col. The same lexer decides at run time (`shell_lex.rs`); this finds the problems
 //! before anything runs.
 
-use super::bytes::skip_until_any;
+use super::bytes::find_any;
 use super::diag::{Diagnostic, Level, Source};
 use super::shell_lex::{lex, push_marker};
 use super::types::{Pos, StepKind, Workflow};
@@ -168,7 +168,7 @@ pub fn check_command(
 /// heredoc's `<<` or a backquote somewhere in the text. Most commands have none, and need no
 /// lexing.
 fn may_refuse(command: &str) -> bool {
-    skip_until_any(command.as_bytes(), [b'\\', b'$', b'<', b'`']) < command.len()
+    find_any(command.as_bytes(), [b'\\', b'$', b'<', b'`']).is_some()
 }
 
 /// Whether a step may write a value unquoted: a `run` command that names `raw` or `safe`
@@ -184,16 +184,13 @@ pub fn may_write_raw(kind: &StepKind) -> bool {
 fn names_raw_or_safe(text: &str) -> bool {
     let bytes = text.as_bytes();
     // An `a` first in the text starts neither word.
-    let mut i = 1;
-    while i < bytes.len() {
-        i += skip_until_any(&bytes[i..], [b'a']);
-        let Some(word) = bytes.get(i - 1..) else {
-            break;
-        };
+    let mut from = 1;
+    while let Some(a) = find_any(bytes.get(from..).unwrap_or_default(), [b'a']).map(|k| from + k) {
+        let word = &bytes[a - 1..];
         if word.starts_with(b"raw") || word.starts_with(b"safe") {
             return true;
         }
-        i += 1;
+        from = a + 1;
     }
     false
 }

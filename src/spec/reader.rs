@@ -175,22 +175,12 @@ impl<'s> Reader<'s> {
         what: &str,
         example: &str,
     ) -> Option<Vec<(String, Pos)>> {
-        match &node.value {
-            Value::Seq(items) => Some(
-                items
-                    .iter()
-                    .filter_map(|n| self.string(n, what, example).map(|s| (s, n.pos)))
-                    .collect(),
-            ),
-            Value::Null => Some(Vec::new()),
-            _ => self
-                .string(node, what, example)
-                .map(|s| vec![(s, node.pos)]),
-        }
+        let (texts, places) = self.string_list_split(node, what, example)?;
+        Some(texts.into_iter().zip(places).collect())
     }
 
-    /// [`Reader::string_list`] as two lists, the texts and their places (a step's
-    /// `depends_on`: one list each, and no third to split).
+    /// A list of text as two lists, the texts and their places (what a step keeps of its
+    /// `depends_on`, with no third list to split).
     pub fn string_list_split(
         &mut self,
         node: &Node,

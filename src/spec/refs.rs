@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::bytes::skip_until_any;
+use super::bytes::find_any;
 use super::idhash::IdSet;
 
 /// A variable a template reads: `steps.build.output.risk` is root `steps`, path
@@ -317,11 +317,7 @@ fn quoted_subscript(text: &str, at: usize) -> Option<(&str, usize)> {
 pub(super) fn simple_references_into<'a>(tpl: &'a str, refs: &mut Vec<Reference<'a>>) -> bool {
     let bytes = tpl.as_bytes();
     let mut i = 0;
-    loop {
-        let k = i + skip_until_any(&bytes[i..], [b'{']);
-        if k == bytes.len() {
-            break;
-        }
+    while let Some(k) = find_any(&bytes[i..], [b'{']).map(|k| i + k) {
         match bytes.get(k + 1) {
             Some(b'{') => {}
             Some(b'%' | b'#') => return false,
@@ -471,12 +467,7 @@ fn path_with_filters(text: &str) -> Option<(Reference<'_>, usize)> {
 fn closing_braces(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     loop {
-        let rest = bytes.get(at..)?;
-        let k = skip_until_any(rest, [b'}']);
-        if k == rest.len() {
-            return None;
-        }
-        at += k;
+        at += find_any(bytes.get(at..)?, [b'}'])?;
         if bytes.get(at + 1) == Some(&b'}') {
             return Some(at);
         }
