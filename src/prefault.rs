@@ -3,7 +3,7 @@
 //! A page of fresh memory costs a fault the first time it is written: on the VMs baton is
 //! measured on, 1.1–1.9 µs each. Asked for the whole range at once (Linux 5.14's
 //! `MADV_POPULATE_WRITE`), the kernel maps the same pages for about 0.6 µs each. A 1,000-step
-//! workflow's steps fill some 170 pages as they are read: faulted one by one, about a tenth of
+//! workflow's steps fill some 140 pages as they are read: faulted one by one, about a tenth of
 //! what reading and checking the file cost. Elsewhere, or on an older kernel, nothing happens
 //! and the pages fault as before.
 

@@ -112,7 +112,7 @@ pub fn convert_workflow(
                 }
                 let base_retry = defaults.retry.clone().unwrap_or_default();
                 steps.reserve_exact(items.len());
-                // Some 700 bytes a step: mapped at once, not a page fault every six steps.
+                // Some 570 bytes a step: mapped at once, not a page fault every seven steps.
                 crate::prefault::spare_capacity(&mut steps);
                 for (i, item) in items.iter().enumerate() {
                     if let Some(step) = convert_step(r, item, i, &base_retry) {
