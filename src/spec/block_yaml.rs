@@ -9,7 +9,7 @@
 //! tree the full parser builds, and every error message is the full parser's
 //! (`tests/yaml_fast_path.rs` checks both on generated and mutated documents).
 
-use std::borrow::Cow;
+use bumpalo::Bump;
 
 use super::node::{MAX_NODES, MapKey, Node, Value, duplicate, plain_scalar};
 use super::types::Pos;
@@ -20,12 +20,17 @@ const MAX_FLOW_DEPTH: usize = 64;
 /// Implicit keys longer than this are an error in YAML; the full parser reports it.
 const MAX_KEY_CHARS: usize = 1024;
 
-/// Reads `text`, or gives up.
-pub fn read(text: &str) -> Option<Node<'_>> {
+/// Reads `text` into a tree whose lists, mappings and built text are allocated in `arena`, or
+/// gives up.
+pub fn read<'t>(text: &'t str, arena: &'t Bump) -> Option<Node<'t>> {
     if !plain_text(text) {
         return None;
     }
     let mut r = Cursor {
+        arena,
+        entries: Vec::new(),
+        items: Vec::new(),
+        built: String::new(),
         text,
         bytes: text.as_bytes(),
         i: 0,
@@ -71,6 +76,14 @@ fn plain_text(text: &str) -> bool {
 }
 
 struct Cursor<'t> {
+    arena: &'t Bump,
+    /// The entries of the mappings being read, innermost last: each mapping pushes its own
+    /// above those of the mappings it is inside, and moves them to the arena when it ends.
+    entries: Vec<(MapKey<'t>, Node<'t>)>,
+    /// The same for the items of sequences.
+    items: Vec<Node<'t>>,
+    /// A quoted scalar's text as its escapes are undone.
+    built: String,
     text: &'t str,
     bytes: &'t [u8],
     /// The byte being read.
@@ -206,19 +219,19 @@ impl<'t> Cursor<'t> {
     fn block_mapping(&mut self, col: usize) -> Option<Node<'t>> {
         self.count(1)?;
         let pos = self.pos();
-        let mut entries: Vec<(MapKey<'t>, Node<'t>)> = Vec::new();
+        let base = self.entries.len();
         let mut seen: Option<std::collections::HashSet<String>> = None;
         loop {
             if self.at_entry() {
                 return None;
             }
             let key = self.key()?;
-            if key.name == "<<" || duplicate(&mut seen, &entries, &key.name) {
+            if key.name == "<<" || duplicate(&mut seen, &self.entries[base..], key.name) {
                 return None;
             }
             self.count(1)?;
             let value = self.mapping_value(col)?;
-            entries.push((key, value));
+            self.entries.push((key, value));
             match self.indent {
                 Some(n) if n == col => {}
                 Some(n) if n > col => return None,
@@ -227,7 +240,7 @@ impl<'t> Cursor<'t> {
         }
         Some(Node {
             pos,
-            value: Value::Map(entries),
+            value: Value::Map(self.end_entries(base)),
         })
     }
 
@@ -263,18 +276,19 @@ impl<'t> Cursor<'t> {
     fn block_sequence(&mut self, col: usize, indentless: bool) -> Option<Node<'t>> {
         self.count(1)?;
         let mut pos = self.pos();
-        let mut items = Vec::new();
+        let base = self.items.len();
         loop {
             self.i += 1;
             let before = self.i;
             self.skip_spaces();
-            if indentless && items.is_empty() {
+            let first = self.items.len() == base;
+            if indentless && first {
                 // The full parser places such a sequence where its first entry's value starts,
                 // not at the `-`.
                 pos = self.pos();
             }
             let item = if self.at_eol() || (self.peek() == b'#' && self.i > before) {
-                if indentless && items.is_empty() {
+                if indentless && first {
                     return None;
                 }
                 self.end_line()?;
@@ -294,7 +308,7 @@ impl<'t> Cursor<'t> {
                     v
                 }
             };
-            items.push(item);
+            self.items.push(item);
             match self.indent {
                 Some(n) if n == col && self.at_entry() => {}
                 Some(n) if n > col => return None,
@@ -303,8 +317,22 @@ impl<'t> Cursor<'t> {
         }
         Some(Node {
             pos,
-            value: Value::Seq(items),
+            value: Value::Seq(self.end_items(base)),
         })
+    }
+
+    /// Moves the entries of the mapping that started at `base` to the arena.
+    fn end_entries(&mut self, base: usize) -> &'t [(MapKey<'t>, Node<'t>)] {
+        let entries = self.arena.alloc_slice_copy(&self.entries[base..]);
+        self.entries.truncate(base);
+        entries
+    }
+
+    /// Moves the items of the sequence that started at `base` to the arena.
+    fn end_items(&mut self, base: usize) -> &'t [Node<'t>] {
+        let items = self.arena.alloc_slice_copy(&self.items[base..]);
+        self.items.truncate(base);
+        items
     }
 
     /// Does the content at the cursor start with a key (`name:` then a space or the line's
@@ -341,7 +369,7 @@ impl<'t> Cursor<'t> {
                 if !is_key {
                     return None;
                 }
-                Cow::Borrowed(name)
+                name
             }
         };
         if name.len() > MAX_KEY_CHARS && name.chars().count() > MAX_KEY_CHARS {
@@ -410,8 +438,7 @@ impl<'t> Cursor<'t> {
         let pos = self.pos();
         let close = if self.peek() == b'[' { b']' } else { b'}' };
         self.i += 1;
-        let mut items = Vec::new();
-        let mut entries: Vec<(MapKey<'t>, Node<'t>)> = Vec::new();
+        let (items, entries) = (self.items.len(), self.entries.len());
         let mut seen = None;
         loop {
             self.skip_spaces();
@@ -421,15 +448,16 @@ impl<'t> Cursor<'t> {
             }
             if close == b'}' {
                 let key = self.flow_key()?;
-                if key.name == "<<" || duplicate(&mut seen, &entries, &key.name) {
+                if key.name == "<<" || duplicate(&mut seen, &self.entries[entries..], key.name) {
                     return None;
                 }
                 self.count(1)?;
                 self.skip_spaces();
                 let value = self.flow_item(depth)?;
-                entries.push((key, value));
+                self.entries.push((key, value));
             } else {
-                items.push(self.flow_item(depth)?);
+                let item = self.flow_item(depth)?;
+                self.items.push(item);
             }
             self.skip_spaces();
             match self.peek() {
@@ -439,9 +467,9 @@ impl<'t> Cursor<'t> {
             }
         }
         let value = if close == b']' {
-            Value::Seq(items)
+            Value::Seq(self.end_items(items))
         } else {
-            Value::Map(entries)
+            Value::Map(self.end_entries(entries))
         };
         Some(Node { pos, value })
     }
@@ -455,7 +483,7 @@ impl<'t> Cursor<'t> {
                 self.skip_spaces();
                 name
             }
-            _ => Cow::Borrowed(self.plain_flow()?),
+            _ => self.plain_flow()?,
         };
         if self.peek() != b':' || self.peek_at(1) != b' ' {
             return None;
@@ -505,8 +533,8 @@ impl<'t> Cursor<'t> {
     }
 
     /// A quoted scalar that ends on its line; the cursor ends after the closing quote. Text
-    /// without escapes is borrowed from the file.
-    fn quoted(&mut self) -> Option<Cow<'t, str>> {
+    /// without escapes is borrowed from the file; text with them is built in the arena.
+    fn quoted(&mut self) -> Option<&'t str> {
         let quote = self.peek();
         self.i += 1;
         let start = self.i;
@@ -519,12 +547,21 @@ impl<'t> Cursor<'t> {
                 c if c == quote => {
                     let text = &self.text[start..self.i];
                     self.i += 1;
-                    return Some(Cow::Borrowed(text));
+                    return Some(text);
                 }
                 _ => self.i += 1,
             }
         }
-        let mut out = String::new();
+        let mut out = std::mem::take(&mut self.built);
+        out.clear();
+        let built = self.unescape(quote, start, &mut out);
+        self.built = out;
+        built.map(|()| &*self.arena.alloc_str(&self.built))
+    }
+
+    /// The rest of a quoted scalar that holds an escape (or a doubled `'`), from `start`, into
+    /// `out`; the cursor ends after the closing quote.
+    fn unescape(&mut self, quote: u8, start: usize, out: &mut String) -> Option<()> {
         let mut run = start;
         loop {
             match self.peek() {
@@ -538,16 +575,16 @@ impl<'t> Cursor<'t> {
                         continue;
                     }
                     self.i += 1;
-                    return Some(Cow::Owned(out));
+                    return Some(());
                 }
                 b'"' if quote == b'"' => {
                     out.push_str(&self.text[run..self.i]);
                     self.i += 1;
-                    return Some(Cow::Owned(out));
+                    return Some(());
                 }
                 b'\\' if quote == b'"' => {
                     out.push_str(&self.text[run..self.i]);
-                    self.escape(&mut out)?;
+                    self.escape(out)?;
                     run = self.i;
                 }
                 _ => self.i += 1,

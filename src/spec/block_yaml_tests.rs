@@ -2,6 +2,7 @@
 //! parser's tree (positions included), and whatever the full parser refuses the fast path must
 //! give up on, so `node::read` gives the same tree and the same errors either way.
 
+use bumpalo::Bump;
 use proptest::prelude::*;
 
 use super::read as fast;
@@ -11,8 +12,9 @@ use crate::spec::node::{self, Format};
 /// Checks one document; returns whether the fast path read it.
 fn agree(text: &str) -> bool {
     let src = Source::new("t.yaml", text);
-    let full = node::read_full_yaml(&src);
-    let quick = fast(text);
+    let arena = Bump::new();
+    let full = node::read_full_yaml(&src, &arena);
+    let quick = fast(text, &arena);
     if let Some(tree) = &quick {
         match &full {
             // Debug text, so that NaN equals NaN.
@@ -26,7 +28,7 @@ fn agree(text: &str) -> bool {
             }
         }
     }
-    let through_read = node::read(&src, Format::Yaml);
+    let through_read = node::read(&src, Format::Yaml, &arena);
     assert_eq!(
         format!("{through_read:?}"),
         format!("{full:?}"),
@@ -335,40 +337,40 @@ fn most_generated_documents_take_the_fast_path() {
 }
 
 /// Keys and scalars written without escapes are borrowed from the text, not copied; text that
-/// escapes or doubles a quote is built, and reads as the full parser reads it.
+/// escapes or doubles a quote is built (in the arena), and reads as the full parser reads it.
 #[test]
 fn text_is_borrowed_from_the_file_unless_it_has_escapes() {
-    use std::borrow::Cow;
-
     use crate::spec::node::Value;
 
     let text = "name: plain\nsteps:\n  - id: 'q'\n    run: \"echo hi\"\n    env: { A: 'it''s', B: \"a\\tb\", C: c }\n";
     assert!(agree(text));
-    let root = fast(text).unwrap();
+    let arena = Bump::new();
+    let root = fast(text, &arena).unwrap();
     let mut borrowed = Vec::new();
     let mut owned = Vec::new();
-    // The variant is what this looks at, so the `Cow` itself is wanted.
-    #[allow(clippy::ptr_arg)]
-    fn note(c: &Cow<'_, str>, b: &mut Vec<String>, o: &mut Vec<String>) {
-        match c {
-            Cow::Borrowed(s) => b.push(s.to_string()),
-            Cow::Owned(s) => o.push(s.clone()),
+    /// Borrowed: the text lies inside the file's own.
+    fn note(file: &str, s: &str, b: &mut Vec<String>, o: &mut Vec<String>) {
+        let inside = file.as_bytes().as_ptr_range();
+        if inside.contains(&s.as_ptr()) {
+            b.push(s.to_string());
+        } else {
+            o.push(s.to_string());
         }
     }
-    fn walk(v: &Value<'_>, b: &mut Vec<String>, o: &mut Vec<String>) {
+    fn walk(file: &str, v: &Value<'_>, b: &mut Vec<String>, o: &mut Vec<String>) {
         match v {
-            Value::Str(s) => note(s, b, o),
-            Value::Seq(items) => items.iter().for_each(|n| walk(&n.value, b, o)),
+            Value::Str(s) => note(file, s, b, o),
+            Value::Seq(items) => items.iter().for_each(|n| walk(file, &n.value, b, o)),
             Value::Map(entries) => {
-                for (k, n) in entries {
-                    note(&k.name, b, o);
-                    walk(&n.value, b, o);
+                for (k, n) in entries.iter() {
+                    note(file, k.name, b, o);
+                    walk(file, &n.value, b, o);
                 }
             }
             _ => {}
         }
     }
-    walk(&root.value, &mut borrowed, &mut owned);
+    walk(text, &root.value, &mut borrowed, &mut owned);
     assert_eq!(owned, ["it's", "a\tb"]);
     assert_eq!(
         borrowed,

@@ -206,7 +206,7 @@ fn convert_params(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, ParamSpec
         return out;
     };
     for (key, value) in entries {
-        if !is_identifier(&key.name) {
+        if !is_identifier(key.name) {
             r.error(
                 key.pos,
                 format!("param name `{}` is not a plain name", key.name),

@@ -21,7 +21,7 @@ pub(super) fn mcp_servers(r: &mut Reader<'_>, node: &Node) -> IndexMap<String, M
         return out;
     };
     for (key, value) in entries {
-        if !is_server_name(&key.name) {
+        if !is_server_name(key.name) {
             r.error(
                 key.pos,
                 format!("`{}` cannot name an MCP server", key.name),
@@ -77,7 +77,7 @@ fn server(r: &mut Reader<'_>, key: &MapKey, value: &Node) -> Option<McpServerSpe
         bearer_token_env,
         pos: key.pos,
     };
-    match shape_problem(&key.name, &spec) {
+    match shape_problem(key.name, &spec) {
         Some(problem) => {
             let example = if url.is_some() { HTTP_EXAMPLE } else { EXAMPLE };
             r.error(

@@ -272,7 +272,7 @@ pub(super) fn convert_transform(r: &mut Reader<'_>, node: &Node) -> Option<Trans
                     );
                     None
                 }
-                [(k, n)] => match &*k.name {
+                [(k, n)] => match k.name {
                     "template" => r
                         .string(n, "transform.template", "template: \"{{ params.x }}\"")
                         .map(TransformSpec::Template),

@@ -69,7 +69,8 @@ pub fn parse_with(
 ) -> Result<Workflow, Diagnostics> {
     let file = origin.display().to_string();
     let src = Source::new(&file, text);
-    let root = node::read(&src, Format::of_path(origin)).map_err(Diagnostics::from)?;
+    let arena = bumpalo::Bump::new();
+    let root = node::read(&src, Format::of_path(origin), &arena).map_err(Diagnostics::from)?;
     let default_name = origin
         .file_stem()
         .and_then(|s| s.to_str())
@@ -78,7 +79,7 @@ pub fn parse_with(
     let mut r = reader::Reader::new(&src);
     let converted = convert::convert_workflow(&mut r, &root, default_name);
     // The tree is no longer needed: what validation allocates reuses its memory.
-    drop(root);
+    drop(arena);
     let mut diags = std::mem::take(&mut r.diags);
     let Some((mut wf, places)) = converted else {
         return Err(sorted(diags));

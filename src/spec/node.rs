@@ -9,8 +9,9 @@
 //! core schema (so `yes` and `on` stay text), duplicate keys are errors, aliases are expanded
 //! under a node budget, and `<<` merge keys are honoured (explicit keys win).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
+
+use bumpalo::Bump;
 
 use serde_saphyr::granit_parser::{
     Event, Marker, Options as ParserOptions, Parser, ScalarStyle, Span, StrInput, Tag,
@@ -21,8 +22,10 @@ use super::diag::{Diagnostic, Source};
 use super::types::Pos;
 
 /// A value with the place it was written. Text is borrowed from the file where it is written
-/// as it reads (most keys and scalars), and owned where it is not (escapes, folded lines).
-#[derive(Debug, Clone, PartialEq)]
+/// as it reads (most keys and scalars); text that is not (escapes, folded lines) and every list
+/// and mapping live in the arena the tree was read into ([`read`]'s `arena`), so a node holds
+/// only references: copying one is cheap, and the whole tree goes when the arena does.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Node<'t> {
     /// Where the value starts.
     pub pos: Pos,
@@ -31,16 +34,16 @@ pub struct Node<'t> {
 }
 
 /// A mapping key with the place it was written.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MapKey<'t> {
     /// The key's text (numbers and booleans as written in canonical form).
-    pub name: Cow<'t, str>,
+    pub name: &'t str,
     /// Where the key starts.
     pub pos: Pos,
 }
 
 /// The shapes a node can have.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'t> {
     /// `null`, `~` or nothing.
     Null,
@@ -53,11 +56,11 @@ pub enum Value<'t> {
     /// A fractional number.
     Float(f64),
     /// Text.
-    Str(Cow<'t, str>),
+    Str(&'t str),
     /// A sequence.
-    Seq(Vec<Node<'t>>),
+    Seq(&'t [Node<'t>]),
     /// A mapping, in file order (duplicate keys are rejected by the reader).
-    Map(Vec<(MapKey<'t>, Node<'t>)>),
+    Map(&'t [(MapKey<'t>, Node<'t>)]),
 }
 
 impl Value<'_> {
@@ -117,9 +120,10 @@ impl Format {
     }
 }
 
-/// Reads `src.text` as `format` into a node tree; a syntax error, a duplicate key or a document
-/// that is too large becomes one diagnostic with its place.
-pub fn read<'t>(src: &Source<'t>, format: Format) -> Result<Node<'t>, Diagnostic> {
+/// Reads `src.text` as `format` into a node tree whose lists, mappings and built text are
+/// allocated in `arena`; a syntax error, a duplicate key or a document that is too large becomes
+/// one diagnostic with its place.
+pub fn read<'t>(src: &Source<'t>, format: Format, arena: &'t Bump) -> Result<Node<'t>, Diagnostic> {
     if src.text.trim().is_empty() {
         let what = if src.text.is_empty() {
             "the file is empty"
@@ -130,9 +134,9 @@ pub fn read<'t>(src: &Source<'t>, format: Format) -> Result<Node<'t>, Diagnostic
             .with_hint("a workflow needs at least `name:` and `steps:`"));
     }
     match format {
-        Format::Yaml => match block_yaml::read(src.text) {
+        Format::Yaml => match block_yaml::read(src.text, arena) {
             Some(node) => Ok(node),
-            None => read_yaml(src, src.text, format),
+            None => read_yaml(src, src.text, format, arena),
         },
         Format::Json => {
             // serde_json gives the clearer message for JSON syntax errors.
@@ -153,9 +157,9 @@ pub fn read<'t>(src: &Source<'t>, format: Format) -> Result<Node<'t>, Diagnostic
             // column where it was.
             if src.text.contains('\t') {
                 let untabbed = src.text.replace('\t', " ");
-                read_yaml(src, &untabbed, format)
+                read_yaml(src, &untabbed, format, arena)
             } else {
-                read_yaml(src, src.text, format)
+                read_yaml(src, src.text, format, arena)
             }
         }
     }
@@ -170,15 +174,21 @@ fn strip_json_position(message: &str) -> String {
 
 /// [`read`] of YAML through the full parser alone, never the fast path (`block_yaml.rs`): the
 /// reference the fast path is checked against, and the benchmark's "before".
-pub fn read_full_yaml(src: &Source<'_>) -> Result<Node<'static>, Diagnostic> {
-    read_yaml(src, src.text, Format::Yaml)
+pub fn read_full_yaml<'a>(src: &Source<'_>, arena: &'a Bump) -> Result<Node<'a>, Diagnostic> {
+    read_yaml(src, src.text, Format::Yaml, arena)
 }
 
-fn read_yaml(src: &Source<'_>, text: &str, format: Format) -> Result<Node<'static>, Diagnostic> {
+fn read_yaml<'a>(
+    src: &Source<'_>,
+    text: &str,
+    format: Format,
+    arena: &'a Bump,
+) -> Result<Node<'a>, Diagnostic> {
     let mut options = ParserOptions::default();
     options.emit_comments = false;
     let mut b = Builder {
         src,
+        arena,
         parser: Parser::new_from_str_with_options(text, options),
         anchors: HashMap::new(),
         nodes: 0,
@@ -197,8 +207,8 @@ pub(super) const MAX_NODES: usize = 1_000_000;
 pub const MAX_ALIAS_BYTES: usize = 64 << 20;
 
 /// An anchored node with what one copy of it costs.
-struct Anchored {
-    node: Node<'static>,
+struct Anchored<'a> {
+    node: Node<'a>,
     nodes: usize,
     bytes: usize,
 }
@@ -210,17 +220,19 @@ fn pos_of(m: &Marker) -> Pos {
     }
 }
 
-struct Builder<'s, 't> {
+struct Builder<'s, 't, 'a> {
     src: &'s Source<'s>,
+    /// Where the tree's lists, mappings and text go.
+    arena: &'a Bump,
     parser: Parser<'t, StrInput<'t>>,
-    anchors: HashMap<usize, Anchored>,
+    anchors: HashMap<usize, Anchored<'a>>,
     nodes: usize,
     /// Bytes of text copied by aliases so far.
     alias_bytes: usize,
     format: Format,
 }
 
-impl<'t> Builder<'_, 't> {
+impl<'t, 'a> Builder<'_, 't, 'a> {
     fn next(&mut self) -> Result<(Event<'t>, Span), Diagnostic> {
         match self.parser.next_event() {
             Some(Ok(ev)) => Ok(ev),
@@ -259,7 +271,7 @@ impl<'t> Builder<'_, 't> {
         Diagnostic::at(self.src, pos_of(&at.start), message).with_hint(hint)
     }
 
-    fn document(&mut self) -> Result<Node<'static>, Diagnostic> {
+    fn document(&mut self) -> Result<Node<'a>, Diagnostic> {
         let mut root = None;
         loop {
             let (ev, span) = self.next()?;
@@ -304,17 +316,12 @@ impl<'t> Builder<'_, 't> {
         Ok(())
     }
 
-    fn node(
-        &mut self,
-        ev: Event<'t>,
-        span: Span,
-        depth: usize,
-    ) -> Result<Node<'static>, Diagnostic> {
+    fn node(&mut self, ev: Event<'t>, span: Span, depth: usize) -> Result<Node<'a>, Diagnostic> {
         self.count(1, &span)?;
         let pos = pos_of(&span.start);
         let (node, anchor) = match ev {
             Event::Scalar(text, style, anchor, tag) => {
-                let value = scalar(&text, style, tag.as_deref())
+                let value = scalar(&text, style, tag.as_deref(), self.arena)
                     .map_err(|why| self.error(&span, why, "quote the value to keep it as text"))?;
                 (Node { pos, value }, anchor)
             }
@@ -330,7 +337,7 @@ impl<'t> Builder<'_, 't> {
                 (
                     Node {
                         pos,
-                        value: Value::Seq(items),
+                        value: Value::Seq(self.arena.alloc_slice_copy(&items)),
                     },
                     anchor,
                 )
@@ -344,7 +351,8 @@ impl<'t> Builder<'_, 't> {
                         "define `&name` before using `*name`",
                     ));
                 };
-                let (nodes, bytes) = (target.nodes, target.bytes);
+                // The copy shares the anchor's lists and text: they never change.
+                let (nodes, bytes, mut node) = (target.nodes, target.bytes, target.node);
                 self.alias_bytes = self.alias_bytes.saturating_add(bytes);
                 if self.alias_bytes > MAX_ALIAS_BYTES {
                     return Err(self.error(
@@ -357,13 +365,6 @@ impl<'t> Builder<'_, 't> {
                     ));
                 }
                 self.count(nodes, &span)?;
-                let mut node = self
-                    .anchors
-                    .get(&id)
-                    .map(|a| a.node.clone())
-                    .ok_or_else(|| {
-                        self.error(&span, "this alias names no anchor", "define `&name` first")
-                    })?;
                 node.pos = pos;
                 return Ok(node);
             }
@@ -377,21 +378,14 @@ impl<'t> Builder<'_, 't> {
         };
         if anchor != 0 {
             let (nodes, bytes) = node.cost();
-            self.anchors.insert(
-                anchor,
-                Anchored {
-                    node: node.clone(),
-                    nodes,
-                    bytes,
-                },
-            );
+            self.anchors.insert(anchor, Anchored { node, nodes, bytes });
         }
         Ok(node)
     }
 
-    fn mapping(&mut self, pos: Pos, depth: usize) -> Result<Node<'static>, Diagnostic> {
-        let mut entries: Vec<(MapKey<'static>, Node<'static>)> = Vec::new();
-        let mut merged: Vec<(MapKey<'static>, Node<'static>)> = Vec::new();
+    fn mapping(&mut self, pos: Pos, depth: usize) -> Result<Node<'a>, Diagnostic> {
+        let mut entries: Vec<(MapKey<'a>, Node<'a>)> = Vec::new();
+        let mut merged: Vec<(MapKey<'a>, Node<'a>)> = Vec::new();
         let mut seen: Option<std::collections::HashSet<String>> = None;
         loop {
             let (ev, span) = self.next()?;
@@ -403,12 +397,12 @@ impl<'t> Builder<'_, 't> {
             let (name, is_merge) = match ev {
                 Event::Scalar(text, style, _, tag) => {
                     let merge = text == "<<" && style == ScalarStyle::Plain && tag.is_none();
-                    (Cow::Owned(text.into_owned()), merge)
+                    (&*self.arena.alloc_str(&text), merge)
                 }
-                Event::Alias(id) => match self.anchors.get(&id).map(|a| &a.node.value) {
-                    Some(Value::Str(s)) => (s.clone(), false),
-                    Some(Value::Int(i)) => (Cow::Owned(i.to_string()), false),
-                    Some(Value::Bool(b)) => (Cow::Owned(b.to_string()), false),
+                Event::Alias(id) => match self.anchors.get(&id).map(|a| a.node.value) {
+                    Some(Value::Str(s)) => (s, false),
+                    Some(Value::Int(i)) => (&*self.arena.alloc_str(&i.to_string()), false),
+                    Some(Value::Bool(b)) => (if b { "true" } else { "false" }, false),
                     _ => {
                         return Err(self.error(
                             &span,
@@ -431,7 +425,7 @@ impl<'t> Builder<'_, 't> {
             let key = MapKey { name, pos: key_pos };
             if is_merge {
                 // A merge key: its mapping (or list of mappings) fills in keys not written here.
-                let sources: Vec<&Node<'static>> = match &value.value {
+                let sources: Vec<&Node<'a>> = match &value.value {
                     Value::Map(_) => vec![&value],
                     Value::Seq(items) => items.iter().collect(),
                     _ => {
@@ -450,15 +444,15 @@ impl<'t> Builder<'_, 't> {
                             "write `<<: *defaults`",
                         ));
                     };
-                    for (k, v) in items {
+                    for &(k, v) in items.iter() {
                         if !merged.iter().any(|(mk, _)| mk.name == k.name) {
-                            merged.push((k.clone(), v.clone()));
+                            merged.push((k, v));
                         }
                     }
                 }
                 continue;
             }
-            if duplicate(&mut seen, &entries, &key.name) {
+            if duplicate(&mut seen, &entries, key.name) {
                 return Err(Diagnostic::at(
                     self.src,
                     key.pos,
@@ -475,7 +469,7 @@ impl<'t> Builder<'_, 't> {
         }
         Ok(Node {
             pos,
-            value: Value::Map(entries),
+            value: Value::Map(self.arena.alloc_slice_copy(&entries)),
         })
     }
 }
@@ -522,14 +516,20 @@ pub(super) fn duplicate(
     }
 }
 
-/// Types a scalar by the YAML 1.2 core schema; quoted and block scalars are text.
-fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value<'static>, String> {
+/// Types a scalar by the YAML 1.2 core schema; quoted and block scalars are text (copied into
+/// `arena`).
+fn scalar<'a>(
+    text: &str,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    arena: &'a Bump,
+) -> Result<Value<'a>, String> {
     if let Some(tag) = tag {
-        let as_text = || Value::Str(Cow::Owned(text.to_string()));
+        let as_text = || Value::Str(arena.alloc_str(text));
         if tag.is_yaml_core_schema_tag("str") {
             return Ok(as_text());
         }
-        let typed = owned(plain_scalar(text));
+        let typed = in_arena(plain_scalar(text), arena);
         let ok = |want: &str| {
             matches!(
                 (want, &typed),
@@ -558,45 +558,22 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value<'st
         ));
     }
     if style != ScalarStyle::Plain {
-        return Ok(Value::Str(Cow::Owned(text.to_string())));
+        return Ok(Value::Str(arena.alloc_str(text)));
     }
-    Ok(owned(plain_scalar(text)))
+    Ok(in_arena(plain_scalar(text), arena))
 }
 
-/// A scalar that no longer borrows the text it was read from.
-fn owned(v: Value<'_>) -> Value<'static> {
+/// A scalar whose text is copied into `arena`, no longer borrowing what it was read from.
+fn in_arena<'a>(v: Value<'_>, arena: &'a Bump) -> Value<'a> {
     match v {
         Value::Null => Value::Null,
         Value::Bool(b) => Value::Bool(b),
         Value::Int(i) => Value::Int(i),
         Value::UInt(u) => Value::UInt(u),
         Value::Float(f) => Value::Float(f),
-        Value::Str(s) => Value::Str(Cow::Owned(s.into_owned())),
-        Value::Seq(items) => Value::Seq(
-            items
-                .into_iter()
-                .map(|n| Node {
-                    pos: n.pos,
-                    value: owned(n.value),
-                })
-                .collect(),
-        ),
-        Value::Map(entries) => Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, n)| {
-                    let key = MapKey {
-                        name: Cow::Owned(k.name.into_owned()),
-                        pos: k.pos,
-                    };
-                    let node = Node {
-                        pos: n.pos,
-                        value: owned(n.value),
-                    };
-                    (key, node)
-                })
-                .collect(),
-        ),
+        Value::Str(s) => Value::Str(arena.alloc_str(s)),
+        // `plain_scalar` gives scalars only.
+        Value::Seq(_) | Value::Map(_) => Value::Null,
     }
 }
 
@@ -615,7 +592,7 @@ pub(super) fn plain_scalar(text: &str) -> Value<'_> {
     }
     let first = text.as_bytes()[0];
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
-        return Value::Str(Cow::Borrowed(text));
+        return Value::Str(text);
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -630,7 +607,7 @@ pub(super) fn plain_scalar(text: &str) -> Value<'_> {
         return text
             .parse::<f64>()
             .map(Value::Float)
-            .unwrap_or_else(|_| Value::Str(Cow::Borrowed(text)));
+            .unwrap_or_else(|_| Value::Str(text));
     }
     if let Some(hex) = text.strip_prefix("0x")
         && let Ok(i) = i64::from_str_radix(hex, 16)
@@ -647,7 +624,7 @@ pub(super) fn plain_scalar(text: &str) -> Value<'_> {
     {
         return Value::Float(f);
     }
-    Value::Str(Cow::Borrowed(text))
+    Value::Str(text)
 }
 
 /// `[0-9]*(\.[0-9]*)?([eE][-+]?[0-9]+)?` with at least one digit before the exponent.
@@ -674,8 +651,13 @@ fn is_float(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// An arena for one test's tree (kept to the end of the test process).
+    fn arena() -> &'static Bump {
+        Box::leak(Box::new(Bump::new()))
+    }
+
     fn yaml(text: &str) -> Result<Node<'_>, Diagnostic> {
-        read(&Source::new("t.yaml", text), Format::Yaml)
+        read(&Source::new("t.yaml", text), Format::Yaml, arena())
     }
 
     #[test]
@@ -695,7 +677,7 @@ mod tests {
         };
         assert_eq!(step[1].0.name, "run");
         assert_eq!(step[1].0.pos, Pos { line: 4, col: 5 });
-        assert_eq!(step[1].1.value, Value::Str("echo hi".into()));
+        assert_eq!(step[1].1.value, Value::Str("echo hi"));
     }
 
     #[test]
@@ -715,7 +697,7 @@ mod tests {
     #[test]
     fn json_with_tabs_is_read_with_columns_intact() {
         let text = "{\n\t\"name\": \"x\",\n\t\"steps\": []\n}\n";
-        let node = read(&Source::new("t.json", text), Format::Json).unwrap();
+        let node = read(&Source::new("t.json", text), Format::Json, arena()).unwrap();
         let Value::Map(entries) = &node.value else {
             panic!("not a map");
         };
@@ -727,6 +709,7 @@ mod tests {
         let err = read(
             &Source::new("t.json", "{\n  \"name\": \"x\"\n  \"steps\": []\n}"),
             Format::Json,
+            arena(),
         )
         .unwrap_err();
         assert!(err.message.starts_with("JSON syntax error"), "{err}");
@@ -739,7 +722,7 @@ mod tests {
         let Value::Map(entries) = &node.value else {
             panic!("not a map");
         };
-        assert_eq!(entries[0].1.value, Value::Str("yes".into()));
+        assert_eq!(entries[0].1.value, Value::Str("yes"));
         assert_eq!(entries[1].1.value, Value::Bool(true));
     }
 
@@ -747,7 +730,7 @@ mod tests {
         match &node.value {
             Value::Map(entries) => entries
                 .iter()
-                .map(|(k, v)| (k.name.to_string(), v.value.clone()))
+                .map(|(k, v)| (k.name.to_string(), v.value))
                 .collect(),
             other => panic!("not a map: {other:?}"),
         }
@@ -759,21 +742,21 @@ mod tests {
         let m = map_of(&node);
         assert_eq!(m[0].1, Value::Int(1));
         assert_eq!(m[1].1, Value::Float(-2.5));
-        assert_eq!(m[2].1, Value::Str("1.0.0".into()));
+        assert_eq!(m[2].1, Value::Str("1.0.0"));
         assert_eq!(m[3].1, Value::Null);
         assert_eq!(m[4].1, Value::Float(1000.0));
-        assert_eq!(m[5].1, Value::Str("1".into()));
+        assert_eq!(m[5].1, Value::Str("1"));
         assert_eq!(m[6].1, Value::Int(31));
-        assert_eq!(m[7].1, Value::Str("30s".into()));
+        assert_eq!(m[7].1, Value::Str("30s"));
         assert_eq!(m[8].1, Value::Float(0.5));
-        assert_eq!(m[9].1, Value::Str("off".into()));
+        assert_eq!(m[9].1, Value::Str("off"));
         assert_eq!(m[10].1, Value::Float(1e20));
     }
 
     #[test]
     fn core_tags_force_a_type_and_other_tags_are_refused() {
         let m = map_of(&yaml("a: !!str 12\nb: !!float 3\n").unwrap());
-        assert_eq!(m[0].1, Value::Str("12".into()));
+        assert_eq!(m[0].1, Value::Str("12"));
         assert_eq!(m[1].1, Value::Float(3.0));
         let err = yaml("a: !secret x\n").unwrap_err();
         assert!(err.message.contains("not supported"), "{err}");
@@ -787,18 +770,12 @@ mod tests {
                 .unwrap();
         let m = map_of(&node);
         let step = match &m[1].1 {
-            Value::Map(e) => e
-                .iter()
-                .map(|(k, v)| (k.name.clone(), v.value.clone()))
-                .collect::<Vec<_>>(),
+            Value::Map(e) => e.iter().map(|(k, v)| (k.name, v.value)).collect::<Vec<_>>(),
             other => panic!("{other:?}"),
         };
         assert_eq!(
             step,
-            vec![
-                ("timeout".into(), Value::Str("5s".into())),
-                ("retry".into(), Value::Int(3))
-            ]
+            vec![("timeout", Value::Str("5s")), ("retry", Value::Int(3))]
         );
         assert!(matches!(&m[2].1, Value::Map(e) if e.len() == 2));
     }

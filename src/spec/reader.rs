@@ -191,7 +191,7 @@ impl<'s> Reader<'s> {
             Value::Seq(items) => {
                 let mut texts = Vec::with_capacity(items.len());
                 let mut places = Vec::with_capacity(items.len());
-                for n in items {
+                for n in items.iter() {
                     if let Some(s) = self.string(n, what, example) {
                         texts.push(s);
                         places.push(n.pos);
@@ -274,7 +274,7 @@ impl<'n> Table<'n> {
             // A step asks for some 45 keys: room for them all, not a second allocation
             // and a copy halfway through each step.
             asked: Vec::with_capacity(64),
-            filter: entries.iter().fold(0, |f, (k, _)| f | filter_bit(&k.name)),
+            filter: entries.iter().fold(0, |f, (k, _)| f | filter_bit(k.name)),
         }
     }
 
@@ -326,7 +326,7 @@ impl<'n> Table<'n> {
         let mut found: Option<(&'n MapKey<'n>, &'n Node<'n>)> = None;
         let entries = self.entries;
         for (i, (k, v)) in entries.iter().enumerate() {
-            if k.name == name || aliases.contains(&&*k.name) {
+            if k.name == name || aliases.contains(&k.name) {
                 self.mark(i);
                 match found {
                     None => found = Some((k, v)),
@@ -369,7 +369,7 @@ impl<'n> Table<'n> {
                 .asked
                 .iter()
                 .flat_map(|(name, aliases)| std::iter::once(*name).chain(aliases.iter().copied()));
-            let hint = did_you_mean(&k.name, asked).or_else(|| {
+            let hint = did_you_mean(k.name, asked).or_else(|| {
                 let mut known: Vec<&str> = self.asked.iter().map(|(name, _)| *name).collect();
                 known.sort_unstable();
                 known.dedup();
