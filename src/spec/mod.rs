@@ -78,7 +78,8 @@ pub fn parse_with(
         .unwrap_or("workflow");
     let mut r = reader::Reader::new(&src);
     let converted = convert::convert_workflow(&mut r, &root, default_name);
-    // The tree is no longer needed: what validation allocates reuses its memory.
+    // The tree is no longer needed: its arena goes at once, and what validation allocates
+    // reuses the memory.
     drop(arena);
     let mut diags = std::mem::take(&mut r.diags);
     let Some((mut wf, places)) = converted else {
