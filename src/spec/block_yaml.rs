@@ -7,7 +7,7 @@
 //! document, tabs, an empty value, a duplicate key, any syntax error. The full parser
 //! (`node.rs`, over serde-saphyr's events) then reads the file, so a tree from here is always the
 //! tree the full parser builds, and every error message is the full parser's
-//! (`tests/yaml_fast_path.rs` checks both on generated and mutated documents).
+//! (`block_yaml_tests.rs` checks both on generated and mutated documents).
 
 use bumpalo::Bump;
 

@@ -6,8 +6,11 @@
 //! The tree is built straight from the events of serde-saphyr's YAML parser (`granit_parser`):
 //! that is about twice as fast as going through serde with `Spanned<T>` on every node, and it is
 //! what keeps a 1,000-step file well under the 10 ms budget. Scalars are typed by the YAML 1.2
-//! core schema (so `yes` and `on` stay text), duplicate keys are errors, aliases are expanded
-//! under a node budget, and `<<` merge keys are honoured (explicit keys win).
+//! core schema (so `yes` and `on` stay text), duplicate keys are errors, aliases share their
+//! anchor's tree but count against the node budget as copies would, and `<<` merge keys are
+//! honoured (explicit keys win). Plain block YAML, what workflows are usually written in, takes a
+//! faster path (`block_yaml.rs`) to the same tree. Either way the tree lives in an arena the
+//! caller gives: its lists and built text take a few large blocks, freed at once.
 
 use std::collections::HashMap;
 
