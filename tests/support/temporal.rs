@@ -123,6 +123,11 @@ impl Worker {
         self.child.id()
     }
 
+    /// Everything it has printed so far, a line each.
+    pub fn said_lines(&self) -> String {
+        self.said.lock().map(|s| s.join("\n")).unwrap_or_default()
+    }
+
     /// Whether it has printed a line containing `text`.
     pub fn has_said(&self, text: &str) -> bool {
         self.said
@@ -196,11 +201,24 @@ impl Cluster {
                 }
             }
         });
-        let worker = Worker { child, said };
+        let mut worker = Worker { child, said };
         let ready = format!("polling {}", queues.join(", "));
-        eventually(PATIENCE, &format!("a worker {ready}"), || {
-            worker.has_said(&ready)
-        });
+        // A worker that ends, or never says it polls, fails the test with what it said.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !worker.has_said(&ready) {
+            if let Ok(Some(status)) = worker.child.try_wait() {
+                panic!(
+                    "baton worker ended ({status}) before {ready}; it said:\n{}",
+                    worker.said_lines()
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited {PATIENCE:?} for a worker {ready}; it said:\n{}",
+                worker.said_lines()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         self.workers.push(worker);
         self.workers.len() - 1
     }
