@@ -205,8 +205,10 @@ fn read_yaml<'a>(
 /// enough that an alias bomb stops quickly.
 pub(super) const MAX_NODES: usize = 1_000_000;
 
-/// Most bytes of text (keys and scalars) aliases may copy in one document: an alias to a long
-/// string copies all of it, so counting nodes alone lets a 1 MB file ask for gigabytes.
+/// Most bytes of text (keys and scalars) aliases may repeat in one document. The tree shares an
+/// alias's text with its anchor, but the workflow read from it holds a copy at each place, so
+/// an alias to a long string counts all of it: counting nodes alone would let a 1 MB file ask
+/// for gigabytes.
 pub const MAX_ALIAS_BYTES: usize = 64 << 20;
 
 /// An anchored node with what one copy of it costs.
@@ -230,7 +232,7 @@ struct Builder<'s, 't, 'a> {
     parser: Parser<'t, StrInput<'t>>,
     anchors: HashMap<usize, Anchored<'a>>,
     nodes: usize,
-    /// Bytes of text copied by aliases so far.
+    /// Bytes of text repeated by aliases so far.
     alias_bytes: usize,
     format: Format,
 }
