@@ -14,6 +14,9 @@ pub struct Reader<'s> {
     pub src: &'s Source<'s>,
     /// Problems found so far.
     pub diags: Vec<Diagnostic>,
+    /// Lists of asked keys that finished tables gave back, for the next tables: a step asks
+    /// for some 45 keys, and a list of its own was an allocation and a free every step.
+    spare_asked: Vec<Vec<AskedKey>>,
 }
 
 impl<'s> Reader<'s> {
@@ -22,7 +25,17 @@ impl<'s> Reader<'s> {
         Reader {
             src,
             diags: Vec::new(),
+            spare_asked: Vec::new(),
         }
+    }
+
+    /// A list for a table's asked keys: one a finished table gave back, or a new one with room
+    /// for a step's keys from the start (no copy halfway through).
+    #[inline(never)]
+    fn spare_asked_list(&mut self) -> Vec<AskedKey> {
+        self.spare_asked
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(64))
     }
 
     /// Records a problem at `pos`.
@@ -253,11 +266,15 @@ pub struct Table<'n> {
     taken: u64,
     more: Vec<bool>,
     /// Every key asked for, with its aliases: the known keys an unknown one is compared with.
-    asked: Vec<(&'static str, &'static [&'static str])>,
+    /// Taken from the reader's spare lists at the first key asked, given back by `finish`.
+    asked: Vec<AskedKey>,
     /// A 64-bit filter of the entries' names, so most absent keys are ruled out without
     /// comparing strings.
     filter: u64,
 }
+
+/// A key asked of a table, with its aliases.
+type AskedKey = (&'static str, &'static [&'static str]);
 
 fn filter_bit(name: &str) -> u64 {
     let first = name.as_bytes().first().copied().unwrap_or(0) as usize;
@@ -271,9 +288,7 @@ impl<'n> Table<'n> {
             entries,
             taken: 0,
             more: Vec::new(),
-            // A step asks for some 45 keys: room for them all, not a second allocation
-            // and a copy halfway through each step.
-            asked: Vec::with_capacity(64),
+            asked: Vec::new(),
             filter: entries.iter().fold(0, |f, (k, _)| f | filter_bit(k.name)),
         }
     }
@@ -299,13 +314,16 @@ impl<'n> Table<'n> {
 
     /// Takes the key named `name` or one of its `aliases`. Two spellings of the same key at
     /// once is an error (reported at the second).
-    #[inline]
+    #[inline(always)]
     pub fn take(
         &mut self,
         r: &mut Reader<'_>,
         name: &'static str,
         aliases: &'static [&'static str],
     ) -> Option<(&'n MapKey<'n>, &'n Node<'n>)> {
+        if self.asked.capacity() == 0 {
+            self.asked = r.spare_asked_list();
+        }
         self.asked.push((name, aliases));
         if self.filter & filter_bit(name) == 0
             && aliases.iter().all(|a| self.filter & filter_bit(a) == 0)
@@ -345,6 +363,7 @@ impl<'n> Table<'n> {
     }
 
     /// Takes a key; only the value.
+    #[inline(always)]
     pub fn get(
         &mut self,
         r: &mut Reader<'_>,
@@ -381,12 +400,39 @@ impl<'n> Table<'n> {
                 hint,
             );
         }
+        let mut asked = self.asked;
+        if asked.capacity() > 0 {
+            asked.clear();
+            r.spare_asked.push(asked);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    /// Tables hand their lists of asked keys on to later ones: each hint still names only the
+    /// keys of its own mapping (a parameter's table finishes before the first step's starts).
+    #[test]
+    fn each_unknown_key_is_told_the_known_keys_of_its_own_mapping() {
+        let y = "name: t\nparams:\n  env: { default: a, zzzz: 1 }\nsteps:\n  - id: b\n    run: echo\n    qqqq: 1\n";
+        let err = super::super::parse_str(y, Path::new("t.yaml")).unwrap_err();
+        let hint = |key: &str| {
+            let d = err
+                .0
+                .iter()
+                .find(|d| d.message.contains(&format!("`{key}`")))
+                .unwrap_or_else(|| panic!("no problem with `{key}`: {err}"));
+            d.hint.clone().unwrap_or_default()
+        };
+        let param = hint("zzzz");
+        assert!(param.contains("enum"), "{param}");
+        assert!(!param.contains("depends_on"), "{param}");
+        let step = hint("qqqq");
+        assert!(step.contains("depends_on"), "{step}");
+        assert!(!step.contains("enum"), "{step}");
+    }
 
     /// A step with more keys than the table's 64-bit record of taken keys: the keys past the
     /// 64th are taken and reported like the first ones.
