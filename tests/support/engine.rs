@@ -217,12 +217,23 @@ pub fn read_pid(path: &Path) -> i32 {
 
 /// Waits until `condition` holds, checking every few milliseconds; fails the test, saying
 /// `what` was awaited, if it does not within `timeout` (a hang, never a timing assertion).
-pub fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+pub fn eventually(timeout: Duration, what: &str, condition: impl FnMut() -> bool) {
+    eventually_explained(timeout, what, condition, String::new);
+}
+
+/// [`eventually`], with `explain` (what the awaited process said, say) added to the failure.
+pub fn eventually_explained(
+    timeout: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> bool,
+    explain: impl Fn() -> String,
+) {
     let deadline = std::time::Instant::now() + timeout;
     while !condition() {
         assert!(
             std::time::Instant::now() < deadline,
-            "waited {timeout:?} for {what}"
+            "waited {timeout:?} for {what}{}",
+            explain()
         );
         std::thread::sleep(Duration::from_millis(10));
     }

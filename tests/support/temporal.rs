@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::harness::eventually;
+use crate::harness::{eventually, eventually_explained};
 
 /// How long a wait may take before it counts as a hang (never a timing assertion).
 pub const PATIENCE: Duration = Duration::from_secs(120);
@@ -125,7 +125,7 @@ impl Worker {
 
     /// Everything it has printed so far, a line each.
     pub fn said_lines(&self) -> String {
-        self.said.lock().map(|s| s.join("\n")).unwrap_or_default()
+        lines_of(&self.said)
     }
 
     /// Whether it has printed a line containing `text`.
@@ -135,6 +135,11 @@ impl Worker {
             .map(|s| s.iter().any(|l| l.contains(text)))
             .unwrap_or(false)
     }
+}
+
+/// Lines read so far, joined.
+fn lines_of(said: &std::sync::Mutex<Vec<String>>) -> String {
+    said.lock().map(|s| s.join("\n")).unwrap_or_default()
 }
 
 impl Drop for Worker {
@@ -204,21 +209,21 @@ impl Cluster {
         let mut worker = Worker { child, said };
         let ready = format!("polling {}", queues.join(", "));
         // A worker that ends, or never says it polls, fails the test with what it said.
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while !worker.has_said(&ready) {
-            if let Ok(Some(status)) = worker.child.try_wait() {
-                panic!(
-                    "baton worker ended ({status}) before {ready}; it said:\n{}",
-                    worker.said_lines()
-                );
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "waited {PATIENCE:?} for a worker {ready}; it said:\n{}",
-                worker.said_lines()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        let said = worker.said.clone();
+        eventually_explained(
+            PATIENCE,
+            &format!("a worker {ready}"),
+            || {
+                if let Ok(Some(status)) = worker.child.try_wait() {
+                    panic!(
+                        "baton worker ended ({status}) before {ready}; it said:\n{}",
+                        worker.said_lines()
+                    );
+                }
+                worker.has_said(&ready)
+            },
+            || format!("; it said:\n{}", lines_of(&said)),
+        );
         self.workers.push(worker);
         self.workers.len() - 1
     }
