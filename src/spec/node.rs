@@ -534,7 +534,7 @@ fn scalar<'a>(
         if tag.is_yaml_core_schema_tag("str") {
             return Ok(as_text());
         }
-        let typed = in_arena(plain_scalar(text), arena);
+        let typed = plain_scalar(arena.alloc_str(text));
         let ok = |want: &str| {
             matches!(
                 (want, &typed),
@@ -565,21 +565,8 @@ fn scalar<'a>(
     if style != ScalarStyle::Plain {
         return Ok(Value::Str(arena.alloc_str(text)));
     }
-    Ok(in_arena(plain_scalar(text), arena))
-}
-
-/// A scalar whose text is copied into `arena`, no longer borrowing what it was read from.
-fn in_arena<'a>(v: Value<'_>, arena: &'a Bump) -> Value<'a> {
-    match v {
-        Value::Null => Value::Null,
-        Value::Bool(b) => Value::Bool(b),
-        Value::Int(i) => Value::Int(i),
-        Value::UInt(u) => Value::UInt(u),
-        Value::Float(f) => Value::Float(f),
-        Value::Str(s) => Value::Str(arena.alloc_str(s)),
-        // `plain_scalar` gives scalars only.
-        Value::Seq(_) | Value::Map(_) => Value::Null,
-    }
+    // Typed from the arena's copy: a scalar that reads as text borrows it from there.
+    Ok(plain_scalar(arena.alloc_str(text)))
 }
 
 /// The YAML 1.2 core schema for plain scalars.
