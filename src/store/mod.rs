@@ -553,8 +553,10 @@ pub(crate) mod tests {
     fn one_entry_and_many_are_written_whole_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let entry = |k: &str, v: &str| (k.as_bytes().to_vec(), v.as_bytes().to_vec());
+        // Through the store's own opening, which waits for a just-closed handle's lock.
+        let open = || recover::open_sled(dir.path(), sled::Config::new()).unwrap();
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = open();
             let tree = db.open_tree("t").unwrap();
             insert_atomically(&tree, vec![entry("a", "1")]).unwrap();
             insert_atomically(&tree, vec![entry("b", "2"), entry("c", "3")]).unwrap();
@@ -564,7 +566,7 @@ pub(crate) mod tests {
             insert_atomically(&tree, Vec::new()).unwrap();
             db.flush().unwrap();
         }
-        let db = sled::open(dir.path()).unwrap();
+        let db = open();
         let tree = db.open_tree("t").unwrap();
         let got: Vec<(Vec<u8>, Vec<u8>)> = tree
             .iter()
