@@ -2,6 +2,7 @@
 //! LLM agents and human approval gates. See `DESIGN.md` for the map of the parts.
 
 pub mod agents;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -1,6 +1,7 @@
 //! How shell steps start and end, seen from outside: the shell is found in `PATH` once, not
 //! searched again by every step (by strace); a process a step leaves behind holding its output
-//! open does not keep the step from ending.
+//! open does not keep the step from ending; a step's commands run under the default scheduling
+//! policy while baton's flushing threads run as background ones.
 
 use std::process::{Command, Stdio};
 
@@ -104,4 +105,63 @@ fn a_step_ends_when_a_process_it_left_behind_holds_its_output_open() {
         "{shown}"
     );
     assert!(shown.contains("next"), "{shown}");
+}
+
+/// The scheduling policy of a task, from its `/proc/…/stat` text (field 41; the name, field 2,
+/// is in parentheses and may hold spaces).
+fn policy(stat: &str) -> u32 {
+    let after_name = &stat[stat.rfind(')').expect("a stat line names its task") + 1..];
+    after_name
+        .split_whitespace()
+        .nth(38)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("no policy in {stat:?}"))
+}
+
+/// The threads that flush (sled's I/O pool and baton's group-commit thread) are `SCHED_BATCH`,
+/// so that their wake-ups at every step do not take a core from the engine; the engine's
+/// workers, and so the steps they start, keep the default policy (a step's commands must run
+/// as they would anywhere else). The step itself reads baton's threads while it runs.
+#[test]
+fn flushing_threads_run_in_the_background_and_steps_do_not() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_BATCH: u32 = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let (threads, own) = (dir.path().join("threads"), dir.path().join("own"));
+    let wf = dir.path().join("wf.yaml");
+    std::fs::write(
+        &wf,
+        format!(
+            "name: policies\nsteps:\n  - id: look\n    run: \"for t in /proc/$PPID/task/*; do tr -d '\\\\n' < $t/comm; printf '\\\\t'; cat $t/stat; done > {t}; cat /proc/$$/stat > {o}\"\n",
+            t = threads.display(),
+            o = own.display()
+        ),
+    )
+    .unwrap();
+    let out = bin::baton(&dir.path().join("data"))
+        .args(["run", "-q"])
+        .arg(&wf)
+        .env("BATON_CONFIG_DIR", dir.path().join("config"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", bin::text(&out));
+    let listing = std::fs::read_to_string(&threads).unwrap();
+    let named = |prefix: &str| -> Vec<u32> {
+        listing
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, stat)| policy(stat))
+            .collect()
+    };
+    let (pool, flush, engine) = (
+        named("sled-io"),
+        named("baton-flush"),
+        named("baton-engine"),
+    );
+    assert!(!pool.is_empty() && !engine.is_empty(), "{listing}");
+    assert!(pool.iter().all(|&p| p == SCHED_BATCH), "{listing}");
+    assert_eq!(flush, [SCHED_BATCH], "{listing}");
+    assert!(engine.iter().all(|&p| p == SCHED_OTHER), "{listing}");
+    assert_eq!(policy(&std::fs::read_to_string(&own).unwrap()), SCHED_OTHER);
 }

@@ -115,6 +115,8 @@ pub struct RunActor {
     notifier: Notifier,
     /// The control of each fan-out step's items (the run's, or cancelled by `fail_fast`).
     fan_controls: HashMap<usize, watch::Sender<Directive>>,
+    /// Whether step tasks were started since the batch was last written (see [`RunActor::run`]).
+    started: bool,
 }
 
 impl RunActor {
@@ -191,6 +193,7 @@ impl RunActor {
             replies: HashMap::new(),
             broken: false,
             fan_controls: HashMap::new(),
+            started: false,
         };
         driver.perform(effects);
         Ok(driver)
@@ -205,6 +208,14 @@ impl RunActor {
         }
         self.feed(Input::Begin);
         loop {
+            if std::mem::take(&mut self.started) {
+                // The steps just started go first: they reach their spawn before the batch
+                // is written and its flush asked for, so that the write and the flush overlap
+                // their processes instead of delaying them (a chain of shell steps waits for
+                // nothing else). Nothing is announced earlier for it; a step's process group
+                // is still recorded, after the batch, as soon as the driver hears of it.
+                tokio::task::yield_now().await;
+            }
             self.commit();
             if self.machine.is_over() && self.journal.is_idle() {
                 break;
@@ -429,6 +440,7 @@ impl RunActor {
             item: None,
         };
         tokio::spawn(run_step(job));
+        self.started = true;
     }
 
     fn log_sink(&self, step: &StepId) -> LogSink {

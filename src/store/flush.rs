@@ -97,6 +97,8 @@ impl Flusher {
         let spawned = std::thread::Builder::new()
             .name("baton-flush".into())
             .spawn(move || {
+                // A flush waits a moment rather than take the core from a step's driver.
+                crate::background::this_thread();
                 while let Ok(first) = rx.recv() {
                     // Everyone who asked before this fsync starts is covered by it.
                     let mut requests = vec![first];

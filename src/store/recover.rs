@@ -96,6 +96,19 @@ pub(crate) fn snapshots(db_dir: &Path) -> Vec<PathBuf> {
 
 /// Opens sled in `db_dir` (after finishing the snapshots a kill interrupted). A refusal that reopening
 /// cannot fix becomes [`StoreDamaged`], which names `baton doctor`.
+/// Starts sled's I/O pool now, from the opening thread, so that its threads inherit that
+/// thread's background policy (`crate::background`). A store with history starts it while
+/// recovering; a new one would start it at the first write that fills a buffer, from whatever
+/// thread made it. An asynchronous flush hands its work to the pool as soon as it is first
+/// polled; it is polled once and left to finish on its own (it flushes nothing not flushed
+/// anyway).
+fn start_io_pool(db: &sled::Db) {
+    let flush = db.flush_async();
+    let mut flush = std::pin::pin!(flush);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = flush.as_mut().poll(&mut cx);
+}
+
 pub(super) fn open_sled(store_dir: &Path, config: sled::Config) -> anyhow::Result<sled::Db> {
     let db_dir = store_dir.join("db");
     finish_snapshots(&db_dir)?;
@@ -105,7 +118,7 @@ pub(super) fn open_sled(store_dir: &Path, config: sled::Config) -> anyhow::Resul
     // processes are kept out by the owner lock before this.)
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let opened = loop {
-        match config.open() {
+        match crate::background::while_opening(|| config.open().inspect(start_io_pool)) {
             // sled says so only in its message (`could not acquire lock on …`).
             Err(sled::Error::Io(e))
                 if e.to_string().starts_with("could not acquire lock")
