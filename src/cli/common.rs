@@ -164,9 +164,18 @@ pub fn flush_own_log() {
     drop(OWN_LOG.lock().unwrap_or_else(|e| e.into_inner()).take());
 }
 
-/// A multi-threaded runtime for the engine.
+/// The engine's runtime: one worker thread, plus tokio's pool for blocking work.
+///
+/// A run's steps are driven one transition at a time by its driver, and a step's own work in
+/// baton is tens of microseconds (its command runs in its own process), so a second worker
+/// mostly added hand-offs: each task a driver started woke the other worker to steal it. With
+/// one, the step a driver starts runs on the same thread right after it (the driver yields
+/// for it, see `engine::run`). Measured (README, *Performance*, session 16): a chain of 500
+/// `run: "true"` steps 1.50× → 1.31× a shell loop; the 5,000-wide fan-out, the shell fan-out
+/// and the runs a second through `baton serve` unchanged.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .thread_name("baton-engine")
         .build()
