@@ -42,13 +42,25 @@ impl Sshd {
         .unwrap();
         // The privilege-separation directory sshd insists on.
         let _ = std::fs::create_dir_all("/run/sshd");
-        let port = free_port();
+        let mut port = free_port();
         let mut sshd = Sshd {
             child: spawn(dir.path(), port),
             dir,
             port,
             orphans: Vec::new(),
         };
+        // Another test may take the port between its choice and sshd's bind: a new one then.
+        for _ in 0..5 {
+            match sshd.listening() {
+                Err(log) if log.contains("Address already in use") => {
+                    port = free_port();
+                    sshd.port = port;
+                    sshd.child = spawn(sshd.dir.path(), port);
+                }
+                Err(log) => panic!("{log}"),
+                Ok(()) => break,
+            }
+        }
         sshd.trust_host_key();
         sshd.wait_listening();
         sshd
@@ -161,20 +173,30 @@ impl Sshd {
     }
 
     fn wait_listening(&mut self) {
+        if let Err(why) = self.listening() {
+            panic!("{why}");
+        }
+    }
+
+    /// Waits until sshd accepts connections; `Err` with its log if it ended before.
+    fn listening(&mut self) -> Result<(), String> {
         let port = self.port;
         let log = self.path("sshd.log");
         let child = &mut self.child;
+        let mut ended = None;
         super::harness::eventually(
             Duration::from_secs(30),
             &format!("sshd to listen on port {port}"),
             || {
                 if let Ok(Some(status)) = child.try_wait() {
                     let log = std::fs::read_to_string(&log).unwrap_or_default();
-                    panic!("sshd ended ({status}) before it listened: {log}");
+                    ended = Some(format!("sshd ended ({status}) before it listened: {log}"));
+                    return true;
                 }
                 std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
             },
         );
+        ended.map_or(Ok(()), Err)
     }
 
     fn stop(&mut self) {
@@ -233,12 +255,25 @@ fn keygen(path: &Path) {
     assert!(ok, "ssh-keygen failed for {}", path.display());
 }
 
+/// A port free now, below the kernel's range of ephemeral ports (32768 and up by default),
+/// so that no outgoing connection of another test takes it while this sshd is stopped (a host
+/// that went away and comes back listens on the same port).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        .wrapping_mul(2654435761)
+        .wrapping_add(NEXT.fetch_add(7919, Ordering::Relaxed));
+    (0..2000)
+        .map(|i| 20000 + ((seed.wrapping_add(i * 104729)) % 12000) as u16)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .unwrap_or_else(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
 }
 
 fn which(program: &str) -> bool {
