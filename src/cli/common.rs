@@ -171,8 +171,8 @@ pub fn flush_own_log() {
 /// mostly added hand-offs: each task a driver started woke the other worker to steal it. With
 /// one, the step a driver starts runs on the same thread right after it (the driver yields
 /// for it, see `engine::run`). Measured (README, *Performance*, session 16): a chain of 500
-/// `run: "true"` steps 1.50× → 1.31× a shell loop; the 5,000-wide fan-out, the shell fan-out
-/// and the runs a second through `baton serve` unchanged.
+/// `run: "true"` steps 1.46× → 1.30× a shell loop, against the same build on two workers; the
+/// other peer rows within the machine's spread.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
