@@ -94,8 +94,6 @@ pub(crate) fn snapshots(db_dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Opens sled in `db_dir` (after finishing the snapshots a kill interrupted). A refusal that reopening
-/// cannot fix becomes [`StoreDamaged`], which names `baton doctor`.
 /// Starts sled's I/O pool now, from the opening thread, so that its threads inherit that
 /// thread's background policy (`crate::background`). A store with history starts it while
 /// recovering; a new one would start it at the first write that fills a buffer, from whatever
@@ -109,6 +107,8 @@ fn start_io_pool(db: &sled::Db) {
     let _ = flush.as_mut().poll(&mut cx);
 }
 
+/// Opens sled in `db_dir` (after finishing the snapshots a kill interrupted). A refusal that reopening
+/// cannot fix becomes [`StoreDamaged`], which names `baton doctor`.
 pub(super) fn open_sled(store_dir: &Path, config: sled::Config) -> anyhow::Result<sled::Db> {
     let db_dir = store_dir.join("db");
     finish_snapshots(&db_dir)?;
