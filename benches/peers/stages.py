@@ -61,8 +61,8 @@ def main():
             f.write(measure.true_chain(200))
         loop = ["sh", "-c", "for i in $(seq 200); do sh -c true; done"]
         print(f"{'':8} {'exit→fork':>10} {'fork→exec':>10} {'exec→exit':>10} {'cycle':>8}  (µs)")
-        for _ in range(rounds):
-            data = os.path.join(work, f"data{_}")
+        for round_ in range(rounds):
+            data = os.path.join(work, f"data{round_}")
             for name, cmd in (("baton", [baton, "run", "--data-dir", data, "-q", wf]),
                               ("loop", loop)):
                 a, b, c, t = traced(cmd, work)

@@ -115,7 +115,8 @@ pub struct RunActor {
     notifier: Notifier,
     /// The control of each fan-out step's items (the run's, or cancelled by `fail_fast`).
     fan_controls: HashMap<usize, watch::Sender<Directive>>,
-    /// Whether step tasks were started since the batch was last written (see [`RunActor::run`]).
+    /// Whether step or item tasks were started since the batch was last written (see
+    /// [`RunActor::run`]).
     started: bool,
 }
 

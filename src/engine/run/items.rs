@@ -70,6 +70,7 @@ impl RunActor {
             // The job's sender goes with the task, which ends the forwarding.
             tokio::join!(run_step(job), forward);
         });
+        self.started = true;
     }
 
     /// Tells step `idx`'s running items to stop (one failed, `fail_fast`).
