@@ -3,7 +3,8 @@
 //! than asked. Out of descriptors, sled can fail (and then hang) and steps cannot start.
 
 /// Descriptors one running step may hold: its stdout and stderr pipes (both ends while it
-/// starts), the pipe that reports a failed exec, and the child's pidfd.
+/// starts), the child's pidfd, and, when it is started through std's `Command`, the pipe that
+/// reports a failed exec.
 pub const PER_STEP: u64 = 8;
 
 /// Descriptors kept for everything else: the store (sled opens files as it goes), baton's own

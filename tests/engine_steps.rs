@@ -78,6 +78,57 @@ steps:
     assert!(text.ends_with(&format!("/sub show {id}")), "{text}");
 }
 
+/// A step that sets its own `PATH` is started by the shell's name, searched in that `PATH`
+/// (baton's other steps start the shell by the path found once, without the search).
+#[test]
+fn a_step_that_sets_its_own_path_finds_its_commands_there() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Harness::new();
+    let bin = h.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let tool = bin.join("greet");
+    std::fs::write(&tool, "#!/bin/sh\necho \"hi from $0\"\necho careful >&2\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let yaml = format!(
+        r#"
+name: own-path
+steps:
+  - id: greet
+    run: greet
+    env: {{ PATH: "{}:/usr/bin:/bin" }}
+"#,
+        bin.display()
+    );
+    let (id, state) = h.run_to_end(&yaml);
+    assert_eq!(state, RunState::Succeeded);
+    assert_eq!(
+        h.output(&id, "greet"),
+        json!(format!("hi from {}", tool.display()))
+    );
+    assert!(h.logs(&id, "greet").iter().any(|l| l == "careful"));
+}
+
+/// A working directory that does not exist fails the step with what and where.
+#[test]
+fn a_step_whose_directory_is_missing_fails_saying_so() {
+    let h = Harness::new();
+    let gone = h.path("gone");
+    let yaml = format!(
+        "name: nowhere\nsteps:\n  - id: here\n    run: \"true\"\n    cwd: {}\n",
+        gone.display()
+    );
+    let (id, state) = h.run_to_end(&yaml);
+    assert_eq!(state, RunState::Failed);
+    let rec = h.step(&id, "here");
+    assert_eq!(rec.status, StepStatus::Failed);
+    let error = rec.error.unwrap_or_default();
+    assert!(
+        error.contains(&format!("cannot start `sh` in {}", gone.display()))
+            && error.contains("No such file or directory"),
+        "{error}"
+    );
+}
+
 #[test]
 fn stdout_and_stderr_stream_into_the_log_line_by_line() {
     let h = Harness::new();

@@ -10,6 +10,7 @@ pub mod http;
 pub mod remote;
 pub mod shell;
 pub mod sleep;
+mod spawn;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -69,22 +69,8 @@ impl ProcessGroups {
 
 /// Runs one attempt of the command.
 pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
-    let mut command = Command::new(program(&cmd));
-    command
-        // `$0` is the shell as named, wherever it was found.
-        .arg0(&cmd.shell)
-        .arg("-c")
-        .arg(&cmd.command)
-        .envs(&cmd.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(dir) = &cmd.cwd {
-        command.current_dir(dir);
-    }
-    let mut child = command.spawn().map_err(|e| {
+    let program = program(&cmd);
+    let cannot_start = |e: std::io::Error| {
         let why = if crate::descriptors::is_out_of_descriptors(&e) {
             crate::descriptors::OUT_OF_DESCRIPTORS.to_string()
         } else {
@@ -98,8 +84,51 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
                 .map(|d| format!(" in {}", d.display()))
                 .unwrap_or_default()
         ))
-    })?;
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    };
+    // `posix_spawn` with the step's variables put in front of baton's own environment, where
+    // it can be had; else tokio's `Command` (which needs the path search done for it when the
+    // shell was not found in baton's `PATH`, or when the step sets its own).
+    let (mut child, out_reader, err_reader) = if program.is_absolute() && super::spawn::available()
+    {
+        let started = super::spawn::start(
+            &program,
+            &cmd.shell,
+            &cmd.command,
+            &cmd.env,
+            cmd.cwd.as_deref(),
+        )
+        .map_err(cannot_start)?;
+        (
+            Process::Spawned(started.child),
+            Some(read_into_log(started.stdout, LogStream::Stdout, &attempt)),
+            Some(read_into_log(started.stderr, LogStream::Stderr, &attempt)),
+        )
+    } else {
+        let mut command = Command::new(&program);
+        command
+            // `$0` is the shell as named, wherever it was found.
+            .arg0(&cmd.shell)
+            .arg("-c")
+            .arg(&cmd.command)
+            .envs(&cmd.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(dir) = &cmd.cwd {
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn().map_err(cannot_start)?;
+        let out = child.stdout.take();
+        let err = child.stderr.take();
+        (
+            Process::Tokio(child),
+            out.map(|s| read_into_log(s, LogStream::Stdout, &attempt)),
+            err.map(|s| read_into_log(s, LogStream::Stderr, &attempt)),
+        )
+    };
+    let pgid = child.id() as i32;
     attempt.groups.insert(pgid);
     (attempt.spawned)(pgid as u32);
     let mut group = GroupGuard {
@@ -107,23 +136,6 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
         done: false,
         groups: attempt.groups.clone(),
     };
-
-    let out_reader = child.stdout.take().map(|s| {
-        tokio::spawn(pump(
-            s,
-            LogStream::Stdout,
-            attempt.log.clone(),
-            attempt.max_line,
-        ))
-    });
-    let err_reader = child.stderr.take().map(|s| {
-        tokio::spawn(pump(
-            s,
-            LogStream::Stderr,
-            attempt.log.clone(),
-            attempt.max_line,
-        ))
-    });
 
     let mut clock = PausableDeadline::start(attempt.timeout, Instant::now());
     let mut frozen = false;
@@ -179,6 +191,40 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
     let status =
         status.map_err(|e| Failure::retryable(format!("cannot wait for the command: {e}")))?;
     outcome(status, ended, stdout, stderr, attempt.timeout)
+}
+
+/// Reads one of a step's streams into its log, in a task of its own; the task ends with the
+/// capped copy kept for the step's output.
+fn read_into_log(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    which: LogStream,
+    attempt: &Attempt,
+) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(pump(stream, which, attempt.log.clone(), attempt.max_line))
+}
+
+/// A started attempt's process, however it was started.
+enum Process {
+    Spawned(super::spawn::Child),
+    Tokio(tokio::process::Child),
+}
+
+impl Process {
+    /// Its pid, which is its process group's too.
+    fn id(&self) -> u32 {
+        match self {
+            Process::Spawned(child) => child.id(),
+            // Not yet waited for, so its pid is known.
+            Process::Tokio(child) => child.id().unwrap_or(0),
+        }
+    }
+
+    async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        match self {
+            Process::Spawned(child) => child.wait().await,
+            Process::Tokio(child) => child.wait().await,
+        }
+    }
 }
 
 /// How an attempt that ran to its end went, from the exit status and why it ended.
