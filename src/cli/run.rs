@@ -135,7 +135,7 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<i32> {
     let rt = common::runtime()?;
     let engine = common::engine(&opened, &rt)?;
     let _socket = common::serve(&engine, Role::Headless, &rt);
-    let feed = Source::Here(engine.live_events());
+    let feed = Source::here(&engine, &args.follow);
     let signals = Signals::install(&rt)?;
     let id = match rt.block_on(async { engine.start_run(request) }) {
         Ok(id) => id,
@@ -184,7 +184,7 @@ pub(super) fn continue_run(
     let engine = common::engine(&opened, &rt)?;
     let _socket = common::serve(&engine, Role::Headless, &rt);
     let id = opened.store.resolve_run(&args.run)?;
-    let feed = Source::Here(engine.live_events());
+    let feed = Source::here(&engine, &args.follow);
     let signals = Signals::install(&rt)?;
     rt.block_on(async { here(&engine, &id) })?;
     follow_here(&rt, &engine, &id, feed, signals, &args.follow)
@@ -261,6 +261,10 @@ fn follow_here(
 enum Source {
     /// This process's engine. Its run has broadcast every Event before it counts as ended.
     Here(tokio::sync::broadcast::Receiver<Event>),
+    /// This process's engine, only the Events a quiet follower prints or answers
+    /// ([`quiet_wants`]): its thread is not woken for every step's transitions. Sent before
+    /// they are broadcast, so all of them too are in before the run counts as ended.
+    Picked(UnboundedReceiver<Event>),
     /// Another process, over its socket (read on a thread of its own). Its run's final state
     /// comes as an Event; when Events were missed or the stream ended, the run's record says
     /// whether it has ended.
@@ -268,6 +272,15 @@ enum Source {
 }
 
 impl Source {
+    /// This process's engine's Events, as many as `opts` prints.
+    fn here(engine: &Engine, opts: &FollowOptions) -> Source {
+        if opts.quiet && !opts.json {
+            Source::Picked(engine.live_events_where(quiet_wants))
+        } else {
+            Source::Here(engine.live_events())
+        }
+    }
+
     /// Another process's Events.
     fn there(mut subscription: Subscription) -> Source {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -290,6 +303,10 @@ impl Source {
                 Err(RecvError::Lagged(_)) => Feed::Lagged,
                 Err(RecvError::Closed) => Feed::Closed,
             },
+            Source::Picked(rx) => rx
+                .recv()
+                .await
+                .map_or(Feed::Closed, |e| Feed::Event(Box::new(e))),
             Source::There(rx) => rx.recv().await.unwrap_or(Feed::Closed),
         }
     }
@@ -297,10 +314,18 @@ impl Source {
     /// What is left once this process's run has ended.
     fn rest(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
-        if let Source::Here(rx) = self {
-            while let Ok(e) = rx.try_recv() {
-                out.push(e);
+        match self {
+            Source::Here(rx) => {
+                while let Ok(e) = rx.try_recv() {
+                    out.push(e);
+                }
             }
+            Source::Picked(rx) => {
+                while let Ok(e) = rx.try_recv() {
+                    out.push(e);
+                }
+            }
+            Source::There(_) => {}
         }
         out
     }
@@ -309,7 +334,7 @@ impl Source {
     /// came, or, after a gap in the stream, its record says it ended (`Some(None)`: the owner
     /// is gone and its end is not known).
     fn end_of(&self, item: &Feed, id: &RunId, runs: &dyn RunReader) -> Option<Option<RunState>> {
-        if matches!(self, Source::Here(_)) {
+        if matches!(self, Source::Here(_) | Source::Picked(_)) {
             return None;
         }
         match item {
@@ -330,6 +355,17 @@ impl Source {
                     .filter(|s| s.is_terminal()),
             ),
         }
+    }
+}
+
+/// The Events a quiet follower prints or answers (see [`Printer::print`]): a failed step, a
+/// gate, a run's change of state. The rest (steps that start or succeed, log lines) it would
+/// only have been woken for.
+fn quiet_wants(e: &Event) -> bool {
+    match &e.kind {
+        EventKind::Step { record } => record.status == StepStatus::Failed,
+        EventKind::ApprovalRequested { .. } | EventKind::RunState { .. } => true,
+        _ => false,
     }
 }
 

@@ -252,7 +252,7 @@ impl Journal {
 
     fn announce(&self, events: Vec<Event>) {
         for e in events {
-            let _ = self.engine.events.send(e);
+            self.engine.events.send(e);
         }
     }
 }

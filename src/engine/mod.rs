@@ -9,6 +9,7 @@ pub mod backend;
 pub mod clock;
 pub mod context;
 pub mod dry_run;
+pub mod events;
 pub mod journal;
 pub mod machine;
 pub mod partial;
@@ -349,6 +350,15 @@ impl Engine {
     /// Live Events from now on, every run's.
     pub fn live_events(&self) -> broadcast::Receiver<Event> {
         self.shared.events.subscribe()
+    }
+
+    /// Live Events from now on, every run's, that `pick` wants; none is lost, and nothing else
+    /// wakes the receiver.
+    pub fn live_events_where(
+        &self,
+        pick: events::Pick,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
+        self.shared.events.subscribe_where(pick)
     }
 
     /// SIGKILLs every process of every running shell step at once (a second Ctrl-C).

@@ -5,8 +5,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
-
 use crate::agents::stream::LiveLine;
 use crate::secrets::{Redactor, StreamMask};
 use crate::spec::StepId;
@@ -20,7 +18,7 @@ pub const PARTIAL_SHOWN: usize = 4096;
 pub struct PartialLine {
     run: RunId,
     step: StepId,
-    events: broadcast::Sender<Event>,
+    events: super::events::Events,
     redactor: Arc<Redactor>,
     /// The masking state after the last finished line, as the step's stdout log has it.
     mask: Mutex<StreamMask>,
@@ -31,7 +29,7 @@ impl PartialLine {
     pub fn new(
         run: RunId,
         step: StepId,
-        events: broadcast::Sender<Event>,
+        events: super::events::Events,
         redactor: Arc<Redactor>,
     ) -> PartialLine {
         PartialLine {
@@ -61,7 +59,7 @@ impl LiveLine for PartialLine {
             let mut mask = self.mask().clone();
             self.redactor.mask_line(&mut mask, text).into_owned()
         };
-        let _ = self.events.send(Event {
+        self.events.send(Event {
             run: self.run.clone(),
             ts: Timestamp::now(),
             kind: EventKind::Partial {
@@ -85,7 +83,7 @@ fn tail(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
-    fn said(rx: &mut broadcast::Receiver<Event>) -> Vec<String> {
+    fn said(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<String> {
         let mut out = Vec::new();
         while let Ok(e) = rx.try_recv() {
             if let EventKind::Partial { step, text } = e.kind {
@@ -97,7 +95,8 @@ mod tests {
 
     #[test]
     fn the_unfinished_line_is_announced_masked_even_across_a_line_break() {
-        let (tx, mut rx) = broadcast::channel(16);
+        let tx = crate::engine::events::Events::new(16);
+        let mut rx = tx.subscribe();
         let redactor = Arc::new(Redactor::new(["hunter2-secret".to_string()]));
         let live = PartialLine::new(RunId("r1".into()), StepId::from("look"), tx, redactor);
         live.partial("the key is hunt");
@@ -116,7 +115,8 @@ mod tests {
 
     #[test]
     fn a_very_long_unfinished_line_is_announced_by_its_end() {
-        let (tx, mut rx) = broadcast::channel(16);
+        let tx = crate::engine::events::Events::new(16);
+        let mut rx = tx.subscribe();
         let live = PartialLine::new(
             RunId("r1".into()),
             StepId::from("s"),

@@ -471,7 +471,7 @@ impl RunActor {
             if log.is_broken() {
                 return;
             }
-            let _ = engine.events.send(Event {
+            engine.events.send(Event {
                 run: run.clone(),
                 ts: line.ts,
                 kind: EventKind::Log { line },

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::policy::RateBucket;
 use crate::secrets::Redactor;
 use crate::spec::template::Templates;
-use crate::store::{Event, Store};
+use crate::store::Store;
 
 /// How an engine behaves.
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ pub struct EngineShared {
     /// The store.
     pub store: Store,
     /// Live events.
-    pub events: broadcast::Sender<Event>,
+    pub events: super::events::Events,
     /// Templates (one environment for all).
     pub templates: Templates,
     /// Secret redaction.
@@ -87,10 +87,9 @@ pub struct EngineShared {
 impl EngineShared {
     /// Builds the shared state.
     pub fn new(store: Store, config: EngineConfig) -> EngineShared {
-        let (events, _) = broadcast::channel(1024);
         EngineShared {
             store,
-            events,
+            events: super::events::Events::new(1024),
             templates: Templates::new(),
             redactor: Redactor::new(config.secrets.clone()),
             global: Arc::new(Semaphore::new(config.global_concurrency.max(1))),
