@@ -88,46 +88,42 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
     // `posix_spawn` with the step's variables put in front of baton's own environment, where
     // it can be had; else tokio's `Command` (which needs the path search done for it when the
     // shell was not found in baton's `PATH`, or when the step sets its own).
-    let (mut child, out_reader, err_reader) = if program.is_absolute() && super::spawn::available()
-    {
-        let started = super::spawn::start(
-            &program,
-            &cmd.shell,
-            &cmd.command,
-            &cmd.env,
-            cmd.cwd.as_deref(),
-        )
-        .map_err(cannot_start)?;
-        (
-            Process::Spawned(started.child),
-            Some(read_into_log(started.stdout, LogStream::Stdout, &attempt)),
-            Some(read_into_log(started.stderr, LogStream::Stderr, &attempt)),
-        )
-    } else {
-        let mut command = Command::new(&program);
-        command
-            // `$0` is the shell as named, wherever it was found.
-            .arg0(&cmd.shell)
-            .arg("-c")
-            .arg(&cmd.command)
-            .envs(&cmd.env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        if let Some(dir) = &cmd.cwd {
-            command.current_dir(dir);
-        }
-        let mut child = command.spawn().map_err(cannot_start)?;
-        let out = child.stdout.take();
-        let err = child.stderr.take();
-        (
-            Process::Tokio(child),
-            out.map(|s| read_into_log(s, LogStream::Stdout, &attempt)),
-            err.map(|s| read_into_log(s, LogStream::Stderr, &attempt)),
-        )
-    };
+    let (mut child, out, err): (Process, Option<Stream>, Option<Stream>) =
+        if program.is_absolute() && super::spawn::available() {
+            let started = super::spawn::start(
+                &program,
+                &cmd.shell,
+                &cmd.command,
+                &cmd.env,
+                cmd.cwd.as_deref(),
+            )
+            .map_err(cannot_start)?;
+            (
+                Process::Spawned(started.child),
+                Some(Box::new(started.stdout)),
+                Some(Box::new(started.stderr)),
+            )
+        } else {
+            let mut command = Command::new(&program);
+            command
+                // `$0` is the shell as named, wherever it was found.
+                .arg0(&cmd.shell)
+                .arg("-c")
+                .arg(&cmd.command)
+                .envs(&cmd.env)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0)
+                .kill_on_drop(true);
+            if let Some(dir) = &cmd.cwd {
+                command.current_dir(dir);
+            }
+            let mut child = command.spawn().map_err(cannot_start)?;
+            let out = child.stdout.take().map(|s| Box::new(s) as Stream);
+            let err = child.stderr.take().map(|s| Box::new(s) as Stream);
+            (Process::Tokio(child), out, err)
+        };
     let pgid = child.id() as i32;
     attempt.groups.insert(pgid);
     (attempt.spawned)(pgid as u32);
@@ -136,6 +132,23 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
         done: false,
         groups: attempt.groups.clone(),
     };
+
+    // Both streams are read in this task, beside the wait: no task of their own to start,
+    // wake and join at every step.
+    let out = read_all(
+        out,
+        LogStream::Stdout,
+        attempt.log.clone(),
+        attempt.max_line,
+    );
+    let err = read_all(
+        err,
+        LogStream::Stderr,
+        attempt.log.clone(),
+        attempt.max_line,
+    );
+    tokio::pin!(out, err);
+    let (mut stdout, mut stderr) = (None, None);
 
     let mut clock = PausableDeadline::start(attempt.timeout, Instant::now());
     let mut frozen = false;
@@ -171,6 +184,8 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
         };
         tokio::select! {
             status = child.wait() => break status,
+            text = &mut out, if stdout.is_none() => stdout = Some(text),
+            text = &mut err, if stderr.is_none() => stderr = Some(text),
             changed = attempt.control.changed(), if ended.is_none() => {
                 if changed.is_err() {
                     ended = Some(Ending::Cancelled);
@@ -185,22 +200,45 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
         terminate(pgid, false, attempt.grace);
     }
     group.done = true;
-    let stdout = collect(out_reader).await;
-    let stderr = collect(err_reader).await;
+    if stdout.is_none() || stderr.is_none() {
+        // A pipe can stay open in a process that escaped the group; do not wait for it
+        // forever (what it wrote is in the log all the same).
+        let rest = async {
+            if stdout.is_none() {
+                stdout = Some((&mut out).await);
+            }
+            if stderr.is_none() {
+                stderr = Some((&mut err).await);
+            }
+        };
+        let _ = tokio::time::timeout(STREAMS_AFTER_EXIT, rest).await;
+    }
+    let (stdout, stderr) = (stdout.unwrap_or_default(), stderr.unwrap_or_default());
 
     let status =
         status.map_err(|e| Failure::retryable(format!("cannot wait for the command: {e}")))?;
     outcome(status, ended, stdout, stderr, attempt.timeout)
 }
 
-/// Reads one of a step's streams into its log, in a task of its own; the task ends with the
-/// capped copy kept for the step's output.
-fn read_into_log(
-    stream: impl AsyncRead + Unpin + Send + 'static,
+/// One of a started step's output streams.
+type Stream = Box<dyn AsyncRead + Unpin + Send>;
+
+/// How long a step's streams are read once its process has ended: a process that left the
+/// group can hold them open.
+const STREAMS_AFTER_EXIT: Duration = Duration::from_secs(2);
+
+/// Reads one of a step's streams into its log to its end; the capped copy kept for the
+/// step's output.
+async fn read_all(
+    stream: Option<Stream>,
     which: LogStream,
-    attempt: &Attempt,
-) -> tokio::task::JoinHandle<String> {
-    tokio::spawn(pump(stream, which, attempt.log.clone(), attempt.max_line))
+    log: LogSink,
+    max_line: usize,
+) -> String {
+    match stream {
+        Some(stream) => pump(stream, which, log, max_line).await,
+        None => String::new(),
+    }
 }
 
 /// A started attempt's process, however it was started.
@@ -464,21 +502,27 @@ async fn read_line_capped<R: AsyncRead + Unpin>(
 /// A read buffer over a step's pipe whose memory is never zeroed: tokio's `BufReader` zeroes
 /// its buffer when it is made, and at 64 KiB a stream that was a quarter of all the
 /// instructions of a chain of `run: "true"` steps (most steps print little or nothing). Reads
-/// go into the spare capacity, up to 64 KiB at a time (a full pipe in one read).
+/// go into the spare capacity. It starts at 4 KiB and doubles whenever a read fills it, up to
+/// 64 KiB (a full pipe in one read): a quiet step's stream never asks the allocator for the
+/// 64 KiB, which it got from the kernel and gave back at every step.
 struct Buffered<R> {
     inner: R,
     buf: Vec<u8>,
     pos: usize,
+    /// Room for the next read.
+    room: usize,
 }
 
 impl<R: AsyncRead + Unpin> Buffered<R> {
     const CAPACITY: usize = 64 * 1024;
+    const FIRST: usize = 4 * 1024;
 
     fn new(inner: R) -> Buffered<R> {
         Buffered {
             inner,
             buf: Vec::new(),
             pos: 0,
+            room: Self::FIRST,
         }
     }
 
@@ -487,9 +531,12 @@ impl<R: AsyncRead + Unpin> Buffered<R> {
         if self.pos >= self.buf.len() {
             self.buf.clear();
             self.pos = 0;
-            self.buf.reserve(Self::CAPACITY);
+            self.buf.reserve(self.room);
             // `read_buf` fills the spare capacity without initialising it first.
-            self.inner.read_buf(&mut self.buf).await?;
+            let read = self.inner.read_buf(&mut self.buf).await?;
+            if read == self.buf.capacity() {
+                self.room = (self.room * 2).min(Self::CAPACITY);
+            }
         }
         Ok(&self.buf[self.pos..])
     }
@@ -549,6 +596,40 @@ mod tests {
             self.at = end;
             std::task::Poll::Ready(Ok(()))
         }
+    }
+
+    #[tokio::test]
+    async fn the_read_buffer_starts_small_and_grows_to_a_full_pipe_only_when_filled() {
+        let quiet = Trickle {
+            bytes: b"ok\n".to_vec(),
+            at: 0,
+            step: usize::MAX / 2,
+        };
+        let mut reader = Buffered::new(quiet);
+        assert_eq!(reader.fill_buf().await.unwrap(), b"ok\n");
+        reader.consume(3);
+        assert!(reader.fill_buf().await.unwrap().is_empty());
+        assert!(reader.buf.capacity() < Buffered::<Trickle>::CAPACITY);
+        assert_eq!(reader.room, Buffered::<Trickle>::FIRST);
+
+        let loud = Trickle {
+            bytes: vec![b'x'; Buffered::<Trickle>::CAPACITY * 4],
+            at: 0,
+            step: usize::MAX / 2,
+        };
+        let mut reader = Buffered::new(loud);
+        let mut total = 0;
+        loop {
+            let n = reader.fill_buf().await.unwrap().len();
+            if n == 0 {
+                break;
+            }
+            assert!(n <= Buffered::<Trickle>::CAPACITY);
+            reader.consume(n);
+            total += n;
+        }
+        assert_eq!(total, Buffered::<Trickle>::CAPACITY * 4);
+        assert_eq!(reader.room, Buffered::<Trickle>::CAPACITY);
     }
 
     #[tokio::test]
