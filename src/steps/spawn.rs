@@ -1,19 +1,27 @@
-//! Starting a local shell step with `posix_spawn` and waiting for it on a pidfd, without std's
+//! Starting a local shell step with `clone3` and waiting for it on its pidfd, without std's
 //! `Command` and tokio's process driver.
 //!
 //! A chain of `run: "true"` steps is bounded by what happens between one child's exit and the
-//! next child's start, and std's `Command` spent a quarter of that copying baton's whole
-//! environment into fresh strings at every spawn (it does so whenever a variable is added, and
-//! every step adds `BATON_RUN_ID` and `BATON_STEP_ID`). Here the child's environment is an
-//! array of pointers into baton's own `environ`, with the step's variables in front: no copy of
-//! a string that is not the step's own. tokio's driver reaps through a pidfd too, but through a
-//! shared reaper and an orphan queue; a step waits on its own pidfd here.
+//! next child's start. What this saves at every step, against std's `Command` (which uses
+//! glibc's `posix_spawn`):
+//! - the copy of baton's whole environment into fresh strings (std makes one whenever a
+//!   variable is added, and every step adds `BATON_RUN_ID` and `BATON_STEP_ID`): here the
+//!   child's environment is an array of pointers into baton's own `environ`, the step's
+//!   variables in front;
+//! - `posix_spawn`'s walk over all 64 signals in the child, two `sigaction` calls each, while
+//!   baton waits: the kernel resets the handlers (`CLONE_CLEAR_SIGHAND`) and the child resets
+//!   only `SIGPIPE`;
+//! - the child's stack mapped and unmapped at every spawn (the unmapping flushes the other
+//!   CPU's TLB): one stack per spawning thread is kept;
+//! - `pidfd_open`, `open("/dev/null")` and the descriptor-limit checks of the file actions:
+//!   the kernel hands over the pidfd (`CLONE_PIDFD`), and `/dev/null` is opened once;
+//! - tokio's shared reaper and orphan queue: a step waits on its own pidfd.
 //!
 //! The child gets what std gives it: an empty signal mask, `SIGPIPE` back to its default (Rust
 //! ignores it), `/dev/null` as stdin, the two pipes as stdout and stderr, its own process group,
 //! and no other descriptor (baton opens everything close-on-exec). [`available`] says whether
-//! this kernel and process allow it (a pidfd needs Linux 5.3, and a seccomp filter can refuse
-//! it); when not, the shell executor starts the step through tokio as before.
+//! this machine allows it (x86-64, Linux 5.5 for `CLONE_CLEAR_SIGHAND`, no seccomp filter
+//! refusing `clone3`); when not, the shell executor starts the step through tokio as before.
 
 use std::ffi::{CStr, CString, c_char};
 use std::io;
@@ -33,7 +41,7 @@ unsafe extern "C" {
     static environ: *const *const c_char;
 }
 
-/// Whether steps can be started here: `pidfd_open` works, and descriptors 0, 1 and 2 are open
+/// Whether steps can be started here: `clone3` works, and descriptors 0, 1 and 2 are open
 /// (else a pipe could be given one of them, and the child's stdout and stderr would be
 /// shuffled). Asked once per process.
 pub(super) fn available() -> bool {
@@ -41,8 +49,7 @@ pub(super) fn available() -> bool {
     *AVAILABLE.get_or_init(|| {
         // SAFETY: fcntl(F_GETFD) on any number only reads the descriptor table.
         let standard_open = (0..3).all(|fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0);
-        // SAFETY: getpid has no preconditions.
-        standard_open && pidfd_open(unsafe { libc::getpid() }).is_ok()
+        standard_open && clone_works()
     })
 }
 
@@ -116,16 +123,6 @@ fn reap(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<ExitStatus>> 
     }
 }
 
-fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes two integers and returns a new descriptor (close-on-exec) or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the descriptor was just made and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
 /// A pipe, both ends close-on-exec: (read, write).
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
@@ -193,27 +190,177 @@ fn environment(own: &IndexMap<String, String>) -> io::Result<(Vec<CString>, Vec<
     Ok((strings, pointers))
 }
 
-/// Owns a `posix_spawn` attribute set or file-action list, destroyed on drop.
-struct Spawn {
-    attrs: libc::posix_spawnattr_t,
-    actions: libc::posix_spawn_file_actions_t,
+/// What the child does between `clone3` and `execve`, prepared by the parent: the child
+/// shares the parent's memory and only reads this, but for `error`.
+#[repr(C)]
+struct Plan {
+    /// `None`: exit at once (the probe in [`available`]).
+    program: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    /// Null: stay in baton's directory.
+    cwd: *const c_char,
+    stdin: libc::c_int,
+    stdout: libc::c_int,
+    stderr: libc::c_int,
+    /// The errno of the step that failed, written by the child before it exits with 127.
+    error: libc::c_int,
 }
 
-impl Drop for Spawn {
-    fn drop(&mut self) {
-        // SAFETY: both were initialised in `start` before a `Spawn` was made.
-        unsafe {
-            libc::posix_spawnattr_destroy(&mut self.attrs);
-            libc::posix_spawn_file_actions_destroy(&mut self.actions);
+/// `struct clone_args` of `clone3(2)`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Signal handlers are reset to the default in the child, by the kernel (Linux 5.5).
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+
+/// Stack of the child until its `execve`, one per spawning thread: the parent is suspended
+/// until then (`CLONE_VFORK`), so it is never used twice at once.
+const CHILD_STACK: usize = 32 * 1024;
+
+/// The child, on its own stack, sharing baton's memory until `execve`: system calls only, no
+/// allocation, no lock, nothing that could unwind. Its signal handlers were reset by the
+/// kernel, so no handler of baton's can run here.
+///
+/// # Safety
+/// `plan` points to a `Plan` that outlives the call (the parent waits in `clone3`).
+unsafe extern "C" fn child(plan: *mut Plan) -> ! {
+    // SAFETY: as the function's contract says; every call is a thin system-call wrapper.
+    unsafe {
+        let p = &*plan;
+        if p.program.is_null() {
+            libc::_exit(0);
         }
+        let fail = |plan: *mut Plan| -> ! {
+            std::ptr::write_volatile(&mut (*plan).error, *libc::__errno_location());
+            libc::_exit(127)
+        };
+        if libc::setpgid(0, 0) != 0 {
+            fail(plan);
+        }
+        // Rust ignores SIGPIPE, and an ignored signal stays ignored across exec.
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        if libc::sigaction(libc::SIGPIPE, &default, std::ptr::null_mut()) != 0 {
+            fail(plan);
+        }
+        // All three are 3 or above (see `available`), so none is overwritten before it is
+        // copied, and the copies are not close-on-exec.
+        for (from, to) in [(p.stdin, 0), (p.stdout, 1), (p.stderr, 2)] {
+            if libc::dup2(from, to) < 0 {
+                fail(plan);
+            }
+        }
+        if !p.cwd.is_null() && libc::chdir(p.cwd) != 0 {
+            fail(plan);
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+            fail(plan);
+        }
+        libc::execve(p.program, p.argv, p.envp);
+        fail(plan)
     }
 }
 
-/// `posix_spawn`'s error numbers as `io::Error`s.
-fn check(code: libc::c_int) -> io::Result<()> {
-    match code {
-        0 => Ok(()),
-        e => Err(io::Error::from_raw_os_error(e)),
+/// Starts the child of `plan`: its pid and pidfd, once it has exec'd or exited.
+#[cfg(target_arch = "x86_64")]
+fn clone_child(plan: &mut Plan) -> io::Result<(libc::pid_t, OwnedFd)> {
+    thread_local! {
+        static STACK: std::cell::UnsafeCell<Box<[u128]>> =
+            std::cell::UnsafeCell::new(vec![0u128; CHILD_STACK / 16].into_boxed_slice());
+    }
+    let mut pidfd: libc::c_int = -1;
+    let stack = STACK.with(|s| {
+        // SAFETY: only this thread uses its stack, and only while it waits in clone3.
+        unsafe { (*s.get()).as_mut_ptr() as u64 }
+    });
+    let args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
+            | CLONE_CLEAR_SIGHAND,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack,
+        stack_size: CHILD_STACK as u64,
+        ..Default::default()
+    };
+    let ret: i64;
+    // SAFETY: clone3 with CLONE_VM | CLONE_VFORK: the parent is suspended until the child has
+    // exec'd or exited, and the child never returns here: it starts on its own stack (16-byte
+    // aligned at its top), calls `child` with the plan (kept in r12, which the kernel copies)
+    // and that never returns. The parent goes on at `2:` with the child's pid in rax.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, r12",
+            "call {child}",
+            "ud2",
+            "2:",
+            child = sym child,
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &args as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") plan as *mut Plan,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    if ret < 0 {
+        return Err(io::Error::from_raw_os_error(-ret as i32));
+    }
+    // SAFETY: the kernel made the pidfd for us (close-on-exec); nothing else owns it.
+    Ok((ret as libc::pid_t, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn clone_child(_: &mut Plan) -> io::Result<(libc::pid_t, OwnedFd)> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Whether `clone3` with a cleared signal table and a pidfd works here (x86-64, Linux 5.5),
+/// tried once with a child that exits at once.
+fn clone_works() -> bool {
+    let mut plan = Plan {
+        program: std::ptr::null(),
+        argv: std::ptr::null(),
+        envp: std::ptr::null(),
+        cwd: std::ptr::null(),
+        stdin: -1,
+        stdout: -1,
+        stderr: -1,
+        error: 0,
+    };
+    match clone_child(&mut plan) {
+        Ok((pid, _pidfd)) => reap(pid, 0).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// `/dev/null`, opened once, for every step's stdin.
+fn dev_null() -> io::Result<libc::c_int> {
+    static NULL: OnceLock<io::Result<OwnedFd>> = OnceLock::new();
+    match NULL.get_or_init(|| std::fs::File::open("/dev/null").map(OwnedFd::from)) {
+        Ok(fd) => Ok(fd.as_raw_fd()),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot open /dev/null: {e}"),
+        )),
     }
 }
 
@@ -242,92 +389,40 @@ pub(super) fn start(
         .map(|d| c_string(d.as_os_str().as_bytes()))
         .transpose()?;
     let (_strings, envp) = environment(env)?;
+    let stdin = dev_null()?;
     let (out_read, out_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
-
-    // SAFETY: the attribute set and file-action list are initialised before use and destroyed
-    // by `Spawn`'s drop; every pointer handed to posix_spawn (program, argv, envp, cwd, the
-    // path of /dev/null) outlives the call.
-    let pid = unsafe {
-        let mut spawn = Spawn {
-            attrs: std::mem::zeroed(),
-            actions: std::mem::zeroed(),
-        };
-        check(libc::posix_spawnattr_init(&mut spawn.attrs))?;
-        if let Err(e) = check(libc::posix_spawn_file_actions_init(&mut spawn.actions)) {
-            libc::posix_spawnattr_destroy(&mut spawn.attrs);
-            return Err(e);
-        }
-        let mut signals: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut signals);
-        check(libc::posix_spawnattr_setsigmask(&mut spawn.attrs, &signals))?;
-        libc::sigaddset(&mut signals, libc::SIGPIPE);
-        check(libc::posix_spawnattr_setsigdefault(
-            &mut spawn.attrs,
-            &signals,
-        ))?;
-        check(libc::posix_spawnattr_setpgroup(&mut spawn.attrs, 0))?;
-        let flags = libc::POSIX_SPAWN_SETSIGMASK
-            | libc::POSIX_SPAWN_SETSIGDEF
-            | libc::POSIX_SPAWN_SETPGROUP;
-        check(libc::posix_spawnattr_setflags(
-            &mut spawn.attrs,
-            flags as libc::c_short,
-        ))?;
-        check(libc::posix_spawn_file_actions_addopen(
-            &mut spawn.actions,
-            0,
-            c"/dev/null".as_ptr(),
-            libc::O_RDONLY,
-            0,
-        ))?;
-        check(libc::posix_spawn_file_actions_adddup2(
-            &mut spawn.actions,
-            out_write.as_raw_fd(),
-            1,
-        ))?;
-        check(libc::posix_spawn_file_actions_adddup2(
-            &mut spawn.actions,
-            err_write.as_raw_fd(),
-            2,
-        ))?;
-        if let Some(dir) = &cwd {
-            check(libc::posix_spawn_file_actions_addchdir_np(
-                &mut spawn.actions,
-                dir.as_ptr(),
-            ))?;
-        }
-        let mut pid: libc::pid_t = 0;
-        check(libc::posix_spawn(
-            &mut pid,
-            program.as_ptr(),
-            &spawn.actions,
-            &spawn.attrs,
-            argv.as_ptr() as *const *mut c_char,
-            envp.as_ptr() as *const *mut c_char,
-        ))?;
-        pid
+    let mut plan = Plan {
+        program: program.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: cwd.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+        stdin,
+        stdout: out_write.as_raw_fd(),
+        stderr: err_write.as_raw_fd(),
+        error: 0,
     };
+    let (pid, pidfd) = clone_child(&mut plan)?;
     // The child has its copies; baton's must close, or the readers never see the end.
     drop((out_write, err_write));
-    let owned = |pidfd: io::Result<OwnedFd>| -> io::Result<Child> {
-        Ok(Child {
-            pid,
-            // SAFETY: the `OwnedFd` is moved into the `AsyncFd`, which closes it when dropped.
-            pidfd: unsafe {
-                AsyncFd::register_with_interest(pidfd?, tokio::io::Interest::READABLE)?
-            },
-            reaped: false,
-        })
-    };
-    let child = match owned(pidfd_open(pid)) {
-        Ok(child) => child,
-        Err(e) => {
-            // Out of descriptors, most likely: stop the child rather than lose track of it.
-            crate::process_group::signal_group(pid, libc::SIGKILL);
-            let _ = reap(pid, 0);
-            return Err(e);
-        }
+    // SAFETY: the child wrote it, if at all, before it exited; clone3 has returned since.
+    let error = unsafe { std::ptr::read_volatile(&plan.error) };
+    if error != 0 {
+        // It never ran the command, and has exited: reap it.
+        let _ = reap(pid, 0);
+        return Err(io::Error::from_raw_os_error(error));
+    }
+    let child = Child {
+        pid,
+        // SAFETY: the `OwnedFd` is moved into the `AsyncFd`, which closes it when dropped.
+        pidfd: unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+            .map_err(io::Error::from)
+            .inspect_err(|_| {
+                // Out of room in the reactor: stop the child rather than lose track of it.
+                crate::process_group::signal_group(pid, libc::SIGKILL);
+                let _ = reap(pid, 0);
+            })?,
+        reaped: false,
     };
     Ok(Started {
         child,
