@@ -352,8 +352,7 @@ impl Engine {
         self.shared.events.subscribe()
     }
 
-    /// Live Events from now on, every run's, that `pick` wants; none is lost, and nothing else
-    /// wakes the receiver.
+    /// Live Events from now on that `pick` wants, none lost; nothing else wakes the receiver.
     pub fn live_events_where(
         &self,
         pick: events::Pick,
