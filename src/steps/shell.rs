@@ -85,9 +85,9 @@ pub async fn run(cmd: ShellCommand, mut attempt: Attempt) -> AttemptResult {
                 .unwrap_or_default()
         ))
     };
-    // `posix_spawn` with the step's variables put in front of baton's own environment, where
-    // it can be had; else tokio's `Command` (which needs the path search done for it when the
-    // shell was not found in baton's `PATH`, or when the step sets its own).
+    // baton's own spawn (`clone3`, the step's variables put in front of baton's environment)
+    // where the machine allows it; else tokio's `Command`, which also does the path search
+    // when the shell was not found in baton's `PATH` or the step sets its own.
     let (mut child, out, err): (Process, Option<Stream>, Option<Stream>) =
         if program.is_absolute() && super::spawn::available() {
             let started = super::spawn::start(
@@ -504,7 +504,7 @@ async fn read_line_capped<R: AsyncRead + Unpin>(
 /// instructions of a chain of `run: "true"` steps (most steps print little or nothing). Reads
 /// go into the spare capacity. It starts at 4 KiB and doubles whenever a read fills it, up to
 /// 64 KiB (a full pipe in one read): a quiet step's stream never asks the allocator for the
-/// 64 KiB, which it got from the kernel and gave back at every step.
+/// 64 KiB it took at every step.
 struct Buffered<R> {
     inner: R,
     buf: Vec<u8>,

@@ -194,7 +194,7 @@ fn environment(own: &IndexMap<String, String>) -> io::Result<(Vec<CString>, Vec<
 /// shares the parent's memory and only reads this, but for `error`.
 #[repr(C)]
 struct Plan {
-    /// `None`: exit at once (the probe in [`available`]).
+    /// Null: exit at once (the probe in [`available`]).
     program: *const c_char,
     argv: *const *const c_char,
     envp: *const *const c_char,
@@ -460,7 +460,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_step_gets_its_streams_group_environment_directory_and_signals() {
-        assert!(available(), "pidfd_open works on every kernel CI runs on");
+        assert!(
+            available(),
+            "clone3 with a pidfd works on every kernel CI runs on"
+        );
         // Its own variables win over baton's, and baton's others are inherited.
         let path = std::env::var("PATH").unwrap();
         let (code, out, err) = run(
