@@ -23,7 +23,7 @@
 //! this machine allows it (x86-64, Linux 5.5 for `CLONE_CLEAR_SIGHAND`, no seccomp filter
 //! refusing `clone3`); when not, the shell executor starts the step through tokio as before.
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CString, c_char};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -168,26 +168,33 @@ fn environment(own: &IndexMap<String, String>) -> io::Result<(Vec<CString>, Vec<
         entry.extend_from_slice(value.as_bytes());
         strings.push(c_string(&entry)?);
     }
-    let mut pointers: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
     // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings; it is read, not
-    // kept past the spawn.
+    // kept past the spawn. An entry is read only up to the end of the longest name it could
+    // match (values can be long), and never past its NUL: no name holds one (`c_string`
+    // refused them above).
     unsafe {
-        let mut at = environ;
-        while !at.is_null() && !(*at).is_null() {
-            let entry = CStr::from_ptr(*at).to_bytes();
-            let key = entry
-                .iter()
-                .position(|&b| b == b'=')
-                .map_or(entry, |eq| &entry[..eq]);
-            let overridden = std::str::from_utf8(key).is_ok_and(|k| own.contains_key(k));
-            if !overridden {
-                pointers.push(*at);
-            }
-            at = at.add(1);
+        let mut count = 0;
+        while !environ.is_null() && !(*environ.add(count)).is_null() {
+            count += 1;
         }
+        let mut pointers = Vec::with_capacity(strings.len() + count + 1);
+        pointers.extend(strings.iter().map(|s| s.as_ptr()));
+        for i in 0..count {
+            let entry = *environ.add(i);
+            let sets = |name: &String| {
+                let name = name.as_bytes();
+                name.iter()
+                    .enumerate()
+                    .all(|(at, &b)| *entry.add(at) as u8 == b)
+                    && *entry.add(name.len()) as u8 == b'='
+            };
+            if !own.keys().any(sets) {
+                pointers.push(entry);
+            }
+        }
+        pointers.push(std::ptr::null());
+        Ok((strings, pointers))
     }
-    pointers.push(std::ptr::null());
-    Ok((strings, pointers))
 }
 
 /// What the child does between `clone3` and `execve`, prepared by the parent: the child
@@ -478,6 +485,14 @@ mod tests {
         );
         let (_, out, _) = run(r#"printf %s "$PATH""#, &[], None).await;
         assert_eq!(out, path);
+        // Only a whole name overrides: a step's `PAT` or `PATHS` leaves baton's `PATH` alone.
+        let (_, out, _) = run(
+            r#"printf '%s|%s|%s' "$PATH" "$PAT" "$PATHS""#,
+            &[("PAT", "p"), ("PATHS", "ps")],
+            None,
+        )
+        .await;
+        assert_eq!(out, format!("{path}|p|ps"));
         // stdin is /dev/null, the directory is the one given, and the shell leads its group.
         let (_, out, _) = run(
             "cat; pwd; ps -o pgid= -p $$ | tr -d ' '; echo $$",
