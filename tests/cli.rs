@@ -35,6 +35,41 @@ steps:
     depends_on: [gate]
 "#;
 
+/// `run -q` follows only the Events it prints or answers: its gates still reach it, and
+/// `--approve-all` answers them (a follower not told of them would wait forever).
+#[test]
+fn a_quiet_run_still_answers_its_gates() {
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join("gated.yaml");
+    std::fs::write(&wf, GATED).unwrap();
+    let child = baton(&dir.path().join("d"))
+        .args(["run", "-q", "--approve-all"])
+        .arg(&wf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    /// Kills the run if the test gives up on it, so that it does not outlive the test.
+    struct Killed(Option<std::process::Child>);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            if let Some(child) = &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let mut child = Killed(Some(child));
+    let mut status = None;
+    eventually(PATIENCE, "the quiet gated run to end", || {
+        status = child.0.as_mut().unwrap().try_wait().unwrap();
+        status.is_some()
+    });
+    let out = child.0.take().unwrap().wait_with_output().unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", text(&out));
+    assert_eq!(text(&out), "", "a quiet run that succeeds prints nothing");
+}
+
 #[test]
 fn run_prints_progress_and_exits_zero_on_success() {
     let dir = tempfile::tempdir().unwrap();

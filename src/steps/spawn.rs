@@ -533,30 +533,19 @@ mod tests {
     #[tokio::test]
     async fn an_unstartable_program_is_an_error_and_a_dropped_child_is_reaped() {
         let env = IndexMap::new();
-        let missing = start(
-            std::path::Path::new("/nonexistent/sh"),
-            "sh",
-            "true",
-            &env,
-            None,
-        );
+        let start_at = |program: &str, command: &str| {
+            start(std::path::Path::new(program), "sh", command, &env, None)
+        };
+        let kind = |started: std::io::Result<super::Started>| started.err().map(|e| e.kind());
         assert_eq!(
-            missing.err().map(|e| e.kind()),
+            kind(start_at("/nonexistent/sh", "true")),
             Some(std::io::ErrorKind::NotFound)
         );
-        let nul = start(std::path::Path::new("/bin/sh"), "sh", "a\0b", &env, None);
         assert_eq!(
-            nul.err().map(|e| e.kind()),
+            kind(start_at("/bin/sh", "a\0b")),
             Some(std::io::ErrorKind::InvalidInput)
         );
-        let started = start(
-            std::path::Path::new("/bin/sh"),
-            "sh",
-            "exec sleep 30",
-            &env,
-            None,
-        )
-        .expect("started");
+        let started = start_at("/bin/sh", "exec sleep 30").expect("started");
         let pid = started.child.id() as i32;
         crate::process_group::signal_group(pid, libc::SIGKILL);
         drop(started);
