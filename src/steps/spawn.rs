@@ -137,12 +137,11 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// The read end of a pipe, non-blocking, for the reactor. Only the read end: the write end
 /// is the child's stdout, which must block when the pipe is full.
 fn receiver(read: OwnedFd) -> io::Result<pipe::Receiver> {
-    // SAFETY: F_GETFL/F_SETFL on a descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(read.as_raw_fd(), libc::F_GETFL);
-        if flags < 0 || libc::fcntl(read.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
+    // SAFETY: F_SETFL on a descriptor we own. `pipe2` made it with no status flag but
+    // `O_CLOEXEC` (a descriptor flag, which F_SETFL leaves alone), so there is nothing to read
+    // back first.
+    if unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
     }
     pipe::Receiver::from_owned_fd_unchecked(read)
 }

@@ -170,11 +170,19 @@ impl Store {
             unplaced.entry(step).or_default().push(i);
         }
         let mut chunks: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(1);
-        let mut body: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 1024);
+        // Each chunk is written where it is stored, in one buffer grown as it fills: most
+        // batches are an event or three, and a buffer the size of a whole chunk (32 KiB) is a
+        // large block for the allocator at every commit.
+        let mut value: Vec<u8> = Vec::new();
         let mut placed: Vec<usize> = Vec::new();
         for (n, (seq, event)) in events.iter().enumerate() {
-            body.push(if body.is_empty() { b'[' } else { b',' });
-            serde_json::to_writer(&mut body, event).context("cannot encode an event")?;
+            if value.is_empty() {
+                value.reserve(512);
+                value.extend_from_slice(b"{\"events\":[");
+            } else {
+                value.push(b',');
+            }
+            serde_json::to_writer(&mut value, event).context("cannot encode an event")?;
             if let EventKind::Step { record } = &event.kind
                 && let Some(idx) = unplaced.remove(&record.step)
             {
@@ -184,11 +192,8 @@ impl Store {
             if last {
                 placed.extend(unplaced.drain().flat_map(|(_, v)| v));
             }
-            if last || body.len() >= CHUNK_BYTES {
-                body.extend_from_slice(b"]");
-                let mut value = Vec::with_capacity(body.len() + 32);
-                value.extend_from_slice(b"{\"events\":");
-                value.append(&mut body);
+            if last || value.len() >= CHUNK_BYTES {
+                value.push(b']');
                 if !placed.is_empty() {
                     placed.sort_unstable();
                     value.extend_from_slice(b",\"outputs\":");
@@ -198,7 +203,10 @@ impl Store {
                         .context("cannot encode a step output")?;
                 }
                 value.push(b'}');
-                chunks.push((part_key(run, Part::Event, &seq.to_be_bytes()), value));
+                chunks.push((
+                    part_key(run, Part::Event, &seq.to_be_bytes()),
+                    std::mem::take(&mut value),
+                ));
             }
         }
         insert_atomically(&self.data, chunks)?;

@@ -331,7 +331,7 @@ impl Worker {
                     let ssh = self.ssh.clone();
                     Box::pin(steps::remote::run(c, host, ssh, attempt, spawned)).await
                 }
-                None => Box::pin(steps::shell::run(c, attempt)).await,
+                None => Box::pin(steps::shell::run(&c, attempt)).await,
             },
             Action::Http(r) => Box::pin(steps::http::run(r, attempt)).await,
             Action::Sleep(d) => Box::pin(steps::sleep::run(d, attempt)).await,

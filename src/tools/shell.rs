@@ -49,7 +49,7 @@ impl Tool for Shell {
                 on: None,
             };
             let (code, stdout, stderr, problem, cancelled) =
-                match run(cmd, ctx.attempt.clone()).await {
+                match run(&cmd, ctx.attempt.clone()).await {
                     Ok(s) => (s.exit_code, s.stdout, s.stderr, None, false),
                     Err(f) => (f.exit_code, f.stdout, f.stderr, Some(f.error), f.cancelled),
                 };

@@ -87,7 +87,7 @@ async fn execute(job: &StepJob, action: &Action, attempt: Attempt) -> AttemptRes
                 let run = steps::remote::run(c.clone(), host.clone(), ssh, attempt, spawned);
                 Box::pin(run).await
             }
-            None => Box::pin(steps::shell::run(c.clone(), attempt)).await,
+            None => Box::pin(steps::shell::run(c, attempt)).await,
         },
         Action::Http(r) => Box::pin(steps::http::run(r.clone(), attempt)).await,
         Action::Sleep(d) => Box::pin(steps::sleep::run(*d, attempt)).await,
