@@ -49,7 +49,19 @@ impl Journal {
     /// The journal of `run`, following its stored history.
     pub fn open(engine: Arc<EngineShared>, run: RunId) -> anyhow::Result<Journal> {
         let seq = engine.store.last_event_seq(&run)?;
-        Ok(Journal {
+        Ok(Journal::at(engine, run, seq))
+    }
+
+    /// The journal of a run with no history: one whose record is yet to be created (no event
+    /// is stored for a run without a record, as `delete_run` removes both at once). Asking the
+    /// store for the last seq, a backwards scan in sled, was 5 % of a small run's CPU in
+    /// `baton serve`.
+    pub fn fresh(engine: Arc<EngineShared>, run: RunId) -> Journal {
+        Journal::at(engine, run, 0)
+    }
+
+    fn at(engine: Arc<EngineShared>, run: RunId, seq: u64) -> Journal {
+        Journal {
             engine,
             run,
             seq,
@@ -60,7 +72,7 @@ impl Journal {
             durable: VecDeque::new(),
             sync_first: None,
             broken: false,
-        })
+        }
     }
 
     /// Adds an event to the batch.
@@ -169,7 +181,7 @@ impl Journal {
 
     /// Writes the batch, flushes the store and announces the batch, waiting for the flush:
     /// for writers outside a run's driver.
-    pub fn write_through(mut self) -> anyhow::Result<()> {
+    pub fn write_through(&mut self) -> anyhow::Result<()> {
         let events = self.write()?;
         self.engine.store.flush_blocking()?;
         self.announce(events);

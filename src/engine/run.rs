@@ -122,12 +122,13 @@ pub struct RunActor {
 
 impl RunActor {
     /// Prepares the driver of a run whose records are in the store (new, resumed or retried):
-    /// its records are replayed into a fresh machine (see [`RunMachine::restore`]).
+    /// its records are replayed into a fresh machine (see [`RunMachine::restore`]); `journal`
+    /// follows its history (the one that wrote its last records).
     pub fn restore(
         engine: Arc<EngineShared>,
         wf: Arc<Workflow>,
         mut run: RunRecord,
-        stored: StepTable,
+        (stored, journal): (StepTable, Journal),
         secrets: RunSecrets,
         (inbox, inbox_tx): (
             mpsc::UnboundedReceiver<RunMsg>,
@@ -151,7 +152,6 @@ impl RunActor {
             concurrency,
             clock.now(),
         );
-        let journal = Journal::open(engine.clone(), run.id.clone())?;
         let (step_tx, step_rx) = mpsc::unbounded_channel();
         let (control, _) = watch::channel(Directive::Running);
         // A store failure while writing the log reaches the driver.
