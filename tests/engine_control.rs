@@ -6,7 +6,7 @@ mod harness;
 use std::time::Duration;
 
 use baton::engine::{Command, RunControl, RunReader};
-use baton::store::{RunState, StepStatus};
+use baton::store::{EventKind, RunState, StepStatus};
 use harness::{Harness, PATIENCE, alive, eventually, read_pid, state_of};
 use serde_json::json;
 
@@ -266,6 +266,26 @@ steps:
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         "first\nsecond\nsecond\nthird\n"
+    );
+    // The retry's journal follows the first attempt's history: none of it is written over.
+    let kinds = h.event_kinds(&id);
+    assert!(
+        matches!(kinds.first(), Some(EventKind::RunCreated { .. })),
+        "{kinds:?}"
+    );
+    let states: Vec<RunState> = (kinds.iter())
+        .filter_map(|k| match k {
+            EventKind::RunState { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect();
+    let (failed, succeeded) = (
+        states.iter().position(|s| *s == RunState::Failed),
+        states.iter().position(|s| *s == RunState::Succeeded),
+    );
+    assert!(
+        failed.is_some() && failed < succeeded,
+        "the first end and the retry's both in order: {states:?}"
     );
 }
 
