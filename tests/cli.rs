@@ -7,7 +7,7 @@ mod bin;
 mod harness;
 
 use bin::{baton, text};
-use harness::{PATIENCE, eventually};
+use harness::{PATIENCE, eventually, output_within};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -49,24 +49,8 @@ fn a_quiet_run_still_answers_its_gates() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    /// Kills the run if the test gives up on it, so that it does not outlive the test.
-    struct Killed(Option<std::process::Child>);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            if let Some(child) = &mut self.0 {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-    let mut child = Killed(Some(child));
-    let mut status = None;
-    eventually(PATIENCE, "the quiet gated run to end", || {
-        status = child.0.as_mut().unwrap().try_wait().unwrap();
-        status.is_some()
-    });
-    let out = child.0.take().unwrap().wait_with_output().unwrap();
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", text(&out));
+    let out = output_within(child, PATIENCE, "the quiet gated run to end");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(text(&out), "", "a quiet run that succeeds prints nothing");
 }
 

@@ -575,25 +575,9 @@ fn a_run_started_through_an_owner_is_reported_finished_by_its_event() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Killed if the test fails while it still waits.
-    struct Follower(Option<std::process::Child>);
-    impl Drop for Follower {
-        fn drop(&mut self) {
-            if let Some(child) = &mut self.0 {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-    let mut follower = Follower(Some(child));
-    let mut status = None;
-    harness::eventually(Duration::from_secs(30), "the follower to end", || {
-        status = follower.0.as_mut().and_then(|c| c.try_wait().unwrap());
-        status.is_some()
-    });
-    let out = follower.0.take().unwrap().wait_with_output().unwrap();
+    let out = harness::output_within(child, Duration::from_secs(30), "the follower to end");
     let printed = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         printed.contains(r#""type":"run_state","state":"succeeded""#),
         "{printed}"

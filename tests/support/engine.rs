@@ -215,6 +215,31 @@ pub fn read_pid(path: &Path) -> i32 {
     pid
 }
 
+/// Waits (see [`eventually`]) for a spawned process to end, then returns what it printed and
+/// its status. Killed if the test gives up on it, so that it does not outlive the test.
+pub fn output_within(
+    child: std::process::Child,
+    timeout: Duration,
+    what: &str,
+) -> std::process::Output {
+    struct Killed(Option<std::process::Child>);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            if let Some(child) = &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let mut child = Killed(Some(child));
+    eventually(timeout, what, || {
+        let running = child.0.as_mut().expect("the child is still ours");
+        running.try_wait().expect("try_wait").is_some()
+    });
+    let child = child.0.take().expect("the child is still ours");
+    child.wait_with_output().expect("the ended child's output")
+}
+
 /// Waits until `condition` holds, checking every few milliseconds; fails the test, saying
 /// `what` was awaited, if it does not within `timeout` (a hang, never a timing assertion).
 pub fn eventually(timeout: Duration, what: &str, condition: impl FnMut() -> bool) {
