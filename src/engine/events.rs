@@ -49,8 +49,10 @@ impl Events {
                 .subscribers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            // A subscriber that has gone is dropped with its first Event after.
-            subscribers.retain(|(pick, tx)| !pick(&event) || tx.send(event.clone()).is_ok());
+            // A subscriber that has gone is dropped at the next Event, picked or not.
+            subscribers.retain(|(pick, tx)| {
+                !tx.is_closed() && (!pick(&event) || tx.send(event.clone()).is_ok())
+            });
             self.picky
                 .any
                 .store(!subscribers.is_empty(), Ordering::Release);
@@ -113,9 +115,9 @@ mod tests {
             }
         ));
         assert_eq!(std::iter::from_fn(|| all.try_recv().ok()).count(), 3);
-        // Gone, it is forgotten at the next Event it would have had.
+        // Gone, it is forgotten at the next Event, even one it would not have picked.
         drop(ended);
-        events.send(state(RunState::Cancelled));
+        events.send(state(RunState::Running));
         assert!(events.picky.subscribers.lock().unwrap().is_empty());
         assert!(!events.picky.any.load(std::sync::atomic::Ordering::Acquire));
     }
