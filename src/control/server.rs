@@ -11,9 +11,12 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::protocol::{Greeting, Hello, MAX_LINE, Reply, Request, Streamed, check_greeting};
+use crate::engine::events::RunFeed;
 use crate::engine::{Command, Engine, Notebook, RunControl, RunReader};
 use crate::identity::Operator;
 use crate::ids::RunId;
+use crate::store::Event;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// What kind of owner serves, which decides what it takes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,23 +242,26 @@ async fn answer(
         });
         let reply = match request {
             Ok(Request::Subscribe { run }) => {
-                let events = engine.live_events();
-                drop(engine);
-                write_line(&mut write, &Streamed::Ready).await?;
-                return stream_events(events, run, lines, write, farewell).await;
-            }
-            Ok(Request::Follow { request }) => {
-                // Subscribed before the run starts: none of its Events is missed.
-                let events = engine.live_events();
-                let reply = answer_one(&engine, role, peer, Request::Start { request }).await;
-                let run = match &reply {
-                    Reply::Ok(id) => serde_json::from_value::<RunId>(id.clone()).ok(),
-                    Reply::Error(_) => None,
+                let events = match run {
+                    Some(run) => Source::Run(engine.live_run_events(run)),
+                    None => Source::All(engine.live_events()),
                 };
                 drop(engine);
+                write_line(&mut write, &Streamed::Ready).await?;
+                return stream_events(events, lines, write, farewell).await;
+            }
+            Ok(Request::Follow { request }) => {
+                let started = start_following(&engine, role, request).await;
+                drop(engine);
+                let (reply, events) = match started {
+                    Ok((id, events)) => (Reply::Ok(serde_json::to_value(id)?), Some(events)),
+                    Err(why) => (Reply::Error(why), None),
+                };
                 write_line(&mut write, &reply).await?;
-                return match run {
-                    Some(run) => stream_events(events, Some(run), lines, write, farewell).await,
+                return match events {
+                    Some(events) => {
+                        stream_events(Source::Run(events), lines, write, farewell).await
+                    }
                     None => Ok(()),
                 };
             }
@@ -343,18 +349,54 @@ async fn answer_one(engine: &Engine, role: Role, peer: u32, request: Request) ->
     }
 }
 
-/// Streams the Events of `events` (only `run`'s and its child runs', when given) to a
-/// subscriber until it hangs up (or this owner ends). Events that are already waiting go out
-/// together, in one write.
+/// Starts a run for `follow` on a blocking thread (its first write waits for the disk), with
+/// a feed of its Events from its first.
+async fn start_following(
+    engine: &Engine,
+    role: Role,
+    request: crate::engine::StartRequest,
+) -> Result<(RunId, RunFeed), String> {
+    if role == Role::Headless {
+        return Err(headless("start new runs").to_string());
+    }
+    let engine = engine.clone();
+    match tokio::task::spawn_blocking(move || engine.start_run_following(request)).await {
+        Ok(Ok(started)) => Ok(started),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(e) => Err(format!("the request failed: {e}")),
+    }
+}
+
+/// What a subscriber is streamed: every Event, or one run's and its child runs'.
+enum Source {
+    All(tokio::sync::broadcast::Receiver<Event>),
+    Run(RunFeed),
+}
+
+impl Source {
+    async fn recv(&mut self) -> Result<Event, RecvError> {
+        match self {
+            Source::All(rx) => rx.recv().await,
+            Source::Run(feed) => feed.recv().await,
+        }
+    }
+
+    fn try_recv(&mut self) -> Result<Event, TryRecvError> {
+        match self {
+            Source::All(rx) => rx.try_recv(),
+            Source::Run(feed) => feed.try_recv(),
+        }
+    }
+}
+
+/// Streams the Events of `events` to a subscriber until it hangs up (or this owner ends).
+/// Events that are already waiting go out together, in one write.
 async fn stream_events(
-    mut events: tokio::sync::broadcast::Receiver<crate::store::Event>,
-    run: Option<RunId>,
+    mut events: Source,
     mut read: impl tokio::io::AsyncRead + Unpin,
     mut write: OwnedWriteHalf,
     farewell: Farewell,
 ) -> anyhow::Result<()> {
-    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-    let wanted = |event: &crate::store::Event| run.as_ref().is_none_or(|r| event.run.is_within(r));
     let Farewell {
         mut closing,
         _alive,
@@ -376,7 +418,6 @@ async fn stream_events(
         };
         loop {
             let item = match next.take() {
-                Some(Ok(event)) if !wanted(&event) => None,
                 Some(Ok(event)) => Some(Streamed::Event(Box::new(event))),
                 Some(Err(RecvError::Lagged(n))) => Some(Streamed::Lagged(n)),
                 // The owner is ending: what it announced still goes out.
@@ -387,7 +428,6 @@ async fn stream_events(
                 None => {
                     going = true;
                     match events.try_recv() {
-                        Ok(event) if !wanted(&event) => None,
                         Ok(event) => Some(Streamed::Event(Box::new(event))),
                         Err(TryRecvError::Lagged(n)) => Some(Streamed::Lagged(n)),
                         Err(TryRecvError::Empty | TryRecvError::Closed) => {
@@ -453,18 +493,20 @@ struct Farewell {
 /// A subscriber's waiting Events are written together up to about this many bytes.
 const STREAM_BATCH: usize = 64 * 1024;
 
+/// Why a headless owner refuses to `what`.
+fn headless(what: &str) -> anyhow::Error {
+    anyhow!(
+        "{} is a headless run that ends with its run, so it does not {what}; do it once that \
+         run is over, or from a console or `baton serve`",
+        me()
+    )
+}
+
 /// Carries out one request: a read from the store, or a command on behalf of the user `peer`.
 fn handle(engine: &Engine, role: Role, peer: u32, request: Request) -> anyhow::Result<Value> {
     fn json(value: impl Serialize) -> anyhow::Result<Value> {
         Ok(serde_json::to_value(value)?)
     }
-    let headless = |what: &str| {
-        anyhow!(
-            "{} is a headless run that ends with its run, so it does not {what}; do it once \
-             that run is over, or from a console or `baton serve`",
-            me()
-        )
-    };
     match request {
         Request::Runs => json(engine.runs()?),
         Request::ResolveRun { run } => json(engine.resolve_run(&run)?),

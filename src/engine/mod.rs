@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail};
 use indexmap::IndexMap;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 pub use backend::{Backend, Command, Feed, RunControl, StartRequest, Subscription};
 pub use reader::{Notebook, RunDetail, RunReader};
@@ -37,7 +37,7 @@ pub use shared::{EngineConfig, EngineShared};
 use crate::identity::Operator;
 use crate::spec::Workflow;
 use crate::store::{
-    Decision, Event, EventKind, RunId, RunRecord, RunState, StepRecord, StepTable, Store, Timestamp,
+    Decision, EventKind, RunId, RunRecord, RunState, StepRecord, StepTable, Store, Timestamp,
 };
 use journal::Journal;
 use repair::retried;
@@ -124,7 +124,7 @@ impl Engine {
 
     /// Validates the workflow, records a new run and starts it.
     pub fn start_run(&self, request: StartRequest) -> anyhow::Result<RunId> {
-        self.create(request, None, None)
+        self.create(request, None, None, |_| {})
     }
 
     /// Validates the workflow, records run `id` (the child of `parent`'s step, when given) and
@@ -135,17 +135,19 @@ impl Engine {
         id: RunId,
         parent: Option<crate::store::ParentLink>,
     ) -> anyhow::Result<RunId> {
-        self.create(request, Some(id), parent)
+        self.create(request, Some(id), parent, |_| {})
     }
 
     /// Validates the workflow and records it as run `id`, or under a new id when `None`
     /// (another is drawn while the drawn one is taken: concurrent starts in the same second
-    /// can draw the same tag); then starts it.
+    /// can draw the same tag); then starts it. `claimed` hears its id before any of its Events
+    /// is sent.
     fn create(
         &self,
         request: StartRequest,
         id: Option<RunId>,
         parent: Option<crate::store::ParentLink>,
+        claimed: impl FnOnce(&RunId),
     ) -> anyhow::Result<RunId> {
         let wf = self.parse(&request.source, request.path.as_deref())?;
         let params = crate::spec::resolve_params(&wf, &request.params).map_err(|e| {
@@ -203,6 +205,7 @@ impl Engine {
             run.id = self.new_run_id();
             journal = Journal::fresh(self.shared.clone(), run.id.clone());
         }
+        claimed(&run.id);
         // The history keeps the record without its source (stored once, apart).
         journal.event(EventKind::RunCreated {
             record: Box::new(RunRecord {
@@ -343,19 +346,6 @@ impl Engine {
             .store
             .run(id)?
             .ok_or_else(|| anyhow!("no run {id} in {}", self.shared.store.dir().display()))
-    }
-
-    /// Live Events from now on, every run's.
-    pub fn live_events(&self) -> broadcast::Receiver<Event> {
-        self.shared.events.subscribe()
-    }
-
-    /// Live Events from now on that `pick` wants, none lost; nothing else wakes the receiver.
-    pub fn live_events_where(
-        &self,
-        pick: events::Pick,
-    ) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
-        self.shared.events.subscribe_where(pick)
     }
 
     /// SIGKILLs every process of every running shell step at once (a second Ctrl-C).
