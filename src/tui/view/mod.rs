@@ -293,6 +293,9 @@ pub(crate) fn local_start(at: Timestamp, now: Timestamp, offset_s: i64) -> Strin
 }
 
 /// `at` shifted by `offset_s`, broken down as a calendar time.
+// libc marks `time_t` deprecated on musl only (for musl 1.2's 64-bit change); it is 64-bit on
+// both targets baton builds for.
+#[allow(deprecated)]
 fn broken_down(at: Timestamp, offset_s: i64) -> libc::tm {
     let secs = ((at.0 / 1000) as i64 + offset_s) as libc::time_t;
     // SAFETY: gmtime_r writes only into the zeroed struct we own (left zeroed on failure).
@@ -305,6 +308,7 @@ fn broken_down(at: Timestamp, offset_s: i64) -> libc::tm {
 
 /// The local time zone's offset east of UTC at `at`, in seconds (the OS's zone, from
 /// /etc/localtime or `TZ`; 0 when it cannot be had).
+#[allow(deprecated)] // `time_t` on musl, as above
 pub fn utc_offset_s(at: Timestamp) -> i64 {
     let secs = (at.0 / 1000) as libc::time_t;
     // SAFETY: localtime_r writes only into the zeroed struct we own.
