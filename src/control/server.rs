@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::protocol::{Greeting, Hello, MAX_LINE, Reply, Request, Streamed, check_greeting};
 use crate::engine::events::RunFeed;
@@ -16,7 +17,6 @@ use crate::engine::{Command, Engine, Notebook, RunControl, RunReader};
 use crate::identity::Operator;
 use crate::ids::RunId;
 use crate::store::Event;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// What kind of owner serves, which decides what it takes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
