@@ -213,9 +213,10 @@ impl RunActor {
                 // The steps just started go first: they reach their spawn before the batch
                 // is written and its flush asked for, so that the write and the flush overlap
                 // their processes instead of delaying them (a chain of shell steps waits for
-                // nothing else). Nothing is announced earlier for it; a step's process group
-                // is still recorded, after the batch, as soon as the driver hears of it.
+                // nothing else). The process groups they report meanwhile go in the batch:
+                // one commit and one flush a step, not two (a later report gets its own).
                 tokio::task::yield_now().await;
+                self.take_step_msgs();
             }
             self.commit();
             if self.machine.is_over() && self.journal.is_idle() {
@@ -244,12 +245,7 @@ impl RunActor {
                 }
             }
             // Take whatever else has arrived, so one flush covers the whole batch.
-            for _ in 0..4096 {
-                match self.step_rx.try_recv() {
-                    Ok(m) => self.on_step(m),
-                    Err(_) => break,
-                }
-            }
+            self.take_step_msgs();
             while let Ok(m) = self.inbox.try_recv() {
                 self.on_control(m);
             }
@@ -258,6 +254,16 @@ impl RunActor {
             self.propose_repair().await;
         }
         self.finish().await
+    }
+
+    /// Handles the steps' messages that have arrived (a bounded number: then it commits).
+    fn take_step_msgs(&mut self) {
+        for _ in 0..4096 {
+            match self.step_rx.try_recv() {
+                Ok(m) => self.on_step(m),
+                Err(_) => break,
+            }
+        }
     }
 
     fn on_control(&mut self, msg: RunMsg) {
