@@ -37,7 +37,7 @@ steps:
 
 /// A step's process group, reported as it starts, usually goes in the batch that records the
 /// start (one commit and flush a step of a chain, not two; counted with a probe on the
-/// release build: 503 inserts for 500 steps, 985 before): every step's is still recorded.
+/// profiling build: 503 inserts for 500 steps, 985 before): every step's is still recorded.
 #[test]
 fn every_step_of_a_shell_chain_has_its_process_group_recorded() {
     let steps: String = (0..20)
