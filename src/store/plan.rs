@@ -240,4 +240,23 @@ mod tests {
         assert!(store.sources.get("r1").unwrap().is_none());
         assert_ne!(store.run(&old.id).unwrap().unwrap().workflow, "new");
     }
+
+    /// Another start that drew the same id and has written its source, not yet its record:
+    /// the id is taken, and nothing of the second start is written.
+    #[test]
+    fn an_id_whose_source_another_start_wrote_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.sources.insert("r1", "name: first\n").unwrap();
+        let mut second = run("r1", RunState::Pending);
+        second.source = "name: second\n".into();
+        let wf = crate::spec::parse_str(THREE_STEPS, Path::new("w.yaml")).unwrap();
+        assert!(!store.create_run(&second, &RunPlan::of(&wf)).unwrap());
+        assert_eq!(
+            &*store.sources.get("r1").unwrap().unwrap(),
+            b"name: first\n"
+        );
+        assert!(store.plans.get("r1").unwrap().is_none());
+        assert!(store.run(&second.id).unwrap().is_none());
+    }
 }
