@@ -342,10 +342,20 @@ async fn write_line(write: &mut OwnedWriteHalf, item: &impl Serialize) -> anyhow
 /// disk), and says how it went.
 async fn answer_one(engine: &Engine, role: Role, peer: u32, request: Request) -> Reply {
     let engine = engine.clone();
-    match tokio::task::spawn_blocking(move || handle(&engine, role, peer, request)).await {
-        Ok(Ok(value)) => Reply::Ok(value),
-        Ok(Err(e)) => Reply::Error(format!("{e:#}")),
-        Err(e) => Reply::Error(format!("the request failed: {e}")),
+    match blocking(move || handle(&engine, role, peer, request)).await {
+        Ok(value) => Reply::Ok(value),
+        Err(why) => Reply::Error(why),
+    }
+}
+
+/// Runs `work` on a blocking thread; its error, or the thread's, as the text a client is sent.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(e) => Err(format!("the request failed: {e}")),
     }
 }
 
@@ -360,11 +370,7 @@ async fn start_following(
         return Err(headless("start new runs").to_string());
     }
     let engine = engine.clone();
-    match tokio::task::spawn_blocking(move || engine.start_run_following(request)).await {
-        Ok(Ok(started)) => Ok(started),
-        Ok(Err(e)) => Err(format!("{e:#}")),
-        Err(e) => Err(format!("the request failed: {e}")),
-    }
+    blocking(move || engine.start_run_following(request)).await
 }
 
 /// What a subscriber is streamed: every Event, or one run's and its child runs'.
