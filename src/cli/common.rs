@@ -185,10 +185,6 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .worker_threads(1)
         .enable_all()
         .thread_name("baton-engine")
-        // Background: see `background.rs` (the processes they start are not).
-        .on_thread_start(|| {
-            crate::background::this_thread();
-        })
         .build()
         .context("cannot start the async runtime")
 }

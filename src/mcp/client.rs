@@ -172,7 +172,6 @@ fn child(
         .envs(&spec.env)
         .current_dir(cwd)
         .kill_on_drop(true);
-    crate::background::normal_child(command.as_std_mut());
     let mut wrapped = process_wrap::tokio::CommandWrap::from(command);
     wrapped.wrap(process_wrap::tokio::ProcessGroup::leader());
     let (process, stderr) = TokioChildProcess::builder(wrapped)

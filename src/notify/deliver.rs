@@ -167,16 +167,16 @@ fn read_secret(source: &SecretSource, base: Option<&std::path::Path>) -> Result<
 /// `sh -c COMMAND` with the notice's JSON on its standard input; a non-zero exit fails.
 async fn run_command(command: &str, notice: &Notice) -> Result<(), String> {
     let body = serde_json::to_vec(&notice.body).map_err(|e| e.to_string())?;
-    let mut sh = tokio::process::Command::new("sh");
-    sh.arg("-c")
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
         .arg(command)
         .env("BATON_EVENT", notice.event.name())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true);
-    crate::background::normal_child(sh.as_std_mut());
-    let mut child = sh.spawn().map_err(|e| format!("cannot start `sh`: {e}"))?;
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start `sh`: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A command that does not read its input is fine: a closed pipe is not a failure.
         let _ = stdin.write_all(&body).await;

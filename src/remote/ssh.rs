@@ -117,7 +117,6 @@ impl Ssh {
             // Not in baton's process group: a Ctrl-C at the terminal is baton's to handle.
             .process_group(0)
             .kill_on_drop(true);
-        crate::background::normal_child(cmd.as_std_mut());
         cmd
     }
 
@@ -288,7 +287,6 @@ pub(super) fn direct(target: &[String]) -> std::process::Command {
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
-    crate::background::normal_child(&mut cmd);
     cmd
 }
 

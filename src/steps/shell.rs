@@ -116,7 +116,6 @@ pub async fn run(cmd: &ShellCommand, mut attempt: Attempt) -> AttemptResult {
                 .stderr(Stdio::piped())
                 .process_group(0)
                 .kill_on_drop(true);
-            crate::background::normal_child(command.as_std_mut());
             if let Some(dir) = &cmd.cwd {
                 command.current_dir(dir);
             }

@@ -209,9 +209,6 @@ struct Plan {
     stdin: libc::c_int,
     stdout: libc::c_int,
     stderr: libc::c_int,
-    /// The scheduling policy the child takes before `execve` (`-1`: the parent's; see
-    /// [`crate::background::for_children`]).
-    policy: libc::c_int,
     /// The errno of the step that failed, written by the child before it exits with 127.
     error: libc::c_int,
 }
@@ -274,10 +271,6 @@ unsafe extern "C" fn child(plan: *mut Plan) -> ! {
             }
         }
         if !p.cwd.is_null() && libc::chdir(p.cwd) != 0 {
-            fail(plan);
-        }
-        // The engine's threads are background; the step runs as any command would.
-        if p.policy >= 0 && !crate::background::take_policy(p.policy) {
             fail(plan);
         }
         let mut none: libc::sigset_t = std::mem::zeroed();
@@ -357,7 +350,6 @@ fn clone_works() -> bool {
         stdin: -1,
         stdout: -1,
         stderr: -1,
-        policy: -1,
         error: 0,
     };
     match clone_child(&mut plan) {
@@ -414,7 +406,6 @@ pub(super) fn start(
         stdin,
         stdout: out_write.as_raw_fd(),
         stderr: err_write.as_raw_fd(),
-        policy: crate::background::for_children(),
         error: 0,
     };
     let (pid, pidfd) = clone_child(&mut plan)?;
@@ -471,30 +462,6 @@ mod tests {
         started.stderr.read_to_string(&mut err).await.unwrap();
         let status = started.child.wait().await.unwrap();
         (status.code().unwrap_or(-1), out, err)
-    }
-
-    /// A step started from a background thread (as the engine's are) runs with the policy
-    /// baton had before, not the thread's; its spawner stays background.
-    #[test]
-    fn a_step_started_from_a_background_thread_runs_as_any_command_would() {
-        // Field 41 of the process's stat line is its policy (0: the default; 3: batch).
-        const POLICY: &str = "cut -d' ' -f41 /proc/$$/stat";
-        std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let (_, before, _) = rt.block_on(run(POLICY, &[], None));
-            assert_eq!(before.trim(), "0", "the tests run with the default policy");
-            assert!(crate::background::this_thread());
-            let (code, out, err) = rt.block_on(run(POLICY, &[], None));
-            assert_eq!((code, out.trim(), err.as_str()), (0, "0", ""));
-            let (_, spawner, _) =
-                rt.block_on(run("cut -d' ' -f41 /proc/$PPID/task/*/stat", &[], None));
-            assert!(spawner.lines().any(|p| p == "3"), "{spawner}");
-        })
-        .join()
-        .unwrap();
     }
 
     #[tokio::test]
