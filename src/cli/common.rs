@@ -131,16 +131,16 @@ pub fn serve(
 static OWN_LOG: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
     std::sync::Mutex::new(None);
 
+/// How many lines of baton's own log may wait for its writer thread (beyond them, lines are
+/// dropped, not waited for). baton logs a few lines a run; tracing-appender's default, 128,000,
+/// is a channel of 4 MiB whose every slot is written when it is made: about a thousand page
+/// faults, some 3.5 ms of every command's start (README, "The chain, session 20").
+const OWN_LOG_LINES_WAITING: usize = 1024;
+
 /// baton's own diagnostics go to a daily file under the data dir (`logfile.rs`), never to the
 /// terminal the console draws on, written by `tracing_appender`'s own thread: a slow or full
 /// disk never holds an engine thread (lines beyond its buffer are dropped, not waited for).
 /// `BATON_LOG` sets the filter (default `info`).
-/// How many lines of baton's own log may wait for its writer thread (beyond them, lines are
-/// dropped, not waited for). baton logs a few lines a run; tracing-appender's default, 128,000,
-/// is a channel of 4 MiB whose every slot is written when it is made: about a thousand page
-/// faults, 2 ms of every command's start (session 20, `perf stat`).
-const OWN_LOG_LINES_WAITING: usize = 1024;
-
 fn init_logging(paths: &Paths) {
     let dir = paths.logs();
     if std::fs::create_dir_all(&dir).is_err() {
