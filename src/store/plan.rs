@@ -17,7 +17,8 @@ impl Store {
     /// it holds every other writer of the store off meanwhile (16 clients of `baton serve`,
     /// under `strace`: 5.6 writes to disk a run with it, 2.1 without). The source claims the
     /// id instead (compare-and-swap: of two starts with one id, one wins), and the record,
-    /// which makes the run exist for every reader, is written last. sled recovers its log as a prefix, so
+    /// which makes the run exist for every reader, is written last. Both are encoded before the
+    /// claim, so an encoding error leaves nothing behind. sled recovers its log as a prefix, so
     /// a kill part-way leaves at worst a source and a plan that no run names.
     pub fn create_run(&self, run: &RunRecord, plan: &RunPlan) -> anyhow::Result<bool> {
         let key = run.id.0.as_bytes();
