@@ -203,6 +203,63 @@ fn bad_params_and_files_exit_two_with_a_clear_message() {
     assert!(t.contains("`-p env` is given twice"), "{t}");
 }
 
+/// A kill while a run is being created can leave its stored workflow with no run to name it
+/// (the record is written last): `baton gc` removes it, whatever its age, and keeps every run.
+#[test]
+fn gc_removes_the_workflow_of_a_run_whose_creation_was_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let wf = dir.path().join("w.yaml");
+    std::fs::write(&wf, "name: w\nsteps:\n  - id: a\n    run: echo hi\n").unwrap();
+    let out = baton(&data).arg("run").arg(&wf).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let db_dir = data.join("store").join("db");
+    {
+        // What `create_run` had written when the kill came: the claim, or the claim and plan.
+        let db = sled::open(&db_dir).unwrap();
+        let sources = db.open_tree("sources").unwrap();
+        sources.insert("cut-after-claim", "name: x\n").unwrap();
+        sources.insert("cut-after-plan", "name: y\n").unwrap();
+        db.open_tree("plans")
+            .unwrap()
+            .insert("cut-after-plan", "{}")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let gc = baton(&data)
+        .args(["gc", "--older-than", "30d"])
+        .output()
+        .unwrap();
+    let t = text(&gc);
+    assert!(gc.status.success(), "{t}");
+    assert!(
+        t.contains("deleted 0 run(s)")
+            && t.contains("removed the stored workflows of 2 run(s) whose creation was cut short"),
+        "{t}"
+    );
+    let again = baton(&data)
+        .args(["gc", "--older-than", "30d"])
+        .output()
+        .unwrap();
+    assert!(!text(&again).contains("cut short"), "{}", text(&again));
+    let ls = baton(&data).args(["ls", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let show = baton(&data).args(["show", &id]).output().unwrap();
+    assert!(show.status.success(), "{}", text(&show));
+    let db = sled::open(&db_dir).unwrap();
+    for tree in ["sources", "plans"] {
+        let keys: Vec<String> = db
+            .open_tree(tree)
+            .unwrap()
+            .iter()
+            .keys()
+            .map(|k| String::from_utf8(k.unwrap().to_vec()).unwrap())
+            .collect();
+        assert_eq!(keys, std::slice::from_ref(&id), "{tree}");
+    }
+}
+
 #[test]
 fn a_second_process_is_told_which_pid_holds_the_store_and_can_follow_logs() {
     let dir = tempfile::tempdir().unwrap();

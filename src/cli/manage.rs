@@ -236,6 +236,11 @@ pub fn gc(data_dir: Option<&Path>, args: GcArgs) -> anyhow::Result<i32> {
         removed.len(),
         cutoff.rfc3339()
     );
+    // A run's creation a kill cut short left its workflow and plan, and no run.
+    let orphans = opened.store.sweep_orphans()?;
+    if orphans > 0 {
+        outln!("removed the stored workflows of {orphans} run(s) whose creation was cut short");
+    }
     if args.clear_cache {
         outln!("dropped {} cache entries", opened.store.clear_cache()?);
     } else {

@@ -44,6 +44,37 @@ impl Store {
         Ok(true)
     }
 
+    /// Removes the sources and plans that no run record names: what a kill left of a run whose
+    /// creation it cut short ([`Store::create_run`] writes the record last). Returns how many
+    /// ids it cleared.
+    ///
+    /// Only for an owner that creates no run meanwhile (`baton gc`, which holds the owner lock
+    /// and starts no engine): a run being created has its source before its record, and would
+    /// lose it. Reads every stored workflow, so it is not done at every open.
+    pub fn sweep_orphans(&self) -> anyhow::Result<usize> {
+        let mut orphans = std::collections::BTreeSet::new();
+        for tree in [&self.sources, &self.plans] {
+            for key in tree.iter().keys() {
+                let key = key.context("cannot read the stored workflows")?;
+                if !self.runs.contains_key(&key)? {
+                    orphans.insert(key);
+                }
+            }
+        }
+        for key in &orphans {
+            self.sources.remove(key)?;
+            self.plans.remove(key)?;
+            tracing::info!(
+                "removed the workflow of run {}, whose creation was cut short",
+                String::from_utf8_lossy(key)
+            );
+        }
+        if !orphans.is_empty() {
+            self.flush_blocking()?;
+        }
+        Ok(orphans.len())
+    }
+
     /// A run's plan (`None` for a run whose stored workflow no longer parsed when the store
     /// was upgraded).
     pub fn plan(&self, run: &RunId) -> anyhow::Result<Option<RunPlan>> {
@@ -166,6 +197,33 @@ mod tests {
         assert_eq!(store.run(&record.id).unwrap().unwrap().source, THREE_STEPS);
         store.gc(crate::store::Timestamp(u64::MAX)).unwrap();
         assert!(store.plan(&record.id).unwrap().is_none());
+    }
+
+    /// What a kill during a run's creation leaves (a source, or a source and a plan, and no
+    /// record) is swept; every whole run keeps its own.
+    #[test]
+    fn the_source_and_plan_of_a_run_never_created_are_swept_and_whole_runs_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let wf = crate::spec::parse_str(THREE_STEPS, Path::new("w.yaml")).unwrap();
+        let mut whole = run("r-whole", RunState::Succeeded);
+        whole.source = THREE_STEPS.into();
+        assert!(store.create_run(&whole, &RunPlan::of(&wf)).unwrap());
+        // Killed after the claim; killed after the plan.
+        store.sources.insert("r-claimed", THREE_STEPS).unwrap();
+        store.sources.insert("r-planned", THREE_STEPS).unwrap();
+        store
+            .plans
+            .insert("r-planned", encode(&RunPlan::of(&wf)).unwrap())
+            .unwrap();
+        assert_eq!(store.sweep_orphans().unwrap(), 2);
+        for orphan in ["r-claimed", "r-planned"] {
+            assert!(!store.sources.contains_key(orphan).unwrap(), "{orphan}");
+            assert!(!store.plans.contains_key(orphan).unwrap(), "{orphan}");
+        }
+        assert_eq!(store.run(&whole.id).unwrap().unwrap().source, THREE_STEPS);
+        assert_eq!(planned(&store, &whole.id), expected());
+        assert_eq!(store.sweep_orphans().unwrap(), 0, "nothing left to sweep");
     }
 
     #[test]
