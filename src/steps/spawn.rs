@@ -286,10 +286,18 @@ unsafe extern "C" fn child(plan: *mut Plan) -> ! {
 /// Starts the child of `plan`: its pid and pidfd, once it has exec'd or exited.
 #[cfg(target_arch = "x86_64")]
 fn clone_child(plan: &mut Plan) -> io::Result<(libc::pid_t, OwnedFd)> {
+    thread_local! {
+        static STACK: std::cell::UnsafeCell<Box<[u128]>> =
+            std::cell::UnsafeCell::new(vec![0u128; CHILD_STACK / 16].into_boxed_slice());
+    }
     let mut pidfd: libc::c_int = -1;
-    let stack = Box::leak(Box::new([0u128; CHILD_STACK / 16])).as_mut_ptr() as u64;
+    let stack = STACK.with(|s| {
+        // SAFETY: only this thread uses its stack, and only while it waits in clone3.
+        unsafe { (*s.get()).as_mut_ptr() as u64 }
+    });
     let args = CloneArgs {
-        flags: (libc::CLONE_VM | libc::CLONE_PIDFD) as u64 | CLONE_CLEAR_SIGHAND,
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
+            | CLONE_CLEAR_SIGHAND,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
         stack,
@@ -377,12 +385,12 @@ pub(super) fn start(
         c_string(b"-c")?,
         c_string(command.as_bytes())?,
     ];
-    let argv = Box::leak(Box::new([
+    let argv = [
         args[0].as_ptr(),
         args[1].as_ptr(),
         args[2].as_ptr(),
         std::ptr::null(),
-    ]));
+    ];
     let cwd = cwd
         .map(|d| c_string(d.as_os_str().as_bytes()))
         .transpose()?;
@@ -390,7 +398,7 @@ pub(super) fn start(
     let stdin = dev_null()?;
     let (out_read, out_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
-    let plan = Box::leak(Box::new(Plan {
+    let mut plan = Plan {
         program: program.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
@@ -399,10 +407,8 @@ pub(super) fn start(
         stdout: out_write.as_raw_fd(),
         stderr: err_write.as_raw_fd(),
         error: 0,
-    }));
-    let (pid, pidfd) = clone_child(plan)?;
-    unsafe { libc::setpgid(pid, pid) };
-    std::mem::forget((program, args, argv, cwd, _strings, envp));
+    };
+    let (pid, pidfd) = clone_child(&mut plan)?;
     // The child has its copies; baton's must close, or the readers never see the end.
     drop((out_write, err_write));
     // SAFETY: the child wrote it, if at all, before it exited; clone3 has returned since.
