@@ -353,6 +353,12 @@ fn metrics_are_a_valid_exposition_with_the_runs_figures() {
         Some(0.0),
         "{text}"
     );
+    // The run was written to the store and flushed: at least its start and its end.
+    let (commits, flushes) = (
+        get("baton_store_journal_commits_total", &[]).unwrap_or(0.0),
+        get("baton_store_flushes_total", &[]).unwrap_or(0.0),
+    );
+    assert!(commits >= 2.0 && flushes >= 1.0, "{text}");
 }
 
 #[test]

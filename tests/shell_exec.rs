@@ -168,3 +168,53 @@ fn flushing_threads_run_in_the_background_and_steps_do_not() {
     assert!(engine.iter().all(|&p| p == ours), "{listing}");
     assert_eq!(policy(&std::fs::read_to_string(&own).unwrap()), ours);
 }
+
+#[path = "support/engine.rs"]
+mod harness;
+
+/// A shell step's start and its process group are written together: the step is started,
+/// reaches its spawn, and only then is the batch written, so a chain costs one write to the
+/// store a step, not two (and one flush, as every completed step is flushed). Counted on the
+/// runtime `baton run` uses, through the store's own counters.
+#[test]
+fn a_shell_step_is_started_and_its_process_recorded_in_one_write() {
+    const STEPS: u64 = 20;
+    let h = harness::Harness::as_the_cli();
+    let mut yaml = String::from("name: chain\nsteps:\n  - id: s0\n    run: \"true\"\n");
+    for i in 1..STEPS {
+        yaml.push_str(&format!(
+            "  - id: s{i}\n    run: \"true\"\n    depends_on: [s{}]\n",
+            i - 1
+        ));
+    }
+    let before = h.engine.store().write_counts();
+    let id = h.start(&yaml);
+    assert_eq!(h.wait(&id), baton::store::RunState::Succeeded);
+    let after = h.engine.store().write_counts();
+    let commits = after.journal_commits - before.journal_commits;
+    // Every step's process group was recorded (a crash while it ran could stop it).
+    let events = h.engine.store().events(&id).unwrap();
+    for i in 0..STEPS {
+        let step = format!("s{i}");
+        assert!(
+            events.iter().any(|e| matches!(&e.kind,
+                baton::store::EventKind::Step { record }
+                    if record.step.as_str() == step && record.process.is_some())),
+            "no process recorded for {step}"
+        );
+    }
+    // The run's start and end take a few writes of their own; a write for each process group
+    // on top of each step's would be 2 a step.
+    eprintln!(
+        "{STEPS} steps: {commits} commits, {} flushes",
+        after.flushes - before.flushes
+    );
+    assert!(
+        commits <= STEPS + 4,
+        "{commits} writes for {STEPS} steps: a step's process is written apart from its start"
+    );
+    assert!(
+        after.flushes - before.flushes <= commits,
+        "more flushes than writes"
+    );
+}

@@ -31,6 +31,7 @@ pub fn collect(engine: &Engine, prices: &IndexMap<String, Price>) -> anyhow::Res
         // though its driver may take a moment more to let go.
         active_runs: details.iter().filter(|d| d.run.state.is_active()).count(),
         waiting_for_slot: engine.steps_waiting_for_slot(),
+        store: engine.store().write_counts(),
     };
     Ok(render(&details, live, prices))
 }
@@ -42,6 +43,8 @@ pub struct Live {
     pub active_runs: usize,
     /// Steps ready to run but waiting for a slot of the global limit.
     pub waiting_for_slot: usize,
+    /// What this process has written to the store since it opened it.
+    pub store: crate::store::WriteCounts,
 }
 
 #[derive(Default)]
@@ -144,6 +147,21 @@ pub fn render(runs: &[RunDetail], live: Live, prices: &IndexMap<String, Price>) 
         &Vec::new(),
         live.waiting_for_slot as f64,
     );
+    for (name, help, n) in [
+        (
+            "baton_store_journal_commits_total",
+            "Batches of run transitions this process has written to the store, one sled operation each.",
+            live.store.journal_commits,
+        ),
+        (
+            "baton_store_flushes_total",
+            "fsyncs of the store by this process, each covering every write made before it.",
+            live.store.flushes,
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        sample(&mut out, name, &Vec::new(), n as f64);
+    }
     histograms(
         &mut out,
         "baton_step_duration_seconds",

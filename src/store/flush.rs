@@ -48,6 +48,8 @@ type Request = (Waiter, Option<SyncFile>);
 
 struct Inner {
     tx: Mutex<Option<mpsc::Sender<Request>>>,
+    /// Flushes made (each one fsync of sled's log, however many asked for it).
+    flushes: Arc<std::sync::atomic::AtomicU64>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Told when the thread has let go of the database (closing it).
     closed: Mutex<Option<mpsc::Receiver<()>>>,
@@ -94,6 +96,8 @@ impl Flusher {
     pub fn new(db: sled::Db) -> Flusher {
         let (tx, rx) = mpsc::channel::<Request>();
         let (closed_tx, closed_rx) = mpsc::channel::<()>();
+        let flushes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = flushes.clone();
         let spawned = std::thread::Builder::new()
             .name("baton-flush".into())
             .spawn(move || {
@@ -104,6 +108,7 @@ impl Flusher {
                     let mut requests = vec![first];
                     requests.extend(rx.try_iter());
                     flush_for(&db, requests);
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 drop(db);
                 let _ = closed_tx.send(());
@@ -118,10 +123,18 @@ impl Flusher {
         Flusher {
             inner: Arc::new(Inner {
                 tx: Mutex::new(Some(tx)),
+                flushes,
                 closed: Mutex::new(thread.as_ref().map(|_| closed_rx)),
                 thread: Mutex::new(thread),
             }),
         }
+    }
+
+    /// Flushes made so far: one per fsync, shared by every request it covered.
+    pub fn flushes(&self) -> u64 {
+        self.inner
+            .flushes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits until every write made before this call is on disk.

@@ -210,6 +210,8 @@ impl Store {
             }
         }
         insert_atomically(&self.data, chunks)?;
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

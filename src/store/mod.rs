@@ -70,6 +70,18 @@ pub struct Store {
     lock: std::sync::Arc<OwnerLock>,
     /// A run's last record was written beside sled in this process (see `interrupted.rs`).
     last_words: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Batches of run transitions written (see [`Store::commit`]).
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// How much this process has written to the store since it opened it: what a run costs the
+/// disk (`/metrics`), and how tests see that a step's transitions share one write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteCounts {
+    /// Batches of run transitions written, each one sled operation.
+    pub journal_commits: u64,
+    /// fsyncs of the store, each shared by every write made before it.
+    pub flushes: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -147,6 +159,7 @@ impl Store {
             dir: dir.to_path_buf(),
             lock: std::sync::Arc::new(lock),
             last_words: Default::default(),
+            commits: Default::default(),
         };
         if found < SCHEMA_VERSION {
             store.migrate_from(found).with_context(|| {
@@ -177,6 +190,14 @@ impl Store {
     /// This process, as the owner of the store.
     pub fn owner(&self) -> Owner {
         self.lock.owner.clone()
+    }
+
+    /// What this process has written to the store so far.
+    pub fn write_counts(&self) -> WriteCounts {
+        WriteCounts {
+            journal_commits: self.commits.load(std::sync::atomic::Ordering::Relaxed),
+            flushes: self.flusher.flushes(),
+        }
     }
 
     /// Makes every write so far durable; concurrent callers share one fsync.

@@ -29,12 +29,24 @@ impl Harness {
     }
 
     pub fn with(config: EngineConfig) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
+        Harness::on(rt, config)
+    }
+
+    /// On the runtime the command line runs its engine on (`baton::cli::common::runtime`).
+    pub fn as_the_cli() -> Harness {
+        Harness::on(
+            baton::cli::common::runtime().unwrap(),
+            EngineConfig::default(),
+        )
+    }
+
+    fn on(rt: tokio::runtime::Runtime, config: EngineConfig) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store")).unwrap();
         let engine = Engine::open(store, config, rt.handle().clone()).unwrap();
         Harness { dir, rt, engine }
