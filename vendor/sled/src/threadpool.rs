@@ -68,7 +68,8 @@ impl Queue {
         // with the notify below.
         drop(queue);
 
-        self.cv.notify_all();
+        // baton: one waiting thread takes the one task (sled woke all seven).
+        self.cv.notify_one();
 
         len
     }
