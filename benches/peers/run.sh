@@ -2,7 +2,8 @@
 # baton against its peers, whole process, in one run: LangGraph (in a virtual environment this
 # script creates under target/peers/, kept between runs) on a 5,000-wide fan-out and a
 # 1,000-step chain; parsing a 1,000-step file against libyaml; shell steps against a shell loop
-# and `xargs -P`. Prints one table. Not part of the tests.
+# and `xargs -P`, and the shell loop against `spawn_floor.c` (compiled with gcc), the least a
+# runner that reads each step's output can do. Prints one table. Not part of the tests.
 #
 #   benches/peers/run.sh            # PEER_RUNS=3 (best of), PEER_WIDTH=8 (fan-out concurrency)
 set -eu
