@@ -208,7 +208,7 @@ def shell(b, width, rows):
     rows.append(('500-step chain of `run: "true"`', fmt(ours),
                  f"a shell loop of 500 `sh -c true`: {fmt(theirs)}", within(ours, theirs)))
     rows.append(("the least a chain of 500 `sh -c true` can take with each step's output read: "
-                 "`spawn_floor.c` (posix_spawn in a process group, stdout and stderr read "
+                 "`spawn_floor.c` (vfork, each step in its own process group, stdout and stderr read "
                  "through epoll, waitpid; no store)", fmt(least),
                  f"the shell loop: {fmt(theirs)}", within(least, theirs)))
     wf = b.write("true-fan.yaml", true_fan(1000, width))
