@@ -1191,18 +1191,7 @@ fn seal_and_write_iobuf(
         iobufs.config.global_error()?;
         if write_here {
             trace!("writing iobuf with lsn {} to log from make_stable", lsn);
-            if let Err(e) = iobufs.write_to_log(iobuf) {
-                error!(
-                    "hit error while writing iobuf with lsn {}: {:?}",
-                    lsn, e
-                );
-                iobufs.config.set_global_error(e.clone());
-                let intervals = iobufs.intervals.lock();
-                drop(intervals);
-                let _notified = iobufs.interval_updated.notify_all();
-                return Err(e);
-            }
-            return Ok(());
+            return write_or_fail(iobufs, iobuf);
         }
         trace!(
             "asynchronously writing iobuf with lsn {} to log from maybe_seal",
@@ -1211,24 +1200,7 @@ fn seal_and_write_iobuf(
         let iobufs = iobufs.clone();
         let iobuf = iobuf.clone();
         let _result = threadpool::spawn(move || {
-            if let Err(e) = iobufs.write_to_log(&iobuf) {
-                error!(
-                    "hit error while writing iobuf with lsn {}: {:?}",
-                    lsn, e
-                );
-
-                // store error before notifying so that waiting threads will see
-                // it
-                iobufs.config.set_global_error(e);
-
-                let intervals = iobufs.intervals.lock();
-
-                // having held the mutex makes this linearized
-                // with the notify below.
-                drop(intervals);
-
-                let _notified = iobufs.interval_updated.notify_all();
-            }
+            let _ = write_or_fail(&iobufs, &iobuf);
         })?;
 
         #[cfg(feature = "event_log")]
@@ -1238,6 +1210,29 @@ fn seal_and_write_iobuf(
     } else {
         Ok(())
     }
+}
+
+/// baton: writes `iobuf` to the log; a failure is stored as the global
+/// error, and threads waiting for stability are woken to see it.
+fn write_or_fail(iobufs: &Arc<IoBufs>, iobuf: &Arc<IoBuf>) -> Result<()> {
+    let lsn = iobuf.lsn;
+    let result = iobufs.write_to_log(iobuf);
+    if let Err(e) = &result {
+        error!("hit error while writing iobuf with lsn {}: {:?}", lsn, e);
+
+        // store error before notifying so that waiting threads will see
+        // it
+        iobufs.config.set_global_error(e.clone());
+
+        let intervals = iobufs.intervals.lock();
+
+        // having held the mutex makes this linearized
+        // with the notify below.
+        drop(intervals);
+
+        let _notified = iobufs.interval_updated.notify_all();
+    }
+    result
 }
 
 impl Debug for IoBufs {
