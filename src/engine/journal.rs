@@ -9,22 +9,27 @@
 //! step: at least once, never lost); writers outside a driver (a new run, a reset for a retry, a
 //! cancel of a run no process drives) use [`Journal::write_through`], which waits for the flush.
 //!
+//! The flushing thread announces a batch itself once its flush has ended (the [`Outbox`]), so
+//! a flush that went well wakes nobody: in a chain of shell steps the driver, woken for every
+//! flush, took the core from the next step's process once a step. It is woken when a flush
+//! failed, when one takes longer than [`FLUSH_PATIENCE`], and at the run's end, when it waits
+//! for the last.
+//!
 //! Not transitions, so written elsewhere: log lines (`run_log.rs` writes them behind, and makes
 //! them durable before each durable batch, so a step's lines land no later than its result) and
 //! the step cache (a step task reports its entry and the driver writes it, unflushed: losing an
 //! entry only re-runs a step).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
 use super::shared::EngineShared;
 use crate::spec::StepId;
-use crate::store::flush::SyncFile;
-use crate::store::{
-    ApprovalRecord, Event, EventKind, FlushTicket, RunId, RunRecord, StepOutput, Timestamp,
-};
+use crate::store::flush::{FLUSH_PATIENCE, SyncFile};
+use crate::store::{ApprovalRecord, Event, EventKind, RunId, RunRecord, StepOutput, Timestamp};
 
 /// A run's pending transitions and the flushes under way.
 pub struct Journal {
@@ -37,12 +42,98 @@ pub struct Journal {
     must_last: bool,
     /// Told when the batch so far is durable (an agent's loop waits for its turn's record).
     acks: Vec<oneshot::Sender<()>>,
-    /// Flushes under way, each with the events that wait for it and who is told.
-    durable: VecDeque<Durable>,
+    /// What waits for a flush, shared with the flushing thread, which announces it.
+    outbox: Arc<Outbox>,
+    /// Flushes asked for so far (numbered from 1), and when each still under way was.
+    asked: u64,
+    under_way: VecDeque<(u64, Instant)>,
+    /// Fires when the oldest flush under way has taken [`FLUSH_PATIENCE`]; armed for the
+    /// flush numbered in the second field, made at the first wait (a timer needs the runtime,
+    /// which the journal's maker may not be on).
+    patience: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    patience_for: u64,
+    /// The flush whose patience ran out.
+    overdue: Option<u64>,
     /// A file the next flush syncs first (the run's log file, see [`Journal::sync_first`]).
     sync_first: Option<SyncFile>,
     /// Set once a write failed: nothing more is written or announced.
     broken: bool,
+}
+
+/// The Events and acknowledgements that wait for flushes, in order, and what the flushing
+/// thread has done with them; the driver and the flushing thread take turns under its lock.
+struct Outbox {
+    state: Mutex<Held>,
+    /// Wakes the driver: a flush failed, or (when it watches) one ended.
+    wake: Notify,
+    engine: Arc<EngineShared>,
+}
+
+#[derive(Default)]
+struct Held {
+    /// The number of the last flush that ended well.
+    done: u64,
+    /// Batches waiting, oldest first: each goes out once flush `after` has ended.
+    waiting: VecDeque<Batch>,
+    /// The first flush that failed, for the driver.
+    failed: Option<anyhow::Error>,
+    /// Nothing more goes out: a flush failed, or the journal was abandoned.
+    stopped: bool,
+    /// The driver wants to be woken at every flush's end.
+    watching: bool,
+}
+
+struct Batch {
+    after: u64,
+    events: Vec<Event>,
+    acks: Vec<oneshot::Sender<()>>,
+}
+
+impl Outbox {
+    fn lock(&self) -> MutexGuard<'_, Held> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn announce(&self, events: Vec<Event>) {
+        for e in events {
+            self.engine.events.send(e);
+        }
+    }
+
+    /// Flush `n` (and so every one before it) ended, well or not: on the flushing thread.
+    fn flushed(&self, n: u64, result: Result<(), anyhow::Error>) {
+        let mut held = self.lock();
+        if held.stopped {
+            return;
+        }
+        let wake = match result {
+            Ok(()) => {
+                held.done = held.done.max(n);
+                while held.waiting.front().is_some_and(|b| b.after <= held.done) {
+                    let Some(batch) = held.waiting.pop_front() else {
+                        break;
+                    };
+                    // Under the lock: a later batch cannot overtake this one.
+                    self.announce(batch.events);
+                    for ack in batch.acks {
+                        let _ = ack.send(());
+                    }
+                }
+                held.watching
+            }
+            Err(e) => {
+                // Whatever waits is never announced; its acknowledgements are dropped, unsent.
+                held.stopped = true;
+                held.waiting.clear();
+                held.failed = Some(e);
+                true
+            }
+        };
+        drop(held);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
 }
 
 impl Journal {
@@ -62,6 +153,11 @@ impl Journal {
 
     fn at(engine: Arc<EngineShared>, run: RunId, seq: u64) -> Journal {
         Journal {
+            outbox: Arc::new(Outbox {
+                state: Mutex::new(Held::default()),
+                wake: Notify::new(),
+                engine: engine.clone(),
+            }),
             engine,
             run,
             seq,
@@ -69,7 +165,11 @@ impl Journal {
             outputs: Vec::new(),
             must_last: false,
             acks: Vec::new(),
-            durable: VecDeque::new(),
+            asked: 0,
+            under_way: VecDeque::new(),
+            patience: None,
+            patience_for: 0,
+            overdue: None,
             sync_first: None,
             broken: false,
         }
@@ -153,28 +253,53 @@ impl Journal {
     }
 
     /// Writes the batch and, when it must survive a crash, asks for a flush without waiting
-    /// for it; announces what may go out already.
+    /// for it; announces what may go out already (the rest goes out from the flushing thread).
     pub fn commit(&mut self) -> anyhow::Result<()> {
         if self.broken || (self.pending.is_empty() && self.outputs.is_empty() && !self.must_last) {
             return Ok(());
         }
         let events = self.write()?;
-        if std::mem::take(&mut self.must_last) {
-            let ticket = self
-                .engine
-                .store
-                .request_flush_syncing(self.sync_first.take());
-            let acks = std::mem::take(&mut self.acks);
-            self.durable.push_back(Durable {
-                ticket,
-                events,
-                acks,
-            });
-        } else if let Some(last) = self.durable.back_mut() {
-            // Not durable themselves, but they must not overtake events that wait for a flush.
-            last.events.extend(events);
-        } else {
-            self.announce(events);
+        let durable = std::mem::take(&mut self.must_last);
+        let mut held = self.outbox.lock();
+        if !durable {
+            if held.waiting.is_empty() && held.done >= self.asked {
+                drop(held);
+                self.outbox.announce(events);
+            } else if !events.is_empty() {
+                // Not durable themselves, but they must not overtake events that wait for a
+                // flush: they go out after the last one asked for.
+                held.waiting.push_back(Batch {
+                    after: self.asked,
+                    events,
+                    acks: Vec::new(),
+                });
+            }
+            return Ok(());
+        }
+        self.asked += 1;
+        let n = self.asked;
+        // Held before the flush is asked for, so that its end finds the batch waiting.
+        held.waiting.push_back(Batch {
+            after: n,
+            events,
+            acks: std::mem::take(&mut self.acks),
+        });
+        drop(held);
+        self.under_way.push_back((n, Instant::now()));
+        let outbox = self.outbox.clone();
+        let asked = self.engine.store.request_flush_then(
+            self.sync_first.take(),
+            Box::new(move |result| {
+                let result =
+                    result.map_err(|e| anyhow::Error::new(e).context("cannot flush the store"));
+                outbox.flushed(n, result);
+            }),
+        );
+        if !asked {
+            self.outbox.flushed(
+                n,
+                Err(anyhow::anyhow!("the store's flush thread has stopped")),
+            );
         }
         Ok(())
     }
@@ -188,31 +313,71 @@ impl Journal {
         Ok(())
     }
 
-    /// The oldest flush under way, to await.
-    pub fn flushing(&mut self) -> Option<&mut FlushTicket> {
-        self.durable.front_mut().map(|d| &mut d.ticket)
-    }
-
-    /// The oldest flush ended: its events go out, or the error is returned.
-    pub fn flushed(&mut self, result: anyhow::Result<()>) -> anyhow::Result<()> {
-        result?;
-        if let Some(d) = self.durable.pop_front() {
-            self.announce(d.events);
-            for ack in d.acks {
-                let _ = ack.send(());
+    /// Resolves when the driver must look at the flushes ([`Journal::settle`]): one failed,
+    /// the oldest under way has taken [`FLUSH_PATIENCE`], or, with `every`, one ended (the
+    /// driver waits for the last ones at the run's end). Cancel-safe.
+    pub async fn flush_news(&mut self, every: bool) {
+        self.prune();
+        {
+            let mut held = self.outbox.lock();
+            held.watching = every;
+            if held.failed.is_some() || (every && held.done >= self.asked) {
+                return;
             }
         }
-        Ok(())
+        match self.under_way.front() {
+            Some(&(n, at)) if self.overdue != Some(n) => {
+                let deadline = at + FLUSH_PATIENCE;
+                let patience = self
+                    .patience
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if self.patience_for != n {
+                    patience.as_mut().reset(deadline);
+                    self.patience_for = n;
+                }
+                tokio::select! {
+                    () = self.outbox.wake.notified() => {}
+                    () = patience.as_mut() => self.overdue = Some(n),
+                }
+            }
+            _ => self.outbox.wake.notified().await,
+        }
+    }
+
+    /// What the flushes came to since the last look: the first failure, or a flush under way
+    /// for longer than [`FLUSH_PATIENCE`] (sled 0.34 can wait forever in a flush once one of
+    /// its own writes has failed), as an error; the run must stop and say so.
+    pub fn settle(&mut self) -> anyhow::Result<()> {
+        if let Some(e) = self.outbox.lock().failed.take() {
+            return Err(e);
+        }
+        self.prune();
+        match self.under_way.front() {
+            Some(&(n, _)) if self.overdue == Some(n) => Err(anyhow::anyhow!(
+                "the store did not finish a flush within {FLUSH_PATIENCE:?}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets the flushes that have ended.
+    fn prune(&mut self) {
+        let done = self.outbox.lock().done;
+        while self.under_way.front().is_some_and(|&(n, _)| n <= done) {
+            self.under_way.pop_front();
+        }
     }
 
     /// Commits, and waits for every flush under way.
     pub async fn drain(&mut self) -> anyhow::Result<()> {
         self.commit()?;
-        while let Some(d) = self.durable.front_mut() {
-            let r = (&mut d.ticket).await;
-            self.flushed(r)?;
+        loop {
+            self.settle()?;
+            if self.is_idle() {
+                return Ok(());
+            }
+            self.flush_news(true).await;
         }
-        Ok(())
     }
 
     /// Events or outputs wait to be written.
@@ -239,15 +404,21 @@ impl Journal {
         }]);
     }
 
-    /// No flush is under way.
+    /// No flush is under way (or none will be announced: the journal was abandoned).
     pub fn is_idle(&self) -> bool {
-        self.durable.is_empty()
+        let held = self.outbox.lock();
+        held.stopped || held.done >= self.asked
     }
 
     /// A write failed: whatever waits is never announced, and nothing more is written.
     pub fn abandon(&mut self) {
         self.broken = true;
-        self.durable.clear();
+        {
+            let mut held = self.outbox.lock();
+            held.stopped = true;
+            held.waiting.clear();
+        }
+        self.under_way.clear();
         self.pending.clear();
         self.outputs.clear();
         self.must_last = false;
@@ -263,15 +434,126 @@ impl Journal {
     }
 
     fn announce(&self, events: Vec<Event>) {
-        for e in events {
-            self.engine.events.send(e);
-        }
+        self.outbox.announce(events);
     }
 }
 
-/// A flush under way: the events that wait for it, and who is told when it is done.
-struct Durable {
-    ticket: FlushTicket,
-    events: Vec<Event>,
-    acks: Vec<oneshot::Sender<()>>,
+#[cfg(test)]
+mod tests {
+    use std::os::fd::OwnedFd;
+    use std::sync::Arc;
+
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    use super::Journal;
+    use crate::engine::shared::{EngineConfig, EngineShared};
+    use crate::store::{Event, EventKind, RunId, RunState, Store};
+
+    fn engine() -> (tempfile::TempDir, Arc<EngineShared>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        (
+            dir,
+            Arc::new(EngineShared::new(store, EngineConfig::default())),
+        )
+    }
+
+    fn state_event(journal: &mut Journal, state: RunState) {
+        journal.event(EventKind::RunState {
+            state,
+            reason: None,
+        });
+    }
+
+    fn state_of(event: Event) -> RunState {
+        match event.kind {
+            EventKind::RunState { state, .. } => state,
+            other => panic!("not a run state: {other:?}"),
+        }
+    }
+
+    /// The flushing thread announces a durable batch once it is flushed, and what was
+    /// committed after it behind it, with nobody awaiting the journal: a flush that went well
+    /// does not need the driver woken.
+    #[tokio::test]
+    async fn a_flushed_batch_goes_out_from_the_flushing_thread_with_what_follows_it() {
+        let (_dir, engine) = engine();
+        let mut events = engine.events.subscribe();
+        let mut journal = Journal::fresh(engine.clone(), RunId("r1".into()));
+        state_event(&mut journal, RunState::Running);
+        journal.must_last();
+        let (ack, acked) = tokio::sync::oneshot::channel();
+        journal.when_durable(ack);
+        journal.commit().unwrap();
+        state_event(&mut journal, RunState::Paused);
+        journal.commit().unwrap();
+        // Bounded, so that a journal needing its driver polled fails here instead of hanging.
+        let unasked = async {
+            let first = events.recv().await.unwrap();
+            let second = events.recv().await.unwrap();
+            acked.await.expect("told once durable");
+            (state_of(first), state_of(second))
+        };
+        let announced = tokio::time::timeout(std::time::Duration::from_secs(60), unasked).await;
+        assert_eq!(
+            announced.expect("announced without the driver"),
+            (RunState::Running, RunState::Paused)
+        );
+        assert!(journal.is_idle());
+        journal.settle().expect("nothing failed");
+        // Idle again: the next batch that need not last goes out at once.
+        state_event(&mut journal, RunState::Running);
+        journal.commit().unwrap();
+        assert_eq!(state_of(events.try_recv().unwrap()), RunState::Running);
+    }
+
+    /// A failed flush announces nothing of its batch nor of what followed it, drops the
+    /// acknowledgements, and wakes the driver, which is told why.
+    #[tokio::test]
+    async fn a_failed_flush_announces_nothing_and_tells_the_driver() {
+        let (_dir, engine) = engine();
+        let mut events = engine.events.subscribe();
+        let mut journal = Journal::fresh(engine.clone(), RunId("r1".into()));
+        // A pipe cannot be synced (EINVAL): what a disk refusing the sync looks like.
+        let (reader, _writer) = std::io::pipe().unwrap();
+        journal.sync_first(Arc::new(std::fs::File::from(OwnedFd::from(reader))));
+        state_event(&mut journal, RunState::Running);
+        journal.must_last();
+        let (ack, acked) = tokio::sync::oneshot::channel();
+        journal.when_durable(ack);
+        journal.commit().unwrap();
+        state_event(&mut journal, RunState::Paused);
+        journal.commit().unwrap();
+        // Not watching every flush: only the failure wakes it.
+        journal.flush_news(false).await;
+        let err = journal.settle().expect_err("the sync failed");
+        assert!(
+            format!("{err:#}").contains("cannot flush the store"),
+            "{err:#}"
+        );
+        assert!(
+            acked.await.is_err(),
+            "the acknowledgement is dropped unsent"
+        );
+        assert!(matches!(events.try_recv(), Err(TryRecvError::Empty)));
+        journal.abandon();
+        assert!(journal.is_idle());
+    }
+
+    /// The run's end waits for its last flushes: once `drain` returns, every batch is out.
+    #[tokio::test]
+    async fn drain_returns_once_every_batch_is_announced() {
+        let (_dir, engine) = engine();
+        let mut events = engine.events.subscribe();
+        let mut journal = Journal::fresh(engine.clone(), RunId("r1".into()));
+        for state in [RunState::Running, RunState::Paused, RunState::Succeeded] {
+            state_event(&mut journal, state);
+            journal.must_last();
+            journal.commit().unwrap();
+        }
+        journal.drain().await.expect("drained");
+        for state in [RunState::Running, RunState::Paused, RunState::Succeeded] {
+            assert_eq!(state_of(events.try_recv().unwrap()), state);
+        }
+    }
 }

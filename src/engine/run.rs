@@ -222,24 +222,19 @@ impl RunActor {
             if self.machine.is_over() && self.journal.is_idle() {
                 break;
             }
-            let wake = {
-                let flushing = self.journal.flushing();
-                tokio::select! {
-                    Some(m) = self.inbox.recv() => Wake::Inbox(m),
-                    Some(m) = self.step_rx.recv() => Wake::Step(m),
-                    r = async {
-                        match flushing {
-                            Some(ticket) => ticket.await,
-                            None => std::future::pending().await,
-                        }
-                    } => Wake::Flushed(r),
-                }
+            // At the run's end the driver waits for the last flushes; before it, a flush that
+            // went well is announced by the flushing thread and wakes nobody.
+            let every = self.machine.is_over();
+            let wake = tokio::select! {
+                Some(m) = self.inbox.recv() => Wake::Inbox(m),
+                Some(m) = self.step_rx.recv() => Wake::Step(m),
+                () = self.journal.flush_news(every) => Wake::Flushes,
             };
             match wake {
                 Wake::Inbox(m) => self.on_control(m),
                 Wake::Step(m) => self.on_step(m),
-                Wake::Flushed(r) => {
-                    if let Err(e) = self.journal.flushed(r) {
+                Wake::Flushes => {
+                    if let Err(e) = self.journal.settle() {
                         self.write_failed(&e);
                     }
                 }
@@ -596,5 +591,5 @@ fn mask_cut_line(redactor: &Redactor, mask: &mut StreamMask, text: &str) -> Stri
 enum Wake {
     Inbox(RunMsg),
     Step(StepMsg),
-    Flushed(anyhow::Result<()>),
+    Flushes,
 }

@@ -19,12 +19,18 @@ pub struct Flusher {
     inner: Arc<Inner>,
 }
 
-/// Who waits for a flush: a task, or a thread blocked on it. sled's own error is kept (it is
-/// `Clone`), so the cause (a full disk) reaches the run actor.
+/// Who waits for a flush: a task, a thread blocked on it, or a call made on the flushing
+/// thread. sled's own error is kept (it is `Clone`), so the cause (a full disk) reaches the
+/// run actor.
 enum Waiter {
     Task(oneshot::Sender<Result<(), sled::Error>>),
     Thread(mpsc::SyncSender<Result<(), sled::Error>>),
+    Call(Then),
 }
+
+/// What the flushing thread does once a flush has ended, told its result (see
+/// [`Flusher::request_then`]).
+pub type Then = Box<dyn FnOnce(Result<(), sled::Error>) + Send>;
 
 impl Waiter {
     fn tell(self, result: Result<(), sled::Error>) {
@@ -35,6 +41,7 @@ impl Waiter {
             Waiter::Thread(tx) => {
                 let _ = tx.send(result);
             }
+            Waiter::Call(then) => then(result),
         }
     }
 }
@@ -160,6 +167,14 @@ impl Flusher {
         }
     }
 
+    /// [`Flusher::request_syncing`] without a ticket: `then` is called on the flushing thread
+    /// with the result, so that nobody is woken for a flush that went well unless `then` wakes
+    /// them (a run's driver lets it announce the batch's Events). `false`, and `then` dropped
+    /// uncalled, when the thread has stopped.
+    pub fn request_then(&self, file: Option<SyncFile>, then: Then) -> bool {
+        self.send((Waiter::Call(then), file))
+    }
+
     /// Blocks this thread until every write made before this call is on disk, sharing the
     /// fsync with whoever else asked meanwhile (a dozen runs started at once flush once, not
     /// a dozen times). For synchronous code; within a task, await [`Flusher::request`].
@@ -218,7 +233,7 @@ fn flush_for(db: &sled::Db, requests: Vec<Request>) {
 /// How long a flush may take before it counts as failed. sled 0.34 can wait forever in a
 /// flush once one of its own writes has failed (a full disk, no descriptors left); the run
 /// must then stop and say so, not hang with its announcements held back.
-const FLUSH_PATIENCE: Duration = Duration::from_secs(60);
+pub const FLUSH_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A flush under way; await it for the result.
 pub struct FlushTicket {

@@ -205,14 +205,11 @@ impl Store {
         self.flusher.flush().await
     }
 
-    /// Starts making every write so far durable; the ticket resolves when it is.
-    pub fn request_flush(&self) -> FlushTicket {
-        self.flusher.request()
-    }
-
-    /// [`Store::request_flush`], with `file` synced first (see [`Flusher::request_syncing`]).
-    pub fn request_flush_syncing(&self, file: Option<flush::SyncFile>) -> FlushTicket {
-        self.flusher.request_syncing(file)
+    /// Starts making every write so far durable, with `file` synced first, and calls `then`
+    /// on the flushing thread with the result (see [`Flusher::request_then`]); `false` when
+    /// the flushing thread has stopped.
+    pub fn request_flush_then(&self, file: Option<flush::SyncFile>, then: flush::Then) -> bool {
+        self.flusher.request_then(file, then)
     }
 
     /// Makes every write so far durable, from synchronous code; concurrent callers share one
