@@ -97,7 +97,7 @@ pub struct RunLog {
     /// Set once a write has failed (or the run's store is known broken): nothing more is
     /// written, and the run's sink shows no more lines.
     broken: AtomicBool,
-    /// Told why, once, at the first failed write (the run actor stops the run interrupted).
+    /// Told why, once, at the first failed write (the run's driver stops the run interrupted).
     on_failure: Box<dyn Fn(String) + Send + Sync>,
 }
 

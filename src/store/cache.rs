@@ -38,8 +38,8 @@ impl Store {
         Ok(Some(entry))
     }
 
-    /// Stores a result under `key`. Only a run actor calls this (it is the store's only writer
-    /// while a run is active; see `engine/pipeline/cache.rs`).
+    /// Stores a result under `key`. Only a run's driver calls this (it writes the entry its
+    /// step reports, unflushed; see `engine/pipeline/cache.rs`).
     pub fn put_cached(&self, cache_key: &str, entry: &CacheEntry) -> anyhow::Result<()> {
         self.cache.insert(cache_key.as_bytes(), encode(entry)?)?;
         Ok(())

@@ -21,7 +21,7 @@ pub struct Flusher {
 
 /// Who waits for a flush: a task, a thread blocked on it, or a call made on the flushing
 /// thread. sled's own error is kept (it is `Clone`), so the cause (a full disk) reaches the
-/// run actor.
+/// run's driver.
 enum Waiter {
     Task(oneshot::Sender<Result<(), sled::Error>>),
     Thread(mpsc::SyncSender<Result<(), sled::Error>>),
