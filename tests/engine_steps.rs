@@ -410,6 +410,38 @@ steps:
     assert_eq!(h.output(&id, "summary"), json!({"total": 7}));
 }
 
+/// The ends of a wide fan-out of transforms are written in batches, on the runtime `baton
+/// run` uses: a step's message wakes the run's driver at once, and the driver lets the steps
+/// ready to run report before it writes. Without that (session 23's build) each of 1,000
+/// steps was a commit and a flush of its own, and a 5,000-wide fan-out took half as long
+/// again; with it, a few dozen commits.
+#[test]
+fn a_wide_fan_out_of_transforms_is_written_in_batches() {
+    const STEPS: u64 = 1000;
+    let h = Harness::as_the_cli();
+    let mut yaml = format!("name: fan\nconcurrency: {STEPS}\nsteps:\n");
+    for i in 0..STEPS {
+        yaml.push_str(&format!(
+            "  - id: s{i}\n    transform: {{ expr: \"{i} * 2\" }}\n"
+        ));
+    }
+    let before = h.engine.store().write_counts();
+    let id = h.start(&yaml);
+    assert_eq!(h.wait(&id), RunState::Succeeded);
+    let after = h.engine.store().write_counts();
+    let commits = after.journal_commits - before.journal_commits;
+    eprintln!(
+        "{STEPS} steps: {commits} commits, {} flushes",
+        after.flushes - before.flushes
+    );
+    assert_eq!(h.output(&id, "s999"), json!(1998));
+    assert!(
+        commits <= STEPS / 10,
+        "{commits} writes for {STEPS} transforms that all ended at once: their ends are not \
+         batched"
+    );
+}
+
 /// Each step is handed only the results its templates read; one that reads `steps` as a
 /// whole sees every finished step, and a `when:` sees what it reads.
 #[test]

@@ -208,13 +208,18 @@ impl RunActor {
             self.run.started_at = Some(self.clock.now().wall);
         }
         self.feed(Input::Begin);
+        // Woken by a step's message: other steps ready to run may have theirs to send.
+        let mut stepped = false;
         loop {
-            if std::mem::take(&mut self.started) {
-                // The steps just started go first: they reach their spawn before the batch
-                // is written and its flush asked for, so that the write and the flush overlap
-                // their processes instead of delaying them (a chain of shell steps waits for
-                // nothing else). The process groups they report meanwhile go in the batch:
-                // one commit and one flush a step, not two (a later report gets its own).
+            // The steps just started go first: they reach their spawn before the batch is
+            // written and its flush asked for, so that the write and the flush overlap their
+            // processes instead of delaying them (a chain of shell steps waits for nothing
+            // else). The process groups they report meanwhile go in the batch: one commit and
+            // one flush a step, not two (a later report gets its own). After a step's message,
+            // the steps ready to run (a wide fan-out of transforms) report first too, so that
+            // their ends make one batch: a step's message wakes this task at once, and without
+            // the yield each step of 5,000 was a commit and a flush of its own.
+            if std::mem::take(&mut self.started) | std::mem::take(&mut stepped) {
                 tokio::task::yield_now().await;
                 self.take_step_msgs();
             }
@@ -232,7 +237,10 @@ impl RunActor {
             };
             match wake {
                 Wake::Inbox(m) => self.on_control(m),
-                Wake::Step(m) => self.on_step(m),
+                Wake::Step(m) => {
+                    self.on_step(m);
+                    stepped = true;
+                }
                 Wake::Flushes => {
                     if let Err(e) = self.journal.settle() {
                         self.write_failed(&e);
