@@ -465,6 +465,19 @@ mod tests {
         });
     }
 
+    /// Commits a batch that must last (Running, with an acknowledgement), then one that need
+    /// not (Paused), which must not overtake it; returns the acknowledgement.
+    fn durable_then_not(journal: &mut Journal) -> tokio::sync::oneshot::Receiver<()> {
+        state_event(journal, RunState::Running);
+        journal.must_last();
+        let (ack, acked) = tokio::sync::oneshot::channel();
+        journal.when_durable(ack);
+        journal.commit().unwrap();
+        state_event(journal, RunState::Paused);
+        journal.commit().unwrap();
+        acked
+    }
+
     fn state_of(event: Event) -> RunState {
         match event.kind {
             EventKind::RunState { state, .. } => state,
@@ -480,13 +493,7 @@ mod tests {
         let (_dir, engine) = engine();
         let mut events = engine.events.subscribe();
         let mut journal = Journal::fresh(engine.clone(), RunId("r1".into()));
-        state_event(&mut journal, RunState::Running);
-        journal.must_last();
-        let (ack, acked) = tokio::sync::oneshot::channel();
-        journal.when_durable(ack);
-        journal.commit().unwrap();
-        state_event(&mut journal, RunState::Paused);
-        journal.commit().unwrap();
+        let acked = durable_then_not(&mut journal);
         // Bounded, so that a journal needing its driver polled fails here instead of hanging.
         let unasked = async {
             let first = events.recv().await.unwrap();
@@ -517,13 +524,7 @@ mod tests {
         // A pipe cannot be synced (EINVAL): what a disk refusing the sync looks like.
         let (reader, _writer) = std::io::pipe().unwrap();
         journal.sync_first(Arc::new(std::fs::File::from(OwnedFd::from(reader))));
-        state_event(&mut journal, RunState::Running);
-        journal.must_last();
-        let (ack, acked) = tokio::sync::oneshot::channel();
-        journal.when_durable(ack);
-        journal.commit().unwrap();
-        state_event(&mut journal, RunState::Paused);
-        journal.commit().unwrap();
+        let acked = durable_then_not(&mut journal);
         // Not watching every flush: only the failure wakes it.
         journal.flush_news(false).await;
         let err = journal.settle().expect_err("the sync failed");
