@@ -9,11 +9,11 @@
 //! step: at least once, never lost); writers outside a driver (a new run, a reset for a retry, a
 //! cancel of a run no process drives) use [`Journal::write_through`], which waits for the flush.
 //!
-//! The flushing thread announces a batch itself once its flush has ended (the [`Outbox`]), so
-//! a flush that went well wakes nobody: in a chain of shell steps the driver, woken for every
-//! flush, took the core from the next step's process once a step. It is woken when a flush
-//! failed, when one takes longer than [`FLUSH_PATIENCE`], and at the run's end, when it waits
-//! for the last.
+//! The flushing thread announces a batch itself once its flush has ended (the journal's
+//! `Outbox`), so a flush that went well wakes nobody: in a chain of shell steps the driver,
+//! woken for every flush, took the core from the next step's process once a step. It is woken
+//! when a flush failed, when one takes longer than [`FLUSH_PATIENCE`], and at the run's end,
+//! when it waits for the last.
 //!
 //! Not transitions, so written elsewhere: log lines (`run_log.rs` writes them behind, and makes
 //! them durable before each durable batch, so a step's lines land no later than its result) and
