@@ -208,17 +208,13 @@ impl RunActor {
             self.run.started_at = Some(self.clock.now().wall);
         }
         self.feed(Input::Begin);
-        // Woken by a step's message: other steps ready to run may have theirs to send.
         let mut stepped = false;
         loop {
-            // The steps just started go first: they reach their spawn before the batch is
-            // written and its flush asked for, so that the write and the flush overlap their
-            // processes instead of delaying them (a chain of shell steps waits for nothing
-            // else). The process groups they report meanwhile go in the batch: one commit and
-            // one flush a step, not two (a later report gets its own). After a step's message,
-            // the steps ready to run (a wide fan-out of transforms) report first too, so that
-            // their ends make one batch: a step's message wakes this task at once, and without
-            // the yield each step of 5,000 was a commit and a flush of its own.
+            // Steps just started reach their spawn before the batch is written and its flush
+            // asked for, so the write overlaps their processes; the groups they report go in
+            // the batch (one commit a step of a chain, not two). After a step's message (which
+            // wakes this task at once), the ready steps report first too: a wide fan-out's
+            // ends make one batch, not a commit and a flush each.
             if std::mem::take(&mut self.started) | std::mem::take(&mut stepped) {
                 tokio::task::yield_now().await;
                 self.take_step_msgs();
