@@ -1,7 +1,7 @@
 //! The engine: schedules runs over their DAG, drives steps, records every transition.
 //!
 //! `Engine` is the in-process implementation of [`Backend`]. Each active run is a
-//! [`run::RunActor`] task on the tokio runtime (the local driver of the run's pure
+//! [`run::RunDriver`] task on the tokio runtime (the local driver of the run's pure
 //! [`machine::RunMachine`]); commands reach it over a channel. Every transition of a run, from
 //! a driver or from here, is written, flushed and announced by [`journal::Journal`].
 
@@ -41,7 +41,7 @@ use crate::store::{
 };
 use journal::Journal;
 use repair::retried;
-use run::{RunActor, RunMsg};
+use run::{RunDriver, RunMsg};
 use secrets::RunSecrets;
 
 /// How to reach an active run and learn that it ended.
@@ -229,7 +229,7 @@ impl Engine {
         let id = run.id.clone();
         let (tx, rx) = mpsc::unbounded_channel();
         let channels = (rx, tx.clone());
-        let actor = RunActor::restore(self.shared.clone(), wf, run, history, secrets, channels)?;
+        let driver = RunDriver::restore(self.shared.clone(), wf, run, history, secrets, channels)?;
         let (done_tx, done_rx) = watch::channel(None);
         {
             let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
@@ -246,7 +246,7 @@ impl Engine {
         }
         let active = self.active.clone();
         self.runtime.spawn(async move {
-            let state = actor.run().await;
+            let state = driver.run().await;
             active.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             let _ = done_tx.send(Some(state));
         });
@@ -257,7 +257,7 @@ impl Engine {
     /// results, the rest run.
     pub fn resume_run(&self, id: &RunId) -> anyhow::Result<()> {
         if self.is_active(id) {
-            return self.to_actor(id, RunMsg::Resume);
+            return self.to_driver(id, RunMsg::Resume);
         }
         let run = self.load(id)?;
         match run.state {
@@ -356,7 +356,7 @@ impl Engine {
     /// Stops a run active in this process, leaving it interrupted (its steps' process groups
     /// get TERM, the grace period, then KILL); `wait` tells when it has stopped.
     pub fn interrupt_run(&self, id: &RunId) -> anyhow::Result<()> {
-        self.to_actor(id, RunMsg::Interrupt)
+        self.to_driver(id, RunMsg::Interrupt)
     }
 
     /// Whether a run is active in this process.
@@ -384,7 +384,7 @@ impl Engine {
             .collect()
     }
 
-    fn to_actor(&self, id: &RunId, msg: RunMsg) -> anyhow::Result<()> {
+    fn to_driver(&self, id: &RunId, msg: RunMsg) -> anyhow::Result<()> {
         let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         let handle = active
             .get(id)
@@ -414,7 +414,7 @@ impl Engine {
     pub async fn interrupt_all(&self) {
         let ids = self.active_runs();
         for id in &ids {
-            let _ = self.to_actor(id, RunMsg::Interrupt);
+            let _ = self.to_driver(id, RunMsg::Interrupt);
         }
         for id in &ids {
             self.wait(id).await;
@@ -425,7 +425,7 @@ impl Engine {
     pub async fn cancel_all(&self) {
         let ids = self.active_runs();
         for id in &ids {
-            let _ = self.to_actor(id, RunMsg::Cancel);
+            let _ = self.to_driver(id, RunMsg::Cancel);
         }
         for id in &ids {
             self.wait(id).await;
@@ -479,11 +479,11 @@ impl Engine {
     /// theirs, and refused when the gate lists its `approvers` and they are not among them.
     pub fn send_as(&self, command: Command, who: &Operator) -> anyhow::Result<()> {
         match command {
-            Command::Pause(id) => self.to_actor(&id, RunMsg::Pause),
+            Command::Pause(id) => self.to_driver(&id, RunMsg::Pause),
             Command::Resume(id) => self.resume_run(&id),
             Command::Cancel(id) => {
                 if self.is_active(&id) {
-                    self.to_actor(&id, RunMsg::Cancel)
+                    self.to_driver(&id, RunMsg::Cancel)
                 } else {
                     self.cancel_inactive(&id)
                 }
@@ -551,7 +551,7 @@ impl Engine {
                     comment,
                     inputs,
                 };
-                self.to_actor(&run, RunMsg::Decide { step, decision })
+                self.to_driver(&run, RunMsg::Decide { step, decision })
             }
         }
     }

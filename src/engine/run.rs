@@ -82,7 +82,7 @@ pub enum RunMsg {
 }
 
 /// The driver of one active run.
-pub struct RunActor {
+pub struct RunDriver {
     engine: Arc<EngineShared>,
     wf: Arc<Workflow>,
     run: RunRecord,
@@ -116,11 +116,11 @@ pub struct RunActor {
     /// The control of each fan-out step's items (the run's, or cancelled by `fail_fast`).
     fan_controls: HashMap<usize, watch::Sender<Directive>>,
     /// Whether step or item tasks were started since the batch was last written (see
-    /// [`RunActor::run`]).
+    /// [`RunDriver::run`]).
     started: bool,
 }
 
-impl RunActor {
+impl RunDriver {
     /// Prepares the driver of a run whose records are in the store (new, resumed or retried):
     /// its records are replayed into a fresh machine (see [`RunMachine::restore`]); `journal`
     /// follows its history (the one that wrote its last records).
@@ -134,7 +134,7 @@ impl RunActor {
             mpsc::UnboundedReceiver<RunMsg>,
             mpsc::UnboundedSender<RunMsg>,
         ),
-    ) -> anyhow::Result<RunActor> {
+    ) -> anyhow::Result<RunDriver> {
         // Only statements (`{% for %}`, macros) can loop; a workflow without any renders its
         // steps' templates in place, without a trip to a blocking thread. Unknown: assume so.
         let templates_may_loop = run.source.is_empty() || run.source.contains("{%");
@@ -170,7 +170,7 @@ impl RunActor {
             .as_ref()
             .and_then(|p| std::path::Path::new(p).parent().map(PathBuf::from));
         let notifier = Notifier::new(&wf.notify, redactor.clone(), base);
-        let mut driver = RunActor {
+        let mut driver = RunDriver {
             notifier,
             workdir: run.workdir.as_ref().map(PathBuf::from),
             redactor,

@@ -88,7 +88,7 @@ struct Inner {
     closed: bool,
 }
 
-/// The log of one run being captured; shared by its actor and its steps' sinks.
+/// The log of one run being captured; shared by its driver and its steps' sinks.
 pub struct RunLog {
     store: Store,
     limits: LogLimits,

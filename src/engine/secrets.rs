@@ -1,4 +1,4 @@
-//! A run's secrets, read when its actor starts (at start, resume and retry; never stored): the
+//! A run's secrets, read when its driver starts (at start, resume and retry; never stored): the
 //! variables its workflow names under `secrets:`, from this process's environment, and the
 //! values of its `env_file:`. A missing one stops the run from starting, with where it was named.
 

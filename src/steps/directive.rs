@@ -14,7 +14,7 @@ pub enum Directive {
     Cancelled,
 }
 
-/// Resolves when the run is cancelled, or when its actor is gone (nobody is left to ask for
+/// Resolves when the run is cancelled, or when its driver is gone (nobody is left to ask for
 /// the result). A pause does not resolve it: a request in flight finishes and its result is held.
 pub async fn wait_cancelled(control: &mut watch::Receiver<Directive>) {
     loop {

@@ -122,7 +122,7 @@ impl Store {
 
     /// Appends events to a run's history after its last one, with outputs written (or
     /// removed, `None`) in the same operation; returns the events as stored. For writers other
-    /// than a run's actor, which keeps the seq itself (see [`Store::commit`]).
+    /// than a run's driver, which keeps the seq itself (see [`Store::commit`]).
     pub fn append(
         &self,
         run: &RunId,

@@ -1,6 +1,6 @@
 //! The run around an agent step's tool loop: a risky call opens the step's gate as an
 //! `approve:` step's does (the operator sees the exact call), and each turn and call is sent
-//! to the run actor, which journals it and answers once it is durable.
+//! to the run's driver, which journals it and answers once it is durable.
 
 use indexmap::IndexMap;
 use tokio::sync::oneshot;

@@ -1,6 +1,6 @@
 //! The attempts stage: runs the step's action, retrying under its policy (backoff with jitter)
 //! until it succeeds, fails for good, or is cancelled. Each attempt and each retry is reported
-//! to the run actor.
+//! to the run's driver.
 
 use std::sync::Arc;
 use std::time::Duration;

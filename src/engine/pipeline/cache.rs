@@ -1,5 +1,5 @@
 //! The cache stage: a step's cache key, a lookup before admission, and the result offered to
-//! the run actor, which writes it (the actor is the only writer of the store).
+//! the run's driver, which writes it (the driver is the only writer of the store).
 //!
 //! # The cache key
 //!
@@ -145,7 +145,7 @@ pub(super) fn lookup(
     })
 }
 
-/// A result for the cache, on its way from the step task to the run actor.
+/// A result for the cache, on its way from the step task to the run's driver.
 pub struct CachePut {
     pub(super) key: String,
     pub(super) entry: CacheEntry,
@@ -153,7 +153,7 @@ pub struct CachePut {
 }
 
 impl CachePut {
-    /// Writes the entry (the run actor calls this). A failure is said in the step's log and
+    /// Writes the entry (the run's driver calls this). A failure is said in the step's log and
     /// the step's result stands: the cache only saves work.
     pub fn record(self, store: &Store) {
         if let Err(e) = store.put_cached(&self.key, &self.entry) {
@@ -165,7 +165,7 @@ impl CachePut {
     }
 }
 
-/// Offers the step's (redacted) output to the actor for the cache; sent before the step's
+/// Offers the step's (redacted) output to the driver for the cache; sent before the step's
 /// `Done`, on the same channel, so it is written before the step is recorded.
 pub(super) fn offer(job: &StepJob, key: CacheKey, output: &StepOutput, now: Timestamp) {
     let put = CachePut {
@@ -284,7 +284,7 @@ mod tests {
                 .is_none()
         );
         let Some(StepMsg::Cache(put)) = rig.rx.recv().await else {
-            panic!("the step task offers its result to the actor");
+            panic!("the step task offers its result to the driver");
         };
         put.record(store);
         let stored = store

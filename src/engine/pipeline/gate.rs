@@ -1,6 +1,6 @@
 //! The gate stage: an `approval` step's question, and the operator's go-ahead before a step
 //! that asks first (`approve:`, or a non-idempotent step a crash caught running) runs. Gates
-//! are opened and decided by the run actor; this asks and waits.
+//! are opened and decided by the run's driver; this asks and waits.
 
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ fn prompt(job: &StepJob) -> Option<String> {
     }
 }
 
-/// Opens a gate through the actor and waits for its decision; with no actor left to decide
+/// Opens a gate through the driver and waits for its decision; with no driver left to decide
 /// (the run is stopping), the step ends cancelled.
 pub(super) async fn ask(
     job: &StepJob,
@@ -88,7 +88,7 @@ pub(super) async fn ask(
     open(job, request, rx).await
 }
 
-/// Sends `request` to the actor and waits for the decision it answers on `rx`; with no actor
+/// Sends `request` to the driver and waits for the decision it answers on `rx`; with no driver
 /// left to decide, the step ends cancelled.
 pub(super) async fn open(
     job: &StepJob,
@@ -130,7 +130,7 @@ mod tests {
         }
     }
 
-    /// Plays the run actor: takes the step's gate request and answers it (`None`: drops it);
+    /// Plays the run's driver: takes the step's gate request and answers it (`None`: drops it);
     /// returns what the gate asked and showed.
     async fn answer_gate(rig: &mut Rig, d: Option<Decision>) -> Asked {
         let limit = std::time::Duration::from_secs(60);

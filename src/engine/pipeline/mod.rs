@@ -3,13 +3,13 @@
 //! cache (`cache.rs`) → admission (`admission.rs`: rate limit, lock, a global slot) → attempts
 //! with retry and timeout (`attempts.rs`) → outputs (`outputs.rs`). [`run_step`] composes them.
 //!
-//! A step task reports to its run actor over [`StepMsg`], and the actor records what it reports,
-//! the cache entry included ([`StepMsg::Cache`]). One exception, on purpose: log lines go from
-//! the step task straight into the run's write-behind log buffer (`engine/run_log.rs`, owned by
-//! the actor, through [`StepJob::log`]). A step can print far more lines than it has
-//! transitions; a trip through the actor per line would cost the actor's time for every run's
+//! A step task reports to its run's driver over [`StepMsg`], and the driver records what it
+//! reports, the cache entry included ([`StepMsg::Cache`]). One exception, on purpose: log lines
+//! go from the step task straight into the run's write-behind log buffer (`engine/run_log.rs`,
+//! owned by the driver, through [`StepJob::log`]). A step can print far more lines than it has
+//! transitions; a trip through the driver per line would cost the driver's time for every run's
 //! steps, and the buffer already orders lines by their sequence number and is flushed and
-//! closed by the actor.
+//! closed by the driver.
 
 mod admission;
 mod agent_host;
@@ -38,7 +38,7 @@ use render::{Prepared, Rendered};
 pub use attempts::{ATTEMPT_MARKER, attempt_marker};
 pub use cache::CachePut;
 
-/// What a step task tells its run actor.
+/// What a step task tells its run's driver.
 pub enum StepMsg {
     /// Attempt `n` started.
     Attempt {
@@ -92,7 +92,7 @@ pub enum StepMsg {
         /// Told once the entry is durable.
         ack: oneshot::Sender<()>,
     },
-    /// A result for the cache, which the actor writes (sent before the step's `Done`).
+    /// A result for the cache, which the driver writes (sent before the step's `Done`).
     Cache(Box<CachePut>),
     /// The step is over.
     Done {
@@ -119,7 +119,7 @@ pub enum StepMsg {
     },
 }
 
-/// A gate the actor must open and answer.
+/// A gate the driver must open and answer.
 pub struct GateRequest {
     /// Step index.
     pub idx: usize,

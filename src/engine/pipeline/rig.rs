@@ -1,5 +1,5 @@
 //! A step task's surroundings for the stages' tests: a real store in a temporary directory, an
-//! engine, and the test in the place of the run actor (it reads what the step reports).
+//! engine, and the test in the place of the run's driver (it reads what the step reports).
 
 use std::future::Future;
 use std::path::Path;
@@ -92,7 +92,7 @@ impl Rig {
         })
     }
 
-    /// Runs the step task to its end, as its actor would (writing what it offers the cache);
+    /// Runs the step task to its end, as its driver would (writing what it offers the cache);
     /// returns what it reported before its outcome, as short names, and the outcome.
     /// A step that has not ended after a minute fails the test (rather than hanging it).
     pub async fn run(&mut self, job: StepJob) -> (Vec<String>, Outcome) {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl RunActor {
+impl RunDriver {
     /// Journals an agent's turn or call (of a step, or of one item of a fan-out: `step[i]`),
     /// masked, and tells the agent once it is durable.
     pub(super) fn journal_agent(

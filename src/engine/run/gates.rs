@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl RunActor {
+impl RunDriver {
     /// Stores and announces a gate the machine opened, and arms its timer.
     pub(super) fn open_gate(&mut self, idx: usize, requested_at: Timestamp) {
         let Some(req) = self.asks.remove(&idx) else {

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-use super::{RunActor, step_end};
+use super::{RunDriver, step_end};
 use crate::engine::machine::{Input, ItemReport};
 use crate::engine::pipeline::{StepJob, StepMsg, run_step};
 use crate::steps::Directive;
 use crate::store::item_key;
 
-impl RunActor {
+impl RunDriver {
     /// Evaluates step `idx`'s list off the driver and reports it back as [`StepMsg::Items`].
     pub(super) fn expand(&mut self, idx: usize, ctx: Arc<Value>) {
         let Some(for_each) = self.wf.steps[idx].for_each.clone() else {

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl RunActor {
+impl RunDriver {
     pub(super) fn stop_leftover(&self, idx: usize, pid: u32, spawned_at: Timestamp) {
         // The sweep at the store's open stopped these already; this catches a group recorded
         // since (the same owner restarting a run it lost).

@@ -4,13 +4,13 @@
 
 use crate::store::StepStatus;
 
-use super::RunActor;
+use super::RunDriver;
 
 /// How long a failed run of an `on_failure: { repair: true }` workflow waits for its repair
 /// proposal before it ends without one (it answers no command meanwhile).
 const REPAIR_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
 
-impl RunActor {
+impl RunDriver {
     /// `on_failure: { repair: true }`: a fix of the first failed step is drafted and stored as
     /// a plan version for a person to approve (`baton repair RUN STEP`); that step's log says
     /// which, or why there is none. The run ends failed either way.
