@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::runtime::RuntimeFlavor;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::protocol::{Greeting, Hello, MAX_LINE, Reply, Request, Streamed, check_greeting};
@@ -40,6 +41,38 @@ pub struct Server {
     closing: tokio::sync::watch::Sender<bool>,
     /// Ends (disconnects) once every subscriber's stream has written what it had.
     streams: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    /// The streams run on a current-thread runtime (see [`FarewellWait`]).
+    current_thread: bool,
+}
+
+/// How an owner on its way out waits for its subscribers' streams, which are tasks on the
+/// runtime it serves on (a current-thread one with `served_on_current`), from the thread that
+/// drops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FarewellWait {
+    /// The streams run on other threads than this one: block until they have ended.
+    Block,
+    /// This thread may be a worker of a multi-thread runtime, the one the streams run on: its
+    /// other tasks move to another thread while it waits, or the streams could wait for it.
+    BlockInPlace,
+    /// This thread drives the current-thread runtime the streams run on: they cannot run while
+    /// it waits, so waiting would only take [`FAREWELL`]. They end with their connections.
+    Skip,
+}
+
+fn farewell_wait(served_on_current: bool) -> FarewellWait {
+    let Ok(here) = tokio::runtime::Handle::try_current() else {
+        return FarewellWait::Block;
+    };
+    match (
+        here.runtime_flavor() == RuntimeFlavor::CurrentThread,
+        served_on_current,
+    ) {
+        (true, true) => FarewellWait::Skip,
+        // Another runtime's streams: they go on while this one blocks.
+        (true, false) => FarewellWait::Block,
+        (false, _) => FarewellWait::BlockInPlace,
+    }
 }
 
 /// How long an owner on its way out waits for its subscribers' streams to write the Events it
@@ -52,7 +85,15 @@ impl Drop for Server {
         let _ = self.closing.send(true);
         let streams = self.streams.lock().ok().and_then(|mut s| s.take());
         if let Some(streams) = streams {
-            let _ = streams.recv_timeout(FAREWELL);
+            match farewell_wait(self.current_thread) {
+                FarewellWait::Block => {
+                    let _ = streams.recv_timeout(FAREWELL);
+                }
+                FarewellWait::BlockInPlace => {
+                    let _ = tokio::task::block_in_place(|| streams.recv_timeout(FAREWELL));
+                }
+                FarewellWait::Skip => {}
+            }
         }
         self.task.abort();
         if let Some(task) = &self.http_task {
@@ -165,6 +206,7 @@ pub fn serve(engine: Engine, role: Role, rt: &tokio::runtime::Handle) -> anyhow:
         http_task: None,
         closing,
         streams: std::sync::Mutex::new(Some(streams)),
+        current_thread: rt.runtime_flavor() == RuntimeFlavor::CurrentThread,
     })
 }
 
@@ -560,5 +602,33 @@ fn handle(engine: &Engine, role: Role, peer: u32, request: Request) -> anyhow::R
         Request::Subscribe { .. } | Request::Follow { .. } => {
             bail!("a subscription is a connection of its own")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FarewellWait, farewell_wait};
+    use tokio::runtime::Builder;
+
+    /// An owner dropped on the thread that drives its current-thread runtime does not wait for
+    /// streams that cannot run while it waits; from anywhere else it waits, and on a worker of
+    /// a multi-thread runtime it first hands that worker's tasks to another thread.
+    #[test]
+    fn an_owner_going_away_waits_only_for_streams_that_can_run_meanwhile() {
+        assert_eq!(farewell_wait(false), FarewellWait::Block);
+        assert_eq!(farewell_wait(true), FarewellWait::Block);
+
+        let current = Builder::new_current_thread().build().unwrap();
+        let on_current = current.block_on(async { (farewell_wait(true), farewell_wait(false)) });
+        assert_eq!(on_current, (FarewellWait::Skip, FarewellWait::Block));
+
+        let multi = Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let on_worker = multi
+            .block_on(multi.spawn(async { farewell_wait(false) }))
+            .unwrap();
+        assert_eq!(on_worker, FarewellWait::BlockInPlace);
     }
 }
