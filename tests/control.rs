@@ -215,6 +215,49 @@ fn an_owner_going_away_first_streams_what_it_announced() {
     }
 }
 
+/// An owner dropped on the one worker of the runtime its subscribers' streams run on (the
+/// command line's engine runtime) still streams what it announced before it went: the
+/// worker's other tasks move to another thread while it waits for them. Blocking the worker
+/// instead, it waited out its farewell and hung up with the Event unsent.
+#[test]
+fn an_owner_dropped_on_its_runtimes_only_worker_still_streams_what_it_announced() {
+    const QUICK: &str = "name: quick\nsteps:\n  - id: a\n    transform: { expr: \"1\" }\n";
+    let h = Harness::as_the_cli();
+    let server = baton::control::serve(h.engine.clone(), Role::Console, h.rt.handle()).unwrap();
+    let mut feed = attach(&h).subscribe();
+    let engine = h.engine.clone();
+    // The run is created (its first Event announced) and the owner dropped in one task, with
+    // no await between: until the owner's drop, no other task has run on the worker.
+    let id =
+        h.rt.block_on(h.rt.spawn(async move {
+            let id = engine
+                .start(StartRequest {
+                    source: QUICK.to_string(),
+                    path: None,
+                    params: Default::default(),
+                    workdir: None,
+                })
+                .unwrap();
+            drop(server);
+            id
+        }))
+        .unwrap();
+    let mut created = false;
+    loop {
+        match feed.next_blocking() {
+            Feed::Event(e) => {
+                created |= e.run == id && matches!(e.kind, EventKind::RunCreated { .. })
+            }
+            Feed::Lagged => {}
+            Feed::Closed => break,
+        }
+    }
+    assert!(
+        created,
+        "the run's creation reached the subscriber before its stream closed"
+    );
+}
+
 /// A follower of one run (`baton run` through an owner) is sent that run's Events only, from
 /// its first to its last, while other runs start and end beside it.
 #[test]
