@@ -465,10 +465,10 @@ pub(super) fn start(
         }
     }
     let (pid, pidfd) = clone_child(&mut plan)?;
-    // SAFETY: as `error` below. The set put back is the one this thread had; it cannot be
-    // refused, as the child could set it.
+    // SAFETY: as `error` below.
     let aside = unsafe { std::ptr::read_volatile(&plan.aside) } != 0;
     if aside {
+        // The set this thread had, put back (the kernel took it a moment ago).
         // SAFETY: the set is a whole cpu_set_t.
         unsafe {
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &plan.cpus);
@@ -609,7 +609,12 @@ mod tests {
     async fn the_spawning_thread_is_kept_aside_only_during_the_exec() {
         let mine = || cpus_allowed(&std::fs::read_to_string("/proc/thread-self/status").unwrap());
         let before = mine();
-        let several = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+        // SAFETY: sched_getaffinity writes at most the set's size into it.
+        let several = unsafe {
+            let mut cpus: libc::cpu_set_t = std::mem::zeroed();
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut cpus) == 0
+                && libc::CPU_COUNT(&cpus) > 1
+        };
         for _ in 0..20 {
             let mut started = start(
                 std::path::Path::new("/bin/sh"),
