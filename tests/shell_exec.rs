@@ -1,7 +1,8 @@
 //! How shell steps start and end, seen from outside: the shell is found in `PATH` once, not
 //! searched again by every step (by strace); a process a step leaves behind holding its output
 //! open does not keep the step from ending; a step's commands run under the default scheduling
-//! policy while baton's flushing threads run as background ones.
+//! policy while baton's flushing threads run as background ones; steps run under a seccomp
+//! filter that kills whoever sets CPU affinity.
 
 use std::process::{Command, Stdio};
 
@@ -217,4 +218,103 @@ fn a_shell_step_is_started_and_its_process_recorded_in_one_write() {
         after.flushes - before.flushes <= commits,
         "more flushes than writes"
     );
+}
+
+/// Installs a seccomp filter in the calling process (inherited by everything it starts) that
+/// kills any process calling system call `nr`, as a hardened service manager's filter can.
+#[cfg(target_arch = "x86_64")]
+fn kill_whoever_calls(nr: libc::c_long) -> std::io::Result<()> {
+    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    // seccomp_data: nr at offset 0, arch at offset 4.
+    let mut filter = [
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4),
+        jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            AUDIT_ARCH_X86_64,
+            1,
+            0,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jump(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, nr as u32, 0, 1),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_KILL_PROCESS),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prctl with a filter program that outlives the call (the kernel copies it).
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const libc::sock_fprog,
+            ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Under a seccomp filter that kills a process calling `sched_setaffinity` (which baton's own
+/// spawn has the step's process call before its `execve`, to keep the engine off its CPU),
+/// steps still run: the probe that decides how steps start meets the filter first, and they
+/// start through tokio's `Command` instead.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn steps_run_under_a_filter_that_kills_whoever_sets_cpu_affinity() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join("wf.yaml");
+    std::fs::write(
+        &wf,
+        "name: filtered\nsteps:\n  - id: a\n    run: echo one\n  - id: b\n    run: echo two\n    depends_on: [a]\n",
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
+    command
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["run", "-q"])
+        .arg(&wf)
+        .env("BATON_CONFIG_DIR", dir.path().join("config"))
+        .stdin(Stdio::null());
+    // SAFETY: only system calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| kill_whoever_calls(libc::SYS_sched_setaffinity));
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The filter was in force: the same call from a process under it is fatal.
+    let mut probe = Command::new("sh");
+    probe
+        .args(["-c", "exec taskset -p 1 $$"])
+        .stdout(Stdio::null());
+    // SAFETY: as above.
+    unsafe {
+        probe.pre_exec(|| kill_whoever_calls(libc::SYS_sched_setaffinity));
+    }
+    let status = probe.status().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGSYS), "{status:?}");
 }

@@ -21,7 +21,7 @@
 //! ignores it), `/dev/null` as stdin, the two pipes as stdout and stderr, its own process group,
 //! and no other descriptor (baton opens everything close-on-exec). [`available`] says whether
 //! this machine allows it (x86-64, Linux 5.5 for `CLONE_CLEAR_SIGHAND`, no seccomp filter
-//! refusing `clone3`); when not, the shell executor starts the step through tokio as before.
+//! refusing `clone3` or killing the child that calls `sched_setaffinity`); when not, the shell executor starts the step through tokio as before.
 
 use std::ffi::{CString, c_char};
 use std::io;
@@ -264,6 +264,29 @@ unsafe extern "C" fn child(plan: *mut Plan) -> ! {
     // SAFETY: as the function's contract says; every call is a thin system-call wrapper.
     unsafe {
         let p = &*plan;
+        if p.parent != 0 {
+            // See `Plan::parent`. Best effort: a refusal changes nothing but the speed.
+            let mut cpu: libc::c_uint = 0;
+            let got = libc::syscall(
+                libc::SYS_getcpu,
+                &mut cpu as *mut libc::c_uint,
+                std::ptr::null_mut::<libc::c_uint>(),
+                std::ptr::null_mut::<libc::c_void>(),
+            );
+            let mut others = p.cpus;
+            if got == 0 && (cpu as usize) < libc::CPU_SETSIZE as usize {
+                libc::CPU_CLR(cpu as usize, &mut others);
+                if libc::CPU_COUNT(&others) > 0
+                    && libc::sched_setaffinity(
+                        p.parent,
+                        std::mem::size_of::<libc::cpu_set_t>(),
+                        &others,
+                    ) == 0
+                {
+                    std::ptr::write_volatile(&mut (*plan).aside, 1);
+                }
+            }
+        }
         if p.program.is_null() {
             libc::_exit(0);
         }
@@ -295,32 +318,53 @@ unsafe extern "C" fn child(plan: *mut Plan) -> ! {
         if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
             fail(plan);
         }
-        if p.parent != 0 {
-            // See `Plan::parent`. Best effort: a refusal changes nothing but the speed.
-            let mut cpu: libc::c_uint = 0;
-            let got = libc::syscall(
-                libc::SYS_getcpu,
-                &mut cpu as *mut libc::c_uint,
-                std::ptr::null_mut::<libc::c_uint>(),
-                std::ptr::null_mut::<libc::c_void>(),
-            );
-            let mut others = p.cpus;
-            if got == 0 && (cpu as usize) < libc::CPU_SETSIZE as usize {
-                libc::CPU_CLR(cpu as usize, &mut others);
-                if libc::CPU_COUNT(&others) > 0
-                    && libc::sched_setaffinity(
-                        p.parent,
-                        std::mem::size_of::<libc::cpu_set_t>(),
-                        &others,
-                    ) == 0
-                {
-                    std::ptr::write_volatile(&mut (*plan).aside, 1);
-                }
-            }
-        }
         libc::execve(p.program, p.argv, p.envp);
         fail(plan)
     }
+}
+
+/// A plan with nothing to run yet: no program (the probe's), no descriptors, no thread to set
+/// aside.
+fn empty_plan() -> Plan {
+    Plan {
+        program: std::ptr::null(),
+        argv: std::ptr::null(),
+        envp: std::ptr::null(),
+        cwd: std::ptr::null(),
+        stdin: -1,
+        stdout: -1,
+        stderr: -1,
+        error: 0,
+        parent: 0,
+        // SAFETY: an all-zero cpu_set_t is the empty set.
+        cpus: unsafe { std::mem::zeroed() },
+        aside: 0,
+    }
+}
+
+/// Has the child set this thread aside (see `Plan::parent`), where it has other CPUs to go to.
+fn ask_aside(plan: &mut Plan) {
+    // SAFETY: sched_getaffinity writes at most the set's size into it; gettid cannot fail.
+    unsafe {
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut plan.cpus) == 0
+            && libc::CPU_COUNT(&plan.cpus) > 1
+        {
+            plan.parent = libc::gettid();
+        }
+    }
+}
+
+/// Once `clone3` has returned: gives this thread back the CPUs the child narrowed, if it did.
+fn put_back(plan: &Plan) -> bool {
+    // SAFETY: the child wrote it, if at all, before its exec or exit; clone3 has returned since.
+    let aside = unsafe { std::ptr::read_volatile(&plan.aside) } != 0;
+    if aside {
+        // SAFETY: the set is a whole cpu_set_t, the one this thread had.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &plan.cpus);
+        }
+    }
+    aside
 }
 
 /// Starts the child of `plan`: its pid and pidfd, once it has exec'd or exited.
@@ -382,22 +426,15 @@ fn clone_child(_: &mut Plan) -> io::Result<(libc::pid_t, OwnedFd)> {
 /// Whether `clone3` with a cleared signal table and a pidfd works here (x86-64, Linux 5.5),
 /// tried once with a child that exits at once.
 fn clone_works() -> bool {
-    let mut plan = Plan {
-        program: std::ptr::null(),
-        argv: std::ptr::null(),
-        envp: std::ptr::null(),
-        cwd: std::ptr::null(),
-        stdin: -1,
-        stdout: -1,
-        stderr: -1,
-        error: 0,
-        parent: 0,
-        // SAFETY: an all-zero cpu_set_t is the empty set.
-        cpus: unsafe { std::mem::zeroed() },
-        aside: 0,
-    };
+    // The probe's child sets this thread aside too: a seccomp filter that kills a process
+    // calling `sched_setaffinity` shows here, not in every step.
+    let mut plan = empty_plan();
+    ask_aside(&mut plan);
     match clone_child(&mut plan) {
-        Ok((pid, _pidfd)) => reap(pid, 0).is_ok(),
+        Ok((pid, _pidfd)) => {
+            put_back(&plan);
+            matches!(reap(pid, 0), Ok(Some(status)) if status.success())
+        }
         Err(_) => false,
     }
 }
@@ -450,30 +487,11 @@ pub(super) fn start(
         stdin,
         stdout: out_write.as_raw_fd(),
         stderr: err_write.as_raw_fd(),
-        error: 0,
-        parent: 0,
-        // SAFETY: an all-zero cpu_set_t is the empty set.
-        cpus: unsafe { std::mem::zeroed() },
-        aside: 0,
+        ..empty_plan()
     };
-    // SAFETY: sched_getaffinity writes at most the set's size into it; gettid cannot fail.
-    unsafe {
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut plan.cpus) == 0
-            && libc::CPU_COUNT(&plan.cpus) > 1
-        {
-            plan.parent = libc::gettid();
-        }
-    }
+    ask_aside(&mut plan);
     let (pid, pidfd) = clone_child(&mut plan)?;
-    // SAFETY: as `error` below.
-    let aside = unsafe { std::ptr::read_volatile(&plan.aside) } != 0;
-    if aside {
-        // The set this thread had, put back (the kernel took it a moment ago).
-        // SAFETY: the set is a whole cpu_set_t.
-        unsafe {
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &plan.cpus);
-        }
-    }
+    let aside = put_back(&plan);
     // The child has its copies; baton's must close, or the readers never see the end.
     drop((out_write, err_write));
     // SAFETY: the child wrote it, if at all, before it exited; clone3 has returned since.
