@@ -286,14 +286,11 @@ fn steps_run_under_a_filter_that_kills_whoever_sets_cpu_affinity() {
         "name: filtered\nsteps:\n  - id: a\n    run: echo one\n  - id: b\n    run: echo two\n    depends_on: [a]\n",
     )
     .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
+    let mut command = bin::baton(&dir.path().join("data"));
     command
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
         .args(["run", "-q"])
         .arg(&wf)
-        .env("BATON_CONFIG_DIR", dir.path().join("config"))
-        .stdin(Stdio::null());
+        .env("BATON_CONFIG_DIR", dir.path().join("config"));
     // SAFETY: only system calls between fork and exec.
     unsafe {
         command.pre_exec(|| kill_whoever_calls(libc::SYS_sched_setaffinity));
@@ -303,7 +300,7 @@ fn steps_run_under_a_filter_that_kills_whoever_sets_cpu_affinity() {
         out.status.success(),
         "{:?}: {}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        bin::text(&out)
     );
     // The filter was in force: the same call from a process under it is fatal.
     let mut probe = Command::new("sh");

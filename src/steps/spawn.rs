@@ -21,7 +21,8 @@
 //! ignores it), `/dev/null` as stdin, the two pipes as stdout and stderr, its own process group,
 //! and no other descriptor (baton opens everything close-on-exec). [`available`] says whether
 //! this machine allows it (x86-64, Linux 5.5 for `CLONE_CLEAR_SIGHAND`, no seccomp filter
-//! refusing `clone3` or killing the child that calls `sched_setaffinity`); when not, the shell executor starts the step through tokio as before.
+//! refusing `clone3` or killing the child that calls `sched_setaffinity`); when not, the shell
+//! executor starts the step through tokio as before.
 
 use std::ffi::{CString, c_char};
 use std::io;
@@ -217,9 +218,9 @@ struct Plan {
     error: libc::c_int,
     /// The spawning thread, to be kept off the child's CPU until the child has exec'd; 0: leave
     /// it be. `clone3` with `CLONE_VFORK` suspends it until the child's `execve` has let go of
-    /// baton's memory, half-way through the exec; woken then on the child's CPU (where the
-    /// scheduler puts a waking thread when that CPU's work is "its" child's), it preempts the
-    /// exec for the run's bookkeeping while the other CPUs idle. On two CPUs that was about a
+    /// baton's memory, half-way through the exec; the kernel may wake it on the child's CPU
+    /// (a scheduler that packs tasks does, most of the time), and there it preempts the exec
+    /// for the run's bookkeeping while the other CPUs idle. On two CPUs that was about a
     /// tenth of every step of a chain. So the child, before its `execve`, narrows the thread's
     /// CPUs to `cpus` less its own, and the thread widens them back to `cpus` when `clone3`
     /// returns: the step's process and the bookkeeping run side by side.
@@ -342,7 +343,7 @@ fn empty_plan() -> Plan {
     }
 }
 
-/// Has the child set this thread aside (see `Plan::parent`), where it has other CPUs to go to.
+/// Asks the child to set this thread aside (see `Plan::parent`), if it has other CPUs to go to.
 fn ask_aside(plan: &mut Plan) {
     // SAFETY: sched_getaffinity writes at most the set's size into it; gettid cannot fail.
     unsafe {
@@ -424,7 +425,8 @@ fn clone_child(_: &mut Plan) -> io::Result<(libc::pid_t, OwnedFd)> {
 }
 
 /// Whether `clone3` with a cleared signal table and a pidfd works here (x86-64, Linux 5.5),
-/// tried once with a child that exits at once.
+/// and the child may set its parent thread aside: tried once with a child that does that and
+/// exits at once, which must exit cleanly.
 fn clone_works() -> bool {
     // The probe's child sets this thread aside too: a seccomp filter that kills a process
     // calling `sched_setaffinity` shows here, not in every step.
